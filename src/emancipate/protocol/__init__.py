@@ -1,0 +1,304 @@
+"""The OpenAI wire protocol, in one place: request models, response builders, errors.
+
+Requests are validated with pydantic so a wrong type gets an error naming the parameter;
+known fields are typed, unknown ones pass through to providers that understand them.
+Responses are plain dicts serialised by orjson: the hot path allocates no models for them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class OpenAIError(Exception):
+    """An error a client sees, in OpenAI's shape, with the HTTP status to send it with."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def error_type_for(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 404:
+        return "invalid_request_error"
+    if status == 429:
+        return "rate_limit_error"
+    if status >= 500:
+        return "server_error"
+    return "invalid_request_error"
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class TextPart(_Open):
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(_Open):
+    url: str
+
+
+class ImagePart(_Open):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = TextPart | ImagePart
+
+
+class FunctionCall(_Open):
+    name: str
+    arguments: str
+
+
+class ToolCall(_Open):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Message(_Open):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _content_required(self) -> Message:
+        if self.content is None and self.role not in ("assistant",):
+            raise ValueError(f"a {self.role} message needs `content`")
+        if self.role == "assistant" and self.content is None and not self.tool_calls:
+            raise ValueError("an assistant message needs `content` or `tool_calls`")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs `tool_call_id`")
+        return self
+
+    def text(self) -> str:
+        """All the text of this message, tool-call arguments included (for the guard)."""
+        parts: list[str] = []
+        if isinstance(self.content, str):
+            parts.append(self.content)
+        elif self.content:
+            parts.extend(p.text for p in self.content if isinstance(p, TextPart))
+        for call in self.tool_calls or ():
+            parts.append(call.function.arguments)
+        return "\n".join(parts)
+
+
+class StreamOptions(_Open):
+    include_usage: bool = False
+
+
+class FunctionDef(_Open):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(_Open):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class ResponseFormat(_Open):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatCompletionRequest(_Open):
+    model: str = Field(..., min_length=1)
+    messages: list[Message] = Field(..., min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = Field(1, ge=1, le=128)
+    stop: str | list[str] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    seed: int | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    response_format: ResponseFormat | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    user: str | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_limit(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    def prompt_text(self) -> str:
+        return "\n".join(m.text() for m in self.messages)
+
+
+class EmbeddingRequest(_Open):
+    model: str = Field(..., min_length=1)
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _not_empty(cls, v: Any) -> Any:
+        if v == "" or v == []:
+            raise ValueError("`input` must not be empty")
+        return v
+
+
+def pydantic_error_to_openai(errors: list[dict[str, Any]]) -> OpenAIError:
+    """Turn the first pydantic error into a message that names the parameter and the fix."""
+    err = errors[0]
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+    param = _param_path(loc)
+    msg = err["msg"]
+    if err["type"] == "missing":
+        text = f"Missing required parameter: '{param}'."
+    elif err["type"] == "too_short" and param == "messages":
+        text = "'messages' must contain at least one message."
+    elif err["type"] == "literal_error" and loc and loc[-1] == "role":
+        text = (
+            f"Invalid value for '{param}': {err.get('input')!r}. Supported roles are "
+            "'system', 'developer', 'user', 'assistant', 'tool' and 'function'."
+        )
+    else:
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {orjson.dumps(got).decode()[:80]})"
+        text = f"Invalid value for '{param}': {msg}{shown}."
+    return OpenAIError(400, text, param=param, code="invalid_value")
+
+
+_UNION_TAGS = {"str", "list[tagged-union[TextPart,ImagePart]]", "list[union[TextPart,ImagePart]]",
+               "TextPart", "ImagePart", "list[int]", "list[list[int]]", "list[str]",
+               "dict[str,any]", "int", "float", "bool"}
+
+
+def _param_path(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def chat_completion(
+    *,
+    id: str,
+    model: str,
+    choices: list[dict[str, Any]],
+    usage: dict[str, int] | None,
+    created: int | None = None,
+    system_fingerprint: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": created or now(),
+        "model": model,
+        "choices": choices,
+        "usage": usage,
+    }
+    if system_fingerprint is not None:
+        body["system_fingerprint"] = system_fingerprint
+    return body
+
+
+def chat_chunk(
+    *,
+    id: str,
+    model: str,
+    created: int,
+    delta: dict[str, Any] | None = None,
+    finish_reason: str | None = None,
+    index: int = 0,
+    usage: dict[str, int] | None = None,
+    empty_choices: bool = False,
+) -> dict[str, Any]:
+    choices: list[dict[str, Any]] = []
+    if not empty_choices:
+        choices = [
+            {"index": index, "delta": delta or {}, "logprobs": None, "finish_reason": finish_reason}
+        ]
+    chunk: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
+    if usage is not None:
+        chunk["usage"] = usage
+    return chunk
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
