@@ -284,5 +284,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(source, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(source, "", f"not valid YAML: {where}{problem}") from None
     return parse_config(data, source)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Principal:
     """Who is calling: a virtual key (or the anonymous local user when auth is off)."""
 

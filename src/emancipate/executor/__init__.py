@@ -1,0 +1,194 @@
+"""The executor: call targets in the router's order; retry, fail over, break circuits.
+
+Streams may fail over only until their first chunk is in hand; after that the target is
+committed and a break reaches the client as an error event, never as a quiet truncation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from emancipate.config import GatewayConfig
+from emancipate.context import Attempt, RequestContext, Target
+from emancipate.health import HealthBoard
+from emancipate.protocol import OpenAIError
+from emancipate.providers import Provider, ProviderError
+
+BodyFor = Callable[[Target], dict[str, Any]]
+
+# Errors worth a second try on the same target; the others fail over at once.
+_RETRY_SAME = {"rate_limited", "upstream_5xx", "connect", "bad_response", "stream_cut"}
+
+
+class Executor:
+    def __init__(
+        self, cfg: GatewayConfig, providers: dict[str, Provider], health: HealthBoard,
+        observe: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.providers = providers
+        self.health = health
+        self.observe = observe or (lambda attempt: None)
+        self.rng = random.Random()
+
+    # --- public ------------------------------------------------------------------------------
+
+    async def complete(
+        self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
+    ) -> tuple[dict[str, Any], Target]:
+        """A non-streaming answer from the first target that gives one."""
+
+        async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
+            pcfg = self.cfg.providers[target.provider]
+            async with asyncio.timeout(pcfg.timeouts.total):
+                return await self.providers[target.provider].chat(body, target.model)
+
+        return await self._walk(ctx, targets, body_for, call)
+
+    async def stream(
+        self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
+    ) -> tuple[AsyncIterator[dict[str, Any]], Target]:
+        """A stream whose first chunk has arrived; failover happens only before that."""
+
+        async def call(target: Target, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+            pcfg = self.cfg.providers[target.provider]
+            deadline = asyncio.get_running_loop().time() + pcfg.timeouts.total
+            gen = self.providers[target.provider].chat_stream(body, target.model)
+            try:
+                async with asyncio.timeout(min(pcfg.timeouts.first_token, pcfg.timeouts.total)):
+                    first = await anext(gen)
+            except StopAsyncIteration:
+                raise ProviderError(
+                    "bad_response", f"provider {target.provider!r} sent an empty stream"
+                ) from None
+            except BaseException:
+                await gen.aclose()
+                raise
+            return first, gen, deadline
+
+        (first, gen, deadline), target = await self._walk(ctx, targets, body_for, call)
+        return self._follow(ctx, target, first, gen, deadline), target
+
+    async def _follow(
+        self, ctx: RequestContext, target: Target, first: dict[str, Any],
+        rest: AsyncIterator[dict[str, Any]], deadline: float,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The committed stream: first chunk, then the rest within the total deadline.
+
+        A break after commit is charged to the target (attempt outcome, breaker) and re-raised
+        for the api to turn into an error event.
+        """
+        health = self.health[target.id]
+        health.inflight += 1
+        try:
+            yield first
+            while True:
+                # The timeout scope must not span a yield: it would cancel the consumer.
+                async with asyncio.timeout_at(deadline):
+                    try:
+                        chunk = await anext(rest)
+                    except StopAsyncIteration:
+                        break
+                yield chunk
+        except (TimeoutError, ProviderError) as exc:
+            err = exc if isinstance(exc, ProviderError) else ProviderError(
+                "timeout", f"provider {target.provider!r} exceeded its total timeout mid-stream")
+            attempt = ctx.attempts[-1]
+            attempt.outcome, attempt.error = err.kind, err.message
+            health.failure()
+            raise err from None
+        finally:
+            health.inflight -= 1
+            await rest.aclose()
+
+    # --- the walk ----------------------------------------------------------------------------
+
+    async def _walk(self, ctx: RequestContext, targets: list[Target], body_for: BodyFor,
+                    call: Callable[[Target, dict[str, Any]], Any]) -> Any:
+        last: ProviderError | None = None
+        tried_any = False
+        for target in targets:
+            health = self.health[target.id]
+            pcfg = self.cfg.providers[target.provider]
+            body = body_for(target)
+            for n in range(pcfg.retries.attempts):
+                if not health.allows():
+                    break
+                tried_any = True
+                health.inflight += 1
+                started = time.perf_counter()
+                try:
+                    result = await call(target, body)
+                except TimeoutError:
+                    err = ProviderError("timeout", f"provider {target.provider!r} timed out")
+                except ProviderError as exc:
+                    err = exc
+                except asyncio.CancelledError:
+                    health.release_probe()
+                    self._record(ctx, target, "cancelled", started, None, "client went away")
+                    raise
+                else:
+                    latency = self._record(ctx, target, "ok", started, None, None)
+                    health.success(latency)
+                    ctx.served_by = target
+                    return result, target
+                finally:
+                    health.inflight -= 1
+                self._record(ctx, target, err.kind, started, err.status, err.message)
+                if not err.retryable:
+                    health.release_probe()
+                    raise _client_error(err)
+                health.failure()
+                last = err
+                if err.kind not in _RETRY_SAME or n + 1 >= pcfg.retries.attempts:
+                    break
+                wait = self._backoff(pcfg.retries, n, err.retry_after)
+                if wait is None:
+                    break  # Retry-After longer than we may wait: fail over now
+                await asyncio.sleep(wait)
+        raise self._exhausted(ctx, targets, last, tried_any)
+
+    def _backoff(self, retries: Any, n: int, retry_after: float | None) -> float | None:
+        if retry_after is not None:
+            return retry_after if retry_after <= retries.max_retry_after else None
+        base = min(retries.backoff_max, retries.backoff_initial * (2**n))
+        return base * (0.5 + self.rng.random() / 2)  # "equal jitter"
+
+    def _record(self, ctx: RequestContext, target: Target, outcome: str, started: float,
+                status: int | None, error: str | None) -> float:
+        latency = (time.perf_counter() - started) * 1000
+        attempt = Attempt(
+            target=target.id, vendor=target.vendor, ownership=target.ownership,
+            outcome=outcome, latency_ms=latency, status=status, error=error,
+        )
+        ctx.attempts.append(attempt)
+        self.observe(attempt)
+        return latency
+
+    def _exhausted(self, ctx: RequestContext, targets: list[Target],
+                   last: ProviderError | None, tried_any: bool) -> OpenAIError:
+        names = ", ".join(t.id for t in targets)
+        if not tried_any or last is None:
+            return OpenAIError(
+                503,
+                f"No healthy target for model '{ctx.route}': every circuit is open ({names}). "
+                "Retry shortly; an operator can see target health at /readyz.",
+                type="server_error", code="no_healthy_target", headers={"Retry-After": "1"},
+            )
+        detail = f"All targets for model '{ctx.route}' failed ({names}). Last error: {last.message}"
+        if last.kind == "timeout":
+            return OpenAIError(504, detail, type="server_error", code="upstream_timeout")
+        if last.kind in ("rate_limited", "unavailable"):
+            headers = {"Retry-After": str(int(last.retry_after or 1))}
+            return OpenAIError(503, detail, type="server_error", code="upstream_unavailable",
+                               headers=headers)
+        return OpenAIError(502, detail, type="server_error", code="upstream_error")
+
+
+def _client_error(err: ProviderError) -> OpenAIError:
+    status = err.status if err.status and 400 <= err.status < 500 else 400
+    return OpenAIError(status, err.message, param=err.param, code=err.code or "upstream_rejected")

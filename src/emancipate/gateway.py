@@ -1,0 +1,432 @@
+"""The request pipeline: one object that owns every stage and passes a request through them.
+
+    auth ─▶ validate ─▶ guard ─▶ policy ─▶ routing ─▶ executor ─▶ answer ─▶ ledger, shadow
+
+The api package only speaks HTTP; everything a request meets happens here, in this order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from emancipate.config import GatewayConfig
+from emancipate.context import Decision, Principal, RequestContext, Target
+from emancipate.executor import Executor
+from emancipate.health import HealthBoard
+from emancipate.metrics import Metrics
+from emancipate.protocol import (
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    OpenAIError,
+    pydantic_error_to_openai,
+)
+from emancipate.providers import Provider, ProviderError, Unsupported, build_providers
+from emancipate.routing import Strategy, build_strategy
+
+
+@dataclass
+class Route:
+    name: str
+    targets: list[Target]
+    strategy: Strategy
+    shadow_rate: float = 0.0
+
+
+@dataclass
+class Answer:
+    """A finished non-streaming answer."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class StreamAnswer:
+    """A committed stream: headers are final, chunks follow."""
+
+    chunks: AsyncIterator[bytes]
+    headers: dict[str, str]
+    ctx: RequestContext = field(repr=False, default_factory=RequestContext)
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise OpenAIError(
+            400,
+            f"The request body is not valid JSON ({exc.args[0] if exc.args else exc}). "
+            "Send a JSON object with Content-Type: application/json.",
+            code="invalid_json",
+        ) from None
+    if not isinstance(data, dict):
+        raise OpenAIError(400, "The request body must be a JSON object.", code="invalid_json")
+    return data
+
+
+class Gateway:
+    def __init__(self, cfg: GatewayConfig) -> None:
+        self.cfg = cfg
+        self.providers: dict[str, Provider] = build_providers(cfg)
+        self.health = HealthBoard()
+        self.metrics = Metrics(self.health)
+        self.executor = Executor(cfg, self.providers, self.health, observe=self.metrics.attempt)
+        self.routes: dict[str, Route] = {}
+        for name, rcfg in cfg.routes.items():
+            targets = []
+            for t in rcfg.targets:
+                p = cfg.providers[t.provider]
+                target = Target(t.provider, t.model, p.vendor, p.ownership, t.weight)
+                self.health.register(target.id, p.breaker)
+                targets.append(target)
+            self.routes[name] = Route(
+                name, targets, build_strategy(rcfg, self.health), rcfg.shadow_rate
+            )
+        self.stages = Stages.build(cfg)
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for provider in self.providers.values():
+            await provider.start()
+        await self.stages.start()
+
+    async def aclose(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.stages.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+
+    def ready(self) -> dict[str, Any]:
+        providers = {name: p.ready for name, p in self.providers.items()}
+        targets = self.health.snapshot()
+        routes = {
+            name: self.health.any_available([t.id for t in r.targets])
+            for name, r in self.routes.items()
+        }
+        ok = all(providers.values()) and all(routes.values())
+        return {"ready": ok, "providers": providers, "routes": routes, "targets": targets}
+
+    def model_ids(self) -> list[str]:
+        return sorted(self.routes)
+
+    # --- chat completions --------------------------------------------------------------------
+
+    async def authenticate(self, ctx: RequestContext, authorization: str | None) -> Principal:
+        principal = await self.stages.authenticate(authorization)
+        ctx.principal = principal
+        return principal
+
+    async def chat(self, ctx: RequestContext, data: dict[str, Any]) -> Answer | StreamAnswer:
+        """Validate, guard, route and execute one chat completion."""
+        try:
+            request = ChatCompletionRequest.model_validate(data)
+        except ValidationError as exc:
+            raise pydantic_error_to_openai(exc.errors()) from None
+        ctx.route = request.model
+        ctx.stream = request.stream
+        route = self._route(request.model, ctx.principal)
+        prompt = request.prompt_text()
+        estimate = len(prompt) // 4 + (request.token_limit or 0)
+        await self.stages.admit(ctx.principal, route.name, estimate)
+        targets = self._capable(route, request)
+
+        findings = self.stages.scan(data)
+        ctx.findings = findings
+        plan = self.stages.plan(data, findings, targets, ctx.principal)
+        if plan is not None:
+            ctx.decisions.extend(plan.decisions)
+            if plan.blocked is not None:
+                raise OpenAIError(
+                    403,
+                    f"Blocked by policy rule '{plan.blocked.rule}': {plan.blocked.reason} "
+                    "No target this request may be sent to is configured for this model.",
+                    type="permission_error", param="messages", code="policy_blocked",
+                )
+            targets = plan.targets
+
+        ordered = route.strategy.order(targets, ctx, prompt)
+
+        def body_for(target: Target) -> dict[str, Any]:
+            return plan.body_for(target, data) if plan is not None else data
+
+        if request.stream:
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
+            chunks, target = await self.executor.stream(ctx, ordered, body_for)
+            restorer = plan.restorer_for(target) if plan is not None else None
+            return StreamAnswer(
+                self._sse(ctx, chunks, include_usage, restorer), self._headers(ctx), ctx
+            )
+        body, target = await self.executor.complete(ctx, ordered, body_for)
+        if plan is not None:
+            restorer = plan.restorer_for(target)
+            if restorer is not None:
+                _restore_message(body, restorer)
+        u = body.get("usage") or {}
+        self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+        return Answer(body, self._headers(ctx))
+
+    async def _sse(
+        self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
+        include_usage: bool, restorer: Any,
+    ) -> AsyncIterator[bytes]:
+        """Serialise the committed stream; a break after commit becomes an error event."""
+        prompt_tokens = completion_tokens = 0
+        try:
+            async for chunk in chunks:
+                u = chunk.get("usage")
+                if u:
+                    prompt_tokens = int(u.get("prompt_tokens") or 0)
+                    completion_tokens = int(u.get("completion_tokens") or 0)
+                    if not chunk.get("choices"):
+                        if include_usage:
+                            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                        continue
+                    if not include_usage:
+                        chunk = {k: v for k, v in chunk.items() if k != "usage"}
+                if restorer is not None:
+                    _restore_chunk(chunk, restorer)
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            if restorer is not None:
+                tail = restorer.flush()
+                if tail:
+                    yield b"data: " + orjson.dumps(_tail_chunk(ctx, tail)) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+            self._account(ctx, prompt_tokens, completion_tokens)
+        except ProviderError as exc:
+            ctx.status = 502
+            ctx.error_code = "stream_interrupted"
+            err = {
+                "error": {
+                    "message": f"The answer was interrupted: {exc.message}. The text received "
+                    "so far is incomplete; retry the request.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": "stream_interrupted",
+                }
+            }
+            yield b"data: " + orjson.dumps(err) + b"\n\n"
+
+    def _account(self, ctx: RequestContext, prompt_tokens: int, completion_tokens: int) -> None:
+        ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens
+        target = ctx.served_by
+        if target is not None:
+            ctx.cost = self.stages.cost(
+                self.cfg.providers[target.provider], target.model, prompt_tokens, completion_tokens
+            )
+
+    # --- embeddings --------------------------------------------------------------------------
+
+    async def embeddings(self, ctx: RequestContext, data: dict[str, Any]) -> Answer:
+        ctx.endpoint = "embeddings"
+        try:
+            request = EmbeddingRequest.model_validate(data)
+        except ValidationError as exc:
+            raise pydantic_error_to_openai(exc.errors()) from None
+        ctx.route = request.model
+        route = self._route(request.model, ctx.principal)
+        targets = [t for t in route.targets
+                   if self.providers[t.provider].serves_embeddings(t.model)]
+        if not targets:
+            raise OpenAIError(
+                400, f"The model '{request.model}' does not serve embeddings.", param="model",
+                code="model_not_supported",
+            )
+        texts = request.input if isinstance(request.input, list) else [request.input]
+        if all(isinstance(t, str) for t in texts):
+            fake = {"messages": [{"role": "user", "content": t} for t in texts]}
+            ctx.findings = self.stages.scan(fake)
+            plan = self.stages.plan(fake, ctx.findings, targets, ctx.principal)
+            if plan is not None:
+                ctx.decisions.extend(plan.decisions)
+                if plan.blocked is not None:
+                    raise OpenAIError(
+                        403, f"Blocked by policy rule '{plan.blocked.rule}': "
+                        f"{plan.blocked.reason}", type="permission_error", param="input",
+                        code="policy_blocked")
+                # Redacted embeddings would embed placeholders: only unredacted targets qualify.
+                targets = [t for t in plan.targets if plan.restorer_for(t) is None]
+                if not targets:
+                    raise OpenAIError(
+                        403, "This input holds data the policy only lets in-house targets see, "
+                        "and this model has no in-house embedding target.",
+                        type="permission_error", param="input", code="policy_blocked")
+        await self.stages.admit(ctx.principal, route.name, 0)
+        ordered = route.strategy.order(targets, ctx, "")
+
+        async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
+            return await self.providers[target.provider].embeddings(body, target.model)
+
+        body, target = await self.executor._walk(ctx, ordered, lambda t: data, call)
+        u = body.get("usage") or {}
+        self._account(ctx, int(u.get("prompt_tokens") or 0), 0)
+        return Answer(body, self._headers(ctx))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _route(self, model: str, principal: Principal) -> Route:
+        route = self.routes.get(model)
+        if route is None:
+            available = ", ".join(self.model_ids()) or "none"
+            raise OpenAIError(
+                404,
+                f"The model '{model}' does not exist on this gateway. Available models: "
+                f"{available}.",
+                param="model", code="model_not_found",
+            )
+        return route
+
+    def _capable(self, route: Route, request: ChatCompletionRequest) -> list[Target]:
+        capable, reasons = [], []
+        for target in route.targets:
+            try:
+                self.providers[target.provider].check(request, target.model)
+            except Unsupported as exc:
+                reasons.append(exc)
+                continue
+            capable.append(target)
+        if not capable:
+            first = reasons[0]
+            raise OpenAIError(
+                400,
+                f"No target of model '{route.name}' can honour '{first.param}': {first.reason}. "
+                f"Remove '{first.param}' or choose a model whose targets support it.",
+                param=first.param, code="unsupported_parameter",
+            )
+        return capable
+
+    def _headers(self, ctx: RequestContext) -> dict[str, str]:
+        served = ctx.served_by
+        headers = {
+            "x-request-id": ctx.request_id,
+            "x-emancipate-attempts": str(len(ctx.attempts)),
+        }
+        if served is not None:
+            headers["x-emancipate-provider"] = served.provider
+            headers["x-emancipate-model"] = served.model
+            headers["x-emancipate-ownership"] = served.ownership
+        return headers
+
+    def finish(self, ctx: RequestContext) -> None:
+        """After the answer left: record it (ledger, metrics, limits, shadow); never blocks."""
+        ctx.latency_ms = (time.time() - ctx.started_at) * 1000
+        self.metrics.request(ctx)
+        self.stages.record(ctx)
+        settle = self.stages.settle(ctx)
+        if settle is not None:
+            task = asyncio.ensure_future(settle)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+
+def _restore_message(body: dict[str, Any], restorer: Any) -> None:
+    for choice in body.get("choices") or ():
+        msg = choice.get("message") or {}
+        if isinstance(msg.get("content"), str):
+            msg["content"] = restorer.restore(msg["content"])
+        for call in msg.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            if isinstance(fn.get("arguments"), str):
+                fn["arguments"] = restorer.restore(fn["arguments"])
+
+
+def _restore_chunk(chunk: dict[str, Any], restorer: Any) -> None:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            delta["content"] = restorer.feed(delta["content"])
+        if choice.get("finish_reason") and isinstance(delta, dict):
+            tail = restorer.flush()
+            if tail:
+                delta["content"] = (delta.get("content") or "") + tail
+        for call in delta.get("tool_calls") or ():
+            fn = call.get("function") or {}
+            if isinstance(fn.get("arguments"), str):
+                fn["arguments"] = restorer.restore(fn["arguments"])
+
+
+def _tail_chunk(ctx: RequestContext, text: str) -> dict[str, Any]:
+    return {
+        "id": ctx.request_id, "object": "chat.completion.chunk", "created": int(ctx.started_at),
+        "model": ctx.served_by.model if ctx.served_by else "",
+        "choices": [{"index": 0, "delta": {"content": text}, "logprobs": None,
+                     "finish_reason": None}],
+    }
+
+
+class Stages:
+    """The optional stages (auth, guard, policy, ledger, shadow), each with one small call.
+
+    Built from config; a stage that is switched off costs one attribute check per request.
+    """
+
+    def __init__(self) -> None:
+        self.access: Any = None
+        self.guard: Any = None
+        self.policy: Any = None
+        self.ledger: Any = None
+        self.shadow: Any = None
+        self._cost: Any = None
+
+    @classmethod
+    def build(cls, cfg: GatewayConfig) -> Stages:
+        stages = cls()
+        return stages
+
+    async def start(self) -> None:
+        if self.ledger is not None:
+            self.ledger.start()
+
+    async def aclose(self) -> None:
+        if self.access is not None:
+            await self.access.aclose()
+        if self.ledger is not None:
+            await self.ledger.aclose()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if self.access is None:
+            from emancipate.context import ANONYMOUS
+
+            return ANONYMOUS
+        return await self.access.authenticate(authorization)
+
+    async def admit(self, principal: Principal, route: str, estimated_tokens: int) -> None:
+        if self.access is not None:
+            await self.access.admit(principal, route, estimated_tokens)
+
+    def scan(self, data: dict[str, Any]) -> list[Any]:
+        return self.guard.scan_request(data) if self.guard is not None else []
+
+    def plan(self, data: dict[str, Any], findings: list[Any], targets: list[Target],
+             principal: Principal) -> Any:
+        if self.policy is None:
+            return None
+        return self.policy.plan(data, findings, targets, principal)
+
+    def cost(self, pcfg: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        if self._cost is None:
+            price = pcfg.prices.get(model, pcfg.price)
+            return (prompt_tokens * price.input_per_mtok
+                    + completion_tokens * price.output_per_mtok) / 1e6
+        return self._cost(pcfg, model, prompt_tokens, completion_tokens)
+
+    def record(self, ctx: RequestContext) -> None:
+        if self.ledger is not None:
+            self.ledger.record(ctx)
+
+    def settle(self, ctx: RequestContext) -> Any:
+        if self.access is not None and ctx.principal.key_id != "anonymous":
+            return self.access.settle(ctx.principal, ctx)
+        return None
+
+
+__all__ = ["Answer", "Decision", "Gateway", "StreamAnswer", "parse_json"]

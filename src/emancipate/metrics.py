@@ -1,0 +1,60 @@
+"""Prometheus metrics: one registry per gateway, so tests can run several in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from emancipate.context import Attempt, RequestContext
+from emancipate.health import HealthBoard
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self, health: HealthBoard) -> None:
+        self.health = health
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "emancipate_requests", "Requests answered", ["route", "vendor", "ownership", "status"],
+            registry=r)
+        self.attempts = Counter(
+            "emancipate_attempts", "Upstream attempts", ["target", "outcome"], registry=r)
+        self.latency = Histogram(
+            "emancipate_request_seconds", "Request latency", ["route"], buckets=_BUCKETS,
+            registry=r)
+        self.tokens = Counter(
+            "emancipate_tokens", "Tokens", ["vendor", "ownership", "kind"], registry=r)
+        self.guard_findings = Counter(
+            "emancipate_guard_findings", "Leak-guard findings", ["cls"], registry=r)
+        self.policy_blocks = Counter(
+            "emancipate_policy_blocked", "Requests blocked by policy", registry=r)
+        self.breaker = Gauge(
+            "emancipate_target_up", "1 when the target's circuit is closed", ["target", "state"],
+            registry=r)
+        self.inflight = Gauge(
+            "emancipate_target_inflight", "Requests in flight per target", ["target"], registry=r)
+
+    def attempt(self, attempt: Attempt) -> None:
+        self.attempts.labels(attempt.target, attempt.outcome).inc()
+
+    def request(self, ctx: RequestContext) -> None:
+        served = ctx.served_by
+        vendor = served.vendor if served else "none"
+        ownership = served.ownership if served else "none"
+        self.requests.labels(ctx.route or "unknown", vendor, ownership, str(ctx.status)).inc()
+        self.latency.labels(ctx.route or "unknown").observe(ctx.latency_ms / 1000)
+        if served:
+            self.tokens.labels(vendor, ownership, "prompt").inc(ctx.prompt_tokens)
+            self.tokens.labels(vendor, ownership, "completion").inc(ctx.completion_tokens)
+        for f in ctx.findings:
+            self.guard_findings.labels(f.cls).inc()
+        if ctx.error_code == "policy_blocked":
+            self.policy_blocks.inc()
+
+    def render(self) -> bytes:
+        for snap in self.health.snapshot():
+            for state in ("closed", "open", "half-open"):
+                self.breaker.labels(snap["target"], state).set(1 if snap["state"] == state else 0)
+            self.inflight.labels(snap["target"]).set(snap["inflight"])
+        return generate_latest(self.registry)

