@@ -76,7 +76,7 @@ class Gateway:
         self.cfg = cfg
         self.providers: dict[str, Provider] = build_providers(cfg)
         self.health = HealthBoard()
-        self.metrics = Metrics(self.health)
+        self.metrics = Metrics(self.health, self.providers)
         self.executor = Executor(cfg, self.providers, self.health, observe=self.metrics.attempt)
         self.routes: dict[str, Route] = {}
         for name, rcfg in cfg.routes.items():

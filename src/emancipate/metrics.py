@@ -6,13 +6,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from emancipate.context import Attempt, RequestContext
 from emancipate.health import HealthBoard
+from emancipate.providers import Provider
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class Metrics:
-    def __init__(self, health: HealthBoard) -> None:
+    def __init__(self, health: HealthBoard, providers: dict[str, Provider]) -> None:
         self.health = health
+        self.providers = providers
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -34,6 +36,9 @@ class Metrics:
             registry=r)
         self.inflight = Gauge(
             "emancipate_target_inflight", "Requests in flight per target", ["target"], registry=r)
+        self.provider_stats = Gauge(
+            "emancipate_provider_stat", "Adapter counters (embedded model queue, tokens...)",
+            ["provider", "stat"], registry=r)
 
     def attempt(self, attempt: Attempt) -> None:
         self.attempts.labels(attempt.target, attempt.outcome).inc()
@@ -57,4 +62,7 @@ class Metrics:
             for state in ("closed", "open", "half-open"):
                 self.breaker.labels(snap["target"], state).set(1 if snap["state"] == state else 0)
             self.inflight.labels(snap["target"]).set(snap["inflight"])
+        for name, provider in self.providers.items():
+            for stat, value in provider.stats().items():
+                self.provider_stats.labels(name, stat).set(value)
         return generate_latest(self.registry)

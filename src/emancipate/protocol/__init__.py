@@ -66,7 +66,8 @@ def error_type_for(status: int) -> str:
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Strict: "yes" is not a boolean and "5" is not an integer, as on OpenAI's own API.
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class TextPart(_Open):

@@ -84,6 +84,10 @@ class Provider(ABC):
     def ready(self) -> bool:
         return True
 
+    def stats(self) -> dict[str, float]:
+        """Adapter-specific counters exported as metrics (e.g. the embedded model's queue)."""
+        return {}
+
     async def aclose(self) -> None:
         """Release connections and threads."""
 

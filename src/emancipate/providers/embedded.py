@@ -41,6 +41,8 @@ class Embedded(Provider):
         self._llm: Any = None
         self._loading: asyncio.Future[Any] | None = None
         self.queued = 0
+        self.tokens_generated = 0
+        self.generations_stopped = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -80,6 +82,13 @@ class Embedded(Provider):
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "queued": self.queued,
+            "tokens_generated": self.tokens_generated,
+            "generations_stopped": self.generations_stopped,
+        }
 
     # --- capability check --------------------------------------------------------------------
 
@@ -149,11 +158,13 @@ class Embedded(Provider):
         finish = "stop"
         for chunk in llm.create_chat_completion(**kwargs):
             if stop_event.is_set():
+                self.generations_stopped += 1
                 return
             choice = chunk["choices"][0]
             content = choice.get("delta", {}).get("content")
             if content:
                 completion_tokens += 1
+                self.tokens_generated += 1
                 emit(("delta", content))
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]

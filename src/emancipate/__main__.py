@@ -1,0 +1,3 @@
+from emancipate.cli import main
+
+main()
