@@ -9,7 +9,6 @@ import pytest
 from tests.gateway_process import GatewayProcess
 
 
-
 @pytest.fixture
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     """Start gateways with a config dict; all are stopped at the end of the test."""
