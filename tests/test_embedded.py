@@ -135,3 +135,14 @@ def _stat(gw: GatewayProcess, stat: str) -> float:
         if line.startswith("emancipate_provider_stat{") and f'stat="{stat}"' in line:
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no metric for {stat}")
+
+
+def test_in_house_embeddings(embedded_gateway: GatewayProcess) -> None:
+    client = embedded_gateway.client()
+    result = client.embeddings.create(model="in-house", input=["the cat sat", "a dog ran"])
+    assert [d.index for d in result.data] == [0, 1]
+    first, second = (d.embedding for d in result.data)
+    assert len(first) == len(second) > 100
+    assert abs(sum(x * x for x in first) - 1.0) < 1e-3  # normalised
+    assert first != second
+    assert result.usage.prompt_tokens > 0

@@ -8,8 +8,10 @@ that goes away stops its own generation at the next token.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
 import os
+import struct
 import threading
 import time
 import uuid
@@ -39,6 +41,7 @@ class Embedded(Provider):
         self.model_path = cfg.model_path or default_model_path()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"embedded-{name}")
         self._llm: Any = None
+        self._embedder: Any = None  # a second context in embedding mode, loaded on first use
         self._loading: asyncio.Future[Any] | None = None
         self.queued = 0
         self.tokens_generated = 0
@@ -88,6 +91,48 @@ class Embedded(Provider):
             "queued": self.queued,
             "tokens_generated": self.tokens_generated,
             "generations_stopped": self.generations_stopped,
+        }
+
+    # --- embeddings ----------------------------------------------------------------------------
+
+    def serves_embeddings(self, model: str) -> bool:
+        return True
+
+    def _embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        if self._embedder is None:
+            from llama_cpp import Llama
+
+            self._embedder = Llama(
+                model_path=self.model_path, n_ctx=self.cfg.n_ctx, n_threads=self.cfg.n_threads,
+                embedding=True, pooling_type=1, verbose=False,  # 1 = mean pooling
+            )
+        tokens = sum(len(self._embedder.tokenize(t.encode(), add_bos=False)) for t in texts)
+        vectors = [self._embedder.embed(t, normalize=True) for t in texts]
+        return vectors, tokens
+
+    async def embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        raw = body["input"]
+        texts = [raw] if isinstance(raw, str) else raw
+        if not all(isinstance(t, str) for t in texts):
+            raise ProviderError("client_error", f"the embedded model {self.name!r} takes text "
+                                "input, not token ids", status=400, param="input")
+        loop = asyncio.get_running_loop()
+        try:
+            vectors, tokens = await loop.run_in_executor(self._pool, self._embed, texts)
+        except ValueError as exc:  # llama.cpp: input longer than the context
+            raise ProviderError("client_error", f"embedding input rejected: {exc}", status=400,
+                                param="input") from None
+        dims = body.get("dimensions")
+        as_base64 = body.get("encoding_format") == "base64"  # the openai SDK's default
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i,
+                 "embedding": _encode(v[:dims] if dims else v, as_base64)}
+                for i, v in enumerate(vectors)
+            ],
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 
     # --- capability check --------------------------------------------------------------------
@@ -247,3 +292,10 @@ class Embedded(Provider):
                                  finish_reason=finish)
                 yield chat_chunk(id=chunk_id, model=model, created=created, empty_choices=True,
                                  usage=usage(prompt_tokens, completion_tokens))
+
+
+def _encode(vector: list[float], as_base64: bool) -> list[float] | str:
+    """OpenAI's base64 form is the little-endian float32 array."""
+    if not as_base64:
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
