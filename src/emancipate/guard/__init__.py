@@ -1,0 +1,249 @@
+"""The leak guard: classify every request before any vendor sees it.
+
+One request costs one pass of an Aho-Corasick automaton (pyahocorasick) over the folded
+text, which finds at once the keywords that arm the secret rules, the organisation's
+confidential terms and the topic-domain keywords, plus one `bytes.translate` that gives the
+personal-data detectors their candidates. Validators (checksums, phone metadata, entropy)
+only ever run on candidates, so a clean prompt pays for the two passes and little else.
+
+Public interface (called by the gateway): `Guard.from_config`, `Guard.scan`,
+`Guard.scan_request`, and `message_text`, the definition of a message's text that finding
+offsets refer to.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from typing import Any
+
+import ahocorasick
+
+from emancipate.context import Finding
+from emancipate.guard.code import scan_code
+from emancipate.guard.config import GuardConfig
+from emancipate.guard.names import DETECTORS
+from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
+from emancipate.guard.secrets import (
+    GENERIC_KEYWORDS,
+    RULES,
+    Rule,
+    scan_local,
+    scan_rules,
+    word_start_required,
+)
+from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
+
+__all__ = ["Guard", "GuardConfig", "message_segments", "message_text"]
+
+# Between the messages of one request when they are scanned as one text: two lines that no
+# detector reads as text, so no finding spans two messages.
+_JOIN = "\n\x00\n\x00\n"
+
+_RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
+_GENERIC_DETECTORS = {
+    "password": ("password", "generic_secret"),
+    "secret": ("generic_secret",),
+    "bearer": ("bearer_token",),
+    "basic": ("bearer_token",),
+    "url": ("url_password",),
+}
+
+Raw = tuple[int, int, str, str, str | None]  # start, end, class, detector, domain
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+class Guard:
+    """Built once at start-up; `scan_request` is thread-safe and allocation-light."""
+
+    def __init__(self, cfg: GuardConfig, terms: list[str]) -> None:
+        self.cfg = cfg
+        classes = set(cfg.classes)
+        self.classes = classes
+        disabled = set(cfg.disabled_detectors)
+        self.enabled = frozenset(
+            d for d, c in DETECTORS.items() if c in classes and d not in disabled
+        )
+        self.rules: list[Rule] = [r for r in RULES if r.detector in self.enabled]
+        self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
+        self.min_code_lines = cfg.code_min_lines
+        self.allow = frozenset(fold(v) for v in cfg.allowlist)
+        self.domains: list[tuple[str, int]] = []
+        self.term_count = 0
+
+        entries: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for i, rule in enumerate(self.rules):
+            for kw in rule.keywords:
+                entries[kw].append((_RULE, i))
+        for kw, kind in GENERIC_KEYWORDS.items():
+            if any(d in self.enabled for d in _GENERIC_DETECTORS[kind]):
+                entries[kw].append((_LOCAL, kind, word_start_required(kw)))
+        if "term" in self.enabled:
+            for term in terms:
+                key = " ".join(fold(term).split())
+                if key:
+                    entries[key].append((_TERM,))
+                    self.term_count += 1
+        if "domain" in classes:
+            for name, (keywords, min_hits) in cfg.domain_keywords().items():
+                d = len(self.domains)
+                self.domains.append((name, min_hits))
+                for k, kw in enumerate(keywords):
+                    key = " ".join(fold(kw).split())
+                    if key:
+                        entries[key].append((_DOMAIN, d, k))
+        self._automaton: Any = None
+        if entries:
+            automaton = ahocorasick.Automaton()
+            for key, tags in entries.items():
+                automaton.add_word(key, (len(key), tuple(tags)))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    @classmethod
+    def from_config(cls, cfg: GuardConfig) -> Guard:
+        """Build the automaton and rule lists once (terms files are read here)."""
+        return cls(cfg, cfg.load_terms())
+
+    # --- public --------------------------------------------------------------------------
+
+    def scan(self, text: str) -> list[Finding]:
+        """Findings of a plain text (message_index -1), sorted by position."""
+        return [Finding(c, d, s, e, -1, dom) for s, e, c, d, dom in self._scan(text)]
+
+    def scan_request(self, body: dict[str, Any]) -> list[Finding]:
+        """Findings of an OpenAI chat-completions body: every message's `message_text`.
+
+        Offsets are into that message's text; domain findings are decided on the whole
+        request and attached to the message of their first keyword."""
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages:
+            return []
+        texts = [message_text(m) for m in messages]
+        if len(texts) == 1:
+            return [Finding(c, d, s, e, 0, dom) for s, e, c, d, dom in self._scan(texts[0])]
+        starts: list[int] = []
+        pos = 0
+        for t in texts:
+            starts.append(pos)
+            pos += len(t) + len(_JOIN)
+        findings: list[Finding] = []
+        for s, e, c, d, dom in self._scan(_JOIN.join(texts)):
+            i = bisect.bisect_right(starts, s) - 1
+            base = starts[i]
+            local_end = min(e - base, len(texts[i]))
+            if s - base >= local_end:
+                continue
+            findings.append(Finding(c, d, s - base, local_end, i, dom))
+        return findings
+
+    # --- the scan ------------------------------------------------------------------------
+
+    def _scan(self, text: str) -> list[Raw]:
+        if not text or not self.classes:
+            return []
+        classes = self.classes
+        secrets: list[tuple[int, int, str]] = []
+        terms: list[tuple[int, int]] = []
+        domain_kws: dict[int, set[int]] = {}
+        domain_first: dict[int, tuple[int, int]] = {}
+        triggered: set[int] = set()
+        local: list[tuple[str, int]] = []
+
+        if self._automaton is not None:
+            folded, index = fold_with_map(text)
+            for end, (length, tags) in self._automaton.iter(folded):
+                start = end - length + 1
+                stop = end + 1
+                for tag in tags:
+                    kind = tag[0]
+                    if kind == _RULE:
+                        triggered.add(tag[1])
+                    elif kind == _LOCAL:
+                        if tag[2] and start > 0 and folded[start - 1].isalpha():
+                            continue
+                        local.append((tag[1], stop if index is None else index[stop]))
+                    elif self._bounded(folded, start, stop):
+                        s, e = (start, stop) if index is None else (index[start], index[stop])
+                        if kind == _TERM:
+                            terms.append((s, e))
+                        else:
+                            d = tag[1]
+                            domain_kws.setdefault(d, set()).add(tag[2])
+                            if d not in domain_first:
+                                domain_first[d] = (s, e)
+
+        out: list[Raw] = []
+        if triggered:
+            scan_rules(text, [self.rules[i] for i in sorted(triggered)], secrets)
+        if local:
+            n_specific = len(secrets)
+            generic: list[tuple[int, int, str]] = []
+            for kind, pos in local:
+                scan_local(text, kind, pos, generic, self.enabled)
+            specific = secrets[:n_specific]
+            for hit in generic:
+                if not _overlaps(hit, specific) and hit not in secrets:
+                    secrets.append(hit)
+        secrets = _dedupe(secrets)
+        out.extend((s, e, "secret", d, None) for s, e, d in secrets)
+
+        if "personal" in classes:
+            personal: list[tuple[int, int, str]] = []
+            scan_personal(text, shape_of(text), self.numbers, personal)
+            out.extend((s, e, "personal", d, None) for s, e, d in _dedupe(personal)
+                       if not _overlaps((s, e, d), secrets))
+        if terms:
+            out.extend((s, e, "confidential", "term", None) for s, e in _longest(terms))
+        if "code" in classes:
+            code: list[tuple[int, int, str]] = []
+            scan_code(text, self.min_code_lines, code)
+            out.extend((s, e, "code", d, None) for s, e, d in code)
+        for d, kws in domain_kws.items():
+            name, min_hits = self.domains[d]
+            if len(kws) >= min_hits:
+                s, e = domain_first[d]
+                out.append((s, e, "domain", "domain:" + name, name))
+
+        if self.allow:
+            out = [r for r in out if fold(text[r[0]:r[1]]) not in self.allow]
+        out.sort(key=lambda r: (r[0], -r[1]))
+        return out
+
+    @staticmethod
+    def _bounded(folded: str, start: int, stop: int) -> bool:
+        """Word boundaries around a term (only where the term itself starts or ends with a
+        letter or digit: `.corp.internal` may follow a host name)."""
+        if start > 0 and _word_char(folded[start]) and _word_char(folded[start - 1]):
+            return False
+        return not (stop < len(folded) and _word_char(folded[stop - 1])
+                    and _word_char(folded[stop]))
+
+
+def _overlaps(hit: tuple[int, int, str], others: list[tuple[int, int, str]]) -> bool:
+    s, e = hit[0], hit[1]
+    return any(s < oe and os_ < e for os_, oe, _ in others)
+
+
+def _dedupe(hits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Drop exact duplicates and hits contained in an earlier, larger hit."""
+    if len(hits) < 2:
+        return hits
+    out: list[tuple[int, int, str]] = []
+    for h in sorted(set(hits), key=lambda h: (h[0], -h[1])):
+        if out and h[0] >= out[-1][0] and h[1] <= out[-1][1]:
+            continue
+        out.append(h)
+    return out
+
+
+def _longest(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(set(spans), key=lambda x: (x[0], -x[1])):
+        if out and s < out[-1][1]:
+            continue
+        out.append((s, e))
+    return out

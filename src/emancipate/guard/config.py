@@ -1,9 +1,142 @@
-"""Leak-guard configuration (owned by the guard stage)."""
+"""Leak-guard configuration (owned by the guard stage).
 
-from pydantic import BaseModel, ConfigDict
+Everything here is validated at start-up, so a typo in a detector name, a phone region or
+a term file fails with the key that is wrong instead of silently detecting less.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from emancipate.guard.domains import BUILTIN_DOMAINS
+from emancipate.guard.names import CLASSES, DETECTORS
+
+GuardClass = Literal["secret", "personal", "confidential", "code", "domain"]
+
+
+class DomainConfig(BaseModel):
+    """A topic domain, defined by keywords (phrases allowed)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keywords: list[str] | None = Field(
+        None, description="keywords or phrases; omit for a built-in domain to use its list"
+    )
+    extra_keywords: list[str] = Field(
+        default_factory=list, description="added to the built-in list"
+    )
+    min_hits: int = Field(2, ge=1, description="distinct keywords needed to detect the domain")
+
+    @field_validator("keywords", "extra_keywords")
+    @classmethod
+    def _non_blank(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and any(not k.strip() for k in v):
+            raise ValueError("keywords must not be blank")
+        return v
+
+
+def _builtin_domains() -> dict[str, DomainConfig]:
+    return {name: DomainConfig() for name in BUILTIN_DOMAINS}
 
 
 class GuardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    classes: list[GuardClass] = Field(
+        default_factory=lambda: list(CLASSES), description="classes to detect"
+    )
+    disabled_detectors: list[str] = Field(
+        default_factory=list, description="detector names to switch off, e.g. ipv4"
+    )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: ["FR", "US", "GB"],
+        description="regions whose national phone formats are recognised (+… always is)",
+    )
+    terms: list[str] = Field(
+        default_factory=list, description="confidential terms: code names, customers, hosts"
+    )
+    terms_files: list[str] = Field(
+        default_factory=list, description="files with one confidential term per line (# comments)"
+    )
+    allowlist: list[str] = Field(
+        default_factory=list,
+        description="exact values never reported (e.g. a public support address)",
+    )
+    domains: dict[str, DomainConfig] = Field(
+        default_factory=_builtin_domains,
+        description="topic domains; default: the built-in search, advertising, cloud",
+    )
+    code_min_lines: int = Field(3, ge=1, description="code-like lines that make a code block")
+
+    @field_validator("disabled_detectors")
+    @classmethod
+    def _known_detectors(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in DETECTORS:
+                known = ", ".join(sorted(DETECTORS))
+                raise ValueError(f"unknown detector {name!r} (known: {known})")
+        return v
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, v: list[str]) -> list[str]:
+        out = []
+        for region in v:
+            r = region.upper()
+            if r not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"unknown phone region {region!r} (ISO 3166 codes, e.g. FR)")
+            out.append(r)
+        return out
+
+    @field_validator("terms")
+    @classmethod
+    def _non_blank_terms(cls, v: list[str]) -> list[str]:
+        if any(not t.strip() for t in v):
+            raise ValueError("terms must not be blank")
+        return v
+
+    @field_validator("terms_files")
+    @classmethod
+    def _readable(cls, v: list[str]) -> list[str]:
+        for path in v:
+            p = Path(path)
+            if not p.is_file():
+                raise ValueError(f"{path}: no such file (paths are relative to the working "
+                                 "directory)")
+        return v
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_have_keywords(cls, v: dict[str, DomainConfig]) -> dict[str, DomainConfig]:
+        for name, d in v.items():
+            if not name or ":" in name or name != name.strip():
+                raise ValueError(f"{name!r}: a domain name must be a plain word")
+            if d.keywords is None and name not in BUILTIN_DOMAINS:
+                builtin = ", ".join(sorted(BUILTIN_DOMAINS))
+                raise ValueError(
+                    f"{name}: `keywords` is required (built-in domains: {builtin})"
+                )
+        return v
+
+    def domain_keywords(self) -> dict[str, tuple[list[str], int]]:
+        """Each domain's effective keyword list and threshold."""
+        out: dict[str, tuple[list[str], int]] = {}
+        for name, d in self.domains.items():
+            base = list(BUILTIN_DOMAINS.get(name, ())) if d.keywords is None else list(d.keywords)
+            out[name] = (base + list(d.extra_keywords), d.min_hits)
+        return out
+
+    def load_terms(self) -> list[str]:
+        """Inline terms plus the terms files (read at start-up, never per request)."""
+        terms = list(self.terms)
+        for path in self.terms_files:
+            for line in Path(path).read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    terms.append(line)
+        return terms

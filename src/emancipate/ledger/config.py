@@ -4,7 +4,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class LedgerConfig(BaseModel):
+    """How the request ledger is written; the database itself is `server.database_url`."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="record requests (keys and budgets work either way)")
     log_content: bool = Field(False, description="store message contents (off by default)")
+    currency: str = Field("USD", min_length=1, max_length=8, description="unit of every price")
+    batch_size: int = Field(500, ge=1, le=100_000, description="records written per transaction")
+    flush_interval: float = Field(
+        0.2, gt=0, le=60,
+        description="seconds between writes; a hard kill loses at most this much traffic",
+    )
+    shutdown_timeout: float = Field(
+        30.0, ge=0, description="on shutdown, retry an unreachable database this long, then spill"
+    )
+    spill_dir: str = Field(
+        "ledger-spill",
+        description="records the database refused at shutdown go here (JSON lines) and are "
+        "replayed at the next start",
+    )

@@ -1,0 +1,335 @@
+"""Who may call, which routes, how often and for how much: the auth stage.
+
+Key lookup is a hash and a dictionary read: a key found in the database is cached (hash ->
+principal and limits) for ``auth.key_cache_ttl`` seconds (5 by default), unknown keys too, so
+a flood of bad keys cannot hammer the database. A revocation made through this process (admin
+API) is effective at once; one made elsewhere (CLI, another replica) within the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hmac
+import ipaddress
+import logging
+import math
+import os
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from emancipate.auth.keys import KeyInfo, KeyStore, Limits, hash_secret
+from emancipate.auth.limits import LocalLimits, RedisLimits, Verdict, periods, seconds_to_reset
+from emancipate.context import ANONYMOUS, Principal, RequestContext
+from emancipate.protocol import OpenAIError
+
+if TYPE_CHECKING:
+    from emancipate.config import GatewayConfig
+    from emancipate.ledger import Ledger
+
+log = logging.getLogger("emancipate.auth")
+
+ADMIN = Principal(key_id="admin", name="admin", is_admin=True)
+RESERVED = "auth.tpm_reserved"  # ctx.extra: tokens taken from the tpm bucket at admission
+
+
+def _unauthorised(message: str) -> OpenAIError:
+    return OpenAIError(401, message, type="authentication_error", code="invalid_api_key")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Access:
+    """Authenticate, admit and settle; one instance per process."""
+
+    def __init__(self, cfg: GatewayConfig, store: KeyStore, ledger: Ledger | None,
+                 redis_client: Any = None) -> None:
+        self.cfg = cfg
+        self.auth = cfg.auth
+        self.currency = cfg.ledger.currency
+        self.store = store
+        self.ledger = ledger
+        self.local = LocalLimits()
+        self.redis = RedisLimits(redis_client, cfg.auth.redis_prefix) if redis_client else None
+        self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
+        self._limits: dict[str, Limits] = {}
+        self._seeds: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._redis_down_logged = 0.0
+
+    @classmethod
+    def open(cls, cfg: GatewayConfig, ledger: Ledger) -> Access:
+        """Wire to the ledger's database (and ``server.redis_url``); fail fast when misconfigured.
+
+        Auth may be off only when the server listens on loopback.
+        """
+        if not cfg.auth.enabled and not is_loopback(cfg.server.host):
+            from emancipate.config import ConfigError
+
+            raise ConfigError(
+                "<config>", "auth.enabled",
+                f"auth can be off only on a loopback address, and server.host is "
+                f"{cfg.server.host!r}: turn auth on or listen on 127.0.0.1",
+            )
+        client = None
+        if cfg.server.redis_url:
+            import redis
+            import redis.asyncio
+
+            try:
+                probe = redis.Redis.from_url(cfg.server.redis_url, socket_connect_timeout=5)
+                probe.ping()
+                probe.close()
+            except redis.RedisError as exc:
+                from emancipate.config import ConfigError
+
+                raise ConfigError("<config>", "server.redis_url",
+                                  f"cannot reach Redis ({exc})") from None
+            client = redis.asyncio.Redis.from_url(
+                cfg.server.redis_url, socket_connect_timeout=2, socket_timeout=2,
+                health_check_interval=30,
+            )
+        return cls(cfg, KeyStore(ledger.engine), ledger, client)
+
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.client.aclose()
+
+    # --- authenticate ------------------------------------------------------------------------
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal behind ``Authorization: Bearer <key>``; 401 otherwise."""
+        if not self.auth.enabled:
+            return ANONYMOUS
+        if not authorization:
+            raise _unauthorised(
+                "Missing API key: send 'Authorization: Bearer <key>' (ask the gateway operator "
+                "for a key: `emancipate keys create`).")
+        scheme, _, secret = authorization.strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise _unauthorised("Malformed Authorization header: expected 'Bearer <key>'.")
+        admin = os.environ.get(self.auth.admin_key_env)
+        if admin and hmac.compare_digest(secret.encode(), admin.encode()):
+            return ADMIN
+        info = await self._lookup(hash_secret(secret))
+        if info is None:
+            raise _unauthorised(
+                f"Invalid API key ending in '{secret[-4:]}': check the key, or ask the operator "
+                "for a new one.")
+        if info.revoked:
+            raise _unauthorised(f"The API key '{info.name}' ({info.id}) was revoked; ask the "
+                                "operator for a new one.")
+        return info.principal()
+
+    async def _lookup(self, h: str) -> KeyInfo | None:
+        now = time.monotonic()
+        hit = self._cache.get(h)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        pending = self._inflight.get(h)
+        if pending is None:  # one database read per key, however many requests wait on it
+            pending = asyncio.ensure_future(asyncio.to_thread(self.store.lookup_hash, h))
+            self._inflight[h] = pending
+            pending.add_done_callback(lambda task: self._looked_up(h, task))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("key lookup failed: %s", exc.__class__.__name__)
+            raise OpenAIError(
+                503, "The key store is unreachable; retry shortly (the operator can see why "
+                "in the gateway logs).", type="server_error", code="auth_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
+
+    def _looked_up(self, h: str, task: asyncio.Future[KeyInfo | None]) -> None:
+        self._inflight.pop(h, None)
+        if not task.cancelled() and task.exception() is None:
+            self._remember(h, task.result())
+
+    def _remember(self, h: str, info: KeyInfo | None) -> None:
+        self._cache[h] = (time.monotonic() + self.auth.key_cache_ttl, info)
+        self._cache.move_to_end(h)
+        while len(self._cache) > self.auth.key_cache_size:
+            self._cache.popitem(last=False)
+        if info is not None:
+            self._limits[info.id] = info.limits
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        """Forget cached keys (one, or all): called on revoke and rotate in this process."""
+        if key_id is None:
+            self._cache.clear()
+            return
+        for h, (_, info) in list(self._cache.items()):
+            if info is not None and info.id == key_id:
+                del self._cache[h]
+
+    # --- admit / settle ----------------------------------------------------------------------
+
+    async def admit(self, principal: Principal, route: str, estimated_tokens: int,
+                    ctx: RequestContext | None = None) -> None:
+        """Scope, budget and rate checks before any upstream call.
+
+        With ``ctx``, the estimated tokens are taken from the tpm bucket now and corrected by
+        ``settle`` with the real count; without it they are only checked.
+        """
+        if principal.is_admin or principal is ANONYMOUS or principal.key_id == "anonymous":
+            return
+        allowed = principal.allowed_models
+        if allowed is not None and not _allowed(route, allowed):
+            shown = ", ".join(allowed) or "none"
+            raise OpenAIError(
+                403, f"This API key may not use the model '{route}'. Models it may use: {shown}.",
+                type="permission_error", param="model", code="model_not_allowed")
+        lim = self._limits.get(principal.key_id)
+        if lim is None or not lim.any:
+            return
+        day, month = periods()
+        tokens = max(0, int(estimated_tokens))
+        reserve = ctx is not None
+        if lim.budget_day is not None or lim.budget_month is not None:
+            await self._seed(principal.key_id, day, month)
+        verdict = await self._admit(principal.key_id, lim, tokens, reserve, day, month)
+        if verdict.ok:
+            if reserve and lim.tpm:
+                ctx.extra[RESERVED] = tokens  # type: ignore[union-attr]
+            return
+        raise self._refusal(principal, lim, verdict, tokens)
+
+    async def _admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
+                     month: str) -> Verdict:
+        if self.redis is not None:
+            try:
+                return await self.redis.admit(key_id, lim, tokens, reserve, day, month)
+            except Exception as exc:
+                self._redis_failed(exc)
+        return self.local.admit(key_id, lim, tokens, reserve, day, month)
+
+    async def settle(self, principal: Principal, ctx: RequestContext) -> None:
+        """Count the real tokens and cost of a finished request; never raises."""
+        try:
+            lim = self._limits.get(principal.key_id)
+            if principal.is_admin or lim is None or not lim.any:
+                return
+            reserved = int(ctx.extra.pop(RESERVED, 0) or 0)
+            delta = ctx.prompt_tokens + ctx.completion_tokens - reserved
+            cost = float(ctx.cost or 0.0)
+            if not delta and not cost:
+                return
+            day, month = periods(ctx.started_at)
+            if self.redis is not None:
+                try:
+                    await self.redis.settle(principal.key_id, lim, cost, delta, day, month)
+                    return
+                except Exception as exc:
+                    self._redis_failed(exc)
+            self.local.settle(principal.key_id, lim, cost, delta, day, month)
+        except Exception:
+            log.exception("settling request %s failed", ctx.request_id)
+
+    async def spent(self, key_id: str) -> tuple[float, float]:
+        """The day's and month's spend of a key as the limiter counts it."""
+        day, month = periods()
+        await self._seed(key_id, day, month)
+        if self.redis is not None:
+            return await self.redis.spent(key_id, day, month)
+        return self.local.spent(key_id, day, month)
+
+    async def _seed(self, key_id: str, day: str, month: str) -> None:
+        """Start a key's spend from the ledger, once per process and day; callers that arrive
+        meanwhile wait for it, so none is admitted against a spend of zero."""
+        if self.ledger is None:
+            return
+        task = self._seeds.get((key_id, day))
+        if task is None:
+            task = asyncio.ensure_future(self._read_spend(key_id, day, month))
+            self._seeds[(key_id, day)] = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._seeds.pop((key_id, day), None)  # retried by the next request
+            log.exception("could not read the spend of key %s", key_id)
+
+    async def _read_spend(self, key_id: str, day: str, month: str) -> None:
+        spent_day, spent_month = await asyncio.to_thread(self.ledger.spend,  # type: ignore
+                                                         key_id, day)
+        if self.redis is not None:
+            try:
+                await self.redis.seed(key_id, day, month, spent_day, spent_month)
+            except Exception as exc:
+                self._redis_failed(exc)
+        self.local.seed(key_id, day, month, spent_day, spent_month)
+
+    def _redis_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._redis_down_logged > 30:
+            self._redis_down_logged = now
+            log.error("Redis unreachable (%s): limits and budgets fall back to this process",
+                      exc.__class__.__name__)
+
+    def _refusal(self, principal: Principal, lim: Limits, v: Verdict, tokens: int
+                 ) -> OpenAIError:
+        who = f"The API key '{principal.name}' ({principal.key_id})"
+        if v.reason in ("budget_day", "budget_month"):
+            daily = v.reason == "budget_day"
+            budget = lim.budget_day if daily else lim.budget_month
+            wait = seconds_to_reset(v.reason)
+            return OpenAIError(
+                429,
+                f"{who} has used its {'daily' if daily else 'monthly'} budget: spent "
+                f"{v.spent:.4f} of {budget:.2f} {self.currency}. It resets at "
+                f"{'00:00 UTC' if daily else 'the start of next month (UTC)'}, in "
+                f"{_human(wait)}; ask the operator to raise the budget.",
+                type="insufficient_quota", code="budget_exceeded",
+                headers={"retry-after": str(math.ceil(wait))},
+            )
+        if v.reason == "tpm_too_large":
+            return OpenAIError(
+                429,
+                f"This request needs about {tokens} tokens, more than {who}'s limit of "
+                f"{lim.tpm} tokens per minute: lower max_tokens or shorten the messages, or "
+                "ask the operator to raise tpm.",
+                type="rate_limit_error", code="rate_limit_exceeded",
+            )
+        unit = "requests" if v.reason == "rpm" else "tokens"
+        limit = lim.rpm if v.reason == "rpm" else lim.tpm
+        wait = max(v.retry_after, 0.001)
+        return OpenAIError(
+            429,
+            f"{who} is over its rate limit of {limit} {unit} per minute; retry in "
+            f"{wait:.2f} s.",
+            type="rate_limit_error", code="rate_limit_exceeded",
+            headers={"retry-after": str(max(1, math.ceil(wait))),
+                     "retry-after-ms": str(max(1, math.ceil(wait * 1000)))},
+        )
+
+
+def _allowed(route: str, patterns: tuple[str, ...]) -> bool:
+    for p in patterns:
+        if p == route or (any(c in p for c in "*?[") and fnmatch.fnmatchcase(route, p)):
+            return True
+    return False
+
+
+def _human(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds % 60}s"

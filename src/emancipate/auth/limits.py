@@ -1,0 +1,260 @@
+"""Rate limits and budgets: exact in one process, shared through Redis across replicas.
+
+Rate limits are GCRA (a token bucket in one number): a key with ``rpm: 60`` holds a bucket of
+60 requests that refills continuously at one per second, so bursts up to the limit pass and
+the sustained rate never exceeds it; ``tpm`` is the same bucket counted in tokens. Each check
+is atomic: in one process it runs without an ``await`` (the event loop is the lock); with Redis
+it is one Lua script using the Redis server clock, so replicas with skewed clocks agree and a
+denied request consumes nothing.
+
+Budgets are a key's spend per UTC day and month, compared with its budget before each request
+(the cost is known only after the answer, so requests already in flight when the budget is
+reached may overshoot it by their own cost).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from emancipate.auth.keys import Limits
+
+PERIOD_MS = 60_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    reason: str = ""  # budget_day | budget_month | rpm | tpm | tpm_too_large
+    retry_after: float = 0.0  # seconds
+    spent: float = 0.0
+
+
+OK = Verdict(True)
+
+
+def periods(now: float | None = None) -> tuple[str, str]:
+    """The UTC day ('YYYY-MM-DD') and month ('YYYY-MM') a spend counts in."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
+    return day, day[:7]
+
+
+def seconds_to_reset(reason: str, now: datetime | None = None) -> float:
+    """Until the next UTC midnight (day budget) or first of the month (month budget)."""
+    now = now or datetime.now(UTC)
+    if reason == "budget_day":
+        nxt = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+    return max(1.0, (nxt - now).total_seconds())
+
+
+def _gcra(tat: float, now: float, limit: int, cost: float) -> tuple[float, float]:
+    """New theoretical arrival time and how far (ms) it overshoots the bucket."""
+    tat = max(tat, now)
+    new = tat + cost * PERIOD_MS / limit
+    return new, new - now - PERIOD_MS
+
+
+class LocalLimits:
+    """Counters in this process; also the fallback while Redis is unreachable."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._tat: dict[tuple[str, str], float] = {}
+        self._spend: dict[str, list[Any]] = {}  # key -> [day, spent_day, month, spent_month]
+
+    def _now_ms(self) -> float:
+        return self._clock() * 1000.0
+
+    def _spent(self, key_id: str, day: str, month: str) -> list[Any]:
+        entry = self._spend.get(key_id)
+        if entry is None:
+            entry = self._spend[key_id] = [day, 0.0, month, 0.0]
+        if entry[0] != day:
+            entry[0], entry[1] = day, 0.0
+        if entry[2] != month:
+            entry[2], entry[3] = month, 0.0
+        return entry
+
+    def seed(self, key_id: str, day: str, month: str, spent_day: float,
+             spent_month: float) -> None:
+        """Start from what the ledger already holds (kept if this process already counts)."""
+        if key_id not in self._spend:
+            self._spend[key_id] = [day, spent_day, month, spent_month]
+
+    def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
+              month: str) -> Verdict:
+        if lim.budget_day is not None or lim.budget_month is not None:
+            spent = self._spent(key_id, day, month)
+            if lim.budget_day is not None and spent[1] >= lim.budget_day:
+                return Verdict(False, "budget_day", spent=spent[1])
+            if lim.budget_month is not None and spent[3] >= lim.budget_month:
+                return Verdict(False, "budget_month", spent=spent[3])
+        now = self._now_ms()
+        new_rpm = new_tpm = None
+        if lim.rpm:
+            new_rpm, excess = _gcra(self._tat.get((key_id, "rpm"), 0.0), now, lim.rpm, 1)
+            if excess > 0:
+                return Verdict(False, "rpm", excess / 1000.0)
+        if lim.tpm:
+            if tokens > lim.tpm:
+                return Verdict(False, "tpm_too_large")
+            new_tpm, excess = _gcra(self._tat.get((key_id, "tpm"), 0.0), now, lim.tpm, tokens)
+            if excess > 0:
+                return Verdict(False, "tpm", excess / 1000.0)
+        if new_rpm is not None:
+            self._tat[(key_id, "rpm")] = new_rpm
+        if new_tpm is not None and reserve:
+            self._tat[(key_id, "tpm")] = new_tpm
+        return OK
+
+    def settle(self, key_id: str, lim: Limits, cost: float, token_delta: int, day: str,
+               month: str) -> None:
+        if cost and (lim.budget_day is not None or lim.budget_month is not None):
+            spent = self._spent(key_id, day, month)
+            spent[1] += cost
+            spent[3] += cost
+        if lim.tpm and token_delta:
+            now = self._now_ms()
+            tat = max(self._tat.get((key_id, "tpm"), 0.0), now)
+            self._tat[(key_id, "tpm")] = max(now, tat + token_delta * PERIOD_MS / lim.tpm)
+
+    def spent(self, key_id: str, day: str, month: str) -> tuple[float, float]:
+        entry = self._spent(key_id, day, month)
+        return entry[1], entry[3]
+
+
+_GCRA_LUA = """
+local function gcra(key, now, limit, cost)
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local new = tat + cost * 60000 / limit
+  return new, new - now - 60000
+end
+"""
+
+ADMIT_LUA = _GCRA_LUA + """
+-- KEYS: spend day, spend month, rpm tat, tpm tat
+-- ARGV: budget day (-1 none), budget month (-1 none), rpm (0 none), tpm (0 none), tokens,
+--       reserve (1: take the tokens now; 0: only check)
+local bd, bm = tonumber(ARGV[1]), tonumber(ARGV[2])
+if bd >= 0 then
+  local s = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if s >= bd then return {'budget_day', tostring(s)} end
+end
+if bm >= 0 then
+  local s = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if s >= bm then return {'budget_month', tostring(s)} end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local rpm, tpm, tokens = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local new_rpm, new_tpm
+if rpm > 0 then
+  local excess
+  new_rpm, excess = gcra(KEYS[3], now, rpm, 1)
+  if excess > 0 then return {'rpm', tostring(excess)} end
+end
+if tpm > 0 then
+  if tokens > tpm then return {'tpm_too_large', '0'} end
+  local excess
+  new_tpm, excess = gcra(KEYS[4], now, tpm, tokens)
+  if excess > 0 then return {'tpm', tostring(excess)} end
+end
+if new_rpm then
+  redis.call('SET', KEYS[3], string.format('%.3f', new_rpm), 'PX', math.ceil(new_rpm - now) + 1)
+end
+if new_tpm and ARGV[6] == '1' and new_tpm > now then
+  redis.call('SET', KEYS[4], string.format('%.3f', new_tpm), 'PX', math.ceil(new_tpm - now) + 1)
+end
+return {'ok', '0'}
+"""
+
+SETTLE_LUA = _GCRA_LUA + """
+-- KEYS: spend day, spend month, tpm tat
+-- ARGV: cost, day ttl s, month ttl s, tpm (0 none), token delta (may be negative: refund)
+local cost = tonumber(ARGV[1])
+if cost > 0 then
+  redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('INCRBYFLOAT', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+local tpm, delta = tonumber(ARGV[4]), tonumber(ARGV[5])
+if tpm > 0 and delta ~= 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local tat = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if tat < now then tat = now end
+  tat = tat + delta * 60000 / tpm
+  if tat <= now then
+    redis.call('DEL', KEYS[3])
+  else
+    redis.call('SET', KEYS[3], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1)
+  end
+end
+return 1
+"""
+
+DAY_TTL = 2 * 86400
+MONTH_TTL = 32 * 86400
+
+
+class RedisLimits:
+    """The same counters in Redis, one atomic script per admission and per settlement."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._admit = client.register_script(ADMIT_LUA)
+        self._settle = client.register_script(SETTLE_LUA)
+
+    def _keys(self, key_id: str, day: str, month: str) -> tuple[str, str, str, str]:
+        base = f"{self.prefix}:{{{key_id}}}"  # hash tag: one slot per key on Redis Cluster
+        return (f"{base}:spend:{day}", f"{base}:spend:{month}", f"{base}:rpm", f"{base}:tpm")
+
+    async def seed(self, key_id: str, day: str, month: str, spent_day: float,
+                   spent_month: float) -> None:
+        """Initialise spend from the ledger unless a replica (or Redis itself) already has it."""
+        kd, km, _, _ = self._keys(key_id, day, month)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(kd, repr(spent_day), nx=True, ex=DAY_TTL)
+            pipe.set(km, repr(spent_month), nx=True, ex=MONTH_TTL)
+            await pipe.execute()
+
+    async def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
+                    month: str) -> Verdict:
+        res = await self._admit(
+            keys=list(self._keys(key_id, day, month)),
+            args=[
+                -1 if lim.budget_day is None else lim.budget_day,
+                -1 if lim.budget_month is None else lim.budget_month,
+                lim.rpm or 0, lim.tpm or 0, int(tokens), 1 if reserve else 0,
+            ],
+        )
+        status = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
+        value = float(res[1])
+        if status == "ok":
+            return OK
+        if status.startswith("budget"):
+            return Verdict(False, status, spent=value)
+        return Verdict(False, status, value / 1000.0)
+
+    async def settle(self, key_id: str, lim: Limits, cost: float, token_delta: int, day: str,
+                     month: str) -> None:
+        kd, km, _, kt = self._keys(key_id, day, month)
+        budgets = lim.budget_day is not None or lim.budget_month is not None
+        await self._settle(
+            keys=[kd, km, kt],
+            args=[repr(float(cost)) if budgets else "0", DAY_TTL, MONTH_TTL, lim.tpm or 0,
+                  int(token_delta)],
+        )
+
+    async def spent(self, key_id: str, day: str, month: str) -> tuple[float, float]:
+        kd, km, _, _ = self._keys(key_id, day, month)
+        d, m = await self.client.mget(kd, km)
+        return float(d or 0), float(m or 0)

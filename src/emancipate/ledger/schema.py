@@ -1,0 +1,102 @@
+"""The ledger's tables at the head revision, for queries (migrations create them).
+
+Kept next to the migrations: a change here needs a new file in ``migrations/versions``.
+Never stored: message contents, detected values, key secrets (only their hash).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+requests = Table(
+    "requests", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("day", String(10)),  # UTC 'YYYY-MM-DD' (rev 0002): portable grouping and budgets
+    Column("endpoint", String(32), nullable=False, server_default="chat.completions"),  # 0002
+    Column("key_id", String(64), nullable=False),
+    Column("team", String(200)),
+    Column("route", String(200)),
+    Column("target", String(400)),
+    Column("provider", String(200)),
+    Column("model", String(200)),
+    Column("vendor", String(200)),
+    Column("ownership", String(16)),
+    Column("status", Integer, nullable=False),
+    Column("error_code", String(64)),
+    Column("stream", Boolean, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("router_score", Float),
+    Column("attempts", Integer, nullable=False),
+)
+
+_fk = {"ondelete": "CASCADE"}
+
+attempts = Table(
+    "attempts", metadata,
+    Column("request_id", String(64), ForeignKey("requests.id", **_fk), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("target", String(400), nullable=False),
+    Column("vendor", String(200)),
+    Column("ownership", String(16)),
+    Column("outcome", String(64), nullable=False),
+    Column("status", Integer),
+    Column("latency_ms", Float, nullable=False),
+    Column("error", String(64)),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("request_id", String(64), ForeignKey("requests.id", **_fk), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("stage", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("rule", String(200)),
+    Column("cls", String(64)),
+    Column("detector", String(200)),
+    Column("target", String(400)),
+    Column("reason", Text, nullable=False),
+)
+
+findings = Table(
+    "findings", metadata,
+    Column("request_id", String(64), ForeignKey("requests.id", **_fk), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("cls", String(64), nullable=False),
+    Column("detector", String(200), nullable=False),
+    Column("domain", String(200)),
+    Column("message_index", Integer, nullable=False),
+)
+
+keys = Table(
+    "keys", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("team", String(200)),
+    Column("allowed_models", Text),  # JSON list; NULL: every route
+    Column("budget_day", Float),
+    Column("budget_month", Float),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("rotated_at", DateTime(timezone=True)),
+)

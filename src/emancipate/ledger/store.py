@@ -1,0 +1,443 @@
+"""The request ledger: recorded off the hot path, written in batches, nothing lost on shutdown.
+
+``record`` turns the finished request into plain rows and appends them to an in-memory queue
+(O(1), no I/O, never raises). A writer thread with its own connection commits the queue every
+``flush_interval`` seconds, or as soon as ``batch_size`` records wait. Inserts are idempotent
+(primary keys + ON CONFLICT DO NOTHING), so a batch retried after an ambiguous failure, or a
+spill file replayed twice, never duplicates a request.
+
+Loss bound on a hard kill (SIGKILL, OOM, power): the records queued since the last commit,
+i.e. about ``flush_interval`` seconds of traffic (0.2 s by default) plus the batch being
+committed. ``aclose`` (SIGTERM) drains everything; if the database is unreachable it retries
+for ``shutdown_timeout`` seconds, then writes what is left to ``spill_dir`` as JSON lines,
+which the next ``Ledger.open`` replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, desc, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from emancipate.context import RequestContext
+from emancipate.ledger import db, schema
+from emancipate.ledger.config import LedgerConfig
+
+log = logging.getLogger("emancipate.ledger")
+
+# A queued record: (request row, attempt rows, decision rows, finding rows); `created_at` is a
+# float epoch until written, so that a record is plain JSON for the spill file.
+Record = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+USAGE_GROUPS = {
+    "key": schema.requests.c.key_id,
+    "team": schema.requests.c.team,
+    "vendor": schema.requests.c.vendor,
+    "ownership": schema.requests.c.ownership,
+    "model": schema.requests.c.model,
+    "route": schema.requests.c.route,
+    "target": schema.requests.c.target,
+    "provider": schema.requests.c.provider,
+    "endpoint": schema.requests.c.endpoint,
+    "day": schema.requests.c.day,
+}
+
+
+def utc_day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def _s(value: Any, n: int) -> str | None:
+    """A string that fits its column: one odd value must not poison a whole batch."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:  # PostgreSQL refuses NUL in text
+        text = text.replace("\x00", "")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _i(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def to_rows(ctx: RequestContext) -> Record:
+    """The ledger's view of a request: metadata only, never contents or detected values."""
+    served = ctx.served_by
+    rid = _s(ctx.request_id, 64)
+    req = {
+        "id": rid,
+        "created_at": float(ctx.started_at),
+        "day": utc_day(ctx.started_at),
+        "endpoint": _s(ctx.endpoint, 32) or "chat.completions",
+        "key_id": _s(ctx.principal.key_id, 64),
+        "team": _s(ctx.principal.team, 200),
+        "route": _s(ctx.route, 200),
+        "target": _s(served.id, 400) if served else None,
+        "provider": _s(served.provider, 200) if served else None,
+        "model": _s(served.model, 200) if served else None,
+        "vendor": _s(served.vendor, 200) if served else None,
+        "ownership": _s(served.ownership, 16) if served else None,
+        "status": int(ctx.status),
+        "error_code": _s(ctx.error_code, 64),
+        "stream": bool(ctx.stream),
+        "prompt_tokens": int(ctx.prompt_tokens or 0),
+        "completion_tokens": int(ctx.completion_tokens or 0),
+        "cost": float(ctx.cost or 0.0),
+        "latency_ms": float(ctx.latency_ms or 0.0),
+        "router_score": None if ctx.router_score is None else float(ctx.router_score),
+        "attempts": len(ctx.attempts),
+    }
+    attempts = [
+        {"request_id": rid, "n": n, "target": _s(a.target, 400) or "",
+         "vendor": _s(a.vendor, 200), "ownership": _s(a.ownership, 16),
+         "outcome": _s(a.outcome, 64) or "", "status": _i(a.status),
+         "latency_ms": float(a.latency_ms or 0.0), "error": _s(a.error, 64)}
+        for n, a in enumerate(ctx.attempts)
+    ]
+    decisions = [
+        {"request_id": rid, "n": n, "stage": _s(d.stage, 32) or "",
+         "action": _s(d.action, 32) or "", "rule": _s(d.rule, 200), "cls": _s(d.cls, 64),
+         "detector": _s(d.detector, 200), "target": _s(d.target, 400),
+         "reason": _s(d.reason, 4000) or ""}
+        for n, d in enumerate(ctx.decisions)
+    ]
+    findings = [
+        {"request_id": rid, "n": n, "cls": _s(f.cls, 64) or "",
+         "detector": _s(f.detector, 200) or "", "domain": _s(f.domain, 200),
+         "message_index": int(f.message_index)}
+        for n, f in enumerate(ctx.findings)
+    ]
+    return req, attempts, decisions, findings
+
+
+class Ledger:
+    """One per process; ``record`` from the event loop, everything else from anywhere."""
+
+    def __init__(self, engine: Engine, cfg: LedgerConfig) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self._queue: collections.deque[Record] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.written = 0  # records committed by this process (metrics, tests)
+        self.spilled = 0
+        self.rejected = 0  # records the database refused (kept in spill_dir/rejected-*)
+        self._insert = (postgresql.insert if engine.dialect.name == "postgresql"
+                        else sqlite.insert)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, database_url: str, cfg: LedgerConfig) -> Ledger:
+        """Create the engine, migrate the schema to head, replay any spilled records."""
+        engine = db.make_engine(database_url)
+        db.upgrade(engine)
+        ledger = cls(engine, cfg)
+        ledger.replay_spill()
+        return ledger
+
+    def start(self) -> None:
+        """Start the background writer (idempotent)."""
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+            self._thread.start()
+
+    async def aclose(self) -> None:
+        """Write everything queued, then close; nothing recorded before this is lost."""
+        if self._closed:
+            return
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Synchronous ``aclose`` (CLI, tests)."""
+        if self._closed:
+            return
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._final_drain()
+        self._closed = True
+        self.engine.dispose()
+
+    # --- write side --------------------------------------------------------------------------
+
+    def record(self, ctx: RequestContext) -> None:
+        """Queue one finished request. O(1) in the number of queued records; never raises."""
+        if not self.cfg.enabled:
+            return
+        try:
+            rec = to_rows(ctx)
+            if self._closed:  # a straggler after shutdown: keep it on disk rather than lose it
+                self._spill([rec])
+                return
+            self._queue.append(rec)
+            if len(self._queue) >= self.cfg.batch_size:
+                self._wake.set()
+        except Exception:  # the ledger must never take a request down
+            log.exception("could not record request %s", getattr(ctx, "request_id", "?"))
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self) -> None:
+        """Write everything queued now, in the calling thread (tests, CLI)."""
+        while self._queue:
+            self._write_some()
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            self._wake.wait(self.cfg.flush_interval)
+            self._wake.clear()
+            try:
+                while self._queue and not self._stop.is_set():
+                    self._write_some()
+                backoff = 0.1
+            except Exception as exc:
+                log.error("ledger write failed (%s); %d records kept in memory, retrying",
+                          exc.__class__.__name__, len(self._queue))
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _write_some(self) -> None:
+        with self._write_lock:
+            batch: list[Record] = []
+            while self._queue and len(batch) < self.cfg.batch_size:
+                batch.append(self._queue.popleft())
+            if not batch:
+                return
+            try:
+                self._write(batch)
+            except (OperationalError, InterfaceError):  # database unreachable: retry later
+                self._queue.extendleft(reversed(batch))  # keep order
+                raise
+            except Exception as exc:  # a record the database refuses: isolate it
+                log.error("ledger batch refused (%s); writing its records one by one",
+                          exc.__class__.__name__)
+                self._write_one_by_one(batch)
+                return
+            except BaseException:
+                self._queue.extendleft(reversed(batch))
+                raise
+            self.written += len(batch)
+
+    def _write_one_by_one(self, batch: list[Record]) -> None:
+        for i, rec in enumerate(batch):
+            try:
+                self._write([rec])
+            except (OperationalError, InterfaceError):
+                self._queue.extendleft(reversed(batch[i:]))
+                raise
+            except Exception as exc:
+                log.error("ledger: request %s refused by the database (%s); kept in %s",
+                          rec[0].get("id"), exc.__class__.__name__, self.cfg.spill_dir)
+                self._spill([rec], prefix="rejected")
+                continue
+            self.written += 1
+
+    def _write(self, batch: list[Record]) -> None:
+        reqs, atts, decs, finds = [], [], [], []
+        for req, a, d, f in batch:
+            row = dict(req)
+            row["created_at"] = datetime.fromtimestamp(req["created_at"], UTC)
+            reqs.append(row)
+            atts.extend(a)
+            decs.extend(d)
+            finds.extend(f)
+        with self.engine.begin() as conn:
+            for table, rows in ((schema.requests, reqs), (schema.attempts, atts),
+                                (schema.decisions, decs), (schema.findings, finds)):
+                if rows:
+                    conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
+
+    def _final_drain(self) -> None:
+        deadline = time.monotonic() + self.cfg.shutdown_timeout
+        backoff = 0.1
+        while self._queue:
+            try:
+                self._write_some()
+                continue
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    log.error("database unreachable at shutdown (%s): spilling %d records",
+                              exc.__class__.__name__, len(self._queue))
+                    break
+            time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+            backoff = min(backoff * 2, 2.0)
+        if self._queue:
+            rest = list(self._queue)
+            self._queue.clear()
+            self._spill(rest)
+
+    # --- spill -------------------------------------------------------------------------------
+
+    def _spill_dir(self) -> Path:
+        return Path(self.cfg.spill_dir).expanduser()
+
+    def _spill(self, records: list[Record], prefix: str = "ledger") -> None:
+        """Append records to a JSON-lines file; ``rejected-*`` files are not replayed."""
+        directory = self._spill_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{prefix}-{os.getpid()}-{time.time_ns()}.jsonl"
+        with open(path, "a", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if prefix == "ledger":
+            self.spilled += len(records)
+        else:
+            self.rejected += len(records)
+        log.warning("ledger: %d records spilled to %s (replayed at next start)",
+                    len(records), path)
+
+    def replay_spill(self) -> int:
+        """Write spilled records to the database; each file is claimed by one process."""
+        directory = self._spill_dir()
+        if not directory.is_dir():
+            return 0
+        replayed = 0
+        for path in sorted(directory.glob("ledger-*.jsonl")):
+            claimed = path.with_suffix(f".replaying-{os.getpid()}")
+            try:
+                path.rename(claimed)
+            except OSError:
+                continue  # another replica took it
+            with open(claimed, encoding="utf-8") as fh:
+                records = [tuple(json.loads(line)) for line in fh if line.strip()]
+            self._queue.extend(records)  # type: ignore[arg-type]
+            try:
+                self.flush()
+            except Exception as exc:
+                self._queue.clear()  # nothing else is queued before start()
+                claimed.rename(path)
+                log.error("ledger: could not replay %s (%s); will retry at next start",
+                          path.name, exc.__class__.__name__)
+                continue
+            claimed.unlink()
+            replayed += len(records)
+            log.info("ledger: replayed %d spilled records from %s", len(records), path.name)
+        return replayed
+
+    # --- read side ---------------------------------------------------------------------------
+
+    def usage(self, by: str, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Requests, errors, failovers, tokens, cost and latency per group, aggregated in SQL."""
+        if by not in USAGE_GROUPS:
+            raise ValueError(f"by must be one of: {', '.join(USAGE_GROUPS)}")
+        r = schema.requests
+        group = USAGE_GROUPS[by]
+        cols = [
+            group.label("group"),
+            func.count().label("requests"),
+            func.sum(case((r.c.status >= 400, 1), else_=0)).label("errors"),
+            func.sum(case((r.c.attempts > 1, 1), else_=0)).label("failovers"),
+            func.sum(r.c.prompt_tokens).label("prompt_tokens"),
+            func.sum(r.c.completion_tokens).label("completion_tokens"),
+            func.sum(r.c.cost).label("cost"),
+            func.avg(r.c.latency_ms).label("avg_latency_ms"),
+        ]
+        frm: Any = r
+        group_by: list[Any] = [group]
+        if by == "key":
+            k = schema.keys
+            frm = r.outerjoin(k, k.c.id == r.c.key_id)
+            cols.insert(1, func.max(k.c.name).label("name"))
+        stmt = select(*cols).select_from(frm).group_by(*group_by)
+        if since is not None:
+            stmt = stmt.where(r.c.created_at >= _utc(since))
+        stmt = stmt.order_by(group if by == "day" else desc("cost"), desc("requests"))
+        with self.engine.connect() as conn:
+            rows = [{str(k): v for k, v in row._mapping.items()} for row in conn.execute(stmt)]
+        total_req = sum(row["requests"] for row in rows) or 1
+        total_cost = sum(row["cost"] or 0.0 for row in rows)
+        out = []
+        for row in rows:
+            item: dict[str, Any] = {by: row.pop("group")}
+            item.update(row)
+            for name in ("errors", "failovers", "prompt_tokens", "completion_tokens"):
+                item[name] = int(item[name] or 0)
+            item["cost"] = float(item["cost"] or 0.0)
+            item["avg_latency_ms"] = round(float(item["avg_latency_ms"] or 0.0), 1)
+            item["share_requests"] = round(item["requests"] / total_req, 4)
+            item["share_cost"] = round(item["cost"] / total_cost, 4) if total_cost else 0.0
+            out.append(item)
+        return out
+
+    def request_path(self, request_id: str) -> dict[str, Any] | None:
+        """One request with its attempts, decisions and findings, in order."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.requests).where(schema.requests.c.id == request_id)
+            ).first()
+            if row is None:
+                return None
+            out = {str(k): v for k, v in row._mapping.items()}  # plain str keys (JSON)
+            out["created_at"] = _utc(out["created_at"]).isoformat()
+            for name, table in (("attempts", schema.attempts), ("decisions", schema.decisions),
+                                ("findings", schema.findings)):
+                rows = conn.execute(
+                    select(table).where(table.c.request_id == request_id).order_by(table.c.n)
+                )
+                out[name] = [
+                    {str(k): v for k, v in r._mapping.items() if k != "request_id"} for r in rows
+                ]
+        return out
+
+    def spend(self, key_id: str, day: str) -> tuple[float, float]:
+        """A key's recorded cost on `day` (UTC, 'YYYY-MM-DD') and in that day's month."""
+        r = schema.requests
+        stmt = select(
+            func.coalesce(func.sum(case((r.c.day == day, r.c.cost), else_=0.0)), 0.0),
+            func.coalesce(func.sum(r.c.cost), 0.0),
+        ).where(and_(r.c.key_id == key_id, r.c.day >= day[:8] + "01", r.c.day <= day))
+        with self.engine.connect() as conn:
+            d, m = conn.execute(stmt).one()
+        return float(d), float(m)
+
+    def count(self) -> int:
+        """Rows in `requests` (tests, health)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.requests)).scalar())
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC; naive values are taken as UTC (SQLite returns them naive)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """'7d', '24h', '30m', an ISO date or datetime; None for no bound."""
+    if not text:
+        return None
+    text = text.strip()
+    now = now or datetime.now(UTC)
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise ValueError(
+            f"since: {text!r} is neither a duration (7d, 24h, 30m) nor an ISO date"
+        ) from None
+
+

@@ -1,0 +1,40 @@
+"""Test and benchmark harness: simulated vendor servers with fault injection.
+
+Vendors cannot be reached from tests, so resilience is proven against real HTTP servers on
+loopback that speak each vendor's wire protocol and fail on command.
+
+    with SimulatedVendor("anthropic", name="claude", api_key="k") as claude:
+        claude.inject(RateLimit(retry_after=0.1), times=1)
+        ...  # point a provider at claude.url
+"""
+
+from emancipate.testing.faults import (
+    CutStream,
+    ErrorEvent,
+    Fault,
+    GarbageJSON,
+    HangBeforeHeaders,
+    HangMidStream,
+    RateLimit,
+    Reset,
+    SlowTokens,
+    Status,
+)
+from emancipate.testing.openai_wire import embedding_vector
+from emancipate.testing.vendors import ReceivedRequest, SimulatedVendor
+
+__all__ = [
+    "CutStream",
+    "ErrorEvent",
+    "Fault",
+    "GarbageJSON",
+    "HangBeforeHeaders",
+    "HangMidStream",
+    "RateLimit",
+    "ReceivedRequest",
+    "Reset",
+    "SimulatedVendor",
+    "SlowTokens",
+    "Status",
+    "embedding_vector",
+]

@@ -1,0 +1,243 @@
+"""Scopes, rate limits and budgets: SQLite and PostgreSQL, in-process and Redis counters."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emancipate.auth import Access
+from emancipate.context import Principal, RequestContext, Target
+from emancipate.ledger import Ledger
+from emancipate.protocol import OpenAIError
+from tests.test_keys import gateway_cfg
+
+pytest_plugins = ["tests.services"]
+
+
+@pytest.fixture(params=["sqlite-local", "sqlite-redis", "postgresql-local", "postgresql-redis"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path, pg_server: Any,
+          redis_server: Any) -> Any:
+    """An `open(**auth)` that builds Access on the chosen database and counter backend."""
+    db, backend = request.param.split("-")
+    url = (f"sqlite:///{tmp_path / 'gw.db'}" if db == "sqlite"
+           else pg_server.create_database())
+    redis_url = redis_server.url if backend == "redis" else None
+    opened: list[Ledger] = []
+
+    def open_access(**auth: Any) -> Access:
+        cfg = gateway_cfg(url, tmp_path, redis_url=redis_url, **auth)
+        ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
+        opened.append(ledger)
+        return Access.open(cfg, ledger)
+
+    yield open_access
+    for ledger in opened:
+        ledger.close()
+
+
+async def login(access: Access, **scopes: Any) -> Principal:
+    _, secret = access.store.create("team-key", **scopes)
+    return await access.authenticate(f"Bearer {secret}")
+
+
+async def refused(coro: Any) -> OpenAIError:
+    with pytest.raises(OpenAIError) as info:
+        await coro
+    return info.value
+
+
+def test_models_scope_with_patterns(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, models=["gpt-4o", "claude-*"])
+        await access.admit(p, "gpt-4o", 10)
+        await access.admit(p, "claude-haiku-4-5", 10)
+        err = await refused(access.admit(p, "gpt-4o-mini", 10))
+        assert (err.status, err.code, err.type, err.param) == (
+            403, "model_not_allowed", "permission_error", "model")
+        assert "gpt-4o, claude-*" in err.message
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_rpm_is_exact_and_refills(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, rpm=120)
+        for _ in range(120):
+            await access.admit(p, "chat", 0)
+        err = await refused(access.admit(p, "chat", 0))
+        assert (err.status, err.code, err.type) == (429, "rate_limit_exceeded",
+                                                    "rate_limit_error")
+        assert "120 requests per minute" in err.message
+        assert int(err.headers["retry-after"]) >= 1
+        wait_ms = int(err.headers["retry-after-ms"])
+        assert 0 < wait_ms <= 500  # one request every 0.5 s
+        await asyncio.sleep(wait_ms / 1000 + 0.01)
+        await access.admit(p, "chat", 0)  # the bucket refilled by one
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_concurrent_admissions_never_exceed_the_limit(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, rpm=20)
+        results = await asyncio.gather(*(access.admit(p, "chat", 0) for _ in range(60)),
+                                       return_exceptions=True)
+        assert sum(r is None for r in results) == 20
+        assert all(isinstance(r, OpenAIError) and r.status == 429 for r in results if r)
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_tpm_reserves_the_estimate_and_settles_the_real_count(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, tpm=1000)
+        first = RequestContext(principal=p)
+        await access.admit(p, "chat", 600, first)
+        err = await refused(access.admit(p, "chat", 600, RequestContext(principal=p)))
+        assert err.code == "rate_limit_exceeded" and "1000 tokens per minute" in err.message
+        # The first answer used 100 tokens, not 600: 500 go back into the bucket.
+        first.prompt_tokens, first.completion_tokens = 60, 40
+        await access.settle(p, first)
+        await access.admit(p, "chat", 600, RequestContext(principal=p))
+        # A request larger than the whole limit can never pass: say so, no Retry-After.
+        err = await refused(access.admit(p, "chat", 5000, RequestContext(principal=p)))
+        assert "lower max_tokens" in err.message and "retry-after" not in err.headers
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_tpm_without_a_reservation_counts_at_settlement(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, tpm=1000)
+        ctx = RequestContext(principal=p)
+        await access.admit(p, "chat", 900)  # checked, not taken
+        await access.admit(p, "chat", 900)
+        ctx.prompt_tokens, ctx.completion_tokens = 800, 200
+        await access.settle(p, ctx)  # now the bucket is empty
+        err = await refused(access.admit(p, "chat", 100))
+        assert err.code == "rate_limit_exceeded"
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_daily_budget(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, budget_day=0.05, budget_month=10)
+        ctx = RequestContext(principal=p)
+        await access.admit(p, "chat", 10, ctx)
+        ctx.cost = 0.06
+        await access.settle(p, ctx)
+        err = await refused(access.admit(p, "chat", 10))
+        assert (err.status, err.code, err.type) == (429, "budget_exceeded", "insufficient_quota")
+        assert "daily budget" in err.message and "0.06" in err.message and "USD" in err.message
+        assert 1 <= int(err.headers["retry-after"]) <= 86400
+        assert await access.spent(p.key_id) == pytest.approx((0.06, 0.06))
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_monthly_budget(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, budget_month=1.0)
+        for _ in range(2):
+            ctx = RequestContext(principal=p)
+            await access.admit(p, "chat", 10, ctx)
+            ctx.cost = 0.5
+            await access.settle(p, ctx)
+        err = await refused(access.admit(p, "chat", 10))
+        assert err.code == "budget_exceeded" and "monthly budget" in err.message
+        assert int(err.headers["retry-after"]) <= 31 * 86400
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_budget_starts_from_what_the_ledger_holds(setup: Any):
+    """A restart (or a fresh Redis) does not forget today's spend: it is read from the ledger."""
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, budget_day=1.0)
+        for _ in range(3):
+            ctx = RequestContext(principal=p, route="chat")
+            ctx.served_by = Target("openai", "gpt-4o", "openai", "external")
+            ctx.cost = 0.4
+            access.ledger.record(ctx)  # written by the previous process
+        access.ledger.flush()
+        # Concurrent first requests all wait for the spend to be read: none slips through.
+        results = await asyncio.gather(*(access.admit(p, "chat", 10) for _ in range(20)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, OpenAIError) and r.code == "budget_exceeded" for r in results)
+        assert "1.2000" in results[0].message
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_limits_hold_across_two_replicas_sharing_redis(tmp_path: Path, postgres_url: str,
+                                                       redis_url: str):
+    """Two Access instances (two gateway processes' worth) on one PostgreSQL and one Redis."""
+    url = postgres_url
+    cfg = gateway_cfg(url, tmp_path, redis_url=redis_url)
+    ledgers = [Ledger.open(url, cfg.ledger) for _ in range(2)]
+
+    async def flow() -> None:
+        a, b = (Access.open(cfg, ledger) for ledger in ledgers)
+        _, secret = a.store.create("shared", rpm=30, budget_day=0.1)
+        pa, pb = (await a.authenticate(f"Bearer {secret}"),
+                  await b.authenticate(f"Bearer {secret}"))
+        calls = [a.admit(pa, "chat", 0) for _ in range(25)] + \
+                [b.admit(pb, "chat", 0) for _ in range(25)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert sum(r is None for r in results) == 30
+
+        ctx = RequestContext(principal=pa)
+        ctx.cost = 0.2
+        await a.settle(pa, ctx)  # spent on replica A ...
+        err = await refused(b.admit(pb, "chat", 0))  # ... refused on replica B
+        assert err.code == "budget_exceeded"
+        await a.aclose()
+        await b.aclose()
+
+    asyncio.run(flow())
+    for ledger in ledgers:
+        ledger.close()
+
+
+def test_redis_outage_falls_back_to_local_limits(tmp_path: Path, redis_factory: Any):
+    """Losing Redis never takes the gateway down: limits continue per process."""
+    server = redis_factory()
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    cfg = gateway_cfg(url, tmp_path, redis_url=server.url)
+    ledger = Ledger.open(url, cfg.ledger)
+
+    async def flow() -> None:
+        access = Access.open(cfg, ledger)
+        p = await login(access, rpm=3)
+        await access.admit(p, "chat", 0)
+        server.stop()
+        for _ in range(3):
+            await access.admit(p, "chat", 0)  # local bucket: 3
+        err = await refused(access.admit(p, "chat", 0))
+        assert err.code == "rate_limit_exceeded"
+        await access.aclose()
+
+    try:
+        asyncio.run(flow())
+    finally:
+        ledger.close()

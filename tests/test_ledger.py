@@ -1,0 +1,310 @@
+"""The ledger on real SQLite and PostgreSQL: batching, zero loss on close, idempotence,
+spill and replay, usage aggregation, request paths."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from emancipate.context import (
+    Attempt,
+    Decision,
+    Finding,
+    Principal,
+    RequestContext,
+    Target,
+)
+from emancipate.ledger import Ledger, LedgerConfig, parse_since
+
+pytest_plugins = ["tests.services"]  # fixtures: database_url, pg_server, redis_server
+
+OPENAI = Target("openai", "gpt-4o", "openai", "external")
+CLAUDE = Target("claude", "claude-sonnet-4-5", "anthropic", "external")
+LOCAL = Target("smollm", "smollm2-135m-instruct", "in-house", "in-house")
+
+
+def make_ctx(i: int = 0, *, key: str = "key_a", team: str | None = "search",
+             target: Target | None = OPENAI, cost: float = 0.01, status: int = 200,
+             attempts: int = 1, started_at: float | None = None) -> RequestContext:
+    ctx = RequestContext(principal=Principal(key, name=key, team=team), route="chat")
+    if started_at is not None:
+        ctx.started_at = started_at
+    ctx.served_by = target
+    for n in range(attempts):
+        last = n == attempts - 1
+        t = target or OPENAI
+        ctx.attempts.append(Attempt(t.id, t.vendor, t.ownership, "ok" if last else "timeout",
+                                    10.0 + n, 200 if last else None,
+                                    None if last else "timeout"))
+    ctx.decisions.append(Decision("policy", "redact", "personal data to a competitor",
+                                  rule="pii-out", cls="personal", detector="email"))
+    ctx.decisions.append(Decision("routing", "route", "fallback order", target=OPENAI.id))
+    ctx.findings.append(Finding("personal", "email", 3, 20, message_index=1))
+    ctx.prompt_tokens, ctx.completion_tokens = 100 + i, 20
+    ctx.cost, ctx.status, ctx.latency_ms = cost, status, 42.0
+    if status >= 400:
+        ctx.error_code = "upstream_error"
+    return ctx
+
+
+def cfg(tmp_path: Path, **kw: object) -> LedgerConfig:
+    return LedgerConfig(spill_dir=str(tmp_path / "spill"), **kw)
+
+
+def test_batches_are_written_by_the_background_writer(database_url: str, tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path, batch_size=7, flush_interval=0.05))
+    ledger.start()
+    for i in range(30):
+        ledger.record(make_ctx(i))
+    deadline = time.monotonic() + 30
+    while ledger.count() < 30 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ledger.count() == 30
+    assert ledger.pending() == 0
+    ledger.close()
+
+
+def test_aclose_loses_nothing_under_concurrent_load(database_url: str, tmp_path: Path):
+    """Producers on the event loop and in threads, then a graceful close: every record is in."""
+    ledger = Ledger.open(database_url, cfg(tmp_path, batch_size=50, flush_interval=5))
+    ledger.start()
+    n_loop, n_threads, per_thread = 400, 4, 150
+
+    def produce() -> None:
+        for i in range(per_thread):
+            ledger.record(make_ctx(i))
+
+    async def main() -> None:
+        threads = [threading.Thread(target=produce) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for i in range(n_loop):
+            ledger.record(make_ctx(i))
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+        for t in threads:
+            t.join()
+        await ledger.aclose()
+
+    asyncio.run(main())
+    again = Ledger.open(database_url, cfg(tmp_path))
+    expected = n_loop + n_threads * per_thread
+    assert again.count() == expected
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM attempts")).scalar() == expected
+        assert conn.execute(text("SELECT count(*) FROM decisions")).scalar() == 2 * expected
+        assert conn.execute(text("SELECT count(*) FROM findings")).scalar() == expected
+    again.close()
+
+
+def test_writes_are_idempotent(database_url: str, tmp_path: Path):
+    """A batch retried after an ambiguous failure (or a spill replayed twice) adds nothing."""
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    ctx = make_ctx(attempts=3)
+    for _ in range(3):
+        ledger.record(ctx)
+        ledger.flush()
+    assert ledger.count() == 1
+    assert len(ledger.request_path(ctx.request_id)["attempts"]) == 3
+    ledger.close()
+
+
+def test_record_never_raises_and_disabled_ledger_records_nothing(database_url: str,
+                                                                 tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    ledger.record(object())  # type: ignore[arg-type] - a broken context is logged, not raised
+    ledger.flush()
+    assert ledger.count() == 0
+    ledger.close()
+    off = Ledger.open(database_url, cfg(tmp_path, enabled=False))
+    off.record(make_ctx())
+    off.flush()
+    assert off.count() == 0
+    off.close()
+
+
+def test_a_record_the_database_refuses_does_not_block_the_others(database_url: str,
+                                                                  tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    good = [make_ctx(i) for i in range(5)]
+    bad = make_ctx()
+    bad.prompt_tokens = 2**70  # no integer column holds this
+    odd = make_ctx()
+    odd.route = "x\x00" + "y" * 500  # NUL and too long: cleaned, truncated
+    for ctx in good[:2] + [bad, odd] + good[2:]:
+        ledger.record(ctx)
+    ledger.flush()
+    assert ledger.count() == 6 and ledger.rejected == 1
+    assert ledger.request_path(odd.request_id)["route"].startswith("xyyy")
+    rejected = list((tmp_path / "spill").glob("rejected-*.jsonl"))
+    assert len(rejected) == 1 and bad.request_id in rejected[0].read_text()
+    ledger.close()
+    Ledger.open(database_url, cfg(tmp_path)).close()  # rejected files are not replayed
+    assert rejected[0].exists()
+
+
+def test_request_path_holds_metadata_never_contents(database_url: str, tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    ctx = make_ctx(attempts=2, target=CLAUDE)
+    ctx.router_score = 0.73
+    ctx.stream = True
+    ledger.record(ctx)
+    ledger.flush()
+    path = ledger.request_path(ctx.request_id)
+    assert path is not None
+    assert path["key_id"] == "key_a" and path["team"] == "search" and path["route"] == "chat"
+    assert (path["target"], path["vendor"], path["ownership"]) == (
+        "claude/claude-sonnet-4-5", "anthropic", "external")
+    assert path["stream"] is True and path["router_score"] == pytest.approx(0.73)
+    assert path["attempts"][0]["outcome"] == "timeout" and path["attempts"][1]["status"] == 200
+    assert [d["stage"] for d in path["decisions"]] == ["policy", "routing"]
+    assert path["decisions"][0]["rule"] == "pii-out"
+    assert path["findings"] == [{"n": 0, "cls": "personal", "detector": "email",
+                                 "domain": None, "message_index": 1}]
+    assert path["day"] == time.strftime("%Y-%m-%d", time.gmtime(ctx.started_at))
+    assert ledger.request_path("req_missing") is None
+    ledger.close()
+
+
+def test_usage_aggregates_in_sql(database_url: str, tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    old = time.time() - 3 * 86400
+    rows = (
+        [make_ctx(key="key_a", team="search", target=OPENAI, cost=0.02) for _ in range(3)]
+        + [make_ctx(key="key_b", team="ads", target=CLAUDE, cost=0.05, attempts=2)]
+        + [make_ctx(key="key_b", team="ads", target=LOCAL, cost=0.0) for _ in range(4)]
+        + [make_ctx(key="key_a", team="search", target=None, cost=0.0, status=503)]
+        + [make_ctx(key="key_a", team="search", target=OPENAI, cost=1.0, started_at=old)]
+    )
+    for ctx in rows:
+        ledger.record(ctx)
+    ledger.flush()
+
+    by_vendor = {r["vendor"]: r for r in ledger.usage("vendor")}
+    assert by_vendor["openai"]["requests"] == 4
+    assert by_vendor["openai"]["cost"] == pytest.approx(1.06)
+    assert by_vendor["anthropic"]["failovers"] == 1
+    assert by_vendor[None]["errors"] == 1
+    assert sum(r["share_requests"] for r in by_vendor.values()) == pytest.approx(1, abs=1e-3)
+
+    by_owner = {r["ownership"]: r["requests"] for r in ledger.usage("ownership")}
+    assert by_owner == {"external": 5, "in-house": 4, None: 1}
+
+    since = datetime.now(UTC) - timedelta(days=1)
+    by_team = {r["team"]: r for r in ledger.usage("team", since)}
+    assert by_team["search"]["requests"] == 4  # the old row is filtered out
+    assert by_team["search"]["cost"] == pytest.approx(0.06)
+    assert by_team["ads"]["prompt_tokens"] == 5 * 100 and by_team["ads"]["completion_tokens"] == 100
+
+    by_day = ledger.usage("day")
+    assert [r["requests"] for r in by_day] == [1, 9]  # ordered by day
+    by_model = {r["model"]: r["requests"] for r in ledger.usage("model")}
+    assert by_model["smollm2-135m-instruct"] == 4
+    assert {r["key"] for r in ledger.usage("key")} == {"key_a", "key_b"}
+    with pytest.raises(ValueError, match="by must be one of"):
+        ledger.usage("colour")
+    ledger.close()
+
+
+def test_spend_sums_a_keys_day_and_month(database_url: str, tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    now = time.time()
+    day = time.strftime("%Y-%m-%d", time.gmtime(now))
+    for _ in range(3):
+        ledger.record(make_ctx(key="key_s", cost=0.5, started_at=now))
+    ledger.record(make_ctx(key="other", cost=9.0, started_at=now))
+    ledger.flush()
+    spent_day, spent_month = ledger.spend("key_s", day)
+    assert spent_day == pytest.approx(1.5) and spent_month == pytest.approx(1.5)
+    assert ledger.spend("nobody", day) == (0.0, 0.0)
+    ledger.close()
+
+
+def test_record_after_close_is_spilled_then_replayed(database_url: str, tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    ledger.start()
+    asyncio.run(ledger.aclose())
+    late = make_ctx()
+    ledger.record(late)  # a straggler after shutdown: kept on disk
+    assert ledger.spilled == 1
+    assert list((tmp_path / "spill").glob("ledger-*.jsonl"))
+    again = Ledger.open(database_url, cfg(tmp_path))
+    assert again.request_path(late.request_id) is not None
+    assert not list((tmp_path / "spill").iterdir())
+    again.close()
+
+
+def _drop(url: str) -> None:
+    u = make_url(url)
+    with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{u.database}" WITH (FORCE)')
+
+
+def _create(url: str) -> None:
+    u = make_url(url)
+    with psycopg.connect(host=u.host, port=u.port, user=u.username, dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{u.database}"')
+
+
+def test_database_lost_at_shutdown_spills_and_next_start_replays(tmp_path: Path, postgres_url: str):
+    """PostgreSQL gone during shutdown: nothing lost; the records reach it at the next start."""
+    url = postgres_url
+    ledger = Ledger.open(url, cfg(tmp_path, shutdown_timeout=0.3))
+    ledger.start()
+    ctxs = [make_ctx(i) for i in range(25)]
+    _drop(url)
+    for ctx in ctxs:
+        ledger.record(ctx)
+    asyncio.run(ledger.aclose())
+    assert ledger.spilled == 25
+    spilled = list((tmp_path / "spill").glob("*.jsonl"))
+    lines = [json.loads(line) for f in spilled for line in f.read_text().splitlines()]
+    assert len(lines) == 25
+    assert "@" not in json.dumps(lines)  # metadata only
+    _create(url)
+    again = Ledger.open(url, cfg(tmp_path))
+    assert again.count() == 25
+    again.close()
+
+
+def test_writer_keeps_records_while_the_database_is_down(tmp_path: Path, postgres_url: str):
+    url = postgres_url
+    ledger = Ledger.open(url, cfg(tmp_path, flush_interval=0.05))
+    ledger.start()
+    _drop(url)
+    for i in range(10):
+        ledger.record(make_ctx(i))
+    time.sleep(0.3)  # let the writer fail (at least once) and keep them
+    _create(url)
+    from emancipate.ledger import db
+
+    db.upgrade(ledger.engine)
+    deadline = time.monotonic() + 30
+    while ledger.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ledger.close()
+    assert ledger.spilled == 0
+    again = Ledger.open(url, cfg(tmp_path))
+    assert again.count() == 10
+    again.close()
+
+
+def test_parse_since():
+    now = datetime(2025, 10, 3, 12, 0, tzinfo=UTC)
+    assert parse_since("7d", now) == now - timedelta(days=7)
+    assert parse_since("24h", now) == now - timedelta(hours=24)
+    assert parse_since("2025-10-01") == datetime(2025, 10, 1, tzinfo=UTC)
+    assert parse_since(None) is None
+    with pytest.raises(ValueError, match="neither a duration"):
+        parse_since("last tuesday")

@@ -1,0 +1,375 @@
+"""The independence router: CLI forms end to end on small fixtures, scoring, metrics, calibration.
+
+The fixture is built so the answer is known: prompts about "hard" topics are ones the weak
+model gets wrong and the strong one right; "easy" ones both get right. A working router must
+rank the hard ones first, and the RouteLLM metrics must say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from emancipate.routing.cli import app
+from emancipate.routing.learned import IndependenceRouter, RouterFileError, _fit_text
+from emancipate.routing.learned_data import read_csvs
+from emancipate.routing.learned_metrics import (
+    apgr,
+    cpt,
+    evaluate_scores,
+    fine_curve,
+    random_baseline,
+    routellm_curve,
+)
+
+STRONG, WEAK = "vendor/big-model", "inhouse-small"
+HARD = ["integral", "eigenvalue", "theorem", "derivative", "proof", "tensor"]
+EASY = ["capital", "colour", "animal", "fruit", "weekday", "planet"]
+FILLER = ["which", "option", "is", "right", "about", "the", "following", "statement", "in", "a"]
+
+runner = CliRunner()
+
+
+def _prompt(rng: random.Random, word: str, i: int) -> str:
+    words = rng.sample(FILLER, 5) + [word] + rng.sample(FILLER, rng.randint(1, 5))
+    return f"Q{i}: {' '.join(words)}?\nA. one\nB. two\nC. three\nD. four\nAnswer:"
+
+
+def _write_fixture(root: Path, files: int = 6, rows: int = 40, seed: int = 1) -> Path:
+    """`files` subject CSVs; hard prompts: strong right, weak wrong (90% of the time)."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    i = 0
+    for f in range(files):
+        with (root / f"subject_{f}.csv").open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["prompt", WEAK, STRONG, "extra"])  # extra column must be ignored
+            for _ in range(rows):
+                hard = rng.random() < 0.4
+                word = rng.choice(HARD if hard else EASY)
+                noisy = rng.random() < 0.1
+                strong_ok = True
+                weak_ok = (not hard) if not noisy else hard
+                w.writerow([_prompt(rng, word, i), str(weak_ok), "1" if strong_ok else "0", "x"])
+                i += 1
+    return root
+
+
+@pytest.fixture(scope="module")
+def fixture_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_fixture(tmp_path_factory.mktemp("routing") / "data")
+
+
+@pytest.fixture(scope="module")
+def router_file(fixture_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("router") / "router.json"
+    res = runner.invoke(app, ["train", "--data", str(fixture_dir), "--strong", STRONG,
+                              "--weak", WEAK, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+# ---- CLI forms --------------------------------------------------------------------------
+
+
+def test_train_writes_a_json_router_file(router_file: Path) -> None:
+    doc = json.loads(router_file.read_text())
+    assert doc["format"] == "emancipate-router" and doc["version"] == 1
+    vocab = doc["terms"]["vocab"]
+    assert "integral" in vocab and "extra" not in vocab
+    assert len(vocab) == len(doc["terms"]["idf"]) == len(doc["terms"]["weight"])
+    cal = doc["calibration"]
+    assert cal["method"].startswith("5-fold by file")
+    assert len(cal["threshold"]) == len(cal["inhouse_share"]) == len(cal["gap_recovered"])
+    assert doc["meta"]["n_prompts"] == 240 and doc["meta"]["n_files"] == 6
+
+
+def test_train_accepts_several_paths_after_data(fixture_dir: Path, tmp_path: Path) -> None:
+    files = sorted(fixture_dir.glob("*.csv"))
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["train", "--data", str(files[0]), str(files[1]), str(files[2]),
+                              "--strong", STRONG, "--weak", WEAK, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "trained on 120 prompts from 3 file(s)" in res.output
+    assert IndependenceRouter.load(out).calibration["method"].startswith("5-fold shuffled")
+
+
+def test_train_from_ledger_is_not_available_yet(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "--from-ledger", "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 2
+    assert "not available yet" in res.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_train_names_a_missing_column(fixture_dir: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "--data", str(fixture_dir), "--strong", "nope",
+                              "--weak", WEAK, "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 2
+    assert "missing column(s) 'nope'" in res.output and "subject_0.csv" in res.output
+
+
+def test_train_rejects_bad_labels(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"prompt,{STRONG},{WEAK}\nhello,True,maybe\n")
+    res = runner.invoke(app, ["train", "--data", str(bad), "--strong", STRONG, "--weak", WEAK,
+                              "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 2
+    assert "row 2" in res.output and "'maybe'" in res.output
+
+
+def test_train_survives_a_fold_with_one_class(tmp_path: Path) -> None:
+    """Few positives: some calibration folds see none; training must still finish."""
+    rng = random.Random(11)
+    root = tmp_path / "few"
+    root.mkdir()
+    for f in range(5):
+        with (root / f"s{f}.csv").open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["prompt", STRONG, WEAK])
+            for i in range(8):
+                hard = f == 0 and i < 3  # all three "strong wins" rows sit in one file
+                w.writerow([_prompt(rng, rng.choice(HARD if hard else EASY), i), "1",
+                            "0" if hard else "1"])
+    res = runner.invoke(app, ["train", "--data", str(root), "--strong", STRONG, "--weak", WEAK,
+                              "--out", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    assert 0.0 <= IndependenceRouter.load(tmp_path / "r.json").score("x") <= 1.0
+
+
+def test_score_writes_one_row_per_input_in_order(router_file: Path, tmp_path: Path) -> None:
+    rng = random.Random(7)
+    prompts = [_prompt(rng, w, 1000 + i) for i, w in enumerate(HARD + EASY)]
+    prompts.append('a prompt with "quotes", commas\nand a newline')
+    inp = tmp_path / "in.csv"
+    with inp.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "prompt"])
+        w.writerows([[i, p] for i, p in enumerate(prompts)])
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["score", "--router", str(router_file), "--input", str(inp),
+                              "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    with out.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["prompt", "score"]
+    assert [r[0] for r in rows[1:]] == prompts
+    scores = [float(r[1]) for r in rows[1:]]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    hard, easy = scores[: len(HARD)], scores[len(HARD): len(HARD) + len(EASY)]
+    assert min(hard) > max(easy), (hard, easy)
+
+
+def test_score_of_an_empty_csv_writes_the_header_only(router_file: Path, tmp_path: Path) -> None:
+    inp = tmp_path / "in.csv"
+    inp.write_text("prompt\n")
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["score", "--router", str(router_file), "--input", str(inp),
+                              "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.read_text().strip() == "prompt,score"
+
+
+def test_score_rejects_a_file_that_is_not_a_router(tmp_path: Path) -> None:
+    bogus = tmp_path / "r.json"
+    bogus.write_text('{"hello": 1}')
+    res = runner.invoke(app, ["score", "--router", str(bogus), "--input", str(bogus),
+                              "--output", str(tmp_path / "o.csv")])
+    assert res.exit_code == 2 and "not an emancipate-router file" in res.output
+
+
+def test_eval_json_has_the_metrics_and_beats_the_baselines(
+    router_file: Path, tmp_path: Path
+) -> None:
+    fresh = _write_fixture(tmp_path / "unseen", files=2, rows=60, seed=99)
+    png = tmp_path / "curve.png"
+    res = runner.invoke(app, ["eval", "--router", str(router_file), "--data", str(fresh),
+                              "--strong", STRONG, "--weak", WEAK, "--json", "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    assert "NaN" not in res.stdout  # strict JSON: undefined values are null
+    doc = json.loads(res.stdout)
+    assert doc["prompts"] == 120
+    by_name = {r["name"]: r for r in doc["routers"]}
+    assert set(by_name) == {"router", "random", "prompt-length"}
+    for r in by_name.values():
+        assert {"apgr", "cpt50", "cpt80", "curve"} <= set(r)
+        assert len(r["curve"]) == 11
+    router = by_name["router"]
+    assert router["apgr"] > 0.65 and router["apgr"] > by_name["random"]["apgr"] + 0.15
+    assert router["cpt50"] < 0.4 < by_name["random"]["cpt50"]
+    shares = [p["strong_share"] for p in router["curve"]]
+    assert shares[0] == 1.0 and shares[-1] == 0.0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_table_and_in_sample_note(router_file: Path, fixture_dir: Path) -> None:
+    res = runner.invoke(app, ["eval", "--router", str(router_file), "--data", str(fixture_dir),
+                              "--strong", STRONG, "--weak", WEAK])
+    assert res.exit_code == 0, res.output
+    for needle in ("APGR", "CPT(50%)", "CPT(80%)", "random", "prompt-length", "in-sample"):
+        assert needle in res.output
+
+
+def test_the_gateway_cli_mounts_the_router_commands() -> None:
+    from emancipate.cli import app as main_app
+
+    res = runner.invoke(main_app, ["router", "--help"])
+    assert res.exit_code == 0
+    for cmd in ("train", "score", "eval"):
+        assert cmd in res.output
+
+
+# ---- scoring --------------------------------------------------------------------------
+
+
+def test_pure_python_scoring_matches_sklearn_tfidf(fixture_dir: Path) -> None:
+    """The request path re-implements TF-IDF by hand; it must equal sklearn's transform."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from emancipate.routing.learned import _TOKEN
+
+    ds = read_csvs([fixture_dir], STRONG, WEAK)
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=_TOKEN.pattern)
+    X = vec.fit_transform(ds.prompts)
+    coef = np.random.default_rng(0).normal(size=X.shape[1])
+    terms = {t: (float(vec.idf_[j]), float(vec.idf_[j] * coef[j]))
+             for t, j in vec.vocabulary_.items()}
+    r = IndependenceRouter(terms, {"bias": 0.0, "text": 1.0, "log_length": 0.0}, {})
+    probe = ds.prompts[:30] + ["Integral integral INTEGRAL of the tensor, unseen words"]
+    expected = vec.transform(probe) @ coef
+    got = [r.text_logit(p) for p in probe]
+    assert np.allclose(got, expected, atol=1e-9)
+
+
+def test_fixed_effects_keep_subject_base_rates_out_of_word_weights(tmp_path: Path) -> None:
+    """A word that only marks a file whose prompts are all hard must not get the credit."""
+    rng = random.Random(3)
+    prompts, groups, y = [], [], []
+    for i in range(100):  # file a: every prompt says "zebra" and is hard
+        prompts.append(_prompt(rng, "zebra", i))
+        groups.append("a")
+        y.append(1.0)
+    for i in range(100, 200):  # file b: hard words are hard, easy words are easy
+        hard = i % 2 == 0
+        prompts.append(_prompt(rng, rng.choice(HARD if hard else EASY), i))
+        groups.append("b")
+        y.append(1.0 if hard else 0.0)
+    terms = _fit_text(prompts, np.array(y), np.array(groups), np.arange(200), c=1.0,
+                      max_features=10_000)
+    zebra = terms["zebra"][1] / terms["zebra"][0]
+    integral = terms["integral"][1] / terms["integral"][0]
+    assert integral > 0.5 and abs(zebra) < 0.5 * integral
+
+
+def test_save_load_round_trip_and_version_check(router_file: Path, tmp_path: Path) -> None:
+    r = IndependenceRouter.load(router_file)
+    copy = tmp_path / "copy.json"
+    r.save(copy)
+    r2 = IndependenceRouter.load(copy)
+    for p in ["what is the integral of the tensor", "name the capital", ""]:
+        assert r2.score(p) == pytest.approx(r.score(p), abs=1e-5)
+    doc = json.loads(copy.read_text())
+    doc["version"] = 99
+    copy.write_text(json.dumps(doc))
+    with pytest.raises(RouterFileError, match="version 99 is not supported"):
+        IndependenceRouter.load(copy)
+    with pytest.raises(RouterFileError, match="no such router file"):
+        IndependenceRouter.load(tmp_path / "missing.json")
+
+
+# ---- calibration ------------------------------------------------------------------------
+
+
+def _hand_router(gap_recovered: list[float], strong_q: float = 0.9,
+                 weak_q: float = 0.7) -> IndependenceRouter:
+    n = len(gap_recovered)
+    cal = {
+        "threshold": [i / (n - 1) for i in range(n)],
+        "inhouse_share": [i / (n - 1) for i in range(n)],
+        "gap_recovered": gap_recovered,
+        "quality": [weak_q + g * (strong_q - weak_q) for g in gap_recovered],
+        "strong_quality": strong_q, "weak_quality": weak_q,
+    }
+    return IndependenceRouter({}, {"bias": 0.0, "text": 0.0, "log_length": 0.0}, cal)
+
+
+def test_quality_floor_picks_the_largest_safe_inhouse_share() -> None:
+    # a noisy curve: recovered drops to 0.93 at share 0.4, then bounces back to 0.96
+    r = _hand_router([1.0, 0.99, 0.97, 0.955, 0.93, 0.96, 0.8, 0.6, 0.4, 0.2, 0.0])
+    assert r.threshold_for(quality_floor=0.95) == pytest.approx(0.3)  # not 0.5: conservative
+    assert r.threshold_for(quality_floor=0.9) == pytest.approx(0.5)
+    assert r.threshold_for(quality_floor=1.0) == pytest.approx(0.0)  # everything external
+    assert r.threshold_for(quality_floor=0.0) == math.inf  # everything in-house
+    assert r.threshold_for() == r.threshold_for(quality_floor=0.95)  # the default floor
+    assert r.threshold_for(quality_floor=0.9) <= r.threshold_for(quality_floor=0.8)
+
+
+def test_inhouse_share_interpolates_and_bounds() -> None:
+    r = _hand_router([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0])
+    assert r.threshold_for(inhouse_share=0.25) == pytest.approx(0.25)
+    assert r.threshold_for(inhouse_share=0.0) == 0.0
+    assert r.threshold_for(inhouse_share=1.0) == math.inf
+    with pytest.raises(ValueError, match="not both"):
+        r.threshold_for(quality_floor=0.9, inhouse_share=0.5)
+    with pytest.raises(ValueError, match="within 0..1"):
+        r.threshold_for(inhouse_share=1.5)
+
+
+def test_no_gap_means_everything_in_house() -> None:
+    r = _hand_router([1.0, 0.5, 0.0], strong_q=0.7, weak_q=0.7)
+    assert r.threshold_for(quality_floor=0.99) == math.inf
+
+
+def test_trained_calibration_delivers_the_share_it_promises(router_file: Path) -> None:
+    r = IndependenceRouter.load(router_file)
+    cal = r.calibration
+    assert cal["inhouse_share"][0] == 0.0 and cal["inhouse_share"][-1] == 1.0
+    assert cal["gap_recovered"][0] == pytest.approx(1.0)
+    for share in (0.2, 0.5, 0.8):
+        est = r.estimate(r.threshold_for(inhouse_share=share))
+        assert est["inhouse_share"] == pytest.approx(share, abs=0.02)
+    # on this separable fixture most easy prompts can stay home at a 90% floor
+    assert r.estimate(r.threshold_for(quality_floor=0.9))["inhouse_share"] > 0.4
+
+
+# ---- metrics (RouteLLM's method) -----------------------------------------------------------
+
+
+def test_routellm_curve_and_metrics_on_a_known_case() -> None:
+    # 10 prompts; the strong model wins on the 3 highest-scored ones
+    strong = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], dtype=float)
+    weak = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 0], dtype=float)
+    scores = np.arange(10, dtype=float)
+    curve = routellm_curve(scores, strong, weak)
+    assert [p.strong_share for p in curve] == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4,
+                                                              0.3, 0.2, 0.1, 0.0])
+    assert curve[-1].quality == pytest.approx(0.7) and curve[0].quality == pytest.approx(1.0)
+    # quality rises 0.1 per 10% of strong calls up to 30%, then stays at 1.0
+    auc = 0.7 + 0.3 * 0.3 / 2 + 0.3 * 0.7
+    assert apgr(curve, 1.0, 0.7) == pytest.approx((auc - 0.7) / 0.3)
+    assert cpt(curve, 1.0, 0.7, 0.5) == pytest.approx(0.15)
+    assert cpt(curve, 1.0, 0.7, 0.8) == pytest.approx(0.24)
+    reverse = evaluate_scores("worst", -scores, strong, weak)
+    assert reverse.apgr < 0.2 and reverse.cpt50 > 0.8
+
+
+def test_random_router_sits_near_half() -> None:
+    rng = np.random.default_rng(5)
+    strong = (rng.random(2000) < 0.85).astype(float)
+    weak = (rng.random(2000) < 0.65).astype(float)
+    r = random_baseline(strong, weak)
+    assert 0.4 < r.apgr < 0.6 and 0.35 < r.cpt50 < 0.65
+
+
+def test_fine_curve_counts_inhouse_share_and_gap() -> None:
+    strong = np.array([1, 1, 1, 1], dtype=float)
+    weak = np.array([1, 1, 0, 0], dtype=float)
+    c = fine_curve(np.array([0.1, 0.2, 0.8, 0.9]), strong, weak, points=5)
+    assert c["inhouse_share"] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    assert c["gap_recovered"] == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.0])
