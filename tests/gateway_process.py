@@ -36,6 +36,8 @@ class GatewayProcess:
             config.setdefault("server", {})
             config["server"].setdefault("database_url", f"sqlite:///{workdir / 'gateway.db'}")
             config["server"]["port"] = self.port
+            # Tests of other stages run without keys unless they say otherwise (loopback only).
+            config.setdefault("auth", {"enabled": False})
             self.config_path = workdir / f"gateway-{self.port}.yaml"
             self.config_path.write_text(yaml.safe_dump(config))
             self.args += ["--config", str(self.config_path)]

@@ -115,8 +115,8 @@ def test_openai_n_stop_max_tokens_and_format(gateway: GatewayProcess, vendors) -
     client = gateway.client()
     c = client.chat.completions.create(model="gpt", messages=_user("x y z"), n=2)
     assert [ch.index for ch in c.choices] == [0, 1]
-    c = client.chat.completions.create(model="gpt", messages=_user("x y z"), stop=["y"])
-    assert c.choices[0].message.content == "oai says: x " and c.choices[0].finish_reason == "stop"
+    c = client.chat.completions.create(model="gpt", messages=_user("x y z"), stop=[" y"])
+    assert c.choices[0].message.content == "oai says: x" and c.choices[0].finish_reason == "stop"
     c = client.chat.completions.create(model="gpt", messages=_user("x y z"),
                                        max_completion_tokens=2)
     assert c.choices[0].finish_reason == "length"

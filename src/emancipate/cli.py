@@ -136,6 +136,7 @@ def _mount_stage_clis() -> None:
         ("emancipate.guard.cli", "guard"),
         ("emancipate.routing.cli", "router"),
         ("emancipate.auth.cli", "keys"),
+        ("emancipate.ledger.cli", "usage"),
         ("emancipate.report.cli", "report"),
     ):
         try:
