@@ -1,5 +1,5 @@
 """Versioned migrations on SQLite and PostgreSQL: from an empty database and from the
-previous schema version (0001), with data carried over."""
+previous schema versions (0001, 0002), with data carried over."""
 
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ def _tables(engine) -> set[str]:  # noqa: ANN001
 
 def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0002"
-    assert {"requests", "attempts", "decisions", "findings", "keys",
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0003"
+    assert {"requests", "attempts", "decisions", "findings", "keys", "shadow_verdicts",
             "emancipate_schema"} <= _tables(ledger.engine)
     indexes = {i["name"] for i in inspect(ledger.engine).get_indexes("requests")}
     assert {"ix_requests_day", "ix_requests_key_day", "ix_requests_created_at"} <= indexes
     ledger.close()
     # Opening again (a restart, a second replica) is a no-op.
     again = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(again.engine) == "0002"
+    assert ledger_db.current_revision(again.engine) == "0003"
     again.close()
 
 
@@ -51,7 +51,7 @@ def test_previous_version_to_head_keeps_and_backfills_rows(database_url: str, tm
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0002"
+    assert ledger_db.current_revision(ledger.engine) == "0003"
     path = ledger.request_path("req_old")
     assert path is not None
     assert path["day"] == "2025-09-30"  # backfilled in UTC
@@ -78,4 +78,62 @@ def test_downgrade_to_previous_version_keeps_children(database_url: str, tmp_pat
         assert conn.execute(text("SELECT count(*) FROM attempts")).scalar() == 1
     ledger_db.upgrade(ledger.engine)
     assert ledger.request_path("req_1")["day"] == "2025-10-01"
+    ledger.close()
+
+
+SHADOW_COLUMNS = {
+    "request_id", "created_at", "day", "route", "primary_target", "primary_ownership",
+    "shadow_target", "shadow_ownership", "judge", "inhouse_ok", "verdict", "router_score",
+    "prompt", "latency_ms",
+}
+
+
+def _verdict(rid: str, **extra: object) -> dict:
+    row = {"request_id": rid, "created_at": datetime(2025, 10, 3, 12, tzinfo=UTC).timestamp(),
+           "route": "chat", "primary_target": "openai/gpt-4o", "primary_ownership": "external",
+           "shadow_target": "embedded/smollm2", "shadow_ownership": "in-house",
+           "judge": "exact", "inhouse_ok": True, "verdict": "tie", "router_score": None,
+           "prompt": None, "latency_ms": 12.0}
+    row.update(extra)
+    return row
+
+
+def test_0002_to_0003_adds_shadow_verdicts_and_keeps_requests(database_url: str,
+                                                              tmp_path: Path):
+    engine = ledger_db.make_engine(database_url)
+    ledger_db.upgrade(engine, "0002")
+    assert "shadow_verdicts" not in _tables(engine)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO requests (id, created_at, day, key_id, status, stream, prompt_tokens, "
+            "completion_tokens, cost, latency_ms, attempts) VALUES "
+            "('req_2', :t, '2025-10-02', 'k', 200, false, 1, 1, 0, 1, 1)"),
+            {"t": datetime(2025, 10, 2, tzinfo=UTC)})
+    engine.dispose()
+
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
+    assert ledger_db.current_revision(ledger.engine) == "0003"
+    assert ledger.request_path("req_2") is not None
+    columns = {c["name"]: c for c in inspect(ledger.engine).get_columns("shadow_verdicts")}
+    assert set(columns) == SHADOW_COLUMNS
+    assert columns["prompt"]["nullable"] and columns["router_score"]["nullable"]
+    assert not inspect(ledger.engine).get_foreign_keys("shadow_verdicts")
+    # No foreign key: a verdict may land before its request row; inserts are idempotent.
+    ledger.record_shadow(_verdict("req_not_yet_written"))
+    ledger.record_shadow(_verdict("req_not_yet_written", verdict="error"))
+    ledger.record_shadow(_verdict("req_2", inhouse_ok=False, verdict="external_better",
+                                  prompt="What is 2+2?", router_score=0.7))
+    rows = ledger.shadow_verdicts()
+    assert [r["request_id"] for r in rows] == ["req_2", "req_not_yet_written"]
+    assert {r["verdict"] for r in rows} == {"tie", "external_better"}  # first write kept
+    assert [r["request_id"] for r in ledger.shadow_verdicts(with_prompt=True)] == ["req_2"]
+    assert all(r["day"] == "2025-10-03" for r in rows)
+    assert ledger.shadow_readiness() == [{"day": "2025-10-03", "route": "chat", "verdicts": 2,
+                                          "errors": 0, "inhouse_ok": 1, "readiness": 0.5}]
+
+    ledger_db.downgrade(ledger.engine, "0002")
+    assert "shadow_verdicts" not in _tables(ledger.engine)
+    assert ledger.request_path("req_2") is not None
+    ledger_db.upgrade(ledger.engine)
+    assert "shadow_verdicts" in _tables(ledger.engine)
     ledger.close()

@@ -101,10 +101,14 @@ def test_train_accepts_several_paths_after_data(fixture_dir: Path, tmp_path: Pat
     assert IndependenceRouter.load(out).calibration["method"].startswith("5-fold shuffled")
 
 
-def test_train_from_ledger_is_not_available_yet(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["train", "--from-ledger", "--out", str(tmp_path / "r.json")])
+def test_train_from_ledger_without_verdicts_says_what_is_missing(tmp_path: Path) -> None:
+    # The end-to-end form (verdicts from a gateway's shadow traffic) is in test_shadow.py.
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(f"server: {{database_url: 'sqlite:///{tmp_path / 'ledger.db'}'}}\n")
+    res = runner.invoke(app, ["train", "--from-ledger", "--config", str(cfg),
+                              "--out", str(tmp_path / "r.json")])
     assert res.exit_code == 2
-    assert "not available yet" in res.output
+    assert "0 shadow verdicts" in res.output and "keep_prompts" in res.output
     assert not (tmp_path / "r.json").exists()
 
 

@@ -89,7 +89,7 @@ class Gateway:
             self.routes[name] = Route(
                 name, targets, build_strategy(rcfg, self.health), rcfg.shadow_rate
             )
-        self.stages = Stages.build(cfg)
+        self.stages = Stages.build(cfg, self)
         self._background: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Gateway:
         route = self._route(request.model, ctx.principal)
         prompt = request.prompt_text()
         estimate = len(prompt) // 4 + (request.token_limit or 0)
-        await self.stages.admit(ctx.principal, route.name, estimate)
+        await self.stages.admit(ctx.principal, route.name, estimate, ctx)
         targets = self._capable(route, request)
 
         findings = self.stages.scan(data)
@@ -163,8 +163,11 @@ class Gateway:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             chunks, target = await self.executor.stream(ctx, ordered, body_for)
             restorer = plan.restorer_for(target) if plan is not None else None
+            shadow = self.stages.shadow  # shadow: sampled here, collects the streamed text
+            job = (shadow.begin(ctx, route, data, plan, targets, prompt)
+                   if shadow is not None else None)
             return StreamAnswer(
-                self._sse(ctx, chunks, include_usage, restorer), self._headers(ctx), ctx
+                self._sse(ctx, chunks, include_usage, restorer, job), self._headers(ctx), ctx
             )
         body, target = await self.executor.complete(ctx, ordered, body_for)
         if plan is not None:
@@ -173,34 +176,43 @@ class Gateway:
                 _restore_message(body, restorer)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+        if self.stages.shadow is not None:  # shadow: one draw; the replay runs in background
+            self.stages.shadow.maybe(ctx, route, data, plan, targets, prompt, body)
         return Answer(body, self._headers(ctx))
 
     async def _sse(
         self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
-        include_usage: bool, restorer: Any,
+        include_usage: bool, restorer: Any, shadow: Any = None,
     ) -> AsyncIterator[bytes]:
         """Serialise the committed stream; a break after commit becomes an error event."""
         prompt_tokens = completion_tokens = 0
         try:
             async for chunk in chunks:
-                u = chunk.get("usage")
-                if u:
-                    prompt_tokens = int(u.get("prompt_tokens") or 0)
-                    completion_tokens = int(u.get("completion_tokens") or 0)
-                    if not chunk.get("choices"):
-                        if include_usage:
-                            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-                        continue
-                    if not include_usage:
+                if "usage" in chunk:  # the gateway always asks upstreams for usage
+                    u = chunk["usage"]
+                    if u:
+                        prompt_tokens = int(u.get("prompt_tokens") or 0)
+                        completion_tokens = int(u.get("completion_tokens") or 0)
+                        if not chunk.get("choices"):
+                            if include_usage:
+                                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                            continue
+                    if not include_usage:  # as OpenAI: no `usage` key unless asked for
                         chunk = {k: v for k, v in chunk.items() if k != "usage"}
                 if restorer is not None:
                     _restore_chunk(chunk, restorer)
+                if shadow is not None:  # shadow job: collect the answer's text
+                    shadow.feed(chunk)
                 yield b"data: " + orjson.dumps(chunk) + b"\n\n"
             if restorer is not None:
                 tail = restorer.flush()
                 if tail:
+                    if shadow is not None:
+                        shadow.feed(_tail_chunk(ctx, tail))
                     yield b"data: " + orjson.dumps(_tail_chunk(ctx, tail)) + b"\n\n"
             yield b"data: [DONE]\n\n"
+            if shadow is not None:  # the answer is complete: start the shadow replay
+                shadow.finish()
             self._account(ctx, prompt_tokens, completion_tokens)
         except ProviderError as exc:
             ctx.status = 502
@@ -220,8 +232,10 @@ class Gateway:
         ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens
         target = ctx.served_by
         if target is not None:
+            held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
             ctx.cost = self.stages.cost(
-                self.cfg.providers[target.provider], target.model, prompt_tokens, completion_tokens
+                self.cfg.providers[target.provider], target.model, prompt_tokens,
+                completion_tokens, held,
             )
 
     # --- embeddings --------------------------------------------------------------------------
@@ -260,7 +274,7 @@ class Gateway:
                         403, "This input holds data the policy only lets in-house targets see, "
                         "and this model has no in-house embedding target.",
                         type="permission_error", param="input", code="policy_blocked")
-        await self.stages.admit(ctx.principal, route.name, 0)
+        await self.stages.admit(ctx.principal, route.name, 0, ctx)
         ordered = route.strategy.order(targets, ctx, "")
 
         async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
@@ -340,18 +354,9 @@ def _restore_message(body: dict[str, Any], restorer: Any) -> None:
 
 
 def _restore_chunk(chunk: dict[str, Any], restorer: Any) -> None:
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            delta["content"] = restorer.feed(delta["content"])
-        if choice.get("finish_reason") and isinstance(delta, dict):
-            tail = restorer.flush()
-            if tail:
-                delta["content"] = (delta.get("content") or "") + tail
-        for call in delta.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            if isinstance(fn.get("arguments"), str):
-                fn["arguments"] = restorer.restore(fn["arguments"])
+    # One held-back buffer per choice and per tool call: placeholders cut across chunks are
+    # restored in tool-call arguments too, and interleaved choices (n > 1) never mix.
+    restorer.restore_chunk(chunk)
 
 
 def _tail_chunk(ctx: RequestContext, text: str) -> dict[str, Any]:
@@ -370,7 +375,8 @@ class Stages:
     """
 
     def __init__(self) -> None:
-        self.access: Any = None
+        self.access: Any = None  # None when auth is off
+        self.keys: Any = None  # the key store, for the admin API even when auth is off
         self.guard: Any = None
         self.policy: Any = None
         self.ledger: Any = None
@@ -378,8 +384,32 @@ class Stages:
         self._cost: Any = None
 
     @classmethod
-    def build(cls, cfg: GatewayConfig) -> Stages:
+    def build(cls, cfg: GatewayConfig, gateway: Any = None) -> Stages:
+        """Open the database (migrated to head), then each stage the config switches on.
+
+        The database is opened even with the ledger off: virtual keys live there.
+        """
+        from emancipate.auth import Access
+        from emancipate.ledger import Ledger, cost
+
         stages = cls()
+        stages.ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
+        stages.keys = Access.open(cfg, stages.ledger)  # also refuses auth-off off loopback
+        if cfg.auth.enabled:
+            stages.access = stages.keys
+        if cfg.guard.enabled:
+            from emancipate.guard import Guard
+
+            stages.guard = Guard.from_config(cfg.guard)
+        if cfg.policy.enabled:
+            from emancipate.policy import Policy
+
+            stages.policy = Policy.from_config(cfg)
+        stages._cost = cost
+        if gateway is not None and any(r.shadow_rate > 0 for r in cfg.routes.values()):
+            from emancipate.shadow import Shadow  # calls targets and judge through `gateway`
+
+            stages.shadow = Shadow.from_config(cfg, gateway, stages.ledger)
         return stages
 
     async def start(self) -> None:
@@ -387,8 +417,10 @@ class Stages:
             self.ledger.start()
 
     async def aclose(self) -> None:
-        if self.access is not None:
-            await self.access.aclose()
+        if self.shadow is not None:  # first: its verdicts go to the ledger
+            await self.shadow.aclose()
+        if self.keys is not None:
+            await self.keys.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()
 
@@ -399,9 +431,10 @@ class Stages:
             return ANONYMOUS
         return await self.access.authenticate(authorization)
 
-    async def admit(self, principal: Principal, route: str, estimated_tokens: int) -> None:
+    async def admit(self, principal: Principal, route: str, estimated_tokens: int,
+                    ctx: RequestContext) -> None:
         if self.access is not None:
-            await self.access.admit(principal, route, estimated_tokens)
+            await self.access.admit(principal, route, estimated_tokens, ctx)
 
     def scan(self, data: dict[str, Any]) -> list[Any]:
         return self.guard.scan_request(data) if self.guard is not None else []
@@ -412,12 +445,11 @@ class Stages:
             return None
         return self.policy.plan(data, findings, targets, principal)
 
-    def cost(self, pcfg: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(self, pcfg: Any, model: str, prompt_tokens: int, completion_tokens: int,
+             seconds: float = 0.0) -> float:
         if self._cost is None:
-            price = pcfg.prices.get(model, pcfg.price)
-            return (prompt_tokens * price.input_per_mtok
-                    + completion_tokens * price.output_per_mtok) / 1e6
-        return self._cost(pcfg, model, prompt_tokens, completion_tokens)
+            return 0.0
+        return self._cost(pcfg, model, prompt_tokens, completion_tokens, seconds)
 
     def record(self, ctx: RequestContext) -> None:
         if self.ledger is not None:

@@ -1,7 +1,8 @@
 """The ledger's tables at the head revision, for queries (migrations create them).
 
 Kept next to the migrations: a change here needs a new file in ``migrations/versions``.
-Never stored: message contents, detected values, key secrets (only their hash).
+Never stored: message contents, detected values, key secrets (only their hash). The one
+exception is opt-in: `shadow_verdicts.prompt`, see below.
 """
 
 from __future__ import annotations
@@ -99,4 +100,27 @@ keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Column("rotated_at", DateTime(timezone=True)),
+)
+
+# Rev 0003. One row per shadowed request (written by the shadow stage, no FK: the verdict may
+# be committed before the request row). `inhouse_ok`: the in-house answer was judged at least
+# as good as the external one (False when `verdict` is 'error': filter those out).
+# `verdict`: inhouse_better | tie | external_better | error. `prompt` is stored ONLY when
+# `shadow.keep_prompts` is true and the guard found nothing in the request.
+shadow_verdicts = Table(
+    "shadow_verdicts", metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("day", String(10), nullable=False),  # UTC 'YYYY-MM-DD' of the request
+    Column("route", String(200), nullable=False),
+    Column("primary_target", String(400), nullable=False),
+    Column("primary_ownership", String(16), nullable=False),
+    Column("shadow_target", String(400), nullable=False),
+    Column("shadow_ownership", String(16), nullable=False),
+    Column("judge", String(200), nullable=False),  # 'exact' or the judge route's name
+    Column("inhouse_ok", Boolean, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("router_score", Float),
+    Column("prompt", Text),
+    Column("latency_ms", Float, nullable=False),  # the shadow target's answer time
 )

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, desc, func, select
+from sqlalchemy import DateTime, Engine, and_, case, desc, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -35,6 +35,9 @@ from emancipate.ledger import db, schema
 from emancipate.ledger.config import LedgerConfig
 
 log = logging.getLogger("emancipate.ledger")
+# Seconds past shutdown_timeout that a database call may take at shutdown before it is
+# considered hung (a partition, a frozen server) and its batch spilled.
+_STUCK_GRACE = 2.0
 
 # A queued record: (request row, attempt rows, decision rows, finding rows); `created_at` is a
 # float epoch until written, so that a record is plain JSON for the spill file.
@@ -54,8 +57,18 @@ USAGE_GROUPS = {
 }
 
 
+_DAY: list[Any] = [0.0, 0.0, ""]  # [start, end, 'YYYY-MM-DD'] of the last day asked for
+
+
 def utc_day(ts: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+    """The UTC day of `ts`; the last day is cached (one strftime per day, not per request)."""
+    cached = _DAY
+    if cached[0] <= ts < cached[1]:
+        return str(cached[2])
+    day = time.strftime("%Y-%m-%d", time.gmtime(ts))
+    start = ts - ts % 86400
+    _DAY[:] = [start, start + 86400, day]
+    return day
 
 
 def _s(value: Any, n: int) -> str | None:
@@ -122,6 +135,32 @@ def to_rows(ctx: RequestContext) -> Record:
     return req, attempts, decisions, findings
 
 
+_SQLITE_INSERTS: dict[str, tuple[str, tuple[str, ...], tuple[int, ...]]] = {}
+
+
+def _sqlite_insert(table: Any) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
+    """`INSERT ... ON CONFLICT DO NOTHING` with qmark parameters, its columns, and the
+    positions of its DateTime columns; built once per table."""
+    hit = _SQLITE_INSERTS.get(table.name)
+    if hit is None:
+        columns = tuple(c.name for c in table.columns)
+        dates = tuple(i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime))
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+               f"({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING")
+        hit = _SQLITE_INSERTS[table.name] = (sql, columns, dates)
+    return hit
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    """What SQLAlchemy's SQLite DateTime stores: 'YYYY-MM-DD HH:MM:SS.ffffff', UTC, no offset
+    (booleans need nothing: the driver stores True/False as 1/0, as SQLAlchemy does)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
 class Ledger:
     """One per process; ``record`` from the event loop, everything else from anywhere."""
 
@@ -134,6 +173,7 @@ class Ledger:
         self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._inflight: list[Record] | None = None  # the batch a write is committing now
         self.written = 0  # records committed by this process (metrics, tests)
         self.spilled = 0
         self.rejected = 0  # records the database refused (kept in spill_dir/rejected-*)
@@ -164,16 +204,42 @@ class Ledger:
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Synchronous ``aclose`` (CLI, tests)."""
+        """Synchronous ``aclose`` (CLI, tests).
+
+        Bounded even when the database hangs instead of failing (a network partition, a
+        frozen server): a write that does not return within ``shutdown_timeout`` (plus a
+        short grace) is given up, and what it held is spilled with the rest of the queue.
+        Replaying a batch that did commit after all is harmless (idempotent inserts).
+        """
         if self._closed:
             return
         self._stop.set()
         self._wake.set()
+        deadline = time.monotonic() + self.cfg.shutdown_timeout
+        stuck = False
         if self._thread is not None:
-            self._thread.join()
-        self._final_drain()
+            self._thread.join(self.cfg.shutdown_timeout + _STUCK_GRACE)
+            stuck = self._thread.is_alive()
+        if not stuck:  # the drain runs in a thread of its own so that it cannot hang us
+            drain = threading.Thread(target=self._final_drain, args=(deadline,),
+                                     name="ledger-drain", daemon=True)
+            drain.start()
+            drain.join(max(0.0, deadline - time.monotonic()) + _STUCK_GRACE)
+            stuck = drain.is_alive()
         self._closed = True
+        if stuck:
+            self._spill_unwritten()
+            return  # the engine is left to process exit: its connection is the stuck one
         self.engine.dispose()
+
+    def _spill_unwritten(self) -> None:
+        """The writer is stuck in a database call: spill its batch and everything queued."""
+        rest = list(self._inflight or ())
+        while self._queue:
+            rest.append(self._queue.popleft())
+        log.error("database not answering at shutdown: spilling %d records", len(rest))
+        if rest:
+            self._spill(rest)
 
     # --- write side --------------------------------------------------------------------------
 
@@ -194,6 +260,67 @@ class Ledger:
 
     def pending(self) -> int:
         return len(self._queue)
+
+    # --- shadow verdicts (written by the shadow stage) ---------------------------------------
+
+    def record_shadow(self, row: dict[str, Any]) -> None:
+        """Insert one shadow verdict; blocking, so call it off the event loop (to_thread).
+
+        Idempotent on `request_id`. Not batched: verdicts are rare (a sampled share of
+        traffic, each one waiting for two model answers), and the shadow stage awaits this
+        before shutdown completes, so none is lost on a graceful stop.
+        """
+        values = dict(row)
+        created = values.get("created_at")
+        if isinstance(created, (int, float)):
+            values["created_at"] = datetime.fromtimestamp(created, UTC)
+            values.setdefault("day", utc_day(created))
+        for name, n in (("request_id", 64), ("route", 200), ("primary_target", 400),
+                        ("primary_ownership", 16), ("shadow_target", 400),
+                        ("shadow_ownership", 16), ("judge", 200), ("verdict", 16)):
+            values[name] = _s(values.get(name), n) or ""
+        if values.get("prompt") is not None:
+            values["prompt"] = _s(values["prompt"], 1_000_000)
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(schema.shadow_verdicts).on_conflict_do_nothing(), [values])
+
+    def shadow_verdicts(self, since: datetime | None = None, *, with_prompt: bool = False,
+                        route: str | None = None) -> list[dict[str, Any]]:
+        """Shadow verdict rows, oldest first (for `router train --from-ledger`, reports)."""
+        t = schema.shadow_verdicts
+        stmt = select(t).order_by(t.c.created_at, t.c.request_id)
+        if since is not None:
+            stmt = stmt.where(t.c.created_at >= _utc(since))
+        if with_prompt:
+            stmt = stmt.where(t.c.prompt.is_not(None))
+        if route is not None:
+            stmt = stmt.where(t.c.route == route)
+        with self.engine.connect() as conn:
+            return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt)]
+
+    def shadow_readiness(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Per UTC day and route: verdicts, errors, and the in-house-ok share (readiness).
+
+        `readiness` = share of judged (non-error) verdicts whose in-house answer was as good
+        as the external one; None on a day with only errors.
+        """
+        t = schema.shadow_verdicts
+        judged = t.c.verdict != "error"
+        stmt = select(
+            t.c.day, t.c.route, func.count().label("verdicts"),
+            func.sum(case((judged, 0), else_=1)).label("errors"),
+            func.sum(case((and_(judged, t.c.inhouse_ok), 1), else_=0)).label("inhouse_ok"),
+        ).group_by(t.c.day, t.c.route).order_by(t.c.day, t.c.route)
+        if since is not None:
+            stmt = stmt.where(t.c.created_at >= _utc(since))
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                n, errors, ok = int(row.verdicts), int(row.errors or 0), int(row.inhouse_ok or 0)
+                out.append({"day": row.day, "route": row.route, "verdicts": n, "errors": errors,
+                            "inhouse_ok": ok,
+                            "readiness": round(ok / (n - errors), 4) if n > errors else None})
+        return out
 
     def flush(self) -> None:
         """Write everything queued now, in the calling thread (tests, CLI)."""
@@ -222,6 +349,7 @@ class Ledger:
                 batch.append(self._queue.popleft())
             if not batch:
                 return
+            self._inflight = batch
             try:
                 self._write(batch)
             except (OperationalError, InterfaceError):  # database unreachable: retry later
@@ -235,6 +363,8 @@ class Ledger:
             except BaseException:
                 self._queue.extendleft(reversed(batch))
                 raise
+            finally:
+                self._inflight = None
             self.written += len(batch)
 
     def _write_one_by_one(self, batch: list[Record]) -> None:
@@ -260,14 +390,26 @@ class Ledger:
             atts.extend(a)
             decs.extend(d)
             finds.extend(f)
+        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             for table, rows in ((schema.requests, reqs), (schema.attempts, atts),
                                 (schema.decisions, decs), (schema.findings, finds)):
-                if rows:
+                if not rows:
+                    continue
+                if sqlite:  # straight to the driver: SQLAlchemy's per-row processing and
+                    # multi-VALUES rewriting cost ~5x the insert itself (bench/profile_gateway)
+                    sql, columns, dates = _sqlite_insert(table)
+                    params = [list(map(r.get, columns)) for r in rows]
+                    for i in dates:
+                        for values in params:
+                            values[i] = _sqlite_datetime(values[i])
+                    conn.exec_driver_sql(sql, [tuple(v) for v in params])
+                else:
                     conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
 
-    def _final_drain(self) -> None:
-        deadline = time.monotonic() + self.cfg.shutdown_timeout
+    def _final_drain(self, deadline: float | None = None) -> None:
+        if deadline is None:
+            deadline = time.monotonic() + self.cfg.shutdown_timeout
         backoff = 0.1
         while self._queue:
             try:

@@ -25,14 +25,19 @@ class Restorer:
 
     `restore` for a whole text; `feed`/`flush` for a stream, holding back the tail of a
     delta that may be the beginning of a placeholder (`[EMA`) until it is complete or
-    proven not to be one. One instance per stream (it keeps that stream's buffer)."""
+    proven not to be one. One instance per stream (it keeps that stream's buffer);
+    `restore_chunk` does it for OpenAI stream chunks, with one buffer per channel (each
+    choice's content, each of its tool calls' arguments), so choices and tool calls that a
+    vendor interleaves never share a held-back tail."""
 
-    __slots__ = ("_map", "_buf", "_max")
+    __slots__ = ("_map", "_buf", "_max", "_json", "_channels")
 
-    def __init__(self, mapping: dict[str, str]) -> None:
+    def __init__(self, mapping: dict[str, str], json_strings: bool = False) -> None:
         self._map = mapping
         self._buf = ""
         self._max = max((len(k) for k in mapping), default=0)
+        self._json = json_strings  # a stream of JSON text (tool-call arguments)
+        self._channels: dict[tuple[Any, ...], Restorer] | None = None
 
     @property
     def placeholders(self) -> dict[str, str]:
@@ -51,11 +56,14 @@ class Restorer:
             value = mapping.get(m.group())
             if value is None:
                 return m.group()
-            if _NEEDS_ESCAPE.search(value) and text.lstrip()[:1] in ("{", "["):
-                if strings is None:
-                    strings = [s.span() for s in _JSON_STRING.finditer(text)]
-                if any(s < m.start() and m.end() < e for s, e in strings):
+            if _NEEDS_ESCAPE.search(value):
+                if self._json:  # a piece of streamed arguments: placeholders sit in strings
                     return json.dumps(value, ensure_ascii=False)[1:-1]
+                if text.lstrip()[:1] in ("{", "["):
+                    if strings is None:
+                        strings = [s.span() for s in _JSON_STRING.finditer(text)]
+                    if any(s < m.start() and m.end() < e for s, e in strings):
+                        return json.dumps(value, ensure_ascii=False)[1:-1]
             return value
 
         return PLACEHOLDER.sub(repl, text)
@@ -73,9 +81,60 @@ class Restorer:
         return self.restore(buf[:cut])
 
     def flush(self) -> str:
-        """End of stream: whatever was held back."""
+        """End of stream: whatever was held back (with `restore_chunk`: the content of the
+        choices that never sent a finish_reason)."""
         out, self._buf = self._buf, ""
-        return self.restore(out)
+        out = self.restore(out)
+        for key, channel in sorted((self._channels or {}).items(), key=lambda kv: kv[0]):
+            if key[1] == "content":
+                out += channel.flush()
+        self._channels = None
+        return out
+
+    def _channel(self, key: tuple[Any, ...]) -> Restorer:
+        if self._channels is None:
+            self._channels = {}
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = self._channels[key] = Restorer(self._map, json_strings=key[1] == "tool")
+        return channel
+
+    def restore_chunk(self, chunk: dict[str, Any]) -> None:
+        """Restore one OpenAI `chat.completion.chunk` in place. What a channel holds back is
+        released with the choice's `finish_reason` (appended to that chunk's delta)."""
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                delta["content"] = self._channel((index, "content")).feed(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                    key = (index, "tool", call.get("index", 0))
+                    fn["arguments"] = self._channel(key).feed(fn["arguments"])
+            if choice.get("finish_reason") and self._channels:
+                self._release(index, delta)
+
+    def _release(self, index: Any, delta: dict[str, Any]) -> None:
+        assert self._channels is not None
+        for key in sorted(k for k in self._channels if k[0] == index):
+            tail = self._channels.pop(key).flush()
+            if not tail:
+                continue
+            if key[1] == "content":
+                delta["content"] = (delta.get("content") or "") + tail
+                continue
+            calls = delta.setdefault("tool_calls", [])
+            call = next((c for c in calls if c.get("index", 0) == key[2]), None)
+            if call is None:
+                calls.append({"index": key[2], "function": {"arguments": tail}})
+            else:
+                fn = call.setdefault("function", {})
+                fn["arguments"] = (fn.get("arguments") or "") + tail
 
 
 def redact_message(message: dict[str, Any], spans: list[Span],

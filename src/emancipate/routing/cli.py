@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from emancipate.ledger.common_cli import ConfigOption
+
 app = typer.Typer(help="Train, apply and measure the independence router.",
                   no_args_is_help=True, add_completion=False)
 
@@ -75,12 +77,22 @@ def train(
     weak: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--weak", help="column: the weak (in-house) model")] = None,
     from_ledger: Annotated[bool, typer.Option(
-        "--from-ledger", help="retrain on shadow verdicts from the ledger")] = False,
+        "--from-ledger", help="retrain on shadow verdicts from the ledger (needs "
+        "shadow.keep_prompts: true)")] = False,
+    config: ConfigOption = None,
+    since: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--since", help="--from-ledger: only verdicts since (7d, 24h, or an ISO date)")] = None,
+    route: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--route", help="--from-ledger: only this route's verdicts")] = None,
 ) -> None:
     """Learn which prompts need the strong model, and calibrate thresholds on held-out data."""
     if from_ledger:
-        raise _fail("--from-ledger is not available yet: shadow verdicts are not recorded in "
-                    "the ledger in this version; train from labelled CSV files with --data")
+        if data or more or strong or weak:
+            raise _fail("--from-ledger trains on shadow verdicts: drop --data/--strong/--weak")
+        _train_from_ledger(out, config, since, route)
+        return
+    if config is not None or since is not None or route is not None:
+        raise _fail("--config, --since and --route go with --from-ledger")
     if not strong or not weak:
         raise _fail("--strong COL and --weak COL are required (the two correctness columns)")
     from emancipate.routing.learned import train_router
@@ -101,6 +113,99 @@ def train(
                f"in {router.meta['train_seconds']}s; wrote {out}")
     typer.echo(f"strong model {_pct(cal['strong_quality'])} correct, weak "
                f"{_pct(cal['weak_quality'])}; calibration: {cal['method']}")
+    for floor in (0.8, 0.9, 0.95, 0.99):
+        t = router.threshold_for(quality_floor=floor)
+        est = router.estimate(t)
+        typer.echo(f"  quality floor {floor:.2f}: threshold {t:.4f}, "
+                   f"in-house {_pct(est['inhouse_share'])} (held-out estimate)")
+
+
+def ledger_dataset(rows: list[dict]):  # -> learned_data.Dataset
+    """Shadow verdicts as labelled data: the external model is the reference (always
+    "right"), the in-house one is right where the judge found it as good (`inhouse_ok`);
+    so "strong needed" = not inhouse_ok. One group per route; judge errors are left out."""
+    import numpy as np
+
+    from emancipate.routing.learned_data import Dataset
+
+    usable = [r for r in rows if r.get("prompt") and r.get("verdict") != "error"]
+    return Dataset(
+        prompts=[r["prompt"] for r in usable],
+        strong=np.ones(len(usable)),
+        weak=np.array([1.0 if r["inhouse_ok"] else 0.0 for r in usable]),
+        groups=[r.get("route") or "ledger" for r in usable],
+    )
+
+
+def readiness_by_day(days: list[dict]) -> list[dict]:
+    """Per-route rows of `Ledger.shadow_readiness` summed per day (all routes together)."""
+    out: dict[str, dict] = {}
+    for d in days:
+        agg = out.setdefault(d["day"], {"day": d["day"], "verdicts": 0, "errors": 0,
+                                        "inhouse_ok": 0})
+        for k in ("verdicts", "errors", "inhouse_ok"):
+            agg[k] += d[k]
+    for agg in out.values():
+        judged = agg["verdicts"] - agg["errors"]
+        agg["readiness"] = round(agg["inhouse_ok"] / judged, 4) if judged else None
+    return [out[k] for k in sorted(out)]
+
+
+def _train_from_ledger(out: Path, config: Path | None, since: str | None,
+                       route: str | None) -> None:
+    from emancipate.ledger.common_cli import open_ledger
+    from emancipate.ledger.store import parse_since
+    from emancipate.routing.learned import train_router
+    from emancipate.routing.learned_data import DataError
+
+    try:
+        since_at = parse_since(since)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    ledger = open_ledger(config)
+    try:
+        rows = ledger.shadow_verdicts(since_at, route=route)
+        days = ledger.shadow_readiness(since_at)
+    finally:
+        ledger.close()
+    if route is not None:
+        days = [d for d in days if d["route"] == route]
+    scope = (f" for route {route!r}" if route else "") + (f" since {since}" if since else "")
+    with_prompt = [r for r in rows if r.get("prompt")]
+    dataset = ledger_dataset(rows)
+    if not rows:
+        raise _fail(f"0 shadow verdicts in the ledger{scope}; shadow a share of traffic with "
+                    "routes.<name>.shadow_rate (e.g. 0.05) and shadow.keep_prompts: true, let "
+                    "it run, then retry")
+    if not with_prompt:
+        raise _fail(f"{len(rows)} shadow verdicts{scope} but 0 with prompts; set "
+                    "shadow.keep_prompts: true (prompts are kept only for requests in which the "
+                    "guard found nothing) and let traffic accumulate")
+    if len(dataset) < 10:
+        raise _fail(f"only {len(dataset)} usable shadow verdicts with prompts{scope} "
+                    f"({len(with_prompt) - len(dataset)} judge errors left out); need at "
+                    "least 10: let more traffic be shadowed, or raise shadow_rate")
+    try:
+        router = train_router(dataset)
+    except DataError as exc:
+        ok = int(dataset.weak.sum())
+        raise _fail(f"{exc} ({ok} of {len(dataset)} verdicts found the in-house answer as "
+                    "good as the external one; both outcomes are needed)") from None
+    trend = readiness_by_day(days)
+    router.meta.update({"strong": "external", "weak": "in-house", "source": "ledger",
+                        "since": since, "route": route, "readiness_by_day": trend})
+    try:
+        router.save(out)
+    except OSError as exc:
+        raise _fail(f"{out}: cannot write ({exc})") from None
+    typer.echo(f"trained on {len(dataset)} shadow verdicts from {router.meta['n_files']} "
+               f"route(s) in {router.meta['train_seconds']}s; wrote {out}")
+    typer.echo(f"in-house answer as good as the external one: "
+               f"{_pct(float(dataset.weak.mean()))} of these prompts")
+    typer.echo("estimated readiness per day (share of judged verdicts in-house ok):")
+    for d in trend:
+        typer.echo(f"  {d['day']}  {_pct(d['readiness']):>6s}  "
+                   f"({d['verdicts']} verdicts, {d['errors']} errors)")
     for floor in (0.8, 0.9, 0.95, 0.99):
         t = router.threshold_for(quality_floor=floor)
         est = router.estimate(t)
