@@ -27,4 +27,9 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
 
     mounted: list[BaseRoute] = [Route("/admin/targets", targets, methods=["GET"])]
     mounted.extend(admin_routes(gateway.stages.keys, gateway.stages.ledger))
+    from emancipate.dashboard import dashboard_routes
+    from emancipate.report.api import report_routes
+
+    mounted.extend(report_routes(gateway))
+    mounted.extend(dashboard_routes(gateway))
     return mounted

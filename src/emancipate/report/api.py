@@ -1,0 +1,51 @@
+"""`GET /admin/report?since=30d&format=json|html`, behind the admin key.
+
+The report is built in a worker thread (the event loop never waits on the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from emancipate.auth.admin import check_admin
+from emancipate.ledger.store import parse_since
+from emancipate.protocol import OpenAIError
+
+if TYPE_CHECKING:
+    from emancipate.gateway import Gateway
+
+
+def report_routes(gateway: Gateway) -> list[BaseRoute]:
+    """The report endpoint; mounted by ``api.admin.routes``."""
+    from emancipate.report import build_report, render_html
+
+    env = gateway.cfg.auth.admin_key_env
+
+    async def report(request: Request) -> Response:
+        try:
+            check_admin(env, request.headers.get("authorization"))
+            fmt = request.query_params.get("format", "json")
+            if fmt not in ("json", "html"):
+                raise OpenAIError(400, "'format' must be json or html.", param="format",
+                                  code="invalid_value")
+            raw = request.query_params.get("since", "30d")
+            try:
+                since = None if raw.strip().lower() == "all" else parse_since(raw)
+            except ValueError as exc:
+                raise OpenAIError(400, f"Invalid {exc}.", param="since",
+                                  code="invalid_value") from None
+        except OpenAIError as err:
+            return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+        engine = gateway.stages.ledger.engine
+        data: dict[str, Any] = await asyncio.to_thread(build_report, engine, since, gateway.cfg)
+        if fmt == "html":
+            return HTMLResponse(await asyncio.to_thread(render_html, data))
+        return Response(orjson.dumps(data), media_type="application/json")
+
+    return [Route("/admin/report", report, methods=["GET"])]

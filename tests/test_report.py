@@ -1,0 +1,421 @@
+"""The independence report on a ledger seeded with known traffic (SQLite and PostgreSQL),
+its CLI forms, and the admin endpoint through a real gateway process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import insert
+
+from emancipate.config import parse_config
+from emancipate.context import Attempt, Decision, Finding, Principal, RequestContext, Target
+from emancipate.ledger import Ledger, LedgerConfig, db, schema
+from emancipate.report import build_report, hhi, hhi_band, render_html, render_table
+from emancipate.report.build import clear_cache
+from emancipate.routing.learned import IndependenceRouter
+
+pytest_plugins = ["tests.services"]
+
+OPENAI = Target("openai", "gpt-4o", "openai", "external")
+CLAUDE = Target("claude", "claude-sonnet-4-5", "anthropic", "external")
+LOCAL = Target("local", "llama-70b", "in-house", "in-house")
+ADMIN_KEY = "test-admin-key-0123456789"
+DAY = 86400.0
+
+
+def gateway_config(database_url: str, router_path: Path) -> dict[str, Any]:
+    """Three providers (two external vendors, one in-house) and an independence route."""
+    def provider(vendor: str, ownership: str, port: int) -> dict[str, Any]:
+        return {"kind": "openai-compatible", "base_url": f"http://127.0.0.1:{port}/v1",
+                "vendor": vendor, "ownership": ownership}
+
+    return {
+        "server": {"database_url": database_url},
+        "providers": {"openai": provider("openai", "external", 9),
+                      "claude": provider("anthropic", "external", 9),
+                      "local": provider("in-house", "in-house", 9)},
+        "routes": {
+            "chat": {"targets": [{"provider": "openai", "model": "gpt-4o"},
+                                 {"provider": "claude", "model": "claude-sonnet-4-5"},
+                                 {"provider": "local", "model": "llama-70b"}]},
+            "assistant": {"strategy": "independence", "router": str(router_path),
+                          "threshold": 0.5,
+                          "targets": [{"provider": "local", "model": "llama-70b"},
+                                      {"provider": "openai", "model": "gpt-4o"}]},
+        },
+        "auth": {"enabled": False},
+    }
+
+
+def write_router(path: Path) -> Path:
+    """A router file whose held-out calibration curve is known exactly."""
+    cal = {"threshold": [0.0, 0.25, 0.5, 0.75, 1.0],
+           "inhouse_share": [0.0, 0.25, 0.5, 0.75, 1.0],
+           "quality": [0.8, 0.79, 0.76, 0.7, 0.6],
+           "gap_recovered": [1.0, 0.95, 0.8, 0.5, 0.0],
+           "strong_quality": 0.8, "weak_quality": 0.6, "n": 100, "method": "test"}
+    IndependenceRouter({}, {"bias": 0.0, "text": 0.0, "log_length": 0.0}, cal).save(path)
+    return path
+
+
+def _ctx(target: Target | None, at: float, *, route: str = "chat", cost: float = 0.0,
+         status: int = 200, failed_first: Target | None = None, attempts_failed: int = 0,
+         score: float | None = None, routing: str | None = None) -> RequestContext:
+    ctx = RequestContext(principal=Principal("key_a", name="a", team="search"), route=route)
+    ctx.started_at = at
+    ctx.served_by = target if status == 200 else None
+    if failed_first is not None:
+        ctx.attempts.append(Attempt(failed_first.id, failed_first.vendor, failed_first.ownership,
+                                    "timeout", 30.0, None, "timeout"))
+    for _ in range(attempts_failed):
+        ctx.attempts.append(Attempt(OPENAI.id, "openai", "external", "upstream_5xx", 5.0, 503,
+                                    "upstream_5xx"))
+    if target is not None and status == 200:
+        ctx.attempts.append(Attempt(target.id, target.vendor, target.ownership, "ok", 20.0, 200))
+        ctx.prompt_tokens, ctx.completion_tokens = 100, 20
+    ctx.cost, ctx.status, ctx.latency_ms = cost, status, 25.0
+    if status >= 400:
+        ctx.error_code = "policy_blocked" if status == 403 else "no_target_available"
+    if score is not None:
+        ctx.router_score = score
+        ctx.decisions.append(Decision("routing", routing or "in-house", f"score {score}"))
+    return ctx
+
+
+def seed_known_traffic(ledger: Ledger, now: float | None = None) -> dict[str, Any]:
+    """Known traffic: today, yesterday and 40 days ago. Returns the request ids of interest.
+
+    Today:     openai x6 (0.10 each; 2 of them routed external by the router, scores .8 .9),
+               anthropic x2 (0.20 each; one survived a failover from openai),
+               in-house x4 (routed in-house, scores .1 .2 .3 .4),
+               1 blocked by policy (403), 1 failed on every target (503, 2 attempts).
+    Yesterday: openai x2 (0.10 each), in-house x2.
+    40 days ago: openai x1 (1.00).
+    Leaks prevented: 1 redacted (personal, to openai), 1 kept in-house (secret), 1 blocked.
+    """
+    now = now or time.time()
+    # noon UTC today: every "today" request shares one UTC day whatever the hour of the run
+    today = (now // DAY) * DAY + DAY / 2 if now % DAY >= DAY / 2 else (now // DAY) * DAY + 60
+    yesterday, old = today - DAY, today - 40 * DAY
+    ctxs: list[RequestContext] = []
+    ids: dict[str, Any] = {}
+    for i in range(6):
+        ext = i >= 4
+        ctxs.append(_ctx(OPENAI, today + i, cost=0.10, route="assistant" if ext else "chat",
+                         score=(0.8 if i == 4 else 0.9) if ext else None,
+                         routing="external" if ext else None))
+    redacted = ctxs[0]
+    redacted.findings.append(Finding("personal", "email", 0, 10, message_index=0))
+    redacted.decisions.append(Decision("policy", "redact", "1 personal finding: redacted",
+                                       rule="personal-data-redacted", cls="personal",
+                                       detector="email", target=OPENAI.id))
+    ids["redacted"] = redacted.request_id
+    ctxs.append(_ctx(CLAUDE, today + 10, cost=0.20, failed_first=OPENAI))
+    ids["failover"] = ctxs[-1].request_id
+    ctxs.append(_ctx(CLAUDE, today + 11, cost=0.20))
+    for i, s in enumerate((0.1, 0.2, 0.3, 0.4)):
+        ctxs.append(_ctx(LOCAL, today + 20 + i, route="assistant", score=s, routing="in-house"))
+    kept = ctxs[-1]
+    kept.findings.append(Finding("secret", "aws_access_key", 0, 20, message_index=0))
+    for t in (OPENAI, LOCAL):
+        kept.decisions.append(Decision("policy", "in-house-only", "secret", rule="secrets",
+                                       cls="secret", detector="aws_access_key", target=t.id))
+    ids["kept"] = kept.request_id
+    blocked = _ctx(None, today + 30, status=403)
+    blocked.findings.append(Finding("domain", "domain:search", 0, 5, message_index=0,
+                                    domain="search"))
+    blocked.decisions.append(Decision("policy", "block", "competitor", rule="no-competitor",
+                                      cls="domain", detector="domain:search", target=CLAUDE.id))
+    blocked.decisions.append(Decision("policy", "block", "every target competes",
+                                      rule="no-competitor", cls="domain",
+                                      detector="domain:search"))
+    ids["blocked"] = blocked.request_id
+    ctxs.append(blocked)
+    ctxs.append(_ctx(None, today + 31, status=503, attempts_failed=2))
+    for i in range(2):
+        ctxs.append(_ctx(OPENAI, yesterday + i, cost=0.10))
+        ctxs.append(_ctx(LOCAL, yesterday + 10 + i))
+    ctxs.append(_ctx(OPENAI, old, cost=1.0))
+    for ctx in ctxs:
+        ledger.record(ctx)
+    ledger.flush()
+    ids["today"] = time.strftime("%Y-%m-%d", time.gmtime(today))
+    ids["yesterday"] = time.strftime("%Y-%m-%d", time.gmtime(yesterday))
+    ids["today_ts"] = today
+    return ids
+
+
+def seed_shadow(engine: Any, today: float) -> None:
+    """Shadow verdicts: today 2 ok + 1 not ok + 1 error, yesterday 1 ok (route assistant)."""
+    rows = []
+    for i, (ok, verdict, at) in enumerate([
+        (True, "tie", today), (True, "inhouse_better", today), (False, "external_better", today),
+        (False, "error", today), (True, "tie", today - DAY),
+    ]):
+        ts = datetime.fromtimestamp(at + 100 + i, UTC)
+        rows.append({"request_id": f"req_shadow_{i}", "created_at": ts,
+                     "day": ts.strftime("%Y-%m-%d"), "route": "assistant",
+                     "primary_target": OPENAI.id, "primary_ownership": "external",
+                     "shadow_target": LOCAL.id, "shadow_ownership": "in-house",
+                     "judge": "exact", "inhouse_ok": ok, "verdict": verdict,
+                     "router_score": 0.5, "prompt": None, "latency_ms": 12.0})
+    with engine.begin() as conn:
+        conn.execute(insert(schema.shadow_verdicts), rows)
+
+
+@pytest.fixture
+def seeded(database_url: str, tmp_path: Path) -> Any:
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
+    ids = seed_known_traffic(ledger)
+    seed_shadow(ledger.engine, ids["today_ts"])
+    cfg = parse_config(gateway_config(database_url, write_router(tmp_path / "router.json")))
+    yield ledger, cfg, ids
+    ledger.close()
+
+
+def test_report_figures_match_the_seeded_traffic(seeded: Any) -> None:
+    ledger, cfg, ids = seeded
+    rep = build_report(ledger.engine, datetime.now(UTC) - timedelta(days=7), cfg)
+    json.dumps(rep)  # plain data
+
+    t = rep["totals"]
+    assert (t["requests"], t["served"], t["unserved"], t["errors"]) == (18, 16, 2, 2)
+    assert t["tokens"] == 16 * 120 and t["cost"] == pytest.approx(1.2)
+    assert t["inhouse_share_requests"] == pytest.approx(6 / 16, abs=1e-4)
+    assert t["inhouse_share_cost"] == 0.0
+
+    v = {row["vendor"]: row for row in rep["by_vendor"]}
+    assert {k: v[k]["requests"] for k in v} == {"openai": 8, "anthropic": 2, "in-house": 6}
+    assert v["openai"]["share_requests"] == pytest.approx(0.5)
+    assert v["openai"]["share_tokens"] == pytest.approx(0.5)
+    assert v["openai"]["share_cost"] == pytest.approx(0.6667, abs=1e-4)
+    assert v["anthropic"]["cost"] == pytest.approx(0.4)
+    assert v["anthropic"]["failovers_survived"] == 1
+    o = {row["ownership"]: row for row in rep["by_ownership"]}
+    assert (o["external"]["requests"], o["in-house"]["requests"]) == (10, 6)
+    assert o["external"]["share_cost"] == 1.0
+
+    c = rep["concentration"]
+    assert c["hhi"] == pytest.approx(2500 + 156.25 + 1406.25, abs=0.1)
+    assert c["band"] == "highly concentrated"
+    assert c["hhi_external"] == pytest.approx(6800, abs=0.1)
+    assert c["top_vendor"] == "openai"
+
+    days = {d["day"]: d for d in rep["trend"]}
+    assert set(days) == {ids["today"], ids["yesterday"]}
+    today, yday = days[ids["today"]], days[ids["yesterday"]]
+    assert (today["requests"], yday["requests"]) == (14, 4)
+    assert today["hhi"] == pytest.approx((50**2) + (100 / 6) ** 2 + (100 / 3) ** 2, abs=0.1)
+    assert yday["hhi"] == pytest.approx(5000, abs=0.1)
+    assert yday["inhouse_share"] == 0.5
+    assert today["vendors"]["anthropic"] == {"requests": 2, "tokens": 240,
+                                             "cost": pytest.approx(0.4)}
+    assert (today["kept_in_house"], today["routed"]) == (4, 6)
+    assert (today["redacted"], today["kept_in_house_policy"], today["blocked"]) == (1, 1, 1)
+
+    r = rep["router"]
+    assert (r["kept_in_house"], r["routed"], r["served_in_house"]) == (4, 6, 4)
+    assert r["expected_worse_answers"] == pytest.approx(1.0)
+    assert r["expected_worse_share"] == pytest.approx(0.25)
+    assert r["routes"][0]["route"] == "assistant"
+
+    p = rep["protection"]
+    assert (p["leaks_prevented"], p["redacted"], p["kept_in_house"], p["blocked"]) == (3, 1, 1, 1)
+    by_cls = {row["cls"]: row for row in p["by_class"]}
+    assert by_cls["personal"] == {"cls": "personal", "findings": 1, "requests": 1,
+                                  "redacted": 1, "kept_in_house": 0, "blocked": 0}
+    assert by_cls["secret"]["kept_in_house"] == 1  # the in-house target's decision is no leak
+    assert by_cls["domain"]["blocked"] == 1
+    assert p["by_domain"] == [{"domain": "search", "findings": 1, "requests": 1}]
+    pv = {row["vendor"]: row for row in p["by_vendor"]}
+    assert pv["openai"]["redacted"] == 1 and pv["openai"]["kept_in_house"] == 1
+    assert pv["anthropic"]["blocked"] == 1
+    assert "in-house" not in pv or pv["in-house"]["kept_in_house"] == 0
+
+    f = rep["failovers"]
+    assert (f["survived"], f["multi_attempt"], f["not_survived"]) == (1, 2, 1)
+    assert f["failed_attempts"] == [{"target": OPENAI.id, "vendor": "openai",
+                                     "outcome": "timeout", "attempts": 1, "requests": 1}]
+
+    s = rep["shadow"]
+    assert s["available"] is True
+    assert s["routes"][0]["route"] == "assistant"
+    assert (s["routes"][0]["verdicts"], s["routes"][0]["errors"],
+            s["routes"][0]["inhouse_ok"]) == (5, 1, 3)
+    assert s["routes"][0]["readiness"] == pytest.approx(0.75)
+    by_day = {d["day"]: d for d in s["days"]}
+    assert by_day[ids["today"]]["readiness"] == pytest.approx(2 / 3, abs=1e-4)
+    assert days[ids["yesterday"]]["shadow_readiness"] == 1.0
+
+    (w,) = rep["what_if"]
+    assert w["route"] == "assistant" and w["threshold"] == 0.5 and w["live_requests"] == 6
+    at = {pt["threshold"]: pt for pt in w["points"]}
+    assert at[0.5]["inhouse_share_heldout"] == 0.5 and at[0.5]["quality_heldout"] == 0.76
+    assert at[0.5]["inhouse_share_live"] == pytest.approx(4 / 6, abs=1e-4)
+    assert at[0.5]["quality_live_est"] == pytest.approx(0.8 - 1.0 / 6, abs=1e-4)
+    assert at[0.25]["inhouse_share_live"] == pytest.approx(2 / 6, abs=1e-4)
+    assert at[0.0]["inhouse_share_live"] == 0.0 and at[1.0]["inhouse_share_live"] == 1.0
+    assert w["curve_heldout"][0]["quality"] == 0.8
+
+
+def test_the_period_bounds_the_report(seeded: Any) -> None:
+    ledger, cfg, ids = seeded
+    everything = build_report(ledger.engine, None, cfg)
+    assert everything["totals"]["requests"] == 19
+    assert {r["vendor"]: r["requests"] for r in everything["by_vendor"]}["openai"] == 9
+    assert len(everything["trend"]) == 3
+    today_only = build_report(ledger.engine, datetime.fromtimestamp(ids["today_ts"] - 10, UTC),
+                              cfg)
+    assert today_only["totals"]["requests"] == 14
+    assert [d["day"] for d in today_only["trend"]] == [ids["today"]]
+    empty = build_report(ledger.engine, datetime.now(UTC) + timedelta(days=1), cfg)
+    assert empty["totals"]["requests"] == 0 and empty["by_vendor"] == []
+    assert empty["concentration"]["hhi"] == 0.0
+    assert "no requests recorded" in render_table(empty)
+
+
+def test_past_days_are_cached_and_today_stays_live(seeded: Any) -> None:
+    ledger, cfg, ids = seeded
+    clear_cache()
+    since = datetime.now(UTC) - timedelta(days=7)
+    first = build_report(ledger.engine, since, cfg)
+    assert first["cached_closed_days"] == []
+    second = build_report(ledger.engine, since, cfg)
+    assert {"traffic", "routing", "findings", "protection"} <= set(
+        second["cached_closed_days"])
+    volatile = ("generated_at", "timing_ms", "cached_closed_days")
+    assert ({k: v for k, v in first.items() if k not in volatile}
+            == {k: v for k, v in second.items() if k not in volatile})
+    ledger.record(_ctx(CLAUDE, time.time(), cost=0.5))  # today is always read live
+    ledger.flush()
+    third = build_report(ledger.engine, since, cfg)
+    assert third["totals"]["requests"] == first["totals"]["requests"] + 1
+    assert third["totals"]["cost"] == pytest.approx(first["totals"]["cost"] + 0.5)
+
+
+def test_without_the_shadow_table_the_report_says_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    ledger = Ledger.open(url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
+    seed_known_traffic(ledger)
+    db.downgrade(ledger.engine, "0002")  # a ledger from before shadow evaluation
+    rep = build_report(ledger.engine, None, None)
+    assert rep["shadow"]["available"] is False
+    assert "no shadow data" in rep["shadow"]["note"]
+    assert rep["totals"]["requests"] == 19
+    assert "no shadow data" in render_table(rep)
+    ledger.close()
+
+
+def test_hhi_and_the_doj_bands() -> None:
+    assert hhi({"a": 1}) == 10_000
+    assert hhi({"a": 1, "b": 1, "c": 1, "d": 1}) == 2500
+    assert hhi({}) == 0.0
+    assert [hhi_band(x) for x in (0, 999.9, 1000, 1800, 1800.1, 10_000)] == [
+        "unconcentrated", "unconcentrated", "moderately concentrated",
+        "moderately concentrated", "highly concentrated", "highly concentrated"]
+
+
+def test_renderers_escape_names(tmp_path: Path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'x.db'}",
+                         LedgerConfig(spill_dir=str(tmp_path / "spill")))
+    evil = Target("p", "m", "</script><script>alert(1)</script>", "external")
+    ledger.record(_ctx(evil, time.time(), cost=0.1))
+    ledger.flush()
+    rep = build_report(ledger.engine, None, None)
+    html = render_html(rep)
+    assert "</script><script>alert(1)" not in html
+    assert "\\u003c/script\\u003e" in html
+    assert "Chart.js v4" in html  # the chart library is inline: the file works offline
+    assert "</script><script>alert(1)</script>" in render_table(rep)  # text output is text
+    ledger.close()
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "emancipate", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=120)
+
+
+@pytest.fixture
+def seeded_config(database_url: str, tmp_path: Path) -> Path:
+    """A gateway YAML on a seeded ledger (SQLite, then PostgreSQL)."""
+    url = database_url
+    ledger = Ledger.open(url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
+    seed_known_traffic(ledger)
+    ledger.close()
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(gateway_config(url, write_router(tmp_path / "router.json"))))
+    return path
+
+
+def test_cli_table_json_and_html(seeded_config: Path, tmp_path: Path) -> None:
+    out = _cli("report", "--config", str(seeded_config), "--since", "7d")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "BY VENDOR" in text and "openai" in text and "anthropic" in text
+    assert "HHI 4,062 (highly concentrated)" in text
+    assert "kept in-house 4 of 6 routed" in text
+    assert "LEAKS PREVENTED  3 (redacted 1, kept in-house 1, blocked 1)" in text
+    assert "survived 1 of 2" in text
+    assert "WHAT-IF  route assistant (current threshold 0.500)" in text
+
+    out = _cli("report", "--config", str(seeded_config), "--since", "all", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["totals"]["requests"] == 19 and data["since"] is None
+
+    target = tmp_path / "report.html"
+    out = _cli("report", "-c", str(seeded_config), "--format", "html", "--out", str(target))
+    assert out.returncode == 0, out.stderr
+    html = target.read_text()
+    assert html.startswith("<!doctype html>") and "EmancipateReport.renderAll" in html
+    assert '"vendor":"anthropic"' in html
+
+    bad = _cli("report", "--config", str(seeded_config), "--since", "yesterday")
+    assert bad.returncode == 2 and "neither a duration" in bad.stderr
+    bad = _cli("report", "--config", str(seeded_config), "--format", "pdf")
+    assert bad.returncode == 2 and "--format must be one of" in bad.stderr
+
+
+# --- admin endpoint through a real gateway ----------------------------------------------------
+
+
+def test_admin_report_endpoint(start_gateway: Any, seeded_config: Path) -> None:
+    config = yaml.safe_load(seeded_config.read_text())
+    gw = start_gateway(config, env={"EMANCIPATE_ADMIN_KEY": ADMIN_KEY})
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+    r = httpx.get(gw.url + "/admin/report?since=7d", headers=auth, timeout=60)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["object"] == "independence_report"
+    assert data["totals"]["requests"] == 18
+    assert data["protection"]["leaks_prevented"] == 3
+    assert data["what_if"][0]["route"] == "assistant"
+
+    r = httpx.get(gw.url + "/admin/report?since=all&format=html", headers=auth, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "Chart.js v4" in r.text and '"requests":19' in r.text
+
+    for headers in ({"authorization": "Bearer wrong-key"}, {}):
+        r = httpx.get(gw.url + "/admin/report", headers=headers, timeout=30)
+        assert r.status_code == 401
+        err = r.json()["error"]
+        assert err["type"] == "authentication_error" and err["code"] == "invalid_admin_key"
+        assert set(err) == {"message", "type", "param", "code"}
+
+    r = httpx.get(gw.url + "/admin/report?since=soon", headers=auth, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "since"
+    r = httpx.get(gw.url + "/admin/report?format=pdf", headers=auth, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "format"
