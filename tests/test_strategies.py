@@ -1,0 +1,167 @@
+"""Routing strategies through the real gateway: who gets the traffic, and why.
+
+The independence strategy runs end to end with a trained router file, the embedded in-house
+model and a simulated external vendor: easy prompts stay in-house, hard ones go out, and the
+decision is in the request's path.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from emancipate.routing.cli import app as router_cli
+from emancipate.routing.learned import IndependenceRouter
+from emancipate.testing import SimulatedVendor, SlowTokens
+from tests.gateway_process import GatewayProcess
+from tests.test_router import EASY, HARD, STRONG, WEAK, _prompt, _write_fixture
+
+ADMIN = "admin-key-for-strategy-tests"
+
+
+@pytest.fixture
+def two() -> Iterator[tuple[SimulatedVendor, SimulatedVendor]]:
+    with SimulatedVendor("openai", name="left") as left, \
+            SimulatedVendor("openai", name="right") as right:
+        yield left, right
+
+
+def _providers(left: SimulatedVendor, right: SimulatedVendor) -> dict:
+    return {
+        "left": {"kind": "openai-compatible", "base_url": left.url, "ownership": "external",
+                 "vendor": "left-inc"},
+        "right": {"kind": "openai-compatible", "base_url": right.url, "ownership": "external",
+                  "vendor": "right-inc"},
+    }
+
+
+def _served(gw: GatewayProcess, n: int, stream: bool = False, workers: int = 1) -> Counter:
+    def one(i: int) -> str:
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+            "model": "r", "stream": stream, "messages": [{"role": "user", "content": f"q{i}"}]})
+        r.raise_for_status()
+        return r.headers["x-emancipate-provider"]
+
+    with ThreadPoolExecutor(workers) as pool:
+        return Counter(pool.map(one, range(n)))
+
+
+def test_weighted_splits_by_weight(two, start_gateway: Callable[..., GatewayProcess]) -> None:
+    gw = start_gateway({"providers": _providers(*two), "routes": {"r": {
+        "strategy": "weighted", "targets": [{"provider": "left", "model": "m", "weight": 3},
+                                            {"provider": "right", "model": "m", "weight": 1}]}}})
+    counts = _served(gw, 200)
+    # Binomial(200, 0.75): mean 150, sd ≈ 6.1; ±5 sd never fails by chance in practice.
+    assert 119 <= counts["left"] <= 181, counts
+    assert counts["left"] + counts["right"] == 200
+
+
+def test_least_latency_prefers_the_faster_target(
+    two, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    left, right = two
+    left.inject(SlowTokens(0.02))  # every answer from `left` takes ~0.1 s longer
+    gw = start_gateway({"providers": _providers(left, right), "routes": {"r": {
+        "strategy": "least-latency", "targets": [{"provider": "left", "model": "m"},
+                                                 {"provider": "right", "model": "m"}]}}})
+    counts = _served(gw, 40)
+    # Each is measured once, then the faster one wins every time it is compared.
+    assert counts["right"] >= 35, counts
+
+
+def test_least_busy_spreads_concurrent_requests(
+    two, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    left, right = two
+    left.inject(SlowTokens(0.05))
+    right.inject(SlowTokens(0.05))
+    gw = start_gateway({"providers": _providers(left, right), "routes": {"r": {
+        "strategy": "least-busy", "targets": [{"provider": "left", "model": "m"},
+                                              {"provider": "right", "model": "m"}]}}})
+    counts = _served(gw, 24, workers=8)
+    # `fallback` would send all 24 to `left`; least-busy must use both under concurrency.
+    assert counts["left"] >= 4 and counts["right"] >= 4, counts
+
+
+# --- the independence strategy -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained_router(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("indep")
+    data = _write_fixture(root / "data")
+    out = root / "router.json"
+    res = CliRunner().invoke(router_cli, ["train", "--data", str(data), "--strong", STRONG,
+                                          "--weak", WEAK, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_independence_keeps_easy_prompts_in_house_and_sends_hard_ones_out(
+    trained_router: Path, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    router = IndependenceRouter.load(trained_router)
+    rng = random.Random(7)
+    easy = [_prompt(rng, w, 9000 + i) for i, w in enumerate(EASY[:3])]
+    hard = [_prompt(rng, w, 9100 + i) for i, w in enumerate(HARD[:3])]
+    easy_max = max(router.score(p) for p in easy)
+    hard_min = min(router.score(p) for p in hard)
+    assert easy_max < hard_min, "the fixture router must separate the two groups"
+    threshold = (easy_max + hard_min) / 2
+
+    with SimulatedVendor("openai", name="partner") as partner:
+        gw = start_gateway({
+            "providers": {
+                "smollm": {"kind": "embedded"},
+                "partner": {"kind": "openai-compatible", "base_url": partner.url,
+                            "ownership": "external", "vendor": "partner-inc"},
+            },
+            "routes": {"assistant": {
+                "strategy": "independence", "router": str(trained_router),
+                "threshold": threshold,
+                "targets": [{"provider": "partner", "model": "big-1"},
+                            {"provider": "smollm", "model": "smollm2-135m-instruct"}]}},
+        }, env={"EMANCIPATE_ADMIN_KEY": ADMIN}, wait_ready=True)
+
+        def ask(prompt: str) -> httpx.Response:
+            r = httpx.post(gw.url + "/v1/chat/completions", timeout=120, json={
+                "model": "assistant", "max_tokens": 4,
+                "messages": [{"role": "user", "content": prompt}]})
+            assert r.status_code == 200, r.text
+            return r
+
+        for prompt in easy:
+            r = ask(prompt)
+            assert r.headers["x-emancipate-ownership"] == "in-house"
+            assert r.headers["x-emancipate-provider"] == "smollm"
+        for prompt in hard:
+            r = ask(prompt)
+            assert r.headers["x-emancipate-ownership"] == "external"
+            assert r.headers["x-emancipate-provider"] == "partner"
+        assert len(partner.received) == len(hard)
+
+        doc = _request_path(gw, r.headers["x-request-id"])
+        routing = [d for d in doc["decisions"] if d["stage"] == "routing"]
+        assert routing and routing[0]["action"] == "external"
+        assert "threshold" in routing[0]["reason"]
+        assert doc["router_score"] == pytest.approx(router.score(hard[-1]), abs=1e-6)
+
+
+def _request_path(gw: GatewayProcess, request_id: str) -> dict:
+    """The ledger writes in the background: poll (with a generous deadline) until it is in."""
+    deadline = time.monotonic() + 30
+    while True:
+        path = httpx.get(f"{gw.url}/admin/requests/{request_id}",
+                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+        if path.status_code != 404 or time.monotonic() > deadline:
+            assert path.status_code == 200, path.text
+            return path.json()
+        time.sleep(0.1)
