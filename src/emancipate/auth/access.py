@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from emancipate.auth.blocking import DaemonPool
 from emancipate.auth.keys import KeyInfo, KeyStore, Limits, hash_secret
 from emancipate.auth.limits import LocalLimits, RedisLimits, Verdict, periods, seconds_to_reset
 from emancipate.context import ANONYMOUS, Principal, RequestContext
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("emancipate.auth")
 
 ADMIN = Principal(key_id="admin", name="admin", is_admin=True)
+# Seconds a key lookup or a spend read may take: past it the database counts as unreachable
+# (503 auth_unavailable), whether it failed or simply stopped answering.
+STORE_TIMEOUT = 5.0
 RESERVED = "auth.tpm_reserved"  # ctx.extra: tokens taken from the tpm bucket at admission
 
 
@@ -64,6 +68,7 @@ class Access:
         self._limits: dict[str, Limits] = {}
         self._seeds: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._redis_down_logged = 0.0
+        self._db = DaemonPool()
 
     @classmethod
     def open(cls, cfg: GatewayConfig, ledger: Ledger) -> Access:
@@ -137,7 +142,8 @@ class Access:
             return hit[1]
         pending = self._inflight.get(h)
         if pending is None:  # one database read per key, however many requests wait on it
-            pending = asyncio.ensure_future(asyncio.to_thread(self.store.lookup_hash, h))
+            pending = asyncio.ensure_future(
+                self._db.run(STORE_TIMEOUT, self.store.lookup_hash, h))
             self._inflight[h] = pending
             pending.add_done_callback(lambda task: self._looked_up(h, task))
         try:
@@ -263,8 +269,8 @@ class Access:
             log.exception("could not read the spend of key %s", key_id)
 
     async def _read_spend(self, key_id: str, day: str, month: str) -> None:
-        spent_day, spent_month = await asyncio.to_thread(self.ledger.spend,  # type: ignore
-                                                         key_id, day)
+        spent_day, spent_month = await self._db.run(
+            STORE_TIMEOUT, self.ledger.spend, key_id, day)  # type: ignore[union-attr]
         if self.redis is not None:
             try:
                 await self.redis.seed(key_id, day, month, spent_day, spent_month)

@@ -12,7 +12,7 @@ Errors are in OpenAI's shape. Database work runs in a thread: the event loop nev
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hmac
 import os
 from collections.abc import Awaitable, Callable
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emancipate.auth.blocking import DaemonPool
 from emancipate.auth.keys import KeyNotFound, KeyRevoked
 from emancipate.ledger.store import USAGE_GROUPS, parse_since
 from emancipate.protocol import OpenAIError
@@ -59,6 +60,21 @@ def _not_found(key_id: str) -> OpenAIError:
                        param="id", code="key_not_found")
 
 
+ADMIN_DB_TIMEOUT = 30.0  # seconds an admin query may take before the database counts as down
+_POOL = DaemonPool(size=4, name="admin-db")
+
+
+async def _blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A database call off the event loop, in a daemon thread (a hung database can neither
+    hang the request forever nor keep the process from exiting); 503 past the deadline."""
+    try:
+        return await _POOL.run(ADMIN_DB_TIMEOUT, functools.partial(fn, *args, **kwargs))
+    except TimeoutError:
+        raise OpenAIError(503, f"The database did not answer within {ADMIN_DB_TIMEOUT:g} s; "
+                          "retry shortly (the gateway logs say why).", type="server_error",
+                          code="database_unavailable", headers={"retry-after": "5"}) from None
+
+
 def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
     """The key and usage endpoints; mount them in the gateway's Starlette app."""
     store = access.store
@@ -77,7 +93,7 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
 
     async def list_keys(request: Request) -> Any:
         include = request.query_params.get("include_revoked", "true").lower() != "false"
-        keys = await asyncio.to_thread(store.list, include)
+        keys = await _blocking(store.list, include)
         return {"object": "list", "data": [k.to_dict() for k in keys]}
 
     async def create_key(request: Request) -> Any:
@@ -97,7 +113,7 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
             raise OpenAIError(400, "'name' is required (a label for the key).", param="name",
                               code="missing_required_parameter")
         try:
-            info, secret = await asyncio.to_thread(
+            info, secret = await _blocking(
                 store.create, data["name"], team=data.get("team"), models=data.get("models"),
                 budget_day=data.get("budget_day"), budget_month=data.get("budget_month"),
                 rpm=data.get("rpm"), tpm=data.get("tpm"))
@@ -110,7 +126,7 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
     async def rotate_key(request: Request) -> Any:
         key_id = request.path_params["id"]
         try:
-            info, secret = await asyncio.to_thread(store.rotate, key_id)
+            info, secret = await _blocking(store.rotate, key_id)
         except KeyNotFound:
             raise _not_found(key_id) from None
         except KeyRevoked:
@@ -122,7 +138,7 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
     async def revoke_key(request: Request) -> Any:
         key_id = request.path_params["id"]
         try:
-            info = await asyncio.to_thread(store.revoke, key_id)
+            info = await _blocking(store.revoke, key_id)
         except KeyNotFound:
             raise _not_found(key_id) from None
         access.invalidate(key_id)
@@ -138,13 +154,13 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
         except ValueError as exc:
             raise OpenAIError(400, f"Invalid {exc}.", param="since",
                               code="invalid_value") from None
-        rows = await asyncio.to_thread(ledger.usage, by, since)
+        rows = await _blocking(ledger.usage, by, since)
         return {"object": "list", "by": by, "since": since.isoformat() if since else None,
                 "currency": ledger.cfg.currency, "data": rows}
 
     async def request_path(request: Request) -> Any:
         rid = request.path_params["id"]
-        path = await asyncio.to_thread(ledger.request_path, rid)
+        path = await _blocking(ledger.request_path, rid)
         if path is None:
             raise OpenAIError(404, f"No request '{rid}' in the ledger (it may still be queued: "
                               "the ledger writes every fraction of a second).", param="id",

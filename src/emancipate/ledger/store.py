@@ -390,13 +390,13 @@ class Ledger:
             atts.extend(a)
             decs.extend(d)
             finds.extend(f)
-        sqlite = self.engine.dialect.name == "sqlite"
+        on_sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             for table, rows in ((schema.requests, reqs), (schema.attempts, atts),
                                 (schema.decisions, decs), (schema.findings, finds)):
                 if not rows:
                     continue
-                if sqlite:  # straight to the driver: SQLAlchemy's per-row processing and
+                if on_sqlite:  # straight to the driver: SQLAlchemy's per-row processing and
                     # multi-VALUES rewriting cost ~5x the insert itself (bench/profile_gateway)
                     sql, columns, dates = _sqlite_insert(table)
                     params = [list(map(r.get, columns)) for r in rows]
