@@ -198,9 +198,6 @@ def test_a_key_created_with_the_cli_works_on_the_running_gateway(gw: GatewayProc
         _ask(gw, created["key"], "chat-a")
 
 
-@pytest.mark.xfail(strict=True, reason="gateway._sse accounts tokens and cost only when a "
-                   "stream ends normally: a client that leaves a stream before its end is "
-                   "charged nothing (budget and tpm evaded); see the e2e report")
 def test_a_stream_abandoned_by_its_client_is_still_charged(gw: GatewayProcess,
                                                           vendor: SimulatedVendor) -> None:
     key = create_key(gw, name="leaver", tpm=100_000)["key"]

@@ -167,7 +167,8 @@ class Gateway:
             job = (shadow.begin(ctx, route, data, plan, targets, prompt)
                    if shadow is not None else None)
             return StreamAnswer(
-                self._sse(ctx, chunks, include_usage, restorer, job), self._headers(ctx), ctx
+                self._sse(ctx, chunks, include_usage, restorer, job, len(prompt) // 4),
+                self._headers(ctx), ctx
             )
         body, target = await self.executor.complete(ctx, ordered, body_for)
         if plan is not None:
@@ -182,12 +183,17 @@ class Gateway:
 
     async def _sse(
         self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
-        include_usage: bool, restorer: Any, shadow: Any = None,
+        include_usage: bool, restorer: Any, shadow: Any = None, prompt_estimate: int = 0,
     ) -> AsyncIterator[bytes]:
-        """Serialise the committed stream; a break after commit becomes an error event."""
-        prompt_tokens = completion_tokens = 0
+        """Serialise the committed stream; a break after commit becomes an error event.
+
+        Tokens are charged however the stream ends: a client that leaves early, a vendor
+        that breaks or sends no usage are charged an estimate (one token per event).
+        """
+        prompt_tokens = completion_tokens = events = 0
         try:
             async for chunk in chunks:
+                events += 1
                 if "usage" in chunk:  # the gateway always asks upstreams for usage
                     u = chunk["usage"]
                     if u:
@@ -213,7 +219,6 @@ class Gateway:
             yield b"data: [DONE]\n\n"
             if shadow is not None:  # the answer is complete: start the shadow replay
                 shadow.finish()
-            self._account(ctx, prompt_tokens, completion_tokens)
         except ProviderError as exc:
             ctx.status = 502
             ctx.error_code = "stream_interrupted"
@@ -227,6 +232,11 @@ class Gateway:
                 }
             }
             yield b"data: " + orjson.dumps(err) + b"\n\n"
+        finally:
+            if not (prompt_tokens or completion_tokens):
+                prompt_tokens, completion_tokens = prompt_estimate, events
+                ctx.extra["usage_estimated"] = True
+            self._account(ctx, prompt_tokens, completion_tokens)
 
     def _account(self, ctx: RequestContext, prompt_tokens: int, completion_tokens: int) -> None:
         ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens
