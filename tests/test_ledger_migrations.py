@@ -1,5 +1,5 @@
 """Versioned migrations on SQLite and PostgreSQL: from an empty database and from the
-previous schema versions (0001, 0002), with data carried over."""
+previous schema versions (0001, 0002, 0003), with data carried over."""
 
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ def _tables(engine) -> set[str]:  # noqa: ANN001
 
 def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0003"
-    assert {"requests", "attempts", "decisions", "findings", "keys", "shadow_verdicts",
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0004"
+    assert {"requests", "attempts", "decisions", "findings", "keys", "shadow_verdicts", "contents",
             "emancipate_schema"} <= _tables(ledger.engine)
     indexes = {i["name"] for i in inspect(ledger.engine).get_indexes("requests")}
     assert {"ix_requests_day", "ix_requests_key_day", "ix_requests_created_at"} <= indexes
     ledger.close()
     # Opening again (a restart, a second replica) is a no-op.
     again = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(again.engine) == "0003"
+    assert ledger_db.current_revision(again.engine) == "0004"
     again.close()
 
 
@@ -51,7 +51,7 @@ def test_previous_version_to_head_keeps_and_backfills_rows(database_url: str, tm
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0003"
+    assert ledger_db.current_revision(ledger.engine) == "0004"
     path = ledger.request_path("req_old")
     assert path is not None
     assert path["day"] == "2025-09-30"  # backfilled in UTC
@@ -112,7 +112,7 @@ def test_0002_to_0003_adds_shadow_verdicts_and_keeps_requests(database_url: str,
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0003"
+    assert ledger_db.current_revision(ledger.engine) == "0004"
     assert ledger.request_path("req_2") is not None
     columns = {c["name"]: c for c in inspect(ledger.engine).get_columns("shadow_verdicts")}
     assert set(columns) == SHADOW_COLUMNS
@@ -136,4 +136,18 @@ def test_0002_to_0003_adds_shadow_verdicts_and_keeps_requests(database_url: str,
     assert ledger.request_path("req_2") is not None
     ledger_db.upgrade(ledger.engine)
     assert "shadow_verdicts" in _tables(ledger.engine)
+    ledger.close()
+
+
+def test_0003_to_0004_adds_contents(database_url: str, tmp_path: Path):
+    engine = ledger_db.make_engine(database_url)
+    ledger_db.upgrade(engine, "0003")
+    assert "contents" not in _tables(engine)
+    engine.dispose()
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
+    assert ledger_db.current_revision(ledger.engine) == "0004"
+    columns = {c["name"] for c in inspect(ledger.engine).get_columns("contents")}
+    assert columns == {"request_id", "messages", "answer"}
+    ledger_db.downgrade(ledger.engine, "0003")
+    assert "contents" not in _tables(ledger.engine)
     ledger.close()

@@ -167,7 +167,7 @@ class Gateway:
             job = (shadow.begin(ctx, route, data, plan, targets, prompt)
                    if shadow is not None else None)
             return StreamAnswer(
-                self._sse(ctx, chunks, include_usage, restorer, job, len(prompt) // 4),
+                self._sse(ctx, chunks, include_usage, restorer, job, len(prompt) // 4, data),
                 self._headers(ctx), ctx
             )
         body, target = await self.executor.complete(ctx, ordered, body_for)
@@ -177,6 +177,9 @@ class Gateway:
                 _restore_message(body, restorer)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
+        if self.cfg.ledger.log_content:
+            self._log_content(ctx, data, "\n".join(
+                (c.get("message") or {}).get("content") or "" for c in body.get("choices") or ()))
         if self.stages.shadow is not None:  # shadow: one draw; the replay runs in background
             self.stages.shadow.maybe(ctx, route, data, plan, targets, prompt, body)
         return Answer(body, self._headers(ctx))
@@ -184,6 +187,7 @@ class Gateway:
     async def _sse(
         self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
         include_usage: bool, restorer: Any, shadow: Any = None, prompt_estimate: int = 0,
+        data: dict[str, Any] | None = None,
     ) -> AsyncIterator[bytes]:
         """Serialise the committed stream; a break after commit becomes an error event.
 
@@ -191,6 +195,7 @@ class Gateway:
         that breaks or sends no usage are charged an estimate (one token per event).
         """
         prompt_tokens = completion_tokens = events = 0
+        parts: list[str] | None = [] if self.cfg.ledger.log_content else None
         try:
             async for chunk in chunks:
                 events += 1
@@ -209,6 +214,9 @@ class Gateway:
                     _restore_chunk(chunk, restorer)
                 if shadow is not None:  # shadow job: collect the answer's text
                     shadow.feed(chunk)
+                if parts is not None:
+                    parts.extend((c.get("delta") or {}).get("content") or ""
+                                 for c in chunk.get("choices") or ())
                 yield b"data: " + orjson.dumps(chunk) + b"\n\n"
             if restorer is not None:
                 tail = restorer.flush()
@@ -237,6 +245,14 @@ class Gateway:
                 prompt_tokens, completion_tokens = prompt_estimate, events
                 ctx.extra["usage_estimated"] = True
             self._account(ctx, prompt_tokens, completion_tokens)
+            if parts is not None and data is not None:
+                self._log_content(ctx, data, "".join(parts))
+
+    def _log_content(self, ctx: RequestContext, data: dict[str, Any], answer: str) -> None:
+        """`ledger.log_content`: keep the exchange, with every detected value masked."""
+        from emancipate.ledger.content import content_row
+
+        ctx.extra["content"] = content_row(data.get("messages"), answer, self.stages.guard)
 
     def _account(self, ctx: RequestContext, prompt_tokens: int, completion_tokens: int) -> None:
         ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens

@@ -124,3 +124,10 @@ shadow_verdicts = Table(
     Column("prompt", Text),
     Column("latency_ms", Float, nullable=False),  # the shadow target's answer time
 )
+
+contents = Table(  # rev 0004: only with `ledger.log_content`; detected values masked
+    "contents", metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("messages", Text, nullable=False),
+    Column("answer", Text),
+)

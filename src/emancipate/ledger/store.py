@@ -132,6 +132,9 @@ def to_rows(ctx: RequestContext) -> Record:
          "message_index": int(f.message_index)}
         for n, f in enumerate(ctx.findings)
     ]
+    content = ctx.extra.get("content")
+    if content is not None:  # ledger.log_content: already masked; split off by `_write`
+        req["_content"] = {"request_id": rid, **content}
     return req, attempts, decisions, findings
 
 
@@ -382,10 +385,13 @@ class Ledger:
             self.written += 1
 
     def _write(self, batch: list[Record]) -> None:
-        reqs, atts, decs, finds = [], [], [], []
+        reqs, atts, decs, finds, conts = [], [], [], [], []
         for req, a, d, f in batch:
             row = dict(req)
             row["created_at"] = datetime.fromtimestamp(req["created_at"], UTC)
+            content = row.pop("_content", None)
+            if content is not None:
+                conts.append(content)
             reqs.append(row)
             atts.extend(a)
             decs.extend(d)
@@ -393,7 +399,8 @@ class Ledger:
         on_sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             for table, rows in ((schema.requests, reqs), (schema.attempts, atts),
-                                (schema.decisions, decs), (schema.findings, finds)):
+                                (schema.decisions, decs), (schema.findings, finds),
+                                (schema.contents, conts)):
                 if not rows:
                     continue
                 if on_sqlite:  # straight to the driver: SQLAlchemy's per-row processing and
