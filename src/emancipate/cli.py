@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,29 +11,17 @@ from urllib.parse import urlsplit
 
 import typer
 
-from emancipate.config import ConfigError, GatewayConfig, load_config
+from emancipate.clikit import ConfigOption, load
+from emancipate.config import ConfigError, GatewayConfig
 
 app = typer.Typer(help="emancipate: an OpenAI-compatible gateway that keeps you independent.",
                   no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-ConfigOption = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--config", "-c", help="gateway YAML file (default: embedded defaults; "
-                 "or $EMANCIPATE_CONFIG)"),
-]
-
-
 def load_or_exit(path: Path | None) -> GatewayConfig:
     """Load config; on error print `file: key: reason` and exit 2 (never a traceback)."""
-    if path is None and os.environ.get("EMANCIPATE_CONFIG"):
-        path = Path(os.environ["EMANCIPATE_CONFIG"])
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        typer.echo(f"emancipate: configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return load(path)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from emancipate.ledger.common_cli import ConfigOption, JsonOption, open_ledger, table
+from emancipate.clikit import ConfigOption, JsonOption, open_ledger, table
 
 if TYPE_CHECKING:
     from emancipate.auth.keys import KeyStore

@@ -7,7 +7,6 @@ line:column in the table, to find them in the file).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -29,15 +28,9 @@ ConfigOpt = Annotated[
 
 
 def _load(config: Path | None) -> Any:
-    from emancipate.config import ConfigError, load_config
+    from emancipate.clikit import load
 
-    if config is None and os.environ.get("EMANCIPATE_CONFIG"):
-        config = Path(os.environ["EMANCIPATE_CONFIG"])
-    try:
-        return load_config(config)
-    except ConfigError as exc:
-        typer.echo(f"emancipate: configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return load(config)
 
 
 def _read(file: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from emancipate.ledger.common_cli import ConfigOption, JsonOption, open_ledger, table
+from emancipate.clikit import ConfigOption, JsonOption, open_ledger, table
 
 app = typer.Typer(help="Usage aggregated from the ledger.", add_completion=False)
 

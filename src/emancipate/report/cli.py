@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from emancipate.ledger.common_cli import ConfigOption, load, open_ledger
+from emancipate.clikit import ConfigOption, load, open_ledger
 
 app = typer.Typer(help="The independence report from the ledger.", add_completion=False)
 

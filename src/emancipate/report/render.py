@@ -26,7 +26,7 @@ def _num(x: float | int) -> str:
 
 def render_table(report: dict[str, Any], trend_days: int = 14) -> str:
     """Plain text for a terminal: headline figures, then one aligned table per section."""
-    from emancipate.ledger.common_cli import table
+    from emancipate.clikit import table
 
     t = report["totals"]
     cur = report["currency"]

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from emancipate.ledger.common_cli import ConfigOption
+from emancipate.clikit import ConfigOption
 
 app = typer.Typer(help="Train, apply and measure the independence router.",
                   no_args_is_help=True, add_completion=False)
@@ -153,7 +153,7 @@ def readiness_by_day(days: list[dict]) -> list[dict]:
 
 def _train_from_ledger(out: Path, config: Path | None, since: str | None,
                        route: str | None) -> None:
-    from emancipate.ledger.common_cli import open_ledger
+    from emancipate.clikit import open_ledger
     from emancipate.ledger.store import parse_since
     from emancipate.routing.learned import train_router
     from emancipate.routing.learned_data import DataError

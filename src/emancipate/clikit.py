@@ -1,4 +1,4 @@
-"""What the ledger and keys commands share: finding the database, printing tables."""
+"""What the CLI commands share: finding the config and the database, printing tables."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import typer
 
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--config", "-c", help="gateway YAML file, to find the database (default: "
-                 "$EMANCIPATE_CONFIG, else the embedded defaults: ./emancipate.db)"),
+    typer.Option("--config", "-c", help="gateway YAML file (default: $EMANCIPATE_CONFIG, "
+                 "else the embedded defaults: in-house model, ./emancipate.db)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
