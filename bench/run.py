@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "(the direct baseline always runs)")
     p.add_argument("--skip", help="comma-separated targets to leave out")
     p.add_argument("--concurrency", default="1,16,64", help="non-streaming concurrencies")
+    p.add_argument("--paced-rate", type=float, default=1000.0,
+                   help="offered req/s of the paced run over the highest concurrency's "
+                   "connections (latency below saturation); 0 to skip")
     p.add_argument("--stream-concurrency", type=int, default=16)
     p.add_argument("--ttfb-requests", type=int, help="sequential paced streams (default 50)")
     p.add_argument("--pace-ms", type=float, default=2.0, help="delay between paced events")
@@ -226,6 +229,13 @@ class Bench:
             for c in args.concurrency:
                 row["nonstream"][str(c)] = self.load(url, plain, c, pid, target)
                 rss_after.append(rss_bytes(pid))
+            if args.paced_rate > 0:  # the same connections at a fixed rate below saturation
+                c = max(args.concurrency)
+                paced = self.workdir / f"{target.name}-paced.lua"
+                paced.write_text(lua_script(request_body(), headers,
+                                            pace_ms=1000 * c / args.paced_rate))
+                row["paced"] = self.load(url, paced, c, pid, target)
+                row["paced"]["offered_rps"] = args.paced_rate
             if target.streams:
                 script = self.workdir / f"{target.name}-stream.lua"
                 script.write_text(lua_script(request_body(stream=True), headers))
@@ -260,7 +270,7 @@ class Bench:
         on_core = target.core == GATEWAY_CORE and target.name != "direct"
         gw_share = m["cpu_s"] / m["wall_s"] if on_core and m["wall_s"] > 0 else 0.0
         out["core0_other"] = round(max(0.0, m.get(f"cpu{GATEWAY_CORE}_busy", 0.0) - gw_share), 3)
-        kind = "stream" if "stream" in script.name else "plain"
+        kind = next((k for k in ("stream", "paced") if k in script.name), "plain")
         log(f"{target.name}: {kind} c={c}: {res.rps:,.0f} req/s, p50 {res.p50_ms:.2f} ms, "
             f"p99 {res.p99_ms:.2f} ms, CPU {out['cpu_ms_per_req'] or 0:.3f} ms/req"
             + (f", {res.errors} errors" if res.errors else ""))
@@ -281,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"duration": args.duration, "warmup": args.warmup,
                      "concurrency": args.concurrency, "stream_c": args.stream_concurrency,
                      "ttfb_requests": args.ttfb_requests, "pace_ms": args.pace_ms,
+                     "paced_rate": args.paced_rate,
                      "gateway_core": GATEWAY_CORE, "load_core": LOAD_CORE,
                      "quick": args.quick, "smoke": args.smoke},
         "order": [t.name for t in args.targets], "targets": {}, "versions": {},

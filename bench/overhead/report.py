@@ -45,6 +45,18 @@ def _added(c: int, pct: str) -> Callable[[Row, Row], float | None]:
     return get
 
 
+def _paced(r: Row, direct: Row) -> tuple[float, ...] | None:
+    run = r.get("paced")
+    return (run["p50_ms"], run["p90_ms"], run["p99_ms"]) if run else None
+
+
+def _added_paced(r: Row, direct: Row) -> float | None:
+    run, base = r.get("paced"), direct.get("paced")
+    if not run or not base or r.get("kind") == "baseline":
+        return None
+    return float(run["p99_ms"] - base["p99_ms"])
+
+
 def _cpu(c: int) -> Callable[[Row, Row], float | None]:
     def get(r: Row, direct: Row) -> float | None:
         run = _nonstream(r, c)
@@ -90,7 +102,7 @@ class Metric:
     digits: int = 2
 
 
-def metrics(concurrency: list[int], stream_c: int) -> list[Metric]:
+def metrics(concurrency: list[int], stream_c: int, paced_rate: float = 0.0) -> list[Metric]:
     """The table's rows, for the concurrencies that were run."""
     rows = [Metric(f"req/s, c={c} ↑", "higher", _rps(c), 0) for c in concurrency]
     rows += [Metric(f"latency p50 / p90 / p99, c={c} (ms) ↓", "lower", _lat(c))
@@ -100,6 +112,15 @@ def metrics(concurrency: list[int], stream_c: int) -> list[Metric]:
     rows += [
         Metric(f"added latency p50, c={c_lo} (ms) ↓", "lower", _added(c_lo, "p50_ms")),
         Metric(f"added latency p99, c={c_hi} (ms) ↓", "lower", _added(c_hi, "p99_ms")),
+    ]
+    if paced_rate:
+        rows += [
+            Metric(f"latency p50 / p90 / p99, c={c_hi} at {paced_rate:,.0f} req/s (ms) ↓",
+                   "lower", _paced),
+            Metric(f"added latency p99, c={c_hi} at {paced_rate:,.0f} req/s (ms) ↓", "lower",
+                   _added_paced),
+        ]
+    rows += [
         Metric(f"CPU per request, c={mid} (ms) ↓", "lower", _cpu(mid), 3),
         Metric(f"streaming req/s, c={stream_c} ↑", "higher", _stream("rps"), 0),
         Metric(f"streaming CPU per request, c={stream_c} (ms) ↓", "lower",
@@ -149,7 +170,8 @@ def table(results: dict[str, Any]) -> str:
     head += [f"{rows[e]['label']} / {rows[p]['label']}" for e, p in pairs]
     out = ["| " + " | ".join(head) + " |",
            "|---|" + "---:|" * (len(head) - 1)]
-    for m in metrics(results["settings"]["concurrency"], results["settings"]["stream_c"]):
+    s = results["settings"]
+    for m in metrics(s["concurrency"], s["stream_c"], s.get("paced_rate") or 0.0):
         vals = {n: (m.get(rows[n], direct) if not rows[n].get("error") else None)
                 for n in order}
         cells = [m.label, *(_fmt(vals[n], m.digits) for n in order)]
@@ -168,8 +190,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         if row.get("error"):
             out.append(f"{row['label']}: not measured: {row['error']}")
             continue
-        runs = [*(row.get("nonstream") or {}).values(), *([row["stream"]] if row.get("stream")
-                                                         else [])]
+        runs = [*(row.get("nonstream") or {}).values(),
+                *(row[k] for k in ("paced", "stream") if row.get(k))]
         errs = sum(r.get("errors", 0) for r in runs)
         if errs:
             out.append(f"{row['label']}: {errs} failed requests under load (wrk errors); "

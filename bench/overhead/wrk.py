@@ -37,11 +37,18 @@ def _lua_string(s: str) -> str:
     return f"[{eq}[{s}]{eq}]"
 
 
-def lua_script(body: bytes, headers: dict[str, str]) -> str:
-    """The wrk script: POST `body` with `headers`, JSON summary at the end."""
+def lua_script(body: bytes, headers: dict[str, str], pace_ms: float | None = None) -> str:
+    """The wrk script: POST `body` with `headers`, JSON summary at the end.
+
+    `pace_ms`: each connection waits a random 0..2×pace_ms before each request (mean
+    pace_ms), so that N connections offer about N/pace_ms requests per millisecond: a fixed
+    load below saturation, whose latency shows stalls rather than queueing.
+    """
     lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body.decode())}"]
     for name, value in {"Content-Type": "application/json", **headers}.items():
         lines.append(f"wrk.headers[ {_lua_string(name)} ] = {_lua_string(value)}")
+    if pace_ms:
+        lines.append(f"delay = function() return math.random() * {2 * pace_ms:.3f} end")
     return "\n".join(lines) + "\n" + _DONE_HOOK
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from emancipate.context import Attempt, RequestContext
@@ -40,18 +42,39 @@ class Metrics:
             "emancipate_provider_stat", "Adapter counters (embedded model queue, tokens...)",
             ["provider", "stat"], registry=r)
 
+        # Labelled children, cached per label set: `labels()` validates and locks each time.
+        self._attempt_children: dict[tuple[str, str], Any] = {}
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any, Any, Any]] = {}
+
     def attempt(self, attempt: Attempt) -> None:
-        self.attempts.labels(attempt.target, attempt.outcome).inc()
+        key = (attempt.target, attempt.outcome)
+        child = self._attempt_children.get(key)
+        if child is None:
+            child = self._attempt_children[key] = self.attempts.labels(*key)
+        child.inc()
 
     def request(self, ctx: RequestContext) -> None:
         served = ctx.served_by
         vendor = served.vendor if served else "none"
         ownership = served.ownership if served else "none"
-        self.requests.labels(ctx.route or "unknown", vendor, ownership, str(ctx.status)).inc()
-        self.latency.labels(ctx.route or "unknown").observe(ctx.latency_ms / 1000)
+        route = ctx.route or "unknown"
+        key = (route, vendor, ownership, ctx.status)
+        children = self._request_children.get(key)
+        if children is None:
+            if len(self._request_children) > 4096:  # odd model names: never grow unbounded
+                self._request_children.clear()
+            children = self._request_children[key] = (
+                self.requests.labels(route, vendor, ownership, str(ctx.status)),
+                self.latency.labels(route),
+                self.tokens.labels(vendor, ownership, "prompt"),
+                self.tokens.labels(vendor, ownership, "completion"),
+            )
+        requests, latency, prompt, completion = children
+        requests.inc()
+        latency.observe(ctx.latency_ms / 1000)
         if served:
-            self.tokens.labels(vendor, ownership, "prompt").inc(ctx.prompt_tokens)
-            self.tokens.labels(vendor, ownership, "completion").inc(ctx.completion_tokens)
+            prompt.inc(ctx.prompt_tokens)
+            completion.inc(ctx.completion_tokens)
         for f in ctx.findings:
             self.guard_findings.labels(f.cls).inc()
         if ctx.error_code == "policy_blocked":

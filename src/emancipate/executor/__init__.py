@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from emancipate.config import GatewayConfig
 from emancipate.context import Attempt, RequestContext, Target
@@ -19,6 +19,7 @@ from emancipate.protocol import OpenAIError
 from emancipate.providers import Provider, ProviderError
 
 BodyFor = Callable[[Target], dict[str, Any]]
+T = TypeVar("T")
 
 # Errors worth a second try on the same target; the others fail over at once.
 _RETRY_SAME = {"rate_limited", "upstream_5xx", "connect", "bad_response", "stream_cut"}
@@ -44,8 +45,8 @@ class Executor:
 
         async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
             pcfg = self.cfg.providers[target.provider]
-            async with asyncio.timeout(pcfg.timeouts.total):
-                return await self.providers[target.provider].chat(body, target.model)
+            return await _within(self.providers[target.provider].chat(body, target.model),
+                                 pcfg.timeouts.total)
 
         return await self._walk(ctx, targets, body_for, call)
 
@@ -59,8 +60,8 @@ class Executor:
             deadline = asyncio.get_running_loop().time() + pcfg.timeouts.total
             gen = self.providers[target.provider].chat_stream(body, target.model)
             try:
-                async with asyncio.timeout(min(pcfg.timeouts.first_token, pcfg.timeouts.total)):
-                    first = await anext(gen)
+                first = await _within(anext(gen),
+                                      min(pcfg.timeouts.first_token, pcfg.timeouts.total))
             except StopAsyncIteration:
                 raise ProviderError(
                     "bad_response", f"provider {target.provider!r} sent an empty stream"
@@ -84,15 +85,37 @@ class Executor:
         """
         health = self.health[target.id]
         health.inflight += 1
+        # One timer for the whole stream instead of an `asyncio.timeout_at` scope per chunk
+        # (a Timeout object, a timer handle and Python-level bookkeeping per event). The timer
+        # cancels the task only while it waits for the upstream, never while the consumer
+        # holds a chunk (a scope spanning a yield would cancel the client).
+        waiting: list[Any] = [None, 0]  # [task waiting on the upstream, its cancelling()]
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if waiting[0] is not None:
+                waiting[0].cancel()
+
+        timer = asyncio.get_running_loop().call_at(deadline, expire)
         try:
             yield first
+            task = asyncio.current_task()  # the consumer's task (the request's, throughout)
             while True:
-                # The timeout scope must not span a yield: it would cancel the consumer.
-                async with asyncio.timeout_at(deadline):
-                    try:
-                        chunk = await anext(rest)
-                    except StopAsyncIteration:
-                        break
+                if expired:
+                    raise TimeoutError
+                waiting[0], waiting[1] = task, task.cancelling() if task is not None else 0
+                try:
+                    chunk = await anext(rest)
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    if expired and task is not None and task.uncancel() <= waiting[1]:
+                        raise TimeoutError from None
+                    raise
+                finally:
+                    waiting[0] = None
                 yield chunk
         except (TimeoutError, ProviderError) as exc:
             err = exc if isinstance(exc, ProviderError) else ProviderError(
@@ -102,6 +125,7 @@ class Executor:
             health.failure()
             raise err from None
         finally:
+            timer.cancel()
             health.inflight -= 1
             await rest.aclose()
 
@@ -187,6 +211,30 @@ class Executor:
             return OpenAIError(503, detail, type="server_error", code="upstream_unavailable",
                                headers=headers)
         return OpenAIError(502, detail, type="server_error", code="upstream_error")
+
+
+async def _within(work: Awaitable[T], seconds: float) -> T:
+    """`await work`, or TimeoutError after `seconds`: `asyncio.timeout` without its Timeout
+    object and Python-level bookkeeping (one timer handle; the same cancel/uncancel rules)."""
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    fired = False
+
+    def fire() -> None:
+        nonlocal fired
+        fired = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, fire)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if fired and task.uncancel() <= cancelling:
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
 
 
 def _client_error(err: ProviderError) -> OpenAIError:

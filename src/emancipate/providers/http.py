@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,6 +29,7 @@ class HTTPUpstream:
         self.timeouts = timeouts
         self.limit = limit or 256
         self._session: aiohttp.ClientSession | None = None
+        self._draining: set[asyncio.Task[None]] = set()
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -48,6 +50,8 @@ class HTTPUpstream:
         return self._session
 
     async def aclose(self) -> None:
+        for task in list(self._draining):
+            task.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -126,23 +130,40 @@ class HTTPUpstream:
             param=param, code=code,
         )
 
-    async def sse_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-        """Yield (event name, data) pairs from a server-sent-events body."""
-        event = ""
-        data: list[bytes] = []
+    async def sse_events(self, resp: aiohttp.ClientResponse, end: bytes = b"[DONE]",
+                         ) -> AsyncIterator[tuple[str, bytes]]:
+        """Yield (event name, data) pairs from a server-sent-events body.
+
+        Parsed from whatever the socket delivered (not line by line through aiohttp's
+        readline): one split per read, one slice per event in the common case.
+
+        Closed right after yielding the `end` data (the stream is complete), the rest of the
+        body (the chunked terminator) is read in the background so that the connection goes
+        back to the pool; closed at any other point (error, client gone), the connection is
+        dropped, which stops the upstream's generation.
+        """
+        pending = b""
+        last = b""
         try:
-            async for raw_line in resp.content:
-                line = raw_line.rstrip(b"\r\n")
-                if not line:
-                    if data:
-                        yield event, b"\n".join(data)
-                    event, data = "", []
-                elif line.startswith(b"data:"):
-                    data.append(line[5:].lstrip(b" "))
-                elif line.startswith(b"event:"):
-                    event = line[6:].strip().decode()
-            if data:
-                yield event, b"\n".join(data)
+            async for piece in resp.content.iter_any():
+                buf = pending + piece if pending else piece
+                tail = b""
+                if b"\r" in buf:  # CRLF or CR line ends: normalise (a CR may end a read)
+                    if buf.endswith(b"\r"):
+                        buf, tail = buf[:-1], b"\r"
+                    buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                blocks = buf.split(b"\n\n")
+                pending = blocks.pop() + tail
+                for block in blocks:
+                    event = _sse_block(block)
+                    if event is not None:
+                        last = event[1]
+                        yield event
+            if pending:
+                event = _sse_block(pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                                   .rstrip(b"\n"))
+                if event is not None:
+                    yield event
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderError(
                 "timeout", f"provider {self.provider!r} stalled mid-stream"
@@ -152,4 +173,39 @@ class HTTPUpstream:
                 "stream_cut", f"provider {self.provider!r} cut the stream ({type(exc).__name__})"
             ) from exc
         finally:
-            resp.release()
+            if last == end and not resp.content.at_eof():
+                self._drain_later(resp)
+            else:
+                resp.release()
+
+    def _drain_later(self, resp: aiohttp.ClientResponse) -> None:
+        task = asyncio.ensure_future(_drain(resp, self.timeouts.first_token))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+
+async def _drain(resp: aiohttp.ClientResponse, limit: float) -> None:
+    """Read what is left of a finished answer, then release it: back to the pool at EOF."""
+    try:
+        async with asyncio.timeout(limit):
+            while await resp.content.readany():
+                pass
+    except BaseException:  # noqa: BLE001 - best effort: the connection is dropped instead
+        pass
+    finally:
+        resp.release()
+
+
+def _sse_block(block: bytes) -> tuple[str, bytes] | None:
+    """One event block (lines without the blank line ending it) → (event, data), or None when
+    it carries no data (comments, keep-alives)."""
+    if block.startswith(b"data:") and b"\n" not in block:  # the usual case: one data line
+        return "", block[5:].lstrip(b" ")
+    event = ""
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode()
+    return (event, b"\n".join(data)) if data else None

@@ -74,9 +74,11 @@ class OpenAICompatible(Provider):
                 "bad_response", f"provider {self.name!r} did not answer with an event stream"
             )
         done = False
-        async for _event, data in self.http.sse_events(resp):
+        events = self.http.sse_events(resp)
+        async for _event, data in events:
             if data == b"[DONE]":
                 done = True
+                await events.aclose()  # now: the connection goes back to the pool sooner
                 break
             try:
                 chunk = orjson.loads(data)
