@@ -240,6 +240,7 @@ def test_auth_off_is_refused_off_loopback(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "auth.enabled" in proc.stderr and "loopback" in proc.stderr
+    assert str(cfg_path) in proc.stderr  # the file is named, not a placeholder
     assert "Traceback" not in proc.stderr
 
 

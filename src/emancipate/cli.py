@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -36,7 +37,10 @@ def serve(
 
     try:
         run(cfg, host=host, port=port)
-    except ConfigError as exc:
+    except ConfigError as exc:  # raised by a stage at start-up: name the file it came from
+        if exc.source == "<config>":
+            source = config or os.environ.get("EMANCIPATE_CONFIG") or "<embedded defaults>"
+            exc = ConfigError(str(source), exc.key, exc.reason)
         typer.echo(f"emancipate: configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
 
