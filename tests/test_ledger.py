@@ -308,3 +308,19 @@ def test_parse_since():
     assert parse_since(None) is None
     with pytest.raises(ValueError, match="neither a duration"):
         parse_since("last tuesday")
+
+
+def test_request_ids_sort_by_creation_time(monkeypatch: pytest.MonkeyPatch):
+    """Request ids (the ledger's primary keys) start with the time, so that new rows land at
+    the end of the B-trees; within one millisecond they differ by their random half."""
+    from emancipate.api import app
+
+    groups = []
+    for now in (1_764_000_000.0011, 1_764_000_000.0025, 1_864_000_000.0):
+        monkeypatch.setattr(app, "_time", lambda now=now: now)
+        groups.append([app.new_request_id() for _ in range(200)])
+    flat = [rid for group in groups for rid in group]
+    assert len(set(flat)) == len(flat)
+    assert all(len(rid) == 28 and rid.startswith("req_") and int(rid[4:], 16) >= 0
+               for rid in flat)
+    assert max(groups[0]) < min(groups[1]) and max(groups[1]) < min(groups[2])
