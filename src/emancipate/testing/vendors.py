@@ -85,6 +85,7 @@ class SimulatedVendor:
         self._lifecycle = threading.RLock()  # start/stop/restart may come from any thread
         self._received: list[ReceivedRequest] = []
         self._served = 0
+        self._pauses = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -163,11 +164,18 @@ class SimulatedVendor:
         with self._lock:
             return self._served
 
+    @property
+    def pauses(self) -> int:
+        """Token delays the SlowTokens fault inserted: tests see the pacing without a clock."""
+        with self._lock:
+            return self._pauses
+
     def clear(self) -> None:
-        """Forget received requests and the served count."""
+        """Forget received requests and the served and pause counts."""
         with self._lock:
             self._received.clear()
             self._served = 0
+            self._pauses = 0
 
     def inject(self, fault: Fault, *, times: int | None = None,
                probability: float | None = None) -> None:
@@ -255,6 +263,11 @@ class SimulatedVendor:
             response = await self._respond(request, headers, raw, parsed, fault)
         return response
 
+    async def _pause(self, delay: float, tokens: int) -> None:
+        with self._lock:
+            self._pauses += tokens
+        await asyncio.sleep(delay * tokens)
+
     async def _respond(self, request: web.Request, headers: dict[str, str], raw: bytes,
                        parsed: Any, fault: Fault | None) -> web.StreamResponse:
         """Decide the answer (a fault before headers wins over the wire protocol), send it."""
@@ -286,7 +299,7 @@ class SimulatedVendor:
             if isinstance(fault, GarbageJSON):
                 payload = self._wire.garbage_body()
             if isinstance(fault, SlowTokens):
-                await asyncio.sleep(fault.delay * max(answer.pieces, 1))
+                await self._pause(fault.delay, max(answer.pieces, 1))
             response.content_type = "application/json"
             response.content_length = len(payload)
             await response.prepare(request)
@@ -313,7 +326,7 @@ class SimulatedVendor:
                 if index == due:
                     await self._fault_now(fault, request, response)
                 if isinstance(fault, SlowTokens) and index > 0:
-                    await asyncio.sleep(fault.delay)
+                    await self._pause(fault.delay, 1)
                 if index < len(events) - 1:
                     await response.write(event)
                     continue
