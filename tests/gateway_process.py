@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import openai
+import sqlalchemy as sa
 import yaml
 
 
@@ -104,3 +105,15 @@ class GatewayProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def ledger_rows(database_url: str) -> dict[str, tuple[int, int]]:
+    """Request id -> (rows with that id, status): read after the gateways flushed (SIGTERM)."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT id, count(*), max(status) FROM requests GROUP BY id")).all()
+    finally:
+        engine.dispose()
+    return {rid: (int(n), int(status)) for rid, n, status in rows}

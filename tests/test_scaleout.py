@@ -27,7 +27,7 @@ import redis
 import sqlalchemy as sa
 
 from emancipate.testing import SimulatedVendor
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, ledger_rows
 
 pytest_plugins = ["tests.services"]
 
@@ -149,14 +149,7 @@ def _stop_and_read_ledger(pair: Pair) -> dict[str, tuple[int, int]]:
     """SIGTERM both replicas (each flushes its ledger), then id -> (rows, status) from PG."""
     for gw in pair.gateways:
         assert gw.terminate() in (0, -15)  # uvicorn re-raises SIGTERM after a clean shutdown
-    engine = sa.create_engine(pair.database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT id, count(*), max(status) FROM requests GROUP BY id")).all()
-    finally:
-        engine.dispose()
-    return {rid: (int(n), int(status)) for rid, n, status in rows}
+    return ledger_rows(pair.database_url)
 
 
 def _assert_recorded_once(ledger: dict[str, tuple[int, int]], results: list[Result]) -> None:

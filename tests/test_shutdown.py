@@ -21,7 +21,7 @@ import redis
 import sqlalchemy as sa
 
 from emancipate.testing import SimulatedVendor, SlowTokens
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, ledger_rows
 from tests.tcp_proxy import TcpProxy
 
 pytest_plugins = ["tests.services"]
@@ -83,17 +83,6 @@ def _load(gw: GatewayProcess, stop: threading.Event, out: list[Outcome], worker:
                 time.sleep(0.01)  # the gateway is going or gone: do not spin
 
 
-def _ledger(database_url: str) -> dict[str, tuple[int, int]]:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                "SELECT id, count(*), max(status) FROM requests GROUP BY id")).all()
-    finally:
-        engine.dispose()
-    return {rid: (int(n), int(status)) for rid, n, status in rows}
-
-
 @pytest.mark.timeout(300)
 def test_sigterm_under_load_loses_no_record(database_url: str, tmp_path: Path) -> None:
     with SimulatedVendor("openai", name="v") as vendor:
@@ -114,10 +103,7 @@ def test_sigterm_under_load_loses_no_record(database_url: str, tmp_path: Path) -
         try:
             for w in workers:
                 w.start()
-            deadline = time.monotonic() + 120
-            while sum(o.complete for o in outcomes) < 60:
-                assert time.monotonic() < deadline, "the load never got going"
-                time.sleep(0.05)
+            _wait_answered(outcomes, 60)
             signalled = time.monotonic()
             code = gw.terminate(timeout=60)
         finally:
@@ -134,7 +120,7 @@ def test_sigterm_under_load_loses_no_record(database_url: str, tmp_path: Path) -
     assert any(o.finished_at > signalled for o in answered)
     assert {o.stream for o in answered} == {False, True}
 
-    ledger = _ledger(database_url)
+    ledger = ledger_rows(database_url)
     missing = [o.request_id for o in answered if o.request_id not in ledger]
     assert not missing, f"{len(missing)} of {len(answered)} answered requests not in the ledger"
     for o in answered:
@@ -201,7 +187,7 @@ def test_database_lost_before_sigterm_spills_then_replays(postgres_url: str, tmp
         proxy.stop()
 
     answered = [o for o in outcomes if o.complete]
-    ledger = _ledger(postgres_url)
+    ledger = ledger_rows(postgres_url)
     missing = [o.request_id for o in answered if o.request_id not in ledger]
     assert not missing, f"{len(missing)} of {len(answered)} answered requests lost"
     assert all(ledger[o.request_id] == (1, 200) for o in answered)
@@ -244,10 +230,7 @@ def test_sigterm_with_keys_redis_and_postgres_settles_every_answer(
         try:
             for w in workers:
                 w.start()
-            deadline = time.monotonic() + 120
-            while sum(o.complete for o in outcomes) < 60:
-                assert time.monotonic() < deadline, "the load never got going"
-                time.sleep(0.05)
+            _wait_answered(outcomes, 60)
             code = gw.terminate(timeout=60)
         finally:
             stop.set()
@@ -257,7 +240,7 @@ def test_sigterm_with_keys_redis_and_postgres_settles_every_answer(
 
     assert code in (0, -15), gw.log()
     answered = {o.request_id for o in outcomes if o.complete}
-    ledger = _ledger(postgres_url)
+    ledger = ledger_rows(postgres_url)
     assert answered <= set(ledger)
     assert {rid for rid, (_, status) in ledger.items() if status == 200} == answered
     engine = sa.create_engine(postgres_url)

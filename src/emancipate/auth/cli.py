@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -26,6 +28,24 @@ def _store(config: Path | None) -> tuple[Ledger, KeyStore]:
 
     ledger = open_ledger(config)
     return ledger, KeyStore(ledger.engine)
+
+
+@contextlib.contextmanager
+def _existing_key(config: Path | None, key_id: str) -> Iterator[KeyStore]:
+    """The key store, for a change to one key; a missing or revoked key exits 1."""
+    from emancipate.auth.keys import KeyNotFound, KeyRevoked
+
+    ledger, store = _store(config)
+    try:
+        yield store
+    except KeyNotFound:
+        typer.echo(f"emancipate: no key with id {key_id!r}", err=True)
+        raise typer.Exit(1) from None
+    except KeyRevoked:
+        typer.echo(f"emancipate: key {key_id!r} is revoked; create a new one", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        ledger.close()
 
 
 def _show_secret(info: dict[str, Any], secret: str, as_json: bool, verb: str) -> None:
@@ -96,19 +116,8 @@ def rotate(
     as_json: JsonOption = False,
 ) -> None:
     """Give a key a new secret (printed once); the old secret stops working."""
-    from emancipate.auth.keys import KeyNotFound, KeyRevoked
-
-    ledger, store = _store(config)
-    try:
+    with _existing_key(config, key_id) as store:
         info, secret = store.rotate(key_id)
-    except KeyNotFound:
-        typer.echo(f"emancipate: no key with id {key_id!r}", err=True)
-        raise typer.Exit(1) from None
-    except KeyRevoked:
-        typer.echo(f"emancipate: key {key_id!r} is revoked; create a new one", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        ledger.close()
     _show_secret(info.to_dict(), secret, as_json, "Rotated")
 
 
@@ -119,16 +128,8 @@ def revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key for good (running gateways refuse it within auth.key_cache_ttl)."""
-    from emancipate.auth.keys import KeyNotFound
-
-    ledger, store = _store(config)
-    try:
+    with _existing_key(config, key_id) as store:
         info = store.revoke(key_id).to_dict()
-    except KeyNotFound:
-        typer.echo(f"emancipate: no key with id {key_id!r}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        ledger.close()
     if as_json:
         typer.echo(json.dumps(info, indent=2))
     else:
