@@ -67,6 +67,22 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
 
 
+def _save(router, out: Path) -> None:  # an IndependenceRouter
+    try:
+        router.save(out)
+    except OSError as exc:
+        raise _fail(f"{out}: cannot write ({exc})") from None
+
+
+def _print_floors(router) -> None:  # an IndependenceRouter
+    """The calibrated threshold and in-house share at a few quality floors."""
+    for floor in (0.8, 0.9, 0.95, 0.99):
+        t = router.threshold_for(quality_floor=floor)
+        est = router.estimate(t)
+        typer.echo(f"  quality floor {floor:.2f}: threshold {t:.4f}, "
+                   f"in-house {_pct(est['inhouse_share'])} (held-out estimate)")
+
+
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", help="router file to write (JSON)")],
@@ -104,20 +120,13 @@ def train(
     except DataError as exc:
         raise _fail(str(exc)) from None
     router.meta.update({"strong": strong, "weak": weak})
-    try:
-        router.save(out)
-    except OSError as exc:
-        raise _fail(f"{out}: cannot write ({exc})") from None
+    _save(router, out)
     cal = router.calibration
     typer.echo(f"trained on {len(dataset)} prompts from {router.meta['n_files']} file(s) "
                f"in {router.meta['train_seconds']}s; wrote {out}")
     typer.echo(f"strong model {_pct(cal['strong_quality'])} correct, weak "
                f"{_pct(cal['weak_quality'])}; calibration: {cal['method']}")
-    for floor in (0.8, 0.9, 0.95, 0.99):
-        t = router.threshold_for(quality_floor=floor)
-        est = router.estimate(t)
-        typer.echo(f"  quality floor {floor:.2f}: threshold {t:.4f}, "
-                   f"in-house {_pct(est['inhouse_share'])} (held-out estimate)")
+    _print_floors(router)
 
 
 def ledger_dataset(rows: list[dict]):  # -> learned_data.Dataset
@@ -194,10 +203,7 @@ def _train_from_ledger(out: Path, config: Path | None, since: str | None,
     trend = readiness_by_day(days)
     router.meta.update({"strong": "external", "weak": "in-house", "source": "ledger",
                         "since": since, "route": route, "readiness_by_day": trend})
-    try:
-        router.save(out)
-    except OSError as exc:
-        raise _fail(f"{out}: cannot write ({exc})") from None
+    _save(router, out)
     typer.echo(f"trained on {len(dataset)} shadow verdicts from {router.meta['n_files']} "
                f"route(s) in {router.meta['train_seconds']}s; wrote {out}")
     typer.echo(f"in-house answer as good as the external one: "
@@ -206,11 +212,7 @@ def _train_from_ledger(out: Path, config: Path | None, since: str | None,
     for d in trend:
         typer.echo(f"  {d['day']}  {_pct(d['readiness']):>6s}  "
                    f"({d['verdicts']} verdicts, {d['errors']} errors)")
-    for floor in (0.8, 0.9, 0.95, 0.99):
-        t = router.threshold_for(quality_floor=floor)
-        est = router.estimate(t)
-        typer.echo(f"  quality floor {floor:.2f}: threshold {t:.4f}, "
-                   f"in-house {_pct(est['inhouse_share'])} (held-out estimate)")
+    _print_floors(router)
 
 
 @app.command()
