@@ -20,6 +20,7 @@ from emancipate.config import GatewayConfig
 from emancipate.context import Decision, Principal, RequestContext, Target
 from emancipate.executor import Executor
 from emancipate.health import HealthBoard
+from emancipate.ledger.prices import cost
 from emancipate.metrics import Metrics
 from emancipate.protocol import (
     ChatCompletionRequest,
@@ -210,8 +211,8 @@ class Gateway:
                             continue
                     if not include_usage:  # as OpenAI: no `usage` key unless asked for
                         chunk = {k: v for k, v in chunk.items() if k != "usage"}
-                if restorer is not None:
-                    _restore_chunk(chunk, restorer)
+                if restorer is not None:  # per choice and per tool call: cut placeholders too
+                    restorer.restore_chunk(chunk)
                 if shadow is not None:  # shadow job: collect the answer's text
                     shadow.feed(chunk)
                 if parts is not None:
@@ -221,9 +222,10 @@ class Gateway:
             if restorer is not None:
                 tail = restorer.flush()
                 if tail:
+                    last = _tail_chunk(ctx, tail)
                     if shadow is not None:
-                        shadow.feed(_tail_chunk(ctx, tail))
-                    yield b"data: " + orjson.dumps(_tail_chunk(ctx, tail)) + b"\n\n"
+                        shadow.feed(last)
+                    yield b"data: " + orjson.dumps(last) + b"\n\n"
             yield b"data: [DONE]\n\n"
             if shadow is not None:  # the answer is complete: start the shadow replay
                 shadow.finish()
@@ -259,10 +261,8 @@ class Gateway:
         target = ctx.served_by
         if target is not None:
             held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
-            ctx.cost = self.stages.cost(
-                self.cfg.providers[target.provider], target.model, prompt_tokens,
-                completion_tokens, held,
-            )
+            ctx.cost = cost(self.cfg.providers[target.provider], target.model, prompt_tokens,
+                            completion_tokens, held)
 
     # --- embeddings --------------------------------------------------------------------------
 
@@ -379,12 +379,6 @@ def _restore_message(body: dict[str, Any], restorer: Any) -> None:
                 fn["arguments"] = restorer.restore(fn["arguments"])
 
 
-def _restore_chunk(chunk: dict[str, Any], restorer: Any) -> None:
-    # One held-back buffer per choice and per tool call: placeholders cut across chunks are
-    # restored in tool-call arguments too, and interleaved choices (n > 1) never mix.
-    restorer.restore_chunk(chunk)
-
-
 def _tail_chunk(ctx: RequestContext, text: str) -> dict[str, Any]:
     return {
         "id": ctx.request_id, "object": "chat.completion.chunk", "created": int(ctx.started_at),
@@ -407,7 +401,6 @@ class Stages:
         self.policy: Any = None
         self.ledger: Any = None
         self.shadow: Any = None
-        self._cost: Any = None
 
     @classmethod
     def build(cls, cfg: GatewayConfig, gateway: Any = None) -> Stages:
@@ -416,7 +409,7 @@ class Stages:
         The database is opened even with the ledger off: virtual keys live there.
         """
         from emancipate.auth import Access
-        from emancipate.ledger import Ledger, cost
+        from emancipate.ledger import Ledger
 
         stages = cls()
         stages.ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
@@ -431,7 +424,6 @@ class Stages:
             from emancipate.policy import Policy
 
             stages.policy = Policy.from_config(cfg)
-        stages._cost = cost
         if gateway is not None and any(r.shadow_rate > 0 for r in cfg.routes.values()):
             from emancipate.shadow import Shadow  # calls targets and judge through `gateway`
 
@@ -470,12 +462,6 @@ class Stages:
         if self.policy is None:
             return None
         return self.policy.plan(data, findings, targets, principal)
-
-    def cost(self, pcfg: Any, model: str, prompt_tokens: int, completion_tokens: int,
-             seconds: float = 0.0) -> float:
-        if self._cost is None:
-            return 0.0
-        return self._cost(pcfg, model, prompt_tokens, completion_tokens, seconds)
 
     def record(self, ctx: RequestContext) -> None:
         if self.ledger is not None:
