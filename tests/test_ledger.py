@@ -300,6 +300,32 @@ def test_writer_keeps_records_while_the_database_is_down(tmp_path: Path, postgre
     again.close()
 
 
+def test_shadow_verdict_with_the_database_down_is_spilled_then_replayed(tmp_path: Path,
+                                                                         postgres_url: str):
+    """A verdict is kept on disk while the database is gone, and reaches it at the next start."""
+    url = postgres_url
+    ledger = Ledger.open(url, cfg(tmp_path))
+    verdict = {"request_id": "req_shadowed", "created_at": 1_759_492_800.0, "route": "chat",
+               "primary_target": OPENAI.id, "primary_ownership": "external",
+               "shadow_target": LOCAL.id, "shadow_ownership": "in-house", "judge": "exact",
+               "inhouse_ok": False, "verdict": "external_better", "router_score": 0.4,
+               "prompt": "Which planet is largest?", "latency_ms": 12.0}
+    _drop(url)
+    ledger.record_shadow(verdict)  # does not raise: the shadow stage would count an error
+    ledger.close()
+    spilled = list((tmp_path / "spill").glob("shadow-*.jsonl"))
+    assert len(spilled) == 1 and ledger.spilled == 1
+    assert json.loads(spilled[0].read_text()) == verdict
+    _create(url)
+    again = Ledger.open(url, cfg(tmp_path))
+    rows = again.shadow_verdicts(with_prompt=True)
+    assert [(r["request_id"], r["verdict"], r["day"]) for r in rows] == [
+        ("req_shadowed", "external_better", "2025-10-03")]
+    assert not list((tmp_path / "spill").iterdir())
+    assert again.replay_spill() == 0
+    again.close()
+
+
 def test_parse_since():
     now = datetime(2025, 10, 3, 12, 0, tzinfo=UTC)
     assert parse_since("7d", now) == now - timedelta(days=7)

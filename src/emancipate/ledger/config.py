@@ -21,6 +21,6 @@ class LedgerConfig(BaseModel):
     )
     spill_dir: str = Field(
         "ledger-spill",
-        description="records the database refused at shutdown go here (JSON lines) and are "
-        "replayed at the next start",
+        description="records the database refused at shutdown, and shadow verdicts it could not "
+        "take, go here (JSON lines) and are replayed at the next start",
     )

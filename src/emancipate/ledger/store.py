@@ -271,8 +271,18 @@ class Ledger:
 
         Idempotent on `request_id`. Not batched: verdicts are rare (a sampled share of
         traffic, each one waiting for two model answers), and the shadow stage awaits this
-        before shutdown completes, so none is lost on a graceful stop.
+        before shutdown completes, so none is lost on a graceful stop. A database that cannot
+        be reached gets the verdict spilled (`shadow-*.jsonl` in `spill_dir`) and replayed at
+        the next start, as request records are.
         """
+        try:
+            self._insert_shadow(row)
+        except (OperationalError, InterfaceError) as exc:
+            log.error("ledger: shadow verdict of %s not written (%s); spilled",
+                      row.get("request_id"), exc.__class__.__name__)
+            self._spill([row], prefix="shadow")
+
+    def _insert_shadow(self, row: dict[str, Any]) -> None:
         values = dict(row)
         created = values.get("created_at")
         if isinstance(created, (int, float)):
@@ -439,8 +449,11 @@ class Ledger:
     def _spill_dir(self) -> Path:
         return Path(self.cfg.spill_dir).expanduser()
 
-    def _spill(self, records: list[Record], prefix: str = "ledger") -> None:
-        """Append records to a JSON-lines file; ``rejected-*`` files are not replayed."""
+    def _spill(self, records: list[Any], prefix: str = "ledger") -> None:
+        """Append records to a JSON-lines file; ``rejected-*`` files are not replayed.
+
+        ``ledger-*`` files hold request records, ``shadow-*`` files shadow verdict rows.
+        """
         directory = self._spill_dir()
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{prefix}-{os.getpid()}-{time.time_ns()}.jsonl"
@@ -449,40 +462,52 @@ class Ledger:
                 fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        if prefix == "ledger":
-            self.spilled += len(records)
-        else:
+        if prefix == "rejected":
             self.rejected += len(records)
+        else:
+            self.spilled += len(records)
         log.warning("ledger: %d records spilled to %s (replayed at next start)",
                     len(records), path)
 
     def replay_spill(self) -> int:
-        """Write spilled records to the database; each file is claimed by one process."""
+        """Write spilled records and verdicts to the database; one process claims each file."""
         directory = self._spill_dir()
         if not directory.is_dir():
             return 0
         replayed = 0
-        for path in sorted(directory.glob("ledger-*.jsonl")):
+        files = [(p, self._replay_records) for p in sorted(directory.glob("ledger-*.jsonl"))]
+        files += [(p, self._replay_verdicts) for p in sorted(directory.glob("shadow-*.jsonl"))]
+        for path, write in files:
             claimed = path.with_suffix(f".replaying-{os.getpid()}")
             try:
                 path.rename(claimed)
             except OSError:
                 continue  # another replica took it
             with open(claimed, encoding="utf-8") as fh:
-                records = [tuple(json.loads(line)) for line in fh if line.strip()]
-            self._queue.extend(records)  # type: ignore[arg-type]
+                rows = [json.loads(line) for line in fh if line.strip()]
             try:
-                self.flush()
+                write(rows)
             except Exception as exc:
-                self._queue.clear()  # nothing else is queued before start()
                 claimed.rename(path)
                 log.error("ledger: could not replay %s (%s); will retry at next start",
                           path.name, exc.__class__.__name__)
                 continue
             claimed.unlink()
-            replayed += len(records)
-            log.info("ledger: replayed %d spilled records from %s", len(records), path.name)
+            replayed += len(rows)
+            log.info("ledger: replayed %d spilled rows from %s", len(rows), path.name)
         return replayed
+
+    def _replay_records(self, rows: list[Any]) -> None:
+        self._queue.extend(tuple(r) for r in rows)  # type: ignore[misc]
+        try:
+            self.flush()
+        except Exception:
+            self._queue.clear()  # nothing else is queued before start()
+            raise
+
+    def _replay_verdicts(self, rows: list[Any]) -> None:
+        for row in rows:  # idempotent on request_id: a partly replayed file replays safely
+            self._insert_shadow(row)
 
     # --- read side ---------------------------------------------------------------------------
 
