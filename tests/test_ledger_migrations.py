@@ -20,7 +20,7 @@ def _tables(engine) -> set[str]:  # noqa: ANN001
 
 def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0004"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0005"
     assert {"requests", "attempts", "decisions", "findings", "keys", "shadow_verdicts", "contents",
             "emancipate_schema"} <= _tables(ledger.engine)
     indexes = {i["name"] for i in inspect(ledger.engine).get_indexes("requests")}
@@ -28,7 +28,7 @@ def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger.close()
     # Opening again (a restart, a second replica) is a no-op.
     again = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(again.engine) == "0004"
+    assert ledger_db.current_revision(again.engine) == "0005"
     again.close()
 
 
@@ -51,7 +51,7 @@ def test_previous_version_to_head_keeps_and_backfills_rows(database_url: str, tm
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0004"
+    assert ledger_db.current_revision(ledger.engine) == "0005"
     path = ledger.request_path("req_old")
     assert path is not None
     assert path["day"] == "2025-09-30"  # backfilled in UTC
@@ -84,7 +84,8 @@ def test_downgrade_to_previous_version_keeps_children(database_url: str, tmp_pat
 SHADOW_COLUMNS = {
     "request_id", "created_at", "day", "route", "primary_target", "primary_ownership",
     "shadow_target", "shadow_ownership", "judge", "inhouse_ok", "verdict", "router_score",
-    "prompt", "latency_ms",
+    "prompt", "latency_ms", "shadow_vendor", "shadow_tokens", "shadow_cost", "judge_target",
+    "judge_vendor", "judge_tokens", "judge_cost",
 }
 
 
@@ -112,7 +113,7 @@ def test_0002_to_0003_adds_shadow_verdicts_and_keeps_requests(database_url: str,
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0004"
+    assert ledger_db.current_revision(ledger.engine) == "0005"
     assert ledger.request_path("req_2") is not None
     columns = {c["name"]: c for c in inspect(ledger.engine).get_columns("shadow_verdicts")}
     assert set(columns) == SHADOW_COLUMNS
@@ -145,9 +146,42 @@ def test_0003_to_0004_adds_contents(database_url: str, tmp_path: Path):
     assert "contents" not in _tables(engine)
     engine.dispose()
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0004"
+    assert ledger_db.current_revision(ledger.engine) == "0005"
     columns = {c["name"] for c in inspect(ledger.engine).get_columns("contents")}
     assert columns == {"request_id", "messages", "answer"}
     ledger_db.downgrade(ledger.engine, "0003")
     assert "contents" not in _tables(ledger.engine)
+    ledger.close()
+
+
+def test_0004_to_0005_adds_shadow_spend_and_keeps_verdicts(database_url: str, tmp_path: Path):
+    engine = ledger_db.make_engine(database_url)
+    ledger_db.upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO shadow_verdicts (request_id, created_at, day, route, primary_target, "
+            "primary_ownership, shadow_target, shadow_ownership, judge, inhouse_ok, verdict, "
+            "latency_ms) VALUES ('req_old', :t, '2025-10-03', 'chat', 'openai/gpt-4o', "
+            "'external', 'local/m', 'in-house', 'exact', true, 'tie', 5)"),
+            {"t": datetime(2025, 10, 3, tzinfo=UTC)})
+    engine.dispose()
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
+    assert ledger_db.current_revision(ledger.engine) == "0005"
+    ledger.record_shadow(_verdict("req_new", shadow_vendor="in-house", shadow_tokens=7,
+                                  shadow_cost=0.5, judge_target="openai/gpt-4o",
+                                  judge_vendor="openai", judge_tokens=3, judge_cost=0.25))
+    rows = {r["request_id"]: r for r in ledger.shadow_verdicts()}
+    old = rows["req_old"]  # what an old verdict cost was not recorded: zero, no vendor
+    assert (old["shadow_vendor"], old["shadow_cost"], old["judge_tokens"]) == (None, 0.0, 0)
+    new = rows["req_new"]
+    assert (new["shadow_vendor"], new["shadow_tokens"], new["shadow_cost"]) == ("in-house", 7,
+                                                                               0.5)
+    assert (new["judge_target"], new["judge_vendor"], new["judge_cost"]) == ("openai/gpt-4o",
+                                                                            "openai", 0.25)
+    ledger_db.downgrade(ledger.engine, "0004")
+    columns = {c["name"] for c in inspect(ledger.engine).get_columns("shadow_verdicts")}
+    assert "judge_cost" not in columns and "latency_ms" in columns
+    with ledger.engine.connect() as conn:
+        kept = {r[0] for r in conn.execute(text("SELECT request_id FROM shadow_verdicts"))}
+    assert kept == {"req_old", "req_new"}
     ledger.close()

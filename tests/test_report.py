@@ -156,19 +156,28 @@ def seed_known_traffic(ledger: Ledger, now: float | None = None) -> dict[str, An
 
 
 def seed_shadow(engine: Any, today: float) -> None:
-    """Shadow verdicts: today 2 ok + 1 not ok + 1 error, yesterday 1 ok (route assistant)."""
+    """Shadow verdicts: today 2 ok + 1 not ok + 1 error, yesterday 1 ok (route assistant).
+
+    Spend: every shadow answer on the in-house vendor (100 tokens, 0.001 each); the first two
+    judged by an anthropic judge route (50 tokens, 0.02 each); the others compared exactly.
+    """
     rows = []
     for i, (ok, verdict, at) in enumerate([
         (True, "tie", today), (True, "inhouse_better", today), (False, "external_better", today),
         (False, "error", today), (True, "tie", today - DAY),
     ]):
         ts = datetime.fromtimestamp(at + 100 + i, UTC)
+        judged = i < 2
         rows.append({"request_id": f"req_shadow_{i}", "created_at": ts,
                      "day": ts.strftime("%Y-%m-%d"), "route": "assistant",
                      "primary_target": OPENAI.id, "primary_ownership": "external",
                      "shadow_target": LOCAL.id, "shadow_ownership": "in-house",
-                     "judge": "exact", "inhouse_ok": ok, "verdict": verdict,
-                     "router_score": 0.5, "prompt": None, "latency_ms": 12.0})
+                     "judge": "judge" if judged else "exact", "inhouse_ok": ok,
+                     "verdict": verdict, "router_score": 0.5, "prompt": None,
+                     "latency_ms": 12.0, "shadow_vendor": LOCAL.vendor, "shadow_tokens": 100,
+                     "shadow_cost": 0.001, "judge_target": CLAUDE.id if judged else None,
+                     "judge_vendor": CLAUDE.vendor if judged else None,
+                     "judge_tokens": 50 if judged else 0, "judge_cost": 0.02 if judged else 0.0})
     with engine.begin() as conn:
         conn.execute(insert(schema.shadow_verdicts), rows)
 
@@ -256,6 +265,16 @@ def test_report_figures_match_the_seeded_traffic(seeded: Any) -> None:
     by_day = {d["day"]: d for d in s["days"]}
     assert by_day[ids["today"]]["readiness"] == pytest.approx(2 / 3, abs=1e-4)
     assert days[ids["yesterday"]]["shadow_readiness"] == 1.0
+    spend = s["spend"]  # outside the traffic shares, which count client requests only
+    assert spend["cost"] == pytest.approx(5 * 0.001 + 2 * 0.02)
+    assert spend["tokens"] == 5 * 100 + 2 * 50
+    assert spend["by_vendor"] == [
+        {"vendor": CLAUDE.vendor, "shadow_calls": 0, "judge_calls": 2, "tokens": 100,
+         "cost": pytest.approx(0.04)},
+        {"vendor": LOCAL.vendor, "shadow_calls": 5, "judge_calls": 0, "tokens": 500,
+         "cost": pytest.approx(0.005)}]
+    text = render_table(rep)
+    assert "Shadow evaluation spend (not in the shares above): 0.0450 USD, 600 tokens" in text
 
     (w,) = rep["what_if"]
     assert w["route"] == "assistant" and w["threshold"] == 0.5 and w["live_requests"] == 6

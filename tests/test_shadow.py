@@ -39,7 +39,8 @@ runner = CliRunner()
 
 COLUMNS = ["request_id", "created_at", "day", "route", "primary_target", "primary_ownership",
            "shadow_target", "shadow_ownership", "judge", "inhouse_ok", "verdict",
-           "router_score", "prompt", "latency_ms"]
+           "router_score", "prompt", "latency_ms", "shadow_vendor", "shadow_tokens",
+           "shadow_cost", "judge_target", "judge_vendor", "judge_tokens", "judge_cost"]
 
 
 def _last_user(body: dict[str, Any]) -> str:
@@ -283,8 +284,11 @@ def test_a_judge_route_compares_long_answers(
     ext, home = vendors
     with SimulatedVendor("openai", name="judge", reply=judge_reply) as judge:
         providers = _providers(ext, home)
+        # a price of 1 per token (10^6 per million, in and out) makes cost read as tokens
         providers["judgeco"] = {"kind": "openai-compatible", "base_url": judge.url,
-                                "ownership": "external", "vendor": "judgeco"}
+                                "ownership": "external", "vendor": "judgeco",
+                                "price": {"input_per_mtok": 1e6, "output_per_mtok": 1e6}}
+        providers["home"]["price"] = {"input_per_mtok": 2e6, "output_per_mtok": 2e6}
         gw = start_gateway({
             "providers": providers,
             "routes": {"chat": _route(1.0, "h-1"),
@@ -304,6 +308,17 @@ def test_a_judge_route_compares_long_answers(
     assert (rows[undecided]["verdict"], rows[undecided]["inhouse_ok"]) == ("error", 0)
     assert rows[short_id]["judge"] == "exact"  # short answers: compared without the judge
     assert rows[short_id]["verdict"] == "tie"
+    # what each evaluation spent: the in-house answer always, the judge when it was asked
+    # (the undecided one too: its reply was unreadable, but the call was made and billed)
+    for rid, row in rows.items():
+        assert (row["shadow_vendor"], row["judge"] == "judge") == ("us", rid != short_id)
+        assert row["shadow_tokens"] > 0 and row["shadow_cost"] == 2 * row["shadow_tokens"]
+        if rid == short_id:
+            assert (row["judge_target"], row["judge_vendor"], row["judge_cost"]) == (None, None,
+                                                                                    0.0)
+        else:
+            assert (row["judge_target"], row["judge_vendor"]) == ("judgeco/j-1", "judgeco")
+            assert row["judge_tokens"] > 0 and row["judge_cost"] == row["judge_tokens"]
     assert len(asked) == 7
     for body in asked:
         assert body["model"] == "j-1" and body["max_tokens"] == 16

@@ -123,6 +123,14 @@ shadow_verdicts = Table(
     Column("router_score", Float),
     Column("prompt", Text),
     Column("latency_ms", Float, nullable=False),  # the shadow target's answer time
+    # rev 0005: what the evaluation spent (shadow and judge calls are not request rows)
+    Column("shadow_vendor", String(100)),
+    Column("shadow_tokens", Integer, nullable=False, server_default="0"),
+    Column("shadow_cost", Float, nullable=False, server_default="0"),
+    Column("judge_target", String(400)),  # None when the answers were compared exactly
+    Column("judge_vendor", String(100)),
+    Column("judge_tokens", Integer, nullable=False, server_default="0"),
+    Column("judge_cost", Float, nullable=False, server_default="0"),
 )
 
 contents = Table(  # rev 0004: only with `ledger.log_content`; detected values masked

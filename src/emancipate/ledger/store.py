@@ -294,6 +294,12 @@ class Ledger:
             values[name] = _s(values.get(name), n) or ""
         if values.get("prompt") is not None:
             values["prompt"] = _s(values["prompt"], 1_000_000)
+        for name, n in (("shadow_vendor", 100), ("judge_target", 400), ("judge_vendor", 100)):
+            values[name] = _s(values.get(name), n)
+        for name in ("shadow_tokens", "judge_tokens"):
+            values[name] = _i(values.get(name)) or 0
+        for name in ("shadow_cost", "judge_cost"):
+            values[name] = float(values.get(name) or 0.0)
         with self.engine.begin() as conn:
             conn.execute(self._insert(schema.shadow_verdicts).on_conflict_do_nothing(), [values])
 

@@ -258,6 +258,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         f_findings = pool.submit(timed, "findings", _q_findings)
         f_failovers = pool.submit(timed, "failovers", _q_failovers)
         f_shadow = pool.submit(timed, "shadow", _q_shadow) if has_shadow else None
+        f_spend = pool.submit(timed, "shadow_spend", _q_shadow_spend) if has_shadow else None
         traffic = f_traffic.result()
         known = target_vendors(cfg)
         for row in traffic:  # every target the ledger saw serving, config or not
@@ -269,6 +270,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         routing, findings = f_routing.result(), f_findings.result()
         failovers = f_failovers.result()
         shadow = f_shadow.result() if f_shadow is not None else None
+        shadow_spend = f_spend.result() if f_spend is not None else None
 
     report: dict[str, Any] = {
         "object": "independence_report",
@@ -282,6 +284,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
     report["protection"] = _fold_protection(findings, protection)
     report["failovers"] = failovers_summary = _fold_failovers(traffic, failovers)
     report["shadow"] = _fold_shadow(shadow)
+    report["shadow"]["spend"] = _fold_shadow_spend(shadow_spend or [])
     report["what_if"] = _what_if(cfg, routing)
     _merge_trend(report, routing, findings, protection, shadow)
     report["totals"]["failovers_survived"] = failovers_summary["survived"]
@@ -396,6 +399,19 @@ def _q_shadow(conn: Any, win: _Window) -> list[dict[str, Any]]:
                func.sum(case((judged, 0), else_=1)).label("errors"),
                func.sum(case((and_(judged, t.c.inhouse_ok), 1), else_=0)).label("inhouse_ok"))
         .where(*win.on(t.c.created_at)).group_by(t.c.day, t.c.route)
+    )
+    return _rows(conn, stmt)
+
+
+def _q_shadow_spend(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.shadow_verdicts
+    stmt = (
+        select(t.c.shadow_vendor, t.c.judge_vendor, func.count().label("evaluations"),
+               func.sum(t.c.shadow_tokens).label("shadow_tokens"),
+               func.sum(t.c.shadow_cost).label("shadow_cost"),
+               func.sum(t.c.judge_tokens).label("judge_tokens"),
+               func.sum(t.c.judge_cost).label("judge_cost"))
+        .where(*win.on(t.c.created_at)).group_by(t.c.shadow_vendor, t.c.judge_vendor)
     )
     return _rows(conn, stmt)
 
@@ -665,6 +681,30 @@ def _fold_shadow(rows: list[dict[str, Any]] | None) -> dict[str, Any]:
                     "readiness_ci95": [lo, hi]})
     note = "" if days else "no shadow verdicts in this period"
     return {"available": True, "note": note, "days": days, "routes": out}
+
+
+def _fold_shadow_spend(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What shadow answers and judge calls spent, per vendor (not in the traffic shares)."""
+    vendors: dict[str, dict[str, Any]] = {}
+
+    def add(vendor: str | None, kind: str, calls: int, tokens: int, spent: float) -> None:
+        if vendor is None:  # verdicts older than rev 0005, or answers compared exactly
+            return
+        v = vendors.setdefault(vendor, {"vendor": vendor, "shadow_calls": 0, "judge_calls": 0,
+                                        "tokens": 0, "cost": 0.0})
+        v[f"{kind}_calls"] += calls
+        v["tokens"] += tokens
+        v["cost"] += spent
+
+    for row in rows:
+        n = _i(row["evaluations"])
+        add(row["shadow_vendor"], "shadow", n, _i(row["shadow_tokens"]), _f(row["shadow_cost"]))
+        add(row["judge_vendor"], "judge", n, _i(row["judge_tokens"]), _f(row["judge_cost"]))
+    by_vendor = sorted(vendors.values(), key=lambda v: (-v["cost"], v["vendor"]))
+    for v in by_vendor:
+        v["cost"] = round(v["cost"], 6)
+    return {"cost": round(sum(v["cost"] for v in by_vendor), 6),
+            "tokens": sum(v["tokens"] for v in by_vendor), "by_vendor": by_vendor}
 
 
 _ROUTER_CACHE: dict[str, tuple[float, Any]] = {}

@@ -98,6 +98,13 @@ def render_table(report: dict[str, Any], trend_days: int = 14) -> str:
                          ["route", "verdicts", "errors", "inhouse_ok", "readiness", "ci95"]))
     else:
         out.append(f"SHADOW READINESS  {s['note'] or 'no shadow data'}")
+    spend = s.get("spend") or {}
+    if spend.get("by_vendor"):
+        out.append(f"Shadow evaluation spend (not in the shares above): "
+                   f"{spend['cost']:,.4f} {report['currency']}, {_num(spend['tokens'])} tokens")
+        out.append(table([{**v, "cost": f"{v['cost']:,.4f}", "tokens": _num(v["tokens"])}
+                          for v in spend["by_vendor"]],
+                         ["vendor", "shadow_calls", "judge_calls", "tokens", "cost"]))
     out.append("")
 
     for w in report["what_if"]:

@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any
 
 from emancipate.context import RequestContext, Target
+from emancipate.ledger.prices import cost
 from emancipate.shadow.config import ShadowConfig
 from emancipate.shadow.judge import (
     Verdict,
@@ -185,14 +186,15 @@ class Shadow:
         started = time.perf_counter()
         latency = 0.0
         judge = self.cfg.judge
+        spend: dict[str, Any] = {}  # filled by each call that answered, even if a later fails
         try:
             async with asyncio.timeout(self.cfg.timeout):
-                shadow_answer, latency = await self._shadow_answer(job)
+                shadow_answer, latency = await self._shadow_answer(job, spend)
                 if job.target.ownership == "in-house":
                     external, inhouse = primary_answer, shadow_answer
                 else:
                     external, inhouse = shadow_answer, primary_answer
-                judge, verdict, ok = await self._judge(job, external, inhouse)
+                judge, verdict, ok = await self._judge(job, external, inhouse, spend)
         except asyncio.CancelledError:
             self._count(job.route.name, "cancelled")
             raise
@@ -201,9 +203,20 @@ class Shadow:
                         getattr(exc, "message", None) or exc.__class__.__name__)
             verdict, ok = "error", False
             latency = latency or (time.perf_counter() - started) * 1000
-        await self._record(job, judge, verdict, ok, latency)
+        await self._record(job, judge, verdict, ok, latency, spend)
 
-    async def _shadow_answer(self, job: ShadowJob) -> tuple[str, float]:
+    def _spent(self, ctx: RequestContext, target: Target, result: dict[str, Any]
+               ) -> tuple[str, int, float]:
+        """(vendor, tokens, cost) of one answered call, priced as the gateway prices requests."""
+        usage = result.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+        held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
+        price = cost(self.gateway.cfg.providers[target.provider], target.model, prompt_tokens,
+                     completion_tokens, held)
+        return target.vendor, prompt_tokens + completion_tokens, price
+
+    async def _shadow_answer(self, job: ShadowJob, spend: dict[str, Any]) -> tuple[str, float]:
         """The shadow target's answer (restored if its body was redacted) and its latency."""
         plan = job.plan
         body = plan.body_for(job.target, job.data) if plan is not None else job.data
@@ -211,6 +224,8 @@ class Shadow:
         sctx = RequestContext(request_id=job.ctx.request_id, endpoint="shadow",
                               principal=job.ctx.principal, route=job.route.name)
         result, _ = await self.gateway.executor.complete(sctx, [job.target], lambda _t: body)
+        spend["shadow_vendor"], spend["shadow_tokens"], spend["shadow_cost"] = self._spent(
+            sctx, job.target, result)
         text = answer_text(result)
         restorer = plan.restorer_for(job.target) if plan is not None else None
         if restorer is not None:
@@ -218,8 +233,8 @@ class Shadow:
         latency = sctx.attempts[-1].latency_ms if sctx.attempts else 0.0
         return text, latency
 
-    async def _judge(self, job: ShadowJob, external: str, inhouse: str
-                     ) -> tuple[str, Verdict, bool]:
+    async def _judge(self, job: ShadowJob, external: str, inhouse: str,
+                     spend: dict[str, Any]) -> tuple[str, Verdict, bool]:
         """(judge name, verdict, inhouse_ok): exact match where it applies, else the judge."""
         name = self.cfg.judge
         if name == EXACT or exact_applies(external, inhouse, self.cfg.exact_max_chars):
@@ -227,14 +242,15 @@ class Shadow:
             return EXACT, verdict, ok
         inhouse_is_a = self.rng.random() < 0.5  # against position bias
         a, b = (inhouse, external) if inhouse_is_a else (external, inhouse)
-        reply = await self._ask_judge(job, judge_messages(job.prompt, a, b))
+        reply = await self._ask_judge(job, judge_messages(job.prompt, a, b), spend)
         verdict, ok = pairwise_verdict(parse_verdict(reply), inhouse_is_a)
         if verdict == "error":
             log.warning("shadow: the judge's reply for %s could not be read: %.80r",
                         job.ctx.request_id, reply)
         return name, verdict, ok
 
-    async def _ask_judge(self, job: ShadowJob, messages: list[dict[str, Any]]) -> str:
+    async def _ask_judge(self, job: ShadowJob, messages: list[dict[str, Any]],
+                         spend: dict[str, Any]) -> str:
         """Call the judge route like a client would: guard, policy, strategy, executor."""
         gw = self.gateway
         route = gw.routes[self.cfg.judge]
@@ -256,12 +272,15 @@ class Shadow:
             return plan.body_for(target, data) if plan is not None else data
 
         result, target = await gw.executor.complete(jctx, ordered, body_for)
+        spend["judge_target"] = target.id
+        spend["judge_vendor"], spend["judge_tokens"], spend["judge_cost"] = self._spent(
+            jctx, target, result)
         text = answer_text(result)
         restorer = plan.restorer_for(target) if plan is not None else None
         return restorer.restore(text) if restorer is not None else text
 
     async def _record(self, job: ShadowJob, judge: str, verdict: Verdict, ok: bool,
-                      latency: float) -> None:
+                      latency: float, spend: dict[str, Any]) -> None:
         ctx, served = job.ctx, job.ctx.served_by
         assert served is not None
         keep = self.cfg.keep_prompts and self.guard_on and not ctx.findings
@@ -279,6 +298,7 @@ class Shadow:
             "router_score": ctx.router_score,
             "prompt": job.prompt if keep else None,
             "latency_ms": float(latency),
+            **spend,
         }
         try:
             await asyncio.to_thread(self.ledger.record_shadow, row)

@@ -285,7 +285,20 @@
       table([["route", "route"], ["verdicts", "verdicts", num, true], ["errors", "errors", num, true],
              ["inhouse_ok", "in-house ok", num, true], ["readiness", "readiness", pct, true],
              ["readiness_ci95", "95% interval", (v) => pct(v[0]) + " – " + pct(v[1]), true]],
-            s.routes, { name: "shadow" }));
+            s.routes, { name: "shadow" }),
+      ...shadowSpend(s.spend, rep.currency));
+  }
+
+  // What shadow answers and judge calls spent: real vendor spend, outside the traffic shares.
+  function shadowSpend(spend, currency) {
+    if (!spend || !spend.by_vendor.length) return [];
+    const cost = (v) => v.toFixed(4) + " " + currency;
+    return [h("p", { class: "note", "data-shadow-spend": String(spend.cost),
+                     text: "Shadow evaluation spent " + cost(spend.cost) + " (" + num(spend.tokens) +
+                           " tokens), not counted in the shares above." }),
+            table([["vendor", "vendor"], ["shadow_calls", "shadow answers", num, true],
+                   ["judge_calls", "judge calls", num, true], ["tokens", "tokens", num, true],
+                   ["cost", "cost", cost, true]], spend.by_vendor, { name: "shadow-spend" })];
   }
 
   function renderProtection(el, rep, policy) {
