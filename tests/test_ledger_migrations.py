@@ -89,6 +89,21 @@ SHADOW_COLUMNS = {
 }
 
 
+def _open_from(database_url: str, tmp_path: Path, revision: str, insert: str,
+               t: datetime) -> Ledger:
+    """A database at an older `revision` holding one row (`insert`, with `:t`), then opened
+    as a start would: migrated to head, which must keep the row."""
+    engine = ledger_db.make_engine(database_url)
+    ledger_db.upgrade(engine, revision)
+    assert ("shadow_verdicts" in _tables(engine)) == (revision >= "0003")
+    with engine.begin() as conn:
+        conn.execute(text(insert), {"t": t})
+    engine.dispose()
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0005"
+    return ledger
+
+
 def _verdict(rid: str, **extra: object) -> dict:
     row = {"request_id": rid, "created_at": datetime(2025, 10, 3, 12, tzinfo=UTC).timestamp(),
            "route": "chat", "primary_target": "openai/gpt-4o", "primary_ownership": "external",
@@ -101,19 +116,12 @@ def _verdict(rid: str, **extra: object) -> dict:
 
 def test_0002_to_0003_adds_shadow_verdicts_and_keeps_requests(database_url: str,
                                                               tmp_path: Path):
-    engine = ledger_db.make_engine(database_url)
-    ledger_db.upgrade(engine, "0002")
-    assert "shadow_verdicts" not in _tables(engine)
-    with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO requests (id, created_at, day, key_id, status, stream, prompt_tokens, "
-            "completion_tokens, cost, latency_ms, attempts) VALUES "
-            "('req_2', :t, '2025-10-02', 'k', 200, false, 1, 1, 0, 1, 1)"),
-            {"t": datetime(2025, 10, 2, tzinfo=UTC)})
-    engine.dispose()
-
-    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0005"
+    ledger = _open_from(
+        database_url, tmp_path, "0002",
+        "INSERT INTO requests (id, created_at, day, key_id, status, stream, prompt_tokens, "
+        "completion_tokens, cost, latency_ms, attempts) VALUES "
+        "('req_2', :t, '2025-10-02', 'k', 200, false, 1, 1, 0, 1, 1)",
+        datetime(2025, 10, 2, tzinfo=UTC))
     assert ledger.request_path("req_2") is not None
     columns = {c["name"]: c for c in inspect(ledger.engine).get_columns("shadow_verdicts")}
     assert set(columns) == SHADOW_COLUMNS
@@ -155,18 +163,13 @@ def test_0003_to_0004_adds_contents(database_url: str, tmp_path: Path):
 
 
 def test_0004_to_0005_adds_shadow_spend_and_keeps_verdicts(database_url: str, tmp_path: Path):
-    engine = ledger_db.make_engine(database_url)
-    ledger_db.upgrade(engine, "0004")
-    with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO shadow_verdicts (request_id, created_at, day, route, primary_target, "
-            "primary_ownership, shadow_target, shadow_ownership, judge, inhouse_ok, verdict, "
-            "latency_ms) VALUES ('req_old', :t, '2025-10-03', 'chat', 'openai/gpt-4o', "
-            "'external', 'local/m', 'in-house', 'exact', true, 'tie', 5)"),
-            {"t": datetime(2025, 10, 3, tzinfo=UTC)})
-    engine.dispose()
-    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0005"
+    ledger = _open_from(
+        database_url, tmp_path, "0004",
+        "INSERT INTO shadow_verdicts (request_id, created_at, day, route, primary_target, "
+        "primary_ownership, shadow_target, shadow_ownership, judge, inhouse_ok, verdict, "
+        "latency_ms) VALUES ('req_old', :t, '2025-10-03', 'chat', 'openai/gpt-4o', "
+        "'external', 'local/m', 'in-house', 'exact', true, 'tie', 5)",
+        datetime(2025, 10, 3, tzinfo=UTC))
     ledger.record_shadow(_verdict("req_new", shadow_vendor="in-house", shadow_tokens=7,
                                   shadow_cost=0.5, judge_target="openai/gpt-4o",
                                   judge_vendor="openai", judge_tokens=3, judge_cost=0.25))
