@@ -260,9 +260,14 @@ class Gateway:
         ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens
         target = ctx.served_by
         if target is not None:
-            held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
-            ctx.cost = cost(self.cfg.providers[target.provider], target.model, prompt_tokens,
-                            completion_tokens, held)
+            ctx.cost = self.price(ctx, target, prompt_tokens, completion_tokens)
+
+    def price(self, ctx: RequestContext, target: Target, prompt_tokens: int,
+              completion_tokens: int) -> float:
+        """What a call that `target` answered cost; it held the target for the last attempt."""
+        held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
+        return cost(self.cfg.providers[target.provider], target.model, prompt_tokens,
+                    completion_tokens, held)
 
     # --- embeddings --------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from collections import Counter
 from typing import Any
 
 from emancipate.context import RequestContext, Target
-from emancipate.ledger.prices import cost
 from emancipate.shadow.config import ShadowConfig
 from emancipate.shadow.judge import (
     Verdict,
@@ -211,9 +210,7 @@ class Shadow:
         usage = result.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
-        held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
-        price = cost(self.gateway.cfg.providers[target.provider], target.model, prompt_tokens,
-                     completion_tokens, held)
+        price = self.gateway.price(ctx, target, prompt_tokens, completion_tokens)
         return target.vendor, prompt_tokens + completion_tokens, price
 
     async def _shadow_answer(self, job: ShadowJob, spend: dict[str, Any]) -> tuple[str, float]:
