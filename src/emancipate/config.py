@@ -160,6 +160,8 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     database_url: str = "sqlite:///emancipate.db"
     redis_url: str | None = None
+    metrics_auth: Literal["none", "admin"] = Field(
+        "none", description="`admin`: GET /metrics needs the admin key as a Bearer token")
 
 
 class GatewayConfig(_Strict):

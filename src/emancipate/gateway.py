@@ -77,7 +77,7 @@ class Gateway:
         self.cfg = cfg
         self.providers: dict[str, Provider] = build_providers(cfg)
         self.health = HealthBoard()
-        self.metrics = Metrics(self.health, self.providers)
+        self.metrics = Metrics(self.health, self.providers, cfg.routes)
         self.executor = Executor(cfg, self.providers, self.health, observe=self.metrics.attempt)
         self.routes: dict[str, Route] = {}
         for name, rcfg in cfg.routes.items():

@@ -1,7 +1,14 @@
-"""Prometheus metrics: one registry per gateway, so tests can run several in one process."""
+"""Prometheus metrics: one registry per gateway, so tests can run several in one process.
+
+Label values come only from the configuration (route, target, provider and vendor names,
+guard classes, our own status codes), never from what a client sent: a request for a model
+that is not configured counts under the route ``other``. Anything else would let any caller
+grow the exposition without bound, and put request text on the scrape (issue 17, §3).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -10,13 +17,16 @@ from emancipate.context import Attempt, RequestContext
 from emancipate.health import HealthBoard
 from emancipate.providers import Provider
 
+OTHER = "other"  # the one label value for every name the configuration does not know
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class Metrics:
-    def __init__(self, health: HealthBoard, providers: dict[str, Provider]) -> None:
+    def __init__(self, health: HealthBoard, providers: dict[str, Provider],
+                 routes: Collection[str]) -> None:
         self.health = health
         self.providers = providers
+        self.routes = frozenset(routes)
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -57,12 +67,10 @@ class Metrics:
         served = ctx.served_by
         vendor = served.vendor if served else "none"
         ownership = served.ownership if served else "none"
-        route = ctx.route or "unknown"
+        route = ctx.route if ctx.route in self.routes else OTHER
         key = (route, vendor, ownership, ctx.status)
         children = self._request_children.get(key)
-        if children is None:
-            if len(self._request_children) > 4096:  # odd model names: never grow unbounded
-                self._request_children.clear()
+        if children is None:  # bounded: configured names × our status codes
             children = self._request_children[key] = (
                 self.requests.labels(route, vendor, ownership, str(ctx.status)),
                 self.latency.labels(route),

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from emancipate.auth.admin import check_admin
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer, parse_json
 from emancipate.protocol import OpenAIError, error_type_for
@@ -323,6 +324,11 @@ def create_app(gateway: Gateway) -> GatewayApp:
         return JSONResponse(state, status_code=200 if state["ready"] else 503)
 
     async def metrics(request: Request) -> Response:
+        if gateway.cfg.server.metrics_auth == "admin":
+            try:
+                check_admin(gateway.cfg.auth.admin_key_env, request.headers.get("authorization"))
+            except OpenAIError as err:
+                return _error_response(err)
         return Response(gateway.metrics.render(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
