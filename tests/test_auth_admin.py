@@ -88,12 +88,19 @@ def test_key_lifecycle_over_the_admin_api(admin: Any):
 @pytest.mark.parametrize("body, param", [
     ({}, "name"), ({"name": "x", "rpm": 0}, "rpm"), ({"name": "x", "colour": "red"}, "colour"),
     ({"name": "x", "models": "gpt-4o"}, "models"), ({"name": "x", "budget_day": "5"}, "budget_day"),
+    ({"name": "x", "rpm": 2**63}, "rpm"), ({"name": "x", "tpm": 2**31}, "tpm"),
+    ({"name": "x", "rpm": True}, "rpm"), ({"name": "x", "budget_month": 1e300}, "budget_month"),
+    ({"name": "x" * 201}, "name"), ({"name": "x", "team": 7}, "team"),
+    ({"name": "x", "models": ["m"] * 1001}, "models"), ({"name": "x", "models": [""]}, "models[0]"),
 ])
 def test_create_validation(admin: Any, body: dict[str, Any], param: str):
     client, _, _ = admin
     r = client.post("/admin/keys", headers=ADMIN, json=body)
     assert r.status_code == 400
-    assert r.json()["error"]["param"] == param
+    err = r.json()["error"]
+    assert err["param"] == param and err["type"] == "invalid_request_error"
+    assert f"'{param}'" in err["message"]
+    assert client.get("/admin/keys", headers=ADMIN).json()["data"] == []  # nothing created
     r = client.post("/admin/keys", headers=ADMIN, content=b"{nope")
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
 

@@ -16,17 +16,26 @@ import functools
 import hmac
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emancipate.auth.blocking import DaemonPool
-from emancipate.auth.keys import KeyNotFound, KeyRevoked
+from emancipate.auth.keys import (
+    MAX_BUDGET,
+    MAX_MODELS,
+    MAX_NAME,
+    MAX_RPM,
+    MAX_TPM,
+    KeyNotFound,
+    KeyRevoked,
+)
 from emancipate.ledger.store import USAGE_GROUPS, parse_since
-from emancipate.protocol import OpenAIError
+from emancipate.protocol import OpenAIError, pydantic_error_to_openai
 
 if TYPE_CHECKING:
     from emancipate.auth.access import Access
@@ -34,7 +43,25 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Request], Awaitable[Any]]
 
-_CREATE_FIELDS = {"name", "team", "models", "budget_day", "budget_month", "rpm", "tpm"}
+ModelName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
+class KeyCreate(BaseModel):
+    """The body of `POST /admin/keys`: every field typed and bounded, so a wrong value is a 400
+    naming it (an out-of-range number used to reach the database and answer 500)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(..., min_length=1, max_length=MAX_NAME)
+    team: str | None = Field(None, max_length=MAX_NAME)
+    models: list[ModelName] | None = Field(None, max_length=MAX_MODELS)
+    budget_day: float | None = Field(None, ge=0, le=MAX_BUDGET)
+    budget_month: float | None = Field(None, ge=0, le=MAX_BUDGET)
+    rpm: int | None = Field(None, ge=1, le=MAX_RPM)
+    tpm: int | None = Field(None, ge=1, le=MAX_TPM)
+
+
+_CREATE_FIELDS = set(KeyCreate.model_fields)
 
 
 def check_admin(admin_key_env: str, authorization: str | None) -> None:
@@ -109,14 +136,15 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
             raise OpenAIError(400, f"Unknown field '{unknown[0]}'; known fields: "
                               f"{', '.join(sorted(_CREATE_FIELDS))}.", param=unknown[0],
                               code="unknown_parameter")
-        if not isinstance(data.get("name"), str) or not data["name"]:
+        if "name" not in data:
             raise OpenAIError(400, "'name' is required (a label for the key).", param="name",
                               code="missing_required_parameter")
         try:
-            info, secret = await _blocking(
-                store.create, data["name"], team=data.get("team"), models=data.get("models"),
-                budget_day=data.get("budget_day"), budget_month=data.get("budget_month"),
-                rpm=data.get("rpm"), tpm=data.get("tpm"))
+            spec = KeyCreate.model_validate(data)
+        except ValidationError as exc:
+            raise pydantic_error_to_openai(exc.errors()) from None
+        try:
+            info, secret = await _blocking(store.create, **spec.model_dump())
         except ValueError as exc:
             param = str(exc).split(":", 1)[0]
             raise OpenAIError(400, f"Invalid {exc}.", param=param,

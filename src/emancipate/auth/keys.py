@@ -26,6 +26,14 @@ from emancipate.ledger import schema
 KEY_PREFIX = "sk-em-"
 _DOMAIN = b"emancipate virtual key v1"
 
+# Upper bounds of a key's attributes: far above any real use, and below what the columns hold
+# (PostgreSQL INTEGER is 32-bit: a larger rpm made the insert fail with a 500).
+MAX_NAME = 200
+MAX_MODELS = 1000  # model names or patterns per key
+MAX_RPM = 1_000_000
+MAX_TPM = 2_000_000_000
+MAX_BUDGET = 1e12  # in the ledger currency
+
 
 class KeyNotFound(LookupError):
     """No key with this id."""
@@ -54,6 +62,10 @@ class Limits:
     def any(self) -> bool:
         return any(v is not None for v in (self.rpm, self.tpm, self.budget_day,
                                            self.budget_month))
+
+    @property
+    def has_budget(self) -> bool:
+        return self.budget_day is not None or self.budget_month is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,18 +220,21 @@ class KeyStore:
 
 def _check(name: str, team: str | None, models: list[str] | None, budget_day: float | None,
            budget_month: float | None, rpm: int | None, tpm: int | None) -> None:
-    if not isinstance(name, str) or not name or len(name) > 200:
-        raise ValueError("name: give a name of 1 to 200 characters")
-    if team is not None and (not isinstance(team, str) or len(team) > 200):
-        raise ValueError("team: give a team name of at most 200 characters")
-    if models is not None and (not isinstance(models, list)
-                               or not all(isinstance(m, str) and m for m in models)):
-        raise ValueError("models: give a list of model names (or patterns such as 'gpt-*')")
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise ValueError(f"name: give a name of 1 to {MAX_NAME} characters")
+    if team is not None and (not isinstance(team, str) or len(team) > MAX_NAME):
+        raise ValueError(f"team: give a team name of at most {MAX_NAME} characters")
+    if models is not None and (
+            not isinstance(models, list) or len(models) > MAX_MODELS
+            or not all(isinstance(m, str) and 0 < len(m) <= MAX_NAME for m in models)):
+        raise ValueError(f"models: give a list of at most {MAX_MODELS} model names (or "
+                         "patterns such as 'gpt-*')")
     for label, value in (("budget_day", budget_day), ("budget_month", budget_month)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or value < 0):
-            raise ValueError(f"{label}: give an amount >= 0 in the ledger currency")
-    for label, value in (("rpm", rpm), ("tpm", tpm)):
+                                  or not 0 <= value <= MAX_BUDGET):
+            raise ValueError(f"{label}: give an amount from 0 to {MAX_BUDGET:g} in the ledger "
+                             "currency")
+    for label, value, top in (("rpm", rpm, MAX_RPM), ("tpm", tpm, MAX_TPM)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"{label}: give a whole number >= 1")
+                                  or not 1 <= value <= top):
+            raise ValueError(f"{label}: give a whole number from 1 to {top}")
