@@ -45,6 +45,7 @@ def _config(flaky: SimulatedVendor, steady: SimulatedVendor, **flaky_extra: obje
         "routes": {"pair": {"strategy": "fallback", "targets": [
             {"provider": "flaky", "model": "f-1"}, {"provider": "steady", "model": "s-1"}]}},
         "auth": {"enabled": False},
+        "server": {"public_health": True},  # _target_state reads /readyz's details
     }
 
 

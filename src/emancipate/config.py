@@ -162,6 +162,9 @@ class ServerConfig(_Strict):
     redis_url: str | None = None
     metrics_auth: Literal["none", "admin"] = Field(
         "none", description="`admin`: GET /metrics needs the admin key as a Bearer token")
+    public_health: bool = Field(
+        False, description="GET /readyz shows providers, routes and targets to anyone; off: "
+        "only to the admin key (status code and `ready` stay public)")
 
 
 class GatewayConfig(_Strict):

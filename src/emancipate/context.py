@@ -6,6 +6,7 @@ finished record. It never holds message contents or detected values, so it is sa
 
 from __future__ import annotations
 
+import fnmatch
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,13 @@ class Principal:
     team: str | None = None
     allowed_models: tuple[str, ...] | None = None  # None: every route
     is_admin: bool = False
+
+    def may_use(self, route: str) -> bool:
+        """Whether this key's model scopes cover `route`: a name, or a `*?[` pattern."""
+        if self.allowed_models is None:
+            return True
+        return any(p == route or (any(c in p for c in "*?[") and fnmatch.fnmatchcase(route, p))
+                   for p in self.allowed_models)
 
 
 ANONYMOUS = Principal(key_id="anonymous", name="anonymous")

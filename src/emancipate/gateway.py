@@ -117,8 +117,9 @@ class Gateway:
         ok = all(providers.values()) and all(routes.values())
         return {"ready": ok, "providers": providers, "routes": routes, "targets": targets}
 
-    def model_ids(self) -> list[str]:
-        return sorted(self.routes)
+    def model_ids(self, principal: Principal | None = None) -> list[str]:
+        """The public model names, or only those `principal`'s scopes cover."""
+        return sorted(r for r in self.routes if principal is None or principal.may_use(r))
 
     # --- chat completions --------------------------------------------------------------------
 
@@ -321,13 +322,7 @@ class Gateway:
     def _route(self, model: str, principal: Principal) -> Route:
         route = self.routes.get(model)
         if route is None:
-            available = ", ".join(self.model_ids()) or "none"
-            raise OpenAIError(
-                404,
-                f"The model '{model}' does not exist on this gateway. Available models: "
-                f"{available}.",
-                param="model", code="model_not_found",
-            )
+            raise model_not_found(model, self.model_ids(principal))
         return route
 
     def _capable(self, route: Route, request: ChatCompletionRequest) -> list[Target]:
@@ -371,6 +366,14 @@ class Gateway:
             task = asyncio.ensure_future(settle)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+
+def model_not_found(model: str, usable: list[str]) -> OpenAIError:
+    """404 naming only the models the caller may use: a scoped key learns no other route."""
+    shown = model if len(model) <= 100 else model[:100] + "..."
+    return OpenAIError(
+        404, f"The model '{shown}' does not exist on this gateway. Models you may use: "
+        f"{', '.join(usable) or 'none'}.", param="model", code="model_not_found")
 
 
 def _restore_message(body: dict[str, Any], restorer: Any) -> None:
@@ -478,4 +481,4 @@ class Stages:
         return None
 
 
-__all__ = ["Answer", "Decision", "Gateway", "StreamAnswer", "parse_json"]
+__all__ = ["Answer", "Decision", "Gateway", "StreamAnswer", "model_not_found", "parse_json"]

@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from emancipate.auth.admin import check_admin
 from emancipate.context import RequestContext
-from emancipate.gateway import Answer, Gateway, StreamAnswer, parse_json
+from emancipate.gateway import Answer, Gateway, StreamAnswer, model_not_found, parse_json
 from emancipate.protocol import OpenAIError, error_type_for
 
 log = logging.getLogger("emancipate.api")
@@ -298,30 +298,35 @@ def create_app(gateway: Gateway) -> GatewayApp:
     async def models(request: Request) -> Response:
         ctx = RequestContext(endpoint="models")
         try:
-            await gateway.authenticate(ctx, request.headers.get("authorization"))
+            principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
         except OpenAIError as err:
             return _error_response(err)
-        return JSONResponse({"object": "list", "data": [_model(m) for m in gateway.model_ids()]})
+        return JSONResponse({"object": "list",
+                             "data": [_model(m) for m in gateway.model_ids(principal)]})
 
     async def model(request: Request) -> Response:
         ctx = RequestContext(endpoint="models")
         try:
-            await gateway.authenticate(ctx, request.headers.get("authorization"))
+            principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
         except OpenAIError as err:
             return _error_response(err)
         model_id = request.path_params["model"]
-        if model_id not in gateway.routes:
-            return _error_response(OpenAIError(
-                404, f"The model '{model_id}' does not exist on this gateway. Available models: "
-                f"{', '.join(gateway.model_ids())}.", param="model", code="model_not_found"))
+        usable = gateway.model_ids(principal)
+        if model_id not in usable:  # outside the key's scopes: as if it did not exist
+            return _error_response(model_not_found(model_id, usable))
         return JSONResponse(_model(model_id))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        """Status and `ready` for anyone (probes); the per-provider, per-route and per-target
+        details name the deployment, so only with `server.public_health` or the admin key."""
         state = gateway.ready()
-        return JSONResponse(state, status_code=200 if state["ready"] else 503)
+        status = 200 if state["ready"] else 503
+        if not gateway.cfg.server.public_health and not _is_admin(gateway, request):
+            return JSONResponse({"ready": state["ready"]}, status_code=status)
+        return JSONResponse(state, status_code=status)
 
     async def metrics(request: Request) -> Response:
         if gateway.cfg.server.metrics_auth == "admin":
@@ -382,6 +387,14 @@ def admin_routes(gateway: Gateway) -> list[Route]:
 
 def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "emancipate"}
+
+
+def _is_admin(gateway: Gateway, request: Request) -> bool:
+    try:
+        check_admin(gateway.cfg.auth.admin_key_env, request.headers.get("authorization"))
+    except OpenAIError:
+        return False
+    return True
 
 
 def _error_response(err: OpenAIError) -> Response:

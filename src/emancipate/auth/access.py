@@ -9,7 +9,6 @@ API) is effective at once; one made elsewhere (CLI, another replica) within the 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import hmac
 import ipaddress
 import logging
@@ -131,8 +130,8 @@ class Access:
                 f"Invalid API key ending in '{secret[-4:]}': check the key, or ask the operator "
                 "for a new one.")
         if info.revoked:
-            raise _unauthorised(f"The API key '{info.name}' ({info.id}) was revoked; ask the "
-                                "operator for a new one.")
+            # Only that it was revoked: its name and id are the operator's, not the caller's.
+            raise _unauthorised("This API key was revoked; ask the operator for a new one.")
         return info.principal()
 
     async def _lookup(self, h: str) -> KeyInfo | None:
@@ -192,7 +191,7 @@ class Access:
         if principal.is_admin or principal is ANONYMOUS or principal.key_id == "anonymous":
             return
         allowed = principal.allowed_models
-        if allowed is not None and not _allowed(route, allowed):
+        if allowed is not None and not principal.may_use(route):
             shown = ", ".join(allowed) or "none"
             raise OpenAIError(
                 403, f"This API key may not use the model '{route}'. Models it may use: {shown}.",
@@ -320,13 +319,6 @@ class Access:
             headers={"retry-after": str(max(1, math.ceil(wait))),
                      "retry-after-ms": str(max(1, math.ceil(wait * 1000)))},
         )
-
-
-def _allowed(route: str, patterns: tuple[str, ...]) -> bool:
-    for p in patterns:
-        if p == route or (any(c in p for c in "*?[") and fnmatch.fnmatchcase(route, p)):
-            return True
-    return False
 
 
 def _human(seconds: float) -> str:
