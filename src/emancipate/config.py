@@ -162,6 +162,9 @@ class ServerConfig(_Strict):
     redis_url: str | None = None
     metrics_auth: Literal["none", "admin"] = Field(
         "none", description="`admin`: GET /metrics needs the admin key as a Bearer token")
+    max_json_depth: int = Field(
+        64, ge=8, le=200, description="deepest nesting of objects and arrays in a request "
+        "body (the body is level 1); deeper is a 400 json_too_deep")
     public_health: bool = Field(
         False, description="GET /readyz shows providers, routes and targets to anyone; off: "
         "only to the admin key (status code and `ready` stay public)")

@@ -28,6 +28,7 @@ from emancipate.protocol import (
     OpenAIError,
     pydantic_error_to_openai,
 )
+from emancipate.protocol.depth import check_depth, too_deep
 from emancipate.providers import Provider, ProviderError, Unsupported, build_providers
 from emancipate.routing import Strategy, build_strategy
 
@@ -57,10 +58,13 @@ class StreamAnswer:
     ctx: RequestContext = field(repr=False, default_factory=RequestContext)
 
 
-def parse_json(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes, max_depth: int = 64) -> dict[str, Any]:
+    """The body as a dict, nested at most `max_depth` levels (see `protocol.depth`)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "recursion" in str(exc):  # orjson stops at 1024 levels
+            raise too_deep(max_depth) from None
         raise OpenAIError(
             400,
             f"The request body is not valid JSON ({exc.args[0] if exc.args else exc}). "
@@ -69,6 +73,9 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise OpenAIError(400, "The request body must be a JSON object.", code="invalid_json")
+    # Fewer brackets than levels cannot nest too deep: the walk is for the rare large body.
+    if raw.count(b"[") + raw.count(b"{") >= max_depth:
+        check_depth(data, max_depth)
     return data
 
 

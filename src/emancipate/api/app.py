@@ -150,6 +150,7 @@ class Endpoint:
         self.handler = handler
         self.endpoint = endpoint
         self.limit = gateway.cfg.server.max_body_bytes
+        self.max_depth = gateway.cfg.server.max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway = self.gateway
@@ -159,7 +160,7 @@ class Endpoint:
         try:
             await gateway.authenticate(ctx, _authorization(scope))
             raw = await read_body(scope, receive, self.limit)
-            data = parse_json(raw)
+            data = parse_json(raw, self.max_depth)
             # The whole body is in: from now on `receive` only reports a disconnect, which
             # cancels this task (and so the upstream call or the embedded generation).
             task = asyncio.current_task()

@@ -22,16 +22,10 @@ import ahocorasick
 from emancipate.context import Finding
 from emancipate.guard.code import scan_code
 from emancipate.guard.config import GuardConfig
+from emancipate.guard.engine import Hit, SecretRule, resolve, run_rule
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
-from emancipate.guard.secrets import (
-    GENERIC_KEYWORDS,
-    RULES,
-    Rule,
-    scan_local,
-    scan_rules,
-    word_start_required,
-)
+from emancipate.guard.secrets import GENERIC_KEYWORDS, scan_local, word_start_required
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
 
 __all__ = ["Guard", "GuardConfig", "message_segments", "message_text"]
@@ -41,6 +35,7 @@ __all__ = ["Guard", "GuardConfig", "message_segments", "message_text"]
 _JOIN = "\n\x00\n\x00\n"
 
 _RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
+_LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "secret": ("generic_secret",),
@@ -67,7 +62,9 @@ class Guard:
         self.enabled = frozenset(
             d for d, c in DETECTORS.items() if c in classes and d not in disabled
         )
-        self.rules: list[Rule] = [r for r in RULES if r.detector in self.enabled]
+        self.rules: list[SecretRule] = [r for r in cfg.load_rules()
+                                        if r.detector in self.enabled]
+        self.always = [i for i, r in enumerate(self.rules) if not r.keywords]
         self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
         self.min_code_lines = cfg.code_min_lines
         self.allow = frozenset(fold(v) for v in cfg.allowlist)
@@ -150,7 +147,7 @@ class Guard:
         terms: list[tuple[int, int]] = []
         domain_kws: dict[int, set[int]] = {}
         domain_first: dict[int, tuple[int, int]] = {}
-        triggered: set[int] = set()
+        triggered: dict[int, list[int]] = {i: [0] for i in self.always}
         local: list[tuple[str, int]] = []
 
         if self._automaton is not None:
@@ -161,7 +158,12 @@ class Guard:
                 for tag in tags:
                     kind = tag[0]
                     if kind == _RULE:
-                        triggered.add(tag[1])
+                        at = start if index is None else index[start]
+                        positions = triggered.get(tag[1])
+                        if positions is None:
+                            triggered[tag[1]] = [at]
+                        elif positions[-1] != at:
+                            positions.append(at)
                     elif kind == _LOCAL:
                         if tag[2] and start > 0 and folded[start - 1].isalpha():
                             continue
@@ -177,25 +179,15 @@ class Guard:
                                 domain_first[d] = (s, e)
 
         out: list[Raw] = []
-        if triggered:
-            scan_rules(text, [self.rules[i] for i in sorted(triggered)], secrets)
-        if local:
-            n_specific = len(secrets)
-            generic: list[tuple[int, int, str]] = []
-            for kind, pos in local:
-                scan_local(text, kind, pos, generic, self.enabled)
-            specific = secrets[:n_specific]
-            for hit in generic:
-                if not _overlaps(hit, specific) and hit not in secrets:
-                    secrets.append(hit)
-        secrets = _dedupe(secrets)
+        secrets = self._secrets(text, triggered, local)
         out.extend((s, e, "secret", d, None) for s, e, d in secrets)
 
         if "personal" in classes:
             personal: list[tuple[int, int, str]] = []
             scan_personal(text, shape_of(text), self.numbers, personal)
+            taken = _Spans(secrets)
             out.extend((s, e, "personal", d, None) for s, e, d in _dedupe(personal)
-                       if not _overlaps((s, e, d), secrets))
+                       if not taken.overlaps(s, e))
         if terms:
             out.extend((s, e, "confidential", "term", None) for s, e in _longest(terms))
         if "code" in classes:
@@ -213,6 +205,20 @@ class Guard:
         out.sort(key=lambda r: (r[0], -r[1]))
         return out
 
+    def _secrets(self, text: str, triggered: dict[int, list[int]],
+                 local: list[tuple[str, int]]) -> list[tuple[int, int, str]]:
+        """Rule findings (windows around their keywords) and keyword-local findings,
+        overlaps resolved by priority: specific rules, then generic ones, then local."""
+        hits: list[Hit] = []
+        for i in sorted(triggered):  # sorted: the same findings in the same order every run
+            run_rule(self.rules[i], text, triggered[i], hits)
+        if local:
+            generic: list[tuple[int, int, str]] = []
+            for kind, pos in local:
+                scan_local(text, kind, pos, generic, self.enabled)
+            hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)
+        return resolve(hits) if hits else []
+
     @staticmethod
     def _bounded(folded: str, start: int, stop: int) -> bool:
         """Word boundaries around a term (only where the term itself starts or ends with a
@@ -223,9 +229,18 @@ class Guard:
                     and _word_char(folded[stop]))
 
 
-def _overlaps(hit: tuple[int, int, str], others: list[tuple[int, int, str]]) -> bool:
-    s, e = hit[0], hit[1]
-    return any(s < oe and os_ < e for os_, oe, _ in others)
+class _Spans:
+    """Sorted, non-overlapping spans answering "does [s, e) overlap one?" in O(log n)."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, spans: list[tuple[int, int, str]]) -> None:
+        self.starts = [s for s, _, _ in spans]
+        self.ends = [e for _, e, _ in spans]
+
+    def overlaps(self, s: int, e: int) -> bool:
+        i = bisect.bisect_left(self.starts, e) - 1
+        return i >= 0 and self.ends[i] > s
 
 
 def _dedupe(hits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:

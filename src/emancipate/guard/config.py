@@ -13,6 +13,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emancipate.guard.domains import BUILTIN_DOMAINS
+from emancipate.guard.engine import SecretRule, builtin_rules, load_rules, superseded
 from emancipate.guard.names import CLASSES, DETECTORS
 
 GuardClass = Literal["secret", "personal", "confidential", "code", "domain"]
@@ -72,6 +73,14 @@ class GuardConfig(BaseModel):
         description="topic domains; default: the built-in search, advertising, cloud",
     )
     code_min_lines: int = Field(3, ge=1, description="code-like lines that make a code block")
+    rules_files: list[str] = Field(
+        default_factory=list,
+        description="TOML files of extra secret rules (gitleaks' format, see "
+        "docs/guard-and-policy.md), loaded after the built-in ones",
+    )
+    disabled_rules: list[str] = Field(
+        default_factory=list, description="secret rule ids to switch off, e.g. generic-api-key"
+    )
 
     @field_validator("disabled_detectors")
     @classmethod
@@ -80,6 +89,27 @@ class GuardConfig(BaseModel):
             if name not in DETECTORS:
                 known = ", ".join(sorted(DETECTORS))
                 raise ValueError(f"unknown detector {name!r} (known: {known})")
+        return v
+
+    @field_validator("rules_files")
+    @classmethod
+    def _rule_files_load(cls, v: list[str]) -> list[str]:
+        for path in v:
+            rules = load_rules(Path(path))  # RuleError (a ValueError) names file and rule
+            for rule in rules:
+                if rule.detector not in DETECTORS:
+                    raise ValueError(f"{path}, rule {rule.id}: unknown detector "
+                                     f"{rule.detector!r} (known: {', '.join(sorted(DETECTORS))})")
+        return v
+
+    @field_validator("disabled_rules")
+    @classmethod
+    def _known_rules(cls, v: list[str]) -> list[str]:
+        known = {r.id for r in builtin_rules()}
+        for rule_id in v:
+            if rule_id not in known:
+                raise ValueError(f"unknown rule id {rule_id!r} (the ids of the built-in rule "
+                                 "files, e.g. generic-api-key, aws-access-key-id)")
         return v
 
     @field_validator("phone_regions")
@@ -130,6 +160,14 @@ class GuardConfig(BaseModel):
             base = list(BUILTIN_DOMAINS.get(name, ())) if d.keywords is None else list(d.keywords)
             out[name] = (base + list(d.extra_keywords), d.min_hits)
         return out
+
+    def load_rules(self) -> list[SecretRule]:
+        """The built-in secret rules and the operator's, less the disabled ones."""
+        rules = builtin_rules()
+        for path in self.rules_files:
+            rules.extend(load_rules(Path(path)))
+        off = set(self.disabled_rules)
+        return [r for r in superseded(rules) if r.id not in off]
 
     def load_terms(self) -> list[str]:
         """Inline terms plus the terms files (read at start-up, never per request)."""

@@ -35,6 +35,10 @@ DETECTORS: dict[str, str] = {
     "password": "secret",
     "bearer_token": "secret",
     "generic_secret": "secret",
+    "vendor_token": "secret",  # the other vendors' token formats (gitleaks' rules)
+    "password_hash": "secret",  # bcrypt, crypt(3) SHA/MD5, argon2, PBKDF2, NTLM, htpasswd
+    "webhook_url": "secret",  # Teams, Discord, Google Chat, Logic Apps webhooks
+    "gcp_service_account": "secret",
     # personal data
     "email": "personal",
     "phone": "personal",

@@ -1,0 +1,117 @@
+"""The secret rule engine: every rule's own examples, rule files as config, stable labels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from emancipate.guard import Guard, GuardConfig
+from emancipate.guard.engine import RULES_DIR, builtin_rules, load_rules
+
+GUARD = Guard.from_config(GuardConfig(classes=["secret"]))
+RULES = builtin_rules()
+EXAMPLES = [(r.id, r.detector, t) for r in RULES for t in r.examples]
+NEGATIVES = [(r.id, r.detector, t) for r in RULES for t in r.negatives]
+
+
+def test_the_builtin_files_hold_our_rules_and_gitleaks_rules() -> None:
+    ids = {r.id for r in RULES}
+    assert len(RULES) > 200
+    assert {"generic-api-key", "vault-service-token", "connection-string-password"} <= ids
+    assert (RULES_DIR / "LICENSE-gitleaks").read_text().startswith("MIT License")
+
+
+@pytest.mark.parametrize(("rule_id", "detector", "text"), EXAMPLES,
+                         ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(EXAMPLES)])
+def test_every_rule_finds_its_own_examples(rule_id: str, detector: str, text: str) -> None:
+    assert detector in {f.detector for f in GUARD.scan(text)}, rule_id
+
+
+@pytest.mark.parametrize(("rule_id", "detector", "text"), NEGATIVES,
+                         ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(NEGATIVES)])
+def test_no_rule_fires_on_its_own_negatives(rule_id: str, detector: str, text: str) -> None:
+    assert detector not in {f.detector for f in GUARD.scan(text)}, rule_id
+
+
+def test_an_operator_rule_file_adds_a_rule(tmp_path: Path) -> None:
+    path = tmp_path / "acme.toml"
+    path.write_text("[[rules]]\nid = 'acme-internal-token'\ndetector = 'vendor_token'\n"
+                    "regex = '''\\bacme_[a-z0-9]{24}\\b'''\nkeywords = ['acme_']\n")
+    guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
+    text = "use acme_q3vb8xk2lm9pz7rt4yw1nc6h to log in"
+    assert [(f.detector, text[f.start:f.end]) for f in guard.scan(text)] == [
+        ("vendor_token", "acme_q3vb8xk2lm9pz7rt4yw1nc6h")]
+    assert not GUARD.scan(text)
+
+
+def test_a_broken_rule_file_names_the_file_the_rule_and_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[[rules]]\nid = 'bad'\nregex = '''(unclosed'''\nkeywords = ['x']\n")
+    with pytest.raises(ValidationError, match=r"bad\.toml, rule bad: the regex does not compile"):
+        GuardConfig(rules_files=[str(path)])
+    path.write_text("[[rules]]\nid = 'odd'\ndetector = 'nope'\nregex = 'x'\n")
+    with pytest.raises(ValidationError, match="unknown detector 'nope'"):
+        GuardConfig(rules_files=[str(path)])
+
+
+def test_a_rule_can_be_switched_off_by_id() -> None:
+    text = "my_client_api_key = 'q3Vb8Xk2Lm9Pz7Rt4Yw1'"
+    assert GUARD.scan(text)
+    quiet = Guard.from_config(GuardConfig(classes=["secret"], disabled_detectors=[
+        "generic_secret"], disabled_rules=["generic-api-key"]))
+    assert not [f for f in quiet.scan(text) if f.detector == "generic_secret"]
+    with pytest.raises(ValidationError, match="unknown rule id 'no-such-rule'"):
+        GuardConfig(disabled_rules=["no-such-rule"])
+
+
+LABEL_PROBE = """
+import json
+from emancipate.guard import Guard, GuardConfig
+g = Guard.from_config(GuardConfig())
+text = open(%r).read()
+print(json.dumps([(f.detector, f.start, f.end) for f in g.scan(text)]))
+"""
+
+
+def test_labels_are_the_same_in_every_process(tmp_path: Path) -> None:
+    """A policy rule on a detector name must fire every time: labels may not depend on
+    hash seeds or set order (a legacy OpenAI key was once `openai_api_key` or
+    `model_api_key` at random)."""
+    text = ("key sk-" + "Ab3dE5fG7hJ9kL1mN2pQ" + "T3BlbkFJ" + "q3Vb8Xk2Lm9Pz7Rt4Yw1"
+            + "\n" + "\n".join(r.examples[0] for r in RULES if r.examples))
+    path = tmp_path / "text.txt"
+    path.write_text(text)
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        out = subprocess.run([sys.executable, "-c", LABEL_PROBE % str(path)], check=True,
+                             capture_output=True, text=True, env={"PYTHONHASHSEED": seed})
+        outputs.add(out.stdout)
+    assert len(outputs) == 1
+    assert '"openai_api_key", 4,' in outputs.pop()
+
+
+def test_rule_work_is_linear_and_an_emoji_does_not_change_it() -> None:
+    """Counted work (characters RE2 reads), not time: windows around keywords are merged,
+    so a text full of keywords costs each rule at most one read of the text."""
+    from emancipate.guard.engine import run_rule
+
+    rule = next(r for r in RULES if r.id == "generic-api-key")
+    for unit in ("api_key = x ", "token: é ", "secret 😀 "):
+        small, big = unit * 1000, unit * 4000
+        work_small = run_rule(rule, small, range(0, len(small), len(unit)), [])
+        work_big = run_rule(rule, big, range(0, len(big), len(unit)), [])
+        assert work_small <= len(small) and work_big <= len(big)
+    ascii_text = "word " * 2000 + "password = hunter2hunter2 "
+    emoji_text = "w😀rd " + "word " * 1999 + "password = hunter2hunter2 "
+    pos = ascii_text.index("password")
+    assert run_rule(rule, ascii_text, [pos], []) == run_rule(rule, emoji_text, [pos], [])
+
+
+def test_load_rules_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text("[[rules]]\nid = 'only-paths'\npath = '''\\.p12$'''\n")
+    assert load_rules(path) == []  # a rule about file names has nothing to find in a prompt
