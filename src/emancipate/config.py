@@ -168,6 +168,20 @@ class ServerConfig(_Strict):
     public_health: bool = Field(
         False, description="GET /readyz shows providers, routes and targets to anyone; off: "
         "only to the admin key (status code and `ready` stay public)")
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds from a connection (or a request's first byte) "
+        "to the end of its headers; a slower client is disconnected")
+    body_timeout: float = Field(
+        30.0, gt=0, le=600, description="longest pause, in seconds, between two pieces of a "
+        "request body")
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, le=600, description="seconds an idle keep-alive connection stays open")
+    max_connections: int = Field(
+        2048, ge=16, le=1_000_000, description="open client connections; past it the oldest "
+        "one that is not being answered is closed")
+    max_header_bytes: int = Field(
+        65536, ge=4096, le=16 * 1024 * 1024, description="request line and headers; larger "
+        "is a 431")
 
 
 class GatewayConfig(_Strict):
