@@ -92,6 +92,9 @@ def test_key_lifecycle_over_the_admin_api(admin: Any):
     ({"name": "x", "rpm": True}, "rpm"), ({"name": "x", "budget_month": 1e300}, "budget_month"),
     ({"name": "x" * 201}, "name"), ({"name": "x", "team": 7}, "team"),
     ({"name": "x", "models": ["m"] * 1001}, "models"), ({"name": "x", "models": [""]}, "models[0]"),
+    ({"name": "x", "expires_in": "forever"}, "expires_in"),
+    ({"name": "x", "expires_at": "2001-01-01"}, "expires_at"),
+    ({"name": "x", "expires_at": "2099-01-01", "expires_in": "1d"}, "expires_in"),
 ])
 def test_create_validation(admin: Any, body: dict[str, Any], param: str):
     client, _, _ = admin
@@ -173,6 +176,14 @@ def test_keys_cli(database_url: str, tmp_path: Path):
     assert json.loads(r.stdout) == []
     r = runner.invoke(keys_cli, ["revoke", "key_nope", "--config", config])
     assert r.exit_code == 1 and "no key" in r.output
+
+    r = runner.invoke(keys_cli, ["create", "--name", "temp", "--expires-in", "30d", "--json",
+                                 "--config", config])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["expires_at"] is not None
+    r = runner.invoke(keys_cli, ["create", "--name", "dated", "--expires-at", "2001-01-01",
+                                 "--config", config])
+    assert r.exit_code == 2 and "expires_at" in r.output and "future" in r.output
     r = runner.invoke(keys_cli, ["create", "--name", "x", "--rpm", "0", "--config", config])
     assert r.exit_code == 2 and "rpm" in r.output
 

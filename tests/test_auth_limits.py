@@ -241,3 +241,50 @@ def test_redis_outage_falls_back_to_local_limits(tmp_path: Path, redis_factory: 
         asyncio.run(flow())
     finally:
         ledger.close()
+
+
+def test_concurrent_requests_hold_their_estimated_cost_against_the_budget(setup: Any):
+    """100 requests at once on a fresh key: only those whose estimates fit are admitted."""
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, budget_day=0.05)
+        contexts = [RequestContext(principal=p) for _ in range(100)]
+        results = await asyncio.gather(
+            *(access.admit(p, "chat", 10, ctx, lambda: 0.01) for ctx in contexts),
+            return_exceptions=True)
+        admitted = [ctx for ctx, r in zip(contexts, results, strict=True) if r is None]
+        assert len(admitted) == 5  # 0.00, 0.01, ... 0.04 held when each was admitted
+        err = next(r for r in results if r is not None)
+        assert (err.status, err.code, err.type) == (429, "budget_exceeded", "insufficient_quota")
+        assert "held by its requests in flight" in err.message
+        # Settled: the holds go, the real costs stay; a failed request (cost 0) frees its hold.
+        for ctx in admitted[:4]:
+            ctx.cost = 0.005
+            await access.settle(p, ctx)
+        await access.settle(p, admitted[4])
+        assert await access.spent(p.key_id) == pytest.approx((0.02, 0.02))
+        again = [RequestContext(principal=p) for _ in range(10)]
+        results = await asyncio.gather(
+            *(access.admit(p, "chat", 10, ctx, lambda: 0.01) for ctx in again),
+            return_exceptions=True)
+        assert sum(r is None for r in results) == 3  # 0.02 spent + 0.00..0.02 held < 0.05
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_a_request_refused_by_a_rate_limit_holds_nothing(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        p = await login(access, budget_day=1.0, tpm=100)
+        first = RequestContext(principal=p)
+        await access.admit(p, "chat", 0, first, lambda: 0.6)
+        err = await refused(access.admit(p, "chat", 500, RequestContext(principal=p),
+                                         lambda: 0.5))
+        assert err.code == "rate_limit_exceeded"
+        await access.admit(p, "chat", 0, RequestContext(principal=p), lambda: 0.3)  # 0.6 held
+        await access.settle(p, first)
+        assert await access.spent(p.key_id) == (0.0, 0.0)
+        await access.aclose()
+
+    asyncio.run(flow())

@@ -201,3 +201,45 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_an_expired_key_is_refused_like_a_revoked_one(database_url: str, tmp_path: Path):
+    from datetime import UTC, datetime, timedelta
+
+    access, ledger = open_access(database_url, tmp_path, key_cache_ttl=0)
+    soon = datetime.now(UTC) + timedelta(days=30)
+    info, secret = access.store.create("temp", expires_at=soon)
+    assert info.expires_at == soon.replace(microsecond=info.expires_at.microsecond)
+    assert info.to_dict()["status"] == "active"
+    assert asyncio.run(access.authenticate(f"Bearer {secret}")).key_id == info.id
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    with ledger.engine.begin() as conn:  # as if 30 days went by
+        conn.execute(text("UPDATE keys SET expires_at = :t WHERE id = :id"),
+                     {"t": past, "id": info.id})
+    err = auth_error(access.authenticate(f"Bearer {secret}"))
+    assert (err.status, err.code, err.type) == (401, "invalid_api_key", "authentication_error")
+    assert "expired" in err.message and info.id not in err.message and "temp" not in err.message
+    assert access.store.get(info.id).to_dict()["status"] == "expired"
+    for bad in (past, datetime.now(UTC) + timedelta(days=4000)):
+        with pytest.raises(ValueError, match="expires_at"):
+            access.store.create("bad", expires_at=bad)
+    ledger.close()
+
+
+def test_expiry_durations_and_dates_parse():
+    from datetime import UTC, datetime, timedelta
+
+    from emancipate.auth.keys import expiry_at, expiry_in
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert expiry_in("90d", now) == now + timedelta(days=90)
+    assert expiry_in("12h", now) == now + timedelta(hours=12)
+    assert expiry_in("2w", now) == now + timedelta(weeks=2)
+    assert expiry_in(3600, now) == now + timedelta(hours=1)
+    assert expiry_at("2026-12-31") == datetime(2026, 12, 31, tzinfo=UTC)
+    assert expiry_at("2026-12-31T18:00:00+01:00") == datetime(2026, 12, 31, 17, tzinfo=UTC)
+    for bad in ("0d", "soon", "-1h", "99999999999", True):
+        with pytest.raises(ValueError, match="expires_in"):
+            expiry_in(bad, now)
+    with pytest.raises(ValueError, match="expires_at"):
+        expiry_at("next tuesday")

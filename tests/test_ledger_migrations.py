@@ -20,7 +20,7 @@ def _tables(engine) -> set[str]:  # noqa: ANN001
 
 def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0005"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0006"
     assert {"requests", "attempts", "decisions", "findings", "keys", "shadow_verdicts", "contents",
             "emancipate_schema"} <= _tables(ledger.engine)
     indexes = {i["name"] for i in inspect(ledger.engine).get_indexes("requests")}
@@ -28,7 +28,7 @@ def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger.close()
     # Opening again (a restart, a second replica) is a no-op.
     again = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(again.engine) == "0005"
+    assert ledger_db.current_revision(again.engine) == "0006"
     again.close()
 
 
@@ -51,7 +51,7 @@ def test_previous_version_to_head_keeps_and_backfills_rows(database_url: str, tm
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0005"
+    assert ledger_db.current_revision(ledger.engine) == "0006"
     path = ledger.request_path("req_old")
     assert path is not None
     assert path["day"] == "2025-09-30"  # backfilled in UTC
@@ -100,7 +100,7 @@ def _open_from(database_url: str, tmp_path: Path, revision: str, insert: str,
         conn.execute(text(insert), {"t": t})
     engine.dispose()
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0005"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0006"
     return ledger
 
 
@@ -154,7 +154,7 @@ def test_0003_to_0004_adds_contents(database_url: str, tmp_path: Path):
     assert "contents" not in _tables(engine)
     engine.dispose()
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0005"
+    assert ledger_db.current_revision(ledger.engine) == "0006"
     columns = {c["name"] for c in inspect(ledger.engine).get_columns("contents")}
     assert columns == {"request_id", "messages", "answer"}
     ledger_db.downgrade(ledger.engine, "0003")
@@ -187,4 +187,28 @@ def test_0004_to_0005_adds_shadow_spend_and_keeps_verdicts(database_url: str, tm
     with ledger.engine.connect() as conn:
         kept = {r[0] for r in conn.execute(text("SELECT request_id FROM shadow_verdicts"))}
     assert kept == {"req_old", "req_new"}
+    ledger.close()
+
+
+def test_0005_to_0006_adds_key_expiry_and_keeps_keys(database_url: str, tmp_path: Path):
+    engine = ledger_db.make_engine(database_url)
+    ledger_db.upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO keys (id, secret_hash, hint, name, created_at) "
+            "VALUES ('key_old', 'h0', '...abcd', 'old', :t)"), {"t": datetime(2025, 10, 3,
+                                                                        tzinfo=UTC)})
+    engine.dispose()
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
+    assert ledger_db.current_revision(ledger.engine) == "0006"
+    from emancipate.auth import KeyStore
+
+    old = KeyStore(ledger.engine).get("key_old")
+    assert old is not None and old.expires_at is None  # existing keys never expire
+    assert old.to_dict()["status"] == "active"
+    ledger_db.downgrade(ledger.engine, "0005")
+    columns = {c["name"] for c in inspect(ledger.engine).get_columns("keys")}
+    assert "expires_at" not in columns and "rotated_at" in columns
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM keys")).scalar() == "old"
     ledger.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +146,9 @@ class Gateway:
         route = self._route(request.model, ctx.principal)
         prompt = request.prompt_text()
         estimate = len(prompt) // 4 + (request.token_limit or 0)
-        await self.stages.admit(ctx.principal, route.name, estimate, ctx)
+        completion = (request.token_limit or self.cfg.auth.reserve_completion_tokens) * request.n
+        await self.stages.admit(ctx.principal, route.name, estimate, ctx,
+                                lambda: self.estimated_cost(route, len(prompt) // 4, completion))
         targets = self._capable(route, request)
 
         findings = self.stages.scan(data)
@@ -270,6 +272,12 @@ class Gateway:
         if target is not None:
             ctx.cost = self.price(ctx, target, prompt_tokens, completion_tokens)
 
+    def estimated_cost(self, route: Route, prompt_tokens: int, completion_tokens: int) -> float:
+        """What a request of this size may cost on the priciest target of `route`: held
+        against the key's budget at admission, until the real cost is known."""
+        return max((cost(self.cfg.providers[t.provider], t.model, prompt_tokens,
+                         completion_tokens) for t in route.targets), default=0.0)
+
     def price(self, ctx: RequestContext, target: Target, prompt_tokens: int,
               completion_tokens: int) -> float:
         """What a call that `target` answered cost; it held the target for the last attempt."""
@@ -313,7 +321,10 @@ class Gateway:
                         403, "This input holds data the policy only lets in-house targets see, "
                         "and this model has no in-house embedding target.",
                         type="permission_error", param="input", code="policy_blocked")
-        await self.stages.admit(ctx.principal, route.name, 0, ctx)
+        prompt_tokens = sum(len(t) // 4 if isinstance(t, str) else len(t) if isinstance(t, list)
+                            else 1 for t in texts)
+        await self.stages.admit(ctx.principal, route.name, 0, ctx,
+                                lambda: self.estimated_cost(route, prompt_tokens, 0))
         ordered = route.strategy.order(targets, ctx, "")
 
         async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
@@ -465,9 +476,10 @@ class Stages:
         return await self.access.authenticate(authorization)
 
     async def admit(self, principal: Principal, route: str, estimated_tokens: int,
-                    ctx: RequestContext) -> None:
+                    ctx: RequestContext, estimated_cost: Callable[[], float] | None = None,
+                    ) -> None:
         if self.access is not None:
-            await self.access.admit(principal, route, estimated_tokens, ctx)
+            await self.access.admit(principal, route, estimated_tokens, ctx, estimated_cost)
 
     def scan(self, data: dict[str, Any]) -> list[Any]:
         return self.guard.scan_request(data) if self.guard is not None else []

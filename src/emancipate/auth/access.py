@@ -16,11 +16,19 @@ import math
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emancipate.auth.blocking import DaemonPool
 from emancipate.auth.keys import KeyInfo, KeyStore, Limits, hash_secret
-from emancipate.auth.limits import LocalLimits, RedisLimits, Verdict, periods, seconds_to_reset
+from emancipate.auth.limits import (
+    Hold,
+    LocalLimits,
+    RedisLimits,
+    Verdict,
+    periods,
+    seconds_to_reset,
+)
 from emancipate.context import ANONYMOUS, Principal, RequestContext
 from emancipate.protocol import OpenAIError
 
@@ -35,6 +43,7 @@ ADMIN = Principal(key_id="admin", name="admin", is_admin=True)
 # (503 auth_unavailable), whether it failed or simply stopped answering.
 STORE_TIMEOUT = 5.0
 RESERVED = "auth.tpm_reserved"  # ctx.extra: tokens taken from the tpm bucket at admission
+HELD = "auth.cost_held"  # ctx.extra: a budget hold may exist under ctx.request_id
 
 
 def _unauthorised(message: str) -> OpenAIError:
@@ -61,7 +70,11 @@ class Access:
         self.store = store
         self.ledger = ledger
         self.local = LocalLimits()
-        self.redis = RedisLimits(redis_client, cfg.auth.redis_prefix) if redis_client else None
+        # A hold outlives its request only when the replica holding it died: let it go once
+        # the longest request could have ended.
+        hold_ttl = max((p.timeouts.total for p in cfg.providers.values()), default=600.0) + 60
+        self.redis = (RedisLimits(redis_client, cfg.auth.redis_prefix, hold_ttl)
+                      if redis_client else None)
         self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
         self._limits: dict[str, Limits] = {}
@@ -132,6 +145,10 @@ class Access:
         if info.revoked:
             # Only that it was revoked: its name and id are the operator's, not the caller's.
             raise _unauthorised("This API key was revoked; ask the operator for a new one.")
+        if info.expired():
+            when = info.expires_at.isoformat(timespec="seconds")  # type: ignore[union-attr]
+            raise _unauthorised(f"This API key expired at {when}; ask the operator for a new "
+                                "one.")
         return info.principal()
 
     async def _lookup(self, h: str) -> KeyInfo | None:
@@ -182,11 +199,14 @@ class Access:
     # --- admit / settle ----------------------------------------------------------------------
 
     async def admit(self, principal: Principal, route: str, estimated_tokens: int,
-                    ctx: RequestContext | None = None) -> None:
+                    ctx: RequestContext | None = None,
+                    estimated_cost: Callable[[], float] | None = None) -> None:
         """Scope, budget and rate checks before any upstream call.
 
         With ``ctx``, the estimated tokens are taken from the tpm bucket now and corrected by
-        ``settle`` with the real count; without it they are only checked.
+        ``settle`` with the real count; without it they are only checked. With ``ctx`` and
+        ``estimated_cost`` (called only for a key with a budget), that cost is held against
+        the budget until ``settle``, so concurrent requests cannot all pass on one balance.
         """
         if principal.is_admin or principal is ANONYMOUS or principal.key_id == "anonymous":
             return
@@ -202,23 +222,29 @@ class Access:
         day, month = periods()
         tokens = max(0, int(estimated_tokens))
         reserve = ctx is not None
-        if lim.budget_day is not None or lim.budget_month is not None:
+        if lim.has_budget:
             await self._seed(principal.key_id, day, month)
-        verdict = await self._admit(principal.key_id, lim, tokens, reserve, day, month)
+        hold = None
+        if ctx is not None and estimated_cost is not None and lim.has_budget:
+            hold = Hold(ctx.request_id, max(0.0, float(estimated_cost())))
+            ctx.extra[HELD] = True  # before the call: a cancelled Redis call may have held it
+        verdict = await self._admit(principal.key_id, lim, tokens, reserve, day, month, hold)
         if verdict.ok:
             if reserve and lim.tpm:
                 ctx.extra[RESERVED] = tokens  # type: ignore[union-attr]
             return
+        if ctx is not None:
+            ctx.extra.pop(HELD, None)
         raise self._refusal(principal, lim, verdict, tokens)
 
     async def _admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
-                     month: str) -> Verdict:
+                     month: str, hold: Hold | None) -> Verdict:
         if self.redis is not None:
             try:
-                return await self.redis.admit(key_id, lim, tokens, reserve, day, month)
+                return await self.redis.admit(key_id, lim, tokens, reserve, day, month, hold)
             except Exception as exc:
                 self._redis_failed(exc)
-        return self.local.admit(key_id, lim, tokens, reserve, day, month)
+        return self.local.admit(key_id, lim, tokens, reserve, day, month, hold)
 
     async def settle(self, principal: Principal, ctx: RequestContext) -> None:
         """Count the real tokens and cost of a finished request; never raises."""
@@ -227,14 +253,18 @@ class Access:
             if principal.is_admin or lim is None or not lim.any:
                 return
             reserved = int(ctx.extra.pop(RESERVED, 0) or 0)
+            held = ctx.extra.pop(HELD, False)
             delta = ctx.prompt_tokens + ctx.completion_tokens - reserved
             cost = float(ctx.cost or 0.0)
-            if not delta and not cost:
+            if held:  # always local too: the admission may have fallen back to this process
+                self.local.release(principal.key_id, ctx.request_id)
+            if not delta and not cost and not held:
                 return
             day, month = periods(ctx.started_at)
             if self.redis is not None:
                 try:
-                    await self.redis.settle(principal.key_id, lim, cost, delta, day, month)
+                    await self.redis.settle(principal.key_id, lim, cost, delta, day, month,
+                                            ctx.request_id if held else "")
                     return
                 except Exception as exc:
                     self._redis_failed(exc)
@@ -291,10 +321,12 @@ class Access:
             daily = v.reason == "budget_day"
             budget = lim.budget_day if daily else lim.budget_month
             wait = seconds_to_reset(v.reason)
+            held = (f" plus {v.held:.4f} held by its requests in flight (released as they "
+                    "finish)" if v.held else "")
             return OpenAIError(
                 429,
                 f"{who} has used its {'daily' if daily else 'monthly'} budget: spent "
-                f"{v.spent:.4f} of {budget:.2f} {self.currency}. It resets at "
+                f"{v.spent:.4f}{held} of {budget:.2f} {self.currency}. It resets at "
                 f"{'00:00 UTC' if daily else 'the start of next month (UTC)'}, in "
                 f"{_human(wait)}; ask the operator to raise the budget.",
                 type="insufficient_quota", code="budget_exceeded",

@@ -1,7 +1,8 @@
 """Admin API for keys and usage, behind the admin key (``Authorization: Bearer <admin key>``).
 
     GET    /admin/keys                 list keys (never their secrets)
-    POST   /admin/keys                 create; the answer holds the secret, shown this once
+    POST   /admin/keys                 create (expires_at / expires_in optional); the answer
+                                       holds the secret, shown this once
     POST   /admin/keys/{id}/rotate     new secret for the same key; the old one stops at once
     DELETE /admin/keys/{id}            revoke
     GET    /admin/usage?by=…&since=…   usage aggregated by key, team, vendor, ownership, model, day
@@ -16,6 +17,7 @@ import functools
 import hmac
 import os
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
@@ -33,6 +35,8 @@ from emancipate.auth.keys import (
     MAX_TPM,
     KeyNotFound,
     KeyRevoked,
+    expiry_at,
+    expiry_in,
 )
 from emancipate.ledger.store import USAGE_GROUPS, parse_since
 from emancipate.protocol import OpenAIError, pydantic_error_to_openai
@@ -59,6 +63,16 @@ class KeyCreate(BaseModel):
     budget_month: float | None = Field(None, ge=0, le=MAX_BUDGET)
     rpm: int | None = Field(None, ge=1, le=MAX_RPM)
     tpm: int | None = Field(None, ge=1, le=MAX_TPM)
+    expires_at: str | None = Field(None, max_length=64, description="ISO 8601, UTC by default")
+    expires_in: str | int | None = Field(None, description="30d, 12h, 45m, 2w or seconds")
+
+    def expiry(self) -> datetime | None:
+        """When the key stops working; ValueError naming the field when it is not valid."""
+        if self.expires_at is not None and self.expires_in is not None:
+            raise ValueError("expires_in: give expires_at or expires_in, not both")
+        if self.expires_in is not None:
+            return expiry_in(self.expires_in)
+        return expiry_at(self.expires_at) if self.expires_at is not None else None
 
 
 _CREATE_FIELDS = set(KeyCreate.model_fields)
@@ -144,10 +158,11 @@ def admin_routes(access: Access, ledger: Ledger) -> list[Route]:
         except ValidationError as exc:
             raise pydantic_error_to_openai(exc.errors()) from None
         try:
-            info, secret = await _blocking(store.create, **spec.model_dump())
+            fields = spec.model_dump(exclude={"expires_at", "expires_in"})
+            info, secret = await _blocking(store.create, **fields, expires_at=spec.expiry())
         except ValueError as exc:
-            param = str(exc).split(":", 1)[0]
-            raise OpenAIError(400, f"Invalid {exc}.", param=param,
+            param, _, reason = str(exc).partition(": ")
+            raise OpenAIError(400, f"Invalid value for '{param}': {reason}.", param=param,
                               code="invalid_value") from None
         return {**info.to_dict(), "key": secret}
 

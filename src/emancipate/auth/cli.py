@@ -20,7 +20,7 @@ app = typer.Typer(help="Virtual API keys: scopes, budgets, rate limits.",
                   no_args_is_help=True, add_completion=False)
 
 _COLUMNS = ["id", "name", "team", "models", "budget_day", "budget_month", "rpm", "tpm",
-            "hint", "status", "created_at"]
+            "hint", "status", "created_at", "expires_at"]
 
 
 def _store(config: Path | None) -> tuple[Ledger, KeyStore]:
@@ -69,16 +69,28 @@ def create(
         "--budget-month", help="spend per UTC month")] = None,
     rpm: Annotated[Optional[int], typer.Option(help="requests per minute")] = None,  # noqa: UP045
     tpm: Annotated[Optional[int], typer.Option(help="tokens per minute")] = None,  # noqa: UP045
+    expires_at: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--expires-at", help="ISO 8601 date or date-time the key stops working (UTC unless "
+        "it has an offset)")] = None,
+    expires_in: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--expires-in", help="lifetime from now: 90d, 12h, 30m, 2w or seconds")] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a key; its secret is printed once."""
+    from emancipate.auth.keys import expiry_at, expiry_in
+
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if expires_at is not None and expires_in is not None:
+        typer.echo("emancipate: give --expires-at or --expires-in, not both", err=True)
+        raise typer.Exit(2)
     ledger, store = _store(config)
     try:
+        expiry = (expiry_in(expires_in) if expires_in is not None
+                  else expiry_at(expires_at) if expires_at is not None else None)
         info, secret = store.create(name, team=team, models=allowed,
                                     budget_day=budget_day, budget_month=budget_month,
-                                    rpm=rpm, tpm=tpm)
+                                    rpm=rpm, tpm=tpm, expires_at=expiry)
     except ValueError as exc:
         typer.echo(f"emancipate: invalid {exc}", err=True)
         raise typer.Exit(2) from None
@@ -89,7 +101,7 @@ def create(
 
 @app.command("list")
 def list_keys(
-    active: Annotated[bool, typer.Option("--active", help="hide revoked keys")] = False,
+    active: Annotated[bool, typer.Option("--active", help="hide revoked and expired keys")] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -105,7 +117,9 @@ def list_keys(
         typer.echo("no keys yet: emancipate keys create --name NAME")
     else:
         for k in keys:
-            k["created_at"] = k["created_at"][:19].replace("T", " ")
+            for column in ("created_at", "expires_at"):
+                if k[column]:
+                    k[column] = k[column][:19].replace("T", " ")
         typer.echo(table(keys, _COLUMNS))
 
 

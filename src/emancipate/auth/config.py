@@ -16,6 +16,12 @@ class AuthConfig(BaseModel):
         "replica (or the CLI) takes effect within this delay",
     )
     key_cache_size: int = Field(100_000, ge=1, description="keys (and unknown keys) cached")
+    reserve_completion_tokens: int = Field(
+        1024, ge=0, le=1_000_000,
+        description="completion tokens assumed, for a request without max_tokens, when its "
+        "estimated cost is held against a key's budget at admission (the real cost replaces "
+        "it when the request ends)",
+    )
     redis_prefix: str = Field(
         "emancipate", min_length=1, description="namespace of the counters in server.redis_url"
     )

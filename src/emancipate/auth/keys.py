@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from emancipate.context import Principal
 from emancipate.ledger import schema
@@ -33,6 +34,7 @@ MAX_MODELS = 1000  # model names or patterns per key
 MAX_RPM = 1_000_000
 MAX_TPM = 2_000_000_000
 MAX_BUDGET = 1e12  # in the ledger currency
+MAX_LIFETIME = timedelta(days=10 * 366)  # the furthest expiry a key may be given
 
 
 class KeyNotFound(LookupError):
@@ -84,10 +86,14 @@ class KeyInfo:
     created_at: datetime
     revoked_at: datetime | None
     rotated_at: datetime | None
+    expires_at: datetime | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
     @property
     def limits(self) -> Limits:
@@ -101,10 +107,11 @@ class KeyInfo:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("created_at", "revoked_at", "rotated_at"):
+        for name in ("created_at", "revoked_at", "rotated_at", "expires_at"):
             value = out[name]
             out[name] = _aware(value).isoformat() if value is not None else None
-        out["status"] = "revoked" if self.revoked else "active"
+        out["status"] = ("revoked" if self.revoked else "expired" if self.expired()
+                         else "active")
         return out
 
 
@@ -121,6 +128,7 @@ def _info(row: Any) -> KeyInfo:
         created_at=_aware(m["created_at"]),
         revoked_at=_aware(m["revoked_at"]) if m["revoked_at"] is not None else None,
         rotated_at=_aware(m["rotated_at"]) if m["rotated_at"] is not None else None,
+        expires_at=_aware(m["expires_at"]) if m["expires_at"] is not None else None,
     )
 
 
@@ -137,10 +145,12 @@ class KeyStore:
     def create(
         self, name: str, *, team: str | None = None, models: list[str] | None = None,
         budget_day: float | None = None, budget_month: float | None = None,
-        rpm: int | None = None, tpm: int | None = None,
+        rpm: int | None = None, tpm: int | None = None, expires_at: datetime | None = None,
     ) -> tuple[KeyInfo, str]:
         """A new key and its secret (the only time the secret exists outside the client)."""
         _check(name, team, models, budget_day, budget_month, rpm, tpm)
+        if expires_at is not None:
+            expires_at = _check_expiry(expires_at)
         secret = new_secret()
         row = {
             "id": "key_" + secrets.token_hex(8),
@@ -150,7 +160,7 @@ class KeyStore:
             "team": team or None,
             "allowed_models": json.dumps(list(models)) if models is not None else None,
             "budget_day": budget_day, "budget_month": budget_month, "rpm": rpm, "tpm": tpm,
-            "created_at": datetime.now(UTC),
+            "created_at": datetime.now(UTC), "expires_at": expires_at,
         }
         with self.engine.begin() as conn:
             conn.execute(schema.keys.insert(), row)
@@ -164,9 +174,12 @@ class KeyStore:
         return _info(row) if row is not None else None
 
     def list(self, include_revoked: bool = True) -> list[KeyInfo]:
+        """Every key, or (``include_revoked=False``) only those neither revoked nor expired."""
         stmt = select(schema.keys).order_by(schema.keys.c.created_at, schema.keys.c.id)
-        if not include_revoked:
-            stmt = stmt.where(schema.keys.c.revoked_at.is_(None))
+        if not include_revoked:  # nor expired: the keys that still work
+            stmt = stmt.where(schema.keys.c.revoked_at.is_(None),
+                              or_(schema.keys.c.expires_at.is_(None),
+                                  schema.keys.c.expires_at > datetime.now(UTC)))
         with self.engine.connect() as conn:
             return [_info(r) for r in conn.execute(stmt)]
 
@@ -238,3 +251,38 @@ def _check(name: str, team: str | None, models: list[str] | None, budget_day: fl
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not 1 <= value <= top):
             raise ValueError(f"{label}: give a whole number from 1 to {top}")
+
+
+_DURATION = re.compile(r"\s*(\d{1,9})\s*([smhdw]?)\s*")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def expiry_in(text: str | int, now: datetime | None = None) -> datetime:
+    """The instant a duration from now ends: ``90d``, ``12h``, ``30m``, ``2w``, or seconds."""
+    match = _DURATION.fullmatch(str(text))
+    if match is None or isinstance(text, bool):
+        raise ValueError("expires_in: give a duration such as 30d, 12h, 45m, 2w or a number "
+                         "of seconds")
+    seconds = int(match[1]) * _UNITS[match[2]]
+    if not 0 < seconds <= MAX_LIFETIME.total_seconds():
+        raise ValueError(f"expires_in: give a duration from 1 s to {MAX_LIFETIME.days} days")
+    return (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+
+
+def expiry_at(text: str) -> datetime:
+    """An ISO 8601 date or date-time (UTC when it names no offset)."""
+    try:
+        return _aware(datetime.fromisoformat(text))
+    except (TypeError, ValueError):
+        raise ValueError("expires_at: give an ISO 8601 date or date-time such as "
+                         "2026-12-31 or 2026-12-31T18:00:00+01:00") from None
+
+
+def _check_expiry(expires_at: datetime) -> datetime:
+    expires_at = _aware(expires_at)
+    now = datetime.now(UTC)
+    if expires_at <= now:
+        raise ValueError("expires_at: give an instant in the future")
+    if expires_at > now + MAX_LIFETIME:
+        raise ValueError(f"expires_at: give an instant within {MAX_LIFETIME.days} days")
+    return expires_at

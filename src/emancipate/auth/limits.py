@@ -7,9 +7,15 @@ is atomic: in one process it runs without an ``await`` (the event loop is the lo
 it is one Lua script using the Redis server clock, so replicas with skewed clocks agree and a
 denied request consumes nothing.
 
-Budgets are a key's spend per UTC day and month, compared with its budget before each request
-(the cost is known only after the answer, so requests already in flight when the budget is
-reached may overshoot it by their own cost).
+Budgets are a key's spend per UTC day and month. The real cost is known only after the answer,
+so admission *holds* the request's estimated cost (``Access.admit``: the priciest target of the
+route at the prompt estimate plus ``max_tokens``, or ``auth.reserve_completion_tokens``) and a
+request is admitted only while spent + held stays under the budget; settlement drops the hold
+and adds the real cost, however the request ended (answer, error, client gone). A burst of
+concurrent requests on a fresh key thus overshoots by at most one request's cost (plus how far
+real costs exceed their estimates), not by the burst's size. Holds are keyed by request id, so
+releasing one twice, or one that never landed (a cancelled Redis call), is harmless; a hold
+whose replica died expires after ``hold_ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -30,9 +36,18 @@ class Verdict:
     reason: str = ""  # budget_day | budget_month | rpm | tpm | tpm_too_large
     retry_after: float = 0.0  # seconds
     spent: float = 0.0
+    held: float = 0.0  # estimated cost of the key's requests in flight
 
 
 OK = Verdict(True)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A request's estimated cost, held against its key's budget until it settles."""
+
+    request_id: str
+    cost: float
 
 
 def periods(now: float | None = None) -> tuple[str, str]:
@@ -66,6 +81,7 @@ class LocalLimits:
         self._clock = clock
         self._tat: dict[tuple[str, str], float] = {}
         self._spend: dict[str, list[Any]] = {}  # key -> [day, spent_day, month, spent_month]
+        self._held: dict[str, dict[str, float]] = {}  # key -> request id -> held cost
 
     def _now_ms(self) -> float:
         return self._clock() * 1000.0
@@ -87,13 +103,27 @@ class LocalLimits:
             self._spend[key_id] = [day, spent_day, month, spent_month]
 
     def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
-              month: str) -> Verdict:
-        if lim.budget_day is not None or lim.budget_month is not None:
+              month: str, hold: Hold | None = None) -> Verdict:
+        budgets = lim.budget_day is not None or lim.budget_month is not None
+        if budgets:
             spent = self._spent(key_id, day, month)
-            if lim.budget_day is not None and spent[1] >= lim.budget_day:
-                return Verdict(False, "budget_day", spent=spent[1])
-            if lim.budget_month is not None and spent[3] >= lim.budget_month:
-                return Verdict(False, "budget_month", spent=spent[3])
+            held = sum(self._held.get(key_id, {}).values())
+            if lim.budget_day is not None and spent[1] + held >= lim.budget_day:
+                return Verdict(False, "budget_day", spent=spent[1], held=held)
+            if lim.budget_month is not None and spent[3] + held >= lim.budget_month:
+                return Verdict(False, "budget_month", spent=spent[3], held=held)
+        verdict = self._rates(key_id, lim, tokens, reserve)
+        if verdict.ok and budgets and hold is not None and hold.cost > 0:
+            self._held.setdefault(key_id, {})[hold.request_id] = hold.cost
+        return verdict
+
+    def release(self, key_id: str, request_id: str) -> None:
+        """Drop a request's hold (idempotent)."""
+        held = self._held.get(key_id)
+        if held is not None and held.pop(request_id, None) is not None and not held:
+            del self._held[key_id]
+
+    def _rates(self, key_id: str, lim: Limits, tokens: int, reserve: bool) -> Verdict:
         now = self._now_ms()
         new_rpm = new_tpm = None
         if lim.rpm:
@@ -138,32 +168,45 @@ end
 """
 
 ADMIT_LUA = _GCRA_LUA + """
--- KEYS: spend day, spend month, rpm tat, tpm tat
+-- KEYS: spend day, spend month, rpm tat, tpm tat, holds (hash: request id -> 'cost:expiry ms')
 -- ARGV: budget day (-1 none), budget month (-1 none), rpm (0 none), tpm (0 none), tokens,
---       reserve (1: take the tokens now; 0: only check)
+--       reserve (1: take the tokens now; 0: only check), hold cost, hold id, hold ttl ms
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local bd, bm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = 0
+if bd >= 0 or bm >= 0 then
+  local holds = redis.call('HGETALL', KEYS[5])
+  for i = 1, #holds, 2 do
+    local value = holds[i + 1]
+    local sep = string.find(value, ':', 1, true)
+    if tonumber(string.sub(value, sep + 1)) <= now then
+      redis.call('HDEL', KEYS[5], holds[i])  -- its replica died before settling it
+    else
+      held = held + tonumber(string.sub(value, 1, sep - 1))
+    end
+  end
+end
 if bd >= 0 then
   local s = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if s >= bd then return {'budget_day', tostring(s)} end
+  if s + held >= bd then return {'budget_day', tostring(s), tostring(held)} end
 end
 if bm >= 0 then
   local s = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if s >= bm then return {'budget_month', tostring(s)} end
+  if s + held >= bm then return {'budget_month', tostring(s), tostring(held)} end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local rpm, tpm, tokens = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local new_rpm, new_tpm
 if rpm > 0 then
   local excess
   new_rpm, excess = gcra(KEYS[3], now, rpm, 1)
-  if excess > 0 then return {'rpm', tostring(excess)} end
+  if excess > 0 then return {'rpm', tostring(excess), '0'} end
 end
 if tpm > 0 then
-  if tokens > tpm then return {'tpm_too_large', '0'} end
+  if tokens > tpm then return {'tpm_too_large', '0', '0'} end
   local excess
   new_tpm, excess = gcra(KEYS[4], now, tpm, tokens)
-  if excess > 0 then return {'tpm', tostring(excess)} end
+  if excess > 0 then return {'tpm', tostring(excess), '0'} end
 end
 if new_rpm then
   redis.call('SET', KEYS[3], string.format('%.3f', new_rpm), 'PX', math.ceil(new_rpm - now) + 1)
@@ -171,12 +214,19 @@ end
 if new_tpm and ARGV[6] == '1' and new_tpm > now then
   redis.call('SET', KEYS[4], string.format('%.3f', new_tpm), 'PX', math.ceil(new_tpm - now) + 1)
 end
-return {'ok', '0'}
+local cost, ttl = tonumber(ARGV[7]), tonumber(ARGV[9])
+if cost > 0 and (bd >= 0 or bm >= 0) then
+  redis.call('HSET', KEYS[5], ARGV[8], ARGV[7] .. ':' .. string.format('%.0f', now + ttl))
+  redis.call('PEXPIRE', KEYS[5], ttl)
+end
+return {'ok', '0', '0'}
 """
 
 SETTLE_LUA = _GCRA_LUA + """
--- KEYS: spend day, spend month, tpm tat
--- ARGV: cost, day ttl s, month ttl s, tpm (0 none), token delta (may be negative: refund)
+-- KEYS: spend day, spend month, tpm tat, holds
+-- ARGV: cost, day ttl s, month ttl s, tpm (0 none), token delta (may be negative: refund),
+--       hold id ('' none)
+if ARGV[6] ~= '' then redis.call('HDEL', KEYS[4], ARGV[6]) end
 local cost = tonumber(ARGV[1])
 if cost > 0 then
   redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
@@ -207,33 +257,37 @@ MONTH_TTL = 32 * 86400
 class RedisLimits:
     """The same counters in Redis, one atomic script per admission and per settlement."""
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    def __init__(self, client: Any, prefix: str, hold_ttl: float = 900.0) -> None:
         self.client = client
         self.prefix = prefix
+        self.hold_ttl = hold_ttl  # seconds a hold outlives a replica that died holding it
         self._admit = client.register_script(ADMIT_LUA)
         self._settle = client.register_script(SETTLE_LUA)
 
-    def _keys(self, key_id: str, day: str, month: str) -> tuple[str, str, str, str]:
+    def _keys(self, key_id: str, day: str, month: str) -> tuple[str, str, str, str, str]:
         base = f"{self.prefix}:{{{key_id}}}"  # hash tag: one slot per key on Redis Cluster
-        return (f"{base}:spend:{day}", f"{base}:spend:{month}", f"{base}:rpm", f"{base}:tpm")
+        return (f"{base}:spend:{day}", f"{base}:spend:{month}", f"{base}:rpm", f"{base}:tpm",
+                f"{base}:holds")
 
     async def seed(self, key_id: str, day: str, month: str, spent_day: float,
                    spent_month: float) -> None:
         """Initialise spend from the ledger unless a replica (or Redis itself) already has it."""
-        kd, km, _, _ = self._keys(key_id, day, month)
+        kd, km, _, _, _ = self._keys(key_id, day, month)
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.set(kd, repr(spent_day), nx=True, ex=DAY_TTL)
             pipe.set(km, repr(spent_month), nx=True, ex=MONTH_TTL)
             await pipe.execute()
 
     async def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
-                    month: str) -> Verdict:
+                    month: str, hold: Hold | None = None) -> Verdict:
         res = await self._admit(
             keys=list(self._keys(key_id, day, month)),
             args=[
                 -1 if lim.budget_day is None else lim.budget_day,
                 -1 if lim.budget_month is None else lim.budget_month,
                 lim.rpm or 0, lim.tpm or 0, int(tokens), 1 if reserve else 0,
+                repr(float(hold.cost)) if hold else "0", hold.request_id if hold else "",
+                int(self.hold_ttl * 1000),
             ],
         )
         status = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
@@ -241,20 +295,20 @@ class RedisLimits:
         if status == "ok":
             return OK
         if status.startswith("budget"):
-            return Verdict(False, status, spent=value)
+            return Verdict(False, status, spent=value, held=float(res[2]))
         return Verdict(False, status, value / 1000.0)
 
     async def settle(self, key_id: str, lim: Limits, cost: float, token_delta: int, day: str,
-                     month: str) -> None:
-        kd, km, _, kt = self._keys(key_id, day, month)
+                     month: str, hold_id: str = "") -> None:
+        kd, km, _, kt, kh = self._keys(key_id, day, month)
         budgets = lim.budget_day is not None or lim.budget_month is not None
         await self._settle(
-            keys=[kd, km, kt],
+            keys=[kd, km, kt, kh],
             args=[repr(float(cost)) if budgets else "0", DAY_TTL, MONTH_TTL, lim.tpm or 0,
-                  int(token_delta)],
+                  int(token_delta), hold_id],
         )
 
     async def spent(self, key_id: str, day: str, month: str) -> tuple[float, float]:
-        kd, km, _, _ = self._keys(key_id, day, month)
+        kd, km, _, _, _ = self._keys(key_id, day, month)
         d, m = await self.client.mget(kd, km)
         return float(d or 0), float(m or 0)

@@ -100,6 +100,7 @@ keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
     Column("rotated_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),  # rev 0006; NULL: never
 )
 
 # Rev 0003. One row per shadowed request (written by the shadow stage, no FK: the verdict may
