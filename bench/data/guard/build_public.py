@@ -76,18 +76,21 @@ def record(text: str, spans: list[list[int]], family: str, source: str) -> Recor
 NEGATIVE_FILES = re.compile(r"(_n(\.\w+)?|_FALSE|false_positive|_fp|wechat_f)$")
 
 
-def _lines_of(report: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(rule, line data) of each reported line; rule "" for info/low severity (UUIDs, bucket
-    names: not secrets). A private key is reported once per line of its block: the block
-    becomes one record, from its first line."""
+def _lines_of(report: list[dict[str, Any]], secret_only: bool = False
+              ) -> list[tuple[str, dict[str, Any]]]:
+    """(rule, line data) of each reported line; with `secret_only`, only the rules of
+    severity medium or high (the info/low ones report UUIDs, bucket names: not secrets). A
+    private key is reported once per line of its block: the block becomes one record, from
+    its first line."""
     out = []
     for item in report:
+        if secret_only and item["severity"] not in ("medium", "high"):
+            continue
         lines = item["line_data_list"]
         if "PRIVATE KEY" in lines[0]["value"]:
             lines = lines[:1]
-        rule = item["rule"] if item["severity"] in ("medium", "high") else ""
-        out += [(rule, ld) for ld in lines]
-    return sorted(out, key=lambda pair: pair[0] == "")
+        out += [(item["rule"], ld) for ld in lines]
+    return out
 
 
 def _pem_block(lines: list[str], start: int, col: int) -> tuple[str, list[int]] | None:
@@ -114,10 +117,8 @@ def credsweeper(git_dir: str) -> list[Record]:
     reported = {(ld["path"], ld["line_num"]) for _r, ld in _lines_of(expected)}
     kept_by_filters = {(ld["path"], ld["line_num"]) for _r, ld in _lines_of(no_ml)}
     records: dict[tuple[str, int], Record] = {}
-    for rule, ld in _lines_of(expected):
+    for rule, ld in _lines_of(expected, secret_only=True):
         key = (ld["path"], ld["line_num"])
-        if not rule:
-            continue
         rec = _credsweeper_positive(git_dir, rule, ld)
         if rec is None:
             continue

@@ -1,0 +1,100 @@
+"""The public evaluation corpus of the leak guard is well formed and split by family, and the
+guard does not fall below today's figures on it (`bench/guard_eval.py`, issue 12).
+
+The floors below are regression floors read off a run of the guard as it was when the
+corpus was built (2026-12-02): they say "no worse than then", not "good enough". The quality
+goals are in issue 12 and the current figures in docs/benchmarks.md; raise a floor when the
+guard improves, never lower one to make a change pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLIC = REPO / "bench" / "data" / "guard" / "public"
+sys.path.insert(0, str(REPO / "bench" / "data" / "guard"))
+
+from build_public import split_of  # noqa: E402
+
+SECRET_FILES = ("dev", "heldout")
+PII_FILES = ("pii_dev", "pii_heldout")
+PII_LABELS = {"email", "phone", "card", "iban", "us_ssn"}
+SOURCES = {"credsweeper", "detect-secrets", "gitleaks", "generated"}
+
+# Regression floors (not quality claims): secret recall and PII recall/precision may not go
+# below them; the share of negatives flagged may not go above its ceiling.
+FLOORS: dict[str, dict[str, float]] = {
+    "dev": {"recall": 0.50, "negatives_flagged_max": 0.21,
+            "pii_recall": 0.78, "pii_precision": 0.94},
+    "heldout": {"recall": 0.50, "negatives_flagged_max": 0.14,
+                "pii_recall": 0.78, "pii_precision": 0.97},
+}
+
+
+def _records(name: str) -> list[dict[str, Any]]:
+    with (PUBLIC / f"{name}.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _assert_well_formed(rec: dict[str, Any], pii: bool) -> None:
+    assert set(rec) == {"text", "spans", "family", "source", "kind"}, rec
+    text = rec["text"]
+    assert isinstance(text, str) and text.strip() and len(text) <= 2048, rec["family"]
+    assert rec["source"] in SOURCES and rec["family"].split(":", 1)[1], rec["family"]
+    assert rec["kind"] == ("positive" if rec["spans"] else "negative"), rec
+    for span in rec["spans"]:
+        start, end = span[0], span[1]
+        assert 0 <= start < end <= len(text), (rec["family"], span)
+        assert text[start:end].strip(), (rec["family"], span)
+        if pii:
+            assert len(span) == 3 and span[2] in PII_LABELS, span
+        else:
+            assert len(span) == 2, span
+
+
+@pytest.mark.parametrize("name", SECRET_FILES + PII_FILES)
+def test_every_record_is_well_formed_and_in_the_split_of_its_family(name: str) -> None:
+    records = _records(name)
+    assert len(records) >= 500
+    split = name.removeprefix("pii_")
+    for rec in records:
+        _assert_well_formed(rec, pii=name.startswith("pii_"))
+        assert split_of(rec["family"]) == split, rec["family"]
+    kinds = {rec["kind"] for rec in records}
+    assert kinds == {"positive", "negative"}
+
+
+@pytest.mark.parametrize("dev, heldout", [SECRET_FILES, PII_FILES])
+def test_dev_and_heldout_share_no_family(dev: str, heldout: str) -> None:
+    dev_families = {rec["family"] for rec in _records(dev)}
+    heldout_families = {rec["family"] for rec in _records(heldout)}
+    assert not dev_families & heldout_families
+    # about half the families on each side, and every gitleaks family on the dev side
+    assert min(len(dev_families), len(heldout_families)) >= 40
+    assert not any(f.startswith("gitleaks:") for f in heldout_families)
+
+
+def test_the_guard_meets_the_regression_floors_on_both_splits() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "guard_eval.py"), "--json", "--no-baseline"],
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for split, floor in FLOORS.items():
+        secrets = result[split]["secrets"]["total"]["all"]
+        pii = result[split]["pii"]
+        assert secrets["recall"] >= floor["recall"], (split, secrets)
+        assert secrets["negatives_flagged"] <= floor["negatives_flagged_max"], (split, secrets)
+        assert pii["recall"] >= floor["pii_recall"], (split, pii)
+        assert pii["precision"] >= floor["pii_precision"], (split, pii)
+    # the held-out per-family figures stay hidden unless asked for
+    assert "family" in result["dev"]["secrets"]
+    assert "family" not in result["heldout"]["secrets"]
