@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from emancipate.auth import Access
+from emancipate.auth import Access, KeyStore
 from emancipate.context import Principal, RequestContext, Target
 from emancipate.ledger import Ledger
 from emancipate.protocol import OpenAIError
@@ -288,3 +288,33 @@ def test_a_request_refused_by_a_rate_limit_holds_nothing(setup: Any):
         await access.aclose()
 
     asyncio.run(flow())
+
+
+def test_rate_buckets_start_from_the_ledger_after_a_restart(database_url: str, tmp_path: Path):
+    """Without Redis the buckets live in the process: a new one refills them from the ledger."""
+    cfg = gateway_cfg(database_url, tmp_path)
+    ledger = Ledger.open(database_url, cfg.ledger)
+    _, secret = KeyStore(ledger.engine).create("team-key", rpm=5, tpm=1000)
+
+    async def flow() -> None:
+        before = Access.open(cfg, ledger)  # the process that served them
+        p = await before.authenticate(f"Bearer {secret}")
+        for status, code in ((200, None), (200, None), (502, "upstream_error"),
+                             (429, "rate_limit_exceeded")):  # the last was refused: took nothing
+            ctx = RequestContext(principal=p, route="chat", status=status, error_code=code)
+            ctx.prompt_tokens, ctx.completion_tokens = 100, 200
+            ledger.record(ctx)
+        ledger.flush()
+        after = Access.open(cfg, ledger)  # the restarted process
+        p = await after.authenticate(f"Bearer {secret}")
+        await after.admit(p, "chat", 0)  # 3 taken before the restart: 2 left of 5
+        await after.admit(p, "chat", 0)
+        err = await refused(after.admit(p, "chat", 0))
+        assert err.code == "rate_limit_exceeded" and "5 requests per minute" in err.message
+        fresh = Access.open(cfg, ledger)  # 900 of 1000 tokens taken as well
+        p = await fresh.authenticate(f"Bearer {secret}")
+        err = await refused(fresh.admit(p, "chat", 200))
+        assert "1000 tokens per minute" in err.message
+
+    asyncio.run(flow())
+    ledger.close()

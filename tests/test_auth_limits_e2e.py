@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -143,3 +144,18 @@ def test_a_key_stops_working_when_it_expires(gw: GatewayProcess) -> None:
     assert created["id"] not in err["message"] and "temp" not in err["message"]
     listed = {k["id"]: k for k in _admin(gw).get("/admin/keys").json()["data"]}
     assert listed[created["id"]]["status"] == "expired"
+
+
+def test_an_exhausted_rate_limit_stays_exhausted_across_a_restart(
+        vendor: SimulatedVendor, tmp_path: Path) -> None:
+    """No Redis: the restarted gateway refills the key's bucket from the ledger."""
+    env = {"EMANCIPATE_ADMIN_KEY": ADMIN_KEY}
+    first = GatewayProcess(_config(vendor), tmp_path, env=env)
+    with first:
+        key = create_key(first, name="rpm-4", rpm=4)["key"]
+        assert [_chat(first, key).status_code for _ in range(5)] == [200] * 4 + [429]
+    # One request refills in 15 s: a restart well within that finds the bucket empty.
+    with GatewayProcess(_config(vendor), tmp_path, env=env, port=first.port) as second:
+        r = _chat(second, key)
+        err = _assert_openai_error(r, 429, "rate_limit_exceeded", "rate_limit_error")
+        assert "4 requests per minute" in err["message"]

@@ -16,12 +16,13 @@ import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from emancipate.auth.blocking import DaemonPool
 from emancipate.auth.keys import KeyInfo, KeyStore, Limits, hash_secret
 from emancipate.auth.limits import (
+    PERIOD_MS,
     Hold,
     LocalLimits,
     RedisLimits,
@@ -224,6 +225,9 @@ class Access:
         reserve = ctx is not None
         if lim.has_budget:
             await self._seed(principal.key_id, day, month)
+        if (lim.rpm or lim.tpm) and self.redis is None and self.ledger is not None:
+            await self._once((principal.key_id, "rates"),
+                             lambda: self._read_rates(principal.key_id, lim))
         hold = None
         if ctx is not None and estimated_cost is not None and lim.has_budget:
             hold = Hold(ctx.request_id, max(0.0, float(estimated_cost())))
@@ -281,21 +285,35 @@ class Access:
         return self.local.spent(key_id, day, month)
 
     async def _seed(self, key_id: str, day: str, month: str) -> None:
-        """Start a key's spend from the ledger, once per process and day; callers that arrive
-        meanwhile wait for it, so none is admitted against a spend of zero."""
-        if self.ledger is None:
+        """Start a key's spend from the ledger, once per process and day."""
+        if self.ledger is not None:
+            await self._once((key_id, day), lambda: self._read_spend(key_id, day, month))
+
+    async def _once(self, tag: tuple[str, str], read: Callable[[], Awaitable[None]]) -> None:
+        """Run `read` once per process and tag; callers that arrive meanwhile wait for it, so
+        none is admitted on counters that start from zero. A failed read is retried by the
+        next request (admission goes on meanwhile)."""
+        task = self._seeds.get(tag)
+        if task is not None and task.done() and not task.cancelled() and not task.exception():
             return
-        task = self._seeds.get((key_id, day))
         if task is None:
-            task = asyncio.ensure_future(self._read_spend(key_id, day, month))
-            self._seeds[(key_id, day)] = task
+            task = asyncio.ensure_future(read())
+            self._seeds[tag] = task
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             raise
         except Exception:
-            self._seeds.pop((key_id, day), None)  # retried by the next request
-            log.exception("could not read the spend of key %s", key_id)
+            self._seeds.pop(tag, None)
+            log.exception("could not read the ledger for key %s (%s)", tag[0], tag[1])
+
+    async def _read_rates(self, key_id: str, lim: Limits) -> None:
+        """Without Redis, a restart would hand every key a full bucket: refill its buckets
+        from its requests of the last minute in the ledger."""
+        now = time.time()
+        uses = await self._db.run(STORE_TIMEOUT, self.store.recent_use, key_id,
+                                  now - PERIOD_MS / 1000.0)
+        self.local.seed_rates(key_id, lim, uses, now)
 
     async def _read_spend(self, key_id: str, day: str, month: str) -> None:
         spent_day, spent_month = await self._db.run(

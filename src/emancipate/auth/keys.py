@@ -37,6 +37,10 @@ MAX_BUDGET = 1e12  # in the ledger currency
 MAX_LIFETIME = timedelta(days=10 * 366)  # the furthest expiry a key may be given
 
 
+# Error codes of requests the auth stage refused before they took anything from a bucket.
+_REFUSED = ("rate_limit_exceeded", "budget_exceeded", "model_not_allowed", "invalid_api_key")
+
+
 class KeyNotFound(LookupError):
     """No key with this id."""
 
@@ -195,6 +199,23 @@ class KeyStore:
                 select(schema.keys).where(schema.keys.c.secret_hash == h)
             ).first()
         return _info(row) if row is not None else None
+
+    def recent_use(self, key_id: str, since: float) -> list[tuple[float, int]]:
+        """(epoch, tokens) of the key's requests since `since`, oldest first, that passed
+        admission: what its rate-limit buckets held when the previous process stopped.
+
+        Read from the ledger's `requests` table (through its `(key_id, day)` index); requests
+        refused at admission consumed nothing and are left out.
+        """
+        r = schema.requests
+        start = datetime.fromtimestamp(since, UTC)
+        stmt = (select(r.c.created_at, r.c.prompt_tokens + r.c.completion_tokens)
+                .where(r.c.key_id == key_id, r.c.day >= start.strftime("%Y-%m-%d"),
+                       r.c.created_at >= start,
+                       or_(r.c.error_code.is_(None), r.c.error_code.notin_(_REFUSED)))
+                .order_by(r.c.created_at))
+        with self.engine.connect() as conn:
+            return [(_aware(t).timestamp(), int(n or 0)) for t, n in conn.execute(stmt)]
 
     def rotate(self, key_id: str) -> tuple[KeyInfo, str]:
         """A new secret for the same key (scopes, limits and spend kept); the old one dies."""

@@ -5,7 +5,9 @@ Rate limits are GCRA (a token bucket in one number): a key with ``rpm: 60`` hold
 the sustained rate never exceeds it; ``tpm`` is the same bucket counted in tokens. Each check
 is atomic: in one process it runs without an ``await`` (the event loop is the lock); with Redis
 it is one Lua script using the Redis server clock, so replicas with skewed clocks agree and a
-denied request consumes nothing.
+denied request consumes nothing. Without Redis the buckets live in the process: the first time
+a process admits a key, it refills them from the key's requests of the last minute in the
+ledger (``seed_rates``), so a restart does not hand out a fresh bucket.
 
 Budgets are a key's spend per UTC day and month. The real cost is known only after the answer,
 so admission *holds* the request's estimated cost (``Access.admit``: the priciest target of the
@@ -101,6 +103,20 @@ class LocalLimits:
         """Start from what the ledger already holds (kept if this process already counts)."""
         if key_id not in self._spend:
             self._spend[key_id] = [day, spent_day, month, spent_month]
+
+    def seed_rates(self, key_id: str, lim: Limits, uses: list[tuple[float, int]],
+                   now: float) -> None:
+        """Refill the rpm and tpm buckets from past requests ((epoch, tokens), oldest first),
+        as if this process had admitted them: a restart does not hand out a fresh bucket."""
+        offset = self._now_ms() - now * 1000.0  # wall-clock epoch -> this process's clock
+        for stamp, tokens in uses:
+            at = stamp * 1000.0 + offset
+            if lim.rpm:
+                tat = self._tat.get((key_id, "rpm"), 0.0)
+                self._tat[(key_id, "rpm")] = _gcra(tat, at, lim.rpm, 1)[0]
+            if lim.tpm and tokens:
+                tat = self._tat.get((key_id, "tpm"), 0.0)
+                self._tat[(key_id, "tpm")] = _gcra(tat, at, lim.tpm, tokens)[0]
 
     def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
               month: str, hold: Hold | None = None) -> Verdict:

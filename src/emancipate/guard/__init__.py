@@ -165,7 +165,8 @@ class Guard:
                         elif positions[-1] != at:
                             positions.append(at)
                     elif kind == _LOCAL:
-                        if tag[2] and start > 0 and folded[start - 1].isalpha():
+                        if (tag[2] and start > 0 and folded[start - 1].isalpha()
+                                and not _camel_start(text, start, index)):
                             continue
                         local.append((tag[1], stop if index is None else index[stop]))
                     elif self._bounded(folded, start, stop):
@@ -227,6 +228,12 @@ class Guard:
             return False
         return not (stop < len(folded) and _word_char(folded[stop - 1])
                     and _word_char(folded[stop]))
+
+
+def _camel_start(text: str, start: int, index: list[int] | None) -> bool:
+    """`clientSecret`, `dbPassword`: the keyword starts a word of a camelCase name."""
+    i = start if index is None else index[start]
+    return text[i].isupper() and text[i - 1].islower()
 
 
 class _Spans:

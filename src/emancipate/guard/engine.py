@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import re2
 
 Hit = tuple[int, int, str, int]  # start, end, detector, priority (lower wins)
@@ -109,6 +111,23 @@ _GITLEAKS_WINDOWS = {"private-key": 16384, "jwt": 4096, "jwt-base64": 4096,
                      "curl-auth-header": 2048, "curl-auth-user": 2048}
 
 
+_REPEAT = re.compile(r"\{(\d+),(\d*)\}|[*+]")
+
+
+def _window_for(pattern: str) -> int:
+    """Characters to scan after a keyword: enough for the longest bounded repetitions of the
+    pattern (a rule's keyword sits inside its match); 4 KB when a repetition is open-ended
+    past 100 (long tokens)."""
+    total = 0
+    for m in _REPEAT.finditer(pattern):
+        if m.group(0) in "*+" or (m.group(2) == "" and int(m.group(1)) >= 100):
+            if m.group(0) not in "*+":
+                return 4096
+            continue  # a `*` or `+` on one character class: counted in the slack below
+        total += int(m.group(2) or m.group(1))
+    return min(4096, max(256, total + 128))
+
+
 @dataclass(frozen=True, slots=True)
 class SecretRule:
     id: str
@@ -117,15 +136,16 @@ class SecretRule:
     pattern: Any  # re2._Regexp
     group: int | None  # None: the first group that matched, else the whole match
     entropy: float = 0.0
-    allow_secret: tuple[Any, ...] = ()
-    allow_match: tuple[Any, ...] = ()
-    allow_line: tuple[Any, ...] = ()
-    stopwords: tuple[str, ...] = ()
+    allow_secret: Any = None  # one RE2 alternation of the allowlist's regexes, or None
+    allow_match: Any = None
+    allow_line: Any = None
+    stopwords: Any = None  # an Aho-Corasick automaton of the lower-case stopwords, or None
     priority: int = 1
     check: Check | None = None
     before: int = 64
-    window: int = 1024
+    window: int = 256
     boundary: bool = False  # no letter or digit may touch the match on either side
+    lead: bool = False  # gitleaks' `[\w.-]{0,50}?` lead-in was cut (see `_cut_lead`)
     examples: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
     replaces: tuple[str, ...] = ()  # ids of rules (of later files) this one supersedes
@@ -142,6 +162,20 @@ def _compile(pattern: str, where: str) -> Any:
         raise RuleError(f"{where}: the regex does not compile under RE2 ({exc})") from None
 
 
+_LEAD = r"[\w.-]{0,50}?"
+
+
+def _cut_lead(pattern: str) -> tuple[str, bool]:
+    r"""Drop the unanchored lead-in `[\w.-]{0,50}?` that 96 of gitleaks' rules start with.
+    It only widens the match to the left (for `regexTarget = "match"` allowlists, which
+    `_allowed` checks on the widened text), and it halves RE2's time on those rules, which
+    then cannot skip ahead (generic-api-key on 2 KB: 143 µs with it, 77 µs without)."""
+    for flags in ("(?i)", ""):
+        if pattern.startswith(flags + _LEAD):
+            return flags + pattern[len(flags) + len(_LEAD):], True
+    return pattern, False
+
+
 def _detector_for(rule_id: str, table: dict[str, Any]) -> str:
     if "detector" in table:
         return str(table["detector"])
@@ -151,23 +185,44 @@ def _detector_for(rule_id: str, table: dict[str, Any]) -> str:
     return "vendor_token"
 
 
-def _allowlists(table: dict[str, Any], where: str
-                ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[str, ...]]:
-    secret: list[Any] = []
-    match: list[Any] = []
-    line: list[Any] = []
-    stop: list[str] = []
+def _alternation(patterns: list[str], where: str) -> Any:
+    """One RE2 program for a list of allowlist regexes: one call per candidate, not one per
+    regex (each call costs ~1 µs in the binding). A flag inside `(?:…)` ends with it."""
+    if not patterns:
+        return None
+    for p in patterns:
+        _compile(p, where)  # name the broken one
+    return _compile("|".join(f"(?:{p})" for p in patterns), where)
+
+
+def _automaton(words: list[str]) -> Any:
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for w in set(words):
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
+
+
+def _allowlists(table: dict[str, Any], where: str, glob: tuple[list[str], list[str]]
+                ) -> tuple[Any, Any, Any, Any]:
+    secret: list[str] = list(glob[0])
+    match: list[str] = []
+    line: list[str] = []
+    stop: list[str] = list(glob[1])
     for allow in table.get("allowlists", ()):
         if allow.get("paths") or allow.get("commits"):
             continue  # about files or commits: a prompt has neither
         target = {"match": match, "line": line}.get(allow.get("regexTarget", ""), secret)
-        target.extend(_compile(r, where) for r in allow.get("regexes", ()))
+        target.extend(allow.get("regexes", ()))
         stop.extend(s.lower() for s in allow.get("stopwords", ()))
-    return tuple(secret), tuple(match), tuple(line), tuple(stop)
+    return (_alternation(secret, where), _alternation(match, where),
+            _alternation(line, where), _automaton(stop))
 
 
-def rule_from_table(table: dict[str, Any], where: str, glob: tuple[tuple[Any, ...],
-                    tuple[str, ...]] = ((), ())) -> SecretRule | None:
+def rule_from_table(table: dict[str, Any], where: str,
+                    glob: tuple[list[str], list[str]] = ([], [])) -> SecretRule | None:
     """One rule; None for a rule that only names file paths (a prompt has none)."""
     rule_id = table.get("id")
     if not isinstance(rule_id, str) or not rule_id:
@@ -176,22 +231,24 @@ def rule_from_table(table: dict[str, Any], where: str, glob: tuple[tuple[Any, ..
     if "regex" not in table or table.get("path"):
         return None
     keywords = tuple(k.lower() for k in table.get("keywords", ()))
-    secret, match, line, stop = _allowlists(table, where)
+    secret, match, line, stop = _allowlists(table, where, glob)
     check = table.get("check")
     if check is not None and check not in CHECKS:
         raise RuleError(f"{where}: unknown check {check!r} (known: {', '.join(CHECKS)})")
     group = table.get("secretGroup")
     detector = _detector_for(rule_id, table)
+    pattern, lead = _cut_lead(table["regex"])
     generic = detector in ("generic_secret", "bearer_token")
     return SecretRule(
         id=rule_id, detector=detector, keywords=keywords,
-        pattern=_compile(table["regex"], where), group=int(group) if group else None,
-        entropy=float(table.get("entropy", 0.0)), allow_secret=secret + glob[0],
-        allow_match=match, allow_line=line, stopwords=stop + glob[1],
+        pattern=_compile(pattern, where), lead=lead, group=int(group) if group else None,
+        entropy=float(table.get("entropy", 0.0)), allow_secret=secret,
+        allow_match=match, allow_line=line, stopwords=stop,
         priority=int(table.get("priority", 2 if generic else 1)),
         check=CHECKS[check] if check else None, replaces=tuple(table.get("replaces", ())),
         before=int(table.get("before", 64)),
-        window=int(table.get("window", _GITLEAKS_WINDOWS.get(rule_id, 1024))),
+        window=int(table.get("window") or _GITLEAKS_WINDOWS.get(rule_id)
+                   or _window_for(table["regex"])),
         boundary=bool(table.get("boundary", False)),
         examples=tuple(table.get("examples", ())), negatives=tuple(table.get("negatives", ())),
     )
@@ -204,8 +261,7 @@ def load_rules(path: Path) -> list[SecretRule]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RuleError(f"{path}: {exc}") from None
     head = data.get("allowlist", {})
-    glob = (tuple(_compile(r, f"{path} [allowlist]") for r in head.get("regexes", ())),
-            tuple(s.lower() for s in head.get("stopwords", ())))
+    glob = (list(head.get("regexes", ())), [s.lower() for s in head.get("stopwords", ())])
     out = []
     for table in data.get("rules", ()):
         rule = rule_from_table(table, str(path), glob)
@@ -261,7 +317,7 @@ def _line(text: str, start: int, end: int) -> str:
 # (`T00000000/B00000000/XXXXXXXX`) or a template word; a random 20-character base-62 token
 # holds a run of six with a probability under 1e-8. Passwords and hashes are exempt: a weak
 # real password looks like a placeholder, and their rules list template syntax themselves.
-_RUN6 = re2.compile(r"(?:0{6}|1{6}|x{6}|X{6}|\*{4}|\.{4}|a{6}|A{6}|z{6}|Z{6}|9{6}|_{6}|-{6})")
+_RUN6 = re.compile(r"([0-9xXaAzZ_-])\1{5}|\*{4}|\.{4}")
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample")
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})
@@ -281,17 +337,20 @@ def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
         return True
     if rule.check is not None and not rule.check(value):
         return True
-    if any(p.search(value) for p in rule.allow_secret):
+    if rule.allow_secret is not None and rule.allow_secret.search(value):
         return True
-    if rule.allow_match and any(p.search(m.group()) for p in rule.allow_match):
-        return True
-    if rule.allow_line:
-        line = _line(window, *m.span())
-        if any(p.search(line) for p in rule.allow_line):
+    if rule.allow_match is not None:
+        s0, e0 = m.span()
+        if rule.lead:  # what the cut lead-in would have matched
+            stop = max(0, s0 - 50)
+            while s0 > stop and (window[s0 - 1].isalnum() or window[s0 - 1] in "_.-"):
+                s0 -= 1
+        if rule.allow_match.search(window[s0:e0]):
             return True
-    if rule.stopwords:
-        low = value.lower()
-        return any(w in low for w in rule.stopwords)
+    if rule.allow_line is not None and rule.allow_line.search(_line(window, *m.span())):
+        return True
+    if rule.stopwords is not None:
+        return next(rule.stopwords.iter(value.lower()), None) is not None
     return False
 
 

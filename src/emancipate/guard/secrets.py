@@ -24,7 +24,9 @@ Hit = tuple[int, int, str]  # start, end, detector
 GENERIC_KEYWORDS: dict[str, str] = {
     "password": "password", "passwd": "password", "pwd": "password",
     "passphrase": "password", "mot de passe": "password", "mot-de-passe": "password",
-    "mdp": "password",
+    "mdp": "password", "_pass": "password", "-pass": "password", ".pass": "password",
+    "pass=": "password", "pass:": "password", "pass =": "password", "pass :": "password",
+    "pw=": "password", "pw:": "password", "psw": "password", "pswd": "password",
     "secret": "secret", "token": "secret", "apikey": "secret", "api_key": "secret",
     "api-key": "secret", "api key": "secret", "access_key": "secret", "accesskey": "secret",
     "access key": "secret", "credential": "secret", "key": "secret", "auth": "secret",
@@ -32,8 +34,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "bearer": "bearer", "basic": "basic",
     "://": "url",
 }
-_WORD_START = frozenset({"pwd", "mdp", "key", "auth", "cle", "basic", "bearer", "token",
-                         "secret", "jeton"})
+_WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "key", "auth", "cle",
+                         "basic", "bearer", "token", "secret", "jeton"})
 
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)
