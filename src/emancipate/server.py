@@ -6,13 +6,17 @@ The server stack was chosen by measurement: see docs/architecture.md, "HTTP stac
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 
 import uvicorn
 
 from emancipate.api import create_app
+from emancipate.api.connections import ConnectionLimits, protocol_for
 from emancipate.config import GatewayConfig
 from emancipate.gateway import Gateway
+
+log = logging.getLogger("emancipate.server")
 
 
 def run(cfg: GatewayConfig, host: str | None = None, port: int | None = None) -> None:
@@ -29,12 +33,18 @@ def run(cfg: GatewayConfig, host: str | None = None, port: int | None = None) ->
     # met a ledger flush. 0.5 ms keeps the loop's stalls below a millisecond.
     sys.setswitchinterval(0.0005)
     gateway = Gateway(cfg)
+    server = cfg.server
+    _raise_file_limit(server.max_connections)
+    limits = ConnectionLimits(server.header_timeout, server.body_timeout,
+                              server.keep_alive_timeout, server.max_connections,
+                              server.max_header_bytes)
     uvicorn.run(
         create_app(gateway),
         host=cfg.server.host,
         port=cfg.server.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_for(limits),  # uvicorn's httptools protocol, with connection deadlines
+        timeout_keep_alive=max(1, round(server.keep_alive_timeout)),
         lifespan="on",
         access_log=False,
         log_level=cfg.server.log_level,
@@ -44,3 +54,21 @@ def run(cfg: GatewayConfig, host: str | None = None, port: int | None = None) ->
         # address); put a reverse proxy's own header handling in front if one is needed.
         proxy_headers=False,
     )
+
+
+# File descriptors besides client connections: upstream pools, the database, logs, spill files.
+_SPARE_FILES = 1024
+
+
+def _raise_file_limit(max_connections: int) -> None:
+    """Make room for `server.max_connections` sockets: at the usual soft limit of 1,024 open
+    files, accepting fails (and /healthz with it) long before the connection bound applies."""
+    want = max_connections + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            log.warning("open-file limit %d is below server.max_connections (%d) + %d: "
+                        "lower server.max_connections or raise the hard limit (ulimit -Hn)",
+                        new, max_connections, _SPARE_FILES)
