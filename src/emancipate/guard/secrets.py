@@ -40,11 +40,19 @@ _WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "key", "auth
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)
         ["'`]?[ \t]{0,3}
-        (?:=|:=|::|:|=>|->|\?=
+        (?:={1,3}|!==?|:=|::|:|=>|->|\?=
            |[ \t]+(?:is|est|c'est|c’est|was|etait|était|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
         [ \t]*["'`]?[ \t]*
         (?P<v>[^\s"'`;,<>()\[\]{}|]{4,256})
         (?=["'`;,<>)\]}|\s]|\\[nrt]|$)""",
+    re.X,
+)
+# The same, for a quoted value that may hold spaces: `password = "correct horse battery"`.
+_QUOTED = re.compile(
+    r"""(?P<mid>[\w.\- \t]{0,24}?)
+        ["'`]?[ \t]{0,3}
+        (?:={1,3}|!==?|:=|::|:|=>|->|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était))
+        [ \t]*(?P<q>["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
 _BEARER = re.compile(r"[ \t]+(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
@@ -64,8 +72,12 @@ _SKIP_WORDS = _words(
     "takeaway takeaways feature features metric metrics concept concepts difference "
     "differences strength reset requirement requirements input prompt hash algorithm "
     "algo manager store storage vault location env variable var method mode scope scopes "
-    "usage question questions idea ideas issue issues message messages"
+    "usage question questions idea ideas issue issues message messages "
+    "public pub bucket schema csrf xsrf foreign primary sort partition cache str chars "
+    "valid next page cursor continuation pagination"
 )
+# Words that make a quoted phrase a prompt or a label rather than a passphrase.
+_PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
 _IDENTIFIER = re.compile(
     r"""^(?:[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+
         |[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+
@@ -167,18 +179,42 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
             if m and (_bearer_ok(m.group("v")) if kind == "bearer" else _basic_ok(m.group("v"))):
                 out.append((m.start("v"), m.end("v"), "bearer_token"))
         return
-    m = _TAIL.match(text, pos)
-    if m is None:
-        return
-    mid = m.group("mid")
-    if mid and _SKIP_WORDS.intersection(_NAME_PARTS.split(mid.lower())):
+    m = _QUOTED.match(text, pos)
+    spaced = m is not None and " " in m.group("v")
+    if not spaced:
+        m = _TAIL.match(text, pos)
+    if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
     v = m.group("v")
-    if kind == "password":
-        if "password" in enabled and plausible_password(v):
-            out.append((m.start("v"), m.end("v"), "password"))
-    elif "generic_secret" in enabled and plausible_secret(v):
-        out.append((m.start("v"), m.end("v"), "generic_secret"))
+    if spaced:
+        ok = plausible_phrase(v)
+    elif kind == "password":
+        ok = plausible_password(v)
+    else:
+        ok = plausible_secret(v)
+    detector = "password" if kind == "password" else "generic_secret"
+    if ok and detector in enabled:
+        out.append((m.start("v"), m.end("v"), detector))
+
+
+_CAMEL_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _name_words(text: str, pos: int, mid: str) -> list[str]:
+    """The words of the whole name a keyword sits in (`publicToken`, `bucket_key`,
+    `credentialsId`), camelCase split: a skip word before or after the keyword counts."""
+    start = pos
+    while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
+                                              or text[start - 1] in "_.-"):
+        start -= 1
+    return [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos] + mid)]
+
+
+def plausible_phrase(v: str) -> bool:
+    """A quoted passphrase with spaces: a few words, not a sentence or an instruction."""
+    words = v.split()
+    return (2 <= len(words) <= 6 and len(v) >= 8 and not v.rstrip().endswith((".", "?", "!", ":"))
+            and not _placeholder(v) and not _PHRASE_HINTS.intersection(w.lower() for w in words))
 
 
 def word_start_required(keyword: str) -> bool:
