@@ -45,6 +45,9 @@ DETECTORS: dict[str, str] = {
     "iban": "personal",
     "card": "personal",
     "us_ssn": "personal",
+    "us_itin": "personal",
+    "passport": "personal",  # a number right after "passport no", "passeport"…
+    "driving_licence": "personal",  # after "driver's license", "permis de conduire"…
     "fr_nir": "personal",
     "fr_siren": "personal",
     "fr_siret": "personal",
@@ -65,6 +68,9 @@ LABELS: dict[str, str] = {
     "iban": "IBAN",
     "card": "CARD",
     "us_ssn": "SSN",
+    "us_itin": "ITIN",
+    "passport": "PASSPORT",
+    "driving_licence": "LICENCE",
     "fr_nir": "NIR",
     "fr_siren": "SIREN",
     "fr_siret": "SIRET",

@@ -1,8 +1,9 @@
-"""Personal data: e-mail, phone, IBAN, payment card, US SSN, French NIR/SIREN/SIRET/VAT, IP.
+"""Personal data: e-mail, phone, IBAN, payment card, US SSN and ITIN, passport and
+driving-licence numbers, French NIR/SIREN/SIRET/VAT, IP.
 
 Validation is delegated to the libraries of the field: `phonenumbers` (Google's
 libphonenumber metadata) for phone numbers, `python-stdnum` for IBAN (ISO 13616 mod 97 and
-per-country lengths), Luhn, NIR (key), SIREN/SIRET, French VAT and US SSN (SSA rules), and
+per-country lengths), NIR (key), SIREN/SIRET, French VAT, US SSN (SSA rules) and ITIN, and
 the standard library's `ipaddress`. The expensive part is finding candidates cheaply:
 
 * the text is mapped once (`bytes.translate`, a C table lookup) to a *shape* where every
@@ -10,21 +11,33 @@ the standard library's `ipaddress`. The expensive part is finding candidates che
   else is `#`; runs of digits and separators are then found by a regex whose literal first
   character lets `re` skip through prose at memchr speed;
 * IBANs and VAT numbers start where the shape reads `AA00`;
-* e-mail addresses are looked for only around an `@`, IPv6 addresses only around `:`.
+* e-mail addresses are looked for only around an `@`, IPv6 addresses only around `:`;
+  passport and licence numbers only right after the document's name.
+
+Worst case: linear in the text, whatever it holds (issue 17). A run is cut into *segments*
+at separators no number uses inside it (two spaces, ` - `, `. `); a segment of up to 40
+characters is one candidate, a longer one is a table of numbers where only card windows
+(at most 6 groups, 19 digits) are tried at each group. An IBAN start has one candidate (the
+country fixes the length). Cheap checks (digit count, possible lengths, grouping, issuer,
+Luhn, mod 97) run before any library, found spans are marked in a bytearray so overlap
+tests cost O(1), and library calls that reject are budgeted per scan (`ScanWork`).
+`bench/guard_adversarial.py` measures it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+from dataclasses import dataclass
 
 import phonenumbers
 from stdnum import iban as _iban
-from stdnum import luhn as _luhn
 from stdnum.fr import nir as _nir
 from stdnum.fr import siren as _siren
 from stdnum.fr import siret as _siret
 from stdnum.fr import tva as _tva
+from stdnum.us import itin as _itin
 from stdnum.us import ssn as _ssn
 
 Hit = tuple[int, int, str]
@@ -41,7 +54,6 @@ for _c in b" .-()+":
     _SHAPE[_c] = _c
 SHAPE_TABLE = bytes(_SHAPE)
 
-_RUN = re.compile(rb"0[0 .\-()]*0")  # digits with number separators inside
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
 
 
@@ -92,12 +104,63 @@ def _emails(text: str, out: list[Hit]) -> None:
         i = text.find("@", nxt)
 
 
+# --- work and its budget ---------------------------------------------------------------------
+
+# Rejected validator calls allowed per scan: a base for short texts plus one per 64
+# characters. A library validation costs 20-80 µs (phonenumbers, python-stdnum), so rejected
+# look-alikes cost at most ~1.3 ms per KB; a validation that finds something is not counted
+# against the budget (findings are paid for by what they redact).
+_BASE_BUDGET = 64
+_CHARS_PER_REJECTION = 64
+
+
+@dataclass(slots=True)
+class ScanWork:
+    """Counted work of one `scan_personal` call, and the budget that bounds it.
+
+    Tests assert on these counters (never on time): each grows linearly with the text,
+    whatever it holds. Past the budget of rejected validations, candidates are no longer
+    validated: the scan stays linear and the rest of the text is not reported."""
+
+    budget: int
+    segments: int = 0  # runs of digits and separators examined
+    windows: int = 0  # candidate strings cut out of them
+    chars: int = 0  # characters of those candidates
+    validations: int = 0  # calls into phonenumbers, python-stdnum, ipaddress
+    rejections: int = 0  # validations that said no
+
+    @classmethod
+    def for_text(cls, text: str) -> ScanWork:
+        return cls(budget=_BASE_BUDGET + len(text) // _CHARS_PER_REJECTION)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rejections >= self.budget
+
+    @property
+    def total(self) -> int:
+        return self.segments + self.windows + self.chars + self.validations
+
+    def validated(self, ok: bool) -> bool:
+        self.validations += 1
+        if not ok:
+            self.rejections += 1
+        return ok
+
+    def window(self, candidate: str) -> str:
+        self.windows += 1
+        self.chars += len(candidate)
+        return candidate
+
+
 # --- numbers ---------------------------------------------------------------------------------
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(_OCTET + r"(?:\." + _OCTET + "){3}")
+_IPV4_IN = re.compile(r"(?<![\d.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?![\d.])")
 _SSN_FMT = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
-_CARD_FMT = re.compile(r"\d{4}([ -]?)\d{4,6}(?:\1\d{4,5}){1,3}|\d{13,19}")
+# the networks' groupings: plain, 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners), 4-4-4 (Maestro)
+_CARD_FMT = re.compile(r"\d{12,19}|\d{4}([ -])\d{4,6}(?:\1\d{4,5}){1,3}(?:\1\d{1,3})?")
 _SIRET_FMT = re.compile(r"\d{3} ?\d{3} ?\d{3} ?\d{5}")
 _SIREN_FMT = re.compile(r"\d{3} ?\d{3} ?\d{3}")
 _NIR_FMT = re.compile(r"[1-478] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}")
@@ -107,6 +170,10 @@ _VERSION_BEFORE = re.compile(r"\b(?:v|version|release|build|ver\.?)\s*$", re.I)
 _COMPANY_CONTEXT = ("siren", "siret", "rcs", "immatricul", "registre du commerce",
                     "entreprise", "societe", "société", "company number")
 _SSN_CONTEXT = ("ssn", "social security", "social-security")
+# ITINs share the SSN's shape and 9xx numbers are common references: a name is required
+_ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "w-7", "irs", " tin", "ssn", "social security")
+_CARD_CONTEXT = ("card", "carte", "maestro", "visa", "cb ", "debit", "débit", "credit", "crédit")
+_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 def _card_brand_ok(d: str) -> bool:
@@ -114,21 +181,33 @@ def _card_brand_ok(d: str) -> bool:
     one random number in ten)."""
     n = len(d)
     if d[0] == "4":
-        return n in (13, 16, 19)
-    two, four = int(d[:2]), int(d[:4])
+        return n in (13, 16, 19)  # Visa
+    two, three, four = int(d[:2]), int(d[:3]), int(d[:4])
     if 51 <= two <= 55 or 2221 <= four <= 2720:
-        return n == 16
+        return n == 16  # Mastercard
+    if 2200 <= four <= 2204:
+        return 16 <= n <= 19  # Mir
     if two in (34, 37):
-        return n == 15
-    if d.startswith("6011") or d.startswith("65") or 644 <= int(d[:3]) <= 649:
-        return 16 <= n <= 19
+        return n == 15  # American Express
+    if four in (1800, 2131):
+        return n == 15  # JCB's old 15-digit numbers
     if 3528 <= four <= 3589:
-        return 16 <= n <= 19
-    if 300 <= int(d[:3]) <= 305 or two in (36, 38, 39):
-        return 14 <= n <= 19
-    if two == 62 or two == 50 or 56 <= two <= 69:
-        return 12 <= n <= 19
+        return 16 <= n <= 19  # JCB
+    if 300 <= three <= 305 or four == 3095 or two in (36, 38, 39):
+        return 14 <= n <= 19  # Diners Club
+    if four == 6011 or two in (62, 65) or 644 <= three <= 649:
+        return 16 <= n <= 19  # Discover, UnionPay
+    if two == 50 or 56 <= two <= 69:
+        return 12 <= n <= 19  # Maestro
     return False
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for k, ch in enumerate(reversed(digits)):
+        v = ord(ch) - 48
+        total += _LUHN_DOUBLE[v] if k & 1 else v
+    return total % 10 == 0
 
 
 def _context(text: str, start: int, words: tuple[str, ...], span: int = 48) -> bool:
@@ -140,41 +219,80 @@ _NONDIGIT = re.compile(r"\D+")
 _DIGIT_GROUPS = re.compile(r"\d+")
 _DATE = re.compile(r"(?:19|20)\d\d[-./](?:0[1-9]|1[0-2])[-./]\d\d|\d\d[-./]\d\d[-./](?:19|20)\d\d")
 _NANP_GROUPS = frozenset({(3, 3, 4), (10,), (1, 3, 3, 4), (11,), (3, 7)})
+_PARENS = str.maketrans("", "", "()")
+
+
+def _uniform(s: str) -> bool:
+    """One separator kind throughout (parentheses aside): `06 12 34 56 78`, not `0.12 3.45`."""
+    return len(set(_NONDIGIT.findall(s.translate(_PARENS)))) <= 1
+
+
+@functools.cache
+def _national_pattern(country_code: int) -> re.Pattern[str] | None:
+    """What any national number of a country calling code matches (the union of its
+    regions' general patterns; each valid number matches one), or None for no country."""
+    patterns: list[str] = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        meta = (phonenumbers.PhoneMetadata.metadata_for_nongeo_region(country_code)
+                if region == "001" else phonenumbers.PhoneMetadata.metadata_for_region(region))
+        if meta is not None and meta.general_desc is not None:
+            patterns.append(f"(?:{meta.general_desc.national_number_pattern})")
+    return re.compile("|".join(patterns)) if patterns else None
+
+
+def _international_plausible(digits: str) -> bool:
+    """The digits after `+` are a country calling code (a prefix-free set) and a national
+    number its metadata could hold, maybe after a written trunk `(0)`: a regex test that
+    rejects most look-alikes before libphonenumber parses them."""
+    if not 8 <= len(digits) <= 15:
+        return False
+    for k in (1, 2, 3):
+        pattern = _national_pattern(int(digits[:k]))
+        if pattern is not None:
+            return (pattern.fullmatch(digits, k) is not None
+                    or (digits[k] == "0" and pattern.fullmatch(digits, k + 1) is not None))
+    return False
 
 
 class NumberClassifier:
-    """Classifies one run of digits and separators into at most one personal-data kind.
+    """Classifies one candidate of digits and separators into at most one personal-data kind.
 
-    Cheap structural checks come first (digit count, national trunk prefix, grouping) so
-    that libphonenumber, the costly validator, only sees plausible phone numbers."""
+    Cheap structural checks come first (digit count, national trunk prefix, possible
+    lengths, grouping, Luhn) so that libphonenumber and python-stdnum, the costly
+    validators, only see plausible numbers, and each call is counted in a `ScanWork`."""
 
     def __init__(self, regions: list[str], enabled: frozenset[str]) -> None:
         self.enabled = enabled
-        self.regions: list[tuple[str, str]] = []
+        self.regions: list[tuple[str, str, frozenset[int]]] = []
         for region in regions:
             meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
             if meta is None:
                 continue
+            lengths = frozenset(meta.general_desc.possible_length or ())
             if meta.national_prefix == "0":
                 rule = "zero"  # written nationally, these numbers start with 0
+                lengths = frozenset(n + 1 for n in lengths)
             elif meta.country_code == 1:
                 rule = "nanp"
             else:
                 rule = "any"
-            self.regions.append((region, rule))
+            self.regions.append((region, rule, lengths))
 
-    def phone(self, s: str, digits: str) -> bool:
+    def phone(self, s: str, digits: str, work: ScanWork) -> bool:
         nd = len(digits)
+        if work.exhausted:
+            return False
         try:
             if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
-                if not 8 <= nd - (2 if s[0] != "+" else 0) <= 15:
+                if not _international_plausible(digits[2:] if s[0] != "+" else digits):
                     return False
                 num = phonenumbers.parse("+" + s[2:] if s[0] != "+" else s, None)
-                return phonenumbers.is_valid_number(num)
+                return work.validated(phonenumbers.is_valid_number(num))
             if not 9 <= nd <= 11:
                 return False
-            for region, rule in self.regions:
-                if rule == "zero" and digits[0] != "0":
+            for region, rule, lengths in self.regions:
+                if rule == "zero" and (digits[0] != "0" or (lengths and nd not in lengths)
+                                       or not _uniform(s)):
                     continue
                 if rule == "nanp":
                     groups = tuple(len(g) for g in _DIGIT_GROUPS.findall(s))
@@ -182,19 +300,22 @@ class NumberClassifier:
                     if (groups not in _NANP_GROUPS or (nd == 11 and digits[0] != "1")
                             or nd == 9 or national[0] in "01" or national[3] in "01"):
                         continue
-                if phonenumbers.is_valid_number(phonenumbers.parse(s, region)):
+                if work.validated(phonenumbers.is_valid_number(phonenumbers.parse(s, region))):
                     return True
         except phonenumbers.NumberParseException:
+            work.validated(False)
             return False
         return False
 
-    def card(self, s: str, digits: str) -> bool:
-        return ("card" in self.enabled and 13 <= len(digits) <= 19 and s[0] != "+"
+    def card(self, text: str, start: int, s: str, digits: str) -> bool:
+        """Grouping, issuer and Luhn: all cheap, so card candidates cost no budget."""
+        nd = len(digits)
+        return ("card" in self.enabled and 12 <= nd <= 19 and s[0] != "+"
                 and _CARD_FMT.fullmatch(s) is not None and _card_brand_ok(digits)
-                and _luhn.is_valid(digits))
+                and _luhn_ok(digits) and (nd > 12 or _context(text, start, _CARD_CONTEXT)))
 
-    def classify(self, text: str, start: int, end: int) -> str | None:
-        s = text[start:end]
+    def classify(self, text: str, start: int, end: int, work: ScanWork) -> str | None:
+        s = work.window(text[start:end])
         if not s.isascii():
             s = s.translate(_SPACES)
         digits = _NONDIGIT.sub("", s)
@@ -204,137 +325,297 @@ class NumberClassifier:
         en = self.enabled
         dots = s.count(".")
         if dots == 3 and "ipv4" in en and _IPV4.fullmatch(s):
-            if _VERSION_BEFORE.search(text, max(0, start - 12), start):
-                return None
-            ip = ipaddress.IPv4Address(s)
-            if ip.is_loopback or ip.is_unspecified or s.startswith("255."):
-                return None
-            return "ipv4"
-        if (dots and nd < 8) or nd < 8 or _DATE.match(s):
+            return self._ipv4(text, start, s)
+        if nd < 8 or _DATE.match(s):
             return None  # decimals, dates, versions, short numbers
         if nd == 9:
-            if ("us_ssn" in en and (_SSN_FMT.fullmatch(s) or _context(text, start, _SSN_CONTEXT))
-                    and _ssn.is_valid(s)):
-                return "us_ssn"
-            if ("fr_siren" in en and _SIREN_FMT.fullmatch(s) and _siren.is_valid(digits)
-                    and _context(text, start, _COMPANY_CONTEXT)):
-                return "fr_siren"
-        elif (nd == 15 and "fr_nir" in en and _NIR_FMT.fullmatch(s)
-              and int(digits[13:]) == 97 - int(digits[:13]) % 97 and _nir.is_valid(s)):
+            return self._nine(text, start, s, digits, work)
+        if nd == 15 and digits[0] == "3" and self.card(text, start, s, digits):
+            return "card"  # American Express before NIR: a NIR seldom starts with 3
+        if (nd == 15 and "fr_nir" in en and _NIR_FMT.fullmatch(s)
+                and int(digits[13:]) == 97 - int(digits[:13]) % 97
+                and work.validated(_nir.is_valid(s))):
             return "fr_nir"
-        elif (nd == 14 and "fr_siret" in en and _SIRET_FMT.fullmatch(s)
-              and _siret.is_valid(digits)
-              and (" " in s or _context(text, start, _COMPANY_CONTEXT))):
+        if (nd == 14 and "fr_siret" in en and _SIRET_FMT.fullmatch(s)
+                and (" " in s or _context(text, start, _COMPANY_CONTEXT))
+                and not work.exhausted and work.validated(_siret.is_valid(digits))):
             return "fr_siret"
-        if 13 <= nd <= 19 and self.card(s, digits):
+        if 12 <= nd <= 19 and self.card(text, start, s, digits):
             return "card"
-        if "phone" in en and nd <= 15 and self.phone(s, digits):
+        if "phone" in en and nd <= 15 and self.phone(s, digits, work):
+            return "phone"
+        return None
+
+    def _ipv4(self, text: str, start: int, s: str) -> str | None:
+        if _VERSION_BEFORE.search(text, max(0, start - 12), start):
+            return None
+        ip = ipaddress.IPv4Address(s)
+        if ip.is_loopback or ip.is_unspecified or s.startswith("255."):
+            return None
+        return "ipv4"
+
+    def _nine(self, text: str, start: int, s: str, digits: str, work: ScanWork) -> str | None:
+        """Nine digits: a US SSN when written 123-45-6789 or after its name, an ITIN after
+        its name, a SIREN after a company word, else perhaps a phone number."""
+        en = self.enabled
+        formatted = _SSN_FMT.fullmatch(s) is not None
+        if digits[0] == "9":
+            if ("us_itin" in en and _context(text, start, _ITIN_CONTEXT)
+                    and work.validated(_itin.is_valid(digits))):
+                return "us_itin"
+        elif ("us_ssn" in en and (formatted or _context(text, start, _SSN_CONTEXT))
+                and work.validated(_ssn.is_valid(digits))):
+            return "us_ssn"
+        if ("fr_siren" in en and _SIREN_FMT.fullmatch(s) and _context(text, start, _COMPANY_CONTEXT)
+                and work.validated(_siren.is_valid(digits))):
+            return "fr_siren"
+        if "phone" in en and self.phone(s, digits, work):
             return "phone"
         return None
 
 
+# A number is digit groups joined by one separator: `06 12 34 56 78`, `(415) 555-2671`,
+# `+33 (0)1 23`, `4111-1111-1111-1111`. Inside a run of digits and separators, any other
+# separator (`  `, ` - `, `. `, `--`) ends one number and starts the next: a *segment*.
+_RUN = re.compile(rb"0[0 .\-()]*0")
+_MULTI_SEP = re.compile(rb"[ .\-()]{2,}")
+_JOINERS = frozenset((b" (", b"-(", b") ", b")-"))
+_GROUP = re.compile(rb"0+")
+# Every kind fits in 40 characters (`+1 (415) 555-2671`, `4111 1111 1111 1111 111`,
+# `2 84 05 75 123 456 78`); a longer segment is a table of numbers, searched for cards only.
+_SHORT = 40
+_TABLE_CARD_GROUPS = 6
+_EXTENSION = re.compile(r"(?:x|ext\.?|extn\.?|extension)\s?\d{1,6}(?!\w)", re.I)
+
+
+def _segments(shape: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    s = start
+    for m in _MULTI_SEP.finditer(shape, start, end):
+        if m.group() not in _JOINERS:
+            out.append((s, m.start()))
+            s = m.end()
+    out.append((s, end))
+    return out
+
+
 def _extend_left(text: str, start: int) -> int:
     """Include a leading `+` or `(` of a phone number."""
-    while start > 0 and text[start - 1] in "+(":
-        start -= 1
+    for _ in range(2):
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
     return start
 
 
-def _trim(text: str, start: int, end: int) -> int:
-    """Drop an unbalanced closing parenthesis at the end of a run."""
-    s = text[start:end]
-    while s.endswith(")") and s.count("(") < s.count(")"):
-        s = s[:-1]
-        end -= 1
-    return end
+class _NumberScan:
+    """One text's number candidates: segments of runs, whole or in card windows."""
 
+    __slots__ = ("clf", "out", "shape", "taken", "text", "work")
 
-def _numbers(text: str, shape: bytes, clf: NumberClassifier, taken: list[tuple[int, int]],
-             out: list[Hit]) -> None:
-    n = len(text)
-    for m in _RUN.finditer(shape):
-        start, end = m.span()
-        if any(s <= start < e or s < end <= e for s, e in taken):
-            continue
-        # a run glued to letters is part of a word or an identifier (hashes, ids): skip
-        if (start > 0 and shape[start - 1] in b"Aa") or (end < n and shape[end] in b"Aa"):
-            continue
-        start = _extend_left(text, start)
-        end = _trim(text, start, end)
-        kind = clf.classify(text, start, end)
+    def __init__(self, text: str, shape: bytes, clf: NumberClassifier, taken: bytearray,
+                 work: ScanWork, out: list[Hit]) -> None:
+        self.text, self.shape, self.clf = text, shape, clf
+        self.taken, self.work, self.out = taken, work, out
+
+    def run(self) -> None:
+        shape = self.shape
+        for m in _RUN.finditer(shape):
+            start, end = m.span()
+            if end - start <= _SHORT and _MULTI_SEP.search(shape, start, end) is None:
+                self.segment(start, end)
+            else:
+                for s, e in _segments(shape, start, end):
+                    self.segment(s, e)
+
+    def add(self, start: int, end: int, kind: str) -> None:
+        self.out.append((start, end, kind))
+        self.taken[start:end] = b"\x01" * (end - start)
+
+    def segment(self, start: int, end: int) -> None:
+        if end - start < 7:  # `1.2.3.4` is the shortest kind
+            return
+        self.work.segments += 1
+        shape = self.shape
+        # a segment glued to letters is part of a word or an identifier (hashes, ids),
+        # unless the letters are a phone extension (`555-2671x123`)
+        left = start > 0 and shape[start - 1] in b"Aa"
+        right = (end < len(shape) and shape[end] in b"Aa"
+                 and _EXTENSION.match(self.text, end) is None)
+        if end - start > _SHORT:
+            self.table(start, end, left, right)
+        elif not (left or right) and self.taken.find(1, start, end) == -1:
+            self.whole(start, end)
+
+    def whole(self, start: int, end: int) -> None:
+        text, clf = self.text, self.clf
+        first = _extend_left(text, start)
+        kind = clf.classify(text, first, end, self.work)
         if kind is not None:
-            out.append((start, end, kind))
-            continue
-        # a card number followed by more digits (CVV, expiry): its leading groups
-        if "card" in clf.enabled and end - start > 16:
-            groups = [g.span() for g in _DIGIT_GROUPS.finditer(text, start, end)]
-            for j in range(len(groups) - 1, 1, -1):
-                e = groups[j - 1][1]
-                window = text[start:e]
-                digits = _NONDIGIT.sub("", window)
-                if 13 <= len(digits) <= 19 and clf.card(window, digits):
-                    out.append((start, e, "card"))
-                    break
+            self.add(first, end, kind)
+            return
+        if "ipv4" in clf.enabled and self.shape.count(b".", start, end) >= 6:
+            self.addresses(start, end)
+        elif "card" in clf.enabled and end - start > 16:
+            # a card number followed by more digits (CVV, expiry): its leading groups
+            groups = [g.end() for g in _GROUP.finditer(self.shape, start, end)]
+            for e in reversed(groups[1:-1]):
+                window = self.work.window(text[start:e])
+                if clf.card(text, start, window, _NONDIGIT.sub("", window)):
+                    self.add(start, e, "card")
+                    return
+
+    def addresses(self, start: int, end: int) -> None:
+        """IPv4 addresses listed with single spaces: `10.0.0.1 10.0.0.2`."""
+        for m in _IPV4_IN.finditer(self.text, start, end):
+            if self.clf.classify(self.text, m.start(), m.end(), self.work) == "ipv4":
+                self.add(m.start(), m.end(), "ipv4")
+
+    def table(self, start: int, end: int, left: bool, right: bool) -> None:
+        """A long segment: a table of numbers. Card numbers are looked for at every group
+        (at most 6 groups and 19 digits a window), other kinds only as IPv4 lists."""
+        groups = [g.span() for g in _GROUP.finditer(self.shape, start, end)]
+        groups = groups[int(left):len(groups) - int(right)]
+        if "card" in self.clf.enabled:
+            self.table_cards(groups)
+        if "ipv4" in self.clf.enabled and self.shape.count(b".", start, end) >= 3:
+            self.addresses(groups[0][0] if groups else start, groups[-1][1] if groups else end)
+
+    def table_cards(self, groups: list[tuple[int, int]]) -> None:
+        """Card numbers in a table: a window must be set apart from its neighbours by a
+        separator unlike its own (`4111-1111-1111-1111 5555-…`, or plain 16 digits between
+        spaces). In `1234 5678 9012 3456 7890` nothing says where a card would start, and
+        Luhn accepts one window in ten: a table of 4-digit numbers is not a card."""
+        text, shape, clf, work = self.text, self.shape, self.clf, self.work
+        n = len(groups)
+        seps = [shape[groups[k][1]:groups[k + 1][0]] for k in range(n - 1)]
+        i = 0
+        while i < n:
+            gs, ge = groups[i]
+            last = -1
+            if 13 <= ge - gs <= 19:
+                if clf.card(text, gs, text[gs:ge], text[gs:ge]):
+                    last = i
+            elif ge - gs == 4 and i + 1 < n and (i == 0 or seps[i - 1] != seps[i]):
+                inner, digits = seps[i], 4
+                for j in range(i + 1, min(n, i + _TABLE_CARD_GROUPS)):
+                    digits += groups[j][1] - groups[j][0]
+                    if digits > 19 or seps[j - 1] != inner:
+                        break
+                    if digits >= 13 and (j == n - 1 or seps[j] != inner):
+                        window = work.window(text[gs:groups[j][1]])
+                        if clf.card(text, gs, window, _NONDIGIT.sub("", window)):
+                            last = j
+            if last >= 0 and self.taken.find(1, gs, groups[last][1]) == -1:
+                self.add(gs, groups[last][1], "card")
+                i = last + 1
+            else:
+                i += 1
 
 
-_IBAN_HEAD = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,34}")
+# --- IBAN and French VAT ---------------------------------------------------------------------
+
 _FR_VAT = re.compile(r"FR ?\d{2} ?\d{3} ?\d{3} ?\d{3}(?!\d)")
+_IBAN_DIGITS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
 
 
-def _fr_vat_spaced(text: str, shape: bytes, out: list[Hit]) -> None:
-    i = text.find("FR ")
-    while i != -1:
-        if shape.startswith(b"AA 00", i) and (i == 0 or shape[i - 1] not in b"Aa0"):
-            m = _FR_VAT.match(text, i)
-            if m and _tva.is_valid(m.group()):
-                out.append((i, m.end(), "fr_vat"))
-        i = text.find("FR ", i + 3)
+@functools.cache
+def _iban_length(country: str) -> int:
+    """The IBAN length of a country python-stdnum knows (its registry), else 0."""
+    props = _iban._ibandb.info(country)[0][1]
+    bban = props.get("bban")
+    if not bban:
+        return 0
+    return 4 + sum(int(n) for n, _ in _iban._struct_re.findall(bban))
 
 
-def _ibans(text: str, shape: bytes, enabled: frozenset[str], out: list[Hit]) -> None:
+@functools.cache
+def _iban_body(chars: int) -> re.Pattern[str]:
+    """Exactly `chars` IBAN characters after the check digits, in groups separated by single
+    spaces or dashes (`GB82 WEST 1234 5698 7654 32`), and nothing glued after them."""
+    return re.compile(rf"(?:[ \-]?[A-Z0-9]){{{chars}}}(?![A-Za-z0-9])")
+
+
+def _iban_at(text: str, start: int, work: ScanWork) -> int:
+    """The end of the IBAN at `start` (country letters, check digits), or 0. The country
+    fixes the length, so there is one candidate per start; ISO 7064 mod 97 is computed
+    here and python-stdnum (format, national checks) only sees numbers it accepts."""
+    length = _iban_length(text[start:start + 2])
+    if not length:
+        return 0
+    m = _iban_body(length - 4).match(text, start + 4)
+    if m is None:
+        return 0
+    body = work.window(m.group()).replace(" ", "").replace("-", "")
+    compact = text[start:start + 4] + body
+    if int((body + compact[:4]).translate(_IBAN_DIGITS)) % 97 != 1:
+        return 0
+    return m.end() if work.validated(_iban.is_valid(compact)) else 0
+
+
+def _ibans(text: str, shape: bytes, enabled: frozenset[str], work: ScanWork,
+           out: list[Hit]) -> None:
     i = shape.find(b"AA00")
     while i != -1:
         nxt = i + 4
         if i == 0 or shape[i - 1] not in b"Aa0":
-            m = _IBAN_HEAD.match(text, i)
-            if m and "iban" in enabled:
-                end = _iban_end(text, i, m.end())
-                if end:
-                    out.append((i, end, "iban"))
-                    nxt = end
-                    i = shape.find(b"AA00", nxt)
-                    continue
-            if "fr_vat" in enabled and text.startswith("FR", i):
+            end = _iban_at(text, i, work) if "iban" in enabled else 0
+            if end:
+                out.append((i, end, "iban"))
+                nxt = end
+            elif "fr_vat" in enabled and text.startswith("FR", i):
                 mv = _FR_VAT.match(text, i)
-                if mv and _tva.is_valid(mv.group()):
+                if mv and work.validated(_tva.is_valid(mv.group())):
                     out.append((i, mv.end(), "fr_vat"))
                     nxt = mv.end()
         i = shape.find(b"AA00", nxt)
 
 
-def _iban_end(text: str, start: int, end: int) -> int:
-    """The end of the longest valid IBAN at `start` (a greedy match may take in the next
-    word), or 0. The ISO 7064 mod-97 remainder of every prefix is computed in one pass, so
-    python-stdnum (country lengths and formats) only checks lengths whose checksum holds."""
-    chars = [(k, ch) for k, ch in enumerate(text[start:end], start) if ch != " "]
-    head = "".join(ch for _, ch in chars[:4])
-    try:
-        tail = int("".join(str(int(ch, 36)) for ch in head))  # country letters + check
-    except ValueError:
-        return 0
-    remainders: list[int] = []
-    r = 0
-    for _, ch in chars[4:]:
-        v = int(ch, 36)
-        r = (r * (100 if v > 9 else 10) + v) % 97
-        remainders.append(r)
-    for length in range(min(34, len(chars)), 14, -1):
-        if (remainders[length - 5] * 1_000_000 + tail) % 97 != 1:
+def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> None:
+    i = text.find("FR ")
+    while i != -1:
+        if shape.startswith(b"AA 00", i) and (i == 0 or shape[i - 1] not in b"Aa0"):
+            m = _FR_VAT.match(text, i)
+            if m and work.validated(_tva.is_valid(m.group())):
+                out.append((i, m.end(), "fr_vat"))
+        i = text.find("FR ", i + 3)
+
+
+# --- passports and driving licences ----------------------------------------------------------
+
+# Their numbers have no checksum and any shape, so only a number right after the document's
+# name is one: `passport no. X1234567`, `N° de passeport : 12AB34567`, `driver's license
+# D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
+_DOCUMENT_WORDS = (
+    ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
+    ("reisepass", "passport"), ("driver", "driving_licence"), ("driving", "driving_licence"),
+    ("permis de conduire", "driving_licence"),
+)
+_DOCUMENT = re.compile(
+    r"(?i:passport|passeport|pasaporte|reisepass|driver[’']?s?[ \-]licen[cs]e"
+    r"|driving[ \-]licen[cs]e|permis de conduire)"
+    r"(?i:[ \t]{0,3}(?:number|num[ée]ro|no\.?|nr\.?|n[°º]\.?|#|id)?[ \t]{0,3}"
+    r"(?:is|est|:|=|#)?[ \t]{0,3})"
+    r"([A-Z0-9](?:[ \-]?[A-Z0-9]){5,17})(?![\w\-])"
+)
+
+
+def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit]) -> None:
+    """Document numbers after their name, found by `str.find` of the name as written in
+    lower case, capitalised or in capitals (`lower()` would move offsets in some scripts)."""
+    for word, detector in _DOCUMENT_WORDS:
+        if detector not in enabled:
             continue
-        compact = "".join(ch for _, ch in chars[:length])
-        if _iban.is_valid(compact):
-            return chars[length - 1][0] + 1
-    return 0
+        for form in (word, word.capitalize(), word.upper()):
+            i = text.find(form)
+            while i != -1:
+                if i == 0 or not text[i - 1].isalnum():
+                    m = _DOCUMENT.match(text, i)
+                    if m:
+                        value = work.window(m.group(1))
+                        if (sum(ch.isdigit() for ch in value) >= 5
+                                and not _DATE.fullmatch(value)):
+                            out.append((m.start(1), m.end(1), detector))
+                i = text.find(form, i + len(form))
 
 
 _HEX = frozenset("0123456789abcdefABCDEF:.")
@@ -368,19 +649,23 @@ def _ipv6(text: str, out: list[Hit]) -> None:
         i = text.find(":", nxt)
 
 
-def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]) -> None:
-    """All personal-data findings of one text."""
+def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
+                  work: ScanWork | None = None) -> ScanWork:
+    """All personal-data findings of one text; returns the work it took (`work`, when
+    given, is the budget and counters to use)."""
+    if work is None:
+        work = ScanWork.for_text(text)
     en = clf.enabled
     if "@" in text and "email" in en:
         _emails(text, out)
     found: list[Hit] = []
     if "iban" in en or "fr_vat" in en:
-        _ibans(text, shape, en, found)
+        _ibans(text, shape, en, work, found)
     if "fr_vat" in en and "FR " in text:
-        _fr_vat_spaced(text, shape, found)
+        _fr_vat_spaced(text, shape, work, found)
     if "fr_nir" in en and ("2A" in text or "2B" in text):
         for m in _NIR_CORSICA.finditer(text):
-            if _nir.is_valid(m.group()):
+            if work.validated(_nir.is_valid(m.group())):
                 found.append((m.start(), m.end(), "fr_nir"))
     # Every number kind has at least 4 digits (`classify` returns None below that, a card
     # needs 13), and a run's digits are ASCII digits, the only characters `shape` marks `0`:
@@ -388,9 +673,15 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     # prose has none or a few: skipping it saved ~6 µs of CPU per request in the overhead
     # bench (A/B), more than its hot cost (~2 µs) since its code is cold between requests.
     if shape.count(b"0") >= 4:
-        taken = [(s, e) for s, e, _ in found]
-        taken.extend((s, e) for s, e, _ in out)
-        _numbers(text, shape, clf, taken, found)
+        if "passport" in en or "driving_licence" in en:
+            _documents(text, en, work, found)
+        taken = bytearray(len(text))
+        for s, e, _ in found:
+            taken[s:e] = b"\x01" * (e - s)
+        for s, e, _ in out:
+            taken[s:e] = b"\x01" * (e - s)
+        _NumberScan(text, shape, clf, taken, work, found).run()
     if "ipv6" in en and text.count(":") >= 2:
         _ipv6(text, found)
     out.extend(found)
+    return work

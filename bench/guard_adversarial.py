@@ -1,0 +1,115 @@
+"""Leak-guard worst case: scan time of adversarial inputs at growing sizes.
+
+    .venv/bin/python bench/guard_adversarial.py             # 8 KB .. 512 KB, and 1 MB of prose
+    .venv/bin/python bench/guard_adversarial.py --quick     # 8 KB and 32 KB only
+
+Each input is built to make a detector work: long runs of digits and number separators
+(a table of numbers is one run), look-alikes of phone numbers, IBANs and card numbers whose
+checksums fail, decimals, counted lists, colon-hex and `@` look-alikes. Every one is
+scanned with `Guard.from_config(GuardConfig()).scan(text)` (all classes, default regions)
+and the best of a few runs is printed in microseconds per KB: a linear scan prints the
+same figure at every size. A size is skipped once the previous one took longer than
+`--give-up` seconds (the pre-fix guard needed minutes at 128 KB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from emancipate.guard import Guard, GuardConfig  # noqa: E402
+
+KB = 1024
+
+
+def _repeat(piece: Callable[[random.Random], str], size: int, seed: int = 1) -> str:
+    rng = random.Random(seed)
+    parts: list[str] = []
+    n = 0
+    while n < size:
+        p = piece(rng)
+        parts.append(p)
+        n += len(p)
+    return "".join(parts)[:size]
+
+
+def _digits(rng: random.Random, k: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(k))
+
+
+def _prose(rng: random.Random) -> str:
+    words = ("the", "invoice", "was", "sent", "on", "Monday", "and", "le", "client", "a",
+             "payé", "order", "shipped", "to", "Lyon", "version", "total", "items", "ticket")
+    sentence = " ".join(rng.choice(words) for _ in range(rng.randint(6, 14)))
+    return (f"{sentence.capitalize()} {rng.randint(1, 999)} items for "
+            f"{rng.randint(1, 9999)}.{rng.randint(0, 99):02d} EUR on 2024-0{rng.randint(1, 9)}-1"
+            f"{rng.randint(0, 9)}, ref {rng.randint(10000, 99999)}.\n")
+
+
+INPUTS: dict[str, Callable[[random.Random], str]] = {
+    "spaced digit pairs": lambda r: _digits(r, 2) + " ",
+    "counted list": lambda r: f"{r.randint(1, 9999)} ",
+    "space-grouped 3-digit": lambda r: _digits(r, 3) + " ",
+    "decimals": lambda r: f"{r.randint(0, 9)}.{_digits(r, 2)} ",
+    "dashed digit pairs": lambda r: _digits(r, 2) + "-",
+    "dotted digit pairs": lambda r: _digits(r, 2) + ".",
+    "phone look-alikes (FR)": lambda r: "0" + " ".join(_digits(r, 2) for _ in range(5))[1:] + " ",
+    "phone look-alikes (+intl)": lambda r: f"+{r.randint(1, 99)} {_digits(r, 3)} "
+                                           f"{_digits(r, 3)} {_digits(r, 4)} ",
+    "phone look-alikes (NANP)": lambda r: f"({_digits(r, 3)}) {_digits(r, 3)}-{_digits(r, 4)} ",
+    "card look-alikes": lambda r: "4" + " ".join(_digits(r, 4) for _ in range(4))[1:] + " ",
+    "IBAN look-alikes": lambda r: "GB" + _digits(r, 2) + " WEST " + " ".join(
+        _digits(r, 4) for _ in range(3)) + " " + _digits(r, 2) + " ",
+    "IBAN look-alikes (plain)": lambda r: "FR76" + _digits(r, 23) + " ",
+    "colon-hex (IPv6/MAC)": lambda r: ":".join(f"{r.randint(0, 255):02x}" for _ in range(6)) + " ",
+    "at-signs (e-mail)": lambda r: f"a{r.randint(0, 9)}@b{r.randint(0, 9)}.c ",
+    "prose with digits": _prose,
+}
+
+SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)
+
+
+def us_per_kb(guard: Guard, text: str, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        guard.scan(text)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e6 / (len(text) / KB)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="8 KB and 32 KB only")
+    ap.add_argument("--give-up", type=float, default=5.0,
+                    help="skip larger sizes once a scan took longer than this (s)")
+    args = ap.parse_args()
+    sizes = SIZES[:2] if args.quick else SIZES
+    guard = Guard.from_config(GuardConfig())
+    print(f"{'input':28}" + "".join(f"{s // KB:>9} KB" for s in sizes) + "   (µs per KB)")
+    for name, piece in INPUTS.items():
+        row: list[str] = []
+        slow = False
+        for size in sizes:
+            if slow:
+                row.append(f"{'skipped':>12}")
+                continue
+            text = _repeat(piece, size)
+            figure = us_per_kb(guard, text, 3 if size <= 32 * KB else 1)
+            slow = figure * size / KB / 1e6 > args.give_up
+            row.append(f"{figure:>12,.0f}")
+        print(f"{name:28}" + "".join(row), flush=True)
+    if not args.quick:
+        text = _repeat(_prose, 1024 * KB, seed=2)
+        print(f"{'prose with digits, 1 MB':28}{us_per_kb(guard, text, 1):>12,.0f}")
+
+
+if __name__ == "__main__":
+    main()
