@@ -115,3 +115,16 @@ def test_load_rules_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "r.toml"
     path.write_text("[[rules]]\nid = 'only-paths'\npath = '''\\.p12$'''\n")
     assert load_rules(path) == []  # a rule about file names has nothing to find in a prompt
+
+
+def test_one_emoji_does_not_send_the_whole_text_through_the_slow_fold() -> None:
+    """Counted work: the characters folded one by one (`fold_char`'s cache counts calls)."""
+    from emancipate.guard.text import fold, fold_char
+
+    text = "Mot de passe: Hélène_2024 " * 4000 + "😀" + " Ça marche. " * 4000
+    before = fold_char.cache_info()
+    folded = fold(text)
+    after = fold_char.cache_info()
+    assert (after.hits + after.misses) - (before.hits + before.misses) == 1
+    assert len(folded) == len(text)
+    assert folded.startswith("mot de passe: helene_2024 ") and folded.endswith(" ca marche. ")
