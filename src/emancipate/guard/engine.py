@@ -324,7 +324,7 @@ _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_ke
 
 
 def _placeholder(value: str) -> bool:
-    if _RUN6.search(value):
+    if _RUN6.search(value) and entropy(value) < 3.0:  # formats with fixed `AAAA` runs stay
         return True
     low = value.lower()
     return any(w in low for w in _TEMPLATE_WORDS)

@@ -123,9 +123,14 @@ def _classes(v: str) -> int:
     return lower + upper + digit + other
 
 
-def plausible_password(v: str) -> bool:
-    """A value worth treating as a password: not a placeholder, a name or a path."""
-    if len(v) < 6 or _placeholder(v) or _IDENTIFIER.match(v):
+def plausible_password(v: str, quoted: bool = False) -> bool:
+    """A value worth treating as a password: not a placeholder, a name or a path. A quoted
+    literal is a value, not a variable: it may be a plain word (`"hunter"`), from 4
+    characters."""
+    if quoted:
+        if len(v) < 4 or _placeholder(v):
+            return False
+    elif len(v) < 6 or _placeholder(v) or _IDENTIFIER.match(v):
         return False
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
         return False
@@ -180,8 +185,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
                 out.append((m.start("v"), m.end("v"), "bearer_token"))
         return
     m = _QUOTED.match(text, pos)
-    spaced = m is not None and " " in m.group("v")
-    if not spaced:
+    quoted = m is not None
+    spaced = quoted and " " in m.group("v")
+    if not quoted:
         m = _TAIL.match(text, pos)
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
@@ -189,7 +195,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     if spaced:
         ok = plausible_phrase(v)
     elif kind == "password":
-        ok = plausible_password(v)
+        ok = plausible_password(v, quoted)
     else:
         ok = plausible_secret(v)
     detector = "password" if kind == "password" else "generic_secret"
