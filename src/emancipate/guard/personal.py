@@ -123,8 +123,9 @@ class ScanWork:
     validated: the scan stays linear and the rest of the text is not reported."""
 
     budget: int
-    segments: int = 0  # runs of digits and separators examined
-    windows: int = 0  # candidate strings cut out of them
+    segments: int = 0  # segments of runs of digits and separators
+    groups: int = 0  # digit groups of the long segments (tables) walked through
+    windows: int = 0  # candidate strings cut out of segments
     chars: int = 0  # characters of those candidates
     validations: int = 0  # calls into phonenumbers, python-stdnum, ipaddress
     rejections: int = 0  # validations that said no
@@ -139,7 +140,7 @@ class ScanWork:
 
     @property
     def total(self) -> int:
-        return self.segments + self.windows + self.chars + self.validations
+        return self.segments + self.groups + self.windows + self.chars + self.validations
 
     def validated(self, ok: bool) -> bool:
         self.validations += 1
@@ -427,14 +428,19 @@ class _NumberScan:
                 for s, e in _segments(shape, start, end):
                     self.segment(s, e)
 
+    def window(self, start: int, end: int) -> str:
+        """A card candidate, its thin and non-breaking spaces made plain."""
+        s = self.work.window(self.text[start:end])
+        return s if s.isascii() else s.translate(_SPACES)
+
     def add(self, start: int, end: int, kind: str) -> None:
         self.out.append((start, end, kind))
         self.taken[start:end] = b"\x01" * (end - start)
 
     def segment(self, start: int, end: int) -> None:
+        self.work.segments += 1
         if end - start < 7:  # `1.2.3.4` is the shortest kind
             return
-        self.work.segments += 1
         shape = self.shape
         # a segment glued to letters is part of a word or an identifier (hashes, ids),
         # unless the letters are a phone extension (`555-2671x123`)
@@ -459,7 +465,7 @@ class _NumberScan:
             # a card number followed by more digits (CVV, expiry): its leading groups
             groups = [g.end() for g in _GROUP.finditer(self.shape, start, end)]
             for e in reversed(groups[1:-1]):
-                window = self.work.window(text[start:e])
+                window = self.window(start, e)
                 if clf.card(text, start, window, _NONDIGIT.sub("", window)):
                     self.add(start, e, "card")
                     return
@@ -467,7 +473,8 @@ class _NumberScan:
     def addresses(self, start: int, end: int) -> None:
         """IPv4 addresses listed with single spaces: `10.0.0.1 10.0.0.2`."""
         for m in _IPV4_IN.finditer(self.text, start, end):
-            if self.clf.classify(self.text, m.start(), m.end(), self.work) == "ipv4":
+            if (self.taken.find(1, m.start(), m.end()) == -1
+                    and self.clf.classify(self.text, m.start(), m.end(), self.work) == "ipv4"):
                 self.add(m.start(), m.end(), "ipv4")
 
     def table(self, start: int, end: int, left: bool, right: bool) -> None:
@@ -475,6 +482,7 @@ class _NumberScan:
         (at most 6 groups and 19 digits a window), other kinds only as IPv4 lists."""
         groups = [g.span() for g in _GROUP.finditer(self.shape, start, end)]
         groups = groups[int(left):len(groups) - int(right)]
+        self.work.groups += len(groups)
         if "card" in self.clf.enabled:
             self.table_cards(groups)
         if "ipv4" in self.clf.enabled and self.shape.count(b".", start, end) >= 3:
@@ -485,7 +493,7 @@ class _NumberScan:
         separator unlike its own (`4111-1111-1111-1111 5555-…`, or plain 16 digits between
         spaces). In `1234 5678 9012 3456 7890` nothing says where a card would start, and
         Luhn accepts one window in ten: a table of 4-digit numbers is not a card."""
-        text, shape, clf, work = self.text, self.shape, self.clf, self.work
+        text, shape, clf = self.text, self.shape, self.clf
         n = len(groups)
         seps = [shape[groups[k][1]:groups[k + 1][0]] for k in range(n - 1)]
         i = 0
@@ -493,7 +501,8 @@ class _NumberScan:
             gs, ge = groups[i]
             last = -1
             if 13 <= ge - gs <= 19:
-                if clf.card(text, gs, text[gs:ge], text[gs:ge]):
+                window = self.window(gs, ge)
+                if clf.card(text, gs, window, window):
                     last = i
             elif ge - gs == 4 and i + 1 < n and (i == 0 or seps[i - 1] != seps[i]):
                 inner, digits = seps[i], 4
@@ -502,7 +511,7 @@ class _NumberScan:
                     if digits > 19 or seps[j - 1] != inner:
                         break
                     if digits >= 13 and (j == n - 1 or seps[j] != inner):
-                        window = work.window(text[gs:groups[j][1]])
+                        window = self.window(gs, groups[j][1])
                         if clf.card(text, gs, window, _NONDIGIT.sub("", window)):
                             last = j
             if last >= 0 and self.taken.find(1, gs, groups[last][1]) == -1:

@@ -1,0 +1,312 @@
+"""The personal-data detectors (`guard/personal.py`): formats found, look-alikes left alone,
+and a worst case linear in the text, asserted on counted work (`ScanWork`), never on time.
+
+Card numbers are built here with python-stdnum's Luhn, IBANs are the registries' published
+examples checked by python-stdnum, so a test fails if the guard stops validating checksums.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+
+from emancipate.guard import Guard, GuardConfig
+from emancipate.guard.names import DETECTORS, LABELS
+from emancipate.guard.personal import NumberClassifier, ScanWork, scan_personal, shape_of
+
+KB = 1024
+
+
+@pytest.fixture(scope="module")
+def guard() -> Guard:
+    return Guard.from_config(GuardConfig())
+
+
+def personal(g: Guard, text: str) -> list[tuple[str, str]]:
+    return [(f.detector, text[f.start:f.end]) for f in g.scan(text) if f.cls == "personal"]
+
+
+def card(prefix: str, n: int, sep: str = "", groups: tuple[int, ...] = ()) -> str:
+    body = (prefix + "7364519208374651928")[: n - 1]
+    number = body + luhn.calc_check_digit(body)
+    if not groups:
+        return number
+    parts, k = [], 0
+    for g in groups:
+        parts.append(number[k:k + g])
+        k += g
+    return sep.join(parts)
+
+
+# --- phones ----------------------------------------------------------------------------------
+
+PHONES = [
+    ("UK office +44 20 7946 0958 today", "+44 20 7946 0958"),
+    ("call +1 (415) 555-2671 now", "+1 (415) 555-2671"),
+    ("from abroad 0044 20 7946 0958", "0044 20 7946 0958"),
+    ("mobile +33 6 12 34 56 78.", "+33 6 12 34 56 78"),
+    ("Berlin +49 30 901820 desk", "+49 30 901820"),
+    ("Tokyo +81 3-1234-5678 desk", "+81 3-1234-5678"),
+    ("Roma +39 06 6982 1234 desk", "+39 06 6982 1234"),
+    ("dial +1-415-555-2671", "+1-415-555-2671"),
+    ("dial +1.415.555.2671", "+1.415.555.2671"),
+    ("tél. +33 (0)1 23 45 67 89", "+33 (0)1 23 45 67 89"),
+    ("appelle le 06 12 34 56 78 ce soir", "06 12 34 56 78"),
+    ("ou le 06.12.34.56.78", "06.12.34.56.78"),
+    ("ou le 0612345678", "0612345678"),
+    ("US (415) 555-2671 desk", "(415) 555-2671"),
+    ("US 415-555-2671 desk", "415-555-2671"),
+    ("London 020 7946 0958 desk", "020 7946 0958"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), PHONES)
+def test_phone_numbers_in_international_and_national_formats(
+        guard: Guard, text: str, value: str) -> None:
+    assert ("phone", value) in personal(guard, text)
+
+
+@pytest.mark.parametrize("text", [
+    "call +1 (415) 555-2671 x123", "call +1 (415) 555-2671x123",
+    "call +1 (415) 555-2671 ext. 123", "call +1 (415) 555-2671 ext123",
+    "call +1 (415) 555-2671 #123", "call +1 (415) 555-2671 extension 12",
+])
+def test_an_extension_never_hides_the_number_and_stays_out_of_the_span(
+        guard: Guard, text: str) -> None:
+    assert personal(guard, text) == [("phone", "+1 (415) 555-2671")]
+
+
+def test_two_numbers_apart_by_a_wide_separator_are_two_findings(guard: Guard) -> None:
+    for text in ("06 12 34 56 78  07 98 76 54 32", "06 12 34 56 78 - 07 98 76 54 32"):
+        assert personal(guard, text) == [("phone", "06 12 34 56 78"), ("phone", "07 98 76 54 32")]
+
+
+def test_national_formats_need_a_configured_region() -> None:
+    g = Guard.from_config(GuardConfig(phone_regions=["US"]))
+    assert personal(g, "appelle le 06 12 34 56 78") == []
+    assert personal(g, "call +33 6 12 34 56 78") == [("phone", "+33 6 12 34 56 78")]
+
+
+# --- cards -----------------------------------------------------------------------------------
+
+CARDS = [
+    ("visa 13", card("4", 13)),
+    ("visa 16", card("4", 16, " ", (4, 4, 4, 4))),
+    ("visa 19", card("4", 19, " ", (4, 4, 4, 4, 3))),
+    ("mastercard", card("53", 16, "-", (4, 4, 4, 4))),
+    ("mastercard 2-series", card("2221", 16, " ", (4, 4, 4, 4))),
+    ("amex", card("37", 15, " ", (4, 6, 5))),
+    ("amex plain", card("34", 15)),
+    ("discover", card("6011", 16, " ", (4, 4, 4, 4))),
+    ("discover 65", card("65", 16)),
+    ("jcb", card("3528", 16, "-", (4, 4, 4, 4))),
+    ("jcb 15", card("1800", 15)),
+    ("jcb 15", card("2131", 15)),
+    ("diners", card("36", 14, " ", (4, 6, 4))),
+    ("diners 30x", card("305", 14)),
+    ("maestro card", card("6759", 12, " ", (4, 4, 4))),
+    ("maestro", card("5018", 19)),
+    ("unionpay", card("62", 16, " ", (4, 4, 4, 4))),
+    ("unionpay 19", card("62", 19)),
+]
+
+
+@pytest.mark.parametrize(("brand", "number"), CARDS)
+def test_card_numbers_of_every_network_and_grouping(
+        guard: Guard, brand: str, number: str) -> None:
+    assert personal(guard, f"my {brand} is {number}, thanks") == [("card", number)]
+
+
+def test_an_amex_number_is_a_card_not_a_french_social_security_number(guard: Guard) -> None:
+    for amex in ("371449635398431", "378282246310005", "3714 496353 98431"):
+        assert personal(guard, f"pay with {amex} please") == [("card", amex)]
+
+
+def test_a_card_followed_by_its_expiry_and_code_is_found(guard: Guard) -> None:
+    visa = card("4", 16, " ", (4, 4, 4, 4))
+    assert personal(guard, f"{visa} 12 27 123") == [("card", visa)]
+
+
+def test_cards_listed_in_a_long_run_are_found_when_set_apart(guard: Guard) -> None:
+    a, b = card("4", 16, "-", (4, 4, 4, 4)), card("53", 16, "-", (4, 4, 4, 4))
+    text = f"cards {a} {b} " + " ".join(f"{k:02d}" for k in range(40))
+    assert personal(guard, text) == [("card", a), ("card", b)]
+
+
+def test_twelve_digit_maestro_needs_a_card_word(guard: Guard) -> None:
+    number = card("6759", 12, " ", (4, 4, 4))
+    assert personal(guard, f"ticket {number} closed") == []
+
+
+# --- IBAN, SSN, ITIN -------------------------------------------------------------------------
+
+IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00",
+         "FR14 2004 1010 0505 0001 3M02 606", "FR76 3000 6000 0112 3456 7890 189",
+         "NL91 ABNA 0417 1643 00", "CH93 0076 2011 6238 5295 7",
+         "ES91 2100 0418 4502 0005 1332", "IT60 X054 2811 1010 0000 0123 456",
+         "NO93 8601 1117 947", "PL61 1090 1014 0000 0712 1981 2874",
+         "SE45 5000 0000 0583 9825 7466", "BR15 0000 0000 0000 1093 2840 814 P2"]
+
+
+@pytest.mark.parametrize("spaced", IBANS)
+def test_ibans_in_groups_of_four_and_plain(guard: Guard, spaced: str) -> None:
+    assert stdnum_iban.is_valid(spaced)
+    plain = spaced.replace(" ", "")
+    for value in (spaced, plain):
+        assert personal(guard, f"Wire to {value} today.") == [("iban", value)]
+    assert personal(guard, f"IBAN:{plain}, merci") == [("iban", plain)]
+
+
+def test_an_iban_glued_to_more_characters_is_not_one(guard: Guard) -> None:
+    assert personal(guard, "ref GB82WEST123456987654329 x") == []
+    assert personal(guard, "ref GB82WEST12345698765432AB x") == []
+
+
+def test_us_ssn_formatted_or_after_its_name(guard: Guard) -> None:
+    assert personal(guard, "SSN 536-22-1234 on file") == [("us_ssn", "536-22-1234")]
+    assert personal(guard, "my ssn is 536221234") == [("us_ssn", "536221234")]
+    assert personal(guard, "order 536221234 shipped") == []
+
+
+def test_us_itin_after_its_name_only(guard: Guard) -> None:
+    assert personal(guard, "ITIN 912-70-1234 on the W-7") == [("us_itin", "912-70-1234")]
+    assert personal(guard, "my taxpayer id: 912 81 1234") == [("us_itin", "912 81 1234")]
+    assert personal(guard, "Reference 912-70-1234 was rejected.") == []
+    assert personal(guard, "ITIN 912-93-1234 (group 93 is never issued)") == []
+
+
+# --- passports and driving licences ----------------------------------------------------------
+
+DOCUMENTS = [
+    ("passport no. X12345678, issued 2019", "passport", "X12345678"),
+    ("Passport number: 123456789", "passport", "123456789"),
+    ("my PASSPORT # 5432198760", "passport", "5432198760"),
+    ("N° de passeport : 12AB34567", "passport", "12AB34567"),
+    ("driver's license D1234567 expired", "driving_licence", "D1234567"),
+    ("Driving licence MORGA657054SM9IJ", "driving_licence", "MORGA657054SM9IJ"),
+    ("permis de conduire n° 123456789012", "driving_licence", "123456789012"),
+]
+
+
+@pytest.mark.parametrize(("text", "detector", "value"), DOCUMENTS)
+def test_document_numbers_after_the_documents_name(
+        guard: Guard, text: str, detector: str, value: str) -> None:
+    assert personal(guard, text) == [(detector, value)]
+
+
+@pytest.mark.parametrize("text", [
+    "passport photo rules changed in 2024 (35x45 mm)",
+    "driver's license renewal costs 25 dollars",
+    "Passport valid until 2030-05-12",
+    "Passport number: see the attached scan 12345",
+    "the passport office at 221 Baker Street",
+    "compass 1234567890 bearing",
+])
+def test_document_words_without_a_number_shape_find_nothing(guard: Guard, text: str) -> None:
+    assert [d for d, _v in personal(guard, text) if d in ("passport", "driving_licence")] == []
+
+
+def test_new_detectors_are_personal_and_labelled() -> None:
+    for detector, label in (("us_itin", "ITIN"), ("passport", "PASSPORT"),
+                            ("driving_licence", "LICENCE")):
+        assert DETECTORS[detector] == "personal"
+        assert LABELS[detector] == label
+
+
+# --- look-alikes -----------------------------------------------------------------------------
+
+NEGATIVES = [
+    "Meeting moved from 2024-03-15 to 2024-04-02 at 10:30.",
+    "Budget: 1 234 567,89 € en 2025, soit 12 345 678,90 € cumulés.",
+    "Upgrade from version 10.0.19041.1 to 10.0.22631.2861.",
+    "Prices: 1.23 4.56 7.89 10.11 12.13 14.15 16.17 18.19 20.21",
+    "Order 2024-000123-45, invoice 2024/000123, tracking 1Z999AA10123456784.",
+    "ISBN 978-2-07-036822-8 and ISSN 0317-8471.",
+    "The Unix timestamp 1700000000 is in November 2023.",
+    "Rows: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25",
+    "Table: 1234 5678 9012 3456 7890 1234 5678 9012 3456 7890 1234 5678",
+    "Scores 123 456 789 012 345 678 901 234 567 890 123 456 789",
+    "card " + card("4", 16)[:-1] + str((int(card("4", 16)[-1]) + 1) % 10),
+    "IBAN GB83 WEST 1234 5698 7654 32 (wrong check digits)",
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_dates_amounts_versions_tables_and_broken_checksums_are_not_personal(
+        guard: Guard, text: str) -> None:
+    assert personal(guard, text) == []
+
+
+# --- worst case: counted work grows linearly -------------------------------------------------
+
+def _digits(rng: random.Random, k: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(k))
+
+
+ADVERSARIAL: dict[str, Callable[[random.Random], str]] = {
+    "spaced digit pairs": lambda r: _digits(r, 2) + " ",
+    "counted list": lambda r: f"{r.randint(1, 9999)} ",
+    "space-grouped 3-digit": lambda r: _digits(r, 3) + " ",
+    "decimals": lambda r: f"{r.randint(0, 9)}.{_digits(r, 2)} ",
+    "dashed pairs": lambda r: _digits(r, 2) + "-",
+    "phone look-alikes": lambda r: "0" + _digits(r, 1) + " " + " ".join(
+        _digits(r, 2) for _ in range(4)) + " ",
+    "international look-alikes": lambda r: f"+{r.randint(1, 99)} {_digits(r, 3)} "
+                                           f"{_digits(r, 3)} {_digits(r, 4)} ",
+    "NANP look-alikes": lambda r: f"({_digits(r, 3)}) {_digits(r, 3)}-{_digits(r, 4)} ",
+    "card look-alikes": lambda r: "4" + _digits(r, 3) + " " + " ".join(
+        _digits(r, 4) for _ in range(3)) + " ",
+    "plain card look-alikes": lambda r: "4" + _digits(r, 15) + " ",
+    "IBAN look-alikes": lambda r: "GB" + _digits(r, 2) + " WEST " + " ".join(
+        _digits(r, 4) for _ in range(3)) + " " + _digits(r, 2) + " ",
+    "plain IBAN look-alikes": lambda r: "FR76" + _digits(r, 23) + " ",
+    "documents": lambda r: f"passport {_digits(r, 9)} ",
+}
+
+
+def _adversarial(piece: Callable[[random.Random], str], size: int) -> str:
+    rng = random.Random(size)
+    parts, n = [], 0
+    while n < size:
+        parts.append(piece(rng))
+        n += len(parts[-1])
+    return "".join(parts)[:size]
+
+
+def _work(text: str) -> tuple[ScanWork, int]:
+    enabled = frozenset(d for d, c in DETECTORS.items() if c == "personal")
+    out: list[tuple[int, int, str]] = []
+    work = scan_personal(text, shape_of(text), NumberClassifier(["FR", "US", "GB"], enabled), out)
+    return work, len(out)
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_counted_work_grows_linearly_on_adversarial_inputs(name: str) -> None:
+    works = {size: _work(_adversarial(ADVERSARIAL[name], size * KB)) for size in (8, 32, 128)}
+    for size, (work, findings) in works.items():
+        assert work.total <= 12 * size * KB, (name, size, work)
+        assert work.rejections <= work.budget, (name, size, work)
+        assert work.validations <= work.budget + findings, (name, size, work)
+    assert works[32][0].total <= 4.5 * works[8][0].total, (name, works)
+    assert works[128][0].total <= 4.5 * works[32][0].total, (name, works)
+
+
+def test_past_the_budget_candidates_are_not_validated_and_the_scan_ends() -> None:
+    text = _adversarial(ADVERSARIAL["international look-alikes"], 64 * KB)
+    enabled = frozenset(d for d, c in DETECTORS.items() if c == "personal")
+    work = ScanWork(budget=10)
+    scan_personal(text, shape_of(text), NumberClassifier(["FR"], enabled), [], work)
+    assert work.rejections == 10
+    assert work.segments > 1000  # every candidate was still looked at, none validated
+
+
+def test_ordinary_prose_costs_no_validation() -> None:
+    text = ("The invoice of 12 items was sent on Monday 2024-03-15 for 1 234,56 EUR, "
+            "ref 48213, version 2.4.1.\n") * 200
+    work, findings = _work(text)
+    assert findings == 0
+    assert work.validations == 0
