@@ -146,3 +146,8 @@ def test_in_house_embeddings(embedded_gateway: GatewayProcess) -> None:
     assert abs(sum(x * x for x in first) - 1.0) < 1e-3  # normalised
     assert first != second
     assert result.usage.prompt_tokens > 0
+    # More dimensions than the model has: a 400 naming them, never a padded vector.
+    with pytest.raises(openai.BadRequestError) as info:
+        client.embeddings.create(model="in-house", input="the cat sat", dimensions=4096)
+    assert info.value.body["param"] == "dimensions"
+    assert str(len(first)) in info.value.body["message"]

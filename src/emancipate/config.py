@@ -157,6 +157,10 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_upstream_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+        description="largest answer read from an upstream into memory (a whole JSON body, or "
+        "one stream event); larger is a 502 upstream_error naming this key")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     database_url: str = "sqlite:///emancipate.db"
     redis_url: str | None = None

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from emancipate.config import GatewayConfig
 from emancipate.context import Attempt, RequestContext, Target
-from emancipate.health import HealthBoard
+from emancipate.health import HealthBoard, TargetHealth
 from emancipate.protocol import OpenAIError
 from emancipate.providers import Provider, ProviderError
 
@@ -122,7 +122,7 @@ class Executor:
                 "timeout", f"provider {target.provider!r} exceeded its total timeout mid-stream")
             attempt = ctx.attempts[-1]
             attempt.outcome, attempt.error = err.kind, err.message
-            health.failure()
+            _strike(health, err)
             raise err from None
         finally:
             timer.cancel()
@@ -166,7 +166,7 @@ class Executor:
                 if not err.retryable:
                     health.release_probe()
                     raise _client_error(err)
-                health.failure()
+                _strike(health, err)
                 last = err
                 if err.kind not in _RETRY_SAME or n + 1 >= pcfg.retries.attempts:
                     break
@@ -235,6 +235,16 @@ async def _within(work: Awaitable[T], seconds: float) -> T:
         raise
     finally:
         timer.cancel()
+
+
+def _strike(health: TargetHealth, err: ProviderError) -> None:
+    """Count a failure against the target's circuit, unless the request caused it: an answer
+    over `server.max_upstream_body_bytes` says nothing about the target's health, and a client
+    asking for huge answers must not open the circuit for everyone."""
+    if err.kind == "too_large":
+        health.release_probe()
+    else:
+        health.failure()
 
 
 def _client_error(err: ProviderError) -> OpenAIError:

@@ -185,7 +185,9 @@ class EmbeddingRequest(_Open):
     model: str = Field(..., min_length=1)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(None, ge=1)
+    # No embedding model has more (OpenAI's largest: 3072); one request for a million used to
+    # cost the gateway 190 MB.
+    dimensions: int | None = Field(None, ge=1, le=8192)
     user: str | None = None
 
     @field_validator("input")

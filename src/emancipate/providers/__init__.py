@@ -24,9 +24,9 @@ def build_providers(cfg: GatewayConfig) -> dict[str, Provider]:
         elif isinstance(pcfg, OpenAICompatibleProvider):
             from emancipate.providers.openai_compatible import OpenAICompatible
 
-            out[name] = OpenAICompatible(name, pcfg)
+            out[name] = OpenAICompatible(name, pcfg, cfg.server.max_upstream_body_bytes)
         elif isinstance(pcfg, AnthropicProvider):
             from emancipate.providers.anthropic import Anthropic
 
-            out[name] = Anthropic(name, pcfg)
+            out[name] = Anthropic(name, pcfg, cfg.server.max_upstream_body_bytes)
     return out

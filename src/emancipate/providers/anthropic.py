@@ -10,8 +10,8 @@ import orjson
 
 from emancipate.config import AnthropicProvider
 from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
-from emancipate.providers.base import Provider, ProviderError, Unsupported
-from emancipate.providers.http import HTTPUpstream, read_secret
+from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
+from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -24,10 +24,11 @@ STOP_REASONS = {
 
 
 class Anthropic(Provider):
-    def __init__(self, name: str, cfg: AnthropicProvider) -> None:
+    def __init__(self, name: str, cfg: AnthropicProvider,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
         super().__init__(name)
         self.cfg = cfg
-        self.http = HTTPUpstream(name, cfg.timeouts, cfg.max_concurrency)
+        self.http = HTTPUpstream(name, cfg.timeouts, cfg.max_concurrency, max_body)
         self.headers = {
             "Content-Type": "application/json",
             "anthropic-version": cfg.anthropic_version,
@@ -39,6 +40,7 @@ class Anthropic(Provider):
         self.url = f"{cfg.base_url}/v1/messages"
 
     def check(self, request: ChatCompletionRequest, model: str) -> None:
+        check_token_limit(request, self.cfg.context_window, f"provider {self.name!r}")
         if request.n != 1:
             raise Unsupported("n", f"provider {self.name!r} (Anthropic) returns one choice only")
         if request.response_format is not None and request.response_format.type != "text":

@@ -17,7 +17,9 @@ class ProviderError(Exception):
     """An upstream failure, classified so the executor knows whether to retry or fail over.
 
     `kind` is one of: connect, timeout, rate_limited, upstream_5xx, upstream_auth,
-    bad_response, stream_cut, client_error, unavailable. Messages never contain credentials.
+    bad_response, too_large (an answer over `server.max_upstream_body_bytes`: failed over at
+    once, never retried on the same target), stream_cut, client_error, unavailable. Messages
+    never contain credentials.
     """
 
     def __init__(
@@ -90,6 +92,17 @@ class Provider(ABC):
 
     async def aclose(self) -> None:
         """Release connections and threads."""
+
+
+def check_token_limit(request: ChatCompletionRequest, window: int | None, who: str) -> None:
+    """Unsupported when the request asks for more completion tokens than the target's context
+    window holds (`window` None: unknown, anything goes)."""
+    limit = request.token_limit
+    if window is None or limit is None or limit < window:
+        return
+    param = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+    raise Unsupported(param, f"{who} has a context window of {window} tokens, prompt "
+                      f"included: ask for fewer than {window}")
 
 
 def retry_after_seconds(value: str | None) -> float | None:

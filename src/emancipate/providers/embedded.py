@@ -123,6 +123,11 @@ class Embedded(Provider):
             raise ProviderError("client_error", f"embedding input rejected: {exc}", status=400,
                                 param="input") from None
         dims = body.get("dimensions")
+        if dims and vectors and dims > len(vectors[0]):
+            raise ProviderError(
+                "client_error", f"the embedded model {self.name!r} has {len(vectors[0])} "
+                f"dimensions: ask for at most {len(vectors[0])}", status=400,
+                param="dimensions", code="invalid_value")
         as_base64 = body.get("encoding_format") == "base64"  # the openai SDK's default
         return {
             "object": "list",

@@ -13,6 +13,9 @@ import orjson
 from emancipate.config import Timeouts
 from emancipate.providers.base import ProviderError, classify_status, retry_after_seconds
 
+DEFAULT_MAX_BODY = 16 * 1024 * 1024  # `server.max_upstream_body_bytes`
+_MAX_ERROR_BODY = 64 * 1024  # an error answer is read for its message only
+
 
 def read_secret(env_name: str | None) -> str | None:
     """Credentials come only from the environment, read at start-up, never logged."""
@@ -22,12 +25,18 @@ def read_secret(env_name: str | None) -> str | None:
 
 
 class HTTPUpstream:
-    """A pooled aiohttp session for one provider, created lazily inside the running loop."""
+    """A pooled aiohttp session for one provider, created lazily inside the running loop.
 
-    def __init__(self, provider: str, timeouts: Timeouts, limit: int | None = None) -> None:
+    No answer is read into memory past `max_body` bytes (a whole JSON body, or one stream
+    event): a vendor, or anything impersonating one, cannot grow the gateway without bound.
+    """
+
+    def __init__(self, provider: str, timeouts: Timeouts, limit: int | None = None,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
         self.provider = provider
         self.timeouts = timeouts
         self.limit = limit or 256
+        self.max_body = max_body
         self._session: aiohttp.ClientSession | None = None
         self._draining: set[asyncio.Task[None]] = set()
 
@@ -79,9 +88,30 @@ class HTTPUpstream:
             raise await self.error_from(resp)
         return resp
 
+    def too_large(self) -> ProviderError:
+        return ProviderError(
+            "too_large", f"provider {self.provider!r} sent an answer larger than "
+            f"{self.max_body} bytes, the gateway's server.max_upstream_body_bytes (ask for a "
+            "smaller answer: fewer choices, tokens or dimensions)")
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+        """The body, or None as soon as it is known to exceed `limit` (declared or read)."""
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def read_json(self, resp: aiohttp.ClientResponse) -> dict[str, Any]:
+        raw: bytes | None = b""
         try:
-            raw = await resp.read()
+            raw = await self._read_bounded(resp, self.max_body)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderError("timeout", f"provider {self.provider!r} timed out") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -89,7 +119,12 @@ class HTTPUpstream:
                 "connect", f"provider {self.provider!r} closed the connection mid-answer"
             ) from exc
         finally:
-            resp.release()
+            if raw is None:  # the rest is never read: drop the connection, not back to the pool
+                resp.close()
+            else:
+                resp.release()
+        if raw is None:
+            raise self.too_large()
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -102,12 +137,20 @@ class HTTPUpstream:
 
     async def error_from(self, resp: aiohttp.ClientResponse) -> ProviderError:
         """Turn an upstream error response into a classified error, keeping its message."""
+        raw = b""
         try:
-            raw = await resp.read()
+            while len(raw) < _MAX_ERROR_BODY:  # its first 64 KiB carry the message
+                chunk = await resp.content.read(_MAX_ERROR_BODY - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
         except (aiohttp.ClientError, OSError, TimeoutError):
-            raw = b""
+            pass
         finally:
-            resp.release()
+            if resp.content.at_eof():
+                resp.release()
+            else:  # the rest of a long error body is never read
+                resp.close()
         message, param, code = "", None, None
         try:
             data = orjson.loads(raw)
@@ -154,6 +197,8 @@ class HTTPUpstream:
                     buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
                 blocks = buf.split(b"\n\n")
                 pending = blocks.pop() + tail
+                if len(pending) > self.max_body:  # one event that never ends
+                    raise self.too_large()
                 for block in blocks:
                     event = _sse_block(block)
                     if event is not None:

@@ -9,18 +9,19 @@ import orjson
 
 from emancipate.config import OpenAICompatibleProvider
 from emancipate.protocol import ChatCompletionRequest
-from emancipate.providers.base import Provider, ProviderError, Unsupported
-from emancipate.providers.http import HTTPUpstream, read_secret
+from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
+from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
 
 # Parameters a request may carry that a restricted target must declare in `supports`.
 _OPTIONAL_PARAMS = ("tools", "tool_choice", "response_format", "seed", "n", "stop", "logprobs")
 
 
 class OpenAICompatible(Provider):
-    def __init__(self, name: str, cfg: OpenAICompatibleProvider) -> None:
+    def __init__(self, name: str, cfg: OpenAICompatibleProvider,
+                 max_body: int = DEFAULT_MAX_BODY) -> None:
         super().__init__(name)
         self.cfg = cfg
-        self.http = HTTPUpstream(name, cfg.timeouts, cfg.max_concurrency)
+        self.http = HTTPUpstream(name, cfg.timeouts, cfg.max_concurrency, max_body)
         key = read_secret(cfg.api_key_env)
         self.headers = {"Content-Type": "application/json", **cfg.headers}
         if key:
@@ -30,6 +31,7 @@ class OpenAICompatible(Provider):
         self.embeddings_url = f"{cfg.base_url}/embeddings"
 
     def check(self, request: ChatCompletionRequest, model: str) -> None:
+        check_token_limit(request, self.cfg.context_window, f"provider {self.name!r}")
         supported = self.cfg.supports
         if supported is None:
             return

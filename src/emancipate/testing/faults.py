@@ -92,6 +92,16 @@ class ErrorEvent(Fault):
     code: int = 500
 
 
+@dataclass(frozen=True)
+class HugeBody(Fault):
+    """A 200 whose answer carries `size` more bytes: a `padding` field in the JSON body, or, on
+    a stream, one extra event before the first. With `chunked` the body has no Content-Length
+    (its size is known only by reading it)."""
+
+    size: int
+    chunked: bool = False
+
+
 @dataclass
 class _Rule:
     fault: Fault

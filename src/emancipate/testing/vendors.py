@@ -29,6 +29,7 @@ from emancipate.testing.faults import (
     GarbageJSON,
     HangBeforeHeaders,
     HangMidStream,
+    HugeBody,
     RateLimit,
     Reset,
     SlowTokens,
@@ -298,11 +299,20 @@ class SimulatedVendor:
             payload = dumps(answer.body)
             if isinstance(fault, GarbageJSON):
                 payload = self._wire.garbage_body()
+            if isinstance(fault, HugeBody) and isinstance(answer.body, dict):
+                payload = dumps({**answer.body, "padding": "x" * fault.size})
             if isinstance(fault, SlowTokens):
                 await self._pause(fault.delay, max(answer.pieces, 1))
             response.content_type = "application/json"
-            response.content_length = len(payload)
+            if isinstance(fault, HugeBody) and fault.chunked:
+                response.enable_chunked_encoding()
+            else:
+                response.content_length = len(payload)
             await response.prepare(request)
+            if isinstance(fault, HugeBody):  # in pieces: a reader can stop part-way
+                *head, payload = [payload[i:i + 65536] for i in range(0, len(payload), 65536)]
+                for piece in head:
+                    await response.write(piece)
             if isinstance(fault, CutStream):
                 await response.write(payload[: len(payload) // 2])
                 _cut(request)
@@ -319,6 +329,9 @@ class SimulatedVendor:
         response.headers["Cache-Control"] = "no-cache"
         await response.prepare(request)
         events = answer.events
+        if isinstance(fault, HugeBody):
+            events = [b'data: {"id":"pad","object":"chat.completion.chunk","choices":[],'
+                      b'"padding":"' + b"x" * fault.size + b'"}\n\n', *events]
         # A breaking fault set past the last event fires after it, before the body ends.
         due = min(getattr(fault, "after_events", -1), len(events))
         try:
