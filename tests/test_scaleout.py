@@ -213,16 +213,17 @@ def test_rate_limit_budget_and_ledger_hold_across_two_replicas(pair: Pair) -> No
             assert int(r.headers["retry-after"]) >= 1
     assert answered == 5  # 5 x 0.06 >= 0.29, whichever replica served which
 
-    # --- budget under concurrency: in-flight requests may overshoot by their own cost --------
+    # --- budget under concurrency: overshoot by one request at most, across both replicas ----
+    # Each admission holds the request's estimated cost in Redis (no max_tokens: 1024
+    # completion tokens, more than this budget), so only one is in flight at a time and the
+    # spend stops at the first request that reaches the budget: 5 x 0.06, whatever the burst.
     concurrent = pair.create_key(name="concurrent", budget_day=budget)
     with ThreadPoolExecutor(8) as pool:
         wave = list(pool.map(lambda i: pair.ask(i % 2, concurrent["key"], i % 2 == 1),
                              range(40)))
     results += wave
     ok = sum(r.status == 200 for r in wave)
-    # Overshoot is bounded by what is in flight: 8 requests, plus answers whose settlement
-    # (just after the answer is sent) has not reached Redis yet.
-    assert 5 <= ok <= 5 + 2 * 8, ok
+    assert 1 <= ok <= 5, ok  # spent <= budget + one request (it was up to 5 + 2 x 8)
     assert all(r.status in (200, 429) for r in wave)
     pair.wait_spend(concurrent["id"], ok * COST)
     for n in (0, 1):  # once settled, both replicas refuse
