@@ -57,7 +57,8 @@ SECRETS = [
      "anthropic_api_key"),
     ("token {v} fails", "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "github_token"),
     ("GITLAB={v}", "glpat-" + "Zx8Kq2Lm9Vb4Nc7Hd1Ws", "gitlab_token"),
-    ("bot {v}", "xoxb-123456789012-1234567890123-" + "AbCdEfGhIjKlMnOpQrStUvWx", "slack_token"),
+    # (digits and letters in order, `123456` / `AbCdEf`, mark documentation samples: ignored)
+    ("bot {v}", "xoxb-381947260518-2947361058294-" + "Qm7TkR2vXp9LsW4nBd8HcJ3y", "slack_token"),
     ("stripe.api_key = '{v}'", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
     ("maps key={v}", "AIza" + "SyD9x8W7v6U5t4S3r2Q1p0O9n8M7l6K5j4I", "gcp_api_key"),
     ("DB url postgres://app:{v}@db.prod.acme.io:5432/x", "S3cr3t-Pa55", "url_password"),

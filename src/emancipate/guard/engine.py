@@ -45,12 +45,19 @@ _OPTIONS = re2.Options()
 _OPTIONS.max_mem = 64 << 20  # the private-key rules build large automata
 
 
+_CLOG2C = [0.0] + [c * math.log2(c) for c in range(1, 1025)]
+
+
 def entropy(s: str) -> float:
-    """Shannon entropy in bits per character."""
+    """Shannon entropy in bits per character: log2(n) - sum(c log2 c) / n, with c log2 c
+    from a table (this runs once per candidate secret)."""
     n = len(s)
     if n == 0:
         return 0.0
-    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+    counts = Counter(s).values()
+    if n <= 1024:
+        return math.log2(n) - sum(map(_CLOG2C.__getitem__, counts)) / n
+    return math.log2(n) - sum(c * math.log2(c) for c in counts) / n
 
 
 def _jwt(v: str) -> bool:
@@ -320,18 +327,24 @@ def _line(text: str, start: int, end: int) -> str:
 _RUN6 = re.compile(r"([0-9xXaAzZ_-])\1{5}|\*{4}|\.{4}")
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample")
+# Six characters in alphabet or digit order (`abcdef`, `123456`, `654321`): a random
+# 40-character base-62 token holds one with a probability near 2e-8; sample tokens in
+# documentation and tests are full of them (`sk-ant-api03-abc123xyz…`, `sqp_abcdef1234…`).
+_ORDERED = [seq[i:i + 6] for seq in ("abcdefghijklmnopqrstuvwxyz", "0123456789")
+            for i in range(len(seq) - 5)]
+_TEMPLATES = _automaton(list(_TEMPLATE_WORDS) + _ORDERED + [w[::-1] for w in _ORDERED])
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})
 
 
-def _placeholder(value: str) -> bool:
+def placeholder_token(value: str) -> bool:
+    """A token-shaped value that is a placeholder or a documentation sample."""
     if _RUN6.search(value) and entropy(value) < 3.0:  # formats with fixed `AAAA` runs stay
         return True
-    low = value.lower()
-    return any(w in low for w in _TEMPLATE_WORDS)
+    return next(_TEMPLATES.iter(value.lower()), None) is not None
 
 
 def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
-    if rule.detector not in _FREE_FORM and _placeholder(value):
+    if rule.detector not in _FREE_FORM and placeholder_token(value):
         return True
     if rule.entropy and entropy(value) < rule.entropy:
         return True

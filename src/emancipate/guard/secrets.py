@@ -13,7 +13,7 @@ import binascii
 import math
 import re
 
-from emancipate.guard.engine import entropy
+from emancipate.guard.engine import entropy, placeholder_token
 
 Hit = tuple[int, int, str]  # start, end, detector
 
@@ -141,7 +141,7 @@ def plausible_secret(v: str) -> bool:
     """A random-looking value: long enough, letters and digits, enough entropy for its
     length (a 12-character random string cannot reach gitleaks' 3.5 bits)."""
     n = len(v)
-    if n < 12 or _placeholder(v) or _IDENTIFIER.match(v):
+    if n < 12 or _placeholder(v) or _IDENTIFIER.match(v) or placeholder_token(v):
         return False
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
         return False
