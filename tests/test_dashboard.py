@@ -87,7 +87,7 @@ def dashboard_gateway(start_gateway: Any, tmp_path: Path) -> Any:
     auth = {"authorization": f"Bearer {ADMIN_KEY}"}
     r = httpx.post(gw.url + "/admin/keys", headers=auth, timeout=30,
                    json={"name": "search-app", "team": "search", "budget_day": 5.0,
-                         "budget_month": 100.0, "rpm": 600})
+                         "budget_month": 100.0, "rpm": 600, "expires_at": "2030-06-30"})
     assert r.status_code == 201, r.text
     key_id = r.json()["id"]
     # some spend today under that key, written to the gateway's own database
@@ -201,6 +201,7 @@ def test_dashboard_end_to_end(browser: Any, dashboard_gateway: Any, tmp_path: Pa
     usage = open_tab(page, "usage")
     keys = usage.locator("[data-table=keys]").inner_text()
     assert "search-app" in keys and "5.00" in keys and "3.00 USD" in keys  # 60 % of a day
+    assert "2030-06-30 00:00" in keys  # when the key expires
     assert "search" in usage.locator("[data-table=teams]").inner_text()
     shot(page, tmp_path, "dashboard-usage")
 

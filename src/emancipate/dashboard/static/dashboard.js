@@ -197,7 +197,9 @@
       ["spent_month", "spent this month", (v) => money(v, cur), true],
       ["budget_month", "month budget", (v) => (v ? money(v, cur) : "–"), true],
       ["budget_month", "used", (v, r) => bar(r.spent_month, v)],
-      ["rpm", "rpm", num, true], ["tpm", "tpm", num, true]], rows, { name: "keys" })));
+      ["rpm", "rpm", num, true], ["tpm", "tpm", num, true],
+      ["expires_at", "expires (UTC)", (v) => (v ? v.slice(0, 16).replace("T", " ") : "never")]],
+      rows, { name: "keys" })));
     const usageCols = (first, label) => [[first, label, (v) => v || "–"],
       ["requests", "requests", num, true], ["errors", "errors", num, true],
       ["prompt_tokens", "prompt tokens", num, true], ["completion_tokens", "completion tokens", num, true],
