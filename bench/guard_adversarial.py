@@ -5,7 +5,8 @@
 
 Each input is built to make a detector work: long runs of digits and number separators
 (a table of numbers is one run), look-alikes of phone numbers, IBANs and card numbers whose
-checksums fail, decimals, counted lists, colon-hex and `@` look-alikes. Every one is
+checksums fail, decimals, counted lists, colon-hex and `@` look-alikes; then lists of real
+phone, card and IBAN numbers (a finding every 20-30 characters). Every one is
 scanned with `Guard.from_config(GuardConfig()).scan(text)` (all classes, default regions)
 and the best of a few runs is printed in microseconds per KB: a linear scan prints the
 same figure at every size. A size is skipped once the previous one took longer than
@@ -23,6 +24,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+
+from stdnum import iban, luhn  # noqa: E402
 
 from emancipate.guard import Guard, GuardConfig  # noqa: E402
 
@@ -42,6 +45,18 @@ def _repeat(piece: Callable[[random.Random], str], size: int, seed: int = 1) -> 
 
 def _digits(rng: random.Random, k: int) -> str:
     return "".join(rng.choice("0123456789") for _ in range(k))
+
+
+def _card(rng: random.Random) -> str:
+    body = "4" + _digits(rng, 14)
+    number = body + luhn.calc_check_digit(body)
+    return " ".join(number[k:k + 4] for k in range(0, 16, 4))
+
+
+def _iban(rng: random.Random) -> str:
+    bban = "WEST" + _digits(rng, 14)
+    number = "GB" + iban.calc_check_digits("GB00" + bban) + bban
+    return " ".join(number[k:k + 4] for k in range(0, len(number), 4))
 
 
 def _prose(rng: random.Random) -> str:
@@ -70,6 +85,14 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "IBAN look-alikes (plain)": lambda r: "FR76" + _digits(r, 23) + " ",
     "colon-hex (IPv6/MAC)": lambda r: ":".join(f"{r.randint(0, 255):02x}" for _ in range(6)) + " ",
     "at-signs (e-mail)": lambda r: f"a{r.randint(0, 9)}@b{r.randint(0, 9)}.c ",
+    "document words": lambda r: r.choice(("passport no ", "Driver's license ", "PASSEPORT ",
+                                          "permis de conduire ")) + _digits(r, 3) + " ",
+    # real numbers, one finding each: linear in findings
+    "phone numbers listed (FR)": lambda r: f"0{r.choice('67')} " + " ".join(
+        _digits(r, 2) for _ in range(4)) + ", ",
+    "phone numbers listed (+44)": lambda r: f"+44 20 7946 {_digits(r, 4)}, ",
+    "card numbers listed": lambda r: _card(r) + ", ",
+    "IBANs listed": lambda r: _iban(r) + ", ",
     "prose with digits": _prose,
 }
 

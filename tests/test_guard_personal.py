@@ -189,6 +189,7 @@ DOCUMENTS = [
     ("driver's license D1234567 expired", "driving_licence", "D1234567"),
     ("Driving licence MORGA657054SM9IJ", "driving_licence", "MORGA657054SM9IJ"),
     ("permis de conduire n° 123456789012", "driving_licence", "123456789012"),
+    ("DL: driver's license D123-4567-8901 ok", "driving_licence", "D123-4567-8901"),
 ]
 
 
@@ -205,6 +206,7 @@ def test_document_numbers_after_the_documents_name(
     "Passport number: see the attached scan 12345",
     "the passport office at 221 Baker Street",
     "compass 1234567890 bearing",
+    "passport no 241 PASSEPORT 868 permis de conduire 406",
 ])
 def test_document_words_without_a_number_shape_find_nothing(guard: Guard, text: str) -> None:
     assert [d for d, _v in personal(guard, text) if d in ("passport", "driving_licence")] == []
