@@ -21,7 +21,7 @@ NEGATIVES = [(r.id, r.detector, t) for r in RULES for t in r.negatives]
 def test_the_builtin_files_hold_our_rules_and_gitleaks_rules() -> None:
     ids = {r.id for r in RULES}
     assert len(RULES) > 200
-    assert {"generic-api-key", "vault-service-token", "connection-string-password"} <= ids
+    assert {"generic-api-key", "doppler-api-token", "connection-string-password"} <= ids
     assert (RULES_DIR / "LICENSE-gitleaks").read_text().startswith("MIT License")
 
 

@@ -135,6 +135,21 @@ def _window_for(pattern: str) -> int:
     return min(4096, max(256, total + 128))
 
 
+_LEADING = re.compile(r"^(?:\(\?i\)|\\b|\((?:\?:)?)*((?:[A-Za-z0-9_-]|\\\.)*)")
+
+
+def _before_for(pattern: str, keywords: tuple[str, ...]) -> int:
+    """Characters to scan before a keyword: 8 when every keyword starts the match (the
+    pattern's leading literal and each keyword are prefixes of one another: `ghp_…`),
+    else 64 (a keyword in the middle: `https://…/api/webhooks/…`)."""
+    m = _LEADING.match(pattern)
+    lead = m.group(1).replace("\\.", ".").lower() if m else ""
+    if len(lead) >= 2 and keywords and all(k.startswith(lead) or lead.startswith(k)
+                                           for k in keywords):
+        return 8
+    return 64
+
+
 @dataclass(frozen=True, slots=True)
 class SecretRule:
     id: str
@@ -253,7 +268,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         allow_match=match, allow_line=line, stopwords=stop,
         priority=int(table.get("priority", 2 if generic else 1)),
         check=CHECKS[check] if check else None, replaces=tuple(table.get("replaces", ())),
-        before=int(table.get("before", 64)),
+        before=int(table.get("before") or (64 if lead else _before_for(pattern, keywords))),
         window=int(table.get("window") or _GITLEAKS_WINDOWS.get(rule_id)
                    or _window_for(table["regex"])),
         boundary=bool(table.get("boundary", False)),
