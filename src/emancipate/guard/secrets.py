@@ -186,8 +186,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         return
     m = _QUOTED.match(text, pos)
     quoted = m is not None
-    spaced = quoted and " " in m.group("v")
-    if not quoted:
+    spaced = m is not None and " " in m.group("v")
+    if m is None:
         m = _TAIL.match(text, pos)
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
