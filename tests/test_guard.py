@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from emancipate.config import ConfigError, parse_config
 from emancipate.guard import Guard, GuardConfig, message_text
 from emancipate.guard.cli import app as guard_cli
+from emancipate.guard.view import value_at
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -221,7 +222,7 @@ def test_domains_need_two_distinct_keywords(guard: Guard) -> None:
 
 # --- requests and offsets --------------------------------------------------------------------
 
-def test_scan_request_offsets_index_message_text(guard: Guard) -> None:
+def test_scan_request_offsets_index_the_string_at_the_finding_path(guard: Guard) -> None:
     body = {"messages": [
         {"role": "system", "content": "You help our search engine team."},
         {"role": "user", "content": [
@@ -235,14 +236,16 @@ def test_scan_request_offsets_index_message_text(guard: Guard) -> None:
         {"role": "user", "content": "ranking algorithm tips?"},
     ]}
     findings = guard.scan_request(body)
-    seen = {(f.message_index, f.detector, message_text(body["messages"][f.message_index])
-             [f.start:f.end]) for f in findings}
-    assert (1, "email", "camille.moreau@orange.fr") in seen
-    assert (1, "aws_access_key", AWS) in seen
-    assert (2, "phone", "+33 6 12 34 56 78") in seen
-    assert (3, "ipv4", "81.2.69.160") in seen
+    seen = {(f.message_index, f.path, f.detector, value_at(body, f.path)[f.start:f.end])
+            for f in findings}
+    assert (1, ("messages", 1, "content", 0, "text"), "email",
+            "camille.moreau@orange.fr") in seen
+    assert (1, ("messages", 1, "content", 2, "text"), "aws_access_key", AWS) in seen
+    assert (2, ("messages", 2, "tool_calls", 0, "function", "arguments"), "phone",
+            "+33 6 12 34 56 78") in seen
+    assert (3, ("messages", 3, "content"), "ipv4", "81.2.69.160") in seen
     # the domain is decided on the whole request, attached to its first keyword
-    assert (0, "domain:search", "search engine") in seen
+    assert (0, ("messages", 0, "content"), "domain:search", "search engine") in seen
     assert guard.scan_request({"messages": []}) == []
     assert guard.scan_request({}) == []
 

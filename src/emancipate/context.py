@@ -59,6 +59,9 @@ class Finding:
     end: int
     message_index: int = -1  # which message (or -1 when scanning a plain text)
     domain: str | None = None
+    # Where in the request body (`guard.view`): ("messages", 1, "content"), ("user",)…;
+    # start and end index the string there. () for a plain text.
+    path: tuple[Any, ...] = ()
 
 
 @dataclass(slots=True)

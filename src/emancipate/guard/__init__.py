@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal
 
 import ahocorasick
 
@@ -25,14 +25,12 @@ from emancipate.guard.config import GuardConfig
 from emancipate.guard.engine import Hit, SecretRule, resolve, run_rule
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
+from emancipate.guard.request import TermMatcher, scan_segments
 from emancipate.guard.secrets import GENERIC_KEYWORDS, scan_local, word_start_required
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
+from emancipate.guard.view import RequestView, segments_of
 
-__all__ = ["Guard", "GuardConfig", "message_segments", "message_text"]
-
-# Between the messages of one request when they are scanned as one text: two lines that no
-# detector reads as text, so no finding spans two messages.
-_JOIN = "\n\x00\n\x00\n"
+__all__ = ["Guard", "GuardConfig", "RequestView", "message_segments", "message_text"]
 
 _RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
 _LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
@@ -53,6 +51,10 @@ def _word_char(ch: str) -> bool:
 
 class Guard:
     """Built once at start-up; `scan_request` is thread-safe and allocation-light."""
+
+    # Terms matched whatever their separators (`guard.request.TermMatcher`); set by
+    # `from_config`.
+    terms_view: TermMatcher | None = None
 
     def __init__(self, cfg: GuardConfig, terms: list[str]) -> None:
         self.cfg = cfg
@@ -103,7 +105,11 @@ class Guard:
     @classmethod
     def from_config(cls, cfg: GuardConfig) -> Guard:
         """Build the automaton and rule lists once (terms files are read here)."""
-        return cls(cfg, cfg.load_terms())
+        terms = cfg.load_terms()
+        guard = cls(cfg, terms)
+        if "term" in guard.enabled:
+            guard.terms_view = TermMatcher(terms)
+        return guard
 
     # --- public --------------------------------------------------------------------------
 
@@ -111,31 +117,29 @@ class Guard:
         """Findings of a plain text (message_index -1), sorted by position."""
         return [Finding(c, d, s, e, -1, dom) for s, e, c, d, dom in self._scan(text)]
 
-    def scan_request(self, body: dict[str, Any]) -> list[Finding]:
-        """Findings of an OpenAI chat-completions body: every message's `message_text`.
+    def view(self, body: dict[str, Any], kind: Literal["chat", "embeddings"] = "chat"
+             ) -> RequestView:
+        """Every string of `body` that will be sent (`guard.view`), and the body to send
+        (unknown fields dropped under `guard.unknown_fields: drop`)."""
+        return segments_of(body, kind, self.cfg.unknown_fields)
 
-        Offsets are into that message's text; domain findings are decided on the whole
-        request and attached to the message of their first keyword."""
-        messages = body.get("messages") if isinstance(body, dict) else None
-        if not isinstance(messages, list) or not messages:
+    def scan_request(self, body: dict[str, Any]) -> list[Finding]:
+        """Findings of an OpenAI chat-completions body: every string that will be sent
+        (`guard.view`), read through its normalised view (`guard.normalize`).
+
+        Each finding's `path` says where it is in the body and its offsets index the string
+        there; `message_index` is the message holding it (-1 for request-level fields).
+        Domain findings are decided on the whole request and attached to the place of
+        their first keyword."""
+        if not isinstance(body, dict):
             return []
-        texts = [message_text(m) for m in messages]
-        if len(texts) == 1:
-            return [Finding(c, d, s, e, 0, dom) for s, e, c, d, dom in self._scan(texts[0])]
-        starts: list[int] = []
-        pos = 0
-        for t in texts:
-            starts.append(pos)
-            pos += len(t) + len(_JOIN)
-        findings: list[Finding] = []
-        for s, e, c, d, dom in self._scan(_JOIN.join(texts)):
-            i = bisect.bisect_right(starts, s) - 1
-            base = starts[i]
-            local_end = min(e - base, len(texts[i]))
-            if s - base >= local_end:
-                continue
-            findings.append(Finding(c, d, s - base, local_end, i, dom))
-        return findings
+        return self.scan_view(self.view(body))
+
+    def scan_view(self, view: RequestView) -> list[Finding]:
+        """Findings of the segments of a `view` (see `guard.request`)."""
+        if not self.classes:
+            return []
+        return scan_segments(self._scan, view.segments, self.terms_view)
 
     # --- the scan ------------------------------------------------------------------------
 

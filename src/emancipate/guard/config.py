@@ -81,6 +81,15 @@ class GuardConfig(BaseModel):
     disabled_rules: list[str] = Field(
         default_factory=list, description="secret rule ids to switch off, e.g. generic-api-key"
     )
+    unknown_fields: Literal["scan", "drop"] = Field(
+        "scan", description="request fields the gateway does not know: scanned like the "
+        "others, or dropped from the body before it is sent (never forwarded unscanned)")
+    max_scan_bytes: int = Field(
+        1 << 20, ge=1024, description="characters of text one request may make the guard "
+        "read (every string that will be sent, decoded payloads included)")
+    over_budget: Literal["refuse", "in_house"] = Field(
+        "refuse", description="a request over max_scan_bytes: refused (413 "
+        "scan_budget_exceeded), or sent unscanned to in-house targets only")
 
     @field_validator("disabled_detectors")
     @classmethod

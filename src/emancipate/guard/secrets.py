@@ -24,7 +24,9 @@ Hit = tuple[int, int, str]  # start, end, detector
 GENERIC_KEYWORDS: dict[str, str] = {
     "password": "password", "passwd": "password", "pwd": "password",
     "passphrase": "password", "mot de passe": "password", "mot-de-passe": "password",
-    "mdp": "password", "_pass": "password", "-pass": "password", ".pass": "password",
+    "mdp": "password", "contrasena": "password", "passwort": "password",
+    "kennwort": "password", "senha": "password", "wachtwoord": "password",
+    "p a s s w o r d": "password", "_pass": "password", "-pass": "password", ".pass": "password",
     "pass=": "password", "pass:": "password", "pass =": "password", "pass :": "password",
     "pw=": "password", "pw:": "password", "psw": "password", "pswd": "password",
     "secret": "secret", "token": "secret", "apikey": "secret", "api_key": "secret",

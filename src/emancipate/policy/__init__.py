@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from emancipate.context import Decision, Finding, Principal, Target
 from emancipate.guard.names import DETECTORS, label_for
-from emancipate.guard.text import message_text
+from emancipate.guard.view import Path, describe, redactable, segments_of, value_at
 from emancipate.policy.config import PolicyConfig, Rule
-from emancipate.policy.redact import Restorer, Span, redact_message
+from emancipate.policy.redact import Restorer, Span, redact_body
 
 if TYPE_CHECKING:
     from emancipate.config import GatewayConfig
@@ -171,21 +171,27 @@ class Policy:
         order = sorted(groups, key=lambda k: (_SPECIFICITY.get(k[0], 9), k[1]))
 
         decisions: list[Decision] = []
-        excluded: dict[str, tuple[str, str, str, str]] = {}  # target id -> rule, action, cls, det
+        # target id -> rule, action, class, detector, the field that cannot hold a placeholder
+        excluded: dict[str, tuple[str, str, str, str, str]] = {}
         redact: dict[str, set[int]] = {}
         for key in order:
             cls, detector, domain = key
             idx = groups[key]
             where = _where(findings, idx)
+            fixed = _unredactable(body, findings, idx)
             for t in targets:
                 rule, action = self.decide(cls, detector, domain, t, principal,
                                            request_domains)
                 effective = action
                 if action == "redact" and cls == "domain":
                     effective = "in-house-only"
-                if effective == "block" or (effective == "in-house-only"
-                                            and t.ownership == "external"):
-                    excluded.setdefault(t.id, (rule, effective, cls, detector))
+                if effective == "redact" and fixed and t.ownership == "external":
+                    # a URL, a name, a field name: no placeholder fits, so nothing is sent
+                    excluded.setdefault(t.id, (rule, "unredactable", cls, detector, fixed))
+                    outcome = f"target excluded: {fixed} cannot hold a placeholder"
+                elif effective == "block" or (effective == "in-house-only"
+                                              and t.ownership == "external"):
+                    excluded.setdefault(t.id, (rule, effective, cls, detector, ""))
                     outcome = "target excluded"
                     if cls == "domain" and self.relationship(t, [domain or ""]) == "competitor":
                         outcome = f"target excluded: {t.vendor} competes in {domain}"
@@ -211,21 +217,43 @@ class Policy:
 
 
 def _where(findings: list[Finding], idx: list[int]) -> str:
-    msgs = sorted({findings[i].message_index for i in idx})
-    if msgs == [-1]:
-        return "the text"
-    return "messages[" + ",".join(str(m) for m in msgs) + "]"
+    """`messages[0,2]`, then request-level fields by name: `messages[1], user`."""
+    msgs = sorted({findings[i].message_index for i in idx if findings[i].message_index >= 0})
+    fields = sorted({describe(findings[i].path) for i in idx
+                     if findings[i].message_index < 0 and findings[i].path})
+    parts = (["messages[" + ",".join(str(m) for m in msgs) + "]"] if msgs else []) + fields
+    return ", ".join(parts) if parts else "the text"
 
 
-def _blocked(excluded: dict[str, tuple[str, str, str, str]], targets: list[Target]) -> Decision:
+def _unredactable(body: dict[str, Any], findings: list[Finding], idx: list[int]) -> str:
+    """The first field among these findings that cannot hold a placeholder, described."""
+    for i in idx:
+        f = findings[i]
+        if not f.path:
+            continue
+        try:
+            text = value_at(body, f.path)
+        except (KeyError, IndexError, TypeError):
+            return describe(f.path)
+        if not isinstance(text, str) or not redactable(f.path, text):
+            return describe(f.path)
+    return ""
+
+
+def _blocked(excluded: dict[str, tuple[str, str, str, str, str]], targets: list[Target]
+             ) -> Decision:
     """The rule that excluded the most targets (the first one on a tie) names the block."""
     counts: dict[str, int] = {}
-    for rule, _a, _c, _d in excluded.values():
+    for rule, *_ in excluded.values():
         counts[rule] = counts.get(rule, 0) + 1
     rule = max(counts, key=lambda r: counts[r])  # dicts keep insertion order: first on ties
-    _, action, cls, detector = next(v for v in excluded.values() if v[0] == rule)
+    _, action, cls, detector, fixed = next(v for v in excluded.values() if v[0] == rule)
     if not targets:
         reason = "This model has no target."
+    elif action == "unredactable":
+        reason = (f"the request contains {cls} data ({detector}) in {fixed}, a field that "
+                  "cannot hold a placeholder, so it may only be sent to in-house targets, "
+                  "and this model has none.")
     elif action == "in-house-only":
         reason = (f"the request contains {cls} data ({detector}) that may only be sent to "
                   "in-house targets, and this model has none.")
@@ -278,69 +306,83 @@ class PolicyPlan:
         cached = self._bodies.get(ids)
         if cached is not None and body is self._body:
             return cached
-        messages = body.get("messages") or []
-        texts: dict[int, str] = {}
-        by_msg: dict[int, list[tuple[int, int, int]]] = {}
+        by_path: dict[Path, list[tuple[int, int, int]]] = {}
         for i in ids:
             f = self._findings[i]
-            if 0 <= f.message_index < len(messages):
-                by_msg.setdefault(f.message_index, []).append((f.start, f.end, i))
+            by_path.setdefault(path_of(f), []).append((f.start, f.end, i))
         if self._placeholders is None:
-            self._assign(messages)
+            self._assign(body)
         assert self._placeholders is not None
         used: dict[str, str] = {}
-        new_messages = list(messages)
         whole_args: dict[str, str] = {}
-        for m, spans in by_msg.items():
-            text = texts.setdefault(m, message_text(messages[m]))
+        spans: dict[Path, list[Span]] = {}
+        for path, found in by_path.items():
+            text = _text_at(body, path)
+            if text is None:
+                continue
             merged: list[Span] = []
-            for s, e, i in _merge(spans):
+            for s, e, i in _merge(found):
                 if i >= 0:
                     ph = self._placeholders[i]
                 else:  # overlapping findings: one placeholder for their union
-                    ph = self._placeholder_for(text[s:e], "REDACTED", messages)
+                    ph = self._placeholder_for(text[s:e], "REDACTED", body)
                 used[ph] = text[s:e]
                 merged.append((s, e, ph))
-            new_messages[m] = redact_message(messages[m], merged, whole_args)
+            spans[path] = merged
+        new_body = redact_body(body, spans, whole_args)
         used.update(whole_args)
-        new_body = dict(body)
-        new_body["messages"] = new_messages
         result = (new_body, used)
         if body is self._body:
             self._bodies[ids] = result
         return result
 
-    def _assign(self, messages: list[Any]) -> None:
+    def _assign(self, body: dict[str, Any]) -> None:
         """Number placeholders once per request, so every target sees the same ones and the
         same value always gets the same placeholder."""
         self._placeholders = {}
         every: set[int] = set()
         for ids in self._redact.values():
             every.update(ids)
-        texts: dict[int, str] = {}
-        for i in sorted(every, key=lambda i: (self._findings[i].message_index,
-                                              self._findings[i].start)):
+        for i in sorted(every, key=lambda i: _order(self._findings[i])):
             f = self._findings[i]
-            if not 0 <= f.message_index < len(messages):
+            text = _text_at(body, path_of(f))
+            if text is None:
                 continue
-            text = texts.setdefault(f.message_index, message_text(messages[f.message_index]))
-            value = text[f.start:f.end]
-            self._placeholders[i] = self._placeholder_for(value, label_for(f.detector, f.cls),
-                                                          messages)
+            self._placeholders[i] = self._placeholder_for(
+                text[f.start:f.end], label_for(f.detector, f.cls), body)
 
-    def _placeholder_for(self, value: str, label: str, messages: list[Any]) -> str:
+    def _placeholder_for(self, value: str, label: str, body: dict[str, Any]) -> str:
         for ph, v in self._values.items():
             if v == value and ph.startswith("[" + label + "_"):
                 return ph
         all_text = self._all_text
         if all_text is None:
-            all_text = self._all_text = "\n".join(message_text(m) for m in messages)
+            all_text = self._all_text = "\n".join(
+                s.text for s in segments_of(body).segments)
         n = 1 + sum(1 for ph in self._values if ph.startswith("[" + label + "_"))
         while f"[{label}_{n}]" in all_text or f"[{label}_{n}]" in self._values:
             n += 1
         ph = f"[{label}_{n}]"
         self._values[ph] = value
         return ph
+
+
+def path_of(finding: Finding) -> Path:
+    """Where a finding is in the body; a finding made without a path (by hand, or by an
+    older scan) is in its message's string content."""
+    return finding.path or ("messages", finding.message_index, "content")
+
+
+def _text_at(body: dict[str, Any], path: Path) -> str | None:
+    try:
+        text = value_at(body, path)
+    except (KeyError, IndexError, TypeError):
+        return None
+    return text if isinstance(text, str) else None
+
+
+def _order(f: Finding) -> tuple[int, str, int]:
+    return (f.message_index if f.message_index >= 0 else 1 << 30, repr(f.path), f.start)
 
 
 def _merge(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:

@@ -12,12 +12,13 @@ import re
 from typing import Any
 
 from emancipate.guard.text import message_segments
+from emancipate.guard.view import Path, value_at
 
 PLACEHOLDER = re.compile(r"\[[A-Z]{2,12}_\d{1,5}\]")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 
-Span = tuple[int, int, str]  # start, end, placeholder (offsets into message_text)
+Span = tuple[int, int, str]  # start, end, placeholder (offsets into the string at a path)
 
 
 class Restorer:
@@ -178,6 +179,40 @@ def redact_message(message: dict[str, Any], spans: list[Span],
         else:
             out["function_call"] = {**out["function_call"], "arguments": new}
     return out
+
+
+def redact_body(body: dict[str, Any], spans: dict[Path, list[Span]],
+                whole_args: dict[str, str]) -> dict[str, Any]:
+    """A copy of `body` with the spans of each path replaced (offsets into the string at
+    that path, `guard.view`). Only the containers on the way to a changed string are
+    copied. Tool-call arguments stay valid JSON (as `redact_message`)."""
+    out = dict(body)
+    for path, local in spans.items():
+        text = value_at(body, path)
+        new = _replace(text, local)
+        if path[-1] == "arguments" and _was_json(text) and not _is_json(new):
+            ph = next((p for p, v in whole_args.items() if v == text), None)
+            if ph is None:
+                ph = _fresh("ARGS", whole_args, text)
+                whole_args[ph] = text
+            new = json.dumps({"redacted": ph})
+        _set(out, body, path, new)
+    return out
+
+
+def _set(out: dict[str, Any], original: dict[str, Any], path: Path, value: str) -> None:
+    """Set `value` at `path` in `out`, copying each container still shared with
+    `original` on the way."""
+    holder: Any = out
+    source: Any = original
+    for step in path[:-1]:
+        child = holder[step]
+        source = source[step] if source is not None else None
+        if child is source:  # still the caller's: copy before writing into it
+            child = dict(child) if isinstance(child, dict) else list(child)
+            holder[step] = child
+        holder = child
+    holder[path[-1]] = value
 
 
 def _fresh(label: str, taken: dict[str, str], text: str) -> str:

@@ -1,0 +1,360 @@
+"""The normalised view the detectors read, and the way back to the original offsets.
+
+A value written to slip past a pattern is still the value: `AKIA` with a zero-width space
+inside, full-width `ＡＫＩＡ`, Cyrillic `АКІА`, `\\u0041KIA` inside JSON arguments,
+`%41KIA` in a URL, the whole prompt in base64, `jeanne (at) example (dot) fr`. `view_of`
+rewrites a string into what it means:
+
+* NFKC per character (full-width and compatibility forms), then Cyrillic and Greek letters
+  that look Latin folded to Latin (`CONFUSABLES`, only the look-alikes);
+* removed: format characters (zero-width spaces and joiners, soft hyphen, bidi marks, BOM),
+  control characters but tab and newlines (NUL…), combining marks;
+* decoded: JSON `\\uXXXX` escapes (surrogate pairs too) and runs of `%XX` that decode to
+  printable UTF-8;
+* e-mails spelt out: `(at)`, `[at]`, `{at}` and `(dot)`…, and `name at host dot tld`.
+
+`Offsets` maps a view offset back to the original: one-for-one stretches exactly, a
+rewritten chunk (an escape, `(at)`) as a whole, so a finding in the view redacts the
+original characters that wrote it.
+
+`decoded_of` finds base64 spans (16+ characters, decoding to mostly printable text) and
+returns their text as extra views whose every finding maps to the whole encoded span.
+
+Cost: ASCII text with none of `\\u`, `%XX`, control characters, `(at)`/` at … dot ` is
+returned as is after one regex search (the fast path); otherwise work is linear in the
+text (every regex here is anchored so that no position is read twice per match attempt).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Letters of other scripts drawn like Latin ones (Unicode's confusables.txt, cut to the
+# Cyrillic and Greek letters whose glyph is a Latin letter's in common fonts).
+CONFUSABLES = {
+    # Cyrillic
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+    "С": "C", "Т": "T", "Х": "X", "У": "Y", "Ѕ": "S", "І": "I", "Ј": "J", "Ԛ": "Q",
+    "Ԝ": "W", "Ү": "Y", "Ӏ": "I", "а": "a", "е": "e", "о": "o", "р": "p", "с": "c",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "һ": "h", "ԁ": "d", "ԛ": "q",
+    "ԝ": "w", "ү": "y", "ɡ": "g", "ӏ": "l",
+    # Greek
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
+    "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ο": "o", "ν": "v",
+    "α": "a", "ι": "i", "κ": "k", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ϲ": "c",
+    "ϳ": "j",
+}
+
+# What a view rewrites, one regex each: one regex with alternatives reads every position
+# through each branch (0.15 s per MB of prose); a single class or a literal-led pattern is
+# scanned in C at ~100 MB/s, and most are skipped after a substring test.
+# Latin-1 letters and Latin Extended-A are left alone (French, German, Spanish… text stays
+# cheap); every other non-ASCII character is looked at.
+_OTHER = r"[^\t\n\r\x20-\x7e\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017e]+"
+# A run of other-script words with the spaces and punctuation between them: one run per
+# sentence of Russian or Greek, not one per word.
+_CHARS = re.compile(_OTHER + r"(?:[ ,.;:!?'\"()-]+" + _OTHER + ")*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
+_ESC = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
+_PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_AT = re.compile(r"[(\[{<][ \t]?(?i:at|dot)[ \t]?[)\]}>]")
+_SPELT = re.compile(
+    r"(?<![\w.+-])[\w.+-]++[ \t]+(?i:at)[ \t]+[\w-]++(?:[ \t]+(?i:dot)[ \t]+[\w-]++)+")
+_SPELT_AT = re.compile(r"[ \t]+(?i:at)[ \t]+")
+_SPELT_DOT = re.compile(r"[ \t]+(?i:dot)[ \t]+")
+_B64_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
+_REMOVED_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me", "Cs", "Co"})
+_NOT_PRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
+def _removal_table() -> dict[int, str | None]:
+    """str.translate table: removed characters to None, confusables to their Latin letter
+    (the Basic Multilingual Plane is scanned once at import, ~20 ms; tags and variation
+    selectors of the other planes are added by range)."""
+    table: dict[int, str | None] = {}
+    for cp in range(0x80, 0x10000):
+        if unicodedata.category(chr(cp)) in _REMOVED_CATEGORIES:
+            table[cp] = None
+    for cp in (*range(0xE0000, 0xE0080), *range(0xE0100, 0xE01F0), 0x1D173, 0x1D174,
+               0x1D175, 0x1D176, 0x1D177, 0x1D178, 0x1D179, 0x1D17A):
+        table[cp] = None
+    for k in (0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0B, 0x0C, 0x0E, 0x0F,
+              *range(0x10, 0x20), 0x7F):
+        table[k] = None
+    table.update({ord(k): v for k, v in CONFUSABLES.items()})
+    return table
+
+
+_TABLE = _removal_table()
+MAX_DEPTH = 2  # base64 inside base64: read twice, no more
+
+
+class Offsets:
+    """View offsets to original offsets. `runs`: (view start, original start, original end,
+    one-for-one); offsets inside a rewritten chunk map to the chunk's start (or end)."""
+
+    __slots__ = ("_starts", "_runs", "_span")
+
+    def __init__(self, runs: list[tuple[int, int, int, bool]] | None = None,
+                 span: tuple[int, int] | None = None) -> None:
+        self._runs = runs or []
+        self._starts = [r[0] for r in self._runs]
+        self._span = span  # every offset maps to this span (decoded text)
+
+    def start(self, v: int) -> int:
+        if self._span is not None:
+            return self._span[0]
+        if not self._runs:
+            return v
+        r = self._runs[max(0, bisect.bisect_right(self._starts, v) - 1)]
+        return r[1] + (v - r[0]) if r[3] else r[1]
+
+    def end(self, v: int) -> int:
+        if self._span is not None:
+            return self._span[1]
+        if not self._runs:
+            return v
+        r = self._runs[max(0, bisect.bisect_right(self._starts, v - 1) - 1)]
+        return r[1] + (v - r[0]) if r[3] else r[2]
+
+    def then(self, inner: Offsets) -> Offsets:
+        """`inner` maps a text derived from this view: compose them (decoded spans)."""
+        if inner._span is not None:
+            return Offsets(span=(self.start(inner._span[0]), self.end(inner._span[1])))
+        return inner if not self._runs and self._span is None else _Composed(self, inner)
+
+
+class _Composed(Offsets):
+    __slots__ = ("_outer", "_inner")
+
+    def __init__(self, outer: Offsets, inner: Offsets) -> None:
+        super().__init__()
+        self._outer, self._inner = outer, inner
+
+    def start(self, v: int) -> int:
+        return self._outer.start(self._inner.start(v))
+
+    def end(self, v: int) -> int:
+        return self._outer.end(self._inner.end(v))
+
+
+IDENTITY = Offsets()
+
+
+@dataclass(slots=True)
+class View:
+    """A normalised text and how to map its offsets back (`IDENTITY`: the text itself)."""
+
+    text: str
+    offsets: Offsets
+
+
+class _Builder:
+    __slots__ = ("parts", "runs", "length")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.runs: list[tuple[int, int, int, bool]] = []
+        self.length = 0
+
+    def add(self, text: str, start: int, end: int, exact: bool) -> None:
+        if not text:
+            return
+        if exact and self.runs and self.runs[-1][3]:
+            vs, os_, oe, _ = self.runs[-1]
+            if oe == start and vs + (oe - os_) == self.length:  # extends the exact run
+                self.runs[-1] = (vs, os_, end, True)
+                self.parts.append(text)
+                self.length += len(text)
+                return
+        self.runs.append((self.length, start, end, exact))
+        self.parts.append(text)
+        self.length += len(text)
+
+
+def _specials(text: str) -> list[tuple[int, int, str]]:
+    """What `view_of` rewrites: (start, end, kind), sorted, not overlapping."""
+    found: list[tuple[int, int, str]] = []
+    chars = _CONTROL if text.isascii() else _CHARS
+    found.extend((m.start(), m.end(), "chars") for m in chars.finditer(text))
+    if "\\u" in text:
+        found.extend((m.start(), m.end(), "esc") for m in _ESC.finditer(text))
+    if "%" in text:
+        found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
+    lowered = text.lower() if ("at" in text or "AT" in text or "At" in text) else ""
+    if "at" in lowered:
+        for m in _AT.finditer(text):  # with the spaces around: `jeanne (at) example`
+            s, e = m.span()
+            s -= 1 if s > 0 and text[s - 1] in " \t" else 0
+            e += 1 if e < len(text) and text[e] in " \t" else 0
+            found.append((s, e, "at"))
+        if " dot " in lowered or "\tdot" in lowered:
+            found.extend((m.start(), m.end(), "spelt") for m in _SPELT.finditer(text))
+    if len(found) > 1:
+        found.sort()
+        kept = [found[0]]
+        for f in found[1:]:
+            if f[0] >= kept[-1][1]:
+                kept.append(f)
+        found = kept
+    return found
+
+
+def view_of(text: str) -> View:
+    """The normalised view of `text` (the text itself on the fast path)."""
+    found = _specials(text)
+    if not found:
+        return View(text, IDENTITY)
+    out = _Builder()
+    pos = 0
+    for s, e, kind in found:
+        out.add(text[pos:s], pos, s, True)
+        raw = text[s:e]
+        if kind == "chars":
+            _chars(raw, s, out)
+        elif kind == "esc":
+            folded = _folded(_unescape(raw))
+            out.add(folded, s, e, False)
+        elif kind == "pct":
+            decoded = _unquote(raw)
+            if decoded is None:
+                out.add(raw, s, e, True)
+            else:
+                out.add(_folded(decoded), s, e, False)
+        elif kind == "at":
+            word = raw.strip(" \t")[1:-1].strip(" \t").lower()
+            out.add("@" if word == "at" else ".", s, e, False)
+        else:  # spelt-out e-mail: `jeanne at example dot fr`
+            out.add(_SPELT_DOT.sub(".", _SPELT_AT.sub("@", raw, count=1)), s, e, False)
+        pos = e
+    out.add(text[pos:], pos, len(text), True)
+    return View("".join(out.parts), Offsets(out.runs))
+
+
+def _fold_char(ch: str) -> str:
+    """One character: removed (invisible, control, combining), or NFKC then confusables."""
+    if ch in "\t\n\r":
+        return ch
+    if unicodedata.category(ch) in _REMOVED_CATEGORIES:
+        return ""
+    nk = unicodedata.normalize("NFKC", ch) if not ch.isascii() else ch
+    if len(nk) == 1:
+        return CONFUSABLES.get(nk, nk)
+    return "".join(CONFUSABLES.get(c, c) for c in nk
+                   if unicodedata.category(c) not in _REMOVED_CATEGORIES)
+
+
+def _folded(text: str) -> str:
+    if text.isascii() and _NOT_PRINTABLE.search(text) is None:
+        return text
+    return "".join(map(_fold_char, text))
+
+
+def _chars(run: str, start: int, out: _Builder) -> None:
+    """A run of special characters: in two C calls when NFKC leaves it alone and nothing in
+    it is removed (another script, emoji, symbols), else one by one."""
+    if unicodedata.is_normalized("NFKC", run):
+        folded = run.translate(_TABLE)
+        if len(folded) == len(run):
+            out.add(folded, start, start + len(run), True)
+            return
+    for k, ch in enumerate(run):
+        folded = _fold_char(ch)
+        if folded == ch:
+            out.add(ch, start + k, start + k + 1, True)
+        elif folded:
+            out.add(folded, start + k, start + k + 1, len(folded) == 1)
+
+
+def _unescape(escapes: str) -> str:
+    units = [int(escapes[i + 2:i + 6], 16) for i in range(0, len(escapes), 6)]
+    return b"".join(u.to_bytes(2, "big") for u in units).decode("utf-16-be",
+                                                                errors="replace")
+
+
+def _unquote(run: str) -> str | None:
+    raw = bytes(int(run[i + 1:i + 3], 16) for i in range(0, len(run), 3))
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return decoded if _printable(decoded) else None
+
+
+def _printable(text: str) -> bool:
+    """Mostly text: at least 95 % printable characters or whitespace."""
+    if not text:
+        return False
+    return len(_NOT_PRINTABLE.findall(text)) * 20 <= len(text)
+
+
+def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[View]:
+    """Base64 spans of `view` that decode to text, each as a normalised view whose offsets
+    map to the encoded span in the original (nested once: `MAX_DEPTH`). `budget` bounds
+    the characters decoded in total (default: the text's own length)."""
+    out: list[View] = []
+    left = len(view.text) if budget is None else budget
+    for m in _B64_RUN.finditer(view.text):
+        run = m.group()
+        if left <= 0:
+            break
+        text = decoded_text(run)
+        if text is None:
+            continue
+        left -= len(run)
+        span = Offsets(span=(view.offsets.start(m.start()), view.offsets.end(m.end())))
+        inner = view_of(text)
+        out.append(View(inner.text, span))
+        if depth < MAX_DEPTH:
+            for nested in decoded_of(inner, depth + 1, len(run)):
+                out.append(View(nested.text, span))
+    return out
+
+
+def decoded_text(run: str) -> str | None:
+    """The text `run` encodes in base64 (standard or URL-safe), if it is text: the first
+    48 characters are tried before the whole run, so binary data costs little."""
+    if run.isalpha() and (run.islower() or run.isupper()):
+        return None  # a long word, not base64
+    head = _b64decode(run[:48])
+    if head is None or not _printable(head.decode("utf-8", errors="replace")[:-2] or "x"):
+        return None
+    raw = _b64decode(run)
+    if raw is None:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if len(text) >= 8 and _printable(text) else None
+
+
+def _b64decode(run: str) -> bytes | None:
+    body = run.rstrip("=")
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    padded = body + "=" * (-len(body) % 4)
+    try:
+        if "-" in padded or "_" in padded:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def data_url_views(text: str) -> list[View]:
+    """A `data:` URL: its header as text, its payload decoded if it is text (an image is
+    not read: no OCR here)."""
+    comma = text.find(",")
+    if comma < 0:
+        return [view_of(text)]
+    out = [View(text[:comma + 1], IDENTITY)]
+    payload = decoded_text(text[comma + 1:])
+    if payload is not None:
+        inner = view_of(payload)
+        out.append(View(inner.text, Offsets(span=(comma + 1, len(text)))))
+    return out

@@ -1,0 +1,281 @@
+"""A whole request scanned: every string that will be sent, normalised, joined, decoded.
+
+`scan_segments` is what `Guard.scan_request` runs:
+
+1. each segment (`view.segments_of`) becomes its normalised view (`normalize.view_of`),
+   plus the base64 and `data:` payloads that decode to text (extra views whose findings
+   map to the whole encoded span);
+2. all views are scanned as one text, separated by `JOIN` (two lines no detector reads
+   across), so topic domains are decided on the whole request; each finding maps back to
+   its segment's path and original offsets;
+3. *split tokens*: runs of token-like words (holding a digit, an inner capital, `_`)
+   separated by one or two blanks, within a segment or across adjacent segments (two
+   messages), are scanned once more with the blanks removed; a secret found there that
+   spans a removed blank is reported on every segment it touches;
+4. confidential terms are matched once more on a separator-free copy (`TermMatcher`):
+   `Project Phoenix`, `project-phoenix`, `PROJECT_PHOENIX`, `ProjectPhoenix`,
+   `Project\\n\\tPhoenix` are one term.
+
+Every step is linear in the text; steps 3 and 4 cost a C regex pass and a C translate
+when the text has no candidate.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+
+import ahocorasick
+import re2
+
+from emancipate.context import Finding
+from emancipate.guard.normalize import (
+    IDENTITY,
+    Offsets,
+    View,
+    data_url_views,
+    decoded_of,
+    decoded_text,
+    view_of,
+)
+from emancipate.guard.text import fold
+from emancipate.guard.view import Segment, binary_payload
+
+JOIN = "\n\x00\n\x00\n"
+
+Raw = tuple[int, int, str, str, str | None]  # start, end, class, detector, domain
+Scan = Callable[[str], list[Raw]]
+
+# Detectors that read a keyword's context (`password is …`): glued prose would feed them
+# invented assignments, so split tokens only report token formats.
+_CONTEXT_DETECTORS = frozenset({"password", "generic_secret", "bearer_token", "url_password"})
+_TOKEN = r"[A-Za-z0-9+/=_-]*(?:[0-9_]|[A-Za-z0-9+/=_-][A-Z])[A-Za-z0-9+/=_-]*"
+# RE2: linear whatever the input (a run of tokens is read once).
+_CHAIN = re2.compile(r"(?:^|[^A-Za-z0-9+/=_-])(" + _TOKEN + r"(?:[ \t\r\n]{1,2}" + _TOKEN
+                     + r")+)")
+_GAP = re2.compile(r"[ \t\r\n]{1,2}")
+_CHAIN_MAX = 512  # characters of one chain scanned (a split secret is shorter)
+
+
+def scan_segments(scan: Scan, segments: list[Segment],
+                  terms: TermMatcher | None = None) -> list[Finding]:
+    """Findings of every segment, offsets into the segment's own text."""
+    pieces: list[tuple[int, View]] = []
+    mains: list[tuple[int, View]] = []
+    for k, seg in enumerate(segments):
+        for v, main in _views(seg):
+            pieces.append((k, v))
+            if main:
+                mains.append((k, v))
+    if not pieces:
+        return []
+    texts = [v.text for _, v in pieces]
+    big = texts[0] if len(texts) == 1 else JOIN.join(texts)
+    starts = _starts(texts)
+    found: list[Finding] = []
+    for s, e, c, d, dom in scan(big):
+        _place(pieces, texts, starts, segments, s, e, c, d, dom, found)
+    if terms is not None:
+        for s, e in terms.find(big):
+            _place(pieces, texts, starts, segments, s, e, "confidential", "term", None, found)
+    found.extend(_split_tokens(scan, mains, segments))
+    return _unique(found)
+
+
+def _views(seg: Segment) -> list[tuple[View, bool]]:
+    """The views of one segment; True for the segment's own text (not a decoded payload)."""
+    if seg.encoding == "data_url":
+        views = data_url_views(seg.text)
+        return [(views[0], False)] + [(v, False) for v in views[1:]]
+    if seg.encoding == "base64" or binary_payload(seg):
+        text = decoded_text(seg.text)
+        return [] if text is None else [(View(view_of(text).text,
+                                              Offsets(span=(0, len(seg.text)))), False)]
+    main = view_of(seg.text)
+    return [(main, True)] + [(d, False) for d in decoded_of(main)]
+
+
+def _starts(texts: list[str]) -> list[int]:
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t) + len(JOIN)
+    return starts
+
+
+def _place(pieces: list[tuple[int, View]], texts: list[str], starts: list[int],
+           segments: list[Segment], s: int, e: int, cls: str, det: str, dom: str | None,
+           out: list[Finding]) -> None:
+    """A finding in the joined text, mapped to its segment's original offsets."""
+    i = bisect.bisect_right(starts, s) - 1
+    base = starts[i]
+    local_end = min(e - base, len(texts[i]))
+    if s - base >= local_end:
+        return
+    k, v = pieces[i]
+    seg = segments[k]
+    out.append(Finding(cls, det, v.offsets.start(s - base), v.offsets.end(local_end),
+                       seg.message, dom, seg.path))
+
+
+def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
+                  segments: list[Segment]) -> list[Finding]:
+    """Secrets cut by blanks or across segments, found with the blanks removed."""
+    if not mains:
+        return []
+    text = "\n".join(v.text for _, v in mains)
+    if len(mains) > 1 or any(c in text for c in " \t\r\n"):
+        chains = [m.span(1) for m in _CHAIN.finditer(text)]
+    else:
+        chains = []
+    if not chains:
+        return []
+    main_starts = []
+    pos = 0
+    for _, v in mains:
+        main_starts.append(pos)
+        pos += len(v.text) + 1
+    compact_parts: list[str] = []
+    maps: list[list[tuple[int, int]]] = []  # per chain: (compact offset, text offset) runs
+    for a, b in chains:
+        b = min(b, a + _CHAIN_MAX)
+        runs, pieces, c = [], [], 0
+        last = a
+        for g in _GAP.finditer(text, a, b):
+            runs.append((c, last))
+            pieces.append(text[last:g.start()])
+            c += g.start() - last
+            last = g.end()
+        runs.append((c, last))
+        pieces.append(text[last:b])
+        compact_parts.append("".join(pieces))
+        maps.append(runs)
+    starts = _starts(compact_parts)
+    joined = JOIN.join(compact_parts)
+    out: list[Finding] = []
+    for s, e, cls, det, _dom in scan(joined):
+        if cls != "secret" or det in _CONTEXT_DETECTORS:
+            continue
+        i = bisect.bisect_right(starts, s) - 1
+        runs = maps[i]
+        ls, le = s - starts[i], min(e - starts[i], len(compact_parts[i]))
+        r0 = bisect.bisect_right([r[0] for r in runs], ls) - 1
+        r1 = bisect.bisect_right([r[0] for r in runs], le - 1) - 1
+        if r0 == r1:
+            continue  # no blank inside: the ordinary scan saw it
+        ts = runs[r0][1] + (ls - runs[r0][0])
+        te = runs[r1][1] + (le - runs[r1][0])
+        out.extend(_on_segments(ts, te, cls, det, mains, main_starts, segments))
+    return out
+
+
+def _on_segments(ts: int, te: int, cls: str, det: str, mains: list[tuple[int, View]],
+                 main_starts: list[int], segments: list[Segment]) -> list[Finding]:
+    """A span of the newline-joined main views, one finding per segment it touches."""
+    out = []
+    first = bisect.bisect_right(main_starts, ts) - 1
+    last = bisect.bisect_right(main_starts, te - 1) - 1
+    for j in range(first, last + 1):
+        k, v = mains[j]
+        base = main_starts[j]
+        s = max(ts - base, 0)
+        e = min(te - base, len(v.text))
+        if s < e:
+            seg = segments[k]
+            out.append(Finding(cls, det, v.offsets.start(s), v.offsets.end(e), seg.message,
+                               None, seg.path))
+    return out
+
+
+def _unique(found: list[Finding]) -> list[Finding]:
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for f in found:
+        key = (f.path, f.start, f.end, f.cls, f.detector)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    out.sort(key=lambda f: (f.message_index if f.message_index >= 0 else 1 << 30,
+                            _path_order(f.path), f.start, -f.end))
+    return out
+
+
+def _path_order(path: tuple[object, ...]) -> str:
+    return repr(path)
+
+
+# --- separator-insensitive terms ---------------------------------------------------------
+
+_SEPARATORS = " \t\r\n-_"
+_STRIP = str.maketrans("", "", _SEPARATORS)
+_CHUNK = 4096
+
+
+class TermMatcher:
+    """Confidential terms matched with their separators removed, on a copy of the text
+    without spaces, tabs, newlines, hyphens and underscores; the original's word boundaries
+    decide. Built once; `find` is linear (the copy is made by `str.translate` per 4 KB
+    chunk, offsets are recovered only around a match)."""
+
+    def __init__(self, terms: list[str]) -> None:
+        self._automaton: object | None = None
+        keys = {fold(t).translate(_STRIP) for t in terms}
+        keys = {k for k in keys if len(k) >= 4}
+        if keys:
+            automaton = ahocorasick.Automaton()
+            for key in keys:
+                automaton.add_word(key, len(key))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every term in `text` (original offsets), word-bounded."""
+        if self._automaton is None:
+            return []
+        folded = fold(text)
+        if len(folded) != len(text):
+            return []  # decomposed accents: the ordinary term match covers these
+        chunks = [folded[a:a + _CHUNK] for a in range(0, len(folded), _CHUNK)]
+        stripped_chunks = [c.translate(_STRIP) for c in chunks]
+        offsets = _starts_plain(stripped_chunks)
+        stripped = "".join(stripped_chunks)
+        out = []
+        for end, length in self._automaton.iter(stripped):  # type: ignore[attr-defined]
+            start = end - length + 1
+            s = _original(start, offsets, chunks, stripped_chunks, False)
+            e = _original(end, offsets, chunks, stripped_chunks, True)
+            if (s > 0 and _word(folded[s - 1])) or (e < len(folded) and _word(folded[e])):
+                continue
+            if "\x00" in folded[s:e]:  # the separator between two messages
+                continue
+            out.append((s, e))
+        return out
+
+
+def _starts_plain(chunks: list[str]) -> list[int]:
+    starts, pos = [], 0
+    for c in chunks:
+        starts.append(pos)
+        pos += len(c)
+    return starts
+
+
+def _original(k: int, offsets: list[int], chunks: list[str], stripped: list[str],
+              last: bool) -> int:
+    """Original offset of stripped character `k` (its end if `last`)."""
+    c = bisect.bisect_right(offsets, k) - 1
+    want = k - offsets[c]
+    seen = -1
+    for i, ch in enumerate(chunks[c]):
+        if ch not in _SEPARATORS:
+            seen += 1
+            if seen == want:
+                return c * _CHUNK + i + (1 if last else 0)
+    return c * _CHUNK + len(chunks[c])
+
+
+def _word(ch: str) -> bool:
+    return ch.isalnum()
+
+
+__all__ = ["IDENTITY", "JOIN", "TermMatcher", "scan_segments"]

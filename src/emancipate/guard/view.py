@@ -1,0 +1,292 @@
+"""What will be sent: every string of a request body, each with where it lives.
+
+The guard scans the body a vendor will receive, not a summary of it. A vendor adapter
+either forwards the OpenAI body as is (`openai_compatible`) or translates a subset of it
+(`anthropic`), so every string of the body is what can leave; `segments_of` lists them all,
+with a *path* into the body: `("messages", 1, "content")`, `("messages", 1, "content", 2,
+"text")`, `("tools", 0, "function", "description")`, `("user",)`. Finding offsets are
+offsets into the string at their path, and the policy redacts there.
+
+Not scanned, because they cannot carry user data (written down in
+docs/guard-and-policy.md, "What the guard sees"):
+
+* `model` (the route name; the adapter replaces it by the target's model),
+* enumerations: `role`, every `type`, `image_url.detail`, `input_audio.format`,
+  `reasoning_effort`, `service_tier`, `modalities`, `encoding_format`, a string
+  `tool_choice` (`none`, `auto`, `required`),
+* numbers, booleans and nulls (`n`, `temperature`, `max_tokens`, `stream`, `seed`…).
+
+Everything else is scanned, field names of free-form objects included (a JSON-schema
+property name is sent too). Fields the gateway does not know are scanned or dropped from
+the body before it is sent (`guard.unknown_fields`); never forwarded unscanned.
+
+Some strings cannot carry a placeholder: a URL (`image_url.url`, `data:` URLs), a name the
+vendor validates (`messages[].name`, function names) and field names. A finding there is
+*not redactable*: the policy keeps the request away from a target it would have redacted
+for (`redactable`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Path = tuple[Any, ...]
+Encoding = Literal["text", "data_url", "base64"]
+UnknownFields = Literal["scan", "drop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Path element: the *name* of the n-th key of the object before it (names are sent
+    too; the position, not the name, so that a path never holds a scanned value)."""
+
+    n: int
+
+
+@dataclass(slots=True)
+class Segment:
+    """One string of the body: where it is, its text, the message it belongs to (-1 for
+    request-level fields) and whether a placeholder may replace part of it."""
+
+    path: Path
+    text: str
+    message: int = -1
+    redactable: bool = True
+    encoding: Encoding = "text"
+
+
+@dataclass(slots=True)
+class RequestView:
+    """The strings a request will send, and the body to send (unknown fields dropped under
+    `guard.unknown_fields: drop`; otherwise the body itself)."""
+
+    segments: list[Segment]
+    body: dict[str, Any]
+    token_ids: bool = False  # embeddings input given as token ids: nothing to read
+    size: int = 0  # characters the detectors will read (the scan budget counts these)
+    dropped: list[str] = field(default_factory=list)  # described paths of dropped fields
+
+
+_CHAT_TOP = frozenset({
+    "model", "messages", "stream", "stream_options", "n", "stop", "max_tokens",
+    "max_completion_tokens", "temperature", "top_p", "seed", "presence_penalty",
+    "frequency_penalty", "response_format", "tools", "tool_choice", "user", "logprobs",
+    "top_logprobs", "logit_bias", "parallel_tool_calls", "metadata", "store", "service_tier",
+    "reasoning_effort", "modalities", "audio", "prediction", "web_search_options",
+    "functions", "function_call", "safety_identifier", "prompt_cache_key", "verbosity",
+})
+_EMBEDDINGS_TOP = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+_MESSAGE = frozenset({"role", "content", "name", "tool_calls", "tool_call_id",
+                      "function_call", "refusal", "audio"})
+_PART = frozenset({"type", "text", "image_url", "input_audio", "file", "refusal"})
+# Enumerations and the route name: never user data (strings only; anything else is walked).
+_NOT_DATA_TOP = frozenset({"model", "reasoning_effort", "service_tier", "modalities",
+                           "encoding_format", "tool_choice", "verbosity"})
+_BINARY_MEDIA = ("image/", "audio/", "video/", "application/octet-stream", "application/pdf")
+
+
+def segments_of(body: dict[str, Any], kind: Literal["chat", "embeddings"] = "chat",
+                unknown: UnknownFields = "scan") -> RequestView:
+    """Every string of `body` that will be sent, in body order."""
+    walk = _Walk(unknown)
+    known = _CHAT_TOP if kind == "chat" else _EMBEDDINGS_TOP
+    out_body = body
+    for key, value in body.items():
+        if key not in known:
+            if walk.unknown_field((key,), body, key):
+                continue
+        elif key in _NOT_DATA_TOP and (isinstance(value, str) or key == "modalities"):
+            continue
+        elif key == "messages" and isinstance(value, list):
+            for i, message in enumerate(value):
+                walk.message(message, i)
+            continue
+        elif key == "input" and kind == "embeddings" and isinstance(value, list) and any(
+                not isinstance(v, str) for v in value):
+            walk.token_ids = True
+        walk.value(value, (key,))
+    if walk.drops:
+        out_body = _without(body, walk.drops)
+    size = sum(len(s.text) for s in walk.out if s.encoding == "text")
+    size += sum(_payload_size(s) for s in walk.out if s.encoding != "text")
+    return RequestView(walk.out, out_body, walk.token_ids, size,
+                       [describe(p) for p in walk.drops])
+
+
+class _Walk:
+    __slots__ = ("out", "unknown", "drops", "token_ids", "_message")
+
+    def __init__(self, unknown: UnknownFields) -> None:
+        self.out: list[Segment] = []
+        self.unknown = unknown
+        self.drops: list[Path] = []
+        self.token_ids = False
+        self._message = -1
+
+    def add(self, path: Path, text: str, encoding: Encoding = "text") -> None:
+        if text:
+            if encoding == "text" and text.startswith("data:") and ";base64," in text[:256]:
+                encoding = "data_url"
+            self.out.append(Segment(path, text, self._message, redactable(path, text),
+                                    encoding))
+
+    def unknown_field(self, path: Path, container: dict[str, Any], key: str) -> bool:
+        """True if the field is dropped; otherwise its name and value are scanned."""
+        if self.unknown == "drop":
+            self.drops.append(path)
+            return True
+        n = list(container).index(key)
+        self.add(path[:-1] + (Key(n),), key)
+        return False
+
+    def value(self, value: Any, path: Path) -> None:
+        """Any JSON value: strings, list items, object field names and values."""
+        if isinstance(value, str):
+            self.add(path, value)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.value(item, path + (i,))
+        elif isinstance(value, dict):
+            for n, (k, v) in enumerate(value.items()):
+                self.add(path + (Key(n),), str(k))
+                self.value(v, path + (k,))
+
+    def message(self, message: Any, i: int) -> None:
+        path: Path = ("messages", i)
+        self._message = i
+        if not isinstance(message, dict):
+            self.value(message, path)
+        else:
+            for key, value in message.items():
+                here = path + (key,)
+                if key not in _MESSAGE:
+                    if not self.unknown_field(here, message, key):
+                        self.value(value, here)
+                elif key == "role" and isinstance(value, str):
+                    continue
+                elif key == "content" and isinstance(value, list):
+                    for j, part in enumerate(value):
+                        self.part(part, here + (j,))
+                elif key in ("tool_calls", "function_call"):
+                    calls = value if key == "tool_calls" else [value]
+                    for k, call in enumerate(calls if isinstance(calls, list) else [calls]):
+                        self.call(call, here + (k,) if key == "tool_calls" else here)
+                else:
+                    self.value(value, here)
+        self._message = -1
+
+    def part(self, part: Any, path: Path) -> None:
+        if not isinstance(part, dict):
+            self.value(part, path)
+            return
+        for key, value in part.items():
+            here = path + (key,)
+            if key not in _PART:
+                if not self.unknown_field(here, part, key):
+                    self.value(value, here)
+            elif key == "type" and isinstance(value, str):
+                continue
+            elif key in ("image_url", "input_audio", "file") and isinstance(value, dict):
+                for k, v in value.items():
+                    inner = here + (k,)
+                    if k in ("detail", "format") and isinstance(v, str):
+                        continue
+                    if k == "data" and isinstance(v, str):  # input_audio: base64 audio
+                        self.add(inner, v, encoding="base64")
+                    else:
+                        self.value(v, inner)
+            else:
+                self.value(value, here)
+
+    def call(self, call: Any, path: Path) -> None:
+        if not isinstance(call, dict):
+            self.value(call, path)
+            return
+        for key, value in call.items():
+            here = path + (key,)
+            if key == "type" and isinstance(value, str):
+                continue
+            self.value(value, here)
+
+
+def _payload_size(segment: Segment) -> int:
+    """A binary `data:` URL or base64 field costs its header: only text-like payloads are
+    decoded and read (`normalize.pieces_of`)."""
+    text = segment.text
+    comma = text.find(",") if segment.encoding == "data_url" else -1
+    media = text[5:comma].lower() if comma > 0 else ""
+    if segment.encoding == "base64" or media.startswith(_BINARY_MEDIA):
+        return comma + 1 if comma > 0 else 0
+    return len(text)
+
+
+def binary_payload(segment: Segment) -> bool:
+    """A data URL or base64 field whose media type says it is not text."""
+    if segment.encoding == "base64":
+        return True
+    comma = segment.text.find(",")
+    return segment.text[5:comma].lower().startswith(_BINARY_MEDIA)
+
+
+def _without(body: dict[str, Any], drops: list[Path]) -> dict[str, Any]:
+    """A copy of `body` without the fields at `drops`; only the containers on the way are
+    copied."""
+    out = dict(body)
+    for path in drops:
+        holder: Any = out
+        for step in path[:-1]:
+            child = holder[step]
+            copy = dict(child) if isinstance(child, dict) else list(child)
+            holder[step] = copy
+            holder = copy
+        holder.pop(path[-1], None)
+    return out
+
+
+def value_at(body: Any, path: Path) -> Any:
+    """The value at `path` (a `Key` step gives the key's name)."""
+    node = body
+    for step in path:
+        if isinstance(step, Key):
+            return list(node)[step.n]
+        node = node[step]
+    return node
+
+
+def redactable(path: Path, text: str) -> bool:
+    """Whether a placeholder may replace part of `text`, the string at `path`: not in a
+    field name, a URL, file or audio data, a `data:` URL, a message's `name` or a function
+    name (vendors validate those: `^[a-zA-Z0-9_-]+$`)."""
+    if not path or isinstance(path[-1], Key) or text.startswith("data:"):
+        return False
+    last = path[-1]
+    if last in ("url", "file_data", "data"):
+        return False
+    if last == "name":
+        before = path[-2] if len(path) > 1 else None
+        return not (before in ("function", "function_call") or path[0] == "functions"
+                    or (len(path) == 3 and path[0] == "messages"))
+    return True
+
+
+def describe(path: Path) -> str:
+    """`messages[1].content[0].text`, `tools[0].function.description`; names the gateway
+    does not know (they may be data) are shown as `<field>`."""
+    out = ""
+    for step in path:
+        if isinstance(step, Key):
+            out += ".<field name>"
+        elif isinstance(step, int):
+            out += f"[{step}]"
+        elif step in _KNOWN_NAMES:
+            out += ("." if out else "") + step
+        else:
+            out += ("." if out else "") + "<field>"
+    return out
+
+
+_KNOWN_NAMES = (_CHAT_TOP | _EMBEDDINGS_TOP | _MESSAGE | _PART
+                | {"id", "function", "arguments", "description", "parameters", "url",
+                   "detail", "data", "format", "file_data", "file_id", "filename",
+                   "json_schema", "schema", "properties", "content"})
