@@ -84,6 +84,7 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
         _digits(r, 4) for _ in range(3)) + " " + _digits(r, 2) + " ",
     "IBAN look-alikes (plain)": lambda r: "FR76" + _digits(r, 23) + " ",
     "colon-hex (IPv6/MAC)": lambda r: ":".join(f"{r.randint(0, 255):02x}" for _ in range(6)) + " ",
+    "colon runs": lambda r: ":".join(_digits(r, r.randint(1, 2)) for _ in range(40)) + " ",
     "at-signs (e-mail)": lambda r: f"a{r.randint(0, 9)}@b{r.randint(0, 9)}.c ",
     "document words": lambda r: r.choice(("passport no ", "Driver's license ", "PASSEPORT ",
                                           "permis de conduire ")) + _digits(r, 3) + " ",

@@ -685,35 +685,50 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
                 i = text.find(form, i + len(form))
 
 
-_HEX = frozenset("0123456789abcdefABCDEF:.")
-_IPV6 = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f:.]*")
 
 
-def _ipv6(text: str, out: list[Hit]) -> None:
-    i = text.find(":")
+def _ipv6_groups_ok(cand: str, groups: list[str]) -> bool:
+    """The group count of an address (8, or fewer around one `::`, an IPv4 tail counting
+    for two): `ipaddress` then only parses plausible candidates (a failed parse costs
+    ~10 µs; `1:1:1:…` had one every few characters)."""
+    if cand.count("::") > 1 or len(groups) > 8 or any("." in g for g in groups[:-1]):
+        return False
+    return "::" in cand or len(groups) == (7 if "." in groups[-1] else 8)
+
+
+def _ipv6(text: str, work: ScanWork, out: list[Hit]) -> None:
+    """Addresses among the runs of hex digits, colons and dots that hold a colon. A run's
+    left end is found by matching the reversed text, so each run is read once in C; a run
+    longer than an address (45 characters) is not one."""
     n = len(text)
+    reverse = text[::-1]
+    i = text.find(":")
     while i != -1:
-        start = i
-        while start > 0 and i - start < 40 and text[start - 1] in _HEX:
-            start -= 1
-        m = _IPV6.match(text, start)
-        nxt = i + 1
-        if m:
-            s, e = m.span()
-            cand = text[s:e].rstrip(".")
-            e = s + len(cand)
-            ok_edges = (s == 0 or not text[s - 1].isalnum()) and (e >= n or not text[e].isalnum())
-            groups = [g for g in cand.split(":") if g]
-            if (ok_edges and len(groups) >= 3 and any(ch.isdigit() for ch in cand)
-                    and cand.count(":") >= 2):
-                try:
-                    ip = ipaddress.IPv6Address(cand)
-                except ValueError:
-                    ip = None
-                if ip is not None and not ip.is_loopback and not ip.is_unspecified:
-                    out.append((s, e, "ipv6"))
-            nxt = max(nxt, e)
-        i = text.find(":", nxt)
+        s = n - _HEX_RUN.match(reverse, n - i).end()
+        e = _HEX_RUN.match(text, i).end()
+        cand = text[s:e].rstrip(".")
+        e2 = s + len(cand)
+        work.segments += 1
+        work.chars += e - s
+        if 2 < len(cand) <= 45 and cand.count(":") >= 2:
+            _ipv6_candidate(text, s, e2, cand, out)
+        i = text.find(":", e)
+
+
+def _ipv6_candidate(text: str, s: int, e: int, cand: str, out: list[Hit]) -> None:
+    if (s > 0 and text[s - 1].isalnum()) or (e < len(text) and text[e].isalnum()):
+        return
+    groups = [g for g in cand.split(":") if g]
+    if len(groups) < 3 or not any(ch.isdigit() for ch in cand) or not _ipv6_groups_ok(
+            cand, groups):
+        return
+    try:
+        ip = ipaddress.IPv6Address(cand)
+    except ValueError:
+        return
+    if not ip.is_loopback and not ip.is_unspecified:
+        out.append((s, e, "ipv6"))
 
 
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
@@ -749,6 +764,6 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
             taken[s:e] = b"\x01" * (e - s)
         _NumberScan(text, shape, clf, taken, work, found).run()
     if "ipv6" in en and text.count(":") >= 2:
-        _ipv6(text, found)
+        _ipv6(text, work, found)
     out.extend(found)
     return work
