@@ -271,6 +271,9 @@ ADVERSARIAL: dict[str, Callable[[random.Random], str]] = {
         _digits(r, 4) for _ in range(3)) + " " + _digits(r, 2) + " ",
     "plain IBAN look-alikes": lambda r: "FR76" + _digits(r, 23) + " ",
     "documents": lambda r: f"passport {_digits(r, 9)} ",
+    "GB national look-alikes": lambda r: f"0{_digits(r, 3)} {_digits(r, 3)} {_digits(r, 4)}, ",
+    "SIRET look-alikes": lambda r: " ".join(_digits(r, k) for k in (3, 3, 3, 5)) + ", ",
+    "VAT look-alikes": lambda r: f"FR{_digits(r, 11)}, ",
     "colon runs": lambda r: ":".join(_digits(r, r.randint(1, 2)) for _ in range(r.randint(2, 40))),
     "MAC addresses": lambda r: ":".join(f"{r.randint(0, 255):02x}" for _ in range(6)) + " ",
 }
