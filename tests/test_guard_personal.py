@@ -85,6 +85,12 @@ def test_two_numbers_apart_by_a_wide_separator_are_two_findings(guard: Guard) ->
         assert personal(guard, text) == [("phone", "06 12 34 56 78"), ("phone", "07 98 76 54 32")]
 
 
+def test_a_formatted_nanp_number_is_a_phone_even_in_an_unlisted_area_code(guard: Guard) -> None:
+    assert personal(guard, "call (555) 234-5678 now") == [("phone", "(555) 234-5678")]
+    assert personal(guard, "call 555-234-5678 now") == [("phone", "555-234-5678")]
+    assert personal(guard, "code 5552345678 now") == []  # unformatted: metadata decides
+
+
 def test_national_formats_need_a_configured_region() -> None:
     g = Guard.from_config(GuardConfig(phone_regions=["US"]))
     assert personal(g, "appelle le 06 12 34 56 78") == []

@@ -348,7 +348,9 @@ class NumberClassifier:
             if (groups not in _NANP_GROUPS or (nd == 11 and digits[0] != "1")
                     or nd == 9 or national[0] in "01" or national[3] in "01"):
                 return False
-            return work.validated(_valid_for_code(1, national))
+            # written (415) 555-2671 or 415-555-2671, the shape is the evidence: area codes
+            # libphonenumber does not list yet (or fictional ones, 555) are phones too
+            return work.validated(len(groups) > 2 or _valid_for_code(1, national))
         try:
             number = phonenumbers.parse(s, name)
         except phonenumbers.NumberParseException:
