@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from pydantic import ValidationError
@@ -31,6 +31,9 @@ from emancipate.protocol import (
 from emancipate.protocol.depth import check_depth, too_deep
 from emancipate.providers import Provider, ProviderError, Unsupported, build_providers
 from emancipate.routing import Strategy, build_strategy
+
+if TYPE_CHECKING:
+    from emancipate.guard.offload import GuardRunner, Scanned
 
 
 @dataclass
@@ -151,7 +154,11 @@ class Gateway:
                                 lambda: self.estimated_cost(route, len(prompt) // 4, completion))
         targets = self._capable(route, request)
 
-        findings = self.stages.scan(data)
+        scanned = await self.stages.guarded(data, targets)  # off the loop when large
+        findings: list[Any] = []
+        if scanned is not None:
+            data, targets, findings = scanned.body, scanned.targets, scanned.findings
+            ctx.decisions.extend(scanned.decisions)
         ctx.findings = findings
         plan = self.stages.plan(data, findings, targets, ctx.principal)
         if plan is not None:
@@ -303,10 +310,11 @@ class Gateway:
                 code="model_not_supported",
             )
         texts = request.input if isinstance(request.input, list) else [request.input]
-        if all(isinstance(t, str) for t in texts):
-            fake = {"messages": [{"role": "user", "content": t} for t in texts]}
-            ctx.findings = self.stages.scan(fake)
-            plan = self.stages.plan(fake, ctx.findings, targets, ctx.principal)
+        scanned = await self.stages.guarded(data, targets, "embeddings")
+        if scanned is not None:  # every string (input, user, unknown fields); token ids
+            data, targets, ctx.findings = scanned.body, scanned.targets, scanned.findings
+            ctx.decisions.extend(scanned.decisions)
+            plan = self.stages.plan(data, ctx.findings, targets, ctx.principal)
             if plan is not None:
                 ctx.decisions.extend(plan.decisions)
                 if plan.blocked is not None:
@@ -424,6 +432,7 @@ class Stages:
         self.access: Any = None  # None when auth is off
         self.keys: Any = None  # the key store, for the admin API even when auth is off
         self.guard: Any = None
+        self.runner: GuardRunner | None = None  # the guard off the loop, with its budget
         self.policy: Any = None
         self.ledger: Any = None
         self.shadow: Any = None
@@ -444,8 +453,10 @@ class Stages:
             stages.access = stages.keys
         if cfg.guard.enabled:
             from emancipate.guard import Guard
+            from emancipate.guard.offload import GuardRunner
 
             stages.guard = Guard.from_config(cfg.guard)
+            stages.runner = GuardRunner(stages.guard, cfg.policy.enabled)
         if cfg.policy.enabled:
             from emancipate.policy import Policy
 
@@ -463,6 +474,8 @@ class Stages:
     async def aclose(self) -> None:
         if self.shadow is not None:  # first: its verdicts go to the ledger
             await self.shadow.aclose()
+        if self.runner is not None:  # scans in flight finish (bounded by the budget)
+            await asyncio.to_thread(self.runner.close)
         if self.keys is not None:
             await self.keys.aclose()
         if self.ledger is not None:
@@ -483,6 +496,13 @@ class Stages:
 
     def scan(self, data: dict[str, Any]) -> list[Any]:
         return self.guard.scan_request(data) if self.guard is not None else []
+
+    async def guarded(self, data: dict[str, Any], targets: list[Target],
+                      kind: Literal["chat", "embeddings"] = "chat") -> Scanned | None:
+        """The guard's reading of a request (`guard.offload`): None when the guard is off."""
+        if self.runner is None:
+            return None
+        return await self.runner.scan(data, targets, kind)
 
     def plan(self, data: dict[str, Any], findings: list[Any], targets: list[Target],
              principal: Principal) -> Any:

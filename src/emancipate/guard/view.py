@@ -83,6 +83,10 @@ _PART = frozenset({"type", "text", "image_url", "input_audio", "file", "refusal"
 # Enumerations and the route name: never user data (strings only; anything else is walked).
 _NOT_DATA_TOP = frozenset({"model", "reasoning_effort", "service_tier", "modalities",
                            "encoding_format", "tool_choice", "verbosity"})
+# `type` values that are enumerations of the API or of JSON Schema, never data.
+_TYPES = frozenset({"function", "text", "json_object", "json_schema", "content", "custom",
+                    "image_url", "input_audio", "file", "string", "object", "array", "number",
+                    "integer", "boolean", "null", "auto", "none", "required", "allowed_tools"})
 _BINARY_MEDIA = ("image/", "audio/", "video/", "application/octet-stream", "application/pdf")
 
 
@@ -149,6 +153,8 @@ class _Walk:
                 self.value(item, path + (i,))
         elif isinstance(value, dict):
             for n, (k, v) in enumerate(value.items()):
+                if k == "type" and v in _TYPES:
+                    continue
                 self.add(path + (Key(n),), str(k))
                 self.value(v, path + (k,))
 

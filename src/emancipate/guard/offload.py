@@ -1,0 +1,107 @@
+"""The guard off the event loop, within a per-request budget.
+
+`GuardRunner.scan` is what the gateway awaits for each request: it lists what the body
+will send (`Guard.view`, on the loop: a walk over the parsed body), checks the scan budget
+(`guard.max_scan_bytes`), then scans inline when the text is small and in a worker thread
+otherwise, so a large or adversarial request never holds the loop (`/healthz`, other
+clients) for the length of its scan.
+
+Why a thread and not a process pool (bench/guard_offload.py, docs/benchmarks.md): the
+worker holds the GIL while it runs Python, but CPython hands it back every switch interval
+(5 ms), so the loop keeps serving; a process pool would run scans in parallel with the
+loop but must pickle each body out and findings back, and each worker process holds its
+own copy of the rule set and automaton. Below `INLINE_CHARS` the hand-off costs more than
+the scan.
+
+A request over budget is never sent unscanned to an external target: it is refused
+(`over_budget: refuse`, 413 `scan_budget_exceeded`) or kept to in-house targets unscanned
+(`over_budget: in_house`; 413 when the model has none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from emancipate.context import Decision, Finding, Target
+from emancipate.guard import Guard
+from emancipate.guard.view import RequestView
+from emancipate.protocol import OpenAIError
+
+# Characters below which a scan runs inline: ~0.4 ms of prose, ~3 ms of number-dense text
+# (guard bench), about what a hand-off to a thread and back costs under load.
+INLINE_CHARS = 8192
+WORKERS = 2  # scans in flight at once; more would only queue for the GIL
+
+
+@dataclass(slots=True)
+class Scanned:
+    """What the guard made of one request."""
+
+    body: dict[str, Any]  # the body to send (unknown fields dropped under `drop`)
+    findings: list[Finding]
+    targets: list[Target]  # the targets the scan leaves (all, or in-house when unscanned)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+class GuardRunner:
+    """Owns the worker threads; one per gateway process."""
+
+    def __init__(self, guard: Guard, policy_enabled: bool = True) -> None:
+        self.guard = guard
+        self.max_chars = guard.cfg.max_scan_bytes
+        self.over_budget: Literal["refuse", "in_house"] = guard.cfg.over_budget
+        self.policy_enabled = policy_enabled
+        self._pool: ThreadPoolExecutor | None = None
+        self.offloaded = 0  # scans that ran in a worker (tests and metrics count them)
+
+    async def scan(self, body: dict[str, Any], targets: list[Target],
+                   kind: Literal["chat", "embeddings"] = "chat") -> Scanned:
+        """Findings for `body`, or the in-house targets when it cannot be read."""
+        view = self.guard.view(body, kind)
+        param = "messages" if kind == "chat" else "input"
+        if view.size > self.max_chars:
+            return self._unscanned(view, targets, param, _over_budget(view, self.max_chars))
+        if view.token_ids and self.policy_enabled:
+            return self._unscanned(view, targets, param, (
+                "The input is given as token ids, which the leak guard cannot read"), 403)
+        if view.size <= INLINE_CHARS:
+            findings = self.guard.scan_view(view)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="guard")
+            self.offloaded += 1
+            loop = asyncio.get_running_loop()
+            findings = await loop.run_in_executor(self._pool, self.guard.scan_view, view)
+        return Scanned(view.body, findings, targets)
+
+    def _unscanned(self, view: RequestView, targets: list[Target], param: str, why: str,
+                   status: int = 413) -> Scanned:
+        """Unscanned: in-house targets only (`over_budget: in_house`, token ids), or an
+        error saying why."""
+        inside = [t for t in targets if t.ownership == "in-house"]
+        keep = status == 403 or self.over_budget == "in_house"
+        if keep and inside:
+            decision = Decision(stage="guard", action="in-house-only", reason=(
+                f"{why}: sent unscanned to in-house targets only."))
+            return Scanned(view.body, [], inside, [decision])
+        if status == 403:
+            raise OpenAIError(403, f"{why}, and this model has no in-house target it could "
+                              "go to unscanned. Send the text instead.",
+                              type="permission_error", param=param, code="policy_blocked")
+        tail = (" and this model has no in-house target it could go to unscanned"
+                if keep else "")
+        raise OpenAIError(413, f"{why}{tail}. Send less text in one request.",
+                          param=param, code="scan_budget_exceeded")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool = None
+
+
+def _over_budget(view: RequestView, limit: int) -> str:
+    return (f"The request holds {view.size} characters of text, more than the leak guard "
+            f"reads for one request (guard.max_scan_bytes: {limit})")

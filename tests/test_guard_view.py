@@ -1,0 +1,220 @@
+"""What the guard sees (issue 17 §2), unit by unit: the body walk, the normalised view and
+its offsets, the split-token and separator-free term passes, redaction by body path, the
+scan budget. The same cases go through a started gateway in tests/test_guard_bypass.py."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from emancipate.config import parse_config
+from emancipate.context import ANONYMOUS, Target
+from emancipate.guard import Guard, GuardConfig
+from emancipate.guard.normalize import decoded_of, view_of
+from emancipate.guard.offload import INLINE_CHARS, GuardRunner
+from emancipate.guard.view import Key, describe, redactable, segments_of, value_at
+from emancipate.policy import Policy
+from emancipate.protocol import OpenAIError
+
+AWS = "AKIA" + "W7NQ4ZK2RX3BT5MV"
+GITHUB = "ghp_" + "Q7mR2kX9vT4wZ1pL8nB3cY6hJ5dF0sA2eG7u"
+OUTSIDE = Target("outside", "big-1", "bigmodel", "external")
+INSIDE = Target("inside", "own-1", "us", "in-house")
+
+
+@pytest.fixture(scope="module")
+def guard() -> Guard:
+    return Guard.from_config(GuardConfig(terms=["Project Phoenix"]))
+
+
+def _found(guard: Guard, body: dict[str, Any]) -> list[tuple[Any, str, str]]:
+    out = []
+    for f in guard.scan_request(body):
+        value = value_at(body, f.path)
+        out.append((f.path, f.detector, value if isinstance(f.path[-1], Key)
+                    else value[f.start:f.end]))
+    return out
+
+
+# --- the walk -----------------------------------------------------------------------------
+
+def test_every_string_that_is_sent_is_a_segment_and_enumerations_are_not() -> None:
+    body = {"model": "m", "stream": True, "temperature": 0.2, "user": "u1",
+            "reasoning_effort": "low", "stop": ["x"], "x_new": {"deep": ["y"]},
+            "messages": [{"role": "user", "name": "bob", "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "image_url", "image_url": {"url": "https://i/p.png", "detail": "low"}}]}],
+            "tools": [{"type": "function", "function": {
+                "name": "f", "description": "d",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]}
+    paths = {s.path: s.redactable for s in segments_of(body).segments}
+    assert paths[("user",)] and paths[("stop", 0)] and paths[("x_new", "deep", 0)]
+    assert paths[("messages", 0, "content", 0, "text")]
+    assert not paths[("messages", 0, "name")]
+    assert not paths[("messages", 0, "content", 1, "image_url", "url")]
+    assert not paths[("tools", 0, "function", "name")]
+    assert paths[("tools", 0, "function", "description")]
+    assert not paths[("tools", 0, "function", "parameters", "properties", Key(0))]
+    assert not paths[(Key(6),)]  # the unknown field's own name is scanned
+    sent = {p for p in paths if not isinstance(p[-1], Key)}
+    for never in [("model",), ("reasoning_effort",), ("messages", 0, "role"),
+                  ("messages", 0, "content", 0, "type"),
+                  ("messages", 0, "content", 1, "image_url", "detail"), ("tools", 0, "type")]:
+        assert never not in sent
+
+
+def test_unknown_fields_are_dropped_from_the_body_sent_under_drop() -> None:
+    body = {"model": "m", "x_top": AWS, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hi", "x_part": AWS}],
+         "x_msg": AWS}]}
+    view = segments_of(body, unknown="drop")
+    assert AWS not in json.dumps(view.body) and AWS in json.dumps(body)  # input unchanged
+    assert all(AWS not in s.text for s in view.segments)
+    assert view.dropped == ["<field>", "messages[0].content[0].<field>", "messages[0].<field>"]
+    assert segments_of(body).body is body
+
+
+def test_paths_are_described_without_unknown_names() -> None:
+    assert describe(("tools", 0, "function", "description")) == "tools[0].function.description"
+    assert describe((AWS, "a")) == "<field>.<field>"
+    assert describe(("tools", 0, "function", "parameters", "properties", Key(2))) == (
+        "tools[0].function.parameters.properties.<field name>")
+    assert not redactable(("user",), "data:text/plain;base64,QUJD")
+
+
+def test_a_binary_data_url_is_not_read_and_costs_its_header() -> None:
+    image = "data:image/png;base64," + base64.b64encode(bytes(range(256)) * 400).decode()
+    view = segments_of({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": image}}]}]})
+    assert view.size == len("data:image/png;base64,")
+
+
+# --- the normalised view ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, seen", [
+    ("AK\u200bIA", "AKIA"), ("AK\u00adIA", "AKIA"), ("AK\x00IA", "AKIA"),
+    ("A\u0301KIA", "AKIA"), ("\uff21\uff2b\uff29\uff21", "AKIA"),
+    ("\u0410\u041a\u0406\u0410", "AKIA"), ("\\u0041KIA", "AKIA"), ("%41KIA", "AKIA"),
+    ("a (at) b (dot) fr", "a@b.fr"), ("a at b dot fr", "a@b.fr"), ("a\uff20b.fr", "a@b.fr"),
+    ("plain text, 100% ASCII", "plain text, 100% ASCII"), ("café crème", "café crème"),
+])
+def test_the_view_reads_what_the_text_means(written: str, seen: str) -> None:
+    assert view_of(f"x {written} y").text == f"x {seen} y"
+
+
+def test_view_offsets_map_back_to_the_characters_that_wrote_them() -> None:
+    text = f"key \\u0041K\u200bIA{AWS[4:]} end"
+    view = view_of(text)
+    s = view.text.index("AKIA")
+    start, end = view.offsets.start(s), view.offsets.end(s + len(AWS))
+    assert text[start:end] == f"\\u0041K\u200bIA{AWS[4:]}"
+
+
+def test_base64_spans_decode_to_extra_views_mapped_to_the_encoded_span() -> None:
+    encoded = base64.b64encode(f"the key is {AWS}".encode()).decode()
+    text = f"look: {encoded} !"
+    [decoded] = decoded_of(view_of(text))
+    assert decoded.text == f"the key is {AWS}"
+    assert text[decoded.offsets.start(3):decoded.offsets.end(5)] == encoded
+    assert decoded_of(view_of("a Supercalifragilisticexpialidocious word")) == []
+    assert decoded_of(view_of(GITHUB)) == []  # a token is not base64 text
+
+
+# --- detection --------------------------------------------------------------------------------
+
+def test_a_secret_split_across_messages_is_reported_on_both(guard: Guard) -> None:
+    body = {"messages": [{"role": "user", "content": f"first {AWS[:9]}"},
+                         {"role": "user", "content": f"{AWS[9:]} second"}]}
+    assert _found(guard, body) == [(("messages", 0, "content"), "aws_access_key", AWS[:9]),
+                                   (("messages", 1, "content"), "aws_access_key", AWS[9:])]
+
+
+def test_words_of_prose_are_not_glued_into_secrets(guard: Guard) -> None:
+    body = {"messages": [{"role": "user", "content": "Deploy v2 to EU West 3 on 2024 "
+                          "Q3 with ID 42 and the API 7 docs."},
+                         {"role": "user", "content": "AKIA is how AWS keys start."}]}
+    assert _found(guard, body) == []
+
+
+@pytest.mark.parametrize("form", ["project-phoenix", "PROJECT_PHOENIX", "ProjectPhoenix",
+                                  "Project \t Phoenix", "project\nphoenix"])
+def test_terms_match_whatever_their_separators(guard: Guard, form: str) -> None:
+    body = {"messages": [{"role": "user", "content": f"about {form} today"}]}
+    assert _found(guard, body) == [(("messages", 0, "content"), "term", form)]
+
+
+def test_a_term_inside_a_longer_word_is_not_a_term(guard: Guard) -> None:
+    body = {"messages": [{"role": "user", "content": "the projectphoenixes and xProjectPhoenix"}]}
+    assert _found(guard, body) == []
+
+
+# --- policy: redaction at the path ------------------------------------------------------------
+
+def _policy() -> Policy:
+    cfg = parse_config({
+        "providers": {"outside": {"kind": "openai-compatible", "base_url": "http://127.0.0.1:1",
+                                  "ownership": "external", "vendor": "bigmodel"}},
+        "policy": {"rules": [{"class": "secret", "action": "redact"}]}})
+    return Policy.from_config(cfg)
+
+
+def test_the_policy_redacts_a_finding_where_it_is_and_restores_it(guard: Guard) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f",
+                                                        "description": f"uses {AWS}"}}],
+            "user": GITHUB}
+    plan = _policy().plan(body, guard.scan_request(body), [OUTSIDE], ANONYMOUS)
+    sent = plan.body_for(OUTSIDE, body)
+    assert sent["tools"][0]["function"]["description"] == "uses [SECRET_1]"
+    assert sent["user"] == "[SECRET_2]"
+    assert body["user"] == GITHUB and sent["messages"] is body["messages"]  # copy on write
+    restorer = plan.restorer_for(OUTSIDE)
+    assert restorer is not None and restorer.restore("[SECRET_1]") == AWS
+
+
+def test_a_finding_where_no_placeholder_fits_excludes_the_target(guard: Guard) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "name": AWS, "content": "hi"}]}
+    plan = _policy().plan(body, guard.scan_request(body), [OUTSIDE], ANONYMOUS)
+    assert plan.targets == [] and plan.blocked is not None
+    assert "messages[0].name" in plan.blocked.reason
+    assert "cannot hold a placeholder" in plan.blocked.reason and AWS not in plan.blocked.reason
+
+
+# --- budget ---------------------------------------------------------------------------------------
+
+def _runner(**guard_cfg: Any) -> GuardRunner:
+    return GuardRunner(Guard.from_config(GuardConfig(**guard_cfg)))
+
+
+def test_a_request_over_the_scan_budget_is_refused_or_kept_in_house() -> None:
+    body = {"messages": [{"role": "user", "content": "x " * 3000}]}
+    with pytest.raises(OpenAIError) as info:
+        asyncio.run(_runner(max_scan_bytes=4096).scan(body, [OUTSIDE, INSIDE]))
+    assert info.value.status == 413 and info.value.code == "scan_budget_exceeded"
+    assert "guard.max_scan_bytes: 4096" in info.value.message
+    scanned = asyncio.run(_runner(max_scan_bytes=4096, over_budget="in_house").scan(
+        body, [OUTSIDE, INSIDE]))
+    assert scanned.targets == [INSIDE] and scanned.findings == []
+    assert scanned.decisions[0].action == "in-house-only"
+    with pytest.raises(OpenAIError) as info:
+        asyncio.run(_runner(max_scan_bytes=4096, over_budget="in_house").scan(body, [OUTSIDE]))
+    assert info.value.status == 413
+
+
+def test_large_scans_run_in_a_worker_and_small_ones_inline() -> None:
+    runner = _runner()
+    small = {"messages": [{"role": "user", "content": f"key {AWS}"}]}
+    large = {"messages": [{"role": "user", "content": "word " * INLINE_CHARS + AWS}]}
+    try:
+        assert [f.detector for f in asyncio.run(runner.scan(small, [OUTSIDE])).findings] == [
+            "aws_access_key"]
+        assert runner.offloaded == 0
+        assert [f.detector for f in asyncio.run(runner.scan(large, [OUTSIDE])).findings] == [
+            "aws_access_key"]
+        assert runner.offloaded == 1
+    finally:
+        runner.close()
