@@ -87,7 +87,21 @@ def _basic(v: str) -> bool:
     return bool(sep) and len(password) >= 3
 
 
+def _random_token(v: str) -> bool:
+    """A quoted string that only a machine wrote: letters of both cases and digits, and
+    nearly as much entropy as its length allows (log2(len) - 0.6, at most 4.6 bits); not
+    a file or image header in base64."""
+    n = len(v)
+    if n < 24 or v.startswith(("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:")):
+        return False
+    if not (any(c.isupper() for c in v) and any(c.islower() for c in v)
+            and sum(c.isdigit() for c in v) >= 2):
+        return False
+    return entropy(v) >= min(4.6, math.log2(n) - 0.6)
+
+
 CHECKS: dict[str, Check] = {
+    "random_token": _random_token,
     "jwt": _jwt,
     "basic": _basic,
     "not_example": lambda v: not v.upper().endswith("EXAMPLE"),
