@@ -23,6 +23,7 @@ from emancipate.context import Finding
 from emancipate.guard.code import scan_code
 from emancipate.guard.config import GuardConfig
 from emancipate.guard.engine import Hit, SecretRule, resolve, run_rule
+from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import TermMatcher, scan_segments
@@ -68,6 +69,10 @@ class Guard:
                                         if r.detector in self.enabled]
         self.always = [i for i, r in enumerate(self.rules) if not r.keywords]
         self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
+        # Names and addresses are opt-in: a spaCy model, loaded only here (entities.py).
+        wanted = ENTITY_DETECTORS & self.enabled
+        self.entities = (EntityDetector.from_config(cfg.entities, wanted)
+                         if cfg.entities.enabled and wanted else None)
         self.min_code_lines = cfg.code_min_lines
         self.allow = frozenset(fold(v) for v in cfg.allowlist)
         self.domains: list[tuple[str, int]] = []
@@ -190,6 +195,8 @@ class Guard:
         if "personal" in classes:
             personal: list[tuple[int, int, str]] = []
             scan_personal(text, shape_of(text), self.numbers, personal)
+            if self.entities is not None:
+                personal.extend(self.entities.find(text))
             taken = _Spans(secrets)
             out.extend((s, e, "personal", d, None) for s, e, d in _dedupe(personal)
                        if not taken.overlaps(s, e))

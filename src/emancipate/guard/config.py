@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emancipate.guard.domains import BUILTIN_DOMAINS
 from emancipate.guard.engine import SecretRule, builtin_rules, load_rules, superseded
+from emancipate.guard.entities_config import EntitiesConfig
 from emancipate.guard.names import CLASSES, DETECTORS
 
 GuardClass = Literal["secret", "personal", "confidential", "code", "domain"]
@@ -90,6 +91,9 @@ class GuardConfig(BaseModel):
     over_budget: Literal["refuse", "in_house"] = Field(
         "refuse", description="a request over max_scan_bytes: refused (413 "
         "scan_budget_exceeded), or sent unscanned to in-house targets only")
+    entities: EntitiesConfig = Field(
+        default_factory=EntitiesConfig,
+        description="person names and postal addresses (opt-in, off by default)")
 
     @field_validator("disabled_detectors")
     @classmethod

@@ -54,6 +54,8 @@ DETECTORS: dict[str, str] = {
     "fr_vat": "personal",
     "ipv4": "personal",
     "ipv6": "personal",
+    "person_name": "personal",  # opt-in (guard.entities): spaCy named entities
+    "postal_address": "personal",  # opt-in: street rules plus named locations
     # organisation's terms
     "term": "confidential",
     # source code
@@ -77,6 +79,8 @@ LABELS: dict[str, str] = {
     "fr_vat": "VAT",
     "ipv4": "IP",
     "ipv6": "IP",
+    "person_name": "NAME",
+    "postal_address": "ADDRESS",
     "term": "TERM",
     "fenced_code": "CODE",
     "code_lines": "CODE",
