@@ -24,7 +24,7 @@ FR = ("Merci d'envoyer le dossier à Jean-Pierre Martin, 12 rue de la Paix, 7500
       "avant vendredi.")
 
 
-def _config(guard: dict[str, Any]) -> Any:
+def _config(guard: dict[str, Any], policy: dict[str, Any] | None = None) -> Any:
     return parse_config({
         "providers": {
             "local": {"kind": "embedded"},
@@ -32,6 +32,7 @@ def _config(guard: dict[str, Any]) -> Any:
                        "ownership": "external", "vendor": "openai"},
         },
         "guard": guard,
+        "policy": policy or {},
     })
 
 
@@ -140,6 +141,22 @@ def test_a_personal_data_rule_redacts_names_and_addresses_for_external_targets(
     rules = {(d.rule, d.detector, d.action) for d in plan.decisions if d.target == "openai/gpt-4o"}
     assert ("personal-data-redacted", "person_name", "redact") in rules
     assert "John" not in repr(plan.decisions)
+
+
+def test_an_operator_rule_can_redact_names_and_let_addresses_through(guard: Guard) -> None:
+    policy = Policy.from_config(_config({"entities": {"enabled": True}}, {"rules": [
+        {"name": "customer-names-redacted", "class": "personal", "detector": "person_name",
+         "action": "redact"},
+        {"name": "addresses-may-go", "class": "personal", "detector": "postal_address",
+         "action": "allow"},
+    ]}))
+    body = {"model": "m", "messages": [{"role": "user", "content": FR}]}
+    plan = policy.plan(body, guard.scan_request(body), [OPENAI], ANONYMOUS)
+    sent = plan.body_for(OPENAI, body)["messages"][0]["content"]
+    assert sent == FR.replace("Jean-Pierre Martin", "[NAME_1]")
+    rules = {(d.rule, d.detector) for d in plan.decisions}
+    assert {("customer-names-redacted", "person_name"),
+            ("addresses-may-go", "postal_address")} <= rules
 
 
 def test_a_missing_language_package_fails_at_start_up_naming_key_and_package() -> None:
