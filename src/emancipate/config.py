@@ -127,8 +127,79 @@ class AnthropicProvider(_ProviderBase):
         return v.rstrip("/")
 
 
+def _http_base(v: str) -> str:
+    if not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return v.rstrip("/")
+
+
+class EntraAuth(_Strict):
+    """Microsoft Entra ID client credentials (a service principal): bearer tokens instead of
+    an `api-key`, fetched from the tenant's token endpoint and refreshed before they expire."""
+
+    tenant_id: str = Field(..., min_length=1, description="directory (tenant) id or domain")
+    client_id: str = Field(..., min_length=1, description="application (client) id")
+    client_secret_env: str = Field(
+        ..., min_length=1, description="environment variable holding the client secret")
+    token_url: str | None = Field(
+        None, description="token endpoint; default https://login.microsoftonline.com/"
+        "{tenant_id}/oauth2/v2.0/token")
+    scope: str = Field("https://cognitiveservices.azure.com/.default",
+                       description="scope asked for; the Azure OpenAI audience by default")
+    refresh_margin: float = Field(
+        300.0, ge=0, le=3600, description="seconds before expiry a token is replaced")
+
+    @field_validator("token_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        return v if v is None else _http_base(v)
+
+
+class AzureOpenAIProvider(_ProviderBase):
+    """Azure OpenAI: one resource, deployments named by the targets' `model`, with an
+    `api-key` or Microsoft Entra ID tokens."""
+
+    kind: Literal["azure-openai"]
+    endpoint: str = Field(..., description="https://<resource>.openai.azure.com")
+    api_version: str = Field("2024-10-21", min_length=1, description="`api-version` query")
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+    entra: EntraAuth | None = Field(None, description="Entra ID client credentials")
+    headers: dict[str, str] = Field(default_factory=dict)
+    supports: list[str] | None = Field(
+        None, description="request parameters the deployments honour; None means all")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return _http_base(v)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AzureOpenAIProvider:
+        if (self.api_key_env is None) == (self.entra is None):
+            raise ValueError("give exactly one of `api_key_env` and `entra`")
+        return self
+
+
+class GeminiProvider(_ProviderBase):
+    """Google's Gemini API (generativelanguage.googleapis.com) with an API key."""
+
+    kind: Literal["gemini"]
+    base_url: str = Field("https://generativelanguage.googleapis.com",
+                          description="API root, without the version")
+    api_version: str = Field("v1beta", min_length=1, description="path segment before models/")
+    api_key_env: str | None = Field(
+        "GEMINI_API_KEY", description="environment variable holding the key (x-goog-api-key)")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return _http_base(v)
+
+
 ProviderConfig = Annotated[
-    EmbeddedProvider | OpenAICompatibleProvider | AnthropicProvider,
+    EmbeddedProvider | OpenAICompatibleProvider | AnthropicProvider | AzureOpenAIProvider
+    | GeminiProvider,
     Field(discriminator="kind"),
 ]
 
@@ -225,6 +296,7 @@ class _KeyedError(ValueError):
 
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
+PROVIDER_KINDS = ("embedded", "openai-compatible", "anthropic", "azure-openai", "gemini")
 
 
 def default_config(env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -281,18 +353,16 @@ def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
         loc = list(err["loc"])
         # For the provider union, pydantic puts the chosen kind in the path: remove it.
         if len(loc) >= 3 and loc[0] == "providers" and loc[2] in (
-            "embedded",
-            "openai-compatible",
-            "anthropic",
+            *PROVIDER_KINDS,
         ):
             del loc[2]
         reason = err["msg"]
         if err["type"] == "extra_forbidden":
             reason = "unknown key (check the spelling; see docs/configuration.md)"
         elif err["type"] == "union_tag_invalid":
-            reason = "kind must be one of: embedded, openai-compatible, anthropic"
+            reason = "kind must be one of: " + ", ".join(PROVIDER_KINDS)
         elif err["type"] == "union_tag_not_found":
-            reason = "missing `kind` (embedded, openai-compatible or anthropic)"
+            reason = "missing `kind` (" + ", ".join(PROVIDER_KINDS) + ")"
         raise ConfigError(source, _format_loc(tuple(loc)), reason) from None
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from emancipate.config import (
     AnthropicProvider,
+    AzureOpenAIProvider,
     EmbeddedProvider,
     GatewayConfig,
+    GeminiProvider,
     OpenAICompatibleProvider,
 )
 from emancipate.providers.base import Provider, ProviderError, Unsupported
@@ -29,4 +31,12 @@ def build_providers(cfg: GatewayConfig) -> dict[str, Provider]:
             from emancipate.providers.anthropic import Anthropic
 
             out[name] = Anthropic(name, pcfg, cfg.server.max_upstream_body_bytes)
+        elif isinstance(pcfg, AzureOpenAIProvider):
+            from emancipate.providers.azure_openai import AzureOpenAI
+
+            out[name] = AzureOpenAI(name, pcfg, cfg.server.max_upstream_body_bytes)
+        elif isinstance(pcfg, GeminiProvider):
+            from emancipate.providers.gemini import Gemini
+
+            out[name] = Gemini(name, pcfg, cfg.server.max_upstream_body_bytes)
     return out

@@ -137,20 +137,7 @@ class HTTPUpstream:
 
     async def error_from(self, resp: aiohttp.ClientResponse) -> ProviderError:
         """Turn an upstream error response into a classified error, keeping its message."""
-        raw = b""
-        try:
-            while len(raw) < _MAX_ERROR_BODY:  # its first 64 KiB carry the message
-                chunk = await resp.content.read(_MAX_ERROR_BODY - len(raw))
-                if not chunk:
-                    break
-                raw += chunk
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            pass
-        finally:
-            if resp.content.at_eof():
-                resp.release()
-            else:  # the rest of a long error body is never read
-                resp.close()
+        raw = await self.read_error_body(resp)
         message, param, code = "", None, None
         try:
             data = orjson.loads(raw)
@@ -172,6 +159,25 @@ class HTTPUpstream:
             retry_after=retry_after_seconds(resp.headers.get("retry-after")),
             param=param, code=code,
         )
+
+    async def read_error_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The first 64 KiB of an error answer (they carry the message); the connection goes
+        back to the pool only when the body was read whole."""
+        raw = b""
+        try:
+            while len(raw) < _MAX_ERROR_BODY:  # its first 64 KiB carry the message
+                chunk = await resp.content.read(_MAX_ERROR_BODY - len(raw))
+                if not chunk:
+                    break
+                raw += chunk
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass
+        finally:
+            if resp.content.at_eof():
+                resp.release()
+            else:  # the rest of a long error body is never read
+                resp.close()
+        return raw
 
     async def sse_events(self, resp: aiohttp.ClientResponse, end: bytes = b"[DONE]",
                          ) -> AsyncIterator[tuple[str, bytes]]:

@@ -27,8 +27,15 @@ class OpenAICompatible(Provider):
         if key:
             prefix = f"{cfg.auth_scheme} " if cfg.auth_scheme else ""
             self.headers[cfg.auth_header] = prefix + key
-        self.chat_url = f"{cfg.base_url}/chat/completions"
-        self.embeddings_url = f"{cfg.base_url}/embeddings"
+
+    def url_for(self, endpoint: str, model: str) -> str:
+        """Where `chat/completions` or `embeddings` for `model` is posted (Azure names the
+        deployment in the path)."""
+        return f"{self.cfg.base_url}/{endpoint}"
+
+    async def headers_for(self) -> dict[str, str]:
+        """The request headers; an adapter with expiring credentials refreshes them here."""
+        return self.headers
 
     def check(self, request: ChatCompletionRequest, model: str) -> None:
         check_token_limit(request, self.cfg.context_window, f"provider {self.name!r}")
@@ -56,9 +63,9 @@ class OpenAICompatible(Provider):
         return payload
 
     async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
-        resp = await self.http.post(
-            self.chat_url, self._payload(body, model, False), self.headers, self.cfg.query
-        )
+        resp = await self.http.post(self.url_for("chat/completions", model),
+                                    self._payload(body, model, False), await self.headers_for(),
+                                    self.cfg.query)
         data = await self.http.read_json(resp)
         if not isinstance(data.get("choices"), list):
             raise ProviderError(
@@ -67,9 +74,9 @@ class OpenAICompatible(Provider):
         return data
 
     async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
-        resp = await self.http.post(
-            self.chat_url, self._payload(body, model, True), self.headers, self.cfg.query
-        )
+        resp = await self.http.post(self.url_for("chat/completions", model),
+                                    self._payload(body, model, True), await self.headers_for(),
+                                    self.cfg.query)
         if "text/event-stream" not in resp.headers.get("content-type", ""):
             resp.release()
             raise ProviderError(
@@ -109,7 +116,8 @@ class OpenAICompatible(Provider):
     async def embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         payload = dict(body)
         payload["model"] = model
-        resp = await self.http.post(self.embeddings_url, payload, self.headers, self.cfg.query)
+        resp = await self.http.post(self.url_for("embeddings", model), payload,
+                                    await self.headers_for(), self.cfg.query)
         data = await self.http.read_json(resp)
         if not isinstance(data.get("data"), list):
             raise ProviderError("bad_response", f"provider {self.name!r} answered without `data`")

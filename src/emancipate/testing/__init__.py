@@ -8,6 +8,7 @@ loopback that speak each vendor's wire protocol and fail on command.
         ...  # point a provider at claude.url
 """
 
+from emancipate.testing.azure_wire import AzureWire, EntraWire, TokenBook
 from emancipate.testing.faults import (
     CutStream,
     ErrorEvent,
@@ -21,14 +22,20 @@ from emancipate.testing.faults import (
     SlowTokens,
     Status,
 )
+from emancipate.testing.gemini_wire import BLOCK_PROMPT, UNSAFE_ANSWER, GeminiWire
 from emancipate.testing.openai_wire import embedding_vector
 from emancipate.testing.vendors import ReceivedRequest, SimulatedVendor
 
 __all__ = [
+    "BLOCK_PROMPT",
+    "UNSAFE_ANSWER",
+    "AzureWire",
     "CutStream",
+    "EntraWire",
     "ErrorEvent",
     "Fault",
     "GarbageJSON",
+    "GeminiWire",
     "HangBeforeHeaders",
     "HangMidStream",
     "HugeBody",
@@ -38,5 +45,6 @@ __all__ = [
     "SimulatedVendor",
     "SlowTokens",
     "Status",
+    "TokenBook",
     "embedding_vector",
 ]

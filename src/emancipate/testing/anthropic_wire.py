@@ -79,7 +79,8 @@ class AnthropicWire:
 
     # --- dispatch -----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> Answer:
+    def handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes,
+               query: Mapping[str, str] | None = None) -> Answer:
         if self.api_key is not None:
             given = headers.get("x-api-key")
             if not given:

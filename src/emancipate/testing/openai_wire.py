@@ -87,7 +87,8 @@ class OpenAIWire:
 
     # --- dispatch -----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> Answer:
+    def handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes,
+               query: Mapping[str, str] | None = None) -> Answer:
         denied = self._check_key(headers)
         if denied is not None:
             return denied

@@ -35,9 +35,11 @@ from emancipate.testing.faults import (
     SlowTokens,
     Status,
 )
+from emancipate.testing.gemini_wire import GeminiWire
 from emancipate.testing.openai_wire import OpenAIWire
 
-Protocol = Literal["openai", "anthropic"]
+Protocol = Literal["openai", "anthropic", "gemini", "azure", "entra"]
+_WIRES: dict[str, Any] = {"openai": OpenAIWire, "anthropic": AnthropicWire, "gemini": GeminiWire}
 
 
 @dataclass(frozen=True)
@@ -73,14 +75,16 @@ class SimulatedVendor:
 
     def __init__(self, protocol: Protocol = "openai", *, name: str = "vendor",
                  api_key: str | None = None, port: int = 0, reply: ReplyFn | None = None,
-                 chunks: int | None = None, seed: int | None = None) -> None:
-        if protocol not in ("openai", "anthropic"):
-            raise ValueError(f"unknown protocol {protocol!r}: use 'openai' or 'anthropic'")
+                 chunks: int | None = None, seed: int | None = None, wire: Any = None) -> None:
+        """`wire`: a wire object built by the caller (Azure and Entra ID need more than a key:
+        `testing/azure_wire.py`); otherwise the protocol's own, from `api_key`."""
+        if wire is None and protocol not in _WIRES:
+            raise ValueError(f"unknown protocol {protocol!r}: use one of {', '.join(_WIRES)} "
+                             "(or pass `wire`)")
         self.protocol: Protocol = protocol
         self.name = name
         self.port = port
-        wire_cls = OpenAIWire if protocol == "openai" else AnthropicWire
-        self._wire = wire_cls(name, api_key, reply, chunks)
+        self._wire = wire if wire is not None else _WIRES[protocol](name, api_key, reply, chunks)
         self._faults = FaultPlan(seed)
         self._lock = threading.Lock()
         self._lifecycle = threading.RLock()  # start/stop/restart may come from any thread
@@ -287,7 +291,7 @@ class SimulatedVendor:
                                                     and parsed.get("stream")):
             answer = wire.error(fault.code)
         if answer is None:
-            answer = wire.handle(request.method, request.path, headers, raw)
+            answer = wire.handle(request.method, request.path, headers, raw, request.query)
         return await self._send(request, answer, fault if answer.ok else None)
 
     async def _send(self, request: web.Request, answer: Answer,
