@@ -177,24 +177,34 @@ class _Builder:
         self.length += len(text)
 
 
+# Substring tests that rule a regex out (C speed, ~0.1 µs per 2 KB each): `re` reads a
+# character class at ~6 ns a character, 12 µs for 2 KB of prose.
+_PRINTABLE_ASCII = bytes([9, 10, 13, *range(32, 127)])
+# A one-character needle is a memchr (~0.05 µs per 2 KB); a longer one whose characters
+# are frequent in prose costs ~1.5 µs. So: one character first, the regex only if present.
+_CLOSERS = ")]}>"
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_B64_MASK = bytes(0x61 if b in _B64_ALPHABET else 0x20 for b in range(256))
+
 def _specials(text: str) -> list[tuple[int, int, str]]:
     """What `view_of` rewrites: (start, end, kind), sorted, not overlapping."""
     found: list[tuple[int, int, str]] = []
-    chars = _CONTROL if text.isascii() else _CHARS
-    found.extend((m.start(), m.end(), "chars") for m in chars.finditer(text))
-    if "\\u" in text:
+    if not text.isascii():
+        found.extend((m.start(), m.end(), "chars") for m in _CHARS.finditer(text))
+    elif text.encode("ascii").translate(None, _PRINTABLE_ASCII):
+        found.extend((m.start(), m.end(), "chars") for m in _CONTROL.finditer(text))
+    if "\\" in text and "\\u" in text:
         found.extend((m.start(), m.end(), "esc") for m in _ESC.finditer(text))
     if "%" in text:
         found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
-    lowered = text.lower() if ("at" in text or "AT" in text or "At" in text) else ""
-    if "at" in lowered:
+    if any(c in text for c in _CLOSERS):
         for m in _AT.finditer(text):  # with the spaces around: `jeanne (at) example`
             s, e = m.span()
             s -= 1 if s > 0 and text[s - 1] in " \t" else 0
             e += 1 if e < len(text) and text[e] in " \t" else 0
             found.append((s, e, "at"))
-        if " dot " in lowered or "\tdot" in lowered:
-            found.extend((m.start(), m.end(), "spelt") for m in _SPELT.finditer(text))
+    if " dot " in text.lower():
+        found.extend((m.start(), m.end(), "spelt") for m in _SPELT.finditer(text))
     if len(found) > 1:
         found.sort()
         kept = [found[0]]
@@ -298,6 +308,8 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
     map to the encoded span in the original (nested once: `MAX_DEPTH`). `budget` bounds
     the characters decoded in total (default: the text's own length)."""
     out: list[View] = []
+    if not _maybe_base64(view.text):
+        return out
     left = len(view.text) if budget is None else budget
     for m in _B64_RUN.finditer(view.text):
         run = m.group()
@@ -314,6 +326,11 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
             for nested in decoded_of(inner, depth + 1, len(run)):
                 out.append(View(nested.text, span))
     return out
+
+
+def _maybe_base64(text: str) -> bool:
+    """A run of 16 base64 characters somewhere (two C calls)."""
+    return b"a" * 16 in text.encode("utf-8", "surrogatepass").translate(_B64_MASK)
 
 
 def decoded_text(run: str) -> str | None:

@@ -23,6 +23,7 @@ when the text has no candidate.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 
 import ahocorasick
@@ -49,11 +50,28 @@ Scan = Callable[[str], list[Raw]]
 # Detectors that read a keyword's context (`password is …`): glued prose would feed them
 # invented assignments, so split tokens only report token formats.
 _CONTEXT_DETECTORS = frozenset({"password", "generic_secret", "bearer_token", "url_password"})
-_TOKEN = r"[A-Za-z0-9+/=_-]*(?:[0-9_]|[A-Za-z0-9+/=_-][A-Z])[A-Za-z0-9+/=_-]*"
+
+
+def _token_pattern() -> str:
+    """A token-like word of 4+ characters holding a digit or `_` or an inner capital
+    (`AKIA`, `W7NQ`, `ghp_`), written out per position of that feature so that RE2 can
+    run it as one automaton (no lookahead in RE2)."""
+    x = "[A-Za-z0-9+/=_-]"
+    alts = []
+    for feature, width in (("[0-9_]", 1), ("[A-Za-z0-9][A-Z]", 2)):
+        need = 4 - width
+        alts += [f"{x}{{{p}}}{feature}{x}{{{need - p},}}" for p in range(need)]
+        alts.append(f"{x}{{{need},}}{feature}{x}*")
+    return "(?:" + "|".join(alts) + ")"
+
+
+_TOKEN = _token_pattern()
 # RE2: linear whatever the input (a run of tokens is read once).
-_CHAIN = re2.compile(r"(?:^|[^A-Za-z0-9+/=_-])(" + _TOKEN + r"(?:[ \t\r\n]{1,2}" + _TOKEN
-                     + r")+)")
-_GAP = re2.compile(r"[ \t\r\n]{1,2}")
+# On bytes: the `re2` wrapper converts str offsets from the start of the text for every
+# match (quadratic on a long text); chains are ASCII, so byte spans convert once, in order.
+_CHAIN = re2.compile(rb"(?:^|[^A-Za-z0-9+/=_-])(" + _TOKEN.encode()
+                     + rb"(?:[ \t\r\n]{1,2}" + _TOKEN.encode() + rb")+)(?:$|[^A-Za-z0-9+/=_-])")
+_GAP = re.compile(r"[ \t\r\n]{1,2}")
 _CHAIN_MAX = 512  # characters of one chain scanned (a split secret is shorter)
 
 
@@ -124,10 +142,7 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
     if not mains:
         return []
     text = "\n".join(v.text for _, v in mains)
-    if len(mains) > 1 or any(c in text for c in " \t\r\n"):
-        chains = [m.span(1) for m in _CHAIN.finditer(text)]
-    else:
-        chains = []
+    chains = _chains(text)
     if not chains:
         return []
     main_starts = []
@@ -166,6 +181,27 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
         ts = runs[r0][1] + (ls - runs[r0][0])
         te = runs[r1][1] + (le - runs[r1][0])
         out.extend(_on_segments(ts, te, cls, det, mains, main_starts, segments))
+    return out
+
+
+def _chains(text: str) -> list[tuple[int, int]]:
+    """Spans of token chains in `text` (str offsets); a chain of numbers only (`2024 1999`,
+    `3000 6000`) is not a split token."""
+    raw = text.encode("utf-8")
+    ascii_text = len(raw) == len(text)
+    out: list[tuple[int, int]] = []
+    byte_pos = char_pos = 0
+    for m in _CHAIN.finditer(raw):
+        if m.group(1).translate(None, b" \t\r\n").isdigit():
+            continue
+        bs, be = m.span(1)
+        if ascii_text:
+            out.append((bs, be))
+            continue
+        char_pos += len(raw[byte_pos:bs].decode("utf-8"))
+        out.append((char_pos, char_pos + be - bs))  # the chain itself is ASCII
+        char_pos += be - bs
+        byte_pos = be
     return out
 
 
