@@ -1,0 +1,117 @@
+"""One request cannot stall the gateway (issue 17 §1): adversarial bodies sent at the same
+time as ordinary chat requests and `/healthz` probes, to a started gateway.
+
+Large scans run off the event loop and a request over `guard.max_scan_bytes` is refused
+before it is read; the assertions count answers (every ordinary request and probe is
+answered 200, every adversarial one gets its answer or its error), never time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from emancipate.testing import SimulatedVendor
+from tests.gateway_process import GatewayProcess
+
+ORDINARY = 50
+PROBES = 100
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    workdir = tmp_path_factory.mktemp("guard-budget")
+    outside = SimulatedVendor("openai", name="outside").start()
+    inside = SimulatedVendor("openai", name="inside").start()
+    cfg = {
+        "providers": {
+            "outside": {"kind": "openai-compatible", "base_url": outside.url,
+                        "ownership": "external", "vendor": "bigmodel"},
+            "inside": {"kind": "openai-compatible", "base_url": inside.url,
+                       "ownership": "in-house", "vendor": "us"},
+        },
+        "routes": {
+            "external": {"targets": [{"provider": "outside", "model": "big-1"}]},
+            "mixed": {"strategy": "fallback", "targets": [
+                {"provider": "outside", "model": "big-1"},
+                {"provider": "inside", "model": "own-1"}]},
+        },
+    }
+    gw = GatewayProcess(cfg, workdir)
+    try:
+        yield gw.start()
+    finally:
+        gw.stop()
+        outside.stop()
+        inside.stop()
+
+
+def _chat(model: str, content: str) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": content}]}
+
+
+ADVERSARIAL = {
+    # ~200 KB of spaced digit pairs: the pattern that took the guard minutes (issue 17 §1)
+    "spaced digit pairs": (_chat("external", "12 34 56 78 90 " * 13_700), 200, None),
+    # phone-number look-alikes, 128 KB
+    "phone look-alikes": (_chat("external", "+33 6 12 34 56 7 " * 7_500), 200, None),
+    # 2 MB of text: over the 1 MiB scan budget, refused before it is read
+    "2 MB of text": (_chat("external", "lorem ipsum dolor sit amet " * 78_000), 413,
+                     "scan_budget_exceeded"),
+    # over budget too, in many messages
+    "many messages": ({"model": "mixed", "messages": [
+        {"role": "user", "content": "x" * 20_000} for _ in range(60)]}, 413,
+        "scan_budget_exceeded"),
+}
+
+
+async def _load(url: str) -> tuple[list[int], list[int], dict[str, httpx.Response]]:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+
+        async def probes() -> list[int]:
+            codes = []
+            for _ in range(PROBES):
+                codes.append((await client.get("/healthz")).status_code)
+                await asyncio.sleep(0.01)
+            return codes
+
+        adversarial = [client.post("/v1/chat/completions", json=body)
+                       for body, _, _ in ADVERSARIAL.values()]
+        ordinary = [client.post("/v1/chat/completions",
+                                json=_chat("external", f"Summarise item {i} of the plan."))
+                    for i in range(ORDINARY)]
+        results = await asyncio.gather(probes(), *adversarial, *ordinary)
+    probe_codes: list[int] = results[0]
+    answers = dict(zip(ADVERSARIAL, results[1:1 + len(ADVERSARIAL)], strict=True))
+    ordinary_codes = [r.status_code for r in results[1 + len(ADVERSARIAL):]]
+    return probe_codes, ordinary_codes, answers
+
+
+def test_adversarial_bodies_do_not_keep_ordinary_requests_or_probes_from_being_answered(
+        gateway: GatewayProcess) -> None:
+    probe_codes, ordinary_codes, answers = asyncio.run(_load(gateway.url))
+    assert probe_codes.count(200) == PROBES
+    assert ordinary_codes.count(200) == ORDINARY
+    for name, (_, status, code) in ADVERSARIAL.items():
+        resp = answers[name]
+        assert resp.status_code == status, (name, resp.text[:300])
+        if code is not None:
+            err = resp.json()["error"]
+            assert err["code"] == code and err["param"] == "messages"
+            assert "guard.max_scan_bytes" in err["message"]
+
+
+def test_a_request_over_budget_is_refused_with_an_openai_error(
+        gateway: GatewayProcess) -> None:
+    resp = httpx.post(gateway.url + "/v1/chat/completions", timeout=120,
+                      json=_chat("mixed", "word " * 250_000))
+    assert resp.status_code == 413, resp.text
+    err = resp.json()["error"]
+    assert set(err) >= {"message", "type", "param", "code"}
+    assert err["code"] == "scan_budget_exceeded" and err["type"] == "invalid_request_error"
+    assert "Send less text in one request." in err["message"]
