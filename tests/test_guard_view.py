@@ -218,3 +218,18 @@ def test_large_scans_run_in_a_worker_and_small_ones_inline() -> None:
         assert runner.offloaded == 1
     finally:
         runner.close()
+
+
+def test_process_workers_find_what_the_thread_finds() -> None:
+    large = {"messages": [{"role": "user", "content": "word " * INLINE_CHARS + AWS},
+                          {"role": "user", "name": GITHUB, "content": "x"}]}
+    thread, process = _runner(), _runner(offload="process")
+    try:
+        process.start()
+        a = asyncio.run(thread.scan(large, [OUTSIDE])).findings
+        b = asyncio.run(process.scan(large, [OUTSIDE])).findings
+    finally:
+        thread.close()
+        process.close()
+    assert a == b and {f.detector for f in b} == {"aws_access_key", "github_token"}
+    assert process.offloaded == 1

@@ -470,6 +470,8 @@ class Stages:
     async def start(self) -> None:
         if self.ledger is not None:
             self.ledger.start()
+        if self.runner is not None:
+            self.runner.start()
 
     async def aclose(self) -> None:
         if self.shadow is not None:  # first: its verdicts go to the ledger

@@ -91,6 +91,9 @@ class GuardConfig(BaseModel):
     over_budget: Literal["refuse", "in_house"] = Field(
         "refuse", description="a request over max_scan_bytes: refused (413 "
         "scan_budget_exceeded), or sent unscanned to in-house targets only")
+    offload: Literal["thread", "process"] = Field(
+        "thread", description="where scans of more than 8 KB of text run: a worker thread "
+        "(one process) or a pool of worker processes (the event loop keeps its GIL)")
     entities: EntitiesConfig = Field(
         default_factory=EntitiesConfig,
         description="person names and postal addresses (opt-in, off by default)")

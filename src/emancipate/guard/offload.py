@@ -6,12 +6,15 @@ will send (`Guard.view`, on the loop: a walk over the parsed body), checks the s
 otherwise, so a large or adversarial request never holds the loop (`/healthz`, other
 clients) for the length of its scan.
 
-Why a thread and not a process pool (bench/guard_offload.py, docs/benchmarks.md): the
-worker holds the GIL while it runs Python, but CPython hands it back every switch interval
-(5 ms), so the loop keeps serving; a process pool would run scans in parallel with the
-loop but must pickle each body out and findings back, and each worker process holds its
-own copy of the rule set and automaton. Below `INLINE_CHARS` the hand-off costs more than
-the scan.
+Thread or process (`guard.offload`; bench/guard_offload.py, docs/benchmarks.md): a worker
+thread holds the GIL while it runs Python, but CPython hands it back every switch interval
+(5 ms), so the loop keeps serving: ~1,000 `/healthz` answers a second during back-to-back
+256 KB scans, the slowest 21 ms. A process pool leaves the loop alone (~10,000 a second,
+the slowest 11 ms on 2 shared cores) and scans in parallel with it, but each worker
+process holds its own copy of the rules and automaton (built from the config at start,
+terms files read again) and every large body is pickled out and its findings back. The
+default is the thread (one process, nothing duplicated); `process` is for hosts with
+cores to spare. Below `INLINE_CHARS` the hand-off costs more than the scan.
 
 A request over budget is never sent unscanned to an external target: it is refused
 (`over_budget: refuse`, 413 `scan_budget_exceeded`) or kept to in-house targets unscanned
@@ -21,13 +24,14 @@ A request over budget is never sent unscanned to an external target: it is refus
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from emancipate.context import Decision, Finding, Target
-from emancipate.guard import Guard
-from emancipate.guard.view import RequestView
+from emancipate.guard import Guard, GuardConfig
+from emancipate.guard.view import RequestView, Segment
 from emancipate.protocol import OpenAIError
 
 # Characters below which a scan runs inline: ~0.4 ms of prose, ~3 ms of number-dense text
@@ -54,7 +58,8 @@ class GuardRunner:
         self.max_chars = guard.cfg.max_scan_bytes
         self.over_budget: Literal["refuse", "in_house"] = guard.cfg.over_budget
         self.policy_enabled = policy_enabled
-        self._pool: ThreadPoolExecutor | None = None
+        self.mode: Literal["thread", "process"] = guard.cfg.offload
+        self._pool: Executor | None = None
         self.offloaded = 0  # scans that ran in a worker (tests and metrics count them)
 
     async def scan(self, body: dict[str, Any], targets: list[Target],
@@ -70,12 +75,32 @@ class GuardRunner:
         if view.size <= INLINE_CHARS:
             findings = self.guard.scan_view(view)
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="guard")
             self.offloaded += 1
             loop = asyncio.get_running_loop()
-            findings = await loop.run_in_executor(self._pool, self.guard.scan_view, view)
+            if self.mode == "process":
+                findings = await loop.run_in_executor(self._executor(), _scan_in_worker,
+                                                      view.segments)
+            else:
+                findings = await loop.run_in_executor(self._executor(), self.guard.scan_view,
+                                                      view)
         return Scanned(view.body, findings, targets)
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            if self.mode == "process":  # spawn: the gateway's threads are not forked
+                self._pool = ProcessPoolExecutor(
+                    WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker, initargs=(self.guard.cfg.model_dump(),))
+            else:
+                self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="guard")
+        return self._pool
+
+    def start(self) -> None:
+        """Start the worker processes now (`process`), not on the first large request."""
+        if self.mode == "process":
+            pool = self._executor()
+            for _ in range(WORKERS):
+                pool.submit(_scan_in_worker, [])
 
     def _unscanned(self, view: RequestView, targets: list[Target], param: str, why: str,
                    status: int = 413) -> Scanned:
@@ -105,3 +130,18 @@ class GuardRunner:
 def _over_budget(view: RequestView, limit: int) -> str:
     return (f"The request holds {view.size} characters of text, more than the leak guard "
             f"reads for one request (guard.max_scan_bytes: {limit})")
+
+
+# --- process workers (`guard.offload: process`) -------------------------------------------
+
+_WORKER_GUARD: Guard | None = None
+
+
+def _start_worker(cfg: dict[str, Any]) -> None:
+    global _WORKER_GUARD
+    _WORKER_GUARD = Guard.from_config(GuardConfig.model_validate(cfg))
+
+
+def _scan_in_worker(segments: list[Segment]) -> list[Finding]:
+    assert _WORKER_GUARD is not None
+    return _WORKER_GUARD.scan_view(RequestView(segments, {}))
