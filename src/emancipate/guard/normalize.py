@@ -215,6 +215,17 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def plain(text: str) -> bool:
+    """Nothing in `text` for `view_of` to rewrite (tested once on all of a request's strings
+    joined by newlines: no rewrite spans a newline, and a per-string test costs ~5 µs)."""
+    return not _specials(text)
+
+
+def maybe_base64(text: str) -> bool:
+    """A run of 16 base64 characters somewhere in `text` (two C calls)."""
+    return _maybe_base64(text)
+
+
 def view_of(text: str) -> View:
     """The normalised view of `text` (the text itself on the fast path)."""
     found = _specials(text)

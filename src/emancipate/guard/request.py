@@ -37,6 +37,8 @@ from emancipate.guard.normalize import (
     data_url_views,
     decoded_of,
     decoded_text,
+    maybe_base64,
+    plain,
     view_of,
 )
 from emancipate.guard.text import fold
@@ -80,8 +82,10 @@ def scan_segments(scan: Scan, segments: list[Segment],
     """Findings of every segment, offsets into the segment's own text."""
     pieces: list[tuple[int, View]] = []
     mains: list[tuple[int, View]] = []
+    every = "\n".join(s.text for s in segments if s.encoding == "text")
+    as_is, encoded = plain(every), maybe_base64(every)
     for k, seg in enumerate(segments):
-        for v, main in _views(seg):
+        for v, main in _views(seg, as_is, encoded):
             pieces.append((k, v))
             if main:
                 mains.append((k, v))
@@ -100,8 +104,9 @@ def scan_segments(scan: Scan, segments: list[Segment],
     return _unique(found)
 
 
-def _views(seg: Segment) -> list[tuple[View, bool]]:
-    """The views of one segment; True for the segment's own text (not a decoded payload)."""
+def _views(seg: Segment, as_is: bool, encoded: bool) -> list[tuple[View, bool]]:
+    """The views of one segment; True for the segment's own text (not a decoded payload).
+    `as_is`: no text segment needs rewriting; `encoded`: one may hold base64."""
     if seg.encoding == "data_url":
         views = data_url_views(seg.text)
         return [(views[0], False)] + [(v, False) for v in views[1:]]
@@ -109,7 +114,9 @@ def _views(seg: Segment) -> list[tuple[View, bool]]:
         text = decoded_text(seg.text)
         return [] if text is None else [(View(view_of(text).text,
                                               Offsets(span=(0, len(seg.text)))), False)]
-    main = view_of(seg.text)
+    main = View(seg.text, IDENTITY) if as_is else view_of(seg.text)
+    if not encoded:
+        return [(main, True)]
     return [(main, True)] + [(d, False) for d in decoded_of(main)]
 
 

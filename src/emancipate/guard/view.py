@@ -155,7 +155,8 @@ class _Walk:
             for n, (k, v) in enumerate(value.items()):
                 if k == "type" and v in _TYPES:
                     continue
-                self.add(path + (Key(n),), str(k))
+                if k not in _KNOWN_NAMES:  # the API's and JSON Schema's own words are not data
+                    self.add(path + (Key(n),), str(k))
                 self.value(v, path + (k,))
 
     def message(self, message: Any, i: int) -> None:
@@ -295,4 +296,7 @@ def describe(path: Path) -> str:
 _KNOWN_NAMES = (_CHAT_TOP | _EMBEDDINGS_TOP | _MESSAGE | _PART
                 | {"id", "function", "arguments", "description", "parameters", "url",
                    "detail", "data", "format", "file_data", "file_id", "filename",
-                   "json_schema", "schema", "properties", "content"})
+                   "json_schema", "schema", "properties", "content", "type", "items",
+                   "enum", "required", "additionalProperties", "strict", "title", "default",
+                   "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "examples",
+                   "minimum", "maximum", "minLength", "maxLength", "pattern", "const"})
