@@ -242,6 +242,7 @@ ENCODINGS: dict[str, Callable[[], tuple[Body, list[str]]]] = {
                                  [f"{AWS[:8]} {AWS[8:]}", AWS[8:]]),
     "token split by a newline": lambda: (_user(f"token {GITHUB[:14]}\n{GITHUB[14:]}"),
                                          [GITHUB[14:]]),
+    "glued to the next word": lambda: (_user(f"key {AWS}thanks"), [AWS]),
 }
 
 

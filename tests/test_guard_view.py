@@ -133,6 +133,13 @@ def test_a_secret_split_across_messages_is_reported_on_both(guard: Guard) -> Non
                                    (("messages", 1, "content"), "aws_access_key", AWS[9:])]
 
 
+def test_a_case_fixed_token_glued_to_the_next_word_is_found(guard: Guard) -> None:
+    body = {"messages": [{"role": "user", "content": f"key {AWS}thanks"}]}
+    assert _found(guard, body) == [(("messages", 0, "content"), "aws_access_key", AWS)]
+    body = {"messages": [{"role": "user", "content": "the ORDERNUMBER12345678abc item"}]}
+    assert _found(guard, body) == []
+
+
 def test_words_of_prose_are_not_glued_into_secrets(guard: Guard) -> None:
     body = {"messages": [{"role": "user", "content": "Deploy v2 to EU West 3 on 2024 "
                           "Q3 with ID 42 and the API 7 docs."},

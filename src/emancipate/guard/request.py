@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
+from typing import Any
 
 import ahocorasick
 import re2
@@ -74,6 +75,10 @@ _TOKEN = _token_pattern()
 _CHAIN = re2.compile(rb"(?:^|[^A-Za-z0-9+/=_-])(" + _TOKEN.encode()
                      + rb"(?:[ \t\r\n]{1,2}" + _TOKEN.encode() + rb")+)(?:$|[^A-Za-z0-9+/=_-])")
 _GAP = re.compile(r"[ \t\r\n]{1,2}")
+# A case-fixed token glued to the next word (`AKIA…MVthanks`): the run of capitals and
+# digits before the first lower-case letter is scanned alone, so that the rule's closing
+# word boundary holds.
+_GLUED = re2.compile(rb"(?:^|[^A-Za-z0-9])([A-Z0-9]{12,})[a-z]")
 _CHAIN_MAX = 512  # characters of one chain scanned (a split secret is shorter)
 
 
@@ -149,8 +154,9 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
     if not mains:
         return []
     text = "\n".join(v.text for _, v in mains)
-    chains = _chains(text)
-    if not chains:
+    chains = _spans(_CHAIN, text, numbers=False)
+    glued = _spans(_GLUED, text, numbers=False)
+    if not chains and not glued:
         return []
     main_starts = []
     pos = 0
@@ -172,6 +178,9 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
         pieces.append(text[last:b])
         compact_parts.append("".join(pieces))
         maps.append(runs)
+    for a, b in glued:  # one run, no blank: offsets shift by `a`
+        compact_parts.append(text[a:b])
+        maps.append([(0, a)])
     starts = _starts(compact_parts)
     joined = JOIN.join(compact_parts)
     out: list[Finding] = []
@@ -183,23 +192,24 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
         ls, le = s - starts[i], min(e - starts[i], len(compact_parts[i]))
         r0 = bisect.bisect_right([r[0] for r in runs], ls) - 1
         r1 = bisect.bisect_right([r[0] for r in runs], le - 1) - 1
-        if r0 == r1:
-            continue  # no blank inside: the ordinary scan saw it
+        if r0 == r1 and (i < len(chains) or le != len(compact_parts[i])):
+            continue  # no blank inside / not up to the glue: the ordinary scan saw it
         ts = runs[r0][1] + (ls - runs[r0][0])
         te = runs[r1][1] + (le - runs[r1][0])
         out.extend(_on_segments(ts, te, cls, det, mains, main_starts, segments))
     return out
 
 
-def _chains(text: str) -> list[tuple[int, int]]:
-    """Spans of token chains in `text` (str offsets); a chain of numbers only (`2024 1999`,
-    `3000 6000`) is not a split token."""
+def _spans(pattern: Any, text: str, numbers: bool) -> list[tuple[int, int]]:
+    """Spans (str offsets) of group 1 of an ASCII `pattern` run on the UTF-8 bytes of
+    `text`; unless `numbers`, a span of digits and blanks only (`2024 1999`, `3000 6000`)
+    is skipped: it is not a token."""
     raw = text.encode("utf-8")
     ascii_text = len(raw) == len(text)
     out: list[tuple[int, int]] = []
     byte_pos = char_pos = 0
-    for m in _CHAIN.finditer(raw):
-        if m.group(1).translate(None, b" \t\r\n").isdigit():
+    for m in pattern.finditer(raw):
+        if not numbers and m.group(1).translate(None, b" \t\r\n").isdigit():
             continue
         bs, be = m.span(1)
         if ascii_text:
