@@ -29,7 +29,7 @@ from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import TermMatcher, scan_segments
 from emancipate.guard.secrets import GENERIC_KEYWORDS, scan_local, word_start_required
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
-from emancipate.guard.view import RequestView, segments_of
+from emancipate.guard.view import RequestView, Segment, segments_of
 
 __all__ = ["Guard", "GuardConfig", "RequestView", "message_segments", "message_text"]
 
@@ -119,8 +119,13 @@ class Guard:
     # --- public --------------------------------------------------------------------------
 
     def scan(self, text: str) -> list[Finding]:
-        """Findings of a plain text (message_index -1), sorted by position."""
-        return [Finding(c, d, s, e, -1, dom) for s, e, c, d, dom in self._scan(text)]
+        """Findings of a plain text (message_index -1, path ()), sorted by position, read
+        through the same normalised view as a request (`guard.request`)."""
+        if not text or not self.classes:
+            return []
+        found = scan_segments(self._scan, [Segment((), text)], self.terms_view)
+        found.sort(key=lambda f: (f.start, -f.end))
+        return found
 
     def view(self, body: dict[str, Any], kind: Literal["chat", "embeddings"] = "chat"
              ) -> RequestView:
