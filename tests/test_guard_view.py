@@ -16,7 +16,14 @@ from emancipate.context import ANONYMOUS, Target
 from emancipate.guard import Guard, GuardConfig
 from emancipate.guard.normalize import decoded_of, view_of
 from emancipate.guard.offload import INLINE_CHARS, GuardRunner
-from emancipate.guard.view import Key, describe, redactable, segments_of, value_at
+from emancipate.guard.view import (
+    STRING_COST,
+    Key,
+    describe,
+    redactable,
+    segments_of,
+    value_at,
+)
 from emancipate.policy import Policy
 from emancipate.protocol import OpenAIError
 
@@ -90,7 +97,7 @@ def test_a_binary_data_url_is_not_read_and_costs_its_header() -> None:
     image = "data:image/png;base64," + base64.b64encode(bytes(range(256)) * 400).decode()
     view = segments_of({"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": image}}]}]})
-    assert view.size == len("data:image/png;base64,")
+    assert view.size == len("data:image/png;base64,") + STRING_COST
 
 
 # --- the normalised view ------------------------------------------------------------------------
@@ -240,3 +247,18 @@ def test_process_workers_find_what_the_thread_finds() -> None:
         process.close()
     assert a == b and {f.detector for f in b} == {"aws_access_key", "github_token"}
     assert process.offloaded == 1
+
+
+def test_a_body_of_many_strings_is_walked_off_the_loop_and_each_string_counts() -> None:
+    runner = _runner()
+    many = {"messages": [{"role": "user", "content": "hi"}],
+            "x_list": [f"v{i}" for i in range(1_000)] + [AWS]}
+    flood = {"messages": [{"role": "user", "content": "hi"}], "x_list": ["a"] * 40_000}
+    try:
+        found = asyncio.run(runner.scan(many, [OUTSIDE])).findings
+        assert [f.path for f in found] == [("x_list", 1_000)] and runner.offloaded == 1
+        with pytest.raises(OpenAIError) as info:  # 40,000 strings x 33 > 1 MiB
+            asyncio.run(runner.scan(flood, [OUTSIDE]))
+        assert info.value.code == "scan_budget_exceeded"
+    finally:
+        runner.close()

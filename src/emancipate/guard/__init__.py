@@ -127,11 +127,12 @@ class Guard:
         found.sort(key=lambda f: (f.start, -f.end))
         return found
 
-    def view(self, body: dict[str, Any], kind: Literal["chat", "embeddings"] = "chat"
-             ) -> RequestView:
+    def view(self, body: dict[str, Any], kind: Literal["chat", "embeddings"] = "chat",
+             max_strings: int | None = None) -> RequestView:
         """Every string of `body` that will be sent (`guard.view`), and the body to send
-        (unknown fields dropped under `guard.unknown_fields: drop`)."""
-        return segments_of(body, kind, self.cfg.unknown_fields)
+        (unknown fields dropped under `guard.unknown_fields: drop`); `TooManyStrings`
+        past `max_strings`."""
+        return segments_of(body, kind, self.cfg.unknown_fields, max_strings)
 
     def scan_request(self, body: dict[str, Any]) -> list[Finding]:
         """Findings of an OpenAI chat-completions body: every string that will be sent

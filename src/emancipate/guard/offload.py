@@ -31,12 +31,14 @@ from typing import Any, Literal
 
 from emancipate.context import Decision, Finding, Target
 from emancipate.guard import Guard, GuardConfig
-from emancipate.guard.view import RequestView, Segment
+from emancipate.guard.view import RequestView, Segment, TooManyStrings
 from emancipate.protocol import OpenAIError
 
 # Characters below which a scan runs inline: ~0.4 ms of prose, ~3 ms of number-dense text
 # (guard bench), about what a hand-off to a thread and back costs under load.
 INLINE_CHARS = 8192
+# Strings a body may hold for its walk to run on the loop (~2 µs a string: 1 ms).
+INLINE_STRINGS = 512
 WORKERS = 2  # scans in flight at once; more would only queue for the GIL
 
 
@@ -60,12 +62,17 @@ class GuardRunner:
         self.policy_enabled = policy_enabled
         self.mode: Literal["thread", "process"] = guard.cfg.offload
         self._pool: Executor | None = None
+        self._walks: ThreadPoolExecutor | None = None
         self.offloaded = 0  # scans that ran in a worker (tests and metrics count them)
 
     async def scan(self, body: dict[str, Any], targets: list[Target],
                    kind: Literal["chat", "embeddings"] = "chat") -> Scanned:
         """Findings for `body`, or the in-house targets when it cannot be read."""
-        view = self.guard.view(body, kind)
+        loop = asyncio.get_running_loop()
+        try:  # the walk itself: inline for an ordinary body, else in a worker thread
+            view = self.guard.view(body, kind, max_strings=INLINE_STRINGS)
+        except TooManyStrings:
+            view = await loop.run_in_executor(self._walker(), self.guard.view, body, kind)
         param = "messages" if kind == "chat" else "input"
         if view.size > self.max_chars:
             return self._unscanned(view, targets, param, _over_budget(view, self.max_chars))
@@ -76,7 +83,6 @@ class GuardRunner:
             findings = self.guard.scan_view(view)
         else:
             self.offloaded += 1
-            loop = asyncio.get_running_loop()
             if self.mode == "process":
                 findings = await loop.run_in_executor(self._executor(), _scan_in_worker,
                                                       view.segments)
@@ -84,6 +90,14 @@ class GuardRunner:
                 findings = await loop.run_in_executor(self._executor(), self.guard.scan_view,
                                                       view)
         return Scanned(view.body, findings, targets)
+
+    def _walker(self) -> Executor:
+        """Threads for walking a body of many strings (the process pool scans)."""
+        if self.mode == "thread":
+            return self._executor()
+        if self._walks is None:
+            self._walks = ThreadPoolExecutor(1, thread_name_prefix="guard-walk")
+        return self._walks
 
     def _executor(self) -> Executor:
         if self._pool is None:
@@ -122,9 +136,10 @@ class GuardRunner:
                           param=param, code="scan_budget_exceeded")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=False)
-            self._pool = None
+        for pool in (self._pool, self._walks):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=False)
+        self._pool = self._walks = None
 
 
 def _over_budget(view: RequestView, limit: int) -> str:
