@@ -22,12 +22,11 @@ ORDINARY = 50
 PROBES = 100
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    workdir = tmp_path_factory.mktemp("guard-budget")
-    outside = SimulatedVendor("openai", name="outside").start()
-    inside = SimulatedVendor("openai", name="inside").start()
-    cfg = {
+AWS = "AKIA" + "W7NQ4ZK2RX3BT5MV"
+
+
+def _config(outside: SimulatedVendor, inside: SimulatedVendor) -> dict[str, Any]:
+    return {
         "providers": {
             "outside": {"kind": "openai-compatible", "base_url": outside.url,
                         "ownership": "external", "vendor": "bigmodel"},
@@ -41,7 +40,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
                 {"provider": "inside", "model": "own-1"}]},
         },
     }
-    gw = GatewayProcess(cfg, workdir)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    workdir = tmp_path_factory.mktemp("guard-budget")
+    outside = SimulatedVendor("openai", name="outside").start()
+    inside = SimulatedVendor("openai", name="inside").start()
+    gw = GatewayProcess(_config(outside, inside), workdir)
     try:
         yield gw.start()
     finally:
@@ -115,3 +121,56 @@ def test_a_request_over_budget_is_refused_with_an_openai_error(
     assert set(err) >= {"message", "type", "param", "code"}
     assert err["code"] == "scan_budget_exceeded" and err["type"] == "invalid_request_error"
     assert "Send less text in one request." in err["message"]
+
+
+# --- guard.over_budget: in_house, guard.unknown_fields: drop -------------------------------
+
+
+@pytest.fixture(scope="module")
+def lenient(tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[GatewayProcess, SimulatedVendor, SimulatedVendor]]:
+    workdir = tmp_path_factory.mktemp("guard-lenient")
+    outside = SimulatedVendor("openai", name="outside").start()
+    inside = SimulatedVendor("openai", name="inside").start()
+    cfg = _config(outside, inside)
+    cfg["guard"] = {"max_scan_bytes": 65_536, "over_budget": "in_house",
+                    "unknown_fields": "drop"}
+    gw = GatewayProcess(cfg, workdir)
+    try:
+        yield gw.start(), outside, inside
+    finally:
+        gw.stop()
+        outside.stop()
+        inside.stop()
+
+
+def test_over_budget_in_house_sends_the_request_unscanned_to_in_house_targets_only(
+        lenient: tuple[GatewayProcess, SimulatedVendor, SimulatedVendor]) -> None:
+    gw, outside, inside = lenient
+    outside.clear()
+    inside.clear()
+    big = _chat("mixed", "lorem ipsum dolor " * 5_000)
+    resp = httpx.post(gw.url + "/v1/chat/completions", json=big, timeout=60)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-emancipate-ownership"] == "in-house"
+    assert outside.received == [] and len(inside.received) == 1
+    resp = httpx.post(gw.url + "/v1/chat/completions", timeout=60,
+                      json={**big, "model": "external"})
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "scan_budget_exceeded"
+    assert "no in-house target" in resp.json()["error"]["message"]
+    assert outside.received == []
+
+
+def test_unknown_fields_are_dropped_before_the_vendor_under_drop(
+        lenient: tuple[GatewayProcess, SimulatedVendor, SimulatedVendor]) -> None:
+    gw, outside, _ = lenient
+    outside.clear()
+    body = {"model": "external", "x_note": f"key {AWS}", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "hello", "x_part": AWS}],
+         "x_meta": AWS}]}
+    resp = httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=60)
+    assert resp.status_code == 200, resp.text
+    [received] = outside.received
+    assert AWS.encode() not in received.body
+    assert "x_note" not in received.json
+    assert received.json["messages"][0]["content"][0] == {"type": "text", "text": "hello"}
