@@ -16,6 +16,7 @@ import typer
 from emancipate.context import Finding, Principal, Target
 from emancipate.guard import Guard
 from emancipate.guard.config import GuardConfig
+from emancipate.guard.view import describe
 
 app = typer.Typer(help="Leak guard: scan a text or a request for sensitive data.",
                   no_args_is_help=True, add_completion=False)
@@ -118,7 +119,7 @@ def plan(
                                           Principal(key_id=key, name=key, team=team))
     typer.echo(f"route {route_name}: {len(findings)} finding(s)")
     for f in findings:
-        typer.echo(f"  messages[{f.message_index}] {f.cls}/{f.detector} {f.start}-{f.end}")
+        typer.echo(f"  {describe(f.path)} {f.cls}/{f.detector} {f.start}-{f.end}")
     for d in result.decisions:
         typer.echo(f"  {d.target or '-'}: {d.action} by {d.rule}: {d.reason}")
     if result.blocked is not None:
