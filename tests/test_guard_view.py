@@ -100,6 +100,20 @@ def test_a_binary_data_url_is_not_read_and_costs_its_header() -> None:
     assert view.size == len("data:image/png;base64,") + STRING_COST
 
 
+@pytest.mark.parametrize("where", ["content", "data: URL, not base64", "audio, not base64",
+                                   "text looking like a media type"])
+def test_a_string_that_only_looks_like_a_payload_is_read_as_text(guard: Guard,
+                                                                  where: str) -> None:
+    part: Any = {"content": f"data:text/plain;base64, the key is {AWS}",
+                 "data: URL, not base64": [{"type": "image_url", "image_url": {
+                     "url": f"data:image/png;base64,{AWS} x"}}],
+                 "audio, not base64": [{"type": "input_audio", "input_audio": {
+                     "data": f"key {AWS}", "format": "wav"}}],
+                 "text looking like a media type": f"abcd image/png, key {AWS}"}[where]
+    body = {"messages": [{"role": "user", "content": part}]}
+    assert [f.detector for f in guard.scan_request(body)] == ["aws_access_key"]
+
+
 # --- the normalised view ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("written, seen", [

@@ -374,13 +374,20 @@ def _b64decode(run: str) -> bytes | None:
         return None
 
 
-def data_url_views(text: str) -> list[View]:
-    """A `data:` URL: its header as text, its payload decoded if it is text (an image is
-    not read: no OCR here)."""
-    comma = text.find(",")
-    if comma < 0:
+def base64_only(text: str) -> bool:
+    """Only base64 characters (and `=` padding): a payload, not text (two C calls)."""
+    return not text.encode("utf-8", "surrogatepass").translate(
+        None, _B64_ALPHABET + b"=")
+
+
+def payload_views(text: str, header: bool) -> list[View]:
+    """A `data:` URL (`header`) or a base64 field: the header as text, the payload decoded
+    if it is text (an image is not read: no OCR here). A payload that is not base64 is not
+    a payload: the whole string is read as text."""
+    comma = text.find(",") if header else -1
+    if (header and comma < 0) or not base64_only(text[comma + 1:]):
         return [view_of(text)]
-    out = [View(text[:comma + 1], IDENTITY)]
+    out = [View(text[:comma + 1], IDENTITY)] if header else []
     payload = decoded_text(text[comma + 1:])
     if payload is not None:
         inner = view_of(payload)

@@ -33,17 +33,15 @@ import re2
 from emancipate.context import Finding
 from emancipate.guard.normalize import (
     IDENTITY,
-    Offsets,
     View,
-    data_url_views,
     decoded_of,
-    decoded_text,
     maybe_base64,
+    payload_views,
     plain,
     view_of,
 )
 from emancipate.guard.text import fold
-from emancipate.guard.view import Segment, binary_payload
+from emancipate.guard.view import Segment
 
 JOIN = "\n\x00\n\x00\n"
 
@@ -112,13 +110,8 @@ def scan_segments(scan: Scan, segments: list[Segment],
 def _views(seg: Segment, as_is: bool, encoded: bool) -> list[tuple[View, bool]]:
     """The views of one segment; True for the segment's own text (not a decoded payload).
     `as_is`: no text segment needs rewriting; `encoded`: one may hold base64."""
-    if seg.encoding == "data_url":
-        views = data_url_views(seg.text)
-        return [(views[0], False)] + [(v, False) for v in views[1:]]
-    if seg.encoding == "base64" or binary_payload(seg):
-        text = decoded_text(seg.text)
-        return [] if text is None else [(View(view_of(text).text,
-                                              Offsets(span=(0, len(seg.text)))), False)]
+    if seg.encoding != "text":  # a data: URL or a base64 field
+        return [(v, False) for v in payload_views(seg.text, seg.encoding == "data_url")]
     main = View(seg.text, IDENTITY) if as_is else view_of(seg.text)
     if not encoded:
         return [(main, True)]

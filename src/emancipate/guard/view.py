@@ -31,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from emancipate.guard.normalize import base64_only
+
 Path = tuple[Any, ...]
 Encoding = Literal["text", "data_url", "base64"]
 UnknownFields = Literal["scan", "drop"]
@@ -236,22 +238,17 @@ class _Walk:
 
 
 def _payload_size(segment: Segment) -> int:
-    """A binary `data:` URL or base64 field costs its header: only text-like payloads are
-    decoded and read (`normalize.pieces_of`)."""
+    """A base64 payload of a binary media type (an image, audio) costs its header: it is
+    decoded only to check it is not text (`normalize.payload_views`); anything else costs
+    its length."""
     text = segment.text
     comma = text.find(",") if segment.encoding == "data_url" else -1
-    media = text[5:comma].lower() if comma > 0 else ""
-    if segment.encoding == "base64" or media.startswith(_BINARY_MEDIA):
-        return comma + 1 if comma > 0 else 0
+    binary = segment.encoding == "base64" or text[5:comma].lower().startswith(_BINARY_MEDIA)
+    if comma < 0 and segment.encoding == "data_url":
+        return len(text)
+    if binary and base64_only(text[comma + 1:]):
+        return comma + 1
     return len(text)
-
-
-def binary_payload(segment: Segment) -> bool:
-    """A data URL or base64 field whose media type says it is not text."""
-    if segment.encoding == "base64":
-        return True
-    comma = segment.text.find(",")
-    return segment.text[5:comma].lower().startswith(_BINARY_MEDIA)
 
 
 def _without(body: dict[str, Any], drops: list[Path]) -> dict[str, Any]:
