@@ -79,11 +79,12 @@ def test_past_max_connections_stalled_sockets_make_room_for_real_clients(
     gw = start_gateway(_config(header_timeout=120, max_connections=50))
     with _stalled(gw, [HALF_LINE]) as socks:
         assert _healthz_answers(gw) == 20
-        # Every stalled socket but the newest (up to 50 in all) was closed to make room.
-        closed = 0
-        for s in socks[:-50]:
-            closed += _closed_by_server(s)
-        assert closed == STALLS - 50
+        # The server never holds more than 50: at least all but 50 stalled sockets were
+        # closed to make room (which ones depends on the order the kernel hands them over).
+        for s in socks[-60:]:
+            s.settimeout(1.0)  # most of these are the ones still held: do not wait long
+        closed = sum(_closed_by_server(s) for s in socks)
+        assert closed >= STALLS - 50
     with httpx.Client(base_url=gw.url, timeout=10) as client:  # keep-alive clients too
         assert [client.get("/healthz").status_code for _ in range(5)] == [200] * 5
 
