@@ -197,9 +197,46 @@ class GeminiProvider(_ProviderBase):
         return _http_base(v)
 
 
+class BedrockProvider(_ProviderBase):
+    """Amazon Bedrock's Converse API, signed with AWS Signature V4; the targets' `model` is a
+    model id or an inference profile id (`us.anthropic.claude-…`)."""
+
+    kind: Literal["bedrock"]
+    region: str = Field(..., pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$",
+                        description="AWS region of the runtime endpoint and of the signature")
+    endpoint_url: str | None = Field(
+        None, description="runtime endpoint; default https://bedrock-runtime.{region}.amazonaws.com")
+    profile: str | None = Field(
+        None, description="shared config/credentials profile; default: the standard AWS chain")
+    access_key_id_env: str | None = Field(
+        None, description="environment variable holding the access key id (with "
+        "secret_access_key_env; instead of the standard chain)")
+    secret_access_key_env: str | None = Field(
+        None, description="environment variable holding the secret access key")
+    session_token_env: str | None = Field(
+        None, description="environment variable holding a session token (temporary keys)")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        return v if v is None else _http_base(v)
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> BedrockProvider:
+        if (self.access_key_id_env is None) != (self.secret_access_key_env is None):
+            raise ValueError("give both `access_key_id_env` and `secret_access_key_env`, or "
+                             "neither (the standard AWS credential chain)")
+        if self.profile is not None and self.access_key_id_env is not None:
+            raise ValueError("give `profile` or `access_key_id_env`, not both")
+        if self.session_token_env is not None and self.access_key_id_env is None:
+            raise ValueError("`session_token_env` needs `access_key_id_env`")
+        return self
+
+
 ProviderConfig = Annotated[
     EmbeddedProvider | OpenAICompatibleProvider | AnthropicProvider | AzureOpenAIProvider
-    | GeminiProvider,
+    | GeminiProvider | BedrockProvider,
     Field(discriminator="kind"),
 ]
 
@@ -296,7 +333,8 @@ class _KeyedError(ValueError):
 
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
-PROVIDER_KINDS = ("embedded", "openai-compatible", "anthropic", "azure-openai", "gemini")
+PROVIDER_KINDS = ("embedded", "openai-compatible", "anthropic", "azure-openai", "gemini",
+                  "bedrock")
 
 
 def default_config(env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from emancipate.config import (
     AnthropicProvider,
     AzureOpenAIProvider,
+    BedrockProvider,
     EmbeddedProvider,
     GatewayConfig,
     GeminiProvider,
@@ -39,4 +40,8 @@ def build_providers(cfg: GatewayConfig) -> dict[str, Provider]:
             from emancipate.providers.gemini import Gemini
 
             out[name] = Gemini(name, pcfg, cfg.server.max_upstream_body_bytes)
+        elif isinstance(pcfg, BedrockProvider):
+            from emancipate.providers.bedrock import Bedrock  # botocore only when used
+
+            out[name] = Bedrock(name, pcfg, cfg.server.max_upstream_body_bytes)
     return out

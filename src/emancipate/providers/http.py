@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from emancipate.config import Timeouts
 from emancipate.providers.base import ProviderError, classify_status, retry_after_seconds
@@ -66,13 +67,17 @@ class HTTPUpstream:
             self._session = None
 
     async def post(
-        self, url: str, payload: dict[str, Any], headers: dict[str, str],
+        self, url: str | URL, payload: dict[str, Any] | bytes, headers: dict[str, str],
         params: dict[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        """POST and return the response once its headers are in; errors classified."""
+        """POST and return the response once its headers are in; errors classified.
+
+        `payload` as bytes and `url` as an encoded `URL` go out exactly as given (a signed
+        request: `providers/aws_signing.py`)."""
+        data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         try:
             resp = await self.session().post(
-                url, data=orjson.dumps(payload), headers=headers, params=params or None
+                url, data=data, headers=headers, params=params or None
             )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ProviderError("timeout", f"provider {self.provider!r} timed out") from exc

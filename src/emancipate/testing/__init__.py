@@ -9,6 +9,7 @@ loopback that speak each vendor's wire protocol and fail on command.
 """
 
 from emancipate.testing.azure_wire import AzureWire, EntraWire, TokenBook
+from emancipate.testing.bedrock_wire import BedrockWire
 from emancipate.testing.faults import (
     CutStream,
     ErrorEvent,
@@ -30,6 +31,7 @@ __all__ = [
     "BLOCK_PROMPT",
     "UNSAFE_ANSWER",
     "AzureWire",
+    "BedrockWire",
     "CutStream",
     "EntraWire",
     "ErrorEvent",

@@ -25,6 +25,7 @@ class Answer:
     body: Any = None
     events: list[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None  # of a stream; `text/event-stream` when None
     pieces: int = 1  # token pieces generated: SlowTokens paces non-streaming answers by it
 
     @property

@@ -38,7 +38,7 @@ from emancipate.testing.faults import (
 from emancipate.testing.gemini_wire import GeminiWire
 from emancipate.testing.openai_wire import OpenAIWire
 
-Protocol = Literal["openai", "anthropic", "gemini", "azure", "entra"]
+Protocol = Literal["openai", "anthropic", "gemini", "azure", "entra", "bedrock"]
 _WIRES: dict[str, Any] = {"openai": OpenAIWire, "anthropic": AnthropicWire, "gemini": GeminiWire}
 
 
@@ -287,11 +287,15 @@ class SimulatedVendor:
             answer = wire.error(429, retry_after=fault.retry_after)
         elif isinstance(fault, Status):
             answer = wire.error(fault.code, retry_after=fault.retry_after)
-        elif isinstance(fault, ErrorEvent) and not (isinstance(parsed, dict)
-                                                    and parsed.get("stream")):
+        elif isinstance(fault, ErrorEvent) and not (
+                isinstance(parsed, dict) and parsed.get("stream")
+                or request.path.endswith("/converse-stream")):  # Bedrock: streams by path
             answer = wire.error(fault.code)
         if answer is None:
-            answer = wire.handle(request.method, request.path, headers, raw, request.query)
+            # A wire that checks signatures over the path reads it as sent (still encoded).
+            path = request.raw_path.split("?", 1)[0] if getattr(wire, "raw_paths", False) \
+                else request.path
+            answer = wire.handle(request.method, path, headers, raw, request.query)
         return await self._send(request, answer, fault if answer.ok else None)
 
     async def _send(self, request: web.Request, answer: Answer,
@@ -328,8 +332,9 @@ class SimulatedVendor:
                 await response.write_eof()
             return response
 
-        response.content_type = "text/event-stream"
-        response.charset = "utf-8"
+        response.content_type = answer.content_type or "text/event-stream"
+        if response.content_type == "text/event-stream":
+            response.charset = "utf-8"
         response.headers["Cache-Control"] = "no-cache"
         await response.prepare(request)
         events = answer.events

@@ -1,0 +1,166 @@
+"""Amazon Bedrock Runtime: the Converse and ConverseStream APIs, signed with SigV4.
+
+Transport only: translation is `providers/bedrock_translate.py`, signing and credentials
+`providers/aws_signing.py`, the stream framing `providers/eventstream.py`.
+
+`POST {endpoint}/model/{modelId}/converse` answers JSON; `/converse-stream` answers
+`application/vnd.amazon.eventstream` messages (`messageStart`, `contentBlockStart`,
+`contentBlockDelta`, `contentBlockStop`, `messageStop`, `metadata`; or an `exception`). The
+model id may be a foundation model (`anthropic.claude-3-5-haiku-20241022-v1:0`), an inference
+profile (`us.anthropic.claude-sonnet-4-20250514-v1:0`) or an ARN: it is percent-encoded into
+one path segment, and the request is signed exactly as it is sent.
+
+A stream is complete once `messageStop` came; one that ends before (or mid-message) is
+`stream_cut`, a message with a bad checksum is `bad_response`, an `exception` message is
+classified by its `:exception-type` (`throttlingException` is `rate_limited`...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from emancipate.config import BedrockProvider
+from emancipate.protocol import ChatCompletionRequest, ImagePart
+from emancipate.providers.aws_signing import AwsSigner
+from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
+from emancipate.providers.bedrock_translate import (
+    ConverseStream,
+    completion_from,
+    converse_request,
+    error_for,
+    image_refusal,
+    stream_error_for,
+)
+from emancipate.providers.eventstream import (
+    EventMessage,
+    EventStreamDecoder,
+    EventStreamError,
+    FrameTooLarge,
+)
+from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+class AwsUpstream(HTTPUpstream):
+    """HTTPUpstream whose errors are read as AWS JSON errors (`x-amzn-ErrorType`)."""
+
+    async def error_from(self, resp: aiohttp.ClientResponse) -> ProviderError:
+        raw = await self.read_error_body(resp)
+        return error_for(resp.status, resp.headers.get("x-amzn-errortype", ""), raw,
+                         f"provider {self.provider!r}")
+
+    async def event_messages(self, resp: aiohttp.ClientResponse) -> AsyncIterator[EventMessage]:
+        """The event-stream messages of a body, as they arrive; each at most `max_body` bytes.
+
+        Closed at the end of the body, the connection goes back to the pool; closed at any
+        other point (error, client gone), it is dropped, which stops the generation."""
+        decoder = EventStreamDecoder(self.max_body)
+        whole = False
+        try:
+            async for piece in resp.content.iter_any():
+                for message in decoder.feed(piece):
+                    yield message
+            if decoder.pending:
+                raise ProviderError("stream_cut", f"provider {self.provider!r} ended the "
+                                    "stream in the middle of a message")
+            whole = True
+        except FrameTooLarge as exc:
+            raise self.too_large() from exc
+        except EventStreamError as exc:
+            raise ProviderError("bad_response", f"provider {self.provider!r} sent a broken "
+                                f"event-stream message ({exc})") from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise ProviderError(
+                "timeout", f"provider {self.provider!r} stalled mid-stream") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ProviderError("stream_cut", f"provider {self.provider!r} cut the stream "
+                                f"({type(exc).__name__})") from exc
+        finally:
+            if whole:
+                resp.release()
+            else:
+                resp.close()
+
+
+class Bedrock(Provider):
+    def __init__(self, name: str, cfg: BedrockProvider, max_body: int = DEFAULT_MAX_BODY) -> None:
+        super().__init__(name)
+        self.cfg = cfg
+        self.http = AwsUpstream(name, cfg.timeouts, cfg.max_concurrency, max_body)
+        self.signer = AwsSigner(name, cfg)
+        self.endpoint = cfg.endpoint_url or f"https://bedrock-runtime.{cfg.region}.amazonaws.com"
+        self.headers = {"Content-Type": "application/json", **cfg.headers}
+
+    def check(self, request: ChatCompletionRequest, model: str) -> None:
+        who = f"provider {self.name!r} (Bedrock Converse)"
+        check_token_limit(request, self.cfg.context_window, who)
+        if request.n != 1:
+            raise Unsupported("n", f"{who} returns one choice only")
+        if request.response_format is not None and request.response_format.type != "text":
+            raise Unsupported("response_format", f"{who} has no JSON mode")
+        if (request.model_extra or {}).get("logprobs"):
+            raise Unsupported("logprobs", f"{who} returns no logprobs")
+        for message in request.messages:
+            for part in message.content if isinstance(message.content, list) else ():
+                reason = image_refusal(part.image_url.url) if isinstance(
+                    part, ImagePart) else None
+                if reason:
+                    raise Unsupported("messages", f"{who} {reason}")
+
+    def url_for(self, model: str, operation: str) -> URL:
+        """Encoded once, sent as is: the signature covers this exact path."""
+        return URL(f"{self.endpoint}/model/{quote(model, safe='')}/{operation}", encoded=True)
+
+    async def _post(self, model: str, operation: str, body: dict[str, Any],
+                    accept: str) -> aiohttp.ClientResponse:
+        url = self.url_for(model, operation)
+        raw = orjson.dumps(converse_request(body))
+        headers = await self.signer.headers_for(str(url), raw, {**self.headers, "Accept": accept})
+        return await self.http.post(url, raw, headers)
+
+    async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        resp = await self._post(model, "converse", body, "application/json")
+        data = await self.http.read_json(resp)
+        return completion_from(data, model, f"provider {self.name!r}")
+
+    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+        resp = await self._post(model, "converse-stream", body, EVENT_STREAM)
+        if EVENT_STREAM not in resp.headers.get("content-type", ""):
+            resp.release()
+            raise ProviderError(
+                "bad_response", f"provider {self.name!r} did not answer with an event stream")
+        state = ConverseStream(model, f"provider {self.name!r}")
+        messages = self.http.event_messages(resp)
+        try:
+            async for message in messages:
+                for chunk in state.chunks(message.event_type, self._payload(message)):
+                    yield chunk
+        finally:
+            await messages.aclose()
+        if not state.complete:
+            raise ProviderError(
+                "stream_cut", f"provider {self.name!r} ended the stream before messageStop")
+        yield state.final()
+
+    def _payload(self, message: EventMessage) -> dict[str, Any]:
+        if message.message_type != "event":
+            raise stream_error_for(message.message_type, message.event_type, message.payload,
+                                   f"provider {self.name!r}")
+        try:
+            payload = orjson.loads(message.payload)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderError("bad_response", f"provider {self.name!r} sent an invalid "
+                                f"{message.event_type} event") from exc
+        if not isinstance(payload, dict):
+            raise ProviderError("bad_response", f"provider {self.name!r} sent a non-object")
+        return payload
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
