@@ -154,6 +154,18 @@ def test_a_secret_split_across_messages_is_reported_on_both(guard: Guard) -> Non
                                    (("messages", 1, "content"), "aws_access_key", AWS[9:])]
 
 
+@pytest.mark.parametrize("written", [
+    " ".join(AWS[i:i + 2] for i in range(0, 20, 2)),  # AK IA W7 …
+    "ZZ11 " * 200 + AWS[:8] + " " + AWS[8:],  # at the end of a long chain of tokens
+])
+def test_a_secret_cut_in_small_pieces_or_deep_in_a_chain_is_found(guard: Guard,
+                                                                 written: str) -> None:
+    body = {"messages": [{"role": "user", "content": f"key {written} ok"}]}
+    found = [f for f in guard.scan_request(body) if f.detector == "aws_access_key"]
+    assert len(found) == 1
+    assert body["messages"][0]["content"][found[0].start:found[0].end].replace(" ", "") == AWS
+
+
 def test_a_case_fixed_token_glued_to_the_next_word_is_found(guard: Guard) -> None:
     body = {"messages": [{"role": "user", "content": f"key {AWS}thanks"}]}
     assert _found(guard, body) == [(("messages", 0, "content"), "aws_access_key", AWS)]

@@ -26,7 +26,7 @@ from emancipate.guard.engine import Hit, SecretRule, resolve, run_rule
 from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
-from emancipate.guard.request import TermMatcher, scan_segments
+from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import GENERIC_KEYWORDS, scan_local, word_start_required
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
 from emancipate.guard.view import RequestView, Segment, segments_of
@@ -53,9 +53,11 @@ def _word_char(ch: str) -> bool:
 class Guard:
     """Built once at start-up; `scan_request` is thread-safe and allocation-light."""
 
-    # Terms matched whatever their separators (`guard.request.TermMatcher`); set by
+    # Terms matched whatever their separators (`guard.request.TermMatcher`) and the
+    # secret rules' token prefixes for split tokens (`guard.request.SplitStarts`); set by
     # `from_config`.
     terms_view: TermMatcher | None = None
+    split_starts: SplitStarts | None = None
 
     def __init__(self, cfg: GuardConfig, terms: list[str]) -> None:
         self.cfg = cfg
@@ -114,6 +116,7 @@ class Guard:
         guard = cls(cfg, terms)
         if "term" in guard.enabled:
             guard.terms_view = TermMatcher(terms)
+        guard.split_starts = SplitStarts([kw for rule in guard.rules for kw in rule.keywords])
         return guard
 
     # --- public --------------------------------------------------------------------------
@@ -123,7 +126,8 @@ class Guard:
         through the same normalised view as a request (`guard.request`)."""
         if not text or not self.classes:
             return []
-        found = scan_segments(self._scan, [Segment((), text)], self.terms_view)
+        found = scan_segments(self._scan, [Segment((), text)], self.terms_view,
+                              self.split_starts)
         found.sort(key=lambda f: (f.start, -f.end))
         return found
 
@@ -150,7 +154,7 @@ class Guard:
         """Findings of the segments of a `view` (see `guard.request`)."""
         if not self.classes:
             return []
-        return scan_segments(self._scan, view.segments, self.terms_view)
+        return scan_segments(self._scan, view.segments, self.terms_view, self.split_starts)
 
     # --- the scan ------------------------------------------------------------------------
 

@@ -54,13 +54,13 @@ _CONTEXT_DETECTORS = frozenset({"password", "generic_secret", "bearer_token", "u
 
 
 def _token_pattern() -> str:
-    """A token-like word of 4+ characters holding a digit or `_` or an inner capital
-    (`AKIA`, `W7NQ`, `ghp_`), written out per position of that feature so that RE2 can
-    run it as one automaton (no lookahead in RE2)."""
+    """A token-like word of 2+ characters holding a digit or `_` or an inner capital
+    (`AK`, `W7`, `AKIA`, `ghp_`), written out per position of that feature so that RE2
+    can run it as one automaton (no lookahead in RE2)."""
     x = "[A-Za-z0-9+/=_-]"
     alts = []
     for feature, width in (("[0-9_]", 1), ("[A-Za-z0-9][A-Z]", 2)):
-        need = 4 - width
+        need = max(0, 2 - width)
         alts += [f"{x}{{{p}}}{feature}{x}{{{need - p},}}" for p in range(need)]
         alts.append(f"{x}{{{need},}}{feature}{x}*")
     return "(?:" + "|".join(alts) + ")"
@@ -77,11 +77,14 @@ _GAP = re.compile(r"[ \t\r\n]{1,2}")
 # digits before the first lower-case letter is scanned alone, so that the rule's closing
 # word boundary holds.
 _GLUED = re2.compile(rb"(?:^|[^A-Za-z0-9])([A-Z0-9]{12,})[a-z]")
-_CHAIN_MAX = 512  # characters of one chain scanned (a split secret is shorter)
+# A long chain is joined in windows of 512 characters overlapping by 168 (longer than the
+# longest token formats, sk-ant-api03-…): ~1.5x its length, wherever a secret sits in it.
+_CHAIN_MAX, _OVERLAP = 512, 168
+_PREFIX = re.compile(r"[a-z0-9_-]+")
 
 
-def scan_segments(scan: Scan, segments: list[Segment],
-                  terms: TermMatcher | None = None) -> list[Finding]:
+def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None = None,
+                  split_starts: SplitStarts | None = None) -> list[Finding]:
     """Findings of every segment, offsets into the segment's own text."""
     pieces: list[tuple[int, View]] = []
     mains: list[tuple[int, View]] = []
@@ -103,7 +106,7 @@ def scan_segments(scan: Scan, segments: list[Segment],
     if terms is not None:
         for s, e in terms.find(big):
             _place(pieces, texts, starts, segments, s, e, "confidential", "term", None, found)
-    found.extend(_split_tokens(scan, mains, segments))
+    found.extend(_split_tokens(scan, mains, segments, split_starts))
     return _unique(found)
 
 
@@ -141,8 +144,8 @@ def _place(pieces: list[tuple[int, View]], texts: list[str], starts: list[int],
                        seg.message, dom, seg.path))
 
 
-def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
-                  segments: list[Segment]) -> list[Finding]:
+def _split_tokens(scan: Scan, mains: list[tuple[int, View]], segments: list[Segment],
+                  split_starts: SplitStarts | None) -> list[Finding]:
     """Secrets cut by blanks or across segments, found with the blanks removed."""
     if not mains:
         return []
@@ -157,20 +160,19 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
         main_starts.append(pos)
         pos += len(v.text) + 1
     compact_parts: list[str] = []
-    maps: list[list[tuple[int, int]]] = []  # per chain: (compact offset, text offset) runs
-    for a, b in chains:
-        b = min(b, a + _CHAIN_MAX)
-        runs, pieces, c = [], [], 0
-        last = a
-        for g in _GAP.finditer(text, a, b):
-            runs.append((c, last))
-            pieces.append(text[last:g.start()])
-            c += g.start() - last
-            last = g.end()
-        runs.append((c, last))
-        pieces.append(text[last:b])
-        compact_parts.append("".join(pieces))
-        maps.append(runs)
+    maps: list[list[tuple[int, int]]] = []  # per part: (compact offset, text offset) runs
+    for a, b in _windows(chains):
+        tokens = _tokens(text, a, b)
+        cuts = [i for i in range(1, len(tokens)) if split_starts is not None
+                and split_starts.begins(text, *tokens[i])]
+        # the window whole, then (if a token in it may start a secret) cut before those
+        for first, last in [(0, len(tokens))] + (
+                list(zip([0, *cuts], [*cuts, len(tokens)], strict=True)) if cuts else []):
+            if last - first >= 2:
+                part, runs = _compact(text, tokens[first:last])
+                compact_parts.append(part)
+                maps.append(runs)
+    joined_parts = len(compact_parts)
     for a, b in glued:  # one run, no blank: offsets shift by `a`
         compact_parts.append(text[a:b])
         maps.append([(0, a)])
@@ -185,11 +187,65 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]],
         ls, le = s - starts[i], min(e - starts[i], len(compact_parts[i]))
         r0 = bisect.bisect_right([r[0] for r in runs], ls) - 1
         r1 = bisect.bisect_right([r[0] for r in runs], le - 1) - 1
-        if r0 == r1 and (i < len(chains) or le != len(compact_parts[i])):
+        if r0 == r1 and (i < joined_parts or le != len(compact_parts[i])):
             continue  # no blank inside / not up to the glue: the ordinary scan saw it
         ts = runs[r0][1] + (ls - runs[r0][0])
         te = runs[r1][1] + (le - runs[r1][0])
         out.extend(_on_segments(ts, te, cls, det, mains, main_starts, segments))
+    return out
+
+
+def _tokens(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """The tokens of the chain text[a:b] (split at its blanks)."""
+    out, last = [], a
+    for g in _GAP.finditer(text, a, b):
+        out.append((last, g.start()))
+        last = g.end()
+    out.append((last, b))
+    return out
+
+
+def _compact(text: str, tokens: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The tokens joined without their blanks, and the map back (compact offset, text
+    offset) of each token."""
+    runs: list[tuple[int, int]] = []
+    pieces: list[str] = []
+    c = 0
+    for s, e in tokens:
+        runs.append((c, s))
+        pieces.append(text[s:e])
+        c += e - s
+    return "".join(pieces), runs
+
+
+class SplitStarts:
+    """Tokens a secret may start with: the secret rules' keywords that read like a token
+    prefix (`akia`, `ghp_`, `xoxb-`, `sk-ant-`), matched case-insensitively at a token's
+    start. A chain joined whole glues a secret to the token before it (`ZZ11AKIA…` has no
+    word boundary before `AKIA`), so a chain is also joined in parts cut before these."""
+
+    def __init__(self, keywords: list[str]) -> None:
+        by_length: dict[int, set[str]] = {}
+        for kw in keywords:
+            kw = kw.lower()
+            if 3 <= len(kw) <= 16 and _PREFIX.fullmatch(kw):
+                by_length.setdefault(len(kw), set()).add(kw)
+        self._by_length = sorted(by_length.items())
+
+    def begins(self, text: str, s: int, e: int) -> bool:
+        head = text[s:s + 16].lower()
+        return any(head[:n] in kws for n, kws in self._by_length if n <= e - s)
+
+
+def _windows(chains: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for a, b in chains:
+        start = a
+        while True:
+            out.append((start, min(b, start + _CHAIN_MAX)))
+            if start + _CHAIN_MAX >= b:
+                break
+            start += _CHAIN_MAX - _OVERLAP
     return out
 
 
@@ -324,4 +380,4 @@ def _word(ch: str) -> bool:
     return ch.isalnum()
 
 
-__all__ = ["IDENTITY", "JOIN", "TermMatcher", "scan_segments"]
+__all__ = ["IDENTITY", "JOIN", "SplitStarts", "TermMatcher", "scan_segments"]
