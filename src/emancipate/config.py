@@ -234,9 +234,33 @@ class BedrockProvider(_ProviderBase):
         return self
 
 
+class VertexProvider(_ProviderBase):
+    """Gemini on Google Cloud's Vertex AI: `generateContent` under a project and a location,
+    with OAuth 2.0 tokens of a service account (or Application Default Credentials)."""
+
+    kind: Literal["vertex"]
+    project: str = Field(..., min_length=1, description="Google Cloud project id")
+    location: str = Field(..., pattern=r"^[a-z]+(-[a-z0-9]+)*$",
+                          description="region (`us-central1`, `europe-west4`) or `global`")
+    base_url: str | None = Field(
+        None, description="API root; default https://{location}-aiplatform.googleapis.com "
+        "(https://aiplatform.googleapis.com for `global`)")
+    api_version: str = Field("v1", min_length=1, description="path segment before projects/")
+    credentials_env: str = Field(
+        "GOOGLE_APPLICATION_CREDENTIALS", min_length=1,
+        description="environment variable holding the path of a service-account key file; "
+        "unset: Application Default Credentials")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        return v if v is None else _http_base(v)
+
+
 ProviderConfig = Annotated[
     EmbeddedProvider | OpenAICompatibleProvider | AnthropicProvider | AzureOpenAIProvider
-    | GeminiProvider | BedrockProvider,
+    | GeminiProvider | BedrockProvider | VertexProvider,
     Field(discriminator="kind"),
 ]
 
@@ -334,7 +358,7 @@ class _KeyedError(ValueError):
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 PROVIDER_KINDS = ("embedded", "openai-compatible", "anthropic", "azure-openai", "gemini",
-                  "bedrock")
+                  "bedrock", "vertex")
 
 
 def default_config(env: dict[str, str] | None = None) -> dict[str, Any]:

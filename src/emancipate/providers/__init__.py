@@ -10,6 +10,7 @@ from emancipate.config import (
     GatewayConfig,
     GeminiProvider,
     OpenAICompatibleProvider,
+    VertexProvider,
 )
 from emancipate.providers.base import Provider, ProviderError, Unsupported
 
@@ -44,4 +45,8 @@ def build_providers(cfg: GatewayConfig) -> dict[str, Provider]:
             from emancipate.providers.bedrock import Bedrock  # botocore only when used
 
             out[name] = Bedrock(name, pcfg, cfg.server.max_upstream_body_bytes)
+        elif isinstance(pcfg, VertexProvider):
+            from emancipate.providers.vertex import Vertex  # google-auth only when used
+
+            out[name] = Vertex(name, pcfg, cfg.server.max_upstream_body_bytes)
     return out

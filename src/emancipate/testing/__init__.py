@@ -24,6 +24,7 @@ from emancipate.testing.faults import (
     Status,
 )
 from emancipate.testing.gemini_wire import BLOCK_PROMPT, UNSAFE_ANSWER, GeminiWire
+from emancipate.testing.google_oauth_wire import GoogleTokenWire
 from emancipate.testing.openai_wire import embedding_vector
 from emancipate.testing.vendors import ReceivedRequest, SimulatedVendor
 
@@ -38,6 +39,7 @@ __all__ = [
     "Fault",
     "GarbageJSON",
     "GeminiWire",
+    "GoogleTokenWire",
     "HangBeforeHeaders",
     "HangMidStream",
     "HugeBody",

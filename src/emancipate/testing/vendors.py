@@ -38,7 +38,8 @@ from emancipate.testing.faults import (
 from emancipate.testing.gemini_wire import GeminiWire
 from emancipate.testing.openai_wire import OpenAIWire
 
-Protocol = Literal["openai", "anthropic", "gemini", "azure", "entra", "bedrock"]
+Protocol = Literal["openai", "anthropic", "gemini", "azure", "entra", "bedrock",
+                   "google-oauth"]
 _WIRES: dict[str, Any] = {"openai": OpenAIWire, "anthropic": AnthropicWire, "gemini": GeminiWire}
 
 
