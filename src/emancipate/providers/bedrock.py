@@ -17,7 +17,7 @@ classified by its `:exception-type` (`throttlingException` is `rate_limited`...)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -56,7 +56,8 @@ class AwsUpstream(HTTPUpstream):
         return error_for(resp.status, resp.headers.get("x-amzn-errortype", ""), raw,
                          f"provider {self.provider!r}")
 
-    async def event_messages(self, resp: aiohttp.ClientResponse) -> AsyncIterator[EventMessage]:
+    async def event_messages(
+            self, resp: aiohttp.ClientResponse) -> AsyncGenerator[EventMessage, None]:
         """The event-stream messages of a body, as they arrive; each at most `max_body` bytes.
 
         Closed at the end of the body, the connection goes back to the pool; closed at any
