@@ -67,7 +67,8 @@ def log(msg: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    names = [t.name for t in all_targets()]
+    names = [t.name for t in all_targets(optional=True)]
+    defaults = {t.name for t in all_targets()}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short runs (< 2 minutes in all)")
     p.add_argument("--duration", type=float, help="seconds per measured run (default 10)")
@@ -106,14 +107,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 2.0)
     args.ttfb_requests = args.ttfb_requests or (20 if quick else 50)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
-    wanted = set(names) if not args.only else {"direct", *args.only.split(",")}
+    wanted = defaults if not args.only else {"direct", *args.only.split(",")}
     wanted -= set((args.skip or "").split(",")) - {"direct"}
     unknown = wanted - set(names)
     if unknown:
         p.error(f"unknown targets: {', '.join(sorted(unknown))} (known: {', '.join(names)})")
-    args.targets = [t for t in all_targets() if t.name in wanted]
+    args.targets = [t for t in all_targets(optional=True) if t.name in wanted]
     if args.write_docs is None:
-        args.write_docs = not quick and wanted == set(names)
+        args.write_docs = not quick and wanted == defaults
     if args.results_dir is None and not args.smoke:
         args.results_dir = BENCH / "results"
     return args

@@ -366,3 +366,94 @@ def test_request_ids_sort_by_creation_time(monkeypatch: pytest.MonkeyPatch):
     assert all(len(rid) == 28 and rid.startswith("req_") and int(rid[4:], 16) >= 0
                for rid in flat)
     assert max(groups[0]) < min(groups[1]) and max(groups[1]) < min(groups[2])
+
+
+# --- the crash journal (issue 17 §4) ------------------------------------------------------------
+
+
+def _dead_journal(tmp_path: Path, database_url: str, ctxs: list[RequestContext]) -> list[Path]:
+    """A journal holding `ctxs`, left as a killed process leaves it: lock file unlocked,
+    segments on disk, nothing released."""
+    from emancipate.ledger.journal import Journal
+    from emancipate.ledger.store import to_rows
+
+    journal = Journal(tmp_path / "spill", _masked(database_url), "write")
+    for ctx in ctxs:
+        journal.append(json.dumps(to_rows(ctx)).encode() + b"\n")
+    journal.close(0)  # keeps every line and drops the lock, as a dead process does
+    return sorted((tmp_path / "spill").glob("journal-*.jsonl"))
+
+
+def _masked(database_url: str) -> str:
+    """The URL as the ledger names its database (password masked)."""
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def _ids_and_attempts(database_url: str, tmp_path: Path) -> tuple[list[str], int]:
+    ledger = Ledger.open(database_url, cfg(tmp_path))
+    try:
+        with ledger.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(text("SELECT id FROM requests"))]
+            attempts = conn.execute(text("SELECT count(*) FROM attempts")).scalar_one()
+    finally:
+        ledger.close()
+    return ids, int(attempts)
+
+
+def test_a_journal_replayed_twice_stores_each_record_once(database_url: str, tmp_path: Path):
+    ctxs = [make_ctx(i, attempts=2) for i in range(20)]
+    # Some of the journal's records were committed before the "crash", as the writer does.
+    committed = Ledger.open(database_url, cfg(tmp_path))
+    for ctx in ctxs[:7]:
+        committed.record(ctx)
+    committed.close()
+    segments = _dead_journal(tmp_path, database_url, ctxs)
+    saved = {path: path.read_bytes() for path in segments}
+
+    Ledger.open(database_url, cfg(tmp_path)).close()  # replays the journal
+    assert not list((tmp_path / "spill").iterdir())  # segments and lock file gone
+    for path, data in saved.items():  # the same journal once more (a replay cut short)
+        path.write_bytes(data)
+    Ledger.open(database_url, cfg(tmp_path)).close()
+
+    ids, attempts = _ids_and_attempts(database_url, tmp_path)
+    assert sorted(ids) == sorted(ctx.request_id for ctx in ctxs)
+    assert attempts == 2 * len(ctxs)
+
+
+def test_a_live_processs_journal_is_not_replayed_and_a_cut_line_is_skipped(
+        database_url: str, tmp_path: Path):
+    from emancipate.ledger.journal import Journal
+    from emancipate.ledger.store import to_rows
+
+    live = Journal(tmp_path / "spill", _masked(database_url), "write")
+    live.append(json.dumps(to_rows(make_ctx(0))).encode() + b"\n")
+    dead = _dead_journal(tmp_path, database_url, [make_ctx(1), make_ctx(2)])
+    dead_segment = next(p for p in dead if not p.name.startswith(live.stem))
+    with open(dead_segment, "ab") as fh:  # a power cut in the middle of a line
+        fh.write(b'[{"id": "req_cut')
+
+    Ledger.open(database_url, cfg(tmp_path)).close()
+    assert len(_ids_and_attempts(database_url, tmp_path)[0]) == 2  # the dead one's whole lines
+    assert list((tmp_path / "spill").glob(f"{live.stem}-*.jsonl"))  # the live one untouched
+    live.close(live.appended)
+    assert not list((tmp_path / "spill").iterdir())
+
+
+def test_the_journal_holds_only_what_the_writer_has_not_committed(database_url: str,
+                                                                   tmp_path: Path):
+    ledger = Ledger.open(database_url, cfg(tmp_path, flush_interval=60))
+    ledger.start()
+    ctxs = [make_ctx(i) for i in range(5)]
+    for ctx in ctxs:
+        ledger.record(ctx)
+    segment = next((tmp_path / "spill").glob("journal-*.jsonl"))
+    lines = segment.read_bytes().splitlines()
+    assert [json.loads(line)[0]["id"] for line in lines] == [c.request_id for c in ctxs]
+    ledger.flush()  # committed: the journal gives the space back
+    assert segment.stat().st_size == 0
+    ledger.record(make_ctx(5))
+    assert segment.stat().st_size > 0
+    ledger.close()
+    assert not list((tmp_path / "spill").iterdir())
+    assert len(_ids_and_attempts(database_url, tmp_path)[0]) == 6

@@ -195,6 +195,16 @@ EMANCIPATE_VARIANTS: list[EmancipateVariant] = [
     }, virtual_key=True),
 ]
 
+# Rows run only when named in `--only`: A/B measurements that need not be in every run. The
+# ledger's crash journal (issue 17) is on (`write`) in the full row; these switch it off, or
+# to `fsync`, all else equal.
+OPTIONAL_VARIANTS: list[EmancipateVariant] = [
+    EmancipateVariant("emancipate-journal-off", "emancipate (journal off)",
+                      {"ledger": {"journal": "off"}}, virtual_key=True),
+    EmancipateVariant("emancipate-journal-fsync", "emancipate (journal fsync)",
+                      {"ledger": {"journal": "fsync"}}, virtual_key=True),
+]
+
 
 class Emancipate(Target):
     """`emancipate serve` from this checkout, with the main virtual environment's Python."""
@@ -367,7 +377,9 @@ class Portkey(Target):
         return f"{self._gateway_version()} (@hono/node-server {self._hono_version()})"
 
 
-def all_targets() -> list[Target]:
-    """Every target, in the order they run and appear in the table."""
-    return [Direct(), Nginx(), *(Emancipate(v) for v in EMANCIPATE_VARIANTS), LiteLLM(),
+def all_targets(optional: bool = False) -> list[Target]:
+    """Every target, in the order they run and appear in the table; `optional` adds the
+    rows of `OPTIONAL_VARIANTS`."""
+    extra = [Emancipate(v) for v in OPTIONAL_VARIANTS] if optional else []
+    return [Direct(), Nginx(), *(Emancipate(v) for v in EMANCIPATE_VARIANTS), *extra, LiteLLM(),
             Portkey()]

@@ -35,6 +35,9 @@ from emancipate.routing import Strategy, build_strategy
 if TYPE_CHECKING:
     from emancipate.guard.offload import GuardRunner, Scanned
 
+# In `ctx.extra`: the ledger has the request's record (`Gateway.answered`).
+RECORDED = "ledger_recorded"
+
 
 @dataclass
 class Route:
@@ -214,6 +217,7 @@ class Gateway:
         """
         prompt_tokens = completion_tokens = events = 0
         parts: list[str] | None = [] if self.cfg.ledger.log_content else None
+        ended = False
         try:
             async for chunk in chunks:
                 events += 1
@@ -243,6 +247,10 @@ class Gateway:
                     if shadow is not None:
                         shadow.feed(last)
                     yield b"data: " + orjson.dumps(last) + b"\n\n"
+            ended = True  # the answer is whole: recorded before its last event leaves
+            self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
+                             parts, data)
+            self.answered(ctx)
             yield b"data: [DONE]\n\n"
             if shadow is not None:  # the answer is complete: start the shadow replay
                 shadow.finish()
@@ -258,14 +266,28 @@ class Gateway:
                     "code": "stream_interrupted",
                 }
             }
+            if not ended:
+                ended = True
+                self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
+                                 parts, data)
+                self.answered(ctx)
             yield b"data: " + orjson.dumps(err) + b"\n\n"
         finally:
-            if not (prompt_tokens or completion_tokens):
-                prompt_tokens, completion_tokens = prompt_estimate, events
-                ctx.extra["usage_estimated"] = True
-            self._account(ctx, prompt_tokens, completion_tokens)
-            if parts is not None and data is not None:
-                self._log_content(ctx, data, "".join(parts))
+            if not ended:  # the client left mid-way: charged here, recorded by `finish`
+                self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
+                                 parts, data)
+
+    def _end_stream(self, ctx: RequestContext, prompt_tokens: int, completion_tokens: int,
+                    prompt_estimate: int, events: int, parts: list[str] | None,
+                    data: dict[str, Any] | None) -> None:
+        """Charge a stream however it ended (an estimate when the vendor sent no usage: one
+        token per event), and keep its content under `ledger.log_content`."""
+        if not (prompt_tokens or completion_tokens):
+            prompt_tokens, completion_tokens = prompt_estimate, events
+            ctx.extra["usage_estimated"] = True
+        self._account(ctx, prompt_tokens, completion_tokens)
+        if parts is not None and data is not None:
+            self._log_content(ctx, data, "".join(parts))
 
     def _log_content(self, ctx: RequestContext, data: dict[str, Any], answer: str) -> None:
         """`ledger.log_content`: keep the exchange, with every detected value masked."""
@@ -382,11 +404,24 @@ class Gateway:
             headers["x-emancipate-ownership"] = served.ownership
         return headers
 
+    def answered(self, ctx: RequestContext) -> None:
+        """The answer is complete and its last bytes are about to leave: record it now.
+
+        The ledger journals the record before returning (`ledger.journal`), so a request
+        whose client saw a whole answer is in the ledger even if the process dies the next
+        instant. Its latency is measured here, before the last write.
+        """
+        ctx.latency_ms = (time.time() - ctx.started_at) * 1000
+        ctx.extra[RECORDED] = True
+        self.stages.record(ctx)
+
     def finish(self, ctx: RequestContext) -> None:
-        """After the answer left: record it (ledger, metrics, limits, shadow); never blocks."""
+        """After the answer left (or the client did): metrics, limits, and the ledger record
+        unless `answered` made it already; never blocks."""
         ctx.latency_ms = (time.time() - ctx.started_at) * 1000
         self.metrics.request(ctx)
-        self.stages.record(ctx)
+        if not ctx.extra.get(RECORDED):
+            self.stages.record(ctx)
         settle = self.stages.settle(ctx)
         if settle is not None:
             task = asyncio.ensure_future(settle)

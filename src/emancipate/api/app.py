@@ -173,11 +173,13 @@ class Endpoint:
                 watch.done = True
             else:
                 watch.done = True
+                gateway.answered(ctx)  # the record is on disk before the answer leaves
                 await send_json(send, 200, answer.body, answer.headers)
         except OpenAIError as err:
             if watch is not None:
                 watch.done = True
             ctx.status, ctx.error_code = err.status, err.code
+            gateway.answered(ctx)
             await send_error(send, err, {"x-request-id": ctx.request_id})
         except asyncio.CancelledError:  # the client left (read_body, or the watcher fired)
             if watch is not None:
@@ -190,6 +192,7 @@ class Endpoint:
                 watch.done = True
             log.exception("unhandled error on request %s", ctx.request_id)
             ctx.status, ctx.error_code = 500, "internal_error"
+            gateway.answered(ctx)
             await send_error(send, OpenAIError(
                 500, f"Internal error in the gateway (request {ctx.request_id}); the operator "
                 "can find it in the logs.", type="server_error", code="internal_error"))

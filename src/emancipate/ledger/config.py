@@ -1,5 +1,7 @@
 """Ledger configuration (owned by the ledger stage)."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -14,13 +16,21 @@ class LedgerConfig(BaseModel):
     batch_size: int = Field(500, ge=1, le=100_000, description="records written per transaction")
     flush_interval: float = Field(
         0.2, gt=0, le=60,
-        description="seconds between writes; a hard kill loses at most this much traffic",
+        description="seconds between writes; with `journal: off`, a hard kill loses at most "
+        "this much traffic",
+    )
+    journal: Literal["off", "write", "fsync"] = Field(
+        "write",
+        description="each record is appended to a local journal in `spill_dir` before the "
+        "answer's last byte, and replayed at the next start: `write` survives the process being "
+        "killed (SIGKILL, OOM), `fsync` also a power cut (one disk flush per request), `off` "
+        "loses the last `flush_interval` of traffic on a hard kill",
     )
     shutdown_timeout: float = Field(
         30.0, ge=0, description="on shutdown, retry an unreachable database this long, then spill"
     )
     spill_dir: str = Field(
         "ledger-spill",
-        description="records the database refused at shutdown, and shadow verdicts it could not "
-        "take, go here (JSON lines) and are replayed at the next start",
+        description="records the database refused at shutdown, shadow verdicts it could not "
+        "take, and the crash journal go here (JSON lines) and are replayed at the next start",
     )

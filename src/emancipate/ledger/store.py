@@ -6,9 +6,13 @@
 (primary keys + ON CONFLICT DO NOTHING), so a batch retried after an ambiguous failure, or a
 spill file replayed twice, never duplicates a request.
 
-Loss bound on a hard kill (SIGKILL, OOM, power): the records queued since the last commit,
-i.e. about ``flush_interval`` seconds of traffic (0.2 s by default) plus the batch being
-committed. ``aclose`` (SIGTERM) drains everything; if the database is unreachable it retries
+Loss bound on a hard kill (SIGKILL, OOM, a crash): none with ``ledger.journal`` on (the
+default, ``write``): ``record`` also appends the record to a local journal before the answer's
+last byte is sent, and the next ``Ledger.open`` replays dead processes' journals
+(``ledger/journal.py``). A power cut may lose the journal's last lines unless
+``journal: fsync``. With ``journal: off``: the records queued since the last commit, about
+``flush_interval`` seconds of traffic (0.2 s by default) plus the batch being committed.
+``aclose`` (SIGTERM) drains everything; if the database is unreachable it retries
 for ``shutdown_timeout`` seconds, then writes what is left to ``spill_dir`` as JSON lines,
 which the next ``Ledger.open`` replays.
 """
@@ -26,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Engine, and_, case, desc, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -33,6 +38,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from emancipate.context import RequestContext
 from emancipate.ledger import db, schema
 from emancipate.ledger.config import LedgerConfig
+from emancipate.ledger.journal import Journal, dead_segments, forget_owners
 
 log = logging.getLogger("emancipate.ledger")
 # Seconds past shutdown_timeout that a database call may take at shutdown before it is
@@ -180,6 +186,10 @@ class Ledger:
         self.written = 0  # records committed by this process (metrics, tests)
         self.spilled = 0
         self.rejected = 0  # records the database refused (kept in spill_dir/rejected-*)
+        self.unjournaled = 0  # records the journal could not take (disk full): queued only
+        self._journal: Journal | None = None  # from start(): only a serving process journals
+        # Names the database in journal file names (a digest of it); the password is masked.
+        self._database = engine.url.render_as_string(hide_password=True)
         self._insert = (postgresql.insert if engine.dialect.name == "postgresql"
                         else sqlite.insert)
 
@@ -195,8 +205,10 @@ class Ledger:
         return ledger
 
     def start(self) -> None:
-        """Start the background writer (idempotent)."""
+        """Start the background writer, and the journal unless ``journal: off`` (idempotent)."""
         if self._thread is None and not self._closed:
+            if self.cfg.enabled and self.cfg.journal != "off":
+                self._journal = Journal(self._spill_dir(), self._database, self.cfg.journal)
             self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
             self._thread.start()
 
@@ -232,8 +244,17 @@ class Ledger:
         self._closed = True
         if stuck:
             self._spill_unwritten()
+            self._close_journal()
             return  # the engine is left to process exit: its connection is the stuck one
+        self._close_journal()
         self.engine.dispose()
+
+    def _close_journal(self) -> None:
+        """Everything queued is committed or spilled: the journal is no longer needed. If
+        records are left (a spill that failed), its files stay for the next start to replay."""
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close(journal.appended if not self._queue else 0)
 
     def _spill_unwritten(self) -> None:
         """The writer is stuck in a database call: spill its batch and everything queued."""
@@ -247,7 +268,12 @@ class Ledger:
     # --- write side --------------------------------------------------------------------------
 
     def record(self, ctx: RequestContext) -> None:
-        """Queue one finished request. O(1) in the number of queued records; never raises."""
+        """Queue one finished request; never raises. Call it from the event loop thread.
+
+        With the journal on, the record is on disk (page cache, or flushed with ``fsync``)
+        when this returns: call it before the answer's last byte leaves
+        (``Gateway.answered``). O(1) in the number of queued records.
+        """
         if not self.cfg.enabled:
             return
         try:
@@ -255,11 +281,33 @@ class Ledger:
             if self._closed:  # a straggler after shutdown: keep it on disk rather than lose it
                 self._spill([rec])
                 return
+            if self._journal is not None:
+                self._journal_one(rec, self._journal)
             self._queue.append(rec)
             if len(self._queue) >= self.cfg.batch_size:
                 self._wake.set()
         except Exception:  # the ledger must never take a request down
             log.exception("could not record request %s", getattr(ctx, "request_id", "?"))
+
+    def _journal_one(self, rec: Record, journal: Journal) -> None:
+        """Append `rec` to the journal and tag it with its number (`_seq`, never stored), which
+        the writer hands back to ``Journal.release`` once committed. The queue is FIFO and
+        only this thread appends, so committing record n means 1..n are committed too."""
+        try:
+            rec[0]["_seq"] = journal.append(orjson.dumps(rec) + b"\n")
+        except OSError as exc:  # disk full, say: the record still goes to the database
+            self.unjournaled += 1
+            if self.unjournaled == 1 or self.unjournaled % 10_000 == 0:
+                log.error("ledger: journal write failed (%s); %d records not journaled so far",
+                          exc, self.unjournaled)
+
+    def _release(self, batch: list[Record]) -> None:
+        """`batch` is committed (or spilled): its journal lines are no longer needed."""
+        journal = self._journal
+        if journal is not None:
+            last = max((rec[0].get("_seq") or 0 for rec in batch), default=0)
+            if last:
+                journal.release(last)
 
     def pending(self) -> int:
         return len(self._queue)
@@ -385,6 +433,7 @@ class Ledger:
             finally:
                 self._inflight = None
             self.written += len(batch)
+            self._release(batch)
 
     def _write_one_by_one(self, batch: list[Record]) -> None:
         for i, rec in enumerate(batch):
@@ -399,12 +448,14 @@ class Ledger:
                 self._spill([rec], prefix="rejected")
                 continue
             self.written += 1
+        self._release(batch)
 
     def _write(self, batch: list[Record]) -> None:
         reqs, atts, decs, finds, conts = [], [], [], [], []
         for req, a, d, f in batch:
             row = dict(req)
             row["created_at"] = datetime.fromtimestamp(req["created_at"], UTC)
+            row.pop("_seq", None)  # the record's place in the journal, not a column
             content = row.pop("_content", None)
             if content is not None:
                 conts.append(content)
@@ -447,8 +498,8 @@ class Ledger:
             backoff = min(backoff * 2, 2.0)
         if self._queue:
             rest = list(self._queue)
-            self._queue.clear()
             self._spill(rest)
+            self._queue.clear()  # after the spill: if it fails, the journal still has them
 
     # --- spill -------------------------------------------------------------------------------
 
@@ -476,35 +527,44 @@ class Ledger:
                     len(records), path)
 
     def replay_spill(self) -> int:
-        """Write spilled records and verdicts to the database; one process claims each file."""
+        """Write spilled records and verdicts, and dead processes' journals, to the database;
+        one process claims each file. Idempotent: a record already stored is skipped."""
         directory = self._spill_dir()
         if not directory.is_dir():
             return 0
-        replayed = 0
-        files = [(p, self._replay_records) for p in sorted(directory.glob("ledger-*.jsonl"))]
+        journals, owners = dead_segments(directory, self._database)
+        files = [(p, self._replay_records) for p in journals]
+        files += [(p, self._replay_records) for p in sorted(directory.glob("ledger-*.jsonl"))]
         files += [(p, self._replay_verdicts) for p in sorted(directory.glob("shadow-*.jsonl"))]
-        for path, write in files:
-            claimed = path.with_suffix(f".replaying-{os.getpid()}")
-            try:
-                path.rename(claimed)
-            except OSError:
-                continue  # another replica took it
-            with open(claimed, encoding="utf-8") as fh:
-                rows = [json.loads(line) for line in fh if line.strip()]
-            try:
-                write(rows)
-            except Exception as exc:
-                claimed.rename(path)
-                log.error("ledger: could not replay %s (%s); will retry at next start",
-                          path.name, exc.__class__.__name__)
-                continue
-            claimed.unlink()
-            replayed += len(rows)
-            log.info("ledger: replayed %d spilled rows from %s", len(rows), path.name)
-        return replayed
+        try:
+            return sum(self._replay_file(path, write) for path, write in files)
+        finally:
+            forget_owners(owners)
+
+    def _replay_file(self, path: Path, write: Any) -> int:
+        """Claim `path` (atomic rename), write its rows, delete it; the rows written."""
+        claimed = path.with_suffix(f".replaying-{os.getpid()}")
+        try:
+            path.rename(claimed)
+        except OSError:
+            return 0  # another replica took it
+        rows = _read_rows(claimed)
+        try:
+            write(rows)
+        except Exception as exc:  # the database is not there yet: the file waits
+            claimed.rename(path)
+            log.error("ledger: could not replay %s (%s); will retry at next start",
+                      path.name, exc.__class__.__name__)
+            return 0
+        claimed.unlink()
+        if rows:
+            log.info("ledger: replayed %d rows from %s", len(rows), path.name)
+        return len(rows)
 
     def _replay_records(self, rows: list[Any]) -> None:
-        self._queue.extend(tuple(r) for r in rows)  # type: ignore[misc]
+        for row in rows:
+            row[0].pop("_seq", None)  # another process's journal numbers
+        self._queue.extend(tuple(r) for r in rows)
         try:
             self.flush()
         except Exception:
@@ -596,6 +656,21 @@ class Ledger:
         """Rows in `requests` (tests, health)."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(schema.requests)).scalar())
+
+
+def _read_rows(path: Path) -> list[Any]:
+    """The JSON lines of a spill file or journal; a line cut short (the journal's last one,
+    after a power cut) is skipped with a warning instead of failing the whole file."""
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                log.warning("ledger: %s line %d is incomplete; skipped", path.name, n)
+    return rows
 
 
 def _utc(value: datetime) -> datetime:
