@@ -9,6 +9,7 @@ answered 200, every adversarial one gets its answer or its error), never time.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,8 +64,10 @@ def _chat(model: str, content: str) -> dict[str, Any]:
 ADVERSARIAL = {
     # ~200 KB of spaced digit pairs: the pattern that took the guard minutes (issue 17 §1)
     "spaced digit pairs": (_chat("external", "12 34 56 78 90 " * 13_700), 200, None),
-    # phone-number look-alikes, 128 KB
-    "phone look-alikes": (_chat("external", "+33 6 12 34 56 7 " * 7_500), 200, None),
+    # phone-number look-alikes, 128 KB: more rejected candidates than the personal-data
+    # scan validates for that size, so it cannot vouch for the rest: refused
+    "phone look-alikes": (_chat("external", "+33 6 12 34 56 7 " * 7_500), 413,
+                          "scan_budget_exceeded"),
     # 2 MB of text: over the 1 MiB scan budget, refused before it is read
     "2 MB of text": (_chat("external", "lorem ipsum dolor sit amet " * 78_000), 413,
                      "scan_budget_exceeded"),
@@ -109,7 +112,8 @@ def test_adversarial_bodies_do_not_keep_ordinary_requests_or_probes_from_being_a
         if code is not None:
             err = resp.json()["error"]
             assert err["code"] == code and err["param"] == "messages"
-            assert "guard.max_scan_bytes" in err["message"]
+            assert ("guard.max_scan_bytes" in err["message"]
+                    or "number-like candidates" in err["message"])
 
 
 def test_a_request_over_budget_is_refused_with_an_openai_error(
@@ -174,3 +178,28 @@ def test_unknown_fields_are_dropped_before_the_vendor_under_drop(
     assert AWS.encode() not in received.body
     assert "x_note" not in received.json
     assert received.json["messages"][0]["content"][0] == {"type": "text", "text": "hello"}
+
+
+def _invalid_phone_lookalikes(n: int = 2_000) -> str:
+    """Thousands of international numbers libphonenumber rejects: each rejection costs the
+    personal-data scan a validation, and past its budget the rest is not read."""
+    rnd = random.Random(3)
+    return "\n".join(f"item {i}: +{rnd.randint(1, 99)} {rnd.randint(100, 999)} "
+                     f"{rnd.randint(1_000_000, 9_999_999)}" for i in range(n))
+
+
+def test_a_text_the_personal_scan_cannot_finish_is_never_sent_to_an_external_vendor(
+        gateway: GatewayProcess,
+        lenient: tuple[GatewayProcess, SimulatedVendor, SimulatedVendor]) -> None:
+    body = _chat("external", _invalid_phone_lookalikes())
+    resp = httpx.post(gateway.url + "/v1/chat/completions", json=body, timeout=120)
+    assert resp.status_code == 413, resp.text
+    err = resp.json()["error"]
+    assert err["code"] == "scan_budget_exceeded" and "number-like candidates" in err["message"]
+    gw, outside, inside = lenient  # over_budget: in_house
+    outside.clear()
+    inside.clear()
+    resp = httpx.post(gw.url + "/v1/chat/completions", timeout=120,
+                      json={**body, "model": "mixed"})
+    assert resp.status_code == 200, resp.text
+    assert outside.received == [] and len(inside.received) == 1

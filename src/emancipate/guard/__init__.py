@@ -31,7 +31,7 @@ from emancipate.guard.secrets import GENERIC_KEYWORDS, scan_local, word_start_re
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
 from emancipate.guard.view import RequestView, Segment, segments_of
 
-__all__ = ["Guard", "GuardConfig", "RequestView", "message_segments", "message_text"]
+__all__ = ["Guard", "GuardConfig", "Unscannable", "RequestView", "message_segments", "message_text"]
 
 _RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
 _LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
@@ -48,6 +48,12 @@ Raw = tuple[int, int, str, str, str | None]  # start, end, class, detector, doma
 
 def _word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
+
+
+class Unscannable(Exception):
+    """The guard could not read all of a text within its budget: what it did not read must
+    not reach an external target (the runner refuses or keeps it in-house, as for a body
+    over `guard.max_scan_bytes`). The message says why, without any value."""
 
 
 class Guard:
@@ -204,7 +210,11 @@ class Guard:
 
         if "personal" in classes:
             personal: list[tuple[int, int, str]] = []
-            scan_personal(text, shape_of(text), self.numbers, personal)
+            work = scan_personal(text, shape_of(text), self.numbers, personal)
+            if work.exhausted:  # candidates past the budget were not validated
+                raise Unscannable(
+                    "The text holds more number-like candidates than the personal-data scan "
+                    f"validates for its size ({work.rejections} rejected)")
             if self.entities is not None:
                 personal.extend(self.entities.find(text))
             taken = _Spans(secrets)

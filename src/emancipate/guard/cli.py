@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from emancipate.context import Finding, Principal, Target
-from emancipate.guard import Guard
+from emancipate.guard import Guard, Unscannable
 from emancipate.guard.config import GuardConfig
 from emancipate.guard.view import describe
 
@@ -68,7 +68,12 @@ def scan(
     cfg = _load(config)
     guard_cfg: GuardConfig = cfg.guard
     text = _read(file)
-    findings = Guard.from_config(guard_cfg).scan(text)
+    try:
+        findings = Guard.from_config(guard_cfg).scan(text)
+    except Unscannable as exc:
+        typer.echo(f"emancipate: unscannable: {exc}; the gateway refuses such a request or "
+                   "keeps it in-house (guard.over_budget)", err=True)
+        raise typer.Exit(3) from None
     if as_json:
         typer.echo(json.dumps([{"class": f.cls, "detector": f.detector, "start": f.start,
                                 "end": f.end} for f in findings]))

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from emancipate.context import Decision, Finding, Target
-from emancipate.guard import Guard, GuardConfig
+from emancipate.guard import Guard, GuardConfig, Unscannable
 from emancipate.guard.view import RequestView, Segment, TooManyStrings
 from emancipate.protocol import OpenAIError
 
 # Characters below which a scan runs inline: ~0.4 ms of prose, ~3 ms of number-dense text
 # (guard bench), about what a hand-off to a thread and back costs under load.
 INLINE_CHARS = 8192
+ENTITY_INLINE_CHARS = 512
 # Strings a body may hold for its walk to run on the loop (~2 µs a string: 1 ms).
 INLINE_STRINGS = 512
 WORKERS = 2  # scans in flight at once; more would only queue for the GIL
@@ -64,6 +65,9 @@ class GuardRunner:
         self._pool: Executor | None = None
         self._walks: ThreadPoolExecutor | None = None
         self.offloaded = 0  # scans that ran in a worker (tests and metrics count them)
+        # The opt-in name model costs ~15 ms per KB of name-dense text (bench/guard_entities.py):
+        # with it on, anything past a short message goes to a worker.
+        self.inline_chars = INLINE_CHARS if guard.entities is None else ENTITY_INLINE_CHARS
 
     async def scan(self, body: dict[str, Any], targets: list[Target],
                    kind: Literal["chat", "embeddings"] = "chat") -> Scanned:
@@ -79,17 +83,20 @@ class GuardRunner:
         if view.token_ids and self.policy_enabled:
             return self._unscanned(view, targets, param, (
                 "The input is given as token ids, which the leak guard cannot read"), 403)
-        if view.size <= INLINE_CHARS:
-            findings = self.guard.scan_view(view)
-        else:
-            self.offloaded += 1
-            if self.mode == "process":
-                findings = await loop.run_in_executor(self._executor(), _scan_in_worker,
-                                                      view.segments)
-            else:
-                findings = await loop.run_in_executor(self._executor(), self.guard.scan_view,
-                                                      view)
+        try:
+            findings = await self._scan(view)
+        except Unscannable as exc:
+            return self._unscanned(view, targets, param, str(exc))
         return Scanned(view.body, findings, targets)
+
+    async def _scan(self, view: RequestView) -> list[Finding]:
+        if view.size <= self.inline_chars:
+            return self.guard.scan_view(view)
+        self.offloaded += 1
+        loop = asyncio.get_running_loop()
+        if self.mode == "process":
+            return await loop.run_in_executor(self._executor(), _scan_in_worker, view.segments)
+        return await loop.run_in_executor(self._executor(), self.guard.scan_view, view)
 
     def _walker(self) -> Executor:
         """Threads for walking a body of many strings (the process pool scans)."""

@@ -15,7 +15,12 @@ def mask(text: str, guard: Any) -> str:
     """`text` with each finding replaced by `[class:detector]`."""
     if guard is None or not text:
         return text
-    findings = guard.scan(text)
+    from emancipate.guard import Unscannable
+
+    try:
+        findings = guard.scan(text)
+    except Unscannable:  # what the guard could not read is not kept either
+        return f"[unscannable:{len(text)} characters]"
     if not findings:
         return text
     out, last = [], 0

@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any
 
 from emancipate.context import RequestContext, Target
+from emancipate.guard import Unscannable
 from emancipate.shadow.config import ShadowConfig
 from emancipate.shadow.judge import (
     Verdict,
@@ -255,7 +256,10 @@ class Shadow:
                 "max_tokens": self.cfg.judge_max_tokens}
         jctx = RequestContext(request_id=job.ctx.request_id, endpoint="shadow-judge",
                               principal=job.ctx.principal, route=route.name)
-        findings = gw.stages.scan(data)
+        try:
+            findings = gw.stages.scan(data)
+        except Unscannable as exc:  # never hand a judge what the guard could not read
+            raise _JudgeBlocked(f"the leak guard could not read the exchange ({exc})") from None
         plan = gw.stages.plan(data, findings, route.targets, job.ctx.principal)
         targets = route.targets
         if plan is not None:
