@@ -19,11 +19,16 @@ from emancipate.providers import ProviderError
 from emancipate.providers.aws_signing import AwsSigner
 from emancipate.providers.bedrock_translate import (
     ConverseStream,
+    cohere_request,
+    cohere_vectors,
     completion_from,
     converse_request,
+    embedding_family,
     error_for,
     image_refusal,
     stream_error_for,
+    titan_request,
+    titan_vector,
 )
 from emancipate.providers.eventstream import (
     EventStreamDecoder,
@@ -356,3 +361,43 @@ def test_bad_bedrock_entries_fail_at_start_up_naming_the_key(entry: dict[str, st
         parse_config(doc, "gateway.yaml")
     assert (info.value.source, info.value.key) == ("gateway.yaml", key)
     assert fragment in info.value.reason
+
+
+# --- embeddings (InvokeModel bodies) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "family"), [
+    ("amazon.titan-embed-text-v2:0", "titan"), ("amazon.titan-embed-text-v1", "titan"),
+    ("cohere.embed-english-v3", "cohere"), ("us.cohere.embed-multilingual-v3", "cohere"),
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", None), ("amazon.titan-text-express-v1", None)])
+def test_embedding_family_by_model_id(model: str, family: str | None) -> None:
+    assert embedding_family(model) == family
+
+
+def test_titan_v2_body_is_normalised_and_shortened_to_an_allowed_size() -> None:
+    model = "amazon.titan-embed-text-v2:0"
+    assert titan_request("hi", model, None) == {"inputText": "hi", "normalize": True}
+    assert titan_request("hi", model, 512) == {"inputText": "hi", "normalize": True,
+                                               "dimensions": 512}
+    with pytest.raises(ProviderError) as info:
+        titan_request("hi", model, 300)
+    assert (info.value.kind, info.value.param) == ("client_error", "dimensions")
+    assert "256 or 512 or 1024" in info.value.message
+    assert titan_request("hi", "amazon.titan-embed-text-v1", None) == {"inputText": "hi"}
+    assert titan_vector({"embedding": [1, 0], "inputTextTokenCount": 2}, "p") == ([1.0, 0.0], 2)
+
+
+def test_cohere_body_defaults_to_search_document_and_refuses_other_sizes() -> None:
+    model = "cohere.embed-english-v3"
+    assert cohere_request(["a"], None, model, None) == {"texts": ["a"],
+                                                        "input_type": "search_document"}
+    assert cohere_request(["a"], "search_query", model, 1024)["input_type"] == "search_query"
+    for input_type, dims, param in (("nonsense", None, "input_type"), (None, 512, "dimensions")):
+        with pytest.raises(ProviderError) as info:
+            cohere_request(["a"], input_type, model, dims)
+        assert (info.value.kind, info.value.param) == ("client_error", param)
+    assert cohere_vectors({"embeddings": [[1, 2]]}, 1, "p") == [[1.0, 2.0]]
+    assert cohere_vectors({"embeddings": {"float": [[1, 2]]}}, 1, "p") == [[1.0, 2.0]]
+    with pytest.raises(ProviderError) as bad:
+        cohere_vectors({"embeddings": []}, 1, "p")
+    assert bad.value.kind == "bad_response"

@@ -17,6 +17,7 @@ from emancipate.testing import (
     RateLimit,
     SimulatedVendor,
     Status,
+    embedding_vector,
 )
 from tests.gateway_process import GatewayProcess
 
@@ -24,6 +25,8 @@ KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGWRONG"
 PROFILE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"  # an inference profile id
+TITAN = "amazon.titan-embed-text-v2:0"
+COHERE = "cohere.embed-english-v3"
 TOOLS = [{"type": "function", "function": {
     "name": "lookup", "description": "Look a thing up",
     "parameters": {"type": "object", "properties": {"echo": {"type": "string"}},
@@ -61,6 +64,9 @@ def gateway(sims: tuple[SimulatedVendor, SimulatedVendor],
                                              {"provider": "vllm", "model": "llama"}]},
             "wrong-or-inhouse": {"targets": [{"provider": "br-wrong", "model": PROFILE},
                                              {"provider": "vllm", "model": "llama"}]},
+            "titan": {"targets": [{"provider": "br", "model": PROFILE},
+                                  {"provider": "br", "model": TITAN}]},
+            "cohere": {"targets": [{"provider": "br", "model": COHERE}]},
         },
     }
     env = {"BR_KEY": KEY_ID, "BR_SECRET": SECRET, "BR_WRONG": WRONG_SECRET}
@@ -254,3 +260,57 @@ def test_stream_cut_after_the_first_chunk_is_an_error_not_a_truncation(
         list(gateway.client().chat.completions.create(
             model="haiku-or-inhouse", messages=_user("a long answer here"), stream=True))
     assert info.value.body["code"] == "stream_interrupted"
+
+
+# --- embeddings (InvokeModel) --------------------------------------------------------------------
+
+
+def test_titan_embeddings_are_one_signed_invoke_call_per_input(gateway: GatewayProcess,
+                                                               sims) -> None:
+    bedrock, _ = sims
+    bedrock.clear()
+    texts = ["first text here", "the second"]
+    answer = gateway.client().embeddings.create(model="titan", input=texts, dimensions=512)
+    for item, text in zip(answer.data, texts, strict=True):
+        assert item.embedding == pytest.approx(embedding_vector(text, 512), abs=1e-6)
+    assert answer.usage.prompt_tokens == 5  # Titan's inputTextTokenCount, summed
+    sent = sorted(bedrock.received, key=lambda r: r.json["inputText"])
+    assert [r.path for r in sent] == [f"/model/{TITAN}/invoke"] * 2
+    assert [r.json for r in sent] == [
+        {"inputText": t, "normalize": True, "dimensions": 512} for t in sorted(texts)]
+    assert all(r.headers["authorization"].startswith("AWS4-HMAC-SHA256 ") for r in sent)
+
+
+def test_titan_refuses_a_size_it_does_not_make(gateway: GatewayProcess, sims) -> None:
+    bedrock, _ = sims
+    bedrock.clear()
+    with pytest.raises(openai.BadRequestError) as info:
+        gateway.client().embeddings.create(model="titan", input="x", dimensions=300)
+    assert info.value.body["param"] == "dimensions"
+    assert "256 or 512 or 1024" in info.value.body["message"]
+    assert bedrock.received == []  # refused before any call
+
+
+def test_cohere_embeddings_go_in_one_call_counted_by_the_token_header(
+        gateway: GatewayProcess, sims) -> None:
+    bedrock, _ = sims
+    bedrock.clear()
+    texts = ["alpha beta", "gamma delta epsilon", "zeta"]
+    answer = gateway.client().embeddings.create(model="cohere", input=texts,
+                                                encoding_format="float",
+                                                extra_body={"input_type": "search_query"})
+    assert [d.embedding for d in answer.data] == [embedding_vector(t, 1024) for t in texts]
+    assert answer.usage.prompt_tokens == 6  # X-Amzn-Bedrock-Input-Token-Count
+    (sent,) = bedrock.received
+    assert sent.json == {"texts": texts, "input_type": "search_query"}
+
+
+def test_throttled_embeddings_are_retried_on_the_same_target(gateway: GatewayProcess,
+                                                             sims) -> None:
+    bedrock, _ = sims
+    bedrock.clear()
+    bedrock.inject(RateLimit(), times=1)
+    answer = gateway.client().embeddings.create(model="cohere", input="again",
+                                                encoding_format="float")
+    assert answer.data[0].embedding == embedding_vector("again", 1024)
+    assert len(bedrock.received) == 2

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 
 import pytest
 
 from emancipate.providers import ProviderError
+from emancipate.providers.embeddings import embedding_list, texts_of, unit
 from emancipate.providers.gemini_translate import (
     GeminiStream,
     completion_from,
+    embed_request,
     error_for,
     generate_request,
     openapi_schema,
+    predict_request,
+    predictions_from,
+    vectors_from,
 )
 
 WHO = "provider 'gem'"
@@ -166,3 +173,50 @@ def test_errors_map_to_fault_kinds_with_the_retry_hint() -> None:
         err = error_for(status, raw, None, WHO)
         assert (err.kind, err.retry_after) == (kind, retry_after), (status, raw)
     assert error_for(429, body(429, "RESOURCE_EXHAUSTED", retry), 2.0, WHO).retry_after == 2.0
+
+
+# --- embeddings ----------------------------------------------------------------------------------
+
+
+def test_batch_embed_contents_names_the_model_in_every_request() -> None:
+    body = embed_request(["a", "b"], "models/gemini-embedding-001", 128)
+    assert body == {"requests": [
+        {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t}]},
+         "outputDimensionality": 128} for t in ("a", "b")]}
+    assert "outputDimensionality" not in embed_request(["a"], "models/m", None)["requests"][0]
+
+
+def test_vertex_predict_body_and_its_token_statistics() -> None:
+    assert predict_request(["a", "b"], 256) == {
+        "instances": [{"content": "a"}, {"content": "b"}],
+        "parameters": {"outputDimensionality": 256}}
+    assert predict_request(["a"], None) == {"instances": [{"content": "a"}]}
+    answer = {"predictions": [
+        {"embeddings": {"values": [0.5, 0.5], "statistics": {"token_count": 3}}},
+        {"embeddings": {"values": [1, 0], "statistics": {"token_count": 4}}}]}
+    assert predictions_from(answer, 2, WHO) == ([[0.5, 0.5], [1.0, 0.0]], 7)
+
+
+@pytest.mark.parametrize("answer", [{}, {"embeddings": [{"values": [1.0]}]},
+                                    {"embeddings": [{"values": []}, {"values": [1.0]}]}])
+def test_an_answer_without_one_vector_per_input_is_a_bad_response(answer: dict) -> None:
+    with pytest.raises(ProviderError) as info:
+        vectors_from(answer, 2, WHO)
+    assert info.value.kind == "bad_response"
+
+
+def test_token_ids_are_refused_naming_input() -> None:
+    assert texts_of({"input": "one"}, WHO) == ["one"]
+    with pytest.raises(ProviderError) as info:
+        texts_of({"input": [[101, 2023]]}, WHO)
+    assert (info.value.kind, info.value.param) == ("client_error", "input")
+
+
+def test_embedding_list_encodes_base64_as_little_endian_float32() -> None:
+    vector = unit([3.0, 4.0])
+    assert vector == [0.6, 0.8]
+    as_floats = embedding_list([vector], "m", 5, None)
+    assert as_floats["data"] == [{"object": "embedding", "index": 0, "embedding": vector}]
+    assert as_floats["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+    packed = embedding_list([vector], "m", 5, "base64")["data"][0]["embedding"]
+    assert struct.unpack("<2f", base64.b64decode(packed)) == pytest.approx(vector)

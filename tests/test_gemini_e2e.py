@@ -15,6 +15,7 @@ from emancipate.testing import (
     RateLimit,
     SimulatedVendor,
     Status,
+    embedding_vector,
 )
 from tests.gateway_process import GatewayProcess
 
@@ -52,6 +53,8 @@ def gateway(sims: tuple[SimulatedVendor, SimulatedVendor],
             "badkey": {"targets": [{"provider": "gem-badkey", "model": "gemini-2.5-flash"}]},
             "flash-or-inhouse": {"targets": [{"provider": "gem", "model": "gemini-2.5-flash"},
                                              {"provider": "vllm", "model": "llama"}]},
+            "embed": {"targets": [{"provider": "gem", "model": "gemini-2.5-flash"},
+                                  {"provider": "gem", "model": "gemini-embedding-001"}]},
         },
     }
     env = {"GEM_KEY": GEMINI_KEY, "GEM_WRONG": "AIzaSy-wrong-key-value-000000"}
@@ -227,3 +230,48 @@ def test_stream_cut_after_the_first_chunk_is_an_error_not_a_truncation(
         list(gateway.client().chat.completions.create(
             model="flash-or-inhouse", messages=_user("a long answer here"), stream=True))
     assert info.value.body["code"] == "stream_interrupted"
+
+
+# --- embeddings ----------------------------------------------------------------------------------
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector]
+
+
+def test_embeddings_go_as_one_batch_embed_contents_call(gateway: GatewayProcess, sims) -> None:
+    gem, _ = sims
+    gem.clear()
+    texts = ["the first text to embed", "and a second one"]
+    answer = gateway.client().embeddings.create(model="embed", input=texts)  # base64 floats
+    assert [d.index for d in answer.data] == [0, 1]
+    for item, text in zip(answer.data, texts, strict=True):
+        assert item.embedding == pytest.approx(embedding_vector(text, 3072), abs=1e-6)
+    # The Gemini API counts no tokens for embeddings: four characters a token.
+    assert answer.usage.prompt_tokens == sum(len(t) // 4 for t in texts)
+    (sent,) = gem.received  # the chat model of the route does not serve embeddings
+    assert sent.path == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    assert sent.json == {"requests": [
+        {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": t}]}}
+        for t in texts]}
+
+
+def test_embedding_dimensions_are_shortened_by_google_and_normalised_again(
+        gateway: GatewayProcess, sims) -> None:
+    gem, _ = sims
+    answer = gateway.client().embeddings.create(model="embed", input="short me",
+                                                dimensions=256, encoding_format="float")
+    vector = answer.data[0].embedding
+    assert len(vector) == 256
+    assert vector == pytest.approx(_unit(embedding_vector("short me", 3072)[:256]))
+    assert sum(v * v for v in vector) == pytest.approx(1.0)
+    assert gem.received[-1].json["requests"][0]["outputDimensionality"] == 256
+
+
+def test_a_chat_only_route_refuses_embeddings(gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        gateway.client().embeddings.create(model="flash", input="x")
+    assert info.value.code == "model_not_supported"
+    assert info.value.body["param"] == "model"
+

@@ -21,6 +21,7 @@ from emancipate.testing import (
     SimulatedVendor,
     Status,
     TokenBook,
+    embedding_vector,
 )
 from tests.gateway_process import GatewayProcess
 
@@ -94,6 +95,8 @@ def gateway(sims: Sims, key: rsa.RSAPrivateKey,
                                              {"provider": "vllm", "model": "llama"}]},
             "rotated-or-inhouse": {"targets": [{"provider": "vx-rotated", "model": MODEL},
                                                {"provider": "vllm", "model": "llama"}]},
+            "embed": {"targets": [{"provider": "vx", "model": "text-embedding-005"}]},
+            "gemini-embed": {"targets": [{"provider": "vx", "model": "gemini-embedding-001"}]},
         },
     }
     env = {"GOOGLE_APPLICATION_CREDENTIALS": str(good), "OLD_SA_FILE": str(rotated)}
@@ -206,3 +209,37 @@ def test_a_bad_vertex_entry_fails_at_start_up_naming_the_key() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(doc, "gateway.yaml")
     assert (info.value.source, info.value.key) == ("gateway.yaml", "providers.vx.location")
+
+
+# --- embeddings (`:predict`) ---------------------------------------------------------------------
+
+
+def test_embeddings_go_to_predict_in_batches_of_eight(gateway: GatewayProcess,
+                                                       sims: Sims) -> None:
+    sims.vertex.clear()
+    texts = [f"text number {i}" for i in range(10)]
+    answer = gateway.client().embeddings.create(model="embed", input=texts,
+                                                encoding_format="float")
+    assert [d.embedding for d in answer.data] == [embedding_vector(t, 768) for t in texts]
+    assert answer.usage.prompt_tokens == 30  # the predictions' statistics.token_count
+    sent = sorted(sims.vertex.received, key=lambda r: len(r.json["instances"]))
+    assert [len(r.json["instances"]) for r in sent] == [2, 8]
+    assert {r.path for r in sent} == {
+        f"/v1/projects/{PROJECT}/locations/europe-west4/publishers/google/models/"
+        "text-embedding-005:predict"}
+    assert all(r.headers["authorization"].startswith("Bearer ya29.") for r in sent)
+
+
+def test_gemini_embedding_on_vertex_is_one_text_a_call_shortened_and_normalised(
+        gateway: GatewayProcess, sims: Sims) -> None:
+    sims.vertex.clear()
+    texts = ["one", "two"]
+    answer = gateway.client().embeddings.create(model="gemini-embed", input=texts,
+                                                dimensions=128, encoding_format="float")
+    for item, text in zip(answer.data, texts, strict=True):
+        full = embedding_vector(text, 3072)[:128]
+        norm = sum(v * v for v in full) ** 0.5
+        assert item.embedding == pytest.approx([v / norm for v in full])
+    assert sorted(r.json["instances"][0]["content"] for r in sims.vertex.received) == texts
+    assert all(r.json["parameters"] == {"outputDimensionality": 128}
+               for r in sims.vertex.received)

@@ -30,12 +30,26 @@ from emancipate.protocol import ChatCompletionRequest, ImagePart
 from emancipate.providers.aws_signing import AwsSigner
 from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
 from emancipate.providers.bedrock_translate import (
+    COHERE_BATCH,
     ConverseStream,
+    cohere_request,
+    cohere_vectors,
     completion_from,
     converse_request,
+    embedding_family,
     error_for,
     image_refusal,
     stream_error_for,
+    titan_request,
+    titan_vector,
+)
+from emancipate.providers.embeddings import (
+    EmbeddingBody,
+    batches,
+    each_of,
+    embedding_list,
+    estimated_tokens,
+    texts_of,
 )
 from emancipate.providers.eventstream import (
     EventMessage,
@@ -119,20 +133,20 @@ class Bedrock(Provider):
         """Encoded once, sent as is: the signature covers this exact path."""
         return URL(f"{self.endpoint}/model/{quote(model, safe='')}/{operation}", encoded=True)
 
-    async def _post(self, model: str, operation: str, body: dict[str, Any],
+    async def _post(self, model: str, operation: str, payload: dict[str, Any],
                     accept: str) -> aiohttp.ClientResponse:
         url = self.url_for(model, operation)
-        raw = orjson.dumps(converse_request(body))
+        raw = orjson.dumps(payload)
         headers = await self.signer.headers_for(str(url), raw, {**self.headers, "Accept": accept})
         return await self.http.post(url, raw, headers)
 
     async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
-        resp = await self._post(model, "converse", body, "application/json")
+        resp = await self._post(model, "converse", converse_request(body), "application/json")
         data = await self.http.read_json(resp)
         return completion_from(data, model, f"provider {self.name!r}")
 
     async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
-        resp = await self._post(model, "converse-stream", body, EVENT_STREAM)
+        resp = await self._post(model, "converse-stream", converse_request(body), EVENT_STREAM)
         if EVENT_STREAM not in resp.headers.get("content-type", ""):
             resp.release()
             raise ProviderError(
@@ -149,6 +163,42 @@ class Bedrock(Provider):
             raise ProviderError(
                 "stream_cut", f"provider {self.name!r} ended the stream before messageStop")
         yield state.final()
+
+    def serves_embeddings(self, model: str) -> bool:
+        return embedding_family(model) is not None
+
+    async def embeddings(self, body: EmbeddingBody, model: str) -> EmbeddingBody:
+        """InvokeModel with the model's own body: Titan one text a call, Cohere up to 96.
+        Every body is built (and a bad `dimensions` refused) before the first call."""
+        who = f"provider {self.name!r}"
+        texts = texts_of(body, who)
+        dimensions = body.get("dimensions")
+        if embedding_family(model) == "titan":
+            answers = await each_of([titan_request(t, model, dimensions) for t in texts],
+                                    lambda payload: self._titan(model, payload))
+        else:
+            payloads = [cohere_request(part, body.get("input_type"), model, dimensions)
+                        for part in batches(texts, COHERE_BATCH)]
+            answers = await each_of(payloads, lambda payload: self._cohere(model, payload))
+        vectors = [v for part, _ in answers for v in part]
+        return embedding_list(vectors, model, sum(tokens for _, tokens in answers),
+                              body.get("encoding_format"))
+
+    async def _titan(self, model: str,
+                     payload: dict[str, Any]) -> tuple[list[list[float]], int]:
+        resp = await self._post(model, "invoke", payload, "application/json")
+        vector, tokens = titan_vector(await self.http.read_json(resp), f"provider {self.name!r}")
+        return [vector], tokens
+
+    async def _cohere(self, model: str,
+                      payload: dict[str, Any]) -> tuple[list[list[float]], int]:
+        resp = await self._post(model, "invoke", payload, "application/json")
+        # Cohere's body counts nothing; InvokeModel says it in a header.
+        counted = resp.headers.get("x-amzn-bedrock-input-token-count", "")
+        texts = payload["texts"]
+        vectors = cohere_vectors(await self.http.read_json(resp), len(texts),
+                                 f"provider {self.name!r}")
+        return vectors, int(counted) if counted.isdigit() else estimated_tokens(texts)
 
     def _payload(self, message: EventMessage) -> dict[str, Any]:
         if message.message_type != "event":

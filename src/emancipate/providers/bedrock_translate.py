@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -323,6 +323,81 @@ class ConverseStream:
         """The closing usage chunk (empty `choices`), as OpenAI sends with `include_usage`."""
         return chat_chunk(id=self.id, model=self.model, created=self.created,
                           empty_choices=True, usage=usage_from(self.usage))
+
+
+# --- embeddings ------------------------------------------------------------------------------
+
+# InvokeModel bodies of the two embedding families Bedrock sells (each model's own format).
+EmbeddingFamily = Literal["titan", "cohere"]
+TITAN_V2_DIMENSIONS = (256, 512, 1024)
+TITAN_V1_DIMENSIONS = 1536
+COHERE_V3_DIMENSIONS = 1024
+COHERE_BATCH = 96  # texts per call
+COHERE_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
+
+
+def embedding_family(model: str) -> EmbeddingFamily | None:
+    """Which body a model id (or inference profile, or ARN ending in one) takes, if any."""
+    if "amazon.titan-embed-text-" in model:
+        return "titan"
+    if "cohere.embed-english-v3" in model or "cohere.embed-multilingual-v3" in model:
+        return "cohere"
+    return None
+
+
+def titan_request(text: str, model: str, dimensions: int | None) -> BedrockBody:
+    """One Titan Text Embeddings body (one text a call). v2 shortens to 256 or 512 and is
+    asked to normalise, as OpenAI's vectors are; v1 has 1536 dimensions and no options."""
+    if "titan-embed-text-v1" in model:
+        if dimensions not in (None, TITAN_V1_DIMENSIONS):
+            raise _dimensions_refused(model, (TITAN_V1_DIMENSIONS,))
+        return {"inputText": text}
+    if dimensions is not None and dimensions not in TITAN_V2_DIMENSIONS:
+        raise _dimensions_refused(model, TITAN_V2_DIMENSIONS)
+    out: BedrockBody = {"inputText": text, "normalize": True}
+    if dimensions:
+        out["dimensions"] = dimensions
+    return out
+
+
+def cohere_request(texts: list[str], input_type: Any, model: str,
+                   dimensions: int | None) -> BedrockBody:
+    """One Cohere Embed v3 body (up to 96 texts). `input_type` is Cohere's own request field,
+    passed through when the client sends it (`extra_body`), `search_document` otherwise."""
+    if dimensions not in (None, COHERE_V3_DIMENSIONS):
+        raise _dimensions_refused(model, (COHERE_V3_DIMENSIONS,))
+    if input_type is not None and input_type not in COHERE_INPUT_TYPES:
+        raise ProviderError("client_error", f"input_type must be one of "
+                            f"{', '.join(COHERE_INPUT_TYPES)} for {model}", status=400,
+                            param="input_type", code="invalid_value")
+    return {"texts": texts, "input_type": input_type or "search_document"}
+
+
+def _dimensions_refused(model: str, allowed: tuple[int, ...]) -> ProviderError:
+    return ProviderError("client_error", f"{model} returns vectors of "
+                         f"{' or '.join(str(d) for d in allowed)} dimensions: ask for one of "
+                         "those, or leave `dimensions` out", status=400, param="dimensions",
+                         code="invalid_value")
+
+
+def titan_vector(data: dict[str, Any], who: str) -> tuple[list[float], int]:
+    """A Titan answer's vector and `inputTextTokenCount`."""
+    vector = data.get("embedding")
+    if not isinstance(vector, list) or not vector:
+        raise ProviderError("bad_response", f"{who} answered without an embedding")
+    return [float(v) for v in vector], int(data.get("inputTextTokenCount") or 0)
+
+
+def cohere_vectors(data: dict[str, Any], count: int, who: str) -> list[list[float]]:
+    """A Cohere answer's vectors: `embeddings` is a list of vectors (`embeddings_floats`) or,
+    when types were asked for, `{"float": [...]}`."""
+    embeddings = data.get("embeddings")
+    if isinstance(embeddings, dict):
+        embeddings = embeddings.get("float")
+    if not isinstance(embeddings, list) or len(embeddings) != count or not all(
+            isinstance(v, list) and v for v in embeddings):
+        raise ProviderError("bad_response", f"{who} answered without one embedding per text")
+    return [[float(x) for x in v] for v in embeddings]
 
 
 # --- errors ----------------------------------------------------------------------------------

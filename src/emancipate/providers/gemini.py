@@ -25,13 +25,27 @@ from emancipate.providers.base import (
     check_token_limit,
     retry_after_seconds,
 )
+from emancipate.providers.embeddings import (
+    EmbeddingBody,
+    batches,
+    each_of,
+    embedding_list,
+    estimated_tokens,
+    texts_of,
+    unit,
+)
 from emancipate.providers.gemini_translate import (
     GeminiStream,
     completion_from,
+    embed_request,
     error_for,
     generate_request,
+    vectors_from,
 )
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
+
+# `batchEmbedContents` takes at most 100 requests; a longer input goes in several calls.
+GEMINI_EMBED_BATCH = 100
 
 
 class GoogleUpstream(HTTPUpstream):
@@ -89,6 +103,11 @@ class GenerateContent(Provider):
                 "stream_cut", f"provider {self.name!r} ended the stream before it was complete")
         yield state.final()
 
+    def serves_embeddings(self, model: str) -> bool:
+        """Google's embedding models say so in their name (`gemini-embedding-001`,
+        `text-embedding-005`, `text-multilingual-embedding-002`)."""
+        return "embedding" in model.rsplit("/", 1)[-1]
+
     def _event(self, data: bytes) -> dict[str, Any]:
         try:
             event = orjson.loads(data)
@@ -120,9 +139,29 @@ class Gemini(GenerateContent):
         if key:
             self.headers["x-goog-api-key"] = key
 
+    def model_name(self, model: str) -> str:
+        return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
     def url_for(self, model: str, method: str) -> str:
-        name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
-        return f"{self.cfg.base_url}/{self.cfg.api_version}/{quote(name, safe='/')}:{method}"
+        name = quote(self.model_name(model), safe="/")
+        return f"{self.cfg.base_url}/{self.cfg.api_version}/{name}:{method}"
 
     async def headers_for(self) -> dict[str, str]:
         return self.headers
+
+    async def embeddings(self, body: EmbeddingBody, model: str) -> EmbeddingBody:
+        """`batchEmbedContents`, whose answer counts no tokens: `usage` is estimated."""
+        who = f"provider {self.name!r}"
+        texts = texts_of(body, who)
+        dimensions = body.get("dimensions")
+        url, name = self.url_for(model, "batchEmbedContents"), self.model_name(model)
+
+        async def batch(part: list[str]) -> list[list[float]]:
+            resp = await self.http.post(url, embed_request(part, name, dimensions),
+                                        await self.headers_for())
+            return vectors_from(await self.http.read_json(resp), len(part), who)
+
+        parts = await each_of(batches(texts, GEMINI_EMBED_BATCH), batch)
+        vectors = [unit(v) if dimensions else v for part in parts for v in part]
+        return embedding_list(vectors, model, estimated_tokens(texts),
+                              body.get("encoding_format"))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -391,6 +392,59 @@ class GeminiStream:
         """The closing usage chunk (empty `choices`), as OpenAI sends with `include_usage`."""
         return chat_chunk(id=self.id, model=self.model, created=self.created,
                           empty_choices=True, usage=usage_from(self.meta))
+
+
+# --- embeddings ------------------------------------------------------------------------------
+
+
+def embed_request(texts: Sequence[str], model_name: str, dimensions: int | None) -> GeminiBody:
+    """The Gemini API's `batchEmbedContents` body: one `EmbedContentRequest` per text, each
+    naming the model as the URL does (`models/...`)."""
+    requests = []
+    for text in texts:
+        request: dict[str, Any] = {"model": model_name, "content": {"parts": [{"text": text}]}}
+        if dimensions:
+            request["outputDimensionality"] = dimensions
+        requests.append(request)
+    return {"requests": requests}
+
+
+def predict_request(texts: Sequence[str], dimensions: int | None) -> GeminiBody:
+    """Vertex AI's `:predict` body for a text-embedding model."""
+    out: GeminiBody = {"instances": [{"content": text} for text in texts]}
+    if dimensions:
+        out["parameters"] = {"outputDimensionality": dimensions}
+    return out
+
+
+def vectors_from(data: dict[str, Any], count: int, who: str) -> list[list[float]]:
+    """The vectors of a `batchEmbedContents` answer, `count` of them, in request order."""
+    embeddings = data.get("embeddings")
+    if not isinstance(embeddings, list) or len(embeddings) != count:
+        raise ProviderError("bad_response", f"{who} answered without one embedding per input")
+    return [_values(e, who) for e in embeddings]
+
+
+def predictions_from(data: dict[str, Any], count: int,
+                     who: str) -> tuple[list[list[float]], int]:
+    """The vectors of a Vertex `:predict` answer and the tokens its statistics count."""
+    predictions = data.get("predictions")
+    if not isinstance(predictions, list) or len(predictions) != count:
+        raise ProviderError("bad_response", f"{who} answered without one prediction per input")
+    vectors, tokens = [], 0
+    for prediction in predictions:
+        embeddings = prediction.get("embeddings") if isinstance(prediction, dict) else None
+        vectors.append(_values(embeddings, who))
+        stats = (embeddings or {}).get("statistics") or {}
+        tokens += int(stats.get("token_count") or 0)
+    return vectors, tokens
+
+
+def _values(embedding: Any, who: str) -> list[float]:
+    values = embedding.get("values") if isinstance(embedding, dict) else None
+    if not isinstance(values, list) or not values:
+        raise ProviderError("bad_response", f"{who} answered an embedding without values")
+    return [float(v) for v in values]
 
 
 # --- errors ----------------------------------------------------------------------------------

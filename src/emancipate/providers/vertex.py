@@ -18,9 +18,23 @@ from urllib.parse import quote
 
 from emancipate.config import VertexProvider
 from emancipate.providers.base import ProviderError
+from emancipate.providers.embeddings import (
+    EmbeddingBody,
+    batches,
+    each_of,
+    embedding_list,
+    texts_of,
+    unit,
+)
 from emancipate.providers.gemini import GenerateContent, GoogleUpstream
+from emancipate.providers.gemini_translate import predict_request, predictions_from
 from emancipate.providers.google_auth import GoogleTokens
 from emancipate.providers.http import DEFAULT_MAX_BODY
+
+# Vertex caps a `:predict` call at 250 texts and 20,000 tokens; a text counts up to 2,048
+# tokens (longer ones are truncated), so 8 texts always fit. `gemini-embedding-*` models
+# take one text a call.
+VERTEX_EMBED_BATCH = 8
 
 
 def host_for(cfg: VertexProvider) -> str:
@@ -73,6 +87,29 @@ class Vertex(GenerateContent):
             raise
         finally:
             await stream.aclose()
+
+    async def embeddings(self, body: EmbeddingBody, model: str) -> EmbeddingBody:
+        """`:predict` on a text-embedding model; `usage` is the sum of the token counts of
+        each prediction's `statistics`."""
+        who = f"provider {self.name!r}"
+        texts = texts_of(body, who)
+        dimensions = body.get("dimensions")
+        size = 1 if "gemini-embedding" in model else VERTEX_EMBED_BATCH
+
+        async def batch(part: list[str]) -> tuple[list[list[float]], int]:
+            resp = await self.http.post(self.url_for(model, "predict"),
+                                        predict_request(part, dimensions),
+                                        await self.headers_for())
+            return predictions_from(await self.http.read_json(resp), len(part), who)
+
+        try:
+            parts = await each_of(batches(texts, size), batch)
+        except ProviderError as err:
+            self._forget_refused_token(err)
+            raise
+        vectors = [unit(v) if dimensions else v for part, _ in parts for v in part]
+        return embedding_list(vectors, model, sum(tokens for _, tokens in parts),
+                              body.get("encoding_format"))
 
     def stats(self) -> dict[str, float]:
         return {"google_token_fetches": float(self.tokens.fetches)}

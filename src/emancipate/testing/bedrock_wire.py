@@ -15,7 +15,9 @@ region or service, `InvalidSignatureException` too; all 403.
 
 The simulated model is deterministic: "{name} says: {last user text}"; it calls the first
 allowed tool (input `{"echo": text}`) when tools are offered and the last turn holds no tool
-result. The event-stream encoder here is written apart from the gateway's decoder
+result. `InvokeModel` (`/model/{modelId}/invoke`) answers the embedding models Titan Text
+Embeddings v2 and Cohere Embed v3 with `embedding_vector` (deterministic). The event-stream
+encoder here is written apart from the gateway's decoder
 (`providers/eventstream.py`) on purpose, so that each checks the other.
 """
 
@@ -35,6 +37,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from emancipate.testing.common import Answer, ReplyFn, count_tokens, generate, new_id, stops_of
+from emancipate.testing.openai_wire import embedding_vector
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 _CORAL = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
@@ -175,7 +178,7 @@ class BedrockWire:
             return denied
         parts = path.strip("/").split("/")
         if method != "POST" or len(parts) != 3 or parts[0] != "model" or parts[2] not in (
-                "converse", "converse-stream"):
+                "converse", "converse-stream", "invoke"):
             return self.error(404, "The requested operation is not recognized by the service.",
                               error_type="UnknownOperationException")
         try:
@@ -184,6 +187,8 @@ class BedrockWire:
             body = None
         if not isinstance(body, dict):
             return self.error(400, "Malformed input request: request body is not JSON.")
+        if parts[2] == "invoke":
+            return self._invoke(body, unquote(parts[1]))
         problem = _invalid(body)
         if problem:
             return self.error(400, problem)
@@ -256,6 +261,68 @@ class BedrockWire:
                 pieces=max(1, len(pieces)))
         frames = _stream_frames(block, pieces, stop, usage)
         return Answer(200, events=frames, content_type=EVENT_STREAM, pieces=len(frames))
+
+
+    # --- InvokeModel: the embedding models ------------------------------------------------------
+
+    def _invoke(self, body: dict[str, Any], model: str) -> Answer:
+        """Titan Text Embeddings v2 (`inputText`, `dimensions`, `normalize`) and Cohere Embed
+        v3 (`texts`, `input_type`), each checked as the service checks it; the input token
+        count in `X-Amzn-Bedrock-Input-Token-Count`, as InvokeModel sends it."""
+        if "amazon.titan-embed-text-v2" in model:
+            problem = _titan_problem(body)
+            if problem:
+                return self.error(400, problem)
+            dims = body.get("dimensions", 1024)
+            vector = embedding_vector(body["inputText"], dims)
+            if body.get("normalize") is False:  # the raw vector is longer than 1
+                vector = [v * 3.0 for v in vector]
+            tokens = count_tokens(body["inputText"])
+            return Answer(200, body={"embedding": vector, "inputTextTokenCount": tokens,
+                                     "embeddingsByType": {"float": vector}},
+                          headers=_token_headers(tokens))
+        if "cohere.embed-english-v3" in model or "cohere.embed-multilingual-v3" in model:
+            problem = _cohere_problem(body)
+            if problem:
+                return self.error(400, problem)
+            texts = body["texts"]
+            tokens = sum(count_tokens(t) for t in texts)
+            return Answer(200, body={"id": new_id(""), "response_type": "embeddings_floats",
+                                     "texts": texts,
+                                     "embeddings": [embedding_vector(t, 1024) for t in texts]},
+                          headers=_token_headers(tokens))
+        return self.error(400, "The provided model identifier is invalid.")
+
+
+def _token_headers(tokens: int) -> dict[str, str]:
+    return {"X-Amzn-Bedrock-Input-Token-Count": str(tokens),
+            "X-Amzn-Bedrock-Output-Token-Count": "0", "X-Amzn-Bedrock-Invocation-Latency": "21"}
+
+
+def _titan_problem(body: dict[str, Any]) -> str | None:
+    unknown = set(body) - {"inputText", "dimensions", "normalize", "embeddingTypes"}
+    if unknown:
+        return f"Malformed input request: extraneous key [{sorted(unknown)[0]}] is not permitted"
+    if not isinstance(body.get("inputText"), str) or not body["inputText"]:
+        return "Malformed input request: #: required key [inputText] not found"
+    if body.get("dimensions", 1024) not in (256, 512, 1024):
+        return "Malformed input request: #/dimensions: 1024, 512 or 256 expected"
+    return None
+
+
+def _cohere_problem(body: dict[str, Any]) -> str | None:
+    unknown = set(body) - {"texts", "input_type", "truncate", "embedding_types", "images"}
+    if unknown:
+        return f"Malformed input request: extraneous key [{sorted(unknown)[0]}] is not permitted"
+    texts = body.get("texts")
+    if not isinstance(texts, list) or not 1 <= len(texts) <= 96 or not all(
+            isinstance(t, str) for t in texts):
+        return "Malformed input request: #/texts: expected from 1 to 96 strings"
+    if body.get("input_type") not in ("search_document", "search_query", "classification",
+                                      "clustering"):
+        return "Malformed input request: #/input_type: search_document, search_query, " \
+               "classification or clustering expected"
+    return None
 
 
 def _stream_frames(block: dict[str, Any], pieces: list[str], stop: str,

@@ -13,6 +13,12 @@ first allowed function (arguments `{"echo": text}`) when tools are offered and t
 is not a function response; fills a `responseSchema` with values derived from the text; blocks
 a prompt containing `BLOCK-PROMPT` (`promptFeedback.blockReason: SAFETY`) and stops an answer
 to `UNSAFE-ANSWER` with `finishReason: SAFETY` and no content.
+
+Embedding models (a name containing `embedding`) answer `embedContent`, `batchEmbedContents`
+(at most 100 requests, each naming the batch's model) and Vertex AI's `:predict` (`instances`,
+at most 250, one for `gemini-embedding-*`; token counts in `statistics`) with
+`google_vector(text, model, dimensions)`: deterministic, 3072 dimensions for
+`gemini-embedding-*` and 768 for the others, shortened without being normalised again.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from emancipate.testing.common import (
     new_id,
     stops_of,
 )
+from emancipate.testing.openai_wire import embedding_vector
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
            404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
@@ -49,6 +56,7 @@ _SCHEMA_KEYS = {"type", "format", "title", "description", "nullable", "enum", "m
                 "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering",
                 "default", "items", "minimum", "maximum"}
 _FINISH = {"end": "STOP", "length": "MAX_TOKENS", "stop_sequence": "STOP"}
+EMBED_METHODS = ("embedContent", "batchEmbedContents", "predict")  # `predict`: Vertex AI
 BLOCK_PROMPT = "BLOCK-PROMPT"
 UNSAFE_ANSWER = "UNSAFE-ANSWER"
 
@@ -112,7 +120,7 @@ class GeminiWire:
             return denied
         head, _, verb = path.rpartition(":")
         if method != "POST" or "/models/" not in head or verb not in (
-                "generateContent", "streamGenerateContent"):
+                "generateContent", "streamGenerateContent", *EMBED_METHODS):
             return self.error(404, f"Method not found: {method} {path}")
         model = head.rsplit("/models/", 1)[1]
         try:
@@ -121,6 +129,8 @@ class GeminiWire:
             body = None
         if not isinstance(body, dict):
             return self.error(400, "Invalid JSON payload received.")
+        if verb in EMBED_METHODS:
+            return self._embed(verb, body, model)
         problem = _invalid(body)
         if problem:
             return self.error(400, problem)
@@ -200,6 +210,57 @@ class GeminiWire:
                        stops=stops_of(config.get("stopSequences")), chunks=self.chunks)
         return [{"text": gen.text}], _FINISH[gen.finish], gen.pieces
 
+    # --- embeddings ---------------------------------------------------------------------------
+
+    def _embed(self, verb: str, body: dict[str, Any], model: str) -> Answer:
+        if "embedding" not in model:
+            return self.error(404, f"models/{model} is not found for API version v1beta, or is "
+                              f"not supported for {verb}. Call ListModels to see the list of "
+                              "available models and their supported methods.")
+        if verb == "predict":
+            return self._predict(body, model)
+        requests = body.get("requests") if verb == "batchEmbedContents" else [
+            {**body, "model": f"models/{model}"}]
+        if not isinstance(requests, list) or not 1 <= len(requests) <= 100:
+            return self.error(400, "* BatchEmbedContentsRequest.requests: between 1 and 100 "
+                              "requests are allowed in one batch.")
+        values = []
+        for i, request in enumerate(requests):
+            problem = _embed_problem(request, model, i)
+            if problem:
+                return self.error(400, problem)
+            text = " ".join(_texts(request["content"]))
+            values.append({"values": google_vector(text, model,
+                                                   request.get("outputDimensionality"))})
+        if verb == "embedContent":
+            return Answer(200, body={"embedding": values[0]})
+        return Answer(200, body={"embeddings": values})
+
+    def _predict(self, body: dict[str, Any], model: str) -> Answer:
+        """Vertex AI's text-embedding `:predict`: token counts in each prediction."""
+        instances = body.get("instances")
+        most = 1 if "gemini-embedding" in model else 250
+        if not isinstance(instances, list) or not 1 <= len(instances) <= most:
+            return self.error(400, f"Unable to submit request because the input has "
+                              f"{len(instances) if isinstance(instances, list) else 0} "
+                              f"instances; {model} takes from 1 to {most}.")
+        params = body.get("parameters") or {}
+        unknown = set(params) - {"outputDimensionality", "autoTruncate"}
+        if unknown or set(body) - {"instances", "parameters"}:
+            return self.error(400, "Invalid JSON payload received. Unknown name "
+                              f'"{sorted(unknown or set(body))[0]}": Cannot find field.')
+        predictions = []
+        for instance in instances:
+            text = instance.get("content") if isinstance(instance, dict) else None
+            if not isinstance(text, str):
+                return self.error(400, "Each instance needs a `content` string.")
+            predictions.append({"embeddings": {
+                "values": google_vector(text, model, params.get("outputDimensionality")),
+                "statistics": {"token_count": count_tokens(text), "truncated": False}}})
+        chars = sum(len(i["content"]) for i in instances)
+        return Answer(200, body={"predictions": predictions,
+                                 "metadata": {"billableCharacterCount": chars}})
+
     def _send(self, full: dict[str, Any], events: list[tuple[int, list[str], dict[str, Any]]],
               stream: bool, sse: bool) -> Answer:
         if not stream:
@@ -209,6 +270,35 @@ class GeminiWire:
             return Answer(200, body=bodies, pieces=len(bodies))
         return Answer(200, events=[b"data: " + dumps(b) + b"\r\n\r\n" for b in bodies],
                       pieces=len(bodies))
+
+
+def full_dimensions(model: str) -> int:
+    return 3072 if "gemini-embedding" in model else 768
+
+
+def google_vector(text: str, model: str, dimensions: int | None) -> list[float]:
+    """The simulated embedding: a unit vector of the model's full size, cut to `dimensions`
+    from the end and *not* normalised again, as Google answers `outputDimensionality`."""
+    return embedding_vector(text, full_dimensions(model))[:dimensions or None]
+
+
+def _embed_problem(request: Any, model: str, i: int) -> str | None:
+    if not isinstance(request, dict):
+        return f"* BatchEmbedContentsRequest.requests[{i}]: not an object"
+    unknown = set(request) - {"model", "content", "taskType", "title", "outputDimensionality"}
+    if unknown:
+        return f'Invalid JSON payload received. Unknown name "{sorted(unknown)[0]}" at ' \
+               f"'requests[{i}]': Cannot find field."
+    if request.get("model") != f"models/{model}":
+        return (f"* BatchEmbedContentsRequest.requests[{i}].model: the model of each request "
+                f"must be the model of the batch (models/{model})")
+    if not isinstance(request.get("content"), dict) or not _texts(request["content"]):
+        return f"* BatchEmbedContentsRequest.requests[{i}].content: content is not specified"
+    dims = request.get("outputDimensionality")
+    if dims is not None and not (isinstance(dims, int) and 1 <= dims <= full_dimensions(model)):
+        return (f"* BatchEmbedContentsRequest.requests[{i}].output_dimensionality: must be "
+                f"between 1 and {full_dimensions(model)}")
+    return None
 
 
 def _stream_bodies(full: dict[str, Any],
