@@ -15,7 +15,7 @@ from emancipate.config import EntraAuth, Timeouts
 from emancipate.providers import ProviderError
 from emancipate.providers.entra import EntraTokens
 from emancipate.providers.http import HTTPUpstream
-from emancipate.testing import AzureWire, EntraWire, SimulatedVendor, TokenBook
+from emancipate.testing import AzureWire, EntraWire, SimulatedVendor, TokenBook, embedding_vector
 from tests.gateway_process import GatewayProcess
 
 TENANT = "contoso.onmicrosoft.com"
@@ -236,3 +236,16 @@ def test_config_wants_exactly_one_credential(tmp_path: Path) -> None:
             parse_config({"providers": {"az": {**base, **extra}}}, "gw.yaml")
         assert info.value.key == "providers.az"
         assert "exactly one of `api_key_env` and `entra`" in info.value.reason
+
+
+def test_embeddings_go_to_the_deployment_with_dimensions(gateway: GatewayProcess,
+                                                         sims: Sims) -> None:
+    sims.azure.clear()
+    answer = gateway.client().embeddings.create(model="az-key", input=["a b c", "d e"],
+                                                dimensions=64, encoding_format="float")
+    assert [len(d.embedding) for d in answer.data] == [64, 64]
+    assert answer.data[0].embedding == pytest.approx(embedding_vector("a b c", 64))
+    (sent,) = sims.azure.received
+    assert sent.path == "/openai/deployments/gpt4o-prod/embeddings"
+    assert sent.query == {"api-version": "2024-10-21"}
+    assert sent.json["dimensions"] == 64 and sent.headers["api-key"] == AZURE_KEY
