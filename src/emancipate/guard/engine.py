@@ -353,6 +353,7 @@ def _line(text: str, start: int, end: int) -> str:
 # (`T00000000/B00000000/XXXXXXXX`) or a template word; a random 20-character base-62 token
 # holds a run of six with a probability under 1e-8. Passwords and hashes are exempt: a weak
 # real password looks like a placeholder, and their rules list template syntax themselves.
+_MASK = re.compile(r"[xX]{6}|\*{4}|•{4}")
 _RUN6 = re.compile(r"([0-9xXaAzZ_-])\1{5}|\*{4}|\.{4}")
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample")
@@ -367,6 +368,8 @@ _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_ke
 
 def placeholder_token(value: str) -> bool:
     """A token-shaped value that is a placeholder or a documentation sample."""
+    if _MASK.search(value):  # `XXXXXX`, `******`: written by a person hiding a value
+        return True
     if _RUN6.search(value) and entropy(value) < 3.0:  # formats with fixed `AAAA` runs stay
         return True
     return next(_TEMPLATES.iter(value.lower()), None) is not None
