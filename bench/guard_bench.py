@@ -217,8 +217,8 @@ def dense_megabyte(guard: Guard, seed: int = 1) -> tuple[int, float]:
               lambda: "xoxb-" + rand(10, digits) + "-" + rand(12, digits) + "-" + rand(24))
     parts = [rnd.choice(makers)() for _ in range(16_000)]  # the case: 16,000 in 1 MB
     filler = " and some ordinary words between them. "
-    pad = max(0, 1_000_000 - sum(map(len, parts))) // len(parts)
-    parts = [p + (filler * (pad // len(filler) + 1))[:pad] for p in parts]
+    pad = max(0, 1_000_000 - sum(map(len, parts))) // len(parts) - 2
+    parts = [p + (filler * (pad // len(filler) + 1))[:pad] + ". " for p in parts]
     text = "".join(parts)
     t = time.process_time()
     guard.scan(text)

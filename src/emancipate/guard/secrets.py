@@ -85,7 +85,7 @@ _IDENTIFIER = re.compile(
         |[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+
         |[a-z]+(?:[_-][a-z]+)+
         |[a-z]+(?:[A-Z][a-z]+)+
-        |[A-Za-z]+[.!?]?)$""",
+        |(?:[a-z]+|[A-Z]+|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)[.!?]?)$""",
     re.X,
 )
 _PLACEHOLDER = re.compile(
