@@ -27,6 +27,7 @@ from emancipate.providers.bedrock_translate import (
     error_for,
     image_refusal,
     stream_error_for,
+    structured_tool,
     titan_request,
     titan_vector,
 )
@@ -174,6 +175,51 @@ def test_stream_state_builds_text_and_tool_call_chunks_and_knows_when_complete()
     state.chunks("metadata", {"usage": {"inputTokens": 3, "outputTokens": 5}})
     assert state.final()["usage"] == {"prompt_tokens": 3, "completion_tokens": 5,
                                       "total_tokens": 8}
+
+
+CITY = {"type": "object", "properties": {"name": {"type": "string"}},
+        "required": ["name"], "additionalProperties": False}
+
+
+def test_json_schema_output_is_asked_for_as_one_forced_tool() -> None:
+    body = {"messages": [{"role": "user", "content": "a city"}], "response_format": {
+        "type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": CITY}}}
+    assert converse_request(body)["toolConfig"] == {
+        "tools": [{"toolSpec": {"name": "city", "inputSchema": {"json": CITY}, "description":
+                                "Give the answer as this tool's input: a JSON object that "
+                                "follows the schema."}}],
+        "toolChoice": {"tool": {"name": "city"}}}
+    json_mode = {**body, "response_format": {"type": "json_object"}}
+    spec = converse_request(json_mode)["toolConfig"]["tools"][0]["toolSpec"]
+    assert (spec["name"], spec["inputSchema"]) == ("json_answer", {"json": {"type": "object"}})
+    odd = {**body, "response_format": {"type": "json_schema",
+                                       "json_schema": {"name": "a city!", "schema": CITY}}}
+    assert structured_tool(odd) == "a_city_"
+    assert structured_tool({**body, "response_format": {"type": "text"}}) is None
+
+
+def test_the_forced_tools_input_is_the_content_and_the_finish_a_stop() -> None:
+    data = {"output": {"message": {"role": "assistant", "content": [
+        {"text": "Here it is:"},
+        {"toolUse": {"toolUseId": "tu1", "name": "city", "input": {"name": "Oslo"}}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 3, "outputTokens": 4}}
+    choice = completion_from(data, "m", WHO, "city")["choices"][0]
+    assert choice["message"] == {"role": "assistant", "content": '{"name":"Oslo"}'}
+    assert choice["finish_reason"] == "stop"
+
+
+def test_a_streamed_forced_tools_input_arrives_as_content_deltas() -> None:
+    state = ConverseStream("m", WHO, "city")
+    assert state.chunks("contentBlockDelta", {"contentBlockIndex": 0,
+                                              "delta": {"text": "Sure:"}}) == []
+    assert state.chunks("contentBlockStart", {"contentBlockIndex": 1, "start": {
+        "toolUse": {"toolUseId": "tu1", "name": "city"}}}) == []
+    pieces = [state.chunks("contentBlockDelta", {"contentBlockIndex": 1, "delta": {
+        "toolUse": {"input": piece}}}) for piece in ('{"name":', ' "Oslo"}')]
+    deltas = [chunk["choices"][0]["delta"] for piece in pieces for chunk in piece]
+    assert deltas == [{"role": "assistant", "content": '{"name":'}, {"content": ' "Oslo"}'}]
+    stop = state.chunks("messageStop", {"stopReason": "tool_use"})
+    assert [c["choices"][0]["finish_reason"] for c in stop] == ["stop"]
 
 
 def test_errors_map_to_fault_kinds() -> None:

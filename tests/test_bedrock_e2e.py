@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from pydantic import BaseModel
 
 from emancipate.testing import (
     BedrockWire,
@@ -157,6 +158,79 @@ def test_streamed_tool_call_arrives_in_pieces(gateway: GatewayProcess) -> None:
     arguments = "".join(tc.function.arguments or "" for tc in calls)
     assert json.loads(arguments) == {"echo": "find dogs"}
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+CITY_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "population": {"type": "integer"}},
+               "required": ["name", "population"], "additionalProperties": False}
+
+
+class City(BaseModel):
+    name: str
+    population: int
+
+
+def _city_format() -> dict:
+    return {"type": "json_schema",
+            "json_schema": {"name": "city", "strict": True, "schema": CITY_SCHEMA}}
+
+
+def test_structured_output_is_a_forced_tool_whose_input_is_the_content(
+        gateway: GatewayProcess, sims) -> None:
+    bedrock, _ = sims
+    answer = gateway.client().chat.completions.create(
+        model="haiku", messages=_user("largest city of Norway"), response_format=_city_format())
+    choice = answer.choices[0]
+    assert json.loads(choice.message.content) == {"name": "largest city of Norway",
+                                                  "population": 4}
+    assert (choice.finish_reason, choice.message.tool_calls) == ("stop", None)
+    config = bedrock.received[-1].json["toolConfig"]
+    assert config["toolChoice"] == {"tool": {"name": "city"}}
+    assert config["tools"][0]["toolSpec"]["inputSchema"] == {"json": CITY_SCHEMA}
+
+
+def test_structured_output_parses_into_a_pydantic_model_with_the_sdk(
+        gateway: GatewayProcess) -> None:
+    answer = gateway.client().beta.chat.completions.parse(
+        model="haiku", messages=_user("capital of Peru"), response_format=City)
+    assert answer.choices[0].message.parsed == City(name="capital of Peru", population=3)
+    json_mode = gateway.client().chat.completions.create(
+        model="haiku", messages=_user("any json"), response_format={"type": "json_object"})
+    assert json.loads(json_mode.choices[0].message.content) == {}
+
+
+def test_streamed_structured_output_arrives_as_content_deltas(gateway: GatewayProcess,
+                                                              sims) -> None:
+    bedrock, _ = sims
+    chunks = list(gateway.client().chat.completions.create(
+        model="haiku", messages=_user("a small town"), response_format=_city_format(),
+        stream=True))
+    pieces = [c.choices[0].delta.content for c in chunks
+              if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 1 and not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
+    assert json.loads("".join(pieces)) == {"name": "a small town", "population": 3}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert bedrock.received[-1].path == f"/model/{PROFILE}/converse-stream"
+    with gateway.client().beta.chat.completions.stream(
+            model="haiku", messages=_user("capital of Chile"), response_format=City) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.parsed == City(name="capital of Chile", population=3)
+
+
+def test_structured_output_with_tools_is_refused_or_answered_by_another_target(
+        gateway: GatewayProcess, sims) -> None:
+    bedrock, _ = sims
+    before = len(bedrock.received)
+    with pytest.raises(openai.BadRequestError) as info:
+        gateway.client().chat.completions.create(
+            model="haiku", messages=_user("both"), tools=TOOLS, response_format=_city_format())
+    assert (info.value.body["code"], info.value.body["param"]) == (
+        "unsupported_parameter", "response_format")
+    raw = gateway.client().chat.completions.with_raw_response.create(
+        model="haiku-or-inhouse", messages=_user("both"), tools=TOOLS,
+        response_format=_city_format())
+    assert raw.headers["x-emancipate-provider"] == "vllm"
+    assert len(bedrock.received) == before
 
 
 def test_an_image_as_base64_goes_as_an_image_block(gateway: GatewayProcess, sims) -> None:

@@ -40,6 +40,7 @@ from emancipate.providers.bedrock_translate import (
     error_for,
     image_refusal,
     stream_error_for,
+    structured_tool,
     titan_request,
     titan_vector,
 )
@@ -118,8 +119,10 @@ class Bedrock(Provider):
         check_token_limit(request, self.cfg.context_window, who)
         if request.n != 1:
             raise Unsupported("n", f"{who} returns one choice only")
-        if request.response_format is not None and request.response_format.type != "text":
-            raise Unsupported("response_format", f"{who} has no JSON mode")
+        if (request.response_format is not None and request.response_format.type != "text"
+                and request.tools):
+            raise Unsupported("response_format", f"{who} gives structured output as a forced "
+                              "tool call, which cannot be combined with the request's tools")
         if (request.model_extra or {}).get("logprobs"):
             raise Unsupported("logprobs", f"{who} returns no logprobs")
         for message in request.messages:
@@ -143,7 +146,7 @@ class Bedrock(Provider):
     async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         resp = await self._post(model, "converse", converse_request(body), "application/json")
         data = await self.http.read_json(resp)
-        return completion_from(data, model, f"provider {self.name!r}")
+        return completion_from(data, model, f"provider {self.name!r}", structured_tool(body))
 
     async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
         resp = await self._post(model, "converse-stream", converse_request(body), EVENT_STREAM)
@@ -151,7 +154,7 @@ class Bedrock(Provider):
             resp.release()
             raise ProviderError(
                 "bad_response", f"provider {self.name!r} did not answer with an event stream")
-        state = ConverseStream(model, f"provider {self.name!r}")
+        state = ConverseStream(model, f"provider {self.name!r}", structured_tool(body))
         messages = self.http.event_messages(resp)
         try:
             async for message in messages:

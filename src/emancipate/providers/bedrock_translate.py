@@ -20,16 +20,24 @@ Request side:
   `required` / a named function → `toolChoice` `auto` / `any` / `tool`. Converse has no
   `none`: the tools are then left out, unless the history holds tool blocks (Converse refuses
   those without a `toolConfig`), in which case they are sent without a `toolChoice`.
+- `response_format` `json_schema` / `json_object`: Converse has no JSON mode, so the answer is
+  asked for as a forced tool call (`structured_tool`): one tool whose `inputSchema.json` is
+  the schema (`{"type": "object"}` for `json_object`) and `toolChoice: {"tool": …}`. A tool's
+  input is JSON that the model was made to shape after the schema. Combined with the client's
+  own `tools` it is refused by the adapter (forcing one tool would silence the others).
 
-Answer side: `text` blocks → `content`, `toolUse` blocks → `tool_calls`, reasoning blocks left
-out; `stopReason` → `finish_reason`; `usage` → `usage` (cache reads and writes count as prompt
-tokens, as OpenAI counts cached tokens). A guardrail or content filter that stops the answer
+Answer side: with a forced structured-output tool, its `input` is the `content` (JSON text),
+`finish_reason: stop`, and any text around it is left out; otherwise `text` blocks →
+`content`, `toolUse` blocks → `tool_calls`, reasoning blocks left out; `stopReason` →
+`finish_reason`; `usage` → `usage` (cache reads and writes count as prompt tokens, as OpenAI
+counts cached tokens). A guardrail or content filter that stops the answer
 before any text is a `ProviderError("client_error", code="content_filter")`, as the `gemini`
 kind reports a safety block.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -91,7 +99,7 @@ def converse_request(body: ChatBody) -> BedrockBody:
     config = _inference_config(body)
     if config:
         out["inferenceConfig"] = config
-    tools = _tool_config(body, messages)
+    tools = _structured_config(body) or _tool_config(body, messages)
     if tools:
         out["toolConfig"] = tools
     return out
@@ -127,6 +135,29 @@ def _tool_config(body: ChatBody, messages: list[dict[str, Any]]) -> dict[str, An
     elif isinstance(choice, dict) and choice.get("type") == "function":
         config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
     return config
+
+
+def structured_tool(body: ChatBody) -> str | None:
+    """The name of the tool that carries a structured answer, or None when the client asked
+    for text. Converse tool names and OpenAI schema names share `[a-zA-Z0-9_-]{1,64}`; the
+    name is still cleaned, as our protocol does not check it."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") not in ("json_object", "json_schema"):
+        return None
+    name = str((fmt.get("json_schema") or {}).get("name") or "")
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64] or "json_answer"
+
+
+def _structured_config(body: ChatBody) -> dict[str, Any] | None:
+    name = structured_tool(body)
+    if name is None:
+        return None
+    fmt = body["response_format"].get("json_schema") or {}
+    schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {"type": "object"}
+    spec = {"name": name, "inputSchema": {"json": schema}, "description": str(
+        fmt.get("description") or "Give the answer as this tool's input: a JSON object "
+        "that follows the schema.")}
+    return {"tools": [{"toolSpec": spec}], "toolChoice": {"tool": {"name": name}}}
 
 
 def _tool_spec(tool: dict[str, Any]) -> dict[str, Any]:
@@ -217,8 +248,10 @@ def content_filter(who: str, reason: str) -> ProviderError:
         param="messages", code="content_filter")
 
 
-def completion_from(data: dict[str, Any], model: str, who: str) -> ChatBody:
-    """A `chat.completion` for a Converse answer."""
+def completion_from(data: dict[str, Any], model: str, who: str,
+                    structured: str | None = None) -> ChatBody:
+    """A `chat.completion` for a Converse answer; `structured` names the forced tool whose
+    input is the answer (`structured_tool`)."""
     message = (data.get("output") or {}).get("message")
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise ProviderError("bad_response", f"{who} answered without output.message.content")
@@ -227,6 +260,8 @@ def completion_from(data: dict[str, Any], model: str, who: str) -> ChatBody:
     calls = [_tool_call(b["toolUse"]) for b in blocks if isinstance(b.get("toolUse"), dict)]
     reason = str(data.get("stopReason") or "end_turn")
     finish = STOP_REASONS.get(reason, "stop")
+    if structured is not None:
+        text, calls, finish = _structured_answer(blocks, structured, finish)
     if finish == "content_filter" and not text and not calls:
         raise content_filter(who, reason)
     answer: dict[str, Any] = {"role": "assistant", "content": text}
@@ -237,6 +272,19 @@ def completion_from(data: dict[str, Any], model: str, who: str) -> ChatBody:
     return chat_completion(
         id="chatcmpl-" + uuid.uuid4().hex, model=model, usage=usage_from(data.get("usage")),
         choices=[{"index": 0, "message": answer, "logprobs": None, "finish_reason": finish}])
+
+
+def _structured_answer(blocks: list[dict[str, Any]], name: str,
+                       finish: str) -> tuple[str, list[dict[str, Any]], str]:
+    """The forced tool's input as the content; `tool_use` (the tool was called, as forced)
+    is a plain `stop`. Without that call (a filter, a length stop) the text is kept."""
+    for block in blocks:
+        use = block.get("toolUse")
+        if isinstance(use, dict) and use.get("name") == name:
+            return (orjson.dumps(use.get("input") or {}).decode(), [],
+                    "stop" if finish == "tool_calls" else finish)
+    text = "".join(str(b["text"]) for b in blocks if "text" in b)
+    return text, [], "stop" if finish == "tool_calls" else finish
 
 
 def _tool_call(block: dict[str, Any]) -> dict[str, Any]:
@@ -253,11 +301,15 @@ class ConverseStream:
     `contentBlockStart` opens a tool call (id, name), `contentBlockDelta` carries text or a
     piece of a tool call's JSON input, `messageStop` the stop reason, and `metadata`, last,
     the usage. The answer is `complete` once `messageStop` came; `final` is the usage chunk.
+    With `structured` (the forced tool of `structured_tool`), that tool's input pieces are
+    content deltas and text around it is left out, as in `completion_from`.
     """
 
-    def __init__(self, model: str, who: str) -> None:
+    def __init__(self, model: str, who: str, structured: str | None = None) -> None:
         self.model = model
         self.who = who
+        self.structured = structured
+        self.answer_block: int | None = None  # contentBlockIndex of the structured answer
         self.id = "chatcmpl-" + uuid.uuid4().hex
         self.created = int(time.time())
         self.started = False
@@ -281,6 +333,10 @@ class ConverseStream:
         tool = (payload.get("start") or {}).get("toolUse")
         if not isinstance(tool, dict):
             return []
+        if self.structured is not None:
+            if tool.get("name") == self.structured:
+                self.answer_block = int(payload.get("contentBlockIndex", 0))
+            return []
         index = len(self.tools)
         self.tools[int(payload.get("contentBlockIndex", index))] = index
         return self._send({"tool_calls": [{
@@ -290,6 +346,8 @@ class ConverseStream:
 
     def _delta(self, payload: dict[str, Any]) -> list[ChatBody]:
         delta = payload.get("delta") or {}
+        if self.structured is not None:
+            return self._structured_delta(payload, delta)
         if isinstance(delta.get("text"), str) and delta["text"]:
             self.text = True
             return self._send({"content": delta["text"]})
@@ -300,8 +358,19 @@ class ConverseStream:
                 "arguments": str(tool.get("input", ""))}}]})
         return []  # reasoning content, or an empty piece
 
+    def _structured_delta(self, payload: dict[str, Any],
+                          delta: dict[str, Any]) -> list[ChatBody]:
+        piece = (delta.get("toolUse") or {}).get("input")
+        if (self.answer_block is None or payload.get("contentBlockIndex") != self.answer_block
+                or not isinstance(piece, str) or not piece):
+            return []
+        self.text = True
+        return self._send({"content": piece})
+
     def _stop(self, reason: str) -> list[ChatBody]:
         finish = STOP_REASONS.get(reason, "stop")
+        if self.structured is not None and finish == "tool_calls":
+            finish = "stop"  # the forced tool was called: that is the answer
         if finish == "content_filter" and not self.text and not self.tools:
             raise content_filter(self.who, reason)
         if finish == "stop" and self.tools:

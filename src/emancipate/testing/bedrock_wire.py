@@ -15,7 +15,9 @@ region or service, `InvalidSignatureException` too; all 403.
 
 The simulated model is deterministic: "{name} says: {last user text}"; it calls the first
 allowed tool (input `{"echo": text}`) when tools are offered and the last turn holds no tool
-result. `InvokeModel` (`/model/{modelId}/invoke`) answers the embedding models Titan Text
+result; when `toolChoice` forces a tool, the input is a value shaped after that tool's
+`inputSchema.json` (`schema_value`), as a model made to answer through a tool (structured
+output) does. `InvokeModel` (`/model/{modelId}/invoke`) answers the embedding models Titan Text
 Embeddings v2 and Cohere Embed v3 with `embedding_vector` (deterministic). The event-stream
 encoder here is written apart from the gateway's decoder
 (`providers/eventstream.py`) on purpose, so that each checks the other.
@@ -36,7 +38,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-from emancipate.testing.common import Answer, ReplyFn, count_tokens, generate, new_id, stops_of
+from emancipate.testing.common import (
+    Answer,
+    ReplyFn,
+    count_tokens,
+    generate,
+    new_id,
+    schema_value,
+    stops_of,
+)
 from emancipate.testing.openai_wire import embedding_vector
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -243,7 +253,7 @@ class BedrockWire:
         tool = _tool_to_call(body)
         if tool is not None:
             block: dict[str, Any] = {"toolUse": {"toolUseId": "tooluse_" + new_id("")[:22],
-                                                 "name": tool, "input": {"echo": text}}}
+                                                 "name": tool, "input": _tool_input(body, text)}}
             pieces, stop = [json.dumps(block["toolUse"]["input"])], "tool_use"
             output = count_tokens(pieces[0])
         else:
@@ -426,6 +436,17 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
         if message["role"] == "user" and _texts(message["content"]):
             return "".join(_texts(message["content"]))
     return ""
+
+
+def _tool_input(body: dict[str, Any], text: str) -> Any:
+    """A forced tool gets an input that follows its schema; a chosen one `{"echo": text}`."""
+    config = body["toolConfig"]
+    forced = ((config.get("toolChoice") or {}).get("tool") or {}).get("name")
+    for tool in config["tools"]:
+        spec = tool.get("toolSpec") or {}
+        if forced is not None and spec.get("name") == forced:
+            return schema_value((spec.get("inputSchema") or {}).get("json") or {}, text)
+    return {"echo": text}
 
 
 def _tool_to_call(body: dict[str, Any]) -> str | None:

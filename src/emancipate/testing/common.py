@@ -52,6 +52,30 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+def schema_value(schema: dict[str, Any], text: str) -> Any:
+    """A value that satisfies a simple schema (JSON Schema or Gemini's OpenAPI subset: types,
+    `properties`, `items`, `enum`), derived from `text`: what a simulated model answers when
+    held to a schema (Gemini's `responseSchema`, Bedrock's forced tool)."""
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):  # ["string", "null"]: the first real type
+        kind = next((k for k in kind if k != "null"), "null")
+    kind = str(kind).lower()
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: schema_value(v, text) for k, v in props.items()}
+    if kind == "array":
+        return [schema_value(schema.get("items") or {"type": "string"}, text)]
+    if kind in ("integer", "number"):
+        return count_tokens(text)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return text
+
+
 def word_pieces(text: str) -> list[str]:
     """Split into word pieces, each carrying its leading whitespace; they join back to `text`."""
     pieces = re.findall(r"\s*\S+", text)

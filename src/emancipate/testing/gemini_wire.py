@@ -34,6 +34,7 @@ from emancipate.testing.common import (
     dumps,
     generate,
     new_id,
+    schema_value,
     stops_of,
 )
 from emancipate.testing.openai_wire import embedding_vector
@@ -202,7 +203,7 @@ class GeminiWire:
             return [{"functionCall": {"name": tool, "args": {"echo": text}}}], "STOP", [""]
         if config.get("responseMimeType") == "application/json":
             schema = config.get("responseSchema")
-            value = _fill(schema, text) if isinstance(schema, dict) else {"echo": text}
+            value = schema_value(schema, text) if isinstance(schema, dict) else {"echo": text}
             reply = json.dumps(value)
             return [{"text": reply}], "STOP", [reply]
         reply = self.reply(body) if self.reply else f"{self.name} says: {text}"
@@ -383,23 +384,6 @@ def _bad_schema_key(schema: Any) -> str | None:
             if bad:
                 return bad
     return None
-
-
-def _fill(schema: dict[str, Any], text: str) -> Any:
-    """A value that satisfies `schema` (the subset above), derived from `text`."""
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = str(schema.get("type", "object")).lower()
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {k: _fill(v, text) for k, v in props.items()}
-    if kind == "array":
-        return [_fill(schema.get("items") or {"type": "string"}, text)]
-    if kind in ("integer", "number"):
-        return count_tokens(text)
-    if kind == "boolean":
-        return True
-    return text
 
 
 def _texts(turn: dict[str, Any]) -> list[str]:
