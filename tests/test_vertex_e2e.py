@@ -12,6 +12,7 @@ import openai
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel
 
 from emancipate.config import ConfigError, parse_config
 from emancipate.testing import (
@@ -243,3 +244,58 @@ def test_gemini_embedding_on_vertex_is_one_text_a_call_shortened_and_normalised(
     assert sorted(r.json["instances"][0]["content"] for r in sims.vertex.received) == texts
     assert all(r.json["parameters"] == {"outputDimensionality": 128}
                for r in sims.vertex.received)
+
+
+CITY_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["name", "rank"],
+               "properties": {"name": {"type": "string"}, "rank": {"type": "integer"},
+                              "tags": {"type": "array", "items": {"type": "string"}}}}
+
+
+class City(BaseModel):
+    name: str
+    rank: int
+
+
+def _city_format() -> dict:
+    return {"type": "json_schema",
+            "json_schema": {"name": "city", "strict": True, "schema": CITY_SCHEMA}}
+
+
+def test_structured_output_on_vertex_follows_the_json_schema(gateway: GatewayProcess,
+                                                             sims: Sims) -> None:
+    answer = gateway.client().chat.completions.create(
+        model="flash", messages=_user("Lyon"), response_format=_city_format())
+    assert json.loads(answer.choices[0].message.content) == {
+        "name": "Lyon", "rank": 1, "tags": ["Lyon"]}
+    assert answer.choices[0].finish_reason == "stop"
+    sent = sims.vertex.received[-1]
+    assert sent.path.endswith(f"/publishers/google/models/{MODEL}:generateContent")
+    assert sent.headers["authorization"].startswith("Bearer ya29.")
+    config = sent.json["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseSchema"]["required"] == ["name", "rank"]
+    assert "additionalProperties" not in json.dumps(config["responseSchema"])
+    parsed = gateway.client().beta.chat.completions.parse(
+        model="flash", messages=_user("Porto"), response_format=City)
+    assert parsed.choices[0].message.parsed == City(name="Porto", rank=1)
+
+
+def test_streamed_structured_output_on_vertex_arrives_in_pieces(gateway: GatewayProcess,
+                                                                sims: Sims) -> None:
+    chunks = list(gateway.client().chat.completions.create(
+        model="flash", messages=_user("Santa Cruz de Tenerife"), response_format=_city_format(),
+        stream=True, stream_options={"include_usage": True}))
+    pieces = [c.choices[0].delta.content for c in chunks
+              if c.choices and c.choices[0].delta.content]
+    assert len(pieces) > 1
+    assert json.loads("".join(pieces)) == {"name": "Santa Cruz de Tenerife", "rank": 4,
+                                           "tags": ["Santa Cruz de Tenerife"]}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None
+    sent = sims.vertex.received[-1]
+    assert sent.path.endswith(f"/models/{MODEL}:streamGenerateContent")
+    assert sent.json["generationConfig"]["responseMimeType"] == "application/json"
+    with gateway.client().beta.chat.completions.stream(
+            model="flash", messages=_user("Quito"), response_format=City) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.parsed == City(name="Quito", rank=1)

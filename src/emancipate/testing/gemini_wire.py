@@ -36,6 +36,7 @@ from emancipate.testing.common import (
     new_id,
     schema_value,
     stops_of,
+    word_pieces,
 )
 from emancipate.testing.openai_wire import embedding_vector
 
@@ -205,7 +206,7 @@ class GeminiWire:
             schema = config.get("responseSchema")
             value = schema_value(schema, text) if isinstance(schema, dict) else {"echo": text}
             reply = json.dumps(value)
-            return [{"text": reply}], "STOP", [reply]
+            return [{"text": reply}], "STOP", word_pieces(reply)  # streamed in pieces too
         reply = self.reply(body) if self.reply else f"{self.name} says: {text}"
         gen = generate(reply, max_tokens=config.get("maxOutputTokens"),
                        stops=stops_of(config.get("stopSequences")), chunks=self.chunks)
