@@ -11,11 +11,19 @@ from pathlib import Path
 import openai
 import pytest
 
-from emancipate.config import EntraAuth, Timeouts
+from emancipate.config import EntraAuth, ManagedIdentityAuth, Timeouts
 from emancipate.providers import ProviderError
-from emancipate.providers.entra import EntraTokens
+from emancipate.providers.entra import EntraTokens, ManagedIdentityTokens
 from emancipate.providers.http import HTTPUpstream
-from emancipate.testing import AzureWire, EntraWire, SimulatedVendor, TokenBook, embedding_vector
+from emancipate.testing import (
+    AzureWire,
+    EntraWire,
+    ManagedIdentityWire,
+    SimulatedVendor,
+    Status,
+    TokenBook,
+    embedding_vector,
+)
 from tests.gateway_process import GatewayProcess
 
 TENANT = "contoso.onmicrosoft.com"
@@ -231,11 +239,13 @@ def test_config_wants_exactly_one_credential(tmp_path: Path) -> None:
     base = {"kind": "azure-openai", "endpoint": "https://r.openai.azure.com",
             "ownership": "external", "vendor": "microsoft"}
     for extra in ({}, {"api_key_env": "K", "entra": {"tenant_id": "t", "client_id": "c",
-                                                     "client_secret_env": "S"}}):
+                                                     "client_secret_env": "S"}},
+                  {"api_key_env": "K", "managed_identity": {}}):
         with pytest.raises(ConfigError) as info:
             parse_config({"providers": {"az": {**base, **extra}}}, "gw.yaml")
         assert info.value.key == "providers.az"
-        assert "exactly one of `api_key_env` and `entra`" in info.value.reason
+        assert "exactly one of `api_key_env`, `entra` and `managed_identity`" in \
+            info.value.reason
 
 
 def test_embeddings_go_to_the_deployment_with_dimensions(gateway: GatewayProcess,
@@ -249,3 +259,174 @@ def test_embeddings_go_to_the_deployment_with_dimensions(gateway: GatewayProcess
     assert sent.path == "/openai/deployments/gpt4o-prod/embeddings"
     assert sent.query == {"api-version": "2024-10-21"}
     assert sent.json["dimensions"] == 64 and sent.headers["api-key"] == AZURE_KEY
+
+
+# --- managed identity: IMDS and App Service, on simulated token endpoints ---------------------
+
+USER_ASSIGNED = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+IDENTITY_HEADER = "identity-header-5b8f3c2a9d"
+
+
+class IdentitySims:
+    def __init__(self, book: TokenBook, imds: SimulatedVendor, app: SimulatedVendor,
+                 brief: SimulatedVendor, azure: SimulatedVendor, oai: SimulatedVendor) -> None:
+        self.book, self.imds, self.app, self.brief = book, imds, app, brief
+        self.azure, self.oai = azure, oai
+
+
+@pytest.fixture(scope="module")
+def identity_sims() -> Iterator[IdentitySims]:
+    book = TokenBook()
+    imds = SimulatedVendor("entra", name="imds", wire=ManagedIdentityWire(
+        book, user_assigned=frozenset({USER_ASSIGNED})))
+    app = SimulatedVendor("entra", name="app-service", wire=ManagedIdentityWire(
+        book, form="app-service", identity_header=IDENTITY_HEADER))
+    brief = SimulatedVendor("entra", name="brief", wire=ManagedIdentityWire(
+        book, form="app-service", identity_header=IDENTITY_HEADER, expires_in=60))
+    azure = SimulatedVendor("azure", name="azure", wire=AzureWire(book, deployments={"gpt4o"}))
+    with imds, app, brief, azure, SimulatedVendor("openai", name="oai",
+                                                  api_key="sk-oai") as oai:
+        yield IdentitySims(book, imds, app, brief, azure, oai)
+
+
+@pytest.fixture(scope="module")
+def identity_gateway(identity_sims: IdentitySims,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    sims = identity_sims
+    azure = {"kind": "azure-openai", "endpoint": sims.azure.url, "ownership": "external",
+             "vendor": "microsoft", "retries": {"attempts": 1}}
+    imds = {"form": "imds", "endpoint": f"{sims.imds.url}/metadata/identity/oauth2/token"}
+    providers = {
+        "mi-system": {**azure, "managed_identity": imds},
+        "mi-user": {**azure, "managed_identity": {**imds, "client_id": USER_ASSIGNED}},
+        "mi-unknown": {**azure, "managed_identity": {**imds, "client_id": "not-assigned"}},
+        "mi-app": {**azure, "managed_identity": {}},  # auto: IDENTITY_ENDPOINT is set
+        # 60 s tokens, replaced 120 s before expiry: every request needs a new one.
+        "mi-brief": {**azure, "managed_identity": {
+            "form": "app-service", "endpoint": f"{sims.brief.url}/msi/token",
+            "refresh_margin": 120}},
+        "oai": {"kind": "openai-compatible", "base_url": sims.oai.url, "api_key_env": "OAI",
+                "ownership": "external", "vendor": "openai"},
+    }
+    routes = {name: {"targets": [{"provider": name, "model": "gpt4o"}]}
+              for name in providers if name.startswith("mi-")}
+    routes["unknown-then-oai"] = {"targets": [{"provider": "mi-unknown", "model": "gpt4o"},
+                                              {"provider": "oai", "model": "gpt-4o"}]}
+    env = {"IDENTITY_ENDPOINT": f"{sims.app.url}/msi/token", "IDENTITY_HEADER": IDENTITY_HEADER,
+           "OAI": "sk-oai"}
+    gw = GatewayProcess({"providers": providers, "routes": routes},
+                        tmp_path_factory.mktemp("azure-mi"), env).start()
+    yield gw
+    gw.stop()
+
+
+def test_imds_token_of_the_system_assigned_identity_is_fetched_once(
+        identity_gateway: GatewayProcess, identity_sims: IdentitySims) -> None:
+    sims = identity_sims
+    before = len(sims.imds.received)
+    client = identity_gateway.client()
+    for text in ("one", "two"):
+        answer = client.chat.completions.create(model="mi-system", messages=_user(text))
+        assert answer.choices[0].message.content == f"azure says: {text}"
+    chunks = list(client.chat.completions.create(model="mi-system", messages=_user("streamed"),
+                                                 stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+        "azure says: streamed"
+    assert len(sims.imds.received) == before + 1
+    asked = sims.imds.received[-1]
+    assert (asked.method, asked.path) == ("GET", "/metadata/identity/oauth2/token")
+    assert asked.query == {"api-version": "2018-02-01",
+                           "resource": "https://cognitiveservices.azure.com"}
+    assert asked.headers["metadata"] == "true"
+    used = {r.headers["authorization"] for r in sims.azure.received[-3:]}
+    assert used == {"Bearer " + sims.book.issued[-1]}
+
+
+def test_imds_token_of_a_user_assigned_identity_names_its_client_id(
+        identity_gateway: GatewayProcess, identity_sims: IdentitySims) -> None:
+    answer = identity_gateway.client().chat.completions.create(model="mi-user",
+                                                               messages=_user("mine"))
+    assert answer.choices[0].message.content == "azure says: mine"
+    assert identity_sims.imds.received[-1].query["client_id"] == USER_ASSIGNED
+
+
+def test_app_service_identity_comes_from_the_environment_with_its_header(
+        identity_gateway: GatewayProcess, identity_sims: IdentitySims) -> None:
+    sims = identity_sims
+    before = len(sims.app.received)
+    client = identity_gateway.client()
+    for text in ("a", "b", "c"):
+        answer = client.chat.completions.create(model="mi-app", messages=_user(text))
+        assert answer.choices[0].message.content == f"azure says: {text}"
+    assert len(sims.app.received) == before + 1  # expires_on (a string) read: cached
+    asked = sims.app.received[-1]
+    assert asked.path == "/msi/token" and asked.headers["x-identity-header"] == IDENTITY_HEADER
+    assert asked.query["api-version"] == "2019-08-01" and "metadata" not in asked.headers
+    assert IDENTITY_HEADER not in identity_gateway.log()
+
+
+def test_a_managed_identity_token_within_the_margin_is_replaced(
+        identity_gateway: GatewayProcess, identity_sims: IdentitySims) -> None:
+    sims = identity_sims
+    before = len(sims.brief.received)
+    client = identity_gateway.client()
+    for text in ("x", "y"):
+        client.chat.completions.create(model="mi-brief", messages=_user(text))
+    assert len(sims.brief.received) == before + 2
+    first, second = (r.headers["authorization"] for r in sims.azure.received[-2:])
+    assert first != second
+
+
+def test_a_token_azure_refuses_is_replaced_from_the_managed_identity(
+        identity_gateway: GatewayProcess, identity_sims: IdentitySims) -> None:
+    sims = identity_sims
+    client = identity_gateway.client()
+    client.chat.completions.create(model="mi-system", messages=_user("warm"))
+    before = len(sims.imds.received)
+    sims.book.revoke_all()
+    answer = client.chat.completions.create(model="mi-system", messages=_user("again"))
+    assert answer.choices[0].message.content == "azure says: again"
+    assert len(sims.imds.received) == before + 1
+
+
+def test_an_unknown_identity_is_an_auth_error_and_fails_over(
+        identity_gateway: GatewayProcess) -> None:
+    client = identity_gateway.client()
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="mi-unknown", messages=_user("x"))
+    assert info.value.status_code == 502
+    message = info.value.body["message"]
+    assert "imds managed identity endpoint refused" in message
+    assert "'not-assigned'" in message and "Identity not found" in message
+    raw = client.chat.completions.with_raw_response.create(model="unknown-then-oai",
+                                                           messages=_user("fallback"))
+    assert raw.parse().choices[0].message.content == "oai says: fallback"
+    assert raw.headers["x-emancipate-provider"] == "oai"
+
+
+def test_managed_identity_refusals_and_outages_map_to_fault_kinds(
+        identity_sims: IdentitySims, monkeypatch: pytest.MonkeyPatch) -> None:
+    sims = identity_sims
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{sims.app.url}/msi/token")
+
+    async def fetch(auth: ManagedIdentityAuth) -> ProviderError:
+        http = HTTPUpstream("az", Timeouts())
+        try:
+            with pytest.raises(ProviderError) as info:
+                await ManagedIdentityTokens("az", auth, http).bearer()
+            return info.value
+        finally:
+            await http.aclose()
+
+    monkeypatch.setenv("IDENTITY_HEADER", "wrong-header")
+    wrong = asyncio.run(fetch(ManagedIdentityAuth()))
+    assert (wrong.kind, wrong.status) == ("upstream_auth", 401)
+    assert "app-service" in wrong.message and "wrong-header" not in wrong.message
+    monkeypatch.delenv("IDENTITY_HEADER")
+    missing = asyncio.run(fetch(ManagedIdentityAuth(form="app-service")))
+    assert missing.kind == "upstream_auth" and "IDENTITY_HEADER" in missing.message
+    imds = ManagedIdentityAuth(form="imds",
+                               endpoint=f"{sims.imds.url}/metadata/identity/oauth2/token")
+    for status, kind in ((404, "upstream_5xx"), (429, "rate_limited"), (500, "upstream_5xx")):
+        sims.imds.inject(Status(status), times=1)
+        assert asyncio.run(fetch(imds)).kind == kind

@@ -155,6 +155,35 @@ class EntraAuth(_Strict):
         return v if v is None else _http_base(v)
 
 
+ManagedIdentityForm = Literal["auto", "imds", "app-service"]
+
+
+class ManagedIdentityAuth(_Strict):
+    """An Azure managed identity: bearer tokens from the host's own token endpoint, no secret
+    in the config. `imds` is the Instance Metadata Service of VMs, scale sets and AKS nodes
+    (`GET http://169.254.169.254/metadata/identity/oauth2/token`, header `Metadata: true`);
+    `app-service` is App Service / Functions / Container Apps (`IDENTITY_ENDPOINT`, header
+    `X-IDENTITY-HEADER` from `IDENTITY_HEADER`)."""
+
+    form: ManagedIdentityForm = Field(
+        "auto", description="token endpoint kind: `app-service` when IDENTITY_ENDPOINT and "
+        "IDENTITY_HEADER are set (auto), else `imds`")
+    client_id: str | None = Field(
+        None, min_length=1, description="client id of a user-assigned identity; none means "
+        "the system-assigned one")
+    endpoint: str | None = Field(
+        None, description="token endpoint URL instead of IMDS's or IDENTITY_ENDPOINT")
+    resource: str = Field("https://cognitiveservices.azure.com",
+                          description="resource (audience) the token is asked for")
+    refresh_margin: float = Field(
+        300.0, ge=0, le=3600, description="seconds before expiry a token is replaced")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        return v if v is None else _http_base(v)
+
+
 class AzureOpenAIProvider(_ProviderBase):
     """Azure OpenAI: one resource, deployments named by the targets' `model`, with an
     `api-key` or Microsoft Entra ID tokens."""
@@ -164,6 +193,8 @@ class AzureOpenAIProvider(_ProviderBase):
     api_version: str = Field("2024-10-21", min_length=1, description="`api-version` query")
     api_key_env: str | None = Field(None, description="environment variable holding the key")
     entra: EntraAuth | None = Field(None, description="Entra ID client credentials")
+    managed_identity: ManagedIdentityAuth | None = Field(
+        None, description="Entra ID tokens of the host's managed identity")
     headers: dict[str, str] = Field(default_factory=dict)
     supports: list[str] | None = Field(
         None, description="request parameters the deployments honour; None means all")
@@ -175,8 +206,10 @@ class AzureOpenAIProvider(_ProviderBase):
 
     @model_validator(mode="after")
     def _one_credential(self) -> AzureOpenAIProvider:
-        if (self.api_key_env is None) == (self.entra is None):
-            raise ValueError("give exactly one of `api_key_env` and `entra`")
+        given = [self.api_key_env, self.entra, self.managed_identity]
+        if sum(x is not None for x in given) != 1:
+            raise ValueError("give exactly one of `api_key_env`, `entra` and "
+                             "`managed_identity`")
         return self
 
 

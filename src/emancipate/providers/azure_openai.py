@@ -4,7 +4,8 @@ The body and the answers are OpenAI's own, so the `openai-compatible` adapter do
 this one only says where a deployment lives
 (`{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...`, the
 deployment being the target's `model`) and how to authenticate: the `api-key` header, or
-`Authorization: Bearer` with a token from Microsoft Entra ID (`providers/entra.py`).
+`Authorization: Bearer` with a token from Microsoft Entra ID (`providers/entra.py`): a
+service principal's, or the host's managed identity's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from urllib.parse import quote
 
 from emancipate.config import AzureOpenAIProvider, OpenAICompatibleProvider
 from emancipate.providers.base import ProviderError
-from emancipate.providers.entra import ENTRA_REFUSED, EntraTokens
+from emancipate.providers.entra import (
+    ENTRA_REFUSED,
+    BearerTokens,
+    EntraTokens,
+    ManagedIdentityTokens,
+)
 from emancipate.providers.http import DEFAULT_MAX_BODY
 from emancipate.providers.openai_compatible import OpenAICompatible
 
@@ -37,7 +43,11 @@ class AzureOpenAI(OpenAICompatible):
                  max_body: int = DEFAULT_MAX_BODY) -> None:
         super().__init__(name, compatible_config(cfg), max_body)
         self.azure = cfg
-        self.tokens = EntraTokens(name, cfg.entra, self.http) if cfg.entra else None
+        self.tokens: BearerTokens | None = None
+        if cfg.entra:
+            self.tokens = EntraTokens(name, cfg.entra, self.http)
+        elif cfg.managed_identity:
+            self.tokens = ManagedIdentityTokens(name, cfg.managed_identity, self.http)
 
     def url_for(self, endpoint: str, model: str) -> str:
         return f"{self.cfg.base_url}/deployments/{quote(model, safe='')}/{endpoint}"

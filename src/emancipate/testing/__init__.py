@@ -8,7 +8,7 @@ loopback that speak each vendor's wire protocol and fail on command.
         ...  # point a provider at claude.url
 """
 
-from emancipate.testing.azure_wire import AzureWire, EntraWire, TokenBook
+from emancipate.testing.azure_wire import AzureWire, EntraWire, ManagedIdentityWire, TokenBook
 from emancipate.testing.bedrock_wire import BedrockWire
 from emancipate.testing.faults import (
     CutStream,
@@ -43,6 +43,7 @@ __all__ = [
     "HangBeforeHeaders",
     "HangMidStream",
     "HugeBody",
+    "ManagedIdentityWire",
     "RateLimit",
     "ReceivedRequest",
     "Reset",

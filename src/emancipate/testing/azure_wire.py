@@ -2,6 +2,10 @@
 
 `EntraWire` is `POST /{tenant}/oauth2/v2.0/token` (client-credentials grant, form-encoded),
 refusing as Entra does (`invalid_client` with AADSTS7000215 for a wrong secret...).
+`ManagedIdentityWire` is a host's managed-identity token endpoint: Azure's Instance Metadata
+Service (`GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=…`, header
+`Metadata: true`) or App Service's (`GET /msi/token?api-version=2019-08-01&resource=…`,
+header `X-IDENTITY-HEADER`), answering `expires_on` / `expires_in` as strings, as they do.
 `AzureWire` is `POST /openai/deployments/{deployment}/chat/completions?api-version=...`,
 OpenAI's body and answers (the OpenAI simulator generates them), accepting an `api-key` or
 a bearer token that the `TokenBook` shared with the Entra simulator issued and that has not
@@ -127,6 +131,84 @@ class EntraWire:
         return Answer(200, body={"token_type": "Bearer", "expires_in": self.expires_in,
                                  "ext_expires_in": self.expires_in,
                                  "access_token": self.book.issue(self.expires_in)})
+
+
+AZURE_RESOURCE = "https://cognitiveservices.azure.com"
+IMDS_PATH = "/metadata/identity/oauth2/token"
+APP_SERVICE_PATH = "/msi/token"
+
+
+class ManagedIdentityWire:
+    """The token endpoint of one Azure host: a system-assigned identity (or none) and some
+    user-assigned ones, by client id. `form` is `imds` or `app-service`."""
+
+    def __init__(self, book: TokenBook, *, form: str = "imds", system_assigned: bool = True,
+                 user_assigned: frozenset[str] = frozenset(), identity_header: str = "",
+                 expires_in: int = 86399) -> None:
+        self.book = book
+        self.form = form
+        self.system_assigned = system_assigned
+        self.user_assigned = user_assigned
+        self.identity_header = identity_header
+        self.expires_in = expires_in
+
+    def error(self, status: int, message: str | None = None, *,
+              retry_after: float | None = None) -> Answer:
+        error = {400: "invalid_request", 401: "unauthorized_client", 429: "too_many_requests"
+                 }.get(status, "server_error" if status >= 500 else "invalid_request")
+        body = {"error": error, "error_description": message or f"HTTP {status}"}
+        return Answer(status, body=body, headers=retry_after_header(retry_after))
+
+    def garbage_body(self) -> bytes:
+        return b'{"access_token":"eyJ0eXAi'
+
+    def garbage_event(self) -> bytes:
+        return b""
+
+    def error_event(self, status: int) -> bytes:
+        return b""
+
+    def request_id_header(self) -> dict[str, str]:
+        return {"x-ms-request-id": new_id("")}
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], raw: bytes,
+               query: Mapping[str, str] | None = None) -> Answer:
+        query = query or {}
+        expected = IMDS_PATH if self.form == "imds" else APP_SERVICE_PATH
+        if (method, path.rstrip("/")) != ("GET", expected):
+            return self.error(404, "not found")
+        problem = self._header_problem(headers)
+        if problem is not None:
+            return problem
+        version = "2018-02-01" if self.form == "imds" else "2019-08-01"
+        if query.get("api-version") != version:
+            return self.error(400, f"Invalid api-version {query.get('api-version')!r}")
+        if query.get("resource") != AZURE_RESOURCE:
+            return self.error(400, "AADSTS500011: The resource principal named "
+                              f"{query.get('resource')} was not found in the tenant.")
+        client_id = query.get("client_id")
+        if client_id is None and not self.system_assigned or (
+                client_id is not None and client_id not in self.user_assigned):
+            return self.error(400, "Identity not found")
+        token = self.book.issue(self.expires_in)
+        expires_on = str(int(time.time()) + self.expires_in)
+        body = {"access_token": token, "expires_on": expires_on, "resource": AZURE_RESOURCE,
+                "token_type": "Bearer", "client_id": client_id or "system-assigned-id"}
+        if self.form == "imds":
+            body |= {"expires_in": str(self.expires_in), "ext_expires_in": str(self.expires_in),
+                     "not_before": str(int(time.time()) - 1)}
+        return Answer(200, body=body)
+
+    def _header_problem(self, headers: Mapping[str, str]) -> Answer | None:
+        if self.form == "imds":
+            if headers.get("metadata") != "true":
+                return self.error(400, "Required metadata header not specified")
+            if "x-forwarded-for" in headers:  # IMDS refuses anything that went through a proxy
+                return self.error(400, "Request contains X-Forwarded-For header")
+            return None
+        if headers.get("x-identity-header") != self.identity_header:
+            return self.error(401, "Unauthorized: X-IDENTITY-HEADER is missing or wrong")
+        return None
 
 
 class AzureWire:
