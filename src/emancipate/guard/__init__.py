@@ -35,6 +35,7 @@ __all__ = ["Guard", "GuardConfig", "Unscannable", "RequestView", "message_segmen
 
 _RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
 _LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
+_SECRETS_ONLY = frozenset({"secret"})
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "secret": ("generic_secret",),
@@ -160,14 +161,20 @@ class Guard:
         """Findings of the segments of a `view` (see `guard.request`)."""
         if not self.classes:
             return []
-        return scan_segments(self._scan, view.segments, self.terms_view, self.split_starts)
+        return scan_segments(self._scan, view.segments, self.terms_view, self.split_starts,
+                             self._scan_secrets)
 
     # --- the scan ------------------------------------------------------------------------
 
-    def _scan(self, text: str) -> list[Raw]:
+    def _scan_secrets(self, text: str) -> list[Raw]:
+        """The secret class alone (the split-secret pass reads nothing else): no personal,
+        code, entity or domain work on the token chains."""
+        return self._scan(text, _SECRETS_ONLY)
+
+    def _scan(self, text: str, only: frozenset[str] | None = None) -> list[Raw]:
         if not text or not self.classes:
             return []
-        classes = self.classes
+        classes = self.classes if only is None else self.classes & only
         secrets: list[tuple[int, int, str]] = []
         terms: list[tuple[int, int]] = []
         domain_kws: dict[int, set[int]] = {}
@@ -220,13 +227,13 @@ class Guard:
             taken = _Spans(secrets)
             out.extend((s, e, "personal", d, None) for s, e, d in _dedupe(personal)
                        if not taken.overlaps(s, e))
-        if terms:
+        if terms and "confidential" in classes:
             out.extend((s, e, "confidential", "term", None) for s, e in _longest(terms))
         if "code" in classes:
             code: list[tuple[int, int, str]] = []
             scan_code(text, self.min_code_lines, code)
             out.extend((s, e, "code", d, None) for s, e, d in code)
-        for d, kws in domain_kws.items():
+        for d, kws in (domain_kws if "domain" in classes else {}).items():
             name, min_hits = self.domains[d]
             if len(kws) >= min_hits:
                 s, e = domain_first[d]

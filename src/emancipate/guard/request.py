@@ -84,8 +84,10 @@ _PREFIX = re.compile(r"[a-z0-9_-]+")
 
 
 def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None = None,
-                  split_starts: SplitStarts | None = None) -> list[Finding]:
-    """Findings of every segment, offsets into the segment's own text."""
+                  split_starts: SplitStarts | None = None,
+                  scan_secrets: Scan | None = None) -> list[Finding]:
+    """Findings of every segment, offsets into the segment's own text. `scan_secrets` (a
+    scan of the secret class alone) serves the split-secret pass, which keeps nothing else."""
     pieces: list[tuple[int, View]] = []
     mains: list[tuple[int, View]] = []
     every = "\n".join(s.text for s in segments if s.encoding == "text")
@@ -106,7 +108,7 @@ def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None
     if terms is not None:
         for s, e in terms.find(big):
             _place(pieces, texts, starts, segments, s, e, "confidential", "term", None, found)
-    found.extend(_split_tokens(scan, mains, segments, split_starts))
+    found.extend(_split_tokens(scan_secrets or scan, mains, segments, split_starts))
     return _unique(found)
 
 
