@@ -79,6 +79,7 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "phone look-alikes (+intl)": lambda r: f"+{r.randint(1, 99)} {_digits(r, 3)} "
                                            f"{_digits(r, 3)} {_digits(r, 4)} ",
     "phone look-alikes (NANP)": lambda r: f"({_digits(r, 3)}) {_digits(r, 3)}-{_digits(r, 4)} ",
+    "numbers after a phone word": lambda r: f"call {_digits(r, 9)} ",
     "card look-alikes": lambda r: "4" + " ".join(_digits(r, 4) for _ in range(4))[1:] + " ",
     "IBAN look-alikes": lambda r: "GB" + _digits(r, 2) + " WEST " + " ".join(
         _digits(r, 4) for _ in range(3)) + " " + _digits(r, 2) + " ",

@@ -91,9 +91,13 @@ def test_a_formatted_nanp_number_is_a_phone_even_in_an_unlisted_area_code(guard:
     assert personal(guard, "code 5552345678 now") == []  # unformatted: metadata decides
 
 
-def test_national_formats_need_a_configured_region() -> None:
+def test_national_formats_need_a_configured_region_or_words_saying_it_is_a_phone() -> None:
     g = Guard.from_config(GuardConfig(phone_regions=["US"]))
-    assert personal(g, "appelle le 06 12 34 56 78") == []
+    assert personal(g, "le code est 06 12 34 56 78") == []
+    assert personal(g, "appelle le 06 12 34 56 78") == [("phone", "06 12 34 56 78")]
+    assert personal(g, "Call me back on 0450 00 12 34") == [("phone", "0450 00 12 34")]
+    assert personal(g, "my mobile is 8123 4567") == [("phone", "8123 4567")]
+    assert personal(g, "invoice 0450 00 12 34, call us") == []
     assert personal(g, "call +33 6 12 34 56 78") == [("phone", "+33 6 12 34 56 78")]
 
 
@@ -270,6 +274,7 @@ ADVERSARIAL: dict[str, Callable[[random.Random], str]] = {
     "international look-alikes": lambda r: f"+{r.randint(1, 99)} {_digits(r, 3)} "
                                            f"{_digits(r, 3)} {_digits(r, 4)} ",
     "NANP look-alikes": lambda r: f"({_digits(r, 3)}) {_digits(r, 3)}-{_digits(r, 4)} ",
+    "numbers after a phone word": lambda r: f"call {_digits(r, 9)} ",
     "card look-alikes": lambda r: "4" + _digits(r, 3) + " " + " ".join(
         _digits(r, 4) for _ in range(3)) + " ",
     "plain card look-alikes": lambda r: "4" + _digits(r, 15) + " ",

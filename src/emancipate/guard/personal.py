@@ -291,6 +291,33 @@ def _international_valid(digits: str) -> bool:
     return False
 
 
+_PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
+                  "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
+                  "ring me", "text me", "reach me")
+
+
+@functools.lru_cache(maxsize=1)
+def _national_codes() -> tuple[tuple[int, bool], ...]:
+    """Every calling code with whether its national numbers are written after a `0`."""
+    out: set[tuple[int, bool]] = set()
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if meta is not None and meta.country_code != 1:
+            out.add((meta.country_code, meta.national_prefix == "0"))
+    return tuple(sorted(out))
+
+
+def _national_anywhere(digits: str) -> bool:
+    """A number valid in the national format of some region (trunk `0` or none)."""
+    for country_code, zero in _national_codes():
+        if zero:
+            if digits[0] == "0" and _valid_for_code(country_code, digits[1:]):
+                return True
+        elif digits[0] != "0" and _valid_for_code(country_code, digits):
+            return True
+    return False
+
+
 def _valid_for_code(country_code: int, national: str) -> bool:
     return any(len(national) in lengths and pattern.fullmatch(national) is not None
                for pattern, lengths in _country_types(country_code))
@@ -319,15 +346,25 @@ class NumberClassifier:
             else:
                 rule = "any"
             self.regions.append((region, rule, lengths, meta.country_code))
+        if "phone" in enabled:  # compile every country's patterns now, not on a request
+            for country_code, _ in _national_codes():
+                _country_types(country_code)
 
-    def phone(self, s: str, digits: str, work: ScanWork) -> bool:
+    def phone(self, s: str, digits: str, work: ScanWork, text: str = "", start: int = 0
+              ) -> bool:
         if work.exhausted:
             return False
         if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
             return work.validated(_international_valid(digits[2:] if s[0] != "+" else digits))
-        if not 9 <= len(digits) <= 11:
+        if not 8 <= len(digits) <= 12:
             return False
-        return any(self._national(region, s, digits, work) for region in self.regions)
+        if 9 <= len(digits) <= 11 and any(self._national(region, s, digits, work)
+                                           for region in self.regions):
+            return True
+        # Any region's national format, where the text says it is a phone number ("call me
+        # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
+        return (bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+                and _uniform(s) and work.validated(_national_anywhere(digits)))
 
     def _national(self, region: tuple[str, str, frozenset[int], int], s: str, digits: str,
                   work: ScanWork) -> bool:
@@ -392,7 +429,7 @@ class NumberClassifier:
             return "fr_siret"
         if 12 <= nd <= 19 and self.card(text, start, s, digits):
             return "card"
-        if "phone" in en and nd <= 15 and self.phone(s, digits, work):
+        if "phone" in en and nd <= 15 and self.phone(s, digits, work, text, start):
             return None if _NOT_PHONE_BEFORE.search(text, max(0, start - 32), start) else "phone"
         return None
 
@@ -419,7 +456,7 @@ class NumberClassifier:
         if ("fr_siren" in en and _SIREN_FMT.fullmatch(s) and _context(text, start, _COMPANY_CONTEXT)
                 and work.check(_siren.is_valid, digits)):
             return "fr_siren"
-        if "phone" in en and self.phone(s, digits, work):
+        if "phone" in en and self.phone(s, digits, work, text, start):
             return None if _NOT_PHONE_BEFORE.search(text, max(0, start - 32), start) else "phone"
         return None
 
