@@ -105,6 +105,9 @@ CHECKS: dict[str, Check] = {
     "jwt": _jwt,
     "basic": _basic,
     "not_example": lambda v: not v.upper().endswith("EXAMPLE"),
+    # an AWS id in lower case must hold a digit: `asiakirjamallikansio` is a Finnish word
+    "aws_id": lambda v: not v.upper().endswith("EXAMPLE") and (
+        not v.islower() or any(c.isdigit() for c in v)),
     "digits2": _digits(2),
     "digits6": _digits(6),
     "mixed": lambda v: any(c.isdigit() for c in v) and any(c.isalpha() for c in v),
@@ -353,7 +356,7 @@ def _line(text: str, start: int, end: int) -> str:
 # (`T00000000/B00000000/XXXXXXXX`) or a template word; a random 20-character base-62 token
 # holds a run of six with a probability under 1e-8. Passwords and hashes are exempt: a weak
 # real password looks like a placeholder, and their rules list template syntax themselves.
-_MASK = re.compile(r"[xX]{6}|\*{4}|•{4}")
+_MASK = re.compile(r"[xX]{6}|\*{4}|•{4}|#{4}")
 _RUN6 = re.compile(r"([0-9xXaAzZ_-])\1{5}|\*{4}|\.{4}")
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample")

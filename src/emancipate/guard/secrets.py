@@ -42,7 +42,7 @@ _WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "key", "auth
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)
         ["'`]?[ \t]{0,3}
-        (?:={1,3}|!==?|:=|::|:|=>|->|\?=
+        (?:={1,3}|!==?|:=|::|:|=>|\?=
            |[ \t]+(?:is|est|c'est|c’est|was|etait|était|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
         [ \t]*["'`]?[ \t]*
         (?P<v>[^\s"'`;,<>()\[\]{}|]{4,256})
@@ -53,7 +53,7 @@ _TAIL = re.compile(
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)
         ["'`]?[ \t]{0,3}
-        (?:={1,3}|!==?|:=|::|:|=>|->|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était))
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était))
         [ \t]*(?P<q>["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
@@ -215,12 +215,16 @@ def _name_words(text: str, pos: int, mid: str) -> list[str]:
     while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
                                               or text[start - 1] in "_.-"):
         start -= 1
-    return [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos] + mid)]
+    words = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos] + mid)]
+    words.extend(_NAME_PARTS.split(mid.lower()))  # `keyword`: the keyword's own tail word
+    return words
 
 
 def plausible_phrase(v: str) -> bool:
     """A quoted passphrase with spaces: a few words, not a sentence or an instruction."""
     words = v.split()
+    if "/" in v or "\\" in v or "$(" in v:  # a path or a command, not a passphrase
+        return False
     return (2 <= len(words) <= 6 and len(v) >= 8 and not v.rstrip().endswith((".", "?", "!", ":"))
             and not _placeholder(v) and not _PHRASE_HINTS.intersection(w.lower() for w in words))
 
