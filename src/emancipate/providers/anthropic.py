@@ -10,7 +10,13 @@ import orjson
 
 from emancipate.config import AnthropicProvider
 from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
-from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
+from emancipate.providers.base import (
+    Provider,
+    ProviderError,
+    Unsupported,
+    check_token_limit,
+    text_of,
+)
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
 
 STOP_REASONS = {
@@ -68,7 +74,7 @@ class Anthropic(Provider):
         for msg in body["messages"]:
             role = msg["role"]
             if role in ("system", "developer"):
-                system.append(_text_of(msg.get("content")))
+                system.append(text_of(msg.get("content")))
             elif role == "user":
                 add("user", _blocks(msg.get("content")))
             elif role == "assistant":
@@ -87,7 +93,7 @@ class Anthropic(Provider):
                 add("user", [{
                     "type": "tool_result",
                     "tool_use_id": msg.get("tool_call_id") or msg.get("name") or "",
-                    "content": _text_of(msg.get("content")),
+                    "content": text_of(msg.get("content")),
                 }])
         out: dict[str, Any] = {
             "model": model,
@@ -229,14 +235,6 @@ class Anthropic(Provider):
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

@@ -123,3 +123,13 @@ def classify_status(status: int) -> str:
     if status >= 500 or status in (408, 409):
         return "upstream_5xx"
     return "client_error"
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message content: the string, or its text parts joined (what
+    vendors without content parts, or with a separate system field, receive)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if p.get("type") == "text")

@@ -45,7 +45,7 @@ from typing import Any, Literal
 import orjson
 
 from emancipate.protocol import chat_chunk, chat_completion, usage
-from emancipate.providers.base import ProviderError
+from emancipate.providers.base import ProviderError, text_of
 
 ChatBody = dict[str, Any]
 BedrockBody = dict[str, Any]
@@ -82,7 +82,7 @@ def converse_request(body: ChatBody) -> BedrockBody:
     for msg in body["messages"]:
         role = msg["role"]
         if role in ("system", "developer"):
-            text = _text_of(msg.get("content"))
+            text = text_of(msg.get("content"))
             if text:
                 system.append({"text": text})
         elif role == "user":
@@ -182,7 +182,7 @@ def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tool_result(msg: dict[str, Any]) -> dict[str, Any]:
-    text = _text_of(msg.get("content"))
+    text = text_of(msg.get("content"))
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -190,14 +190,6 @@ def _tool_result(msg: dict[str, Any]) -> dict[str, Any]:
     block = {"json": value} if isinstance(value, dict) else {"text": text or " "}
     return {"toolResult": {"toolUseId": msg.get("tool_call_id") or "", "content": [block],
                            "status": "success"}}
-
-
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from emancipate.protocol import chat_chunk, chat_completion, usage
-from emancipate.providers.base import ProviderError
+from emancipate.providers.base import ProviderError, text_of
 
 ChatBody = dict[str, Any]
 GeminiBody = dict[str, Any]
@@ -82,7 +82,7 @@ def generate_request(body: ChatBody) -> GeminiBody:
     for msg in body["messages"]:
         role = msg["role"]
         if role in ("system", "developer"):
-            system.append(_text_of(msg.get("content")))
+            system.append(text_of(msg.get("content")))
         elif role == "user":
             add("user", _parts(msg.get("content")))
         elif role == "assistant":
@@ -199,14 +199,6 @@ def _rewrite(node: Any, defs: dict[str, Any], depth: int) -> Any:
     return out
 
 
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
-
-
 def _parts(content: Any) -> list[dict[str, Any]]:
     if not content:
         return []
@@ -243,7 +235,7 @@ def _args(fn: dict[str, Any]) -> dict[str, Any]:
 def _tool_result(content: Any) -> dict[str, Any]:
     """`functionResponse.response` must be an object: a JSON object result is passed as is,
     anything else is wrapped as `{"content": ...}`."""
-    text = _text_of(content)
+    text = text_of(content)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
