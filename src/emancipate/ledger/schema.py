@@ -140,3 +140,30 @@ contents = Table(  # rev 0004: only with `ledger.log_content`; detected values m
     Column("messages", Text, nullable=False),
     Column("answer", Text),
 )
+
+# Rev 0007. Admin identities: a key with a role (viewer | operator | admin), stored as a hash
+# like a virtual key. The configured `auth.admin_key_env` key stays an admin without a row.
+admins = Table(
+    "admins", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Rev 0007. A team's limits, inherited by every key whose `keys.team` is its name (the key's
+# own limits further restrict it). A team label without a row here limits nothing.
+teams = Table(
+    "teams", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("allowed_models", Text),  # JSON list; NULL: every route
+    Column("budget_day", Float),
+    Column("budget_month", Float),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
