@@ -41,8 +41,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
+    # A team's spend is read from the ledger once per process and day (as a key's is).
+    op.create_index("ix_requests_team_day", "requests", ["team", "day"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_requests_team_day", "requests")
     op.drop_table("teams")
     op.drop_table("admins")
