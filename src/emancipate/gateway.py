@@ -57,9 +57,10 @@ class Answer:
 
 @dataclass
 class StreamAnswer:
-    """A committed stream: headers are final, chunks follow."""
+    """A committed stream: headers are final, chat chunks follow (`Gateway._events`); the
+    last is `{"error": …}` when the stream broke after commit. Each API serialises them."""
 
-    chunks: AsyncIterator[bytes]
+    events: AsyncIterator[dict[str, Any]]
     headers: dict[str, str]
     ctx: RequestContext = field(repr=False, default_factory=RequestContext)
 
@@ -188,7 +189,7 @@ class Gateway:
             job = (shadow.begin(ctx, route, data, plan, targets, prompt)
                    if shadow is not None else None)
             return StreamAnswer(
-                self._sse(ctx, chunks, include_usage, restorer, job, len(prompt) // 4, data),
+                self._events(ctx, chunks, include_usage, restorer, job, len(prompt) // 4, data),
                 self._headers(ctx), ctx
             )
         body, target = await self.executor.complete(ctx, ordered, body_for)
@@ -205,15 +206,17 @@ class Gateway:
             self.stages.shadow.maybe(ctx, route, data, plan, targets, prompt, body)
         return Answer(body, self._headers(ctx))
 
-    async def _sse(
+    async def _events(
         self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
         include_usage: bool, restorer: Any, shadow: Any = None, prompt_estimate: int = 0,
         data: dict[str, Any] | None = None,
-    ) -> AsyncIterator[bytes]:
-        """Serialise the committed stream; a break after commit becomes an error event.
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The committed stream as chat chunks, restored; a break after commit ends it with
+        one `{"error": …}` event. Every API's stream is a translation of these events.
 
         Tokens are charged however the stream ends: a client that leaves early, a vendor
-        that breaks or sends no usage are charged an estimate (one token per event).
+        that breaks or sends no usage are charged an estimate (one token per event). The
+        request is recorded after the last chunk, before the API's closing event leaves.
         """
         prompt_tokens = completion_tokens = events = 0
         parts: list[str] | None = [] if self.cfg.ledger.log_content else None
@@ -228,7 +231,7 @@ class Gateway:
                         completion_tokens = int(u.get("completion_tokens") or 0)
                         if not chunk.get("choices"):
                             if include_usage:
-                                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                                yield chunk
                             continue
                     if not include_usage:  # as OpenAI: no `usage` key unless asked for
                         chunk = {k: v for k, v in chunk.items() if k != "usage"}
@@ -239,39 +242,33 @@ class Gateway:
                 if parts is not None:
                     parts.extend((c.get("delta") or {}).get("content") or ""
                                  for c in chunk.get("choices") or ())
-                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                yield chunk
             if restorer is not None:
                 tail = restorer.flush()
                 if tail:
                     last = _tail_chunk(ctx, tail)
                     if shadow is not None:
                         shadow.feed(last)
-                    yield b"data: " + orjson.dumps(last) + b"\n\n"
-            ended = True  # the answer is whole: recorded before its last event leaves
+                    yield last
+            ended = True  # the answer is whole: recorded before its closing event leaves
             self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
                              parts, data)
             self.answered(ctx)
-            yield b"data: [DONE]\n\n"
             if shadow is not None:  # the answer is complete: start the shadow replay
                 shadow.finish()
         except ProviderError as exc:
             ctx.status = 502
             ctx.error_code = "stream_interrupted"
-            err = {
-                "error": {
-                    "message": f"The answer was interrupted: {exc.message}. The text received "
-                    "so far is incomplete; retry the request.",
-                    "type": "server_error",
-                    "param": None,
-                    "code": "stream_interrupted",
-                }
-            }
             if not ended:
                 ended = True
                 self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
                                  parts, data)
                 self.answered(ctx)
-            yield b"data: " + orjson.dumps(err) + b"\n\n"
+            yield {"error": {
+                "message": f"The answer was interrupted: {exc.message}. The text received "
+                "so far is incomplete; retry the request.",
+                "type": "server_error", "param": None, "code": "stream_interrupted",
+            }}
         finally:
             if not ended:  # the client left mid-way: charged here, recorded by `finish`
                 self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,

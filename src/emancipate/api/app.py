@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from emancipate.api.wire import CHAT, EMBEDDINGS, Wire
 from emancipate.auth.admin import check_admin
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer, model_not_found, parse_json
@@ -57,10 +58,6 @@ async def send_json(send: Send, status: int, body: Any, headers: dict[str, str] 
         raw.extend(_encode_headers(headers))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})
-
-
-async def send_error(send: Send, err: OpenAIError, headers: dict[str, str] | None = None) -> None:
-    await send_json(send, err.status, err.body(), {**(headers or {}), **err.headers})
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -95,13 +92,6 @@ def _too_large(limit: int) -> OpenAIError:
         "shorter messages, or ask the operator to raise server.max_body_bytes.",
         code="request_too_large",
     )
-
-
-def _authorization(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value.decode("latin-1")
-    return None
 
 
 _time = time.time
@@ -143,24 +133,26 @@ class _Watch:
 
 
 class Endpoint:
-    """A hot JSON endpoint: body → gateway call → JSON or SSE, with disconnect handling."""
+    """A hot JSON endpoint: body → wire → gateway call → wire → JSON or SSE, with
+    disconnect handling. `wire` is the API's translation (`api.wire`)."""
 
-    def __init__(self, gateway: Gateway, handler: Handler, endpoint: str) -> None:
+    def __init__(self, gateway: Gateway, handler: Handler, wire: Wire = CHAT) -> None:
         self.gateway = gateway
         self.handler = handler
-        self.endpoint = endpoint
+        self.wire = wire
+        self.endpoint = wire.endpoint
         self.limit = gateway.cfg.server.max_body_bytes
         self.max_depth = gateway.cfg.server.max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gateway = self.gateway
+        gateway, wire = self.gateway, self.wire
         ctx = RequestContext(request_id=new_request_id(), endpoint=self.endpoint)
         watch: _Watch | None = None
         watcher: asyncio.Task[None] | None = None
         try:
-            await gateway.authenticate(ctx, _authorization(scope))
+            await gateway.authenticate(ctx, wire.credentials(scope))
             raw = await read_body(scope, receive, self.limit)
-            data = parse_json(raw, self.max_depth)
+            data = wire.request(parse_json(raw, self.max_depth), ctx)
             # The whole body is in: from now on `receive` only reports a disconnect, which
             # cancels this task (and so the upstream call or the embedded generation).
             task = asyncio.current_task()
@@ -173,14 +165,16 @@ class Endpoint:
                 watch.done = True
             else:
                 watch.done = True
+                body = wire.answer(answer.body, ctx)
                 gateway.answered(ctx)  # the record is on disk before the answer leaves
-                await send_json(send, 200, answer.body, answer.headers)
+                await send_json(send, 200, body, answer.headers)
         except OpenAIError as err:
             if watch is not None:
                 watch.done = True
             ctx.status, ctx.error_code = err.status, err.code
             gateway.answered(ctx)
-            await send_error(send, err, {"x-request-id": ctx.request_id})
+            status, body = wire.error(err)
+            await send_json(send, status, body, {"x-request-id": ctx.request_id, **err.headers})
         except asyncio.CancelledError:  # the client left (read_body, or the watcher fired)
             if watch is not None:
                 watch.done = True
@@ -193,9 +187,10 @@ class Endpoint:
             log.exception("unhandled error on request %s", ctx.request_id)
             ctx.status, ctx.error_code = 500, "internal_error"
             gateway.answered(ctx)
-            await send_error(send, OpenAIError(
+            status, body = wire.error(OpenAIError(
                 500, f"Internal error in the gateway (request {ctx.request_id}); the operator "
                 "can find it in the logs.", type="server_error", code="internal_error"))
+            await send_json(send, status, body, {"x-request-id": ctx.request_id})
         # A completed response (or a disconnect) ends the watcher by itself: uvicorn's
         # `receive` then returns http.disconnect. Only an unfinished response needs a cancel.
         if watcher is not None and ctx.status == 499 and not watcher.done():
@@ -208,7 +203,7 @@ class Endpoint:
             "type": "http.response.start", "status": 200,
             "headers": _SSE_HEADERS + _encode_headers(answer.headers),
         })
-        chunks = answer.chunks
+        chunks = self.wire.stream(answer.events, ctx)
         batch: list[bytes] = []
         size = 0
         try:
@@ -350,10 +345,10 @@ def create_app(gateway: Gateway) -> GatewayApp:
                                            code="not_found" if status == 404 else
                                            "method_not_allowed"))
 
-    chat = Endpoint(gateway, gateway.chat, "chat.completions")
+    chat = Endpoint(gateway, gateway.chat, CHAT)
     routes = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/embeddings", Endpoint(gateway, gateway.embeddings, "embeddings"),
+        Route("/v1/embeddings", Endpoint(gateway, gateway.embeddings, EMBEDDINGS),
               methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model:path}", model, methods=["GET"]),
