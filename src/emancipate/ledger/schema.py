@@ -7,7 +7,10 @@ exception is opt-in: `shadow_verdicts.prompt`, see below.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -166,4 +169,57 @@ teams = Table(
     Column("tpm", Integer),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Rev 0008. The daily summary: the report's figures per UTC day, added to by the ledger writer
+# in the transaction that inserts the requests (`ledger/summary.py`). Retention deletes detail
+# rows, never these. Key columns are NOT NULL: '' stands for NULL, bucket -1 for no score.
+def _day() -> Column[Any]:
+    return Column("day", String(10), primary_key=True)
+
+
+def _key(name: str, length: int) -> Column[Any]:
+    return Column(name, String(length), primary_key=True, server_default="")
+
+
+def _count(name: str) -> Column[Any]:
+    return Column(name, BigInteger, nullable=False, server_default="0")
+
+
+def _sum(name: str) -> Column[Any]:
+    return Column(name, Float, nullable=False, server_default="0")
+
+
+daily_traffic = Table(  # requests per served target (vendor '' = not served)
+    "daily_traffic", metadata, _day(), _key("vendor", 200), _key("ownership", 16),
+    _key("target", 400), _count("requests"), _count("errors"), _count("prompt_tokens"),
+    _count("completion_tokens"), _sum("cost"), _count("failovers_survived"),
+    _count("multi_attempt"),
+)
+daily_routing = Table(  # independence-router decisions per 0.01 score bucket
+    "daily_routing", metadata, _day(), _key("route", 200), _key("action", 32),
+    Column("bucket", Integer, primary_key=True, server_default="-1"),
+    _count("requests"), _sum("score_sum"), _count("served_in_house"),
+)
+daily_findings = Table(  # guard findings; `requests`: requests with at least one
+    "daily_findings", metadata, _day(), _key("cls", 64), _key("domain", 200),
+    _key("vendor", 200), _count("findings"), _count("requests"),
+)
+daily_protection = Table(  # protective policy decisions per withheld/redacted target
+    "daily_protection", metadata, _day(), _key("target", 400), _key("rule", 200),
+    _key("cls", 64), _key("action", 32), _count("decisions"), _count("requests"),
+)
+daily_withheld = Table(  # requests per set of targets a protective action applied to
+    "daily_withheld", metadata, _day(), _key("cls", 64), _key("action", 32),
+    _key("targets_key", 40), Column("targets", Text, nullable=False), _count("requests"),
+)
+daily_failovers = Table(  # failed attempts inside requests that still ended 200
+    "daily_failovers", metadata, _day(), _key("target", 400), _key("vendor", 200),
+    _key("outcome", 64), _count("attempts"), _count("requests"),
+)
+daily_shadow = Table(  # shadow verdicts and what they spent
+    "daily_shadow", metadata, _day(), _key("route", 200), _key("shadow_vendor", 100),
+    _key("judge_vendor", 100), _count("verdicts"), _count("errors"), _count("inhouse_ok"),
+    _count("shadow_tokens"), _sum("shadow_cost"), _count("judge_tokens"), _sum("judge_cost"),
 )
