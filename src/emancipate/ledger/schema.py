@@ -223,3 +223,17 @@ daily_shadow = Table(  # shadow verdicts and what they spent
     _key("judge_vendor", 100), _count("verdicts"), _count("errors"), _count("inhouse_ok"),
     _count("shadow_tokens"), _sum("shadow_cost"), _count("judge_tokens"), _sum("judge_cost"),
 )
+
+# Rev 0009. Stored Responses (`POST /v1/responses` with `store`): readable and deletable only by
+# the key that created them. `response` (the Response object) and `context` (the chat messages
+# a `previous_response_id` continuation prepends) are JSON with detected values masked.
+responses = Table(
+    "responses", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64)),
+    Column("previous_id", String(64)),
+    Column("response", Text, nullable=False),
+    Column("context", Text, nullable=False),
+)
