@@ -14,7 +14,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from emancipate.auth import Access, admin_routes
+from emancipate.api.guard import AdminGuard
+from emancipate.api.keys import admin_routes
+from emancipate.auth import Access
 from emancipate.auth.cli import app as keys_cli
 from emancipate.context import RequestContext, Target
 from emancipate.ledger import Ledger
@@ -32,7 +34,7 @@ def admin(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     cfg = gateway_cfg(database_url, tmp_path, key_cache_ttl=3600)
     ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
     access = Access.open(cfg, ledger)
-    client = TestClient(Starlette(routes=admin_routes(access, ledger)))
+    client = TestClient(Starlette(routes=admin_routes(access, ledger, AdminGuard(access))))
     yield client, access, ledger
     client.close()
     ledger.close()

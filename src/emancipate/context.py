@@ -22,13 +22,19 @@ class Principal:
     team: str | None = None
     allowed_models: tuple[str, ...] | None = None  # None: every route
     is_admin: bool = False
+    team_models: tuple[str, ...] | None = None  # its team's scopes; None: every route
 
     def may_use(self, route: str) -> bool:
-        """Whether this key's model scopes cover `route`: a name, or a `*?[` pattern."""
-        if self.allowed_models is None:
-            return True
-        return any(p == route or (any(c in p for c in "*?[") and fnmatch.fnmatchcase(route, p))
-                   for p in self.allowed_models)
+        """Whether this key's model scopes, and its team's, both cover `route`."""
+        return covers(self.allowed_models, route) and covers(self.team_models, route)
+
+
+def covers(patterns: tuple[str, ...] | None, route: str) -> bool:
+    """Whether model scopes cover `route`: each a name, or a `*?[` pattern; None: every route."""
+    if patterns is None:
+        return True
+    return any(p == route or (any(c in p for c in "*?[") and fnmatch.fnmatchcase(route, p))
+               for p in patterns)
 
 
 ANONYMOUS = Principal(key_id="anonymous", name="anonymous")

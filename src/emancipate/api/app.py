@@ -26,11 +26,11 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from emancipate.api.guard import AdminGuard
 from emancipate.api.wire import CHAT, EMBEDDINGS, Wire
-from emancipate.auth.admin import check_admin
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer, model_not_found, parse_json
 from emancipate.protocol import OpenAIError, error_type_for
@@ -293,6 +293,7 @@ class GatewayApp:
 
 def create_app(gateway: Gateway) -> GatewayApp:
     """The ASGI app serving `gateway`; start-up and shutdown drive the gateway's lifecycle."""
+    guard = AdminGuard(gateway.stages.keys)
 
     async def models(request: Request) -> Response:
         ctx = RequestContext(endpoint="models")
@@ -323,14 +324,15 @@ def create_app(gateway: Gateway) -> GatewayApp:
         details name the deployment, so only with `server.public_health` or the admin key."""
         state = gateway.ready()
         status = 200 if state["ready"] else 503
-        if not gateway.cfg.server.public_health and not _is_admin(gateway, request):
+        if not gateway.cfg.server.public_health and not await guard.allows(
+                request.headers.get("authorization"), "viewer"):
             return JSONResponse({"ready": state["ready"]}, status_code=status)
         return JSONResponse(state, status_code=status)
 
     async def metrics(request: Request) -> Response:
         if gateway.cfg.server.metrics_auth == "admin":
             try:
-                check_admin(gateway.cfg.auth.admin_key_env, request.headers.get("authorization"))
+                await guard.require(request.headers.get("authorization"), "viewer")
             except OpenAIError as err:
                 return _error_response(err)
         return Response(gateway.metrics.render(),
@@ -346,7 +348,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
                                            "method_not_allowed"))
 
     chat = Endpoint(gateway, gateway.chat, CHAT)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/embeddings", Endpoint(gateway, gateway.embeddings, EMBEDDINGS),
               methods=["POST"]),
@@ -356,7 +358,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    routes.extend(admin_routes(gateway))
+    routes.extend(admin_routes(gateway, guard))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -377,23 +379,15 @@ def create_app(gateway: Gateway) -> GatewayApp:
                                       exception_handlers={404: not_found, 405: not_found}))
 
 
-def admin_routes(gateway: Gateway) -> list[Route]:
-    """Operator endpoints under /admin, behind the admin key."""
+def admin_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
+    """Operator endpoints under /admin, each behind `guard` with the role it needs."""
     from emancipate.api.admin import routes
 
-    return routes(gateway)
+    return routes(gateway, guard)
 
 
 def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "emancipate"}
-
-
-def _is_admin(gateway: Gateway, request: Request) -> bool:
-    try:
-        check_admin(gateway.cfg.auth.admin_key_env, request.headers.get("authorization"))
-    except OpenAIError:
-        return False
-    return True
 
 
 def _error_response(err: OpenAIError) -> Response:

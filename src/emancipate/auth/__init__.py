@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from emancipate.auth.access import ADMIN, Access
-    from emancipate.auth.admin import admin_routes
-    from emancipate.auth.keys import KeyInfo, KeyStore
+    from emancipate.auth.admins import AdminInfo, AdminStore, Role
+    from emancipate.auth.keys import KeyInfo, KeyStore, TeamInfo
+    from emancipate.auth.teams import TeamStore
 
-__all__ = ["ADMIN", "Access", "KeyInfo", "KeyStore", "admin_routes"]
+__all__ = ["ADMIN", "Access", "AdminInfo", "AdminStore", "KeyInfo", "KeyStore", "Role",
+           "TeamInfo", "TeamStore"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,12 +23,16 @@ def __getattr__(name: str) -> Any:
         from emancipate.auth import access
 
         return getattr(access, name)
-    if name in ("KeyStore", "KeyInfo"):
+    if name in ("KeyStore", "KeyInfo", "TeamInfo"):
         from emancipate.auth import keys
 
         return getattr(keys, name)
-    if name == "admin_routes":
-        from emancipate.auth.admin import admin_routes
+    if name in ("AdminInfo", "AdminStore", "Role"):
+        from emancipate.auth import admins
 
-        return admin_routes
+        return getattr(admins, name)
+    if name == "TeamStore":
+        from emancipate.auth import teams
+
+        return teams.TeamStore
     raise AttributeError(name)

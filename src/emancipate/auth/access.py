@@ -19,6 +19,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from emancipate.auth.admins import (
+    ADMIN_KEY_PREFIX,
+    CONFIGURED_ADMIN,
+    AdminInfo,
+    AdminStore,
+    hash_admin_secret,
+)
 from emancipate.auth.blocking import DaemonPool
 from emancipate.auth.keys import KeyInfo, KeyStore, Limits, hash_secret
 from emancipate.auth.limits import (
@@ -26,11 +33,13 @@ from emancipate.auth.limits import (
     Hold,
     LocalLimits,
     RedisLimits,
+    Subject,
     Verdict,
     periods,
     seconds_to_reset,
 )
-from emancipate.context import ANONYMOUS, Principal, RequestContext
+from emancipate.auth.teams import TeamStore
+from emancipate.context import ANONYMOUS, Principal, RequestContext, covers
 from emancipate.protocol import OpenAIError
 
 if TYPE_CHECKING:
@@ -45,6 +54,7 @@ ADMIN = Principal(key_id="admin", name="admin", is_admin=True)
 STORE_TIMEOUT = 5.0
 RESERVED = "auth.tpm_reserved"  # ctx.extra: tokens taken from the tpm bucket at admission
 HELD = "auth.cost_held"  # ctx.extra: a budget hold may exist under ctx.request_id
+TEAM_PREFIX = "team:"  # a team's counters are those of the subject "team:<name>"
 
 
 def _unauthorised(message: str) -> OpenAIError:
@@ -79,6 +89,11 @@ class Access:
         self._cache: OrderedDict[str, tuple[float, KeyInfo | None]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
         self._limits: dict[str, Limits] = {}
+        self._team_limits: dict[str, Limits] = {}  # team name -> its limits, read with its keys
+        self.teams = TeamStore(store.engine)
+        self.admins = AdminStore(store.engine)
+        self._admin_cache: dict[str, tuple[float, AdminInfo | None]] = {}
+        self._admin_count: tuple[float, int] = (0.0, 0)  # (valid until, active identities)
         self._seeds: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._redis_down_logged = 0.0
         self._db = DaemonPool()
@@ -187,6 +202,10 @@ class Access:
             self._cache.popitem(last=False)
         if info is not None:
             self._limits[info.id] = info.limits
+            if info.team_info is not None:
+                self._team_limits[info.team_info.name] = info.team_info.limits
+            elif info.team:
+                self._team_limits.pop(info.team, None)  # deleted (or never created)
 
     def invalidate(self, key_id: str | None = None) -> None:
         """Forget cached keys (one, or all): called on revoke and rotate in this process."""
@@ -197,84 +216,151 @@ class Access:
             if info is not None and info.id == key_id:
                 del self._cache[h]
 
+    # --- admin identities --------------------------------------------------------------------
+
+    async def admin_identity(self, secret: str) -> AdminInfo | None:
+        """The admin identity behind `secret` (the configured admin key, or a key created by
+        ``emancipate admin create``, revoked ones included); None when it is neither.
+
+        Cached like virtual keys, for ``auth.key_cache_ttl`` seconds; a revocation through
+        this process is effective at once (`forget_admins`).
+        """
+        configured = os.environ.get(self.auth.admin_key_env)
+        if configured and hmac.compare_digest(secret.encode(), configured.encode()):
+            return CONFIGURED_ADMIN
+        if not secret.startswith(ADMIN_KEY_PREFIX):
+            return None
+        h = hash_admin_secret(secret)
+        hit = self._admin_cache.get(h)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        info = await self._db.run(STORE_TIMEOUT, self.admins.lookup_hash, h)
+        if len(self._admin_cache) >= self.auth.key_cache_size:
+            self._admin_cache.clear()
+        self._admin_cache[h] = (now + self.auth.key_cache_ttl, info)
+        return info
+
+    async def admin_count(self) -> int:
+        """How many admin identities are active (read from the database)."""
+        now = time.monotonic()
+        if self._admin_count[0] > now:  # a flood of keyless calls reads the database once
+            return self._admin_count[1]
+        count = await self._db.run(STORE_TIMEOUT, self.admins.active)
+        self._admin_count = (now + self.auth.key_cache_ttl, count)
+        return count
+
+    def forget_admins(self) -> None:
+        """Drop cached admin identities: called when one is made or revoked here."""
+        self._admin_cache.clear()
+        self._admin_count = (0.0, 0)
+
     # --- admit / settle ----------------------------------------------------------------------
 
     async def admit(self, principal: Principal, route: str, estimated_tokens: int,
                     ctx: RequestContext | None = None,
                     estimated_cost: Callable[[], float] | None = None) -> None:
-        """Scope, budget and rate checks before any upstream call.
+        """Scope, budget and rate checks before any upstream call, for the key and its team.
 
-        With ``ctx``, the estimated tokens are taken from the tpm bucket now and corrected by
+        With ``ctx``, the estimated tokens are taken from the tpm buckets now and corrected by
         ``settle`` with the real count; without it they are only checked. With ``ctx`` and
-        ``estimated_cost`` (called only for a key with a budget), that cost is held against
-        the budget until ``settle``, so concurrent requests cannot all pass on one balance.
+        ``estimated_cost`` (called only when the key or its team has a budget), that cost is
+        held against the budgets until ``settle``, so concurrent requests cannot all pass on
+        one balance.
         """
         if principal.is_admin or principal is ANONYMOUS or principal.key_id == "anonymous":
             return
-        allowed = principal.allowed_models
-        if allowed is not None and not principal.may_use(route):
-            shown = ", ".join(allowed) or "none"
-            raise OpenAIError(
-                403, f"This API key may not use the model '{route}'. Models it may use: {shown}.",
-                type="permission_error", param="model", code="model_not_allowed")
-        lim = self._limits.get(principal.key_id)
-        if lim is None or not lim.any:
+        self._check_scopes(principal, route)
+        subjects = self.subjects(principal)
+        if not subjects:
             return
         day, month = periods()
         tokens = max(0, int(estimated_tokens))
         reserve = ctx is not None
-        if lim.has_budget:
-            await self._seed(principal.key_id, day, month)
-        if (lim.rpm or lim.tpm) and self.redis is None and self.ledger is not None:
-            await self._once((principal.key_id, "rates"),
-                             lambda: self._read_rates(principal.key_id, lim))
+        for sid, lim in subjects:
+            if lim.has_budget:
+                await self._seed(sid, day, month)
+            if (lim.rpm or lim.tpm) and self.redis is None and self.ledger is not None:
+                await self._once((sid, "rates"),
+                                 lambda sid=sid, lim=lim: self._read_rates(sid, lim))  # type: ignore[misc]
         hold = None
-        if ctx is not None and estimated_cost is not None and lim.has_budget:
+        if (ctx is not None and estimated_cost is not None
+                and any(lim.has_budget for _, lim in subjects)):
             hold = Hold(ctx.request_id, max(0.0, float(estimated_cost())))
             ctx.extra[HELD] = True  # before the call: a cancelled Redis call may have held it
-        verdict = await self._admit(principal.key_id, lim, tokens, reserve, day, month, hold)
+        verdict = await self._admit(subjects, tokens, reserve, day, month, hold)
         if verdict.ok:
-            if reserve and lim.tpm:
+            if reserve and any(lim.tpm for _, lim in subjects):
                 ctx.extra[RESERVED] = tokens  # type: ignore[union-attr]
             return
         if ctx is not None:
             ctx.extra.pop(HELD, None)
-        raise self._refusal(principal, lim, verdict, tokens)
+        sid, lim = subjects[verdict.subject]
+        raise self._refusal(principal, sid, lim, verdict, tokens)
 
-    async def _admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
+    def _check_scopes(self, principal: Principal, route: str) -> None:
+        """403 when the key's model scopes, or its team's, leave out `route`."""
+        for patterns, who in ((principal.allowed_models, "This API key"),
+                              (principal.team_models, f"The team '{principal.team}' of this "
+                               "API key")):
+            if patterns is not None and not covers(patterns, route):
+                shown = ", ".join(patterns) or "none"
+                raise OpenAIError(
+                    403, f"{who} may not use the model '{route}'. Models it may use: {shown}.",
+                    type="permission_error", param="model", code="model_not_allowed")
+
+    def subjects(self, principal: Principal) -> list[Subject]:
+        """The counters a request of `principal` is checked against: the key's own limits,
+        then its team's (``team:<name>``), each only when it has any."""
+        out: list[Subject] = []
+        lim = self._limits.get(principal.key_id)
+        if lim is not None and lim.any:
+            out.append((principal.key_id, lim))
+        team = self._team_limits.get(principal.team) if principal.team else None
+        if team is not None and team.any:
+            out.append((TEAM_PREFIX + principal.team, team))  # type: ignore[operator]
+        return out
+
+    async def _admit(self, subjects: list[Subject], tokens: int, reserve: bool, day: str,
                      month: str, hold: Hold | None) -> Verdict:
         if self.redis is not None:
             try:
-                return await self.redis.admit(key_id, lim, tokens, reserve, day, month, hold)
+                return await self.redis.admit(subjects, tokens, reserve, day, month, hold)
             except Exception as exc:
                 self._redis_failed(exc)
-        return self.local.admit(key_id, lim, tokens, reserve, day, month, hold)
+        return self.local.admit(subjects, tokens, reserve, day, month, hold)
 
     async def settle(self, principal: Principal, ctx: RequestContext) -> None:
         """Count the real tokens and cost of a finished request; never raises."""
         try:
-            lim = self._limits.get(principal.key_id)
-            if principal.is_admin or lim is None or not lim.any:
+            subjects = [] if principal.is_admin else self.subjects(principal)
+            if not subjects:
                 return
             reserved = int(ctx.extra.pop(RESERVED, 0) or 0)
             held = ctx.extra.pop(HELD, False)
             delta = ctx.prompt_tokens + ctx.completion_tokens - reserved
             cost = float(ctx.cost or 0.0)
-            if held:  # always local too: the admission may have fallen back to this process
-                self.local.release(principal.key_id, ctx.request_id)
+            for sid, _ in subjects:
+                if held:  # always local too: the admission may have fallen back to this process
+                    self.local.release(sid, ctx.request_id)
             if not delta and not cost and not held:
                 return
             day, month = periods(ctx.started_at)
-            if self.redis is not None:
-                try:
-                    await self.redis.settle(principal.key_id, lim, cost, delta, day, month,
-                                            ctx.request_id if held else "")
-                    return
-                except Exception as exc:
-                    self._redis_failed(exc)
-            self.local.settle(principal.key_id, lim, cost, delta, day, month)
+            for sid, lim in subjects:
+                await self._settle(sid, lim, cost, delta, day, month,
+                                   ctx.request_id if held else "")
         except Exception:
             log.exception("settling request %s failed", ctx.request_id)
+
+    async def _settle(self, sid: str, lim: Limits, cost: float, delta: int, day: str,
+                      month: str, hold_id: str) -> None:
+        if self.redis is not None:
+            try:
+                await self.redis.settle(sid, lim, cost, delta, day, month, hold_id)
+                return
+            except Exception as exc:
+                self._redis_failed(exc)
+        self.local.settle(sid, lim, cost, delta, day, month)
 
     async def spent(self, key_id: str) -> tuple[float, float]:
         """The day's and month's spend of a key as the limiter counts it."""
@@ -311,13 +397,22 @@ class Access:
         """Without Redis, a restart would hand every key a full bucket: refill its buckets
         from its requests of the last minute in the ledger."""
         now = time.time()
-        uses = await self._db.run(STORE_TIMEOUT, self.store.recent_use, key_id,
-                                  now - PERIOD_MS / 1000.0)
+        since = now - PERIOD_MS / 1000.0
+        if key_id.startswith(TEAM_PREFIX):
+            uses = await self._db.run(STORE_TIMEOUT, self.teams.recent_use,
+                                      key_id[len(TEAM_PREFIX):], since)
+        else:
+            uses = await self._db.run(STORE_TIMEOUT, self.store.recent_use, key_id, since)
         self.local.seed_rates(key_id, lim, uses, now)
 
     async def _read_spend(self, key_id: str, day: str, month: str) -> None:
-        spent_day, spent_month = await self._db.run(
-            STORE_TIMEOUT, self.ledger.spend, key_id, day)  # type: ignore[union-attr]
+        """Seed the day's and month's spend of a key, or of a team (``team:<name>``)."""
+        if key_id.startswith(TEAM_PREFIX):
+            spent_day, spent_month = await self._db.run(
+                STORE_TIMEOUT, self.teams.spend, key_id[len(TEAM_PREFIX):], day)
+        else:
+            spent_day, spent_month = await self._db.run(
+                STORE_TIMEOUT, self.ledger.spend, key_id, day)  # type: ignore[union-attr]
         if self.redis is not None:
             try:
                 await self.redis.seed(key_id, day, month, spent_day, spent_month)
@@ -332,9 +427,11 @@ class Access:
             log.error("Redis unreachable (%s): limits and budgets fall back to this process",
                       exc.__class__.__name__)
 
-    def _refusal(self, principal: Principal, lim: Limits, v: Verdict, tokens: int
+    def _refusal(self, principal: Principal, sid: str, lim: Limits, v: Verdict, tokens: int
                  ) -> OpenAIError:
-        who = f"The API key '{principal.name}' ({principal.key_id})"
+        who = (f"The team '{principal.team}' (all its keys together)"
+               if sid.startswith(TEAM_PREFIX)
+               else f"The API key '{principal.name}' ({principal.key_id})")
         if v.reason in ("budget_day", "budget_month"):
             daily = v.reason == "budget_day"
             budget = lim.budget_day if daily else lim.budget_month

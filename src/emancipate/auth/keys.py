@@ -15,7 +15,7 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,31 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamInfo:
+    """A team's record: the limits every key whose ``team`` is its name inherits."""
+
+    name: str
+    models: list[str] | None
+    budget_day: float | None
+    budget_month: float | None
+    rpm: int | None
+    tpm: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.rpm, self.tpm, self.budget_day, self.budget_month)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["object"] = "team"
+        for name in ("created_at", "updated_at"):
+            out[name] = _aware(out[name]).isoformat()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class KeyInfo:
     """A key's public record (never its secret or hash)."""
 
@@ -91,6 +116,8 @@ class KeyInfo:
     revoked_at: datetime | None
     rotated_at: datetime | None
     expires_at: datetime | None = None
+    # The team object named by `team`, when one exists (read with the key, cached with it).
+    team_info: TeamInfo | None = field(default=None, compare=False)
 
     @property
     def revoked(self) -> bool:
@@ -104,13 +131,16 @@ class KeyInfo:
         return Limits(self.rpm, self.tpm, self.budget_day, self.budget_month)
 
     def principal(self) -> Principal:
+        team_models = self.team_info.models if self.team_info is not None else None
         return Principal(
             key_id=self.id, name=self.name, team=self.team,
             allowed_models=tuple(self.models) if self.models is not None else None,
+            team_models=tuple(team_models) if team_models is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["team_info"]
         for name in ("created_at", "revoked_at", "rotated_at", "expires_at"):
             value = out[name]
             out[name] = _aware(value).isoformat() if value is not None else None
@@ -123,7 +153,17 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _info(row: Any) -> KeyInfo:
+def team_from_row(row: Any) -> TeamInfo:
+    m = row._mapping
+    models = json.loads(m["allowed_models"]) if m["allowed_models"] is not None else None
+    return TeamInfo(
+        name=m["name"], models=models, budget_day=m["budget_day"],
+        budget_month=m["budget_month"], rpm=m["rpm"], tpm=m["tpm"],
+        created_at=_aware(m["created_at"]), updated_at=_aware(m["updated_at"]),
+    )
+
+
+def _info(row: Any, team: TeamInfo | None = None) -> KeyInfo:
     m = row._mapping
     models = json.loads(m["allowed_models"]) if m["allowed_models"] is not None else None
     return KeyInfo(
@@ -133,6 +173,7 @@ def _info(row: Any) -> KeyInfo:
         revoked_at=_aware(m["revoked_at"]) if m["revoked_at"] is not None else None,
         rotated_at=_aware(m["rotated_at"]) if m["rotated_at"] is not None else None,
         expires_at=_aware(m["expires_at"]) if m["expires_at"] is not None else None,
+        team_info=team,
     )
 
 
@@ -194,11 +235,18 @@ class KeyStore:
         return self.lookup_hash(hash_secret(secret))
 
     def lookup_hash(self, h: str) -> KeyInfo | None:
+        """The key with this hash and its team object (if its team label names one)."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(schema.keys).where(schema.keys.c.secret_hash == h)
             ).first()
-        return _info(row) if row is not None else None
+            if row is None:
+                return None
+            team = row._mapping["team"]
+            team_row = conn.execute(
+                select(schema.teams).where(schema.teams.c.name == team)
+            ).first() if team else None
+        return _info(row, team_from_row(team_row) if team_row is not None else None)
 
     def recent_use(self, key_id: str, since: float) -> list[tuple[float, int]]:
         """(epoch, tokens) of the key's requests since `since`, oldest first, that passed
@@ -258,6 +306,12 @@ def _check(name: str, team: str | None, models: list[str] | None, budget_day: fl
         raise ValueError(f"name: give a name of 1 to {MAX_NAME} characters")
     if team is not None and (not isinstance(team, str) or len(team) > MAX_NAME):
         raise ValueError(f"team: give a team name of at most {MAX_NAME} characters")
+    check_limits(models, budget_day, budget_month, rpm, tpm)
+
+
+def check_limits(models: list[str] | None, budget_day: float | None,
+                 budget_month: float | None, rpm: int | None, tpm: int | None) -> None:
+    """ValueError naming the first field out of range (shared by keys and teams)."""
     if models is not None and (
             not isinstance(models, list) or len(models) > MAX_MODELS
             or not all(isinstance(m, str) and 0 < len(m) <= MAX_NAME for m in models)):

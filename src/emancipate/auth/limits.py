@@ -18,18 +18,26 @@ concurrent requests on a fresh key thus overshoots by at most one request's cost
 real costs exceed their estimates), not by the burst's size. Holds are keyed by request id, so
 releasing one twice, or one that never landed (a cancelled Redis call), is harmless; a hold
 whose replica died expires after ``hold_ttl`` seconds.
+
+A key whose team has limits is admitted against two *subjects*, its own counters and the
+team's (``team:<name>``), in one atomic step: both pass, or neither bucket nor budget is
+touched. So the stricter of the two refuses, and two keys of a team share the team's budget
+and buckets across replicas exactly as one key's requests share its own.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emancipate.auth.keys import Limits
 
 PERIOD_MS = 60_000.0
+# Whose counters a request is checked against: a key id, or "team:<name>", with its limits.
+Subject = tuple[str, Limits]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,7 @@ class Verdict:
     retry_after: float = 0.0  # seconds
     spent: float = 0.0
     held: float = 0.0  # estimated cost of the key's requests in flight
+    subject: int = 0  # which of the admitted subjects refused (0: the key, 1: its team)
 
 
 OK = Verdict(True)
@@ -118,20 +127,41 @@ class LocalLimits:
                 tat = self._tat.get((key_id, "tpm"), 0.0)
                 self._tat[(key_id, "tpm")] = _gcra(tat, at, lim.tpm, tokens)[0]
 
-    def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
+    def admit(self, subjects: Sequence[Subject], tokens: int, reserve: bool, day: str,
               month: str, hold: Hold | None = None) -> Verdict:
-        budgets = lim.budget_day is not None or lim.budget_month is not None
-        if budgets:
-            spent = self._spent(key_id, day, month)
-            held = sum(self._held.get(key_id, {}).values())
-            if lim.budget_day is not None and spent[1] + held >= lim.budget_day:
-                return Verdict(False, "budget_day", spent=spent[1], held=held)
-            if lim.budget_month is not None and spent[3] + held >= lim.budget_month:
-                return Verdict(False, "budget_month", spent=spent[3], held=held)
-        verdict = self._rates(key_id, lim, tokens, reserve)
-        if verdict.ok and budgets and hold is not None and hold.cost > 0:
-            self._held.setdefault(key_id, {})[hold.request_id] = hold.cost
-        return verdict
+        """Admit against every subject at once (a key and its team): all pass, or nothing is
+        taken from any of them."""
+        for i, (sid, lim) in enumerate(subjects):
+            refused = self._budget(sid, lim, day, month)
+            if refused is not None:
+                return replace(refused, subject=i)
+        taken: list[tuple[str, float | None, float | None]] = []
+        for i, (sid, lim) in enumerate(subjects):
+            verdict, new_rpm, new_tpm = self._rates(sid, lim, tokens)
+            if not verdict.ok:
+                return replace(verdict, subject=i)
+            taken.append((sid, new_rpm, new_tpm))
+        for sid, new_rpm, new_tpm in taken:
+            if new_rpm is not None:
+                self._tat[(sid, "rpm")] = new_rpm
+            if new_tpm is not None and reserve:
+                self._tat[(sid, "tpm")] = new_tpm
+        if hold is not None and hold.cost > 0:
+            for sid, lim in subjects:
+                if lim.has_budget:
+                    self._held.setdefault(sid, {})[hold.request_id] = hold.cost
+        return OK
+
+    def _budget(self, sid: str, lim: Limits, day: str, month: str) -> Verdict | None:
+        if not lim.has_budget:
+            return None
+        spent = self._spent(sid, day, month)
+        held = sum(self._held.get(sid, {}).values())
+        if lim.budget_day is not None and spent[1] + held >= lim.budget_day:
+            return Verdict(False, "budget_day", spent=spent[1], held=held)
+        if lim.budget_month is not None and spent[3] + held >= lim.budget_month:
+            return Verdict(False, "budget_month", spent=spent[3], held=held)
+        return None
 
     def release(self, key_id: str, request_id: str) -> None:
         """Drop a request's hold (idempotent)."""
@@ -139,24 +169,23 @@ class LocalLimits:
         if held is not None and held.pop(request_id, None) is not None and not held:
             del self._held[key_id]
 
-    def _rates(self, key_id: str, lim: Limits, tokens: int, reserve: bool) -> Verdict:
+    def _rates(self, key_id: str, lim: Limits, tokens: int
+               ) -> tuple[Verdict, float | None, float | None]:
+        """The verdict and the buckets' new arrival times (taken only if every subject
+        passes)."""
         now = self._now_ms()
         new_rpm = new_tpm = None
         if lim.rpm:
             new_rpm, excess = _gcra(self._tat.get((key_id, "rpm"), 0.0), now, lim.rpm, 1)
             if excess > 0:
-                return Verdict(False, "rpm", excess / 1000.0)
+                return Verdict(False, "rpm", excess / 1000.0), None, None
         if lim.tpm:
             if tokens > lim.tpm:
-                return Verdict(False, "tpm_too_large")
+                return Verdict(False, "tpm_too_large"), None, None
             new_tpm, excess = _gcra(self._tat.get((key_id, "tpm"), 0.0), now, lim.tpm, tokens)
             if excess > 0:
-                return Verdict(False, "tpm", excess / 1000.0)
-        if new_rpm is not None:
-            self._tat[(key_id, "rpm")] = new_rpm
-        if new_tpm is not None and reserve:
-            self._tat[(key_id, "tpm")] = new_tpm
-        return OK
+                return Verdict(False, "tpm", excess / 1000.0), None, None
+        return OK, new_rpm, new_tpm
 
     def settle(self, key_id: str, lim: Limits, cost: float, token_delta: int, day: str,
                month: str) -> None:
@@ -184,58 +213,75 @@ end
 """
 
 ADMIT_LUA = _GCRA_LUA + """
--- KEYS: spend day, spend month, rpm tat, tpm tat, holds (hash: request id -> 'cost:expiry ms')
--- ARGV: budget day (-1 none), budget month (-1 none), rpm (0 none), tpm (0 none), tokens,
---       reserve (1: take the tokens now; 0: only check), hold cost, hold id, hold ttl ms
+-- One or more subjects (a key, then its team), all admitted or none touched.
+-- KEYS, 5 per subject: spend day, spend month, rpm tat, tpm tat, holds (hash: request id ->
+--       'cost:expiry ms')
+-- ARGV: tokens, reserve (1: take the tokens now; 0: only check), hold cost, hold id,
+--       hold ttl ms, then 4 per subject: budget day (-1 none), budget month (-1 none),
+--       rpm (0 none), tpm (0 none)
+-- Returns {status, value, held, index of the refusing subject from 0}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local bd, bm = tonumber(ARGV[1]), tonumber(ARGV[2])
-local held = 0
-if bd >= 0 or bm >= 0 then
-  local holds = redis.call('HGETALL', KEYS[5])
-  for i = 1, #holds, 2 do
-    local value = holds[i + 1]
-    local sep = string.find(value, ':', 1, true)
-    if tonumber(string.sub(value, sep + 1)) <= now then
-      redis.call('HDEL', KEYS[5], holds[i])  -- its replica died before settling it
-    else
-      held = held + tonumber(string.sub(value, 1, sep - 1))
+local n = #KEYS / 5
+local tokens, reserve = tonumber(ARGV[1]), ARGV[2]
+local cost, hold_id, ttl = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local function limit(i, j) return tonumber(ARGV[5 + (i - 1) * 4 + j]) end
+for i = 1, n do
+  local k = (i - 1) * 5
+  local bd, bm = limit(i, 1), limit(i, 2)
+  if bd >= 0 or bm >= 0 then
+    local held = 0
+    local holds = redis.call('HGETALL', KEYS[k + 5])
+    for h = 1, #holds, 2 do
+      local value = holds[h + 1]
+      local sep = string.find(value, ':', 1, true)
+      if tonumber(string.sub(value, sep + 1)) <= now then
+        redis.call('HDEL', KEYS[k + 5], holds[h])  -- its replica died before settling it
+      else
+        held = held + tonumber(string.sub(value, 1, sep - 1))
+      end
+    end
+    if bd >= 0 then
+      local s = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+      if s + held >= bd then return {'budget_day', tostring(s), tostring(held), i - 1} end
+    end
+    if bm >= 0 then
+      local s = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+      if s + held >= bm then return {'budget_month', tostring(s), tostring(held), i - 1} end
     end
   end
 end
-if bd >= 0 then
-  local s = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if s + held >= bd then return {'budget_day', tostring(s), tostring(held)} end
+local new_rpm, new_tpm = {}, {}
+for i = 1, n do
+  local k = (i - 1) * 5
+  local rpm, tpm = limit(i, 3), limit(i, 4)
+  if rpm > 0 then
+    local excess
+    new_rpm[i], excess = gcra(KEYS[k + 3], now, rpm, 1)
+    if excess > 0 then return {'rpm', tostring(excess), '0', i - 1} end
+  end
+  if tpm > 0 then
+    if tokens > tpm then return {'tpm_too_large', '0', '0', i - 1} end
+    local excess
+    new_tpm[i], excess = gcra(KEYS[k + 4], now, tpm, tokens)
+    if excess > 0 then return {'tpm', tostring(excess), '0', i - 1} end
+  end
 end
-if bm >= 0 then
-  local s = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if s + held >= bm then return {'budget_month', tostring(s), tostring(held)} end
+for i = 1, n do
+  local k = (i - 1) * 5
+  local r, tk = new_rpm[i], new_tpm[i]
+  if r then
+    redis.call('SET', KEYS[k + 3], string.format('%.3f', r), 'PX', math.ceil(r - now) + 1)
+  end
+  if tk and reserve == '1' and tk > now then
+    redis.call('SET', KEYS[k + 4], string.format('%.3f', tk), 'PX', math.ceil(tk - now) + 1)
+  end
+  if cost > 0 and (limit(i, 1) >= 0 or limit(i, 2) >= 0) then
+    redis.call('HSET', KEYS[k + 5], hold_id, ARGV[3] .. ':' .. string.format('%.0f', now + ttl))
+    redis.call('PEXPIRE', KEYS[k + 5], ttl)
+  end
 end
-local rpm, tpm, tokens = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local new_rpm, new_tpm
-if rpm > 0 then
-  local excess
-  new_rpm, excess = gcra(KEYS[3], now, rpm, 1)
-  if excess > 0 then return {'rpm', tostring(excess), '0'} end
-end
-if tpm > 0 then
-  if tokens > tpm then return {'tpm_too_large', '0', '0'} end
-  local excess
-  new_tpm, excess = gcra(KEYS[4], now, tpm, tokens)
-  if excess > 0 then return {'tpm', tostring(excess), '0'} end
-end
-if new_rpm then
-  redis.call('SET', KEYS[3], string.format('%.3f', new_rpm), 'PX', math.ceil(new_rpm - now) + 1)
-end
-if new_tpm and ARGV[6] == '1' and new_tpm > now then
-  redis.call('SET', KEYS[4], string.format('%.3f', new_tpm), 'PX', math.ceil(new_tpm - now) + 1)
-end
-local cost, ttl = tonumber(ARGV[7]), tonumber(ARGV[9])
-if cost > 0 and (bd >= 0 or bm >= 0) then
-  redis.call('HSET', KEYS[5], ARGV[8], ARGV[7] .. ':' .. string.format('%.0f', now + ttl))
-  redis.call('PEXPIRE', KEYS[5], ttl)
-end
-return {'ok', '0', '0'}
+return {'ok', '0', '0', 0}
 """
 
 SETTLE_LUA = _GCRA_LUA + """
@@ -294,25 +340,30 @@ class RedisLimits:
             pipe.set(km, repr(spent_month), nx=True, ex=MONTH_TTL)
             await pipe.execute()
 
-    async def admit(self, key_id: str, lim: Limits, tokens: int, reserve: bool, day: str,
+    async def admit(self, subjects: Sequence[Subject], tokens: int, reserve: bool, day: str,
                     month: str, hold: Hold | None = None) -> Verdict:
-        res = await self._admit(
-            keys=list(self._keys(key_id, day, month)),
-            args=[
-                -1 if lim.budget_day is None else lim.budget_day,
-                -1 if lim.budget_month is None else lim.budget_month,
-                lim.rpm or 0, lim.tpm or 0, int(tokens), 1 if reserve else 0,
-                repr(float(hold.cost)) if hold else "0", hold.request_id if hold else "",
-                int(self.hold_ttl * 1000),
-            ],
-        )
+        """One script for every subject (a key and its team): all pass, or none is touched.
+
+        The project's client is a plain Redis client; on Redis Cluster a key's and its team's
+        counters would sit in two slots, which one script cannot touch."""
+        keys: list[str] = []
+        args: list[Any] = [int(tokens), 1 if reserve else 0,
+                           repr(float(hold.cost)) if hold else "0",
+                           hold.request_id if hold else "", int(self.hold_ttl * 1000)]
+        for sid, lim in subjects:
+            keys.extend(self._keys(sid, day, month))
+            args.extend([-1 if lim.budget_day is None else lim.budget_day,
+                         -1 if lim.budget_month is None else lim.budget_month,
+                         lim.rpm or 0, lim.tpm or 0])
+        res = await self._admit(keys=keys, args=args)
         status = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
         value = float(res[1])
         if status == "ok":
             return OK
+        subject = int(res[3])
         if status.startswith("budget"):
-            return Verdict(False, status, spent=value, held=float(res[2]))
-        return Verdict(False, status, value / 1000.0)
+            return Verdict(False, status, spent=value, held=float(res[2]), subject=subject)
+        return Verdict(False, status, value / 1000.0, subject=subject)
 
     async def settle(self, key_id: str, lim: Limits, cost: float, token_delta: int, day: str,
                      month: str, hold_id: str = "") -> None:

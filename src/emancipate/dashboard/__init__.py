@@ -5,10 +5,12 @@
     GET /admin/requests?limit=&before= recent requests, newest first (the request explorer)
     GET /admin/policy                  the policy rules and vendor relationships in force
 
-Authentication: the page asks for the admin key, keeps it in ``sessionStorage`` (gone when the
+Authentication: the page asks for an admin key, keeps it in ``sessionStorage`` (gone when the
 tab closes, never in a cookie, so no CSRF surface) and sends it as ``Authorization: Bearer`` on
 every fetch, exactly like any other admin client. The page and its static files hold no data
-and are served without a key; every data endpoint checks the key.
+and are served without a key; every data endpoint checks the key and its role through the
+admin guard (``api/guard.py``): the dashboard only reads, so role viewer is enough, and the
+page shows who is logged in with which role (``GET /admin/whoami``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from emancipate.auth.admin import check_admin
 from emancipate.protocol import OpenAIError
 
 if TYPE_CHECKING:
+    from emancipate.api.guard import AdminGuard
     from emancipate.config import GatewayConfig
     from emancipate.gateway import Gateway
 
@@ -102,9 +104,8 @@ def policy_in_force(cfg: GatewayConfig) -> dict[str, Any]:
     }
 
 
-def dashboard_routes(gateway: Gateway) -> list[BaseRoute]:
+def dashboard_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
     """The dashboard page, its static files and its two extra JSON endpoints."""
-    env = gateway.cfg.auth.admin_key_env
     files = {p.name: p for p in STATIC.iterdir() if p.suffix in _TYPES}
 
     async def page(request: Request) -> Response:
@@ -124,7 +125,7 @@ def dashboard_routes(gateway: Gateway) -> list[BaseRoute]:
     def guarded(fn: Any) -> Any:
         async def endpoint(request: Request) -> Response:
             try:
-                check_admin(env, request.headers.get("authorization"))
+                await guard.require(request.headers.get("authorization"), "viewer")
                 body = await fn(request)
             except OpenAIError as err:
                 return JSONResponse(err.body(), status_code=err.status, headers=err.headers)

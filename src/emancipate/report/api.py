@@ -1,4 +1,4 @@
-"""`GET /admin/report?since=30d&format=json|html`, behind the admin key.
+"""`GET /admin/report?since=30d&format=json|html`, for an admin key of role viewer or above.
 
 The report is built in a worker thread (the event loop never waits on the database).
 """
@@ -13,23 +13,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from emancipate.auth.admin import check_admin
 from emancipate.ledger.store import parse_since
 from emancipate.protocol import OpenAIError
 
 if TYPE_CHECKING:
+    from emancipate.api.guard import AdminGuard
     from emancipate.gateway import Gateway
 
 
-def report_routes(gateway: Gateway) -> list[BaseRoute]:
+def report_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
     """The report endpoint; mounted by ``api.admin.routes``."""
     from emancipate.report import build_report, render_html
 
-    env = gateway.cfg.auth.admin_key_env
-
     async def report(request: Request) -> Response:
         try:
-            check_admin(env, request.headers.get("authorization"))
+            await guard.require(request.headers.get("authorization"), "viewer")
             fmt = request.query_params.get("format", "json")
             if fmt not in ("json", "html"):
                 raise OpenAIError(400, "'format' must be json or html.", param="format",

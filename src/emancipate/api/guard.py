@@ -1,0 +1,126 @@
+"""The one admin guard: every endpoint under /admin (and the admin views of /readyz and
+/metrics) names the role it needs, and this checks it.
+
+    guard = AdminGuard(access)
+    admin = await guard.require(request.headers.get("authorization"), "operator")
+
+Role matrix (`auth/admins.py`): viewer reads, operator also manages virtual keys and teams,
+admin also manages admin identities. The key in ``auth.admin_key_env`` is an admin.
+
+Errors, all OpenAI-shaped:
+    401 invalid_admin_key   no key, an unknown key, or a revoked admin key
+    403 admin_disabled      no admin key configured and no admin identity created
+    403 insufficient_role   a known admin key whose role is below the one needed; the message
+                            names the role needed and how to get it
+    503 auth_unavailable    the database did not answer the identity lookup in time
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from emancipate.auth.admins import AdminInfo, Role
+from emancipate.protocol import OpenAIError
+
+if TYPE_CHECKING:
+    from emancipate.auth.access import Access
+
+log = logging.getLogger("emancipate.api")
+
+Handler = Callable[[Request, AdminInfo], Awaitable[Any]]
+ADMIN_STATE = "admin"  # request.state attribute holding the checked AdminInfo
+
+
+def _invalid(message: str) -> OpenAIError:
+    return OpenAIError(401, message, type="authentication_error", code="invalid_admin_key")
+
+
+class AdminGuard:
+    """Who is calling an admin endpoint, and whether their role allows it."""
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+        self.env = access.auth.admin_key_env
+
+    async def require(self, authorization: str | None, needed: Role) -> AdminInfo:
+        """The admin identity behind the header, if its role is `needed` or above."""
+        secret = _bearer(authorization)
+        if not secret:
+            await self._refuse_if_disabled()
+            raise _invalid("Missing admin key: send 'Authorization: Bearer <admin key>'.")
+        try:
+            admin = await self.access.admin_identity(secret)
+        except TimeoutError:
+            raise OpenAIError(503, "The admin key store did not answer in time; retry "
+                              "shortly (the gateway logs say why).", type="server_error",
+                              code="auth_unavailable", headers={"retry-after": "1"}) from None
+        if admin is None:
+            await self._refuse_if_disabled()
+            raise _invalid("Invalid admin key: send 'Authorization: Bearer <admin key>' with "
+                           f"the key in {self.env} or one made by `emancipate admin create`.")
+        if admin.revoked:
+            raise _invalid("This admin key was revoked; ask an admin for a new one.")
+        if not admin.may(needed):
+            raise OpenAIError(
+                403, f"This admin key ('{admin.name}') has the role '{admin.role}'; this "
+                f"endpoint needs the role '{needed}' or above. Ask an admin for such a key "
+                f"(`emancipate admin create --role {needed}`).",
+                type="permission_error", code="insufficient_role")
+        return admin
+
+    async def allows(self, authorization: str | None, needed: Role) -> bool:
+        """Whether the header carries an admin key of role `needed` or above (no error)."""
+        try:
+            await self.require(authorization, needed)
+        except OpenAIError:
+            return False
+        return True
+
+    async def _refuse_if_disabled(self) -> None:
+        """403 admin_disabled when nobody could ever pass: no configured admin key and no
+        admin identity in the database."""
+        if os.environ.get(self.env):
+            return
+        try:
+            active = await self.access.admin_count()
+        except Exception:  # the database is down: the 401 that follows is accurate enough
+            log.warning("could not count admin identities", exc_info=True)
+            return
+        if not active:
+            raise OpenAIError(
+                403, f"Admin endpoints are disabled: set {self.env}, or create an admin key "
+                "with `emancipate admin create --name NAME --role admin`.",
+                type="permission_error", code="admin_disabled")
+
+    def guarded(self, needed: Role, handler: Handler, status: int = 200
+                ) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint answering `handler`'s value as JSON, after checking the role."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                admin = await self.require(request.headers.get("authorization"), needed)
+                body = await handler(request, admin)
+            except OpenAIError as err:
+                return error_response(err)
+            if isinstance(body, Response):
+                return body
+            return Response(orjson.dumps(body), status_code=status,
+                            media_type="application/json")
+
+        return endpoint
+
+
+def _bearer(authorization: str | None) -> str:
+    header = authorization or ""
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def error_response(err: OpenAIError) -> Response:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
