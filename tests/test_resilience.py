@@ -150,6 +150,42 @@ def test_retry_after_beyond_the_limit_fails_over_at_once(gateway, pair) -> None:
     assert len(flaky.received) == 1
 
 
+def test_every_target_rate_limited_is_a_429_with_the_smallest_retry_after(gateway, pair) -> None:
+    """Apps that handle `RateLimitError` see one: not a 503 once every target refused."""
+    flaky, steady = pair
+    flaky.inject(RateLimit(retry_after=30))
+    steady.inject(RateLimit(retry_after=7))
+    client = gateway.client().with_options(max_retries=0)
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model="pair", messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["code"] == "upstream_rate_limited"
+    assert info.value.response.headers["retry-after"] == "7"
+    assert len(flaky.received) == 1 and len(steady.received) >= 1
+
+
+def test_one_rate_limit_among_other_failures_is_not_a_429(gateway, pair) -> None:
+    flaky, steady = pair
+    flaky.inject(RateLimit(retry_after=30))
+    steady.inject(Status(500))
+    client = gateway.client().with_options(max_retries=0)
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="pair", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 502
+
+
+def test_waits_between_attempts_stop_at_the_retry_budget(pair, start_gateway) -> None:
+    """Retry-After within `max_retry_after` is honoured only while the request's budget lasts:
+    with a budget of 0.1 s, a 1 s Retry-After is not waited for; the next target answers."""
+    flaky, steady = pair
+    config = _config(flaky, steady, retries={"attempts": 5, "max_retry_after": 5})
+    config["server"]["retry_budget"] = 0.1
+    gw = start_gateway(config)
+    flaky.inject(RateLimit(retry_after=1))
+    text, headers = _ask(gw, "budget")
+    assert text == "steady says: budget"
+    assert len(flaky.received) == 1  # no wait of 1 s, no second try on flaky
+
+
 def test_client_errors_are_never_retried_nor_failed_over(gateway, pair) -> None:
     flaky, steady = pair
     flaky.inject(Status(400))

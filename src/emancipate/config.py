@@ -351,6 +351,10 @@ class ServerConfig(_Strict):
     max_header_bytes: int = Field(
         65536, ge=4096, le=16 * 1024 * 1024, description="request line and headers; larger "
         "is a 431")
+    retry_budget: float = Field(
+        8.0, ge=0, le=600, description="longest time, in seconds, one request may spend "
+        "waiting between upstream attempts (backoff, Retry-After); past it the gateway stops "
+        "retrying and answers with the last error")
 
 
 class GatewayConfig(_Strict):

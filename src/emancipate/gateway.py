@@ -354,10 +354,7 @@ class Gateway:
                                 lambda: self.estimated_cost(route, prompt_tokens, 0))
         ordered = route.strategy.order(targets, ctx, "")
 
-        async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
-            return await self.providers[target.provider].embeddings(body, target.model)
-
-        body, target = await self.executor._walk(ctx, ordered, lambda t: data, call)
+        body, target = await self.executor.embed(ctx, ordered, lambda t: data)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), 0)
         return Answer(body, self._headers(ctx))

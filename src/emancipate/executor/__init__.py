@@ -7,6 +7,7 @@ committed and a break reaches the client as an error event, never as a quiet tru
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,7 +49,19 @@ class Executor:
             return await _within(self.providers[target.provider].chat(body, target.model),
                                  pcfg.timeouts.total)
 
-        return await self._walk(ctx, targets, body_for, call)
+        return await self.call(ctx, targets, body_for, call)
+
+    async def embed(
+        self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
+    ) -> tuple[dict[str, Any], Target]:
+        """Embeddings from the first target that gives them."""
+
+        async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
+            pcfg = self.cfg.providers[target.provider]
+            return await _within(self.providers[target.provider].embeddings(body, target.model),
+                                 pcfg.timeouts.total)
+
+        return await self.call(ctx, targets, body_for, call)
 
     async def stream(
         self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
@@ -71,7 +84,7 @@ class Executor:
                 raise
             return first, gen, deadline
 
-        (first, gen, deadline), target = await self._walk(ctx, targets, body_for, call)
+        (first, gen, deadline), target = await self.call(ctx, targets, body_for, call)
         return self._follow(ctx, target, first, gen, deadline), target
 
     async def _follow(
@@ -131,10 +144,20 @@ class Executor:
 
     # --- the walk ----------------------------------------------------------------------------
 
-    async def _walk(self, ctx: RequestContext, targets: list[Target], body_for: BodyFor,
-                    call: Callable[[Target, dict[str, Any]], Any]) -> Any:
+    async def call(self, ctx: RequestContext, targets: list[Target], body_for: BodyFor,
+                   invoke: Callable[[Target, dict[str, Any]], Awaitable[T]]) -> tuple[T, Target]:
+        """`invoke(target, body_for(target))` on each target in order until one answers:
+        retries on the same target for transient errors, then fails over; open circuits are
+        skipped. Waits between attempts stop at `server.retry_budget` seconds in all.
+
+        Raises `OpenAIError`: the client's own mistake at once (4xx), else when every target
+        failed (429 when every failure was a rate limit, with the smallest Retry-After).
+        """
         last: ProviderError | None = None
         tried_any = False
+        limited: list[float] = []  # Retry-After of each rate-limited failure (1 s if none)
+        only_limits = True
+        waited, budget = 0.0, self.cfg.server.retry_budget
         for target in targets:
             health = self.health[target.id]
             pcfg = self.cfg.providers[target.provider]
@@ -146,7 +169,7 @@ class Executor:
                 health.inflight += 1
                 started = time.perf_counter()
                 try:
-                    result = await call(target, body)
+                    result = await invoke(target, body)
                 except TimeoutError:
                     err = ProviderError("timeout", f"provider {target.provider!r} timed out")
                 except ProviderError as exc:
@@ -168,12 +191,24 @@ class Executor:
                     raise _client_error(err)
                 _strike(health, err)
                 last = err
+                if err.kind == "rate_limited":
+                    limited.append(err.retry_after if err.retry_after is not None else 1.0)
+                else:
+                    only_limits = False
                 if err.kind not in _RETRY_SAME or n + 1 >= pcfg.retries.attempts:
                     break
                 wait = self._backoff(pcfg.retries, n, err.retry_after)
-                if wait is None:
-                    break  # Retry-After longer than we may wait: fail over now
+                if wait is None or waited + wait > budget:
+                    break  # longer than we may wait: fail over now
+                waited += wait
                 await asyncio.sleep(wait)
+        if tried_any and only_limits and limited:
+            return_after = max(1, math.ceil(min(limited)))
+            raise OpenAIError(
+                429, f"Every target of model '{ctx.route}' is rate limited by its vendor "
+                f"({', '.join(t.id for t in targets)}). Retry after {return_after} s.",
+                type="rate_limit_error", code="upstream_rate_limited",
+                headers={"Retry-After": str(return_after)})
         raise self._exhausted(ctx, targets, last, tried_any)
 
     def _backoff(self, retries: Any, n: int, retry_after: float | None) -> float | None:
@@ -206,7 +241,7 @@ class Executor:
         detail = f"All targets for model '{ctx.route}' failed ({names}). Last error: {last.message}"
         if last.kind == "timeout":
             return OpenAIError(504, detail, type="server_error", code="upstream_timeout")
-        if last.kind in ("rate_limited", "unavailable"):
+        if last.kind in ("rate_limited", "unavailable"):  # some targets failed otherwise
             headers = {"Retry-After": str(int(last.retry_after or 1))}
             return OpenAIError(503, detail, type="server_error", code="upstream_unavailable",
                                headers=headers)
