@@ -127,6 +127,8 @@ def _mount_stage_clis() -> None:
         ("emancipate.guard.cli", "guard"),
         ("emancipate.routing.cli", "router"),
         ("emancipate.auth.cli", "keys"),
+        ("emancipate.auth.admin_cli", "admin"),
+        ("emancipate.auth.team_cli", "teams"),
         ("emancipate.ledger.cli", "usage"),
         ("emancipate.report.cli", "report"),
     ):
