@@ -27,7 +27,6 @@ from emancipate.providers.bedrock_translate import (
     error_for,
     image_refusal,
     stream_error_for,
-    structured_tool,
     titan_request,
     titan_vector,
 )
@@ -36,6 +35,7 @@ from emancipate.providers.eventstream import (
     EventStreamError,
     FrameTooLarge,
 )
+from emancipate.providers.structured import structured_tool
 from emancipate.testing import BedrockWire
 from emancipate.testing.bedrock_wire import encode_message, event_frame, sigv4_signature
 

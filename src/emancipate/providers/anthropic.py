@@ -1,4 +1,10 @@
-"""Anthropic's Messages API, translated to and from OpenAI chat completions."""
+"""Anthropic's Messages API, translated to and from OpenAI chat completions.
+
+`response_format` `json_schema` / `json_object`: the Messages API has no JSON mode, so the
+answer is asked for as a forced tool whose `input_schema` is the schema
+(`providers/structured.py`, shared with `bedrock`); that tool's input comes back as the
+`content` (JSON text) with `finish_reason: stop`, streamed as content deltas.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from emancipate.providers.base import (
     text_of,
 )
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
+from emancipate.providers.structured import STRUCTURED_WITH_TOOLS, structured_spec, structured_tool
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -49,10 +56,10 @@ class Anthropic(Provider):
         check_token_limit(request, self.cfg.context_window, f"provider {self.name!r}")
         if request.n != 1:
             raise Unsupported("n", f"provider {self.name!r} (Anthropic) returns one choice only")
-        if request.response_format is not None and request.response_format.type != "text":
-            raise Unsupported(
-                "response_format", f"provider {self.name!r} (Anthropic) has no JSON mode"
-            )
+        if (request.response_format is not None and request.response_format.type != "text"
+                and request.tools):
+            raise Unsupported("response_format",
+                              f"provider {self.name!r} (Anthropic) {STRUCTURED_WITH_TOOLS}")
         if request.temperature is not None and request.temperature > 1:
             raise Unsupported(
                 "temperature", f"provider {self.name!r} (Anthropic) accepts temperature 0 to 1"
@@ -111,7 +118,12 @@ class Anthropic(Provider):
         stop = body.get("stop")
         if stop:
             out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-        if body.get("tools"):
+        spec = structured_spec(body)
+        if spec is not None:
+            out["tools"] = [{"name": spec.name, "description": spec.description,
+                             "input_schema": spec.schema}]
+            out["tool_choice"] = {"type": "tool", "name": spec.name}
+        elif body.get("tools"):
             out["tools"] = [
                 {
                     "name": t["function"]["name"],
@@ -148,6 +160,10 @@ class Anthropic(Provider):
             for b in content
             if b.get("type") == "tool_use"
         ]
+        reason = STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop")
+        structured = structured_tool(body)
+        if structured is not None:
+            text, calls, reason = _structured_answer(content, structured, text, reason)
         message: dict[str, Any] = {"role": "assistant", "content": text or None}
         if calls:
             message["tool_calls"] = calls
@@ -161,7 +177,7 @@ class Anthropic(Provider):
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop"),
+                "finish_reason": reason,
             }],
             usage=usage(int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))),
         )
@@ -174,6 +190,8 @@ class Anthropic(Provider):
         chunk_id = "chatcmpl-"
         prompt_tokens = completion_tokens = 0
         tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
+        structured = structured_tool(body)
+        answer_block: int | None = None  # the block of the forced structured-output tool
         finished = False
         async for event, data in self.http.sse_events(resp):
             try:
@@ -191,7 +209,10 @@ class Anthropic(Provider):
                                  delta={"role": "assistant", "content": ""})
             elif kind == "content_block_start":
                 block = ev.get("content_block") or {}
-                if block.get("type") == "tool_use":
+                if block.get("type") == "tool_use" and structured is not None:
+                    if block.get("name") == structured:  # its input is the answer's content
+                        answer_block = ev.get("index", 0)
+                elif block.get("type") == "tool_use":
                     n = tool_index.setdefault(ev.get("index", 0), len(tool_index))
                     yield chat_chunk(id=chunk_id, model=model, created=created, delta={
                         "tool_calls": [{
@@ -204,6 +225,10 @@ class Anthropic(Provider):
                 if delta.get("type") == "text_delta":
                     yield chat_chunk(id=chunk_id, model=model, created=created,
                                      delta={"content": delta.get("text", "")})
+                elif delta.get("type") == "input_json_delta" and structured is not None:
+                    if ev.get("index", 0) == answer_block and delta.get("partial_json"):
+                        yield chat_chunk(id=chunk_id, model=model, created=created,
+                                         delta={"content": delta["partial_json"]})
                 elif delta.get("type") == "input_json_delta":
                     n = tool_index.get(ev.get("index", 0), 0)
                     yield chat_chunk(id=chunk_id, model=model, created=created, delta={
@@ -215,6 +240,8 @@ class Anthropic(Provider):
                 delta = ev.get("delta") or {}
                 completion_tokens = int((ev.get("usage") or {}).get("output_tokens", 0))
                 reason = STOP_REASONS.get(delta.get("stop_reason") or "end_turn", "stop")
+                if structured is not None and reason == "tool_calls":
+                    reason = "stop"  # the forced tool was called: that is the answer
                 yield chat_chunk(id=chunk_id, model=model, created=created, finish_reason=reason)
             elif kind == "message_stop":
                 finished = True
@@ -255,6 +282,17 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
             else:
                 blocks.append({"type": "image", "source": {"type": "url", "url": url}})
     return blocks
+
+
+def _structured_answer(content: list[dict[str, Any]], name: str, text: str, reason: str
+                       ) -> tuple[str, list[dict[str, Any]], str]:
+    """The forced tool's input as the content; `tool_use` (the tool was called, as forced)
+    is a plain `stop`. Without that call (a refusal, a length stop) the text is kept."""
+    finish = "stop" if reason == "tool_calls" else reason
+    for block in content:
+        if block.get("type") == "tool_use" and block.get("name") == name:
+            return orjson.dumps(block.get("input") or {}).decode(), [], finish
+    return text, [], finish
 
 
 def _tool_choice(choice: Any) -> dict[str, Any] | None:

@@ -40,7 +40,6 @@ from emancipate.providers.bedrock_translate import (
     error_for,
     image_refusal,
     stream_error_for,
-    structured_tool,
     titan_request,
     titan_vector,
 )
@@ -59,6 +58,7 @@ from emancipate.providers.eventstream import (
     FrameTooLarge,
 )
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream
+from emancipate.providers.structured import STRUCTURED_WITH_TOOLS, structured_tool
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
@@ -121,8 +121,7 @@ class Bedrock(Provider):
             raise Unsupported("n", f"{who} returns one choice only")
         if (request.response_format is not None and request.response_format.type != "text"
                 and request.tools):
-            raise Unsupported("response_format", f"{who} gives structured output as a forced "
-                              "tool call, which cannot be combined with the request's tools")
+            raise Unsupported("response_format", f"{who} {STRUCTURED_WITH_TOOLS}")
         if (request.model_extra or {}).get("logprobs"):
             raise Unsupported("logprobs", f"{who} returns no logprobs")
         for message in request.messages:

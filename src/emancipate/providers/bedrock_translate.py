@@ -21,8 +21,9 @@ Request side:
   `none`: the tools are then left out, unless the history holds tool blocks (Converse refuses
   those without a `toolConfig`), in which case they are sent without a `toolChoice`.
 - `response_format` `json_schema` / `json_object`: Converse has no JSON mode, so the answer is
-  asked for as a forced tool call (`structured_tool`): one tool whose `inputSchema.json` is
-  the schema (`{"type": "object"}` for `json_object`) and `toolChoice: {"tool": …}`. A tool's
+  asked for as a forced tool call (`providers/structured.py`, shared with `anthropic`): one
+  tool whose `inputSchema.json` is the schema (`{"type": "object"}` for `json_object`) and
+  `toolChoice: {"tool": …}`. A tool's
   input is JSON that the model was made to shape after the schema. Combined with the client's
   own `tools` it is refused by the adapter (forcing one tool would silence the others).
 
@@ -37,7 +38,6 @@ kind reports a safety block.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from typing import Any, Literal
@@ -46,6 +46,7 @@ import orjson
 
 from emancipate.protocol import chat_chunk, chat_completion, usage
 from emancipate.providers.base import ProviderError, text_of
+from emancipate.providers.structured import structured_spec
 
 ChatBody = dict[str, Any]
 BedrockBody = dict[str, Any]
@@ -137,27 +138,13 @@ def _tool_config(body: ChatBody, messages: list[dict[str, Any]]) -> dict[str, An
     return config
 
 
-def structured_tool(body: ChatBody) -> str | None:
-    """The name of the tool that carries a structured answer, or None when the client asked
-    for text. Converse tool names and OpenAI schema names share `[a-zA-Z0-9_-]{1,64}`; the
-    name is still cleaned, as our protocol does not check it."""
-    fmt = body.get("response_format") or {}
-    if fmt.get("type") not in ("json_object", "json_schema"):
-        return None
-    name = str((fmt.get("json_schema") or {}).get("name") or "")
-    return re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:64] or "json_answer"
-
-
 def _structured_config(body: ChatBody) -> dict[str, Any] | None:
-    name = structured_tool(body)
-    if name is None:
+    spec = structured_spec(body)
+    if spec is None:
         return None
-    fmt = body["response_format"].get("json_schema") or {}
-    schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {"type": "object"}
-    spec = {"name": name, "inputSchema": {"json": schema}, "description": str(
-        fmt.get("description") or "Give the answer as this tool's input: a JSON object "
-        "that follows the schema.")}
-    return {"tools": [{"toolSpec": spec}], "toolChoice": {"tool": {"name": name}}}
+    tool = {"name": spec.name, "inputSchema": {"json": spec.schema},
+            "description": spec.description}
+    return {"tools": [{"toolSpec": tool}], "toolChoice": {"tool": {"name": spec.name}}}
 
 
 def _tool_spec(tool: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +230,7 @@ def content_filter(who: str, reason: str) -> ProviderError:
 def completion_from(data: dict[str, Any], model: str, who: str,
                     structured: str | None = None) -> ChatBody:
     """A `chat.completion` for a Converse answer; `structured` names the forced tool whose
-    input is the answer (`structured_tool`)."""
+    input is the answer (`providers.structured.structured_tool`)."""
     message = (data.get("output") or {}).get("message")
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise ProviderError("bad_response", f"{who} answered without output.message.content")
@@ -293,7 +280,7 @@ class ConverseStream:
     `contentBlockStart` opens a tool call (id, name), `contentBlockDelta` carries text or a
     piece of a tool call's JSON input, `messageStop` the stop reason, and `metadata`, last,
     the usage. The answer is `complete` once `messageStop` came; `final` is the usage chunk.
-    With `structured` (the forced tool of `structured_tool`), that tool's input pieces are
+    With `structured` (the forced tool of `providers.structured`), that tool's input pieces are
     content deltas and text around it is left out, as in `completion_from`.
     """
 

@@ -8,10 +8,8 @@ that goes away stops its own generation at the next token.
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib.util
 import os
-import struct
 import threading
 import time
 import uuid
@@ -19,9 +17,12 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
+
 from emancipate.config import EmbeddedProvider
 from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
 from emancipate.providers.base import Provider, ProviderError, Unsupported
+from emancipate.providers.embeddings import decoded_texts, embedding_list, unit
 
 _END = object()
 
@@ -43,6 +44,7 @@ class Embedded(Provider):
         self._llm: Any = None
         self._embedder: Any = None  # a second context in embedding mode, loaded on first use
         self._loading: asyncio.Future[Any] | None = None
+        self._grammars: dict[str, Any] = {}  # JSON schema -> llama.cpp grammar (model thread)
         self.queued = 0
         self.tokens_generated = 0
         self.generations_stopped = 0
@@ -111,11 +113,7 @@ class Embedded(Provider):
         return vectors, tokens
 
     async def embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
-        raw = body["input"]
-        texts = [raw] if isinstance(raw, str) else raw
-        if not all(isinstance(t, str) for t in texts):
-            raise ProviderError("client_error", f"the embedded model {self.name!r} takes text "
-                                "input, not token ids", status=400, param="input")
+        texts = decoded_texts(body, f"the embedded model {self.name!r}")
         loop = asyncio.get_running_loop()
         try:
             vectors, tokens = await loop.run_in_executor(self._pool, self._embed, texts)
@@ -128,17 +126,9 @@ class Embedded(Provider):
                 "client_error", f"the embedded model {self.name!r} has {len(vectors[0])} "
                 f"dimensions: ask for at most {len(vectors[0])}", status=400,
                 param="dimensions", code="invalid_value")
-        as_base64 = body.get("encoding_format") == "base64"  # the openai SDK's default
-        return {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i,
-                 "embedding": _encode(v[:dims] if dims else v, as_base64)}
-                for i, v in enumerate(vectors)
-            ],
-            "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        if dims:  # shortened and made unit length again, as OpenAI's `dimensions` does
+            vectors = [unit(v[:dims]) for v in vectors]
+        return embedding_list(vectors, model, tokens, body.get("encoding_format"))
 
     # --- capability check --------------------------------------------------------------------
 
@@ -150,10 +140,6 @@ class Embedded(Provider):
         extra = request.model_extra or {}
         if extra.get("logprobs"):
             raise Unsupported("logprobs", f"the embedded model {self.name!r} has no logprobs")
-        if request.response_format is not None and request.response_format.type == "json_schema":
-            raise Unsupported(
-                "response_format", f"the embedded model {self.name!r} supports json_object only"
-            )
 
     # --- generation --------------------------------------------------------------------------
 
@@ -201,9 +187,9 @@ class Embedded(Provider):
                 kwargs[key] = body[key]
         if body.get("stop"):
             kwargs["stop"] = body["stop"]
-        fmt = body.get("response_format")
-        if fmt and fmt.get("type") == "json_object":
-            kwargs["response_format"] = {"type": "json_object"}
+        grammar = self._grammar_for(body.get("response_format"))
+        if grammar is not None:
+            kwargs["grammar"] = grammar
         completion_tokens = 0
         finish = "stop"
         for chunk in llm.create_chat_completion(**kwargs):
@@ -219,6 +205,33 @@ class Embedded(Provider):
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         emit(("done", (finish, prompt_tokens, completion_tokens)))
+
+    def _grammar_for(self, fmt: dict[str, Any] | None) -> Any:
+        """The llama.cpp grammar that holds the answer to `response_format`: any JSON object
+        for `json_object`, the schema's shape for `json_schema` (None for text). Built on the
+        model thread, cached by schema (a client sends the same schema with every call)."""
+        if not fmt or fmt.get("type") not in ("json_object", "json_schema"):
+            return None
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if fmt["type"] == "json_object" or not isinstance(schema, dict):
+            schema = {"type": "object"}
+        key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode()
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            from llama_cpp import LlamaGrammar
+
+            try:
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            except Exception as exc:  # the converter raises bare exceptions on what it lacks
+                raise ProviderError(
+                    "client_error", f"the embedded model {self.name!r} cannot hold its answer "
+                    f"to this JSON schema ({str(exc)[:200]}); simplify "
+                    "response_format.json_schema.schema", status=400,
+                    param="response_format", code="invalid_value") from None
+            if len(self._grammars) >= 64:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[key] = grammar
+        return grammar
 
     async def _run(self, body: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
         llm = await self._model()
@@ -297,10 +310,3 @@ class Embedded(Provider):
                                  finish_reason=finish)
                 yield chat_chunk(id=chunk_id, model=model, created=created, empty_choices=True,
                                  usage=usage(prompt_tokens, completion_tokens))
-
-
-def _encode(vector: list[float], as_base64: bool) -> list[float] | str:
-    """OpenAI's base64 form is the little-endian float32 array."""
-    if not as_base64:
-        return vector
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()

