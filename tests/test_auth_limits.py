@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +319,90 @@ def test_rate_buckets_start_from_the_ledger_after_a_restart(database_url: str, t
 
     asyncio.run(flow())
     ledger.close()
+
+
+# --- teams: limits their keys inherit ---------------------------------------------------------
+# Team counters are named after the team: each test takes a fresh name, since the Redis server
+# is shared by the whole session.
+
+
+def team_name() -> str:
+    return "search-" + uuid.uuid4().hex[:8]
+
+
+def test_a_team_budget_stops_two_keys_of_the_team_together(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        search = team_name()
+        access.teams.create(search, budget_day=0.1)
+        a = await login(access, team=search)
+        b = await login(access, team=search, budget_day=10.0)  # its own budget is larger
+        ctx = RequestContext(principal=a)
+        await access.admit(a, "chat", 0, ctx, lambda: 0.01)
+        ctx.cost = 0.1
+        await access.settle(a, ctx)  # key a spends the team's whole day ...
+        err = await refused(access.admit(b, "chat", 0, RequestContext(principal=b),
+                                         lambda: 0.01))  # ... and key b is stopped too
+        assert (err.status, err.code) == (429, "budget_exceeded")
+        assert f"The team '{search}'" in err.message and "daily budget" in err.message
+        assert await access.spent("team:" + search) == pytest.approx((0.1, 0.1))
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_the_stricter_of_key_and_team_refuses_and_a_refusal_takes_from_neither(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        search = team_name()
+        access.teams.create(search, rpm=2)
+        strict = await login(access, team=search, rpm=1)
+        free = await login(access, team=search)
+        await access.admit(strict, "chat", 0)
+        err = await refused(access.admit(strict, "chat", 0))  # its own rpm: 1
+        assert "The API key 'team-key'" in err.message and "1 requests" in err.message
+        await access.admit(free, "chat", 0)  # the refusal above took nothing from the team
+        err = await refused(access.admit(free, "chat", 0))  # the team's rpm: 2
+        assert err.code == "rate_limit_exceeded"
+        assert f"The team '{search}'" in err.message and "2 requests" in err.message
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_team_model_scopes_narrow_its_keys(setup: Any):
+    async def flow() -> None:
+        access = setup()
+        search = team_name()
+        access.teams.create(search, models=["gpt-*"])
+        p = await login(access, team=search, models=["gpt-4o", "claude-haiku-4-5"])
+        assert p.may_use("gpt-4o") and not p.may_use("claude-haiku-4-5")
+        await access.admit(p, "gpt-4o", 10)
+        err = await refused(access.admit(p, "claude-haiku-4-5", 10))
+        assert (err.status, err.code, err.param) == (403, "model_not_allowed", "model")
+        assert f"team '{search}'" in err.message and "gpt-*" in err.message
+        await access.aclose()
+
+    asyncio.run(flow())
+
+
+def test_a_deleted_team_lifts_its_limits_and_a_label_alone_limits_nothing(setup: Any):
+    async def flow() -> None:
+        access = setup(key_cache_ttl=3600)
+        search = team_name()
+        _, secret = access.store.create("k", team=search)
+        p = await access.authenticate(f"Bearer {secret}")
+        for _ in range(5):
+            await access.admit(p, "chat", 0)  # no team object yet: a label
+        access.teams.create(search, rpm=1)
+        access.invalidate()  # what the admin API does on a team change
+        p = await access.authenticate(f"Bearer {secret}")
+        await access.admit(p, "chat", 0)
+        await refused(access.admit(p, "chat", 0))
+        access.teams.delete(search)
+        access.invalidate()
+        p = await access.authenticate(f"Bearer {secret}")
+        await access.admit(p, "chat", 0)
+        await access.aclose()
+
+    asyncio.run(flow())
