@@ -2,7 +2,12 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+# Monthly budgets (keys and teams) sum the current month's requests from the ledger: up to 30
+# days back, so retention must keep at least that (31: a month, whatever its length).
+MIN_RETENTION_DAYS = 31
 
 
 class LedgerConfig(BaseModel):
@@ -34,3 +39,20 @@ class LedgerConfig(BaseModel):
         description="records the database refused at shutdown, shadow verdicts it could not "
         "take, and the crash journal go here (JSON lines) and are replayed at the next start",
     )
+    retention_days: int | None = Field(
+        None,
+        description="delete requests (with their attempts, decisions, findings, contents) and "
+        "shadow verdicts of UTC days more than this many days before today; a background job "
+        "in each gateway runs it hourly, `emancipate ledger prune` on demand. The daily "
+        "summary keeps the report's figures of deleted days. Unset: keep forever",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _long_enough(cls, days: int | None) -> int | None:
+        if days is not None and days < MIN_RETENTION_DAYS:
+            raise PydanticCustomError(  # its message alone, without pydantic's "Value error, "
+                "retention_too_short",
+                f"must be at least {MIN_RETENTION_DAYS} (or unset: keep forever): monthly "
+                "budgets add up the current month's requests")
+        return days

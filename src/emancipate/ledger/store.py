@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, Engine, and_, case, desc, func, select
+from sqlalchemy import Connection, DateTime, Engine, and_, case, desc, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -39,6 +39,8 @@ from emancipate.context import RequestContext
 from emancipate.ledger import db, schema
 from emancipate.ledger.config import LedgerConfig
 from emancipate.ledger.journal import Journal, dead_segments, forget_owners
+from emancipate.ledger.retention import Retention
+from emancipate.ledger.summary import DailySummary, backfill_if_needed
 
 log = logging.getLogger("emancipate.ledger")
 # Seconds past shutdown_timeout that a database call may take at shutdown before it is
@@ -188,6 +190,7 @@ class Ledger:
         self.rejected = 0  # records the database refused (kept in spill_dir/rejected-*)
         self.unjournaled = 0  # records the journal could not take (disk full): queued only
         self._journal: Journal | None = None  # from start(): only a serving process journals
+        self.retention: Retention | None = None  # from start(), with `retention_days`
         # Names the database in journal file names (a digest of it); the password is masked.
         self._database = engine.url.render_as_string(hide_password=True)
         self._insert = (postgresql.insert if engine.dialect.name == "postgresql"
@@ -197,20 +200,28 @@ class Ledger:
 
     @classmethod
     def open(cls, database_url: str, cfg: LedgerConfig) -> Ledger:
-        """Create the engine, migrate the schema to head, replay any spilled records."""
+        """Create the engine, migrate the schema to head, summarise rows older than the daily
+        summary (once), replay any spilled records."""
         engine = db.make_engine(database_url)
         db.upgrade(engine)
+        summarised = backfill_if_needed(engine)  # once, for rows older than the summary
+        if summarised:
+            log.info("ledger: %d existing requests and verdicts summarised by day", summarised)
         ledger = cls(engine, cfg)
         ledger.replay_spill()
         return ledger
 
     def start(self) -> None:
-        """Start the background writer, and the journal unless ``journal: off`` (idempotent)."""
+        """Start the background writer, the journal unless ``journal: off``, and the
+        retention job when ``retention_days`` is set (idempotent)."""
         if self._thread is None and not self._closed:
             if self.cfg.enabled and self.cfg.journal != "off":
                 self._journal = Journal(self._spill_dir(), self._database, self.cfg.journal)
             self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
             self._thread.start()
+            if self.cfg.retention_days is not None:
+                self.retention = Retention(self.engine, self.cfg.retention_days)
+                self.retention.start()
 
     async def aclose(self) -> None:
         """Write everything queued, then close; nothing recorded before this is lost."""
@@ -228,6 +239,8 @@ class Ledger:
         """
         if self._closed:
             return
+        if self.retention is not None:
+            self.retention.stop()
         self._stop.set()
         self._wake.set()
         deadline = time.monotonic() + self.cfg.shutdown_timeout
@@ -349,7 +362,12 @@ class Ledger:
         for name in ("shadow_cost", "judge_cost"):
             values[name] = float(values.get(name) or 0.0)
         with self.engine.begin() as conn:
-            conn.execute(self._insert(schema.shadow_verdicts).on_conflict_do_nothing(), [values])
+            result = conn.execute(
+                self._insert(schema.shadow_verdicts).on_conflict_do_nothing(), values)
+            if result.rowcount:  # added now, not a replayed verdict already counted
+                summary = DailySummary()
+                summary.add_verdict(values)
+                summary.write(conn)
 
     def shadow_verdicts(self, since: datetime | None = None, *, with_prompt: bool = False,
                         route: str | None = None) -> list[dict[str, Any]]:
@@ -463,23 +481,46 @@ class Ledger:
             atts.extend(a)
             decs.extend(d)
             finds.extend(f)
-        on_sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
-            for table, rows in ((schema.requests, reqs), (schema.attempts, atts),
-                                (schema.decisions, decs), (schema.findings, finds),
-                                (schema.contents, conts)):
-                if not rows:
-                    continue
-                if on_sqlite:  # straight to the driver: SQLAlchemy's per-row processing and
-                    # multi-VALUES rewriting cost ~5x the insert itself (bench/profile_gateway)
-                    sql, columns, dates = _sqlite_insert(table)
-                    params = [list(map(r.get, columns)) for r in rows]
-                    for i in dates:
-                        for values in params:
-                            values[i] = _sqlite_datetime(values[i])
-                    conn.exec_driver_sql(sql, [tuple(v) for v in params])
-                else:
-                    conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
+            added = self._insert_requests(conn, reqs)
+            for table, rows in ((schema.attempts, atts), (schema.decisions, decs),
+                                (schema.findings, finds), (schema.contents, conts)):
+                if rows:
+                    self._insert_rows(conn, table, rows)
+            summary = DailySummary()  # same transaction: the summary never drifts from rows
+            for rec in batch:
+                if rec[0]["id"] in added:
+                    summary.add(rec)
+            summary.write(conn)
+
+    def _insert_requests(self, conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert request rows (ON CONFLICT DO NOTHING); the ids really added, which the
+        summary counts (a replayed or retried record is already there and counted)."""
+        r = schema.requests
+        if self.engine.dialect.name == "postgresql":
+            result = conn.execute(self._insert(r).on_conflict_do_nothing().returning(r.c.id),
+                                  rows)
+            return {row[0] for row in result}
+        ids = [row["id"] for row in rows]
+        present: set[str] = set()
+        for i in range(0, len(ids), 10_000):  # under SQLite's 32,766 bound parameters
+            chunk = ids[i:i + 10_000]
+            present.update(conn.execute(select(r.c.id).where(r.c.id.in_(chunk))).scalars())
+        self._insert_rows(conn, r, rows)
+        return set(ids) - present
+
+    def _insert_rows(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        if self.engine.dialect.name == "sqlite":  # straight to the driver: SQLAlchemy's
+            # per-row processing and multi-VALUES rewriting cost ~5x the insert itself
+            # (bench/profile_gateway)
+            sql, columns, dates = _sqlite_insert(table)
+            params = [list(map(r.get, columns)) for r in rows]
+            for i in dates:
+                for values in params:
+                    values[i] = _sqlite_datetime(values[i])
+            conn.exec_driver_sql(sql, [tuple(v) for v in params])
+        else:
+            conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
 
     def _final_drain(self, deadline: float | None = None) -> None:
         if deadline is None:
