@@ -155,8 +155,9 @@ def seed_known_traffic(ledger: Ledger, now: float | None = None) -> dict[str, An
     return ids
 
 
-def seed_shadow(engine: Any, today: float) -> None:
-    """Shadow verdicts: today 2 ok + 1 not ok + 1 error, yesterday 1 ok (route assistant).
+def seed_shadow(ledger: Ledger, today: float) -> None:
+    """Shadow verdicts: today 2 ok + 1 not ok + 1 error, yesterday 1 ok (route assistant),
+    written as the shadow stage writes them (the daily summary counts them too).
 
     Spend: every shadow answer on the in-house vendor (100 tokens, 0.001 each); the first two
     judged by an anthropic judge route (50 tokens, 0.02 each); the others compared exactly.
@@ -178,15 +179,15 @@ def seed_shadow(engine: Any, today: float) -> None:
                      "shadow_cost": 0.001, "judge_target": CLAUDE.id if judged else None,
                      "judge_vendor": CLAUDE.vendor if judged else None,
                      "judge_tokens": 50 if judged else 0, "judge_cost": 0.02 if judged else 0.0})
-    with engine.begin() as conn:
-        conn.execute(insert(schema.shadow_verdicts), rows)
+    for row in rows:
+        ledger.record_shadow(row)
 
 
 @pytest.fixture
 def seeded(database_url: str, tmp_path: Path) -> Any:
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
     ids = seed_known_traffic(ledger)
-    seed_shadow(ledger.engine, ids["today_ts"])
+    seed_shadow(ledger, ids["today_ts"])
     cfg = parse_config(gateway_config(database_url, write_router(tmp_path / "router.json")))
     yield ledger, cfg, ids
     ledger.close()

@@ -28,7 +28,8 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
     Engine,
@@ -114,6 +115,19 @@ class _Window:
         short = (self.since is not None and self.dialect == "sqlite"
                  and ((self.until or datetime.now(UTC)) - self.since).days <= SHORT_WINDOW_DAYS)
         return (r.c.id + "" if short else r.c.id) == child.c.request_id
+
+    def whole_days(self) -> bool:
+        """True when both bounds are UTC midnights (or open): the daily summary answers."""
+        return all(b is None or b == _midnight(b) for b in (self.since, self.until))
+
+    def days(self, table: Any) -> list[Any]:
+        """The window's days on a summary table (whole days only: see `whole_days`)."""
+        conds = []
+        if self.since is not None:
+            conds.append(table.c.day >= self.since.strftime("%Y-%m-%d"))
+        if self.until is not None:
+            conds.append(table.c.day < self.until.strftime("%Y-%m-%d"))
+        return conds
 
     def on(self, col: Any) -> list[Any]:
         """Bounds on `created_at`, plus the same bounds on the indexed UTC `day` column of
@@ -211,11 +225,17 @@ def target_vendors(cfg: GatewayConfig | None) -> dict[str, tuple[str, str]]:
 
 
 def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | None = None,
-                 *, until: datetime | None = None) -> dict[str, Any]:
+                 *, until: datetime | None = None,
+                 source: Literal["summary", "raw"] = "summary") -> dict[str, Any]:
     """The whole report as plain JSON-able data (see the module docstring for definitions).
 
     `cfg` adds what the ledger alone cannot know: which targets are in-house (for leaks
     prevented), target vendors, and the independence routes' router files (for the what-if).
+    `source`: whole UTC days are read from the daily summary (``ledger/summary.py``), which
+    gives the same figures as the detail rows in a fraction of the time and keeps days that
+    retention deleted; a period's partial first or last day is always read from the detail
+    rows. ``raw`` reads every day from the detail rows (a check, or a ledger from before the
+    summary: then it is the only source).
     """
     started = time.perf_counter()
     dialect = engine.dialect.name
@@ -226,18 +246,27 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
     engine_key = (id(engine), str(engine.url))
     cached: list[str] = []
 
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    has_shadow = "shadow_verdicts" in tables
+    summarised = source == "summary" and "daily_traffic" in tables
+
     def timed(name: str, fn: Any, *args: Any) -> Any:
         """One query over each window (closed days from the cache when fresh), each on its
         own connection: queries run side by side (WAL readers on SQLite, pooled
-        connections on PostgreSQL). Rows of disjoint windows simply add up when folded."""
+        connections on PostgreSQL). Rows of disjoint windows simply add up when folded.
+        Whole-day windows read the daily summary's version of the query."""
         t0 = time.perf_counter()
         parts = []
         for w, closed in windows:
-            def run(w: _Window = w) -> Any:
+            from_summary = summarised and w.whole_days()
+            query = SUMMARY_QUERIES[fn] if from_summary else fn
+
+            def run(w: _Window = w, query: Any = query) -> Any:
                 with engine.connect() as conn:
-                    return fn(conn, w, *args)
+                    return query(conn, w, *args)
             if closed:
-                key = (engine_key, name, w.since, w.until, repr(args))
+                key = (engine_key, name, w.since, w.until, repr(args), from_summary)
                 part, hit = _CACHE.get_or_run(key, run)
                 if hit:
                     cached.append(name)
@@ -249,8 +278,6 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
             return {k: [row for part in parts for row in part[k]] for k in parts[0]}
         return [row for part in parts for row in part]
 
-    with engine.connect() as conn:
-        has_shadow = inspect(conn).has_table("shadow_verdicts")
     workers = max(1, min(PARALLEL_QUERIES, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report") as pool:
         f_traffic = pool.submit(timed, "traffic", _q_traffic)
@@ -278,6 +305,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         "since": win.since.isoformat() if win.since else None,
         "until": win.until.isoformat() if win.until else None,
         "currency": cfg.ledger.currency if cfg is not None else "USD",
+        "source": "summary" if summarised else "raw",
     }
     report.update(_fold_traffic(traffic))
     report["router"] = _fold_routing(routing)
@@ -416,6 +444,108 @@ def _q_shadow_spend(conn: Any, win: _Window) -> list[dict[str, Any]]:
     return _rows(conn, stmt)
 
 
+# --- the same queries on the daily summary (whole days) --------------------------------------
+# Each returns the rows of its raw twin above, same names and values: summary key columns
+# hold '' for NULL (and bucket -1 for no score), turned back into None here.
+
+
+def _plain(value: Any) -> Any:
+    """PostgreSQL sums BIGINT columns as NUMERIC: back to int (or float)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _summary_rows(conn: Any, stmt: Any, nullable: tuple[str, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for row in conn.execute(stmt):
+        out = {str(k): _plain(v) for k, v in row._mapping.items()}
+        for name in nullable:
+            if out[name] == "":
+                out[name] = None
+        rows.append(out)
+    return rows
+
+
+def _sums(table: Any, *names: str, **renamed: str) -> list[Any]:
+    return ([func.sum(table.c[n]).label(n) for n in names]
+            + [func.sum(table.c[n]).label(label) for label, n in renamed.items()])
+
+
+def _s_traffic(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.daily_traffic
+    stmt = select(t).where(*win.days(t))  # one row per key and day: nothing to group
+    return _summary_rows(conn, stmt, ("vendor", "ownership", "target"))
+
+
+def _s_routing(conn: Any, win: _Window, dialect: str) -> list[dict[str, Any]]:
+    t = schema.daily_routing
+    rows = _summary_rows(conn, select(t).where(*win.days(t)), ("route",))
+    for row in rows:
+        if row["bucket"] == -1:
+            row["bucket"] = None
+    return rows
+
+
+def _s_findings(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.daily_findings
+    return _summary_rows(conn, select(t).where(*win.days(t)), ("domain", "vendor"))
+
+
+def _s_protection(conn: Any, win: _Window, inhouse: list[str]) -> dict[str, Any]:
+    """As `_q_protection`. A request counts on a day when one of the targets its protective
+    decision applied to is not in-house (or the decision had no target): the summary keeps
+    each request's set of targets per class and action for that reason."""
+    w, p = schema.daily_withheld, schema.daily_protection
+    keep = set(inhouse)
+    per_day: dict[tuple[Any, Any, Any], int] = {}
+    for row in conn.execute(select(w.c.day, w.c.cls, w.c.action, w.c.targets, w.c.requests)
+                            .where(*win.days(w))):
+        targets = row.targets.split("\n")
+        if not keep or any(t == "" or t not in keep for t in targets):
+            key = (row.day, row.cls or None, row.action)
+            per_day[key] = per_day.get(key, 0) + int(row.requests)
+    conds = win.days(p)
+    if inhouse:
+        conds.append(or_(p.c.target == "", p.c.target.not_in(inhouse)))
+    detail = (select(p.c.target, p.c.rule, p.c.cls, p.c.action,
+                     *_sums(p, "decisions", "requests"))
+              .where(*conds).group_by(p.c.target, p.c.rule, p.c.cls, p.c.action))
+    return {"per_day": [{"day": d, "cls": c, "action": a, "requests": n}
+                        for (d, c, a), n in per_day.items()],
+            "detail": _summary_rows(conn, detail, ("target", "rule", "cls"))}
+
+
+def _s_failovers(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.daily_failovers
+    stmt = (select(t.c.target, t.c.vendor, t.c.outcome, *_sums(t, "attempts", "requests"))
+            .where(*win.days(t)).group_by(t.c.target, t.c.vendor, t.c.outcome))
+    return _summary_rows(conn, stmt, ("vendor",))
+
+
+def _s_shadow(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.daily_shadow
+    stmt = (select(t.c.day, t.c.route, *_sums(t, "verdicts", "errors", "inhouse_ok"))
+            .where(*win.days(t)).group_by(t.c.day, t.c.route))
+    return _summary_rows(conn, stmt, ())
+
+
+def _s_shadow_spend(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.daily_shadow
+    stmt = (select(t.c.shadow_vendor, t.c.judge_vendor,
+                   *_sums(t, "shadow_tokens", "shadow_cost", "judge_tokens", "judge_cost",
+                          evaluations="verdicts"))
+            .where(*win.days(t)).group_by(t.c.shadow_vendor, t.c.judge_vendor))
+    return _summary_rows(conn, stmt, ("shadow_vendor", "judge_vendor"))
+
+
+SUMMARY_QUERIES: dict[Any, Any] = {
+    _q_traffic: _s_traffic, _q_routing: _s_routing, _q_findings: _s_findings,
+    _q_protection: _s_protection, _q_failovers: _s_failovers, _q_shadow: _s_shadow,
+    _q_shadow_spend: _s_shadow_spend,
+}
+
+
 # --- folding (small grouped results only) -----------------------------------------------------
 
 
@@ -487,7 +617,8 @@ def _fold_traffic(rows: list[dict[str, Any]]) -> dict[str, Any]:
             g["share_tokens"] = _share(g["tokens"], served_tokens)
             g["share_cost"] = _share(g["cost"], served["cost"])
             out.append(g)
-        return sorted(out, key=lambda g: (-g["requests"], str(g.get("vendor", ""))))
+        return sorted(out, key=lambda g: (-g["requests"], str(g.get("vendor", "")),
+                                          str(g["ownership"])))
 
     vendors, owners = finish(by_vendor), finish(by_owner)
     inhouse = next((o for o in owners if o["ownership"] == "in-house"), None)
@@ -562,7 +693,7 @@ def _fold_routing(rows: list[dict[str, Any]]) -> dict[str, Any]:
         g["expected_worse_answers"] = round(g["expected_worse_answers"], 2)
         g["expected_worse_share"] = _share(g["expected_worse_answers"], g["kept_in_house"])
         out.append(g)
-    out.sort(key=lambda g: -g["kept_in_house"])
+    out.sort(key=lambda g: (-g["kept_in_house"], g["route"]))  # ties: one order
     kept = sum(g["kept_in_house"] for g in out)
     worse = round(sum(g["expected_worse_answers"] for g in out), 2)
     decided = kept + sum(g["sent_external"] for g in out)
@@ -608,7 +739,7 @@ def _fold_protection(findings: list[dict[str, Any]],
         v = by_vendor.setdefault(vendor, {"vendor": vendor, "findings_served": 0, "redacted": 0,
                                           "kept_in_house": 0, "blocked": 0})
         v[ACTION_NAMES[row["action"]]] += _i(row["decisions"])
-    rows = sorted(classes.values(), key=lambda c: -c["findings"])
+    rows = sorted(classes.values(), key=lambda c: (-c["findings"], c["cls"]))
     prevented = {k: sum(c[k] for c in rows) for k in ("redacted", "kept_in_house", "blocked")}
     return {
         "leaks_prevented": sum(prevented.values()),
@@ -619,7 +750,8 @@ def _fold_protection(findings: list[dict[str, Any]],
         # request-target decisions per rule (a request withheld from two targets counts twice)
         "by_rule": sorted(
             [{"rule": k[0], "cls": k[1], "action": k[2], "decisions": v}
-             for k, v in rules.items()], key=lambda r: -r["decisions"]),
+             for k, v in rules.items()],
+            key=lambda r: (-r["decisions"], str(r["rule"]), str(r["cls"]), r["action"])),
     }
 
 
@@ -641,8 +773,9 @@ def _fold_failovers(traffic: list[dict[str, Any]],
     return {
         "survived": survived, "multi_attempt": multi, "not_survived": multi - survived,
         "served_by": [{"vendor": k, "requests": v} for k, v in
-                      sorted(by_vendor.items(), key=lambda kv: -kv[1])],
-        "failed_attempts": sorted(merged.values(), key=lambda r: -r["attempts"]),
+                      sorted(by_vendor.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "failed_attempts": sorted(merged.values(), key=lambda r: (
+            -r["attempts"], str(r["target"]), str(r["vendor"]), str(r["outcome"]))),
     }
 
 

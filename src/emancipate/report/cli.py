@@ -23,6 +23,9 @@ def report(
     config: ConfigOption = None,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional
         "--out", "-o", help="write to this file instead of standard output")] = None,
+    raw: Annotated[bool, typer.Option(
+        "--raw", help="read every day from the detail rows instead of the daily summary "
+        "(slower; days deleted by retention are missing)")] = False,
 ) -> None:
     """Shares by vendor and ownership, concentration, trend, router, leaks, failovers, what-if."""
     from emancipate.ledger.store import parse_since
@@ -39,7 +42,7 @@ def report(
     cfg = load(config)
     ledger = open_ledger(config)
     try:
-        data = build_report(ledger.engine, start, cfg)
+        data = build_report(ledger.engine, start, cfg, source="raw" if raw else "summary")
     finally:
         ledger.close()
     if fmt == "json":
