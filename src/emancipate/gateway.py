@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -20,8 +20,8 @@ from emancipate.config import GatewayConfig
 from emancipate.context import Decision, Principal, RequestContext, Target
 from emancipate.executor import Executor
 from emancipate.health import HealthBoard
-from emancipate.ledger.prices import cost
 from emancipate.metrics import Metrics
+from emancipate.pipeline import Pipeline, Prepared, Route
 from emancipate.protocol import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -30,21 +30,19 @@ from emancipate.protocol import (
 )
 from emancipate.protocol.depth import check_depth, too_deep
 from emancipate.providers import Provider, ProviderError, Unsupported, build_providers
-from emancipate.routing import Strategy, build_strategy
+from emancipate.routing import build_strategy
 
 if TYPE_CHECKING:
-    from emancipate.guard.offload import GuardRunner, Scanned
+    from emancipate.auth import Access
+    from emancipate.guard import Guard
+    from emancipate.guard.offload import GuardRunner
+    from emancipate.ledger import Ledger
+    from emancipate.policy import Policy
+    from emancipate.policy.redact import Restorer
+    from emancipate.shadow import Shadow, ShadowJob
 
 # In `ctx.extra`: the ledger has the request's record (`Gateway.answered`).
 RECORDED = "ledger_recorded"
-
-
-@dataclass
-class Route:
-    name: str
-    targets: list[Target]
-    strategy: Strategy
-    shadow_rate: float = 0.0
 
 
 @dataclass
@@ -104,7 +102,13 @@ class Gateway:
             self.routes[name] = Route(
                 name, targets, build_strategy(rcfg, self.health), rcfg.shadow_rate
             )
-        self.stages = Stages.build(cfg, self)
+        self.stages = Stages.build(cfg)
+        self.pipeline = Pipeline(cfg, self.routes, self.executor, self.stages.runner,
+                                 self.stages.policy, self.metrics.registry)
+        if any(r.shadow_rate > 0 for r in cfg.routes.values()):
+            from emancipate.shadow import Shadow  # replays and judges through the pipeline
+
+            self.stages.shadow = Shadow.from_config(cfg, self.pipeline, self.stages.ledger)
         self._background: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -155,61 +159,37 @@ class Gateway:
         estimate = len(prompt) // 4 + (request.token_limit or 0)
         completion = (request.token_limit or self.cfg.auth.reserve_completion_tokens) * request.n
         await self.stages.admit(ctx.principal, route.name, estimate, ctx,
-                                lambda: self.estimated_cost(route, len(prompt) // 4, completion))
+                                lambda: self.pipeline.estimated_cost(route, len(prompt) // 4,
+                                                                     completion))
         targets = self._capable(route, request)
-
-        scanned = await self.stages.guarded(data, targets)  # off the loop when large
-        findings: list[Any] = []
-        if scanned is not None:
-            data, targets, findings = scanned.body, scanned.targets, scanned.findings
-            ctx.decisions.extend(scanned.decisions)
-        ctx.findings = findings
-        plan = self.stages.plan(data, findings, targets, ctx.principal)
-        if plan is not None:
-            ctx.decisions.extend(plan.decisions)
-            if plan.blocked is not None:
-                raise OpenAIError(
-                    403,
-                    f"Blocked by policy rule '{plan.blocked.rule}': {plan.blocked.reason} "
-                    "No target this request may be sent to is configured for this model.",
-                    type="permission_error", param="messages", code="policy_blocked",
-                )
-            targets = plan.targets
-
-        ordered = route.strategy.order(targets, ctx, prompt)
-
-        def body_for(target: Target) -> dict[str, Any]:
-            return plan.body_for(target, data) if plan is not None else data
-
+        prepared = await self.pipeline.prepare(ctx, route, data, targets, prompt=prompt)
+        data = prepared.data
+        shadow = self.stages.shadow
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            chunks, target = await self.executor.stream(ctx, ordered, body_for)
-            restorer = plan.restorer_for(target) if plan is not None else None
-            shadow = self.stages.shadow  # shadow: sampled here, collects the streamed text
-            job = (shadow.begin(ctx, route, data, plan, targets, prompt)
-                   if shadow is not None else None)
+            chunks, target = await self.executor.stream(ctx, prepared.ordered,
+                                                        prepared.body_for)
+            # shadow: sampled here, collects the streamed text
+            job = shadow.begin(ctx, prepared) if shadow is not None else None
             return StreamAnswer(
-                self._events(ctx, chunks, include_usage, restorer, job, len(prompt) // 4, data),
+                self._events(ctx, chunks, include_usage, prepared.restorer_for(target), job,
+                             len(prompt) // 4, data),
                 self._headers(ctx), ctx
             )
-        body, target = await self.executor.complete(ctx, ordered, body_for)
-        if plan is not None:
-            restorer = plan.restorer_for(target)
-            if restorer is not None:
-                _restore_message(body, restorer)
+        body, target = await self.pipeline.complete(ctx, prepared)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
         if self.cfg.ledger.log_content:
             self._log_content(ctx, data, "\n".join(
                 (c.get("message") or {}).get("content") or "" for c in body.get("choices") or ()))
-        if self.stages.shadow is not None:  # shadow: one draw; the replay runs in background
-            self.stages.shadow.maybe(ctx, route, data, plan, targets, prompt, body)
+        if shadow is not None:  # shadow: one draw; the replay runs in background
+            shadow.maybe(ctx, prepared, body)
         return Answer(body, self._headers(ctx))
 
     async def _events(
         self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
-        include_usage: bool, restorer: Any, shadow: Any = None, prompt_estimate: int = 0,
-        data: dict[str, Any] | None = None,
+        include_usage: bool, restorer: Restorer | None, shadow: ShadowJob | None = None,
+        prompt_estimate: int = 0, data: dict[str, Any] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """The committed stream as chat chunks, restored; a break after commit ends it with
         one `{"error": …}` event. Every API's stream is a translation of these events.
@@ -296,20 +276,7 @@ class Gateway:
         ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens
         target = ctx.served_by
         if target is not None:
-            ctx.cost = self.price(ctx, target, prompt_tokens, completion_tokens)
-
-    def estimated_cost(self, route: Route, prompt_tokens: int, completion_tokens: int) -> float:
-        """What a request of this size may cost on the priciest target of `route`: held
-        against the key's budget at admission, until the real cost is known."""
-        return max((cost(self.cfg.providers[t.provider], t.model, prompt_tokens,
-                         completion_tokens) for t in route.targets), default=0.0)
-
-    def price(self, ctx: RequestContext, target: Target, prompt_tokens: int,
-              completion_tokens: int) -> float:
-        """What a call that `target` answered cost; it held the target for the last attempt."""
-        held = ctx.attempts[-1].latency_ms / 1000 if ctx.attempts else 0.0
-        return cost(self.cfg.providers[target.provider], target.model, prompt_tokens,
-                    completion_tokens, held)
+            ctx.cost = self.pipeline.price(ctx, target, prompt_tokens, completion_tokens)
 
     # --- embeddings --------------------------------------------------------------------------
 
@@ -329,32 +296,14 @@ class Gateway:
                 code="model_not_supported",
             )
         texts = request.input if isinstance(request.input, list) else [request.input]
-        scanned = await self.stages.guarded(data, targets, "embeddings")
-        if scanned is not None:  # every string (input, user, unknown fields); token ids
-            data, targets, ctx.findings = scanned.body, scanned.targets, scanned.findings
-            ctx.decisions.extend(scanned.decisions)
-            plan = self.stages.plan(data, ctx.findings, targets, ctx.principal)
-            if plan is not None:
-                ctx.decisions.extend(plan.decisions)
-                if plan.blocked is not None:
-                    raise OpenAIError(
-                        403, f"Blocked by policy rule '{plan.blocked.rule}': "
-                        f"{plan.blocked.reason}", type="permission_error", param="input",
-                        code="policy_blocked")
-                # Redacted embeddings would embed placeholders: only unredacted targets qualify.
-                targets = [t for t in plan.targets if plan.restorer_for(t) is None]
-                if not targets:
-                    raise OpenAIError(
-                        403, "This input holds data the policy only lets in-house targets see, "
-                        "and this model has no in-house embedding target.",
-                        type="permission_error", param="input", code="policy_blocked")
+        # Every string (input, user, unknown fields) is scanned; token ids stay in-house.
+        prepared = await self.pipeline.prepare(ctx, route, data, targets, kind="embeddings",
+                                               redacted_ok=False)
         prompt_tokens = sum(len(t) // 4 if isinstance(t, str) else len(t) if isinstance(t, list)
                             else 1 for t in texts)
         await self.stages.admit(ctx.principal, route.name, 0, ctx,
-                                lambda: self.estimated_cost(route, prompt_tokens, 0))
-        ordered = route.strategy.order(targets, ctx, "")
-
-        body, target = await self.executor.embed(ctx, ordered, lambda t: data)
+                                lambda: self.pipeline.estimated_cost(route, prompt_tokens, 0))
+        body, target = await self.executor.embed(ctx, prepared.ordered, prepared.body_for)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), 0)
         return Answer(body, self._headers(ctx))
@@ -431,17 +380,6 @@ def model_not_found(model: str, usable: list[str]) -> OpenAIError:
         f"{', '.join(usable) or 'none'}.", param="model", code="model_not_found")
 
 
-def _restore_message(body: dict[str, Any], restorer: Any) -> None:
-    for choice in body.get("choices") or ():
-        msg = choice.get("message") or {}
-        if isinstance(msg.get("content"), str):
-            msg["content"] = restorer.restore(msg["content"])
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") or {}
-            if isinstance(fn.get("arguments"), str):
-                fn["arguments"] = restorer.restore(fn["arguments"])
-
-
 def _tail_chunk(ctx: RequestContext, text: str) -> dict[str, Any]:
     return {
         "id": ctx.request_id, "object": "chat.completion.chunk", "created": int(ctx.started_at),
@@ -454,20 +392,21 @@ def _tail_chunk(ctx: RequestContext, text: str) -> dict[str, Any]:
 class Stages:
     """The optional stages (auth, guard, policy, ledger, shadow), each with one small call.
 
-    Built from config; a stage that is switched off costs one attribute check per request.
+    Built from config; a stage that is switched off is None and costs one attribute check
+    per request.
     """
 
-    def __init__(self) -> None:
-        self.access: Any = None  # None when auth is off
-        self.keys: Any = None  # the key store, for the admin API even when auth is off
-        self.guard: Any = None
+    def __init__(self, ledger: Ledger, keys: Access) -> None:
+        self.ledger = ledger
+        self.keys = keys  # the key store, for the admin API even when auth is off
+        self.access: Access | None = None  # None when auth is off
+        self.guard: Guard | None = None
         self.runner: GuardRunner | None = None  # the guard off the loop, with its budget
-        self.policy: Any = None
-        self.ledger: Any = None
-        self.shadow: Any = None
+        self.policy: Policy | None = None
+        self.shadow: Shadow | None = None  # set by the gateway: it needs the pipeline
 
     @classmethod
-    def build(cls, cfg: GatewayConfig, gateway: Any = None) -> Stages:
+    def build(cls, cfg: GatewayConfig) -> Stages:
         """Open the database (migrated to head), then each stage the config switches on.
 
         The database is opened even with the ledger off: virtual keys live there.
@@ -475,9 +414,8 @@ class Stages:
         from emancipate.auth import Access
         from emancipate.ledger import Ledger
 
-        stages = cls()
-        stages.ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
-        stages.keys = Access.open(cfg, stages.ledger)  # also refuses auth-off off loopback
+        ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
+        stages = cls(ledger, Access.open(cfg, ledger))  # Access refuses auth-off off loopback
         if cfg.auth.enabled:
             stages.access = stages.keys
         if cfg.guard.enabled:
@@ -490,15 +428,10 @@ class Stages:
             from emancipate.policy import Policy
 
             stages.policy = Policy.from_config(cfg)
-        if gateway is not None and any(r.shadow_rate > 0 for r in cfg.routes.values()):
-            from emancipate.shadow import Shadow  # calls targets and judge through `gateway`
-
-            stages.shadow = Shadow.from_config(cfg, gateway, stages.ledger)
         return stages
 
     async def start(self) -> None:
-        if self.ledger is not None:
-            self.ledger.start()
+        self.ledger.start()
         if self.runner is not None:
             self.runner.start()
 
@@ -507,10 +440,8 @@ class Stages:
             await self.shadow.aclose()
         if self.runner is not None:  # scans in flight finish (bounded by the budget)
             await asyncio.to_thread(self.runner.close)
-        if self.keys is not None:
-            await self.keys.aclose()
-        if self.ledger is not None:
-            await self.ledger.aclose()
+        await self.keys.aclose()
+        await self.ledger.aclose()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if self.access is None:
@@ -525,25 +456,8 @@ class Stages:
         if self.access is not None:
             await self.access.admit(principal, route, estimated_tokens, ctx, estimated_cost)
 
-    def scan(self, data: dict[str, Any]) -> list[Any]:
-        return self.guard.scan_request(data) if self.guard is not None else []
-
-    async def guarded(self, data: dict[str, Any], targets: list[Target],
-                      kind: Literal["chat", "embeddings"] = "chat") -> Scanned | None:
-        """The guard's reading of a request (`guard.offload`): None when the guard is off."""
-        if self.runner is None:
-            return None
-        return await self.runner.scan(data, targets, kind)
-
-    def plan(self, data: dict[str, Any], findings: list[Any], targets: list[Target],
-             principal: Principal) -> Any:
-        if self.policy is None:
-            return None
-        return self.policy.plan(data, findings, targets, principal)
-
     def record(self, ctx: RequestContext) -> None:
-        if self.ledger is not None:
-            self.ledger.record(ctx)
+        self.ledger.record(ctx)
 
     def settle(self, ctx: RequestContext) -> Any:
         if self.access is not None and ctx.principal.key_id != "anonymous":
@@ -551,4 +465,5 @@ class Stages:
         return None
 
 
-__all__ = ["Answer", "Decision", "Gateway", "StreamAnswer", "model_not_found", "parse_json"]
+__all__ = ["Answer", "Decision", "Gateway", "Prepared", "Route", "StreamAnswer", "model_not_found",
+           "parse_json"]

@@ -20,10 +20,10 @@ import logging
 import random
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emancipate.context import RequestContext, Target
-from emancipate.guard import Unscannable
+from emancipate.protocol import OpenAIError
 from emancipate.shadow.config import ShadowConfig
 from emancipate.shadow.judge import (
     Verdict,
@@ -35,6 +35,10 @@ from emancipate.shadow.judge import (
     parse_verdict,
 )
 
+if TYPE_CHECKING:
+    from emancipate.ledger import Ledger
+    from emancipate.pipeline import Pipeline, Prepared, Route
+
 log = logging.getLogger("emancipate.shadow")
 
 EXACT = "exact"
@@ -45,16 +49,14 @@ OUTCOMES = ("sampled", "dropped", "no_eligible_target", "no_text", "recorded", "
 class ShadowJob:
     """One sampled request: collects the primary answer (streamed or not), then runs."""
 
-    __slots__ = ("_parts", "ctx", "data", "plan", "prompt", "route", "shadow", "target")
+    __slots__ = ("_parts", "ctx", "prepared", "route", "shadow", "target")
 
-    def __init__(self, shadow: Shadow, ctx: RequestContext, route: Any, data: dict[str, Any],
-                 plan: Any, prompt: str, target: Target) -> None:
+    def __init__(self, shadow: Shadow, ctx: RequestContext, prepared: Prepared,
+                 target: Target) -> None:
         self.shadow = shadow
         self.ctx = ctx
-        self.route = route
-        self.data = data
-        self.plan = plan
-        self.prompt = prompt
+        self.prepared = prepared  # what the guard, policy and router made of the request
+        self.route: Route = prepared.route
         self.target = target
         self._parts: list[str] = []
 
@@ -74,24 +76,24 @@ class ShadowJob:
 class Shadow:
     """Samples requests per route, and runs and records their shadow evaluations."""
 
-    def __init__(self, cfg: ShadowConfig, gateway: Any, ledger: Any, *, guard_on: bool,
+    def __init__(self, cfg: ShadowConfig, pipeline: Pipeline, ledger: Ledger, *, guard_on: bool,
                  rng: random.Random | None = None) -> None:
         self.cfg = cfg
-        self.gateway = gateway  # executor, routes and stages of the serving gateway
+        self.pipeline = pipeline  # the serving gateway's guard, policy, routes and executor
         self.ledger = ledger
         self.guard_on = guard_on
         self.rng = rng or random.Random()
         self.counts: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._metric = _counter(gateway)
+        self._metric = _counter(pipeline.registry)
 
     @classmethod
-    def from_config(cls, cfg: Any, gateway: Any, ledger: Any) -> Shadow | None:
+    def from_config(cls, cfg: Any, pipeline: Pipeline, ledger: Ledger) -> Shadow | None:
         """The stage for this gateway config, or None when no route has a shadow rate.
 
-        `gateway` provides `executor`, `routes` and `stages` (the judge goes through them);
-        `ledger` provides `record_shadow`. A judge naming no route fails at start-up.
+        Replays and the judge go through `pipeline` like any request; `ledger` provides
+        `record_shadow`. A judge naming no route fails at start-up.
         """
         from emancipate.config import ConfigError
 
@@ -106,17 +108,17 @@ class Shadow:
             if name not in cfg.routes:
                 raise ConfigError("<config>", f"shadow.directions.{name}",
                                   f"no route named {name!r}")
-        return cls(scfg, gateway, ledger, guard_on=bool(cfg.guard.enabled))
+        return cls(scfg, pipeline, ledger, guard_on=bool(cfg.guard.enabled))
 
     # --- the hot path: one draw, no I/O ------------------------------------------------------
 
-    def begin(self, ctx: RequestContext, route: Any, data: dict[str, Any], plan: Any,
-              targets: list[Target], prompt: str) -> ShadowJob | None:
+    def begin(self, ctx: RequestContext, prepared: Prepared) -> ShadowJob | None:
         """Sample this answered request; a job to `feed`/`finish`, or None (not shadowed).
 
-        `targets` are the ones the request was eligible for (capable and allowed by the
-        policy): the shadow target is picked among them only.
+        The shadow target is picked only among `prepared.targets`, the ones the request was
+        eligible for (capable and allowed by the policy).
         """
+        route = prepared.route
         rate = route.shadow_rate
         served = ctx.served_by
         if rate <= 0.0 or served is None or self._closing:
@@ -130,19 +132,20 @@ class Shadow:
         else:
             return None
         self._count(route.name, "sampled")
-        target = next((t for t in targets if t.ownership == want and t.id != served.id), None)
+        target = next((t for t in prepared.targets if t.ownership == want and t.id != served.id),
+                      None)
         if target is None:  # none of that side is eligible (policy, capability) or declared
             self._count(route.name, "no_eligible_target")
             return None
         if len(self._tasks) >= self.cfg.max_concurrent:
             self._count(route.name, "dropped")
             return None
-        return ShadowJob(self, ctx, route, data, plan, prompt, target)
+        return ShadowJob(self, ctx, prepared, target)
 
-    def maybe(self, ctx: RequestContext, route: Any, data: dict[str, Any], plan: Any,
-              targets: list[Target], prompt: str, answer: str | dict[str, Any]) -> None:
+    def maybe(self, ctx: RequestContext, prepared: Prepared, answer: str | dict[str, Any]
+              ) -> None:
         """`begin` + `finish` for an answer already complete (its text or its body)."""
-        job = self.begin(ctx, route, data, plan, targets, prompt)
+        job = self.begin(ctx, prepared)
         if job is not None:
             job.finish(answer if isinstance(answer, str) else answer_text(answer))
 
@@ -211,21 +214,21 @@ class Shadow:
         usage = result.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
-        price = self.gateway.price(ctx, target, prompt_tokens, completion_tokens)
+        price = self.pipeline.price(ctx, target, prompt_tokens, completion_tokens)
         return target.vendor, prompt_tokens + completion_tokens, price
 
     async def _shadow_answer(self, job: ShadowJob, spend: dict[str, Any]) -> tuple[str, float]:
         """The shadow target's answer (restored if its body was redacted) and its latency."""
-        plan = job.plan
-        body = plan.body_for(job.target, job.data) if plan is not None else job.data
-        body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        prepared = job.prepared
+        body = {k: v for k, v in prepared.body_for(job.target).items()
+                if k not in ("stream", "stream_options")}
         sctx = RequestContext(request_id=job.ctx.request_id, endpoint="shadow",
                               principal=job.ctx.principal, route=job.route.name)
-        result, _ = await self.gateway.executor.complete(sctx, [job.target], lambda _t: body)
+        result, _ = await self.pipeline.executor.complete(sctx, [job.target], lambda _t: body)
         spend["shadow_vendor"], spend["shadow_tokens"], spend["shadow_cost"] = self._spent(
             sctx, job.target, result)
         text = answer_text(result)
-        restorer = plan.restorer_for(job.target) if plan is not None else None
+        restorer = prepared.restorer_for(job.target)
         if restorer is not None:
             text = restorer.restore(text)
         latency = sctx.attempts[-1].latency_ms if sctx.attempts else 0.0
@@ -240,7 +243,7 @@ class Shadow:
             return EXACT, verdict, ok
         inhouse_is_a = self.rng.random() < 0.5  # against position bias
         a, b = (inhouse, external) if inhouse_is_a else (external, inhouse)
-        reply = await self._ask_judge(job, judge_messages(job.prompt, a, b), spend)
+        reply = await self._ask_judge(job, judge_messages(job.prepared.prompt, a, b), spend)
         verdict, ok = pairwise_verdict(parse_verdict(reply), inhouse_is_a)
         if verdict == "error":
             log.warning("shadow: the judge's reply for %s could not be read: %.80r",
@@ -250,35 +253,21 @@ class Shadow:
     async def _ask_judge(self, job: ShadowJob, messages: list[dict[str, Any]],
                          spend: dict[str, Any]) -> str:
         """Call the judge route like a client would: guard, policy, strategy, executor."""
-        gw = self.gateway
-        route = gw.routes[self.cfg.judge]
+        route = self.pipeline.routes[self.cfg.judge]
         data = {"model": route.name, "messages": messages, "temperature": 0,
                 "max_tokens": self.cfg.judge_max_tokens}
         jctx = RequestContext(request_id=job.ctx.request_id, endpoint="shadow-judge",
                               principal=job.ctx.principal, route=route.name)
-        try:
-            findings = gw.stages.scan(data)
-        except Unscannable as exc:  # never hand a judge what the guard could not read
-            raise _JudgeBlocked(f"the leak guard could not read the exchange ({exc})") from None
-        plan = gw.stages.plan(data, findings, route.targets, job.ctx.principal)
-        targets = route.targets
-        if plan is not None:
-            if plan.blocked is not None:
-                raise _JudgeBlocked(f"the policy keeps this request from every judge target "
-                                    f"({plan.blocked.rule})")
-            targets = plan.targets
-        ordered = route.strategy.order(targets, jctx, messages[-1]["content"])
-
-        def body_for(target: Target) -> dict[str, Any]:
-            return plan.body_for(target, data) if plan is not None else data
-
-        result, target = await gw.executor.complete(jctx, ordered, body_for)
+        try:  # never hand a judge what the guard could not read or the policy keeps back
+            prepared = await self.pipeline.prepare(jctx, route, data, route.targets,
+                                                   prompt=messages[-1]["content"])
+        except OpenAIError as exc:
+            raise _JudgeBlocked(f"the judge may not see this exchange ({exc.message})") from None
+        result, target = await self.pipeline.complete(jctx, prepared)
         spend["judge_target"] = target.id
         spend["judge_vendor"], spend["judge_tokens"], spend["judge_cost"] = self._spent(
             jctx, target, result)
-        text = answer_text(result)
-        restorer = plan.restorer_for(target) if plan is not None else None
-        return restorer.restore(text) if restorer is not None else text
+        return answer_text(result)
 
     async def _record(self, job: ShadowJob, judge: str, verdict: Verdict, ok: bool,
                       latency: float, spend: dict[str, Any]) -> None:
@@ -297,7 +286,7 @@ class Shadow:
             "inhouse_ok": bool(ok),
             "verdict": verdict,
             "router_score": ctx.router_score,
-            "prompt": job.prompt if keep else None,
+            "prompt": job.prepared.prompt if keep else None,
             "latency_ms": float(latency),
             **spend,
         }
@@ -322,9 +311,8 @@ class _JudgeBlocked(Exception):
         self.message = message
 
 
-def _counter(gateway: Any) -> Any:
+def _counter(registry: Any) -> Any:
     """`emancipate_shadow_total{route, outcome}` on the gateway's registry, when it has one."""
-    registry = getattr(getattr(gateway, "metrics", None), "registry", None)
     if registry is None:
         return None
     from prometheus_client import Counter as PromCounter
