@@ -130,6 +130,7 @@ def _mount_stage_clis() -> None:
         ("emancipate.auth.admin_cli", "admin"),
         ("emancipate.auth.team_cli", "teams"),
         ("emancipate.ledger.cli", "usage"),
+        ("emancipate.ledger.maintenance", "ledger"),
         ("emancipate.report.cli", "report"),
     ):
         try:

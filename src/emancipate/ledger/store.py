@@ -490,6 +490,7 @@ class Ledger:
             summary = DailySummary()  # same transaction: the summary never drifts from rows
             for rec in batch:
                 if rec[0]["id"] in added:
+                    added.discard(rec[0]["id"])  # the same record twice in one batch: once
                     summary.add(rec)
             summary.write(conn)
 
