@@ -29,9 +29,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from emancipate.api.completions import COMPLETIONS
 from emancipate.api.guard import AdminGuard
 from emancipate.api.messages import MESSAGES
 from emancipate.api.messages import routes as messages_routes
+from emancipate.api.responses import routes as responses_routes
 from emancipate.api.wire import CHAT, EMBEDDINGS, Wire
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer, model_not_found, parse_json
@@ -355,6 +357,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
         Route("/v1/embeddings", Endpoint(gateway, gateway.embeddings, EMBEDDINGS),
               methods=["POST"]),
         Route("/v1/messages", Endpoint(gateway, gateway.chat, MESSAGES), methods=["POST"]),
+        Route("/v1/completions", Endpoint(gateway, gateway.chat, COMPLETIONS), methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model:path}", model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -363,6 +366,7 @@ def create_app(gateway: Gateway) -> GatewayApp:
     ]
     routes.extend(admin_routes(gateway, guard))
     routes.extend(messages_routes(gateway))  # Anthropic's Messages API (api/messages.py)
+    routes.extend(responses_routes(gateway))  # the Responses API (api/responses.py)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -34,19 +34,20 @@ def mask(text: str, guard: Any) -> str:
     return "".join(out)
 
 
-def _masked(value: Any, guard: Any) -> Any:
+def masked(value: Any, guard: Any) -> Any:
+    """`value` (JSON: strings, lists, dicts) with every string masked as by `mask`."""
     if isinstance(value, str):
         return mask(value, guard)
     if isinstance(value, list):
-        return [_masked(v, guard) for v in value]
+        return [masked(v, guard) for v in value]
     if isinstance(value, dict):
-        return {k: _masked(v, guard) for k, v in value.items()}
+        return {k: masked(v, guard) for k, v in value.items()}
     return value
 
 
 def content_row(messages: Any, answer: str | None, guard: Any) -> dict[str, Any]:
     """The `contents` row of one request (request_id is added by the ledger)."""
     return {
-        "messages": orjson.dumps(_masked(messages, guard)).decode(),
+        "messages": orjson.dumps(masked(messages, guard)).decode(),
         "answer": None if answer is None else mask(answer, guard),
     }
