@@ -289,3 +289,34 @@ def test_dashboard_endpoints_need_the_admin_key(dashboard_gateway: Any) -> None:
     policy = httpx.get(gw.url + "/admin/policy", headers=auth, timeout=30).json()
     assert any(r["name"] == "personal-data-redacted" for r in policy["rules"])
     assert policy["guard"]["confidential_terms"] == 0
+
+
+def test_a_viewer_logs_in_sees_its_role_and_team_limits_and_cannot_write(
+        browser: Any, dashboard_gateway: Any) -> None:
+    gw, _ids = dashboard_gateway
+    auth = {"authorization": f"Bearer {ADMIN_KEY}"}
+    r = httpx.post(gw.url + "/admin/admins", headers=auth, timeout=30,
+                   json={"name": "auditor", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    viewer = r.json()["key"]
+    r = httpx.post(gw.url + "/admin/teams", headers=auth, timeout=30,
+                   json={"name": "search", "budget_day": 20.0, "models": ["gpt-*"]})
+    assert r.status_code == 201, r.text
+
+    ctx = browser.new_context(viewport=LAPTOP, device_scale_factor=1)
+    page = ctx.new_page()
+    page.goto(gw.url + "/admin/dashboard")
+    page.wait_for_selector("#login-form", state="visible")
+    page.fill("#admin-key", viewer)
+    page.click("#login-button")
+    page.wait_for_selector("#tab-independence[data-state=ready]", timeout=60_000)
+    assert page.inner_text("#who") == "auditor · viewer"
+    limits = open_tab(page, "usage").locator("[data-table=team-limits]").inner_text()
+    assert "search" in limits and "gpt-*" in limits
+    # The page holds the key; the server still refuses what the role does not allow.
+    answer = page.evaluate("""key => fetch('/admin/keys', {method: 'POST',
+        headers: {Authorization: 'Bearer ' + key, 'content-type': 'application/json'},
+        body: JSON.stringify({name: 'from-the-page'})}).then(r => r.json()
+        .then(b => [r.status, b.error.code, b.error.message]))""", viewer)
+    assert answer[:2] == [403, "insufficient_role"] and "'operator'" in answer[2]
+    ctx.close()

@@ -45,12 +45,16 @@
   }
 
   async function login(key) {
+    let me;
     try {
-      await api("/admin/targets", { key: key });
+      me = await api("/admin/whoami", { key: key });
     } catch (e) {
       showLogin(e.status === 401 ? "Invalid admin key." : e.message);
       return false;
     }
+    // Who is logged in, and with which role: the server checks the role on every call.
+    $("who").textContent = me.name + " · " + me.role;
+    $("who").dataset.role = me.role;
     state.key = key;
     sessionStorage.setItem(KEY, key);
     $("login").hidden = true;
@@ -177,12 +181,13 @@
     const now = new Date();
     const today = now.toISOString().slice(0, 10);
     const month = today.slice(0, 8) + "01";
-    const [keys, byKey, byTeam, todayUse, monthUse] = await Promise.all([
+    const [keys, byKey, byTeam, todayUse, monthUse, teams] = await Promise.all([
       api("/admin/keys"),
       api("/admin/usage?by=key" + sinceParam(p)),
       api("/admin/usage?by=team" + sinceParam(p)),
       api("/admin/usage?by=key&since=" + today),
-      api("/admin/usage?by=key&since=" + month)]);
+      api("/admin/usage?by=key&since=" + month),
+      api("/admin/teams")]);
     const cur = byKey.currency;
     const spend = (data) => Object.fromEntries(data.map((r) => [r.key, r.cost]));
     const d = spend(todayUse.data), m = spend(monthUse.data);
@@ -200,6 +205,14 @@
       ["rpm", "rpm", num, true], ["tpm", "tpm", num, true],
       ["expires_at", "expires (UTC)", (v) => (v ? v.slice(0, 16).replace("T", " ") : "never")]],
       rows, { name: "keys" })));
+    if (teams.data.length) {
+      el.append(panel("Teams: limits their keys share (a key's own limits further restrict)",
+        table([["name", "team"], ["models", "models", (v) => (v ? v.join(", ") : "every model")],
+          ["budget_day", "day budget", (v) => (v ? money(v, cur) : "–"), true],
+          ["budget_month", "month budget", (v) => (v ? money(v, cur) : "–"), true],
+          ["rpm", "rpm", num, true], ["tpm", "tpm", num, true]],
+          teams.data, { name: "team-limits" })));
+    }
     const usageCols = (first, label) => [[first, label, (v) => v || "–"],
       ["requests", "requests", num, true], ["errors", "errors", num, true],
       ["prompt_tokens", "prompt tokens", num, true], ["completion_tokens", "completion tokens", num, true],
