@@ -15,14 +15,16 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import insert
+from sqlalchemy import func, select
 
 from emancipate.config import parse_config
 from emancipate.context import Attempt, Decision, Finding, Principal, RequestContext, Target
 from emancipate.ledger import Ledger, LedgerConfig, db, schema
+from emancipate.ledger.summary import TABLES, backfill_if_needed
 from emancipate.report import build_report, hhi, hhi_band, render_html, render_table
 from emancipate.report.build import clear_cache
 from emancipate.routing.learned import IndependenceRouter
+from tests.ledger_traffic import differences, record_random_traffic
 
 pytest_plugins = ["tests.services"]
 
@@ -333,6 +335,64 @@ def test_without_the_shadow_table_the_report_says_so(tmp_path: Path) -> None:
     assert "no shadow data" in rep["shadow"]["note"]
     assert rep["totals"]["requests"] == 19
     assert "no shadow data" in render_table(rep)
+    ledger.close()
+
+
+# --- daily summary vs detail rows --------------------------------------------------------------
+
+
+def _periods(today_ts: float) -> list[tuple[datetime | None, datetime | None]]:
+    """Whole history, the usual rolling periods (partial first day), a partial today, a
+    closed past period between two midnights, and one ending mid-day."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return [(None, None), (now - timedelta(days=7), None), (now - timedelta(days=365), None),
+            (datetime.fromtimestamp(today_ts - 10, UTC), None),
+            (midnight - timedelta(days=40), midnight - timedelta(days=1)),
+            (midnight - timedelta(days=60, hours=5), midnight - timedelta(days=2, hours=3))]
+
+
+def _assert_summary_gives_raw_figures(engine: Any, cfg: Any, today_ts: float) -> None:
+    for since, until in _periods(today_ts):
+        clear_cache()
+        raw = build_report(engine, since, cfg, until=until, source="raw")
+        summary = build_report(engine, since, cfg, until=until)
+        assert (raw["source"], summary["source"]) == ("raw", "summary")
+        assert differences(raw, summary) == [], (since, until)
+
+
+def test_the_daily_summary_gives_the_figures_of_the_detail_rows(seeded: Any) -> None:
+    ledger, cfg, ids = seeded
+    _assert_summary_gives_raw_figures(ledger.engine, cfg, ids["today_ts"])
+    with ledger.engine.connect() as conn:  # the figures really come from the summary
+        summarised = conn.execute(select(func.sum(schema.daily_traffic.c.requests))).scalar()
+    assert summarised == 19
+
+
+def test_random_traffic_gives_the_same_report_from_the_summary_and_from_raw_rows(
+        database_url: str, tmp_path: Path) -> None:
+    """Random requests over 90 days (failovers, findings, protective decisions on random
+    target sets, router scores on bucket edges, shadow verdicts), some written twice: the
+    writer's summary, then a summary rebuilt from the rows (a database from before 0008),
+    give the raw figures for every period."""
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
+    record_random_traffic(ledger, n=400, days=90)
+    doc = gateway_config(database_url, tmp_path / "router.json")
+    doc["routes"]["assistant"] = doc["routes"]["chat"]  # no router file: no what-if curve
+    cfg = parse_config(doc)
+    assert ledger.count() == 400  # the records written twice were inserted once
+    _assert_summary_gives_raw_figures(ledger.engine, cfg, time.time())
+    _assert_summary_gives_raw_figures(ledger.engine, None, time.time())  # no in-house list
+
+    before = build_report(ledger.engine, None, cfg)
+    with ledger.engine.begin() as conn:
+        for table in TABLES.values():
+            conn.execute(table.delete())
+    assert backfill_if_needed(ledger.engine) == 400 + 40
+    assert backfill_if_needed(ledger.engine) == 0  # once
+    clear_cache()
+    assert differences(before, build_report(ledger.engine, None, cfg)) == []
+    _assert_summary_gives_raw_figures(ledger.engine, cfg, time.time())
     ledger.close()
 
 

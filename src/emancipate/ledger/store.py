@@ -362,9 +362,10 @@ class Ledger:
         for name in ("shadow_cost", "judge_cost"):
             values[name] = float(values.get(name) or 0.0)
         with self.engine.begin() as conn:
-            result = conn.execute(
-                self._insert(schema.shadow_verdicts).on_conflict_do_nothing(), values)
-            if result.rowcount:  # added now, not a replayed verdict already counted
+            t = schema.shadow_verdicts
+            added = conn.execute(self._insert(t).on_conflict_do_nothing()
+                                 .returning(t.c.request_id), values).first()
+            if added is not None:  # added now, not a replayed verdict already counted
                 summary = DailySummary()
                 summary.add_verdict(values)
                 summary.write(conn)
