@@ -619,10 +619,12 @@ def routes(gateway: Gateway) -> list[Route]:
             usable = gateway.model_ids(principal)
             if req.model not in usable:
                 raise model_not_found(req.model, usable)
-            return JSONResponse({"input_tokens": estimate_tokens(chat_request(req))})
+            return JSONResponse({"input_tokens": estimate_tokens(chat_request(req))},
+                                headers={"x-request-id": ctx.request_id})
         except OpenAIError as err:
             status, body = MESSAGES.error(err)
-            return JSONResponse(body, status_code=status, headers=err.headers)
+            return JSONResponse(body, status_code=status,
+                                headers={"x-request-id": ctx.request_id, **err.headers})
 
     return [Route("/v1/messages/count_tokens", count_tokens, methods=["POST"])]
 
