@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -102,7 +102,6 @@ class ResponsesCall:
     head: int  # leading chat messages made from `instructions` (not stored, not continued)
     store: bool = True
     previous_response_id: str | None = None
-    stored: list[ChatMessage] = field(default_factory=list)  # previous context, if any
 
     def echo(self, name: str, default: Any = None) -> Any:
         value = self.body.get(name)
@@ -454,8 +453,7 @@ class Responses:
                     "found: it was never stored (store: false), was deleted, or belongs to "
                     "another key.", param="previous_response_id",
                     code="previous_response_not_found")
-            call.stored = prior.context
-            messages = data["messages"]
+            messages = data["messages"]  # `call.chat`'s: what `keep` stores is this too
             data["messages"] = messages[:call.head] + prior.context + messages[call.head:]
             if len(data["messages"]) == call.head:
                 raise OpenAIError(400, "Missing required parameter: 'input'.", param="input",
@@ -491,7 +489,7 @@ class Responses:
         if not call.store:
             return
         messages = call.chat["messages"]
-        context = call.stored + messages[call.head:] + [assistant]
+        context = messages[call.head:] + [assistant]
         stored = StoredResponse(response["id"], ctx.principal.key_id, ctx.started_at,
                                 response, context, ctx.request_id, call.previous_response_id)
         try:
