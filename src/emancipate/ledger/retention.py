@@ -79,8 +79,13 @@ def _rowcount(result: Any) -> int:
 
 
 def _locked(conn: Connection, wait: bool) -> bool:
+    """Lock out other pruners for this transaction (the batch)."""
     if conn.dialect.name != "postgresql":
-        return True  # SQLite serialises writers itself
+        # A write first: SQLite's write lock from the start, so the ids selected next are
+        # still there when deleted (a read first, then a write after another process's
+        # commit, fails with SQLITE_BUSY instead of waiting).
+        conn.execute(text("DELETE FROM requests WHERE 1 = 0"))
+        return True
     if wait:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
         return True
