@@ -244,13 +244,13 @@ def test_an_image_as_base64_goes_as_an_image_block(gateway: GatewayProcess, sims
         "image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
 
 
-def test_an_image_link_is_refused_naming_messages(gateway: GatewayProcess) -> None:
+def test_an_image_link_is_refused_naming_the_part(gateway: GatewayProcess) -> None:
     content = [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
     with pytest.raises(openai.BadRequestError) as info:
         gateway.client().chat.completions.create(
             model="haiku", messages=[{"role": "user", "content": content}])
     assert info.value.body["code"] == "unsupported_parameter"
-    assert info.value.body["param"] == "messages"
+    assert info.value.body["param"] == "messages[0].content[0]"
 
 
 def test_throttling_once_is_retried_on_the_same_target(gateway: GatewayProcess, sims) -> None:

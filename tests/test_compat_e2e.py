@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import math
+import secrets
+import string
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -33,35 +35,50 @@ class Echo(BaseModel):
     echo: str
 
 
+class Vendors:
+    """One gateway and its simulated vendors: an Anthropic target (route `claude`), an
+    OpenAI-compatible one (`gpt`), both in-house, and an external OpenAI-compatible vendor
+    (`ext`); `ext-first` tries the external vendor, then `gpt`."""
+
+    def __init__(self, gw: GatewayProcess, claude: SimulatedVendor, gpt: SimulatedVendor,
+                 ext: SimulatedVendor) -> None:
+        self.gw, self.claude, self.gpt, self.ext = gw, claude, gpt, ext
+        self.client = gw.client(timeout=30)
+
+    def clear(self) -> None:
+        for sim in (self.claude, self.gpt, self.ext):
+            sim.clear()
+
+
 @pytest.fixture(scope="module")
-def vendors(tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[tuple[GatewayProcess, SimulatedVendor, SimulatedVendor]]:
-    """One gateway with an Anthropic target (`claude`) and an OpenAI-compatible one (`gpt`),
-    both simulated; `both` has the two."""
+def vendors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vendors]:
     claude = SimulatedVendor("anthropic", name="claude").start()
     gpt = SimulatedVendor("openai", name="gpt").start()
+    ext = SimulatedVendor("openai", name="ext").start()
     config: dict[str, Any] = {
         "providers": {
             "anthropic": {"kind": "anthropic", "base_url": claude.url, "ownership": "in-house",
                           "vendor": "anthropic"},
-            "oai": {"kind": "openai-compatible", "base_url": gpt.url + "/v1",
+            "oai": {"kind": "openai-compatible", "base_url": gpt.url,
                     "ownership": "in-house", "vendor": "openai"},
+            "outside": {"kind": "openai-compatible", "base_url": ext.url,
+                        "ownership": "external", "vendor": "other"},
         },
         "routes": {
             "claude": {"targets": [{"provider": "anthropic", "model": "claude-x"}]},
             "gpt": {"targets": [{"provider": "oai", "model": "gpt-x"}]},
-            "both": {"strategy": "fallback", "targets": [
-                {"provider": "anthropic", "model": "claude-x"},
-                {"provider": "oai", "model": "gpt-x"}]},
+            "ext": {"targets": [{"provider": "outside", "model": "ext-x"}]},
+            "ext-first": {"strategy": "fallback", "targets": [
+                {"provider": "outside", "model": "ext-x"}, {"provider": "oai", "model": "gpt-x"}]},
         },
     }
     gw = GatewayProcess(config, tmp_path_factory.mktemp("compat")).start()
     try:
-        yield gw, claude, gpt
+        yield Vendors(gw, claude, gpt, ext)
     finally:
         gw.stop()
-        claude.stop()
-        gpt.stop()
+        for sim in (claude, gpt, ext):
+            sim.stop()
 
 
 def _last_json(vendor: SimulatedVendor) -> dict[str, Any]:
@@ -115,9 +132,8 @@ def test_json_object_on_the_in_house_model_is_an_object(
     assert isinstance(json.loads(completion.choices[0].message.content or ""), dict)
 
 
-def test_parse_on_anthropic_is_a_forced_tool_read_back_as_content(vendors: Any) -> None:
-    gw, claude, _ = vendors
-    completion = gw.client().chat.completions.parse(
+def test_parse_on_anthropic_is_a_forced_tool_read_back_as_content(vendors: Vendors) -> None:
+    completion = vendors.client.chat.completions.parse(
         model="claude", response_format=Echo,
         messages=[{"role": "system", "content": "Echo the text."},
                   {"role": "user", "content": "parse me"}],
@@ -126,16 +142,15 @@ def test_parse_on_anthropic_is_a_forced_tool_read_back_as_content(vendors: Any) 
     assert choice.message.parsed == Echo(echo="parse me")
     assert choice.finish_reason == "stop"
     assert not choice.message.tool_calls
-    sent = _last_json(claude)
+    sent = _last_json(vendors.claude)
     assert sent["tool_choice"] == {"type": "tool", "name": "Echo"}
     assert [t["name"] for t in sent["tools"]] == ["Echo"]
     assert sent["tools"][0]["input_schema"]["properties"]["echo"] == {
         "title": "Echo", "type": "string"}
 
 
-def test_structured_stream_on_anthropic_is_content_deltas(vendors: Any) -> None:
-    gw, _, _ = vendors
-    stream = gw.client().chat.completions.create(
+def test_structured_stream_on_anthropic_is_content_deltas(vendors: Vendors) -> None:
+    stream = vendors.client.chat.completions.create(
         model="claude", stream=True, messages=[{"role": "user", "content": "streamed"}],
         response_format={"type": "json_object"},
     )
@@ -146,10 +161,9 @@ def test_structured_stream_on_anthropic_is_content_deltas(vendors: Any) -> None:
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_structured_output_with_tools_on_anthropic_is_a_clear_400(vendors: Any) -> None:
-    gw, _, _ = vendors
+def test_structured_output_with_tools_on_anthropic_is_a_clear_400(vendors: Vendors) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        gw.client().chat.completions.create(
+        vendors.client.chat.completions.create(
             model="claude", messages=[{"role": "user", "content": "hi"}],
             response_format={"type": "json_object"},
             tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
@@ -208,3 +222,102 @@ def test_dimensions_shorten_the_vector_and_keep_it_unit_length(
     packed = base64.b64decode(raw["data"][0]["embedding"])
     decoded = struct.unpack(f"<{len(packed) // 4}f", packed)
     assert all(abs(a - b) < 1e-5 for a, b in zip(decoded, short, strict=True))
+
+
+# --- 3. content parts beyond text and images ------------------------------------------------
+
+# A one-page PDF: its text is inside a compressed stream, which the guard does not read.
+PDF = base64.b64encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Filter/FlateDecode>>stream\n"
+                       + bytes(range(256)) + b"\nendstream endobj\n%%EOF").decode()
+AUDIO = base64.b64encode(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(200))).decode()
+AWS_KEY = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
+
+
+def _file(data: str, media: str = "application/pdf") -> dict[str, Any]:
+    return {"type": "file", "file": {"filename": "doc", "file_data": f"data:{media};base64,{data}"}}
+
+
+def _audio() -> dict[str, Any]:
+    return {"type": "input_audio", "input_audio": {"data": AUDIO, "format": "wav"}}
+
+
+def _asking(*parts: dict[str, Any]) -> list[Any]:
+    return [{"role": "user", "content": [{"type": "text", "text": "what is in it?"}, *parts]}]
+
+
+def test_file_and_audio_parts_pass_as_sent_to_an_openai_compatible_target(
+        vendors: Vendors) -> None:
+    vendors.clear()
+    messages = _asking(_file(PDF), _audio())
+    answer = vendors.client.chat.completions.create(model="gpt", messages=messages)
+    assert answer.choices[0].message.content == "gpt says: what is in it?"
+    assert _last_json(vendors.gpt)["messages"] == messages
+
+
+def test_audio_on_anthropic_is_a_400_naming_the_part_and_its_type(vendors: Vendors) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        vendors.client.chat.completions.create(model="claude", messages=_asking(_audio()))
+    err = info.value.body
+    assert err["code"] == "unsupported_parameter"
+    assert err["param"] == "messages[0].content[1].type"
+    assert "'input_audio'" in err["message"] and "'claude'" in err["message"]
+
+
+def test_a_pdf_goes_to_anthropic_as_a_document_block(vendors: Vendors) -> None:
+    vendors.clear()
+    vendors.client.chat.completions.create(model="claude", messages=_asking(_file(PDF)))
+    blocks = _last_json(vendors.claude)["messages"][0]["content"]
+    assert blocks[1] == {"type": "document", "source": {
+        "type": "base64", "media_type": "application/pdf", "data": PDF}}
+
+
+def test_a_file_id_on_anthropic_is_refused_with_the_reason(vendors: Vendors) -> None:
+    part = {"type": "file", "file": {"file_id": "file-abc123"}}
+    with pytest.raises(openai.BadRequestError) as info:
+        vendors.client.chat.completions.create(model="claude", messages=_asking(part))
+    assert info.value.body["param"] == "messages[0].content[1]"
+    assert "file_id" in info.value.body["message"]
+
+
+def test_files_on_the_in_house_model_are_a_400_naming_the_part(
+        embedded_gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        embedded_gateway.client().chat.completions.create(
+            model="default", messages=_asking(_file(PDF)))
+    assert info.value.body["param"] == "messages[0].content[1].type"
+    assert "'file'" in info.value.body["message"]
+
+
+def test_an_unknown_part_type_is_a_400_listing_the_known_ones(vendors: Vendors) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        vendors.client.chat.completions.create(
+            model="gpt", messages=_asking({"type": "video", "video": {"url": "x"}}))
+    assert info.value.body["param"] == "messages[0].content[1].type"
+    assert "'input_audio', 'file'" in info.value.body["message"]
+
+
+def test_a_pdf_the_guard_cannot_read_never_reaches_an_external_vendor(
+        vendors: Vendors) -> None:
+    vendors.clear()
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        vendors.client.chat.completions.create(model="ext", messages=_asking(_file(PDF)))
+    assert info.value.body["code"] == "policy_blocked"
+    assert "messages[0].content[1].file.file_data (application/pdf)" in info.value.body[
+        "message"]
+    answer = vendors.client.chat.completions.with_raw_response.create(
+        model="ext-first", messages=_asking(_file(PDF)))
+    assert answer.headers["x-emancipate-provider"] == "oai"
+    assert not vendors.ext.received
+
+
+def test_a_text_file_is_read_by_the_guard(vendors: Vendors) -> None:
+    vendors.clear()
+    plain = base64.b64encode(b"meeting notes: nothing secret in here at all").decode()
+    vendors.client.chat.completions.create(model="ext", messages=_asking(
+        _file(plain, "text/plain")))
+    assert len(vendors.ext.received) == 1
+    leaked = base64.b64encode(f"deploy notes\naws_access_key_id = {AWS_KEY}\n".encode()).decode()
+    answer = vendors.client.chat.completions.with_raw_response.create(
+        model="ext-first", messages=_asking(_file(leaked, "text/plain")))
+    assert answer.headers["x-emancipate-provider"] == "oai"
+    assert len(vendors.ext.received) == 1

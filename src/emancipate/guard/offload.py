@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from emancipate.context import Decision, Finding, Target
 from emancipate.guard import Guard, GuardConfig, Unscannable
-from emancipate.guard.view import RequestView, Segment, TooManyStrings
+from emancipate.guard.view import RequestView, Segment, TooManyStrings, describe
 from emancipate.protocol import OpenAIError
 
 # Characters below which a scan runs inline: ~0.4 ms of prose, ~3 ms of number-dense text
@@ -83,6 +83,11 @@ class GuardRunner:
         if view.token_ids and self.policy_enabled:
             return self._unscanned(view, targets, param, (
                 "The input is given as token ids, which the leak guard cannot read"), 403)
+        if view.unreadable and self.policy_enabled:
+            path, media = view.unreadable[0]
+            return self._unscanned(view, targets, describe(path), (
+                f"The file in {describe(path)} ({media}) holds text the leak guard cannot "
+                "read"), 403)
         try:
             findings = await self._scan(view)
         except Unscannable as exc:

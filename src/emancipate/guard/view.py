@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from emancipate.guard.normalize import base64_only
+from emancipate.guard.normalize import base64_only, decoded_text
 
 Path = tuple[Any, ...]
 Encoding = Literal["text", "data_url", "base64"]
@@ -68,6 +68,8 @@ class RequestView:
     token_ids: bool = False  # embeddings input given as token ids: nothing to read
     size: int = 0  # characters the detectors will read (the scan budget counts these)
     dropped: list[str] = field(default_factory=list)  # described paths of dropped fields
+    # `file_data` the guard cannot read (a PDF, an office document): path and media type
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
 
 
 _CHAT_TOP = frozenset({
@@ -131,11 +133,11 @@ def segments_of(body: dict[str, Any], kind: Literal["chat", "embeddings"] = "cha
     size += sum(_payload_size(s) for s in walk.out if s.encoding != "text")
     size += STRING_COST * len(walk.out)
     return RequestView(walk.out, out_body, walk.token_ids, size,
-                       [describe(p) for p in walk.drops])
+                       [describe(p) for p in walk.drops], walk.unreadable)
 
 
 class _Walk:
-    __slots__ = ("out", "unknown", "drops", "token_ids", "_message", "_left")
+    __slots__ = ("out", "unknown", "drops", "token_ids", "unreadable", "_message", "_left")
 
     def __init__(self, unknown: UnknownFields, max_strings: int | None = None) -> None:
         self._left = -1 if max_strings is None else max_strings
@@ -143,6 +145,7 @@ class _Walk:
         self.unknown = unknown
         self.drops: list[Path] = []
         self.token_ids = False
+        self.unreadable: list[tuple[Path, str]] = []
         self._message = -1
 
     def add(self, path: Path, text: str, encoding: Encoding = "text") -> None:
@@ -222,6 +225,9 @@ class _Walk:
                     if k == "data" and isinstance(v, str):  # input_audio: base64 audio
                         self.add(inner, v, encoding="base64")
                     else:
+                        media = unreadable_file(v) if k == "file_data" else None
+                        if media is not None:
+                            self.unreadable.append((inner, media))
                         self.value(v, inner)
             else:
                 self.value(value, here)
@@ -235,6 +241,21 @@ class _Walk:
             if key == "type" and isinstance(value, str):
                 continue
             self.value(value, here)
+
+
+def unreadable_file(data: Any) -> str | None:
+    """The media type of a `file.file_data` the guard cannot read, or None when it reads it
+    (plain text, or a base64 payload that decodes to text). A PDF or an office document
+    holds text the guard does not extract: the caller keeps such a file to in-house targets
+    (`guard/offload.py`), as it does token ids."""
+    if not isinstance(data, str):
+        return None
+    header, payload = "", data
+    if data.startswith("data:") and "," in data:
+        header, payload = data.split(",", 1)
+    if not base64_only(payload) or decoded_text(payload) is not None:
+        return None
+    return header[5:].split(";", 1)[0].lower() or "a file of unknown type"
 
 
 def _payload_size(segment: Segment) -> int:

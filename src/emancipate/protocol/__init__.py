@@ -8,7 +8,7 @@ Responses are plain dicts serialised by orjson: the hot path allocates no models
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -84,7 +84,38 @@ class ImagePart(_Open):
     image_url: ImageURL
 
 
-ContentPart = TextPart | ImagePart
+class InputAudio(_Open):
+    data: str
+    format: str
+
+
+class AudioPart(_Open):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class FileRef(_Open):
+    """A file by `file_id` (uploaded to the vendor) or inline: `file_data`, a `data:` URL."""
+
+    file_id: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
+
+
+class FilePart(_Open):
+    type: Literal["file"]
+    file: FileRef
+
+
+class RefusalPart(_Open):
+    type: Literal["refusal"]
+    refusal: str
+
+
+# Parts beyond text and images pass to the targets that take them; an adapter that cannot
+# refuses them in `check` with the part's path (`check_parts` in providers/base.py).
+ContentPart = Annotated[TextPart | ImagePart | AudioPart | FilePart | RefusalPart,
+                        Field(discriminator="type")]
 
 
 class FunctionCall(_Open):
@@ -200,8 +231,10 @@ class EmbeddingRequest(_Open):
 
 def pydantic_error_to_openai(errors: list[dict[str, Any]]) -> OpenAIError:
     """Turn the first pydantic error into a message that names the parameter and the fix."""
-    err = errors[0]
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+    err = _relevant(errors)
+    loc = _without_union_steps(err["loc"])
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append("type")  # a content part of a type this API does not have
     param = _param_path(loc)
     msg = err["msg"]
     if err["type"] == "missing":
@@ -220,9 +253,32 @@ def pydantic_error_to_openai(errors: list[dict[str, Any]]) -> OpenAIError:
     return OpenAIError(400, text, param=param, code="invalid_value")
 
 
-_UNION_TAGS = {"str", "list[tagged-union[TextPart,ImagePart]]", "list[union[TextPart,ImagePart]]",
-               "TextPart", "ImagePart", "list[int]", "list[list[int]]", "list[str]",
-               "dict[str,any]", "int", "float", "bool"}
+def _relevant(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error to report: for content given as a list, the list's own error rather than
+    "not a string" from the string branch of `str | list[part]`."""
+    first = errors[0]
+    if (len(errors) > 1 and first["type"] == "string_type" and first["loc"][-1:] == ("str",)
+            and isinstance(first.get("input"), list)):
+        return errors[1]
+    return first
+
+
+_PARTS = "list[tagged-union[TextPart,ImagePart,AudioPart,FilePart,RefusalPart]]"
+_UNION_TAGS = {"str", _PARTS, "list[int]", "list[list[int]]", "list[str]", "dict[str,any]",
+               "int", "float", "bool"}
+
+
+def _without_union_steps(loc: tuple[Any, ...]) -> list[Any]:
+    """`loc` without pydantic's union branch names and the part tag after a part's index
+    (`content.<union>.1.input_audio.input_audio.format` → `content.1.input_audio.format`)."""
+    out: list[Any] = []
+    for i, step in enumerate(loc):
+        if isinstance(step, str) and step in _UNION_TAGS:
+            continue
+        if i >= 2 and loc[i - 2] == _PARTS and isinstance(loc[i - 1], int):
+            continue  # the discriminator's value
+        out.append(step)
+    return out
 
 
 def _param_path(loc: list[Any]) -> str:

@@ -15,12 +15,21 @@ from typing import Any
 import orjson
 
 from emancipate.config import AnthropicProvider
-from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
+from emancipate.protocol import (
+    ChatCompletionRequest,
+    ContentPart,
+    FilePart,
+    chat_chunk,
+    chat_completion,
+    usage,
+)
 from emancipate.providers.base import (
     Provider,
     ProviderError,
     Unsupported,
+    check_parts,
     check_token_limit,
+    data_url_parts,
     text_of,
 )
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
@@ -34,6 +43,8 @@ STOP_REASONS = {
     "pause_turn": "stop",
     "refusal": "content_filter",
 }
+# `file` parts go as `document` blocks: base64 PDFs only (`_document_refusal`).
+ANTHROPIC_PARTS = frozenset({"text", "image_url", "file", "refusal"})
 
 
 class Anthropic(Provider):
@@ -60,6 +71,8 @@ class Anthropic(Provider):
                 and request.tools):
             raise Unsupported("response_format",
                               f"provider {self.name!r} (Anthropic) {STRUCTURED_WITH_TOOLS}")
+        check_parts(request, f"provider {self.name!r} (Anthropic)", ANTHROPIC_PARTS,
+                    _document_refusal)
         if request.temperature is not None and request.temperature > 1:
             raise Unsupported(
                 "temperature", f"provider {self.name!r} (Anthropic) accepts temperature 0 to 1"
@@ -271,8 +284,13 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
         return [{"type": "text", "text": content}]
     blocks: list[dict[str, Any]] = []
     for part in content:
-        if part.get("type") == "text":
-            blocks.append({"type": "text", "text": part.get("text", "")})
+        if part.get("type") in ("text", "refusal"):
+            blocks.append({"type": "text", "text": part.get("text") or part.get("refusal") or ""})
+        elif part.get("type") == "file":
+            inline = data_url_parts((part.get("file") or {}).get("file_data") or "")
+            if inline is not None:  # checked: a PDF (`_document_refusal`)
+                blocks.append({"type": "document", "source": {
+                    "type": "base64", "media_type": inline[0], "data": inline[1]}})
         elif part.get("type") == "image_url":
             url = (part.get("image_url") or {}).get("url", "")
             if url.startswith("data:") and ";base64," in url:
@@ -293,6 +311,19 @@ def _structured_answer(content: list[dict[str, Any]], name: str, text: str, reas
         if block.get("type") == "tool_use" and block.get("name") == name:
             return orjson.dumps(block.get("input") or {}).decode(), [], finish
     return text, [], finish
+
+
+def _document_refusal(part: ContentPart) -> str | None:
+    """Why this part cannot be a `document` block, or None (not a file, or a base64 PDF)."""
+    if not isinstance(part, FilePart):
+        return None
+    inline = data_url_parts(part.file.file_data or "")
+    if inline is None:
+        return ("takes files inline only (`file_data` as a base64 data: URL), not by an "
+                "OpenAI `file_id`")
+    if inline[0] != "application/pdf":
+        return f"takes PDF files only, not {inline[0]}"
+    return None
 
 
 def _tool_choice(choice: Any) -> dict[str, Any] | None:

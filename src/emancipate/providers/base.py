@@ -7,10 +7,10 @@ from JSON) and their vendor's wire protocol on the other. Vendor differences liv
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from emancipate.protocol import ChatCompletionRequest
+from emancipate.protocol import ChatCompletionRequest, ContentPart
 
 
 class ProviderError(Exception):
@@ -105,6 +105,36 @@ def check_token_limit(request: ChatCompletionRequest, window: int | None, who: s
                       f"included: ask for fewer than {window}")
 
 
+PartType = str  # a content part's `type`: text, image_url, input_audio, file, refusal
+PartCheck = Callable[[ContentPart], str | None]
+
+
+def check_parts(request: ChatCompletionRequest, who: str, takes: frozenset[PartType],
+                why_not: PartCheck | None = None) -> None:
+    """Unsupported naming the first content part this target cannot take: a type outside
+    `takes`, or one `why_not` gives a reason against (`param` is the part's path, e.g.
+    `messages[0].content[1].type`, so the client's 400 says which part to remove)."""
+    for i, message in enumerate(request.messages):
+        if not isinstance(message.content, list):
+            continue
+        for j, part in enumerate(message.content):
+            where = f"messages[{i}].content[{j}]"
+            if part.type not in takes:
+                raise Unsupported(f"{where}.type", f"{who} takes no '{part.type}' content "
+                                  f"parts (it takes {', '.join(sorted(takes))})")
+            reason = why_not(part) if why_not is not None else None
+            if reason:
+                raise Unsupported(where, f"{who} {reason}")
+
+
+def data_url_parts(url: str) -> tuple[str, str] | None:
+    """(media type, base64 payload) of a base64 `data:` URL, or None for anything else."""
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    media, data = url[5:].split(";base64,", 1)
+    return media.lower(), data
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Parse a Retry-After header (seconds form; HTTP-date form is treated as unknown)."""
     if not value:
@@ -132,4 +162,5 @@ def text_of(content: Any) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return "".join(p.get("text") or p.get("refusal") or "" for p in content
+                   if p.get("type") in ("text", "refusal"))

@@ -28,7 +28,13 @@ from yarl import URL
 from emancipate.config import BedrockProvider
 from emancipate.protocol import ChatCompletionRequest, ImagePart
 from emancipate.providers.aws_signing import AwsSigner
-from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
+from emancipate.providers.base import (
+    Provider,
+    ProviderError,
+    Unsupported,
+    check_parts,
+    check_token_limit,
+)
 from emancipate.providers.bedrock_translate import (
     COHERE_BATCH,
     ConverseStream,
@@ -61,6 +67,8 @@ from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream
 from emancipate.providers.structured import STRUCTURED_WITH_TOOLS, structured_tool
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
+# Converse's document and audio blocks are not translated yet: files and audio are refused.
+BEDROCK_PARTS = frozenset({"text", "image_url", "refusal"})
 
 
 class AwsUpstream(HTTPUpstream):
@@ -124,12 +132,8 @@ class Bedrock(Provider):
             raise Unsupported("response_format", f"{who} {STRUCTURED_WITH_TOOLS}")
         if (request.model_extra or {}).get("logprobs"):
             raise Unsupported("logprobs", f"{who} returns no logprobs")
-        for message in request.messages:
-            for part in message.content if isinstance(message.content, list) else ():
-                reason = image_refusal(part.image_url.url) if isinstance(
-                    part, ImagePart) else None
-                if reason:
-                    raise Unsupported("messages", f"{who} {reason}")
+        check_parts(request, who, BEDROCK_PARTS, lambda part: image_refusal(
+            part.image_url.url) if isinstance(part, ImagePart) else None)
 
     def url_for(self, model: str, operation: str) -> URL:
         """Encoded once, sent as is: the signature covers this exact path."""

@@ -187,8 +187,10 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
         return [{"text": content}]
     blocks: list[dict[str, Any]] = []
     for part in content:
-        if part.get("type") == "text" and part.get("text"):
-            blocks.append({"text": part["text"]})
+        text = part.get("text") or part.get("refusal") if part.get("type") in (
+            "text", "refusal") else None
+        if text:
+            blocks.append({"text": text})
         elif part.get("type") == "image_url":
             blocks.append(_image((part.get("image_url") or {}).get("url", "")))
     return blocks

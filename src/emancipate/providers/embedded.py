@@ -21,10 +21,12 @@ import orjson
 
 from emancipate.config import EmbeddedProvider
 from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
-from emancipate.providers.base import Provider, ProviderError, Unsupported
+from emancipate.providers.base import Provider, ProviderError, Unsupported, check_parts, text_of
 from emancipate.providers.embeddings import decoded_texts, embedding_list, unit
 
 _END = object()
+# Image parts are taken and not read (the model sees text only); audio and files are refused.
+EMBEDDED_PARTS = frozenset({"text", "image_url", "refusal"})
 
 
 def default_model_path() -> str:
@@ -137,6 +139,7 @@ class Embedded(Provider):
             raise Unsupported("tools", f"the embedded model {self.name!r} cannot call tools")
         if request.n != 1:
             raise Unsupported("n", f"the embedded model {self.name!r} returns one choice only")
+        check_parts(request, f"the embedded model {self.name!r}", EMBEDDED_PARTS)
         extra = request.model_extra or {}
         if extra.get("logprobs"):
             raise Unsupported("logprobs", f"the embedded model {self.name!r} has no logprobs")
@@ -149,7 +152,7 @@ class Embedded(Provider):
             role = m["role"]
             content = m.get("content")
             if isinstance(content, list):
-                content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
+                content = text_of(content)
             if role == "developer":
                 role = "system"
             elif role in ("tool", "function"):

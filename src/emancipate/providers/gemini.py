@@ -22,6 +22,7 @@ from emancipate.providers.base import (
     Provider,
     ProviderError,
     Unsupported,
+    check_parts,
     check_token_limit,
     retry_after_seconds,
 )
@@ -35,10 +36,12 @@ from emancipate.providers.embeddings import (
     unit,
 )
 from emancipate.providers.gemini_translate import (
+    GEMINI_PARTS,
     GeminiStream,
     completion_from,
     embed_request,
     error_for,
+    file_refusal,
     generate_request,
     vectors_from,
 )
@@ -75,6 +78,7 @@ class GenerateContent(Provider):
         check_token_limit(request, self.context_window, f"provider {self.name!r}")
         if (request.model_extra or {}).get("logprobs"):
             raise Unsupported("logprobs", f"provider {self.name!r} (Gemini) returns no logprobs")
+        check_parts(request, f"provider {self.name!r} (Gemini)", GEMINI_PARTS, file_refusal)
 
     async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         resp = await self.http.post(self.url_for(model, "generateContent"),

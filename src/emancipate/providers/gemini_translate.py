@@ -9,7 +9,9 @@ Mapping, request side:
   → role `model` (`tool_calls` → `functionCall` parts); `tool` → a `functionResponse` part in
   a `user` turn, named after the call it answers. Consecutive turns of one role are merged (the
   answers to parallel calls must share one turn).
-- images: `data:` URLs → `inlineData`, other URLs → `fileData`.
+- images: `data:` URLs → `inlineData`, other URLs → `fileData`. `input_audio` → `inlineData`
+  (`audio/<format>`); `file` parts with `file_data` (a base64 `data:` URL: PDF, text, audio,
+  video) → `inlineData`; a `file_id` is refused (`file_refusal`). `refusal` parts → text.
 - `max_tokens`/`max_completion_tokens` → `maxOutputTokens`, `stop` → `stopSequences`, `n` →
   `candidateCount`, `temperature`, `top_p`, `seed`, penalties → their `generationConfig` names.
 - `response_format`: `json_object` → `responseMimeType: application/json`; `json_schema` →
@@ -33,8 +35,11 @@ from typing import Any
 
 import orjson
 
-from emancipate.protocol import chat_chunk, chat_completion, usage
-from emancipate.providers.base import ProviderError, text_of
+from emancipate.protocol import ContentPart, FilePart, chat_chunk, chat_completion, usage
+from emancipate.providers.base import ProviderError, data_url_parts, text_of
+
+# Content parts Gemini takes: audio and files as `inlineData` (files inline only).
+GEMINI_PARTS = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 
 ChatBody = dict[str, Any]
 GeminiBody = dict[str, Any]
@@ -206,8 +211,17 @@ def _parts(content: Any) -> list[dict[str, Any]]:
         return [{"text": content}]
     parts: list[dict[str, Any]] = []
     for part in content:
-        if part.get("type") == "text":
-            parts.append({"text": part.get("text", "")})
+        kind = part.get("type")
+        if kind in ("text", "refusal"):
+            parts.append({"text": part.get("text") or part.get("refusal") or ""})
+        elif kind == "input_audio":
+            audio = part.get("input_audio") or {}
+            parts.append({"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}",
+                                         "data": audio.get("data", "")}})
+        elif kind == "file":  # checked: inline (`file_refusal`)
+            inline = data_url_parts((part.get("file") or {}).get("file_data") or "")
+            if inline is not None:
+                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
         elif part.get("type") == "image_url":
             url = (part.get("image_url") or {}).get("url", "")
             if url.startswith("data:") and ";base64," in url:
@@ -216,6 +230,15 @@ def _parts(content: Any) -> list[dict[str, Any]]:
             else:
                 parts.append({"fileData": {"fileUri": url, "mimeType": _mime_of(url)}})
     return parts
+
+
+def file_refusal(part: ContentPart) -> str | None:
+    """Why a content part cannot be an `inlineData` part, or None (Gemini reads PDFs, audio,
+    video and text inline; an OpenAI file id means nothing to it)."""
+    if isinstance(part, FilePart) and data_url_parts(part.file.file_data or "") is None:
+        return ("takes files inline only (`file_data` as a base64 data: URL), not by an "
+                "OpenAI `file_id`")
+    return None
 
 
 def _mime_of(url: str) -> str:
