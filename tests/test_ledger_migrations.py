@@ -10,6 +10,9 @@ from sqlalchemy import inspect, text
 
 from emancipate.ledger import Ledger, LedgerConfig
 from emancipate.ledger import db as ledger_db
+from emancipate.report import build_report
+from emancipate.report.build import clear_cache
+from tests.ledger_traffic import differences, record_random_traffic
 
 pytest_plugins = ["tests.services"]  # fixtures: database_url, pg_server, redis_server
 
@@ -20,15 +23,15 @@ def _tables(engine) -> set[str]:  # noqa: ANN001
 
 def test_empty_database_to_head(database_url: str, tmp_path: Path):
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0006"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision()
     assert {"requests", "attempts", "decisions", "findings", "keys", "shadow_verdicts", "contents",
-            "emancipate_schema"} <= _tables(ledger.engine)
+            "emancipate_schema", *SUMMARY_TABLES} <= _tables(ledger.engine)
     indexes = {i["name"] for i in inspect(ledger.engine).get_indexes("requests")}
     assert {"ix_requests_day", "ix_requests_key_day", "ix_requests_created_at"} <= indexes
     ledger.close()
     # Opening again (a restart, a second replica) is a no-op.
     again = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(again.engine) == "0006"
+    assert ledger_db.current_revision(again.engine) == ledger_db.head_revision()
     again.close()
 
 
@@ -51,7 +54,7 @@ def test_previous_version_to_head_keeps_and_backfills_rows(database_url: str, tm
     engine.dispose()
 
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0006"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision()
     path = ledger.request_path("req_old")
     assert path is not None
     assert path["day"] == "2025-09-30"  # backfilled in UTC
@@ -100,7 +103,7 @@ def _open_from(database_url: str, tmp_path: Path, revision: str, insert: str,
         conn.execute(text(insert), {"t": t})
     engine.dispose()
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision() == "0006"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision()
     return ledger
 
 
@@ -154,7 +157,7 @@ def test_0003_to_0004_adds_contents(database_url: str, tmp_path: Path):
     assert "contents" not in _tables(engine)
     engine.dispose()
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0006"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision()
     columns = {c["name"] for c in inspect(ledger.engine).get_columns("contents")}
     assert columns == {"request_id", "messages", "answer"}
     ledger_db.downgrade(ledger.engine, "0003")
@@ -200,7 +203,7 @@ def test_0005_to_0006_adds_key_expiry_and_keeps_keys(database_url: str, tmp_path
                                                                         tzinfo=UTC)})
     engine.dispose()
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path)))
-    assert ledger_db.current_revision(ledger.engine) == "0006"
+    assert ledger_db.current_revision(ledger.engine) == ledger_db.head_revision()
     from emancipate.auth import KeyStore
 
     old = KeyStore(ledger.engine).get("key_old")
@@ -212,3 +215,41 @@ def test_0005_to_0006_adds_key_expiry_and_keeps_keys(database_url: str, tmp_path
     with ledger.engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM keys")).scalar() == "old"
     ledger.close()
+
+
+SUMMARY_TABLES = {"daily_traffic", "daily_routing", "daily_findings", "daily_protection",
+                  "daily_withheld", "daily_failovers", "daily_shadow"}
+
+
+def _summarised(ledger: Ledger) -> tuple[int, int]:
+    """(requests, shadow verdicts) counted in the daily summary."""
+    with ledger.engine.connect() as conn:
+        return (int(conn.execute(text("SELECT sum(requests) FROM daily_traffic")).scalar() or 0),
+                int(conn.execute(text("SELECT sum(verdicts) FROM daily_shadow")).scalar() or 0))
+
+
+def test_0007_to_0008_summarises_existing_rows_once_and_downgrade_keeps_them(
+        database_url: str, tmp_path: Path):
+    cfg = LedgerConfig(spill_dir=str(tmp_path))
+    ledger = Ledger.open(database_url, cfg)
+    record_random_traffic(ledger, n=120, days=30)
+    assert _summarised(ledger) == (120, 12)  # kept by the writer
+    clear_cache()
+    expected = build_report(ledger.engine, None, None, source="raw")
+
+    ledger_db.downgrade(ledger.engine, "0007")
+    assert not SUMMARY_TABLES & _tables(ledger.engine)
+    assert ledger.count() == 120 and len(ledger.shadow_verdicts()) == 12
+    ledger.close()
+
+    again = Ledger.open(database_url, cfg)  # a start: migrated, then existing rows summarised
+    assert ledger_db.current_revision(again.engine) == ledger_db.head_revision()
+    assert _summarised(again) == (120, 12)
+    clear_cache()
+    summary = build_report(again.engine, None, None)
+    assert summary["source"] == "summary"
+    assert differences(expected, summary) == []
+    again.close()
+    third = Ledger.open(database_url, cfg)  # a restart summarises nothing twice
+    assert _summarised(third) == (120, 12)
+    third.close()
