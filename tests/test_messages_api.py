@@ -20,6 +20,15 @@ import anthropic
 import httpx
 import pytest
 
+from emancipate.api.messages import (
+    MESSAGES,
+    Asked,
+    BlockStream,
+    chat_request,
+    message_of,
+    parse_request,
+)
+from emancipate.protocol import OpenAIError
 from emancipate.testing import CutStream, SimulatedVendor, Status
 from tests.gateway_process import GatewayProcess
 
@@ -489,3 +498,115 @@ def test_count_tokens_takes_the_same_key_and_scopes(env: Env) -> None:
     with pytest.raises(anthropic.AuthenticationError):
         _client(env.gw, api_key="sk-wrong-key-1234").messages.count_tokens(
             model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
+
+
+# --- the translation, without a process -----------------------------------------------------
+
+
+def _chat(body: dict[str, Any]) -> dict[str, Any]:
+    return chat_request(parse_request({"model": "m", "max_tokens": 9, **body}))
+
+
+def test_a_user_turn_puts_its_tool_results_first_and_their_images_after() -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "AAAA"}}
+    chat = _chat({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "and also"},
+        {"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "a"}, {"type": "text", "text": "b"}, image]},
+        {"type": "tool_result", "tool_use_id": "t2", "content": "c", "is_error": True}]}]})
+    assert chat["messages"] == [
+        {"role": "tool", "tool_call_id": "t1", "content": "a\n\nb"},
+        {"role": "tool", "tool_call_id": "t2", "content": "c"},
+        {"role": "user", "content": [
+            {"type": "text", "text": "and also"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
+
+
+def test_an_assistant_turn_keeps_text_and_calls_and_drops_thinking() -> None:
+    chat = _chat({"system": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}],
+                  "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [
+                      {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                      {"type": "text", "text": "calling"},
+                      {"type": "tool_use", "id": "t1", "name": "f", "input": {"x": 1}}]}]})
+    assert chat["messages"][0] == {"role": "system", "content": "one\n\ntwo"}
+    assert chat["messages"][2] == {"role": "assistant", "content": "calling", "tool_calls": [
+        {"id": "t1", "type": "function", "function": {"name": "f", "arguments": '{"x":1}'}}]}
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
+    ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),
+    ({"tools": [{"name": "f"}]}, "tools[0]"),
+    ({"output_config": {"format": {"type": "xml"}}}, "output_config.format"),
+    ({"messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "file", "file_id": "f_1"}}]}]},
+     "messages[0].content[0].source"),
+    ({"messages": [{"role": "user", "content": [
+        {"type": "tool_result", "content": "no id"}]}]}, "messages[0].content[0].tool_use_id"),
+    ({"container": "c_1"}, "container"),
+])
+def test_what_cannot_translate_is_a_400_naming_the_field(body: dict[str, Any], param: str
+                                                         ) -> None:
+    body.setdefault("messages", [{"role": "user", "content": "q"}])
+    with pytest.raises(OpenAIError) as info:
+        _chat(body)
+    assert (info.value.status, info.value.param) == (400, param)
+    assert param.split("[")[0].split(".")[0] in info.value.message
+
+
+def test_a_named_stop_sequence_is_reported_as_one() -> None:
+    asked = Asked("claude", ["END"], 3)
+    body = {"choices": [{"message": {"content": "done"}, "finish_reason": "stop",
+                         "stop_reason": "END"}], "usage": {"prompt_tokens": 3,
+                                                           "completion_tokens": 1}}
+    answer = message_of(body, asked, "msg_1")
+    assert (answer["stop_reason"], answer["stop_sequence"]) == ("stop_sequence", "END")
+    body["choices"][0]["stop_reason"] = None
+    assert message_of(body, asked, "msg_1")["stop_reason"] == "end_turn"
+
+
+def test_chunks_become_one_block_at_a_time() -> None:
+    blocks = BlockStream([])
+    out = blocks.feed({"choices": [{"delta": {"role": "assistant", "content": ""}}]})
+    out += blocks.feed({"choices": [{"delta": {"content": "Let me"}}]})
+    out += blocks.feed({"choices": [{"delta": {"tool_calls": [
+        {"index": 0, "id": "c1", "function": {"name": "f", "arguments": ""}}]}}]})
+    out += blocks.feed({"choices": [{"delta": {"tool_calls": [
+        {"index": 0, "function": {"arguments": '{"a":'}}]}}]})
+    out += blocks.feed({"choices": [{"delta": {}, "finish_reason": "tool_calls"}]})
+    out += blocks.feed({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
+    out += blocks.finish()
+    events = _events(b"".join(out).decode())
+    assert [(name, data.get("index")) for name, data in events] == [
+        ("content_block_start", 0), ("content_block_delta", 0), ("content_block_stop", 0),
+        ("content_block_start", 1), ("content_block_delta", 1), ("content_block_stop", 1),
+        ("message_delta", None), ("message_stop", None)]
+    assert events[3][1]["content_block"] == {"type": "tool_use", "id": "c1", "name": "f",
+                                             "input": {}}
+    assert events[4][1]["delta"] == {"type": "input_json_delta", "partial_json": '{"a":'}
+    assert events[6][1]["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
+    assert events[6][1]["usage"] == {"output_tokens": 2, "input_tokens": 4}
+
+
+@pytest.mark.parametrize(("status", "code", "sent", "kind"), [
+    (400, "invalid_value", 400, "invalid_request_error"),
+    (403, "policy_blocked", 403, "permission_error"),
+    (404, "model_not_found", 404, "not_found_error"),
+    (413, "request_too_large", 413, "request_too_large"),
+    (429, "upstream_rate_limited", 429, "rate_limit_error"),
+    (502, "upstream_error", 502, "api_error"),
+    (503, "no_healthy_target", 529, "overloaded_error"),
+    (503, "upstream_unavailable", 529, "overloaded_error"),
+    (503, "auth_unavailable", 503, "api_error"),
+    (504, "upstream_timeout", 504, "timeout_error"),
+])
+def test_each_gateway_error_has_its_anthropic_status_and_type(status: int, code: str,
+                                                              sent: int, kind: str) -> None:
+    assert MESSAGES.error(OpenAIError(status, "m", code=code)) == (
+        sent, {"type": "error", "error": {"type": kind, "message": "m"}})
+
+
+def test_an_error_naming_a_chat_field_names_the_messages_field() -> None:
+    _, body = MESSAGES.error(OpenAIError(400, "No target can honour 'stop': …", param="stop"))
+    assert "'stop_sequences'" in body["error"]["message"]

@@ -119,7 +119,7 @@ def parse_request(data: MessagesBody, model: type[MessagesRequest] = MessagesReq
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise pydantic_error_to_openai(exc.errors()) from None
+        raise pydantic_error_to_openai([dict(e) for e in exc.errors()]) from None
 
 
 def chat_request(req: MessagesRequest) -> ChatBody:
@@ -629,5 +629,6 @@ def routes(gateway: Gateway) -> list[Route]:
     return [Route("/v1/messages/count_tokens", count_tokens, methods=["POST"])]
 
 
-__all__ = ["MESSAGES", "MessagesRequest", "MessagesWire", "anthropic_error", "chat_request",
-           "estimate_tokens", "message_of", "parse_request", "routes"]
+__all__ = ["MESSAGES", "Asked", "BlockStream", "MessagesRequest", "MessagesWire",
+           "anthropic_error", "chat_request", "estimate_tokens", "message_of", "parse_request",
+           "routes"]
