@@ -321,3 +321,86 @@ def test_a_text_file_is_read_by_the_guard(vendors: Vendors) -> None:
         model="ext-first", messages=_asking(_file(leaked, "text/plain")))
     assert answer.headers["x-emancipate-provider"] == "oai"
     assert len(vendors.ext.received) == 1
+
+
+# --- 4. legacy function calling, custom tools -----------------------------------------------
+
+WEATHER = {"name": "weather", "description": "Weather of a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+LEGACY_HISTORY: list[Any] = [
+    {"role": "user", "content": "weather in Paris?"},
+    {"role": "assistant", "content": None,
+     "function_call": {"name": "weather", "arguments": '{"city": "Paris"}'}},
+    {"role": "function", "name": "weather", "content": "sunny"},
+]
+SQL_TOOL = {"type": "custom", "custom": {"name": "sql", "description": "Runs one query",
+                                         "format": {"type": "text"}}}
+
+
+def test_legacy_functions_pass_as_sent_to_an_openai_compatible_target(
+        vendors: Vendors) -> None:
+    vendors.clear()
+    answer = vendors.client.chat.completions.create(
+        model="gpt", messages=LEGACY_HISTORY, functions=[WEATHER], function_call="auto")
+    assert answer.choices[0].message.content is not None
+    sent = _last_json(vendors.gpt)
+    assert sent["functions"] == [WEATHER]
+    assert sent["function_call"] == "auto"
+    assert sent["messages"] == LEGACY_HISTORY
+
+
+def test_custom_tools_pass_as_sent_to_an_openai_compatible_target(vendors: Vendors) -> None:
+    vendors.clear()
+    history = [{"role": "user", "content": "count the users"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "custom",
+                    "custom": {"name": "sql", "input": "select count(*) from users"}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "42"}]
+    vendors.client.chat.completions.create(model="gpt", messages=history, tools=[SQL_TOOL])
+    sent = _last_json(vendors.gpt)
+    assert sent["tools"] == [SQL_TOOL]
+    assert sent["messages"] == history
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"functions": [WEATHER]}, "functions"),
+    ({"function_call": {"name": "weather"}}, "function_call"),
+    ({"tools": [SQL_TOOL]}, "tools[0]"),
+])
+def test_legacy_and_custom_tools_on_anthropic_are_a_400_naming_the_parameter(
+        vendors: Vendors, extra: dict[str, Any], param: str) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        vendors.client.chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "hi"}], **extra)
+    assert info.value.body["code"] == "unsupported_parameter"
+    assert info.value.body["param"] == param
+
+
+def test_a_legacy_function_call_in_the_history_on_anthropic_is_a_400(vendors: Vendors) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        vendors.client.chat.completions.create(model="claude", messages=LEGACY_HISTORY)
+    assert info.value.body["param"] == "messages[1].function_call"
+    assert "tool_calls" in info.value.body["message"]
+
+
+def test_legacy_functions_on_the_in_house_model_are_a_400(
+        embedded_gateway: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        embedded_gateway.client().chat.completions.create(
+            model="default", messages=[{"role": "user", "content": "hi"}], functions=[WEATHER])
+    assert info.value.body["param"] == "functions"
+
+
+def test_a_secret_in_a_custom_tool_call_never_reaches_an_external_vendor(
+        vendors: Vendors) -> None:
+    vendors.clear()
+    history = [{"role": "user", "content": "store the key"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "custom",
+                    "custom": {"name": "sql", "input": f"insert into keys values ('{AWS_KEY}')"}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]
+    answer = vendors.client.chat.completions.with_raw_response.create(
+        model="ext-first", messages=history, tools=[SQL_TOOL])
+    assert answer.headers["x-emancipate-provider"] == "oai"
+    assert not vendors.ext.received
+    assert AWS_KEY in json.dumps(_last_json(vendors.gpt))

@@ -308,7 +308,7 @@ def redactable(path: Path, text: str) -> bool:
         return False
     if last == "name":
         before = path[-2] if len(path) > 1 else None
-        return not (before in ("function", "function_call") or path[0] == "functions"
+        return not (before in ("function", "function_call", "custom") or path[0] == "functions"
                     or (len(path) == 3 and path[0] == "messages"))
     return True
 

@@ -129,21 +129,39 @@ class ToolCall(_Open):
     function: FunctionCall
 
 
+class CustomCall(_Open):
+    name: str
+    input: str
+
+
+class CustomToolCall(_Open):
+    """A call of a `custom` (free-form input) tool."""
+
+    id: str
+    type: Literal["custom"]
+    custom: CustomCall
+
+
 class Message(_Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[ToolCall] | None = None
+    tool_calls: list[ToolCall | CustomToolCall] | None = None
     tool_call_id: str | None = None
+    function_call: FunctionCall | None = None  # legacy: what `tool_calls` replaced
 
     @model_validator(mode="after")
     def _content_required(self) -> Message:
         if self.content is None and self.role not in ("assistant",):
             raise ValueError(f"a {self.role} message needs `content`")
-        if self.role == "assistant" and self.content is None and not self.tool_calls:
-            raise ValueError("an assistant message needs `content` or `tool_calls`")
+        if (self.role == "assistant" and self.content is None and not self.tool_calls
+                and self.function_call is None):
+            raise ValueError("an assistant message needs `content`, `tool_calls` or "
+                             "`function_call`")
         if self.role == "tool" and not self.tool_call_id:
             raise ValueError("a tool message needs `tool_call_id`")
+        if self.role == "function" and not self.name:
+            raise ValueError("a function message needs the `name` of the function it answers")
         return self
 
     def text(self) -> str:
@@ -154,7 +172,10 @@ class Message(_Open):
         elif self.content:
             parts.extend(p.text for p in self.content if isinstance(p, TextPart))
         for call in self.tool_calls or ():
-            parts.append(call.function.arguments)
+            parts.append(call.function.arguments if isinstance(call, ToolCall)
+                         else call.custom.input)
+        if self.function_call is not None:
+            parts.append(self.function_call.arguments)
         return "\n".join(parts)
 
 
@@ -171,6 +192,22 @@ class FunctionDef(_Open):
 class Tool(_Open):
     type: Literal["function"]
     function: FunctionDef
+
+
+class CustomDef(_Open):
+    name: str
+    description: str | None = None
+    format: dict[str, Any] | None = None  # free text, or a grammar (lark, regex)
+
+
+class CustomTool(_Open):
+    """A tool whose input is free text (OpenAI's `custom` tools), not JSON arguments."""
+
+    type: Literal["custom"]
+    custom: CustomDef
+
+
+AnyTool = Annotated[Tool | CustomTool, Field(discriminator="type")]
 
 
 class ResponseFormat(_Open):
@@ -193,8 +230,12 @@ class ChatCompletionRequest(_Open):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     response_format: ResponseFormat | None = None
-    tools: list[Tool] | None = None
+    tools: list[AnyTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    # Legacy function calling (what `tools` / `tool_choice` replaced); passed through to
+    # OpenAI-compatible targets and refused by the others (`providers.base.check_legacy`).
+    functions: list[FunctionDef] | None = None
+    function_call: str | dict[str, Any] | None = None
     user: str | None = None
 
     @field_validator("stop")
@@ -237,7 +278,7 @@ def pydantic_error_to_openai(errors: list[dict[str, Any]]) -> OpenAIError:
         loc.append("type")  # a content part of a type this API does not have
     param = _param_path(loc)
     msg = err["msg"]
-    if err["type"] == "missing":
+    if err["type"] in ("missing", "union_tag_not_found"):
         text = f"Missing required parameter: '{param}'."
     elif err["type"] == "too_short" and param == "messages":
         text = "'messages' must contain at least one message."
@@ -263,22 +304,27 @@ def _relevant(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return first
 
 
-_PARTS = "list[tagged-union[TextPart,ImagePart,AudioPart,FilePart,RefusalPart]]"
-_UNION_TAGS = {"str", _PARTS, "list[int]", "list[list[int]]", "list[str]", "dict[str,any]",
-               "int", "float", "bool"}
+_UNION_TAGS = {"str", "list[int]", "list[list[int]]", "list[str]", "dict[str,any]", "int",
+               "float", "bool", "ToolCall", "CustomToolCall"}
 
 
 def _without_union_steps(loc: tuple[Any, ...]) -> list[Any]:
-    """`loc` without pydantic's union branch names and the part tag after a part's index
-    (`content.<union>.1.input_audio.input_audio.format` → `content.1.input_audio.format`)."""
+    """`loc` without pydantic's union branch names and the tag after an item's index in a
+    tagged union (`content.<union>.1.input_audio.input_audio.format` →
+    `content.1.input_audio.format`)."""
     out: list[Any] = []
     for i, step in enumerate(loc):
-        if isinstance(step, str) and step in _UNION_TAGS:
+        if isinstance(step, str) and (step in _UNION_TAGS or step.startswith("list[tagged")):
             continue
-        if i >= 2 and loc[i - 2] == _PARTS and isinstance(loc[i - 1], int):
+        if i >= 2 and _tagged(loc[i - 2]) and isinstance(loc[i - 1], int):
             continue  # the discriminator's value
         out.append(step)
     return out
+
+
+def _tagged(step: Any) -> bool:
+    """A list of tagged-union items: content parts (named by pydantic) or `tools`."""
+    return isinstance(step, str) and (step.startswith("list[tagged-union[") or step == "tools")
 
 
 def _param_path(loc: list[Any]) -> str:

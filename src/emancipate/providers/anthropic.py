@@ -27,6 +27,7 @@ from emancipate.providers.base import (
     Provider,
     ProviderError,
     Unsupported,
+    check_legacy,
     check_parts,
     check_token_limit,
     data_url_parts,
@@ -71,6 +72,7 @@ class Anthropic(Provider):
                 and request.tools):
             raise Unsupported("response_format",
                               f"provider {self.name!r} (Anthropic) {STRUCTURED_WITH_TOOLS}")
+        check_legacy(request, f"provider {self.name!r} (Anthropic)")
         check_parts(request, f"provider {self.name!r} (Anthropic)", ANTHROPIC_PARTS,
                     _document_refusal)
         if request.temperature is not None and request.temperature > 1:

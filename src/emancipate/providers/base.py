@@ -127,6 +127,31 @@ def check_parts(request: ChatCompletionRequest, who: str, takes: frozenset[PartT
                 raise Unsupported(where, f"{who} {reason}")
 
 
+def check_legacy(request: ChatCompletionRequest, who: str) -> None:
+    """Unsupported for what only OpenAI's API (and those that copy it) reads: the legacy
+    `functions` / `function_call` parameters and assistant `function_call` messages, and
+    `custom` (free-form input) tools and their calls. Translating the legacy form would also
+    mean answering in it (`function_call`, `finish_reason: function_call`); the clients that
+    still send it all speak `tools` too."""
+    if request.functions is not None or request.function_call is not None:
+        param = "functions" if request.functions is not None else "function_call"
+        raise Unsupported(param, f"{who} takes `tools` and `tool_choice`, not the legacy "
+                          f"`{param}`: send each function as {{\"type\": \"function\", "
+                          "\"function\": …}} in `tools`")
+    for i, message in enumerate(request.messages):
+        if message.function_call is not None:
+            raise Unsupported(f"messages[{i}].function_call", f"{who} takes assistant "
+                              "`tool_calls`, not the legacy `function_call`")
+        for j, call in enumerate(message.tool_calls or ()):
+            if call.type == "custom":
+                raise Unsupported(f"messages[{i}].tool_calls[{j}]",
+                                  f"{who} takes function tool calls only, not custom ones")
+    for k, tool in enumerate(request.tools or ()):
+        if tool.type == "custom":
+            raise Unsupported(f"tools[{k}]", f"{who} takes function tools only, not custom "
+                              "(free-form input) tools")
+
+
 def data_url_parts(url: str) -> tuple[str, str] | None:
     """(media type, base64 payload) of a base64 `data:` URL, or None for anything else."""
     if not url.startswith("data:") or ";base64," not in url:

@@ -32,6 +32,7 @@ from emancipate.providers.base import (
     Provider,
     ProviderError,
     Unsupported,
+    check_legacy,
     check_parts,
     check_token_limit,
 )
@@ -132,6 +133,7 @@ class Bedrock(Provider):
             raise Unsupported("response_format", f"{who} {STRUCTURED_WITH_TOOLS}")
         if (request.model_extra or {}).get("logprobs"):
             raise Unsupported("logprobs", f"{who} returns no logprobs")
+        check_legacy(request, who)
         check_parts(request, who, BEDROCK_PARTS, lambda part: image_refusal(
             part.image_url.url) if isinstance(part, ImagePart) else None)
 

@@ -21,7 +21,14 @@ import orjson
 
 from emancipate.config import EmbeddedProvider
 from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
-from emancipate.providers.base import Provider, ProviderError, Unsupported, check_parts, text_of
+from emancipate.providers.base import (
+    Provider,
+    ProviderError,
+    Unsupported,
+    check_legacy,
+    check_parts,
+    text_of,
+)
 from emancipate.providers.embeddings import decoded_texts, embedding_list, unit
 
 _END = object()
@@ -139,6 +146,7 @@ class Embedded(Provider):
             raise Unsupported("tools", f"the embedded model {self.name!r} cannot call tools")
         if request.n != 1:
             raise Unsupported("n", f"the embedded model {self.name!r} returns one choice only")
+        check_legacy(request, f"the embedded model {self.name!r}")
         check_parts(request, f"the embedded model {self.name!r}", EMBEDDED_PARTS)
         extra = request.model_extra or {}
         if extra.get("logprobs"):

@@ -22,6 +22,7 @@ from emancipate.providers.base import (
     Provider,
     ProviderError,
     Unsupported,
+    check_legacy,
     check_parts,
     check_token_limit,
     retry_after_seconds,
@@ -78,6 +79,7 @@ class GenerateContent(Provider):
         check_token_limit(request, self.context_window, f"provider {self.name!r}")
         if (request.model_extra or {}).get("logprobs"):
             raise Unsupported("logprobs", f"provider {self.name!r} (Gemini) returns no logprobs")
+        check_legacy(request, f"provider {self.name!r} (Gemini)")
         check_parts(request, f"provider {self.name!r} (Gemini)", GEMINI_PARTS, file_refusal)
 
     async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from emancipate.providers.base import Provider, ProviderError, Unsupported, chec
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
 
 # Parameters a request may carry that a restricted target must declare in `supports`.
-_OPTIONAL_PARAMS = ("tools", "tool_choice", "response_format", "seed", "n", "stop", "logprobs")
+_OPTIONAL_PARAMS = ("tools", "tool_choice", "response_format", "seed", "n", "stop", "logprobs",
+                    "functions", "function_call")
 
 
 class OpenAICompatible(Provider):
