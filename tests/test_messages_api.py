@@ -190,7 +190,7 @@ def test_malformed_json_is_an_anthropic_invalid_request(embedded_gateway: Gatewa
     ({"model": "default", "max_tokens": 5, "messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
                                         "data": "JVBERi0="}}]}]}, "'messages[0].content[0]'"),
-    ({"model": "default", "max_tokens": 5, "mcp_servers": [],
+    ({"model": "default", "max_tokens": 5, "mcp_servers": [], "context_management": {},
       "messages": [{"role": "user", "content": "hi"}]}, "'mcp_servers'"),
     ({"model": "default", "max_tokens": 5, "tools": [
         {"type": "web_search_20250305", "name": "web_search"}],
@@ -214,10 +214,11 @@ def test_an_unknown_model_is_not_found_naming_the_usable_ones(
     assert "claude-sonnet-4-5" in message and "in-house" in message
 
 
-def test_thinking_is_accepted_and_the_answer_has_no_thinking_block(
+def test_thinking_and_context_management_are_accepted_and_ignored(
         embedded_gateway: GatewayProcess) -> None:
     message = _client(embedded_gateway).messages.create(
         model="default", max_tokens=5, thinking={"type": "enabled", "budget_tokens": 1024},
+        extra_body={"context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]}},
         messages=[{"role": "user", "content": "hi"}])
     assert [b.type for b in message.content] == ["text"]
 
@@ -586,7 +587,9 @@ def test_chunks_become_one_block_at_a_time() -> None:
                                              "input": {}}
     assert events[4][1]["delta"] == {"type": "input_json_delta", "partial_json": '{"a":'}
     assert events[6][1]["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
-    assert events[6][1]["usage"] == {"output_tokens": 2, "input_tokens": 4}
+    assert events[6][1]["usage"] == {"output_tokens": 2, "input_tokens": 4,
+                                     "cache_creation_input_tokens": 0,
+                                     "cache_read_input_tokens": 0}
 
 
 @pytest.mark.parametrize(("status", "code", "sent", "kind"), [

@@ -42,10 +42,11 @@ ErrorKind = Literal["invalid_request_error", "authentication_error", "billing_er
                     "permission_error", "not_found_error", "request_too_large",
                     "rate_limit_error", "api_error", "timeout_error", "overloaded_error"]
 
-# Accepted and not translated: hints about caching, latency, region, tiers and effort, and
-# extended thinking (the answer then simply has no thinking block).
+# Accepted and not translated: hints about caching, latency, region, tiers and effort,
+# extended thinking (the answer then simply has no thinking block), and server-side context
+# editing, which Claude Code sends on every request and cannot be told not to.
 IGNORED = frozenset({"cache_control", "service_tier", "speed", "inference_geo", "diagnostics",
-                     "thinking", "top_k"})
+                     "thinking", "top_k", "context_management"})
 TRANSLATED = frozenset({"model", "messages", "max_tokens", "system", "metadata",
                         "stop_sequences", "stream", "temperature", "top_p", "tools",
                         "tool_choice", "output_config"})
@@ -421,8 +422,15 @@ def message_of(body: dict[str, Any], asked: Asked, message_id: str) -> MessagesB
     u = body.get("usage") or {}
     return {"id": message_id, "type": "message", "role": "assistant", "model": asked.model,
             "content": content, "stop_reason": reason, "stop_sequence": sequence,
-            "usage": {"input_tokens": int(u.get("prompt_tokens") or 0),
-                      "output_tokens": int(u.get("completion_tokens") or 0)}}
+            "usage": usage_of(int(u.get("prompt_tokens") or 0),
+                              int(u.get("completion_tokens") or 0))}
+
+
+def usage_of(input_tokens: int, output_tokens: int) -> dict[str, int]:
+    """Anthropic's usage; the cache counters are there (always 0: the gateway caches no
+    prompt) because agents such as Claude Code read them."""
+    return {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0, "output_tokens": output_tokens}
 
 
 # --- the stream -----------------------------------------------------------------------------
@@ -501,7 +509,7 @@ class BlockStream:
         reason, sequence = stop_of(self.choice, self.stops)
         usage: dict[str, int] = {"output_tokens": self.output_tokens}
         if self.input_tokens is not None:
-            usage["input_tokens"] = self.input_tokens
+            usage = usage_of(self.input_tokens, self.output_tokens)
         out.append(event(b"message_delta", {
             "type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
             "usage": usage}))
@@ -563,7 +571,7 @@ class MessagesWire(Wire):
                 "id": message_id(ctx), "type": "message", "role": "assistant",
                 "model": asked.model, "content": [], "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {"input_tokens": asked.input_estimate, "output_tokens": 0}}})
+                "usage": usage_of(asked.input_estimate, 0)}})
             yield PING
             async for chunk in events:
                 if "error" in chunk:  # broke after commit: Anthropic's error event ends it
