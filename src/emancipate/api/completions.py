@@ -103,16 +103,18 @@ class CompletionsWire(Wire):
 
     async def stream(self, events: Events, ctx: RequestContext) -> AsyncIterator[bytes]:
         echo: str | None = ctx.extra.get(_PROMPT)
+        echoed: set[int] = set()  # choices whose text already began with the prompt
         try:
             async for chunk in events:
                 if "error" in chunk:
                     yield b"data: " + orjson.dumps(chunk) + b"\n\n"
                     return
                 out = self._chunk(chunk, ctx)
-                if echo is not None and out["choices"]:  # the prompt leads each choice
+                if echo is not None:  # the prompt leads each choice's first text
                     for choice in out["choices"]:
-                        choice["text"] = echo + choice["text"]
-                    echo = None
+                        if choice["index"] not in echoed:
+                            echoed.add(choice["index"])
+                            choice["text"] = echo + choice["text"]
                 if out["choices"] or "usage" in out:
                     yield b"data: " + orjson.dumps(out) + b"\n\n"
             yield b"data: [DONE]\n\n"

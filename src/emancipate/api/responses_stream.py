@@ -188,6 +188,8 @@ class ResponseEvents:
                               item=dict(item))
         position = self.calls[index]
         item = self.output[position]
+        if call.get("id") and not item["call_id"]:  # some servers name the call late
+            item["call_id"] = str(call["id"])
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             item["arguments"] += arguments
