@@ -71,7 +71,7 @@ def dashboard_gateway(start_gateway: Any, tmp_path: Path) -> Any:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     ledger = Ledger.open(url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
     ids = seed_known_traffic(ledger)
-    seed_shadow(ledger.engine, ids["today_ts"])
+    seed_shadow(ledger, ids["today_ts"])
     seed_background(ledger.engine)
     ledger.close()
     # a real trained router file makes the what-if curve real (bench/screenshots.py sets it)
