@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -287,6 +288,20 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             sim.stop()
 
 
+def _record(env: Env, request_id: str) -> dict[str, Any]:
+    """The ledger's record of one request (written a fraction of a second later)."""
+    admin = httpx.Client(base_url=env.gw.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                         timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        r = admin.get(f"/admin/requests/{request_id}")
+        if r.status_code == 200:
+            return dict(r.json())
+        assert r.status_code == 404, r.text
+        assert time.monotonic() < deadline, f"request {request_id} never reached the ledger"
+        time.sleep(0.05)
+
+
 def _never_received(vendor: SimulatedVendor, value: str) -> None:
     for req in vendor.received:
         assert value.encode() not in req.body, f"the secret reached {vendor.name}"
@@ -470,6 +485,16 @@ def test_a_secret_in_a_tool_result_reaches_no_external_vendor(env: Env) -> None:
     assert raw.headers["x-emancipate-ownership"] == "in-house"
     assert env.vendors["an"].received == []
     assert AWS_KEY.encode() in env.vendors["inside"].received[-1].body  # in-house sees it
+    # The ledger has it as a Messages request, under the id the answer carries.
+    request_id = "req_" + raw.parse().id.removeprefix("msg_")
+    assert raw.headers["x-request-id"] == request_id
+    record = _record(env, request_id)
+    assert (record["endpoint"], record["route"], record["status"]) == (
+        "messages", "claude-or-inhouse", 200)
+    excluded = [(d["action"], d["rule"], d["target"]) for d in record["decisions"]
+                if d["stage"] == "policy"]
+    assert ("in-house-only", "secrets-stay-in-house", "an/an-sonnet") in excluded
+    assert AWS_KEY not in json.dumps(record)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
