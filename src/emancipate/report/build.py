@@ -308,13 +308,13 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         "source": "summary" if summarised else "raw",
     }
     report.update(_fold_traffic(traffic))
-    report["router"] = _fold_routing(routing)
-    report["protection"] = _fold_protection(findings, protection)
+    report["router"] = _fold_routing(routing["per_day"])
+    report["protection"] = _fold_protection(findings["detail"], protection)
     report["failovers"] = failovers_summary = _fold_failovers(traffic, failovers)
     report["shadow"] = _fold_shadow(shadow)
     report["shadow"]["spend"] = _fold_shadow_spend(shadow_spend or [])
-    report["what_if"] = _what_if(cfg, routing)
-    _merge_trend(report, routing, findings, protection, shadow)
+    report["what_if"] = _what_if(cfg, routing["hist"])
+    _merge_trend(report, routing["per_day"], findings["per_day"], protection, shadow)
     report["totals"]["failovers_survived"] = failovers_summary["survived"]
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
     report["timing_ms"] = timings
@@ -346,10 +346,11 @@ def _q_traffic(conn: Any, win: _Window) -> list[dict[str, Any]]:
     return _rows(conn, stmt)
 
 
-def _q_routing(conn: Any, win: _Window, dialect: str) -> list[dict[str, Any]]:
+def _q_routing(conn: Any, win: _Window, dialect: str) -> dict[str, Any]:
     """Routing decisions of the independence router per day, route, action and score bucket.
 
-    One pass gives both the kept-in-house trend and the score histogram of the what-if.
+    One pass gives both the kept-in-house trend (`per_day`: the folds sum the buckets) and
+    the score histogram of the what-if (`hist`: the what-if sums the days): the same rows.
     """
     r, d = schema.requests, schema.decisions
     b = _bucket(r.c.router_score, SCORE_BUCKETS, dialect).label("bucket")
@@ -365,10 +366,13 @@ def _q_routing(conn: Any, win: _Window, dialect: str) -> list[dict[str, Any]]:
                *win.on(r.c.created_at))
         .group_by(r.c.day, r.c.route, d.c.action, b)
     )
-    return _rows(conn, stmt)
+    rows = _rows(conn, stmt)
+    return {"per_day": rows, "hist": rows}
 
 
-def _q_findings(conn: Any, win: _Window) -> list[dict[str, Any]]:
+def _q_findings(conn: Any, win: _Window) -> dict[str, Any]:
+    """Findings per day, class, domain and vendor: the trend sums `per_day` over domains and
+    vendors, the protection figures sum `detail` over days (the same rows here)."""
     r, f = schema.requests, schema.findings
     stmt = (
         select(r.c.day, f.c.cls, f.c.domain, r.c.vendor, func.count().label("findings"),
@@ -376,7 +380,8 @@ def _q_findings(conn: Any, win: _Window) -> list[dict[str, Any]]:
         .select_from(f.join(r, win.join(r, f))).where(*win.on(r.c.created_at))
         .group_by(r.c.day, f.c.cls, f.c.domain, r.c.vendor)
     )
-    return _rows(conn, stmt)
+    rows = _rows(conn, stmt)
+    return {"per_day": rows, "detail": rows}
 
 
 def _q_protection(conn: Any, win: _Window, inhouse: list[str]) -> dict[str, Any]:
@@ -478,18 +483,32 @@ def _s_traffic(conn: Any, win: _Window) -> list[dict[str, Any]]:
     return _summary_rows(conn, stmt, ("vendor", "ownership", "target"))
 
 
-def _s_routing(conn: Any, win: _Window, dialect: str) -> list[dict[str, Any]]:
+def _s_routing(conn: Any, win: _Window, dialect: str) -> dict[str, Any]:
+    """As `_q_routing`, but two smaller results: per day without the buckets (~2 rows a day
+    and route), and the buckets without the days (<= 101 per route and action)."""
     t = schema.daily_routing
-    rows = _summary_rows(conn, select(t).where(*win.days(t)), ("route",))
-    for row in rows:
+    measures = _sums(t, "requests", "score_sum", "served_in_house")
+    per_day = (select(t.c.day, t.c.route, t.c.action, *measures).where(*win.days(t))
+               .group_by(t.c.day, t.c.route, t.c.action))
+    hist = (select(t.c.route, t.c.action, t.c.bucket, *measures).where(*win.days(t))
+            .group_by(t.c.route, t.c.action, t.c.bucket))
+    buckets = _summary_rows(conn, hist, ("route",))
+    for row in buckets:
         if row["bucket"] == -1:
             row["bucket"] = None
-    return rows
+    return {"per_day": _summary_rows(conn, per_day, ("route",)), "hist": buckets}
 
 
-def _s_findings(conn: Any, win: _Window) -> list[dict[str, Any]]:
+def _s_findings(conn: Any, win: _Window) -> dict[str, Any]:
+    """As `_q_findings`, as two small results: per day and class; per class, domain and
+    vendor over the period."""
     t = schema.daily_findings
-    return _summary_rows(conn, select(t).where(*win.days(t)), ("domain", "vendor"))
+    per_day = (select(t.c.day, t.c.cls, *_sums(t, "findings")).where(*win.days(t))
+               .group_by(t.c.day, t.c.cls))
+    detail = (select(t.c.cls, t.c.domain, t.c.vendor, *_sums(t, "findings", "requests"))
+              .where(*win.days(t)).group_by(t.c.cls, t.c.domain, t.c.vendor))
+    return {"per_day": _summary_rows(conn, per_day, ()),
+            "detail": _summary_rows(conn, detail, ("domain", "vendor"))}
 
 
 def _s_protection(conn: Any, win: _Window, inhouse: list[str]) -> dict[str, Any]:
