@@ -14,9 +14,10 @@ import math
 import secrets
 import string
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from bpe_openai import get_encoding
@@ -404,3 +405,75 @@ def test_a_secret_in_a_custom_tool_call_never_reaches_an_external_vendor(
     assert answer.headers["x-emancipate-provider"] == "oai"
     assert not vendors.ext.received
     assert AWS_KEY in json.dumps(_last_json(vendors.gpt))
+
+
+# --- 5. CORS --------------------------------------------------------------------------------
+
+APP = "https://app.example.com"
+PREFLIGHT = {"Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os"}
+
+
+@pytest.fixture
+def cors_gateway(start_gateway: Callable[..., GatewayProcess]) -> Iterator[GatewayProcess]:
+    with SimulatedVendor("openai", name="gpt") as gpt:
+        yield start_gateway({
+            "server": {"cors": {"allow_origins": [APP, "http://localhost:5173"],
+                                "max_age": 120}},
+            "providers": {"oai": {"kind": "openai-compatible", "base_url": gpt.url,
+                                  "ownership": "in-house", "vendor": "openai"}},
+            "routes": {"gpt": {"targets": [{"provider": "oai", "model": "gpt-x"}]}},
+        })
+
+
+def test_a_preflight_from_an_allowed_origin_is_answered(cors_gateway: GatewayProcess) -> None:
+    resp = httpx.options(cors_gateway.url + "/v1/chat/completions",
+                         headers={"Origin": APP, **PREFLIGHT})
+    assert resp.status_code == 200
+    assert resp.headers["access-control-allow-origin"] == APP
+    assert "POST" in resp.headers["access-control-allow-methods"]
+    assert resp.headers["access-control-allow-headers"] == PREFLIGHT[
+        "Access-Control-Request-Headers"]
+    assert resp.headers["access-control-max-age"] == "120"
+
+
+def test_answers_to_an_allowed_origin_carry_the_cors_headers(
+        cors_gateway: GatewayProcess) -> None:
+    client = cors_gateway.client(default_headers={"Origin": APP})
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt", messages=[{"role": "user", "content": "hi"}])
+    assert raw.headers["access-control-allow-origin"] == APP
+    assert "x-request-id" in raw.headers["access-control-expose-headers"]
+    assert raw.parse().choices[0].message.content == "gpt says: hi"
+    with client.chat.completions.with_streaming_response.create(
+            model="gpt", messages=[{"role": "user", "content": "hi"}], stream=True) as stream:
+        assert stream.headers["access-control-allow-origin"] == APP
+        assert "".join(c.choices[0].delta.content or "" for c in stream.parse()
+                       if c.choices) == "gpt says: hi"
+    models = httpx.get(cors_gateway.url + "/v1/models", headers={"Origin": APP})
+    assert models.headers["access-control-allow-origin"] == APP
+
+
+def test_a_disallowed_origin_gets_no_cors_headers(cors_gateway: GatewayProcess) -> None:
+    evil = "https://evil.example.net"
+    resp = httpx.options(cors_gateway.url + "/v1/chat/completions",
+                         headers={"Origin": evil, **PREFLIGHT})
+    assert resp.status_code == 400
+    assert "access-control-allow-origin" not in resp.headers
+    raw = cors_gateway.client(default_headers={"Origin": evil}).chat.completions \
+        .with_raw_response.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+    assert "access-control-allow-origin" not in raw.headers
+
+
+def test_cors_covers_v1_only(cors_gateway: GatewayProcess) -> None:
+    for path in ("/metrics", "/admin/keys", "/healthz"):
+        resp = httpx.options(cors_gateway.url + path, headers={"Origin": APP, **PREFLIGHT})
+        assert "access-control-allow-origin" not in resp.headers, path
+        assert resp.status_code == 405, path
+
+
+def test_without_server_cors_a_preflight_is_405(vendors: Vendors) -> None:
+    resp = httpx.options(vendors.gw.url + "/v1/chat/completions",
+                         headers={"Origin": APP, **PREFLIGHT})
+    assert resp.status_code == 405
+    assert "access-control-allow-origin" not in resp.headers

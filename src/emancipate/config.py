@@ -7,6 +7,7 @@ the key path and the reason (``ConfigError``), never later on a request.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -318,6 +319,43 @@ class RouteConfig(_Strict):
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share of requests shadowed")
 
 
+class CorsConfig(_Strict):
+    """Cross-origin access to `/v1/*` for browser apps (off unless `server.cors` is set)."""
+
+    allow_origins: list[str] = Field(
+        ..., min_length=1, description="origins allowed to call /v1 from a browser "
+        "(`https://app.example.com`), or `*` for any")
+    allow_methods: list[str] = Field(
+        ["GET", "POST", "DELETE", "OPTIONS"], min_length=1,
+        description="methods a cross-origin request may use")
+    allow_headers: list[str] = Field(
+        ["*"], description="request headers a cross-origin request may send; `*` (any): the "
+        "SDKs send their own (`x-stainless-*`, `anthropic-version`)")
+    expose_headers: list[str] = Field(
+        ["x-request-id", "x-emancipate-provider", "x-emancipate-model", "retry-after"],
+        description="answer headers browser code may read")
+    allow_credentials: bool = Field(
+        False, description="let browsers send cookies and HTTP authentication; not with `*`")
+    max_age: int = Field(600, ge=0, le=86400, description="seconds a browser may cache a "
+                         "preflight answer")
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port], "
+                                 "without a path (`https://app.example.com`), or `*`")
+        return origins
+
+    @model_validator(mode="after")
+    def _no_credentials_for_anyone(self) -> CorsConfig:
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError("allow_credentials with allow_origins `*` would let every web "
+                             "site use a visitor's credentials: list the origins")
+        return self
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -329,6 +367,8 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     database_url: str = "sqlite:///emancipate.db"
     redis_url: str | None = None
+    cors: CorsConfig | None = Field(
+        None, description="cross-origin access to /v1 for browser apps; off when absent")
     metrics_auth: Literal["none", "admin"] = Field(
         "none", description="`admin`: GET /metrics needs the admin key as a Bearer token")
     max_json_depth: int = Field(

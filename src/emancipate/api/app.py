@@ -27,9 +27,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emancipate.api.completions import COMPLETIONS
+from emancipate.api.cors import CrossOrigin
 from emancipate.api.guard import AdminGuard
 from emancipate.api.messages import MESSAGES
 from emancipate.api.messages import routes as messages_routes
@@ -295,7 +296,7 @@ class GatewayApp:
             await self.starlette(scope, receive, send)
 
 
-def create_app(gateway: Gateway) -> GatewayApp:
+def create_app(gateway: Gateway) -> ASGIApp:
     """The ASGI app serving `gateway`; start-up and shutdown drive the gateway's lifecycle."""
     guard = AdminGuard(gateway.stages.keys)
 
@@ -383,8 +384,10 @@ def create_app(gateway: Gateway) -> GatewayApp:
         finally:
             await gateway.aclose()
 
-    return GatewayApp(chat, Starlette(routes=routes, lifespan=lifespan,
-                                      exception_handlers={404: not_found, 405: not_found}))
+    app = GatewayApp(chat, Starlette(routes=routes, lifespan=lifespan,
+                                     exception_handlers={404: not_found, 405: not_found}))
+    cors = gateway.cfg.server.cors  # wrapped only when on: nothing added to the hot path
+    return app if cors is None else CrossOrigin(app, cors)
 
 
 def admin_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
