@@ -638,3 +638,22 @@ def test_each_gateway_error_has_its_anthropic_status_and_type(status: int, code:
 def test_an_error_naming_a_chat_field_names_the_messages_field() -> None:
     _, body = MESSAGES.error(OpenAIError(400, "No target can honour 'stop': …", param="stop"))
     assert "'stop_sequences'" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_stop_sequence_an_anthropic_target_matched_is_reported(env: Env, stream: bool
+                                                                 ) -> None:
+    ask: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 50,
+                           "stop_sequences": ["three"],
+                           "messages": [{"role": "user", "content": "one two three four"}]}
+    if stream:
+        with env.client.messages.stream(**ask) as s:
+            message = s.get_final_message()
+    else:
+        message = env.client.messages.create(**ask)
+    assert message.content[0].text == "an says: one two "
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "three")
+    # An OpenAI-compatible target says only "stop": the gateway cannot tell which.
+    plain = env.client.messages.create(**{**ask, "model": "gpt-4o"})
+    assert plain.content[0].text == "oa says: one two "
+    assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)

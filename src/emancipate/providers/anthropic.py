@@ -185,15 +185,12 @@ class Anthropic(Provider):
         elif not text:
             message["content"] = ""
         u = data.get("usage") or {}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": reason}
+        _name_stop(choice, data)
         return chat_completion(
             id="chatcmpl-" + str(data.get("id", "")).removeprefix("msg_"),
             model=data.get("model", model),
-            choices=[{
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": reason,
-            }],
+            choices=[choice],
             usage=usage(int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))),
         )
 
@@ -257,7 +254,10 @@ class Anthropic(Provider):
                 reason = STOP_REASONS.get(delta.get("stop_reason") or "end_turn", "stop")
                 if structured is not None and reason == "tool_calls":
                     reason = "stop"  # the forced tool was called: that is the answer
-                yield chat_chunk(id=chunk_id, model=model, created=created, finish_reason=reason)
+                chunk = chat_chunk(id=chunk_id, model=model, created=created,
+                                   finish_reason=reason)
+                _name_stop(chunk["choices"][0], delta)
+                yield chunk
             elif kind == "message_stop":
                 finished = True
                 yield chat_chunk(id=chunk_id, model=model, created=created, empty_choices=True,
@@ -277,6 +277,15 @@ class Anthropic(Provider):
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _name_stop(choice: dict[str, Any], answer: dict[str, Any]) -> None:
+    """The chat form says only "stop": name the matched stop sequence in the choice's
+    `stop_reason`, as vLLM does, so that the Messages API (`api/messages.py`) can answer
+    `stop_reason: stop_sequence` with it."""
+    if answer.get("stop_reason") == "stop_sequence" and isinstance(
+            answer.get("stop_sequence"), str):
+        choice["stop_reason"] = answer["stop_sequence"]
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
