@@ -24,6 +24,10 @@ routes:
 """
 
 
+TWO_SIDES = ("providers: {p: {kind: embedded}, x: {kind: openai-compatible, "
+             "base_url: 'http://127.0.0.1:9/v1', ownership: external, vendor: vendor-inc}}\n")
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "emancipate", *args], capture_output=True,
                           text=True, timeout=60, cwd=cwd)
@@ -59,6 +63,23 @@ def test_config_check_accepts_a_good_file(tmp_path: Path) -> None:
         ("providers: {p: {kind: embedded}}\nroutes: {r: {strategy: independence, "
          "targets: [{provider: p, model: m}]}}", "routes.r.strategy",
          "at least one in-house and one external"),
+        # Cross-references (phase two, `resolve_config`): rejected by `config check` too.
+        (TWO_SIDES + "routes: {r: {strategy: independence, targets: [{provider: p, model: m}, "
+         "{provider: x, model: m}]}}", "routes.r.router", "needs a trained router file"),
+        (TWO_SIDES + "routes: {r: {strategy: independence, router: /nonexistent/r.json, "
+         "targets: [{provider: p, model: m}, {provider: x, model: m}]}}", "routes.r.router",
+         "no such router file"),
+        (TWO_SIDES + "routes: {r: {targets: [{provider: p, model: m}]}}\n"
+         "policy: {rules: [{class: secret, vendor: ventor-inc, action: block}]}",
+         "policy.rules.0.vendor", "no provider has vendor 'ventor-inc'"),
+        (TWO_SIDES + "routes: {r: {targets: [{provider: p, model: m}]}}\n"
+         "policy: {vendors: {ventor-inc: {}}}", "policy.vendors.ventor-inc",
+         "no provider has vendor"),
+        (TWO_SIDES + "routes: {r: {shadow_rate: 0.5, targets: [{provider: p, model: m}, "
+         "{provider: x, model: m}]}}\nshadow: {judge: no-such-route}", "shadow.judge",
+         "neither `exact` nor a route"),
+        ("server: {host: 0.0.0.0}\nauth: {enabled: false}", "auth.enabled",
+         "only on a loopback address"),
         ("server: {port: 99999}", "server.port", "less than or equal to 65535"),
         ("serverr: {}", "serverr", "unknown key"),
         ("- just\n- a list", "", "top level must be a mapping"),

@@ -477,13 +477,14 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 
 def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
-    """Validate a loaded document; raise ConfigError naming the key and the reason."""
+    """Validate a loaded document (each section, then `resolve_config`); raise ConfigError
+    naming the file, the key and the reason."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(source, "", "the top level must be a mapping of sections")
     try:
-        return GatewayConfig.model_validate(data)
+        cfg = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         ctx_error = (err.get("ctx") or {}).get("error")
@@ -503,6 +504,52 @@ def parse_config(data: Any, source: str = "<config>") -> GatewayConfig:
         elif err["type"] == "union_tag_not_found":
             reason = "missing `kind` (" + ", ".join(PROVIDER_KINDS) + ")"
         raise ConfigError(source, _format_loc(tuple(loc)), reason) from None
+    return resolve_config(cfg, source)
+
+
+def resolve_config(cfg: GatewayConfig, source: str = "<config>") -> GatewayConfig:
+    """Phase two of validation: every reference from one section to another resolves.
+
+    Router files load, policy vendors, domains and detectors exist, the shadow judge and
+    directions name routes, auth is off only on loopback. Pure reads, no side effect: what
+    passes here (and so `emancipate config check`) is what `serve` accepts.
+    """
+    from emancipate.auth.access import is_loopback
+    from emancipate.health import HealthBoard
+    from emancipate.policy import Policy
+    from emancipate.routing import build_strategy
+    from emancipate.routing.learned import RouterFileError
+
+    try:
+        if not cfg.auth.enabled and not is_loopback(cfg.server.host):
+            raise ConfigError(
+                source, "auth.enabled", "auth can be off only on a loopback address, and "
+                f"server.host is {cfg.server.host!r}: turn auth on or listen on 127.0.0.1")
+        for name, route in cfg.routes.items():
+            if route.strategy != "independence":
+                continue
+            if not route.router:
+                raise ConfigError(source, f"routes.{name}.router", "strategy `independence` "
+                                  "needs a trained router file (`emancipate router train`)")
+            try:  # loads the file and picks the threshold, as serve does
+                build_strategy(route, HealthBoard())
+            except RouterFileError as exc:
+                raise ConfigError(source, f"routes.{name}.router", str(exc)) from None
+            except ValueError as exc:
+                raise ConfigError(source, f"routes.{name}", str(exc)) from None
+        if cfg.policy.enabled:
+            Policy.check_config(cfg)
+        shadowed = any(r.shadow_rate > 0 for r in cfg.routes.values())
+        judge = cfg.shadow.judge
+        if shadowed and judge != "exact" and judge not in cfg.routes:
+            raise ConfigError(source, "shadow.judge", f"{judge!r} is neither `exact` nor a "
+                              f"route of this gateway (routes: {', '.join(sorted(cfg.routes))})")
+        for name in cfg.shadow.directions:
+            if name not in cfg.routes:
+                raise ConfigError(source, f"shadow.directions.{name}", f"no route named {name!r}")
+    except ConfigError as exc:  # stages name no file: this one is
+        raise ConfigError(source, exc.key, exc.reason) from None
+    return cfg
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:

@@ -13,7 +13,7 @@ import uvicorn
 
 from emancipate.api import create_app
 from emancipate.api.connections import ConnectionLimits, protocol_for
-from emancipate.config import GatewayConfig
+from emancipate.config import GatewayConfig, resolve_config
 from emancipate.gateway import Gateway
 
 log = logging.getLogger("emancipate.server")
@@ -26,8 +26,9 @@ def run(cfg: GatewayConfig, host: str | None = None, port: int | None = None) ->
                '"message":"%(message)s"}',
     )
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    if overrides:  # before the stages are built: auth-off is checked against the real host
-        cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update=overrides)})
+    if overrides:  # resolved again before any side effect: auth-off against the real host
+        cfg = resolve_config(
+            cfg.model_copy(update={"server": cfg.server.model_copy(update=overrides)}))
     # Background threads (the ledger writer) hold the GIL for at most this long before the event
     # loop gets it back: 5 ms by default, which showed as a 5-10 ms p99 on every request that
     # met a ledger flush. 0.5 ms keeps the loop's stalls below a millisecond.

@@ -100,18 +100,8 @@ class Access:
 
     @classmethod
     def open(cls, cfg: GatewayConfig, ledger: Ledger) -> Access:
-        """Wire to the ledger's database (and ``server.redis_url``); fail fast when misconfigured.
-
-        Auth may be off only when the server listens on loopback.
-        """
-        if not cfg.auth.enabled and not is_loopback(cfg.server.host):
-            from emancipate.config import ConfigError
-
-            raise ConfigError(
-                "<config>", "auth.enabled",
-                f"auth can be off only on a loopback address, and server.host is "
-                f"{cfg.server.host!r}: turn auth on or listen on 127.0.0.1",
-            )
+        """Wire to the ledger's database (and ``server.redis_url``); fail fast when Redis is
+        unreachable. Auth off off loopback was refused by `config.resolve_config`."""
         client = None
         if cfg.server.redis_url:
             import redis

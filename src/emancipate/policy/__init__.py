@@ -86,8 +86,16 @@ class Policy:
 
     @classmethod
     def from_config(cls, cfg: GatewayConfig) -> Policy:
-        """Reads `policy` and checks it against `providers` (vendor names) and `guard`
-        (domain and detector names): a typo would otherwise disable a rule silently."""
+        """The policy of `cfg`, checked first (`check_config`)."""
+        cls.check_config(cfg)
+        pcfg = cfg.policy
+        rels = {v: dict(vp.relationships) for v, vp in pcfg.vendors.items()}
+        return cls(pcfg, rels, pcfg.default_relationship)
+
+    @staticmethod
+    def check_config(cfg: GatewayConfig) -> None:
+        """`policy` against `providers` (vendor names) and `guard` (domain and detector
+        names): a typo would otherwise disable a rule silently. Raises `ConfigError`."""
         from emancipate.config import ConfigError
 
         pcfg = cfg.policy
@@ -123,8 +131,6 @@ class Policy:
             if r.action == "redact" and r.cls == ["domain"]:
                 fail(f"{key}.action", "a domain is a topic, not a value: it cannot be "
                      "redacted (use block or in-house-only)")
-        rels = {v: dict(vp.relationships) for v, vp in pcfg.vendors.items()}
-        return cls(pcfg, rels, pcfg.default_relationship)
 
     # --- planning ------------------------------------------------------------------------
 

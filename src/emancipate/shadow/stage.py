@@ -93,21 +93,11 @@ class Shadow:
         """The stage for this gateway config, or None when no route has a shadow rate.
 
         Replays and the judge go through `pipeline` like any request; `ledger` provides
-        `record_shadow`. A judge naming no route fails at start-up.
+        `record_shadow`. The judge and directions were resolved by `config.resolve_config`.
         """
-        from emancipate.config import ConfigError
-
         if not any(r.shadow_rate > 0 for r in cfg.routes.values()):
             return None
         scfg: ShadowConfig = cfg.shadow
-        if scfg.judge != EXACT and scfg.judge not in cfg.routes:
-            raise ConfigError("<config>", "shadow.judge",
-                              f"{scfg.judge!r} is neither `exact` nor a route of this gateway "
-                              f"(routes: {', '.join(sorted(cfg.routes)) or 'none'})")
-        for name in scfg.directions:
-            if name not in cfg.routes:
-                raise ConfigError("<config>", f"shadow.directions.{name}",
-                                  f"no route named {name!r}")
         return cls(scfg, pipeline, ledger, guard_on=bool(cfg.guard.enabled))
 
     # --- the hot path: one draw, no I/O ------------------------------------------------------
