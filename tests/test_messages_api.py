@@ -35,6 +35,7 @@ from tests.gateway_process import GatewayProcess
 
 ADMIN_KEY = "admin-" + "messages-api-7e21"
 AWS_KEY = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
+PDF = "JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoK"  # "%PDF-1.4…"
 WEATHER = {"name": "get_weather", "description": "The weather in a city.",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
@@ -189,15 +190,18 @@ def test_malformed_json_is_an_anthropic_invalid_request(embedded_gateway: Gatewa
     ({"model": "default", "max_tokens": 5, "temperature": 1.5,
       "messages": [{"role": "user", "content": "hi"}]}, "'temperature'"),
     ({"model": "default", "max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}]}]},
+     "'messages[0].content[0]'"),
+    ({"model": "default", "max_tokens": 5, "messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
-                                        "data": "JVBERi0="}}]}]}, "'messages[0].content[0]'"),
+                                        "data": PDF}}]}]}, "takes no 'file'"),
     ({"model": "default", "max_tokens": 5, "mcp_servers": [], "context_management": {},
       "messages": [{"role": "user", "content": "hi"}]}, "'mcp_servers'"),
     ({"model": "default", "max_tokens": 5, "tools": [
         {"type": "web_search_20250305", "name": "web_search"}],
       "messages": [{"role": "user", "content": "hi"}]}, "'tools[0]'"),
 ], ids=["missing-max-tokens", "string-max-tokens", "system-role", "temperature-above-1",
-        "pdf-document", "unknown-field", "server-tool"])
+        "url-document", "pdf-on-the-embedded-model", "unknown-field", "server-tool"])
 def test_wrong_input_is_a_400_naming_the_field(embedded_gateway: GatewayProcess,
                                                body: dict[str, Any], named: str) -> None:
     message = _assert_anthropic_error(_post(embedded_gateway, json.dumps(body)), 400,
@@ -657,3 +661,18 @@ def test_a_stop_sequence_an_anthropic_target_matched_is_reported(env: Env, strea
     plain = env.client.messages.create(**{**ask, "model": "gpt-4o"})
     assert plain.content[0].text == "oa says: one two "
     assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
+
+
+def test_a_pdf_document_the_guard_cannot_read_stays_in_house_as_a_file_part(env: Env) -> None:
+    env.clear()
+    raw = env.client.messages.with_raw_response.create(
+        model="claude-or-inhouse", max_tokens=50, messages=[{"role": "user", "content": [
+            {"type": "document", "title": "q3.pdf",
+             "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}},
+            {"type": "text", "text": "summarise this"}]}])
+    assert raw.headers["x-emancipate-ownership"] == "in-house"
+    assert env.vendors["an"].received == []
+    parts = env.vendors["inside"].received[-1].json["messages"][-1]["content"]
+    assert parts[0] == {"type": "file", "file": {
+        "file_data": f"data:application/pdf;base64,{PDF}", "filename": "q3.pdf"}}
+    assert parts[1] == {"type": "text", "text": "summarise this"}

@@ -182,7 +182,7 @@ def user_turn(i: int, content: str | list[Block]) -> list[ChatBody]:
         if kind == "tool_result":
             message, images = tool_message(where, block)
             tools.append(message)
-            parts.extend(images)  # the tool's images: the chat form has none in tool messages
+            parts.extend(images)  # its images and files: chat tool messages carry only text
         elif kind in ("text", "image", "document"):
             parts.append(content_part(where, block))
         else:
@@ -230,13 +230,29 @@ def content_part(where: str, block: Block) -> ChatBody:
                           param=f"{where}.source", code="invalid_value")
     if kind == "image":
         return {"type": "image_url", "image_url": {"url": image_url(where, source)}}
-    if source.get("type") == "text" and isinstance(source.get("data"), str):
-        title = block.get("title")
-        text = f"{title}\n\n{source['data']}" if isinstance(title, str) and title else \
-            source["data"]
-        return {"type": "text", "text": text}
-    raise _untranslatable(where, block, "only documents with a text source translate (a PDF, "
-                          "file or URL document has no chat form every target reads)")
+    return document_part(where, block, source)
+
+
+def document_part(where: str, block: Block, source: Block) -> ChatBody:
+    """A document: its text as text; a base64 file (a PDF) as a chat `file` part, which the
+    targets that read files take and the others refuse naming the part."""
+    title = block.get("title") if isinstance(block.get("title"), str) else None
+    kind, data = source.get("type"), source.get("data")
+    if kind == "content":
+        inner = source.get("content")
+        data = inner if isinstance(inner, str) else "\n\n".join(
+            _text(f"{where}.source.content[{k}]", b) for k, b in enumerate(inner or ())
+            if isinstance(b, dict) and b.get("type") == "text")
+        kind = "text"
+    if kind == "text" and isinstance(data, str):
+        return {"type": "text", "text": f"{title}\n\n{data}" if title else data}
+    if kind == "base64" and isinstance(data, str) and isinstance(source.get("media_type"), str):
+        file: ChatBody = {"file_data": f"data:{source['media_type']};base64,{data}"}
+        if title:
+            file["filename"] = title
+        return {"type": "file", "file": file}
+    raise _untranslatable(where, block, "documents translate from text, content and base64 "
+                          "sources (a URL or Files API document means nothing to the targets)")
 
 
 def image_url(where: str, source: Block) -> str:
@@ -253,7 +269,7 @@ def image_url(where: str, source: Block) -> str:
 
 
 def tool_message(where: str, block: Block) -> tuple[ChatBody, list[ChatBody]]:
-    """A tool_result block: the tool message, and the images it returned (if any)."""
+    """A tool_result block: the tool message, and the images and files it returned."""
     call_id = block.get("tool_use_id")
     if not isinstance(call_id, str) or not call_id:
         raise OpenAIError(400, f"'{where}.tool_use_id' is missing: a tool_result names the "
@@ -266,9 +282,10 @@ def tool_message(where: str, block: Block) -> tuple[ChatBody, list[ChatBody]]:
         texts.append(content)
     elif isinstance(content, list):
         for k, inner in enumerate(content):
-            if not isinstance(inner, dict) or inner.get("type") not in ("text", "image"):
+            if not isinstance(inner, dict) or inner.get("type") not in ("text", "image",
+                                                                         "document"):
                 raise _untranslatable(f"{where}.content[{k}]", inner,
-                                      "a tool_result holds text and image blocks")
+                                      "a tool_result holds text, image and document blocks")
             part = content_part(f"{where}.content[{k}]", inner)
             if part["type"] == "text":
                 texts.append(part["text"])
