@@ -277,3 +277,26 @@ def test_feed_holds_back_only_possible_placeholders() -> None:
     assert r.feed("array[0") == "array[0"  # cannot start a placeholder
     assert r.feed(" and [") == " and "
     assert r.flush() == "["
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def test_streamed_legacy_function_call_and_custom_tool_input_are_restored() -> None:
+    r = Restorer({"[EMAIL_1]": EMAIL})
+    chunks = [
+        _chunk({"function_call": {"name": "send", "arguments": '{"to": "[EMA'}}),
+        _chunk({"function_call": {"arguments": 'IL_1]"}'}}),
+        _chunk({"tool_calls": [{"index": 0, "type": "custom",
+                                "custom": {"name": "mail", "input": "to [EMA"}}]}),
+        _chunk({"tool_calls": [{"index": 0, "custom": {"input": "IL_1] now [EMAIL"}}]}),
+        _chunk({}, finish="function_call"),
+    ]
+    for chunk in chunks:
+        r.restore_chunk(chunk)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    args = "".join(d.get("function_call", {}).get("arguments", "") for d in deltas)
+    assert json.loads(args) == {"to": EMAIL}
+    custom = "".join(c["custom"]["input"] for d in deltas for c in d.get("tool_calls", ()))
+    assert custom == f"to {EMAIL} now [EMAIL"  # a partial one is released at the finish

@@ -97,7 +97,8 @@ class Restorer:
             self._channels = {}
         channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[key] = Restorer(self._map, json_strings=key[1] == "tool")
+            channel = self._channels[key] = Restorer(
+                self._map, json_strings=key[1] in ("tool", "function_call"))
         return channel
 
     def restore_chunk(self, chunk: dict[str, Any]) -> None:
@@ -117,6 +118,14 @@ class Restorer:
                 if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
                     key = (index, "tool", call.get("index", 0))
                     fn["arguments"] = self._channel(key).feed(fn["arguments"])
+                custom = call.get("custom") if isinstance(call, dict) else None
+                if isinstance(custom, dict) and isinstance(custom.get("input"), str):
+                    key = (index, "custom", call.get("index", 0))  # free text, not JSON
+                    custom["input"] = self._channel(key).feed(custom["input"])
+            legacy = delta.get("function_call")
+            if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+                key = (index, "function_call")
+                legacy["arguments"] = self._channel(key).feed(legacy["arguments"])
             if choice.get("finish_reason") and self._channels:
                 self._release(index, delta)
 
@@ -129,13 +138,18 @@ class Restorer:
             if key[1] == "content":
                 delta["content"] = (delta.get("content") or "") + tail
                 continue
+            if key[1] == "function_call":
+                legacy = delta.setdefault("function_call", {})
+                legacy["arguments"] = (legacy.get("arguments") or "") + tail
+                continue
+            field, value = ("function", "arguments") if key[1] == "tool" else ("custom", "input")
             calls = delta.setdefault("tool_calls", [])
             call = next((c for c in calls if c.get("index", 0) == key[2]), None)
             if call is None:
-                calls.append({"index": key[2], "function": {"arguments": tail}})
+                calls.append({"index": key[2], field: {value: tail}})
             else:
-                fn = call.setdefault("function", {})
-                fn["arguments"] = (fn.get("arguments") or "") + tail
+                inner = call.setdefault(field, {})
+                inner[value] = (inner.get(value) or "") + tail
 
 
 def redact_message(message: dict[str, Any], spans: list[Span],
