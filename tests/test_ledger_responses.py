@@ -81,3 +81,19 @@ def test_migration_0009_adds_and_removes_the_table_keeping_requests(database_url
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM requests")).scalar() == 1
     engine.dispose()
+
+
+def test_what_the_guard_read_clean_is_not_scanned_again_but_the_answer_is(
+        tmp_path: Path, guard: Guard) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'r.db'}", LedgerConfig(spill_dir=str(tmp_path)))
+    store = ResponseStore(ledger.engine, guard)
+    stored = _stored("resp_c", "k")
+    stored.context = [{"role": "user", "content": "nothing to find here"},
+                      {"role": "assistant", "content": f"echo aws_access_key_id={AWS_KEY}"}]
+    stored.scanned_clean = 1
+    store.save(stored)
+    got = store.get("resp_c", "k")
+    assert got is not None and got.context[0]["content"] == "nothing to find here"
+    assert AWS_KEY not in got.context[1]["content"] and "[secret:" in got.context[1]["content"]
+    assert AWS_KEY not in str(got.response["output"])
+    ledger.close()

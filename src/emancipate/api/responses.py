@@ -490,8 +490,13 @@ class Responses:
             return
         messages = call.chat["messages"]
         context = messages[call.head:] + [assistant]
+        # The guard read this whole request (the stored history included) and found nothing:
+        # only the answer is new to it. A request kept in-house unscanned (over the scan
+        # budget) carries a guard decision, and is masked whole.
+        read_clean = not ctx.findings and not any(d.stage == "guard" for d in ctx.decisions)
         stored = StoredResponse(response["id"], ctx.principal.key_id, ctx.started_at,
-                                response, context, ctx.request_id, call.previous_response_id)
+                                response, context, ctx.request_id, call.previous_response_id,
+                                scanned_clean=len(context) - 1 if read_clean else 0)
         try:
             await self._db(self.store.save, stored)
         except OpenAIError:
