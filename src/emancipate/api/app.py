@@ -34,8 +34,10 @@ from emancipate.api.cors import CrossOrigin
 from emancipate.api.guard import AdminGuard
 from emancipate.api.messages import MESSAGES
 from emancipate.api.messages import routes as messages_routes
+from emancipate.api.oidc import oidc_routes
 from emancipate.api.responses import routes as responses_routes
 from emancipate.api.wire import CHAT, EMBEDDINGS, Wire
+from emancipate.auth.oidc import OIDCLogin
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer, model_not_found, parse_json
 from emancipate.protocol import OpenAIError, error_type_for
@@ -298,7 +300,8 @@ class GatewayApp:
 
 def create_app(gateway: Gateway) -> ASGIApp:
     """The ASGI app serving `gateway`; start-up and shutdown drive the gateway's lifecycle."""
-    guard = AdminGuard(gateway.stages.keys)
+    oidc = OIDCLogin.from_config(gateway.cfg.auth.oidc) if gateway.cfg.auth.oidc else None
+    guard = AdminGuard(gateway.stages.keys, oidc)
 
     async def models(request: Request) -> Response:
         ctx = RequestContext(endpoint="models")
@@ -366,6 +369,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
         Route("/metrics", metrics, methods=["GET"]),
     ]
     routes.extend(admin_routes(gateway, guard))
+    routes.extend(oidc_routes(oidc))
     routes.extend(messages_routes(gateway))  # Anthropic's Messages API (api/messages.py)
     routes.extend(responses_routes(gateway))  # the Responses API (api/responses.py)
 

@@ -8,8 +8,9 @@ Role matrix (`auth/admins.py`): viewer reads, operator also manages virtual keys
 admin also manages admin identities. The key in ``auth.admin_key_env`` is an admin.
 
 Errors, all OpenAI-shaped:
-    401 invalid_admin_key   no key, an unknown key, or a revoked admin key
-    403 admin_disabled      no admin key configured and no admin identity created
+    401 invalid_admin_key   no key, an unknown key, a revoked admin key, or an expired or
+                            forged dashboard session (`auth/oidc.py`)
+    403 admin_disabled      no admin key configured, no admin identity created, no OIDC
     403 insufficient_role   a known admin key whose role is below the one needed; the message
                             names the role needed and how to get it
     503 auth_unavailable    the database did not answer the identity lookup in time
@@ -31,6 +32,7 @@ from emancipate.protocol import OpenAIError
 
 if TYPE_CHECKING:
     from emancipate.auth.access import Access
+    from emancipate.auth.oidc import OIDCLogin
 
 log = logging.getLogger("emancipate.api")
 
@@ -45,9 +47,10 @@ def _invalid(message: str) -> OpenAIError:
 class AdminGuard:
     """Who is calling an admin endpoint, and whether their role allows it."""
 
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, oidc: OIDCLogin | None = None) -> None:
         self.access = access
         self.env = access.auth.admin_key_env
+        self.oidc = oidc  # dashboard sessions from an OIDC log-in, when configured
 
     async def require(self, authorization: str | None, needed: Role) -> AdminInfo:
         """The admin identity behind the header, if its role is `needed` or above."""
@@ -56,7 +59,7 @@ class AdminGuard:
             await self._refuse_if_disabled()
             raise _invalid("Missing admin key: send 'Authorization: Bearer <admin key>'.")
         try:
-            admin = await self.access.admin_identity(secret)
+            admin = await self._identity(secret)
         except TimeoutError:
             raise OpenAIError(503, "The admin key store did not answer in time; retry "
                               "shortly (the gateway logs say why).", type="server_error",
@@ -64,7 +67,9 @@ class AdminGuard:
         if admin is None:
             await self._refuse_if_disabled()
             raise _invalid("Invalid admin key: send 'Authorization: Bearer <admin key>' with "
-                           f"the key in {self.env} or one made by `emancipate admin create`.")
+                           f"the key in {self.env} or one made by `emancipate admin create`"
+                           + (" (a dashboard session may have expired: log in again)."
+                              if self.oidc is not None else "."))
         if admin.revoked:
             raise _invalid("This admin key was revoked; ask an admin for a new one.")
         if not admin.may(needed):
@@ -74,6 +79,13 @@ class AdminGuard:
                 f"(`emancipate admin create --role {needed}`).",
                 type="permission_error", code="insufficient_role")
         return admin
+
+    async def _identity(self, secret: str) -> AdminInfo | None:
+        if self.oidc is not None and not secret.startswith("sk-"):
+            session = self.oidc.session(secret)  # a signed token: no database read
+            if session is not None:
+                return session
+        return await self.access.admin_identity(secret)
 
     async def allows(self, authorization: str | None, needed: Role) -> bool:
         """Whether the header carries an admin key of role `needed` or above (no error)."""
@@ -86,7 +98,7 @@ class AdminGuard:
     async def _refuse_if_disabled(self) -> None:
         """403 admin_disabled when nobody could ever pass: no configured admin key and no
         admin identity in the database."""
-        if os.environ.get(self.env):
+        if os.environ.get(self.env) or self.oidc is not None:
             return
         try:
             active = await self.access.admin_count()

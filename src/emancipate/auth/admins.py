@@ -21,14 +21,14 @@ import hmac
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from sqlalchemy import Engine, func, select, update
 
+from emancipate.auth.config import Role
 from emancipate.auth.keys import MAX_NAME
 from emancipate.ledger import schema
 
-Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)  # in rank order: each includes the ones before
 ADMIN_KEY_PREFIX = "sk-em-admin-"
 _DOMAIN = b"emancipate admin key v1"

@@ -370,5 +370,13 @@
   });
 
   // --- start --------------------------------------------------------------------------------
+  // An OIDC log-in comes back as /admin/dashboard#session=<token>: the fragment never reaches
+  // a server; move the token to sessionStorage and out of the address bar at once.
+  if (location.hash.startsWith("#session=")) {
+    state.key = decodeURIComponent(location.hash.slice("#session=".length));
+    history.replaceState(null, "", location.pathname);
+  }
+  fetch("/admin/oidc/config").then((r) => r.json())
+    .then((c) => { $("sso-login").hidden = !c.enabled; }).catch(() => {});
   if (state.key) login(state.key); else showLogin();
 })();
