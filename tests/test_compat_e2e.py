@@ -133,6 +133,18 @@ def test_json_object_on_the_in_house_model_is_an_object(
     assert isinstance(json.loads(completion.choices[0].message.content or ""), dict)
 
 
+def test_a_schema_the_in_house_model_cannot_hold_is_a_400_not_any_json(
+        embedded_gateway: GatewayProcess) -> None:
+    schema = {"type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}}
+    with pytest.raises(openai.BadRequestError) as info:
+        embedded_gateway.client().chat.completions.create(
+            model="default", max_tokens=16, messages=[{"role": "user", "content": "hi"}],
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "broken", "schema": schema}})
+    assert info.value.body["param"] == "response_format"
+    assert "JSON schema" in info.value.body["message"]
+
+
 def test_parse_on_anthropic_is_a_forced_tool_read_back_as_content(vendors: Vendors) -> None:
     completion = vendors.client.chat.completions.parse(
         model="claude", response_format=Echo,
