@@ -507,7 +507,9 @@ class Ledger:
         present: set[str] = set()
         for i in range(0, len(ids), 10_000):  # under SQLite's 32,766 bound parameters
             chunk = ids[i:i + 10_000]
-            present.update(conn.execute(select(r.c.id).where(r.c.id.in_(chunk))).scalars())
+            present.update(row[0] for row in conn.exec_driver_sql(
+                f"SELECT id FROM requests WHERE id IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk)))
         self._insert_rows(conn, r, rows)
         return set(ids) - present
 

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, exists, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from emancipate.ledger import schema
 
@@ -152,25 +152,41 @@ class DailySummary:
 
     def write(self, conn: Connection) -> None:
         """Add these figures to the tables (call inside the transaction of the detail rows)."""
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        sqlite_driver = conn.dialect.name == "sqlite"
         for name, cells in self.cells.items():
             if not cells:
                 continue
             table = TABLES[name]
             keys = [c.name for c in table.primary_key.columns]
-            measures = MEASURES[name]
+            columns = keys + list(MEASURES[name]) + (["targets"] if name == "daily_withheld"
+                                                     else [])
             rows = []
             for key in sorted(cells):  # one lock order for every writer: no deadlock
-                row = dict(zip(keys, key, strict=True))
-                row.update(zip(measures, cells[key], strict=True))
+                row = [*key, *cells[key]]
                 if name == "daily_withheld":
-                    row["targets"] = self._targets[row["targets_key"]]
+                    row.append(self._targets[key[-1]])
                 rows.append(row)
-            stmt = insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys,
-                set_={m: table.c[m] + stmt.excluded[m] for m in measures})
-            conn.execute(stmt, rows)
+            if sqlite_driver:  # straight to the driver, as the writer's inserts (~3x faster)
+                conn.exec_driver_sql(_sqlite_upsert(name, columns, keys), [tuple(r) for r in rows])
+            else:
+                stmt = postgresql.insert(table)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=keys,
+                    set_={m: table.c[m] + stmt.excluded[m] for m in MEASURES[name]})
+                conn.execute(stmt, [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+_SQLITE_UPSERTS: dict[str, str] = {}
+
+
+def _sqlite_upsert(name: str, columns: list[str], keys: list[str]) -> str:
+    sql = _SQLITE_UPSERTS.get(name)
+    if sql is None:
+        adds = ", ".join(f"{m} = {m} + excluded.{m}" for m in MEASURES[name])
+        sql = _SQLITE_UPSERTS[name] = (
+            f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}")
+    return sql
 
 
 # --- backfill -------------------------------------------------------------------------------
