@@ -676,3 +676,19 @@ def test_a_pdf_document_the_guard_cannot_read_stays_in_house_as_a_file_part(env:
     assert parts[0] == {"type": "file", "file": {
         "file_data": f"data:application/pdf;base64,{PDF}", "filename": "q3.pdf"}}
     assert parts[1] == {"type": "text", "text": "summarise this"}
+
+
+def test_models_for_the_anthropic_sdk_take_its_key_and_shapes(env: Env) -> None:
+    scoped = httpx.post(env.gw.url + "/admin/keys", timeout=30, json={
+        "name": "claude-only", "models": ["claude-*"]},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["key"]
+    client = _client(env.gw, api_key=scoped)
+    listed = client.models.list()
+    assert [m.id for m in listed.data] == ["claude-or-inhouse", "claude-sonnet-4-5"]
+    assert all(m.type == "model" for m in listed.data) and listed.has_more is False
+    assert client.models.retrieve("claude-sonnet-4-5").display_name == "claude-sonnet-4-5"
+    with pytest.raises(anthropic.NotFoundError) as info:
+        client.models.retrieve("gpt-4o")  # outside the key's scopes: as if it did not exist
+    assert info.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.AuthenticationError):
+        _client(env.gw, api_key="sk-wrong-key-1234").models.list()

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from emancipate.api.completions import COMPLETIONS
 from emancipate.api.cors import CrossOrigin
 from emancipate.api.guard import AdminGuard
-from emancipate.api.messages import MESSAGES
+from emancipate.api.messages import MESSAGES, anthropic_models
 from emancipate.api.messages import routes as messages_routes
 from emancipate.api.oidc import oidc_routes
 from emancipate.api.responses import routes as responses_routes
@@ -304,6 +304,8 @@ def create_app(gateway: Gateway) -> ASGIApp:
     guard = AdminGuard(gateway.stages.keys, oidc)
 
     async def models(request: Request) -> Response:
+        if "anthropic-version" in request.headers:  # an Anthropic SDK: its shapes and key
+            return await anthropic_models(gateway, request)
         ctx = RequestContext(endpoint="models")
         try:
             principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
@@ -313,6 +315,8 @@ def create_app(gateway: Gateway) -> ASGIApp:
                              "data": [_model(m) for m in gateway.model_ids(principal)]})
 
     async def model(request: Request) -> Response:
+        if "anthropic-version" in request.headers:
+            return await anthropic_models(gateway, request)
         ctx = RequestContext(endpoint="models")
         try:
             principal = await gateway.authenticate(ctx, request.headers.get("authorization"))

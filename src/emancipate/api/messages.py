@@ -654,6 +654,36 @@ def routes(gateway: Gateway) -> list[Route]:
     return [Route("/v1/messages/count_tokens", count_tokens, methods=["POST"])]
 
 
+# --- models, for Anthropic clients --------------------------------------------------------
+
+
+async def anthropic_models(gateway: Gateway, request: Request) -> Response:
+    """`GET /v1/models[/{model}]` for a client that sends `anthropic-version` (the Anthropic
+    SDKs always do): its key by `x-api-key` too, Anthropic's page and model shapes, errors
+    in its envelope. The routes a key may use, as for OpenAI clients."""
+    ctx = RequestContext(endpoint="models")
+    try:
+        principal = await gateway.authenticate(ctx, MESSAGES.credentials(request.scope))
+        usable = gateway.model_ids(principal)
+        model_id = request.path_params.get("model")
+        if model_id is None:
+            return JSONResponse({"data": [model_info(m) for m in usable], "has_more": False,
+                                 "first_id": usable[0] if usable else None,
+                                 "last_id": usable[-1] if usable else None})
+        if model_id not in usable:
+            raise model_not_found(model_id, usable)
+        return JSONResponse(model_info(model_id))
+    except OpenAIError as err:
+        status, body = MESSAGES.error(err)
+        return JSONResponse(body, status_code=status,
+                            headers={"x-request-id": ctx.request_id, **err.headers})
+
+
+def model_info(model_id: str) -> dict[str, Any]:
+    return {"type": "model", "id": model_id, "display_name": model_id,
+            "created_at": "1970-01-01T00:00:00Z"}  # routes have no creation date
+
+
 __all__ = ["MESSAGES", "Asked", "BlockStream", "MessagesRequest", "MessagesWire",
-           "anthropic_error", "chat_request", "estimate_tokens", "message_of", "parse_request",
-           "routes"]
+           "anthropic_error", "anthropic_models", "chat_request", "estimate_tokens",
+           "message_of", "parse_request", "routes"]
