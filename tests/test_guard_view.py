@@ -22,6 +22,7 @@ from emancipate.guard.view import (
     describe,
     redactable,
     segments_of,
+    unreadable_file,
     value_at,
 )
 from emancipate.policy import Policy
@@ -288,3 +289,34 @@ def test_a_body_of_many_strings_is_walked_off_the_loop_and_each_string_counts() 
         assert info.value.code == "scan_budget_exceeded"
     finally:
         runner.close()
+
+
+def _file_body(data_url: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "summarise"},
+        {"type": "file", "file": {"filename": "f", "file_data": data_url}}]}]}
+
+
+def test_a_file_the_guard_cannot_read_goes_in_house_only_or_is_refused() -> None:
+    pdf = "data:application/pdf;base64," + base64.b64encode(
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + bytes(range(256))).decode()
+    assert unreadable_file(pdf.split(",", 1)[1]) == "a file of unknown type"
+    runner = _runner()
+    scanned = asyncio.run(runner.scan(_file_body(pdf), [OUTSIDE, INSIDE]))
+    assert scanned.targets == [INSIDE]
+    assert "application/pdf" in scanned.decisions[0].reason
+    with pytest.raises(OpenAIError) as info:
+        asyncio.run(runner.scan(_file_body(pdf), [OUTSIDE]))
+    assert info.value.status == 403 and info.value.code == "policy_blocked"
+    assert info.value.param == "messages[0].content[1].file.file_data"
+
+
+def test_a_text_file_is_decoded_and_scanned() -> None:
+    text = base64.b64encode(f"notes\naws key {AWS}\n".encode()).decode()
+    assert unreadable_file("data:text/plain;base64," + text) is None
+    assert unreadable_file("not base64 at all, plain words") is None
+    scanned = asyncio.run(_runner().scan(_file_body("data:text/plain;base64," + text),
+                                         [OUTSIDE, INSIDE]))
+    assert scanned.targets == [OUTSIDE, INSIDE]
+    assert [(f.path, f.detector) for f in scanned.findings] == [
+        (("messages", 0, "content", 1, "file", "file_data"), "aws_access_key")]
