@@ -178,3 +178,34 @@ def test_prune_cli_reports_what_it_deletes(database_url: str, tmp_path: Path) ->
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
     assert _rows(ledger) == {k: everything[k] - old[k] for k in COUNTED}
     ledger.close()
+
+
+def test_a_started_gateway_prunes_its_ledger_in_the_background(
+        database_url: str, tmp_path: Path, start_gateway: Any) -> None:
+    """`ledger.retention_days` in the YAML: the gateway process deletes the old days at start,
+    and its report still counts them (the daily summary)."""
+    spill = str(tmp_path / "seed-spill")
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=spill))
+    _seed(ledger)
+    old, everything = _rows(ledger, cutoff_day(KEEP)), _rows(ledger)
+    assert old["requests"]
+    ledger.close()
+
+    gw = start_gateway({
+        "server": {"database_url": database_url},
+        "ledger": {"retention_days": KEEP, "spill_dir": str(tmp_path / "spill")},
+        "providers": {"local": {"kind": "openai-compatible", "base_url": "http://127.0.0.1:9/v1",
+                                "ownership": "in-house", "vendor": "in-house"}},
+        "routes": {"chat": {"targets": [{"provider": "local", "model": "m"}]}},
+    })
+    reader = Ledger.open(database_url, LedgerConfig(spill_dir=spill))
+    _wait(lambda: _rows(reader, cutoff_day(KEEP)) == dict.fromkeys(COUNTED, 0),
+          "the gateway's retention pass")
+    assert _rows(reader) == {k: everything[k] - old[k] for k in COUNTED}
+    assert _orphans(reader) == 0
+    clear_cache()
+    assert build_report(reader.engine, None, None)["totals"]["requests"] == everything[
+        "requests"]
+    reader.close()
+    _wait(lambda: "ledger retention: deleted rows of days before" in gw.log_path.read_text(),
+          "the retention log line")
