@@ -209,6 +209,19 @@ def test_wrong_input_is_a_400_naming_the_field(embedded_gateway: GatewayProcess,
     assert named in message
 
 
+def test_a_wrong_path_or_method_answers_an_anthropic_client_in_its_envelope(
+        embedded_gateway: GatewayProcess) -> None:
+    version = {"anthropic-version": "2023-06-01"}
+    gone = httpx.get(embedded_gateway.url + "/v1/messages", headers=version, timeout=30)
+    assert gone.status_code == 405 and gone.json()["type"] == "error"
+    assert gone.json()["error"]["type"] == "invalid_request_error"
+    missing = httpx.post(embedded_gateway.url + "/v1/message", headers=version, timeout=30)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {"type": "not_found_error",
+                                       "message": missing.json()["error"]["message"]}
+    assert "/v1/message" in missing.json()["error"]["message"]
+
+
 def test_an_unknown_model_is_not_found_naming_the_usable_ones(
         embedded_gateway: GatewayProcess) -> None:
     with pytest.raises(anthropic.NotFoundError) as info:

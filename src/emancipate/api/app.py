@@ -355,9 +355,12 @@ def create_app(gateway: Gateway) -> ASGIApp:
         message = (f"Unknown path {request.url.path}; this gateway serves the OpenAI API under /v1"
                    if status == 404 else f"Method {request.method} is not allowed on "
                    f"{request.url.path}")
-        return _error_response(OpenAIError(status, message, type=error_type_for(status),
-                                           code="not_found" if status == 404 else
-                                           "method_not_allowed"))
+        err = OpenAIError(status, message, type=error_type_for(status),
+                          code="not_found" if status == 404 else "method_not_allowed")
+        if "anthropic-version" in request.headers:  # an Anthropic SDK: its error envelope
+            status, body = MESSAGES.error(err)
+            return JSONResponse(body, status_code=status)
+        return _error_response(err)
 
     chat = Endpoint(gateway, gateway.chat, CHAT)
     routes: list[BaseRoute] = [
