@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.routing import Route
 
+from emancipate.auth.access import TEAM_PREFIX
 from emancipate.auth.admins import AdminInfo, AdminNotFound, Role
 from emancipate.auth.blocking import DaemonPool
 from emancipate.auth.keys import (
@@ -251,7 +252,7 @@ class _TeamEndpoints:
         if info is None:
             raise _team_not_found(name)
         members = await _blocking(self.store.members, name)
-        spent_day, spent_month = await self.access.spent("team:" + name)
+        spent_day, spent_month = await self.access.spent(TEAM_PREFIX + name)
         return {**info.to_dict(), "keys": members, "spent_day": spent_day,
                 "spent_month": spent_month}
 

@@ -9,6 +9,7 @@ API) is effective at once; one made elsewhere (CLI, another replica) within the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -271,8 +272,7 @@ class Access:
             if lim.has_budget:
                 await self._seed(sid, day, month)
             if (lim.rpm or lim.tpm) and self.redis is None and self.ledger is not None:
-                await self._once((sid, "rates"),
-                                 lambda sid=sid, lim=lim: self._read_rates(sid, lim))  # type: ignore[misc]
+                await self._once((sid, "rates"), functools.partial(self._read_rates, sid, lim))
         hold = None
         if (ctx is not None and estimated_cost is not None
                 and any(lim.has_budget for _, lim in subjects)):
