@@ -172,7 +172,7 @@ def system_text(system: str | list[dict[str, Any]] | None) -> str:
 
 def user_turn(i: int, content: str | list[Block]) -> list[ChatBody]:
     """A user turn: its tool results first (as tool messages, which must follow the
-    assistant's calls), then its text and images as one user message."""
+    assistant's calls), then its text, images and documents as one user message."""
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     tools: list[ChatBody] = []
@@ -186,8 +186,8 @@ def user_turn(i: int, content: str | list[Block]) -> list[ChatBody]:
         elif kind in ("text", "image", "document"):
             parts.append(content_part(where, block))
         else:
-            raise _untranslatable(where, block, "a user turn takes text, image, text "
-                                  "document and tool_result blocks")
+            raise _untranslatable(where, block, "a user turn takes text, image, document "
+                                  "and tool_result blocks")
     if not parts:
         return tools
     if len(parts) == 1 and parts[0]["type"] == "text":
