@@ -40,16 +40,13 @@ from emancipate.ledger import db, schema
 from emancipate.ledger.config import LedgerConfig
 from emancipate.ledger.journal import Journal, dead_segments, forget_owners
 from emancipate.ledger.retention import Retention
-from emancipate.ledger.summary import DailySummary, backfill_if_needed
+from emancipate.ledger.summary import DailySummary, Record, backfill_if_needed
 
 log = logging.getLogger("emancipate.ledger")
 # Seconds past shutdown_timeout that a database call may take at shutdown before it is
 # considered hung (a partition, a frozen server) and its batch spilled.
 _STUCK_GRACE = 2.0
 
-# A queued record: (request row, attempt rows, decision rows, finding rows); `created_at` is a
-# float epoch until written, so that a record is plain JSON for the spill file.
-Record = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 
 USAGE_GROUPS = {
     "key": schema.requests.c.key_id,
@@ -119,6 +116,9 @@ def to_rows(ctx: RequestContext) -> Record:
         "latency_ms": float(ctx.latency_ms or 0.0),
         "router_score": None if ctx.router_score is None else float(ctx.router_score),
         "attempts": len(ctx.attempts),
+        "cache": _s(ctx.extra.get("cache"), 8),
+        "cache_vendor": _s(ctx.extra.get("cache_vendor"), 200),
+        "saved_cost": ctx.extra.get("saved_cost"),
     }
     attempts = [
         {"request_id": rid, "n": n, "target": _s(a.target, 400) or "",

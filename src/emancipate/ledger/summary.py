@@ -44,6 +44,9 @@ ROUTING = ("in-house", "external")  # the independence router's decisions
 BACKFILL_CHUNK = 5000  # requests read per query when summarising existing rows
 _LOCK_ID = 0x656D6173  # "emas": pg_advisory_xact_lock key held while backfilling
 
+# A ledger record: (request row, attempt rows, decision rows, finding rows), as the writer
+# queues it (`store.to_rows`; `created_at` a float epoch until written, so that a record is
+# plain JSON for the spill file) or as read back by `stored_records`.
 Record = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
 Key = tuple[Any, ...]
 
@@ -104,18 +107,18 @@ class DailySummary:
         if findings:
             per_class: dict[tuple[str, str], int] = {}
             for f in findings:
-                group = (f["cls"] or "", f["domain"] or "")
-                per_class[group] = per_class.get(group, 0) + 1
+                where = (f["cls"] or "", f["domain"] or "")
+                per_class[where] = per_class.get(where, 0) + 1
             for (cls, domain), n in per_class.items():
                 self._bump("daily_findings", (day, cls, domain, vendor), (n, 1))
         if multi and status == 200:
             failed: dict[tuple[str, str, str], int] = {}
             for a in attempts:
                 if a["outcome"] != "ok":
-                    group = (a["target"] or "", a["vendor"] or "", a["outcome"] or "")
-                    failed[group] = failed.get(group, 0) + 1
-            for group, n in failed.items():
-                self._bump("daily_failovers", (day, *group), (n, 1))
+                    what = (a["target"] or "", a["vendor"] or "", a["outcome"] or "")
+                    failed[what] = failed.get(what, 0) + 1
+            for what, n in failed.items():
+                self._bump("daily_failovers", (day, *what), (n, 1))
 
     def _add_decisions(self, req: dict[str, Any], day: str,
                        decisions: list[dict[str, Any]]) -> None:
@@ -284,5 +287,5 @@ def _by_request(conn: Connection, table: Table, lo: str | None, hi: str,
     return out
 
 
-__all__ = ["MEASURES", "TABLES", "DailySummary", "backfill_if_needed", "score_bucket",
+__all__ = ["MEASURES", "TABLES", "DailySummary", "Record", "backfill_if_needed", "score_bucket",
            "stored_records", "targets_key"]
