@@ -36,6 +36,8 @@ from tests.gateway_process import GatewayProcess
 ADMIN_KEY = "admin-" + "messages-api-7e21"
 AWS_KEY = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
 PDF = "JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoK"  # "%PDF-1.4…"
+GITHUB_TOKEN = "ghp_" + "".join(secrets.choice(string.ascii_letters + string.digits)
+                                for _ in range(36))
 WEATHER = {"name": "get_weather", "description": "The weather in a city.",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
                             "required": ["city"]}}
@@ -290,6 +292,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         },
         "auth": {"enabled": True},
         "ledger": {"flush_interval": 0.05},
+        "policy": {"rules": [{"name": "tokens-redacted", "class": "secret",
+                              "detector": "github_token", "action": "redact"}]},
     }
     gw = GatewayProcess(config, tmp_path_factory.mktemp("messages"),
                         env={"EMANCIPATE_ADMIN_KEY": ADMIN_KEY, "AN_KEY": "sk-ant-of-the-gateway"})
@@ -705,3 +709,25 @@ def test_models_for_the_anthropic_sdk_take_its_key_and_shapes(env: Env) -> None:
     assert info.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
     with pytest.raises(anthropic.AuthenticationError):
         _client(env.gw, api_key="sk-wrong-key-1234").models.list()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_redacted_token_reaches_the_vendor_as_a_placeholder_and_comes_back_restored(
+        env: Env, stream: bool) -> None:
+    env.clear()
+    ask: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "which token did the tool read?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_3",
+                                           "name": "read_env", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_3", "content": f"GH={GITHUB_TOKEN}"},
+            {"type": "text", "text": f"is {GITHUB_TOKEN} still valid"}]}]}
+    if stream:
+        with env.client.messages.stream(**ask) as s:
+            message = s.get_final_message()
+    else:
+        message = env.client.messages.create(**ask)
+    assert message.content[0].text == f"an says: is {GITHUB_TOKEN} still valid"
+    _never_received(env.vendors["an"], GITHUB_TOKEN)
+    sent = env.vendors["an"].received[-1].json["messages"][-1]["content"]
+    assert sent[0]["content"] == "GH=[SECRET_1]" and sent[1]["text"] == "is [SECRET_1] still valid"
