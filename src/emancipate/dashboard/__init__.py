@@ -19,7 +19,6 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import desc, select
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -29,6 +28,7 @@ from emancipate.protocol import OpenAIError
 
 if TYPE_CHECKING:
     from emancipate.api.guard import AdminGuard
+    from emancipate.auth.admins import AdminInfo
     from emancipate.config import GatewayConfig
     from emancipate.gateway import Gateway
 
@@ -122,17 +122,7 @@ def dashboard_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
                             headers={"cache-control": "public, max-age=3600",
                                      "x-content-type-options": "nosniff"})
 
-    def guarded(fn: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                await guard.require(request.headers.get("authorization"), "viewer")
-                body = await fn(request)
-            except OpenAIError as err:
-                return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
-            return Response(orjson.dumps(body), media_type="application/json")
-        return endpoint
-
-    async def requests_list(request: Request) -> Any:
+    async def requests_list(request: Request, admin: AdminInfo) -> Any:
         q = request.query_params
         try:
             limit = int(q.get("limit", "50"))
@@ -158,15 +148,15 @@ def dashboard_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
                                        before, status)
         return {"object": "list", "data": rows}
 
-    async def policy(request: Request) -> Any:
+    async def policy(request: Request, admin: AdminInfo) -> Any:
         return policy_in_force(gateway.cfg)
 
     return [
         Route("/admin/dashboard", page, methods=["GET"]),
         Route("/admin/dashboard/", page, methods=["GET"]),
         Route("/admin/dashboard/static/{name}", static, methods=["GET"]),
-        Route("/admin/requests", guarded(requests_list), methods=["GET"]),
-        Route("/admin/policy", guarded(policy), methods=["GET"]),
+        Route("/admin/requests", guard.guarded("viewer", requests_list), methods=["GET"]),
+        Route("/admin/policy", guard.guarded("viewer", policy), methods=["GET"]),
     ]
 
 
