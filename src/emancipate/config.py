@@ -397,6 +397,44 @@ class ServerConfig(_Strict):
         "retrying and answers with the last error")
 
 
+class TracingConfig(_Strict):
+    """OpenTelemetry traces over OTLP (`tracing.py`). A key left out falls back to the
+    standard `OTEL_*` environment variable, then to the OpenTelemetry default."""
+
+    enabled: bool | None = Field(
+        None, description="export traces; unset: on when OTEL_EXPORTER_OTLP_ENDPOINT or "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and OTEL_SDK_DISABLED is not true)")
+    endpoint: str | None = Field(
+        None, description="the collector, as OTEL_EXPORTER_OTLP_ENDPOINT: "
+        "http://collector:4318 (http; /v1/traces is appended) or http://collector:4317 (grpc)")
+    protocol: Literal["http", "grpc"] | None = Field(
+        None, description="OTLP over HTTP (protobuf) or gRPC; unset: "
+        "OTEL_EXPORTER_OTLP_PROTOCOL, else http")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="headers sent with each export (not secrets: "
+        "use headers_env)")
+    headers_env: dict[str, str] = Field(
+        default_factory=dict, description="header name -> environment variable holding its "
+        "value (a collector's API key)")
+    sample_ratio: float | None = Field(
+        None, ge=0, le=1, description="share of traces kept when the client sent no sampling "
+        "decision (parent-based); unset: OTEL_TRACES_SAMPLER, else every trace")
+    service_name: str | None = Field(
+        None, min_length=1, description="`service.name` of the spans; unset: "
+        "OTEL_SERVICE_NAME, else emancipate")
+    capture_content: bool = Field(
+        False, description="put the prompt and the answer in the request span, with every "
+        "value the guard detects masked")
+    propagate: Literal["all", "in-house", "none"] = Field(
+        "all", description="upstreams that receive the W3C trace context (traceparent, "
+        "tracestate) of their attempt")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        return v if v is None else _http_base(v)
+
+
 class GatewayConfig(_Strict):
     server: ServerConfig = ServerConfig()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -407,6 +445,7 @@ class GatewayConfig(_Strict):
     ledger: LedgerConfig = LedgerConfig()
     shadow: ShadowConfig = ShadowConfig()
 
+    tracing: TracingConfig = TracingConfig()
     @model_validator(mode="after")
     def _targets_name_providers(self) -> GatewayConfig:
         for route_name, route in self.routes.items():
@@ -539,6 +578,9 @@ def resolve_config(cfg: GatewayConfig, source: str = "<config>") -> GatewayConfi
                 raise ConfigError(source, f"routes.{name}", str(exc)) from None
         if cfg.policy.enabled:
             Policy.check_config(cfg)
+        from emancipate.tracing import TraceSettings  # reads OTEL_*, imports no OpenTelemetry
+
+        TraceSettings.resolve(cfg.tracing, os.environ)
         shadowed = any(r.shadow_rate > 0 for r in cfg.routes.values())
         judge = cfg.shadow.judge
         if shadowed and judge != "exact" and judge not in cfg.routes:

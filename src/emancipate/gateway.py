@@ -31,6 +31,7 @@ from emancipate.protocol import (
 from emancipate.protocol.depth import check_depth, too_deep
 from emancipate.providers import Provider, ProviderError, Unsupported, build_providers
 from emancipate.routing import build_strategy
+from emancipate.tracing import Tracer
 
 if TYPE_CHECKING:
     from emancipate.auth import Access
@@ -90,7 +91,9 @@ class Gateway:
         self.providers: dict[str, Provider] = build_providers(cfg)
         self.health = HealthBoard()
         self.metrics = Metrics(self.health, self.providers, cfg.routes)
-        self.executor = Executor(cfg, self.providers, self.health, observe=self.metrics.attempt)
+        self.tracer = Tracer.from_config(cfg)  # `tracing.OFF` unless tracing is on
+        self.executor = Executor(cfg, self.providers, self.health, observe=self.metrics.attempt,
+                                 tracer=self.tracer)
         self.routes: dict[str, Route] = {}
         for name, rcfg in cfg.routes.items():
             targets = []
@@ -104,7 +107,9 @@ class Gateway:
             )
         self.stages = Stages.build(cfg)
         self.pipeline = Pipeline(cfg, self.routes, self.executor, self.stages.runner,
-                                 self.stages.policy, self.metrics.registry)
+                                 self.stages.policy, self.metrics.registry, self.tracer)
+        # the exchange is masked and kept for the ledger, the request span, or both
+        self.keep_content = cfg.ledger.log_content or self.tracer.capture_content
         if any(r.shadow_rate > 0 for r in cfg.routes.values()):
             from emancipate.shadow import Shadow  # replays and judges through the pipeline
 
@@ -124,6 +129,8 @@ class Gateway:
         await self.stages.aclose()
         for provider in self.providers.values():
             await provider.aclose()
+        if self.tracer.on:  # the last spans leave (bounded by the exporter's timeout)
+            await asyncio.to_thread(self.tracer.shutdown)
 
     def ready(self) -> dict[str, Any]:
         providers = {name: p.ready for name, p in self.providers.items()}
@@ -142,7 +149,8 @@ class Gateway:
     # --- chat completions --------------------------------------------------------------------
 
     async def authenticate(self, ctx: RequestContext, authorization: str | None) -> Principal:
-        principal = await self.stages.authenticate(authorization)
+        with self.tracer.span(ctx, "auth"):
+            principal = await self.stages.authenticate(authorization)
         ctx.principal = principal
         return principal
 
@@ -179,7 +187,7 @@ class Gateway:
         body, target = await self.pipeline.complete(ctx, prepared)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
-        if self.cfg.ledger.log_content:
+        if self.keep_content:
             self._log_content(ctx, data, "\n".join(
                 (c.get("message") or {}).get("content") or "" for c in body.get("choices") or ()))
         if shadow is not None:  # shadow: one draw; the replay runs in background
@@ -199,7 +207,7 @@ class Gateway:
         request is recorded after the last chunk, before the API's closing event leaves.
         """
         prompt_tokens = completion_tokens = events = 0
-        parts: list[str] | None = [] if self.cfg.ledger.log_content else None
+        parts: list[str] | None = [] if self.keep_content else None
         ended = False
         try:
             async for chunk in chunks:
@@ -267,10 +275,14 @@ class Gateway:
             self._log_content(ctx, data, "".join(parts))
 
     def _log_content(self, ctx: RequestContext, data: dict[str, Any], answer: str) -> None:
-        """`ledger.log_content`: keep the exchange, with every detected value masked."""
+        """`ledger.log_content`, `tracing.capture_content`: keep the exchange, with every
+        detected value masked."""
         from emancipate.ledger.content import content_row
 
-        ctx.extra["content"] = content_row(data.get("messages"), answer, self.stages.guard)
+        row = content_row(data.get("messages"), answer, self.stages.guard)
+        if self.cfg.ledger.log_content:
+            ctx.extra["content"] = row
+        self.tracer.content(ctx, row)
 
     def _account(self, ctx: RequestContext, prompt_tokens: int, completion_tokens: int) -> None:
         ctx.prompt_tokens, ctx.completion_tokens = prompt_tokens, completion_tokens
@@ -356,7 +368,8 @@ class Gateway:
         """
         ctx.latency_ms = (time.time() - ctx.started_at) * 1000
         ctx.extra[RECORDED] = True
-        self.stages.record(ctx)
+        with self.tracer.span(ctx, "ledger"):
+            self.stages.record(ctx)
 
     def finish(self, ctx: RequestContext) -> None:
         """After the answer left (or the client did): metrics, limits, and the ledger record
@@ -364,12 +377,14 @@ class Gateway:
         ctx.latency_ms = (time.time() - ctx.started_at) * 1000
         self.metrics.request(ctx)
         if not ctx.extra.get(RECORDED):
-            self.stages.record(ctx)
+            with self.tracer.span(ctx, "ledger"):
+                self.stages.record(ctx)
         settle = self.stages.settle(ctx)
         if settle is not None:
             task = asyncio.ensure_future(settle)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        self.tracer.end(ctx)
 
 
 def model_not_found(model: str, usable: list[str]) -> OpenAIError:

@@ -21,6 +21,7 @@ from emancipate.executor import Executor
 from emancipate.ledger.prices import cost
 from emancipate.protocol import OpenAIError
 from emancipate.routing import Strategy
+from emancipate.tracing import OFF, Tracer
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -65,13 +66,14 @@ class Pipeline:
 
     def __init__(self, cfg: GatewayConfig, routes: Mapping[str, Route], executor: Executor,
                  runner: GuardRunner | None, policy: Policy | None,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, tracer: Tracer = OFF) -> None:
         self.cfg = cfg
         self.routes = routes
         self.executor = executor
         self.runner = runner
         self.policy = policy
         self.registry = registry
+        self.tracer = tracer  # a span per stage: guard, policy, routing
 
     async def prepare(
         self, ctx: RequestContext, route: Route, data: dict[str, Any], targets: list[Target], *,
@@ -86,29 +88,40 @@ class Pipeline:
         """
         param = "messages" if kind == "chat" else "input"
         if self.runner is not None:  # off the event loop when the body is large
-            scanned = await self.runner.scan(data, targets, kind)
+            with self.tracer.span(ctx, "guard"):  # the span counts the findings
+                scanned = await self.runner.scan(data, targets, kind)
+                ctx.findings = scanned.findings
             data, targets = scanned.body, scanned.targets
-            ctx.findings = scanned.findings
             ctx.decisions.extend(scanned.decisions)
         plan = None
         if self.policy is not None:
-            plan = self.policy.plan(data, ctx.findings, targets, ctx.principal)
-            ctx.decisions.extend(plan.decisions)
-            if plan.blocked is not None:
-                raise OpenAIError(
-                    403, f"Blocked by policy rule '{plan.blocked.rule}': {plan.blocked.reason} "
-                    "No target this request may be sent to is configured for this model.",
-                    type="permission_error", param=param, code="policy_blocked")
-            targets = plan.targets
-            if not redacted_ok:
-                targets = [t for t in targets if plan.restorer_for(t) is None]
-                if not targets:
-                    raise OpenAIError(
-                        403, "This input holds data the policy only lets in-house targets see, "
-                        f"and model '{route.name}' has no in-house target for it.",
-                        type="permission_error", param=param, code="policy_blocked")
-        ordered = route.strategy.order(targets, ctx, prompt)
+            with self.tracer.span(ctx, "policy"):
+                plan, targets = self._plan(ctx, route, data, targets, param, redacted_ok)
+        with self.tracer.span(ctx, "routing"):
+            ordered = route.strategy.order(targets, ctx, prompt)
         return Prepared(route, data, prompt, plan, targets, ordered)
+
+    def _plan(self, ctx: RequestContext, route: Route, data: dict[str, Any],
+              targets: list[Target], param: str, redacted_ok: bool,
+              ) -> tuple[PolicyPlan, list[Target]]:
+        """The policy's plan and the targets it allows; raises 403 `policy_blocked`."""
+        assert self.policy is not None
+        plan = self.policy.plan(data, ctx.findings, targets, ctx.principal)
+        ctx.decisions.extend(plan.decisions)
+        if plan.blocked is not None:
+            raise OpenAIError(
+                403, f"Blocked by policy rule '{plan.blocked.rule}': {plan.blocked.reason} "
+                "No target this request may be sent to is configured for this model.",
+                type="permission_error", param=param, code="policy_blocked")
+        targets = plan.targets
+        if not redacted_ok:
+            targets = [t for t in targets if plan.restorer_for(t) is None]
+            if not targets:
+                raise OpenAIError(
+                    403, "This input holds data the policy only lets in-house targets see, "
+                    f"and model '{route.name}' has no in-house target for it.",
+                    type="permission_error", param=param, code="policy_blocked")
+        return plan, targets
 
     async def complete(self, ctx: RequestContext, prepared: Prepared
                        ) -> tuple[dict[str, Any], Target]:

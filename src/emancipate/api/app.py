@@ -154,12 +154,15 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway, wire = self.gateway, self.wire
         ctx = RequestContext(request_id=new_request_id(), endpoint=self.endpoint)
+        tracer = gateway.tracer  # `tracing.OFF` (no-ops) unless tracing is on
+        tracer.begin(ctx, scope["headers"])  # ended by `gateway.finish`
         watch: _Watch | None = None
         watcher: asyncio.Task[None] | None = None
         try:
             await gateway.authenticate(ctx, wire.credentials(scope))
             raw = await read_body(scope, receive, self.limit)
             data = wire.request(parse_json(raw, self.max_depth), ctx)
+            tracer.read(ctx, data)
             # The whole body is in: from now on `receive` only reports a disconnect, which
             # cancels this task (and so the upstream call or the embedded generation).
             task = asyncio.current_task()

@@ -18,6 +18,7 @@ from emancipate.context import Attempt, RequestContext, Target
 from emancipate.health import HealthBoard, TargetHealth
 from emancipate.protocol import OpenAIError
 from emancipate.providers import Provider, ProviderError
+from emancipate.tracing import OFF, Tracer
 
 BodyFor = Callable[[Target], dict[str, Any]]
 T = TypeVar("T")
@@ -29,13 +30,14 @@ _RETRY_SAME = {"rate_limited", "upstream_5xx", "connect", "bad_response", "strea
 class Executor:
     def __init__(
         self, cfg: GatewayConfig, providers: dict[str, Provider], health: HealthBoard,
-        observe: Callable[[Attempt], None] | None = None,
+        observe: Callable[[Attempt], None] | None = None, tracer: Tracer = OFF,
     ) -> None:
         self.cfg = cfg
         self.providers = providers
         self.health = health
         self.observe = observe or (lambda attempt: None)
         self.rng = random.Random()
+        self.tracer = tracer  # a span per attempt, its trace context sent upstream
 
     # --- public ------------------------------------------------------------------------------
 
@@ -168,24 +170,25 @@ class Executor:
                 tried_any = True
                 health.inflight += 1
                 started = time.perf_counter()
-                try:
-                    result = await invoke(target, body)
-                except TimeoutError:
-                    err = ProviderError("timeout", f"provider {target.provider!r} timed out")
-                except ProviderError as exc:
-                    err = exc
-                except asyncio.CancelledError:
-                    health.release_probe()
-                    self._record(ctx, target, "cancelled", started, None, "client went away")
-                    raise
-                else:
-                    latency = self._record(ctx, target, "ok", started, None, None)
-                    health.success(latency)
-                    ctx.served_by = target
-                    return result, target
-                finally:
-                    health.inflight -= 1
-                self._record(ctx, target, err.kind, started, err.status, err.message)
+                with self.tracer.attempt(ctx, target):  # ends after the attempt is recorded
+                    try:
+                        result = await invoke(target, body)
+                    except TimeoutError:
+                        err = ProviderError("timeout", f"provider {target.provider!r} timed out")
+                    except ProviderError as exc:
+                        err = exc
+                    except asyncio.CancelledError:
+                        health.release_probe()
+                        self._record(ctx, target, "cancelled", started, None, "client went away")
+                        raise
+                    else:
+                        latency = self._record(ctx, target, "ok", started, None, None)
+                        health.success(latency)
+                        ctx.served_by = target
+                        return result, target
+                    finally:
+                        health.inflight -= 1
+                    self._record(ctx, target, err.kind, started, err.status, err.message)
                 if not err.retryable:
                     health.release_probe()
                     raise _client_error(err)

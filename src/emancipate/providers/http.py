@@ -13,6 +13,7 @@ from yarl import URL
 
 from emancipate.config import Timeouts
 from emancipate.providers.base import ProviderError, classify_status, retry_after_seconds
+from emancipate.tracing import UPSTREAM_TRACE
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024  # `server.max_upstream_body_bytes`
 _MAX_ERROR_BODY = 64 * 1024  # an error answer is read for its message only
@@ -73,8 +74,12 @@ class HTTPUpstream:
         """POST and return the response once its headers are in; errors classified.
 
         `payload` as bytes and `url` as an encoded `URL` go out exactly as given (a signed
-        request: `providers/aws_signing.py`)."""
+        request: `providers/aws_signing.py`). The attempt's W3C trace context is added when
+        tracing is on (`tracing.UPSTREAM_TRACE`; outside the signature, as AWS allows)."""
         data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        trace = UPSTREAM_TRACE.get()
+        if trace is not None:
+            headers = {**headers, **trace}
         try:
             resp = await self.session().post(
                 url, data=data, headers=headers, params=params or None
