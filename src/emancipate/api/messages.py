@@ -616,6 +616,14 @@ RENAMED = {"stop": "stop_sequences", "user": "metadata.user_id",
            "response_format": "output_config.format", "max_completion_tokens": "max_tokens"}
 
 
+def error_response(err: OpenAIError, request_id: str | None = None) -> JSONResponse:
+    """The one rendering of an error for this API's Starlette routes (the hot endpoint
+    renders through `MessagesWire.error` in `api/app.py`)."""
+    status, body = MESSAGES.error(err)
+    headers = {"x-request-id": request_id, **err.headers} if request_id else err.headers
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def message_id(ctx: RequestContext) -> str:
     """`msg_` + the request id's digits: the answer names its ledger record."""
     return "msg_" + ctx.request_id.removeprefix("req_")
@@ -647,9 +655,7 @@ def routes(gateway: Gateway) -> list[Route]:
             return JSONResponse({"input_tokens": estimate_tokens(chat_request(req))},
                                 headers={"x-request-id": ctx.request_id})
         except OpenAIError as err:
-            status, body = MESSAGES.error(err)
-            return JSONResponse(body, status_code=status,
-                                headers={"x-request-id": ctx.request_id, **err.headers})
+            return error_response(err, ctx.request_id)
 
     return [Route("/v1/messages/count_tokens", count_tokens, methods=["POST"])]
 
@@ -674,9 +680,7 @@ async def anthropic_models(gateway: Gateway, request: Request) -> Response:
             raise model_not_found(model_id, usable)
         return JSONResponse(model_info(model_id))
     except OpenAIError as err:
-        status, body = MESSAGES.error(err)
-        return JSONResponse(body, status_code=status,
-                            headers={"x-request-id": ctx.request_id, **err.headers})
+        return error_response(err, ctx.request_id)
 
 
 def model_info(model_id: str) -> dict[str, Any]:
@@ -685,5 +689,5 @@ def model_info(model_id: str) -> dict[str, Any]:
 
 
 __all__ = ["MESSAGES", "Asked", "BlockStream", "MessagesRequest", "MessagesWire",
-           "anthropic_error", "anthropic_models", "chat_request", "estimate_tokens",
-           "message_of", "parse_request", "routes"]
+           "anthropic_error", "anthropic_models", "chat_request", "error_response",
+           "estimate_tokens", "message_of", "parse_request", "routes"]
