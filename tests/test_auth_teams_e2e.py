@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,33 @@ def test_a_team_budget_stops_two_keys_of_the_team_together_across_replicas(
 
     team = _admin(second, operator).get("/admin/teams/search").json()
     assert team["keys"] == 2 and team["spent_day"] == pytest.approx(3 * COST)
+
+
+def test_a_burst_from_two_keys_on_two_replicas_overshoots_the_team_budget_by_one_request(
+        pair: list[GatewayProcess], redis_url: str) -> None:
+    admin = _admin(pair[0])
+    _made(admin.post("/admin/teams", json={"name": "burst", "budget_day": 0.3}))
+    keys = [_made(admin.post("/admin/keys", json={"name": f"k{i}", "team": "burst"}))["key"]
+            for i in range(2)]
+
+    def ask(n: int) -> int:
+        client = pair[n % 2].client(api_key=keys[n // 2 % 2])
+        try:
+            client.chat.completions.create(
+                model="chat", max_tokens=5, messages=[{"role": "user", "content": PROMPT}])
+        except openai.APIStatusError as exc:
+            err = exc.response.json()["error"]
+            assert (exc.status_code, err["code"]) == (429, "budget_exceeded"), err
+            assert "The team 'burst'" in err["message"]
+            return exc.status_code
+        return 200
+
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(pool.map(ask, range(40)))
+    answered = statuses.count(200)
+    assert 0 < answered < 40
+    _wait_team_spend(pair[0], redis_url, "burst", answered * COST)
+    assert _team_spend_in_redis(pair[0], redis_url, "burst") <= 0.3 + COST + 1e-9
 
 
 @pytest.fixture
