@@ -259,7 +259,8 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         t0 = time.perf_counter()
         parts = []
         for w, closed in windows:
-            from_summary = summarised and w.whole_days()
+            # A query without a summary twin reads the detail rows (and misses pruned days).
+            from_summary = summarised and w.whole_days() and fn in SUMMARY_QUERIES
             query = SUMMARY_QUERIES[fn] if from_summary else fn
 
             def run(w: _Window = w, query: Any = query) -> Any:
