@@ -141,6 +141,16 @@ def test_unknown_and_missing_admin_keys_are_401(api: Any):
                         "invalid_admin_key")
 
 
+def test_a_failing_admin_key_store_is_a_503_not_a_500(api: Any):
+    client, _, access = api
+    with access.store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE admins"))  # every lookup now fails in the database
+    r = client.get("/admin/keys", headers=bearer("sk-em-admin-not-cached-yet"))
+    err = assert_openai_error(r, 503, "auth_unavailable")
+    assert r.headers["retry-after"] == "1" and "sk-em-admin" not in err["message"]
+    assert client.get("/admin/keys", headers=bearer(CONFIGURED)).status_code == 200
+
+
 def test_without_a_configured_key_admin_identities_still_work(api: Any,
                                                               monkeypatch: pytest.MonkeyPatch):
     client, secrets, access = api

@@ -13,7 +13,7 @@ Errors, all OpenAI-shaped:
     403 admin_disabled      no admin key configured, no admin identity created, no OIDC
     403 insufficient_role   a known admin key whose role is below the one needed; the message
                             names the role needed and how to get it
-    503 auth_unavailable    the database did not answer the identity lookup in time
+    503 auth_unavailable    the database failed, or did not answer the identity lookup in time
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class AdminGuard:
             raise _invalid("Missing admin key: send 'Authorization: Bearer <admin key>'.")
         try:
             admin = await self._identity(secret)
-        except TimeoutError:
+        except Exception as exc:  # the database failed or did not answer: say so, not a 500
+            log.error("admin key lookup failed: %s", exc.__class__.__name__)
             raise OpenAIError(503, "The admin key store did not answer in time; retry "
                               "shortly (the gateway logs say why).", type="server_error",
                               code="auth_unavailable", headers={"retry-after": "1"}) from None
