@@ -58,6 +58,10 @@ def api(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> A
     ledger.close()
 
 
+def _id_of(api: Any, role: str) -> str:
+    return next(a.id for a in api[2].admins.list() if a.role == role)
+
+
 def test_a_viewer_reads_but_cannot_create_keys(api: Any):
     client, secrets, _ = api
     viewer = bearer(secrets["viewer"])
@@ -78,13 +82,19 @@ def test_a_viewer_reads_but_cannot_create_keys(api: Any):
         assert_openai_error(r, 403, "insufficient_role")
 
 
-def test_an_operator_manages_keys_and_teams_but_not_admins(api: Any):
+def test_an_operator_manages_keys_and_teams_but_not_admins(api: Any,
+                                                           caplog: pytest.LogCaptureFixture):
     client, secrets, _ = api
     operator = bearer(secrets["operator"])
     r = client.post("/admin/teams", headers=operator, json={"name": "search", "rpm": 10})
     assert r.status_code == 201, r.text
-    r = client.post("/admin/keys", headers=operator, json={"name": "bot", "team": "search"})
+    with caplog.at_level("INFO", logger="emancipate.admin"):
+        r = client.post("/admin/keys", headers=operator, json={"name": "bot", "team": "search"})
     assert r.status_code == 201 and r.json()["key"].startswith("sk-em-")
+    audit = [rec.getMessage() for rec in caplog.records if rec.name == "emancipate.admin"]
+    assert audit == [f"operator-person ({_id_of(api, 'operator')}, role operator) created key "
+                     f"{r.json()['id']}"]
+    assert r.json()["key"] not in caplog.text and secrets["operator"] not in caplog.text
     r = client.delete(f"/admin/keys/{r.json()['id']}", headers=operator)
     assert r.status_code == 200 and r.json()["status"] == "revoked"
 

@@ -24,6 +24,7 @@ loop never waits on it.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from emancipate.api.guard import AdminGuard
     from emancipate.auth.access import Access
     from emancipate.ledger import Ledger
+
+log = logging.getLogger("emancipate.admin")  # who changed what: one line per write
 
 ModelName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Body = TypeVar("Body", bound=BaseModel)
@@ -166,6 +169,10 @@ def _team_not_found(name: str) -> OpenAIError:
                        param="name", code="team_not_found")
 
 
+def _audit(admin: AdminInfo, action: str, subject: str) -> None:
+    log.info("%s (%s, role %s) %s %s", admin.name, admin.id, admin.role, action, subject)
+
+
 def admin_routes(access: Access, ledger: Ledger, guard: AdminGuard) -> list[Route]:
     """The key, team, admin identity and usage endpoints, each behind `guard`."""
     keys = _KeyEndpoints(access)
@@ -210,6 +217,7 @@ class _KeyEndpoints:
                                            expires_at=spec.expiry())
         except ValueError as exc:
             raise _invalid_value(exc) from None
+        _audit(admin, "created key", info.id)
         return {**info.to_dict(), "key": secret}
 
     async def rotate(self, request: Request, admin: AdminInfo) -> Any:
@@ -222,6 +230,7 @@ class _KeyEndpoints:
             raise OpenAIError(409, f"The key '{key_id}' is revoked and cannot be rotated; "
                               "create a new one.", param="id", code="key_revoked") from None
         self.access.invalidate(key_id)
+        _audit(admin, "rotated key", key_id)
         return {**info.to_dict(), "key": secret}
 
     async def revoke(self, request: Request, admin: AdminInfo) -> Any:
@@ -231,6 +240,7 @@ class _KeyEndpoints:
         except KeyNotFound:
             raise _key_not_found(key_id) from None
         self.access.invalidate(key_id)
+        _audit(admin, "revoked key", key_id)
         return info.to_dict()
 
 
@@ -267,6 +277,7 @@ class _TeamEndpoints:
         except ValueError as exc:
             raise _invalid_value(exc) from None
         self.access.invalidate()
+        _audit(admin, "created team", info.name)
         return info.to_dict()
 
     async def update(self, request: Request, admin: AdminInfo) -> Any:
@@ -280,6 +291,7 @@ class _TeamEndpoints:
         except ValueError as exc:
             raise _invalid_value(exc) from None
         self.access.invalidate()
+        _audit(admin, "changed team", f"{name} ({', '.join(sorted(changes)) or 'nothing'})")
         return info.to_dict()
 
     async def delete(self, request: Request, admin: AdminInfo) -> Any:
@@ -289,6 +301,7 @@ class _TeamEndpoints:
         except TeamNotFound:
             raise _team_not_found(name) from None
         self.access.invalidate()
+        _audit(admin, "deleted team", name)
         return {**info.to_dict(), "deleted": True}
 
 
@@ -308,6 +321,7 @@ class _AdminEndpoints:
         except ValueError as exc:
             raise _invalid_value(exc) from None
         self.access.forget_admins()
+        _audit(admin, f"created admin key ({info.role})", info.id)
         return {**info.to_dict(), "key": secret}
 
     async def revoke(self, request: Request, admin: AdminInfo) -> Any:
@@ -319,6 +333,7 @@ class _AdminEndpoints:
                               "GET /admin/admins).", param="id",
                               code="admin_not_found") from None
         self.access.forget_admins()
+        _audit(admin, "revoked admin key", admin_id)
         return info.to_dict()
 
 
