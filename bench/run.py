@@ -44,6 +44,11 @@ from overhead.procs import (  # noqa: E402
     measured,
     rss_bytes,
 )
+from overhead.responses_api import (  # noqa: E402
+    RESPONSES_PATH,
+    check_responses_stream,
+    responses_body,
+)
 from overhead.targets import (  # noqa: E402
     BENCH,
     CHAT_PATH,
@@ -92,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--write-docs", action=argparse.BooleanOptionalAction, default=None,
                    help="write the docs table (default: only for full runs of every target)")
+    p.add_argument("--responses", action="store_true",
+                   help="also a streaming row for POST /v1/responses on the emancipate targets")
     p.add_argument("--smoke", action="store_true",
                    help="self-test: the upstream alone, ~1 s runs, nothing written")
     args = p.parse_args(argv)
@@ -246,6 +253,9 @@ class Bench:
                                                headers, args.ttfb_requests))
                 row["ttfb"] = ttfb.to_dict()
                 log(f"{target.name}: first event p50 {ttfb.ttfb_p50_ms:.2f} ms")
+            if args.responses and target.kind == "emancipate":
+                row.update(self.measure_responses(url, headers, pid, target))
+                rss_after.append(rss_bytes(pid))
             row["rss_after_load"] = max(rss_after)
         except Exception as exc:  # noqa: BLE001 - one target failing must not stop the run
             row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -256,6 +266,23 @@ class Bench:
             if proc is not None:
                 self.registry.stop(proc)
         return row
+
+    def measure_responses(self, chat_url: str, headers: dict[str, str], pid: int,
+                          target: Target) -> dict[str, Any]:
+        """`--responses`: the chat stream row's load and first event, through /v1/responses
+        (each answer checked: the upstream's text, ending with response.completed)."""
+        args = self.args
+        url = chat_url.replace(CHAT_PATH, RESPONSES_PATH)
+        ttfb = asyncio.run(client.ttfb(url, responses_body(model=PACED_MODEL), headers,
+                                       args.ttfb_requests, checker=check_responses_stream))
+        log(f"{target.name}: /v1/responses first event p50 {ttfb.ttfb_p50_ms:.2f} ms")
+        out: dict[str, Any] = {"responses_ttfb": ttfb.to_dict()}
+        for store in (True, False):  # stored (the default) and `store: false`
+            script = self.workdir / f"{target.name}-responses-stream-{store}.lua"
+            script.write_text(lua_script(responses_body(store=store), headers))
+            key = "responses_stream" if store else "responses_stream_nostore"
+            out[key] = self.load(url, script, args.stream_concurrency, pid, target)
+        return out
 
     def load(self, url: str, script: Path, c: int, pid: int, target: Target) -> dict[str, Any]:
         """Warm up, then one measured wrk run with the target's CPU time around it."""
@@ -276,6 +303,27 @@ class Bench:
             f"p99 {res.p99_ms:.2f} ms, CPU {out['cpu_ms_per_req'] or 0:.3f} ms/req"
             + (f", {res.errors} errors" if res.errors else ""))
         return out
+
+
+def responses_lines(results: dict[str, Any]) -> list[str]:
+    """`--responses`: the /v1/responses stream beside the same target's chat stream."""
+    lines = []
+    for name, row in results["targets"].items():
+        stream, chat = row.get("responses_stream"), row.get("stream")
+        if not stream or not chat:
+            continue
+        first, chat_first = row["responses_ttfb"], row.get("ttfb") or {}
+        lines.append(
+            f"{name}: /v1/responses stream {stream['rps']:,.0f} req/s "
+            f"(chat {chat['rps']:,.0f}), CPU {stream['cpu_ms_per_req'] or 0:.3f} ms/req "
+            f"(chat {chat['cpu_ms_per_req'] or 0:.3f}), first event p50 "
+            f"{first['ttfb_p50_ms']:.2f} ms (chat {chat_first.get('ttfb_p50_ms', 0):.2f})")
+        nostore = row.get("responses_stream_nostore")
+        if nostore:
+            lines.append(f"{name}: /v1/responses stream with store: false "
+                         f"{nostore['rps']:,.0f} req/s, CPU "
+                         f"{nostore['cpu_ms_per_req'] or 0:.3f} ms/req")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     for note in report.notes(results):
         print(f"- {note}")
+    for line in responses_lines(results):
+        print(line)
     log(f"done in {results['elapsed_s']:.0f} s")
     if args.results_dir is not None:
         args.results_dir.mkdir(parents=True, exist_ok=True)

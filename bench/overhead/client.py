@@ -216,8 +216,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def ttfb(url: str, body: bytes, headers: dict[str, str], n: int, warmup: int = 3,
-               ) -> TtfbResult:
-    """`n` streaming requests one after the other on one keep-alive connection."""
+               checker: Callable[[Reply, bool], str | None] | None = None) -> TtfbResult:
+    """`n` streaming requests one after the other on one keep-alive connection; `checker`
+    judges each answer (default: a chat stream with the upstream's answer)."""
     conn = Conn(url)
     first: list[float] = []
     total: list[float] = []
@@ -226,7 +227,7 @@ async def ttfb(url: str, body: bytes, headers: dict[str, str], n: int, warmup: i
     try:
         for i in range(n + warmup):
             reply = await asyncio.wait_for(conn.post(body, headers), timeout=30)
-            problem = check_reply(reply, stream=True)
+            problem = (checker or check_reply)(reply, True)
             if problem:
                 raise RuntimeError(f"{url}: {problem}")
             if i < warmup:

@@ -43,7 +43,12 @@ from emancipate.api.wire import Events, Wire
 from emancipate.auth.blocking import DaemonPool
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer
-from emancipate.ledger.responses import ChatMessage, ResponseStore, StoredResponse
+from emancipate.ledger.responses import (
+    ChatMessage,
+    ResponseStore,
+    ResponseWriter,
+    StoredResponse,
+)
 from emancipate.protocol import OpenAIError
 
 log = logging.getLogger("emancipate.api")
@@ -438,7 +443,8 @@ class Responses:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.store = ResponseStore(gateway.stages.ledger.engine, gateway.stages.guard)
-        self.pool = DaemonPool(size=4, name="responses-db")
+        self.writer = ResponseWriter(self.store)
+        self.pool = DaemonPool(size=4, name="responses-db")  # reads and deletes
         self.wire = ResponsesWire(self)
 
     async def create(self, ctx: RequestContext, data: dict[str, Any]) -> Answer | StreamAnswer:
@@ -498,8 +504,8 @@ class Responses:
                                 response, context, ctx.request_id, call.previous_response_id,
                                 scanned_clean=len(context) - 1 if read_clean else 0)
         try:
-            await self._db(self.store.save, stored)
-        except OpenAIError:
+            await self.writer.save(stored, STORE_TIMEOUT)
+        except TimeoutError:
             log.error("response %s of request %s not stored: the database did not answer",
                       response["id"], ctx.request_id)
         except Exception as exc:  # the answer still leaves: see the docstring
