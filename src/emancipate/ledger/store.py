@@ -4,7 +4,9 @@
 (O(1), no I/O, never raises). A writer thread with its own connection commits the queue every
 ``flush_interval`` seconds, or as soon as ``batch_size`` records wait. Inserts are idempotent
 (primary keys + ON CONFLICT DO NOTHING), so a batch retried after an ambiguous failure, or a
-spill file replayed twice, never duplicates a request.
+spill file replayed twice, never duplicates a request. The same transaction adds the batch's
+figures to the daily summary that the report reads (``ledger/summary.py``), counting only the
+requests the insert really added.
 
 Loss bound on a hard kill (SIGKILL, OOM, a crash): none with ``ledger.journal`` on (the
 default, ``write``): ``record`` also appends the record to a local journal before the answer's
