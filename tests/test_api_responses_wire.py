@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emancipate.api.completions import chat_request
 from emancipate.api.responses import input_messages, responses_call
@@ -149,3 +151,27 @@ def test_a_completions_request_becomes_one_user_message() -> None:
     with pytest.raises(OpenAIError) as exc:
         chat_request({"model": "m"})
     assert exc.value.param == "prompt" and exc.value.code == "missing_required_parameter"
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "role", "content", "text", "name", "call_id", "arguments",
+                         "output", "image_url", "format", "schema", "effort", "x"]),
+        inner, max_size=4),
+    max_leaves=12)
+_responses_body = st.fixed_dictionaries({"model": st.just("m")}, optional={
+    name: _json for name in ("input", "instructions", "tools", "tool_choice", "text",
+                             "reasoning", "include", "metadata", "store", "truncation")})
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=_responses_body, prompt=_json, echo=_json)
+def test_any_body_is_a_chat_request_or_an_openai_error(body: dict[str, Any], prompt: Any,
+                                                       echo: Any) -> None:
+    for translate, data in ((responses_call, body),
+                            (chat_request, {"model": "m", "prompt": prompt, "suffix": echo})):
+        try:
+            translate(data)
+        except OpenAIError as exc:
+            assert exc.status == 400 and exc.param
