@@ -123,8 +123,10 @@ class ResponseWriter:
     Each `save` waits for the commit of its response (the client must be able to continue
     from it at once), but every response that arrives while a transaction commits goes into
     the next one, so under load one commit carries many. One writer also means SQLite never
-    sees two writers at once: concurrent transactions made SQLite's busy handler sleep (at
-    16 concurrent streams: 159 streamed responses/s with four writer threads).
+    has writers queued behind each other: with four threads committing one response each,
+    16 concurrent streams stored 121-159 responses a second, with this writer 216-259 (quick
+    runs of `bench/run.py --only emancipate --responses` on a busy 2-core machine;
+    docs/benchmarks.md, "Responses API streaming").
     """
 
     def __init__(self, store: ResponseStore, max_batch: int = 256) -> None:
