@@ -66,7 +66,8 @@ _FIELDS = {
     "model", "input", "instructions", "tools", "tool_choice", "text", "max_output_tokens",
     "temperature", "top_p", "metadata", "user", "parallel_tool_calls", "stream", "store",
     "previous_response_id", "reasoning", "include", "truncation", "service_tier",
-    "safety_identifier", "prompt_cache_key", "stream_options",
+    "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options",
+    "stream_options",
 }
 # Fields of the Responses API this gateway does not offer, and what to do instead.
 _REFUSED = {
@@ -78,6 +79,11 @@ _REFUSED = {
     "max_tool_calls": "the gateway cannot bound built-in tool calls; leave it out",
     "top_logprobs": "log probabilities are not offered through the Responses API",
     "context_management": "server-side compaction is not offered; leave it out",
+    "background_options": "background responses are not offered; leave it out",
+    "moderation": "moderation of the answer is not offered; the leak guard and the policy "
+                  "apply to every request (docs/guard-and-policy.md)",
+    "image": "image generation is not offered; leave it out",
+    "access_programs": "OpenAI's access programs do not apply to this gateway; leave it out",
 }
 # The chat request's parameter names, as the client knows them (errors name the latter).
 _PARAMS = {"messages": "input", "max_completion_tokens": "max_output_tokens",
