@@ -119,6 +119,12 @@ def test_what_cannot_be_translated_is_a_400_naming_the_field(
     assert env.bodies(env.primary) == []
 
 
+def test_an_unknown_field_is_a_400_naming_it(env: ApiEnv) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        env.client.completions.create(model="gpt", prompt="hi", extra_body={"messages": []})
+    assert_openai_error(exc.value, 400, "unknown_parameter", "messages", "'messages'")
+
+
 def test_the_embedded_model_completes_plain_and_streamed(
         embedded_gateway: GatewayProcess) -> None:
     client = embedded_gateway.client()

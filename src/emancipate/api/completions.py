@@ -37,6 +37,8 @@ _REFUSED = {
     "logprobs": "log probabilities are not offered through this gateway",
 }
 
+_KNOWN = {*_PASSED, *_REFUSED, "prompt", "echo", "best_of"}
+
 
 def _unsupported(param: str, reason: str) -> OpenAIError:
     return OpenAIError(400, f"'{param}' is not supported by this gateway: {reason}.",
@@ -61,6 +63,11 @@ def prompt_of(value: Any) -> str:
 
 def chat_request(data: dict[str, Any]) -> ChatBody:
     """The chat request for a completions request (pure; raises `OpenAIError`)."""
+    for name in data:
+        if name not in _KNOWN:
+            raise OpenAIError(400, f"Unknown parameter: '{name}'. The completions API has no "
+                              "such field; see docs/api-completions.md for what is accepted.",
+                              param=name, code="unknown_parameter")
     for name, reason in _REFUSED.items():
         if data.get(name) not in (None, "", 0):  # 0 and False: none asked for
             raise _unsupported(name, reason)
