@@ -30,9 +30,10 @@ from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from emancipate.routing.learned import _fit_text, _text_logits
+from emancipate.routing.features import view
 from emancipate.routing.learned_data import read_csvs
 from emancipate.routing.learned_metrics import evaluate_scores
+from emancipate.routing.training import build_vocab, fit_words, tfidf
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "routing" / "mmlu"
@@ -100,11 +101,13 @@ def main() -> None:
     # the shipped router's features, leave-one-subject-out over all the data
     y_all = d.strong * (1 - d.weak)
     text = np.zeros(len(d))
-    for u in sorted(set(d.groups)):
-        te = np.flatnonzero(groups == u)
-        terms = _fit_text(d.prompts, y_all, groups, np.flatnonzero(groups != u), c=1.0,
-                          max_features=50_000)
-        text[te] = _text_logits(terms, [d.prompts[i] for i in te])
+    words = [view(p)[1] for p in d.prompts]  # router version 2's words (the figures in
+    for u in sorted(set(d.groups)):           # docs/router.md were measured with version 1's)
+        te, tr = np.flatnonzero(groups == u), np.flatnonzero(groups != u)
+        vocab, idf = build_vocab([words[i] for i in tr], 50_000)
+        coef = fit_words(tfidf([words[i] for i in tr], vocab, idf), (y_all[tr] > 0.5)
+                         .astype(int), groups[tr])
+        text[te] = tfidf([words[i] for i in te], vocab, idf) @ coef
     loglen = np.log1p(np.array([len(p) for p in d.prompts], dtype=float))
     base = (text / text.std() + 1.25 * loglen)[idx]
 

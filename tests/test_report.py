@@ -68,7 +68,7 @@ def write_router(path: Path) -> Path:
            "quality": [0.8, 0.79, 0.76, 0.7, 0.6],
            "gap_recovered": [1.0, 0.95, 0.8, 0.5, 0.0],
            "strong_quality": 0.8, "weak_quality": 0.6, "n": 100, "method": "test"}
-    IndependenceRouter({}, {"bias": 0.0, "text": 0.0, "log_length": 0.0}, cal).save(path)
+    IndependenceRouter.length_rule(cal).save(path)
     return path
 
 

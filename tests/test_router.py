@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from emancipate.routing.cli import app
-from emancipate.routing.learned import IndependenceRouter, RouterFileError, _fit_text
-from emancipate.routing.learned_data import read_csvs
+from emancipate.routing.learned import IndependenceRouter, RouterFileError, train_router
+from emancipate.routing.learned_data import Dataset, read_csvs
 from emancipate.routing.learned_metrics import (
     apgr,
     cpt,
@@ -81,10 +81,15 @@ def router_file(fixture_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_train_writes_a_json_router_file(router_file: Path) -> None:
     doc = json.loads(router_file.read_text())
-    assert doc["format"] == "emancipate-router" and doc["version"] == 1
-    vocab = doc["terms"]["vocab"]
-    assert "integral" in vocab and "extra" not in vocab
-    assert len(vocab) == len(doc["terms"]["idf"]) == len(doc["terms"]["weight"])
+    assert doc["format"] == "emancipate-router" and doc["version"] == 2
+    words = doc["model"]["words"]
+    assert "integral" in words["vocab"] and "extra" not in words["vocab"]
+    assert len(words["vocab"]) == len(words["idf"]) == len(words["coef"])
+    assert len(words["centroids"]) == 6  # one per training file
+    assert doc["model"]["prior"]["features"][0] == "log_chars"
+    held = doc["meta"]["heldout"]
+    assert held["apgr"] > held["length_apgr"]  # the fixture's words carry across files
+    assert held["words_weight"] > 0
     cal = doc["calibration"]
     assert cal["method"].startswith("5-fold by file")
     assert len(cal["threshold"]) == len(cal["inhouse_share"]) == len(cal["gap_recovered"])
@@ -98,6 +103,11 @@ def test_train_accepts_several_paths_after_data(fixture_dir: Path, tmp_path: Pat
                               "--strong", STRONG, "--weak", WEAK, "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "trained on 120 prompts from 3 file(s)" in res.output
+    # three files: three folds, each holding one file out (never prompts of a seen file)
+    assert IndependenceRouter.load(out).calibration["method"] == "3-fold by file (unseen files)"
+    res = runner.invoke(app, ["train", "--data", str(files[0]), "--strong", STRONG,
+                              "--weak", WEAK, "--out", str(out)])
+    assert res.exit_code == 0, res.output
     assert IndependenceRouter.load(out).calibration["method"].startswith("5-fold shuffled")
 
 
@@ -232,43 +242,94 @@ def test_the_gateway_cli_mounts_the_router_commands() -> None:
 # ---- scoring --------------------------------------------------------------------------
 
 
-def test_pure_python_scoring_matches_sklearn_tfidf(fixture_dir: Path) -> None:
-    """The request path re-implements TF-IDF by hand; it must equal sklearn's transform."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from emancipate.routing.learned import _TOKEN
+def test_request_path_words_match_the_training_tfidf(fixture_dir: Path) -> None:
+    """The request path re-implements TF-IDF and the centroid distance by hand; they must
+    equal what training computed with scipy."""
+    from emancipate.routing.features import view
+    from emancipate.routing.training import build_vocab, centroids, distances, tfidf
 
     ds = read_csvs([fixture_dir], STRONG, WEAK)
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=_TOKEN.pattern)
-    X = vec.fit_transform(ds.prompts)
-    coef = np.random.default_rng(0).normal(size=X.shape[1])
-    terms = {t: (float(vec.idf_[j]), float(vec.idf_[j] * coef[j]))
-             for t, j in vec.vocabulary_.items()}
-    r = IndependenceRouter(terms, {"bias": 0.0, "text": 1.0, "log_length": 0.0}, {})
-    probe = ds.prompts[:30] + ["Integral integral INTEGRAL of the tensor, unseen words"]
-    expected = vec.transform(probe) @ coef
-    got = [r.text_logit(p) for p in probe]
-    assert np.allclose(got, expected, atol=1e-9)
+    words = [view(p)[1] for p in ds.prompts]
+    vocab, idf = build_vocab(words, 500)
+    M = tfidf(words, vocab, idf)
+    coef = np.random.default_rng(0).normal(size=len(vocab))
+    cents = centroids(M, np.array(ds.groups))
+    r = IndependenceRouter.length_rule({})
+    r._vocab, r._idf, r._coef, r._centroids = ({t: i for i, t in enumerate(vocab)}, idf,
+                                              coef, cents)
+    r._text_w = 1.0
+    probe = ds.prompts[:30]
+    got = [r._words(view(p)[1]) for p in probe]
+    P = tfidf([view(p)[1] for p in probe], vocab, idf)
+    assert np.allclose([g[0] for g in got], P @ coef, atol=1e-9)
+    assert np.allclose([g[1] for g in got], distances(P, cents), atol=1e-9)
 
 
-def test_fixed_effects_keep_subject_base_rates_out_of_word_weights(tmp_path: Path) -> None:
+def test_fixed_effects_keep_subject_base_rates_out_of_word_weights() -> None:
     """A word that only marks a file whose prompts are all hard must not get the credit."""
+    from emancipate.routing.features import view
+    from emancipate.routing.training import build_vocab, fit_words, tfidf
+
     rng = random.Random(3)
     prompts, groups, y = [], [], []
     for i in range(100):  # file a: every prompt says "zebra" and is hard
         prompts.append(_prompt(rng, "zebra", i))
         groups.append("a")
-        y.append(1.0)
+        y.append(1)
     for i in range(100, 200):  # file b: hard words are hard, easy words are easy
         hard = i % 2 == 0
         prompts.append(_prompt(rng, rng.choice(HARD if hard else EASY), i))
         groups.append("b")
-        y.append(1.0 if hard else 0.0)
-    terms = _fit_text(prompts, np.array(y), np.array(groups), np.arange(200), c=1.0,
-                      max_features=10_000)
-    zebra = terms["zebra"][1] / terms["zebra"][0]
-    integral = terms["integral"][1] / terms["integral"][0]
-    assert integral > 0.5 and abs(zebra) < 0.5 * integral
+        y.append(1 if hard else 0)
+    words = [view(p)[1] for p in prompts]
+    vocab, idf = build_vocab(words, 1000)
+    coef = dict(zip(vocab, fit_words(tfidf(words, vocab, idf), np.array(y), np.array(groups)),
+                    strict=True))
+    assert coef["integral"] > 0.5 and abs(coef["zebra"]) < 0.5 * coef["integral"]
+
+
+def _subject_words_dataset(seed: int = 5) -> Dataset:
+    """Eight subjects, each with its own vocabulary and its own hard share; hard prompts are
+    longer (a prior that carries), and apart from that hardness is random within a subject:
+    the words only tell the subject, which does not carry to a subject never seen."""
+    rng = random.Random(seed)
+    prompts, strong, weak, groups = [], [], [], []
+    for f in range(8):
+        topic = [f"topic{f}word{k}" for k in range(6)]
+        hard_share = 0.2 + 0.08 * f
+        for i in range(60):
+            hard = rng.random() < hard_share
+            words = rng.sample(FILLER, 5 + (4 if hard else 0)) + rng.sample(topic, 3)
+            prompts.append(f"Q{f}-{i}: {' '.join(words)}?\nA. one\nB. two\nAnswer:")
+            strong.append(1.0)
+            weak.append(0.0 if hard else 1.0)
+            groups.append(f"subject_{f}")
+    return Dataset(prompts, np.array(strong), np.array(weak), groups)
+
+
+def test_words_that_only_name_the_subject_are_not_admitted() -> None:
+    router = train_router(_subject_words_dataset())
+    held = router.heldout
+    assert held["words_weight"] == 0.0, held
+    assert router.model["combine"]["text"] == 0.0
+    assert held["method"].startswith("5-fold by file")
+
+
+def test_a_prompt_unlike_the_training_data_is_scored_by_the_length_rule(
+        router_file: Path) -> None:
+    r = IndependenceRouter.load(router_file)
+    c = r.model["combine"]
+    rng = random.Random(2)
+    near = [r.parts(_prompt(rng, w, 5000 + i)) for i, w in enumerate(HARD + EASY)]
+    assert sum(p["shrink"] for p in near) < 0.5 * len(near)  # like training: not shrunk
+    for far_prompt in ("Écris un poème sur la mer, s'il te plaît, en douze vers.",
+                       "def reverse(xs):\n    return xs[::-1]\n" * 20):
+        p = r.parts(far_prompt)
+        assert p["distance"] > c["far"] and p["shrink"] == 1.0
+        assert p["logit"] == pytest.approx(c["bias"] + c["scale"] * p["length"])
+    # the length rule is monotone: a longer far-away prompt is more likely sent out
+    short, long = r.score("zzz qqq"), r.score("zzz qqq " * 200)
+    assert long > short
 
 
 def test_save_load_round_trip_and_version_check(router_file: Path, tmp_path: Path) -> None:
@@ -282,6 +343,10 @@ def test_save_load_round_trip_and_version_check(router_file: Path, tmp_path: Pat
     doc["version"] = 99
     copy.write_text(json.dumps(doc))
     with pytest.raises(RouterFileError, match="version 99 is not supported"):
+        IndependenceRouter.load(copy)
+    doc["version"] = 1  # a file from before the held-out-group router: refused, with why
+    copy.write_text(json.dumps(doc))
+    with pytest.raises(RouterFileError, match="version 1 .* retrain it with `emancipate router"):
         IndependenceRouter.load(copy)
     with pytest.raises(RouterFileError, match="no such router file"):
         IndependenceRouter.load(tmp_path / "missing.json")
@@ -300,7 +365,7 @@ def _hand_router(gap_recovered: list[float], strong_q: float = 0.9,
         "quality": [weak_q + g * (strong_q - weak_q) for g in gap_recovered],
         "strong_quality": strong_q, "weak_quality": weak_q,
     }
-    return IndependenceRouter({}, {"bias": 0.0, "text": 0.0, "log_length": 0.0}, cal)
+    return IndependenceRouter.length_rule(cal)
 
 
 def test_quality_floor_picks_the_largest_safe_inhouse_share() -> None:

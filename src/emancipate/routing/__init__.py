@@ -4,6 +4,6 @@ A strategy never removes targets (the policy stage decides eligibility); it only
 them, and the executor walks that order, failing over from one to the next.
 """
 
-from emancipate.routing.strategies import Strategy, build_strategy
+from emancipate.routing.strategies import Independence, Strategy, build_strategy, router_status
 
-__all__ = ["Strategy", "build_strategy"]
+__all__ = ["Independence", "Strategy", "build_strategy", "router_status"]

@@ -74,6 +74,23 @@ def _save(router, out: Path) -> None:  # an IndependenceRouter
         raise _fail(f"{out}: cannot write ({exc})") from None
 
 
+def _print_heldout(router) -> None:  # an IndependenceRouter
+    """Held-out-group figures beside the length rule's, and a warning when not better."""
+    h = router.heldout
+    if h.get("apgr") is None:
+        return
+    typer.echo(f"held out ({h['method']}): APGR {h['apgr']:.3f}, CPT(50%) {_pct(h['cpt50'])}; "
+               f"prompt-length rule APGR {h['length_apgr']:.3f}, CPT(50%) "
+               f"{_pct(h['length_cpt50'])}")
+    words = (f"words admitted at weight {h['words_weight']}" if h.get("words_weight")
+             else f"words not admitted (held-out gain {h.get('words_gain', 0.0):+.3f})")
+    typer.echo(f"feature families kept: {', '.join(h.get('families_kept', []))}; {words}")
+    if not router.calibration_applies():
+        typer.echo("warning: the router is not better than the prompt-length rule on held-out "
+                   "groups: its calibration does not apply (the gateway will say so at start-up "
+                   "and in /readyz)", err=True)
+
+
 def _print_floors(router) -> None:  # an IndependenceRouter
     """The calibrated threshold and in-house share at a few quality floors."""
     for floor in (0.8, 0.9, 0.95, 0.99):
@@ -126,6 +143,7 @@ def train(
                f"in {router.meta['train_seconds']}s; wrote {out}")
     typer.echo(f"strong model {_pct(cal['strong_quality'])} correct, weak "
                f"{_pct(cal['weak_quality'])}; calibration: {cal['method']}")
+    _print_heldout(router)
     _print_floors(router)
 
 
@@ -212,6 +230,7 @@ def _train_from_ledger(out: Path, config: Path | None, since: str | None,
     for d in trend:
         typer.echo(f"  {d['day']}  {_pct(d['readiness']):>6s}  "
                    f"({d['verdicts']} verdicts, {d['errors']} errors)")
+    _print_heldout(router)
     _print_floors(router)
 
 

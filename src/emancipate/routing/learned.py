@@ -1,43 +1,49 @@
 """The independence router: how likely a prompt needs the strong (external) model.
 
-Model (chosen by leave-subjects-out measurement, see docs/router.md):
+Model (version 2, chosen by leave-group-out measurement, see docs/router.md):
 
-* text: word 1-2-gram TF-IDF (sklearn's tokenizer, sublinear tf, l2 norm) into a logistic
-  regression of "the strong model is right and the weak one wrong", fitted with one
-  fixed effect per training file (subject) so that the word weights learn what makes a
-  prompt hard *within* a subject instead of memorising which subjects are hard;
-* length: log prompt length, the one prior that carries across subjects;
-* both combined by a logistic (Platt) layer fitted on cross-fitted, held-out scores, so the
-  score reads as P(strong model needed).
+* **prior**: a logistic regression over a few features that carry across subjects and data
+  sets (`features.FEATURES`: length, numbers/maths/code, question format, language,
+  lexical), standardised and *clipped to the range seen in training*, so a prompt unlike the
+  training data cannot push a feature's weight beyond what was measured. Feature families
+  are kept only if leaving them out does not improve held-out-group performance.
+* **words** (optional): TF-IDF over the training vocabulary into a logistic regression with
+  one fixed effect per training group, admitted only when it improves the held-out-group
+  APGR, at the weight that measured best (often none: words rarely carry to new subjects).
+* **distance to the training data**: 1 − the largest cosine between the prompt's TF-IDF
+  vector and a training group's centroid. Past the distances measured on groups held out in
+  training, the score slides toward the length rule (longer → external), the one prior that
+  carries everywhere: `z = (1 − s)·model + s·length`, `s` from 0 (as near as a typical
+  unseen group) to 1 (farther than almost any).
+* a logistic (Platt) layer over the held-out scores makes the score read as
+  P(in-house answer not good enough), and the held-out curve is stored as `calibration`,
+  with the length rule's held-out APGR beside the router's (`heldout`): a router that does
+  not beat it has no calibration that applies (`calibration_applies`).
 
-Scoring is pure Python over a dict (no numpy, sklearn or torch on the request path); the
-router file is plain JSON, safe to load. Training needs numpy and scikit-learn.
+Scoring is pure Python plus a few numpy operations (no scikit-learn or torch on the request
+path); the router file is plain JSON, safe to load. Training needs numpy and scikit-learn.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from emancipate.routing.features import FAMILIES, FEATURES, MAX_CHARS, view
+
 FORMAT = "emancipate-router"
-VERSION = 1
+VERSION = 2
 DEFAULT_QUALITY_FLOOR = 0.95
-MAX_CHARS = 32_000  # text features read at most this much; length uses the whole prompt
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # sklearn's default token_pattern
 
 
 class RouterFileError(ValueError):
     """A router file that cannot be used; the message names the file and the reason."""
-
-
-def _ngrams(prompt: str) -> list[str]:
-    toks = _TOKEN.findall(prompt[:MAX_CHARS].lower())
-    return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
 
 
 def _sigmoid(x: float) -> float:
@@ -53,36 +59,118 @@ class IndependenceRouter:
     A request goes in-house when `score(prompt) < threshold`.
     """
 
-    def __init__(self, terms: dict[str, tuple[float, float]], combine: dict[str, float],
-                 calibration: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
-        self.terms = terms  # term -> (idf, idf * coefficient)
-        self.combine = combine  # bias, text, log_length
+    def __init__(self, model: dict[str, Any], calibration: dict[str, Any],
+                 meta: dict[str, Any] | None = None) -> None:
+        self.model = model
         self.calibration = calibration
         self.meta = meta or {}
+        prior = model["prior"]
+        self._names = list(prior["features"])
+        self._index = [list(FEATURES).index(f) for f in self._names]
+        self._lin = [(j, m, s, lo, hi, w) for j, m, s, lo, hi, w in zip(
+            self._index, prior["mean"], prior["scale"], prior["low"], prior["high"],
+            prior["weight"], strict=True)]
+        self._bias = float(prior["bias"])
+        words = model.get("words")
+        self._vocab: dict[str, int] = ({t: i for i, t in enumerate(words["vocab"])}
+                                       if words else {})
+        if words:
+            self._idf = np.asarray(words["idf"], dtype=float)
+            self._coef = np.asarray(words["coef"], dtype=float)
+            self._centroids = np.asarray(words["centroids"], dtype=float)
+        c = model["combine"]
+        self._text_w = float(c.get("text", 0.0))
+        self._m_mean, self._m_sd = float(c["model_mean"]), float(c["model_sd"]) or 1.0
+        self._l_mean, self._l_sd = float(c["length_mean"]), float(c["length_sd"]) or 1.0
+        self._near, self._far = float(c["near"]), float(c["far"])
+        self._a, self._b = float(c["bias"]), float(c["scale"])
+
+    @classmethod
+    def length_rule(cls, calibration: dict[str, Any],
+                    meta: dict[str, Any] | None = None) -> IndependenceRouter:
+        """The prompt-length rule as a router (score = sigmoid(log(1 + chars) − 6)), with a
+        given calibration: a baseline, and a known router for tests."""
+        big = 1e9
+        model = {
+            "prior": {"features": ["log_chars"], "mean": [0.0], "scale": [1.0], "low": [-big],
+                      "high": [big], "weight": [1.0], "bias": -6.0},
+            "combine": {"text": 0.0, "model_mean": 0.0, "model_sd": 1.0, "length_mean": 0.0,
+                        "length_sd": 1.0, "near": 2.0, "far": 3.0, "bias": 0.0, "scale": 1.0},
+        }
+        return cls(model, calibration, meta)
 
     # ---- scoring -------------------------------------------------------------------
 
-    def text_logit(self, prompt: str) -> float:
-        """The word model's logit (before combining with length): TF-IDF dot coefficients."""
-        counts = Counter(t for t in _ngrams(prompt) if t in self.terms)
-        num = den = 0.0
-        for term, c in counts.items():
-            idf, w = self.terms[term]
-            tf = 1.0 + math.log(c)
-            a = tf * idf
-            den += a * a
-            num += tf * w
-        return num / math.sqrt(den) if den > 0.0 else 0.0
+    def parts(self, prompt: str) -> dict[str, Any]:
+        """What the score is made of: prior and word logits, distance, shrink, final logit."""
+        feats, words = view(prompt)
+        prior = self._bias
+        for j, m, s, lo, hi, w in self._lin:
+            z = (feats[j] - m) / s
+            prior += w * (lo if z < lo else hi if z > hi else z)
+        text, distance = self._words(words)
+        model = (prior + self._text_w * text - self._m_mean) / self._m_sd
+        length = (feats[0] - self._l_mean) / self._l_sd
+        shrink = self.shrink_for(distance)
+        logit = self._a + self._b * ((1.0 - shrink) * model + shrink * length)
+        return {"prior": prior, "text": text, "distance": distance, "shrink": shrink,
+                "length": length, "logit": logit, "words": words}
+
+    def _words(self, words: list[str]) -> tuple[float, float]:
+        """(word-model logit, distance to the nearest training group) of the prompt's words."""
+        if not self._vocab:
+            return 0.0, 0.0
+        vocab = self._vocab
+        counts = Counter(words)
+        idx = [vocab[t] for t in counts if t in vocab]
+        if not idx:
+            return 0.0, 1.0
+        ix = np.asarray(idx)
+        tf = 1.0 + np.log(np.fromiter((counts[t] for t in counts if t in vocab), float,
+                                      len(idx)))
+        v = tf * self._idf[ix]
+        norm = float(np.sqrt(v @ v))
+        v /= norm
+        text = float(v @ self._coef[ix]) if self._text_w else 0.0
+        nearest = float(np.max(self._centroids[:, ix] @ v))
+        return text, max(0.0, 1.0 - nearest)
+
+    def word_idf(self) -> dict[str, float]:
+        """The training vocabulary's idf (the online estimate weighs words with it)."""
+        return {t: float(self._idf[i]) for t, i in self._vocab.items()} if self._vocab else {}
+
+    def shrink_for(self, distance: float) -> float:
+        """0 up to the `near` distance, 1 from `far` on, linear between."""
+        if distance <= self._near:
+            return 0.0
+        if distance >= self._far:
+            return 1.0
+        return (distance - self._near) / (self._far - self._near)
+
+    def logit(self, prompt: str) -> float:
+        return float(self.parts(prompt)["logit"])
 
     def score(self, prompt: str) -> float:
         """P(strong model needed) for one prompt; higher means keep it external."""
-        c = self.combine
-        z = (c["bias"] + c["text"] * self.text_logit(prompt)
-             + c["log_length"] * math.log1p(len(prompt)))
-        return _sigmoid(z)
+        return _sigmoid(self.logit(prompt))
 
     def score_many(self, prompts: list[str]) -> list[float]:
         return [self.score(p) for p in prompts]
+
+    # ---- what the router knows about itself ------------------------------------------
+
+    @property
+    def heldout(self) -> dict[str, Any]:
+        """Held-out-group APGR of the router and of the length rule, measured in training."""
+        return dict(self.meta.get("heldout") or {})
+
+    def calibration_applies(self) -> bool:
+        """False when the held-out estimate is not better than the length rule's."""
+        h = self.heldout
+        apgr, length = h.get("apgr"), h.get("length_apgr")
+        if apgr is None or length is None:
+            return False
+        return bool(apgr > length)
 
     # ---- calibration ---------------------------------------------------------------
 
@@ -154,15 +242,9 @@ class IndependenceRouter:
             "format": FORMAT,
             "version": VERSION,
             "meta": self.meta,
-            "features": {"ngrams": [1, 2], "token_pattern": _TOKEN.pattern,
-                         "lowercase": True, "sublinear_tf": True, "norm": "l2",
-                         "max_chars": MAX_CHARS},
-            "combine": self.combine,
+            "features": {"max_chars": MAX_CHARS, "all": list(FEATURES)},
+            "model": self.model,
             "calibration": self.calibration,
-            # parallel arrays: the fastest JSON to parse (a dict of pairs takes twice as long)
-            "terms": {"vocab": list(self.terms),
-                      "idf": [_r(i) for i, _ in self.terms.values()],
-                      "weight": [_r(w) for _, w in self.terms.values()]},
         }
 
     def save(self, path: str | Path) -> None:
@@ -178,7 +260,7 @@ class IndependenceRouter:
         """Read a router file written by `save` (or `emancipate router train`)."""
         p = Path(path)
         try:
-            doc = _loads(p.read_bytes())
+            doc = json.loads(p.read_bytes())
         except FileNotFoundError:
             raise RouterFileError(f"{p}: no such router file") from None
         except (OSError, ValueError) as exc:
@@ -189,166 +271,73 @@ class IndependenceRouter:
     def from_dict(cls, doc: Any, source: str = "router") -> IndependenceRouter:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise RouterFileError(f"{source}: not an {FORMAT} file")
-        if doc.get("version") != VERSION:
-            raise RouterFileError(f"{source}: router file version {doc.get('version')!r} is "
-                                  f"not supported (this emancipate reads version {VERSION}); "
-                                  "retrain it with `emancipate router train`")
+        version = doc.get("version")
+        if version == 1:
+            raise RouterFileError(
+                f"{source}: router file version 1 (a word model without held-out-group "
+                "validation, which measured worse than the prompt-length rule on data it had "
+                f"not seen) is no longer read; this emancipate reads version {VERSION}: "
+                "retrain it with `emancipate router train` (same data, same command)")
+        if version != VERSION:
+            raise RouterFileError(f"{source}: router file version {version!r} is not supported "
+                                  f"(this emancipate reads version {VERSION}); retrain it with "
+                                  "`emancipate router train`")
         try:
-            t = doc["terms"]
-            vocab, idf, weight = t["vocab"], t["idf"], t["weight"]
-            if not len(vocab) == len(idf) == len(weight):
-                raise ValueError("terms: vocab, idf and weight differ in length")
-            if not all(isinstance(x, (int, float)) for x in idf + weight):
-                raise ValueError("terms: idf and weight must be numbers")
-            terms = dict(zip(map(str, vocab), zip(idf, weight, strict=True), strict=True))
-            combine = {k: float(doc["combine"][k]) for k in ("bias", "text", "log_length")}
-            cal = doc["calibration"]
+            model, cal = doc["model"], doc["calibration"]
+            unknown = [f for f in model["prior"]["features"] if f not in FEATURES]
+            if unknown:
+                raise ValueError(f"unknown feature(s) {unknown}")
             for key in ("threshold", "inhouse_share", "quality", "gap_recovered",
                         "strong_quality", "weak_quality"):
                 cal[key]  # noqa: B018 - presence check
+            router = cls(model, cal, doc.get("meta", {}))
+            words = model.get("words")
+            if words and not (len(words["vocab"]) == len(words["idf"]) == len(words["coef"])
+                              == router._centroids.shape[1]):
+                raise ValueError("words: vocab, idf, coef and centroids differ in length")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise RouterFileError(f"{source}: malformed router file ({exc!r})") from None
-        return cls(terms, combine, cal, doc.get("meta", {}))
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
-        return json.loads(raw)
-    return orjson.loads(raw)
-
-
-def _r(x: float) -> float:
-    return float(f"{x:.6g}")
+        return router
 
 
 # ---- training ---------------------------------------------------------------------------
 
 
-def train_router(data: Any, *, c: float = 1.0, length_weight: float | None = 1.25,
-                 folds: int = 5, max_features: int = 50_000, seed: int = 0) -> IndependenceRouter:
-    """Fit the router on a `learned_data.Dataset` and calibrate it on held-out folds.
+def train_router(data: Any, *, families: tuple[str, ...] | None = None, words: str = "auto",
+                 folds: int = 5, vocab_size: int = 1500, c_prior: float = 0.1,
+                 shrink: bool = True, seed: int = 0) -> IndependenceRouter:
+    """Fit the router on a `learned_data.Dataset` and validate it on held-out groups.
 
-    `length_weight` fixes how much log length counts: standard deviations of the text score
-    per unit of log(1 + chars) (1.25 is about one per sd of log length on MMLU, which measured
-    best on unseen subjects; absolute units so that data of near-constant length gets no
-    length term). None learns it from the held-out scores instead (worse on unseen subjects).
-    Calibration uses GroupKFold over files when there are at least `folds` files (so the
-    curve is measured on unseen subjects), otherwise a shuffled KFold.
+    Groups are the dataset's files (e.g. MMLU subjects, or a route's verdicts). Every choice
+    is made on folds of *whole groups* (GroupKFold; shuffled folds when there are fewer than
+    two groups, and the calibration is then flagged in-distribution): which feature families
+    stay (`families` forces a set), whether the word model is admitted and at what weight
+    (`words`: "auto", "on" or "off"), and where the distance starts to shrink the score
+    toward the length rule (`shrink=False`: never). The label is "the in-house (weak) model
+    is not right", which is what a shadow verdict says (`not inhouse_ok`) and does not
+    depend on how the strong model's answers were scored.
     """
-    import numpy as np
-    from sklearn.model_selection import GroupKFold, KFold
-
     from emancipate.routing.learned_data import DataError
-    from emancipate.routing.learned_metrics import fine_curve
+    from emancipate.routing.training import fit_router
 
-    started = time.perf_counter()
     n = len(data)
-    y = data.strong * (1.0 - data.weak)  # the strong model is right where the weak one is not
     if n < 10:
         raise DataError(f"need at least 10 labelled prompts to train, got {n}")
-    if not 0.0 < float(np.mean(y > 0.5)) < 1.0:
-        raise DataError("the labels never (or always) show the strong model right where the "
-                        "weak one is wrong: nothing to learn")
-    groups = np.asarray(data.groups)
-    loglen = np.log1p(np.array([len(p) for p in data.prompts], dtype=float))
-
-    n_groups = len(set(data.groups))
-    if n_groups >= folds:
-        splits = list(GroupKFold(n_splits=folds).split(np.zeros(n), groups=groups))
-        cv_kind = f"{folds}-fold by file (unseen files)"
-    else:
-        splits = list(KFold(n_splits=min(folds, n), shuffle=True, random_state=seed)
-                      .split(np.zeros(n)))
-        cv_kind = f"{min(folds, n)}-fold shuffled (fewer than {folds} files)"
-
-    oof = np.zeros(n)
-    for tr, te in splits:
-        terms = _fit_text(data.prompts, y, groups, tr, c=c, max_features=max_features)
-        oof[te] = _text_logits(terms, [data.prompts[i] for i in te])
-
-    # Platt layer on held-out scores: P(strong needed | text logit, log length)
-    bias, a_text, a_len = _fit_combine(oof, loglen, y, length_weight)
-    held_out = 1.0 / (1.0 + np.exp(-(bias + a_text * oof + a_len * loglen)))
-    curve = fine_curve(held_out, data.strong, data.weak, points=201)
-    calibration = {
-        **curve,
-        "strong_quality": float(np.mean(data.strong)),
-        "weak_quality": float(np.mean(data.weak)),
-        "n": n,
-        "method": cv_kind,
-    }
-    calibration = {k: ([_r(x) for x in v] if isinstance(v, list) else v)
-                   for k, v in calibration.items()}
-
-    terms = _fit_text(data.prompts, y, groups, np.arange(n), c=c, max_features=max_features)
+    y = (np.asarray(data.weak) < 0.5).astype(int)
+    if not 0 < int(y.sum()) < n:
+        raise DataError("the labels never (or always) show the in-house (weak) model wrong: "
+                        "nothing to learn")
+    started = time.perf_counter()
+    model, calibration, heldout = fit_router(
+        data, families=families, words=words, folds=folds, vocab_size=vocab_size,
+        c_prior=c_prior, shrink=shrink, seed=seed)
     meta = {
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "n_prompts": n, "n_files": n_groups, "files": sorted(set(data.groups)),
-        "target": "strong right and weak wrong",
-        "c": c, "length_weight": length_weight, "train_seconds": 0.0,
+        "n_prompts": n, "n_files": len(set(data.groups)), "files": sorted(set(data.groups)),
+        "target": "in-house (weak) model not right",
+        "heldout": heldout, "families": list(FAMILIES),
+        "train_seconds": 0.0,
     }
-    router = IndependenceRouter(terms, {"bias": bias, "text": a_text, "log_length": a_len},
-                                calibration, meta)
+    router = IndependenceRouter(model, calibration, meta)
     router.meta["train_seconds"] = round(time.perf_counter() - started, 2)
     return router
-
-
-def _fit_text(prompts: list[str], y: Any, groups: Any, idx: Any, *, c: float,
-              max_features: int) -> dict[str, tuple[float, float]]:
-    """TF-IDF + logistic regression with one fixed effect per file; returns term weights."""
-    import numpy as np
-    from scipy import sparse
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    sub = [prompts[i] for i in idx]
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True,
-                          token_pattern=_TOKEN.pattern, min_df=2 if len(sub) >= 200 else 1,
-                          max_features=max_features, dtype=np.float64)
-    clipped = [p[:MAX_CHARS] for p in sub]
-    X = vec.fit_transform(clipped)
-    g = np.asarray(groups)[idx]
-    names = sorted(set(g.tolist()))
-    col = {v: i for i, v in enumerate(names)}
-    # fixed effects scaled up so the L2 penalty barely touches them
-    fe = sparse.csr_matrix((np.full(len(g), 10.0), (np.arange(len(g)), [col[v] for v in g])),
-                           shape=(len(g), len(names)))
-    yy = (np.asarray(y)[idx] > 0.5).astype(int)
-    idf = vec.idf_
-    if yy.min() == yy.max():  # a small fold with one class only: nothing to learn from words
-        return {t: (float(idf[j]), 0.0) for t, j in vec.vocabulary_.items()}
-    model = LogisticRegression(C=c, max_iter=5000, fit_intercept=False)
-    model.fit(sparse.hstack([X, fe]).tocsr(), yy)
-    coef = model.coef_[0][: X.shape[1]]
-    return {t: (float(idf[j]), float(idf[j] * coef[j])) for t, j in vec.vocabulary_.items()}
-
-
-def _text_logits(terms: dict[str, tuple[float, float]], prompts: list[str]) -> Any:
-    import numpy as np
-
-    r = IndependenceRouter(terms, {"bias": 0.0, "text": 1.0, "log_length": 0.0}, {})
-    return np.array([r.text_logit(p) for p in prompts])
-
-
-def _fit_combine(text: Any, loglen: Any, y: Any,
-                 length_weight: float | None) -> tuple[float, float, float]:
-    """Logistic layer over (text logit, log length) fitted on held-out text logits."""
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-
-    yy = (np.asarray(y) > 0.5).astype(int)
-    t_sd = float(np.std(text)) or 1.0
-    l_mu, l_sd = float(np.mean(loglen)), float(np.std(loglen)) or 1.0
-    tz, lz = text / t_sd, (loglen - l_mu) / l_sd
-    if length_weight is None:
-        m = LogisticRegression(C=1.0).fit(np.column_stack([tz, lz]), yy)
-        a_t, a_l = float(m.coef_[0][0]), float(m.coef_[0][1])
-        b = float(m.intercept_[0])
-    else:  # length_weight is per unit of log length: in z units that is weight * sd
-        m = LogisticRegression(C=1.0).fit((tz + length_weight * l_sd * lz).reshape(-1, 1), yy)
-        a = float(m.coef_[0][0])
-        a_t, a_l, b = a, a * length_weight * l_sd, float(m.intercept_[0])
-    # back to raw units: bias + text * logit + log_length * log1p(len)
-    return b - a_l * l_mu / l_sd, a_t / t_sd, a_l / l_sd

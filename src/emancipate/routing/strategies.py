@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import random
-from typing import Protocol
+from typing import Any, Protocol
 
 from emancipate.config import RouteConfig
 from emancipate.context import Decision, RequestContext, Target
 from emancipate.health import HealthBoard
+from emancipate.routing.online import OnlineEstimate
+
+log = logging.getLogger("emancipate.routing")
 
 
 class Strategy(Protocol):
@@ -63,13 +68,21 @@ class LeastBusy:
 
 
 class Independence:
-    """In-house first when the learned router says the external model is not needed."""
+    """In-house first when the learned router says the external model is not needed.
+
+    The trained router's score is corrected per route by an `OnlineEstimate` learned from
+    this route's shadow verdicts (`observe`), so that after some verdicts the decisions
+    reflect the organisation's own traffic. A router whose held-out estimate is not better
+    than the prompt-length rule has no calibration that applies: it is logged at start-up
+    and shown by `status()` (in /readyz).
+    """
 
     def __init__(self, route: RouteConfig) -> None:
         from emancipate.routing.learned import IndependenceRouter
 
         if not route.router:
             raise ValueError("strategy independence needs `router:` (a trained router file)")
+        self.path = route.router
         self.router = IndependenceRouter.load(route.router)
         if route.threshold is not None:
             self.threshold = route.threshold
@@ -77,9 +90,27 @@ class Independence:
             self.threshold = self.router.threshold_for(
                 quality_floor=route.quality_floor, inhouse_share=route.inhouse_share
             )
+        self.online = OnlineEstimate(idf=self.router.word_idf())
+        self.calibrated = self.router.calibration_applies()
+        if not self.calibrated:
+            log.warning("router %s: %s", self.path, self.warning())
+
+    def warning(self) -> str | None:
+        """Why the router's calibration does not apply, or None when it does."""
+        if self.calibrated:
+            return None
+        h = self.router.heldout
+        if h.get("apgr") is None or h.get("length_apgr") is None:
+            return ("no held-out estimate in the router file (trained on a single group, or "
+                    "too little data): its thresholds are not known to hold on new prompts")
+        return (f"held-out APGR {h['apgr']:.3f} is not better than the prompt-length rule's "
+                f"{h['length_apgr']:.3f}: no calibration applies; retrain it on data closer to "
+                "this route's traffic (`emancipate router train --from-ledger`)")
 
     def order(self, targets: list[Target], ctx: RequestContext, prompt: str) -> list[Target]:
-        score = self.router.score(prompt)
+        parts = self.router.parts(prompt)
+        z = self.online.logit(parts["logit"], parts["words"])
+        score = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
         ctx.router_score = score
         inhouse = [t for t in targets if t.ownership == "in-house"]
         external = [t for t in targets if t.ownership != "in-house"]
@@ -90,6 +121,32 @@ class Independence:
             reason=f"score {score:.3f} {'<' if keep_home else '>='} threshold {self.threshold:.3f}",
         ))
         return inhouse + external if keep_home else external + inhouse
+
+    def observe(self, prompt: str, inhouse_ok: bool) -> None:
+        """Learn from one shadow verdict of this route (called when it is recorded)."""
+        parts = self.router.parts(prompt)
+        self.online.observe(parts["logit"], parts["words"], inhouse_ok, len(prompt))
+
+    def status(self) -> dict[str, Any]:
+        """The router's calibration, its held-out estimate and what live verdicts measured."""
+        h = self.router.heldout
+        est = self.router.estimate(self.threshold)
+        return {
+            "router": self.path,
+            "calibrated": self.calibrated,
+            "warning": self.warning(),
+            "threshold": None if math.isinf(self.threshold) else round(self.threshold, 4),
+            "heldout": {"apgr": h.get("apgr"), "length_apgr": h.get("length_apgr"),
+                        "cpt50": h.get("cpt50"), "method": h.get("method"),
+                        "inhouse_share": round(est["inhouse_share"], 4),
+                        "gap_recovered": round(est["gap_recovered"], 4)},
+            "live": self.online.live(self.threshold),
+        }
+
+
+def router_status(strategies: dict[str, Strategy]) -> dict[str, dict[str, Any]]:
+    """`status()` of every route using the independence strategy, by route name."""
+    return {name: s.status() for name, s in strategies.items() if isinstance(s, Independence)}
 
 
 def build_strategy(route: RouteConfig, health: HealthBoard) -> Strategy:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from emancipate.context import RequestContext, Target
 from emancipate.protocol import OpenAIError
+from emancipate.routing import Independence
 from emancipate.shadow.config import ShadowConfig
 from emancipate.shadow.judge import (
     Verdict,
@@ -280,6 +281,8 @@ class Shadow:
             "latency_ms": float(latency),
             **spend,
         }
+        if verdict != "error" and isinstance(job.route.strategy, Independence):
+            job.route.strategy.observe(job.prepared.prompt, bool(ok))  # the online estimate
         try:
             await asyncio.to_thread(self.ledger.record_shadow, row)
         except Exception as exc:

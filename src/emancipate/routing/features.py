@@ -1,0 +1,85 @@
+"""Prompt features of the independence router that carry across subjects and data sets.
+
+Pure Python over the prompt (no numpy on this path), built from C-level string operations
+and two regular expressions so that a decision stays well under 0.2 ms:
+
+* the prior features: a few numbers measured on any prompt — its length, how much of it is
+  numbers, maths or code, its question format, its language (share of non-ASCII bytes) and
+  two lexical statistics. These are the priors a router can carry to data it never saw.
+* the words: the lower-cased prompt split on white space and punctuation, for the optional
+  word model, the online estimate and a prompt's distance to the training data.
+
+Everything but the length reads at most `MAX_CHARS` characters: a 100 kB prompt costs what a
+2 kB one does. The length is the whole prompt's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+
+MAX_CHARS = 2_000
+_OPTION = re.compile(r"(?m)^[ \t]*\(?[A-J][.)][ \t]?(.*)$")
+# punctuation becomes a space, then str.split: three times faster than a token regex
+_SPACES = str.maketrans({c: " " for c in string.punctuation + "“”‘’–—…«»¿¡·"})
+_DIGITS = re.compile(r"\d+")
+_MATHS = "=+*/^<>≤≥√∫∑πθ∞%$\\"
+_CODE = ("{", "}", ";", "==", "!=", "->", "def ", "return", "import ", "print(", "```")
+
+# name -> family; the order is the feature vector's
+FEATURES: dict[str, str] = {
+    "log_chars": "length",
+    "log_question_chars": "length",
+    "log_option_chars": "length",
+    "log_lines": "length",
+    "number_share": "numbers-maths-code",
+    "log_numbers": "numbers-maths-code",
+    "maths_share": "numbers-maths-code",
+    "log_code": "numbers-maths-code",
+    "two_statements": "format",
+    "negation": "format",
+    "which_of_following": "format",
+    "question_mark": "format",
+    "blank": "format",
+    "options": "format",
+    "non_ascii_share": "language",
+    "word_length": "lexical",
+    "distinct_word_share": "lexical",
+}
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(FEATURES.values()))
+
+
+def view(prompt: str) -> tuple[list[float], list[str]]:
+    """(prior features in `FEATURES` order, lower-cased words) of one prompt."""
+    head = prompt[:MAX_CHARS]
+    low = head.lower()
+    words = low.translate(_SPACES).split()
+    n, n_words = len(head), len(words)
+    first = _OPTION.search(head)
+    question = head[: first.start()] if first else head
+    options = _OPTION.findall(head)
+    option_chars = sum(map(len, options)) / len(options) if options else 0.0
+    numbers = len(_DIGITS.findall(head))
+    maths = sum(head.count(c) for c in _MATHS)
+    code = sum(head.count(c) for c in _CODE)
+    features = [
+        math.log1p(len(prompt)),
+        math.log1p(len(question)),
+        math.log1p(option_chars),
+        math.log1p(head.count("\n")),
+        numbers / (1 + n_words),
+        math.log1p(numbers),
+        100.0 * maths / (1 + n),
+        math.log1p(code),
+        1.0 if "statement 1" in low else 0.0,
+        1.0 if ("NOT" in head or "EXCEPT" in head or "LEAST" in head) else 0.0,
+        1.0 if "which of the following" in low else 0.0,
+        1.0 if question.rstrip().endswith("?") else 0.0,
+        1.0 if "__" in head else 0.0,
+        float(min(len(options), 10)),
+        (len(head.encode("utf-8")) - n) / (1 + n),
+        sum(map(len, words)) / n_words if n_words else 0.0,
+        len(set(words)) / (1 + n_words),
+    ]
+    return features, words
