@@ -140,7 +140,12 @@ class Gateway:
             for name, r in self.routes.items()
         }
         ok = all(providers.values()) and all(routes.values())
-        return {"ready": ok, "providers": providers, "routes": routes, "targets": targets}
+        state = {"ready": ok, "providers": providers, "routes": routes, "targets": targets}
+        from emancipate.routing import router_status  # independence routes: calibration, live
+
+        if routers := router_status({n: r.strategy for n, r in self.routes.items()}):
+            state["routers"] = routers
+        return state
 
     def model_ids(self, principal: Principal | None = None) -> list[str]:
         """The public model names, or only those `principal`'s scopes cover."""
