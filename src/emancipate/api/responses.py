@@ -8,7 +8,8 @@ a secret in an input item or a `function_call_output` meets exactly the rules it
 in a chat message. The mapping table, what is refused and why: docs/api-responses.md.
 
     POST /v1/responses ─▶ ResponsesWire.request ─▶ Responses.create (previous_response_id)
-        ─▶ Gateway.chat ─▶ response object | event stream ─▶ ResponseStore.save (`store`)
+        ─▶ Gateway.chat ─▶ Response object | event stream, stored first (`store`) by
+           ResponseWriter (ledger/responses.py: one writer thread, group commits)
 
 Errors (all OpenAI-shaped, `param` named in the Responses request's terms):
     400 unsupported_parameter       a field or tool type the gateway does not offer
