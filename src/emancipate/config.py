@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emancipate.auth.config import AuthConfig
+from emancipate.cache.config import CacheConfig, RouteCache
 from emancipate.guard.config import GuardConfig
 from emancipate.ledger.config import LedgerConfig
 from emancipate.policy.config import PolicyConfig
@@ -317,6 +318,8 @@ class RouteConfig(_Strict):
     inhouse_share: float | None = Field(None, ge=0, le=1)
     threshold: float | None = Field(None, description="independence: explicit score threshold")
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share of requests shadowed")
+    cache: RouteCache | None = Field(
+        None, description="keep this route's answers and serve them again (`{ttl: 1h}`)")
 
 
 class CorsConfig(_Strict):
@@ -444,6 +447,7 @@ class GatewayConfig(_Strict):
     policy: PolicyConfig = PolicyConfig()
     ledger: LedgerConfig = LedgerConfig()
     shadow: ShadowConfig = ShadowConfig()
+    cache: CacheConfig = CacheConfig()
 
     tracing: TracingConfig = TracingConfig()
     @model_validator(mode="after")

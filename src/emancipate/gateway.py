@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import ValidationError
 
+from emancipate.cache.stage import Assembler, stream_of
 from emancipate.config import GatewayConfig
 from emancipate.context import Decision, Principal, RequestContext, Target
 from emancipate.executor import Executor
 from emancipate.health import HealthBoard
+from emancipate.ledger.prices import cost
 from emancipate.metrics import Metrics
 from emancipate.pipeline import Pipeline, Prepared, Route
 from emancipate.protocol import (
@@ -35,6 +37,7 @@ from emancipate.tracing import Tracer
 
 if TYPE_CHECKING:
     from emancipate.auth import Access
+    from emancipate.cache import ResponseCache
     from emancipate.guard import Guard
     from emancipate.guard.offload import GuardRunner
     from emancipate.ledger import Ledger
@@ -103,7 +106,7 @@ class Gateway:
                 self.health.register(target.id, p.breaker)
                 targets.append(target)
             self.routes[name] = Route(
-                name, targets, build_strategy(rcfg, self.health), rcfg.shadow_rate
+                name, targets, build_strategy(rcfg, self.health), rcfg.shadow_rate, rcfg.cache
             )
         self.stages = Stages.build(cfg)
         self.pipeline = Pipeline(cfg, self.routes, self.executor, self.stages.runner,
@@ -177,19 +180,30 @@ class Gateway:
         targets = self._capable(route, request)
         prepared = await self.pipeline.prepare(ctx, route, data, targets, prompt=prompt)
         data = prepared.data
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        lookup = None
+        if route.cache is not None and self.stages.cache is not None:
+            lookup = await self.stages.cache.lookup(ctx, route.cache, prepared)
+            ctx.extra["cache"] = lookup.status
+            if lookup.entry is not None:
+                return self._from_cache(ctx, lookup.entry, request.stream, include_usage)
         shadow = self.stages.shadow
         if request.stream:
-            include_usage = bool(request.stream_options and request.stream_options.include_usage)
             chunks, target = await self.executor.stream(ctx, prepared.ordered,
                                                         prepared.body_for)
             # shadow: sampled here, collects the streamed text
             job = shadow.begin(ctx, prepared) if shadow is not None else None
+            keep = None
+            if lookup is not None and lookup.key is not None:
+                keep = self._keeper(route, lookup.key, target)
             return StreamAnswer(
                 self._events(ctx, chunks, include_usage, prepared.restorer_for(target), job,
-                             len(prompt) // 4, data),
+                             len(prompt) // 4, data, keep),
                 self._headers(ctx), ctx
             )
         body, target = await self.pipeline.complete(ctx, prepared)
+        if lookup is not None and lookup.key is not None:
+            self._keeper(route, lookup.key, target)(body)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
         if self.keep_content:
@@ -203,6 +217,7 @@ class Gateway:
         self, ctx: RequestContext, chunks: AsyncIterator[dict[str, Any]],
         include_usage: bool, restorer: Restorer | None, shadow: ShadowJob | None = None,
         prompt_estimate: int = 0, data: dict[str, Any] | None = None,
+        keep: Callable[[dict[str, Any]], None] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """The committed stream as chat chunks, restored; a break after commit ends it with
         one `{"error": …}` event. Every API's stream is a translation of these events.
@@ -213,6 +228,7 @@ class Gateway:
         """
         prompt_tokens = completion_tokens = events = 0
         parts: list[str] | None = [] if self.keep_content else None
+        whole = Assembler() if keep is not None else None  # the response cache keeps it
         ended = False
         try:
             async for chunk in chunks:
@@ -235,6 +251,8 @@ class Gateway:
                 if parts is not None:
                     parts.extend((c.get("delta") or {}).get("content") or ""
                                  for c in chunk.get("choices") or ())
+                if whole is not None:
+                    whole.feed(chunk)
                 yield chunk
             if restorer is not None:
                 tail = restorer.flush()
@@ -242,6 +260,8 @@ class Gateway:
                     last = _tail_chunk(ctx, tail)
                     if shadow is not None:
                         shadow.feed(last)
+                    if whole is not None:
+                        whole.feed(last)
                     yield last
             ended = True  # the answer is whole: recorded before its closing event leaves
             self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
@@ -249,6 +269,10 @@ class Gateway:
             self.answered(ctx)
             if shadow is not None:  # the answer is complete: start the shadow replay
                 shadow.finish()
+            if keep is not None and whole is not None:
+                body = whole.body()
+                if body is not None:
+                    keep(body)
         except ProviderError as exc:
             ctx.status = 502
             ctx.error_code = "stream_interrupted"
@@ -266,6 +290,37 @@ class Gateway:
             if not ended:  # the client left mid-way: charged here, recorded by `finish`
                 self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
                                  parts, data)
+
+    def _keeper(self, route: Route, key: str, target: Target
+                ) -> Callable[[dict[str, Any]], None]:
+        """Stores an answer of `target` under `key` in the response cache."""
+        cache, rcfg = self.stages.cache, route.cache
+        assert cache is not None and rcfg is not None
+        return lambda body: cache.store(key, route.name, rcfg.ttl, body, target)
+
+    def _from_cache(self, ctx: RequestContext, entry: dict[str, Any], stream: bool,
+                    include_usage: bool) -> Answer | StreamAnswer:
+        """A hit: the cached answer, under this request's id, as a body or a stream. No
+        vendor was called: no tokens are charged; the ledger records the call it avoided."""
+        body = entry["body"]
+        body["id"] = ctx.request_id
+        usage = body.get("usage") or {}
+        provider = self.cfg.providers.get(entry.get("provider") or "")
+        if provider is not None and entry.get("ownership") == "external":
+            ctx.extra["cache_vendor"] = entry.get("vendor")
+            ctx.extra["saved_cost"] = cost(provider, entry.get("model") or "",
+                                           int(usage.get("prompt_tokens") or 0),
+                                           int(usage.get("completion_tokens") or 0))
+        if not stream:
+            return Answer(body, self._headers(ctx))
+        return StreamAnswer(self._replay(ctx, stream_of(body, include_usage)),
+                            self._headers(ctx), ctx)
+
+    async def _replay(self, ctx: RequestContext, chunks: list[dict[str, Any]]
+                      ) -> AsyncIterator[dict[str, Any]]:
+        for chunk in chunks:
+            yield chunk
+        self.answered(ctx)
 
     def _end_stream(self, ctx: RequestContext, prompt_tokens: int, completion_tokens: int,
                     prompt_estimate: int, events: int, parts: list[str] | None,
@@ -358,6 +413,9 @@ class Gateway:
             "x-request-id": ctx.request_id,
             "x-emancipate-attempts": str(len(ctx.attempts)),
         }
+        cache = ctx.extra.get("cache")
+        if cache is not None:
+            headers["x-emancipate-cache"] = cache
         if served is not None:
             headers["x-emancipate-provider"] = served.provider
             headers["x-emancipate-model"] = served.model
@@ -424,6 +482,7 @@ class Stages:
         self.runner: GuardRunner | None = None  # the guard off the loop, with its budget
         self.policy: Policy | None = None
         self.shadow: Shadow | None = None  # set by the gateway: it needs the pipeline
+        self.cache: ResponseCache | None = None  # None unless a route has `cache:`
 
     @classmethod
     def build(cls, cfg: GatewayConfig) -> Stages:
@@ -448,6 +507,10 @@ class Stages:
             from emancipate.policy import Policy
 
             stages.policy = Policy.from_config(cfg)
+        if any(r.cache is not None for r in cfg.routes.values()):
+            from emancipate.cache import ResponseCache
+
+            stages.cache = ResponseCache.from_config(cfg, ledger.engine, stages.guard)
         return stages
 
     async def start(self) -> None:
@@ -458,6 +521,8 @@ class Stages:
     async def aclose(self) -> None:
         if self.shadow is not None:  # first: its verdicts go to the ledger
             await self.shadow.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
         if self.runner is not None:  # scans in flight finish (bounded by the budget)
             await asyncio.to_thread(self.runner.close)
         await self.keys.aclose()

@@ -26,6 +26,7 @@ from emancipate.tracing import OFF, Tracer
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from emancipate.cache import RouteCache
     from emancipate.guard.offload import GuardRunner
     from emancipate.policy import Policy, PolicyPlan
     from emancipate.policy.redact import Restorer
@@ -39,6 +40,7 @@ class Route:
     targets: list[Target]
     strategy: Strategy
     shadow_rate: float = 0.0
+    cache: RouteCache | None = None  # `routes.<name>.cache`
 
 
 @dataclass(slots=True)

@@ -36,7 +36,7 @@ from emancipate.api.messages import MESSAGES, anthropic_models
 from emancipate.api.messages import routes as messages_routes
 from emancipate.api.oidc import oidc_routes
 from emancipate.api.responses import routes as responses_routes
-from emancipate.api.wire import CHAT, EMBEDDINGS, Wire
+from emancipate.api.wire import CHAT, EMBEDDINGS, Wire, header
 from emancipate.auth.oidc import OIDCLogin
 from emancipate.context import RequestContext
 from emancipate.gateway import Answer, Gateway, StreamAnswer, model_not_found, parse_json
@@ -149,6 +149,7 @@ class Endpoint:
         self.wire = wire
         self.endpoint = wire.endpoint
         self.limit = gateway.cfg.server.max_body_bytes
+        self.cached = gateway.stages.cache is not None  # the response cache reads Cache-Control
         self.max_depth = gateway.cfg.server.max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,6 +161,8 @@ class Endpoint:
         watcher: asyncio.Task[None] | None = None
         try:
             await gateway.authenticate(ctx, wire.credentials(scope))
+            if self.cached:
+                ctx.extra["cache_control"] = header(scope, b"cache-control")
             raw = await read_body(scope, receive, self.limit)
             data = wire.request(parse_json(raw, self.max_depth), ctx)
             tracer.read(ctx, data)

@@ -48,6 +48,9 @@ requests = Table(
     Column("latency_ms", Float, nullable=False),
     Column("router_score", Float),
     Column("attempts", Integer, nullable=False),
+    Column("cache", String(8)),  # rev 0010: hit, miss, bypass; NULL: the route has no cache
+    Column("cache_vendor", String(200)),  # a hit: the vendor whose call it avoided
+    Column("saved_cost", Float),  # a hit: what that call cost when the answer was cached
 )
 
 _fk = {"ondelete": "CASCADE"}
