@@ -69,6 +69,11 @@ def _by_name(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
     return named
 
 
+def _flags(traceparent: str) -> int:
+    """The trace flags of a W3C traceparent (bit 0: sampled)."""
+    return int(traceparent.rsplit("-", 1)[1], 16)
+
+
 def _assert_never_in(spans_of: OTLPReceiver, *texts: str) -> None:
     """Neither in any decoded attribute or event, nor anywhere in the exported bytes."""
     assert spans_of.bodies, "nothing was exported"
@@ -224,3 +229,23 @@ def test_tracing_off_serves_without_opentelemetry_importable(
     # the blocker works: the same process with tracing on cannot start
     with pytest.raises(RuntimeError, match="opentelemetry"):
         start_gateway(_config(flaky, steady, {"enabled": True}), env={"PYTHONPATH": path})
+
+
+def test_a_sampled_out_request_records_nothing_but_still_passes_its_context_upstream(
+        pair: tuple[SimulatedVendor, SimulatedVendor],
+        start_gateway: Callable[..., GatewayProcess]) -> None:
+    flaky, steady = pair
+    with OTLPReceiver("http") as collector:
+        gw = start_gateway(_config(flaky, steady, {
+            "enabled": True, "endpoint": collector.endpoint, "sample_ratio": 0}))
+        resp = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+            "model": "pair", "messages": [{"role": "user", "content": "not traced"}]})
+        assert resp.status_code == 200, resp.text
+        _ask(gw, "traced: the client sampled it")  # parent-based: its sampled flag wins
+        gw.stop()
+    unsampled, sampled = (req.headers["traceparent"] for req in flaky.received)
+    assert _flags(unsampled) & 1 == 0  # sampled out, and the upstream is told so
+    assert not unsampled.startswith(f"00-{TRACE_ID}-")
+    assert sampled.startswith(f"00-{TRACE_ID}-") and _flags(sampled) & 1 == 1
+    assert {s.trace_id for s in collector.spans} == {TRACE_ID}
+    assert len(collector.spans) == 7  # request, auth, guard, policy, routing, attempt, ledger

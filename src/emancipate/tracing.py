@@ -51,7 +51,8 @@ Stage = Literal["auth", "guard", "policy", "routing", "ledger"]
 UPSTREAM_TRACE: ContextVar[dict[str, str] | None] = ContextVar("upstream_trace", default=None)
 
 _SPAN = "trace_span"  # in ctx.extra: the request span
-_PARENT = "trace_context"  # in ctx.extra: the request span as a parent context
+_PARENT = "trace_context"  # in ctx.extra: the request span as a parent context, if sampled
+_UNSAMPLED = "trace_unsampled"  # in ctx.extra: the trace context headers of a sampled-out one
 _CONTENT = "trace_content"  # in ctx.extra: the masked exchange, under capture_content
 
 # gen_ai.operation.name per API (`Wire.endpoint`): every chat-like API is one chat call.
@@ -172,7 +173,7 @@ class Tracer:
         """A context manager timing `stage` of the request as a child span."""
         return _NOOP
 
-    def attempt(self, ctx: RequestContext, target: Target) -> _Noop | _AttemptSpan:
+    def attempt(self, ctx: RequestContext, target: Target) -> _Noop | _AttemptSpan | _Forward:
         """A context manager timing one upstream attempt; its trace context goes upstream."""
         return _NOOP
 
@@ -220,7 +221,12 @@ class OTelTracer(Tracer):
             attributes={"emancipate.api": ctx.endpoint, "emancipate.request_id": ctx.request_id,
                         "gen_ai.operation.name": _operation(ctx)})
         ctx.extra[_SPAN] = span
-        ctx.extra[_PARENT] = self.in_context(span)
+        if span.is_recording():
+            ctx.extra[_PARENT] = self.in_context(span)
+        else:  # sampled out: no child spans, only its context (sampled=0) goes upstream
+            headers_out: dict[str, str] = {}
+            self.propagator.inject(headers_out, context=self.in_context(span))
+            ctx.extra[_UNSAMPLED] = headers_out
 
     def read(self, ctx: RequestContext, data: dict[str, Any]) -> None:
         span: Span | None = ctx.extra.get(_SPAN)
@@ -240,9 +246,19 @@ class OTelTracer(Tracer):
         parent = ctx.extra.get(_PARENT)
         return _NOOP if parent is None else _StageSpan(self, ctx, stage, parent)
 
-    def attempt(self, ctx: RequestContext, target: Target) -> _Noop | _AttemptSpan:
+    def attempt(self, ctx: RequestContext, target: Target) -> _Noop | _AttemptSpan | _Forward:
         parent = ctx.extra.get(_PARENT)
-        return _NOOP if parent is None else _AttemptSpan(self, ctx, target, parent)
+        if parent is not None:
+            return _AttemptSpan(self, ctx, target, parent)
+        unsampled = ctx.extra.get(_UNSAMPLED)
+        if unsampled is not None and self.propagates_to(target):
+            return _Forward(unsampled)
+        return _NOOP
+
+    def propagates_to(self, target: Target) -> bool:
+        """Whether `tracing.propagate` lets `target` receive the trace context."""
+        propagate = self.settings.propagate
+        return propagate == "all" or (propagate == "in-house" and target.ownership == "in-house")
 
     def content(self, ctx: RequestContext, row: dict[str, Any]) -> None:
         if self.capture_content:
@@ -252,7 +268,10 @@ class OTelTracer(Tracer):
         span: Span | None = ctx.extra.pop(_SPAN, None)
         if span is None:
             return
-        ctx.extra.pop(_PARENT, None)
+        ctx.extra.pop(_UNSAMPLED, None)
+        if ctx.extra.pop(_PARENT, None) is None:  # sampled out: nothing to record
+            span.end()
+            return
         operation = _operation(ctx)
         route = ctx.route if ctx.route in self.routes else None
         span.update_name(f"{operation} {route}" if route else operation)
@@ -353,8 +372,7 @@ class _AttemptSpan:
                         "emancipate.target": target.id, "emancipate.vendor": target.vendor,
                         "emancipate.ownership": target.ownership,
                         "emancipate.attempt": self.before + 1})
-        propagate = tracer.settings.propagate
-        if propagate == "all" or (propagate == "in-house" and target.ownership == "in-house"):
+        if tracer.propagates_to(target):
             carrier: dict[str, str] = {}
             tracer.propagator.inject(carrier, context=tracer.in_context(self.span))
             self.token = UPSTREAM_TRACE.set(carrier)
@@ -377,6 +395,22 @@ class _AttemptSpan:
         elif exc is not None:
             _failed(span, exc)
         span.end()
+
+
+class _Forward:
+    """The attempt of a sampled-out request: no span, its trace context still goes upstream
+    (with the sampled flag off, so the upstream does not record it either)."""
+
+    __slots__ = ("headers", "token")
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def __enter__(self) -> None:
+        self.token = UPSTREAM_TRACE.set(self.headers)
+
+    def __exit__(self, *exc: object) -> None:
+        UPSTREAM_TRACE.reset(self.token)
 
 
 def _failed(span: Span, exc: BaseException) -> None:
