@@ -11,8 +11,11 @@ with `--gateway` the admin endpoints served by a real gateway process on that da
 first call per period is cold). `one_year_report` is the headline: the 365-day report built
 cold (no cached day) from the detail rows (`source="raw"`, what every build did before the
 daily summary) and from the daily summary, best and median of `--repeat` builds each, and the
-ratio. Prints JSON. The database is reused when it already holds the requested number of
-requests.
+ratio. With `--prune DAYS` it then deletes the detail rows older than DAYS as the retention
+job does (batches of 2,000 requests; each batch's time is how long it holds the write lock)
+and builds the one-year report again from the summary: same figures (that run leaves the
+database pruned: use a copy). Prints JSON. The database is reused when it already holds the
+requested number of requests.
 """
 
 from __future__ import annotations
@@ -153,13 +156,15 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="a database URL instead of --db")
     ap.add_argument("--gateway", action="store_true", help="also time the admin endpoints")
     ap.add_argument("--repeat", type=int, default=5, help="cold builds per source (one year)")
+    ap.add_argument("--prune", type=int, default=None, metavar="DAYS",
+                    help="then delete detail rows older than DAYS (destructive)")
     args = ap.parse_args()
     url = args.url or f"sqlite:///{args.db}"
     engine = db.make_engine(url)
     db.upgrade(engine)
     seeded = count(engine)
     seed_s = None
-    if seeded != args.requests:
+    if seeded != args.requests and args.prune is None:
         if seeded:
             raise SystemExit(f"{url} holds {seeded} requests, not {args.requests}: remove it")
         t0 = time.perf_counter()
@@ -193,7 +198,44 @@ def main() -> None:
                                               cfg)["timing_ms"]
     if args.gateway:
         out["gateway"] = time_gateway(url)
+    if args.prune is not None:
+        out["prune"] = time_prune(engine, cfg, now, args.prune)
     print(json.dumps(out, indent=2))
+
+
+def time_prune(engine: Engine, cfg: Any, now: datetime, days: int) -> dict[str, Any]:
+    """Retention on the seeded year: batch times, then the year's report from the summary."""
+    from emancipate.ledger.retention import cutoff_day, prune
+    from emancipate.report import build_report
+    from emancipate.report.build import clear_cache
+
+    # whole days: a period starting mid-day reads its first day from the detail rows
+    since = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=365)
+    clear_cache()
+    before = build_report(engine, since, cfg)
+    batches: list[float] = []
+    mark = [time.perf_counter()]
+
+    def lap() -> bool:
+        t = time.perf_counter()
+        batches.append((t - mark[0]) * 1000)
+        mark[0] = t
+        return False
+
+    t0 = time.perf_counter()
+    deleted = prune(engine, cutoff_day(days), pause=lap)
+    total = time.perf_counter() - t0
+    clear_cache()
+    t1 = time.perf_counter()
+    after = build_report(engine, since, cfg)
+    batches.sort()
+    return {"days_kept": days, "deleted": deleted, "seconds": round(total, 1),
+            "batches": len(batches),
+            "batch_ms_median": round(batches[len(batches) // 2], 1) if batches else None,
+            "batch_ms_max": round(batches[-1], 1) if batches else None,
+            "report_365d_after_ms": round((time.perf_counter() - t1) * 1000, 1),
+            "same_totals_after": before["totals"] == after["totals"],
+            "requests_in_report_after": after["totals"]["requests"]}
 
 
 def one_year(engine: Engine, cfg: Any, now: datetime, repeat: int) -> dict[str, Any]:
