@@ -5,6 +5,7 @@ in-house embedded model."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,41 @@ def test_a_streamed_completion_is_text_completion_chunks_then_done(env: ApiEnv) 
     assert "".join(c.choices[0].text for c in sdk if c.choices) == "primary says: via sdk"
 
 
+def _completions_recorded(env: ApiEnv) -> int:
+    rows = env.admin.get("/admin/usage", params={"by": "endpoint"}).json()["data"]
+    return sum(r["requests"] for r in rows if r["endpoint"] == "completions")
+
+
+def test_a_list_of_prompts_is_one_pipeline_call_each_in_order(env: ApiEnv) -> None:
+    prompts = ["alpha", "beta", "gamma"]
+    raws = [env.client.completions.with_raw_response.create(model="gpt", prompt=p, n=2,
+                                                            max_tokens=40) for p in prompts]
+    alone = [raw.parse() for raw in raws]
+    env.record(raws[-1].headers["x-request-id"])  # written in order: all before it are in
+    before = _completions_recorded(env)
+    env.clear()
+    c = env.client.completions.create(model="gpt", prompt=prompts, n=2, echo=True,
+                                      max_tokens=40)
+    assert [(ch.index, ch.text) for ch in c.choices] == [
+        (k * 2 + i, f"{p}primary says: {p}") for k, p in enumerate(prompts) for i in range(2)]
+    assert sorted(b["messages"][0]["content"] for b in env.bodies(env.primary)) == prompts
+    assert c.usage is not None and alone[0].usage is not None
+    assert c.usage.total_tokens == sum(a.usage.total_tokens for a in alone if a.usage)
+    deadline = time.monotonic() + 30  # one ledger record per prompt, written just after
+    while _completions_recorded(env) < before + 3:
+        assert time.monotonic() < deadline, "the prompts were not recorded one each"
+        time.sleep(0.05)
+    assert _completions_recorded(env) == before + 3
+
+
+def test_one_prompt_refused_by_policy_refuses_the_list(env: ApiEnv) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as exc:
+        env.client.completions.create(model="external-only",
+                                      prompt=["fine", f"aws_access_key_id={AWS_KEY}"])
+    assert_openai_error(exc.value, 403, "policy_blocked")
+    assert AWS_KEY.encode() not in env.raw(env.primary)
+
+
 def test_a_5xx_fails_over_to_the_next_target(env: ApiEnv) -> None:
     env.primary.inject(Status(500), times=2)
     assert env.client.completions.create(model="gpt", prompt="over").choices[0].text == \
@@ -108,7 +144,7 @@ def test_a_secret_in_the_prompt_reaches_no_external_vendor(env: ApiEnv) -> None:
     ({"suffix": "the end"}, "suffix"),
     ({"logprobs": 3}, "logprobs"),
     ({"best_of": 3}, "best_of"),
-    ({"prompt": ["first", "second"]}, "prompt"),
+    ({"prompt": ["first", "second"], "stream": True}, "prompt"),
     ({"prompt": [1734, 318]}, "prompt"),
 ])
 def test_what_cannot_be_translated_is_a_400_naming_the_field(

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emancipate.api.completions import COMPLETIONS
+from emancipate.api.completions import routes as completions_routes
 from emancipate.api.cors import CrossOrigin
 from emancipate.api.guard import AdminGuard
 from emancipate.api.messages import MESSAGES, anthropic_models
@@ -374,7 +374,6 @@ def create_app(gateway: Gateway) -> ASGIApp:
         Route("/v1/embeddings", Endpoint(gateway, gateway.embeddings, EMBEDDINGS),
               methods=["POST"]),
         Route("/v1/messages", Endpoint(gateway, gateway.chat, MESSAGES), methods=["POST"]),
-        Route("/v1/completions", Endpoint(gateway, gateway.chat, COMPLETIONS), methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model:path}", model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -385,6 +384,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
     routes.extend(oidc_routes(oidc))
     routes.extend(messages_routes(gateway))  # Anthropic's Messages API (api/messages.py)
     routes.extend(responses_routes(gateway))  # the Responses API (api/responses.py)
+    routes.extend(completions_routes(gateway))  # legacy completions (api/completions.py)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
