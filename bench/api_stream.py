@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -31,6 +30,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import client  # noqa: E402
+from overhead.messages_api import (  # noqa: E402
+    ANTHROPIC_VERSION,
+    MESSAGES_PATH,
+    check_messages_stream,
+    messages_body,
+)
 from overhead.procs import GATEWAY_CORE, LOAD_CORE, Registry, free_port, measured  # noqa: E402
 from overhead.targets import (  # noqa: E402
     BENCH,
@@ -40,42 +45,12 @@ from overhead.targets import (  # noqa: E402
     Emancipate,
     ensure_apt,
 )
-from overhead.upstream import CONTENT, MODEL, PACED_MODEL, request_body  # noqa: E402
+from overhead.upstream import MODEL, PACED_MODEL, request_body  # noqa: E402
 from overhead.wrk import lua_script, run_wrk  # noqa: E402
 
 
 def log(msg: str) -> None:
     print(f"[api-stream {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def messages_body(model: str = MODEL) -> bytes:
-    """The overhead bench's chat request, as an Anthropic Messages request."""
-    chat = json.loads(request_body(model=model))
-    body = {"model": model, "max_tokens": chat["max_tokens"], "temperature": chat["temperature"],
-            "system": chat["messages"][0]["content"],
-            "messages": [{"role": "user", "content": chat["messages"][1]["content"]}],
-            "stream": True}
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def chat_problem(body: bytes) -> str | None:
-    text, events, done = client.stream_text(body)
-    if not done:
-        return f"chat stream without [DONE] ({events} events)"
-    return None if text == CONTENT else f"chat stream content differs: {text[:80]!r}"
-
-
-def messages_problem(body: bytes) -> str | None:
-    text, names = [], []
-    for raw in body.decode().strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in raw.split("\n") if ": " in line)
-        names.append(fields.get("event"))
-        data = json.loads(fields.get("data", "{}"))
-        if data.get("type") == "content_block_delta":
-            text.append(data["delta"].get("text", ""))
-    if names[-1:] != ["message_stop"]:
-        return f"messages stream without message_stop ({names[-3:]})"
-    return None if "".join(text) == CONTENT else f"messages content differs: {text[:3]!r}"
 
 
 @dataclass(frozen=True)
@@ -85,15 +60,16 @@ class Api:
     path: str
     body: Callable[[str], bytes]
     headers: Callable[[str], dict[str, str]]
-    problem: Callable[[bytes], str | None]
+    problem: Callable[[client.Reply], str | None]
 
 
 APIS: dict[str, Api] = {
     "chat": Api(CHAT_PATH, lambda model: request_body(stream=True, model=model),
-                lambda key: {"Authorization": f"Bearer {key}"}, chat_problem),
-    "messages": Api("/v1/messages", messages_body,
-                    lambda key: {"x-api-key": key, "anthropic-version": "2023-06-01"},
-                    messages_problem),
+                lambda key: {"Authorization": f"Bearer {key}"},
+                lambda reply: client.check_reply(reply, True)),
+    "messages": Api(MESSAGES_PATH, messages_body,
+                    lambda key: {"x-api-key": key, **ANTHROPIC_VERSION},
+                    check_messages_stream),
 }
 
 
@@ -105,7 +81,7 @@ async def first_events(url: str, api: Api, headers: dict[str, str], n: int, warm
     try:
         for i in range(n + warmup):
             reply = await asyncio.wait_for(conn.post(api.body(PACED_MODEL), headers), 30)
-            problem = reply.status != 200 and f"status {reply.status}" or api.problem(reply.body)
+            problem = api.problem(reply)
             if problem:
                 raise RuntimeError(f"{url}: {problem}")
             if i >= warmup:

@@ -33,6 +33,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import client, report  # noqa: E402
+from overhead.messages_api import (  # noqa: E402
+    ANTHROPIC_VERSION,
+    MESSAGES_PATH,
+    check_messages_stream,
+    messages_body,
+)
 from overhead.procs import (  # noqa: E402
     GATEWAY_CORE,
     LOAD_CORE,
@@ -97,6 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--write-docs", action=argparse.BooleanOptionalAction, default=None,
                    help="write the docs table (default: only for full runs of every target)")
+    p.add_argument("--messages", action="store_true",
+                   help="also a streaming row for POST /v1/messages on the emancipate targets")
     p.add_argument("--responses", action="store_true",
                    help="also a streaming row for POST /v1/responses on the emancipate targets")
     p.add_argument("--smoke", action="store_true",
@@ -256,6 +264,8 @@ class Bench:
             if args.responses and target.kind == "emancipate":
                 row.update(self.measure_responses(url, headers, pid, target))
                 rss_after.append(rss_bytes(pid))
+            if args.messages and target.kind == "emancipate":
+                row.update(self.measure_messages(url, headers, pid, target))
             row["rss_after_load"] = max(rss_after)
         except Exception as exc:  # noqa: BLE001 - one target failing must not stop the run
             row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -283,6 +293,21 @@ class Bench:
             key = "responses_stream" if store else "responses_stream_nostore"
             out[key] = self.load(url, script, args.stream_concurrency, pid, target)
         return out
+
+    def measure_messages(self, chat_url: str, headers: dict[str, str], pid: int,
+                         target: Target) -> dict[str, Any]:
+        """`--messages`: the chat stream row's load and first event, through /v1/messages
+        (each answer checked: the upstream's text, ending with message_stop)."""
+        args = self.args
+        url = chat_url.replace(CHAT_PATH, MESSAGES_PATH)
+        headers = {**headers, **ANTHROPIC_VERSION}
+        ttfb = asyncio.run(client.ttfb(url, messages_body(model=PACED_MODEL), headers,
+                                       args.ttfb_requests, checker=check_messages_stream))
+        log(f"{target.name}: /v1/messages first event p50 {ttfb.ttfb_p50_ms:.2f} ms")
+        script = self.workdir / f"{target.name}-messages-stream.lua"
+        script.write_text(lua_script(messages_body(), headers))
+        return {"messages_ttfb": ttfb.to_dict(),
+                "messages_stream": self.load(url, script, args.stream_concurrency, pid, target)}
 
     def load(self, url: str, script: Path, c: int, pid: int, target: Target) -> dict[str, Any]:
         """Warm up, then one measured wrk run with the target's CPU time around it."""
@@ -323,6 +348,21 @@ def responses_lines(results: dict[str, Any]) -> list[str]:
             lines.append(f"{name}: /v1/responses stream with store: false "
                          f"{nostore['rps']:,.0f} req/s, CPU "
                          f"{nostore['cpu_ms_per_req'] or 0:.3f} ms/req")
+    return lines
+
+
+def messages_lines(results: dict[str, Any]) -> list[str]:
+    """`--messages`: the /v1/messages stream beside the same target's chat stream."""
+    lines = []
+    for name, row in results["targets"].items():
+        stream, chat = row.get("messages_stream"), row.get("stream")
+        if stream and chat:
+            first, chat_first = row["messages_ttfb"], row.get("ttfb") or {}
+            lines.append(
+                f"{name}: /v1/messages stream {stream['rps']:,.0f} req/s "
+                f"(chat {chat['rps']:,.0f}), CPU {stream['cpu_ms_per_req'] or 0:.3f} ms/req "
+                f"(chat {chat['cpu_ms_per_req'] or 0:.3f}), first event p50 "
+                f"{first['ttfb_p50_ms']:.2f} ms (chat {chat_first.get('ttfb_p50_ms', 0):.2f})")
     return lines
 
 
@@ -375,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     for note in report.notes(results):
         print(f"- {note}")
-    for line in responses_lines(results):
+    for line in responses_lines(results) + messages_lines(results):
         print(line)
     log(f"done in {results['elapsed_s']:.0f} s")
     if args.results_dir is not None:
