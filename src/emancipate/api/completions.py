@@ -184,8 +184,10 @@ class Completions:
             async with asyncio.TaskGroup() as group:  # one failure cancels the rest
                 tasks = [group.create_task(one(k)) for k in range(len(prompts))]
         except BaseExceptionGroup as failed:  # the client sees the first prompt's error
-            errors = [e for e in failed.exceptions if isinstance(e, OpenAIError)]
-            raise (errors or list(failed.exceptions))[0] from None
+            first: BaseException = next(
+                (e for e in failed.exceptions if isinstance(e, OpenAIError)),
+                failed.exceptions[0])
+            raise first from None
         answers = [task.result() for task in tasks]
         return Answer(_merged([a.body for a in answers if isinstance(a, Answer)]),
                       answers[0].headers)
@@ -213,7 +215,8 @@ class Completions:
 
 def _merged(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """One chat completion of several: choices renumbered in prompt order, usage summed."""
-    choices, usage = [], {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    choices: list[dict[str, Any]] = []
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     for body in bodies:
         for choice in body.get("choices") or ():
             choices.append({**choice, "index": len(choices)})
