@@ -300,3 +300,20 @@ def test_streamed_legacy_function_call_and_custom_tool_input_are_restored() -> N
     assert json.loads(args) == {"to": EMAIL}
     custom = "".join(c["custom"]["input"] for d in deltas for c in d.get("tool_calls", ()))
     assert custom == f"to {EMAIL} now [EMAIL"  # a partial one is released at the finish
+
+
+def test_whole_answers_get_function_call_and_custom_tool_input_restored() -> None:
+    from emancipate.pipeline import restore_message
+
+    body = {"choices": [{"index": 0, "message": {
+        "role": "assistant", "content": None,
+        "function_call": {"name": "send", "arguments": '{"to": "[EMAIL_1]"}'},
+        "tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": "mail",
+                                                                 "input": "to [EMAIL_1]"}},
+                       {"id": "c2", "type": "function",
+                        "function": {"name": "f", "arguments": '{"a": "[EMAIL_1]"}'}}]}}]}
+    restore_message(body, Restorer({"[EMAIL_1]": EMAIL}))
+    msg = body["choices"][0]["message"]
+    assert json.loads(msg["function_call"]["arguments"]) == {"to": EMAIL}
+    assert msg["tool_calls"][0]["custom"]["input"] == f"to {EMAIL}"
+    assert json.loads(msg["tool_calls"][1]["function"]["arguments"]) == {"a": EMAIL}

@@ -149,15 +149,21 @@ class Pipeline:
 
 
 def restore_message(body: dict[str, Any], restorer: Restorer) -> None:
-    """Put redacted values back into a chat completion's messages and tool calls."""
+    """Put redacted values back into a chat completion's messages, tool calls (function
+    arguments, custom tool input) and legacy `function_call` arguments."""
     for choice in body.get("choices") or ():
         msg = choice.get("message") or {}
         if isinstance(msg.get("content"), str):
             msg["content"] = restorer.restore(msg["content"])
-        for call in msg.get("tool_calls") or ():
-            fn = call.get("function") or {}
+        calls = [call.get("function") or {} for call in msg.get("tool_calls") or ()]
+        calls.append(msg.get("function_call") or {})
+        for fn in calls:
             if isinstance(fn.get("arguments"), str):
                 fn["arguments"] = restorer.restore(fn["arguments"])
+        for call in msg.get("tool_calls") or ():
+            custom = call.get("custom") or {}
+            if isinstance(custom.get("input"), str):
+                custom["input"] = restorer.restore(custom["input"])
 
 
 __all__ = ["Pipeline", "Prepared", "Route", "restore_message"]
