@@ -593,9 +593,34 @@ def resolve_config(cfg: GatewayConfig, source: str = "<config>") -> GatewayConfi
         for name in cfg.shadow.directions:
             if name not in cfg.routes:
                 raise ConfigError(source, f"shadow.directions.{name}", f"no route named {name!r}")
+        for name, route in cfg.routes.items():
+            if route.cache is not None and route.cache.semantic is not None:
+                _check_semantic_cache(cfg, name, route.cache.semantic.embedding_route)
     except ConfigError as exc:  # stages name no file: this one is
         raise ConfigError(source, exc.key, exc.reason) from None
     return cfg
+
+
+def _check_semantic_cache(cfg: GatewayConfig, name: str, embedding_route: str) -> None:
+    """`routes.<name>.cache.semantic`: its embedding route exists and is in-house only (no
+    vendor sees a prompt to build the cache); its vectors live in the ledger database."""
+    key = f"routes.{name}.cache.semantic"
+    embed = cfg.routes.get(embedding_route)
+    if embed is None:
+        raise ConfigError("", key + ".embedding_route", f"no route named {embedding_route!r} "
+                          f"(routes: {', '.join(sorted(cfg.routes))})")
+    external = [f"{t.provider}/{t.model}" for t in embed.targets
+                if cfg.providers[t.provider].ownership != "in-house"]
+    if external:
+        raise ConfigError("", key + ".embedding_route", f"route {embedding_route!r} has "
+                          f"external targets ({', '.join(external)}): the semantic cache embeds "
+                          "prompts in-house only, so that no vendor sees a prompt to build it; "
+                          "name a route whose targets are all in-house (e.g. type: embedded)")
+    if cfg.cache.backend == "redis" or (cfg.cache.backend == "auto" and cfg.server.redis_url):
+        raise ConfigError("", key, "the semantic cache keeps its vectors in the ledger "
+                          "database, and this gateway keeps cache entries in Redis: set "
+                          "`cache.backend: database` (replicas sharing a PostgreSQL ledger "
+                          "share the cache)")
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> GatewayConfig:

@@ -5,6 +5,11 @@ routes:
   support-bot:
     cache: {ttl: 1h}            # exact cache, scoped to the caller's key
     targets: [...]
+  faq:
+    cache:
+      ttl: 1d
+      semantic: {threshold: 0.97, embedding_route: local-embed}  # paraphrases hit too
+    targets: [...]
 cache:                          # gateway-wide limits (optional)
   max_entries: 100000
   max_entry_bytes: 262144
@@ -31,6 +36,23 @@ def seconds(value: object) -> object:
     return value
 
 
+class SemanticCache(BaseModel):
+    """`routes.<name>.cache.semantic`: a paraphrase of a cached question is served too."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedding_route: str = Field(
+        ..., min_length=1, description="the route whose targets embed the last user message; "
+        "every one of them must be in-house, so no vendor sees a prompt to build the cache")
+    threshold: float = Field(
+        0.97, gt=0, le=1, description="cosine similarity from which a stored question "
+        "answers a new one (docs/cache.md#semantic-cache measures false hits per threshold)")
+    max_candidates: int = Field(
+        2000, ge=1, le=100_000, description="entries compared per lookup: the newest of the "
+        "request's partition (same route, scope, policy outcome and everything but the last "
+        "user message)")
+
+
 class RouteCache(BaseModel):
     """`routes.<name>.cache`: answers of this route are kept and served again."""
 
@@ -44,6 +66,10 @@ class RouteCache(BaseModel):
     sampled: bool = Field(
         False, description="also cache requests sampled with temperature > 0 (or with no "
         "temperature, whose default is 1): each such request then gets the same answer")
+
+    semantic: SemanticCache | None = Field(
+        None, description="also serve the answer of a stored paraphrase (opt-in; see "
+        "docs/cache.md#semantic-cache)")
 
     _ttl = field_validator("ttl", mode="before")(classmethod(lambda cls, v: seconds(v)))
 
