@@ -191,14 +191,22 @@ def latency(data: Dataset) -> dict[str, Any]:
         loaded = IndependenceRouter.load(path)
         load_ms = (time.perf_counter() - t0) * 1000
     threshold = loaded.threshold_for(quality_floor=0.95)
-    lat = []
-    for _ in range(3):
+    runs = []  # 5 timings per prompt, one prompt at a time
+    for _ in range(5):
+        run = []
         for p in data.prompts:
             a = time.perf_counter_ns()
             _ = loaded.score(p) < threshold
-            lat.append(time.perf_counter_ns() - a)
-    lat.sort()
-    return {"p50_us": lat[len(lat) // 2] / 1000, "p99_us": lat[int(len(lat) * 0.99)] / 1000,
+            run.append(time.perf_counter_ns() - a)
+        runs.append(run)
+    every = sorted(t for run in runs for t in run)
+    # the median of each prompt's 5 timings: its cost without the scheduler's preemptions
+    # (this machine is shared); p99 over prompts of that is what the prompt itself costs
+    typical = sorted(sorted(ts)[2] for ts in zip(*runs, strict=True))
+    return {"p50_us": every[len(every) // 2] / 1000,
+            "p99_us": every[int(len(every) * 0.99)] / 1000,
+            "p99_us_per_prompt_median": typical[int(len(typical) * 0.99)] / 1000,
+            "max_us_per_prompt_median": typical[-1] / 1000,
             "file_bytes": size, "load_ms": round(load_ms, 1), "heldout": full.heldout}
 
 
@@ -278,8 +286,10 @@ def report(doc: dict[str, Any], families: list[dict[str, Any]], abl: dict[str, f
         print("\nablation, leave-domain-out APGR (router retrained per variant):")
         for k, v in abl.items():
             print(f"  {k:34s} {v:.3f}")
-    print(f"\ndecision latency p50 {lat['p50_us']:.1f} us, p99 {lat['p99_us']:.1f} us; router "
-          f"file {lat['file_bytes'] / 1e3:.0f} kB, loads in {lat['load_ms']:.0f} ms")
+    print(f"\ndecision latency p50 {lat['p50_us']:.1f} us, p99 {lat['p99_us']:.1f} us (all "
+          f"timings); per prompt (median of 5) p99 {lat['p99_us_per_prompt_median']:.1f} us, "
+          f"max {lat['max_us_per_prompt_median']:.1f} us; router file "
+          f"{lat['file_bytes'] / 1e3:.0f} kB, loads in {lat['load_ms']:.0f} ms")
     print(f"shipped-data router (trained on all): {json.dumps(lat['heldout'])}")
 
 

@@ -442,3 +442,37 @@ def test_fine_curve_counts_inhouse_share_and_gap() -> None:
     c = fine_curve(np.array([0.1, 0.2, 0.8, 0.9]), strong, weak, points=5)
     assert c["inhouse_share"] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
     assert c["gap_recovered"] == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.0])
+
+
+# ---- the held-out-group bench ----------------------------------------------------------------
+
+
+def test_router_eval_quick_reports_both_held_out_families_with_intervals(
+        fixture_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "eval"
+    done = subprocess.run(
+        [sys.executable, str(repo / "bench" / "router_eval.py"), "--quick", "--data",
+         str(fixture_dir), "--strong", STRONG, "--weak", WEAK, "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=repo, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert [f["family"] for f in doc["families"]] == ["leave-one-subject-out",
+                                                      "leave-domain-out"]
+    for fam in doc["families"]:
+        by_name = {r["name"]: r for r in fam["results"]}
+        assert set(by_name) == {"random", "length", "router"}
+        for name in ("random", "length", "router", "router - length"):
+            for metric in ("apgr", "cpt50", "cpt80"):
+                lo, hi = fam["bootstrap"][name][metric]
+                assert lo <= hi
+        lo, hi = fam["bootstrap"]["router"]["apgr"]
+        assert lo <= by_name["router"]["apgr"] <= hi
+        # on this fixture the words carry to unseen files: the router must beat the length rule
+        assert by_name["router"]["apgr"] > by_name["length"]["apgr"] + 0.1
+        assert len(fam["fold_summaries"]) == fam["groups"] == 6
+    assert doc["decision"]["p50_us"] > 0
+    assert "leave-domain-out (6 groups)" in done.stdout and "router - length" in done.stdout

@@ -165,3 +165,86 @@ def _request_path(gw: GatewayProcess, request_id: str) -> dict:
             assert path.status_code == 200, path.text
             return path.json()
         time.sleep(0.1)
+
+
+# --- the router's safety net and its online estimate ----------------------------------------
+
+
+def _known_router(path: Path, apgr: float, length_apgr: float) -> Path:
+    """The length rule as a router file, with a held-out summary saying how it measured."""
+    cal = {"threshold": [0.0, 0.5, 1.0], "inhouse_share": [0.0, 0.5, 1.0],
+           "quality": [0.9, 0.8, 0.7], "gap_recovered": [1.0, 0.5, 0.0],
+           "strong_quality": 0.9, "weak_quality": 0.7, "n": 100, "method": "test"}
+    heldout = {"apgr": apgr, "length_apgr": length_apgr, "cpt50": 0.4,
+               "method": "5-fold by file (unseen files)"}
+    IndependenceRouter.length_rule(cal, meta={"heldout": heldout}).save(path)
+    return path
+
+
+def _readyz(gw: GatewayProcess) -> dict:
+    r = httpx.get(gw.url + "/readyz", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_router_no_better_than_the_length_rule_is_flagged_at_start_up_and_in_readyz(
+    two, tmp_path: Path, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    flagged = _known_router(tmp_path / "flagged.json", apgr=0.52, length_apgr=0.55)
+    fine = _known_router(tmp_path / "fine.json", apgr=0.60, length_apgr=0.55)
+    left, right = two
+    providers = _providers(left, right)
+    providers["right"]["ownership"] = "in-house"
+    targets = [{"provider": "left", "model": "m"}, {"provider": "right", "model": "m"}]
+    gw = start_gateway({"providers": providers, "routes": {
+        "flagged": {"strategy": "independence", "router": str(flagged), "targets": targets},
+        "fine": {"strategy": "independence", "router": str(fine), "targets": targets},
+        "plain": {"targets": targets}}}, env={"EMANCIPATE_ADMIN_KEY": ADMIN})
+    routers = _readyz(gw)["routers"]
+    assert set(routers) == {"flagged", "fine"}  # only the independence routes
+    assert routers["flagged"]["calibrated"] is False
+    assert "0.520 is not better than the prompt-length rule's 0.550" in routers["flagged"][
+        "warning"]
+    assert routers["fine"]["calibrated"] is True and routers["fine"]["warning"] is None
+    assert routers["fine"]["heldout"]["apgr"] == 0.6
+    assert routers["fine"]["live"] == {"verdicts": 0, "window": 0, "words_seen": 0}
+    log = gw.log()
+    assert f"router {flagged}: held-out APGR 0.520 is not better" in log
+    assert f"router {fine}:" not in log
+
+
+def test_shadow_verdicts_teach_the_route_which_prompts_the_in_house_model_gets_wrong(
+    tmp_path: Path, start_gateway: Callable[..., GatewayProcess]
+) -> None:
+    from tests.test_shadow import _providers as shadow_providers
+    from tests.test_shadow import external_reply, inhouse_reply
+
+    router = _known_router(tmp_path / "r.json", apgr=0.60, length_apgr=0.55)
+    with SimulatedVendor("openai", name="bigco", reply=external_reply) as ext, \
+            SimulatedVendor("openai", name="home", reply=inhouse_reply) as home:
+        gw = start_gateway({
+            "providers": shadow_providers(ext, home),
+            "routes": {"chat": {
+                "strategy": "independence", "router": str(router),
+                "threshold": 0.0,  # everything goes out first, so everything is shadowed
+                "shadow_rate": 1.0,
+                "targets": [{"provider": "bigco", "model": "big-1"},
+                            {"provider": "home", "model": "h-1"}]}},
+        }, env={"EMANCIPATE_ADMIN_KEY": ADMIN})
+        # the in-house vendor agrees on "easy" prompts and answers "Lyon" to the others;
+        # both kinds have the same length, so the router alone cannot tell them apart
+        n = 120
+        for i in range(n):
+            topic = "easy geography" if i % 2 else "hard astronomy"
+            r = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+                "model": "chat", "messages": [{"role": "user",
+                                               "content": f"{topic} question number {i:03d}"}]})
+            assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 60
+        while (live := _readyz(gw)["routers"]["chat"]["live"])["verdicts"] < n:
+            assert time.monotonic() < deadline, live
+            time.sleep(0.2)
+    assert live["window"] == n and live["inhouse_ok"] == pytest.approx(0.5)
+    # measured on each verdict before it was learned: the estimate learned the topics, the
+    # router alone (same length for every prompt) is no better than a coin
+    assert live["apgr"] > 0.65 and live["apgr"] > live["apgr_router_alone"] + 0.15, live
