@@ -264,7 +264,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                "an": SimulatedVendor("anthropic", name="an", api_key="sk-ant-of-the-gateway"),
                "inside": SimulatedVendor("openai", name="inside"),
                "flaky": SimulatedVendor("openai", name="flaky"),
-               "down": SimulatedVendor("openai", name="down")}
+               "down": SimulatedVendor("openai", name="down"),
+               "anflaky": SimulatedVendor("anthropic", name="anflaky")}
     for sim in vendors.values():
         sim.start()
 
@@ -276,6 +277,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "providers": {
             "oa": external("oa"), "flaky": external("flaky"),
             "down": external("down", breaker={"failures": 1, "cooldown": 600}),
+            "anflaky": external("anflaky", "anthropic"),
             "an": external("an", "anthropic", api_key_env="AN_KEY"),
             "inside": {"kind": "openai-compatible", "base_url": vendors["inside"].url,
                        "ownership": "in-house", "vendor": "us"},
@@ -289,6 +291,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                                      {"provider": "an", "model": "an-sonnet"}]},
             "flaky-only": {"targets": [{"provider": "flaky", "model": "f-1"}]},
             "down-only": {"targets": [{"provider": "down", "model": "d-1"}]},
+            "anthropic-flaky-only": {"targets": [{"provider": "anflaky", "model": "af-1"}]},
         },
         "auth": {"enabled": True},
         "ledger": {"flush_interval": 0.05},
@@ -473,22 +476,25 @@ def test_a_failed_upstream_is_an_api_error_and_every_circuit_open_is_overloaded(
     assert len(env.vendors["down"].received) == 1
 
 
-def test_a_break_mid_stream_is_an_error_event(env: Env) -> None:
+@pytest.mark.parametrize(("route", "sim"), [("flaky-only", "flaky"),
+                                          ("anthropic-flaky-only", "anflaky")])
+def test_a_break_mid_stream_is_an_error_event(env: Env, route: str, sim: str) -> None:
     env.clear()
-    env.vendors["flaky"].inject(CutStream(after_events=3))
-    ask = {"model": "flaky-only", "max_tokens": 50, "stream": True,
+    env.vendors[sim].inject(CutStream(after_events=4))
+    ask = {"model": route, "max_tokens": 50, "stream": True,
            "messages": [{"role": "user", "content": "one two three four five six"}]}
     with httpx.stream("POST", env.gw.url + "/v1/messages", json=ask, timeout=30,
                       headers={"x-api-key": env.key}) as resp:
         assert resp.status_code == 200
         events = _events(resp.read().decode())
-    assert events[0][0] == "message_start" and events[-1][0] == "error"
-    assert "message_stop" not in [name for name, _ in events]
+    names = [name for name, _ in events]
+    assert names[0] == "message_start" and "content_block_delta" in names
+    assert names[-1] == "error" and "message_stop" not in names
     error = events[-1][1]["error"]
     assert error["type"] == "api_error" and "interrupted" in error["message"]
-    env.vendors["flaky"].inject(CutStream(after_events=3))
+    env.vendors[sim].inject(CutStream(after_events=4))
     with pytest.raises(anthropic.APIStatusError), env.client.messages.stream(
-            model="flaky-only", max_tokens=50,
+            model=route, max_tokens=50,
             messages=[{"role": "user", "content": "one two three four five six"}]) as stream:
         stream.get_final_message()
 
