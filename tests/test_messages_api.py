@@ -30,7 +30,7 @@ from emancipate.api.messages import (
     parse_request,
 )
 from emancipate.protocol import OpenAIError
-from emancipate.testing import CutStream, SimulatedVendor, Status
+from emancipate.testing import CutStream, RateLimit, SimulatedVendor, Status
 from tests.gateway_process import GatewayProcess
 
 ADMIN_KEY = "admin-" + "messages-api-7e21"
@@ -275,9 +275,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
     config = {
         "providers": {
-            "oa": external("oa"), "flaky": external("flaky"),
+            "oa": external("oa"),
+            "flaky": external("flaky", breaker={"failures": 100}),  # faults on purpose
             "down": external("down", breaker={"failures": 1, "cooldown": 600}),
-            "anflaky": external("anflaky", "anthropic"),
+            "anflaky": external("anflaky", "anthropic", breaker={"failures": 100}),
             "an": external("an", "anthropic", api_key_env="AN_KEY"),
             "inside": {"kind": "openai-compatible", "base_url": vendors["inside"].url,
                        "ownership": "in-house", "vendor": "us"},
@@ -474,6 +475,16 @@ def test_a_failed_upstream_is_an_api_error_and_every_circuit_open_is_overloaded(
     assert down.value.status_code == 529
     assert down.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
     assert len(env.vendors["down"].received) == 1
+
+
+def test_every_target_rate_limited_is_a_rate_limit_error_with_retry_after(env: Env) -> None:
+    env.clear()
+    env.vendors["flaky"].inject(RateLimit(retry_after=30), times=1)
+    with pytest.raises(anthropic.RateLimitError) as info:
+        env.client.messages.create(model="flaky-only", max_tokens=50,
+                                   messages=[{"role": "user", "content": "anyone"}])
+    assert info.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert int(info.value.response.headers["retry-after"]) >= 1
 
 
 @pytest.mark.parametrize(("route", "sim"), [("flaky-only", "flaky"),
