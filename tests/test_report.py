@@ -290,6 +290,9 @@ def test_report_figures_match_the_seeded_traffic(seeded: Any) -> None:
     assert at[0.25]["inhouse_share_live"] == pytest.approx(2 / 6, abs=1e-4)
     assert at[0.0]["inhouse_share_live"] == 0.0 and at[1.0]["inhouse_share_live"] == 1.0
     assert w["curve_heldout"][0]["quality"] == 0.8
+    # the test router file holds no held-out estimate: the report flags it
+    assert w["calibrated"] is False and "no held-out estimate" in w["warning"]
+    assert "  warning: router " in render_table(rep)
 
 
 def test_the_period_bounds_the_report(seeded: Any) -> None:

@@ -924,6 +924,10 @@ def _what_if(cfg: GatewayConfig | None, scores: list[dict[str, Any]]) -> list[di
             item["strong_quality"] = cal["strong_quality"]
             item["weak_quality"] = cal["weak_quality"]
             item["calibration_method"] = cal.get("method")
+            item["calibrated"] = router.calibration_applies()
+            item["heldout"] = {k: router.heldout.get(k) for k in ("apgr", "length_apgr",
+                                                                  "cpt50", "method")}
+            item["warning"] = router.calibration_warning()
         h = sorted(hist.get(name, []))
         n_live = sum(c for _, c, _ in h)
         item["live_requests"] = n_live

@@ -114,6 +114,8 @@ def render_table(report: dict[str, Any], trend_days: int = 14) -> str:
         if w.get("error"):
             head += f": {w['error']}"
         out.append(head)
+        if w.get("warning"):
+            out.append(f"  warning: router {w['router']}: {w['warning']}")
         cols = ["threshold"] + [k for k in ("inhouse_share_heldout", "quality_heldout",
                                             "gap_recovered_heldout", "inhouse_share_live",
                                             "quality_live_est")

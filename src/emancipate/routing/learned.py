@@ -172,6 +172,18 @@ class IndependenceRouter:
             return False
         return bool(apgr > length)
 
+    def calibration_warning(self) -> str | None:
+        """Why the calibration does not apply (for logs, /readyz and the report), or None."""
+        if self.calibration_applies():
+            return None
+        h = self.heldout
+        if h.get("apgr") is None or h.get("length_apgr") is None:
+            return ("no held-out estimate in the router file: its thresholds are not known to "
+                    "hold on new prompts")
+        return (f"held-out APGR {h['apgr']:.3f} is not better than the prompt-length rule's "
+                f"{h['length_apgr']:.3f}: no calibration applies; retrain it on data closer to "
+                "this route's traffic (`emancipate router train --from-ledger`)")
+
     # ---- calibration ---------------------------------------------------------------
 
     def threshold_for(self, *, quality_floor: float | None = None,

@@ -97,15 +97,7 @@ class Independence:
 
     def warning(self) -> str | None:
         """Why the router's calibration does not apply, or None when it does."""
-        if self.calibrated:
-            return None
-        h = self.router.heldout
-        if h.get("apgr") is None or h.get("length_apgr") is None:
-            return ("no held-out estimate in the router file (trained on a single group, or "
-                    "too little data): its thresholds are not known to hold on new prompts")
-        return (f"held-out APGR {h['apgr']:.3f} is not better than the prompt-length rule's "
-                f"{h['length_apgr']:.3f}: no calibration applies; retrain it on data closer to "
-                "this route's traffic (`emancipate router train --from-ledger`)")
+        return self.router.calibration_warning()
 
     def order(self, targets: list[Target], ctx: RequestContext, prompt: str) -> list[Target]:
         parts = self.router.parts(prompt)
