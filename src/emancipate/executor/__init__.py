@@ -10,14 +10,14 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from emancipate.config import GatewayConfig
+from emancipate.config import GatewayConfig, Retries
 from emancipate.context import Attempt, RequestContext, Target
 from emancipate.health import HealthBoard, TargetHealth
 from emancipate.protocol import OpenAIError
-from emancipate.providers import Provider, ProviderError
+from emancipate.providers import ChatChunks, Provider, ProviderError
 from emancipate.tracing import OFF, Tracer
 
 BodyFor = Callable[[Target], dict[str, Any]]
@@ -67,10 +67,11 @@ class Executor:
 
     async def stream(
         self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
-    ) -> tuple[AsyncIterator[dict[str, Any]], Target]:
+    ) -> tuple[ChatChunks, Target]:
         """A stream whose first chunk has arrived; failover happens only before that."""
 
-        async def call(target: Target, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        async def call(target: Target, body: dict[str, Any],
+                       ) -> tuple[dict[str, Any], ChatChunks, float]:
             pcfg = self.cfg.providers[target.provider]
             deadline = asyncio.get_running_loop().time() + pcfg.timeouts.total
             gen = self.providers[target.provider].chat_stream(body, target.model)
@@ -91,8 +92,8 @@ class Executor:
 
     async def _follow(
         self, ctx: RequestContext, target: Target, first: dict[str, Any],
-        rest: AsyncIterator[dict[str, Any]], deadline: float,
-    ) -> AsyncIterator[dict[str, Any]]:
+        rest: ChatChunks, deadline: float,
+    ) -> ChatChunks:
         """The committed stream: first chunk, then the rest within the total deadline.
 
         A break after commit is charged to the target (attempt outcome, breaker) and re-raised
@@ -214,10 +215,10 @@ class Executor:
                 headers={"Retry-After": str(return_after)})
         raise self._exhausted(ctx, targets, last, tried_any)
 
-    def _backoff(self, retries: Any, n: int, retry_after: float | None) -> float | None:
+    def _backoff(self, retries: Retries, n: int, retry_after: float | None) -> float | None:
         if retry_after is not None:
             return retry_after if retry_after <= retries.max_retry_after else None
-        base = min(retries.backoff_max, retries.backoff_initial * (2**n))
+        base = min(retries.backoff_max, retries.backoff_initial * (2.0**n))
         return base * (0.5 + self.rng.random() / 2)  # "equal jitter"
 
     def _record(self, ctx: RequestContext, target: Target, outcome: str, started: float,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from emancipate.context import Decision, Finding, Principal, Target
 from emancipate.guard.names import DETECTORS, label_for
 from emancipate.guard.view import Path, describe, redactable, segments_of, value_at
-from emancipate.policy.config import PolicyConfig, Rule
+from emancipate.policy.config import PolicyConfig, Relationship, Rule
 from emancipate.policy.redact import Restorer, Span, redact_body
 
 if TYPE_CHECKING:
@@ -71,8 +71,9 @@ class _Compiled:
 class Policy:
     """Built once from the gateway config; `plan` is pure and cheap when nothing was found."""
 
-    def __init__(self, cfg: PolicyConfig, vendor_relationships: dict[str, dict[str, str]],
-                 default_relationship: str = "partner") -> None:
+    def __init__(self, cfg: PolicyConfig,
+                 vendor_relationships: dict[str, dict[str, Relationship]],
+                 default_relationship: Relationship = "partner") -> None:
         self.cfg = cfg
         self.enabled = cfg.enabled
         rules = [

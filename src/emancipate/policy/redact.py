@@ -116,7 +116,7 @@ class Restorer:
             for call in delta.get("tool_calls") or ():
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                    key = (index, "tool", call.get("index", 0))
+                    key: tuple[Any, ...] = (index, "tool", call.get("index", 0))
                     fn["arguments"] = self._channel(key).feed(fn["arguments"])
                 custom = call.get("custom") if isinstance(call, dict) else None
                 if isinstance(custom, dict) and isinstance(custom.get("input"), str):

@@ -8,6 +8,7 @@ Responses are plain dicts serialised by orjson: the hot path allocates no models
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -270,7 +271,7 @@ class EmbeddingRequest(_Open):
         return v
 
 
-def pydantic_error_to_openai(errors: list[dict[str, Any]]) -> OpenAIError:
+def pydantic_error_to_openai(errors: Sequence[Mapping[str, Any]]) -> OpenAIError:
     """Turn the first pydantic error into a message that names the parameter and the fix."""
     err = _relevant(errors)
     loc = _without_union_steps(err["loc"])
@@ -294,7 +295,7 @@ def pydantic_error_to_openai(errors: list[dict[str, Any]]) -> OpenAIError:
     return OpenAIError(400, text, param=param, code="invalid_value")
 
 
-def _relevant(errors: list[dict[str, Any]]) -> dict[str, Any]:
+def _relevant(errors: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The error to report: for content given as a list, the list's own error rather than
     "not a string" from the string branch of `str | list[part]`."""
     first = errors[0]

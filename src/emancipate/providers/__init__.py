@@ -12,9 +12,9 @@ from emancipate.config import (
     OpenAICompatibleProvider,
     VertexProvider,
 )
-from emancipate.providers.base import Provider, ProviderError, Unsupported
+from emancipate.providers.base import ChatChunks, Provider, ProviderError, Unsupported
 
-__all__ = ["Provider", "ProviderError", "Unsupported", "build_providers"]
+__all__ = ["ChatChunks", "Provider", "ProviderError", "Unsupported", "build_providers"]
 
 
 def build_providers(cfg: GatewayConfig) -> dict[str, Provider]:

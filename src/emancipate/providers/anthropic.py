@@ -9,7 +9,6 @@ answer is asked for as a forced tool whose `input_schema` is the schema
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from emancipate.protocol import (
     usage,
 )
 from emancipate.providers.base import (
+    ChatChunks,
     Provider,
     ProviderError,
     Unsupported,
@@ -194,7 +194,7 @@ class Anthropic(Provider):
             usage=usage(int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))),
         )
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         request = self.to_messages_request(body, model)
         request["stream"] = True
         resp = await self.http.post(self.url, request, self.headers)

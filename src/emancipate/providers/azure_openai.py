@@ -10,12 +10,11 @@ service principal's, or the host's managed identity's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 from emancipate.config import AzureOpenAIProvider, OpenAICompatibleProvider
-from emancipate.providers.base import ProviderError
+from emancipate.providers.base import ChatChunks, ProviderError
 from emancipate.providers.entra import (
     ENTRA_REFUSED,
     BearerTokens,
@@ -76,7 +75,7 @@ class AzureOpenAI(OpenAICompatible):
                 raise
         return await super().chat(body, model)
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         for last_try in (False, True):
             stream = super().chat_stream(body, model)
             try:

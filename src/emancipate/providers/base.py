@@ -7,10 +7,14 @@ from JSON) and their vendor's wire protocol on the other. Vendor differences liv
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from emancipate.protocol import ChatCompletionRequest, ContentPart
+
+# What `chat_stream` returns: an async generator, not any iterator, because callers that stop
+# early `aclose()` it so the upstream connection is released at once.
+ChatChunks = AsyncGenerator[dict[str, Any], None]
 
 
 class ProviderError(Exception):
@@ -69,7 +73,7 @@ class Provider(ABC):
         """One chat completion, returned as an OpenAI `chat.completion` dict."""
 
     @abstractmethod
-    def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         """OpenAI `chat.completion.chunk` dicts; ends normally only after a complete answer."""
 
     async def embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ classified by its `:exception-type` (`throttlingException` is `rate_limited`...)
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ from emancipate.config import BedrockProvider
 from emancipate.protocol import ChatCompletionRequest, ImagePart
 from emancipate.providers.aws_signing import AwsSigner
 from emancipate.providers.base import (
+    ChatChunks,
     Provider,
     ProviderError,
     Unsupported,
@@ -153,7 +154,7 @@ class Bedrock(Provider):
         data = await self.http.read_json(resp)
         return completion_from(data, model, f"provider {self.name!r}", structured_tool(body))
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         resp = await self._post(model, "converse-stream", converse_request(body), EVENT_STREAM)
         if EVENT_STREAM not in resp.headers.get("content-type", ""):
             resp.release()

@@ -22,6 +22,7 @@ import orjson
 from emancipate.config import EmbeddedProvider
 from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
 from emancipate.providers.base import (
+    ChatChunks,
     Provider,
     ProviderError,
     Unsupported,
@@ -303,7 +304,7 @@ class Embedded(Provider):
             usage=usage(prompt_tokens, completion_tokens),
         )
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         chunk_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         first = True

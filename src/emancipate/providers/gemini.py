@@ -9,7 +9,6 @@ has its `finishReason`, and a stream that ends before is `stream_cut`).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ import orjson
 from emancipate.config import GeminiProvider
 from emancipate.protocol import ChatCompletionRequest
 from emancipate.providers.base import (
+    ChatChunks,
     Provider,
     ProviderError,
     Unsupported,
@@ -88,7 +88,7 @@ class GenerateContent(Provider):
         data = await self.http.read_json(resp)
         return completion_from(data, model, f"provider {self.name!r}")
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         resp = await self.http.post(self.url_for(model, "streamGenerateContent"),
                                     generate_request(body), await self.headers_for(),
                                     {"alt": "sse"})
@@ -124,7 +124,8 @@ class GenerateContent(Provider):
             raise ProviderError("bad_response", f"provider {self.name!r} sent a non-object")
         if "error" in event:  # an error after the 200: classified by its own code
             err = event["error"] if isinstance(event["error"], dict) else {}
-            status = err.get("code") if isinstance(err.get("code"), int) else 500
+            code = err.get("code")
+            status = code if isinstance(code, int) else 500
             raise error_for(status, data, None, f"provider {self.name!r} (mid-stream)")
         return event
 

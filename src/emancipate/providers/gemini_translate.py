@@ -170,7 +170,8 @@ def openapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
     `const` into a one-value `enum`, keywords outside the subset dropped
     (`additionalProperties`, `$schema`, `strict`...)."""
     defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    return _rewrite(schema, defs, 0)
+    rewritten: dict[str, Any] = _rewrite(schema, defs, 0)
+    return rewritten
 
 
 def _rewrite(node: Any, defs: dict[str, Any], depth: int) -> Any:

@@ -20,7 +20,8 @@ past the bound.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 import google.auth
 import google.auth.transport.requests
@@ -35,6 +36,8 @@ from emancipate.providers.http import read_secret
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 TOKEN_TIMEOUT = 20.0  # one token endpoint (or metadata server) round trip, and a file read
+
+T = TypeVar("T")
 
 
 class GoogleTokens:
@@ -74,8 +77,10 @@ class GoogleTokens:
     def _load(self) -> google_credentials.Credentials:
         if self.key_file:
             try:
-                return service_account.Credentials.from_service_account_file(
-                    self.key_file, scopes=[SCOPE])
+                credentials: google_credentials.Credentials = (
+                    service_account.Credentials.from_service_account_file(
+                        self.key_file, scopes=[SCOPE]))
+                return credentials
             except (OSError, ValueError, KeyError) as exc:
                 raise self._refusal(
                     f"cannot read the service-account key file {self.key_file!r} named by "
@@ -83,7 +88,7 @@ class GoogleTokens:
         credentials, _project = google.auth.default(scopes=[SCOPE])
         return credentials
 
-    async def _blocking(self, fn: Any) -> Any:
+    async def _blocking(self, fn: Callable[[], T]) -> T:
         try:
             return await self._pool.run(TOKEN_TIMEOUT, fn)
         except TimeoutError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -190,7 +190,7 @@ class HTTPUpstream:
         return raw
 
     async def sse_events(self, resp: aiohttp.ClientResponse, end: bytes = b"[DONE]",
-                         ) -> AsyncIterator[tuple[str, bytes]]:
+                         ) -> AsyncGenerator[tuple[str, bytes], None]:
         """Yield (event name, data) pairs from a server-sent-events body.
 
         Parsed from whatever the socket delivered (not line by line through aiohttp's

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
 from emancipate.config import OpenAICompatibleProvider
 from emancipate.protocol import ChatCompletionRequest
-from emancipate.providers.base import Provider, ProviderError, Unsupported, check_token_limit
+from emancipate.providers.base import (
+    ChatChunks,
+    Provider,
+    ProviderError,
+    Unsupported,
+    check_token_limit,
+)
 from emancipate.providers.http import DEFAULT_MAX_BODY, HTTPUpstream, read_secret
 
 # Parameters a request may carry that a restricted target must declare in `supports`.
@@ -74,7 +79,7 @@ class OpenAICompatible(Provider):
             )
         return data
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         resp = await self.http.post(self.url_for("chat/completions", model),
                                     self._payload(body, model, True), await self.headers_for(),
                                     self.cfg.query)

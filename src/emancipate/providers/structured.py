@@ -51,5 +51,7 @@ def structured_spec(body: ChatBody) -> StructuredSpec | None:
     if name is None:
         return None
     fmt = body["response_format"].get("json_schema") or {}
-    schema = fmt.get("schema") if isinstance(fmt.get("schema"), dict) else {"type": "object"}
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        schema = {"type": "object"}
     return StructuredSpec(name, str(fmt.get("description") or _DESCRIPTION), schema)

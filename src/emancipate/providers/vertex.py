@@ -12,12 +12,11 @@ next request fetches a fresh one; the failed one is failed over as any auth fail
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 from emancipate.config import VertexProvider
-from emancipate.providers.base import ProviderError
+from emancipate.providers.base import ChatChunks, ProviderError
 from emancipate.providers.embeddings import (
     EmbeddingBody,
     batches,
@@ -77,7 +76,7 @@ class Vertex(GenerateContent):
             self._forget_refused_token(err)
             raise
 
-    async def chat_stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+    async def chat_stream(self, body: dict[str, Any], model: str) -> ChatChunks:
         stream = super().chat_stream(body, model)
         try:
             async for chunk in stream:
