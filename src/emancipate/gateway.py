@@ -37,7 +37,7 @@ from emancipate.tracing import Tracer
 
 if TYPE_CHECKING:
     from emancipate.auth import Access
-    from emancipate.cache import ResponseCache
+    from emancipate.cache import Lookup, ResponseCache
     from emancipate.guard import Guard
     from emancipate.guard.offload import GuardRunner
     from emancipate.ledger import Ledger
@@ -117,6 +117,8 @@ class Gateway:
             from emancipate.shadow import Shadow  # replays and judges through the pipeline
 
             self.stages.shadow = Shadow.from_config(cfg, self.pipeline, self.stages.ledger)
+        if self.stages.cache is not None:  # semantic routes embed with in-house targets
+            self.stages.cache.embed = self.embed_text
         self._background: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -185,6 +187,8 @@ class Gateway:
         if route.cache is not None and self.stages.cache is not None:
             lookup = await self.stages.cache.lookup(ctx, route.cache, prepared)
             ctx.extra["cache"] = lookup.status
+            if lookup.similarity is not None:
+                ctx.extra["cache_similarity"] = lookup.similarity
             if lookup.entry is not None:
                 return self._from_cache(ctx, lookup.entry, request.stream, include_usage)
         shadow = self.stages.shadow
@@ -195,7 +199,7 @@ class Gateway:
             job = shadow.begin(ctx, prepared) if shadow is not None else None
             keep = None
             if lookup is not None and lookup.key is not None:
-                keep = self._keeper(route, lookup.key, target)
+                keep = self._keeper(route, lookup, target)
             return StreamAnswer(
                 self._events(ctx, chunks, include_usage, prepared.restorer_for(target), job,
                              len(prompt) // 4, data, keep),
@@ -203,7 +207,7 @@ class Gateway:
             )
         body, target = await self.pipeline.complete(ctx, prepared)
         if lookup is not None and lookup.key is not None:
-            self._keeper(route, lookup.key, target)(body)
+            self._keeper(route, lookup, target)(body)
         u = body.get("usage") or {}
         self._account(ctx, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
         if self.keep_content:
@@ -291,12 +295,24 @@ class Gateway:
                 self._end_stream(ctx, prompt_tokens, completion_tokens, prompt_estimate, events,
                                  parts, data)
 
-    def _keeper(self, route: Route, key: str, target: Target
+    def _keeper(self, route: Route, lookup: Lookup, target: Target
                 ) -> Callable[[dict[str, Any]], None]:
-        """Stores an answer of `target` under `key` in the response cache."""
-        cache, rcfg = self.stages.cache, route.cache
-        assert cache is not None and rcfg is not None
-        return lambda body: cache.store(key, route.name, rcfg.ttl, body, target)
+        """Stores an answer of `target` under the lookup's key (and, on a semantic route,
+        with its partition and vector) in the response cache."""
+        cache, rcfg, key = self.stages.cache, route.cache, lookup.key
+        assert cache is not None and rcfg is not None and key is not None
+        return lambda body: cache.store(key, route.name, rcfg.ttl, body, target,
+                                        lookup.partition, lookup.vector)
+
+    async def embed_text(self, route_name: str, text: str) -> list[float]:
+        """`text`'s vector from `route_name`'s targets (in-house only: the config checked),
+        for the semantic cache. Part of the request that asked: no ledger record of its own,
+        no key charged, its time in the request's latency."""
+        route = self.routes[route_name]
+        body = {"model": route_name, "input": text, "encoding_format": "float"}
+        answer, _ = await self.executor.embed(RequestContext(endpoint="embeddings"),
+                                              route.targets, lambda target: body)
+        return list(answer["data"][0]["embedding"])
 
     def _from_cache(self, ctx: RequestContext, entry: dict[str, Any], stream: bool,
                     include_usage: bool) -> Answer | StreamAnswer:
@@ -416,6 +432,10 @@ class Gateway:
         cache = ctx.extra.get("cache")
         if cache is not None:
             headers["x-emancipate-cache"] = cache
+            similarity = ctx.extra.get("cache_similarity")
+            if similarity is not None:  # a semantic hit: a paraphrase's answer
+                headers["x-emancipate-cache-match"] = "semantic"
+                headers["x-emancipate-cache-similarity"] = f"{similarity:.4f}"
         if served is not None:
             headers["x-emancipate-provider"] = served.provider
             headers["x-emancipate-model"] = served.model

@@ -17,6 +17,13 @@ policy outcome), a request sampled with temperature > 0 unless the route says `s
 `Cache-Control: no-store`. `Cache-Control: no-cache` skips the lookup and stores the fresh
 answer. Entries live in the ledger database (`cache_entries`), or in Redis when
 `server.redis_url` is set, so every replica sees them.
+
+The semantic cache (`cache: {semantic: …}`, opt-in) serves a paraphrase too: on an exact
+miss the last user message is embedded by the route's in-house embedding route, and the
+nearest entry of the same *partition* (the key of everything but that message's text) is a
+hit when its cosine similarity reaches `threshold`. Each entry keeps its partition and unit
+vector (`cache_entries.partition`, `.vector`, migration 0011); a lookup compares at most
+`max_candidates` of them, the newest, in one numpy product.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +40,9 @@ import orjson
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
-    from emancipate.cache.config import CacheConfig, RouteCache
+    import numpy as np
+
+    from emancipate.cache.config import CacheConfig, RouteCache, SemanticCache
     from emancipate.config import GatewayConfig
     from emancipate.context import Principal, RequestContext, Target
     from emancipate.guard import Guard
@@ -45,10 +55,13 @@ _NOT_IN_KEY = frozenset({"stream", "stream_options", "user", "metadata", "store"
 # Findings whose values the cache must not hold (a domain or code finding is a topic).
 _VALUES = frozenset({"secret", "personal", "confidential"})
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
+# (embedding route, text) -> the text's vector, from the gateway's in-house embedding targets
+Embedder = Callable[[str, str], Awaitable[list[float]]]
 
 entries = sa.table(  # `cache_entries` (migration 0010)
     "cache_entries", sa.column("key"), sa.column("route"), sa.column("created_at"),
-    sa.column("expires_at"), sa.column("size"), sa.column("body"))
+    sa.column("expires_at"), sa.column("size"), sa.column("body"),
+    sa.column("partition"), sa.column("vector"))  # migration 0011: the semantic cache
 
 
 @dataclass(slots=True)
@@ -58,12 +71,52 @@ class Lookup:
     status: str  # hit, miss or bypass
     key: str | None = None  # where to store the answer (None: do not store)
     entry: dict[str, Any] | None = None  # on a hit: {"body", "target", "vendor", ...}
+    partition: str | None = None  # semantic routes: stored with the answer, with `vector`
+    vector: bytes | None = None  # the last user message's unit vector, float32
+    similarity: float | None = None  # a semantic hit: the cosine similarity it had
 
 
 def request_key(route: str, prepared: Prepared, principal: Principal, scope: str) -> str:
     """The cache key: canonical request + the policy's outcome + the caller's scope."""
+    body = {k: v for k, v in prepared.data.items() if k not in _NOT_IN_KEY}
+    return _digest(route, prepared, principal, scope, body)
+
+
+def last_user_text(data: dict[str, Any]) -> tuple[int, str] | None:
+    """The last user message's index and text; None when it has a part that is not text
+    (an image is not embedded) or there is no user message."""
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        return None
+    for i in range(len(messages) - 1, -1, -1):
+        msg = messages[i]
+        if not isinstance(msg, dict) or msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            return (i, content) if content.strip() else None
+        if isinstance(content, list) and content and all(
+                isinstance(p, dict) and p.get("type") == "text" for p in content):
+            return i, "\n".join(str(p.get("text") or "") for p in content)
+        return None
+    return None
+
+
+def partition_key(route: str, prepared: Prepared, principal: Principal, scope: str,
+                  semantic: SemanticCache, index: int) -> str:
+    """The key of everything but the text of message `index` (the last user message): only
+    entries of the same partition may answer each other semantically."""
+    body = {k: v for k, v in prepared.data.items() if k not in _NOT_IN_KEY}
+    messages = list(body["messages"])
+    messages[index] = {k: v for k, v in messages[index].items() if k != "content"}
+    body["messages"] = messages
+    body[" embedding_route"] = semantic.embedding_route  # vectors of one model only
+    return _digest(route, prepared, principal, scope, body)
+
+
+def _digest(route: str, prepared: Prepared, principal: Principal, scope: str,
+            body: dict[str, Any]) -> str:
     data = prepared.data
-    body = {k: v for k, v in data.items() if k not in _NOT_IN_KEY}
     outcome = sorted((t.id, prepared.body_for(t) is not data) for t in prepared.targets)
     if scope == "key":
         who = "key:" + principal.key_id
@@ -92,6 +145,7 @@ class ResponseCache:
         self.redis = redis  # redis.asyncio.Redis when the entries live in Redis
         self.prefix = prefix + ":cache:"  # Redis keys: auth.redis_prefix, then the hash
         self.guard = guard
+        self.embed: Embedder | None = None  # set by the gateway: its in-house embeddings
         self._tasks: set[asyncio.Task[None]] = set()
         self._puts = 0
 
@@ -121,13 +175,61 @@ class ResponseCache:
             return Lookup(BYPASS)
         key = request_key(prepared.route.name, prepared, ctx.principal, rcfg.scope)
         if "no-cache" in control:  # the client wants a fresh answer: stored, not served
-            return Lookup(BYPASS, key)
+            return await self._semantic(ctx, rcfg, prepared, Lookup(BYPASS, key), serve=False)
         try:
             entry = await self._get(key)
         except Exception as exc:  # the cache must never fail a request
             log.warning("cache lookup failed: %s", exc.__class__.__name__)
             return Lookup(MISS)
-        return Lookup(HIT, key, entry) if entry is not None else Lookup(MISS, key)
+        if entry is not None:
+            return Lookup(HIT, key, entry)
+        return await self._semantic(ctx, rcfg, prepared, Lookup(MISS, key), serve=True)
+
+    async def _semantic(self, ctx: RequestContext, rcfg: RouteCache, prepared: Prepared,
+                        lookup: Lookup, serve: bool) -> Lookup:
+        """A semantic route: the nearest entry of the request's partition when `serve` and
+        similar enough, else `lookup` with the partition and vector to store."""
+        semantic, found = rcfg.semantic, last_user_text(prepared.data)
+        if semantic is None or self.embed is None or found is None:
+            return lookup
+        index, text = found
+        try:
+            vector = _unit(await self.embed(semantic.embedding_route, text))
+            partition = partition_key(prepared.route.name, prepared, ctx.principal,
+                                      rcfg.scope, semantic, index)
+            if serve:
+                near = await asyncio.to_thread(self._db_nearest, partition, vector,
+                                               semantic.threshold, semantic.max_candidates)
+                if near is not None:
+                    return Lookup(HIT, lookup.key, orjson.loads(near[0]), similarity=near[1])
+        except Exception as exc:  # the cache must never fail a request
+            log.warning("semantic cache lookup failed: %s", exc.__class__.__name__)
+            return lookup
+        return Lookup(lookup.status, lookup.key, partition=partition, vector=vector.tobytes())
+
+    def _db_nearest(self, partition: str, vector: np.ndarray, threshold: float,
+                    limit: int) -> tuple[bytes, float] | None:
+        """The stored answer nearest to `vector` in `partition`, with its cosine similarity,
+        if at least `threshold`: one query for the newest `limit` vectors, one product."""
+        import numpy as np
+
+        now = time.time()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(entries.c.key, entries.c.vector)
+                .where(entries.c.partition == partition, entries.c.expires_at >= now)
+                .order_by(entries.c.expires_at.desc()).limit(limit)).all()
+            rows = [r for r in rows if r.vector is not None and len(r.vector) == vector.nbytes]
+            if not rows:
+                return None
+            matrix = np.frombuffer(b"".join(bytes(r.vector) for r in rows), dtype=np.float32)
+            sims = matrix.reshape(len(rows), -1) @ vector
+            best = int(sims.argmax())
+            if float(sims[best]) < threshold:
+                return None
+            body = conn.execute(sa.select(entries.c.body).where(
+                entries.c.key == rows[best].key, entries.c.expires_at >= now)).scalar()
+        return (bytes(body), float(sims[best])) if body is not None else None
 
     async def _get(self, key: str) -> dict[str, Any] | None:
         if self.redis is not None:
@@ -147,7 +249,8 @@ class ResponseCache:
     # --- store -------------------------------------------------------------------------------
 
     def store(self, key: str, route: str, ttl: float, body: dict[str, Any],
-              target: Target | None) -> None:
+              target: Target | None, partition: str | None = None,
+              vector: bytes | None = None) -> None:
         """Keep `body` for `ttl` seconds, in the background; never an answer in which the
         guard finds anything, nor one larger than `cache.max_entry_bytes`."""
         if target is None or self._sensitive(body):
@@ -157,7 +260,7 @@ class ResponseCache:
         raw = orjson.dumps(entry)
         if len(raw) > self.cfg.max_entry_bytes:
             return
-        task = asyncio.ensure_future(self._put(key, route, ttl, raw))
+        task = asyncio.ensure_future(self._put(key, route, ttl, raw, partition, vector))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -173,22 +276,25 @@ class ResponseCache:
                 texts.append(str((call.get("function") or {}).get("arguments") or ""))
         return bool(texts) and any(f.cls in _VALUES for f in self.guard.scan("\n".join(texts)))
 
-    async def _put(self, key: str, route: str, ttl: float, raw: bytes) -> None:
+    async def _put(self, key: str, route: str, ttl: float, raw: bytes,
+                   partition: str | None = None, vector: bytes | None = None) -> None:
         try:
             if self.redis is not None:
                 await self.redis.set(self.prefix + key, raw, ex=max(1, round(ttl)))
             else:
-                await asyncio.to_thread(self._db_put, key, route, ttl, raw)
+                await asyncio.to_thread(self._db_put, key, route, ttl, raw, partition, vector)
         except Exception as exc:
             log.warning("cache store failed: %s", exc.__class__.__name__)
 
-    def _db_put(self, key: str, route: str, ttl: float, raw: bytes) -> None:
+    def _db_put(self, key: str, route: str, ttl: float, raw: bytes,
+                partition: str | None = None, vector: bytes | None = None) -> None:
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(sa.delete(entries).where(entries.c.key == key))
             conn.execute(sa.insert(entries).values(key=key, route=route, created_at=now,
                                                    expires_at=now + ttl, size=len(raw),
-                                                   body=raw))
+                                                   body=raw, partition=partition,
+                                                   vector=vector))
         self._puts += 1
         if self._puts % 100 == 1:
             self.evict(now)
@@ -212,6 +318,15 @@ class ResponseCache:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.redis is not None:
             await self.redis.aclose()
+
+
+def _unit(vector: list[float]) -> np.ndarray:
+    """`vector` as float32 scaled to length 1 (a zero vector stays zero: it matches nothing)."""
+    import numpy as np
+
+    array = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm > 0 else array
 
 
 def stream_of(body: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
@@ -285,5 +400,5 @@ class Assembler:
                 "usage": self.usage}
 
 
-__all__ = ["BYPASS", "HIT", "MISS", "Assembler", "Lookup", "ResponseCache", "request_key",
-           "stream_of"]
+__all__ = ["BYPASS", "HIT", "MISS", "Assembler", "Embedder", "Lookup", "ResponseCache",
+           "last_user_text", "partition_key", "request_key", "stream_of"]

@@ -51,6 +51,7 @@ requests = Table(
     Column("cache", String(8)),  # rev 0010: hit, miss, bypass; NULL: the route has no cache
     Column("cache_vendor", String(200)),  # a hit: the vendor whose call it avoided
     Column("saved_cost", Float),  # a hit: what that call cost when the answer was cached
+    Column("cache_similarity", Float),  # rev 0011: a semantic hit's cosine similarity
 )
 
 _fk = {"ondelete": "CASCADE"}

@@ -121,6 +121,7 @@ def to_rows(ctx: RequestContext) -> Record:
         "cache": _s(ctx.extra.get("cache"), 8),
         "cache_vendor": _s(ctx.extra.get("cache_vendor"), 200),
         "saved_cost": ctx.extra.get("saved_cost"),
+        "cache_similarity": ctx.extra.get("cache_similarity"),
     }
     attempts = [
         {"request_id": rid, "n": n, "target": _s(a.target, 400) or "",
