@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from emancipate.api.errors import render
 from emancipate.api.guard import AdminGuard
 from emancipate.api.keys import admin_routes
 from emancipate.auth import Access
@@ -34,7 +35,8 @@ def admin(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     cfg = gateway_cfg(database_url, tmp_path, key_cache_ttl=3600)
     ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
     access = Access.open(cfg, ledger)
-    client = TestClient(Starlette(routes=admin_routes(access, ledger, AdminGuard(access))))
+    client = TestClient(Starlette(routes=admin_routes(access, ledger, AdminGuard(access)),
+                                  exception_handlers={OpenAIError: render}))
     yield client, access, ledger
     client.close()
     ledger.close()

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from emancipate.api.errors import render
 from emancipate.api.guard import AdminGuard
 from emancipate.api.keys import admin_routes
 from emancipate.auth import Access, AdminStore, TeamStore
@@ -25,6 +26,7 @@ from emancipate.auth.admin_cli import app as admin_cli
 from emancipate.auth.team_cli import app as teams_cli
 from emancipate.ledger import Ledger, LedgerConfig
 from emancipate.ledger import db as ledger_db
+from emancipate.protocol import OpenAIError
 from tests.test_keys import gateway_cfg
 
 pytest_plugins = ["tests.services"]
@@ -50,7 +52,8 @@ def api(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> A
     cfg = gateway_cfg(database_url, tmp_path, key_cache_ttl=3600)
     ledger = Ledger.open(cfg.server.database_url, cfg.ledger)
     access = Access.open(cfg, ledger)
-    client = TestClient(Starlette(routes=admin_routes(access, ledger, AdminGuard(access))))
+    client = TestClient(Starlette(routes=admin_routes(access, ledger, AdminGuard(access)),
+                                  exception_handlers={OpenAIError: render}))
     secrets = {role: access.admins.create(f"{role}-person", role)[1]
                for role in ("viewer", "operator", "admin")}
     yield client, secrets, access

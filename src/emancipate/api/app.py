@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emancipate.api.completions import routes as completions_routes
 from emancipate.api.cors import CrossOrigin
+from emancipate.api.errors import render
 from emancipate.api.guard import AdminGuard
 from emancipate.api.messages import MESSAGES, anthropic_models
 from emancipate.api.messages import routes as messages_routes
@@ -313,10 +314,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
         if "anthropic-version" in request.headers:  # an Anthropic SDK: its shapes and key
             return await anthropic_models(gateway, request)
         ctx = RequestContext(endpoint="models")
-        try:
-            principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
-        except OpenAIError as err:
-            return _error_response(err)
+        principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
         return JSONResponse({"object": "list",
                              "data": [_model(m) for m in gateway.model_ids(principal)]})
 
@@ -324,14 +322,11 @@ def create_app(gateway: Gateway) -> ASGIApp:
         if "anthropic-version" in request.headers:
             return await anthropic_models(gateway, request)
         ctx = RequestContext(endpoint="models")
-        try:
-            principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
-        except OpenAIError as err:
-            return _error_response(err)
+        principal = await gateway.authenticate(ctx, request.headers.get("authorization"))
         model_id = request.path_params["model"]
         usable = gateway.model_ids(principal)
         if model_id not in usable:  # outside the key's scopes: as if it did not exist
-            return _error_response(model_not_found(model_id, usable))
+            raise model_not_found(model_id, usable)
         return JSONResponse(_model(model_id))
 
     async def healthz(request: Request) -> Response:
@@ -349,10 +344,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
 
     async def metrics(request: Request) -> Response:
         if gateway.cfg.server.metrics_auth == "admin":
-            try:
-                await guard.require(request.headers.get("authorization"), "viewer")
-            except OpenAIError as err:
-                return _error_response(err)
+            await guard.require(request.headers.get("authorization"), "viewer")
         return Response(gateway.metrics.render(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -361,12 +353,9 @@ def create_app(gateway: Gateway) -> ASGIApp:
         message = (f"Unknown path {request.url.path}; this gateway serves the OpenAI API under /v1"
                    if status == 404 else f"Method {request.method} is not allowed on "
                    f"{request.url.path}")
-        err = OpenAIError(status, message, type=error_type_for(status),
-                          code="not_found" if status == 404 else "method_not_allowed")
-        if "anthropic-version" in request.headers:  # an Anthropic SDK: its error envelope
-            status, body = MESSAGES.error(err)
-            return JSONResponse(body, status_code=status)
-        return _error_response(err)
+        return render(request, OpenAIError(
+            status, message, type=error_type_for(status),
+            code="not_found" if status == 404 else "method_not_allowed"))
 
     chat = Endpoint(gateway, gateway.chat, CHAT)
     routes: list[BaseRoute] = [
@@ -402,7 +391,8 @@ def create_app(gateway: Gateway) -> ASGIApp:
             await gateway.aclose()
 
     app = GatewayApp(chat, Starlette(routes=routes, lifespan=lifespan,
-                                     exception_handlers={404: not_found, 405: not_found}))
+                                     exception_handlers={OpenAIError: render, 404: not_found,
+                                                         405: not_found}))
     cors = gateway.cfg.server.cors  # wrapped only when on: nothing added to the hot path
     return app if cors is None else CrossOrigin(app, cors)
 
@@ -417,6 +407,3 @@ def admin_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
 def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 0, "owned_by": "emancipate"}
 
-
-def _error_response(err: OpenAIError) -> Response:
-    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from emancipate.auth.admins import AdminInfo, Role
 from emancipate.protocol import OpenAIError
@@ -117,11 +117,8 @@ class AdminGuard:
         """An endpoint answering `handler`'s value as JSON, after checking the role."""
 
         async def endpoint(request: Request) -> Response:
-            try:
-                admin = await self.require(request.headers.get("authorization"), needed)
-                body = await handler(request, admin)
-            except OpenAIError as err:
-                return error_response(err)
+            admin = await self.require(request.headers.get("authorization"), needed)
+            body = await handler(request, admin)  # an OpenAIError is rendered by `api.errors`
             if isinstance(body, Response):
                 return body
             return Response(orjson.dumps(body), status_code=status,
@@ -134,6 +131,3 @@ def _bearer(authorization: str | None) -> str:
     header = authorization or ""
     return header[7:].strip() if header.lower().startswith("bearer ") else ""
 
-
-def error_response(err: OpenAIError) -> Response:
-    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)

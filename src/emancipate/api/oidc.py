@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from emancipate.api.guard import error_response
 from emancipate.auth.oidc import FLOW_SECONDS, OIDCError, OIDCLogin
 from emancipate.protocol import OpenAIError
 
@@ -28,10 +27,10 @@ COOKIE = "em_oidc_flow"
 COOKIE_PATH = "/admin/oidc"
 
 
-def _refusal(exc: OIDCError) -> Response:
+def _refusal(exc: OIDCError) -> OpenAIError:
     kind = {400: "invalid_request_error", 401: "authentication_error",
             403: "permission_error"}.get(exc.status, "server_error")
-    return error_response(OpenAIError(exc.status, exc.message, type=kind, code="oidc_failed"))
+    return OpenAIError(exc.status, exc.message, type=kind, code="oidc_failed")
 
 
 def oidc_routes(login: OIDCLogin | None) -> list[BaseRoute]:
@@ -40,13 +39,13 @@ def oidc_routes(login: OIDCLogin | None) -> list[BaseRoute]:
 
     async def start(request: Request) -> Response:
         if login is None:
-            return error_response(OpenAIError(404, "OIDC log-in is not configured "
-                                              "(auth.oidc).", code="not_found"))
+            raise OpenAIError(404, "OIDC log-in is not configured (auth.oidc).",
+                              code="not_found")
         try:
             url, flow = await login.start()
         except OIDCError as exc:
             log.warning("OIDC log-in could not start: %s", exc.message)
-            return _refusal(exc)
+            raise _refusal(exc) from None
         response = RedirectResponse(url, status_code=302)
         response.set_cookie(COOKIE, flow, max_age=FLOW_SECONDS, path=COOKIE_PATH,
                             httponly=True, samesite="lax",
@@ -55,17 +54,17 @@ def oidc_routes(login: OIDCLogin | None) -> list[BaseRoute]:
 
     async def callback(request: Request) -> Response:
         if login is None:
-            return error_response(OpenAIError(404, "OIDC log-in is not configured "
-                                              "(auth.oidc).", code="not_found"))
+            raise OpenAIError(404, "OIDC log-in is not configured (auth.oidc).",
+                              code="not_found")
         q = request.query_params
         if q.get("error"):
-            return _refusal(OIDCError(401, f"The OIDC provider refused the log-in: "
+            raise _refusal(OIDCError(401, f"The OIDC provider refused the log-in: "
                                       f"{q.get('error')[:100]}."))  # type: ignore[index]
         try:
             token, who = await login.finish(request.cookies.get(COOKIE), q.get("state"),
                                             q.get("code"))
         except OIDCError as exc:
-            return _refusal(exc)
+            raise _refusal(exc) from None
         log.info("dashboard log-in through OIDC: %s as %s", who.id, who.role)
         response = RedirectResponse("/admin/dashboard#session=" + token, status_code=303)
         response.delete_cookie(COOKIE, path=COOKIE_PATH)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from emancipate.ledger.store import parse_since
@@ -26,20 +26,17 @@ def report_routes(gateway: Gateway, guard: AdminGuard) -> list[BaseRoute]:
     from emancipate.report import build_report, render_html
 
     async def report(request: Request) -> Response:
+        await guard.require(request.headers.get("authorization"), "viewer")
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "html"):
+            raise OpenAIError(400, "'format' must be json or html.", param="format",
+                              code="invalid_value")
+        raw = request.query_params.get("since", "30d")
         try:
-            await guard.require(request.headers.get("authorization"), "viewer")
-            fmt = request.query_params.get("format", "json")
-            if fmt not in ("json", "html"):
-                raise OpenAIError(400, "'format' must be json or html.", param="format",
-                                  code="invalid_value")
-            raw = request.query_params.get("since", "30d")
-            try:
-                since = None if raw.strip().lower() == "all" else parse_since(raw)
-            except ValueError as exc:
-                raise OpenAIError(400, f"Invalid {exc}.", param="since",
-                                  code="invalid_value") from None
-        except OpenAIError as err:
-            return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+            since = None if raw.strip().lower() == "all" else parse_since(raw)
+        except ValueError as exc:
+            raise OpenAIError(400, f"Invalid {exc}.", param="since",
+                              code="invalid_value") from None
         engine = gateway.stages.ledger.engine
         data: dict[str, Any] = await asyncio.to_thread(build_report, engine, since, gateway.cfg)
         if fmt == "html":
