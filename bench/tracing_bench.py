@@ -14,6 +14,7 @@ per request (the figure tracing adds to), each a mean over the rounds; ratios to
     .venv/bin/python bench/tracing_bench.py                      # 3 rounds of 10 s, ~3 min
     .venv/bin/python bench/tracing_bench.py --rounds 1 --duration 5
     .venv/bin/python bench/tracing_bench.py --hooks                # the hooks alone, ~1 min
+    .venv/bin/python bench/tracing_bench.py --sampled-out          # requests not recorded
 
 `--hooks` measures the tracer alone, in this process, without a gateway around it: the calls
 one failover request makes (request span, auth, guard, policy, routing, two attempts, ledger,
@@ -99,8 +100,17 @@ class Row:
     requests: int = 0  # warm-up and measured: the spans exported are theirs
 
 
-def variants(endpoint: str) -> list[EmancipateVariant]:
+def variants(endpoint: str, sampled_out: bool = False) -> list[EmancipateVariant]:
     on = {"enabled": True, "endpoint": endpoint, "protocol": "http"}
+    if sampled_out:  # what tracing costs a request it does not record
+        return [
+            EmancipateVariant("tracing-off", "tracing off (default)", {}, virtual_key=True),
+            EmancipateVariant("tracing-0", "tracing on, sample_ratio 0",
+                              {"tracing": {**on, "sample_ratio": 0}}, virtual_key=True),
+            EmancipateVariant("tracing-0-none", "tracing on, sample_ratio 0, propagate none",
+                              {"tracing": {**on, "sample_ratio": 0, "propagate": "none"}},
+                              virtual_key=True),
+        ]
     return [
         EmancipateVariant("tracing-off", "tracing off (default)", {}, virtual_key=True),
         EmancipateVariant("tracing-on", "tracing on, every request", {"tracing": on},
@@ -204,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--hooks", action="store_true", help="the tracer's hooks alone (see above)")
     p.add_argument("--requests", type=int, default=20000, help="--hooks: requests per row")
+    p.add_argument("--sampled-out", action="store_true",
+                   help="rows off, sample_ratio 0, and sample_ratio 0 with propagate none")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     p.add_argument("--warmup", type=float, default=2.0)
@@ -232,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise RuntimeError(f"upstream did not start:\n{up.log_tail()}")
                 time.sleep(0.02)
             ctx = Ctx(work, port, log)
-            rows = [Row(v, [], []) for v in variants(collector.endpoint)]
+            rows = [Row(v, [], []) for v in variants(collector.endpoint, args.sampled_out)]
             for _ in range(args.rounds):
                 for row in rows:
                     one_round(registry, ctx, row, args, work, collector)
