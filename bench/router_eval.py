@@ -181,7 +181,14 @@ def ablation(data: Dataset, family: np.ndarray) -> dict[str, float]:
 
 
 def latency(data: Dataset) -> dict[str, Any]:
-    """Routing decision (score + compare), one prompt at a time, router trained on all data."""
+    """Routing decision (score + compare), one prompt at a time, router trained on all data;
+    alone, and with a route's online estimate that has learned from 1,500 verdicts.
+
+    Wall time and the thread's CPU time per decision: on this shared 2-core machine the wall
+    p99 is the scheduler's (another process runs in between), the CPU time is the decision's.
+    """
+    from emancipate.routing.online import OnlineEstimate
+
     full = train_router(data)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "router.json"
@@ -191,23 +198,34 @@ def latency(data: Dataset) -> dict[str, Any]:
         loaded = IndependenceRouter.load(path)
         load_ms = (time.perf_counter() - t0) * 1000
     threshold = loaded.threshold_for(quality_floor=0.95)
-    runs = []  # 5 timings per prompt, one prompt at a time
-    for _ in range(5):
-        run = []
-        for p in data.prompts:
-            a = time.perf_counter_ns()
-            _ = loaded.score(p) < threshold
-            run.append(time.perf_counter_ns() - a)
-        runs.append(run)
-    every = sorted(t for run in runs for t in run)
-    # the median of each prompt's 5 timings: its cost without the scheduler's preemptions
-    # (this machine is shared); p99 over prompts of that is what the prompt itself costs
-    typical = sorted(sorted(ts)[2] for ts in zip(*runs, strict=True))
-    return {"p50_us": every[len(every) // 2] / 1000,
-            "p99_us": every[int(len(every) * 0.99)] / 1000,
-            "p99_us_per_prompt_median": typical[int(len(typical) * 0.99)] / 1000,
-            "max_us_per_prompt_median": typical[-1] / 1000,
-            "file_bytes": size, "load_ms": round(load_ms, 1), "heldout": full.heldout}
+    online = OnlineEstimate(idf=loaded.word_idf())
+    for i, p in enumerate(data.prompts[:1500]):
+        parts = loaded.parts(p)
+        online.observe(parts["logit"], parts["words"], bool(data.weak[i] >= data.strong[i]))
+
+    def with_online(p: str) -> bool:
+        parts = loaded.parts(p)
+        z = online.logit(parts["logit"], parts["words"])
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))) < threshold
+
+    out: dict[str, Any] = {"file_bytes": size, "load_ms": round(load_ms, 1),
+                           "heldout": full.heldout}
+    for name, decide in (("router", lambda p: loaded.score(p) < threshold),
+                         ("router + online estimate", with_online)):
+        wall, cpu = [], []
+        for _ in range(3):
+            for p in data.prompts:
+                a, c = time.perf_counter_ns(), time.thread_time_ns()
+                decide(p)
+                cpu.append(time.thread_time_ns() - c)
+                wall.append(time.perf_counter_ns() - a)
+        wall.sort()
+        cpu.sort()
+        out[name] = {"wall_p50_us": wall[len(wall) // 2] / 1000,
+                     "wall_p99_us": wall[int(len(wall) * 0.99)] / 1000,
+                     "cpu_p50_us": cpu[len(cpu) // 2] / 1000,
+                     "cpu_p99_us": cpu[int(len(cpu) * 0.99)] / 1000}
+    return out
 
 
 def main() -> None:
@@ -220,9 +238,13 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=200)
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--latency-only", action="store_true", help="only the decision time")
     args = ap.parse_args()
     started = time.time()
     data = read_csvs([args.data], args.strong, args.weak)
+    if args.latency_only:
+        print(json.dumps(latency(data), indent=1))
+        return
     if args.quick:
         keep = np.isin(np.array(data.groups), QUICK_SUBJECTS)
         if keep.any():
@@ -286,10 +308,11 @@ def report(doc: dict[str, Any], families: list[dict[str, Any]], abl: dict[str, f
         print("\nablation, leave-domain-out APGR (router retrained per variant):")
         for k, v in abl.items():
             print(f"  {k:34s} {v:.3f}")
-    print(f"\ndecision latency p50 {lat['p50_us']:.1f} us, p99 {lat['p99_us']:.1f} us (all "
-          f"timings); per prompt (median of 5) p99 {lat['p99_us_per_prompt_median']:.1f} us, "
-          f"max {lat['max_us_per_prompt_median']:.1f} us; router file "
-          f"{lat['file_bytes'] / 1e3:.0f} kB, loads in {lat['load_ms']:.0f} ms")
+    for name in ("router", "router + online estimate"):
+        m = lat[name]
+        print(f"decision, {name}: wall p50 {m['wall_p50_us']:.1f} us, p99 {m['wall_p99_us']:.1f} "
+              f"us; CPU p50 {m['cpu_p50_us']:.1f} us, p99 {m['cpu_p99_us']:.1f} us")
+    print(f"router file {lat['file_bytes'] / 1e3:.0f} kB, loads in {lat['load_ms']:.0f} ms")
     print(f"shipped-data router (trained on all): {json.dumps(lat['heldout'])}")
 
 
