@@ -341,3 +341,14 @@ def test_corpus_meets_the_quality_goals() -> None:
         assert precision >= 0.98, (cls, stats, quality["errors"])
     assert gb.pr(quality["classes"]["secret"])[1] >= 0.99  # type: ignore[attr-defined]
     assert gb.pr(quality["checksum_ids"])[1] >= 0.99  # type: ignore[attr-defined]
+
+
+def test_a_coding_agents_system_prompt_is_not_a_secret() -> None:
+    """Claude Code's skill list: a keyword ("keybindings") and a quoted phrase in the next
+    sentence are no assignment. The same phrase as a key's value still is."""
+    guard = Guard.from_config(GuardConfig())
+    prompt = ('- keybindings-help: Use when the user wants to customize keyboard shortcuts, '
+              'rebind keys, add chord bindings, or modify ~/.claude/keybindings.json. '
+              'Examples: "rebind ctrl+s", "add a chord shortcut", "change the submit key".')
+    assert guard.scan(prompt) == []
+    assert [f.detector for f in guard.scan('api_key: "rebind ctrl+s"')] == ["generic_secret"]

@@ -76,7 +76,8 @@ _SKIP_WORDS = _words(
     "algo manager store storage vault location env variable var method mode scope scopes "
     "usage question questions idea ideas issue issues message messages "
     "public pub bucket schema csrf xsrf foreign primary sort partition cache str chars "
-    "valid next page cursor continuation pagination"
+    "valid next page cursor continuation pagination binding bindings example examples "
+    "sample samples"
 )
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
 _PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
@@ -192,6 +193,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     if m is None:
         m = _TAIL.match(text, pos)
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
+        return
+    if ". " in m.group("mid"):  # `keybindings.json. Examples: "…"`: another sentence
         return
     v = m.group("v")
     if spaced:
