@@ -249,3 +249,49 @@ def test_a_sampled_out_request_records_nothing_but_still_passes_its_context_upst
     assert sampled.startswith(f"00-{TRACE_ID}-") and _flags(sampled) & 1 == 1
     assert {s.trace_id for s in collector.spans} == {TRACE_ID}
     assert len(collector.spans) == 7  # request, auth, guard, policy, routing, attempt, ledger
+
+
+def test_every_api_is_a_request_span_named_by_its_wire(
+        start_gateway: Callable[..., GatewayProcess]) -> None:
+    with SimulatedVendor("openai", name="own") as own, OTLPReceiver("http") as collector:
+        gw = start_gateway({
+            "providers": {"own": {"kind": "openai-compatible", "base_url": own.url,
+                                  "ownership": "in-house", "vendor": "us"}},
+            "routes": {"m": {"targets": [{"provider": "own", "model": "m-1"}]}},
+            "tracing": {"enabled": True, "endpoint": collector.endpoint}})
+        calls: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+            ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}, {}),
+            ("/v1/responses", {"input": "hi"}, {}),
+            ("/v1/messages", {"max_tokens": 20, "messages": [{"role": "user",
+                                                              "content": "hi"}]},
+             {"anthropic-version": "2023-06-01"}),
+            ("/v1/completions", {"prompt": "hi", "max_tokens": 20}, {}),
+            ("/v1/embeddings", {"input": "hi"}, {}),
+        ]
+        for path, body, headers in calls:
+            resp = httpx.post(gw.url + path, json={"model": "m", **body}, timeout=30,
+                              headers={"traceparent": TRACEPARENT, **headers})
+            assert resp.status_code == 200, (path, resp.text)
+        resp = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+            "model": "no-such-model-AKIA", "messages": [{"role": "user", "content": "hi"}]})
+        assert resp.status_code == 404
+        gw.stop()
+
+    requests = {s.attributes["emancipate.api"]: s for s in collector.spans
+                if s.parent_span_id == CLIENT_SPAN}
+    operations = {api: (s.name, s.attributes["gen_ai.operation.name"])
+                  for api, s in requests.items()}
+    assert operations == {
+        "chat.completions": ("chat m", "chat"), "responses": ("chat m", "chat"),
+        "messages": ("chat m", "chat"), "completions": ("text_completion m", "text_completion"),
+        "embeddings": ("embeddings m", "embeddings")}
+    children = {s.name for s in collector.spans
+                if s.parent_span_id == requests["embeddings"].span_id}
+    assert "embeddings m-1" in children
+    # a model the gateway does not serve is not repeated: its name could be anything
+    unknown = [s for s in collector.spans if s.parent_span_id == ""]
+    assert len(unknown) == 1 and unknown[0].name == "chat"
+    assert unknown[0].attributes["gen_ai.request.model"] == "other"
+    assert unknown[0].attributes["error.type"] == "model_not_found"
+    assert unknown[0].attributes["http.response.status_code"] == 404
+    _assert_never_in(collector, "no-such-model")
