@@ -321,6 +321,8 @@ class Gateway:
         body = entry["body"]
         body["id"] = ctx.request_id
         usage = body.get("usage") or {}
+        ctx.extra["saved_tokens"] = (int(usage.get("prompt_tokens") or 0)
+                                     + int(usage.get("completion_tokens") or 0))
         provider = self.cfg.providers.get(entry.get("provider") or "")
         if provider is not None and entry.get("ownership") == "external":
             ctx.extra["cache_vendor"] = entry.get("vendor")

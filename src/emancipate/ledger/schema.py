@@ -52,6 +52,7 @@ requests = Table(
     Column("cache_vendor", String(200)),  # a hit: the vendor whose call it avoided
     Column("saved_cost", Float),  # a hit: what that call cost when the answer was cached
     Column("cache_similarity", Float),  # rev 0011: a semantic hit's cosine similarity
+    Column("saved_tokens", Integer),  # rev 0012: a hit: the cached answer's tokens (avoided)
 )
 
 _fk = {"ondelete": "CASCADE"}
@@ -226,6 +227,10 @@ daily_shadow = Table(  # shadow verdicts and what they spent
     "daily_shadow", metadata, _day(), _key("route", 200), _key("shadow_vendor", 100),
     _key("judge_vendor", 100), _count("verdicts"), _count("errors"), _count("inhouse_ok"),
     _count("shadow_tokens"), _sum("shadow_cost"), _count("judge_tokens"), _sum("judge_cost"),
+)
+daily_cache = Table(  # rev 0012: cache outcomes; a hit's avoided vendor ('' = none), tokens, cost
+    "daily_cache", metadata, _day(), _key("route", 200), _key("cache", 8), _key("vendor", 200),
+    _count("requests"), _count("semantic"), _count("saved_tokens"), _sum("saved_cost"),
 )
 
 # Rev 0009. Stored Responses (`POST /v1/responses` with `store`): readable and deletable only by

@@ -122,6 +122,7 @@ def to_rows(ctx: RequestContext) -> Record:
         "cache_vendor": _s(ctx.extra.get("cache_vendor"), 200),
         "saved_cost": ctx.extra.get("saved_cost"),
         "cache_similarity": ctx.extra.get("cache_similarity"),
+        "saved_tokens": _i(ctx.extra.get("saved_tokens")),
     }
     attempts = [
         {"request_id": rid, "n": n, "target": _s(a.target, 400) or "",

@@ -16,7 +16,9 @@ day, so the report reads the same figures from here as from the detail rows:
   request protected something from a vendor depends on which targets the report counts as
   in-house, known only when the report is built, so the set is kept (sha1 of it as the key);
 * ``daily_failovers``: failed attempts of requests that still ended 200;
-* ``daily_shadow``: shadow verdicts and their spend per (route, shadow vendor, judge vendor).
+* ``daily_shadow``: shadow verdicts and their spend per (route, shadow vendor, judge vendor);
+* ``daily_cache`` (migration 0012): requests of cached routes per (route, cache outcome,
+  avoided vendor), with the semantic hits among them and the tokens and cost hits avoided.
 
 Retention (``ledger/retention.py``) deletes detail rows, never summary rows: pruned days keep
 their figures. Concurrent writers (replicas on PostgreSQL) add to the same rows with
@@ -24,7 +26,8 @@ their figures. Concurrent writers (replicas on PostgreSQL) add to the same rows 
 transactions lock rows in the same order and cannot deadlock.
 
 A database that already held requests when migration 0008 ran is summarised once, at the next
-start (``backfill_if_needed``), by folding its rows with this same code.
+start (``backfill_if_needed``), by folding its rows with this same code; one that held cache
+rows when 0012 ran gets ``daily_cache`` filled the same way (those rows only).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from emancipate.ledger import schema
 
 PROTECTIVE = ("redact", "in-house-only", "block")  # policy actions the report counts
 ROUTING = ("in-house", "external")  # the independence router's decisions
+CACHE_HITS = ("hit", "semantic")  # requests.cache values of an answer served from the cache
 BACKFILL_CHUNK = 5000  # requests read per query when summarising existing rows
 _LOCK_ID = 0x656D6173  # "emas": pg_advisory_xact_lock key held while backfilling
 
@@ -61,6 +65,7 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "daily_failovers": ("attempts", "requests"),
     "daily_shadow": ("verdicts", "errors", "inhouse_ok", "shadow_tokens", "shadow_cost",
                      "judge_tokens", "judge_cost"),
+    "daily_cache": ("requests", "semantic", "saved_tokens", "saved_cost"),
 }
 TABLES: dict[str, Table] = {name: getattr(schema, name) for name in MEASURES}
 
@@ -111,6 +116,8 @@ class DailySummary:
                 per_class[where] = per_class.get(where, 0) + 1
             for (cls, domain), n in per_class.items():
                 self._bump("daily_findings", (day, cls, domain, vendor), (n, 1))
+        if req.get("cache"):
+            self.add_cache(req)
         if multi and status == 200:
             failed: dict[tuple[str, str, str], int] = {}
             for a in attempts:
@@ -119,6 +126,17 @@ class DailySummary:
                     failed[what] = failed.get(what, 0) + 1
             for what, n in failed.items():
                 self._bump("daily_failovers", (day, *what), (n, 1))
+
+    def add_cache(self, req: dict[str, Any]) -> None:
+        """Fold a request of a cached route (`cache` not NULL): its outcome, and for a hit
+        the vendor call, tokens and cost it avoided."""
+        cache = req["cache"]
+        hit = cache in CACHE_HITS
+        self._bump("daily_cache", (req["day"], req["route"] or "", cache,
+                                   (req.get("cache_vendor") or "") if hit else ""),
+                   (1, int(hit and req.get("cache_similarity") is not None),
+                    int(req.get("saved_tokens") or 0) if hit else 0,
+                    float(req.get("saved_cost") or 0.0) if hit else 0.0))
 
     def _add_decisions(self, req: dict[str, Any], day: str,
                        decisions: list[dict[str, Any]]) -> None:
@@ -204,15 +222,22 @@ def backfill_if_needed(engine: Engine) -> int:
     Returns the number of requests and verdicts summarised.
     """
     with engine.connect() as conn:
-        if _needed(conn) == (False, False):
+        if _needed(conn) == (False, False, False):
             return 0
     with engine.begin() as conn:
         _lock(conn)
-        requests, verdicts = _needed(conn)  # again, under the lock: another may have done it
+        # again, under the lock: another may have done it
+        requests, verdicts, cached = _needed(conn)
         summary, n = DailySummary(), 0
-        if requests:
+        if requests:  # every figure, daily_cache's too
             for rec in stored_records(conn):
                 summary.add(rec)
+                n += 1
+        elif cached:  # summarised before 0012: only the cache rows are missing
+            r = schema.requests
+            for row in conn.execute(select(*[r.c[c] for c in _CACHE_COLUMNS])
+                                    .where(r.c.cache.is_not(None))):
+                summary.add_cache(dict(row._mapping))
                 n += 1
         if verdicts:
             t = schema.shadow_verdicts
@@ -226,10 +251,13 @@ def backfill_if_needed(engine: Engine) -> int:
     return n
 
 
-def _needed(conn: Connection) -> tuple[bool, bool]:
-    """(requests to summarise, verdicts to summarise)."""
-    return (_empty(conn, schema.daily_traffic) and not _empty(conn, schema.requests),
-            _empty(conn, schema.daily_shadow) and not _empty(conn, schema.shadow_verdicts))
+def _needed(conn: Connection) -> tuple[bool, bool, bool]:
+    """(requests to summarise, verdicts to summarise, cache rows to summarise)."""
+    r = schema.requests
+    return (_empty(conn, schema.daily_traffic) and not _empty(conn, r),
+            _empty(conn, schema.daily_shadow) and not _empty(conn, schema.shadow_verdicts),
+            _empty(conn, schema.daily_cache) and bool(conn.execute(select(
+                exists().where(r.c.cache.is_not(None)))).scalar()))
 
 
 def _lock(conn: Connection) -> None:
@@ -247,9 +275,9 @@ def stored_records(conn: Connection, chunk: int = BACKFILL_CHUNK) -> Iterator[Re
     """Every stored request with the child rows the summary reads, in id order, read
     `chunk` requests at a time (keyset pagination: memory stays bounded)."""
     r, a, d, f = schema.requests, schema.attempts, schema.decisions, schema.findings
-    columns = [r.c[n] for n in ("id", "day", "route", "target", "vendor", "ownership",
-                                "status", "prompt_tokens", "completion_tokens", "cost",
-                                "router_score", "attempts")]
+    columns = [r.c[n] for n in ("id", "target", "vendor", "ownership", "status",
+                                "prompt_tokens", "completion_tokens", "cost", "router_score",
+                                "attempts", *_CACHE_COLUMNS)]
     last: str | None = None
     while True:
         stmt = select(*columns).order_by(r.c.id).limit(chunk)
@@ -271,6 +299,10 @@ def stored_records(conn: Connection, chunk: int = BACKFILL_CHUNK) -> Iterator[Re
         last = hi
 
 
+_CACHE_COLUMNS = ("day", "route", "cache", "cache_vendor", "saved_tokens", "saved_cost",
+                  "cache_similarity")
+
+
 def _by_request(conn: Connection, table: Table, lo: str | None, hi: str,
                 cond: Any) -> dict[str, list[dict[str, Any]]]:
     """`table`'s rows whose request id is in (lo, hi], grouped by request, in order."""
@@ -287,5 +319,5 @@ def _by_request(conn: Connection, table: Table, lo: str | None, hi: str,
     return out
 
 
-__all__ = ["MEASURES", "TABLES", "DailySummary", "Record", "backfill_if_needed", "score_bucket",
-           "stored_records", "targets_key"]
+__all__ = ["CACHE_HITS", "MEASURES", "TABLES", "DailySummary", "Record", "backfill_if_needed",
+           "score_bucket", "stored_records", "targets_key"]

@@ -17,6 +17,10 @@ Definitions (also in docs/report.md):
   from, a target that is not in-house (redact, in-house-only = kept in-house, block); a
   target's ownership comes from the config, else from the ledger's own records of it.
 * failovers survived: requests with more than one attempt that ended with status 200.
+* cache: requests of routes with a response cache (``requests.cache`` not null); a hit
+  (``hit``, or ``semantic``) answered from the cache with no target, so it is in
+  ``totals.requests`` but neither served (not in the shares) nor unserved nor an error;
+  vendor calls avoided: hits whose cached answer an external vendor gave (``cache_vendor``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from sqlalchemy import (
 )
 
 from emancipate.ledger import schema
+from emancipate.ledger.summary import CACHE_HITS
 
 if TYPE_CHECKING:
     from emancipate.config import GatewayConfig
@@ -249,6 +254,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
     has_shadow = "shadow_verdicts" in tables
+    has_cache = "daily_cache" in tables  # migration 0012 (requests.saved_tokens too)
     summarised = source == "summary" and "daily_traffic" in tables
 
     def timed(name: str, fn: Any, *args: Any) -> Any:
@@ -287,6 +293,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         f_failovers = pool.submit(timed, "failovers", _q_failovers)
         f_shadow = pool.submit(timed, "shadow", _q_shadow) if has_shadow else None
         f_spend = pool.submit(timed, "shadow_spend", _q_shadow_spend) if has_shadow else None
+        f_cache = pool.submit(timed, "cache", _q_cache) if has_cache else None
         traffic = f_traffic.result()
         known = target_vendors(cfg)
         for row in traffic:  # every target the ledger saw serving, config or not
@@ -299,6 +306,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         failovers = f_failovers.result()
         shadow = f_shadow.result() if f_shadow is not None else None
         shadow_spend = f_spend.result() if f_spend is not None else None
+        cache = f_cache.result() if f_cache is not None else None
 
     report: dict[str, Any] = {
         "object": "independence_report",
@@ -315,7 +323,9 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
     report["shadow"] = _fold_shadow(shadow)
     report["shadow"]["spend"] = _fold_shadow_spend(shadow_spend or [])
     report["what_if"] = _what_if(cfg, routing["hist"])
-    _merge_trend(report, routing["per_day"], findings["per_day"], protection, shadow)
+    report["cache"] = _fold_cache(cache, report)
+    _merge_trend(report, routing["per_day"], findings["per_day"], protection, shadow,
+                 cache or [])
     report["totals"]["failovers_survived"] = failovers_summary["survived"]
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
     report["timing_ms"] = timings
@@ -450,6 +460,29 @@ def _q_shadow_spend(conn: Any, win: _Window) -> list[dict[str, Any]]:
     return _rows(conn, stmt)
 
 
+def _q_cache(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    """Requests of cached routes per day, route, outcome and avoided vendor (hits only), with
+    the semantic hits and what the hits avoided (tokens, cost)."""
+    r = schema.requests
+    hit = r.c.cache.in_(CACHE_HITS)
+    vendor = case((hit, r.c.cache_vendor), else_=None).label("vendor")
+    stmt = (
+        select(
+            r.c.day, r.c.route, r.c.cache, vendor,
+            func.count().label("requests"),
+            func.sum(case((and_(hit, r.c.cache_similarity.is_not(None)), 1), else_=0))
+            .label("semantic"),
+            func.sum(case((hit, func.coalesce(r.c.saved_tokens, 0)), else_=0))
+            .label("saved_tokens"),
+            func.sum(case((hit, func.coalesce(r.c.saved_cost, 0.0)), else_=0.0))
+            .label("saved_cost"),
+        )
+        .where(r.c.cache.is_not(None), *win.on(r.c.created_at))
+        .group_by(r.c.day, r.c.route, r.c.cache, vendor)
+    )
+    return _rows(conn, stmt)
+
+
 # --- the same queries on the daily summary (whole days) --------------------------------------
 # Each returns the rows of its raw twin above, same names and values: summary key columns
 # hold '' for NULL (and bucket -1 for no score), turned back into None here.
@@ -559,10 +592,16 @@ def _s_shadow_spend(conn: Any, win: _Window) -> list[dict[str, Any]]:
     return _summary_rows(conn, stmt, ("shadow_vendor", "judge_vendor"))
 
 
+def _s_cache(conn: Any, win: _Window) -> list[dict[str, Any]]:
+    t = schema.daily_cache
+    stmt = select(t).where(*win.days(t))  # one row per key and day: nothing to group
+    return _summary_rows(conn, stmt, ("route", "vendor"))
+
+
 SUMMARY_QUERIES: dict[Any, Any] = {
     _q_traffic: _s_traffic, _q_routing: _s_routing, _q_findings: _s_findings,
     _q_protection: _s_protection, _q_failovers: _s_failovers, _q_shadow: _s_shadow,
-    _q_shadow_spend: _s_shadow_spend,
+    _q_shadow_spend: _s_shadow_spend, _q_cache: _s_cache,
 }
 
 
@@ -860,6 +899,65 @@ def _fold_shadow_spend(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "tokens": sum(v["tokens"] for v in by_vendor), "by_vendor": by_vendor}
 
 
+def _fold_cache(rows: list[dict[str, Any]] | None, report: dict[str, Any]) -> dict[str, Any]:
+    """The response cache: outcomes on cached routes, and the vendor calls, tokens and cost
+    its hits avoided. Hits have no target: `totals.unserved` (from the traffic rows, where
+    they have no vendor) is corrected here and `totals.cache_hits` added."""
+    out: dict[str, Any] = {"available": rows is not None, "lookups": 0, "hits": 0,
+                           "semantic_hits": 0, "misses": 0, "bypasses": 0, "hit_rate": 0.0,
+                           "vendor_calls_avoided": 0, "inhouse_hits": 0, "tokens_avoided": 0,
+                           "cost_avoided": 0.0, "avoided_share": 0.0, "by_vendor": [],
+                           "by_route": []}
+    if rows is None:
+        out["note"] = ("no cache figures: the ledger has no daily_cache table (database not "
+                       "migrated to revision 0012)")
+        report["totals"]["cache_hits"] = 0
+        return out
+    vendors: dict[str, dict[str, Any]] = {}
+    routes: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        n, hit = _i(row["requests"]), row["cache"] in CACHE_HITS
+        name = row["route"] or "?"
+        g = routes.setdefault(name, {"route": name, "lookups": 0, "hits": 0, "misses": 0,
+                                     "bypasses": 0, "vendor_calls_avoided": 0})
+        g["lookups"] += n
+        out["lookups"] += n
+        if not hit:
+            kind = "misses" if row["cache"] == "miss" else "bypasses"
+            g[kind] += n
+            out[kind] += n
+            continue
+        g["hits"] += n
+        out["hits"] += n
+        out["semantic_hits"] += _i(row["semantic"])
+        out["tokens_avoided"] += _i(row["saved_tokens"])
+        out["cost_avoided"] += _f(row["saved_cost"])
+        if row["vendor"] is None:  # an in-house target's answer: no vendor call avoided
+            continue
+        g["vendor_calls_avoided"] += n
+        out["vendor_calls_avoided"] += n
+        v = vendors.setdefault(row["vendor"], {"vendor": row["vendor"], "calls_avoided": 0,
+                                               "tokens": 0, "cost": 0.0})
+        v["calls_avoided"] += n
+        v["tokens"] += _i(row["saved_tokens"])
+        v["cost"] += _f(row["saved_cost"])
+    for g in routes.values():
+        g["hit_rate"] = _share(g["hits"], g["lookups"])
+    for v in vendors.values():
+        v["cost"] = round(v["cost"], 6)
+    out["hit_rate"] = _share(out["hits"], out["lookups"])
+    out["inhouse_hits"] = out["hits"] - out["vendor_calls_avoided"]
+    out["cost_avoided"] = round(out["cost_avoided"], 6)
+    external = sum(o["requests"] for o in report["by_ownership"] if o["ownership"] != "in-house")
+    out["avoided_share"] = _share(out["vendor_calls_avoided"],
+                                  external + out["vendor_calls_avoided"])
+    out["by_vendor"] = sorted(vendors.values(), key=lambda v: (-v["calls_avoided"], v["vendor"]))
+    out["by_route"] = sorted(routes.values(), key=lambda g: (-g["lookups"], g["route"]))
+    report["totals"]["cache_hits"] = out["hits"]
+    report["totals"]["unserved"] -= out["hits"]
+    return out
+
+
 _ROUTER_CACHE: dict[str, tuple[float, Any]] = {}
 
 
@@ -972,14 +1070,15 @@ def _downsample(cal: dict[str, Any], points: int = 41) -> list[dict[str, float]]
 _DAY_EXTRA: dict[str, Any] = {
     "kept_in_house": 0, "routed": 0, "findings": 0, "redacted": 0, "kept_in_house_policy": 0,
     "blocked": 0, "shadow_verdicts": 0, "shadow_ok": 0, "shadow_readiness": None,
+    "cache_hits": 0, "vendor_calls_avoided": 0,
 }
 _DAY_KEY = {"redact": "redacted", "in-house-only": "kept_in_house_policy", "block": "blocked"}
 
 
 def _merge_trend(report: dict[str, Any], routing: list[dict[str, Any]],
                  findings: list[dict[str, Any]], protection: dict[str, Any],
-                 shadow: list[dict[str, Any]] | None) -> None:
-    """Add per-day router, protection and shadow figures to the traffic trend rows."""
+                 shadow: list[dict[str, Any]] | None, cache: list[dict[str, Any]]) -> None:
+    """Add per-day router, protection, shadow and cache figures to the traffic trend rows."""
     days = {d["day"]: d for d in report["trend"]}
     for d in days.values():
         d.update(_DAY_EXTRA, findings_by_class={})
@@ -1005,6 +1104,12 @@ def _merge_trend(report: dict[str, Any], routing: list[dict[str, Any]],
         fc[row["cls"]] = fc.get(row["cls"], 0) + _i(row["findings"])
     for row in protection["per_day"]:
         day(row["day"])[_DAY_KEY[row["action"]]] += _i(row["requests"])
+    for row in cache:
+        if row["cache"] in CACHE_HITS:
+            d = day(row["day"])
+            d["cache_hits"] += _i(row["requests"])
+            if row["vendor"] is not None:
+                d["vendor_calls_avoided"] += _i(row["requests"])
     judged: dict[str, int] = {}
     for row in shadow or ():
         d = day(row["day"])
