@@ -92,7 +92,7 @@ def _info(row: Any) -> AdminInfo:
 def check_role(role: str) -> Role:
     if role not in ROLES:
         raise ValueError(f"role: give one of {', '.join(ROLES)}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 class AdminStore:
@@ -107,9 +107,10 @@ class AdminStore:
             raise ValueError(f"name: give a name of 1 to {MAX_NAME} characters")
         checked = check_role(role)
         secret = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
-        row = {"id": "adm_" + secrets.token_hex(8), "secret_hash": hash_admin_secret(secret),
-               "hint": "..." + secret[-4:], "name": name, "role": checked,
-               "created_at": datetime.now(UTC)}
+        row: dict[str, Any] = {
+            "id": "adm_" + secrets.token_hex(8), "secret_hash": hash_admin_secret(secret),
+            "hint": "..." + secret[-4:], "name": name, "role": checked,
+            "created_at": datetime.now(UTC)}
         with self.engine.begin() as conn:
             conn.execute(schema.admins.insert(), row)
         info = self.get(row["id"])

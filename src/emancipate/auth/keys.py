@@ -10,6 +10,7 @@ gain. Lookup is by the hash itself (a unique index), so no timing leak about the
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -197,7 +198,7 @@ class KeyStore:
         if expires_at is not None:
             expires_at = _check_expiry(expires_at)
         secret = new_secret()
-        row = {
+        row: dict[str, Any] = {
             "id": "key_" + secrets.token_hex(8),
             "secret_hash": hash_secret(secret),
             "hint": _hint(secret),
@@ -248,7 +249,7 @@ class KeyStore:
             ).first() if team else None
         return _info(row, team_from_row(team_row) if team_row is not None else None)
 
-    def recent_use(self, key_id: str, since: float) -> list[tuple[float, int]]:
+    def recent_use(self, key_id: str, since: float) -> builtins.list[tuple[float, int]]:
         """(epoch, tokens) of the key's requests since `since`, oldest first, that passed
         admission: what its rate-limit buckets held when the previous process stopped.
 

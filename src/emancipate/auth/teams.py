@@ -11,6 +11,7 @@ a bad value is a `ValueError` whose text starts with the field name (as for keys
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -111,7 +112,7 @@ class TeamStore:
             d, m = conn.execute(stmt).one()
         return float(d), float(m)
 
-    def recent_use(self, name: str, since: float) -> list[tuple[float, int]]:
+    def recent_use(self, name: str, since: float) -> builtins.list[tuple[float, int]]:
         """(epoch, tokens) of the team's admitted requests since `since`, oldest first: what
         its buckets held when the previous process stopped (as `KeyStore.recent_use`)."""
         r = schema.requests

@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from emancipate.guard.domains import BUILTIN_DOMAINS
 from emancipate.guard.engine import SecretRule, builtin_rules, load_rules, superseded
 from emancipate.guard.entities_config import EntitiesConfig
-from emancipate.guard.names import CLASSES, DETECTORS
-
-GuardClass = Literal["secret", "personal", "confidential", "code", "domain"]
+from emancipate.guard.names import CLASSES, DETECTORS, GuardClass
 
 
 class DomainConfig(BaseModel):

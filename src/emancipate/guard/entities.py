@@ -247,8 +247,8 @@ class EntityDetector:
                     detectors: frozenset[str] = ENTITY_DETECTORS) -> EntityDetector:
         """Load each configured language's pipeline (validated config: the packages are
         installed and have a recogniser)."""
-        pipelines = {language: load_pipeline(cfg.model_for(language))
-                     for language in cfg.languages}
+        pipelines: dict[str, Language] = {language: load_pipeline(cfg.model_for(language))
+                                          for language in cfg.languages}
         return cls(pipelines, cfg.max_chars, detectors & ENTITY_DETECTORS)
 
     def find(self, text: str) -> list[Hit]:

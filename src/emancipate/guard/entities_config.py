@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 EntityLanguage = Literal["en", "fr"]
+_LANGUAGES: tuple[EntityLanguage, ...] = ("en", "fr")  # the default: every one offered
 
 # The spaCy pipeline package for each language, and the PyPI name that installs it (see
 # docs/guard-and-policy.md, "Names and addresses (opt-in)", for why this English package).
@@ -32,7 +33,7 @@ class EntitiesConfig(BaseModel):
         False, description="detect person names and postal addresses (opt-in: loads a spaCy "
         "model at start-up and costs milliseconds per request)")
     languages: list[EntityLanguage] = Field(
-        default_factory=lambda: ["en", "fr"], min_length=1,
+        default_factory=lambda: list(_LANGUAGES), min_length=1,
         description="languages to recognise; each text is read with the pipeline of the "
         "language its stop words point to")
     models: dict[EntityLanguage, str] = Field(

@@ -6,7 +6,10 @@ writes in YAML) and the policy can import it without importing the detectors.
 
 from __future__ import annotations
 
-CLASSES: tuple[str, ...] = ("secret", "personal", "confidential", "code", "domain")
+from typing import Literal
+
+GuardClass = Literal["secret", "personal", "confidential", "code", "domain"]
+CLASSES: tuple[GuardClass, ...] = ("secret", "personal", "confidential", "code", "domain")
 
 # detector name -> class. `domain:<name>` detectors are added per configured domain.
 DETECTORS: dict[str, str] = {

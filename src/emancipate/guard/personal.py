@@ -302,7 +302,7 @@ def _national_codes() -> tuple[tuple[int, bool], ...]:
     out: set[tuple[int, bool]] = set()
     for region in phonenumbers.SUPPORTED_REGIONS:
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-        if meta is not None and meta.country_code != 1:
+        if meta is not None and meta.country_code is not None and meta.country_code != 1:
             out.add((meta.country_code, meta.national_prefix == "0"))
     return tuple(sorted(out))
 
@@ -335,8 +335,8 @@ class NumberClassifier:
         self.regions: list[tuple[str, str, frozenset[int], int]] = []
         for region in regions:
             meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-            if meta is None:
-                continue
+            if meta is None or meta.general_desc is None or meta.country_code is None:
+                continue  # every supported region has both
             lengths = frozenset(meta.general_desc.possible_length or ())
             if meta.national_prefix == "0":
                 rule = "zero"  # written nationally, these numbers start with 0
@@ -755,8 +755,9 @@ def _ipv6(text: str, work: ScanWork, out: list[Hit]) -> None:
     reverse = text[::-1]
     i = text.find(":")
     while i != -1:
-        s = n - _HEX_RUN.match(reverse, n - i).end()
-        e = _HEX_RUN.match(text, i).end()
+        left, right = _HEX_RUN.match(reverse, n - i), _HEX_RUN.match(text, i)
+        assert left is not None and right is not None  # the pattern matches the empty string
+        s, e = n - left.end(), right.end()
         cand = text[s:e].rstrip(".")
         e2 = s + len(cand)
         work.segments += 1

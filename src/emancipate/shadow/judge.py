@@ -117,7 +117,7 @@ def parse_verdict(reply: str) -> Pick | None:
         return "TIE"
     lone = set(_LONE.findall(text))
     if len(lone) == 1:
-        return lone.pop()  # type: ignore[return-value]
+        return lone.pop()
     return None
 
 

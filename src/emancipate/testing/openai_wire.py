@@ -258,6 +258,7 @@ def _stream_events(head: dict[str, Any], reply: _Reply, n: int, usage: dict[str,
     events = []
     call = reply.tool_call
     for i in range(n):
+        first: dict[str, Any]
         if call is None:
             first = {"role": "assistant", "content": "", "refusal": None}
         else:

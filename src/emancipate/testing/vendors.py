@@ -393,7 +393,7 @@ class SimulatedVendor:
             raise
 
 
-def _reset(transport: asyncio.BaseTransport | None) -> None:
+def _reset(transport: asyncio.Transport | None) -> None:
     """Abort with SO_LINGER 0 so the peer sees a TCP RST (ECONNRESET), not a clean close."""
     if transport is None:
         return
