@@ -295,3 +295,35 @@ def test_every_api_is_a_request_span_named_by_its_wire(
     assert unknown[0].attributes["error.type"] == "model_not_found"
     assert unknown[0].attributes["http.response.status_code"] == 404
     _assert_never_in(collector, "no-such-model")
+
+
+def test_a_cache_hit_is_a_request_span_without_attempts_saying_hit(
+        start_gateway: Callable[..., GatewayProcess]) -> None:
+    with SimulatedVendor("openai", name="own") as own, OTLPReceiver("http") as collector:
+        gw = start_gateway({
+            "providers": {"own": {"kind": "openai-compatible", "base_url": own.url,
+                                  "ownership": "external", "vendor": "them"}},
+            "routes": {"m": {"cache": {"ttl": "1h"},
+                             "targets": [{"provider": "own", "model": "m-1"}]}},
+            "tracing": {"enabled": True, "endpoint": collector.endpoint}})
+        seen = [_ask_model(gw, "m").headers["x-emancipate-cache"] for _ in range(2)]
+        assert seen == ["miss", "hit"]
+        gw.stop()
+    requests = sorted((s for s in collector.spans if s.parent_span_id == CLIENT_SPAN),
+                      key=lambda s: s.attributes["emancipate.cache"], reverse=True)
+    assert [s.attributes["emancipate.cache"] for s in requests] == ["miss", "hit"]
+    miss, hit = requests
+    assert miss.attributes["emancipate.attempts"] == 1
+    assert hit.attributes["emancipate.attempts"] == 0
+    assert not [s for s in collector.spans
+                if s.parent_span_id == hit.span_id and s.name.startswith("chat ")]
+    assert len(own.received) == 1
+
+
+def _ask_model(gw: GatewayProcess, model: str) -> httpx.Response:
+    resp = httpx.post(gw.url + "/v1/chat/completions", timeout=30,
+                      headers={"traceparent": TRACEPARENT}, json={
+                          "model": model, "temperature": 0,
+                          "messages": [{"role": "user", "content": "the capital of France?"}]})
+    assert resp.status_code == 200, resp.text
+    return resp
