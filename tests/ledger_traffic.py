@@ -25,8 +25,10 @@ OUTCOMES = ("timeout", "upstream_5xx", "rate_limited")
 VOLATILE = ("generated_at", "timing_ms", "cached_closed_days", "source")
 
 
-def random_context(rng: random.Random, at: float) -> RequestContext:
-    """One request with a random outcome, failovers, findings and decisions."""
+def random_context(rng: random.Random, at: float, cached: bool = False) -> RequestContext:
+    """One request with a random outcome, failovers, findings and decisions; with `cached`,
+    also a random response-cache outcome (drawn from its own generator, so that the other
+    draws stay those of the traffic without it)."""
     route = rng.choice(["chat", "assistant", None])
     ctx = RequestContext(principal=Principal(f"key_{rng.randint(0, 3)}", team="t"),
                          route=route)
@@ -57,7 +59,31 @@ def random_context(rng: random.Random, at: float) -> RequestContext:
         ctx.router_score = rng.choice([None, rng.random(), 0.0, 1.0, 0.29, 0.57])
         ctx.decisions.append(Decision("routing", rng.choice(["in-house", "external"]),
                                       "score"))
+    if cached:
+        random_cache(random.Random(at), ctx)
     return ctx
+
+
+def random_cache(rng: random.Random, ctx: RequestContext) -> None:
+    """A cache outcome on `ctx`: none, miss, bypass, or a hit (exact or semantic, of an
+    external vendor's answer or an in-house one), recorded as the gateway records a hit: no
+    target, no attempt, no tokens, no cost; the vendor call, tokens and cost it avoided."""
+    outcome = rng.choice([None, "miss", "bypass", "hit", "hit", "hit"])
+    if outcome is None:
+        return
+    ctx.extra["cache"] = outcome
+    if outcome != "hit":
+        return
+    ctx.served_by, ctx.attempts, ctx.status, ctx.error_code = None, [], 200, None
+    ctx.prompt_tokens = ctx.completion_tokens = 0
+    ctx.cost = 0.0
+    ctx.extra["saved_tokens"] = rng.randint(1, 1200)
+    vendor = rng.choice([None, *sorted({t.vendor for t in TARGETS if t.ownership == "external"})])
+    if vendor is not None:
+        ctx.extra["cache_vendor"] = vendor
+        ctx.extra["saved_cost"] = round(rng.random() / 10, 6)
+    if rng.random() < 0.3:
+        ctx.extra["cache_similarity"] = 0.9 + rng.random() / 10
 
 
 def random_verdict(rng: random.Random, at: float, n: int) -> dict[str, Any]:
@@ -77,13 +103,14 @@ def random_verdict(rng: random.Random, at: float, n: int) -> dict[str, Any]:
 
 
 def record_random_traffic(ledger: Ledger, n: int = 400, days: int = 90, seed: int = 3,
-                          now: float | None = None) -> list[RequestContext]:
+                          now: float | None = None,
+                          cached: bool = False) -> list[RequestContext]:
     """`n` requests and n/10 shadow verdicts spread over the last `days` UTC days (today
     included), written by the ledger's writer; some written twice, as a replayed journal
     would (the second write must change nothing)."""
     rng = random.Random(seed)
     now = now or time.time()
-    ctxs = [random_context(rng, now - rng.random() * days * DAY) for _ in range(n)]
+    ctxs = [random_context(rng, now - rng.random() * days * DAY, cached) for _ in range(n)]
     for i, ctx in enumerate(ctxs):
         ledger.record(ctx)
         if i % 7 == 0:

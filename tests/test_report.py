@@ -187,6 +187,43 @@ def seed_shadow(ledger: Ledger, today: float) -> None:
         ledger.record_shadow(row)
 
 
+def _cache_ctx(at: float, outcome: str, target: Target | None = None, *, vendor: str | None = None,
+               saved: float = 0.0, semantic: bool = False) -> RequestContext:
+    """A request of the cached route `support`: a miss or a bypass served by `target`, or a
+    hit recorded as the gateway records one (no target, no attempt, no tokens, no cost; the
+    vendor call it avoided, its 120 tokens and its cost)."""
+    if outcome != "hit":
+        ctx = _ctx(target, at, route="support", cost=0.10 if target is OPENAI else 0.0)
+        ctx.extra["cache"] = outcome
+        return ctx
+    ctx = _ctx(None, at, route="support")
+    ctx.extra.update(cache="hit", saved_tokens=120)
+    if vendor is not None:
+        ctx.extra.update(cache_vendor=vendor, saved_cost=saved)
+    if semantic:
+        ctx.extra["cache_similarity"] = 0.98
+    return ctx
+
+
+def seed_cache(ledger: Ledger, today: float) -> None:
+    """Route `support` with a response cache. Today: 3 misses (openai, 0.10 each), 2
+    bypasses (in-house), 5 hits: 3 of openai's answers (one semantic; 0.10 avoided each),
+    1 of anthropic's (0.20), 1 of the in-house target's (no vendor call avoided). Yesterday:
+    1 miss (openai), 1 hit (openai, 0.10). Every hit avoided 120 tokens."""
+    ctxs = [_cache_ctx(today + 200 + i, "miss", OPENAI) for i in range(3)]
+    ctxs += [_cache_ctx(today + 210 + i, "bypass", LOCAL) for i in range(2)]
+    ctxs += [_cache_ctx(today + 220, "hit", vendor="openai", saved=0.10),
+             _cache_ctx(today + 221, "hit", vendor="openai", saved=0.10),
+             _cache_ctx(today + 222, "hit", vendor="openai", saved=0.10, semantic=True),
+             _cache_ctx(today + 223, "hit", vendor="anthropic", saved=0.20),
+             _cache_ctx(today + 224, "hit"),
+             _cache_ctx(today - DAY + 200, "miss", OPENAI),
+             _cache_ctx(today - DAY + 201, "hit", vendor="openai", saved=0.10)]
+    for ctx in ctxs:
+        ledger.record(ctx)
+    ledger.flush()
+
+
 @pytest.fixture
 def seeded(database_url: str, tmp_path: Path) -> Any:
     ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
@@ -343,6 +380,57 @@ def test_without_the_shadow_table_the_report_says_so(tmp_path: Path) -> None:
     ledger.close()
 
 
+def test_the_cache_section_counts_hits_and_the_vendor_calls_they_avoided(seeded: Any) -> None:
+    """Hits are requests but neither served nor unserved nor errors: the shares, the HHI and
+    the in-house share are those of the traffic targets served."""
+    ledger, cfg, ids = seeded
+    seed_cache(ledger, ids["today_ts"])
+    since = datetime.now(UTC) - timedelta(days=7)
+    for source in ("summary", "raw"):
+        clear_cache()
+        rep = build_report(ledger.engine, since, cfg, source=source)  # type: ignore[arg-type]
+        k = rep["cache"]
+        assert k["available"] is True
+        assert (k["lookups"], k["hits"], k["misses"], k["bypasses"]) == (12, 6, 4, 2)
+        assert (k["vendor_calls_avoided"], k["inhouse_hits"], k["semantic_hits"]) == (5, 1, 1)
+        assert k["hit_rate"] == 0.5
+        assert k["tokens_avoided"] == 6 * 120 and k["cost_avoided"] == pytest.approx(0.6)
+        assert k["avoided_share"] == pytest.approx(5 / (10 + 4 + 5), abs=1e-4)
+        assert k["by_vendor"] == [
+            {"vendor": "openai", "calls_avoided": 4, "tokens": 480, "cost": pytest.approx(0.4)},
+            {"vendor": "anthropic", "calls_avoided": 1, "tokens": 120,
+             "cost": pytest.approx(0.2)}]
+        assert k["by_route"] == [{"route": "support", "lookups": 12, "hits": 6, "misses": 4,
+                                  "bypasses": 2, "vendor_calls_avoided": 5, "hit_rate": 0.5}]
+        t = rep["totals"]
+        assert (t["requests"], t["served"], t["unserved"], t["errors"], t["cache_hits"]) == (
+            30, 22, 2, 2, 6)
+        assert t["inhouse_share_requests"] == pytest.approx(8 / 22, abs=1e-4)
+        v = {row["vendor"]: row["requests"] for row in rep["by_vendor"]}
+        assert v == {"openai": 12, "anthropic": 2, "in-house": 8}  # no hit in any vendor's
+        days = {d["day"]: d for d in rep["trend"]}
+        assert (days[ids["today"]]["cache_hits"],
+                days[ids["today"]]["vendor_calls_avoided"]) == (5, 4)
+        assert (days[ids["yesterday"]]["cache_hits"],
+                days[ids["yesterday"]]["vendor_calls_avoided"]) == (1, 1)
+    text = render_table(rep)
+    assert ("VENDOR CALLS AVOIDED BY CACHE  5 (26.3% of external calls); 6 hits (1 of in-house "
+            "answers, 1 semantic), hit rate 50.0% of 12 requests on cached routes; avoided 720 "
+            "tokens, 0.60 USD") in text
+    assert '"vendor_calls_avoided":5' in render_html(rep)
+    _assert_summary_gives_raw_figures(ledger.engine, cfg, ids["today_ts"])
+    with ledger.engine.connect() as conn:  # the writer summarised them as it wrote them
+        assert conn.execute(select(func.sum(schema.daily_cache.c.requests))).scalar() == 12
+
+
+def test_without_a_cached_route_the_cache_section_is_empty(seeded: Any) -> None:
+    ledger, cfg, _ids = seeded
+    rep = build_report(ledger.engine, None, cfg)
+    assert rep["cache"]["lookups"] == 0 and rep["cache"]["by_vendor"] == []
+    assert rep["totals"]["cache_hits"] == 0 and rep["totals"]["unserved"] == 2
+    assert "VENDOR CALLS AVOIDED" not in render_table(rep)
+
+
 # --- daily summary vs detail rows --------------------------------------------------------------
 
 
@@ -398,6 +486,36 @@ def test_random_traffic_gives_the_same_report_from_the_summary_and_from_raw_rows
     clear_cache()
     assert differences(before, build_report(ledger.engine, None, cfg)) == []
     _assert_summary_gives_raw_figures(ledger.engine, cfg, time.time())
+    ledger.close()
+
+
+def test_random_cached_traffic_gives_the_same_cache_figures_from_the_summary(
+        database_url: str, tmp_path: Path) -> None:
+    """Random traffic with random cache outcomes (hits of external and in-house answers,
+    semantic hits, misses, bypasses), some written twice; then a database summarised before
+    migration 0012 (daily_cache empty) gets daily_cache rebuilt from its rows at start."""
+    ledger = Ledger.open(database_url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
+    ctxs = record_random_traffic(ledger, n=400, days=90, cached=True)
+    doc = gateway_config(database_url, tmp_path / "router.json")
+    doc["routes"]["assistant"] = doc["routes"]["chat"]  # no router file: no what-if curve
+    cfg = parse_config(doc)
+    hits = sum(c.extra.get("cache") == "hit" for c in ctxs)
+    assert hits > 50
+    clear_cache()
+    rep = build_report(ledger.engine, None, cfg)
+    assert rep["cache"]["hits"] == hits and rep["totals"]["cache_hits"] == hits
+    assert rep["cache"]["vendor_calls_avoided"] == sum(
+        c.extra.get("cache") == "hit" and "cache_vendor" in c.extra for c in ctxs)
+    assert rep["cache"]["semantic_hits"] == sum("cache_similarity" in c.extra for c in ctxs)
+    _assert_summary_gives_raw_figures(ledger.engine, cfg, time.time())
+
+    with ledger.engine.begin() as conn:
+        conn.execute(schema.daily_cache.delete())
+    lookups = sum("cache" in c.extra for c in ctxs)
+    assert backfill_if_needed(ledger.engine) == lookups
+    assert backfill_if_needed(ledger.engine) == 0
+    clear_cache()
+    assert differences(rep, build_report(ledger.engine, None, cfg)) == []
     ledger.close()
 
 

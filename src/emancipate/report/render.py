@@ -60,6 +60,8 @@ def render_table(report: dict[str, Any], trend_days: int = 14) -> str:
             f"({c['hhi_slope_30d']:+,.0f} per 30 days); top vendor {c['top_vendor']} "
             f"at {_pct(c['top_share'])}", ""]
 
+    out += _cache_lines(report)
+
     r = report["router"]
     out.append(f"ROUTER  kept in-house {_num(r['kept_in_house'])} of {_num(r['routed'])} "
                f"routed requests ({_pct(r['inhouse_share'])}); estimated quality cost "
@@ -134,6 +136,26 @@ def render_table(report: dict[str, Any], trend_days: int = 14) -> str:
                          ["day", "requests", "tokens", "cost", "inhouse", "hhi",
                           "kept_in_house", "findings", "failovers_survived", "readiness"]))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _cache_lines(report: dict[str, Any]) -> list[str]:
+    """Vendor calls avoided by the response cache (nothing when no route is cached)."""
+    from emancipate.clikit import table
+
+    k = report.get("cache") or {}
+    if not k.get("lookups"):
+        return []
+    out = [f"VENDOR CALLS AVOIDED BY CACHE  {_num(k['vendor_calls_avoided'])} "
+           f"({_pct(k['avoided_share'])} of external calls); {_num(k['hits'])} hits "
+           f"({_num(k['inhouse_hits'])} of in-house answers, {_num(k['semantic_hits'])} "
+           f"semantic), hit rate {_pct(k['hit_rate'])} of {_num(k['lookups'])} requests on "
+           f"cached routes; avoided {_num(k['tokens_avoided'])} tokens, "
+           f"{k['cost_avoided']:,.2f} {report['currency']}"]
+    if k["by_vendor"]:
+        out.append(table([{**v, "tokens": _num(v["tokens"]), "cost": f"{v['cost']:,.4f}"}
+                          for v in k["by_vendor"]],
+                         ["vendor", "calls_avoided", "tokens", "cost"]))
+    return [*out, ""]
 
 
 _PAGE = """<!doctype html>

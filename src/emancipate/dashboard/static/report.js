@@ -151,6 +151,7 @@
           " · blocked " + num(rep.protection.blocked), "leaks"),
       kpi("failovers survived", num(rep.failovers.survived), "of " +
           num(rep.failovers.multi_attempt) + " multi-attempt requests", "failovers"),
+      cacheKpi(rep),
       kpi("requests · spend", num(t.requests), money(t.cost, cur) + " · " + num(t.tokens) +
           " tokens", "requests"),
     ));
@@ -191,6 +192,8 @@
     el.append(panel("By vendor", table(vendorCols, rep.by_vendor, { name: "by-vendor" })));
     el.append(panel("By ownership", table(vendorCols.slice(1), rep.by_ownership,
                                           { name: "by-ownership" })));
+    const cachePanel = renderCachePanel(rep);
+    if (cachePanel) el.append(cachePanel);
     el.append(h("h2", { text: "Independence router" }));
     const routed = days.filter((d) => d.routed > 0);
     const routerPanel = panel("Kept in-house by the router per day",
@@ -210,6 +213,35 @@
         ["expected_worse_share", "est. quality cost", pct, true]], r.routes, { name: "router" }) : null);
     el.append(h("div", { class: "grid" }, routerPanel, renderWhatIfPanel(rep)));
     el.append(renderShadowPanel(rep));
+  }
+
+  // Vendor calls avoided by the response cache: shown once a route has a cache.
+  function cacheKpi(rep) {
+    const k = rep.cache;
+    if (!k || !k.lookups) return null;
+    return kpi("vendor calls avoided by cache", num(k.vendor_calls_avoided),
+               "hit rate " + pct(k.hit_rate) + " · " + num(k.tokens_avoided) + " tokens · " +
+               money(k.cost_avoided, rep.currency) + " avoided", "cache");
+  }
+
+  function renderCachePanel(rep) {
+    const k = rep.cache;
+    if (!k || !k.lookups) return null;
+    return panel("Response cache",
+      h("p", { class: "note", text: num(k.hits) + " answers from the cache (" +
+               num(k.inhouse_hits) + " of them in-house answers, " + num(k.semantic_hits) +
+               " semantic): " + num(k.vendor_calls_avoided) + " vendor calls avoided, " +
+               pct(k.avoided_share) + " of the external calls; not counted as served in " +
+               "the shares above." }),
+      table([["route", "route"], ["lookups", "requests", num, true], ["hits", "hits", num, true],
+             ["misses", "misses", num, true], ["bypasses", "bypasses", num, true],
+             ["hit_rate", "hit rate", pct, true],
+             ["vendor_calls_avoided", "vendor calls avoided", num, true]],
+            k.by_route, { name: "cache-routes" }),
+      k.by_vendor.length ? table([["vendor", "vendor"],
+             ["calls_avoided", "calls avoided", num, true], ["tokens", "tokens", num, true],
+             ["cost", "cost avoided", (v) => money(v, rep.currency), true]],
+            k.by_vendor, { name: "cache-vendors" }) : null);
   }
 
   function renderWhatIfPanel(rep) {
