@@ -13,8 +13,6 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-_fk = {"ondelete": "CASCADE"}
-
 
 def upgrade() -> None:
     op.create_table(
@@ -42,7 +40,7 @@ def upgrade() -> None:
     op.create_index("ix_requests_created_at", "requests", ["created_at"])
     op.create_table(
         "attempts",
-        sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id", **_fk),
+        sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("n", sa.Integer, primary_key=True),
         sa.Column("target", sa.String(400), nullable=False),
@@ -55,7 +53,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "decisions",
-        sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id", **_fk),
+        sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("n", sa.Integer, primary_key=True),
         sa.Column("stage", sa.String(32), nullable=False),
@@ -68,7 +66,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "findings",
-        sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id", **_fk),
+        sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("n", sa.Integer, primary_key=True),
         sa.Column("cls", sa.String(64), nullable=False),
