@@ -4,6 +4,7 @@ entries through Redis, and the ledger's record of each."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,7 +210,35 @@ def test_database_entries_expire_and_are_evicted(vendors, start_gateway: Callabl
     gw = start_gateway(_config(big, local, ttl=1))
     assert _ask(gw, "short lived")[1]["x-emancipate-cache"] == "miss"
     assert _ask(gw, "short lived")[1]["x-emancipate-cache"] == "hit"
-    import time
-
     time.sleep(1.1)  # past the ttl (a wait for expiry, not a timing assertion)
     assert _ask(gw, "short lived")[1]["x-emancipate-cache"] == "miss"
+
+
+def test_the_gateways_report_shows_the_vendor_call_a_hit_avoided(
+        vendors, start_gateway: Callable[..., GatewayProcess]) -> None:
+    """A miss then a hit through the gateway: its own report (GET /admin/report) counts one
+    vendor call avoided, with the miss's tokens and cost, and the hit as neither served nor
+    unserved."""
+    big, _ = vendors
+    gw = start_gateway(_config(*vendors), env={"EMANCIPATE_ADMIN_KEY": ADMIN_KEY})
+    assert _ask(gw, "cache me")[1]["x-emancipate-cache"] == "miss"
+    assert _ask(gw, "cache me")[1]["x-emancipate-cache"] == "hit"
+    assert len(big.received) == 1
+    admin = _admin(gw)
+    report: dict[str, Any] = {}
+    for _ in range(200):  # until the ledger writer has written both (it flushes every 50 ms)
+        report = admin.get("/admin/report", params={"since": "1d"}).json()
+        if report["totals"]["requests"] == 2:
+            break
+        time.sleep(0.05)
+    cache, totals = report["cache"], report["totals"]
+    assert (cache["hits"], cache["misses"], cache["hit_rate"]) == (1, 1, 0.5)
+    assert cache["vendor_calls_avoided"] == 1 and cache["inhouse_hits"] == 0
+    (bigco,) = cache["by_vendor"]
+    miss = next(v for v in report["by_vendor"] if v["vendor"] == "bigco")
+    assert bigco == {"vendor": "bigco", "calls_avoided": 1, "tokens": miss["tokens"],
+                     "cost": pytest.approx(miss["cost"])}
+    assert miss["requests"] == 1 and miss["tokens"] > 0 and miss["cost"] > 0
+    assert (totals["served"], totals["unserved"], totals["cache_hits"]) == (1, 0, 1)
+    html = admin.get("/admin/report", params={"since": "1d", "format": "html"}).text
+    assert '"vendor_calls_avoided":1' in html
