@@ -245,15 +245,17 @@ class OTelTracer(Tracer):
         span: Span | None = ctx.extra.get(_SPAN)
         if span is None:
             return
+        attrs: dict[str, Any] = {}
         model = data.get("model")
         if isinstance(model, str):  # a name the client made up is not repeated
-            span.set_attribute("gen_ai.request.model", model if model in self.routes else "other")
+            attrs["gen_ai.request.model"] = model if model in self.routes else "other"
         for key, attribute in _PARAMETERS:
             value = data.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                span.set_attribute(attribute, value)
+                attrs[attribute] = value
         if data.get("stream") is True:
-            span.set_attribute("emancipate.stream", True)
+            attrs["emancipate.stream"] = True
+        span.set_attributes(attrs)  # one lock and one check, not one per attribute
 
     def span(self, ctx: RequestContext, stage: Stage) -> _Noop | _StageSpan:
         parent = ctx.extra.get(_PARENT)
