@@ -327,3 +327,30 @@ def _ask_model(gw: GatewayProcess, model: str) -> httpx.Response:
                           "messages": [{"role": "user", "content": "the capital of France?"}]})
     assert resp.status_code == 200, resp.text
     return resp
+
+
+def test_a_request_the_policy_blocks_ends_at_a_failed_policy_span(
+        pair: tuple[SimulatedVendor, SimulatedVendor],
+        start_gateway: Callable[..., GatewayProcess]) -> None:
+    flaky, _ = pair
+    with OTLPReceiver("http") as collector:
+        gw = start_gateway({
+            "providers": {"flaky": {"kind": "openai-compatible", "base_url": flaky.url,
+                                    "ownership": "external", "vendor": "flaky-inc"}},
+            "routes": {"out": {"targets": [{"provider": "flaky", "model": "f-1"}]}},
+            "tracing": {"enabled": True, "endpoint": collector.endpoint,
+                        "capture_content": True}})
+        resp = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+            "model": "out", "messages": [{"role": "user", "content": f"my key is {AWS_KEY}"}]})
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "policy_blocked"
+        gw.stop()
+    spans = _by_name(collector.spans)
+    assert sorted(spans) == sorted(["chat out", "emancipate.auth", "emancipate.guard",
+                                    "emancipate.policy", "emancipate.ledger"])
+    policy, request = spans["emancipate.policy"], spans["chat out"]
+    assert policy.status == ERROR and policy.attributes["error.type"] == "policy_blocked"
+    assert request.attributes["error.type"] == "policy_blocked"
+    assert request.attributes["http.response.status_code"] == 403
+    assert request.attributes["emancipate.attempts"] == 0
+    assert not flaky.received
+    _assert_never_in(collector, AWS_KEY)
