@@ -97,3 +97,15 @@ def test_tracing_on_builds_the_sdk_with_the_chosen_exporter() -> None:
         assert isinstance(tracer, OTelTracer) and tracer.on
         assert "0.25" in tracer.provider.sampler.get_description()
         tracer.shutdown()
+
+
+def test_otel_traces_sampler_is_the_sampler_when_sample_ratio_is_unset(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.3")
+    cfg = parse_config({"tracing": {"enabled": True, "endpoint": "http://127.0.0.1:9"}})
+    tracer = Tracer.from_config(cfg)
+    assert isinstance(tracer, OTelTracer)
+    description = tracer.provider.sampler.get_description()
+    assert description.startswith("ParentBased") and "0.3" in description
+    tracer.shutdown()
