@@ -340,8 +340,8 @@ class OTelTracer(Tracer):
 class _Child:
     """A span under the request span, built as a finished `ReadableSpan` when it ends and
     handed to the batch processor, instead of the SDK's `Span` (sampler, lock, attribute
-    checks, context objects): 19 µs per span down to 2.4, and a failover request's hooks
-    from 723 to 381 µs of CPU, export included (`bench/tracing_bench.py --hooks`). Safe
+    checks, context objects): a failover request's hooks went from 723 to 381 µs of CPU,
+    export included (`bench/tracing_bench.py --hooks`, docs/benchmarks.md "Tracing"). Safe
     because the request span was sampled (children follow it) and every attribute is a
     number or a name set by this module."""
 
