@@ -26,6 +26,7 @@ from tests.test_report import (
     CLAUDE,
     _ctx,
     gateway_config,
+    seed_cache,
     seed_known_traffic,
     seed_shadow,
     write_router,
@@ -72,6 +73,7 @@ def dashboard_gateway(start_gateway: Any, tmp_path: Path) -> Any:
     ledger = Ledger.open(url, LedgerConfig(spill_dir=str(tmp_path / "spill")))
     ids = seed_known_traffic(ledger)
     seed_shadow(ledger, ids["today_ts"])
+    seed_cache(ledger, ids["today_ts"])
     seed_background(ledger.engine)
     ledger.close()
     # a real trained router file makes the what-if curve real (bench/screenshots.py sets it)
@@ -164,6 +166,13 @@ def test_dashboard_end_to_end(browser: Any, dashboard_gateway: Any, tmp_path: Pa
     assert "held-out calibration" in chart_labels(page, "chart-whatif-0")
     assert tab.locator("[data-kpi=hhi] .v").inner_text().replace(",", "").isdigit()
     assert "assistant" in tab.locator("[data-table=router]").inner_text()
+    # the response cache: vendor calls avoided (seed: 5 of 6 hits, 12 requests on the route)
+    assert tab.locator("[data-kpi=cache] .v").inner_text() == "5"
+    assert tab.locator("[data-kpi=cache] .l").inner_text() == "vendor calls avoided by cache"
+    assert "hit rate 50.0%" in tab.locator("[data-kpi=cache] .s").inner_text()
+    avoided = tab.locator("[data-table=cache-vendors]").inner_text()
+    assert "openai" in avoided and "anthropic" in avoided and "0.40 USD" in avoided
+    assert "support" in tab.locator("[data-table=cache-routes]").inner_text()
     assert "assistant" in tab.locator("[data-table=shadow]").inner_text()
     spend = tab.locator("[data-table=shadow-spend]").inner_text()  # seed: judge 0.04, own 0.005
     assert "anthropic" in spend and "0.0400 USD" in spend and "0.0050 USD" in spend
