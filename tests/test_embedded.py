@@ -72,14 +72,19 @@ def test_max_tokens_beyond_context_is_a_clear_400(embedded_gateway: GatewayProce
     assert "2048" in err["message"]
 
 
-def test_tools_on_the_embedded_model_is_a_clear_400(embedded_gateway: GatewayProcess) -> None:
+def test_tools_whose_parameters_are_not_an_object_are_a_clear_400(
+    embedded_gateway: GatewayProcess,
+) -> None:
+    """Tools work on the embedded model (tests/test_embedded_tools.py); a `parameters` schema
+    that is not an object cannot be held by the call grammar and is named in the 400."""
     client = embedded_gateway.client()
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
             model="default", messages=[{"role": "user", "content": "hi"}],
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+            tools=[{"type": "function", "function": {"name": "f",
+                                                     "parameters": {"type": "string"}}}],
         )
-    assert info.value.body["param"] == "tools"
+    assert info.value.body["param"] == "tools[0].function.parameters"
     assert info.value.body["code"] == "unsupported_parameter"
 
 

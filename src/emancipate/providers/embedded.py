@@ -13,14 +13,20 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 
 from emancipate.config import EmbeddedProvider
-from emancipate.protocol import ChatCompletionRequest, chat_chunk, chat_completion, usage
+from emancipate.protocol import (
+    ChatCompletionRequest,
+    Tool,
+    chat_chunk,
+    chat_completion,
+    usage,
+)
 from emancipate.providers.base import (
     ChatChunks,
     Provider,
@@ -30,6 +36,7 @@ from emancipate.providers.base import (
     check_parts,
     text_of,
 )
+from emancipate.providers.embedded_tools import AnswerReader, render_prompt, schema_gbnf, tool_gbnf
 from emancipate.providers.embeddings import decoded_texts, embedding_list, unit
 
 _END = object()
@@ -143,8 +150,6 @@ class Embedded(Provider):
     # --- capability check --------------------------------------------------------------------
 
     def check(self, request: ChatCompletionRequest, model: str) -> None:
-        if request.tools:
-            raise Unsupported("tools", f"the embedded model {self.name!r} cannot call tools")
         if request.n != 1:
             raise Unsupported("n", f"the embedded model {self.name!r} returns one choice only")
         check_legacy(request, f"the embedded model {self.name!r}")
@@ -152,6 +157,35 @@ class Embedded(Provider):
         extra = request.model_extra or {}
         if extra.get("logprobs"):
             raise Unsupported("logprobs", f"the embedded model {self.name!r} has no logprobs")
+        self._check_tools(request)
+
+    def _check_tools(self, request: ChatCompletionRequest) -> None:
+        who = f"the embedded model {self.name!r}"
+        names = [t.function.name for t in request.tools or () if isinstance(t, Tool)]
+        for k, tool in enumerate(request.tools or ()):
+            params = tool.function.parameters if isinstance(tool, Tool) else None
+            if params and params.get("type", "object") != "object":
+                raise Unsupported(f"tools[{k}].function.parameters", f"{who} takes function "
+                                  "parameters that are a JSON schema of `\"type\": \"object\"`")
+        choice = request.tool_choice
+        if choice is None or choice in ("auto", "none", "required"):
+            if choice == "required" and not names:
+                raise Unsupported("tool_choice", f"{who} cannot honour tool_choice 'required' "
+                                  "without `tools`: send the functions in `tools`")
+        elif isinstance(choice, dict) and choice.get("type") == "function":
+            name = (choice.get("function") or {}).get("name")
+            if name not in names:
+                raise Unsupported("tool_choice.function.name", f"tool_choice names the "
+                                  f"function {name!r}, which is not in `tools` "
+                                  f"({', '.join(names) or 'none'}): name one of them")
+        else:
+            raise Unsupported("tool_choice", f"{who} takes tool_choice 'auto', 'none', "
+                              "'required' or {\"type\": \"function\", \"function\": "
+                              "{\"name\": …}}")
+        if names and choice != "none" and request.response_format is not None \
+                and request.response_format.type != "text":
+            raise Unsupported("response_format", f"{who} holds its answer either to the tools "
+                              "or to response_format, not both: send one of them")
 
     # --- generation --------------------------------------------------------------------------
 
@@ -169,16 +203,40 @@ class Embedded(Provider):
             out.append({"role": role, "content": content or ""})
         return out
 
+    @staticmethod
+    def _tools_of(body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """The functions offered to the model and whether it must call one (`tool_choice`
+        `required` or a named function: then only that one is offered)."""
+        tools = [t["function"] for t in body.get("tools") or () if t.get("type") == "function"]
+        choice = body.get("tool_choice")
+        if not tools or choice == "none":
+            return [], False
+        if isinstance(choice, dict):
+            name = (choice.get("function") or {}).get("name")
+            return [t for t in tools if t["name"] == name], True
+        return tools, choice == "required"
+
     def _generate(
         self, llm: Any, body: dict[str, Any], stop_event: threading.Event,
         emit: Any,
     ) -> None:
-        """Runs on the model thread: streams chunks through `emit`, stops when asked."""
-        messages = self._messages(body)
-        prompt_tokens = len(llm.tokenize(
-            "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-            .encode(), add_bos=False, special=True,
-        )) + 3
+        """Runs on the model thread: streams chunks through `emit`, stops when asked.
+
+        A request that offers tools, or whose history holds tool calls or results, is
+        rendered by `embedded_tools.render_prompt` and its answer read by `AnswerReader`;
+        any other request takes the model's own chat template, as before tools existed."""
+        tools, required = self._tools_of(body)
+        tool_path = bool(tools) or any(
+            m.get("tool_calls") or m["role"] in ("tool", "function") for m in body["messages"])
+        if tool_path:
+            prompt = render_prompt(body["messages"], tools, text_of)
+            prompt_tokens = len(llm.tokenize(prompt.encode(), add_bos=False, special=True))
+        else:
+            messages = self._messages(body)
+            prompt_tokens = len(llm.tokenize(
+                "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
+                        for m in messages).encode(), add_bos=False, special=True,
+            )) + 3
         room = self.cfg.n_ctx - prompt_tokens
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         if room <= 0 or (limit is not None and limit > room):
@@ -189,57 +247,72 @@ class Embedded(Provider):
                 f"max_tokens to at most {max(room, 0)} or shorten the messages.",
                 status=400, param="max_tokens", code="context_length_exceeded",
             )
-        kwargs: dict[str, Any] = {
-            "messages": messages,
-            "stream": True,
-            "max_tokens": limit or room,
-        }
+        kwargs: dict[str, Any] = {"stream": True, "max_tokens": limit or room}
         for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
             if body.get(key) is not None:
                 kwargs[key] = body[key]
         if body.get("stop"):
             kwargs["stop"] = body["stop"]
-        grammar = self._grammar_for(body.get("response_format"))
-        if grammar is not None:
-            kwargs["grammar"] = grammar
+        if tools:
+            key = orjson.dumps([tools, required], option=orjson.OPT_SORT_KEYS).decode()
+            kwargs["grammar"] = self._grammar(key, lambda: tool_gbnf(tools, required), "tools")
+        else:
+            grammar = self._grammar_for(body.get("response_format"))
+            if grammar is not None:
+                kwargs["grammar"] = grammar
+        if tool_path:
+            kwargs.setdefault("temperature", 0.2)  # create_chat_completion's default
+            chunks = llm.create_completion(prompt=prompt, **kwargs)
+        else:
+            chunks = llm.create_chat_completion(messages=messages, **kwargs)
+        reader = AnswerReader(bool(tools))
         completion_tokens = 0
         finish = "stop"
-        for chunk in llm.create_chat_completion(**kwargs):
+        for chunk in chunks:
             if stop_event.is_set():
                 self.generations_stopped += 1
                 return
             choice = chunk["choices"][0]
-            content = choice.get("delta", {}).get("content")
+            content = choice.get("text") if tool_path else choice.get("delta", {}).get("content")
             if content:
                 completion_tokens += 1
                 self.tokens_generated += 1
-                emit(("delta", content))
+                for event in reader.feed(content):
+                    emit(event)
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
+        if reader.called and finish == "stop":
+            finish = "tool_calls" if reader.args_complete else "length"
         emit(("done", (finish, prompt_tokens, completion_tokens)))
 
     def _grammar_for(self, fmt: dict[str, Any] | None) -> Any:
         """The llama.cpp grammar that holds the answer to `response_format`: any JSON object
-        for `json_object`, the schema's shape for `json_schema` (None for text). Built on the
-        model thread, cached by schema (a client sends the same schema with every call)."""
+        for `json_object`, the schema's shape for `json_schema` (None for text)."""
         if not fmt or fmt.get("type") not in ("json_object", "json_schema"):
             return None
         schema = (fmt.get("json_schema") or {}).get("schema")
         if fmt["type"] == "json_object" or not isinstance(schema, dict):
             schema = {"type": "object"}
         key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode()
+        return self._grammar(key, lambda: schema_gbnf(schema), "response_format")
+
+    def _grammar(self, key: str, gbnf: Callable[[], str], param: str) -> Any:
+        """A llama.cpp grammar built on the model thread by `gbnf` (from JSON schemas, by
+        llama.cpp's converter), cached by `key` (a client sends the same schema or tools with
+        every call); a schema the converter cannot take is a 400 naming `param`."""
         grammar = self._grammars.get(key)
         if grammar is None:
             from llama_cpp import LlamaGrammar
 
             try:
-                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+                grammar = LlamaGrammar.from_string(gbnf(), verbose=False)
             except Exception as exc:  # the converter raises bare exceptions on what it lacks
+                what = ("one of the tools' parameters schemas" if param == "tools"
+                        else "response_format.json_schema.schema")
                 raise ProviderError(
                     "client_error", f"the embedded model {self.name!r} cannot hold its answer "
-                    f"to this JSON schema ({str(exc)[:200]}); simplify "
-                    "response_format.json_schema.schema", status=400,
-                    param="response_format", code="invalid_value") from None
+                    f"to this JSON schema ({str(exc)[:200]}); simplify {what}", status=400,
+                    param=param, code="invalid_value") from None
             if len(self._grammars) >= 64:
                 self._grammars.pop(next(iter(self._grammars)))
             self._grammars[key] = grammar
@@ -286,18 +359,28 @@ class Embedded(Provider):
 
     async def chat(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         parts: list[str] = []
+        calls: list[dict[str, Any]] = []
         finish, prompt_tokens, completion_tokens = "stop", 0, 0
         async for kind, value in self._run(body):
             if kind == "delta":
                 parts.append(value)
+            elif kind == "call":
+                calls.append({"id": value[0], "type": "function",
+                              "function": {"name": value[1], "arguments": ""}})
+            elif kind == "args":
+                calls[-1]["function"]["arguments"] += value
             else:
                 finish, prompt_tokens, completion_tokens = value
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(parts)}
+        if calls:
+            message = {"role": "assistant", "content": message["content"] or None,
+                       "tool_calls": calls}
         return chat_completion(
             id="chatcmpl-" + uuid.uuid4().hex[:24],
             model=model,
             choices=[{
                 "index": 0,
-                "message": {"role": "assistant", "content": "".join(parts)},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish,
             }],
@@ -308,6 +391,7 @@ class Embedded(Provider):
         chunk_id = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())
         first = True
+        call_index = -1
         async for kind, value in self._run(body):
             if first:
                 first = False
@@ -316,6 +400,14 @@ class Embedded(Provider):
             if kind == "delta":
                 yield chat_chunk(id=chunk_id, model=model, created=created,
                                  delta={"content": value})
+            elif kind == "call":  # OpenAI's shape: id, type and name first, then arguments
+                call_index += 1
+                yield chat_chunk(id=chunk_id, model=model, created=created, delta={
+                    "tool_calls": [{"index": call_index, "id": value[0], "type": "function",
+                                    "function": {"name": value[1], "arguments": ""}}]})
+            elif kind == "args":
+                yield chat_chunk(id=chunk_id, model=model, created=created, delta={
+                    "tool_calls": [{"index": call_index, "function": {"arguments": value}}]})
             else:
                 finish, prompt_tokens, completion_tokens = value
                 yield chat_chunk(id=chunk_id, model=model, created=created,
