@@ -200,16 +200,15 @@ class OTelTracer(Tracer):
     def __init__(self, settings: TraceSettings, provider_names: dict[str, str],
                  routes: set[str]) -> None:
         from opentelemetry import trace
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-        self.capture_content = settings.capture_content
         from opentelemetry.sdk.trace import ReadableSpan
         from opentelemetry.sdk.util.instrumentation import InstrumentationScope
         from opentelemetry.trace import SpanContext, Status, StatusCode
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         from emancipate import __version__
 
         self.settings = settings
+        self.capture_content = settings.capture_content
         self.provider, self.processor = _provider(settings)
         self.tracer = self.provider.get_tracer("emancipate", __version__)
         self.scope = InstrumentationScope("emancipate", __version__)
