@@ -156,16 +156,6 @@ def test_count_tokens_estimates_what_admission_charges(embedded_gateway: Gateway
     assert info.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
 
 
-def test_tools_on_the_embedded_model_are_refused_naming_tools(embedded_gateway: GatewayProcess
-                                                              ) -> None:
-    with pytest.raises(anthropic.BadRequestError) as info:
-        _client(embedded_gateway).messages.create(
-            model="default", max_tokens=5, tools=[WEATHER],  # type: ignore[list-item]
-            messages=[{"role": "user", "content": "Weather in Paris?"}])
-    error = info.value.body["error"]  # type: ignore[index]
-    assert error["type"] == "invalid_request_error" and "'tools'" in error["message"]
-
-
 # --- bad input ----------------------------------------------------------------------------
 
 
