@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from emancipate.config import parse_config
 from emancipate.context import Attempt, Decision, Finding, Principal, RequestContext, Target
 from emancipate.ledger import Ledger, LedgerConfig, db, schema
+from emancipate.ledger.retention import prune
 from emancipate.ledger.summary import TABLES, backfill_if_needed
 from emancipate.report import build_report, hhi, hhi_band, render_html, render_table
 from emancipate.report.build import clear_cache
@@ -421,6 +422,15 @@ def test_the_cache_section_counts_hits_and_the_vendor_calls_they_avoided(seeded:
     _assert_summary_gives_raw_figures(ledger.engine, cfg, ids["today_ts"])
     with ledger.engine.connect() as conn:  # the writer summarised them as it wrote them
         assert conn.execute(select(func.sum(schema.daily_cache.c.requests))).scalar() == 12
+    # Retention deletes yesterday's rows: the summary keeps its hit, the detail rows do not.
+    deleted = prune(ledger.engine, ids["today"])
+    assert deleted is not None and deleted["requests"] > 0
+    midnight = datetime.fromtimestamp(ids["today_ts"] - ids["today_ts"] % DAY, UTC)
+    for source, hits in (("summary", 6), ("raw", 5)):
+        clear_cache()
+        rep = build_report(ledger.engine, midnight - timedelta(days=1), cfg,
+                           source=source)  # type: ignore[arg-type]
+        assert rep["cache"]["hits"] == hits
 
 
 def test_without_a_cached_route_the_cache_section_is_empty(seeded: Any) -> None:
