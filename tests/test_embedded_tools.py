@@ -158,6 +158,29 @@ def test_anthropic_sdk_gets_a_tool_use_block(embedded_gateway: GatewayProcess) -
     assert_matches(block.input, WEATHER_PARAMS)
 
 
+def test_anthropic_sdk_streams_a_tool_use_block(embedded_gateway: GatewayProcess) -> None:
+    """Coding agents stream: the tool_use block arrives as input_json_delta events."""
+    client = anthropic.Anthropic(base_url=embedded_gateway.url, api_key="unused",
+                                 max_retries=0, timeout=120)
+    with client.messages.stream(
+        model="in-house", max_tokens=60, messages=ASK,  # type: ignore[arg-type]
+        tools=[{"name": "get_weather", "description": "The current weather in a city.",
+                "input_schema": WEATHER_PARAMS}],
+        tool_choice={"type": "tool", "name": "get_weather"},
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    fragments = [e.delta.partial_json for e in events if e.type == "content_block_delta"
+                 and e.delta.type == "input_json_delta"]
+    assert fragments
+    assert final.stop_reason == "tool_use"
+    block = next(b for b in final.content if b.type == "tool_use")
+    assert block.name == "get_weather"
+    assert json.loads("".join(fragments)) == block.input
+    assert isinstance(block.input, dict)
+    assert_matches(block.input, WEATHER_PARAMS)
+
+
 @pytest.mark.parametrize(("tool_choice", "param"), [
     ({"type": "function", "function": {"name": "nope"}}, "tool_choice.function.name"),
     ("sometimes", "tool_choice"),

@@ -251,7 +251,7 @@ class Embedded(Provider):
         for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
             if body.get(key) is not None:
                 kwargs[key] = body[key]
-        if body.get("stop"):
+        if body.get("stop") and not required:  # a forced call has no text to stop
             kwargs["stop"] = body["stop"]
         if tools:
             key = orjson.dumps([tools, required], option=orjson.OPT_SORT_KEYS).decode()

@@ -1,18 +1,18 @@
 """Tool calling on the embedded model: the prompt, the grammar and the reader of the answer.
 
 The model (SmolLM2-Instruct, ChatML) has no tool role and no tool-call tokens, so tools are
-written into the prompt the way Hermes-style ChatML models are taught (the form SmolLM2's own
-function-calling data uses):
+written into the prompt in the form SmolLM2's function-calling prompt uses (the one its
+model card and Ollama's `smollm2` template give):
 
 - the system message lists the tools between `<tools>` and `</tools>`, one JSON line each, and
-  says how to call one: `<tool_call>` + `{"name": …, "arguments": {…}}` + `</tool_call>`;
+  says how to call one: `<tool_call>[` + `{"name": …, "arguments": {…}}` + `]</tool_call>`;
 - an assistant `tool_calls` message is rendered as that same text, so the model sees in the
   history exactly what it would write;
 - a `tool` message is a user turn holding `<tool_response>` … `</tool_response>`.
 
 A llama.cpp grammar holds the answer. With `required` or a named function it is only
-`<tool_call>` + a JSON object whose `name` is one of the tools and whose `arguments` match
-that tool's `parameters` schema + `</tool_call>`. With `auto` it is that **or** free text that
+`<tool_call>[` + one JSON object whose `name` is one of the tools and whose `arguments` match
+that tool's `parameters` schema + `]</tool_call>`. With `auto` it is that **or** free text that
 does not begin with `<`: the first character the model writes decides (one pass, no second
 request, deterministic for a given seed). The cost: with `auto`, a text answer cannot begin
 with `<`.
@@ -28,7 +28,8 @@ import orjson
 
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
-_HEAD = re.compile(r'<tool_call>\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
+_HEAD = re.compile(r'<tool_call>\[\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,'
+                   r'\s*"arguments"\s*:\s*')
 
 
 def schema_gbnf(schema: dict[str, Any], name: str = "") -> str:
@@ -92,7 +93,7 @@ def parameters(tool: dict[str, Any]) -> dict[str, Any]:
 def tool_gbnf(tools: list[dict[str, Any]], required: bool) -> str:
     """The grammar of the answer: one tool call, or (not `required`) text not starting
     with `<`."""
-    call = r'"<tool_call>\n" tool-call "\n</tool_call>"'
+    call = r'"<tool_call>[\n" tool-call "\n]</tool_call>"'
     root = call if required else call + " | free-text"
     rules = [f"root ::= {root}", schema_gbnf(call_schema(tools), "tool-call")]
     if not required:
@@ -106,12 +107,16 @@ def tools_system_text(tools: list[dict[str, Any]]) -> str:
                       "parameters": parameters(t)}).decode()
         for t in tools)
     return (
-        "You can call functions. The available functions, with the JSON schema of their "
-        f"arguments, are:\n<tools>\n{lines}\n</tools>\n"
-        "To call a function, answer with only:\n"
-        '<tool_call>\n{"name": <function name>, "arguments": <arguments object>}\n</tool_call>\n'
-        "Otherwise answer in plain text. A function's result comes back between "
-        "<tool_response> and </tool_response>."
+        "You are an expert in composing functions. You are given a question and a set of "
+        "possible functions. Based on the question, you may make a function call to achieve "
+        "the purpose.\nYou have access to the following tools:\n"
+        f"<tools>{lines}</tools>\n"
+        "To call a function, answer only in the following format, with the parameter types "
+        "of the function:\n"
+        '<tool_call>[\n{"name": "func_name", "arguments": {"argument1": "value1"}}\n]'
+        "</tool_call>\n"
+        "If no function call is needed, answer in plain text. A function's result comes back "
+        "between <tool_response> and </tool_response>."
     )
 
 
@@ -129,14 +134,14 @@ def render_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
         if role == "developer":
             role = "system"
         if role == "assistant" and m.get("tool_calls"):
-            calls = [
-                CALL_OPEN + "\n" + orjson.dumps({
+            calls = ",\n".join(
+                orjson.dumps({
                     "name": c["function"]["name"],
                     "arguments": _arguments(c["function"].get("arguments")),
-                }).decode() + "\n" + CALL_CLOSE
-                for c in m["tool_calls"] if c.get("type", "function") == "function"
-            ]
-            content = "\n".join(([content] if content else []) + calls)
+                }).decode()
+                for c in m["tool_calls"] if c.get("type", "function") == "function")
+            call_text = f"{CALL_OPEN}[\n{calls}\n]{CALL_CLOSE}"
+            content = f"{content}\n{call_text}" if content else call_text
         elif role in ("tool", "function"):
             role, content = "user", f"<tool_response>\n{content}\n</tool_response>"
         turns.append((role, content))
