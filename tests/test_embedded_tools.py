@@ -11,6 +11,8 @@ import anthropic
 import openai
 import pytest
 
+from emancipate.providers.base import text_of
+from emancipate.providers.embedded_tools import AnswerReader, render_prompt
 from tests.gateway_process import GatewayProcess
 
 WEATHER_PARAMS: dict[str, Any] = {
@@ -195,3 +197,48 @@ def test_a_tool_choice_the_model_cannot_honour_is_a_clear_400(
     assert info.value.body["param"] == param
     assert "get_weather" in info.value.body["message"] or "required" in \
         info.value.body["message"]
+
+
+# --- the prompt and the reader, without the model ----------------------------------------------
+
+
+def test_history_calls_and_results_are_rendered_as_the_model_writes_and_reads_them() -> None:
+    tools = [t["function"] for t in TOOLS]
+    prompt = render_prompt([
+        {"role": "system", "content": "Be brief."},
+        *ASK,
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "21 degrees"},
+    ], tools, text_of)
+    assert prompt.startswith("<|im_start|>system\nBe brief.\n\nYou are an expert in composing")
+    assert '<tools>{"name":"get_weather","description":"The current weather in a city.",' \
+        in prompt
+    assert ('<|im_start|>assistant\n<tool_call>[\n{"name":"get_weather","arguments":'
+            '{"city":"Paris"}}\n]</tool_call><|im_end|>\n') in prompt
+    assert prompt.endswith("<|im_start|>user\n<tool_response>\n21 degrees\n</tool_response>"
+                           "<|im_end|>\n<|im_start|>assistant\n")
+    # Without a system message: SmolLM2's default one, as its own template writes it.
+    assert render_prompt(ASK, [], text_of).startswith(
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+        "Face<|im_end|>\n<|im_start|>user\n")
+
+
+def test_the_reader_streams_exactly_the_arguments_whatever_the_cuts() -> None:
+    """Braces and quotes inside strings, escapes, and pieces cut anywhere: the fragments
+    joined are the arguments object, the markers never leak."""
+    arguments = '{"q": "a } b \\" { c", "n": [1, {"x": 2}]}'
+    text = f'<tool_call>[\n{{"name": "find", "arguments": {arguments}}}\n]</tool_call>'
+    for size in (1, 2, 3, 7, len(text)):
+        reader = AnswerReader(tools_active=True)
+        events = [e for i in range(0, len(text), size) for e in reader.feed(text[i:i + size])]
+        assert events[0][0] == "call" and events[0][1][1] == "find"
+        assert events[0][1][0].startswith("call_")
+        assert "".join(v for k, v in events[1:] if k == "args") == arguments
+        assert {k for k, _ in events[1:]} == {"args"}
+        assert reader.args_complete
+    text_reader = AnswerReader(tools_active=True)
+    assert text_reader.feed("") == []
+    assert text_reader.feed("Hi <b>") == [("delta", "Hi <b>")]  # text: passed as is
+    assert AnswerReader(tools_active=False).feed("<p>") == [("delta", "<p>")]
