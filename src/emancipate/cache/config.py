@@ -8,7 +8,7 @@ routes:
   faq:
     cache:
       ttl: 1d
-      semantic: {threshold: 0.95, embedding_route: local-embed}  # paraphrases hit too
+      semantic: {threshold: 0.92, embedding_route: local-embed}  # paraphrases hit too
     targets: [...]
 cache:                          # gateway-wide limits (optional)
   max_entries: 100000
@@ -45,8 +45,12 @@ class SemanticCache(BaseModel):
         ..., min_length=1, description="the route whose targets embed the last user message; "
         "every one of them must be in-house, so no vendor sees a prompt to build the cache")
     threshold: float = Field(
-        0.95, gt=0, le=1, description="cosine similarity from which a stored question "
+        0.92, gt=0, le=1, description="cosine similarity from which a stored question "
         "answers a new one (docs/cache.md#semantic-cache measures false hits per threshold)")
+    same_names: bool = Field(
+        True, description="a stored question answers a new one only if both hold the same "
+        "numbers and names (capitalised words not starting a sentence): \"... of France?\" "
+        "never answers \"... of Spain?\", whatever their similarity")
     max_candidates: int = Field(
         2000, ge=1, le=100_000, description="entries compared per lookup: the newest of the "
         "request's partition (same route, scope, policy outcome and everything but the last "

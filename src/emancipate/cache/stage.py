@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -102,15 +103,37 @@ def last_user_text(data: dict[str, Any]) -> tuple[int, str] | None:
     return None
 
 
+# A number, or a capitalised word that does not start a sentence (a name, an acronym).
+_ANCHOR = re.compile(r"(?<![\w'])(\d[\d.,:/]*|[A-Z][\w'’-]*)")
+_PRONOUNS = frozenset({"I", "I'm", "I've", "I'd", "I'll", "I’m", "I’ve", "I’d", "I’ll"})
+_SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)\s*[\"'(\[]*$")
+
+
+def anchors(text: str) -> list[str]:
+    """The numbers and names of `text` (lower-cased, without a possessive 's), sorted: two
+    questions that differ in one of them ("... of France?" / "... of Spain?") are never
+    each other's semantic hit, whatever their similarity."""
+    found = set()
+    for match in _ANCHOR.finditer(text):
+        word = match.group(1)
+        if word[0].isupper() and (word in _PRONOUNS
+                                  or _SENTENCE_START.search(text, 0, match.start())):
+            continue
+        found.add(re.sub(r"['’]s$", "", word.rstrip(".,:/")).lower())
+    return sorted(found)
+
+
 def partition_key(route: str, prepared: Prepared, principal: Principal, scope: str,
-                  semantic: SemanticCache, index: int) -> str:
-    """The key of everything but the text of message `index` (the last user message): only
-    entries of the same partition may answer each other semantically."""
+                  semantic: SemanticCache, index: int, text: str) -> str:
+    """The key of everything but `text`, the text of message `index` (the last user
+    message), of which only the names and numbers are kept when `semantic.same_names`:
+    only entries of the same partition may answer each other semantically."""
     body = {k: v for k, v in prepared.data.items() if k not in _NOT_IN_KEY}
     messages = list(body["messages"])
     messages[index] = {k: v for k, v in messages[index].items() if k != "content"}
     body["messages"] = messages
     body[" embedding_route"] = semantic.embedding_route  # vectors of one model only
+    body[" names"] = anchors(text) if semantic.same_names else None
     return _digest(route, prepared, principal, scope, body)
 
 
@@ -196,7 +219,7 @@ class ResponseCache:
         try:
             vector = _unit(await self.embed(semantic.embedding_route, text))
             partition = partition_key(prepared.route.name, prepared, ctx.principal,
-                                      rcfg.scope, semantic, index)
+                                      rcfg.scope, semantic, index, text)
             if serve:
                 near = await asyncio.to_thread(self._db_nearest, partition, vector,
                                                semantic.threshold, semantic.max_candidates)
