@@ -165,7 +165,7 @@ def ablation(data: Dataset, family: np.ndarray) -> dict[str, float]:
     """Held-out APGR of the router retrained without each feature family (and variants)."""
     s, w = data.strong, data.weak
     out: dict[str, float] = {}
-    variants: dict[str, dict[str, Any]] = {"all priors (as trained)": {
+    variants: dict[str, dict[str, Any]] = {"all five prior families": {
         "families": tuple(FAMILIES), "words": "off"}}
     for fam in FAMILIES:
         variants[f"without {fam}"] = {"families": tuple(f for f in FAMILIES if f != fam),
