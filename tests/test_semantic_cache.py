@@ -20,6 +20,8 @@ from emancipate.cache.stage import anchors
 from emancipate.testing import SimulatedVendor
 from tests.gateway_process import GatewayProcess
 
+pytest_plugins = ["tests.services"]
+
 ADMIN_KEY = "admin-" + "e2e-semantic-3f9a"
 QUESTION = "What is the capital of France?"
 PARAPHRASE = "Which city is the capital of France?"
@@ -71,10 +73,15 @@ def _ask(gw: GatewayProcess, text: str, key: str = "unused",
     return raw.parse().choices[0].message.content or "", dict(raw.headers)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_paraphrase_hits_and_an_unrelated_question_or_a_near_miss_misses(
-        vendors, start_gateway: Callable[..., GatewayProcess]) -> None:
+        vendors, start_gateway: Callable[..., GatewayProcess], request: pytest.FixtureRequest,
+        database: str) -> None:
     big, local = vendors
-    gw = start_gateway(_config(*vendors))
+    cfg = _config(*vendors)
+    if database == "postgres":  # vectors as bytea, read back as memoryviews
+        cfg["server"] = {"database_url": request.getfixturevalue("postgres_url")}
+    gw = start_gateway(cfg)
     text, headers = _ask(gw, QUESTION)
     assert headers["x-emancipate-cache"] == "miss" and text == f"bigco says: {QUESTION}"
     # The paraphrase gets the stored answer: nobody is called, the headers say why.
