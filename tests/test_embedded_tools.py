@@ -183,6 +183,20 @@ def test_anthropic_sdk_streams_a_tool_use_block(embedded_gateway: GatewayProcess
     assert_matches(block.input, WEATHER_PARAMS)
 
 
+def test_responses_api_gets_a_function_call_item(embedded_gateway: GatewayProcess) -> None:
+    """Codex-style agents speak the Responses API: the call is a `function_call` item."""
+    client = embedded_gateway.client()
+    response = client.responses.create(
+        model="in-house", input="What is the weather in Paris?", tool_choice="required",
+        tools=[{"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS,
+                "description": "The current weather in a city.", "strict": False}],
+        max_output_tokens=60, temperature=0,
+    )
+    calls = [item for item in response.output if item.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather"
+    assert_matches(json.loads(calls[0].arguments), WEATHER_PARAMS)
+
+
 @pytest.mark.parametrize(("tool_choice", "param"), [
     ({"type": "function", "function": {"name": "nope"}}, "tool_choice.function.name"),
     ("sometimes", "tool_choice"),
