@@ -56,10 +56,9 @@ def view(prompt: str) -> tuple[list[float], list[str]]:
     low = head.lower()
     words = low.translate(_SPACES).split()
     n, n_words = len(head), len(words)
-    first = _OPTION.search(head)
-    question = head[: first.start()] if first else head
-    options = _OPTION.findall(head)
-    option_chars = sum(map(len, options)) / len(options) if options else 0.0
+    found = list(_OPTION.finditer(head))
+    question = head[: found[0].start()] if found else head
+    option_chars = sum(len(m.group(1)) for m in found) / len(found) if found else 0.0
     numbers = len(_DIGITS.findall(head))
     maths = sum(head.count(c) for c in _MATHS)
     code = sum(head.count(c) for c in _CODE)
@@ -77,7 +76,7 @@ def view(prompt: str) -> tuple[list[float], list[str]]:
         1.0 if "which of the following" in low else 0.0,
         1.0 if question.rstrip().endswith("?") else 0.0,
         1.0 if "__" in head else 0.0,
-        float(min(len(options), 10)),
+        float(min(len(found), 10)),
         (len(head.encode("utf-8")) - n) / (1 + n),
         sum(map(len, words)) / n_words if n_words else 0.0,
         len(set(words)) / (1 + n_words),

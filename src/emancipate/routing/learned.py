@@ -121,13 +121,12 @@ class IndependenceRouter:
         if not self._vocab:
             return 0.0, 0.0
         vocab = self._vocab
-        counts = Counter(words)
-        idx = [vocab[t] for t in counts if t in vocab]
-        if not idx:
+        hits = [(vocab[t], c) for t, c in Counter(words).items() if t in vocab]
+        if not hits:
             return 0.0, 1.0
-        ix = np.asarray(idx)
-        tf = 1.0 + np.log(np.fromiter((counts[t] for t in counts if t in vocab), float,
-                                      len(idx)))
+        pairs = np.array(hits)
+        ix = pairs[:, 0]
+        tf = 1.0 + np.log(pairs[:, 1])
         v = tf * self._idf[ix]
         norm = float(np.sqrt(v @ v))
         v /= norm
