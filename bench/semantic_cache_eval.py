@@ -23,6 +23,13 @@ bench/results/semantic_cache_eval.json.
 
     .venv/bin/python bench/semantic_cache_eval.py            # ~1-3 minutes on 2 cores
     .venv/bin/python bench/semantic_cache_eval.py --model-path other.gguf
+    .venv/bin/python bench/semantic_cache_eval.py --lookup   # the cost of one lookup
+
+`--lookup` prices the two parts of a semantic lookup apart: the embedding of one question
+(median of the sentences' own timings, `Embedded.embeddings` with one input), and the search
+(`ResponseCache._db_nearest`: one indexed query for the newest `max_candidates` vectors of a
+partition, one numpy product) on a SQLite ledger migrated to head holding 2,000 entries in
+the partition and 20,000 in others.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+TIMINGS: list[float] = []  # seconds per embedding, as a lookup calls it (one input)
 THRESHOLDS = [0.85, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99]
 
 # (wordings with {x}, values of x)
@@ -157,14 +165,15 @@ async def embed_all(texts: list[str], model_path: str | None) -> dict[str, np.nd
     provider = Embedded("local", EmbeddedProvider(kind="embedded", model_path=model_path))
     vectors: dict[str, np.ndarray] = {}
     try:
-        for i in range(0, len(texts), 32):
-            batch = texts[i:i + 32]
-            print(f"  embedding {i}/{len(texts)}", flush=True)
-            body = await provider.embeddings({"input": batch, "encoding_format": "float"},
+        for i, text in enumerate(texts):
+            if i % 64 == 0:
+                print(f"  embedding {i}/{len(texts)}", flush=True)
+            started = time.perf_counter()
+            body = await provider.embeddings({"input": text, "encoding_format": "float"},
                                              "smollm2-135m-instruct")
-            for text, item in zip(batch, body["data"], strict=True):
-                vector = np.asarray(item["embedding"], dtype=np.float32)
-                vectors[text] = vector / np.linalg.norm(vector)
+            TIMINGS.append(time.perf_counter() - started)
+            vector = np.asarray(body["data"][0]["embedding"], dtype=np.float32)
+            vectors[text] = vector / np.linalg.norm(vector)
     finally:
         await provider.aclose()
     return vectors
@@ -193,9 +202,51 @@ def print_table(title: str, table: list[dict[str, float]]) -> None:
               f"| {row['unrelated']:.1%} |")
 
 
+def lookup_cost(vectors: dict[str, np.ndarray], timings: list[float]) -> None:
+    """Print the embedding time and the search time of one semantic lookup."""
+    import tempfile
+
+    import orjson
+    import sqlalchemy as sa
+
+    from emancipate.cache.config import CacheConfig
+    from emancipate.cache.stage import ResponseCache, entries
+    from emancipate.ledger.db import make_engine, upgrade
+
+    rng = np.random.default_rng(1)
+    dim = len(next(iter(vectors.values())))
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/ledger.db")
+        upgrade(engine)
+        body = orjson.dumps({"body": {"choices": [{"message": {"content": "x" * 500}}]}})
+        now = time.time()
+        rows = []
+        for i in range(22_000):
+            vector = rng.standard_normal(dim).astype(np.float32)
+            rows.append({"key": f"{i:064d}", "route": "r", "created_at": now,
+                         "expires_at": now + 3600 + i, "size": len(body), "body": body,
+                         "partition": "p" if i < 2000 else f"q{i % 50}",
+                         "vector": (vector / np.linalg.norm(vector)).tobytes()})
+        with engine.begin() as conn:
+            conn.execute(sa.insert(entries), rows)
+        cache = ResponseCache(CacheConfig(), engine)
+        query = next(iter(vectors.values()))
+        searches = []
+        for _ in range(50):
+            started = time.perf_counter()
+            cache._db_nearest("p", query, 0.0, 2000)  # threshold 0: reads the best body too
+            searches.append(time.perf_counter() - started)
+        engine.dispose()
+    print(f"\none lookup: embedding {np.median(timings) * 1000:.0f} ms (median of "
+          f"{len(timings)}, 5th-95th {np.percentile(timings, 5) * 1000:.0f}-"
+          f"{np.percentile(timings, 95) * 1000:.0f} ms); search among 2,000 candidates "
+          f"{np.median(searches) * 1000:.1f} ms (median of 50, SQLite)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-path", help="another GGUF (default: the product's)")
+    parser.add_argument("--lookup", action="store_true", help="also time one lookup")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"
                                              / "semantic_cache_eval.json"))
     args = parser.parse_args()
@@ -222,6 +273,8 @@ def main() -> None:
         "pairs": {kind: len(p) for kind, p in data.items()},
         "median": {kind: float(np.median(s)) for kind, s in similarities.items()},
         "thresholds": table, "thresholds_same_names": guarded}, indent=1) + "\n")
+    if args.lookup:
+        lookup_cost(vectors, TIMINGS[1:])  # the first one loads the model
 
 
 if __name__ == "__main__":
