@@ -328,6 +328,9 @@ def test_report_figures_match_the_seeded_traffic(seeded: Any) -> None:
     assert at[0.25]["inhouse_share_live"] == pytest.approx(2 / 6, abs=1e-4)
     assert at[0.0]["inhouse_share_live"] == 0.0 and at[1.0]["inhouse_share_live"] == 1.0
     assert w["curve_heldout"][0]["quality"] == 0.8
+    # measured live: the judged verdicts (router score 0.5) a threshold would keep in-house
+    assert at[0.5]["verdicts_kept_live"] == 0
+    assert at[0.55]["verdicts_kept_live"] == 4 and at[0.55]["inhouse_ok_when_kept_live"] == 0.75
     # the test router file holds no held-out estimate: the report flags it
     assert w["calibrated"] is False and "no held-out estimate" in w["warning"]
     assert "  warning: router " in render_table(rep)

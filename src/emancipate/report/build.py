@@ -293,6 +293,8 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         f_failovers = pool.submit(timed, "failovers", _q_failovers)
         f_shadow = pool.submit(timed, "shadow", _q_shadow) if has_shadow else None
         f_spend = pool.submit(timed, "shadow_spend", _q_shadow_spend) if has_shadow else None
+        f_vscores = (pool.submit(timed, "shadow_scores", _q_shadow_scores, dialect)
+                     if has_shadow else None)
         f_cache = pool.submit(timed, "cache", _q_cache) if has_cache else None
         traffic = f_traffic.result()
         known = target_vendors(cfg)
@@ -306,6 +308,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
         failovers = f_failovers.result()
         shadow = f_shadow.result() if f_shadow is not None else None
         shadow_spend = f_spend.result() if f_spend is not None else None
+        verdict_scores = f_vscores.result() if f_vscores is not None else []
         cache = f_cache.result() if f_cache is not None else None
 
     report: dict[str, Any] = {
@@ -322,7 +325,7 @@ def build_report(engine: Engine, since: datetime | None, cfg: GatewayConfig | No
     report["failovers"] = failovers_summary = _fold_failovers(traffic, failovers)
     report["shadow"] = _fold_shadow(shadow)
     report["shadow"]["spend"] = _fold_shadow_spend(shadow_spend or [])
-    report["what_if"] = _what_if(cfg, routing["hist"])
+    report["what_if"] = _what_if(cfg, routing["hist"], verdict_scores)
     report["cache"] = _fold_cache(cache, report)
     _merge_trend(report, routing["per_day"], findings["per_day"], protection, shadow,
                  cache or [])
@@ -443,6 +446,21 @@ def _q_shadow(conn: Any, win: _Window) -> list[dict[str, Any]]:
                func.sum(case((judged, 0), else_=1)).label("errors"),
                func.sum(case((and_(judged, t.c.inhouse_ok), 1), else_=0)).label("inhouse_ok"))
         .where(*win.on(t.c.created_at)).group_by(t.c.day, t.c.route)
+    )
+    return _rows(conn, stmt)
+
+
+def _q_shadow_scores(conn: Any, win: _Window, dialect: str) -> list[dict[str, Any]]:
+    """Judged shadow verdicts per route and router-score bucket: how often the in-house
+    answer was good, by the score the router gave (the what-if's live quality)."""
+    t = schema.shadow_verdicts
+    b = _bucket(t.c.router_score, SCORE_BUCKETS, dialect).label("bucket")
+    stmt = (
+        select(t.c.route, b, func.count().label("verdicts"),
+               func.sum(case((t.c.inhouse_ok, 1), else_=0)).label("inhouse_ok"))
+        .where(t.c.verdict != "error", t.c.router_score.is_not(None),
+               *win.on(t.c.created_at))
+        .group_by(t.c.route, b)
     )
     return _rows(conn, stmt)
 
@@ -974,14 +992,23 @@ def _load_router(path: str) -> Any:
     return router
 
 
-def _what_if(cfg: GatewayConfig | None, scores: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _what_if(cfg: GatewayConfig | None, scores: list[dict[str, Any]],
+             verdict_scores: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per independence route: in-house share and quality at other thresholds.
 
     Held-out figures come from the router file's calibration curve; live figures apply the
     same thresholds to the router scores seen in the ledger (the share that would have stayed
     in-house, and a pessimistic quality: the strong model's held-out quality minus the mean
     score of the requests kept in-house, each score being P(external model needed)).
+    Measured live quality comes from the shadow verdicts that carry a router score: of those
+    the threshold would keep in-house, how many found the in-house answer as good.
     """
+    judged: dict[str, list[tuple[int, int, int]]] = {}
+    for row in verdict_scores or []:
+        if row["bucket"] is not None:
+            judged.setdefault(row["route"] or "?", []).append(
+                (min(_i(row["bucket"]), SCORE_BUCKETS - 1), _i(row["verdicts"]),
+                 _i(row["inhouse_ok"])))
     hist: dict[str, list[tuple[int, int, float]]] = {}
     acc: dict[str, dict[int, list[float]]] = {}
     for row in scores:
@@ -1052,6 +1079,13 @@ def _what_if(cfg: GatewayConfig | None, scores: list[dict[str, Any]]) -> list[di
                 point["expected_worse_share_live"] = round(worse / n_live, 4)
                 if strong_q is not None:
                     point["quality_live_est"] = round(strong_q - worse / n_live, 4)
+            verdicts = judged.get(name)
+            if verdicts:
+                cut = t * SCORE_BUCKETS
+                n = sum(c * min(1.0, max(0.0, cut - b)) for b, c, _ in verdicts)
+                ok = sum(k * min(1.0, max(0.0, cut - b)) for b, _, k in verdicts)
+                point["verdicts_kept_live"] = round(n, 2)
+                point["inhouse_ok_when_kept_live"] = round(ok / n, 4) if n else None
             item["points"].append(point)
         if router is not None:
             item["curve_heldout"] = _downsample(router.calibration)

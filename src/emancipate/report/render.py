@@ -120,7 +120,7 @@ def render_table(report: dict[str, Any], trend_days: int = 14) -> str:
             out.append(f"  warning: router {w['router']}: {w['warning']}")
         cols = ["threshold"] + [k for k in ("inhouse_share_heldout", "quality_heldout",
                                             "gap_recovered_heldout", "inhouse_share_live",
-                                            "quality_live_est")
+                                            "quality_live_est", "inhouse_ok_when_kept_live")
                                 if any(k in pt for pt in w["points"])]
         if len(cols) > 1:
             out.append(table(w["points"][::2] if len(w["points"]) > 12 else w["points"], cols))
