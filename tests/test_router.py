@@ -103,6 +103,8 @@ def test_train_accepts_several_paths_after_data(fixture_dir: Path, tmp_path: Pat
                               "--strong", STRONG, "--weak", WEAK, "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "trained on 120 prompts from 3 file(s)" in res.output
+    assert "held out (3-fold by file (unseen files)): APGR" in res.output
+    assert "prompt-length rule APGR" in res.output and "feature families kept: length" in res.output
     # three files: three folds, each holding one file out (never prompts of a seen file)
     assert IndependenceRouter.load(out).calibration["method"] == "3-fold by file (unseen files)"
     res = runner.invoke(app, ["train", "--data", str(files[0]), "--strong", STRONG,
