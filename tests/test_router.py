@@ -259,6 +259,7 @@ def test_request_path_words_match_the_training_tfidf(fixture_dir: Path) -> None:
     r = IndependenceRouter.length_rule({})
     r._vocab, r._idf, r._coef, r._centroids = ({t: i for i, t in enumerate(vocab)}, idf,
                                               coef, cents)
+    r._by_term = np.ascontiguousarray(cents.T)
     r._text_w = 1.0
     probe = ds.prompts[:30]
     got = [r._words(view(p)[1]) for p in probe]

@@ -78,6 +78,7 @@ class IndependenceRouter:
             self._idf = np.asarray(words["idf"], dtype=float)
             self._coef = np.asarray(words["coef"], dtype=float)
             self._centroids = np.asarray(words["centroids"], dtype=float)
+            self._by_term = np.ascontiguousarray(self._centroids.T)  # one row per term
         c = model["combine"]
         self._text_w = float(c.get("text", 0.0))
         self._m_mean, self._m_sd = float(c["model_mean"]), float(c["model_sd"]) or 1.0
@@ -121,17 +122,20 @@ class IndependenceRouter:
         if not self._vocab:
             return 0.0, 0.0
         vocab = self._vocab
-        hits = [(vocab[t], c) for t, c in Counter(words).items() if t in vocab]
-        if not hits:
+        terms: list[int] = []
+        counts: list[int] = []
+        for t, c in Counter(words).items():
+            j = vocab.get(t)
+            if j is not None:
+                terms.append(j)
+                counts.append(c)
+        if not terms:
             return 0.0, 1.0
-        pairs = np.array(hits)
-        ix = pairs[:, 0]
-        tf = 1.0 + np.log(pairs[:, 1])
-        v = tf * self._idf[ix]
-        norm = float(np.sqrt(v @ v))
-        v /= norm
+        ix = np.array(terms)
+        v = (1.0 + np.log(np.array(counts, dtype=float))) * self._idf[ix]
+        v /= float(np.sqrt(v @ v))
         text = float(v @ self._coef[ix]) if self._text_w else 0.0
-        nearest = float(np.max(self._centroids[:, ix] @ v))
+        nearest = float(np.max(v @ self._by_term[ix]))
         return text, max(0.0, 1.0 - nearest)
 
     def word_idf(self) -> dict[str, float]:
