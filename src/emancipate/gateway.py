@@ -31,7 +31,13 @@ from emancipate.protocol import (
     pydantic_error_to_openai,
 )
 from emancipate.protocol.depth import check_depth, too_deep
-from emancipate.providers import Provider, ProviderError, Unsupported, build_providers
+from emancipate.providers import (
+    ChatChunks,
+    Provider,
+    ProviderError,
+    Unsupported,
+    build_providers,
+)
 from emancipate.routing import build_strategy
 from emancipate.tracing import Tracer
 
@@ -62,7 +68,7 @@ class StreamAnswer:
     """A committed stream: headers are final, chat chunks follow (`Gateway._events`); the
     last is `{"error": …}` when the stream broke after commit. Each API serialises them."""
 
-    events: AsyncIterator[dict[str, Any]]
+    events: ChatChunks
     headers: dict[str, str]
     ctx: RequestContext = field(repr=False, default_factory=RequestContext)
 
@@ -222,7 +228,7 @@ class Gateway:
         include_usage: bool, restorer: Restorer | None, shadow: ShadowJob | None = None,
         prompt_estimate: int = 0, data: dict[str, Any] | None = None,
         keep: Callable[[dict[str, Any]], None] | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> ChatChunks:
         """The committed stream as chat chunks, restored; a break after commit ends it with
         one `{"error": …}` event. Every API's stream is a translation of these events.
 
@@ -335,7 +341,7 @@ class Gateway:
                             self._headers(ctx), ctx)
 
     async def _replay(self, ctx: RequestContext, chunks: list[dict[str, Any]]
-                      ) -> AsyncIterator[dict[str, Any]]:
+                      ) -> ChatChunks:
         for chunk in chunks:
             yield chunk
         self.answered(ctx)

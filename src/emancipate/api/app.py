@@ -247,7 +247,7 @@ class Endpoint:
                                     "more_body": True})
                         batch, size = [], 0
             finally:
-                await chunks.aclose()  # type: ignore[attr-defined]
+                await chunks.aclose()
         except Exception as exc:
             log.error("stream %s failed: %r", ctx.request_id, exc)
             ctx.status, ctx.error_code = 500, "internal_error"

@@ -18,7 +18,7 @@ Decisions (the docs page says why):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -125,7 +125,7 @@ class CompletionsWire(Wire):
                 **({"system_fingerprint": body["system_fingerprint"]}
                    if body.get("system_fingerprint") else {})}
 
-    async def stream(self, events: Events, ctx: RequestContext) -> AsyncIterator[bytes]:
+    async def stream(self, events: Events, ctx: RequestContext) -> AsyncGenerator[bytes, None]:
         echo: str | None = ctx.extra[_PROMPTS][0] if ctx.extra.get(_ECHO) else None
         echoed: set[int] = set()  # choices whose text already began with the prompt
         try:
@@ -143,7 +143,7 @@ class CompletionsWire(Wire):
                     yield b"data: " + orjson.dumps(out) + b"\n\n"
             yield b"data: [DONE]\n\n"
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     def _chunk(self, chunk: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         """A chat chunk as a text_completion chunk (no choices for a role-only chunk)."""

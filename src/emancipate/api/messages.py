@@ -19,7 +19,7 @@ by `anthropic_error` like every other error of this API.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -586,7 +586,7 @@ class MessagesWire(Wire):
     def answer(self, body: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         return message_of(body, ctx.extra[ASKED], message_id(ctx))
 
-    async def stream(self, events: Events, ctx: RequestContext) -> AsyncIterator[bytes]:
+    async def stream(self, events: Events, ctx: RequestContext) -> AsyncGenerator[bytes, None]:
         asked: Asked = ctx.extra[ASKED]
         blocks = BlockStream(asked.stops)
         # The events of one chunk leave as one item: each item is a step of the SSE pump
@@ -608,7 +608,7 @@ class MessagesWire(Wire):
                     yield out[0] if len(out) == 1 else b"".join(out)
             yield b"".join(blocks.finish())
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     def error(self, err: OpenAIError) -> tuple[int, dict[str, Any]]:
         message = err.message

@@ -23,7 +23,7 @@ Errors (all OpenAI-shaped, `param` named in the Responses request's terms):
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -412,7 +412,7 @@ class ResponsesWire(Wire):
         built = ctx.extra.get(_RESPONSE)
         return built if built is not None else self.responses.build(body, ctx)[0]
 
-    async def stream(self, events: Events, ctx: RequestContext) -> AsyncIterator[bytes]:
+    async def stream(self, events: Events, ctx: RequestContext) -> AsyncGenerator[bytes, None]:
         translator = ResponseEvents(ctx.extra[_CALL], ctx)
         try:
             async for chunk in events:
@@ -428,7 +428,7 @@ class ResponsesWire(Wire):
             await self.responses.keep(ctx, final, assistant)  # before the client learns the id
             yield translator.completed(final)
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     def error(self, err: OpenAIError) -> tuple[int, dict[str, Any]]:
         body = err.body()

@@ -13,7 +13,7 @@ shadow apply to each one identically.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ from starlette.types import Scope
 from emancipate.context import RequestContext
 from emancipate.protocol import OpenAIError
 
-Events = AsyncIterator[dict[str, Any]]
+Events = AsyncGenerator[dict[str, Any], None]  # closed (`aclose`) when the client leaves
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -54,7 +54,7 @@ class Wire:
         """This API's answer for a chat completion."""
         return body
 
-    async def stream(self, events: Events, ctx: RequestContext) -> AsyncIterator[bytes]:
+    async def stream(self, events: Events, ctx: RequestContext) -> AsyncGenerator[bytes, None]:
         """This API's event stream for a stream of chat chunks; the last chunk is
         `{"error": …}` when the upstream broke after commit."""
         try:
@@ -64,7 +64,7 @@ class Wire:
                     return
             yield b"data: [DONE]\n\n"
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
     def error(self, err: OpenAIError) -> tuple[int, dict[str, Any]]:
         """Status and body of an error in this API's shape."""
