@@ -55,11 +55,10 @@ requests = Table(
     Column("saved_tokens", Integer),  # rev 0012: a hit: the cached answer's tokens (avoided)
 )
 
-_fk = {"ondelete": "CASCADE"}
-
 attempts = Table(
     "attempts", metadata,
-    Column("request_id", String(64), ForeignKey("requests.id", **_fk), primary_key=True),
+    Column("request_id", String(64), ForeignKey("requests.id", ondelete="CASCADE"),
+           primary_key=True),
     Column("n", Integer, primary_key=True),
     Column("target", String(400), nullable=False),
     Column("vendor", String(200)),
@@ -72,7 +71,8 @@ attempts = Table(
 
 decisions = Table(
     "decisions", metadata,
-    Column("request_id", String(64), ForeignKey("requests.id", **_fk), primary_key=True),
+    Column("request_id", String(64), ForeignKey("requests.id", ondelete="CASCADE"),
+           primary_key=True),
     Column("n", Integer, primary_key=True),
     Column("stage", String(32), nullable=False),
     Column("action", String(32), nullable=False),
@@ -85,7 +85,8 @@ decisions = Table(
 
 findings = Table(
     "findings", metadata,
-    Column("request_id", String(64), ForeignKey("requests.id", **_fk), primary_key=True),
+    Column("request_id", String(64), ForeignKey("requests.id", ondelete="CASCADE"),
+           primary_key=True),
     Column("n", Integer, primary_key=True),
     Column("cls", String(64), nullable=False),
     Column("detector", String(200), nullable=False),

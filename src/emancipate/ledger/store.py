@@ -704,7 +704,7 @@ class Ledger:
     def count(self) -> int:
         """Rows in `requests` (tests, health)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(schema.requests)).scalar())
+            return int(conn.execute(select(func.count()).select_from(schema.requests)).scalar_one())
 
 
 def _read_rows(path: Path) -> list[Any]:
