@@ -203,6 +203,11 @@ OPTIONAL_VARIANTS: list[EmancipateVariant] = [
                       {"ledger": {"journal": "off"}}, virtual_key=True),
     EmancipateVariant("emancipate-journal-fsync", "emancipate (journal fsync)",
                       {"ledger": {"journal": "fsync"}}, virtual_key=True),
+    # The response cache's hit path (issue 15): every request of the load is the same, so
+    # all but the first are answered from the cache (`sampled`: the bench's temperature 0.2).
+    EmancipateVariant("emancipate-cache", "emancipate (cache hits)",
+                      {"routes": {MODEL: {"cache": {"ttl": "1h", "sampled": True}}}},
+                      virtual_key=True),
 ]
 
 
