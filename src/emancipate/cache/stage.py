@@ -185,15 +185,15 @@ class ResponseCache:
                     ) -> ResponseCache | None:
         if not any(r.cache is not None for r in cfg.routes.values()):
             return None
-        redis = None
+        client = None
         use_redis = cfg.cache.backend == "redis" or (
             cfg.cache.backend == "auto" and cfg.server.redis_url)
         if use_redis and cfg.server.redis_url:
-            import redis.asyncio
+            import redis.asyncio as aioredis
 
-            redis = redis.asyncio.Redis.from_url(cfg.server.redis_url, socket_connect_timeout=2,
-                                                 socket_timeout=2)
-        return cls(cfg.cache, engine, redis, guard, cfg.auth.redis_prefix)
+            client = aioredis.Redis.from_url(cfg.server.redis_url, socket_connect_timeout=2,
+                                             socket_timeout=2)
+        return cls(cfg.cache, engine, client, guard, cfg.auth.redis_prefix)
 
     # --- lookup ------------------------------------------------------------------------------
 
@@ -268,7 +268,7 @@ class ResponseCache:
         if held is not None:
             if held[0] > now:
                 self._memory.move_to_end(key)
-                return orjson.loads(held[1])  # type: ignore[no-any-return]
+                return orjson.loads(held[1])
             self._forget(key)
         if self.redis is not None:
             name = self.prefix + key
@@ -280,7 +280,7 @@ class ResponseCache:
         if raw is None:
             return None
         self._remember(key, expires, raw)
-        return orjson.loads(raw)  # type: ignore[no-any-return]
+        return orjson.loads(raw)
 
     def _remember(self, key: str, expires: float, raw: bytes) -> None:
         self._forget(key)
