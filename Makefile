@@ -1,4 +1,5 @@
 # Two commands: `make run` starts the gateway on its embedded defaults, `make test` runs every test.
+# `make test` first runs ruff and mypy (what mypy checks, and how strictly: pyproject.toml).
 # Both install what they need (system packages, a virtual environment) and are idempotent.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -27,6 +28,7 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 bench: $(STAMP) system-deps
