@@ -448,8 +448,8 @@ class GatewayConfig(_Strict):
     ledger: LedgerConfig = LedgerConfig()
     shadow: ShadowConfig = ShadowConfig()
     cache: CacheConfig = CacheConfig()
-
     tracing: TracingConfig = TracingConfig()
+
     @model_validator(mode="after")
     def _targets_name_providers(self) -> GatewayConfig:
         for route_name, route in self.routes.items():
