@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,21 @@ def ledger_rows(database_url: str) -> dict[str, tuple[int, int]]:
     finally:
         engine.dispose()
     return {rid: (int(n), int(status)) for rid, n, status in rows}
+
+
+def start_all(gateways: list[GatewayProcess]) -> None:
+    """Start replicas at once: the schema migration must be serialised between them."""
+    errors: list[BaseException] = []
+
+    def start(gw: GatewayProcess) -> None:
+        try:
+            gw.start()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(gw,)) for gw in gateways]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors

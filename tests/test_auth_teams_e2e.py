@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import pytest
 import redis
 
 from emancipate.testing import SimulatedVendor
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, start_all
 
 pytest_plugins = ["tests.services"]
 
@@ -80,24 +79,6 @@ def _assert_error(exc: Any, status: int, code: str) -> dict[str, Any]:
     return err
 
 
-def _start_all(gateways: list[GatewayProcess]) -> None:
-    """Start replicas at once: the schema migration must be serialised between them."""
-    errors: list[BaseException] = []
-
-    def start(gw: GatewayProcess) -> None:
-        try:
-            gw.start()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(gw,)) for gw in gateways]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-
-
 @pytest.fixture
 def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[list[GatewayProcess]]:
     with SimulatedVendor("openai", name="v") as vendor:
@@ -110,7 +91,7 @@ def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[list[Gat
             gateways.append(GatewayProcess(replica, workdir, env={"EMANCIPATE_ADMIN_KEY":
                                                                   ADMIN_KEY}))
         try:
-            _start_all(gateways)
+            start_all(gateways)
             yield gateways
         finally:
             for gw in gateways:

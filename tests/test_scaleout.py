@@ -10,7 +10,6 @@ replicas were stopped with SIGTERM.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import uuid
 from collections import Counter
@@ -27,7 +26,7 @@ import redis
 import sqlalchemy as sa
 
 from emancipate.testing import SimulatedVendor
-from tests.gateway_process import GatewayProcess, ledger_rows
+from tests.gateway_process import GatewayProcess, ledger_rows, start_all
 
 pytest_plugins = ["tests.services"]
 
@@ -96,24 +95,6 @@ class Pair:
             time.sleep(0.02)
 
 
-def _start_all(gateways: list[GatewayProcess]) -> None:
-    """Start replicas at once: the schema migration must be serialised between them."""
-    errors: list[BaseException] = []
-
-    def start(gw: GatewayProcess) -> None:
-        try:
-            gw.start()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(gw,)) for gw in gateways]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-
-
 @pytest.fixture
 def pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Pair]:
     with _pair(tmp_path, postgres_url, redis_url) as p:
@@ -138,7 +119,7 @@ def _pair(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Pair]:
             }
             gateways.append(GatewayProcess(cfg, workdir, env={"EMANCIPATE_ADMIN_KEY": ADMIN_KEY}))
         try:
-            _start_all(gateways)
+            start_all(gateways)
             yield Pair(gateways, vendor, postgres_url, redis_url, prefix)
         finally:
             for gw in gateways:
@@ -295,7 +276,7 @@ def test_revocation_and_spend_reach_every_replica(pair: Pair) -> None:
         client.delete(*stale)
     finally:
         client.close()
-    _start_all(pair.gateways)
+    start_all(pair.gateways)
     for n in (0, 1):
         r = pair.ask(n, spender["key"])
         assert r.status == 429 and r.body["error"]["code"] == "budget_exceeded", r.body
