@@ -21,6 +21,7 @@ from emancipate.providers import ChatChunks, Provider, ProviderError
 from emancipate.tracing import OFF, Tracer
 
 BodyFor = Callable[[Target], dict[str, Any]]
+ProviderCall = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]  # (body, model)
 T = TypeVar("T")
 
 # Errors worth a second try on the same target; the others fail over at once.
@@ -45,25 +46,24 @@ class Executor:
         self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
     ) -> tuple[dict[str, Any], Target]:
         """A non-streaming answer from the first target that gives one."""
-
-        async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
-            pcfg = self.cfg.providers[target.provider]
-            return await _within(self.providers[target.provider].chat(body, target.model),
-                                 pcfg.timeouts.total)
-
-        return await self.call(ctx, targets, body_for, call)
+        return await self.call(ctx, targets, body_for, self._bounded(lambda p: p.chat))
 
     async def embed(
         self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
     ) -> tuple[dict[str, Any], Target]:
         """Embeddings from the first target that gives them."""
+        return await self.call(ctx, targets, body_for, self._bounded(lambda p: p.embeddings))
+
+    def _bounded(self, method: Callable[[Provider], ProviderCall]
+                 ) -> Callable[[Target, dict[str, Any]], Awaitable[dict[str, Any]]]:
+        """`method` of the target's provider, within the provider's total timeout."""
 
         async def call(target: Target, body: dict[str, Any]) -> dict[str, Any]:
             pcfg = self.cfg.providers[target.provider]
-            return await _within(self.providers[target.provider].embeddings(body, target.model),
+            return await _within(method(self.providers[target.provider])(body, target.model),
                                  pcfg.timeouts.total)
 
-        return await self.call(ctx, targets, body_for, call)
+        return call
 
     async def stream(
         self, ctx: RequestContext, targets: list[Target], body_for: BodyFor
