@@ -345,10 +345,63 @@ def test_corpus_meets_the_quality_goals() -> None:
 
 def test_a_coding_agents_system_prompt_is_not_a_secret() -> None:
     """Claude Code's skill list: a keyword ("keybindings") and a quoted phrase in the next
-    sentence are no assignment. The same phrase as a key's value still is."""
+    sentence are no assignment. The same phrase as a password's value still is (a phrase
+    is a passphrase only under a password word: `key 'any other'` is prose)."""
     guard = Guard.from_config(GuardConfig())
     prompt = ('- keybindings-help: Use when the user wants to customize keyboard shortcuts, '
               'rebind keys, add chord bindings, or modify ~/.claude/keybindings.json. '
               'Examples: "rebind ctrl+s", "add a chord shortcut", "change the submit key".')
     assert guard.scan(prompt) == []
-    assert [f.detector for f in guard.scan('api_key: "rebind ctrl+s"')] == ["generic_secret"]
+    assert [f.detector for f in guard.scan('password: "rebind ctrl+s"')] == ["password"]
+    assert guard.scan('api_key: "rebind ctrl+s"') == []
+
+
+# Password syntaxes the keyword-local detector reads (issue 12: keyword without `=`,
+# `pass=`/`pw :=` keywords, call forms, .NET settings, PHP arrays, Gradle, prose).
+PASSWORD_FORMS = [
+    'user=bob pass=BobPass88',
+    '"pass": "JsonPass#1"',
+    'pw := "GoP4ssw0rd"',
+    '<add key="DbPassword" value="Qw3rty!234" />',
+    'user.setPassword("UsrSetPw9");',
+    "define('DB_PASSWORD', 'WpDbPass99');",
+    "'password' => env('DB_PASSWORD', 'LaravelPw1'),",
+    "$cfg['Servers'][$i]['password'] = 'PmaPass1';",
+    'password "Gr4dleSign"',
+    'Use password Welcome123 to log in.',
+    'my password is fluffy-kitten-88',
+]
+# Names and expressions beside a password word, from real code: not values.
+NAMES_NOT_SECRETS = [
+    'if password == confirm_password:',
+    'password = password.encode("latin1")',
+    'PQchangePassword.restype = PGresult_ptr',
+    'self._sigv4_auth_cls = sigv4_auth_cls',
+    'credentials=s3_credentials or None,',
+    'private_key: PKCS7PrivateKeyTypes,',
+    'skip_auth=resolved_skip_auth,',
+    'RegEnumKey = win32api.RegEnumKey',
+    "from ..auth._x509 import is_x509_workload_identity",
+    'my_object.data["some_key"] = "some value"',
+    'headers["Authorization"] = "Bearer {}".format(token)',
+    '$pw = ConvertTo-SecureString $env:PW -AsPlainText -Force',
+]
+
+
+@pytest.mark.parametrize("text", PASSWORD_FORMS)
+def test_password_syntaxes_are_found(text: str) -> None:
+    found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
+    assert found, text
+
+
+@pytest.mark.parametrize("text", NAMES_NOT_SECRETS)
+def test_names_and_expressions_are_not_secrets(text: str) -> None:
+    assert [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"] == []
+
+
+def test_dotted_tokens_are_not_names() -> None:
+    """`a.b` shapes are names only when their long parts are words: a Vault token stays."""
+    from emancipate.guard.engine import dotted_name, wordish
+    assert dotted_name("win32api.RegEnumKey") and not dotted_name("s.ZC9Ecf4M5g9o34Q6RkzGsj0z")
+    assert wordish("PGresult_ptr") and wordish("Ed448PrivateKey")
+    assert not wordish("AIhq5Xyb1Gga9Q4") and not wordish("9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9A")

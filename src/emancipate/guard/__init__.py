@@ -27,7 +27,12 @@ from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
-from emancipate.guard.secrets import GENERIC_KEYWORDS, scan_local, word_start_required
+from emancipate.guard.secrets import (
+    GENERIC_KEYWORDS,
+    keyword_overshoot,
+    scan_local,
+    word_start_required,
+)
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
 from emancipate.guard.view import RequestView, Segment, segments_of
 
@@ -93,7 +98,8 @@ class Guard:
                 entries[kw].append((_RULE, i))
         for kw, kind in GENERIC_KEYWORDS.items():
             if any(d in self.enabled for d in _GENERIC_DETECTORS[kind]):
-                entries[kw].append((_LOCAL, kind, word_start_required(kw)))
+                entries[kw].append((_LOCAL, kind, word_start_required(kw),
+                                    keyword_overshoot(kw)))
         if "term" in self.enabled:
             for term in terms:
                 key = " ".join(fold(term).split())
@@ -200,7 +206,8 @@ class Guard:
                         if (tag[2] and start > 0 and folded[start - 1].isalpha()
                                 and not _camel_start(text, start, index)):
                             continue
-                        local.append((tag[1], stop if index is None else index[stop]))
+                        at = stop - tag[3]
+                        local.append((tag[1], at if index is None else index[at]))
                     elif self._bounded(folded, start, stop):
                         s, e = (start, stop) if index is None else (index[start], index[stop])
                         if kind == _TERM:

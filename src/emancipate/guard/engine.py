@@ -87,7 +87,7 @@ def _basic(v: str) -> bool:
     return bool(sep) and len(password) >= 3
 
 
-def _random_token(v: str) -> bool:
+def random_token(v: str) -> bool:
     """A quoted string that only a machine wrote: letters of both cases and digits, and
     nearly as much entropy as its length allows (log2(len) - 0.6, at most 4.6 bits); not
     a file or image header in base64."""
@@ -97,11 +97,57 @@ def _random_token(v: str) -> bool:
     if not (any(c.isupper() for c in v) and any(c.islower() for c in v)
             and sum(c.isdigit() for c in v) >= 2):
         return False
-    return entropy(v) >= min(4.6, math.log2(n) - 0.6)
+    return entropy(v) >= min(4.6, math.log2(n) - 0.6) and not wordish(v)
+
+
+_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_DOTTED = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+[:.]?$")
+_ASSIGN = re.compile(r"[A-Za-z_]\w*=[^=]")
+# The words names are made of (`scripts/build_words.py`: the Python standard library's).
+_WORDS = frozenset(
+    line for line in (RULES_DIR / "words.txt").read_text(encoding="utf-8").split("\n")
+    if line and not line.startswith("#"))
+
+
+def _is_word(run: str) -> bool:
+    w = run.lower()
+    return (w in _WORDS or (w[-1] == "s" and w[:-1] in _WORDS)
+            or (len(w) > 4 and run[0].isupper() and w[1:] in _WORDS))  # `PGresult`
+
+
+def wordish(v: str) -> bool:
+    """Made of words, as names are (`PGresult_ptr`, `s3_credentials`, `Ed448PrivateKey`),
+    not of random characters (`AIhq5Xyb1Gga9Q4`): known words of three letters or more
+    cover 60% of its letters, and there are two of them (or one covering 80%)."""
+    letters = covered = known = 0
+    for run in _RUNS.findall(v):
+        n = len(run)
+        letters += n
+        if (n >= 4 or (n == 3 and not run.isupper())) and _is_word(run):  # not `DFS`
+            covered += n
+            known += 1
+    return (letters >= 6 and covered >= 0.6 * letters
+            and (known >= 2 or covered >= 0.8 * letters))
+
+
+def dotted_name(v: str) -> bool:
+    """`win32api.RegEnumKey`, `rfc4357.Gost28147_89_EncryptedKey`: every part a name, the
+    long ones made of words; not `s.ZC9Ecf4M5g9o34Q6RkzGsj0z` (a Vault token)."""
+    if not _DOTTED.match(v):
+        return False
+    return all(len(p) <= 8 or p.replace("_", "").isalpha() or wordish(p)
+               for p in v.rstrip(":.").split("."))
+
+
+def name_like(v: str) -> bool:
+    """A name or an expression rather than a value: `win32api.RegEnumKey`, `a=b`,
+    `sigv4_auth_cls`, a value cut short with `...`."""
+    return (dotted_name(v) or bool(_ASSIGN.match(v)) or v.endswith("...") or wordish(v))
 
 
 CHECKS: dict[str, Check] = {
-    "random_token": _random_token,
+    "random_token": random_token,
+    "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
     "basic": _basic,
     "not_example": lambda v: not v.upper().endswith("EXAMPLE"),
@@ -133,6 +179,9 @@ _GITLEAKS_DETECTORS: tuple[tuple[str, str], ...] = (
 # Windows larger than the default, for rules whose match can be long.
 _GITLEAKS_WINDOWS = {"private-key": 16384, "jwt": 4096, "jwt-base64": 4096,
                      "curl-auth-header": 2048, "curl-auth-user": 2048}
+# Checks added to gitleaks rules (the file itself stays unchanged): its generic rule takes
+# any 10+ character value with 3.5 bits of entropy, names and expressions included.
+_GITLEAKS_CHECKS = {"generic-api-key": "not_name"}
 
 
 _REPEAT = re.compile(r"\{(\d+),(\d*)\}|[*+]")
@@ -271,7 +320,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         return None
     keywords = tuple(k.lower() for k in table.get("keywords", ()))
     secret, match, line, stop = _allowlists(table, where, glob)
-    check = table.get("check")
+    check = table.get("check") or _GITLEAKS_CHECKS.get(rule_id)
     if check is not None and check not in CHECKS:
         raise RuleError(f"{where}: unknown check {check!r} (known: {', '.join(CHECKS)})")
     group = table.get("secretGroup")

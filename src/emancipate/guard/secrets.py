@@ -13,7 +13,13 @@ import binascii
 import math
 import re
 
-from emancipate.guard.engine import entropy, placeholder_token
+from emancipate.guard.engine import (
+    dotted_name,
+    entropy,
+    name_like,
+    placeholder_token,
+    random_token,
+)
 
 Hit = tuple[int, int, str]  # start, end, detector
 
@@ -28,7 +34,9 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "kennwort": "password", "senha": "password", "wachtwoord": "password",
     "p a s s w o r d": "password", "_pass": "password", "-pass": "password", ".pass": "password",
     "pass=": "password", "pass:": "password", "pass =": "password", "pass :": "password",
-    "pw=": "password", "pw:": "password", "psw": "password", "pswd": "password",
+    'pass"': "password", "pass'": "password", "pass ==": "password",
+    "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
+    'pw"': "password", "psw": "password", "pswd": "password",
     "secret": "secret", "token": "secret", "apikey": "secret", "api_key": "secret",
     "api-key": "secret", "api key": "secret", "access_key": "secret", "accesskey": "secret",
     "access key": "secret", "credential": "secret", "key": "secret", "auth": "secret",
@@ -36,14 +44,21 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "bearer": "bearer", "basic": "basic",
     "://": "url",
 }
-_WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "key", "auth", "cle",
-                         "basic", "bearer", "token", "secret", "jeton"})
+_WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw :", 'pw"',
+                         "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'", "pass ==",
+                         "key", "auth", "cle", "basic", "bearer", "token", "secret", "jeton"})
+
+
+def keyword_overshoot(keyword: str) -> int:
+    """How many characters of a keyword are its separator (`pass=`, `pw :`, `pass"`): the
+    local match starts before them, where the name ends."""
+    return len(keyword) - len(keyword.rstrip("=:\"' "))
 
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)
-        ["'`]?[ \t]{0,3}
+        ["'`]?\]?[ \t]{0,3}
         (?:={1,3}|!==?|:=|::|:|=>|\?=
-           |[ \t]+(?:is|est|c'est|c’est|was|etait|était|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
+           |[ \t]+(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
         [ \t]*["'`]?[ \t]*
         (?P<v>[^\s"'`;,<>()\[\]{}|]{4,256})
         (?=["'`;,<>)\]}|\s]|\\[nrt]|$)""",
@@ -52,11 +67,22 @@ _TAIL = re.compile(
 # The same, for a quoted value that may hold spaces: `password = "correct horse battery"`.
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)
-        ["'`]?[ \t]{0,3}
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était))
-        [ \t]*(?P<q>["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
+        ["'`]?\]?[ \t]{0,3}
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était)\b
+           |(?P<bare>(?=[ \t])))
+        [ \t]*@?(?P<q>["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
+# A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
+# `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
+_CALL = re.compile(
+    r"""(?P<mid>[\w.\-]{0,24})
+        (?:\(|["'`][ \t]*,|["'`][ \t]+value[ \t]*=)
+        [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)""",
+    re.X,
+)
+# A password named in prose with no operator: `use password Welcome123 to log in`.
+_BARE = re.compile(r"(?P<mid>)[ \t]+(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _BEARER = re.compile(r"[ \t]+(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
@@ -86,7 +112,7 @@ _IDENTIFIER = re.compile(
         |[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+
         |[a-z]+(?:[_-][a-z]+)+
         |[a-z]+(?:[A-Z][a-z]+)+
-        |(?:[a-z]+|[A-Z]+|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)[.!?]?)$""",
+        |(?:[a-z]+|[A-Z]+|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)[.!?:]?)$""",
     re.X,
 )
 _PLACEHOLDER = re.compile(
@@ -99,7 +125,8 @@ _PLACEHOLDER = re.compile(
         |your\w*|my\w*)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "<", "${", "{{", "changeme",
-                      "placeholder", "redacted", "dummy", "insert", "replace", "...")
+                      "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
+                      "some-", "_password", "password_", "%s", "%(")
 
 
 _NAME_PARTS = re.compile(r"[\W_]+")
@@ -131,26 +158,37 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     literal is a value, not a variable: it may be a plain word (`"hunter"`), from 4
     characters."""
     if quoted:
-        if len(v) < 4 or _placeholder(v):
+        if len(v) < 4 or _placeholder(v) or dotted_name(v):
             return False
-    elif len(v) < 6 or _placeholder(v) or _IDENTIFIER.match(v):
+    elif len(v) < 6 or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")):
         return False
+    elif ("_" in v or "." in v or "-" in v) and name_like(v):
+        return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable, not its value
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
         return False
     return _classes(v) >= 2 or v.isdigit()
+
+
+def _mixed(v: str) -> bool:
+    """Letters with a digit or a symbol: `Welcome123`, `S3tterPw`, not `protected`."""
+    return any(ch.isalpha() for ch in v) and not v.isalpha() and not _words_only(v)
+
+
+def _words_only(v: str) -> bool:
+    return all(ch.isalpha() or ch in "-_." for ch in v)
 
 
 def plausible_secret(v: str) -> bool:
     """A random-looking value: long enough, letters and digits, enough entropy for its
     length (a 12-character random string cannot reach gitleaks' 3.5 bits)."""
     n = len(v)
-    if n < 12 or _placeholder(v) or _IDENTIFIER.match(v) or placeholder_token(v):
+    if n < 12 or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")) or placeholder_token(v):
         return False
-    if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
+    if v[0] in "/~" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
-    if not any(ch.isdigit() for ch in v) or not any(ch.isalpha() for ch in v):
+    if "://" in v or not any(ch.isdigit() for ch in v) or not any(ch.isalpha() for ch in v):
         return False
-    return entropy(v) >= min(3.5, math.log2(n) - 0.7)
+    return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
 
 
 def _bearer_ok(v: str) -> bool:
@@ -188,10 +226,24 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
                 out.append((m.start("v"), m.end("v"), "bearer_token"))
         return
     m = _QUOTED.match(text, pos)
+    if m is not None and m.group("bare") is not None and (kind != "password"
+                                                          or m.group("mid")):
+        m = None  # `password "…"` (Gradle, prose) only right after a password word
     quoted = m is not None
+    # A phrase is a passphrase only under a password word: `key 'any other'` is prose.
     spaced = m is not None and " " in m.group("v")
+    if spaced and kind != "password":
+        return
+    strict = False  # a call argument or a bare word: only a value that cannot be a name
     if m is None:
         m = _TAIL.match(text, pos)
+    if m is None:
+        m = _CALL.match(text, pos)
+        if m is not None and ("." in m.group("mid") or (m.group("mid") and "(" not in m[0])):
+            m = None  # `password.encode("…")`, `("PasswordMgr", "…")`: not the value's name
+        if m is None and kind == "password":
+            m = _BARE.match(text, pos)
+        strict = True
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
     if ". " in m.group("mid"):  # `keybindings.json. Examples: "…"`: another sentence
@@ -199,6 +251,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     v = m.group("v")
     if spaced:
         ok = plausible_phrase(v)
+    elif strict:
+        ok = (plausible_password(v) and _mixed(v) if kind == "password"
+              else plausible_secret(v) and random_token(v))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
@@ -226,7 +281,7 @@ def _name_words(text: str, pos: int, mid: str) -> list[str]:
 def plausible_phrase(v: str) -> bool:
     """A quoted passphrase with spaces: a few words, not a sentence or an instruction."""
     words = v.split()
-    if "/" in v or "\\" in v or "$(" in v:  # a path or a command, not a passphrase
+    if any(c in v for c in "/\\{}%$"):  # a path, a command or a format, not a passphrase
         return False
     return (2 <= len(words) <= 6 and len(v) >= 8 and not v.rstrip().endswith((".", "?", "!", ":"))
             and not _placeholder(v) and not _PHRASE_HINTS.intersection(w.lower() for w in words))
