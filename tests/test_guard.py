@@ -370,6 +370,11 @@ PASSWORD_FORMS = [
     'password "Gr4dleSign"',
     'Use password Welcome123 to log in.',
     'my password is fluffy-kitten-88',
+    # tokens and keys in headers, Kubernetes env lists, XML entries and prose
+    'Authorization: Token 9f8e7d6c5b4a39281706f5e4d3c2b1a0',
+    '- name: DB_PASSWORD\n  value: Kub3rn3t3sPw!',
+    '<entry key="api.secret">e8Rt5Yu2Io9Pa4Sd7Fg1Hj6Kl3Zx</entry>',
+    'api-key Xv2Lp9Rt4Ws1Zn8Kd5Bc3Mq7',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -385,6 +390,10 @@ NAMES_NOT_SECRETS = [
     'my_object.data["some_key"] = "some value"',
     'headers["Authorization"] = "Bearer {}".format(token)',
     '$pw = ConvertTo-SecureString $env:PW -AsPlainText -Force',
+    '"PasswordLastUsed": "2016-09-08T21:47:36Z",',
+    'GENERIC_PASSTHRU = 0x0249',
+    'AttributeOID.CHALLENGE_PASSWORD: "challengePassword",',
+    'key AKIA is how AWS access key ids begin',
 ]
 
 

@@ -44,6 +44,7 @@ _SECRETS_ONLY = frozenset({"secret"})
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "secret": ("generic_secret",),
+    "apikey": ("generic_secret",),
     "bearer": ("bearer_token",),
     "basic": ("bearer_token",),
     "url": ("url_password",),

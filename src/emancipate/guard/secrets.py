@@ -37,11 +37,12 @@ GENERIC_KEYWORDS: dict[str, str] = {
     'pass"': "password", "pass'": "password", "pass ==": "password",
     "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
     'pw"': "password", "psw": "password", "pswd": "password",
-    "secret": "secret", "token": "secret", "apikey": "secret", "api_key": "secret",
-    "api-key": "secret", "api key": "secret", "access_key": "secret", "accesskey": "secret",
-    "access key": "secret", "credential": "secret", "key": "secret", "auth": "secret",
+    "secret": "secret", "token": "secret", "apikey": "apikey", "api_key": "apikey",
+    "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
+    "access key": "apikey", "credential": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
-    "bearer": "bearer", "basic": "basic",
+    "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
+    'authorization": "token': "bearer",
     "://": "url",
 }
 _WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw :", 'pw"',
@@ -77,12 +78,16 @@ _QUOTED = re.compile(
 # `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
 _CALL = re.compile(
     r"""(?P<mid>[\w.\-]{0,24})
-        (?:\(|["'`][ \t]*,|["'`][ \t]+value[ \t]*=)
-        [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)""",
+        (?:(?:\(|["'`][ \t]*,|["'`][ \t]+value[ \t]*=)
+           [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)
+          |["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*(?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
+            (?=\s|$)
+          |["'][ \t]*>(?P<v3>[^<>\s]{4,128})<)""",
     re.X,
 )
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 _BARE = re.compile(r"(?P<mid>)[ \t]+(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
+_VALUE_GROUPS = ("v", "v2", "v3")
 _BEARER = re.compile(r"[ \t]+(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
@@ -122,11 +127,11 @@ _PLACEHOLDER = re.compile(
         |redacted|hidden|masked|secret|password|passwd|pass|pwd|changeme|changeit|example
         |sample|dummy|fake|test|todo|tbd|placeholder|admin|root|user|username|guest|demo
         |motdepasse|mot_de_passe|mdp|secret123|password123
-        |your\w*|my\w*)$"""
+        |your\w*|my\w*|0x[0-9a-f]+|\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "<", "${", "{{", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
-                      "some-", "_password", "password_", "%s", "%(")
+                      "some-", "password", "%s", "%(")
 
 
 _NAME_PARTS = re.compile(r"[\W_]+")
@@ -241,14 +246,15 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         m = _CALL.match(text, pos)
         if m is not None and ("." in m.group("mid") or (m.group("mid") and "(" not in m[0])):
             m = None  # `password.encode("…")`, `("PasswordMgr", "…")`: not the value's name
-        if m is None and kind == "password":
+        if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
             m = _BARE.match(text, pos)
         strict = True
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
     if ". " in m.group("mid"):  # `keybindings.json. Examples: "…"`: another sentence
         return
-    v = m.group("v")
+    g = next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
+    v = m.group(g)
     if spaced:
         ok = plausible_phrase(v)
     elif strict:
@@ -260,7 +266,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = plausible_secret(v)
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
-        out.append((m.start("v"), m.end("v"), detector))
+        out.append((m.start(g), m.end(g), detector))
 
 
 _CAMEL_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
