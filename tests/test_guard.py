@@ -375,6 +375,13 @@ PASSWORD_FORMS = [
     '- name: DB_PASSWORD\n  value: Kub3rn3t3sPw!',
     '<entry key="api.secret">e8Rt5Yu2Io9Pa4Sd7Fg1Hj6Kl3Zx</entry>',
     'api-key Xv2Lp9Rt4Ws1Zn8Kd5Bc3Mq7',
+    # type annotations, escaped JSON, string prefixes, C arrays, Markdown tables
+    'PASSWORD: str = "TypedPw1x"',
+    'val password: String = "KtTyped1"',
+    '{\\"username\\": \\"bob\\", \\"password\\": \\"EscJson9\\"}',
+    "PASSWORD = b'BytesPw12'",
+    'char password[] = "CArrPw12";',
+    '| password | MdPw1234 |',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -394,6 +401,8 @@ NAMES_NOT_SECRETS = [
     'GENERIC_PASSTHRU = 0x0249',
     'AttributeOID.CHALLENGE_PASSWORD: "challengePassword",',
     'key AKIA is how AWS access key ids begin',
+    "password_keyword = r'(?:secret[-_]?(?:access)?[-_]?key)'",
+    'auth: _BedrockBearerAuth | _BedrockSigV4Auth | None = None',
 ]
 
 

@@ -55,23 +55,27 @@ def keyword_overshoot(keyword: str) -> int:
     local match starts before them, where the name ends."""
     return len(keyword) - len(keyword.rstrip("=:\"' "))
 
+# What may stand between a name and its operator: a closing quote (escaped in JSON inside a
+# string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
+# type annotation (`password: str =`, `val password: String =`).
+_NAME_END = r"""(?:\[\])?\\?["'`]?\]?[ \t]{0,3}
+    (?::[ \t]*[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]*(?==))?"""
 _TAIL = re.compile(
-    r"""(?P<mid>[\w.\- \t]{0,24}?)
-        ["'`]?\]?[ \t]{0,3}
-        (?:={1,3}|!==?|:=|::|:|=>|\?=
+    r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]*\|
            |[ \t]+(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
-        [ \t]*["'`]?[ \t]*
-        (?P<v>[^\s"'`;,<>()\[\]{}|]{4,256})
-        (?=["'`;,<>)\]}|\s]|\\[nrt]|$)""",
+        [ \t]*\\?["'`]?[ \t]*
+        (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
+        (?=["'`;,<>)\]}|\s]|\\|$)""",
     re.X,
 )
-# The same, for a quoted value that may hold spaces: `password = "correct horse battery"`.
+# The same, for a quoted value that may hold spaces: `password = "correct horse battery"`;
+# with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes.
 _QUOTED = re.compile(
-    r"""(?P<mid>[\w.\- \t]{0,24}?)
-        ["'`]?\]?[ \t]{0,3}
+    r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était)\b
            |(?P<bare>(?=[ \t])))
-        [ \t]*@?(?P<q>["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
+        [ \t]*[@bBrRuUfFL]?(?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
@@ -131,7 +135,7 @@ _PLACEHOLDER = re.compile(
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "<", "${", "{{", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
-                      "some-", "password", "%s", "%(")
+                      "some-", "password", "%s", "%(", "(?")
 
 
 _NAME_PARTS = re.compile(r"[\W_]+")
@@ -165,7 +169,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     if quoted:
         if len(v) < 4 or _placeholder(v) or dotted_name(v):
             return False
-    elif len(v) < 6 or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")):
+    elif len(v) < 6 or v[0] == "_" or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")):
         return False
     elif ("_" in v or "." in v or "-" in v) and name_like(v):
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable, not its value
@@ -189,7 +193,7 @@ def plausible_secret(v: str) -> bool:
     n = len(v)
     if n < 12 or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")) or placeholder_token(v):
         return False
-    if v[0] in "/~" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
+    if v[0] in "/~_(" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
     if "://" in v or not any(ch.isdigit() for ch in v) or not any(ch.isalpha() for ch in v):
         return False
