@@ -91,6 +91,19 @@ def test_a_formatted_nanp_number_is_a_phone_even_in_an_unlisted_area_code(guard:
     assert personal(guard, "code 5552345678 now") == []  # unformatted: metadata decides
 
 
+def test_a_made_up_number_written_as_a_phone_is_a_phone(guard: Guard) -> None:
+    """Unassigned area codes and exchanges (test data, Faker): the writing is the evidence,
+    with a calling code and its length, or the NANP's `(NNN) NNN-NNNN`."""
+    for text, value in (("call +1-545-880-7302x157 now", "+1-545-880-7302"),
+                        ("call 001-837-358-5847 now", "001-837-358-5847"),
+                        ("call +1 (349) 840-3297 now", "+1 (349) 840-3297"),
+                        ("call (368) 193-0364 now", "(368) 193-0364")):
+        assert personal(guard, text) == [("phone", value)], text
+    for text in ("order +1-545-880-73 now", "code +15458807302 now", "ref 368-193-0364 now",
+                 "build +2024-12-03 ok"):
+        assert personal(guard, text) == [], text
+
+
 def test_national_formats_need_a_configured_region_or_words_saying_it_is_a_phone() -> None:
     g = Guard.from_config(GuardConfig(phone_regions=["US"]))
     assert personal(g, "le code est 06 12 34 56 78") == []

@@ -291,6 +291,18 @@ def _international_valid(digits: str) -> bool:
     return False
 
 
+def _international_possible(digits: str) -> bool:
+    """A calling code and a national number of one of its lengths (libphonenumber's
+    `is_possible_number`): numbers not assigned yet, or made up, written as phones."""
+    for k in (1, 2, 3):
+        types = _country_types(int(digits[:k]))
+        if types:
+            rest = digits[k:]
+            return any(len(rest) in lengths or (rest[0] == "0" and len(rest) - 1 in lengths)
+                       for _, lengths in types)
+    return False
+
+
 _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
                   "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
                   "ring me", "text me", "reach me")
@@ -355,7 +367,14 @@ class NumberClassifier:
         if work.exhausted:
             return False
         if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
-            return work.validated(_international_valid(digits[2:] if s[0] != "+" else digits))
+            international = digits[2:] if s[0] != "+" else digits
+            if work.validated(_international_valid(international)):
+                return True
+            # `+1-545-880-7302`, `+44 (0)1632 960540`: written in groups as phone numbers
+            # are, a number of the calling code's length is one, assigned or not
+            return (8 <= len(international) <= 15 and len(_DIGIT_GROUPS.findall(s)) >= 3
+                    and len(set(_NONDIGIT.findall(s[1:].translate(_PARENS))) - {" "}) <= 1
+                    and _international_possible(international))
         if not 8 <= len(digits) <= 12:
             return False
         if 9 <= len(digits) <= 11 and any(self._national(region, s, digits, work)
@@ -382,9 +401,10 @@ class NumberClassifier:
         if rule == "nanp":
             groups = tuple(len(g) for g in _DIGIT_GROUPS.findall(s))
             national = digits[1:] if nd == 11 else digits
-            if (groups not in _NANP_GROUPS or (nd == 11 and digits[0] != "1")
-                    or nd == 9 or national[0] in "01" or national[3] in "01"):
+            if groups not in _NANP_GROUPS or (nd == 11 and digits[0] != "1") or nd == 9:
                 return False
+            if national[0] in "01" or national[3] in "01":  # (368) 193-0364: made up, but
+                return "(" in s and groups[-3:] == (3, 3, 4)  # written as a phone number
             # written (415) 555-2671 or 415-555-2671, the shape is the evidence: area codes
             # libphonenumber does not list yet (or fictional ones, 555) are phones too
             return work.validated(len(groups) > 2 or _valid_for_code(1, national))
