@@ -161,6 +161,11 @@ def test_cards_listed_in_a_long_run_are_found_when_set_apart(guard: Guard) -> No
     assert personal(guard, text) == [("card", a), ("card", b)]
 
 
+def test_jcb_numbers_of_the_whole_35_range_and_15_digit_ones_are_cards(guard: Guard) -> None:
+    for number in ("3592530193172297", "213169588882049", "180001234567899"):
+        assert personal(guard, f"charge {number} today") == [("card", number)], number
+
+
 def test_twelve_digit_maestro_needs_a_card_word(guard: Guard) -> None:
     number = card("6759", 12, " ", (4, 4, 4))
     assert personal(guard, f"ticket {number} closed") == []
