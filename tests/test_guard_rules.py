@@ -128,3 +128,11 @@ def test_one_emoji_does_not_send_the_whole_text_through_the_slow_fold() -> None:
     assert (after.hits + after.misses) - (before.hits + before.misses) == 1
     assert len(folded) == len(text)
     assert folded.startswith("mot de passe: helene_2024 ") and folded.endswith(" ca marche. ")
+
+
+def test_a_rule_with_no_keyword_reads_the_whole_text() -> None:
+    """`quoted-random-string` has no keyword: it once read only its window from offset 0."""
+    token = "'7rBynGo0b1cXq2ZkLm9c72L3T6rQK51mB5a06ijnwRG91deTxvSqdZNAlxq8pZ'"
+    for pad in (0, 300, 5000):
+        found = GUARD.scan("x " * pad + "var g = " + token)
+        assert [f.detector for f in found] == ["generic_secret"], pad

@@ -179,6 +179,7 @@ _GITLEAKS_DETECTORS: tuple[tuple[str, str], ...] = (
 # Windows larger than the default, for rules whose match can be long.
 _GITLEAKS_WINDOWS = {"private-key": 16384, "jwt": 4096, "jwt-base64": 4096,
                      "curl-auth-header": 2048, "curl-auth-user": 2048}
+_WHOLE_TEXT = 1 << 40
 # Checks added to gitleaks rules (the file itself stays unchanged): its generic rule takes
 # any 10+ character value with 3.5 bits of entropy, names and expressions included.
 _GITLEAKS_CHECKS = {"generic-api-key": "not_name"}
@@ -335,8 +336,9 @@ def rule_from_table(table: dict[str, Any], where: str,
         priority=int(table.get("priority", 2 if generic else 1)),
         check=CHECKS[check] if check else None, replaces=tuple(table.get("replaces", ())),
         before=int(table.get("before") or (64 if lead else _before_for(pattern, keywords))),
-        window=int(table.get("window") or _GITLEAKS_WINDOWS.get(rule_id)
-                   or _window_for(table["regex"])),
+        # a rule with no keyword runs once from the start: its window is the whole text
+        window=(_WHOLE_TEXT if not keywords else int(
+            table.get("window") or _GITLEAKS_WINDOWS.get(rule_id) or _window_for(table["regex"]))),
         boundary=bool(table.get("boundary", False)),
         examples=tuple(table.get("examples", ())), negatives=tuple(table.get("negatives", ())),
     )
