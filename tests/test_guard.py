@@ -382,6 +382,8 @@ PASSWORD_FORMS = [
     "PASSWORD = b'BytesPw12'",
     'char password[] = "CArrPw12";',
     '| password | MdPw1234 |',
+    '<parameter><name>password</name><value>XmlNv1234</value></parameter>',
+    'passcode: 739104',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

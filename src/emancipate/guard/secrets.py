@@ -29,7 +29,8 @@ Hit = tuple[int, int, str]  # start, end, detector
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     "password": "password", "passwd": "password", "pwd": "password",
-    "passphrase": "password", "mot de passe": "password", "mot-de-passe": "password",
+    "passphrase": "password", "passcode": "password", "mot de passe": "password",
+    "mot-de-passe": "password",
     "mdp": "password", "contrasena": "password", "passwort": "password",
     "kennwort": "password", "senha": "password", "wachtwoord": "password",
     "p a s s w o r d": "password", "_pass": "password", "-pass": "password", ".pass": "password",
@@ -86,7 +87,7 @@ _CALL = re.compile(
            [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)
           |["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*(?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
             (?=\s|$)
-          |["'][ \t]*>(?P<v3>[^<>\s]{4,128})<)""",
+          |(?:["'][ \t]*>|</\w+>[ \t]*<value>)(?P<v3>[^<>\s]{4,128})<)""",
     re.X,
 )
 # A password named in prose with no operator: `use password Welcome123 to log in`.
