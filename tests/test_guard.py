@@ -384,6 +384,13 @@ PASSWORD_FORMS = [
     '| password | MdPw1234 |',
     '<parameter><name>password</name><value>XmlNv1234</value></parameter>',
     'passcode: 739104',
+    # Rust, R, Terraform defaults, default operators, Jest
+    'let password: &str = "RustStr12";',
+    'password <- "RLangPw12"',
+    'variable "password" { default = "TfVarPw12" }',
+    "password || 'JsDefault1'",
+    'password ?: "KotlinElvis1"',
+    'expect(password).toBe("JestPw123")',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

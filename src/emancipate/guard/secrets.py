@@ -60,10 +60,10 @@ def keyword_overshoot(keyword: str) -> int:
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
 # type annotation (`password: str =`, `val password: String =`).
 _NAME_END = r"""(?:\[\])?\\?["'`]?\]?[ \t]{0,3}
-    (?::[ \t]*[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]*(?==))?"""
+    (?::[ \t]*&?(?:'\w+[ \t]+)?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]*(?==))?"""
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]*\|
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]*\|
            |[ \t]+(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
         [ \t]*\\?["'`]?[ \t]*
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
@@ -74,7 +74,8 @@ _TAIL = re.compile(
 # with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes.
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|[ \t]+(?:is|est|c'est|c’est|was|etait|était)\b
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]+or\b
+           |[ \t]+(?:is|est|c'est|c’est|was|etait|était)\b
            |(?P<bare>(?=[ \t])))
         [ \t]*[@bBrRuUfFL]?(?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
@@ -83,7 +84,8 @@ _QUOTED = re.compile(
 # `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
 _CALL = re.compile(
     r"""(?P<mid>[\w.\-]{0,24})
-        (?:(?:\(|["'`][ \t]*,|["'`][ \t]+value[ \t]*=)
+        (?:(?:\(|["'`][ \t]*,|["'`][ \t]+value[ \t]*=|\)\.to(?:Be|Equal|StrictEqual)\(
+              |["'][ \t]*\{[^}\n]{0,40}?\bdefault[ \t]*=)
            [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)
           |["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*(?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
             (?=\s|$)
