@@ -391,6 +391,10 @@ PASSWORD_FORMS = [
     "password || 'JsDefault1'",
     'password ?: "KotlinElvis1"',
     'expect(password).toBe("JestPw123")',
+    # a literal default of a secret's variable, NTLM headers, a token in hex with no operator
+    'if SECRET := getenv("CEKPET", "GEHEIMN1S"):',
+    'Authorization: NTLM TlRMTUAAABABoITVNIAAZI1AQBuOh4cSAQ8B1A=',
+    '%define token 4b9a6d8b4bc56fbfa1c638eb0c6cab3746bf32ac7bfa89a6d8b638eb0c619ff2',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -412,6 +416,8 @@ NAMES_NOT_SECRETS = [
     'key AKIA is how AWS access key ids begin',
     "password_keyword = r'(?:secret[-_]?(?:access)?[-_]?key)'",
     'auth: _BedrockBearerAuth | _BedrockSigV4Auth | None = None',
+    'api_key = os.environ.get("API_KEY", "dev-key")',
+    'the secret sauce is 12 herbs',
 ]
 
 

@@ -38,11 +38,12 @@ GENERIC_KEYWORDS: dict[str, str] = {
     'pass"': "password", "pass'": "password", "pass ==": "password",
     "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
     'pw"': "password", "psw": "password", "pswd": "password",
-    "secret": "secret", "token": "secret", "apikey": "apikey", "api_key": "apikey",
+    "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "access key": "apikey", "credential": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
+    "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer",
     "://": "url",
 }
@@ -89,12 +90,16 @@ _CALL = re.compile(
            [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)
           |["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*(?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
             (?=\s|$)
-          |(?:["'][ \t]*>|</\w+>[ \t]*<value>)(?P<v3>[^<>\s]{4,128})<)""",
+          |(?:["'][ \t]*>|</\w+>[ \t]*<value>)(?P<v3>[^<>\s]{4,128})<
+          |["']?[ \t]*(?::?=|:|=>)[ \t]*[\w.$\[\]"']*?
+            (?:getenv|get|fetch|getOrDefault|setdefault|env|getProperty)[ \t]*\(
+            [ \t]*["'][^"'\n]{1,64}["'][ \t]*,
+            [ \t]*(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4))""",
     re.X,
 )
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 _BARE = re.compile(r"(?P<mid>)[ \t]+(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
-_VALUE_GROUPS = ("v", "v2", "v3")
+_VALUE_GROUPS = ("v", "v2", "v3", "v4")
 _BEARER = re.compile(r"[ \t]+(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
@@ -203,6 +208,11 @@ def plausible_secret(v: str) -> bool:
     return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
 
 
+def _long_hex(v: str) -> bool:
+    """32 hex digits or more, both letters and digits: a key or token in hex."""
+    return len(v) >= 32 and all(c in "0123456789abcdefABCDEF" for c in v)
+
+
 def _bearer_ok(v: str) -> bool:
     return not _placeholder(v) and entropy(v) >= 3.0 and (
         any(ch.isdigit() for ch in v) or len(v) >= 24)
@@ -264,9 +274,11 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     v = m.group(g)
     if spaced:
         ok = plausible_phrase(v)
+    elif g == "v4":  # a literal default of a secret's variable: `getenv("X", "…")`
+        ok = plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
-              else plausible_secret(v) and random_token(v))
+              else plausible_secret(v) and (random_token(v) or _long_hex(v)))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
