@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections import defaultdict
@@ -135,7 +136,7 @@ def _pr(row: dict[str, int]) -> dict[str, Any]:
 
 
 def evaluate(baseline: bool = True) -> dict[str, Any]:
-    guard = Guard.from_config(GuardConfig())
+    guard = Guard.from_config(GuardConfig(**json.loads(os.environ.get("GUARD_EVAL_CONFIG", "{}"))))
     return {split: {"secrets": secrets_eval(guard, load(split), baseline),
                     "pii": pii_eval(guard, load(f"pii_{split}"))} for split in SPLITS}
 

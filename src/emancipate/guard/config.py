@@ -13,7 +13,13 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from emancipate.guard.domains import BUILTIN_DOMAINS
-from emancipate.guard.engine import SecretRule, builtin_rules, load_rules, superseded
+from emancipate.guard.engine import (
+    REPLACED_BY_LOCAL,
+    SecretRule,
+    builtin_rules,
+    load_rules,
+    superseded,
+)
 from emancipate.guard.entities_config import EntitiesConfig
 from emancipate.guard.names import CLASSES, DETECTORS, GuardClass
 
@@ -78,7 +84,7 @@ class GuardConfig(BaseModel):
         "docs/guard-and-policy.md), loaded after the built-in ones",
     )
     disabled_rules: list[str] = Field(
-        default_factory=list, description="secret rule ids to switch off, e.g. generic-api-key"
+        default_factory=list, description="secret rule ids to switch off, e.g. aws-access-key-id"
     )
     unknown_fields: Literal["scan", "drop"] = Field(
         "scan", description="request fields the gateway does not know: scanned like the "
@@ -119,11 +125,11 @@ class GuardConfig(BaseModel):
     @field_validator("disabled_rules")
     @classmethod
     def _known_rules(cls, v: list[str]) -> list[str]:
-        known = {r.id for r in builtin_rules()}
+        known = {r.id for r in builtin_rules()} | REPLACED_BY_LOCAL  # those: already off
         for rule_id in v:
             if rule_id not in known:
                 raise ValueError(f"unknown rule id {rule_id!r} (the ids of the built-in rule "
-                                 "files, e.g. generic-api-key, aws-access-key-id)")
+                                 "files, e.g. aws-access-key-id, private-key)")
         return v
 
     @field_validator("phone_regions")

@@ -360,12 +360,19 @@ def load_rules(path: Path) -> list[SecretRule]:
     return out
 
 
+# gitleaks rules the keyword-local detectors (`secrets.py`) replace: `generic-api-key` reads
+# the same `name = value` assignments. Measured on the public corpus (bench/guard_eval.py,
+# 2026-12-03): without it held-out recall 0.776 -> 0.774 and negatives flagged 0.073 ->
+# 0.040; 2 KB of secret-dense text ~100 µs faster.
+REPLACED_BY_LOCAL = frozenset({"generic-api-key"})
+
+
 def builtin_rules() -> list[SecretRule]:
     """Ours first (they win ties), then gitleaks' (MIT, vendored unchanged)."""
     rules: list[SecretRule] = []
     for name in BUILTIN_FILES:
         rules.extend(load_rules(RULES_DIR / name))
-    return superseded(rules)
+    return [r for r in superseded(rules) if r.id not in REPLACED_BY_LOCAL]
 
 
 def superseded(rules: list[SecretRule]) -> list[SecretRule]:
