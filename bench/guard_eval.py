@@ -3,6 +3,8 @@
     .venv/bin/python bench/guard_eval.py                          # both splits, both scanners
     .venv/bin/python bench/guard_eval.py --json                   # the figures as JSON
     .venv/bin/python bench/guard_eval.py --show-heldout-families  # only when judging, not tuning
+    GUARD_EVAL_CONFIG='{"rules_files": ["mine.toml"]}' .venv/bin/python bench/guard_eval.py
+                                                   # a `guard:` configuration (JSON) to try
 
 Corpora (`bench/data/guard/public/`, built by `bench/data/guard/build_public.py`, sources and
 licences in `SOURCES.md`): secrets from CredSweeper, detect-secrets and gitleaks test data,
