@@ -41,6 +41,7 @@ __all__ = ["Guard", "GuardConfig", "Unscannable", "RequestView", "message_segmen
 _RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
 _LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
 _SECRETS_ONLY = frozenset({"secret"})
+_KIND_RANK = {"password": 0, "apikey": 1, "secret": 2, "bearer": 3, "basic": 4, "url": 5}
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "secret": ("generic_secret",),
@@ -261,7 +262,13 @@ class Guard:
             run_rule(self.rules[i], text, triggered[i], hits)
         if local:
             generic: list[tuple[int, int, str]] = []
+            # keywords ending at one place (`api_key`, `key`) read the same value once,
+            # under the most specific kind
+            kinds: dict[int, str] = {}
             for kind, pos in local:
+                if pos not in kinds or _KIND_RANK[kind] < _KIND_RANK[kinds[pos]]:
+                    kinds[pos] = kind
+            for pos, kind in kinds.items():
                 scan_local(text, kind, pos, generic, self.enabled)
             hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)
         return resolve(hits) if hits else []

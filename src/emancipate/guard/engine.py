@@ -94,13 +94,19 @@ def random_token(v: str) -> bool:
     n = len(v)
     if n < 24 or v.startswith(("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:")):
         return False
-    if not (any(c.isupper() for c in v) and any(c.islower() for c in v)
-            and sum(c.isdigit() for c in v) >= 2):
+    if v == v.lower() or v == v.upper() or digit_count(v) < 2:  # both cases, 2 digits
         return False
     return entropy(v) >= min(4.6, math.log2(n) - 0.6) and not wordish(v)
 
 
-_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_DIGIT_CHARS = "0123456789"
+
+
+def digit_count(v: str) -> int:
+    return sum(map(v.count, _DIGIT_CHARS))
+
+
+_RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _DOTTED = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+[:.]?$")
 _ASSIGN = re.compile(r"[A-Za-z_]\w*=[^=]")
 # The words names are made of (`scripts/build_words.py`: the Python standard library's).
@@ -119,9 +125,14 @@ def wordish(v: str) -> bool:
     """Made of words, as names are (`PGresult_ptr`, `s3_credentials`, `Ed448PrivateKey`),
     not of random characters (`AIhq5Xyb1Gga9Q4`): known words of three letters or more
     cover 60% of its letters, and there are two of them (or one covering 80%)."""
-    letters = covered = known = 0
+    letters = covered = known = numbers = 0
     for run in _RUNS.findall(v):
         n = len(run)
+        if run[0] in _DIGIT_CHARS:
+            numbers += 1
+            if numbers > 5:  # digits all over: random, not a name
+                return False
+            continue
         letters += n
         if (n >= 4 or (n == 3 and not run.isupper())) and _is_word(run):  # not `DFS`
             covered += n

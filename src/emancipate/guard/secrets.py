@@ -14,6 +14,7 @@ import math
 import re
 
 from emancipate.guard.engine import (
+    digit_count,
     dotted_name,
     entropy,
     name_like,
@@ -203,8 +204,8 @@ def plausible_secret(v: str) -> bool:
         return False
     if v[0] in "/~_(" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
-    if "://" in v or not any(ch.isdigit() for ch in v) or not any(ch.isalpha() for ch in v):
-        return False
+    if "://" in v or not digit_count(v) or v.isdigit() or v == v.lower() == v.upper():
+        return False  # letters and digits
     return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
 
 
