@@ -335,6 +335,28 @@ def test_a_prompt_unlike_the_training_data_is_scored_by_the_length_rule(
     assert long > short
 
 
+def test_an_answer_format_the_training_data_lacks_is_scored_by_the_length_rule(
+        router_file: Path) -> None:
+    """Training words, but no options (a maths word problem, a chat message): the format
+    was not learned, so the length rule routes it whatever the words say."""
+    r = IndependenceRouter.load(router_file)
+    c = r.model["combine"]
+    assert c["formats"] == {"4": 1.0} and c["rare_format"] == 0.01
+    rng = random.Random(3)
+    for i, word in enumerate(HARD + EASY):
+        mc = _prompt(rng, word, 6000 + i)
+        bare = mc.split("\n")[0]  # the same question without its options
+        assert r.parts(bare)["shrink"] == 1.0
+        assert r.parts(bare)["logit"] == pytest.approx(c["bias"] + c["scale"]
+                                                         * r.parts(bare)["length"])
+    # a multiple-choice prompt is unaffected, and so is an older file without `formats`
+    older = IndependenceRouter({**r.model, "combine": {k: v for k, v in c.items()
+                                                       if k not in ("formats", "rare_format")}},
+                               r.calibration, r.meta)
+    mc = _prompt(random.Random(9), HARD[0], 7000)
+    assert older.parts(mc)["shrink"] == r.parts(mc)["shrink"] < 1.0
+
+
 def test_save_load_round_trip_and_version_check(router_file: Path, tmp_path: Path) -> None:
     r = IndependenceRouter.load(router_file)
     copy = tmp_path / "copy.json"

@@ -37,6 +37,8 @@ import numpy as np
 
 from emancipate.routing.features import FAMILIES, FEATURES, MAX_CHARS, view
 
+_OPTIONS = list(FEATURES).index("options")
+
 FORMAT = "emancipate-router"
 VERSION = 2
 DEFAULT_QUALITY_FLOOR = 0.95
@@ -84,6 +86,10 @@ class IndependenceRouter:
         self._m_mean, self._m_sd = float(c["model_mean"]), float(c["model_sd"]) or 1.0
         self._l_mean, self._l_sd = float(c["length_mean"]), float(c["length_sd"]) or 1.0
         self._near, self._far = float(c["near"]), float(c["far"])
+        # answer formats (number of options) and their training shares; a format rarer than
+        # `rare_format` was not learned: the length rule routes it (absent in older files)
+        self._formats: dict[str, float] = dict(c.get("formats") or {})
+        self._rare_format = float(c.get("rare_format", 0.0))
         self._a, self._b = float(c["bias"]), float(c["scale"])
 
     @classmethod
@@ -113,6 +119,8 @@ class IndependenceRouter:
         model = (prior + self._text_w * text - self._m_mean) / self._m_sd
         length = (feats[0] - self._l_mean) / self._l_sd
         shrink = self.shrink_for(distance)
+        if self._formats and self._formats.get(str(int(feats[_OPTIONS])), 0.0) < self._rare_format:
+            shrink = 1.0  # an answer format the training data hardly holds
         logit = self._a + self._b * ((1.0 - shrink) * model + shrink * length)
         return {"prior": prior, "text": text, "distance": distance, "shrink": shrink,
                 "length": length, "logit": logit, "words": words}

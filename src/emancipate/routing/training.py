@@ -17,6 +17,22 @@ from emancipate.routing.learned_metrics import evaluate_scores, fine_curve
 ADMIT_MARGIN = 0.005  # held-out APGR the word model must add (or a prior family cost) to count
 WORD_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)  # word-model weights tried, in sds of the prior's logit
 NEAR_Q, FAR_Q = 0.90, 0.999  # distance quantiles of unseen-group prompts: shrink starts, ends
+# An answer format (number of options) held by fewer than this share of the training prompts
+# is one the router has not learned: such prompts are routed by the length rule alone.
+RARE_FORMAT = 0.01
+_OPTIONS = list(FEATURES).index("options")
+
+
+def format_shares(options: Any) -> dict[str, float]:
+    """Share of prompts per number of options (the answer format), as stored in the file."""
+    values, counts = np.unique(np.asarray(options, dtype=int), return_counts=True)
+    return {str(int(v)): round(float(c) / len(options), 5) for v, c in zip(values, counts,
+                                                                            strict=True)}
+
+
+def rare_format(options: Any, shares: dict[str, float]) -> Any:
+    """True where a prompt's answer format is rarer than RARE_FORMAT in `shares`."""
+    return np.array([shares.get(str(int(v)), 0.0) < RARE_FORMAT for v in options])
 CLIP_Q = 0.005  # standardised features are clipped to their training [0.5%, 99.5%] range
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -206,7 +222,9 @@ def fit_router(data: Any, *, families: tuple[str, ...] | None, words: str, folds
     m_oof = oof_prior(X, y, cols, splits, c_prior)
 
     t_oof, d_oof = np.zeros(len(y)), np.zeros(len(y))
+    rare_oof = np.zeros(len(y), dtype=bool)
     for tr, te in splits:
+        rare_oof[te] = rare_format(X[te, _OPTIONS], format_shares(X[tr, _OPTIONS]))
         vocab, idf = build_vocab([W[i] for i in tr], vocab_size)
         Mtr, Mte = tfidf([W[i] for i in tr], vocab, idf), tfidf([W[i] for i in te], vocab, idf)
         if words != "off":
@@ -230,6 +248,8 @@ def fit_router(data: Any, *, families: tuple[str, ...] | None, words: str, folds
     if not shrink:  # a cosine distance is at most 1: never shrunk
         near, far = 2.0, 3.0
     slide = np.clip((d_oof - near) / (far - near), 0.0, 1.0)
+    if shrink:
+        slide[rare_oof] = 1.0
     z_oof = (1.0 - slide) * model_oof + slide * length_z
 
     platt = LogisticRegression(C=1.0).fit(z_oof.reshape(-1, 1), y)
@@ -248,6 +268,7 @@ def fit_router(data: Any, *, families: tuple[str, ...] | None, words: str, folds
         "families_kept": kept, "family_contribution": contribution,
         "words_weight": round(text_w, 4), "words_gain": round(text_gain, 4),
         "shrunk_share": round(float(np.mean(slide > 0)), 4),
+        "rare_format_share": round(float(np.mean(rare_oof)), 4),
         "note": "the same folds chose the families and the word weight: mildly optimistic",
     }
 
@@ -256,7 +277,9 @@ def fit_router(data: Any, *, families: tuple[str, ...] | None, words: str, folds
         "prior": {k: (_rl(v) if isinstance(v, np.ndarray) else v) for k, v in prior.items()},
         "combine": {"text": _r(text_w), "model_mean": _r(m_mean), "model_sd": _r(m_sd),
                     "length_mean": _r(l_mean), "length_sd": _r(l_sd), "near": _r(near),
-                    "far": _r(far), "bias": _r(a), "scale": _r(b)},
+                    "far": _r(far), "bias": _r(a), "scale": _r(b),
+                    "formats": format_shares(X[:, _OPTIONS]) if shrink else {},
+                    "rare_format": RARE_FORMAT},
     }
     vocab, idf = build_vocab(W, vocab_size)
     if vocab:
