@@ -41,7 +41,9 @@ __all__ = ["Guard", "GuardConfig", "Unscannable", "RequestView", "message_segmen
 _RULE, _LOCAL, _TERM, _DOMAIN = 0, 1, 2, 3
 _LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
 _SECRETS_ONLY = frozenset({"secret"})
-_KIND_RANK = {"password": 0, "apikey": 1, "secret": 2, "bearer": 3, "basic": 4, "url": 5}
+# which keyword reads a value when several end at one place: the longer, more specific one
+# (`authorization: token` before `token`, `api_key` before `key`)
+_KIND_RANK = {"bearer": 0, "basic": 1, "password": 2, "apikey": 3, "secret": 4, "url": 5}
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "secret": ("generic_secret",),

@@ -62,12 +62,13 @@ def keyword_overshoot(keyword: str) -> int:
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
 # type annotation (`password: str =`, `val password: String =`).
 _NAME_END = r"""(?:\[\])?\\?["'`]?\]?[ \t]{0,3}
-    (?::[ \t]*&?(?:'\w+[ \t]+)?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]*(?==))?"""
+    (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]*\|
-           |[ \t]+(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)(?:[ \t]+(?:now|set[ \t]to))?)
-        [ \t]*\\?["'`]?[ \t]*
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\|
+           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)
+            (?:[ \t]{1,8}(?:now|set[ \t]to))?)
+        [ \t]{0,8}\\?["'`]?[ \t]{0,8}
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
         (?=["'`;,<>)\]}|\s]|\\|$)""",
     re.X,
@@ -76,32 +77,48 @@ _TAIL = re.compile(
 # with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes.
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]+or\b
-           |[ \t]+(?:is|est|c'est|c’est|was|etait|était)\b
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
+           |[ \t]{1,8}(?:is|est|c'est|c’est|was|etait|était)\b
            |(?P<bare>(?=[ \t])))
-        [ \t]*[@bBrRuUfFL]?(?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
+        [ \t]{0,8}[@bBrRuUfFL]?(?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
 # `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
 _CALL = re.compile(
     r"""(?P<mid>[\w.\-]{0,24})
-        (?:(?:\(|["'`][ \t]*,|["'`][ \t]+value[ \t]*=|\)\.to(?:Be|Equal|StrictEqual)\(
-              |["'][ \t]*\{[^}\n]{0,40}?\bdefault[ \t]*=)
-           [ \t]*(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)
-          |["']?[ \t]*\r?\n[ \t]*value[ \t]*:[ \t]*(?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
+        (?:(?:\(|["'`][ \t]{0,8},|["'`][ \t]{1,8}value[ \t]{0,8}=|\)\.to(?:Be|Equal|StrictEqual)\(
+              |["'][ \t]{0,8}\{[^}\n]{0,40}?\bdefault[ \t]{0,8}=)
+           [ \t]{0,8}(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)
+          |["']?[ \t]{0,8}\r?\n[ \t]{0,8}value[ \t]{0,8}:[ \t]{0,8}
+            (?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
             (?=\s|$)
-          |(?:["'][ \t]*>|</\w+>[ \t]*<value>)(?P<v3>[^<>\s]{4,128})<
-          |["']?[ \t]*(?::?=|:|=>)[ \t]*[\w.$\[\]"']*?
-            (?:getenv|get|fetch|getOrDefault|setdefault|env|getProperty)[ \t]*\(
-            [ \t]*["'][^"'\n]{1,64}["'][ \t]*,
-            [ \t]*(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4))""",
+          |(?:["'][ \t]{0,8}>|</\w+>[ \t]{0,8}<value>)(?P<v3>[^<>\s]{4,128})<
+          |["']?[ \t]{0,8}(?::?=|:|=>)[ \t]{0,8}[\w.$\[\]"']{0,64}?
+            (?:getenv|get|fetch|getOrDefault|setdefault|env|getProperty)[ \t]{0,8}\(
+            [ \t]{0,8}["'](?P<env>[^"'\n]{1,64})["'][ \t]{0,8},
+            [ \t]{0,8}(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4))""",
     re.X,
 )
 # A password named in prose with no operator: `use password Welcome123 to log in`.
-_BARE = re.compile(r"(?P<mid>)[ \t]+(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
+_BARE = re.compile(r"(?P<mid>)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _VALUE_GROUPS = ("v", "v2", "v3", "v4")
-_BEARER = re.compile(r"[ \t]+(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
+_COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
+
+
+def _first_argument(text: str, pos: int) -> bool:
+    """The quoted name around `pos` is a call's first argument: `define('DB_PASSWORD', …`,
+    not an item of a list or tuple."""
+    i = pos
+    while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_.-"):
+        i -= 1
+    if i == 0 or text[i - 1] not in "\"'`":
+        return False
+    i -= 1
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    return i > 1 and text[i - 1] == "(" and (text[i - 2].isalnum() or text[i - 2] == "_")
+_BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
 )
@@ -121,7 +138,7 @@ _SKIP_WORDS = _words(
     "usage question questions idea ideas issue issues message messages "
     "public pub bucket schema csrf xsrf foreign primary sort partition cache str chars "
     "valid next page cursor continuation pagination binding bindings example examples "
-    "sample samples"
+    "sample samples region encoding hasher model charset locale"
 )
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
 _PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
@@ -140,7 +157,7 @@ _PLACEHOLDER = re.compile(
         |redacted|hidden|masked|secret|password|passwd|pass|pwd|changeme|changeit|example
         |sample|dummy|fake|test|todo|tbd|placeholder|admin|root|user|username|guest|demo
         |motdepasse|mot_de_passe|mdp|secret123|password123
-        |your\w*|my\w*|0x[0-9a-f]+|\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
+        |your\w*|my\w*|0x[0-9a-f]+|!\w+|\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "<", "${", "{{", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
@@ -176,15 +193,22 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     literal is a value, not a variable: it may be a plain word (`"hunter"`), from 4
     characters."""
     if quoted:
-        if len(v) < 4 or _placeholder(v) or dotted_name(v):
+        if len(v) < 4 or _placeholder(v) or (dotted_name(v) and not digit_count(v)):
             return False
-    elif len(v) < 6 or v[0] == "_" or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")):
-        return False
-    elif ("_" in v or "." in v or "-" in v) and name_like(v):
-        return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable, not its value
+    elif len(v) < 6 or v[0] == "_" or _placeholder(v) or (
+            _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())):
+        return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not)
+    elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v):
+        return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
         return False
     return _classes(v) >= 2 or v.isdigit()
+
+
+def _bare_value(v: str) -> bool:
+    """A value named with no operator must look like one: a digit, a lower-case letter, no
+    hyphen (`Welcome123`, not `SHA-256`, `COVID-19`, `WPA2`, `x86-64`)."""
+    return "-" not in v and digit_count(v) > 0 and v != v.upper()
 
 
 def _mixed(v: str) -> bool:
@@ -262,10 +286,13 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         m = _TAIL.match(text, pos)
     if m is None:
         m = _CALL.match(text, pos)
-        if m is not None and ("." in m.group("mid") or (m.group("mid") and "(" not in m[0])):
-            m = None  # `password.encode("…")`, `("PasswordMgr", "…")`: not the value's name
+        if m is not None and ("." in m.group("mid") or (m.group("mid") and "(" not in m[0])
+                              or (_COMMA_FORM.match(m[0]) and not _first_argument(text, pos))):
+            m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
             m = _BARE.match(text, pos)
+            if m is not None and not _bare_value(m.group("v")):
+                m = None  # `password SHA-256`, `password WPA2`: a term, not a password
         strict = True
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
@@ -276,7 +303,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     if spaced:
         ok = plausible_phrase(v)
     elif g == "v4":  # a literal default of a secret's variable: `getenv("X", "…")`
-        ok = plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
+        env = _name_words(m.group("env"), len(m.group("env")), "")
+        ok = not _SKIP_WORDS.intersection(env) and (
+            plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
+            if kind == "password" else plausible_secret(v))
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
               else plausible_secret(v) and (random_token(v) or _long_hex(v)))
