@@ -158,15 +158,14 @@ def test_rate_limit_budget_and_ledger_hold_across_two_replicas(pair: Pair) -> No
     # --- rpm: 60 requests from 8 threads, alternating replicas -------------------------------
     rpm = 20
     limited = pair.create_key(name="limited", rpm=rpm)["key"]
-    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         burst = list(pool.map(lambda i: pair.ask(i % 2, limited, i % 3 == 0), range(60)))
-    elapsed = time.monotonic() - started
     results += burst
     admitted = [r for r in burst if r.status == 200]
-    # GCRA: a full bucket of `rpm`, refilled at rpm/60 per second. Two replicas counting on
-    # their own would admit about twice that.
-    assert rpm <= len(admitted) <= rpm + int(elapsed * rpm / 60) + 1, (len(admitted), elapsed)
+    # GCRA: a full bucket of `rpm`, refilled at rpm/60 per second (one request per 3 s here).
+    # Two replicas counting on their own would admit twice the bucket: the shared limit
+    # admits the bucket and what refilled during the burst, far below that.
+    assert rpm <= len(admitted) < 2 * rpm, len(admitted)
     assert {r.gateway for r in admitted} == {0, 1}
     for r in burst:
         if r.status != 200:
