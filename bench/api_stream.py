@@ -36,9 +36,14 @@ from overhead.messages_api import (  # noqa: E402
     check_messages_stream,
     messages_body,
 )
-from overhead.procs import GATEWAY_CORE, LOAD_CORE, Registry, free_port, measured  # noqa: E402
+from overhead.procs import (  # noqa: E402
+    GATEWAY_CORE,
+    Registry,
+    free_port,
+    measured,
+    start_upstream,
+)
 from overhead.targets import (  # noqa: E402
-    BENCH,
     CHAT_PATH,
     EMANCIPATE_VARIANTS,
     Ctx,
@@ -114,15 +119,7 @@ def measure(base: str, api: Api, key: str, pid: int, args: argparse.Namespace,
 
 def start(registry: Registry, work: Path, pace_ms: float) -> tuple[Ctx, Emancipate, str, int]:
     """The fake upstream, then the gateway (full row) with its virtual key."""
-    port = free_port()
-    up = registry.start("upstream", [sys.executable, str(BENCH / "overhead" / "upstream.py"),
-                                     "--port", str(port), "--pace-ms", str(pace_ms)],
-                        work / "upstream.log", LOAD_CORE)
-    deadline = time.monotonic() + 20
-    while f"READY {port}" not in up.log_tail():
-        if time.monotonic() > deadline or not up.alive():
-            raise RuntimeError(f"upstream did not start:\n{up.log_tail()}")
-        time.sleep(0.02)
+    _, port = start_upstream(registry, work, "--pace-ms", str(pace_ms))
     ctx = Ctx(work, port, log)
     gateway = Emancipate(EMANCIPATE_VARIANTS[0])
     gw_port = free_port()

@@ -34,8 +34,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import client  # noqa: E402
-from overhead.procs import GATEWAY_CORE, LOAD_CORE, Registry, free_port, measured, rss_bytes  # noqa: E402
-from overhead.targets import BENCH, CHAT_PATH, Ctx, Emancipate, EmancipateVariant  # noqa: E402
+from overhead.procs import (  # noqa: E402
+    GATEWAY_CORE,
+    LOAD_CORE,
+    Registry,
+    free_port,
+    measured,
+    rss_bytes,
+    start_upstream,
+)
+from overhead.targets import CHAT_PATH, Ctx, Emancipate, EmancipateVariant  # noqa: E402
 from overhead.upstream import request_body  # noqa: E402
 from overhead.wrk import lua_script, run_wrk  # noqa: E402
 
@@ -49,15 +57,6 @@ from emancipate.api import create_app
 sys.setswitchinterval(0.0005)
 app = create_app(Gateway(load_config(os.environ["GW_CONFIG"])))
 '''
-
-
-def start_upstream(registry: Registry, work: Path) -> int:
-    port = free_port()
-    up = registry.start("upstream", [sys.executable, str(BENCH / "overhead" / "upstream.py"),
-                                     "--port", str(port)], work / "upstream.log", LOAD_CORE)
-    while f"READY {port}" not in up.log_tail():
-        time.sleep(0.02)
-    return port
 
 
 # --- client ----------------------------------------------------------------------------------
@@ -107,7 +106,7 @@ async def _clients(url: str, n: int, concurrency: int) -> list[tuple[str, float,
 def compare_clients(registry: Registry, work: Path, n: int) -> None:
     import uvloop
 
-    port = start_upstream(registry, work)
+    _, port = start_upstream(registry, work)
     os.sched_setaffinity(0, {GATEWAY_CORE})
     try:
         rows = uvloop.run(_clients(f"http://127.0.0.1:{port}{CHAT_PATH}", n, 16))
@@ -152,7 +151,7 @@ def _serve(server: str, registry: Registry, ctx: Ctx, work: Path) -> Served:
 
 
 def compare_servers(registry: Registry, work: Path, seconds: float) -> None:
-    ctx = Ctx(work, start_upstream(registry, work), lambda m: None)
+    ctx = Ctx(work, start_upstream(registry, work)[1], lambda m: None)
     rows = []
     for _ in range(2):  # interleaved, twice: the machine is shared
         for server in ("uvicorn", "granian"):

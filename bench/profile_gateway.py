@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import client  # noqa: E402
-from overhead.procs import LOAD_CORE, Registry, free_port, pinned  # noqa: E402
+from overhead.procs import LOAD_CORE, Registry, free_port, pinned, start_upstream  # noqa: E402
 from overhead.targets import (  # noqa: E402
     BENCH,
     CHAT_PATH,
@@ -75,12 +75,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="emancipate-profile-") as tmp:
         work = Path(tmp)
         try:
-            up_port = free_port()
-            upstream = registry.start(
-                "upstream", [sys.executable, str(BENCH / "overhead" / "upstream.py"),
-                             "--port", str(up_port)], work / "upstream.log", LOAD_CORE)
-            while f"READY {up_port}" not in upstream.log_tail():
-                time.sleep(0.02)
+            _, up_port = start_upstream(registry, work)
             ctx = Ctx(work, up_port, lambda m: print(m, file=sys.stderr))
             target = Emancipate(next(v for v in EMANCIPATE_VARIANTS if v.name == args.variant))
             port = free_port()

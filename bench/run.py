@@ -49,6 +49,7 @@ from overhead.procs import (  # noqa: E402
     free_port,
     measured,
     rss_bytes,
+    start_upstream,
 )
 from overhead.responses_api import (  # noqa: E402
     RESPONSES_PATH,
@@ -179,20 +180,9 @@ class Bench:
         self.ctx: Ctx | None = None
 
     def start_upstream(self) -> None:
-        port = free_port()
-        argv = [sys.executable, str(BENCH / "overhead" / "upstream.py"), "--port", str(port),
-                "--pace-ms", str(self.args.pace_ms)]
-        self.upstream = self.registry.start("upstream", argv, self.workdir / "upstream.log",
-                                            LOAD_CORE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if f"READY {port}" in self.upstream.log_tail():
-                self.ctx = Ctx(self.workdir, port, log)
-                return
-            if not self.upstream.alive():
-                break
-            time.sleep(0.02)
-        raise RuntimeError(f"upstream did not start:\n{self.upstream.log_tail()}")
+        self.upstream, port = start_upstream(self.registry, self.workdir,
+                                             "--pace-ms", str(self.args.pace_ms))
+        self.ctx = Ctx(self.workdir, port, log)
 
     def wait_quiet(self) -> float:
         """Wait (bounded) until other processes leave both cores; the busy share at the end."""

@@ -41,8 +41,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overhead import client  # noqa: E402
-from overhead.procs import GATEWAY_CORE, LOAD_CORE, Registry, free_port, measured  # noqa: E402
-from overhead.targets import BENCH, CHAT_PATH, Ctx, Emancipate, EmancipateVariant, ensure_apt  # noqa: E402
+from overhead.procs import (  # noqa: E402
+    GATEWAY_CORE,
+    Registry,
+    free_port,
+    measured,
+    start_upstream,
+)
+from overhead.targets import CHAT_PATH, Ctx, Emancipate, EmancipateVariant, ensure_apt  # noqa: E402
 from overhead.upstream import MODEL, request_body  # noqa: E402
 from overhead.wrk import lua_script, run_wrk  # noqa: E402
 
@@ -234,15 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="emancipate-tracing-") as tmp:
         work = Path(tmp)
         try:
-            port = free_port()
-            upstream = [sys.executable, str(BENCH / "overhead" / "upstream.py"), "--port",
-                        str(port)]
-            up = registry.start("upstream", upstream, work / "upstream.log", LOAD_CORE)
-            deadline = time.monotonic() + 20
-            while f"READY {port}" not in up.log_tail():
-                if time.monotonic() > deadline or not up.alive():
-                    raise RuntimeError(f"upstream did not start:\n{up.log_tail()}")
-                time.sleep(0.02)
+            _, port = start_upstream(registry, work)
             ctx = Ctx(work, port, log)
             rows = [Row(v, [], []) for v in variants(collector.endpoint, args.sampled_out)]
             for _ in range(args.rounds):

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,21 @@ class Registry:
     def stop_all(self) -> None:
         for proc in list(reversed(self.procs)):
             self.stop(proc, grace=3.0)
+
+
+def start_upstream(registry: Registry, work: Path, *options: str) -> tuple[Proc, int]:
+    """The simulated vendor (`overhead/upstream.py`, `options` added to its command line) on
+    a free port, pinned to LOAD_CORE; returns it and its port once it says READY."""
+    port = free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("upstream.py")), "--port", str(port),
+            *options]
+    up = registry.start("upstream", argv, work / "upstream.log", LOAD_CORE)
+    deadline = time.monotonic() + 20
+    while f"READY {port}" not in up.log_tail():
+        if time.monotonic() > deadline or not up.alive():
+            raise RuntimeError(f"upstream did not start:\n{up.log_tail()}")
+        time.sleep(0.02)
+    return up, port
 
 
 def _children_map() -> dict[int, list[int]]:
