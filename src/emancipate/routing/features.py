@@ -48,6 +48,13 @@ FEATURES: dict[str, str] = {
     "distinct_word_share": "lexical",
 }
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(FEATURES.values()))
+OPTIONS = list(FEATURES).index("options")  # the answer format: the number of options
+
+
+def rare_format(shares: dict[str, float], options: float, rare: float) -> bool:
+    """An answer format (number of options) held by fewer than `rare` of the training
+    prompts (`shares`: the share per number of options): one the router has not learned."""
+    return shares.get(str(int(options)), 0.0) < rare
 
 
 def view(prompt: str) -> tuple[list[float], list[str]]:

@@ -35,9 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from emancipate.routing.features import FAMILIES, FEATURES, MAX_CHARS, view
-
-_OPTIONS = list(FEATURES).index("options")
+from emancipate.routing.features import FAMILIES, FEATURES, MAX_CHARS, OPTIONS, rare_format, view
 
 FORMAT = "emancipate-router"
 VERSION = 2
@@ -119,7 +117,7 @@ class IndependenceRouter:
         model = (prior + self._text_w * text - self._m_mean) / self._m_sd
         length = (feats[0] - self._l_mean) / self._l_sd
         shrink = self.shrink_for(distance)
-        if self._formats and self._formats.get(str(int(feats[_OPTIONS])), 0.0) < self._rare_format:
+        if self._formats and rare_format(self._formats, feats[OPTIONS], self._rare_format):
             shrink = 1.0  # an answer format the training data hardly holds
         logit = self._a + self._b * ((1.0 - shrink) * model + shrink * length)
         return {"prior": prior, "text": text, "distance": distance, "shrink": shrink,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from emancipate.routing.features import FAMILIES, FEATURES, view
+from emancipate.routing.features import FAMILIES, FEATURES, OPTIONS, rare_format, view
 from emancipate.routing.learned_metrics import evaluate_scores, fine_curve
 
 ADMIT_MARGIN = 0.005  # held-out APGR the word model must add (or a prior family cost) to count
@@ -20,7 +20,9 @@ NEAR_Q, FAR_Q = 0.90, 0.999  # distance quantiles of unseen-group prompts: shrin
 # An answer format (number of options) held by fewer than this share of the training prompts
 # is one the router has not learned: such prompts are routed by the length rule alone.
 RARE_FORMAT = 0.01
-_OPTIONS = list(FEATURES).index("options")
+CLIP_Q = 0.005  # standardised features are clipped to their training [0.5%, 99.5%] range
+
+Split = tuple[np.ndarray, np.ndarray]
 
 
 def format_shares(options: Any) -> dict[str, float]:
@@ -28,14 +30,6 @@ def format_shares(options: Any) -> dict[str, float]:
     values, counts = np.unique(np.asarray(options, dtype=int), return_counts=True)
     return {str(int(v)): round(float(c) / len(options), 5) for v, c in zip(values, counts,
                                                                             strict=True)}
-
-
-def rare_format(options: Any, shares: dict[str, float]) -> Any:
-    """True where a prompt's answer format is rarer than RARE_FORMAT in `shares`."""
-    return np.array([shares.get(str(int(v)), 0.0) < RARE_FORMAT for v in options])
-CLIP_Q = 0.005  # standardised features are clipped to their training [0.5%, 99.5%] range
-
-Split = tuple[np.ndarray, np.ndarray]
 
 
 def group_splits(groups: np.ndarray, folds: int, seed: int) -> tuple[list[Split], str]:
@@ -224,7 +218,8 @@ def fit_router(data: Any, *, families: tuple[str, ...] | None, words: str, folds
     t_oof, d_oof = np.zeros(len(y)), np.zeros(len(y))
     rare_oof = np.zeros(len(y), dtype=bool)
     for tr, te in splits:
-        rare_oof[te] = rare_format(X[te, _OPTIONS], format_shares(X[tr, _OPTIONS]))
+        shares = format_shares(X[tr, OPTIONS])
+        rare_oof[te] = [rare_format(shares, v, RARE_FORMAT) for v in X[te, OPTIONS]]
         vocab, idf = build_vocab([W[i] for i in tr], vocab_size)
         Mtr, Mte = tfidf([W[i] for i in tr], vocab, idf), tfidf([W[i] for i in te], vocab, idf)
         if words != "off":
@@ -278,7 +273,7 @@ def fit_router(data: Any, *, families: tuple[str, ...] | None, words: str, folds
         "combine": {"text": _r(text_w), "model_mean": _r(m_mean), "model_sd": _r(m_sd),
                     "length_mean": _r(l_mean), "length_sd": _r(l_sd), "near": _r(near),
                     "far": _r(far), "bias": _r(a), "scale": _r(b),
-                    "formats": format_shares(X[:, _OPTIONS]) if shrink else {},
+                    "formats": format_shares(X[:, OPTIONS]) if shrink else {},
                     "rare_format": RARE_FORMAT},
     }
     vocab, idf = build_vocab(W, vocab_size)
