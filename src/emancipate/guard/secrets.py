@@ -102,6 +102,10 @@ _CALL = re.compile(
 )
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 _BARE = re.compile(r"(?P<mid>)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
+_BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
+_URL = re.compile(
+    r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
+)
 _VALUE_GROUPS = ("v", "v2", "v3", "v4")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 
@@ -118,10 +122,7 @@ def _first_argument(text: str, pos: int) -> bool:
     while i > 0 and text[i - 1] in " \t":
         i -= 1
     return i > 1 and text[i - 1] == "(" and (text[i - 2].isalnum() or text[i - 2] == "_")
-_BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
-_URL = re.compile(
-    r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
-)
+
 
 # Words in a name that make its value a non-secret: key_id, token_url, secret_name, …
 def _words(text: str) -> frozenset[str]:
@@ -228,13 +229,14 @@ def plausible_secret(v: str) -> bool:
         return False
     if v[0] in "/~_(" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
-    if "://" in v or not digit_count(v) or v.isdigit() or v == v.lower() == v.upper():
-        return False  # letters and digits
+    if "://" in v or not digit_count(v) or v.lower() == v.upper():
+        return False  # letters (some character with a case) and digits
     return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
 
 
 def _long_hex(v: str) -> bool:
-    """32 hex digits or more, both letters and digits: a key or token in hex."""
+    """32 hex digits or more: a key or token in hex (letters and digits were checked by
+    `plausible_secret`)."""
     return len(v) >= 32 and all(c in "0123456789abcdefABCDEF" for c in v)
 
 
