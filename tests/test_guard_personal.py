@@ -114,6 +114,19 @@ def test_national_formats_need_a_configured_region_or_words_saying_it_is_a_phone
     assert personal(g, "call +33 6 12 34 56 78") == [("phone", "+33 6 12 34 56 78")]
 
 
+def test_after_phone_words_national_numbers_of_any_region_are_phones() -> None:
+    """Mobiles written without the trunk `0` (China), area codes in parentheses followed by
+    another separator (Brazil), and more words that say a number is a phone ("hotline")."""
+    g = Guard.from_config(GuardConfig(phone_regions=["US"]))
+    for text, value in (("the caller left the number 131 2345 6789", "131 2345 6789"),
+                        ("Call me back on (11) 96123-4567 today", "(11) 96123-4567"),
+                        ("The supplier's hotline is 02 123 4567, open", "02 123 4567")):
+        assert personal(g, text) == [("phone", value)], text
+    for text in ("the build number 131 2345 6789", "rows (11) 96123-4567 today",
+                 "hotline 1-2 3.4 5 67 89"):
+        assert personal(g, text) == [], text
+
+
 # --- cards -----------------------------------------------------------------------------------
 
 CARDS = [
@@ -166,9 +179,10 @@ def test_jcb_numbers_of_the_whole_35_range_and_15_digit_ones_are_cards(guard: Gu
         assert personal(guard, f"charge {number} today") == [("card", number)], number
 
 
-def test_twelve_digit_maestro_needs_a_card_word(guard: Guard) -> None:
+def test_twelve_digit_maestro_needs_a_card_or_payment_word(guard: Guard) -> None:
     number = card("6759", 12, " ", (4, 4, 4))
     assert personal(guard, f"ticket {number} closed") == []
+    assert personal(guard, f"the charge on {number} is not mine") == [("card", number)]
 
 
 # --- IBAN, SSN, ITIN -------------------------------------------------------------------------

@@ -183,7 +183,9 @@ _COMPANY_CONTEXT = ("siren", "siret", "rcs", "immatricul", "registre du commerce
 _SSN_CONTEXT = ("ssn", "social security", "social-security")
 # ITINs share the SSN's shape and 9xx numbers are common references: a name is required
 _ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "w-7", "irs", " tin", "ssn", "social security")
-_CARD_CONTEXT = ("card", "carte", "maestro", "visa", "cb ", "debit", "débit", "credit", "crédit")
+_CARD_CONTEXT = ("card", "carte", "maestro", "visa", "mastercard", "amex", "cb ", "debit",
+                 "débit", "credit", "crédit", "charge", "payment", "paiement", "billing",
+                 "chargeback", "pan ")
 _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 # a valid-looking phone number right after one of these words is an identifier
 _NOT_PHONE_BEFORE = re.compile(
@@ -235,6 +237,7 @@ _DIGIT_GROUPS = re.compile(r"\d+")
 _DATE = re.compile(r"(?:19|20)\d\d[-./](?:0[1-9]|1[0-2])[-./]\d\d|\d\d[-./]\d\d[-./](?:19|20)\d\d")
 _NANP_GROUPS = frozenset({(3, 3, 4), (10,), (1, 3, 3, 4), (11,), (3, 7)})
 _PARENS = str.maketrans("", "", "()")
+_AREA_CODE = re.compile(r"^\(\d{1,4}\) ?")  # `(11) 96123-4567`: the groups after it are uniform
 _NUMBER_SEPARATORS = frozenset(" .-()")
 
 
@@ -305,7 +308,8 @@ def _international_possible(digits: str) -> bool:
 
 _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
                   "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
-                  "ring me", "text me", "reach me")
+                  "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
+                  "landline", "switchboard", "dial", "joindre", "numéro", "standard")
 
 
 @functools.lru_cache(maxsize=1)
@@ -320,14 +324,13 @@ def _national_codes() -> tuple[tuple[int, bool], ...]:
 
 
 def _national_anywhere(digits: str) -> bool:
-    """A number valid in the national format of some region (trunk `0` or none)."""
-    for country_code, zero in _national_codes():
-        if zero:
-            if digits[0] == "0" and _valid_for_code(country_code, digits[1:]):
-                return True
-        elif digits[0] != "0" and _valid_for_code(country_code, digits):
-            return True
-    return False
+    """A number valid in the national format of some region: after its trunk `0`, or
+    without one (regions with no trunk prefix, and mobiles that are written without it,
+    such as China's `131 2345 6789`)."""
+    if digits[0] == "0":
+        rest = digits[1:]
+        return any(zero and _valid_for_code(code, rest) for code, zero in _national_codes())
+    return any(_valid_for_code(code, digits) for code, _ in _national_codes())
 
 
 def _valid_for_code(country_code: int, national: str) -> bool:
@@ -383,7 +386,8 @@ class NumberClassifier:
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
         return (bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
-                and _uniform(s) and work.validated(_national_anywhere(digits)))
+                and _uniform(_AREA_CODE.sub("", s, count=1))
+                and work.validated(_national_anywhere(digits)))
 
     def _national(self, region: tuple[str, str, frozenset[int], int], s: str, digits: str,
                   work: ScanWork) -> bool:
