@@ -233,6 +233,12 @@ ENCODINGS: dict[str, Callable[[], tuple[Body, list[str]]]] = {
         ["\\u0041\\u004bIA" + AWS[4:], AWS]),
     "percent-encoding": lambda: (_user(f"GET https://api.example/x?key=%41%4B{AWS[2:]}"),
                                  [f"%41%4B{AWS[2:]}", AWS]),
+    "terminal colour codes": lambda: (_user(f"log: \x1b[94m{AWS}\x1b[0m done"),
+                                      [f"\x1b[94m{AWS}", AWS]),
+    "HTML character references": lambda: (_user(f'<a href="/x?key=&quot;{AWS}&quot;">'),
+                                          [AWS]),
+    "HTML numeric references": lambda: (_user(f"key &#65;&#x4B;{AWS[2:]} ok"),
+                                        [f"&#65;&#x4B;{AWS[2:]}", AWS[2:]]),
     "base64 in content": lambda: (_user("decode this: " + _b64(f"aws key {AWS} thanks")),
                                   [_b64(f"aws key {AWS} thanks"), AWS]),
     "split across two messages": lambda: ({"messages": [

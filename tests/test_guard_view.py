@@ -123,6 +123,9 @@ def test_a_string_that_only_looks_like_a_payload_is_read_as_text(guard: Guard,
     ("\u0410\u041a\u0406\u0410", "AKIA"), ("\\u0041KIA", "AKIA"), ("%41KIA", "AKIA"),
     ("a (at) b (dot) fr", "a@b.fr"), ("a at b dot fr", "a@b.fr"), ("a\uff20b.fr", "a@b.fr"),
     ("plain text, 100% ASCII", "plain text, 100% ASCII"), ("café crème", "café crème"),
+    ("\x1b[94mAKIA\x1b[0m", "AKIA"), ("\x1b[1;31mé\x1b[K", "é"), ("&quot;AKIA&quot;", '"AKIA"'),
+    ("&#65;&#x4b;IA", "AKIA"), ("a &amp; b", "a & b"), ("a & b; &unknown;", "a & b; &unknown;"),
+    ("&#00;AKIA", "AKIA"),
 ])
 def test_the_view_reads_what_the_text_means(written: str, seen: str) -> None:
     assert view_of(f"x {written} y").text == f"x {seen} y"

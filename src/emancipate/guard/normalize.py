@@ -9,8 +9,9 @@ rewrites a string into what it means:
   that look Latin folded to Latin (`CONFUSABLES`, only the look-alikes);
 * removed: format characters (zero-width spaces and joiners, soft hyphen, bidi marks, BOM),
   control characters but tab and newlines (NUL…), combining marks;
-* decoded: JSON `\\uXXXX` escapes (surrogate pairs too) and runs of `%XX` that decode to
-  printable UTF-8;
+* decoded: JSON `\\uXXXX` escapes (surrogate pairs too), runs of `%XX` that decode to
+  printable UTF-8, and HTML character references (`&quot;`, `&#39;`);
+* removed whole: terminal colour codes (`ESC[94m`), so a coloured log reads as its text;
 * e-mails spelt out: `(at)`, `[at]`, `{at}` and `(dot)`…, and `name at host dot tld`.
 
 `Offsets` maps a view offset back to the original: one-for-one stretches exactly, a
@@ -62,6 +63,12 @@ _CHARS = re.compile(_OTHER + r"(?:[ ,.;:!?'\"()-]+" + _OTHER + ")*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _ESC = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
 _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# A terminal colour or cursor code (`\x1b[94m`), removed whole: a log pasted from a terminal
+# writes `\x1b[94msq0csp-…`, and with only the ESC removed `m` would stick to the token.
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,16}[ -/]{0,2}[@-~]")
+# HTML character references (`token=&quot;…&quot;` in a page's source), decoded.
+_ENTITY = re.compile(r"&(?:quot|apos|amp|lt|gt|nbsp|#[0-9]{2,5}|#[xX][0-9a-fA-F]{2,4});")
+_ENTITIES = {"quot": '"', "apos": "'", "amp": "&", "lt": "<", "gt": ">", "nbsp": " "}
 _AT = re.compile(r"[(\[{<][ \t]?(?i:at|dot)[ \t]?[)\]}>]")
 _SPELT = re.compile(
     r"(?<![\w.+-])[\w.+-]++[ \t]+(?i:at)[ \t]+[\w-]++(?:[ \t]+(?i:dot)[ \t]+[\w-]++)+")
@@ -197,6 +204,10 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
         found.extend((m.start(), m.end(), "esc") for m in _ESC.finditer(text))
     if "%" in text:
         found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
+    if "\x1b[" in text:
+        found.extend((m.start(), m.end(), "ansi") for m in _ANSI.finditer(text))
+    if "&" in text and ";" in text:
+        found.extend((m.start(), m.end(), "entity") for m in _ENTITY.finditer(text))
     if any(c in text for c in _CLOSERS):
         for m in _AT.finditer(text):  # with the spaces around: `jeanne (at) example`
             s, e = m.span()
@@ -206,7 +217,7 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
     if " dot " in text.lower():
         found.extend((m.start(), m.end(), "spelt") for m in _SPELT.finditer(text))
     if len(found) > 1:
-        found.sort()
+        found.sort(key=lambda f: (f[0], -f[1]))  # the longer of two at one place: the code
         kept = [found[0]]
         for f in found[1:]:
             if f[0] >= kept[-1][1]:
@@ -247,6 +258,10 @@ def view_of(text: str) -> View:
                 out.add(raw, s, e, True)
             else:
                 out.add(_folded(decoded), s, e, False)
+        elif kind == "ansi":
+            pass  # removed: the next run maps back to the original after it
+        elif kind == "entity":
+            out.add(_entity(raw[1:-1]), s, e, False)
         elif kind == "at":
             word = raw.strip(" \t")[1:-1].strip(" \t").lower()
             out.add("@" if word == "at" else ".", s, e, False)
@@ -290,6 +305,13 @@ def _chars(run: str, start: int, out: _Builder) -> None:
             out.add(ch, start + k, start + k + 1, True)
         elif folded:
             out.add(folded, start + k, start + k + 1, len(folded) == 1)
+
+
+def _entity(name: str) -> str:
+    if name[0] != "#":
+        return _ENTITIES[name]
+    code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+    return _folded(chr(code)) if 0x20 <= code < 0x110000 and not 0xD800 <= code < 0xE000 else ""
 
 
 def _unescape(escapes: str) -> str:
