@@ -402,6 +402,9 @@ PASSWORD_FORMS = [
     'ADMIN_PASSWORD=Change.Me.Now1',
     'PASSWORD=Monkey-Banana-42',
     'password = "Pa.ssw0rd"',
+    # a `${` or `{{` that opens no well-formed template reference is part of the password
+    'password = "Xk9${q]w(z{{7}"',
+    "DB_PASSWORD='a<b3!kd>x9'",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -436,6 +439,12 @@ NAMES_NOT_SECRETS = [
     'fields = ("username", "password", "email2")',
     'status in ("pass", "fail-1")',
     "password: !vault |",
+    # template references, whole or inside a value
+    'password: "${DB_PASSWORD}"',
+    'password = "pre-${ENV:-dev}-pw"',
+    'password: "{{ vault_db_password }}"',
+    "password = '<your password>'",
+    'password = "$(cat /run/secrets/db)"',
 ]
 
 

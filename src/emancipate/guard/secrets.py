@@ -160,7 +160,7 @@ _PLACEHOLDER = re.compile(
         |motdepasse|mot_de_passe|mdp|secret123|password123
         |your\w*|my\w*|0x[0-9a-f]+|!\w+|\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
 )
-_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "<", "${", "{{", "changeme",
+_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%s", "%(", "(?")
 
@@ -168,11 +168,20 @@ _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "<", "${", "{
 _NAME_PARTS = re.compile(r"[\W_]+")
 
 
+# A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
+# a `${` or `{{` that opens no well-formed reference is part of a password
+# (`m{{h}o)p${e]nob(…`), not a template.
+_TEMPLATE_REF = re.compile(
+    r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([^()]{1,64}\)|<[\w .:/-]{1,40}>"
+    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$")
+
+
 def _placeholder(v: str) -> bool:
     if _PLACEHOLDER.match(v):
         return True
     low = v.lower()
-    return any(p in low for p in _PLACEHOLDER_PARTS)
+    return any(p in low for p in _PLACEHOLDER_PARTS) or (
+        ("$" in v or "{" in v or "<" in v) and _TEMPLATE_REF.search(v) is not None)
 
 
 def _classes(v: str) -> int:
