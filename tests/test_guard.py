@@ -405,6 +405,9 @@ PASSWORD_FORMS = [
     # a `${` or `{{` that opens no well-formed template reference is part of the password
     'password = "Xk9${q]w(z{{7}"',
     "DB_PASSWORD='a<b3!kd>x9'",
+    # password words of other languages, in their own scripts
+    "пароль: Kd8#mQ2vLx", "CONTRASEÑA=Kd8#mQ2vLx", "hasło=Kd8#mQ2vLx", "密码：Kd8#mQ2vLx",
+    "パスワード: Kd8#mQ2vLx", "비밀번호: Kd8#mQ2vLx", "şifre: Kd8#mQ2vLx",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -445,6 +448,7 @@ NAMES_NOT_SECRETS = [
     'password: "{{ vault_db_password }}"',
     "password = '<your password>'",
     'password = "$(cat /run/secrets/db)"',
+    "la parola chiave è la parola giusta",
 ]
 
 

@@ -25,6 +25,7 @@ from emancipate.guard.config import GuardConfig
 from emancipate.guard.engine import Hit, SecretRule, resolve, run_rule
 from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
+from emancipate.guard.normalize import view_of
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import (
@@ -102,8 +103,9 @@ class Guard:
                 entries[kw].append((_RULE, i))
         for kw, kind in GENERIC_KEYWORDS.items():
             if any(d in self.enabled for d in _GENERIC_DETECTORS[kind]):
-                entries[kw].append((_LOCAL, kind, word_start_required(kw),
-                                    keyword_overshoot(kw)))
+                # as the automaton reads text: normalised view, then folded (`пароль`)
+                entries[fold(view_of(kw).text)].append(
+                    (_LOCAL, kind, word_start_required(kw), keyword_overshoot(kw)))
         if "term" in self.enabled:
             for term in terms:
                 key = " ".join(fold(term).split())
