@@ -408,6 +408,11 @@ PASSWORD_FORMS = [
     # password words of other languages, in their own scripts
     "пароль: Kd8#mQ2vLx", "CONTRASEÑA=Kd8#mQ2vLx", "hasło=Kd8#mQ2vLx", "密码：Kd8#mQ2vLx",
     "パスワード: Kd8#mQ2vLx", "비밀번호: Kd8#mQ2vLx", "şifre: Kd8#mQ2vLx",
+    # a literal compared with the secret's variable, on either side
+    'if (password.equals("Kd8#mQ2v"))', 'if ("Kd8#mQ2v".equals(password))',
+    'if ("Kd8#mQ2v" == password)', 'if (strcmp(password, "Kd8#mQ2v") == 0)',
+    'assertEquals("Kd8#mQ2v", password);', 'self.assertEqual(user.password, "Kd8#mQ2v")',
+    'echo "Kd8mQ2vX9" | docker login -u admin --password-stdin',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -449,6 +454,10 @@ NAMES_NOT_SECRETS = [
     "password = '<your password>'",
     'password = "$(cat /run/secrets/db)"',
     "la parola chiave è la parola giusta",
+    'if ("text" === passwordInputType)', 'if (strcmp(key, "password") == 0)',
+    'assertEquals("secret", config.getSecretName());', 'if (password == "")',
+    'assertEquals("hunter22", password.getHint());',
+    'if ("admin" == username && "changeme" == password)',
 ]
 
 
@@ -461,6 +470,12 @@ def test_password_syntaxes_are_found(text: str) -> None:
 @pytest.mark.parametrize("text", NAMES_NOT_SECRETS)
 def test_names_and_expressions_are_not_secrets(text: str) -> None:
     assert [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"] == []
+
+
+def test_a_query_parameter_value_ends_at_the_next_parameter() -> None:
+    text = "GET /v1/search?api_key=Xk29sLmQp81ZvTn4RbWy3qQ&format=json"
+    found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
+    assert [text[f.start:f.end] for f in found] == ["Xk29sLmQp81ZvTn4RbWy3qQ"]
 
 
 def test_dotted_tokens_are_not_names() -> None:

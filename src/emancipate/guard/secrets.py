@@ -107,16 +107,35 @@ _CALL = re.compile(
           |["']?[ \t]{0,8}(?::?=|:|=>)[ \t]{0,8}[\w.$\[\]"']{0,64}?
             (?:getenv|get|fetch|getOrDefault|setdefault|env|getProperty)[ \t]{0,8}\(
             [ \t]{0,8}["'](?P<env>[^"'\n]{1,64})["'][ \t]{0,8},
-            [ \t]{0,8}(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4))""",
+            [ \t]{0,8}(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4)
+          |[ \t]{0,8},[ \t]{0,8}(?P<q5>["'])(?P<v5>[^"'\s\\]{4,128}?)(?P=q5)[ \t]{0,8}\))""",
     re.X,
 )
+# A literal compared with a secret's variable, written before it: `"…" == password`,
+# `"…".equals(password)`, `assertEquals("…", password)`, `strcmp("…", pwd)` (read backwards
+# from the name, in a bounded window); `v5` above is the same comparison written after it.
+_COMPARED_BEFORE = re.compile(
+    r"""(?:(?P<q>["'])(?P<v>[^"'\s\\]{4,128})(?P=q)[ \t]{0,8}
+          (?:===?|!==?|\.equals(?:IgnoreCase)?\()
+        |\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\([ \t]{0,8}
+          (?P<q2>["'])(?P<v2>[^"'\s\\]{4,128})(?P=q2)[ \t]{0,8},)
+       [ \t]{0,8}(?:[\w$]{1,32}\.){0,3}$""",
+    re.X,
+)
+_COMPARE_CALL = re.compile(
+    r"\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\([ \t]{0,8}"
+    r"(?:[\w$]{1,32}\.){0,3}$")
+_COMPARE_METHOD = re.compile(r"\.(?:equals(?:IgnoreCase)?|contentEquals|compareTo)")
+# the next parameter of a query string ends a value: `?api_key=…&format=json`
+_NAME_TAIL = re.compile(r"[\w$]{1,32}")
+_NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 _BARE = re.compile(r"(?P<mid>)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
 )
-_VALUE_GROUPS = ("v", "v2", "v3", "v4")
+_VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 
 
@@ -293,6 +312,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
             if m and (_bearer_ok(m.group("v")) if kind == "bearer" else _basic_ok(m.group("v"))):
                 out.append((m.start("v"), m.end("v"), "bearer_token"))
         return
+    if kind in ("password", "apikey"):
+        _compared_before(text, pos, kind, out, enabled)
     m = _QUOTED.match(text, pos)
     if m is not None and m.group("bare") is not None and (kind != "password"
                                                           or m.group("mid")):
@@ -307,8 +328,13 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         m = _TAIL.match(text, pos)
     if m is None:
         m = _CALL.match(text, pos)
-        if m is not None and ("." in m.group("mid") or (m.group("mid") and "(" not in m[0])
-                              or (_COMMA_FORM.match(m[0]) and not _first_argument(text, pos))):
+        mid = m.group("mid") if m is not None else ""
+        if m is not None and (("." in mid and not _COMPARE_METHOD.fullmatch(mid))
+                              or (mid and "(" not in m[0])
+                              or (_COMMA_FORM.match(m[0]) and not _first_argument(text, pos))
+                              or (m.group("v5") is not None and not _COMPARE_CALL.search(
+                                  text, max(0, _name_start(text, pos) - 64),
+                                  _name_start(text, pos)))):
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
             m = _BARE.match(text, pos)
@@ -336,6 +362,44 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     else:
         ok = plausible_secret(v)
     detector = "password" if kind == "password" else "generic_secret"
+    if ok and detector in enabled:
+        end = m.end(g)
+        cut = _NEXT_PARAM.search(v) if "&" in v else None
+        out.append((m.start(g), end if cut is None else m.start(g) + cut.start(), detector))
+
+
+def _name_start(text: str, pos: int) -> int:
+    """Where the name holding the keyword that ends at `pos` starts (`user.password`)."""
+    start = pos
+    while start > 0 and pos - start < 64 and (text[start - 1].isalnum()
+                                              or text[start - 1] in "_$"):
+        start -= 1
+    return start
+
+
+def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
+                     enabled: frozenset[str]) -> None:
+    """`"…" == password`, `assertEquals("…", password)`: a literal written before the
+    secret's name it is compared with."""
+    lo = max(0, pos - 200)
+    if text.rfind('"', lo, pos) == -1 and text.rfind("'", lo, pos) == -1:
+        return  # no literal before the name (two C calls: a keyword flood stays cheap)
+    start = _name_start(text, pos)
+    m = _COMPARED_BEFORE.search(text, max(lo, start - 160), start)
+    if m is None:
+        return
+    tail = _NAME_TAIL.match(text, pos)
+    after = tail.end() if tail else pos
+    if (after < len(text) and text[after] in ".(") or _SKIP_WORDS.intersection(
+            _name_words(text, pos, tail[0] if tail else "")):
+        return  # `"text" === passwordInputType`, `"…" == password.hint()`
+    g = "v" if m.group("v") is not None else "v2"
+    v = m.group(g)
+    if kind == "password":
+        ok = plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
+        detector = "password"
+    else:
+        ok, detector = plausible_secret(v), "generic_secret"
     if ok and detector in enabled:
         out.append((m.start(g), m.end(g), detector))
 
