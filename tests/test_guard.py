@@ -413,6 +413,8 @@ PASSWORD_FORMS = [
     'if ("Kd8#mQ2v" == password)', 'if (strcmp(password, "Kd8#mQ2v") == 0)',
     'assertEquals("Kd8#mQ2v", password);', 'self.assertEqual(user.password, "Kd8#mQ2v")',
     'echo "Kd8mQ2vX9" | docker login -u admin --password-stdin',
+    # a setting's value is as explicit as `=`; Wi-Fi pre-shared keys
+    '<add key="ApiKey" value="Xk29sLmQp81ZvTn4RbWy3qQ" />', 'psk="Kd8mQ2vX9zz"',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

@@ -48,7 +48,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "pass=": "password", "pass:": "password", "pass =": "password", "pass :": "password",
     'pass"': "password", "pass'": "password", "pass ==": "password",
     "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
-    'pw"': "password", "psw": "password", "pswd": "password",
+    'pw"': "password", "psw": "password", "pswd": "password", "psk": "password",
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "access key": "apikey", "credential": "secret", "key": "secret", "auth": "secret",
@@ -58,7 +58,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     'authorization": "token': "bearer",
     "://": "url",
 }
-_WORD_START = frozenset({"pwd", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw :", 'pw"',
+_WORD_START = frozenset({"psk", "pwd", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw :", 'pw"',
                          "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'", "pass ==",
                          "key", "auth", "cle", "basic", "bearer", "token", "secret", "jeton"})
 
@@ -127,6 +127,7 @@ _COMPARE_CALL = re.compile(
     r"(?:[\w$]{1,32}\.){0,3}$")
 _COMPARE_METHOD = re.compile(r"\.(?:equals(?:IgnoreCase)?|contentEquals|compareTo)")
 # the next parameter of a query string ends a value: `?api_key=…&format=json`
+_SETTING_VALUE = re.compile(r"\bvalue[ \t]{0,8}[=:]|<value>")
 _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
@@ -340,7 +341,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
             m = _BARE.match(text, pos)
             if m is not None and not _bare_value(m.group("v")):
                 m = None  # `password SHA-256`, `password WPA2`: a term, not a password
-        strict = True
+        # a call argument or a bare word, but not a setting's value (`key="ApiKey"
+        # value="…"`, `<name>…</name><value>…`, `name:`/`value:`), as explicit as `=`
+        strict = m is None or _SETTING_VALUE.search(m[0]) is None
     if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return
     if ". " in m.group("mid"):  # `keybindings.json. Examples: "…"`: another sentence
