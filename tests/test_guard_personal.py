@@ -120,7 +120,10 @@ def test_after_phone_words_national_numbers_of_any_region_are_phones() -> None:
     g = Guard.from_config(GuardConfig(phone_regions=["US"]))
     for text, value in (("the caller left the number 131 2345 6789", "131 2345 6789"),
                         ("Call me back on (11) 96123-4567 today", "(11) 96123-4567"),
-                        ("The supplier's hotline is 02 123 4567, open", "02 123 4567")):
+                        ("The supplier's hotline is 02 123 4567, open", "02 123 4567"),
+                        ("call me on 8 (495) 123-45-67", "8 (495) 123-45-67"),  # trunk 8
+                        ("call me on 32 2601-8159", "32 2601-8159"),
+                        ("my mobile is 08-26 01 81", "08-26 01 81")):
         assert personal(g, text) == [("phone", value)], text
     for text in ("the build number 131 2345 6789", "rows (11) 96123-4567 today",
                  "hotline 1-2 3.4 5 67 89"):

@@ -237,7 +237,9 @@ _DIGIT_GROUPS = re.compile(r"\d+")
 _DATE = re.compile(r"(?:19|20)\d\d[-./](?:0[1-9]|1[0-2])[-./]\d\d|\d\d[-./]\d\d[-./](?:19|20)\d\d")
 _NANP_GROUPS = frozenset({(3, 3, 4), (10,), (1, 3, 3, 4), (11,), (3, 7)})
 _PARENS = str.maketrans("", "", "()")
-_AREA_CODE = re.compile(r"^\(\d{1,4}\) ?")  # `(11) 96123-4567`: the groups after it are uniform
+# An area code set apart by its own separator: `(11) 96123-4567`, `32 2601-8159`,
+# `08-26 01 81`, `8 (495) 123-45-67`; the groups after it are uniform.
+_AREA_CODE = re.compile(r"^(?:\d{1,2} )?\(?\d{1,5}\)?[ -]")
 _NUMBER_SEPARATORS = frozenset(" .-()")
 
 
@@ -313,24 +315,26 @@ _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", 
 
 
 @functools.lru_cache(maxsize=1)
-def _national_codes() -> tuple[tuple[int, bool], ...]:
-    """Every calling code with whether its national numbers are written after a `0`."""
-    out: set[tuple[int, bool]] = set()
+def _national_codes() -> tuple[tuple[int, str], ...]:
+    """Every calling code with the trunk prefix its national numbers are written after
+    (`0` mostly, `8` in Russia, `06` in Hungary; empty for none)."""
+    out: set[tuple[int, str]] = set()
     for region in phonenumbers.SUPPORTED_REGIONS:
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         if meta is not None and meta.country_code is not None and meta.country_code != 1:
-            out.add((meta.country_code, meta.national_prefix == "0"))
+            out.add((meta.country_code, meta.national_prefix or ""))
     return tuple(sorted(out))
 
 
 def _national_anywhere(digits: str) -> bool:
-    """A number valid in the national format of some region: after its trunk `0`, or
-    without one (regions with no trunk prefix, and mobiles that are written without it,
-    such as China's `131 2345 6789`)."""
-    if digits[0] == "0":
-        rest = digits[1:]
-        return any(zero and _valid_for_code(code, rest) for code, zero in _national_codes())
-    return any(_valid_for_code(code, digits) for code, _ in _national_codes())
+    """A number valid in the national format of some region: after its trunk prefix
+    (`0…`, Russia's `8 (495) …`), or without one (regions with no trunk prefix, and
+    mobiles that are written without it, such as China's `131 2345 6789`)."""
+    codes = _national_codes()
+    if any(prefix and digits.startswith(prefix) and _valid_for_code(code, digits[len(prefix):])
+           for code, prefix in codes):
+        return True
+    return digits[0] != "0" and any(_valid_for_code(code, digits) for code, _ in codes)
 
 
 def _valid_for_code(country_code: int, national: str) -> bool:
