@@ -415,6 +415,10 @@ PASSWORD_FORMS = [
     'echo "Kd8mQ2vX9" | docker login -u admin --password-stdin',
     # a setting's value is as explicit as `=`; Wi-Fi pre-shared keys
     '<add key="ApiKey" value="Xk29sLmQp81ZvTn4RbWy3qQ" />', 'psk="Kd8mQ2vX9zz"',
+    # wrapped literals, ARM template parameters, run-together names, prose
+    'password: String::from("Kd8mQ2vX9z")', '"adminPassword": {"value": "Kd8mQ2vX9z"}',
+    "dbpass=Kd8mQ2vX9z", "I changed my password to Kd8mQ2vX9z yesterday",
+    "Use Kd8mQ2vX9z as the password.",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -460,6 +464,9 @@ NAMES_NOT_SECRETS = [
     'assertEquals("secret", config.getSecretName());', 'if (password == "")',
     'assertEquals("hunter22", password.getHint());',
     'if ("admin" == username && "changeme" == password)',
+    "You need to reset your password to login again.", "Redirect password to /dev/null",
+    "use SHA-256 as the password hash", "map password to Password123Field",
+    "Use the token as the password.",
 ]
 
 

@@ -49,6 +49,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     'pass"': "password", "pass'": "password", "pass ==": "password",
     "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
     'pw"': "password", "psw": "password", "pswd": "password", "psk": "password",
+    "dbpass": "password", "rootpass": "password", "adminpass": "password",
+    "userpass": "password",
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "access key": "apikey", "credential": "secret", "key": "secret", "auth": "secret",
@@ -77,7 +79,8 @@ _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)
-            (?:[ \t]{1,8}(?:now|set[ \t]to))?)
+            (?:[ \t]{1,8}(?:now|set[ \t]to))?
+           |[ \t]{1,8}(?P<to>to)(?=[ \t]))
         [ \t]{0,8}\\?["'`]?[ \t]{0,8}
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
         (?=["'`;,<>)\]}|\s]|\\|$)""",
@@ -90,7 +93,9 @@ _QUOTED = re.compile(
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |[ \t]{1,8}(?:is|est|c'est|c’est|was|etait|était)\b
            |(?P<bare>(?=[ \t])))
-        [ \t]{0,8}[@bBrRuUfFL]?(?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
+        [ \t]{0,8}(?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String
+           |new[ \t]String|Some)\([ \t]{0,4})?
+        (?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
@@ -108,7 +113,9 @@ _CALL = re.compile(
             (?:getenv|get|fetch|getOrDefault|setdefault|env|getProperty)[ \t]{0,8}\(
             [ \t]{0,8}["'](?P<env>[^"'\n]{1,64})["'][ \t]{0,8},
             [ \t]{0,8}(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4)
-          |[ \t]{0,8},[ \t]{0,8}(?P<q5>["'])(?P<v5>[^"'\s\\]{4,128}?)(?P=q5)[ \t]{0,8}\))""",
+          |[ \t]{0,8},[ \t]{0,8}(?P<q5>["'])(?P<v5>[^"'\s\\]{4,128}?)(?P=q5)[ \t]{0,8}\)
+          |["'][ \t]{0,8}:[ \t]{0,8}\{[ \t]{0,8}["']value["'][ \t]{0,8}:[ \t]{0,8}
+            (?P<q6>["'])(?P<v6>[^"'\n\\]{4,128}?)(?P=q6))""",
     re.X,
 )
 # A literal compared with a secret's variable, written before it: `"…" == password`,
@@ -118,7 +125,9 @@ _COMPARED_BEFORE = re.compile(
     r"""(?:(?P<q>["'])(?P<v>[^"'\s\\]{4,128})(?P=q)[ \t]{0,8}
           (?:===?|!==?|\.equals(?:IgnoreCase)?\()
         |\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\([ \t]{0,8}
-          (?P<q2>["'])(?P<v2>[^"'\s\\]{4,128})(?P=q2)[ \t]{0,8},)
+          (?P<q2>["'])(?P<v2>[^"'\s\\]{4,128})(?P=q2)[ \t]{0,8},
+        |\b(?i:use|using|with|set|choose|chose|pick)[ \t]{1,4}(?P<v3>[^\s"'`]{6,64})[ \t]{1,4}
+          as[ \t]{1,4}(?:(?:the|your|my|a|new|our)[ \t]{1,4})?)
        [ \t]{0,8}(?:[\w$]{1,32}\.){0,3}$""",
     re.X,
 )
@@ -127,7 +136,7 @@ _COMPARE_CALL = re.compile(
     r"(?:[\w$]{1,32}\.){0,3}$")
 _COMPARE_METHOD = re.compile(r"\.(?:equals(?:IgnoreCase)?|contentEquals|compareTo)")
 # the next parameter of a query string ends a value: `?api_key=…&format=json`
-_SETTING_VALUE = re.compile(r"\bvalue[ \t]{0,8}[=:]|<value>")
+_SETTING_VALUE = re.compile(r"\bvalue[\"']?[ \t]{0,8}[=:]|<value>")
 _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
@@ -136,7 +145,7 @@ _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
 )
-_VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5")
+_VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5", "v6")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 
 
@@ -327,6 +336,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     strict = False  # a call argument or a bare word: only a value that cannot be a name
     if m is None:
         m = _TAIL.match(text, pos)
+        if m is not None and m.group("to") is not None:
+            strict = True  # `changed my password to Welcome123`: a value, not `to login`
+            if not _bare_value(m.group("v")):
+                m = None
     if m is None:
         m = _CALL.match(text, pos)
         mid = m.group("mid") if m is not None else ""
@@ -385,19 +398,27 @@ def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
     """`"…" == password`, `assertEquals("…", password)`: a literal written before the
     secret's name it is compared with."""
     lo = max(0, pos - 200)
-    if text.rfind('"', lo, pos) == -1 and text.rfind("'", lo, pos) == -1:
-        return  # no literal before the name (two C calls: a keyword flood stays cheap)
+    if (text.rfind('"', lo, pos) == -1 and text.rfind("'", lo, pos) == -1
+            and text.find(" as ", max(0, pos - 40), pos) == -1):
+        return  # no literal before the name (C calls: a keyword flood stays cheap)
     start = _name_start(text, pos)
     m = _COMPARED_BEFORE.search(text, max(lo, start - 160), start)
     if m is None:
         return
     tail = _NAME_TAIL.match(text, pos)
     after = tail.end() if tail else pos
-    if (after < len(text) and text[after] in ".(") or _SKIP_WORDS.intersection(
-            _name_words(text, pos, tail[0] if tail else "")):
+    member = text[after:after + 2]  # `password.hint()`, `password(…)`, not a sentence's end
+    if member[:1] == "(" or (member[:1] == "." and member[1:].isalpha()):
+        return
+    if _SKIP_WORDS.intersection(_name_words(text, pos, tail[0] if tail else "")):
         return  # `"text" === passwordInputType`, `"…" == password.hint()`
-    g = "v" if m.group("v") is not None else "v2"
+    g = next(g for g in ("v", "v2", "v3") if m.group(g) is not None)
     v = m.group(g)
+    if g == "v3":  # `use Welcome123 as the password`: prose, so a value that cannot be a word
+        ok = kind == "password" and _bare_value(v) and _mixed(v) and plausible_password(v)
+        if ok and "password" in enabled:
+            out.append((m.start(g), m.end(g), "password"))
+        return
     if kind == "password":
         ok = plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
         detector = "password"
