@@ -419,6 +419,7 @@ PASSWORD_FORMS = [
     'password: String::from("Kd8mQ2vX9z")', '"adminPassword": {"value": "Kd8mQ2vX9z"}',
     "dbpass=Kd8mQ2vX9z", "I changed my password to Kd8mQ2vX9z yesterday",
     "Use Kd8mQ2vX9z as the password.",
+    "token: s.ZC9Ecf4M5g9o34Q6RkzGsj0z",  # a legacy Vault token after a token word
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -467,6 +468,8 @@ NAMES_NOT_SECRETS = [
     "You need to reset your password to login again.", "Redirect password to /dev/null",
     "use SHA-256 as the password hash", "map password to Password123Field",
     "Use the token as the password.",
+    "access=winreg.KEY_READ | winreg.KEY_WOW64_64KEY,",
+    '<entry key="jetbrains.mps.v8_elimination" value="executed" />',
 ]
 
 

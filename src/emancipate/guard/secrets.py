@@ -273,13 +273,23 @@ def plausible_secret(v: str) -> bool:
     """A random-looking value: long enough, letters and digits, enough entropy for its
     length (a 12-character random string cannot reach gitleaks' 3.5 bits)."""
     n = len(v)
-    if n < 12 or _placeholder(v) or _IDENTIFIER.match(v.rstrip(":")) or placeholder_token(v):
+    if n < 12 or _placeholder(v) or placeholder_token(v):
         return False
+    if _IDENTIFIER.match(v.rstrip(":")) and not _random_part(v):
+        return False  # a name; not a dotted token with a random part (`s.ZC9Ecf4M5g…`)
     if v[0] in "/~_(" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
     if "://" in v or not digit_count(v) or v.lower() == v.upper():
         return False  # letters (some character with a case) and digits
     return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
+
+
+def _random_part(v: str) -> bool:
+    """A dotted value with a part only a machine wrote (`s.ZC9Ecf4M5g9o34Q6RkzGsj0z`): 16+
+    characters of both cases and digits, no `_` (not `winreg.KEY_WOW64_64KEY`)."""
+    return "." in v and not dotted_name(v) and any(
+        len(p) >= 16 and "_" not in p and p != p.lower() and p != p.upper()
+        and digit_count(p) >= 2 for p in v.split("."))
 
 
 def _long_hex(v: str) -> bool:
