@@ -39,7 +39,7 @@ Hit = tuple[int, int, str, int]  # start, end, detector, priority (lower wins)
 Check = Callable[[str], bool]
 
 RULES_DIR = Path(__file__).with_name("rules")
-BUILTIN_FILES = ("emancipate.toml", "vendors.toml", "gitleaks.toml")
+BUILTIN_FILES = ("emancipate.toml", "vendors.toml", "vendors2.toml", "gitleaks.toml")
 
 _OPTIONS = re2.Options()
 _OPTIONS.max_mem = 64 << 20  # the private-key rules build large automata
