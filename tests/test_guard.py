@@ -420,6 +420,10 @@ PASSWORD_FORMS = [
     "dbpass=Kd8mQ2vX9z", "I changed my password to Kd8mQ2vX9z yesterday",
     "Use Kd8mQ2vX9z as the password.",
     "token: s.ZC9Ecf4M5g9o34Q6RkzGsj0z",  # a legacy Vault token after a token word
+    "Password -> Kd8mQ2vX9z", "password=[Kd8mQ2vX9z]", "password should be Kd8mQ2vX9z",
+    "P/W: Kd8mQ2vX9z", "credentials admin:Kd8mQ2vX9z",
+    # the value on the next line: YAML block scalars, pretty-printed JSON
+    "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -469,6 +473,9 @@ NAMES_NOT_SECRETS = [
     "use SHA-256 as the password hash", "map password to Password123Field",
     "Use the token as the password.",
     "access=winreg.KEY_READ | winreg.KEY_WOW64_64KEY,",
+    "password:\n  - item1\n  - item2", 'password:\n    "Enter your password"',
+    "password should be changed", "the password will be emailed to you",
+    "password - the secret word",
     '<entry key="jetbrains.mps.v8_elimination" value="executed" />',
 ]
 

@@ -49,7 +49,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     'pass"': "password", "pass'": "password", "pass ==": "password",
     "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
     'pw"': "password", "psw": "password", "pswd": "password", "psk": "password",
-    "dbpass": "password", "rootpass": "password", "adminpass": "password",
+    "p/w": "password", "dbpass": "password", "rootpass": "password", "adminpass": "password",
     "userpass": "password",
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
@@ -77,11 +77,11 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?[ \t]{0,3}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\|
-           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:)
+        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\||[ \t]{0,8}->
+           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?
-           |[ \t]{1,8}(?P<to>to)(?=[ \t]))
-        [ \t]{0,8}\\?["'`]?[ \t]{0,8}
+           |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be)(?=[ \t]))
+        [ \t]{0,8}(?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
         (?=["'`;,<>)\]}|\s]|\\|$)""",
     re.X,
@@ -93,8 +93,9 @@ _QUOTED = re.compile(
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |[ \t]{1,8}(?:is|est|c'est|c’est|was|etait|était)\b
            |(?P<bare>(?=[ \t])))
-        [ \t]{0,8}(?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String
-           |new[ \t]String|Some)\([ \t]{0,4})?
+        [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
+        (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
+           |Some)\([ \t]{0,4})?
         (?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
     re.X,
 )
@@ -348,6 +349,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         m = _TAIL.match(text, pos)
         if m is not None and m.group("to") is not None:
             strict = True  # `changed my password to Welcome123`: a value, not `to login`
+            # (and `should be`, `will be`)
             if not _bare_value(m.group("v")):
                 m = None
     if m is None:
