@@ -475,7 +475,7 @@ NAMES_NOT_SECRETS = [
     "access=winreg.KEY_READ | winreg.KEY_WOW64_64KEY,",
     "password:\n  - item1\n  - item2", 'password:\n    "Enter your password"',
     "password should be changed", "the password will be emailed to you",
-    "password - the secret word",
+    "password - the secret word", "|| pIdxKey->default_rc==0",
     '<entry key="jetbrains.mps.v8_elimination" value="executed" />',
 ]
 
