@@ -27,30 +27,22 @@ Hit = tuple[int, int, str]  # start, end, detector
 
 # --- keyword-local detectors -------------------------------------------------------------
 
+# Password words (matched through the folded view: `contraseña` is `contrasena`, `Пароль`
+# is `пapoль`; other languages written as users write them).
+_PASSWORD_WORDS = (
+    "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
+    "mdp", "contrasena", "passwort", "kennwort", "senha", "wachtwoord", "palavra-passe",
+    "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
+    "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
+    "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
+    "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
+    'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "psw", "pswd", "psk",
+    "p/w", "dbpass", "rootpass", "adminpass", "userpass",
+)
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
-    "password": "password", "passwd": "password", "pwd": "password",
-    "passphrase": "password", "passcode": "password", "mot de passe": "password",
-    "mot-de-passe": "password",
-    "mdp": "password", "contrasena": "password", "passwort": "password",
-    "kennwort": "password", "senha": "password", "wachtwoord": "password",
-    # other languages (written as users write them; matched through the folded view)
-    "contraseña": "password", "palavra-passe": "password", "passord": "password",
-    "lösenord": "password", "adgangskode": "password", "salasana": "password",
-    "hasło": "password", "haslo": "password", "heslo": "password", "jelszó": "password",
-    "şifre": "password", "parola": "password", "parolă": "password", "пароль": "password",
-    "κωδικός": "password", "mật khẩu": "password", "kata sandi": "password",
-    "密码": "password", "密碼": "password", "口令": "password", "パスワード": "password",
-    "暗証番号": "password", "비밀번호": "password", "סיסמה": "password",
-    "كلمة المرور": "password", "كلمة السر": "password", "पासवर्ड": "password",
+    **dict.fromkeys(_PASSWORD_WORDS, "password"),
     "секрет": "apikey", "токен": "apikey", "geheimnis": "apikey",
-    "p a s s w o r d": "password", "_pass": "password", "-pass": "password", ".pass": "password",
-    "pass=": "password", "pass:": "password", "pass =": "password", "pass :": "password",
-    'pass"': "password", "pass'": "password", "pass ==": "password",
-    "pw=": "password", "pw:": "password", "pw =": "password", "pw :": "password",
-    'pw"': "password", "psw": "password", "pswd": "password", "psk": "password",
-    "p/w": "password", "dbpass": "password", "rootpass": "password", "adminpass": "password",
-    "userpass": "password",
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "access key": "apikey", "credential": "secret", "key": "secret", "auth": "secret",
