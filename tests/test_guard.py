@@ -513,3 +513,22 @@ def test_keyword_local_patterns_read_a_bounded_stretch_after_the_keyword() -> No
                     secrets._BEARER):
         for unbounded in ("[ \\t]*", "[ \\t]+", "]*?", "\\s*", "\\s+"):
             assert unbounded not in pattern.pattern, (pattern.pattern[:60], unbounded)
+
+
+@pytest.mark.parametrize("text, token", [
+    ("the key (dop_v1_8f2a6c1e3b7d4e9aa5c21d0f8b6e4a728f2a6c1e3b7d4e9aa5c21d0f8b6e4a72) expired",
+     "dop_v1_8f2a6c1e3b7d4e9aa5c21d0f8b6e4a728f2a6c1e3b7d4e9aa5c21d0f8b6e4a72"),
+    ("Use 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.", "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"),
+    ("my token is glpat-4fK9sLq2Xv8Rz1Tn7Wb3, thanks", "glpat-4fK9sLq2Xv8Rz1Tn7Wb3"),
+    ("my token is glpat-4fK9sLq2Xv8Rz1Tn7Wb3.", "glpat-4fK9sLq2Xv8Rz1Tn7Wb3"),
+    ("use shippo_live_8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72c91d03b5, thanks",
+     "shippo_live_8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72c91d03b5"),  # a gitleaks rule
+    ("(shippo_live_8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72c91d03b5)",
+     "shippo_live_8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72c91d03b5"),
+])
+def test_a_token_ends_at_a_comma_a_bracket_or_a_full_stop(text: str, token: str) -> None:
+    """gitleaks' patterns close on a quote or a blank; in prose a comma, a bracket or the
+    sentence's full stop follows the token too (`engine._open_end`)."""
+    found = [text[f.start:f.end] for f in Guard.from_config(GuardConfig()).scan(text)
+             if f.cls == "secret"]
+    assert found == [token]

@@ -279,6 +279,18 @@ def _cut_lead(pattern: str) -> tuple[str, bool]:
     return pattern, False
 
 
+# gitleaks' closing boundary: a quote, a blank, `;`, an escaped newline or the end. In a
+# prompt a token is also followed by a comma, a bracket or the full stop of a sentence
+# ("my token is xoxb-…, why", "…(ghp_…)", "use sk_live_….").
+_CLOSED_END = r"""(?:[\x60'"\s;]|\\[nr]|$)"""
+_OPEN_END = r"""(?:[\x60'"\s;,)\]}>]|\.(?:\s|$)|\\[nr]|$)"""
+
+
+def _open_end(pattern: str) -> str:
+    """gitleaks' closing boundary widened to what ends a token in prose (`_OPEN_END`)."""
+    return pattern[:-len(_CLOSED_END)] + _OPEN_END if pattern.endswith(_CLOSED_END) else pattern
+
+
 def _detector_for(rule_id: str, table: dict[str, Any]) -> str:
     if "detector" in table:
         return str(table["detector"])
@@ -340,7 +352,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         raise RuleError(f"{where}: unknown check {check!r} (known: {', '.join(CHECKS)})")
     group = table.get("secretGroup")
     detector = _detector_for(rule_id, table)
-    pattern, lead = _cut_lead(table["regex"])
+    pattern, lead = _cut_lead(_open_end(table["regex"]))
     generic = detector in ("generic_secret", "bearer_token")
     return SecretRule(
         id=rule_id, detector=detector, keywords=keywords,
