@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 from stdnum import iban, luhn  # noqa: E402
 
-from emancipate.guard import Guard, GuardConfig  # noqa: E402
+from emancipate.guard import Guard, GuardConfig, Unscannable  # noqa: E402
 
 KB = 1024
 
@@ -101,13 +101,18 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
 SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)
 
 
-def us_per_kb(guard: Guard, text: str, repeat: int) -> float:
-    best = float("inf")
+def us_per_kb(guard: Guard, text: str, repeat: int) -> tuple[float, bool]:
+    """Best time per KB of a scan, and whether it ended on its budget (`Unscannable`: the
+    text is refused or kept in-house; the time to get there is what counts)."""
+    best, refused = float("inf"), False
     for _ in range(repeat):
         t0 = time.perf_counter()
-        guard.scan(text)
+        try:
+            guard.scan(text)
+        except Unscannable:
+            refused = True
         best = min(best, time.perf_counter() - t0)
-    return best * 1e6 / (len(text) / KB)
+    return best * 1e6 / (len(text) / KB), refused
 
 
 def main() -> None:
@@ -118,7 +123,8 @@ def main() -> None:
     args = ap.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
     guard = Guard.from_config(GuardConfig())
-    print(f"{'input':28}" + "".join(f"{s // KB:>9} KB" for s in sizes) + "   (µs per KB)")
+    print(f"{'input':28}" + "".join(f"{s // KB:>9} KB" for s in sizes)
+          + "   (µs per KB; r: refused, the scan's budget ran out)")
     for name, piece in INPUTS.items():
         row: list[str] = []
         slow = False
@@ -127,13 +133,14 @@ def main() -> None:
                 row.append(f"{'skipped':>12}")
                 continue
             text = _repeat(piece, size)
-            figure = us_per_kb(guard, text, 3 if size <= 32 * KB else 1)
+            figure, refused = us_per_kb(guard, text, 3 if size <= 32 * KB else 1)
             slow = figure * size / KB / 1e6 > args.give_up
-            row.append(f"{figure:>12,.0f}")
+            row.append(f"{figure:>11,.0f}{'r' if refused else ' '}")
         print(f"{name:28}" + "".join(row), flush=True)
     if not args.quick:
         text = _repeat(_prose, 1024 * KB, seed=2)
-        print(f"{'prose with digits, 1 MB':28}{us_per_kb(guard, text, 1):>12,.0f}")
+        figure, refused = us_per_kb(guard, text, 1)
+        print(f"{'prose with digits, 1 MB':28}{figure:>11,.0f}{'r' if refused else ''}")
 
 
 if __name__ == "__main__":

@@ -326,15 +326,38 @@ def _national_codes() -> tuple[tuple[int, str], ...]:
     return tuple(sorted(out))
 
 
+@functools.lru_cache(maxsize=1)
+def _codes_by_prefix_and_length() -> dict[tuple[str, int], tuple[int, ...]]:
+    """(trunk prefix, national length) -> the calling codes with a number type of that
+    length, `""` standing for any code written without its prefix: a candidate is checked
+    against a handful of countries, not all 240."""
+    out: dict[tuple[str, int], set[int]] = {}
+    for code, prefix in _national_codes():
+        for _, lengths in _country_types(code):
+            for n in lengths:
+                out.setdefault(("", n), set()).add(code)
+                if prefix:
+                    out.setdefault((prefix, n), set()).add(code)
+    return {key: tuple(sorted(codes)) for key, codes in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _trunk_prefixes() -> tuple[str, ...]:
+    return tuple(sorted({prefix for _, prefix in _national_codes() if prefix}))
+
+
 def _national_anywhere(digits: str) -> bool:
     """A number valid in the national format of some region: after its trunk prefix
     (`0…`, Russia's `8 (495) …`), or without one (regions with no trunk prefix, and
     mobiles that are written without it, such as China's `131 2345 6789`)."""
-    codes = _national_codes()
-    if any(prefix and digits.startswith(prefix) and _valid_for_code(code, digits[len(prefix):])
-           for code, prefix in codes):
-        return True
-    return digits[0] != "0" and any(_valid_for_code(code, digits) for code, _ in codes)
+    index = _codes_by_prefix_and_length()
+    for prefix in _trunk_prefixes():
+        if digits.startswith(prefix):
+            rest = digits[len(prefix):]
+            if any(_valid_for_code(code, rest) for code in index.get((prefix, len(rest)), ())):
+                return True
+    return digits[0] != "0" and any(
+        _valid_for_code(code, digits) for code in index.get(("", len(digits)), ()))
 
 
 def _valid_for_code(country_code: int, national: str) -> bool:
@@ -368,6 +391,7 @@ class NumberClassifier:
         if "phone" in enabled:  # compile every country's patterns now, not on a request
             for country_code, _ in _national_codes():
                 _country_types(country_code)
+            _codes_by_prefix_and_length()
 
     def phone(self, s: str, digits: str, work: ScanWork, text: str = "", start: int = 0
               ) -> bool:
