@@ -192,6 +192,24 @@ def test_token_chains_inside_a_found_secret_are_not_joined_again(guard: Guard) -
         assert ("aws_access_key" in {f.detector for f in found}) is chained
 
 
+def test_validated_numbers_and_digit_groups_are_not_joined_again(guard: Guard) -> None:
+    """An IBAN's or a phone number's groups (found, or digits and signs only) are chains
+    of tokens the split pass leaves alone; a token split by a blank still counts."""
+    joined: list[str] = []
+
+    def secrets_only(text: str) -> list[Any]:
+        joined.append(text)
+        return guard._scan_secrets(text)
+
+    content = ("wire to FR76 3000 6000 0112 3456 7890 189, or call +44 20 7946 0123 "
+               f"and 06 12 34 56 78; key {AWS[:8]} {AWS[8:]}")
+    segments = segments_of({"messages": [{"role": "user", "content": content}]}).segments
+    found = scan_segments(guard._scan, segments, None, guard.split_starts, secrets_only)
+    assert {"iban", "phone", "aws_access_key"} <= {f.detector for f in found}
+    assert all("FR76" not in t and "7946" not in t and "0612" not in t for t in joined)
+    assert AWS in "".join(joined)
+
+
 def test_a_case_fixed_token_glued_to_the_next_word_is_found(guard: Guard) -> None:
     body = {"messages": [{"role": "user", "content": f"key {AWS}thanks"}]}
     assert _found(guard, body) == [(("messages", 0, "content"), "aws_access_key", AWS)]

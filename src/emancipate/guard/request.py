@@ -104,10 +104,10 @@ def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None
     starts = _starts(texts)
     found: list[Finding] = []
     main_index = {id(v): j for j, (_, v) in enumerate(mains)}
-    covered: list[tuple[int, int, int]] = []  # secrets found in a main view: (view, start, end)
+    covered: list[tuple[int, int, int]] = []  # found in a main view: (view, start, end)
     for s, e, c, d, dom in scan(big):
         _place(pieces, texts, starts, segments, s, e, c, d, dom, found)
-        if c == "secret":
+        if c in ("secret", "personal"):  # a validated IBAN, phone or card holds no token
             i = bisect.bisect_right(starts, s) - 1
             j = main_index.get(id(pieces[i][1]))
             if j is not None:
@@ -157,8 +157,8 @@ def _split_tokens(scan: Scan, mains: list[tuple[int, View]], segments: list[Segm
                   split_starts: SplitStarts | None,
                   covered: list[tuple[int, int, int]] | None = None) -> list[Finding]:
     """Secrets cut by blanks or across segments, found with the blanks removed. A chain
-    inside a secret the ordinary scan found (a PEM key's base64 lines) is not joined again:
-    whatever it holds is already covered by that finding."""
+    inside a secret or personal value the ordinary scan found (a PEM key's base64 lines, an
+    IBAN's groups) is not joined again: that finding already covers whatever it holds."""
     if not mains:
         return []
     text = "\n".join(v.text for _, v in mains)
@@ -283,14 +283,14 @@ def _windows(chains: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def _spans(pattern: Any, text: str, numbers: bool) -> list[tuple[int, int]]:
     """Spans (str offsets) of group 1 of an ASCII `pattern` run on the UTF-8 bytes of
-    `text`; unless `numbers`, a span of digits and blanks only (`2024 1999`, `3000 6000`)
-    is skipped: it is not a token."""
+    `text`; unless `numbers`, a span of digits, blanks and signs only (`2024 1999`,
+    `+44 20 7946 0123`) is skipped: no secret format is made of digits alone."""
     raw = text.encode("utf-8")
     ascii_text = len(raw) == len(text)
     out: list[tuple[int, int]] = []
     byte_pos = char_pos = 0
     for m in pattern.finditer(raw):
-        if not numbers and m.group(1).translate(None, b" \t\r\n").isdigit():
+        if not numbers and m.group(1).translate(None, b" \t\r\n+-/=").isdigit():
             continue
         bs, be = m.span(1)
         if ascii_text:
