@@ -422,6 +422,7 @@ PASSWORD_FORMS = [
     "token: s.ZC9Ecf4M5g9o34Q6RkzGsj0z",  # a legacy Vault token after a token word
     "Password -> Kd8mQ2vX9z", "password=[Kd8mQ2vX9z]", "password should be Kd8mQ2vX9z",
     "P/W: Kd8mQ2vX9z", "credentials admin:Kd8mQ2vX9z",
+    "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',
 ]
