@@ -112,26 +112,28 @@ _CALL = re.compile(
             (?P<q6>["'])(?P<v6>[^"'\n\\]{4,128}?)(?P=q6))""",
     re.X,
 )
+# A call comparing its two arguments: `strcmp(`, `assertEquals(`, `assert_eq!(`.
+_COMPARE_FN = r"\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\("
 # A literal compared with a secret's variable, written before it: `"…" == password`,
 # `"…".equals(password)`, `assertEquals("…", password)`, `strcmp("…", pwd)` (read backwards
 # from the name, in a bounded window); `v5` above is the same comparison written after it.
 _COMPARED_BEFORE = re.compile(
     r"""(?:(?P<q>["'])(?P<v>[^"'\s\\]{4,128})(?P=q)[ \t]{0,8}
           (?:===?|!==?|\.equals(?:IgnoreCase)?\()
-        |\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\([ \t]{0,8}
+        |""" + _COMPARE_FN + r"""[ \t]{0,8}
           (?P<q2>["'])(?P<v2>[^"'\s\\]{4,128})(?P=q2)[ \t]{0,8},
         |\b(?i:use|using|with|set|choose|chose|pick)[ \t]{1,4}(?P<v3>[^\s"'`]{6,64})[ \t]{1,4}
           as[ \t]{1,4}(?:(?:the|your|my|a|new|our)[ \t]{1,4})?)
        [ \t]{0,8}(?:[\w$]{1,32}\.){0,3}$""",
     re.X,
 )
-_COMPARE_CALL = re.compile(
-    r"\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\([ \t]{0,8}"
-    r"(?:[\w$]{1,32}\.){0,3}$")
+# the name (`password`, `user.password`) as a comparison call's first argument
+_COMPARE_CALL = re.compile(_COMPARE_FN + r"[ \t]{0,8}(?:[\w$]{1,32}\.){0,3}$")
 _COMPARE_METHOD = re.compile(r"\.(?:equals(?:IgnoreCase)?|contentEquals|compareTo)")
-# the next parameter of a query string ends a value: `?api_key=…&format=json`
+# a setting's value, as explicit as `=`: `key="ApiKey" value="…"`, `<value>…`, `value:`
 _SETTING_VALUE = re.compile(r"\bvalue[\"']?[ \t]{0,8}[=:]|<value>")
 _NAME_TAIL = re.compile(r"[\w$]{1,32}")
+# the next parameter of a query string ends a value: `?api_key=…&format=json`
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 _BARE = re.compile(r"(?P<mid>)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
@@ -351,9 +353,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         if m is not None and (("." in mid and not _COMPARE_METHOD.fullmatch(mid))
                               or (mid and "(" not in m[0])
                               or (_COMMA_FORM.match(m[0]) and not _first_argument(text, pos))
-                              or (m.group("v5") is not None and not _COMPARE_CALL.search(
-                                  text, max(0, _name_start(text, pos) - 64),
-                                  _name_start(text, pos)))):
+                              or (m.group("v5") is not None and not _compare_call(text, pos))):
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
             m = _BARE.match(text, pos)
@@ -372,9 +372,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = plausible_phrase(v)
     elif g == "v4":  # a literal default of a secret's variable: `getenv("X", "…")`
         env = _name_words(m.group("env"), len(m.group("env")), "")
-        ok = not _SKIP_WORDS.intersection(env) and (
-            plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
-            if kind == "password" else plausible_secret(v))
+        ok = not _SKIP_WORDS.intersection(env) and _literal_ok(v, kind)
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
               else plausible_secret(v) and (random_token(v) or _long_hex(v)))
@@ -387,6 +385,22 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         end = m.end(g)
         cut = _NEXT_PARAM.search(v) if "&" in v else None
         out.append((m.start(g), end if cut is None else m.start(g) + cut.start(), detector))
+
+
+def _literal_ok(v: str, kind: str) -> bool:
+    """A literal beside a secret's variable (its default, or compared with it) is its value:
+    a password that mixes letters with digits or symbols and is no name, or a random-looking
+    secret."""
+    if kind == "password":
+        return plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
+    return plausible_secret(v)
+
+
+def _compare_call(text: str, pos: int) -> bool:
+    """The name holding the keyword that ends at `pos` is a comparison call's first argument
+    (`strcmp(password, "…")`, `assertEquals(user.password, "…")`)."""
+    start = _name_start(text, pos)
+    return _COMPARE_CALL.search(text, max(0, start - 64), start) is not None
 
 
 def _name_start(text: str, pos: int) -> int:
@@ -424,12 +438,8 @@ def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
         if ok and "password" in enabled:
             out.append((m.start(g), m.end(g), "password"))
         return
-    if kind == "password":
-        ok = plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
-        detector = "password"
-    else:
-        ok, detector = plausible_secret(v), "generic_secret"
-    if ok and detector in enabled:
+    detector = "password" if kind == "password" else "generic_secret"
+    if _literal_ok(v, kind) and detector in enabled:
         out.append((m.start(g), m.end(g), detector))
 
 
