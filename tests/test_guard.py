@@ -425,6 +425,10 @@ PASSWORD_FORMS = [
     "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',
+    # machine-written values with no digit (their case flips at random), a key/value pair
+    # written as two JSON fields, a numbered name
+    "export GITHUB_API_TOKEN=YXNkZmZmZmZm_HARDcodedQ", 'password: "YXNkZmZmZmZm_HARDcoded"',
+    '{"key": "db.password", "value": "Kd8mQ2vX9z"}', 'define("static_password02", "Kd8mQ2vX9z");',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -478,6 +482,9 @@ NAMES_NOT_SECRETS = [
     "password should be changed", "the password will be emailed to you",
     "password - the secret word", "|| pIdxKey->default_rc==0",
     '<entry key="jetbrains.mps.v8_elimination" value="executed" />',
+    # camelCase and PascalCase names flip case once a word, not at random
+    'apiKey = "XMLHttpRequestFactory"', 'token: "getElementByIdOrNameFast"',
+    'fields = ("password", "value": "x")',
 ]
 
 

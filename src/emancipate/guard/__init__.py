@@ -146,7 +146,7 @@ class Guard:
         if not text or not self.classes:
             return []
         found = scan_segments(self._scan, [Segment((), text)], self.terms_view,
-                              self.split_starts)
+                              self.split_starts, self._scan_secrets)
         found.sort(key=lambda f: (f.start, -f.end))
         return found
 

@@ -102,6 +102,23 @@ def random_token(v: str) -> bool:
 _DIGIT_CHARS = "0123456789"
 
 
+def case_random(v: str) -> bool:
+    """Letters whose case flips as often as a coin's (`YXNkZmZmZmZm_HARDcoded`), not once a
+    word as in a name (`XMLHttpRequest`, `getElementById`): a machine-written value with
+    no digit. 8 flips or more, on 40% of the adjacent letter pairs."""
+    flips = pairs = 0
+    prev = ""
+    for ch in v:
+        if ch.isalpha():
+            if prev:
+                pairs += 1
+                flips += prev.isupper() != ch.isupper()
+            prev = ch
+        else:
+            prev = ""
+    return flips >= 8 and flips >= 0.4 * pairs
+
+
 def digit_count(v: str) -> int:
     return sum(map(v.count, _DIGIT_CHARS))
 

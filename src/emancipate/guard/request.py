@@ -263,8 +263,12 @@ class SplitStarts:
             if 3 <= len(kw) <= 16 and _PREFIX.fullmatch(kw):
                 by_length.setdefault(len(kw), set()).add(kw)
         self._by_length = sorted(by_length.items())
+        # the first two characters of every keyword: most tokens are turned away on these
+        self._heads = frozenset(kw[:2] for kws in by_length.values() for kw in kws)
 
     def begins(self, text: str, s: int, e: int) -> bool:
+        if text[s:s + 2].lower() not in self._heads:
+            return False
         head = text[s:s + 16].lower()
         return any(head[:n] in kws for n, kws in self._by_length if n <= e - s)
 
