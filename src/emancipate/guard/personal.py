@@ -32,7 +32,9 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import ahocorasick
 import phonenumbers
 from stdnum import numdb
 from stdnum.fr import nir as _nir
@@ -228,8 +230,20 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def _context(text: str, start: int, words: tuple[str, ...], span: int = 48) -> bool:
+    """One of `words` in the `span` characters before `start` (case-insensitive): one pass
+    of an automaton, not one substring search per word (a number may be asked three times:
+    SSN, company and phone words)."""
     before = text[max(0, start - span):start].lower()
-    return any(w in before for w in words)
+    return next(_words_automaton(words).iter(before), None) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _words_automaton(words: tuple[str, ...]) -> Any:
+    automaton = ahocorasick.Automaton()
+    for w in words:
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
 
 
 _NONDIGIT = re.compile(r"\D+")
