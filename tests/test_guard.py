@@ -429,6 +429,7 @@ PASSWORD_FORMS = [
     # written as two JSON fields, a numbered name
     "export GITHUB_API_TOKEN=YXNkZmZmZmZm_HARDcodedQ", 'password: "YXNkZmZmZmZm_HARDcoded"',
     '{"key": "db.password", "value": "Kd8mQ2vX9z"}', 'define("static_password02", "Kd8mQ2vX9z");',
+    "passkey: 739104", "curl -u admin:Kd8#mQ2vLx https://api.acme.io",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

@@ -38,7 +38,7 @@ _PASSWORD_WORDS = (
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "psw", "pswd", "psk",
-    "p/w", "dbpass", "rootpass", "adminpass", "userpass",
+    "p/w", "dbpass", "rootpass", "adminpass", "userpass", "passkey",
 )
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
