@@ -430,6 +430,14 @@ PASSWORD_FORMS = [
     "export GITHUB_API_TOKEN=YXNkZmZmZmZm_HARDcodedQ", 'password: "YXNkZmZmZmZm_HARDcoded"',
     '{"key": "db.password", "value": "Kd8mQ2vX9z"}', 'define("static_password02", "Kd8mQ2vX9z");',
     "passkey: 739104", "curl -u admin:Kd8#mQ2vLx https://api.acme.io",
+    # chat prose, forms copied with the value on the next line, tables with a password column
+    "my password's Kd8mQ2vX9z, can you check?", "password was reset to Kd8mQ2vX9z",
+    "I set the secret to Xk29sLmQp81ZvTn4RbWy3qQ but it fails",
+    "token Xk29sLmQp81ZvTn4RbWy3qQ expired",
+    "creds are admin/Adm1n2024", "identifiants : admin / Adm1n2024",
+    "Username\nbob\nPassword\nKd8mQ2vX9z\n", "| user | password |\n|---|---|\n| bob | Kd8mQ2vX9z |",
+    "user;password;mail\nbob;Kd8mQ2vX9z;bob@x.com\n",
+    "Cookie: session=eyJ1c2VyIjoiYm9iIn0.ZXhwaXJlcw.Kd8mQ2vX9zXk29sLmQp81Zv; theme=dark",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -486,6 +494,9 @@ NAMES_NOT_SECRETS = [
     # camelCase and PascalCase names flip case once a word, not at random
     'apiKey = "XMLHttpRequestFactory"', 'token: "getElementByIdOrNameFast"',
     'fields = ("password", "value": "x")',
+    "the password's strength is weak", "the password was changed to meet the policy",
+    "user,password_policy\nbob,Strict2024\n", "user,password\nalice,bob\n",
+    "Password\nForgot your password?\n", "credentials docs/guide.md",
 ]
 
 
@@ -498,6 +509,14 @@ def test_password_syntaxes_are_found(text: str) -> None:
 @pytest.mark.parametrize("text", NAMES_NOT_SECRETS)
 def test_names_and_expressions_are_not_secrets(text: str) -> None:
     assert [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"] == []
+
+
+def test_every_row_of_a_password_column_is_found() -> None:
+    """No cap on the rows of a table: a cell left unread would be sent as is."""
+    rows = [f"user{i},Pw{i:05d}x!" for i in range(3000)]
+    text = "user,password\n" + "\n".join(rows)
+    found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
+    assert [text[f.start:f.end] for f in found] == [r.split(",")[1] for r in rows]
 
 
 def test_a_query_parameter_value_ends_at_the_next_parameter() -> None:

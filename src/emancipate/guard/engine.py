@@ -87,12 +87,13 @@ def _basic(v: str) -> bool:
     return bool(sep) and len(password) >= 3
 
 
-def random_token(v: str) -> bool:
+def random_token(v: str, min_length: int = 24) -> bool:
     """A quoted string that only a machine wrote: letters of both cases and digits, and
     nearly as much entropy as its length allows (log2(len) - 0.6, at most 4.6 bits); not
-    a file or image header in base64."""
+    a file or image header in base64. From 24 characters whatever its name; from 16 where
+    a secret's name stands before it."""
     n = len(v)
-    if n < 24 or v.startswith(("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:")):
+    if n < min_length or v.startswith(("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:")):
         return False
     if v == v.lower() or v == v.upper() or digit_count(v) < 2:  # both cases, 2 digits
         return False

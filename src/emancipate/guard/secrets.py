@@ -72,9 +72,12 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?[ \t]{0,3}
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\||[ \t]{1,8}->(?=[ \t])
+           |['’]s\b
+           |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
+              |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to)
+            (?=[ \t])
            |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:|-(?=[ \t]))
-            (?:[ \t]{1,8}(?:now|set[ \t]to))?
-           |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be)(?=[ \t]))
+            (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
         (?=["'`;,<>)\]}|\s]|\\|$)""",
@@ -335,6 +338,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         return
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
+    if kind == "password" and "password" in enabled:
+        _column(text, pos, out)
     m = _QUOTED.match(text, pos)
     if m is not None and m.group("bare") is not None and (kind != "password"
                                                           or m.group("mid")):
@@ -381,7 +386,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = not _SKIP_WORDS.intersection(env) and _literal_ok(v, kind)
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
-              else plausible_secret(v) and (random_token(v) or _long_hex(v)))
+              else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
@@ -391,6 +396,66 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         end = m.end(g)
         cut = _NEXT_PARAM.search(v) if "&" in v else None
         out.append((m.start(g), end if cut is None else m.start(g) + cut.start(), detector))
+
+
+# A table's header row names its columns; a separator row of Markdown (`|---|:--:|`).
+_HEADER_CELL = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ _./()#-]{0,31}")
+_MD_RULE = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}")
+_TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table's
+_COLUMN_WORDS = ("pass", "pwd", "pw", "mdp", "mot de passe", "contraseña", "senha", "kennwort")
+
+
+def _column(text: str, pos: int, out: list[Hit]) -> None:
+    """The cells of a password column: the keyword ending at `pos` heads a column of a
+    table (Markdown `| user | password |`, CSV, TSV, `;`-separated) whose header row holds
+    names only; each cell below it, row by row until the table ends, is a password when
+    it would be one as a quoted literal. A row of names only is another header: the table
+    ends there; and only a header's first password column is read (`password`, not also
+    `confirm_password`): each row is read once at most (linear in the text)."""
+    ls = text.rfind("\n", max(0, pos - _TABLE_LINE), pos) + 1
+    le = text.find("\n", pos, pos + _TABLE_LINE)
+    if ls == 0 and pos > _TABLE_LINE or le == -1:
+        return
+    header = text[ls:le].rstrip("\r")
+    sep = next((d for d in "|\t;," if header.count(d) >= (2 if d == "|" else 1)), None)
+    if sep is None:
+        return
+    cells = header.split(sep)
+    names = [c.strip().strip("\"'") for c in cells]
+    if sep == "|":  # the outer pipes of `| a | b |` open and close no cell
+        names = names[1:] if not names[0] else names
+        names = names[:-1] if names and not names[-1] else names
+    if len(names) < 2 or not all(_HEADER_CELL.fullmatch(n) for n in names):
+        return
+    index = header.count(sep, 0, pos - ls) - (1 if sep == "|" and not cells[0].strip() else 0)
+    name = names[index] if 0 <= index < len(names) else ""
+    if _SKIP_WORDS.intersection(_CAMEL_WORDS.findall(name.lower())) or any(
+            w in n.lower() for n in names[:index] for w in _COLUMN_WORDS):
+        return  # `password_hash`, `password policy`; a second password column
+    line = le + 1
+    while True:
+        end = text.find("\n", line)
+        end = len(text) if end == -1 else end
+        row = text[line:end].rstrip("\r")
+        if sep == "|" and _MD_RULE.match(row):
+            line = end + 1
+            continue
+        if len(row) > _TABLE_LINE or row.count(sep) != len(cells) - 1 or not row.strip():
+            return  # the table ends
+        row_cells = row.split(sep)
+        if all(_HEADER_CELL.fullmatch(c.strip().strip("\"'")) for c in row_cells
+               if c.strip()):
+            return  # names only: a header, not a row of values
+        k = index + (1 if sep == "|" and not cells[0].strip() else 0)
+        start = line + sum(len(c) + 1 for c in row_cells[:k])
+        cell = row_cells[k]
+        v = cell.strip().strip("\"'")
+        if v and " " not in v and plausible_password(v, quoted=True):
+            at = start + cell.index(v)
+            out.append((at, at + len(v), "password"))
+        if end >= len(text):
+            return
+        line = end + 1
 
 
 def _literal_ok(v: str, kind: str) -> bool:
