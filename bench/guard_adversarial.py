@@ -89,12 +89,18 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "at-signs (e-mail)": lambda r: f"a{r.randint(0, 9)}@b{r.randint(0, 9)}.c ",
     "document words": lambda r: r.choice(("passport no ", "Driver's license ", "PASSEPORT ",
                                           "permis de conduire ")) + _digits(r, 3) + " ",
+    # a table header on every line (each would read the rows below it), and a table whose
+    # rows are headers and values in turn
+    "password table headers": lambda r: f"user{r.randint(0, 9)},password\n",
+    "password headers and rows": lambda r: f"a,password\n{_digits(r, 2)},x\n",
     # real numbers, one finding each: linear in findings
     "phone numbers listed (FR)": lambda r: f"0{r.choice('67')} " + " ".join(
         _digits(r, 2) for _ in range(4)) + ", ",
     "phone numbers listed (+44)": lambda r: f"+44 20 7946 {_digits(r, 4)}, ",
     "card numbers listed": lambda r: _card(r) + ", ",
     "IBANs listed": lambda r: _iban(r) + ", ",
+    "password tables (50 rows)": lambda r: "user,password\n" + "".join(
+        f"user{_digits(r, 3)},Pw{_digits(r, 5)}x!\n" for _ in range(50)) + "\n",
     "prose with digits": _prose,
 }
 

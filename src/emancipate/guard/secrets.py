@@ -400,9 +400,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
 
 # A table's header row names its columns; a separator row of Markdown (`|---|:--:|`).
 _HEADER_CELL = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ _./()#-]{0,31}")
+_NOT_NAME = re.compile(r"[^A-Za-zÀ-ÿ _./()#\"'\t|;,-]")
 _MD_RULE = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}")
 _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table's
-_COLUMN_WORDS = ("pass", "pwd", "pw", "mdp", "mot de passe", "contraseña", "senha", "kennwort")
+_COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|kennwort")
 
 
 def _column(text: str, pos: int, out: list[Hit]) -> None:
@@ -417,6 +418,8 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
     if ls == 0 and pos > _TABLE_LINE or le == -1:
         return
     header = text[ls:le].rstrip("\r")
+    if _NOT_NAME.search(header):
+        return  # a digit, `=`, `:`…: a line of values, not of names
     sep = next((d for d in "|\t;," if header.count(d) >= (2 if d == "|" else 1)), None)
     if sep is None:
         return
@@ -429,8 +432,8 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         return
     index = header.count(sep, 0, pos - ls) - (1 if sep == "|" and not cells[0].strip() else 0)
     name = names[index] if 0 <= index < len(names) else ""
-    if _SKIP_WORDS.intersection(_CAMEL_WORDS.findall(name.lower())) or any(
-            w in n.lower() for n in names[:index] for w in _COLUMN_WORDS):
+    if _SKIP_WORDS.intersection(_CAMEL_WORDS.findall(name.lower())) or (
+            _COLUMN_WORD.search(header, 0, max(0, header.rfind(sep, 0, pos - ls)))):
         return  # `password_hash`, `password policy`; a second password column
     line = le + 1
     while True:
@@ -442,10 +445,9 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
             continue
         if len(row) > _TABLE_LINE or row.count(sep) != len(cells) - 1 or not row.strip():
             return  # the table ends
-        row_cells = row.split(sep)
-        if all(_HEADER_CELL.fullmatch(c.strip().strip("\"'")) for c in row_cells
-               if c.strip()):
+        if not _NOT_NAME.search(row):
             return  # names only: a header, not a row of values
+        row_cells = row.split(sep)
         k = index + (1 if sep == "|" and not cells[0].strip() else 0)
         start = line + sum(len(c) + 1 for c in row_cells[:k])
         cell = row_cells[k]
