@@ -438,6 +438,11 @@ PASSWORD_FORMS = [
     "Username\nbob\nPassword\nKd8mQ2vX9z\n", "| user | password |\n|---|---|\n| bob | Kd8mQ2vX9z |",
     "user;password;mail\nbob;Kd8mQ2vX9z;bob@x.com\n",
     "Cookie: session=eyJ1c2VyIjoiYm9iIn0.ZXhwaXJlcw.Kd8mQ2vX9zXk29sLmQp81Zv; theme=dark",
+    # where a secret is kept names it (`keyStorePassword`); the object path before a dot
+    # does not (`process.env`); a call's last two arguments; SQL inserts by column
+    'storePassword "Kd8mQ2vX9z"', "process.env.SECRET = 'Xk29sLmQp81ZvTn4RbWy3qQ'",
+    "config.set('db', 'password', 'Kd8mQ2vX9z')",
+    "INSERT INTO users (name, email, password) VALUES ('bob', 'bob@x.com', 'Kd8mQ2vX9z');",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -497,6 +502,9 @@ NAMES_NOT_SECRETS = [
     "the password's strength is weak", "the password was changed to meet the policy",
     "user,password_policy\nbob,Strict2024\n", "user,password\nalice,bob\n",
     "Password\nForgot your password?\n", "credentials docs/guide.md",
+    'secret_store = "Xk29sLmQp81ZvTn4RbWy3qQ"', 'publicKey: "Xk29sLmQp81ZvTn4RbWy3qQ"',
+    't("password", "Passwort")',
+    "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
 ]
 
 
@@ -517,6 +525,14 @@ def test_every_row_of_a_password_column_is_found() -> None:
     text = "user,password\n" + "\n".join(rows)
     found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
     assert [text[f.start:f.end] for f in found] == [r.split(",")[1] for r in rows]
+
+
+def test_every_row_of_a_sql_insert_is_found() -> None:
+    rows = [(f"u{i}", f"Pw{i:05d}x!") for i in range(500)]
+    text = ("INSERT INTO users (name, password, created) VALUES\n"
+            + ",\n".join(f"('{u}', '{p}', NOW())" for u, p in rows) + ";")
+    found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
+    assert [text[f.start:f.end] for f in found] == [p for _, p in rows]
 
 
 def test_a_query_parameter_value_ends_at_the_next_parameter() -> None:

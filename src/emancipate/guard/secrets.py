@@ -163,6 +163,17 @@ def _first_argument(text: str, pos: int) -> bool:
     return i > 1 and text[i - 1] == "(" and (text[i - 2].isalnum() or text[i - 2] == "_")
 
 
+def _last_pair(text: str, pos: int, end: int) -> bool:
+    """The quoted name around `pos` and the literal ending at `end` are a call's last two
+    arguments: `config.set('db', 'password', '…')`, `props.setProperty(k, "password",
+    "…")`; not a tuple (`("username", "password", "email2")`)."""
+    if not text.startswith(")", end) and text[end:end + 8].lstrip(" \t")[:1] != ")":
+        return False
+    i = text.rfind("(", max(0, pos - 120), pos)
+    return (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")
+            and ")" not in text[i:pos])
+
+
 # Words in a name that make its value a non-secret: key_id, token_url, secret_name, …
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -180,6 +191,8 @@ _SKIP_WORDS = _words(
     "valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale"
 )
+# Before the keyword, a word naming where a secret is kept does not make it a non-secret.
+_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
 _PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
 _IDENTIFIER = re.compile(
@@ -340,6 +353,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         _compared_before(text, pos, kind, out, enabled)
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
+        _sql_insert(text, pos, out)
     m = _QUOTED.match(text, pos)
     if m is not None and m.group("bare") is not None and (kind != "password"
                                                           or m.group("mid")):
@@ -363,7 +377,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         if m is not None and (("." in mid and not _COMPARE_METHOD.fullmatch(mid))
                               or (mid and not mid.isdigit() and "(" not in m[0])
                               or (_COMMA_FORM.match(m[0]) and m.group("v6") is None
-                                  and not _first_argument(text, pos))
+                                  and not _first_argument(text, pos)
+                                  and not _last_pair(text, pos, m.end()))
                               or (m.group("v5") is not None and not _compare_call(text, pos))):
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
@@ -373,7 +388,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         # a call argument or a bare word, but not a setting's value (`key="ApiKey"
         # value="…"`, `<name>…</name><value>…`, `name:`/`value:`), as explicit as `=`
         strict = m is None or _SETTING_VALUE.search(m[0]) is None
-    if m is None or _SKIP_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
+    if m is None or _skipped(text, pos, m.group("mid")):
         return
     if ". " in m.group("mid"):  # `keybindings.json. Examples: "…"`: another sentence
         return
@@ -460,6 +475,62 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         line = end + 1
 
 
+_INSERT_INTO = re.compile(r"(?i)\binsert[ \t]+(?:ignore[ \t]+)?into[ \t]+[\w.`\"\[\]]{1,64}[ \t]*$")
+_SQL_COLUMN = re.compile(r"[ \t\r\n]*[`\"\[]?[A-Za-z_][\w$]{0,63}[`\"\]]?[ \t\r\n]*")
+_VALUES = re.compile(r"(?i)[ \t\r\n]*values[ \t\r\n]*")
+# one value of a row: a quoted string ('' and "" escape their quote), or anything else up to
+# the next comma or parenthesis (numbers, NULL, a call without nested parentheses)
+_SQL_VALUE = re.compile(
+    r"""[ \t\r\n]*(?:'(?P<s>(?:[^'\\]|''|\\.){0,256})'|"(?P<d>(?:[^"\\]|""|\\.){0,256})"
+        |[\w.+-]{1,64}(?:\([^()]{0,64}\))?)[ \t\r\n]*""", re.X)
+_SQL_NEXT_ROW = re.compile(r"[ \t\r\n]*,[ \t\r\n]*\(")
+
+
+def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
+    """The values of a password column in `INSERT INTO t (name, password) VALUES (…), (…)`:
+    the keyword ending at `pos` is a column of the list; each row's value at its place is
+    a password when it would be one as a literal beside the name. Only the list's first
+    password column is read, so each row is read once."""
+    i = text.rfind("(", max(0, pos - 300), pos)
+    if i <= 0 or ")" in text[i:pos] or not _INSERT_INTO.search(text, max(0, i - 96), i):
+        return
+    j = text.find(")", pos, pos + 300)
+    if j == -1:
+        return
+    columns = text[i + 1:j].split(",")
+    if not all(_SQL_COLUMN.fullmatch(c) for c in columns):
+        return
+    index = text.count(",", i, pos)
+    if _COLUMN_WORD.search(text, i, i + 1 + sum(len(c) + 1 for c in columns[:index])):
+        return  # a second password column: the first one reads the rows
+    name = columns[index].strip().strip("`\"[]")
+    if _SKIP_WORDS.intersection(w.lower() for w in _CAMEL_WORDS.findall(name)):
+        return  # `password_hash`
+    m = _VALUES.match(text, j + 1)
+    if m is None or not text.startswith("(", m.end()):
+        return
+    at = m.end() + 1
+    while True:  # one row: values separated by commas, closed by `)`
+        for k in range(len(columns)):
+            v = _SQL_VALUE.match(text, at)
+            if v is None:
+                return
+            if k == index:
+                g = "s" if v.group("s") is not None else "d"
+                lit = v.group(g)
+                if lit is not None and _literal_ok(lit, "password"):
+                    out.append((v.start(g), v.end(g), "password"))
+            at = v.end()
+            if text.startswith(",", at) and k < len(columns) - 1:
+                at += 1
+            elif not (text.startswith(")", at) and k == len(columns) - 1):
+                return  # a row of another shape: the statement is not what it seemed
+        nxt = _SQL_NEXT_ROW.match(text, at + 1)
+        if nxt is None:
+            return
+        at = nxt.end()
+
+
 def _literal_ok(v: str, kind: str) -> bool:
     """A literal beside a secret's variable (its default, or compared with it) is its value:
     a password that mixes letters with digits or symbols and is no name, or a random-looking
@@ -502,7 +573,7 @@ def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
     member = text[after:after + 2]  # `password.hint()`, `password(…)`, not a sentence's end
     if member[:1] == "(" or (member[:1] == "." and member[1:].isalpha()):
         return
-    if _SKIP_WORDS.intersection(_name_words(text, pos, tail[0] if tail else "")):
+    if _skipped(text, pos, tail[0] if tail else ""):
         return  # `"text" === passwordInputType`, `"…" == password.hint()`
     g = next(g for g in ("v", "v2", "v3") if m.group(g) is not None)
     v = m.group(g)
@@ -529,6 +600,22 @@ def _name_words(text: str, pos: int, mid: str) -> list[str]:
     words = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos] + mid)]
     words.extend(_NAME_PARTS.split(mid.lower()))  # `keyword`: the keyword's own tail word
     return words
+
+
+def _skipped(text: str, pos: int, mid: str) -> bool:
+    """The name holding the keyword that ends at `pos` makes its value a non-secret: a skip
+    word after the keyword (`token_url`, `password_hash`, `secretStore`), or before it
+    (`public_key`, `csrf_token`, `next_page_token`) unless it names where a secret is kept
+    (`keyStorePassword`, `storage_key`, `manager_password`: the secret of
+    that store). The object path before a dot is not the name (`process.env.SECRET`)."""
+    start = pos
+    while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
+                                              or text[start - 1] in "_-"):
+        start -= 1
+    before = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos])][:-1]
+    after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
+    after.extend(_NAME_PARTS.split(mid.lower()))
+    return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
 def plausible_phrase(v: str) -> bool:
