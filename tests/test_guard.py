@@ -443,6 +443,9 @@ PASSWORD_FORMS = [
     'storePassword "Kd8mQ2vX9z"', "process.env.SECRET = 'Xk29sLmQp81ZvTn4RbWy3qQ'",
     "config.set('db', 'password', 'Kd8mQ2vX9z')",
     "INSERT INTO users (name, email, password) VALUES ('bob', 'bob@x.com', 'Kd8mQ2vX9z');",
+    # the copula and the change verbs of other languages
+    "Das Passwort lautet Kd8mQ2vX9z", "La contraseña es Kd8mQ2vX9z", "A senha é Kd8mQ2vX9z",
+    "la password è Kd8mQ2vX9z", "Le mot de passe a été changé en Kd8mQ2vX9z",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -504,6 +507,8 @@ NAMES_NOT_SECRETS = [
     "Password\nForgot your password?\n", "credentials docs/guide.md",
     'secret_store = "Xk29sLmQp81ZvTn4RbWy3qQ"', 'publicKey: "Xk29sLmQp81ZvTn4RbWy3qQ"',
     't("password", "Passwort")',
+    "la contraseña es obligatoria", "Das Passwort ist 8 Zeichen lang",
+    "le mot de passe a été changé par l'administrateur",
     "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
 ]
 

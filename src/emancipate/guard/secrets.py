@@ -74,9 +74,11 @@ _TAIL = re.compile(
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\||[ \t]{1,8}->(?=[ \t])
            |['’]s\b
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
-              |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to)
+              |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
+              |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?[ \t]{1,8}(?:en|par))
             (?=[ \t])
-           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était)\b|=|:|-(?=[ \t]))
+           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était|ist|lautet|war|es|era|é|è)\b
+              |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
