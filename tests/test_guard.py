@@ -446,6 +446,10 @@ PASSWORD_FORMS = [
     # the copula and the change verbs of other languages
     "Das Passwort lautet Kd8mQ2vX9z", "La contraseña es Kd8mQ2vX9z", "A senha é Kd8mQ2vX9z",
     "la password è Kd8mQ2vX9z", "Le mot de passe a été changé en Kd8mQ2vX9z",
+    # names in capitals run together; what a secret opens names it (`urlPassword`)
+    "GITHUBKEY=Xk29sLmQp81ZvTn4RbWy3qQ", 'resetUrlPassword: "Kd8mQ2vX9z"',
+    'reset_token = "Xk29sLmQp81ZvTn4RbWy3qQ"', "ENV DRONE_TOKEN YXNkZmZmZmZm_HARDcoded",
+    "curl --proxy-user admin:YXNkZmZmZmZm_HARDcoded https://proxy.acme.io",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -509,6 +513,7 @@ NAMES_NOT_SECRETS = [
     't("password", "Passwort")',
     "la contraseña es obligatoria", "Das Passwort ist 8 Zeichen lang",
     "le mot de passe a été changé par l'administrateur",
+    "HOTKEY=ctrl+k", "MONKEY=banana42",
     "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
 ]
 

@@ -288,9 +288,12 @@ class Guard:
 
 
 def _camel_start(text: str, start: int, index: list[int] | None) -> bool:
-    """`clientSecret`, `dbPassword`: the keyword starts a word of a camelCase name."""
+    """`clientSecret`, `dbPassword`: the keyword starts a word of a camelCase name; or
+    `GITHUBKEY`, `SLACKTOKEN`: it ends a name written in capitals, run together."""
     i = start if index is None else index[start]
-    return text[i].isupper() and text[i - 1].islower()
+    if text[i].isupper() and text[i - 1].islower():
+        return True
+    return text[i - 1].isupper() and text[i:i + 3].isupper() and text[i:i + 3].isalpha()
 
 
 class _Spans:

@@ -185,7 +185,8 @@ CHECKS: dict[str, Check] = {
         not v.islower() or any(c.isdigit() for c in v)),
     "digits2": _digits(2),
     "digits6": _digits(6),
-    "mixed": lambda v: any(c.isdigit() for c in v) and any(c.isalpha() for c in v),
+    "mixed": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
+                        or case_random(v)),
 }
 
 # gitleaks rule ids -> our detector names (first prefix that matches); the rest are

@@ -75,7 +75,8 @@ _TAIL = re.compile(
            |['’]s\b
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
               |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
-              |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?[ \t]{1,8}(?:en|par))
+              |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
+               [ \t]{1,8}(?:en|par))
             (?=[ \t])
            |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était|ist|lautet|war|es|era|é|è)\b
               |=|:|-(?=[ \t]))
@@ -194,7 +195,7 @@ _SKIP_WORDS = _words(
     "sample samples region encoding hasher model charset locale"
 )
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret.
-_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager")
+_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
 _PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
 _IDENTIFIER = re.compile(
@@ -273,8 +274,9 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
 
 def _bare_value(v: str) -> bool:
     """A value named with no operator must look like one: a digit, a lower-case letter, no
-    hyphen (`Welcome123`, not `SHA-256`, `COVID-19`, `WPA2`, `x86-64`)."""
-    return "-" not in v and digit_count(v) > 0 and v != v.upper()
+    hyphen (`Welcome123`, not `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case
+    flips at random."""
+    return "-" not in v and (digit_count(v) > 0 or case_random(v)) and v != v.upper()
 
 
 def _mixed(v: str) -> bool:
@@ -403,7 +405,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = not _SKIP_WORDS.intersection(env) and _literal_ok(v, kind)
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
-              else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)))
+              else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)
+                                            or (len(v) >= 16 and case_random(v))))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
@@ -608,8 +611,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     """The name holding the keyword that ends at `pos` makes its value a non-secret: a skip
     word after the keyword (`token_url`, `password_hash`, `secretStore`), or before it
     (`public_key`, `csrf_token`, `next_page_token`) unless it names where a secret is kept
-    (`keyStorePassword`, `storage_key`, `manager_password`: the secret of
-    that store). The object path before a dot is not the name (`process.env.SECRET`)."""
+    or what it opens (`keyStorePassword`, `storage_key`, `manager_password`, `urlToken`,
+    `reset_token`). The object path before a dot is not the name (`process.env.SECRET`)."""
     start = pos
     while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
                                               or text[start - 1] in "_-"):
