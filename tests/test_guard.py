@@ -450,6 +450,9 @@ PASSWORD_FORMS = [
     "GITHUBKEY=Xk29sLmQp81ZvTn4RbWy3qQ", 'resetUrlPassword: "Kd8mQ2vX9z"',
     'reset_token = "Xk29sLmQp81ZvTn4RbWy3qQ"', "ENV DRONE_TOKEN YXNkZmZmZmZm_HARDcoded",
     "curl --proxy-user admin:YXNkZmZmZmZm_HARDcoded https://proxy.acme.io",
+    # Redis configuration, a .NET setting's value element
+    "requirepass Kd8mQ2vX9z", "masterauth Kd8mQ2vX9z",
+    '<setting name="ApiKey" serializeAs="String"><value>Xk29sLmQp81ZvTn4RbWy3qQ</value>',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

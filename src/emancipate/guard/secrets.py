@@ -38,7 +38,8 @@ _PASSWORD_WORDS = (
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "psw", "pswd", "psk",
-    "p/w", "dbpass", "rootpass", "adminpass", "userpass", "passkey",
+    "p/w", "dbpass", "rootpass", "adminpass", "userpass", "passkey", "requirepass",
+    "masterauth",
 )
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
@@ -109,7 +110,8 @@ _CALL = re.compile(
           |["']?[ \t]{0,8}\r?\n[ \t]{0,8}value[ \t]{0,8}:[ \t]{0,8}
             (?P<q2>["']?)(?P<v2>[^"'\s]{4,128})(?P=q2)
             (?=\s|$)
-          |(?:["'][ \t]{0,8}>|</\w+>[ \t]{0,8}<value>)(?P<v3>[^<>\s]{4,128})<
+          |(?:["'][ \t]{0,8}>|</\w+>[ \t]{0,8}<value>|["'][^<>\n]{0,80}>[ \t]{0,8}<value>)
+            (?P<v3>[^<>\s]{4,128})<
           |["']?[ \t]{0,8}(?::?=|:|=>)[ \t]{0,8}[\w.$\[\]"']{0,64}?
             (?:getenv|get|fetch|getOrDefault|setdefault|env|getProperty)[ \t]{0,8}\(
             [ \t]{0,8}["'](?P<env>[^"'\n]{1,64})["'][ \t]{0,8},
