@@ -452,6 +452,9 @@ PASSWORD_FORMS = [
     "curl --proxy-user admin:YXNkZmZmZmZm_HARDcoded https://proxy.acme.io",
     # Redis configuration, a .NET setting's value element
     "requirepass Kd8mQ2vX9z", "masterauth Kd8mQ2vX9z",
+    # Markdown emphasis around the label; spelling variants; a coded passphrase ending in "!"
+    "**Password:** Kd8mQ2vX9z", "*Password*: Kd8mQ2vX9z", "- **password**: `Kd8mQ2vX9z`",
+    'pword = "Kd8mQ2vX9z"', 'loginpass = "Kd8mQ2vX9z"', "password: 'Kd8m QX 9z!'",
     '<setting name="ApiKey" serializeAs="String"><value>Xk29sLmQp81ZvTn4RbWy3qQ</value>',
 ]
 # Names and expressions beside a password word, from real code: not values.
@@ -517,6 +520,7 @@ NAMES_NOT_SECRETS = [
     "la contraseña es obligatoria", "Das Passwort ist 8 Zeichen lang",
     "le mot de passe a été changé par l'administrateur",
     "HOTKEY=ctrl+k", "MONKEY=banana42",
+    '"stopword": "FLÜGGÅNKÊCHIŒBØLÊN2"', "password = 'Forgot your password?'",
     "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
 ]
 

@@ -38,7 +38,8 @@ _PASSWORD_WORDS = (
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "psw", "pswd", "psk",
-    "p/w", "dbpass", "rootpass", "adminpass", "userpass", "passkey", "requirepass",
+    "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
+    "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth",
 )
 # keyword -> kind; short keywords must start a word (no letter just before them).
@@ -55,9 +56,10 @@ GENERIC_KEYWORDS: dict[str, str] = {
     'authorization": "token': "bearer",
     "://": "url",
 }
-_WORD_START = frozenset({"psk", "pwd", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw :", 'pw"',
-                         "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'", "pass ==",
-                         "key", "auth", "cle", "basic", "bearer", "token", "secret", "jeton"})
+_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =",
+                         "pw :", 'pw"', "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'",
+                         "pass ==", "key", "auth", "cle", "basic", "bearer", "token", "secret",
+                         "jeton"})
 
 
 def keyword_overshoot(keyword: str) -> int:
@@ -68,7 +70,7 @@ def keyword_overshoot(keyword: str) -> int:
 # What may stand between a name and its operator: a closing quote (escaped in JSON inside a
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
 # type annotation (`password: str =`, `val password: String =`).
-_NAME_END = r"""(?:\[\])?\\?["'`]?\]?[ \t]{0,3}
+_NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
 _TAIL = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
@@ -82,8 +84,9 @@ _TAIL = re.compile(
            |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était|ist|lautet|war|es|era|é|è)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
-        [ \t]{0,8}(?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
-        (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256})
+        [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
+        (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
+        (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256}?)(?:\*\*)?
         (?=["'`;,<>)\]}|\s]|\\|$)""",
     re.X,
 )
@@ -630,7 +633,11 @@ def plausible_phrase(v: str) -> bool:
     words = v.split()
     if any(c in v for c in "/\\{}%$"):  # a path, a command or a format, not a passphrase
         return False
-    return (2 <= len(words) <= 6 and len(v) >= 8 and not v.rstrip().endswith((".", "?", "!", ":"))
+    # a sentence may end with its punctuation; a phrase with a word such as `Kd8m` is no
+    # sentence
+    coded = any(_mixed(w) and digit_count(w) for w in words)
+    return (2 <= len(words) <= 6 and len(v) >= 8
+            and (coded or not v.rstrip().endswith((".", "?", "!", ":")))
             and not _placeholder(v) and not _PHRASE_HINTS.intersection(w.lower() for w in words))
 
 
