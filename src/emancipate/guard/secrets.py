@@ -462,8 +462,11 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         return  # `password_hash`, `password policy`; a second password column
     line = le + 1
     while True:
-        end = text.find("\n", line)
-        end = len(text) if end == -1 else end
+        end = text.find("\n", line, line + _TABLE_LINE + 1)
+        if end == -1:
+            if len(text) - line > _TABLE_LINE:
+                return  # a line longer than a table's
+            end = len(text)
         row = text[line:end].rstrip("\r")
         if sep == "|" and _MD_RULE.match(row):
             line = end + 1
