@@ -329,7 +329,9 @@ def _alternation(patterns: list[str], where: str) -> Any:
     return _compile("|".join(f"(?:{p})" for p in patterns), where)
 
 
-def _automaton(words: list[str]) -> Any:
+def word_automaton(words: Iterable[str]) -> Any:
+    """An Aho-Corasick automaton finding any of `words` in one pass (None for no words)."""
+    words = list(words)
     if not words:
         return None
     automaton = ahocorasick.Automaton()
@@ -352,7 +354,7 @@ def _allowlists(table: dict[str, Any], where: str, glob: tuple[list[str], list[s
         target.extend(allow.get("regexes", ()))
         stop.extend(s.lower() for s in allow.get("stopwords", ()))
     return (_alternation(secret, where), _alternation(match, where),
-            _alternation(line, where), _automaton(stop))
+            _alternation(line, where), word_automaton(stop))
 
 
 def rule_from_table(table: dict[str, Any], where: str,
@@ -469,7 +471,7 @@ _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
 # documentation and tests are full of them (`sk-ant-api03-abc123xyz…`, `sqp_abcdef1234…`).
 _ORDERED = [seq[i:i + 6] for seq in ("abcdefghijklmnopqrstuvwxyz", "0123456789")
             for i in range(len(seq) - 5)]
-_TEMPLATES = _automaton(list(_TEMPLATE_WORDS) + _ORDERED + [w[::-1] for w in _ORDERED])
+_TEMPLATES = word_automaton(list(_TEMPLATE_WORDS) + _ORDERED + [w[::-1] for w in _ORDERED])
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})
 
 

@@ -32,9 +32,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import ahocorasick
 import phonenumbers
 from stdnum import numdb
 from stdnum.fr import nir as _nir
@@ -44,6 +42,8 @@ from stdnum.fr import tva as _tva
 from stdnum.us import itin as _itin
 from stdnum.us import ssn as _ssn
 from stdnum.util import NumberValidationModule, get_cc_module
+
+from emancipate.guard.engine import word_automaton
 
 Hit = tuple[int, int, str]
 
@@ -237,13 +237,7 @@ def _context(text: str, start: int, words: tuple[str, ...], span: int = 48) -> b
     return next(_words_automaton(words).iter(before), None) is not None
 
 
-@functools.lru_cache(maxsize=32)
-def _words_automaton(words: tuple[str, ...]) -> Any:
-    automaton = ahocorasick.Automaton()
-    for w in words:
-        automaton.add_word(w, w)
-    automaton.make_automaton()
-    return automaton
+_words_automaton = functools.lru_cache(maxsize=32)(word_automaton)  # one per word tuple
 
 
 _NONDIGIT = re.compile(r"\D+")
