@@ -457,6 +457,7 @@ PASSWORD_FORMS = [
     'pword = "Kd8mQ2vX9z"', 'loginpass = "Kd8mQ2vX9z"', "password: 'Kd8m QX 9z!'",
     '<setting name="ApiKey" serializeAs="String"><value>Xk29sLmQp81ZvTn4RbWy3qQ</value>',
     '"cookies": [{"name": "sessionid", "value": "x7k2m9qp41zvtn8rbwy3fq1abgd6ef"}]',
+    'if SECRET := getenv("CEKPET", "GEHEIMN1S"):',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

@@ -407,7 +407,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = plausible_phrase(v)
     elif g == "v4":  # a literal default of a secret's variable: `getenv("X", "…")`
         env = _name_words(m.group("env"), len(m.group("env")), "")
-        ok = not _SKIP_WORDS.intersection(env) and _literal_ok(v, kind)
+        # (a secret's default may be a word with a digit, as a password's: `GEHEIMN1S`)
+        ok = not _SKIP_WORDS.intersection(env) and (
+            _literal_ok(v, kind) or _literal_ok(v, "password"))
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
               else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)
