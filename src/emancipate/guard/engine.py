@@ -107,6 +107,8 @@ def case_random(v: str) -> bool:
     """Letters whose case flips as often as a coin's (`YXNkZmZmZmZm_HARDcoded`), not once a
     word as in a name (`XMLHttpRequest`, `getElementById`): a machine-written value with
     no digit. 8 flips or more, on 40% of the adjacent letter pairs."""
+    if len(v) < 9 or v.islower() or v.isupper():
+        return False  # too short to flip 8 times, or one case only
     flips = pairs = 0
     prev = ""
     for ch in v:

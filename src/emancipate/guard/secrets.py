@@ -281,7 +281,7 @@ def _bare_value(v: str) -> bool:
     """A value named with no operator must look like one: a digit, a lower-case letter, no
     hyphen (`Welcome123`, not `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case
     flips at random."""
-    return "-" not in v and (digit_count(v) > 0 or case_random(v)) and v != v.upper()
+    return "-" not in v and v != v.upper() and (digit_count(v) > 0 or case_random(v))
 
 
 def _mixed(v: str) -> bool:
