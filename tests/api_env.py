@@ -8,7 +8,6 @@ virtual keys, so that what one key stored is shown to be invisible to the other.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ import openai
 
 from emancipate.testing import SimulatedVendor
 from tests.gateway_process import GatewayProcess
+from tests.polling import ledger_record
 
 ADMIN_KEY = "admin-" + "api-env-5be1d2"
 # A secret in the format and entropy of a real one (a documentation sample is no finding).
@@ -62,14 +62,7 @@ class ApiEnv:
 
     def record(self, request_id: str) -> dict[str, Any]:
         """The ledger's record of one request (written a fraction of a second later)."""
-        deadline = time.monotonic() + 30
-        while True:
-            r = self.admin.get(f"/admin/requests/{request_id}")
-            if r.status_code == 200:
-                return dict(r.json())
-            assert r.status_code == 404, r.text
-            assert time.monotonic() < deadline, f"request {request_id} never reached the ledger"
-            time.sleep(0.05)
+        return ledger_record(self.admin, request_id)
 
 
 def config(primary: SimulatedVendor, backup: SimulatedVendor, inside: SimulatedVendor,

@@ -24,6 +24,7 @@ import yaml
 
 from emancipate.testing import SimulatedVendor, SlowTokens
 from tests.gateway_process import GatewayProcess
+from tests.polling import ledger_record
 from tests.tcp_proxy import TcpProxy
 
 pytest_plugins = ["tests.services"]
@@ -212,12 +213,9 @@ def test_a_stream_abandoned_by_its_client_is_still_charged(gw: GatewayProcess,
             if n > 100:  # about half the answer generated (and billed by the vendor)
                 break
     admin = _admin(gw)
-    deadline = time.monotonic() + 30
-    while (rec := admin.get(f"/admin/requests/{rid}")).status_code == 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert rec.json()["status"] == 499
-    assert rec.json()["completion_tokens"] > 0
+    rec = ledger_record(admin, rid)
+    assert rec["status"] == 499
+    assert rec["completion_tokens"] > 0
 
 
 def test_the_admin_key_is_needed_for_admin_endpoints(gw: GatewayProcess) -> None:

@@ -7,7 +7,6 @@ that survive a restart without Redis, keys that expire.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 
 from emancipate.testing import SimulatedVendor
 from tests.gateway_process import GatewayProcess
+from tests.polling import eventually
 
 ADMIN_KEY = "admin-" + "limits-e2e-7a11"
 PER_TOKEN = 0.001  # the priced target: 1000 per million tokens, prompt and completion
@@ -82,14 +82,13 @@ def _assert_openai_error(r: httpx.Response, status: int, code: str, kind: str) -
 def _recorded(gw: GatewayProcess, key_id: str, requests: int) -> dict[str, Any]:
     """The key's usage row once the ledger holds `requests` of its requests."""
     admin = _admin(gw)
-    deadline = time.monotonic() + 30
-    while True:
+
+    def probe() -> dict[str, Any] | None:
         rows = admin.get("/admin/usage", params={"by": "key"}).json()["data"]
         row = next((r for r in rows if r["key"] == key_id), None)
-        if row is not None and row["requests"] >= requests:
-            return row
-        assert time.monotonic() < deadline, rows
-        time.sleep(0.05)
+        return row if row is not None and row["requests"] >= requests else None
+
+    return eventually(probe, f"the ledger never held {requests} requests of key {key_id}")
 
 
 def test_a_burst_on_a_fresh_key_overshoots_its_budget_by_at_most_one_request(
@@ -129,17 +128,18 @@ def test_a_key_stops_working_when_it_expires(gw: GatewayProcess) -> None:
         conn.execute(sa.text("UPDATE keys SET expires_at = :t WHERE id = :id"),
                      {"t": "2001-01-01 00:00:00.000000", "id": created["id"]})
     engine.dispose()
-    deadline = time.monotonic() + 30
-    while True:  # the gateway trusts a looked-up key for auth.key_cache_ttl (0.2 s here)
+
+    def refused() -> dict[str, Any] | None:
         try:
             client.chat.completions.create(
                 model="chat", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
         except openai.AuthenticationError as exc:
-            err = _assert_openai_error(exc.response, 401, "invalid_api_key",
-                                       "authentication_error")
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+            return _assert_openai_error(exc.response, 401, "invalid_api_key",
+                                        "authentication_error")
+        return None
+
+    # the gateway trusts a looked-up key for auth.key_cache_ttl (0.2 s here)
+    err = eventually(refused, "the expired key was never refused")
     assert "expired" in err["message"]
     assert created["id"] not in err["message"] and "temp" not in err["message"]
     listed = {k["id"]: k for k in _admin(gw).get("/admin/keys").json()["data"]}

@@ -5,7 +5,6 @@ in-house embedded model."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from emancipate.testing.faults import Status
 from tests.api_env import AWS_KEY, ApiEnv, api_env, assert_openai_error
 from tests.gateway_process import GatewayProcess
+from tests.polling import eventually
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +106,8 @@ def test_a_list_of_prompts_is_one_pipeline_call_each_in_order(env: ApiEnv) -> No
     assert sorted(b["messages"][0]["content"] for b in env.bodies(env.primary)) == prompts
     assert c.usage is not None and alone[0].usage is not None
     assert c.usage.total_tokens == sum(a.usage.total_tokens for a in alone if a.usage)
-    deadline = time.monotonic() + 30  # one ledger record per prompt, written just after
-    while _completions_recorded(env) < before + 3:
-        assert time.monotonic() < deadline, "the prompts were not recorded one each"
-        time.sleep(0.05)
+    eventually(lambda: _completions_recorded(env) >= before + 3 or None,  # written just after
+               "the prompts were not recorded one each")
     assert _completions_recorded(env) == before + 3
 
 

@@ -23,6 +23,7 @@ from stdnum import luhn
 
 from emancipate.testing import SimulatedVendor
 from tests.gateway_process import GatewayProcess
+from tests.polling import ledger_record
 
 ADMIN_KEY = "admin-" + "e2e-guard-7f3a9c"
 
@@ -213,14 +214,7 @@ class Env:
 
     def record(self, request_id: str) -> dict[str, Any]:
         """The ledger's record of one request (written a fraction of a second later)."""
-        deadline = time.monotonic() + 30
-        while True:
-            r = self.admin.get(f"/admin/requests/{request_id}")
-            if r.status_code == 200:
-                return r.json()
-            assert r.status_code == 404, r.text
-            assert time.monotonic() < deadline, f"request {request_id} never reached the ledger"
-            time.sleep(0.05)
+        return ledger_record(self.admin, request_id)
 
 
 def _vendors() -> tuple[SimulatedVendor, SimulatedVendor, TrickleVendor]:

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from emancipate.ledger.retention import CHILDREN, COUNTED, cutoff_day, prune
 from emancipate.report import build_report
 from emancipate.report.build import clear_cache
 from tests.ledger_traffic import DAY, differences, random_context, record_random_traffic
+from tests.polling import eventually
 
 pytest_plugins = ["tests.services"]
 
@@ -104,12 +106,8 @@ def test_prune_deletes_old_days_with_their_rows_and_the_report_keeps_them(
     ledger.close()
 
 
-def _wait(check: Any, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        time.sleep(0.05)
+def _wait(check: Callable[[], bool], what: str) -> None:
+    eventually(lambda: check() or None, f"still waiting for {what}", timeout=120)
 
 
 def test_started_ledgers_prune_in_the_background_once_between_replicas(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import secrets
 import string
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +31,7 @@ from emancipate.api.messages import (
 from emancipate.protocol import OpenAIError
 from emancipate.testing import CutStream, RateLimit, SimulatedVendor, Status
 from tests.gateway_process import GatewayProcess
+from tests.polling import ledger_record
 
 ADMIN_KEY = "admin-" + "messages-api-7e21"
 AWS_KEY = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
@@ -307,14 +307,7 @@ def _record(env: Env, request_id: str) -> dict[str, Any]:
     """The ledger's record of one request (written a fraction of a second later)."""
     admin = httpx.Client(base_url=env.gw.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                          timeout=30)
-    deadline = time.monotonic() + 30
-    while True:
-        r = admin.get(f"/admin/requests/{request_id}")
-        if r.status_code == 200:
-            return dict(r.json())
-        assert r.status_code == 404, r.text
-        assert time.monotonic() < deadline, f"request {request_id} never reached the ledger"
-        time.sleep(0.05)
+    return ledger_record(admin, request_id)
 
 
 def _never_received(vendor: SimulatedVendor, value: str) -> None:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from emancipate.testing import SimulatedVendor, SlowTokens
 from tests.gateway_process import GatewayProcess, ledger_rows
+from tests.polling import eventually
 from tests.tcp_proxy import TcpProxy
 
 pytest_plugins = ["tests.services"]
@@ -193,10 +194,8 @@ def test_database_lost_before_sigterm_spills_then_replays(postgres_url: str, tmp
 
 def _wait_answered(outcomes: list[Outcome], more: int) -> None:
     target = sum(o.complete for o in outcomes) + more
-    deadline = time.monotonic() + 120
-    while sum(o.complete for o in outcomes) < target:
-        assert time.monotonic() < deadline, "the load stalled"
-        time.sleep(0.05)
+    eventually(lambda: sum(o.complete for o in outcomes) >= target or None, "the load stalled",
+               timeout=120)
 
 
 @pytest.mark.timeout(300)

@@ -22,6 +22,7 @@ from emancipate.routing.cli import app as router_cli
 from emancipate.routing.learned import IndependenceRouter
 from emancipate.testing import SimulatedVendor, SlowTokens
 from tests.gateway_process import GatewayProcess
+from tests.polling import eventually
 from tests.test_router import EASY, HARD, STRONG, WEAK, _prompt, _write_fixture
 
 ADMIN = "admin-key-for-strategy-tests"
@@ -240,10 +241,9 @@ def test_shadow_verdicts_teach_the_route_which_prompts_the_in_house_model_gets_w
                 "model": "chat", "messages": [{"role": "user",
                                                "content": f"{topic} question number {i:03d}"}]})
             assert r.status_code == 200, r.text
-        deadline = time.monotonic() + 60
-        while (live := _readyz(gw)["routers"]["chat"]["live"])["verdicts"] < n:
-            assert time.monotonic() < deadline, live
-            time.sleep(0.2)
+        live = eventually(
+            lambda: v if (v := _readyz(gw)["routers"]["chat"]["live"])["verdicts"] >= n else None,
+            f"the router never learned {n} verdicts", timeout=60, interval=0.2)
     assert live["window"] == n and live["inhouse_ok"] == pytest.approx(0.5)
     # measured on each verdict before it was learned: the estimate learned the topics, the
     # router alone (same length for every prompt) is no better than a coin

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import secrets
 import string
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from emancipate.testing import (
     TokenBook,
 )
 from tests.gateway_process import GatewayProcess
+from tests.polling import ledger_record
 
 ADMIN_KEY = "admin-" + "vendor-policy-3c9d"
 BEDROCK_KEY_ID, BEDROCK_SECRET = "AKIA" + "EXAMPLEGATEWAYKEY", "bedrock-secret-of-the-gateway"
@@ -95,14 +95,7 @@ class Env:
 
     def record(self, request_id: str) -> dict[str, Any]:
         """The ledger's record of one request (written a fraction of a second later)."""
-        deadline = time.monotonic() + 30
-        while True:
-            r = self.admin.get(f"/admin/requests/{request_id}")
-            if r.status_code == 200:
-                return r.json()
-            assert r.status_code == 404, r.text
-            assert time.monotonic() < deadline, f"request {request_id} never reached the ledger"
-            time.sleep(0.05)
+        return ledger_record(self.admin, request_id)
 
 
 def _service_account(path: Path, key: rsa.RSAPrivateKey, token_uri: str) -> Path:
