@@ -409,7 +409,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         env = _name_words(m.group("env"), len(m.group("env")), "")
         # (a secret's default may be a word with a digit, as a password's: `GEHEIMN1S`)
         ok = not _SKIP_WORDS.intersection(env) and (
-            _literal_ok(v, kind) or _literal_ok(v, "password"))
+            _literal_ok(v, kind) or (kind != "password" and _literal_ok(v, "password")))
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
               else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)
@@ -457,9 +457,8 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         names = names[:-1] if names and not names[-1] else names
     if len(names) < 2 or not all(_HEADER_CELL.fullmatch(n) for n in names):
         return
-    index = header.count(sep, 0, pos - ls) - (1 if sep == "|" and not cells[0].strip() else 0)
-    name = names[index] if 0 <= index < len(names) else ""
-    if _SKIP_WORDS.intersection(_CAMEL_WORDS.findall(name.lower())) or (
+    k = header.count(sep, 0, pos - ls)  # the keyword's cell, in every row split alike
+    if _names_no_secret(cells[k]) or (
             _COLUMN_WORD.search(header, 0, max(0, header.rfind(sep, 0, pos - ls)))):
         return  # `password_hash`, `password policy`; a second password column
     line = le + 1
@@ -478,7 +477,6 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         if not _NOT_NAME.search(row):
             return  # names only: a header, not a row of values
         row_cells = row.split(sep)
-        k = index + (1 if sep == "|" and not cells[0].strip() else 0)
         start = line + sum(len(c) + 1 for c in row_cells[:k])
         cell = row_cells[k]
         v = cell.strip().strip("\"'")
@@ -518,8 +516,7 @@ def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
     index = text.count(",", i, pos)
     if _COLUMN_WORD.search(text, i, i + 1 + sum(len(c) + 1 for c in columns[:index])):
         return  # a second password column: the first one reads the rows
-    name = columns[index].strip().strip("`\"[]")
-    if _SKIP_WORDS.intersection(w.lower() for w in _CAMEL_WORDS.findall(name)):
+    if _names_no_secret(columns[index]):
         return  # `password_hash`
     m = _VALUES.match(text, j + 1)
     if m is None or not text.startswith("(", m.end()):
@@ -544,6 +541,11 @@ def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
         if nxt is None:
             return
         at = nxt.end()
+
+
+def _names_no_secret(name: str) -> bool:
+    """A column's whole name holds a skip word (`password_hash`, `passwordPolicy`)."""
+    return bool(_SKIP_WORDS.intersection(w.lower() for w in _CAMEL_WORDS.findall(name)))
 
 
 def _literal_ok(v: str, kind: str) -> bool:
