@@ -458,10 +458,13 @@ PASSWORD_FORMS = [
     '<setting name="ApiKey" serializeAs="String"><value>Xk29sLmQp81ZvTn4RbWy3qQ</value>',
     '"cookies": [{"name": "sessionid", "value": "x7k2m9qp41zvtn8rbwy3fq1abgd6ef"}]',
     'if SECRET := getenv("CEKPET", "GEHEIMN1S"):',
+    # a quoted value holding the other quotes or an escaped backslash
+    '"password": "`-08iOR~zZik6ko^\\\\JPBy4r",', 'password = "it\'s-my-Pa55"',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
     'if password == confirm_password:',
+    'sql = "password=\'"+pw+"\'"', "where = 'password=\"' + pw + '\"'",
     'password = password.encode("latin1")',
     'PQchangePassword.restype = PGresult_ptr',
     'self._sigv4_auth_cls = sigv4_auth_cls',

@@ -91,7 +91,9 @@ _TAIL = re.compile(
     re.X,
 )
 # The same, for a quoted value that may hold spaces: `password = "correct horse battery"`;
-# with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes.
+# with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes. The value may hold the
+# other quotes and an escaped backslash (`"pa'ss`w\\rd"`), not start or end with a quote
+# (`'"+pw+"'` joins strings; see `_joined`).
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
@@ -100,7 +102,7 @@ _QUOTED = re.compile(
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
            |Some)\([ \t]{0,4})?
-        (?P<q>\\?["'`])(?P<v>[^"'`\n\\]{4,128}?)(?P=q)""",
+        (?P<q>\\?["'`])(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
     re.X,
 )
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
@@ -364,8 +366,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         _column(text, pos, out)
         _sql_insert(text, pos, out)
     m = _QUOTED.match(text, pos)
-    if m is not None and m.group("bare") is not None and (kind != "password"
-                                                          or m.group("mid")):
+    if m is not None and (m.group("bare") is not None and (kind != "password"
+                                                           or m.group("mid"))
+                          or _joined(m.group("v"))):
         m = None  # `password "…"` (Gradle, prose) only right after a password word
     quoted = m is not None
     # A phrase is a passphrase only under a password word: `key 'any other'` is prose.
@@ -416,7 +419,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
                                             or (len(v) >= 16 and case_random(v))))
     elif kind == "password":
         ok = plausible_password(v, quoted)
-    else:
+    else:  # a quoted literal may be a password given to a secret's name
         ok = plausible_secret(v)
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
@@ -541,6 +544,12 @@ def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
         if nxt is None:
             return
         at = nxt.end()
+
+
+def _joined(v: str) -> bool:
+    """A quoted value that starts or ends with another quote joins strings
+    (`'password="' + pw + '"'`): code, not a value."""
+    return v[0] in "\"'" or v[-1] in "\"'"
 
 
 def _names_no_secret(name: str) -> bool:
