@@ -98,6 +98,8 @@ def test_jwt_needs_a_real_header(guard: Guard) -> None:
 SECRET_NEGATIVES = [
     "The AWS docs use AKIAIOSFODNN7EXAMPLE as a sample access key.",
     "export GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    # a sample in alphabet order, in case pairs (documentation's fakes)
+    "CLOUDFLARE_API_TOKEN=cfat_aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStT03fa099b",
     "api_key = os.environ[\"OPENAI_API_KEY\"]",
     "password = getpass.getpass()",
     "DATABASE_URL=postgres://user:password@localhost:5432/mydb",

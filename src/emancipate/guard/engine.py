@@ -471,8 +471,10 @@ _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
 # Six characters in alphabet or digit order (`abcdef`, `123456`, `654321`): a random
 # 40-character base-62 token holds one with a probability near 2e-8; sample tokens in
 # documentation and tests are full of them (`sk-ant-api03-abc123xyz…`, `sqp_abcdef1234…`).
+# The same in case pairs (`aAbBcCdD`, as lower case `aabbccdd`).
 _ORDERED = [seq[i:i + 6] for seq in ("abcdefghijklmnopqrstuvwxyz", "0123456789")
-            for i in range(len(seq) - 5)]
+            for i in range(len(seq) - 5)] + [
+    "".join(c + c for c in "abcdefghijklmnopqrstuvwxyz"[i:i + 4]) for i in range(23)]
 _TEMPLATES = word_automaton(list(_TEMPLATE_WORDS) + _ORDERED + [w[::-1] for w in _ORDERED])
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})
 
