@@ -362,6 +362,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         return
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
+    _byte_array(text, pos, kind, out, enabled)
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
         _sql_insert(text, pos, out)
@@ -544,6 +545,32 @@ def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
         if nxt is None:
             return
         at = nxt.end()
+
+
+# A key written as a literal array of bytes: `Secret: []byte{33, 9, …}` (Go), `byte[] KEY =
+# {0x1f, …}` (Java, C#), `key = bytes([…])`, `const KEY: [u8; 16] = […]` (Rust).
+_BYTE = r"(?:0[xX][0-9a-fA-F]{1,2}|\d{1,3})"
+_BYTES = re.compile(
+    r"(?P<mid>\w{0,24})[^\n]{0,48}?[\[{][ \t\r\n]{0,16}"
+    r"(?P<v>(?:" + _BYTE + r"[ \t]*,[ \t\r\n]{0,16}){15,255}" + _BYTE + r")")
+_KEY_WORDS = _words("secret key password passwd pwd token passphrase psk hmac")
+
+
+def _byte_array(text: str, pos: int, kind: str, out: list[Hit],
+                enabled: frozenset[str]) -> None:
+    """A secret's name given an array of 16 bytes or more (not all alike)."""
+    near = text[pos:pos + 72]
+    if "," not in near or ("{" not in near and "[" not in near):
+        return  # no array opens after the name: a keyword flood stays cheap
+    m = _BYTES.match(text, pos)
+    if m is None or _skipped(text, pos, m.group("mid")):
+        return
+    if not _KEY_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
+        return  # `keyboard`, `monkey`: the keyword inside another word
+    values = {int(b, 0) for b in re.split(r"[\s,]+", m.group("v"))}
+    detector = "password" if kind == "password" else "generic_secret"
+    if len(values) >= 8 and detector in enabled:
+        out.append((m.start("v"), m.end("v"), detector))
 
 
 def _joined(v: str) -> bool:
