@@ -462,6 +462,10 @@ PASSWORD_FORMS = [
     'if SECRET := getenv("CEKPET", "GEHEIMN1S"):',
     # a quoted value holding the other quotes or an escaped backslash
     '"password": "`-08iOR~zZik6ko^\\\\JPBy4r",', 'password = "it\'s-my-Pa55"',
+    # API headers that name no secret word, or name Vault before it
+    "X-Vault-Token: pLIix6MEOLeMa61EqJomTEI1JEzO3joO",
+    'curl -H "X-JFrog-Art-Api: 4c0251908fcdce4b314f68d9dcbd7a08" https://acme.jfrog.io',
+    "X-Honeycomb-Team: xqtygbit6orpul1gguvo2kfv",
     # a key written as an array of bytes (Go, Java, Python, Rust)
     "Secret: []byte{33, 9, 100, 114, 245, 164, 134, 217, 225, 26, 0, 172, 39, 248, 203, 201},",
     "private static final byte[] SECRET_KEY = { 0x1f, 0x2a, 0x33, 0x44, 0x5b, 0x6c, 0x7d, "
@@ -472,6 +476,7 @@ PASSWORD_FORMS = [
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
     'if password == confirm_password:',
+    "  keyVaultToStoreSecrets: cmp2-qat-1208358310",  # a vault's name
     # arrays of numbers under a name that is no secret's, or not a key's bytes
     "keyboard_codes = [12, 200, 31, 4, 55, 61, 7, 88, 9, 10, 111, 12, 130, 14, 15, 160]",
     "key_sizes = [16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 384, 512, 768, 1024]",

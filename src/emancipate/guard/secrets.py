@@ -49,7 +49,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey",
-    "access key": "apikey", "credential": "secret", "key": "secret", "auth": "secret",
+    "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
+    "credential": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
@@ -660,12 +661,14 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     word after the keyword (`token_url`, `password_hash`, `secretStore`), or before it
     (`public_key`, `csrf_token`, `next_page_token`) unless it names where a secret is kept
     or what it opens (`keyStorePassword`, `storage_key`, `manager_password`, `urlToken`,
-    `reset_token`). The object path before a dot is not the name (`process.env.SECRET`)."""
+    `reset_token`, `vault_token`). The object path before a dot is not the name (`process.env.SECRET`)."""
     start = pos
     while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
                                               or text[start - 1] in "_-"):
         start -= 1
     before = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos])][:-1]
+    if before and before[-1] == "vault":
+        before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
     after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
     after.extend(_NAME_PARTS.split(mid.lower()))
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
