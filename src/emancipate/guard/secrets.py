@@ -661,7 +661,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     word after the keyword (`token_url`, `password_hash`, `secretStore`), or before it
     (`public_key`, `csrf_token`, `next_page_token`) unless it names where a secret is kept
     or what it opens (`keyStorePassword`, `storage_key`, `manager_password`, `urlToken`,
-    `reset_token`, `vault_token`). The object path before a dot is not the name (`process.env.SECRET`)."""
+    `reset_token`, `vault_token`). The object path before a dot is not the name
+    (`process.env.SECRET`)."""
     start = pos
     while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
                                               or text[start - 1] in "_-"):
