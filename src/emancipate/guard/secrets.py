@@ -50,7 +50,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey",
     "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
-    "credential": "secret", "key": "secret", "auth": "secret",
+    "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
