@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,26 @@ def test_a_rule_with_no_keyword_reads_the_whole_text() -> None:
     for pad in (0, 300, 5000):
         found = GUARD.scan("x " * pad + "var g = " + token)
         assert [f.detector for f in found] == ["generic_secret"], pad
+
+
+def test_the_seed_phrase_checksum_agrees_with_the_reference_implementation() -> None:
+    """`engine._bip39_phrase` computes BIP39's checksum from an index of the word list;
+    `mnemonic.Mnemonic.check` is BIP39's reference code (slow: it searches the list)."""
+    from mnemonic import Mnemonic
+
+    from emancipate.guard.engine import _bip39, _bip39_index, _bip39_phrase
+
+    ref = Mnemonic("english")
+    index = _bip39_index()
+    rnd = random.Random(12)
+    agree = valid = 0
+    for size in (12, 15, 18, 21, 24):
+        for _ in range(400):
+            words = [rnd.choice(ref.wordlist) for _ in range(size)]
+            ours = _bip39_phrase([index[w] for w in words])
+            agree += ours == ref.check(" ".join(words))
+            valid += ours
+        phrase = ref.generate(strength=size * 32 // 3)
+        assert _bip39(phrase) and _bip39(f"restore from: {phrase}. thanks")
+    assert agree == 2000
+    assert 0 < valid < 400  # about 1 in 16 to 1 in 256 random phrases checks out

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import hashlib
 import json
 import math
 import re
@@ -176,6 +178,66 @@ def name_like(v: str) -> bool:
     return (dotted_name(v) or bool(_ASSIGN.match(v)) or v.endswith("...") or wordish(v))
 
 
+@functools.cache
+def _bip39_index() -> dict[str, int]:
+    """The BIP39 English word list (from `mnemonic`, the reference implementation), word ->
+    its 11-bit number; loaded on the first candidate phrase."""
+    from mnemonic import Mnemonic
+    return {w: i for i, w in enumerate(Mnemonic("english").wordlist)}
+
+
+_SEED_WORD = re.compile(r"[a-z]+")
+_SEED_SIZES = (24, 21, 18, 15, 12)
+
+
+def _bip39_phrase(indices: list[int]) -> bool:
+    """BIP39's checksum: the phrase's 11-bit numbers end with the first bits of the
+    SHA-256 of the others (4 bits for 12 words, 8 for 24)."""
+    n = len(indices)
+    bits = 0
+    for i in indices:
+        bits = bits << 11 | i
+    check_bits = n // 3
+    entropy_len = (11 * n - check_bits) // 8
+    data = (bits >> check_bits).to_bytes(entropy_len, "big")
+    return hashlib.sha256(data).digest()[0] >> (8 - check_bits) == bits & ((1 << check_bits) - 1)
+
+
+def _bip39(v: str) -> bool:
+    """A wallet's seed phrase: 12 to 24 words of the BIP39 English list whose checksum
+    holds (words from the list picked at random pass one time in 16 to 256). Each run of
+    list words is tried as a whole and cut by up to two words at either end (a list word
+    beside the phrase, `wallet abandon …`); a run of more than 28 list words is a list,
+    not a phrase, and one word filling half of it makes a test vector."""
+    index = _bip39_index()
+    runs: list[list[int]] = [[]]
+    for w in _SEED_WORD.findall(v):
+        i = index.get(w)
+        if i is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append(i)
+    for run in runs:
+        n = len(run)
+        if not 12 <= n <= 28:
+            continue
+        for size in _SEED_SIZES:
+            if size > n:
+                continue
+            starts = {a for a in (0, 1, 2, n - size - 2, n - size - 1, n - size)
+                      if 0 <= a <= n - size}
+            if any(_bip39_phrase(run[a:a + size]) and not _repeated(run[a:a + size])
+                   for a in starts):
+                return True
+    return False
+
+
+def _repeated(indices: list[int]) -> bool:
+    """A test vector (`abandon` eleven times, then `about`): one word fills half of it."""
+    return max(indices.count(i) for i in set(indices)) * 2 > len(indices)
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
     "not_name": lambda v: not name_like(v),
@@ -189,6 +251,7 @@ CHECKS: dict[str, Check] = {
     "digits6": _digits(6),
     "mixed": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
                         or case_random(v)),
+    "bip39": _bip39,
 }
 
 # gitleaks rule ids -> our detector names (first prefix that matches); the rest are
