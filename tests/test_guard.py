@@ -467,6 +467,8 @@ PASSWORD_FORMS = [
     'curl -H "X-JFrog-Art-Api: 4c0251908fcdce4b314f68d9dcbd7a08" https://acme.jfrog.io',
     "X-Honeycomb-Team: xqtygbit6orpul1gguvo2kfv",
     "creds: Xk29sLmQp81ZvTn4RbWy3qQ7pLm0",
+    'req.Header.Set("Authorization", "token Xk29sLmQp81ZvTn4RbWy3qQ7")',
+    "password: !!str Kd8mQ2vX9z",
     # a key written as an array of bytes (Go, Java, Python, Rust)
     "Secret: []byte{33, 9, 100, 114, 245, 164, 134, 217, 225, 26, 0, 172, 39, 248, 203, 201},",
     "private static final byte[] SECRET_KEY = { 0x1f, 0x2a, 0x33, 0x44, 0x5b, 0x6c, 0x7d, "

@@ -54,7 +54,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
-    'authorization": "token': "bearer",
+    'authorization": "token': "bearer", 'authorization", "token': "bearer",
+    "authorization', 'token": "bearer", "authorization': 'token": "bearer",
     "://": "url",
 }
 _WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =",
@@ -86,6 +87,7 @@ _TAIL = re.compile(
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
+        (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
         (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
         (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256}?)(?:\*\*)?
         (?=["'`;,<>)\]}|\s]|\\|$)""",
