@@ -475,6 +475,7 @@ PASSWORD_FORMS = [
     "0x8e, 0x9f, 0xa0, 0xb1, 0xc2, 0xd3, 0xe4, 0xf5, 0x06 };",
     "key = bytes([12, 200, 31, 4, 55, 61, 7, 88, 9, 10, 111, 12, 130, 14, 15, 160])",
     "const KEY: [u8; 16] = [12, 200, 31, 4, 55, 61, 7, 88, 9, 10, 111, 12, 130, 14, 15, 160];",
+    "key = [01, 92, 03, 48, 05, 61, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16]",  # zero-padded
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
@@ -484,6 +485,7 @@ NAMES_NOT_SECRETS = [
     "keyboard_codes = [12, 200, 31, 4, 55, 61, 7, 88, 9, 10, 111, 12, 130, 14, 15, 160]",
     "key_sizes = [16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 384, 512, 768, 1024]",
     "zero_key = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",
+    "key = [01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16]",
     'sql = "password=\'"+pw+"\'"', "where = 'password=\"' + pw + '\"'",
     'password = password.encode("latin1")',
     'PQchangePassword.restype = PGresult_ptr',

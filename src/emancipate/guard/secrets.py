@@ -423,7 +423,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
                                             or (len(v) >= 16 and case_random(v))))
     elif kind == "password":
         ok = plausible_password(v, quoted)
-    else:  # a quoted literal may be a password given to a secret's name
+    else:
         ok = plausible_secret(v)
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
@@ -561,7 +561,7 @@ _KEY_WORDS = _words("secret key password passwd pwd token passphrase psk hmac")
 
 def _byte_array(text: str, pos: int, kind: str, out: list[Hit],
                 enabled: frozenset[str]) -> None:
-    """A secret's name given an array of 16 bytes or more (not all alike)."""
+    """A secret's name given an array of 16 bytes or more: 8 distinct, not in steps."""
     near = text[pos:pos + 72]
     if "," not in near or ("{" not in near and "[" not in near):
         return  # no array opens after the name: a keyword flood stays cheap
@@ -570,9 +570,11 @@ def _byte_array(text: str, pos: int, kind: str, out: list[Hit],
         return
     if not _KEY_WORDS.intersection(_name_words(text, pos, m.group("mid"))):
         return  # `keyboard`, `monkey`: the keyword inside another word
-    values = {int(b, 0) for b in re.split(r"[\s,]+", m.group("v"))}
+    values = [int(b, 16) if b[1:2] in "xX" else int(b) for b in re.split(r"[\s,]+",
+                                                                        m.group("v"))]
+    steps = {b - a for a, b in zip(values, values[1:], strict=False)}
     detector = "password" if kind == "password" else "generic_secret"
-    if len(values) >= 8 and detector in enabled:
+    if len(set(values)) >= 8 and len(steps) > 1 and detector in enabled:  # not `1, 2, 3, …`
         out.append((m.start("v"), m.end("v"), detector))
 
 
