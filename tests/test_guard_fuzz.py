@@ -1,0 +1,79 @@
+"""The guard never raises on what a client sends: texts stitched at random from every keyword
+that arms a detector, the operators and quotes around values, arrays of bytes, numbers in
+every format, machine-written tokens and awkward Unicode (seeded, so a failure reproduces).
+
+A scan that raises would turn a request into a 500 or, worse, let a caller learn which text
+breaks the guard; this found `key = [01, 02, …]` (a zero-padded byte array) raising.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from emancipate.guard import Guard, GuardConfig
+from emancipate.guard.engine import builtin_rules
+from emancipate.guard.secrets import GENERIC_KEYWORDS
+
+GUARD = Guard.from_config(GuardConfig())
+KEYWORDS = sorted(GENERIC_KEYWORDS) + sorted({k for r in builtin_rules() for k in r.keywords})
+OPERATORS = ["=", ":", " = ", ": ", ":=", "=>", " is ", '"', "'", "`", "[", "]", "{", "}",
+             "(", ")", ",", ";", "\n", "\r\n", "\t", "|", "@", "://", "/", "\\", "-", "_",
+             ".", "#", "%", "$", "${", "{{", "<", ">", "&", "?", "!", "*", "**", " ", "\\n",
+             '\\"', "0x", "+", "~"]
+ODD = ["é", "ü", "中文", "🔑", "\u200b", "\u202e", "ß", "Ω", "ﬁ", "\x00", "\ufeff", "İ", "ǅ",
+       "٣", "²", "Ⅻ", "\U0001f600"]
+ALPHABETS = ["abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+             "abcdefABCDEF0123456789",
+             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/=_-"]
+
+
+def _text(rnd: random.Random) -> str:
+    def number() -> str:
+        k = rnd.random()
+        if k < 0.3:
+            return str(rnd.randint(0, 999)).zfill(rnd.choice([1, 2, 3]))
+        if k < 0.5:
+            return hex(rnd.randint(0, 255)).replace("0x", rnd.choice(["0x", "0X"]))
+        if k < 0.7:
+            return str(rnd.randint(0, 10 ** rnd.randint(1, 25)))
+        return "".join(rnd.choice("0123456789 -.+()") for _ in range(rnd.randint(1, 20)))
+
+    def byte() -> str:
+        b = rnd.randint(0, 255)
+        return hex(b) if rnd.random() < 0.3 else str(b).zfill(rnd.choice([1, 2, 3]))
+
+    def fragment() -> str:
+        k = rnd.random()
+        if k < 0.05:  # a secret's name given an array
+            return (rnd.choice(KEYWORDS) + rnd.choice(["=", ": ", " = ", " ", '"'])
+                    + rnd.choice(["[", "{", "(", '"', "'"])
+                    + ", ".join(byte() for _ in range(rnd.randint(10, 30))))
+        if k < 0.25:
+            return rnd.choice(KEYWORDS)
+        if k < 0.5:
+            return rnd.choice(OPERATORS)
+        if k < 0.62:
+            return number()
+        if k < 0.65:
+            return (rnd.choice("[{(") + ", ".join(number() for _ in range(rnd.randint(10, 30)))
+                    + rnd.choice(["]", "}", ")", ""]))
+        if k < 0.9:
+            alphabet = rnd.choice(ALPHABETS)
+            return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 70)))
+        return rnd.choice(ODD)
+
+    text = "".join(fragment() for _ in range(rnd.randint(1, 60)))
+    return text.upper() if rnd.random() < 0.3 else text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_text_makes_the_scan_raise(seed: int) -> None:
+    rnd = random.Random(seed)
+    for _ in range(500):
+        text = _text(rnd)
+        findings = GUARD.scan(text)
+        for f in findings:  # (findings of two views may overlap: the policy joins them)
+            assert 0 <= f.start < f.end <= len(text), (text, f)
+        GUARD.scan_request({"messages": [{"role": "user", "content": text}]})
