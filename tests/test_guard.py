@@ -467,6 +467,10 @@ PASSWORD_FORMS = [
     'curl -H "X-JFrog-Art-Api: 4c0251908fcdce4b314f68d9dcbd7a08" https://acme.jfrog.io',
     "X-Honeycomb-Team: xqtygbit6orpul1gguvo2kfv",
     "creds: Xk29sLmQp81ZvTn4RbWy3qQ7pLm0",
+    # a token cut into string literals joined in code
+    'TOKEN = "ghp_4fK9sLq2Xv" + "8Rz1Tn7Wb3Ym6Pd0HcEe5Ju7Qa"',
+    'TOKEN = ("ghp_4fK9sLq2Xv8Rz1"\n         "Tn7Wb3Ym6Pd0HcEe5Ju7Qa")',
+    "$k = 'AKIAIOSF' . 'ODNN7Q2WERTY';",
     'req.Header.Set("Authorization", "token Xk29sLmQp81ZvTn4RbWy3qQ7")',
     "password: !!str Kd8mQ2vX9z",
     # a key written as an array of bytes (Go, Java, Python, Rust)

@@ -67,12 +67,17 @@ def _token_pattern() -> str:
 
 
 _TOKEN = _token_pattern()
+# What may cut a token: one or two blanks, or string literals joined in code (`"ghp_4fK9" +
+# "sLq2…"`, Python's adjacent literals over two lines, PHP's `.`, VB's `&`, SQL's `||`).
+_GAP_PATTERN = (r"(?:[ \t\r\n]{1,2}|[\"'`][ \t]{0,4}(?:\+|\.|&|\|\|)?[ \t\r\n]{0,16}"
+                r"[\"'`])")
 # RE2: linear whatever the input (a run of tokens is read once).
 # On bytes: the `re2` wrapper converts str offsets from the start of the text for every
 # match (quadratic on a long text); chains are ASCII, so byte spans convert once, in order.
 _CHAIN = re2.compile(rb"(?:^|[^A-Za-z0-9+/=_-])(" + _TOKEN.encode()
-                     + rb"(?:[ \t\r\n]{1,2}" + _TOKEN.encode() + rb")+)(?:$|[^A-Za-z0-9+/=_-])")
-_GAP = re.compile(r"[ \t\r\n]{1,2}")
+                     + rb"(?:" + _GAP_PATTERN.encode() + _TOKEN.encode()
+                     + rb")+)(?:$|[^A-Za-z0-9+/=_-])")
+_GAP = re.compile(_GAP_PATTERN)
 # A case-fixed token glued to the next word (`AKIA…MVthanks`): the run of capitals and
 # digits before the first lower-case letter is scanned alone, so that the rule's closing
 # word boundary holds.
