@@ -624,3 +624,16 @@ def test_a_token_ends_at_a_comma_a_bracket_or_a_full_stop(text: str, token: str)
     found = [text[f.start:f.end] for f in Guard.from_config(GuardConfig()).scan(text)
              if f.cls == "secret"]
     assert found == [token]
+
+
+@pytest.mark.parametrize(("text", "detector"), [
+    ("DB_PASSWORD=Xk29sLmQp81ZvTn4RbWy3qQ7pLm0", "password"),
+    ("ACME_LICENSE=Xk29sLmQp81ZvTn4RbWy3qQ7pLm0", "generic_secret"),
+    ("ADAFRUIT_IO_KEY=aio_j5OapMG7qSNUyp0mQhf1NYc6TdzS", "vendor_token"),
+])
+def test_a_value_named_by_a_keyword_keeps_the_keyword_readers_label(
+        text: str, detector: str) -> None:
+    """Rules that read any name (`NAME=<random>`) rank below the keyword readers: a
+    policy written for `password` keeps firing on `DB_PASSWORD=…`."""
+    found = [f.detector for f in Guard.from_config(GuardConfig()).scan(text)]
+    assert found == [detector]
