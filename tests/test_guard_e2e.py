@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -669,12 +668,8 @@ def test_rules_per_team_and_per_key(tmp_path: Path) -> None:
                 raw = ask(keys[name], "external-only", prompt)
                 assert raw.parse().choices[0].message.content == f"outside says: {prompt}"
                 assert outside.received[0].json["messages"][0]["content"] == sent
-                path = admin.get(f"/admin/requests/{raw.headers['x-request-id']}")
-                deadline = time.monotonic() + 30
-                while path.status_code == 404 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    path = admin.get(f"/admin/requests/{raw.headers['x-request-id']}")
-                rule = path.json()["decisions"][0]["rule"]
+                record = ledger_record(admin, raw.headers["x-request-id"])
+                rule = record["decisions"][0]["rule"]
                 assert rule == ("research-sends-personal-data" if name == "researcher"
                                 else "personal-data-redacted")
 

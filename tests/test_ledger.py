@@ -24,6 +24,7 @@ from emancipate.context import (
     Target,
 )
 from emancipate.ledger import Ledger, LedgerConfig, parse_since
+from tests.polling import eventually
 
 pytest_plugins = ["tests.services"]  # fixtures: database_url, pg_server, redis_server
 
@@ -65,9 +66,7 @@ def test_batches_are_written_by_the_background_writer(database_url: str, tmp_pat
     ledger.start()
     for i in range(30):
         ledger.record(make_ctx(i))
-    deadline = time.monotonic() + 30
-    while ledger.count() < 30 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    eventually(lambda: ledger.count() >= 30 or None, "the writer never wrote the 30 records")
     assert ledger.count() == 30
     assert ledger.pending() == 0
     ledger.close()
@@ -306,9 +305,8 @@ def test_writer_keeps_records_while_the_database_is_down(tmp_path: Path, postgre
         ledger.record(make_ctx(i))
     time.sleep(0.3)  # let the writer fail (at least once) and keep them
     _create_migrated(url)
-    deadline = time.monotonic() + 30
-    while ledger.pending() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: not ledger.pending() or None,
+               "the writer never wrote the kept records once the table was back")
     ledger.close()
     assert ledger.spilled == 0
     again = Ledger.open(url, cfg(tmp_path))

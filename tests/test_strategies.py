@@ -8,7 +8,6 @@ decision is in the request's path.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from emancipate.routing.cli import app as router_cli
 from emancipate.routing.learned import IndependenceRouter
 from emancipate.testing import SimulatedVendor, SlowTokens
 from tests.gateway_process import GatewayProcess
-from tests.polling import eventually
+from tests.polling import eventually, ledger_record
 from tests.test_router import EASY, HARD, STRONG, WEAK, _prompt, _write_fixture
 
 ADMIN = "admin-key-for-strategy-tests"
@@ -157,15 +156,10 @@ def test_independence_keeps_easy_prompts_in_house_and_sends_hard_ones_out(
 
 
 def _request_path(gw: GatewayProcess, request_id: str) -> dict:
-    """The ledger writes in the background: poll (with a generous deadline) until it is in."""
-    deadline = time.monotonic() + 30
-    while True:
-        path = httpx.get(f"{gw.url}/admin/requests/{request_id}",
-                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
-        if path.status_code != 404 or time.monotonic() > deadline:
-            assert path.status_code == 200, path.text
-            return path.json()
-        time.sleep(0.1)
+    """The ledger writes in the background: its record, once it is in."""
+    with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN}"},
+                      timeout=10) as admin:
+        return ledger_record(admin, request_id)
 
 
 # --- the router's safety net and its online estimate ----------------------------------------
