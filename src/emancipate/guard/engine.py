@@ -89,13 +89,23 @@ def _basic(v: str) -> bool:
     return bool(sep) and len(password) >= 3
 
 
+# base64 that starts as a file or image (PNG, JPEG, GIF, WebP/RIFF, PDF), a certificate or a
+# public key (PEM `-----BEGIN CERTIFICAT`, `…PUBLIC KEY`, `…RSA PUBLIC`; an OpenSSH public key
+# blob `ssh-r…`, `ssh-ed25519`, `ecdsa-sh…`): public data, not a secret. A PEM private key
+# in base64 is the private_key detector's.
+PUBLIC_BASE64 = ("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:",
+                  "LS0tLS1CRUdJTiBDRVJUSUZJQ0FU", "LS0tLS1CRUdJTiBQVUJMSUMgS0VZ",
+                  "LS0tLS1CRUdJTiBSU0EgUFVCTElD", "AAAAB3NzaC1y", "AAAAC3NzaC1lZDI1NTE5",
+                  "AAAAE2VjZHNhLXNo")
+
+
 def random_token(v: str, min_length: int = 24) -> bool:
     """A quoted string that only a machine wrote: letters of both cases and digits, and
     nearly as much entropy as its length allows (log2(len) - 0.6, at most 4.6 bits); not
-    a file or image header in base64. From 24 characters whatever its name; from 16 where
-    a secret's name stands before it."""
+    a file, image, certificate or public key in base64. From 24 characters whatever its
+    name; from 16 where a secret's name stands before it."""
     n = len(v)
-    if n < min_length or v.startswith(("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:")):
+    if n < min_length or v.startswith(PUBLIC_BASE64):
         return False
     if v == v.lower() or v == v.upper() or digit_count(v) < 2:  # both cases, 2 digits
         return False

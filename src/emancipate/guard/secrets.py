@@ -14,6 +14,7 @@ import math
 import re
 
 from emancipate.guard.engine import (
+    PUBLIC_BASE64,
     case_random,
     digit_count,
     dotted_name,
@@ -300,6 +301,9 @@ def _words_only(v: str) -> bool:
     return all(ch.isalpha() or ch in "-_." for ch in v)
 
 
+_DIGEST_PREFIX = re.compile(r"(?i)(?:sha-?\d{0,3}|md5|blake2[bs]?|b3)[:-]")
+
+
 def plausible_secret(v: str) -> bool:
     """A random-looking value: long enough, letters and digits, enough entropy for its
     length (a 12-character random string cannot reach gitleaks' 3.5 bits)."""
@@ -310,6 +314,8 @@ def plausible_secret(v: str) -> bool:
         return False  # a name; not a dotted token with a random part (`s.ZC9Ecf4M5g…`)
     if v[0] in "/~_(" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
+    if _DIGEST_PREFIX.match(v) or v.startswith(PUBLIC_BASE64):
+        return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
     return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
