@@ -342,6 +342,8 @@ class SecretRule:
     before: int = 64
     window: int = 256
     boundary: bool = False  # no letter or digit may touch the match on either side
+    # skip a value whose name says it is an identifier or public (`identifier_name`)
+    skip_identifier_names: bool = False
     lead: bool = False  # gitleaks' `[\w.-]{0,50}?` lead-in was cut (see `_cut_lead`)
     examples: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
@@ -463,6 +465,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         window=(_WHOLE_TEXT if not keywords else int(
             table.get("window") or _GITLEAKS_WINDOWS.get(rule_id) or _window_for(table["regex"]))),
         boundary=bool(table.get("boundary", False)),
+        skip_identifier_names=bool(table.get("skip_identifier_names", False)),
         examples=tuple(table.get("examples", ())), negatives=tuple(table.get("negatives", ())),
     )
 
@@ -585,6 +588,33 @@ def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
     return False
 
 
+# For rules that read a value whatever its name (`skip_identifier_names = true`): the name's
+# last word says the value identifies or locates something (`BUILD_ID`, `commitSha`, `"id":`,
+# `IMAGE_DIGEST`, `CA_CERT`, `callbackUrl`), or a word of it says it is public
+# (`NEXT_PUBLIC_…`, built into the pages a browser loads). Trailing digits do not count
+# (`sha256`).
+_ID_NAME_WORDS = frozenset(
+    "id ids sha hash digest checksum commit etag version uuid uid guid url uri path file name "
+    "user username email host region bucket ref tag branch image build run trace request "
+    "fingerprint thumbprint serial account tenant project org device workspace container "
+    "instance object blob keyid cert certificate crt".split())
+_PUBLIC_NAME_WORDS = frozenset(("public", "pub"))
+_NAME_BEFORE = re.compile(r"([A-Za-z0-9_.-]{1,64})[\"'`]?[ \t]*[:=][ \t]*[\"'`]?$")
+_NAME_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def identifier_name(text: str, start: int) -> bool:
+    """Whether the name assigned the value that starts at `start` (`NAME=…`, `"name": "…"`,
+    `name: '…'`) says it is an identifier or public data, not a secret."""
+    m = _NAME_BEFORE.search(text, max(0, start - 80), start)
+    if m is None:
+        return False
+    words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.-]", m.group(1))
+             for w in _NAME_WORD.findall(part)]
+    return bool(words) and (words[-1] in _ID_NAME_WORDS
+                            or not _PUBLIC_NAME_WORDS.isdisjoint(words))
+
+
 def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hit]) -> int:
     """Append the rule's findings in the windows around `positions`; returns the number of
     characters RE2 read (the scan's counted work)."""
@@ -608,6 +638,8 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
                         e0 == len(window) and b < n and text[b].isalnum()):
                     continue
             if _allowed(rule, window[s:e], window, m):
+                continue
+            if rule.skip_identifier_names and identifier_name(text, a + s):
                 continue
             out.append((a + s, a + e, rule.detector, rule.priority))
     return work
