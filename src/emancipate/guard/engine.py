@@ -593,11 +593,14 @@ def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
 # `IMAGE_DIGEST`, `CA_CERT`, `callbackUrl`), or a word of it says it is public
 # (`NEXT_PUBLIC_…`, built into the pages a browser loads). Trailing digits do not count
 # (`sha256`).
-_ID_NAME_WORDS = frozenset(
-    "id ids sha hash digest checksum commit etag version uuid uid guid url uri path file name "
-    "user username email host region bucket ref tag branch image build run trace request "
-    "fingerprint thumbprint serial account tenant project org device workspace container "
-    "instance object blob keyid cert certificate crt".split())
+_ID_NAME_WORDS = frozenset((
+    "id", "ids", "sha", "hash", "digest", "checksum", "commit", "etag", "version", "uuid",
+    "uid", "guid", "url", "uri", "path", "file", "name", "user", "username", "email",
+    "host", "region", "bucket", "ref", "tag", "branch", "image", "build", "run", "trace",
+    "request", "fingerprint", "thumbprint", "serial", "account", "tenant", "project", "org",
+    "device", "workspace", "container", "instance", "object", "blob", "keyid", "cert",
+    "certificate", "crt"
+))
 _PUBLIC_NAME_WORDS = frozenset(("public", "pub"))
 _NAME_BEFORE = re.compile(r"([A-Za-z0-9_.-]{1,64})[\"'`]?[ \t]*[:=][ \t]*[\"'`]?$")
 _NAME_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
