@@ -488,6 +488,11 @@ PASSWORD_FORMS = [
     "key = bytes([12, 200, 31, 4, 55, 61, 7, 88, 9, 10, 111, 12, 130, 14, 15, 160])",
     "const KEY: [u8; 16] = [12, 200, 31, 4, 55, 61, 7, 88, 9, 10, 111, 12, 130, 14, 15, 160];",
     "key = [01, 92, 03, 48, 05, 61, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16]",  # zero-padded
+    # prose: several words between the name and its colon, an elided French article, a dash
+    # or an arrow for the operator
+    "The API key for the staging environment: 9f3bX2kLq8Vm4Zp7Rt1Wn6Yc0Hd5Jg",
+    "jeton d'accès : Xk29sLmQp81ZvTn4RbWy3qQ7pLm0",
+    "API secret — 7d1b4f6a0e5c8d2b9a7f1e3c3f8a9c2e", "password → Gm5q8Zx2Lv7k",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [
