@@ -66,6 +66,8 @@ SECRETS = [
     ("password: {v}", "hunter2024!", "password"),
     ("Le mot de passe est {v} pour l'admin.", "Soleil2024!", "password"),
     ("api_key = \"{v}\"", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "generic_secret"),
+    # random hex with under 3.5 bits of entropy (18% of random 32-digit hex values)
+    ("client_secret = \"{v}\"", "a8f506b40928b5b7a767c76fb008f86bebb2737f", "generic_secret"),
     ("Authorization: Bearer {v}", "8d7f6e5c4b3a29180f1e2d3c4b5a6978", "bearer_token"),
 ]
 

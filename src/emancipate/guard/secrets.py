@@ -301,6 +301,7 @@ def _words_only(v: str) -> bool:
     return all(ch.isalpha() or ch in "-_." for ch in v)
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _DIGEST_PREFIX = re.compile(r"(?i)(?:sha-?\d{0,3}|md5|blake2[bs]?|b3)[:-]")
 
 
@@ -318,7 +319,10 @@ def plausible_secret(v: str) -> bool:
         return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
-    return entropy(v) >= min(3.5, math.log2(n) - 0.7) and not name_like(v)
+    # hex digits hold 4 bits at most: a random hex secret falls under 3.5 bits 18% of the
+    # time at 32 digits and 5% at 40 (measured over 20,000 each); under 3.2, 0.4% and 0.005%
+    floor = 3.2 if _HEX.fullmatch(v) else 3.5
+    return entropy(v) >= min(floor, math.log2(n) - 0.7) and not name_like(v)
 
 
 def _random_part(v: str) -> bool:
