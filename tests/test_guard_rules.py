@@ -50,6 +50,19 @@ def test_an_operator_rule_file_adds_a_rule(tmp_path: Path) -> None:
     assert not GUARD.scan(text)
 
 
+def test_a_rules_entropy_floor_is_lowered_for_hex_digits(tmp_path: Path) -> None:
+    """Hex holds 4 bits a character at most: a random 32-digit hex key falls under a rule's
+    3.5 bits 18% of the time. For a value of hex digits only the floor is 3.2."""
+    path = tmp_path / "acme.toml"
+    path.write_text("[[rules]]\nid = 'acme-hex'\ndetector = 'vendor_token'\nentropy = 3.5\n"
+                    "regex = '''acme_key=([0-9a-z]{32})\\b'''\nkeywords = ['acme_key=']\n")
+    guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
+    random_hex = "3c3a30f47c123c50a303f99217331a52"  # 3.26 bits
+    assert [f.detector for f in guard.scan(f"acme_key={random_hex}")] == ["vendor_token"]
+    assert guard.scan("acme_key=" + "ab" * 16) == []  # 1 bit
+    assert guard.scan("acme_key=" + "3c3a30f47czz3c50a303fzz217331a52") == []  # not hex: 3.5
+
+
 def test_a_broken_rule_file_names_the_file_the_rule_and_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[[rules]]\nid = 'bad'\nregex = '''(unclosed'''\nkeywords = ['x']\n")

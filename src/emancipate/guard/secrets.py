@@ -14,6 +14,7 @@ import math
 import re
 
 from emancipate.guard.engine import (
+    HEX_ENTROPY,
     PUBLIC_BASE64,
     case_random,
     digit_count,
@@ -319,9 +320,7 @@ def plausible_secret(v: str) -> bool:
         return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
-    # hex digits hold 4 bits at most: a random hex secret falls under 3.5 bits 18% of the
-    # time at 32 digits and 5% at 40 (measured over 20,000 each); under 3.2, 0.4% and 0.005%
-    floor = 3.2 if _HEX.fullmatch(v) else 3.5
+    floor = HEX_ENTROPY if _HEX.fullmatch(v) else 3.5  # (see `engine.HEX_ENTROPY`)
     return entropy(v) >= min(floor, math.log2(n) - 0.7) and not name_like(v)
 
 
