@@ -122,6 +122,17 @@ SECRET_NEGATIVES = [
     '"caData": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUMvakNDQWVhZ0F3SUJBZ0lCQURBTkJna3Foa2lH"',
     '"hostKey": "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"',
     "[Peer]\nPublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\nAllowedIPs = 0.0.0.0/0",
+    # API responses and examples: idempotency tokens, paging cursors, response ids, a result
+    # key, a file's path, minified code
+    '{"ClientRequestToken": "a8ca07e4-61ec-4399-99f4-19853801bcd5", "ChangeToken": '
+    '"abcd12f2-46da-4fdb-b8d5-fbd4c466928f"}',
+    '"NextContinuationToken": "1w41l63U0xa8q7smH50vCxyTQqdxo69O3EmK28Bi5PcROI4wI/EyIJg=="',
+    '"NextMarker": "eyJNYXJrZXIiOiBudWxsLCAiYm90b190cnVuY2F0ZV9hbW91bnQiOiAyfQ=="',
+    '"result_key": "ServerlessV2PlatformVersions"',
+    '"S3Key": "my-app/22a0-stage-150819_185942.war"',
+    "case 13:o.key=e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR,o.cancel=!0;break;",
+    "zipCrypto:m&&P,passwordVerification:m&&P&&p>>8&255,signed:!fe",
+    "Content-Security-Policy: script-src 'self' 'nonce-rAnd0m123bGl0dGxlIGR1Y2s='",
 ]
 
 

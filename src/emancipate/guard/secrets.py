@@ -204,8 +204,12 @@ _SKIP_WORDS = _words(
     "usage question questions idea ideas issue issues message messages "
     "public pub bucket schema csrf xsrf foreign primary sort partition cache str chars "
     "valid next page cursor continuation pagination binding bindings example examples "
-    "sample samples region encoding hasher model charset locale"
+    "sample samples region encoding hasher model charset locale result results marker"
 )
+# Before `token`, words that make it an idempotency or change marker that APIs ask callers
+# to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`), not a
+# credential; only for `token` (`changePassword(…)` sets a password).
+_MARKER_TOKEN = _words("request change lifecycle idempotency cancellation")
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret.
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
@@ -281,6 +285,8 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
         return False
+    if _EXPRESSION.search(v):
+        return False  # minified code: `passwordVerification:m&&P&&p>>8`
     return _classes(v) >= 2 or v.isdigit()
 
 
@@ -303,6 +309,11 @@ def _words_only(v: str) -> bool:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+# Code, not a value: a logical or strict comparison operator, or member accesses joined by
+# an operator (`n.key!==D.C0.CR`, `e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR`).
+_EXPRESSION = re.compile(r"&&|\|\||[!=]==|[A-Za-z_$]\w*\.[A-Za-z_$][\w.]*[-+?:*][A-Za-z_$]\w*\.\w")
+# A relative path to a file: directories and a name with an extension.
+_FILE_PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+\.[A-Za-z][A-Za-z0-9]{1,4}")
 _DIGEST_PREFIX = re.compile(r"(?i)(?:sha-?\d{0,3}|md5|blake2[bs]?|b3)[:-]")
 
 
@@ -318,6 +329,8 @@ def plausible_secret(v: str) -> bool:
         return False
     if _DIGEST_PREFIX.match(v) or v.startswith(PUBLIC_BASE64):
         return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
+    if _EXPRESSION.search(v) or _FILE_PATH.fullmatch(v):
+        return False  # minified code (`r.C0.ESC+o.key`), a file's path (`app/v2-stage.war`)
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
     floor = HEX_ENTROPY if _HEX.fullmatch(v) else 3.5  # (see `engine.HEX_ENTROPY`)
@@ -685,6 +698,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
     after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
     after.extend(_NAME_PARTS.split(mid.lower()))
+    if text[max(0, pos - 5):pos].lower() == "token" and _MARKER_TOKEN.intersection(before):
+        return True  # `ClientRequestToken`, `ChangeToken`: an idempotency marker
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
