@@ -7,6 +7,13 @@ nobody tuned on these packages' lines except to read the flagged ones, and the w
 the guard uses to tell names from values comes from the standard library, not from here.
 
     .venv/bin/python bench/guard_code_negatives.py [--lines 60000] [--show]
+    .venv/bin/python bench/guard_code_negatives.py --data-files [--show]
+
+`--data-files` scans whole data and web files instead (every `.json`, `.js`, `.html`,
+`.css`, `.svg`, `.xml`, `.yaml`/`.yml`, `.map`, `.ipynb` under 400 KB, tests included):
+API examples and responses (botocore's), bundled scripts, notebooks — what users paste
+into a chat besides code. Nearly all of it holds no secret (a few documentation samples
+under `Password` names do), so each finding is worth reading.
 """
 
 from __future__ import annotations
@@ -41,12 +48,46 @@ def code_lines(root: Path, limit: int, seed: int = 1) -> list[str]:
     return out[:limit]
 
 
+DATA_SUFFIXES = (".json", ".js", ".html", ".css", ".svg", ".xml", ".yaml", ".yml", ".map",
+                 ".ipynb")
+
+
+def data_files(root: Path, max_bytes: int = 400_000) -> list[Path]:
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix in DATA_SUFFIXES and p.is_file() and p.stat().st_size < max_bytes)
+
+
+def scan_data_files(guard: Guard, show: bool) -> None:
+    files = data_files(Path(sysconfig.get_paths()["purelib"]))
+    t = time.process_time()
+    size = 0
+    flagged = []
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        size += len(text)
+        for f in guard.scan(text):
+            if f.cls == "secret":
+                a, b = max(0, f.start - 40), min(len(text), f.end + 20)
+                flagged.append((path.name, f.detector, text[a:b].replace("\n", " ")))
+    cpu = time.process_time() - t
+    print(f"{len(files):,} data and web files ({size / 1e6:.1f} MB) of third-party packages: "
+          f"{len(flagged)} secrets reported, {cpu:.1f} s of CPU")
+    if show:
+        for name, detector, around in flagged:
+            print(f"  {name}: {detector} {around[:140]!r}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=60_000)
+    ap.add_argument("--data-files", action="store_true",
+                    help="scan whole data and web files instead of code lines")
     ap.add_argument("--show", action="store_true", help="print the flagged lines")
     args = ap.parse_args()
     guard = Guard.from_config(GuardConfig())
+    if args.data_files:
+        scan_data_files(guard, args.show)
+        return
     lines = code_lines(Path(sysconfig.get_paths()["purelib"]), args.lines)
     t = time.process_time()
     flagged = []
