@@ -506,6 +506,10 @@ PASSWORD_FORMS = [
     "The API key for the staging environment: 9f3bX2kLq8Vm4Zp7Rt1Wn6Yc0Hd5Jg",
     "jeton d'accès : Xk29sLmQp81ZvTn4RbWy3qQ7pLm0",
     "API secret — 7d1b4f6a0e5c8d2b9a7f1e3c3f8a9c2e", "password → Gm5q8Zx2Lv7k",
+    # a TOTP seed; flags and XML elements named with words before the secret's word
+    "TOTP seed: KR7XQ2MZL4PW6VN3BY5TC8HD", "notify --smtp-pass Lp3x9Qv2Zm",
+    "<smtp_pass>Lp3x9Qv2Zm</smtp_pass>", "./server --signing-key Xk29sLmQp81ZvTn4RbWy3qQ7",
+    "<encryptionKey>Xk29sLmQp81ZvTn4RbWy3qQ7</encryptionKey>",
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

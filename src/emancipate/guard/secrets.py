@@ -50,7 +50,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "секрет": "apikey", "токен": "apikey", "geheimnis": "apikey",
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
-    "appkey": "apikey", "app_key": "apikey", "app-key": "apikey",
+    "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
     "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
     "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
