@@ -9,6 +9,7 @@ breaks the guard; this found `key = [01, 02, …]` (a zero-padded byte array) ra
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -77,3 +78,35 @@ def test_no_text_makes_the_scan_raise(seed: int) -> None:
         for f in findings:  # (findings of two views may overlap: the policy joins them)
             assert 0 <= f.start < f.end <= len(text), (text, f)
         GUARD.scan_request({"messages": [{"role": "user", "content": text}]})
+
+
+def _backtracking_bait() -> list[str]:
+    """Values shaped to make a regex with nested repetition backtrack exponentially: long
+    runs of one letter class, joined by separators, ending in a character that makes the
+    match fail (the value checks read such values with Python's `re`, which backtracks)."""
+    runs = ["qwertyuiopasdfghjklzxcvbnm", "abcdefghij" * 4, "AbCdEfGhIjKlMnOpQrStUvWx",
+            "a1b2c3d4e5f6g7h8i9j0" * 2]
+    out = []
+    for run in runs:
+        for sep in "-_./+":
+            for tail in ("Q12" + sep + "x" + sep + "y+", sep * 3 + "!", "+" + run[::-1]):
+                value = run + tail
+                out += [f'token = "{value}"', f"secret: {value}", f"key={value}",
+                        f"password = '{value}'", f'"k": "{value * 3}"', f"--api-key {value}"]
+    return out
+
+
+def test_values_built_to_backtrack_are_scanned_in_bounded_time() -> None:
+    """A hang guard, not a timing claim: one request must not freeze the guard. A regex of
+    `random_token` with nested repetition took 3.7 s on a 33-character value and doubled
+    with each letter more; this fails (after a generous deadline) on such a regex."""
+    texts = _backtracking_bait()
+    done = threading.Event()
+
+    def scan_all() -> None:
+        for text in texts:
+            GUARD.scan(text)
+        done.set()
+
+    threading.Thread(target=scan_all, daemon=True).start()
+    assert done.wait(120), "a value made the scan backtrack without end"

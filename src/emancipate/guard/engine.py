@@ -99,10 +99,10 @@ PUBLIC_BASE64 = ("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:",
                   "AAAAE2VjZHNhLXNo")
 
 
-# Three or more parts joined by `-`, `_` or `.`, each a word, capitalised words or a number:
-# a name (`id-Gost28147-89-None-KeyMeshing`), not a token (`7SWa-Fo1_hsC6oov…`).
-_JOINED_NAME = re.compile(
-    r"(?:(?:[A-Z]?[a-z]+|[A-Z]+(?![a-z]))+\d*|\d+)(?:[-_.](?:(?:[A-Z]?[a-z]+|[A-Z]+(?![a-z]))+\d*|\d+)){2,}")
+# Three or more parts joined by `-`, `_` or `.`, each letters then digits, or a number: a
+# name (`id-Gost28147-89-None-KeyMeshing`), not a token (`7SWa-Fo1_hsC6oov…`). (Each part
+# is read once: no nested repetition to backtrack through.)
+_JOINED_NAME = re.compile(r"(?:[A-Za-z]+[0-9]*|[0-9]+)(?:[-_.](?:[A-Za-z]+[0-9]*|[0-9]+)){2,}")
 
 
 def random_token(v: str, min_length: int = 24) -> bool:
@@ -261,8 +261,19 @@ def _repeated(indices: list[int]) -> bool:
     return max(indices.count(i) for i in set(indices)) * 2 > len(indices)
 
 
+def _bitlocker(v: str) -> bool:
+    """A BitLocker recovery password: 8 blocks of 6 digits, each a multiple of 11 below
+    720,896 (11 x 65,536: each block stores 16 bits); one random block in 11 passes, 8
+    together one time in 200 million. Not all zeros (a sample)."""
+    blocks = v.split("-")
+    return (len(blocks) == 8 and any(b.strip("0") for b in blocks)
+            and all(len(b) == 6 and b.isdigit() and int(b) % 11 == 0 and int(b) < 720_896
+                    for b in blocks))
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
+    "bitlocker": _bitlocker,
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
     "basic": _basic,
