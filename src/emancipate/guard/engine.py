@@ -637,17 +637,38 @@ _ID_NAME_WORDS = frozenset((
 # `NextMarker`, `ClientRequestToken`)
 _NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "continuation", "pagination", "cursor",
                                   "marker", "idempotency", "request"))
-_NAME_BEFORE = re.compile(r"([A-Za-z0-9_.-]{1,64})[\"'`]?[ \t]*[:=][ \t]*[\"'`]?$")
 _NAME_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_QUOTES = "\"'`"
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _name_before(text: str, start: int) -> str:
+    """The name assigned the value that starts at `start`: `NAME=…`, `"name": "…"`,
+    `name: '…'` (read backwards: a quote, blanks, `:` or `=`, blanks, a quote, the name of
+    at most 64 characters); "" when there is none."""
+    i = start
+    if i > 0 and text[i - 1] in _QUOTES:
+        i -= 1
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    if i == 0 or text[i - 1] not in ":=":
+        return ""
+    i -= 1
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    if i > 0 and text[i - 1] in _QUOTES:
+        i -= 1
+    end = i
+    while i > 0 and end - i < 64 and text[i - 1] in _NAME_CHARS:
+        i -= 1
+    return text[i:end]
 
 
 def identifier_name(text: str, start: int) -> bool:
     """Whether the name assigned the value that starts at `start` (`NAME=…`, `"name": "…"`,
     `name: '…'`) says it is an identifier, a paging cursor or public data, not a secret."""
-    m = _NAME_BEFORE.search(text, max(0, start - 80), start)
-    if m is None:
-        return False
-    words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.-]", m.group(1))
+    name = _name_before(text, start)
+    words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.-]", name)
              for w in _NAME_WORD.findall(part)]
     return bool(words) and (words[-1] in _ID_NAME_WORDS
                             or not _NAME_WORDS_ANYWHERE.isdisjoint(words))

@@ -310,8 +310,9 @@ def _words_only(v: str) -> bool:
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 # Code, not a value: a logical or strict comparison operator, or member accesses joined by
-# an operator (`n.key!==D.C0.CR`, `e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR`).
-_EXPRESSION = re.compile(r"&&|\|\||[!=]==|[A-Za-z_$]\w*\.[A-Za-z_$][\w.]*[-+?:*][A-Za-z_$]\w*\.\w")
+# an operator (`n.key!==D.C0.CR`, `e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR`). Linear: each try
+# starts at a dot and reads one word.
+_EXPRESSION = re.compile(r"&&|\|\||[!=]==|\.[A-Za-z_$]\w*[-+?:*][A-Za-z_$]\w*\.\w")
 # A relative path to a file: directories and a name with an extension.
 _FILE_PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+\.[A-Za-z][A-Za-z0-9]{1,4}")
 _DIGEST_PREFIX = re.compile(r"(?i)(?:sha-?\d{0,3}|md5|blake2[bs]?|b3)[:-]")
