@@ -271,8 +271,16 @@ def _bitlocker(v: str) -> bool:
                     for b in blocks))
 
 
+def _classes3(v: str) -> bool:
+    """Three of lower case, upper case, digits and symbols: a password, not a name with a
+    number (`jsmith42`)."""
+    return sum((any(c.islower() for c in v), any(c.isupper() for c in v),
+                any(c.isdigit() for c in v), any(not c.isalnum() for c in v))) >= 3
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
+    "classes3": _classes3,
     "bitlocker": _bitlocker,
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
