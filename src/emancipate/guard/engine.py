@@ -562,10 +562,16 @@ def _secret_span(m: Any, group: int | None) -> tuple[int, int]:
     return m.span()
 
 
+_LINE_REACH = 256  # characters of a line read on each side of a match
+
+
 def _line(text: str, start: int, end: int) -> str:
-    a = text.rfind("\n", 0, start) + 1
-    b = text.find("\n", end)
-    return text[a:b if b != -1 else len(text)]
+    """The line around a match, at most `_LINE_REACH` characters on each side: a text of one
+    long line holding many matches (a flood of keys) would otherwise be read whole for each
+    of them (quadratic)."""
+    a = max(text.rfind("\n", max(0, start - _LINE_REACH), start) + 1, start - _LINE_REACH, 0)
+    b = text.find("\n", end, end + _LINE_REACH)
+    return text[a:b if b != -1 else min(len(text), end + _LINE_REACH)]
 
 
 # Tokens with a fixed format are placeholders when they hold a long run of one character
