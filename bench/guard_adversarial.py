@@ -16,6 +16,7 @@ same figure at every size. A size is skipped once the previous one took longer t
 from __future__ import annotations
 
 import argparse
+import base64
 import random
 import sys
 import time
@@ -102,6 +103,13 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "password tables (50 rows)": lambda r: "user,password\n" + "".join(
         f"user{_digits(r, 3)},Pw{_digits(r, 5)}x!\n" for _ in range(50)) + "\n",
     "prose with digits": _prose,
+    # session 7's rules: a key word at every step, and values built to backtrack
+    "flag names (--x-key)": lambda r: f"--k{r.randint(0, 9)}-key --api-key x{r.randint(0, 9)} ",
+    "base64 keys on one line": lambda r: base64.b64encode(r.randbytes(32)).decode() + " ",
+    "dashed digit blocks": lambda r: "-".join(_digits(r, 6) for _ in range(3)) + " ",
+    "user:pass@host": lambda r: f"u{r.randint(0, 9)}:Pw{_digits(r, 4)}x!@h{r.randint(0, 9)}.io ",
+    "letter runs with dashes": lambda r: '"' + "".join(r.choice("abcdefghijklmnopqrstuvwxyz")
+                                                       for _ in range(30)) + 'Q12-x-y+" ',
 }
 
 SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)
