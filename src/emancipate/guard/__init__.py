@@ -191,7 +191,10 @@ class Guard:
         terms: list[tuple[int, int]] = []
         domain_kws: dict[int, set[int]] = {}
         domain_first: dict[int, tuple[int, int]] = {}
-        triggered: dict[int, list[int]] = {i: [0] for i in self.always}
+        # a rule with no keyword reads the whole text, unless a character it needs is absent
+        triggered: dict[int, list[int]] = {i: [0] for i in self.always
+                                           if not self.rules[i].requires
+                                           or self.rules[i].requires in text}
         local: list[tuple[str, int]] = []
 
         if self._automaton is not None:

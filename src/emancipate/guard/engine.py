@@ -376,6 +376,9 @@ class SecretRule:
     boundary: bool = False  # no letter or digit may touch the match on either side
     # skip a value whose name says it is an identifier or public (`identifier_name`)
     skip_identifier_names: bool = False
+    # for a rule with no keyword: a literal every match holds; when the text lacks it the
+    # rule is not run (one `in` instead of an RE2 pass)
+    requires: str = ""
     lead: bool = False  # gitleaks' `[\w.-]{0,50}?` lead-in was cut (see `_cut_lead`)
     examples: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
@@ -498,6 +501,7 @@ def rule_from_table(table: dict[str, Any], where: str,
             table.get("window") or _GITLEAKS_WINDOWS.get(rule_id) or _window_for(table["regex"]))),
         boundary=bool(table.get("boundary", False)),
         skip_identifier_names=bool(table.get("skip_identifier_names", False)),
+        requires=str(table.get("requires", "")),
         examples=tuple(table.get("examples", ())), negatives=tuple(table.get("negatives", ())),
     )
 
