@@ -50,6 +50,16 @@ def test_an_operator_rule_file_adds_a_rule(tmp_path: Path) -> None:
     assert not GUARD.scan(text)
 
 
+def test_a_rule_with_no_keyword_reads_only_texts_holding_what_it_requires(
+        tmp_path: Path) -> None:
+    path = tmp_path / "acme.toml"
+    path.write_text("[[rules]]\nid = 'acme-env'\ndetector = 'vendor_token'\nkeywords = []\n"
+                    "requires = '='\nregex = '''\\b(acme[0-9]{6})\\b'''\n")
+    guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
+    assert guard.scan("the id acme123456 alone") == []
+    assert [f.detector for f in guard.scan("ACME=acme123456")] == ["vendor_token"]
+
+
 def test_a_rules_entropy_floor_is_lowered_for_hex_digits(tmp_path: Path) -> None:
     """Hex holds 4 bits a character at most: a random 32-digit hex key falls under a rule's
     3.5 bits 18% of the time. For a value of hex digits only the floor is 3.2."""
