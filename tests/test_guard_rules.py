@@ -56,8 +56,8 @@ def test_a_rule_with_no_keyword_reads_only_texts_holding_what_it_requires(
     path.write_text("[[rules]]\nid = 'acme-env'\ndetector = 'vendor_token'\nkeywords = []\n"
                     "requires = '='\nregex = '''\\b(acme[0-9]{6})\\b'''\n")
     guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
-    assert guard.scan("the id acme123456 alone") == []
-    assert [f.detector for f in guard.scan("ACME=acme123456")] == ["vendor_token"]
+    assert guard.scan("the id acme739152 alone") == []
+    assert [f.detector for f in guard.scan("ACME=acme739152")] == ["vendor_token"]
 
 
 def test_a_rules_entropy_floor_is_lowered_for_hex_digits(tmp_path: Path) -> None:
