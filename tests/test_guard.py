@@ -583,6 +583,7 @@ NAMES_NOT_SECRETS = [
     "HOTKEY=ctrl+k", "MONKEY=banana42",
     '"stopword": "FLÜGGÅNKÊCHIŒBØLÊN2"', "password = 'Forgot your password?'",
     "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
+    "allow_s3_credential_exposure=allow_s3_credential_exposure,",  # a name passed as itself
 ]
 
 

@@ -309,6 +309,7 @@ def _words_only(v: str) -> bool:
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_NAME_VALUE = re.compile(r"[A-Za-z_][\w.]*")
 # Code, not a value: a logical or strict comparison operator, or member accesses joined by
 # an operator (`n.key!==D.C0.CR`, `e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR`). Linear: each try
 # starts at a dot and reads one word.
@@ -448,6 +449,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = plausible_password(v, quoted)
     else:
         ok = plausible_secret(v)
+    if ok and _NAME_VALUE.fullmatch(v) and _name_at(text, pos) == v:
+        ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
         end = m.end(g)
@@ -681,6 +684,16 @@ def _name_words(text: str, pos: int, mid: str) -> list[str]:
     words = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos] + mid)]
     words.extend(_NAME_PARTS.split(mid.lower()))  # `keyword`: the keyword's own tail word
     return words
+
+
+def _name_at(text: str, pos: int) -> str:
+    """The whole identifier around position `pos` (letters, digits, `_`, `.`)."""
+    a = b = pos
+    while a > 0 and pos - a < 96 and (text[a - 1].isalnum() or text[a - 1] in "_."):
+        a -= 1
+    while b < len(text) and b - pos < 96 and (text[b].isalnum() or text[b] in "_."):
+        b += 1
+    return text[a:b]
 
 
 def _skipped(text: str, pos: int, mid: str) -> bool:
