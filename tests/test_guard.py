@@ -133,6 +133,10 @@ SECRET_NEGATIVES = [
     "case 13:o.key=e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR,o.cancel=!0;break;",
     "zipCrypto:m&&P,passwordVerification:m&&P&&p>>8&255,signed:!fe",
     "Content-Security-Policy: script-src 'self' 'nonce-rAnd0m123bGl0dGxlIGR1Y2s='",
+    # anti-forgery tokens, tied to a page
+    '<input type="hidden" name="csrfmiddlewaretoken" value="wK3h7Y1mZ9pQ2vR8sT4uX6yA0bC5dE7f">',
+    '<meta name="csrf-token" content="wK3h7Y1mZ9pQ2vR8sT4uX6yA0bC5dE7f">',
+    '<input type="hidden" name="authenticity_token" value="7SWa-Fo1_hsC6oovfBsJFLGPUl2EhkSWPb">',
 ]
 
 
@@ -510,6 +514,10 @@ PASSWORD_FORMS = [
     "TOTP seed: KR7XQ2MZL4PW6VN3BY5TC8HD", "notify --smtp-pass Lp3x9Qv2Zm",
     "<smtp_pass>Lp3x9Qv2Zm</smtp_pass>", "./server --signing-key Xk29sLmQp81ZvTn4RbWy3qQ7",
     "<encryptionKey>Xk29sLmQp81ZvTn4RbWy3qQ7</encryptionKey>",
+    # a session's id is its key, whatever the id's name says; a form field named for a key
+    '{"session_id": "wK3h7Y1mZ9pQ2vR8sT4uX6yA0bC5dE7f"}',
+    'csrf_secret = "Xk29sLmQp81ZvTn4RbWy3qQ7"',
+    '<input type="hidden" name="api_key" value="Xk29sLmQp81ZvTn4RbWy3qQ7">',
 ]
 # Names and expressions beside a password word, from real code: not values.
 NAMES_NOT_SECRETS = [

@@ -653,8 +653,18 @@ _ID_NAME_WORDS = frozenset((
 ))
 # and any word that says a paging cursor or a request marker (`NextContinuationToken`,
 # `NextMarker`, `ClientRequestToken`)
+# (an anti-forgery token is tied to a page, not a credential: `csrf`, `xsrf`, Rails'
+# `authenticity_token`, Django's `csrfmiddlewaretoken`)
 _NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "continuation", "pagination", "cursor",
-                                  "marker", "idempotency", "request"))
+                                  "marker", "idempotency", "request", "csrf", "xsrf",
+                                  "authenticity", "csrfmiddlewaretoken"))
+# ... unless the name says what it opens or signs: a session's id is its key (`session_id`,
+# `sid`), a CSRF secret signs the tokens (`csrf_secret`)
+_CREDENTIAL_NAME_WORDS = frozenset(("session", "sess", "sid", "secret", "password", "passwd",
+                                    "auth", "credential", "credentials", "cookie"))
+# An HTML attribute pair names the value elsewhere in its tag: `name="…" value="…"`,
+# `<meta name="…" content="…">`.
+_TAG_NAME = re.compile(r"""\b(?:name|property|id)[ \t]*=[ \t]*["']?([\w.:-]{1,64})""")
 _NAME_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _QUOTES = "\"'`"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -686,10 +696,17 @@ def identifier_name(text: str, start: int) -> bool:
     """Whether the name assigned the value that starts at `start` (`NAME=…`, `"name": "…"`,
     `name: '…'`) says it is an identifier, a paging cursor or public data, not a secret."""
     name = _name_before(text, start)
-    words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.-]", name)
+    if name.lower() in ("value", "content"):
+        tag = text[max(0, text.rfind("<", max(0, start - 200), start)):start]
+        names = _TAG_NAME.findall(tag) if tag.startswith("<") else []
+        name = names[-1] if names else name
+    words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.:-]", name)
              for w in _NAME_WORD.findall(part)]
-    return bool(words) and (words[-1] in _ID_NAME_WORDS
-                            or not _NAME_WORDS_ANYWHERE.isdisjoint(words))
+    if not words or "public" in words or "pub" in words:
+        return bool(words)  # `NEXT_PUBLIC_…`: built into the pages a browser loads
+    if not _CREDENTIAL_NAME_WORDS.isdisjoint(words):
+        return False  # `session_id`, `csrf_secret` (the key that signs the tokens)
+    return words[-1] in _ID_NAME_WORDS or not _NAME_WORDS_ANYWHERE.isdisjoint(words)
 
 
 def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hit]) -> int:

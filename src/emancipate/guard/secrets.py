@@ -202,8 +202,8 @@ _SKIP_WORDS = _words(
     "differences strength reset requirement requirements input prompt hash algorithm "
     "algo manager store storage vault location env variable var method mode scope scopes "
     "usage question questions idea ideas issue issues message messages "
-    "public pub bucket schema csrf xsrf foreign primary sort partition cache str chars "
-    "valid next page cursor continuation pagination binding bindings example examples "
+    "public pub bucket schema csrf xsrf authenticity foreign primary sort partition cache "
+    "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker"
 )
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
