@@ -9,7 +9,6 @@ breaks the guard; this found `key = [01, 02, …]` (a zero-padded byte array) ra
 from __future__ import annotations
 
 import random
-import threading
 
 import pytest
 
@@ -96,17 +95,10 @@ def _backtracking_bait() -> list[str]:
     return out
 
 
-def test_values_built_to_backtrack_are_scanned_in_bounded_time() -> None:
-    """A hang guard, not a timing claim: one request must not freeze the guard. A regex of
-    `random_token` with nested repetition took 3.7 s on a 33-character value and doubled
-    with each letter more; this fails (after a generous deadline) on such a regex."""
-    texts = _backtracking_bait()
-    done = threading.Event()
-
-    def scan_all() -> None:
-        for text in texts:
-            GUARD.scan(text)
-        done.set()
-
-    threading.Thread(target=scan_all, daemon=True).start()
-    assert done.wait(120), "a value made the scan backtrack without end"
+def test_values_built_to_backtrack_are_scanned() -> None:
+    """One request must not freeze the guard. A regex of `random_token` with nested
+    repetition took 3.7 s on a 33-character value and doubled with each letter more: on
+    such a regex these scans do not end, and the suite's per-test timeout (pyproject)
+    fails the test. Nothing here measures time."""
+    for text in _backtracking_bait():
+        assert isinstance(GUARD.scan(text), list)
