@@ -86,7 +86,8 @@ class Guard:
         )
         self.rules: list[SecretRule] = [r for r in cfg.load_rules()
                                         if r.detector in self.enabled]
-        self.always = [i for i, r in enumerate(self.rules) if not r.keywords]
+        # rules with no keyword, each with the literal it requires ("" for none)
+        self.always = [(i, r.requires) for i, r in enumerate(self.rules) if not r.keywords]
         self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
         # Names and addresses are opt-in: a spaCy model, loaded only here (entities.py).
         wanted = ENTITY_DETECTORS & self.enabled
@@ -191,10 +192,9 @@ class Guard:
         terms: list[tuple[int, int]] = []
         domain_kws: dict[int, set[int]] = {}
         domain_first: dict[int, tuple[int, int]] = {}
-        # a rule with no keyword reads the whole text, unless a character it needs is absent
-        triggered: dict[int, list[int]] = {i: [0] for i in self.always
-                                           if not self.rules[i].requires
-                                           or self.rules[i].requires in text}
+        # a rule with no keyword reads the whole text, unless a literal it needs is absent
+        triggered: dict[int, list[int]] = {i: [0] for i, needs in self.always
+                                           if needs in text}
         local: list[tuple[str, int]] = []
 
         if self._automaton is not None:

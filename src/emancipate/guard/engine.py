@@ -604,6 +604,11 @@ HEX_ENTROPY = 3.2
 _HEX_VALUE = re.compile(r"[0-9a-fA-F]+")
 
 
+def entropy_floor(value: str, floor: float) -> float:
+    """`floor`, or `HEX_ENTROPY` when that is lower and the value is hex digits only."""
+    return min(floor, HEX_ENTROPY) if _HEX_VALUE.fullmatch(value) else floor
+
+
 def placeholder_token(value: str) -> bool:
     """A token-shaped value that is a placeholder or a documentation sample."""
     if _MASK.search(value):  # `XXXXXX`, `******`: written by a person hiding a value
@@ -616,8 +621,7 @@ def placeholder_token(value: str) -> bool:
 def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
     if rule.detector not in _FREE_FORM and placeholder_token(value):
         return True
-    if rule.entropy and entropy(value) < (
-            min(rule.entropy, HEX_ENTROPY) if _HEX_VALUE.fullmatch(value) else rule.entropy):
+    if rule.entropy and entropy(value) < entropy_floor(value, rule.entropy):
         return True
     if rule.check is not None and not rule.check(value):
         return True

@@ -14,12 +14,12 @@ import math
 import re
 
 from emancipate.guard.engine import (
-    HEX_ENTROPY,
     PUBLIC_BASE64,
     case_random,
     digit_count,
     dotted_name,
     entropy,
+    entropy_floor,
     name_like,
     placeholder_token,
     random_token,
@@ -308,7 +308,6 @@ def _words_only(v: str) -> bool:
     return all(ch.isalpha() or ch in "-_." for ch in v)
 
 
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _NAME_VALUE = re.compile(r"[A-Za-z_][\w.]*")
 # Code, not a value: a logical or strict comparison operator, or member accesses joined by
 # an operator (`n.key!==D.C0.CR`, `e.altKey?r.C0.ESC+r.C0.CR:r.C0.CR`). Linear: each try
@@ -335,8 +334,7 @@ def plausible_secret(v: str) -> bool:
         return False  # minified code (`r.C0.ESC+o.key`), a file's path (`app/v2-stage.war`)
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
-    floor = HEX_ENTROPY if _HEX.fullmatch(v) else 3.5  # (see `engine.HEX_ENTROPY`)
-    return entropy(v) >= min(floor, math.log2(n) - 0.7) and not name_like(v)
+    return entropy(v) >= min(entropy_floor(v, 3.5), math.log2(n) - 0.7) and not name_like(v)
 
 
 def _random_part(v: str) -> bool:
