@@ -266,6 +266,8 @@ def _include(include: Any) -> None:
     if not isinstance(include, list):
         raise _invalid("include", "an array")
     for i, value in enumerate(include):
+        if not isinstance(value, str):
+            raise _invalid(f"include[{i}]", "a string")
         if value not in _INCLUDABLE:
             raise _unsupported(f"include[{i}]", f"{value!r} names output this gateway does "
                                "not produce")
