@@ -387,6 +387,10 @@ def test_a_coding_agents_system_prompt_is_not_a_secret() -> None:
 # `pass=`/`pw :=` keywords, call forms, .NET settings, PHP arrays, Gradle, prose).
 PASSWORD_FORMS = [
     'user=bob pass=BobPass88',
+    # generated passwords with symbols, under any secret's name; `%s` inside one
+    'API_SECRET=F&mSmKZBERA!cL', 'encryption_key = "V^FZ&Bqp&lIXds"',
+    'apikey = "m{{h}o)p${e]nob(ody[finds>-_$#thisone}}"', 'SMTP_PASS=6f66kjh8%SOQ3E',
+    'smtp_pass is gA5x1v2%sStjoG',
     '"pass": "JsonPass#1"',
     'pw := "GoP4ssw0rd"',
     '<add key="DbPassword" value="Qw3rty!234" />',
@@ -592,6 +596,11 @@ NAMES_NOT_SECRETS = [
     '"stopword": "FLÜGGÅNKÊCHIŒBØLÊN2"', "password = 'Forgot your password?'",
     "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
     "allow_s3_credential_exposure=allow_s3_credential_exposure,",  # a name passed as itself
+    # symbols in code and patterns, not a generated password under a secret's name
+    'api_key = "^[a-z0-9]{32}$"', 'key = f"deferred_top_level:{lookup_key[1]}"',
+    '"output_token": "Jobs[-1].JobId",', '"Idempotency-Key": f"stainless-retry-{uuid4()}",',
+    "'keys_xa': ',&PyTuple_Type,&#varname#_xa_capi',", '"Tagging": "key1=value1&key2=value2"',
+    "o.key=t?r.C0.ESC+`[1;5D`", 'msg = "password: %s"', 'token = "${{ secrets.TOKEN }}"',
 ]
 
 

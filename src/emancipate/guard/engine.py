@@ -584,8 +584,21 @@ def _line(text: str, start: int, end: int) -> str:
 # real password looks like a placeholder, and their rules list template syntax themselves.
 _MASK = re.compile(r"[xX]{6}|\*{4}|•{4}|#{4}")
 _RUN6 = re.compile(r"([0-9xXaAzZ_-])\1{5}|\*{4}|\.{4}")
-_TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "${", "{{", "changeme",
+_TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample")
+# A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
+# a `${` or `{{` that opens no well-formed reference is part of a password
+# (`m{{h}o)p${e]nob(…`), not a template.
+_TEMPLATE_REF = re.compile(
+    r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([^()]{1,64}\)|<[\w .:/-]{1,40}>"
+    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$")
+
+
+def template_ref(value: str) -> bool:
+    """`value` holds a template reference (`${ENV}`, `{{ x }}`, `$(cmd)`, `<name>`)."""
+    return ("$" in value or "{" in value or "<" in value) and (
+        _TEMPLATE_REF.search(value) is not None)
+
 # Six characters in alphabet or digit order (`abcdef`, `123456`, `654321`): a random
 # 40-character base-62 token holds one with a probability near 2e-8; sample tokens in
 # documentation and tests are full of them (`sk-ant-api03-abc123xyz…`, `sqp_abcdef1234…`).
@@ -615,7 +628,7 @@ def placeholder_token(value: str) -> bool:
         return True
     if _RUN6.search(value) and entropy(value) < 3.0:  # formats with fixed `AAAA` runs stay
         return True
-    return next(_TEMPLATES.iter(value.lower()), None) is not None
+    return next(_TEMPLATES.iter(value.lower()), None) is not None or template_ref(value)
 
 
 def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:

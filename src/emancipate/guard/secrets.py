@@ -23,6 +23,7 @@ from emancipate.guard.engine import (
     name_like,
     placeholder_token,
     random_token,
+    template_ref,
 )
 
 Hit = tuple[int, int, str]  # start, end, detector
@@ -233,18 +234,13 @@ _PLACEHOLDER = re.compile(
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
-                      "some-", "password", "%s", "%(", "(?")
+                      "some-", "password", "%(", "(?")
+# A printf field (`%s`, `%-20s`) ends where a letter or digit cannot follow it: in
+# `gA5x1v2%sStjoG` the `%s` is part of a generated password.
+_PRINTF = re.compile(r"%[-+ #0]{0,3}\d{0,3}s(?![A-Za-z0-9])")
 
 
 _NAME_PARTS = re.compile(r"[\W_]+")
-
-
-# A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
-# a `${` or `{{` that opens no well-formed reference is part of a password
-# (`m{{h}o)p${e]nob(…`), not a template.
-_TEMPLATE_REF = re.compile(
-    r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([^()]{1,64}\)|<[\w .:/-]{1,40}>"
-    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$")
 
 
 def _placeholder(v: str) -> bool:
@@ -252,7 +248,7 @@ def _placeholder(v: str) -> bool:
         return True
     low = v.lower()
     return any(p in low for p in _PLACEHOLDER_PARTS) or (
-        ("$" in v or "{" in v or "<" in v) and _TEMPLATE_REF.search(v) is not None)
+        "%" in v and _PRINTF.search(v) is not None) or template_ref(v)
 
 
 def _classes(v: str) -> int:
@@ -304,6 +300,47 @@ def _mixed(v: str) -> bool:
         (not v.isalpha() and not _words_only(v)) or case_random(v))
 
 
+# A regular expression, not a value: an escape, a class with a range, a count, an anchor.
+_REGEX = re.compile(
+    r"\\[dwsDWSbB.]|\[[^\]]{0,40}\w-\w\]|\{\d+(?:,\d*)?\}|^\^.*\$$|\(\?[:=!<P]|\.[*+]")
+_SYMBOLS = frozenset("!@#$%^&*()[]{}<>?~+=|;,")
+
+
+def _symbolic(v: str) -> bool:
+    """A generated password kept under a secret's name (`F&mSmKZBERA!cL`,
+    `m{{h}o)p${e]nob(…`), which `plausible_secret` does not read as random (no digit, case
+    not random): letters with two kinds of symbol or more, and both cases or digits too, or
+    four kinds of symbol in 16 characters; not a regular expression."""
+    kinds = _SYMBOLS.intersection(v)
+    if len(v) < 10 or len(kinds) < 2 or _REGEX.search(v) or _SNAKE_WORDS.search(v) or (
+            "&" in v and _QUERY_OR_ENTITY.search(v)):
+        return False  # a regular expression, names, a query string or HTML
+    if kinds & _BRACKETS and _balanced(v):
+        return False  # code: `{lookup_key[1]}`, `Jobs[-1].JobId`, `f"{uuid4()}"`
+    return _classes(v) >= 3 or (len(kinds) >= 4 and len(v) >= 16)
+
+
+# names joined by `_` (`PyTuple_Type`), a member read (`r.C0.ESC`)
+# a field of a format string or an f-string: `{uuid4()}`, `{user.id}`, `{keys[0]}`
+_FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.]+(?:\([^(){}]{0,32}\)|\[[^\[\]{}]{0,32}\])?\}")
+_SNAKE_WORDS = re.compile(r"[A-Za-z]{2,}_[A-Za-z]{2,}|[A-Za-z_$][\w$]*\.[A-Za-z_$]")
+_QUERY_OR_ENTITY = re.compile(r"&[\w.\[\]-]{1,40}=|&#?\w{2,8};")
+_BRACKETS = frozenset("()[]{}")
+_CLOSER = {")": "(", "]": "[", "}": "{"}
+
+
+def _balanced(v: str) -> bool:
+    """Every bracket of `v` closes the last one opened, as in code; a generated password's
+    brackets seldom do (`m{{h}o)p${e]nob(…`)."""
+    stack: list[str] = []
+    for ch in v:
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in _CLOSER and (not stack or stack.pop() != _CLOSER[ch]):
+            return False
+    return not stack
+
+
 def _words_only(v: str) -> bool:
     return all(ch.isalpha() or ch in "-_." for ch in v)
 
@@ -330,8 +367,10 @@ def plausible_secret(v: str) -> bool:
         return False
     if _DIGEST_PREFIX.match(v) or v.startswith(PUBLIC_BASE64):
         return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
-    if _EXPRESSION.search(v) or _FILE_PATH.fullmatch(v):
-        return False  # minified code (`r.C0.ESC+o.key`), a file's path (`app/v2-stage.war`)
+    if _EXPRESSION.search(v) or _FILE_PATH.fullmatch(v) or _REGEX.search(v) or (
+            "{" in v and _FORMAT_FIELD.search(v)):
+        return False  # minified code (`r.C0.ESC+o.key`), a file's path (`app/v2-stage.war`),
+        # a regular expression (`^[a-z0-9]{32}$`), a format string (`retry-{uuid4()}`)
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
     return entropy(v) >= min(entropy_floor(v, 3.5), math.log2(n) - 0.7) and not name_like(v)
@@ -446,7 +485,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
-        ok = plausible_secret(v)
+        ok = plausible_secret(v) or (plausible_password(v, quoted) and _symbolic(v))
     if ok and _NAME_VALUE.fullmatch(v) and _name_at(text, pos) == v:
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     detector = "password" if kind == "password" else "generic_secret"
