@@ -390,7 +390,8 @@ PASSWORD_FORMS = [
     # generated passwords with symbols, under any secret's name; `%s` inside one
     'API_SECRET=F&mSmKZBERA!cL', 'encryption_key = "V^FZ&Bqp&lIXds"',
     'apikey = "m{{h}o)p${e]nob(ody[finds>-_$#thisone}}"', 'SMTP_PASS=6f66kjh8%SOQ3E',
-    'smtp_pass is gA5x1v2%sStjoG',
+    'smtp_pass is gA5x1v2%sStjoG', 'db_pass: m{{h}o)p${e]nob(ody[finds>-_$#thisone}},',
+    'DB_PASSWORD=p{8Xk)2m]Q', 'secret := m{{h}o)p${e]nob(ody[finds>-_$#thisone}}',
     '"pass": "JsonPass#1"',
     'pw := "GoP4ssw0rd"',
     '<add key="DbPassword" value="Qw3rty!234" />',
@@ -601,6 +602,10 @@ NAMES_NOT_SECRETS = [
     '"output_token": "Jobs[-1].JobId",', '"Idempotency-Key": f"stainless-retry-{uuid4()}",',
     "'keys_xa': ',&PyTuple_Type,&#varname#_xa_capi',", '"Tagging": "key1=value1&key2=value2"',
     "o.key=t?r.C0.ESC+`[1;5D`", 'msg = "password: %s"', 'token = "${{ secrets.TOKEN }}"',
+    "def detach(self, token: Token[Context]) -> None:", "qsa.sort(key=itemgetter(0))",
+    "AsyncTokenProvider = Callable[[], str | None]", "key_sizes = frozenset([64, 128, 192])",
+    "result = self.native.assign(**{key_token: 0}).merge(",
+    "keyup(e){this._client.keyup({key:e})}toggleInteractive(){let e=this.state.mode",
 ]
 
 
@@ -649,8 +654,8 @@ def test_keyword_local_patterns_read_a_bounded_stretch_after_the_keyword() -> No
     """`password` + a million spaces once took 4.9 s: every run of blanks the anchored
     patterns may read after a keyword is bounded, so each keyword costs a constant."""
     from emancipate.guard import secrets
-    for pattern in (secrets._TAIL, secrets._QUOTED, secrets._CALL, secrets._BARE,
-                    secrets._BEARER):
+    for pattern in (secrets._TAIL, secrets._TAIL_BRACKETS, secrets._QUOTED, secrets._CALL,
+                    secrets._BARE, secrets._BEARER):
         for unbounded in ("[ \\t]*", "[ \\t]+", "]*?", "\\s*", "\\s+"):
             assert unbounded not in pattern.pattern, (pattern.pattern[:60], unbounded)
 

@@ -77,7 +77,7 @@ def keyword_overshoot(keyword: str) -> int:
 # type annotation (`password: str =`, `val password: String =`).
 _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
-_TAIL = re.compile(
+_TAIL_HEAD = (
     r"""(?P<mid>(?:[\w.\- \t]|['’](?=\w)){0,40}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\||[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
@@ -92,10 +92,18 @@ _TAIL = re.compile(
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
         (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
-        (?P<v>[^\s"'`;,<>()\[\]{}|\\]{4,256}?)(?:\*\*)?
-        (?=["'`;,<>)\]}|\s]|\\|$)""",
-    re.X,
-)
+        (?P<v>""")
+_TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\]{4,256}?)(?:\*\*)?
+    (?=["'`;,<>)\]}|\s]|\\|$)""", re.X)
+# The same with brackets inside the value, read to its end: `db_pass: m{{h}o)p${e]nob(…`, a
+# generated password (`_symbolic`: its brackets do not balance as code's do).
+_TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
+    (?=["'`;,]?[ \t]{0,8}(?:\r?\n|$))""", re.X)
+# a name called, indexed or given type parameters: `frozenset([`, `list[Token])`
+_APPLIED = re.compile(r"[\w$.]+[(\[]")
+_BRACKET = re.compile(r"[^\n(\[{]{0,64}[(\[{]")
+# brackets joined as code joins them: `}).merge(`, `f()(`, `){`, a line ending in `(`
+_CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # The same, for a quoted value that may hold spaces: `password = "correct horse battery"`;
 # with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes. The value may hold the
 # other quotes and an escaped backslash (`"pa'ss`w\\rd"`), not start or end with a quote
@@ -443,6 +451,12 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     strict = False  # a call argument or a bare word: only a value that cannot be a name
     if m is None:
         m = _TAIL.match(text, pos)
+        if m is None and _BRACKET.match(text, pos) is not None:
+            m = _TAIL_BRACKETS.match(text, pos)
+            if m is not None and (m.group("to") is not None or _APPLIED.match(m.group("v"))
+                                  or _CODE_JOINT.search(m.group("v"))
+                                  or not _symbolic(m.group("v"))):
+                m = None  # `to …`; `itemgetter(1))`, `0}).merge(`: code
         if m is not None and m.group("to") is not None:
             strict = True  # `changed my password to Welcome123`: a value, not `to login`
             # (and `should be`, `will be`)
