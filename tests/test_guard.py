@@ -392,6 +392,8 @@ PASSWORD_FORMS = [
     'apikey = "m{{h}o)p${e]nob(ody[finds>-_$#thisone}}"', 'SMTP_PASS=6f66kjh8%SOQ3E',
     'smtp_pass is gA5x1v2%sStjoG', 'db_pass: m{{h}o)p${e]nob(ody[finds>-_$#thisone}},',
     'DB_PASSWORD=p{8Xk)2m]Q', 'secret := m{{h}o)p${e]nob(ody[finds>-_$#thisone}}',
+    'if ("m{{h}o)p${e]nob(ody[finds>-_$#thisone}}" !== secret) {',
+    'std::string secret("m{{h}o)p${e]nob(ody[finds>-_$#thisone}}");',
     '"pass": "JsonPass#1"',
     'pw := "GoP4ssw0rd"',
     '<add key="DbPassword" value="Qw3rty!234" />',

@@ -314,6 +314,10 @@ _REGEX = re.compile(
 _SYMBOLS = frozenset("!@#$%^&*()[]{}<>?~+=|;,")
 
 
+def _generated_password(v: str, quoted: bool) -> bool:
+    return plausible_password(v, quoted) and _symbolic(v)
+
+
 def _symbolic(v: str) -> bool:
     """A generated password kept under a secret's name (`F&mSmKZBERA!cL`,
     `m{{h}o)p${e]nob(…`), which `plausible_secret` does not read as random (no digit, case
@@ -495,11 +499,12 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
               else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)
-                                            or (len(v) >= 16 and case_random(v))))
+                                            or (len(v) >= 16 and case_random(v)))
+              or len(v) >= 16 and _generated_password(v, quoted))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
-        ok = plausible_secret(v) or (plausible_password(v, quoted) and _symbolic(v))
+        ok = plausible_secret(v) or _generated_password(v, quoted)
     if ok and _NAME_VALUE.fullmatch(v) and _name_at(text, pos) == v:
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     detector = "password" if kind == "password" else "generic_secret"
@@ -672,7 +677,7 @@ def _literal_ok(v: str, kind: str) -> bool:
     secret."""
     if kind == "password":
         return plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
-    return plausible_secret(v)
+    return plausible_secret(v) or _generated_password(v, quoted=True)
 
 
 def _compare_call(text: str, pos: int) -> bool:
