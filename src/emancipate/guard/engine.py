@@ -278,8 +278,20 @@ def _classes3(v: str) -> bool:
                 any(c.isdigit() for c in v), any(not c.isalnum() for c in v))) >= 3
 
 
+_URL_PARTS = re.compile(r"[/?&=#.]+")
+
+
+def _url_token(v: str) -> bool:
+    """A URL with a part only a machine wrote: 20 characters or more of both cases and
+    digits at random, or 32 hex digits and more (`/hooks/<token>`), not a word or a name."""
+    return any(random_token(p, 20) or (len(p) >= 32 and _HEX_VALUE.fullmatch(p) is not None
+                                       and entropy(p) >= HEX_ENTROPY)
+               for p in _URL_PARTS.split(v) if len(p) >= 20)
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
+    "url_token": _url_token,
     "classes3": _classes3,
     "bitlocker": _bitlocker,
     "not_name": lambda v: not name_like(v),
