@@ -233,6 +233,9 @@ ENCODINGS: dict[str, Callable[[], tuple[Body, list[str]]]] = {
         ["\\u0041\\u004bIA" + AWS[4:], AWS]),
     "percent-encoding": lambda: (_user(f"GET https://api.example/x?key=%41%4B{AWS[2:]}"),
                                  [f"%41%4B{AWS[2:]}", AWS]),
+    "JSON escaped twice": lambda: (
+        _user('payload: "{\\\\\\"api_key\\\\\\":\\\\\\"Xk29sLmQp81ZvTn4RbWy3qQ7pLm0\\\\\\"}"'),
+        ["Xk29sLmQp81ZvTn4RbWy3qQ7pLm0"]),
     "terminal colour codes": lambda: (_user(f"log: \x1b[94m{AWS}\x1b[0m done"),
                                       [f"\x1b[94m{AWS}", AWS]),
     "HTML character references": lambda: (_user(f'<a href="/x?key=&quot;{AWS}&quot;">'),

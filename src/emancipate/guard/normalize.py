@@ -66,6 +66,10 @@ _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 # A terminal colour or cursor code (`\x1b[94m`), removed whole: a log pasted from a terminal
 # writes `\x1b[94msq0csp-…`, and with only the ESC removed `m` would stick to the token.
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,16}[ -/]{0,2}[@-~]")
+# Escapes of escapes before a quote: JSON written into a JSON string twice or more
+# (`{\\\"api_key\\\":\\\"…\\\"}`); the readers take one `\"` themselves, so a run
+# of two or more backslashes is dropped from the view.
+_ESCAPED_QUOTE = re.compile(r"\\{2,}(?=[\"'])")
 # HTML character references (`token=&quot;…&quot;` in a page's source), decoded.
 _ENTITY = re.compile(r"&(?:quot|apos|amp|lt|gt|nbsp|#[0-9]{2,5}|#[xX][0-9a-fA-F]{2,4});")
 _ENTITIES = {"quot": '"', "apos": "'", "amp": "&", "lt": "<", "gt": ">", "nbsp": " "}
@@ -206,6 +210,8 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
         found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
     if "\x1b[" in text:
         found.extend((m.start(), m.end(), "ansi") for m in _ANSI.finditer(text))
+    if "\\\\" in text:
+        found.extend((m.start(), m.end(), "ansi") for m in _ESCAPED_QUOTE.finditer(text))
     if "&" in text and ";" in text:
         found.extend((m.start(), m.end(), "entity") for m in _ENTITY.finditer(text))
     if any(c in text for c in _CLOSERS):
@@ -259,7 +265,8 @@ def view_of(text: str) -> View:
             else:
                 out.add(_folded(decoded), s, e, False)
         elif kind == "ansi":
-            pass  # removed: the next run maps back to the original after it
+            pass  # removed (a colour code, escapes of escapes): the next run maps back to
+            # the original after it
         elif kind == "entity":
             out.add(_entity(raw[1:-1]), s, e, False)
         elif kind == "at":
