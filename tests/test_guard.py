@@ -392,6 +392,9 @@ PASSWORD_FORMS = [
     'apikey = "m{{h}o)p${e]nob(ody[finds>-_$#thisone}}"', 'SMTP_PASS=6f66kjh8%SOQ3E',
     'smtp_pass is gA5x1v2%sStjoG', 'db_pass: m{{h}o)p${e]nob(ody[finds>-_$#thisone}},',
     'DB_PASSWORD=p{8Xk)2m]Q', 'secret := m{{h}o)p${e]nob(ody[finds>-_$#thisone}}',
+    # the key that signs anti-forgery tokens; two-factor recovery codes and keys
+    'CSRF_SECRET=HKU1mBJ5GFZapyNGBAUH', 'recoveryCode=vtE3fajDYftNSJBNTrsqf4Q1q6nNDQFy',
+    'the recovery key is 4Hq8Lm2Xv9Rz1Tn7Wb3Qp5',
     'if ("m{{h}o)p${e]nob(ody[finds>-_$#thisone}}" !== secret) {',
     'std::string secret("m{{h}o)p${e]nob(ody[finds>-_$#thisone}}");',
     '"pass": "JsonPass#1"',
@@ -607,6 +610,7 @@ NAMES_NOT_SECRETS = [
     "def detach(self, token: Token[Context]) -> None:", "qsa.sort(key=itemgetter(0))",
     "AsyncTokenProvider = Callable[[], str | None]", "key_sizes = frozenset([64, 128, 192])",
     "result = self.native.assign(**{key_token: 0}).merge(",
+    'csrf_token = "Cj5ZkaxDKAgB6do2LxuS"', "X-CSRF-Token: Cj5ZkaxDKAgB6do2LxuSx9Qw",
     "keyup(e){this._client.keyup({key:e})}toggleInteractive(){let e=this.state.mode",
 ]
 

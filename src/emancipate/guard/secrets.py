@@ -52,6 +52,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
+    **dict.fromkeys((f"{w}{sep}{n}" for w in ("recovery", "backup") for n in ("code", "key")
+                     for sep in ("_", "-", " ", "")), "apikey"),
     "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
     "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
@@ -211,14 +213,17 @@ _SKIP_WORDS = _words(
     "differences strength reset requirement requirements input prompt hash algorithm "
     "algo manager store storage vault location env variable var method mode scope scopes "
     "usage question questions idea ideas issue issues message messages "
-    "public pub bucket schema csrf xsrf authenticity foreign primary sort partition cache "
+    "public pub bucket schema foreign primary sort partition cache "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker"
 )
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
-# to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`), not a
-# credential; only for `token` (`changePassword(…)` sets a password).
-_MARKER_TOKEN = _words("request change lifecycle idempotency cancellation")
+# to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`) or an
+# anti-forgery token a page hands to every browser (`csrf_token`, `authenticity_token`), not
+# a credential; only for `token` (`changePassword(…)` sets a password, and `CSRF_SECRET`
+# is the key that signs the anti-forgery tokens).
+_MARKER_TOKEN = _words(
+    "request change lifecycle idempotency cancellation csrf xsrf authenticity")
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret.
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
