@@ -110,6 +110,8 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "user:pass@host": lambda r: f"u{r.randint(0, 9)}:Pw{_digits(r, 4)}x!@h{r.randint(0, 9)}.io ",
     "letter runs with dashes": lambda r: '"' + "".join(r.choice("abcdefghijklmnopqrstuvwxyz")
                                                        for _ in range(30)) + 'Q12-x-y+" ',
+    # a secret word, then a value with brackets (read by `_TAIL_BRACKETS`), glued together
+    "brackets after a secret word": lambda r: f"token=a{r.randint(0, 9)}(",
 }
 
 SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)
