@@ -103,6 +103,7 @@ _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\
     (?=["'`;,]?[ \t]{0,8}(?:\r?\n|$))""", re.X)
 # a name called, indexed or given type parameters: `frozenset([`, `list[Token])`
 _APPLIED = re.compile(r"[\w$.]+[(\[]")
+# an opening bracket within 64 characters on the line: only then is `_TAIL_BRACKETS` tried
 _BRACKET = re.compile(r"[^\n(\[{]{0,64}[(\[{]")
 # brackets joined as code joins them: `}).merge(`, `f()(`, `){`, a line ending in `(`
 _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
@@ -329,7 +330,9 @@ def _symbolic(v: str) -> bool:
     not random): letters with two kinds of symbol or more, and both cases or digits too, or
     four kinds of symbol in 16 characters; not a regular expression."""
     kinds = _SYMBOLS.intersection(v)
-    if len(v) < 10 or len(kinds) < 2 or _REGEX.search(v) or _SNAKE_WORDS.search(v) or (
+    if len(v) < 10 or len(kinds) < 2 or not any(c.isalpha() for c in v):
+        return False
+    if _REGEX.search(v) or _SNAKE_WORDS.search(v) or (
             "&" in v and _QUERY_OR_ENTITY.search(v)):
         return False  # a regular expression, names, a query string or HTML
     if kinds & _BRACKETS and _balanced(v):
@@ -337,9 +340,9 @@ def _symbolic(v: str) -> bool:
     return _classes(v) >= 3 or (len(kinds) >= 4 and len(v) >= 16)
 
 
-# names joined by `_` (`PyTuple_Type`), a member read (`r.C0.ESC`)
 # a field of a format string or an f-string: `{uuid4()}`, `{user.id}`, `{keys[0]}`
 _FORMAT_FIELD = re.compile(r"\{[A-Za-z_][\w.]+(?:\([^(){}]{0,32}\)|\[[^\[\]{}]{0,32}\])?\}")
+# names joined by `_` (`PyTuple_Type`), a member read (`r.C0.ESC`)
 _SNAKE_WORDS = re.compile(r"[A-Za-z]{2,}_[A-Za-z]{2,}|[A-Za-z_$][\w$]*\.[A-Za-z_$]")
 _QUERY_OR_ENTITY = re.compile(r"&[\w.\[\]-]{1,40}=|&#?\w{2,8};")
 _BRACKETS = frozenset("()[]{}")
