@@ -271,11 +271,20 @@ def _bitlocker(v: str) -> bool:
                     for b in blocks))
 
 
-def _classes3(v: str) -> bool:
-    """Three of lower case, upper case, digits and symbols: a password, not a name with a
-    number (`jsmith42`)."""
-    return sum((any(c.islower() for c in v), any(c.isupper() for c in v),
-                any(c.isdigit() for c in v), any(not c.isalnum() for c in v))) >= 3
+def char_classes(v: str) -> int:
+    """How many of lower case, upper case, digits and other characters (symbols, letters
+    without case) `v` holds."""
+    lower = upper = digit = other = 0
+    for ch in v:
+        if ch.islower():
+            lower = 1
+        elif ch.isupper():
+            upper = 1
+        elif ch.isdigit():
+            digit = 1
+        else:
+            other = 1
+    return lower + upper + digit + other
 
 
 _URL_PARTS = re.compile(r"[/?&=#.]+")
@@ -292,7 +301,8 @@ def _url_token(v: str) -> bool:
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
     "url_token": _url_token,
-    "classes3": _classes3,
+    # three kinds of characters: a password, not a name with a number (`jsmith42`)
+    "classes3": lambda v: char_classes(v) >= 3,
     "bitlocker": _bitlocker,
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,

@@ -16,6 +16,7 @@ import re
 from emancipate.guard.engine import (
     PUBLIC_BASE64,
     case_random,
+    char_classes,
     digit_count,
     dotted_name,
     entropy,
@@ -265,20 +266,6 @@ def _placeholder(v: str) -> bool:
         "%" in v and _PRINTF.search(v) is not None) or template_ref(v)
 
 
-def _classes(v: str) -> int:
-    lower = upper = digit = other = 0
-    for ch in v:
-        if ch.islower():
-            lower = 1
-        elif ch.isupper():
-            upper = 1
-        elif ch.isdigit():
-            digit = 1
-        else:
-            other = 1
-    return lower + upper + digit + other
-
-
 def plausible_password(v: str, quoted: bool = False) -> bool:
     """A value worth treating as a password: not a placeholder, a name or a path. A quoted
     literal is a value, not a variable: it may be shaped like a name (`"hunter_2"`), from 4
@@ -297,7 +284,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False
     if _EXPRESSION.search(v):
         return False  # minified code: `passwordVerification:m&&P&&p>>8`
-    return _classes(v) >= 2 or v.isdigit()
+    return char_classes(v) >= 2 or v.isdigit()
 
 
 def _bare_value(v: str) -> bool:
@@ -337,7 +324,7 @@ def _symbolic(v: str) -> bool:
         return False  # a regular expression, names, a query string or HTML
     if kinds & _BRACKETS and _balanced(v):
         return False  # code: `{lookup_key[1]}`, `Jobs[-1].JobId`, `f"{uuid4()}"`
-    return _classes(v) >= 3 or (len(kinds) >= 4 and len(v) >= 16)
+    return char_classes(v) >= 3 or (len(kinds) >= 4 and len(v) >= 16)
 
 
 # a field of a format string or an f-string: `{uuid4()}`, `{user.id}`, `{keys[0]}`
