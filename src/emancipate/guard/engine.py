@@ -694,9 +694,12 @@ _ID_NAME_WORDS = frozenset((
 # `NextMarker`, `ClientRequestToken`)
 # (an anti-forgery token is tied to a page, not a credential: `csrf`, `xsrf`, Rails'
 # `authenticity_token`, Django's `csrfmiddlewaretoken`)
+# Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token
+# a page hands to every browser, not a credential (the keyword readers skip it too).
+ANTI_FORGERY_WORDS = frozenset(("csrf", "xsrf", "authenticity"))
 _NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "continuation", "pagination", "cursor",
-                                  "marker", "idempotency", "request", "csrf", "xsrf",
-                                  "authenticity", "csrfmiddlewaretoken"))
+                                  "marker", "idempotency", "request", "csrfmiddlewaretoken")
+                                 ) | ANTI_FORGERY_WORDS
 # ... unless the name says what it opens or signs: a session's id is its key (`session_id`,
 # `sid`), a CSRF secret signs the tokens (`csrf_secret`)
 _CREDENTIAL_NAME_WORDS = frozenset(("session", "sess", "sid", "secret", "password", "passwd",

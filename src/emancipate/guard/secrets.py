@@ -14,6 +14,7 @@ import math
 import re
 
 from emancipate.guard.engine import (
+    ANTI_FORGERY_WORDS,
     PUBLIC_BASE64,
     case_random,
     char_classes,
@@ -224,8 +225,7 @@ _SKIP_WORDS = _words(
 # anti-forgery token a page hands to every browser (`csrf_token`, `authenticity_token`), not
 # a credential; only for `token` (`changePassword(…)` sets a password, and `CSRF_SECRET`
 # is the key that signs the anti-forgery tokens).
-_MARKER_TOKEN = _words(
-    "request change lifecycle idempotency cancellation csrf xsrf authenticity")
+_MARKER_TOKEN = _words("request change lifecycle idempotency cancellation") | ANTI_FORGERY_WORDS
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret.
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
