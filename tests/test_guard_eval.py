@@ -31,7 +31,7 @@ SOURCES = {"credsweeper", "detect-secrets", "gitleaks", "generated"}
 # Regression floors (not quality claims): secret recall and PII recall/precision may not go
 # below them; the share of negatives flagged may not go above its ceiling.
 FLOORS: dict[str, dict[str, float]] = {
-    "dev": {"recall": 0.78, "negatives_flagged_max": 0.14,
+    "dev": {"recall": 0.89, "negatives_flagged_max": 0.14,
             "pii_recall": 0.98, "pii_precision": 0.98},
     "heldout": {"recall": 0.79, "negatives_flagged_max": 0.06,
                 "pii_recall": 0.97, "pii_precision": 0.98},
