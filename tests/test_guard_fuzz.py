@@ -8,13 +8,17 @@ breaks the guard; this found `key = [01, 02, …]` (a zero-padded byte array) ra
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import random
+import re
 
 import pytest
 
 from emancipate.guard import Guard, GuardConfig
 from emancipate.guard.engine import builtin_rules
 from emancipate.guard.secrets import GENERIC_KEYWORDS
+from tests.regex_lint import nested_repetitions
 
 GUARD = Guard.from_config(GuardConfig())
 KEYWORDS = sorted(GENERIC_KEYWORDS) + sorted({k for r in builtin_rules() for k in r.keywords})
@@ -95,10 +99,40 @@ def _backtracking_bait() -> list[str]:
     return out
 
 
-def test_values_built_to_backtrack_are_scanned() -> None:
-    """One request must not freeze the guard. A regex of `random_token` with nested
-    repetition took 3.7 s on a 33-character value and doubled with each letter more: on
-    such a regex these scans do not end, and the suite's per-test timeout (pyproject)
-    fails the test. Nothing here measures time."""
+def test_values_built_to_backtrack_are_scanned_alike_every_time() -> None:
+    """The bait values give findings inside the text, the same on a second scan (what
+    keeps them from freezing the guard is the structural test below)."""
     for text in _backtracking_bait():
-        assert isinstance(GUARD.scan(text), list)
+        found = GUARD.scan(text)
+        assert all(0 <= f.start < f.end <= len(text) for f in found), text
+        assert GUARD.scan(text) == found, text
+
+
+def _guard_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    import emancipate.guard as guard
+    out = []
+    for info in pkgutil.iter_modules(guard.__path__):
+        module = importlib.import_module(f"emancipate.guard.{info.name}")
+        out += [(f"{info.name}.{name}", v) for name, v in vars(module).items()
+                if isinstance(v, re.Pattern)]
+    return out
+
+
+def test_no_guard_regex_nests_a_repetition_nothing_delimits() -> None:
+    """One request must not freeze the guard. `random_token`'s joined-name regex once
+    nested `(?:[A-Z]?[a-z]+)+` in a repetition: 3.7 s on a 33-character value, doubling with
+    each letter more (Python's `re` backtracks). Every regex the guard's modules compile
+    for `re` is read for such nesting (`tests/regex_lint.py`); no time is measured."""
+    patterns = _guard_patterns()
+    assert len(patterns) > 100
+    assert [name for name, p in patterns if nested_repetitions(p)] == []
+
+
+def test_the_nesting_check_finds_the_regex_that_froze_the_guard() -> None:
+    letters = r"(?:[A-Z]?[a-z]+|[A-Z]+(?![a-z]))+"
+    frozen = re.compile(rf"(?:{letters}\d*|\d+)(?:[-_.](?:{letters}\d*|\d+)){{2,}}")
+    fixed = re.compile(r"(?:[A-Za-z]+[0-9]*|[0-9]+)(?:[-_.](?:[A-Za-z]+[0-9]*|[0-9]+)){2,}")
+    assert nested_repetitions(frozen)
+    assert nested_repetitions(fixed) == []
+    assert nested_repetitions(re.compile(r"(?:\w+\.)+\w+")) == []  # `.` ends each part
+    assert nested_repetitions(re.compile(r"(?:a+b?)+c"))  # nothing required but `a+`
