@@ -293,8 +293,7 @@ _URL_PARTS = re.compile(r"[/?&=#.]+")
 def _url_token(v: str) -> bool:
     """A URL with a part only a machine wrote: 20 characters or more of both cases and
     digits at random, or 32 hex digits and more (`/hooks/<token>`), not a word or a name."""
-    return any(random_token(p, 20) or (len(p) >= 32 and _HEX_VALUE.fullmatch(p) is not None
-                                       and entropy(p) >= HEX_ENTROPY)
+    return any(random_token(p, 20) or (long_hex(p) and entropy(p) >= HEX_ENTROPY)
                for p in _URL_PARTS.split(v) if len(p) >= 20)
 
 
@@ -639,6 +638,11 @@ HEX_ENTROPY = 3.2
 _HEX_VALUE = re.compile(r"[0-9a-fA-F]+")
 
 
+def long_hex(value: str) -> bool:
+    """32 hex digits or more: a key or token written in hex."""
+    return len(value) >= 32 and _HEX_VALUE.fullmatch(value) is not None
+
+
 def entropy_floor(value: str, floor: float) -> float:
     """`floor`, or `HEX_ENTROPY` when that is lower and the value is hex digits only."""
     return min(floor, HEX_ENTROPY) if _HEX_VALUE.fullmatch(value) else floor
@@ -690,13 +694,12 @@ _ID_NAME_WORDS = frozenset((
     "device", "workspace", "container", "instance", "object", "blob", "keyid", "cert",
     "certificate", "crt"
 ))
-# and any word that says a paging cursor or a request marker (`NextContinuationToken`,
-# `NextMarker`, `ClientRequestToken`)
-# (an anti-forgery token is tied to a page, not a credential: `csrf`, `xsrf`, Rails'
-# `authenticity_token`, Django's `csrfmiddlewaretoken`)
 # Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token
 # a page hands to every browser, not a credential (the keyword readers skip it too).
 ANTI_FORGERY_WORDS = frozenset(("csrf", "xsrf", "authenticity"))
+# and any word that says a paging cursor or a request marker (`NextContinuationToken`,
+# `NextMarker`, `ClientRequestToken`), or an anti-forgery token (above; Django's
+# `csrfmiddlewaretoken`)
 _NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "continuation", "pagination", "cursor",
                                   "marker", "idempotency", "request", "csrfmiddlewaretoken")
                                  ) | ANTI_FORGERY_WORDS

@@ -209,9 +209,9 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
     if "%" in text:
         found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
     if "\x1b[" in text:
-        found.extend((m.start(), m.end(), "ansi") for m in _ANSI.finditer(text))
+        found.extend((m.start(), m.end(), "removed") for m in _ANSI.finditer(text))
     if "\\\\" in text:
-        found.extend((m.start(), m.end(), "ansi") for m in _ESCAPED_QUOTE.finditer(text))
+        found.extend((m.start(), m.end(), "removed") for m in _ESCAPED_QUOTE.finditer(text))
     if "&" in text and ";" in text:
         found.extend((m.start(), m.end(), "entity") for m in _ENTITY.finditer(text))
     if any(c in text for c in _CLOSERS):
@@ -264,9 +264,9 @@ def view_of(text: str) -> View:
                 out.add(raw, s, e, True)
             else:
                 out.add(_folded(decoded), s, e, False)
-        elif kind == "ansi":
-            pass  # removed (a colour code, escapes of escapes): the next run maps back to
-            # the original after it
+        elif kind == "removed":
+            pass  # a colour code, escapes of escapes: the next run maps back to the
+            # original after it
         elif kind == "entity":
             out.add(_entity(raw[1:-1]), s, e, False)
         elif kind == "at":

@@ -22,6 +22,7 @@ from emancipate.guard.engine import (
     dotted_name,
     entropy,
     entropy_floor,
+    long_hex,
     name_like,
     placeholder_token,
     random_token,
@@ -391,12 +392,6 @@ def _random_part(v: str) -> bool:
         and digit_count(p) >= 2 for p in v.split("."))
 
 
-def _long_hex(v: str) -> bool:
-    """32 hex digits or more: a key or token in hex (letters and digits were checked by
-    `plausible_secret`)."""
-    return len(v) >= 32 and all(c in "0123456789abcdefABCDEF" for c in v)
-
-
 def _bearer_ok(v: str) -> bool:
     return not _placeholder(v) and entropy(v) >= 3.0 and (
         any(ch.isdigit() for ch in v) or len(v) >= 24)
@@ -493,9 +488,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
             _literal_ok(v, kind) or (kind != "password" and _literal_ok(v, "password")))
     elif strict:
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
-              else plausible_secret(v) and (random_token(v, 16) or _long_hex(v)
-                                            or (len(v) >= 16 and case_random(v)))
-              or len(v) >= 16 and _generated_password(v, quoted))
+              else (plausible_secret(v) and (random_token(v, 16) or long_hex(v)
+                                             or (len(v) >= 16 and case_random(v))))
+              or (len(v) >= 16 and _generated_password(v, quoted)))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
