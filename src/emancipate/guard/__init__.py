@@ -268,6 +268,13 @@ class Guard:
         for i in sorted(triggered):  # sorted: the same findings in the same order every run
             run_rule(self.rules[i], text, triggered[i], hits)
         if local:
+            # The rules' findings that win over every local one, resolved first: a value
+            # they claim is not read again (its checks are most of a local read's cost,
+            # and its finding would lose the overlap anyway).
+            ahead = resolve([h for h in hits if h[3] < _LOCAL_PRIORITY])
+            taken = _Spans(ahead)
+            hits = [(s, e, d, 0) for s, e, d in ahead] + [
+                h for h in hits if h[3] >= _LOCAL_PRIORITY]
             generic: list[tuple[int, int, str]] = []
             # keywords ending at one place (`api_key`, `key`) read the same value once,
             # under the most specific kind
@@ -276,7 +283,7 @@ class Guard:
                 if pos not in kinds or _KIND_RANK[kind] < _KIND_RANK[kinds[pos]]:
                     kinds[pos] = kind
             for pos, kind in kinds.items():
-                scan_local(text, kind, pos, generic, self.enabled)
+                scan_local(text, kind, pos, generic, self.enabled, taken.overlaps)
             hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)
         return resolve(hits) if hits else []
 

@@ -603,8 +603,9 @@ def _line(text: str, start: int, end: int) -> str:
 # (`T00000000/B00000000/XXXXXXXX`) or a template word; a random 20-character base-62 token
 # holds a run of six with a probability under 1e-8. Passwords and hashes are exempt: a weak
 # real password looks like a placeholder, and their rules list template syntax themselves.
-_MASK = re.compile(r"[xX]{6}|\*{4}|•{4}|#{4}")
-_RUN6 = re.compile(r"([0-9xXaAzZ_-])\1{5}|\*{4}|\.{4}")
+# (substring tests, not a regex search: this runs for every candidate a rule finds)
+_MASKS = ("xxxxxx", "****", "••••", "####")  # in the lower-cased value
+_RUNS6 = tuple(c * 6 for c in "0123456789xXaAzZ_-") + ("****", "....")
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample")
 # A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
@@ -650,11 +651,12 @@ def entropy_floor(value: str, floor: float) -> float:
 
 def placeholder_token(value: str) -> bool:
     """A token-shaped value that is a placeholder or a documentation sample."""
-    if _MASK.search(value):  # `XXXXXX`, `******`: written by a person hiding a value
+    low = value.lower()
+    if any(map(low.__contains__, _MASKS)):  # `XXXXXX`, `******`: a person hid a value
         return True
-    if _RUN6.search(value) and entropy(value) < 3.0:  # formats with fixed `AAAA` runs stay
-        return True
-    return next(_TEMPLATES.iter(value.lower()), None) is not None or template_ref(value)
+    if any(map(value.__contains__, _RUNS6)) and entropy(value) < 3.0:  # formats with fixed
+        return True  # `AAAA` runs stay
+    return next(_TEMPLATES.iter(low), None) is not None or template_ref(value)
 
 
 def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Callable
 
 from emancipate.guard.engine import (
     ANTI_FORGERY_WORDS,
@@ -411,9 +412,11 @@ def url_password_ok(v: str) -> bool:
     return len(v) >= 3 and not _placeholder(v) and low not in {"token", "pass", "pw"}
 
 
-def scan_local(text: str, kind: str, pos: int, out: list[Hit],
-               enabled: frozenset[str]) -> None:
-    """One anchored match after a secret-like keyword that ends at `pos` (exclusive)."""
+def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozenset[str],
+               taken: Callable[[int, int], bool] | None = None) -> None:
+    """One anchored match after a secret-like keyword that ends at `pos` (exclusive).
+    `taken(start, end)`: the span overlaps a finding that wins over this one (a rule's), so
+    the value is not checked."""
     if kind == "url":
         if "url_password" in enabled:
             m = _URL.match(text, pos)
@@ -432,6 +435,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
         _sql_insert(text, pos, out)
+    if taken is not None and _next_taken(text, pos, taken):
+        return
     m = _QUOTED.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
                                                            or m.group("mid"))
@@ -479,6 +484,12 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         return
     g = next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
     v = m.group(g)
+    end = m.end(g)
+    cut = _NEXT_PARAM.search(v) if "&" in v else None
+    if cut is not None:
+        end = m.start(g) + cut.start()
+    if taken is not None and taken(m.start(g), end):
+        return
     if spaced:
         ok = plausible_phrase(v)
     elif g == "v4":  # a literal default of a secret's variable: `getenv("X", "…")`
@@ -499,9 +510,16 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit],
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
-        end = m.end(g)
-        cut = _NEXT_PARAM.search(v) if "&" in v else None
-        out.append((m.start(g), end if cut is None else m.start(g) + cut.start(), detector))
+        out.append((m.start(g), end, detector))
+
+
+def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
+    """The first character after the keyword's operator (`token hf_…`, `KEY="gsk_…`) is in
+    a rule's finding: the value the readers below would read is that finding's."""
+    j, n = pos, len(text)
+    while j < n and j - pos < 8 and text[j] in " \t:=\"'`":
+        j += 1
+    return j < n and taken(j, j + 1)
 
 
 # A table's header row names its columns; a separator row of Markdown (`|---|:--:|`).
@@ -686,6 +704,37 @@ def _name_start(text: str, pos: int) -> int:
     return start
 
 
+_LAST_WORDS = frozenset(("as", "the", "your", "my", "a", "new", "our"))
+
+
+def _after_operand(text: str, start: int) -> bool:
+    """What `_COMPARED_BEFORE` needs right before a name starting at `start`, read backwards
+    with no regex search (a search tries each of the 160 places before the name): up to
+    three members (`user.`), blanks, then `=`, `(` or `,` (`"…" == `, `.equals(`,
+    `strcmp("…", `) or the word ending `use … as [the] `. False only where it cannot match."""
+    j = start
+    for _ in range(3):
+        if j == 0 or text[j - 1] != ".":
+            break
+        k = j - 1
+        while k > 0 and j - 1 - k < 32 and (text[k - 1].isalnum() or text[k - 1] in "_$"):
+            k -= 1
+        if k == j - 1:
+            break
+        j = k
+    while j > 0 and start - j < 160 and text[j - 1] in " \t":
+        j -= 1
+    if j == 0:
+        return False
+    c = text[j - 1]
+    if c in "=(," or not c.isascii():
+        return True  # (a character outside ASCII may be a word's: left to the regex)
+    k = j
+    while k > 0 and j - k < 5 and text[k - 1].isascii() and text[k - 1].isalpha():
+        k -= 1
+    return text[k:j] in _LAST_WORDS and j > k
+
+
 def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
                      enabled: frozenset[str]) -> None:
     """`"…" == password`, `assertEquals("…", password)`: a literal written before the
@@ -695,6 +744,8 @@ def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
             and text.find(" as ", max(0, pos - 40), pos) == -1):
         return  # no literal before the name (C calls: a keyword flood stays cheap)
     start = _name_start(text, pos)
+    if not _after_operand(text, start):
+        return
     m = _COMPARED_BEFORE.search(text, max(lo, start - 160), start)
     if m is None:
         return
