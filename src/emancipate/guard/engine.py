@@ -73,8 +73,8 @@ def _jwt(v: str) -> bool:
 
 
 def _digits(n: int) -> Check:
-    def check(v: str) -> bool:
-        return sum(ch.isdigit() for ch in v) >= n
+    def check(v: str) -> bool:  # (`str.isdigit` also counts other scripts' digits)
+        return (digit_count(v) if v.isascii() else sum(ch.isdigit() for ch in v)) >= n
 
     return check
 
