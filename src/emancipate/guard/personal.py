@@ -62,12 +62,21 @@ SHAPE_TABLE = bytes(_SHAPE)
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
 
 
+def _plain_spaces(text: str) -> str:
+    """`text.translate(_SPACES)`, one `str.replace` per space kind: on a whole text outside
+    ASCII, `translate` reads ~20x slower (90 µs for 2 KB of French, against 4 µs)."""
+    for c in "\u00a0\u202f\u2009\u2007":
+        if c in text:
+            text = text.replace(c, " ")
+    return text
+
+
 def shape_of(text: str) -> bytes:
     """One byte per character (so offsets match the text's) describing its kind."""
     if text.isascii():
         return text.encode("ascii").translate(SHAPE_TABLE)
     if "\u00a0" in text or "\u202f" in text or "\u2009" in text:
-        text = text.translate(_SPACES)  # French thousands and phone separators
+        text = _plain_spaces(text)  # French thousands and phone separators
     return text.encode("ascii", "replace").translate(SHAPE_TABLE)
 
 

@@ -21,11 +21,19 @@ import string
 
 MAX_CHARS = 2_000
 _OPTION = re.compile(r"(?m)^[ \t]*\(?[A-J][.)][ \t]?(.*)$")
-# punctuation becomes a space, then str.split: three times faster than a token regex
-_SPACES = str.maketrans({c: " " for c in string.punctuation + "“”‘’–—…«»¿¡·"})
-_DIGITS = re.compile(r"\d+")
-_MATHS = "=+*/^<>≤≥√∫∑πθ∞%$\\"
-_CODE = ("{", "}", ";", "==", "!=", "->", "def ", "return", "import ", "print(", "```")
+# Punctuation becomes a space, then str.split: three times faster than a token regex. One
+# `str.replace` per punctuation mark present, not `str.translate`: translate leaves CPython's
+# ASCII fast path on a text holding one character outside ASCII (a curly quote, an accent):
+# 180 µs instead of 20 µs for 2,000 characters; replace costs the same on both.
+_PUNCTUATION = string.punctuation + "“”‘’–—…«»¿¡·"
+# Counted in the prompt's UTF-8 bytes, not in the str: on a text holding one character
+# outside ASCII, `str.count` and a `str` regex leave CPython's one-byte fast path (2-3x
+# slower); counting a character's UTF-8 bytes gives the same count. Numbers are runs of
+# ASCII digits (a `str` regex's `\d` also takes other scripts' digits).
+_DIGITS = re.compile(rb"[0-9]+")
+_MATHS = tuple(c.encode() for c in "=+*/^<>≤≥√∫∑πθ∞%$\\")
+_CODE = tuple(c.encode() for c in ("{", "}", ";", "==", "!=", "->", "def ", "return",
+                                   "import ", "print(", "```"))
 
 # name -> family; the order is the feature vector's
 FEATURES: dict[str, str] = {
@@ -57,18 +65,27 @@ def rare_format(shares: dict[str, float], options: float, rare: float) -> bool:
     return shares.get(str(int(options)), 0.0) < rare
 
 
+def _spaced(text: str) -> str:
+    """`text` with every punctuation mark replaced by a space."""
+    for c in _PUNCTUATION:
+        if c in text:
+            text = text.replace(c, " ")
+    return text
+
+
 def view(prompt: str) -> tuple[list[float], list[str]]:
     """(prior features in `FEATURES` order, lower-cased words) of one prompt."""
     head = prompt[:MAX_CHARS]
     low = head.lower()
-    words = low.translate(_SPACES).split()
+    words = _spaced(low).split()
     n, n_words = len(head), len(words)
     found = list(_OPTION.finditer(head))
     question = head[: found[0].start()] if found else head
     option_chars = sum(len(m.group(1)) for m in found) / len(found) if found else 0.0
-    numbers = len(_DIGITS.findall(head))
-    maths = sum(head.count(c) for c in _MATHS)
-    code = sum(head.count(c) for c in _CODE)
+    raw = head.encode("utf-8", "surrogatepass")
+    numbers = len(_DIGITS.findall(raw))
+    maths = sum(raw.count(c) for c in _MATHS)
+    code = sum(raw.count(c) for c in _CODE)
     features = [
         math.log1p(len(prompt)),
         math.log1p(len(question)),
@@ -84,7 +101,7 @@ def view(prompt: str) -> tuple[list[float], list[str]]:
         1.0 if question.rstrip().endswith("?") else 0.0,
         1.0 if "__" in head else 0.0,
         float(min(len(found), 10)),
-        (len(head.encode("utf-8")) - n) / (1 + n),
+        (len(raw) - n) / (1 + n),
         sum(map(len, words)) / n_words if n_words else 0.0,
         len(set(words)) / (1 + n_words),
     ]

@@ -1,12 +1,14 @@
-"""The leak guard's speed at two commits, side by side: this checkout against another commit.
+"""The request path's speed at two commits, side by side: this checkout against another one.
 
-    .venv/bin/python bench/guard_compare.py 7de6301            # 5 rounds
-    .venv/bin/python bench/guard_compare.py HEAD~3 --rounds 9
+    .venv/bin/python bench/speed_compare.py 7de6301            # 5 rounds
+    .venv/bin/python bench/speed_compare.py HEAD~3 --rounds 9
 
 A shared machine's speed drifts by 2x within minutes (other tenants, frequency), so two runs
 made at different times do not compare. Here each round runs both checkouts one after the
-other, in fresh processes, on the same bodies as `bench/guard_bench.py` (2 KB of prose,
-2 KB secret-dense, 1 MB holding 16,000 secrets), and the table reports the best and the
+other (which goes first alternates), in fresh processes: the leak guard on the bodies of
+`bench/guard_bench.py` (2 KB of prose, 2 KB secret-dense, 1 MB holding 16,000 secrets) and
+the independence router's decision on every shared MMLU prompt (`bench/router_eval.py
+--latency-only`: alone, and with an online estimate); the table reports the best and the
 median round of each with their ratio. The other commit is checked out with `git worktree`
 into a temporary directory and run with this checkout's virtual environment (and its bench
 code, so both scan the very same bodies).
@@ -30,7 +32,8 @@ ROOT = HERE.parent
 _CHILD = r"""
 import json, sys, time
 sys.path[:0] = [sys.argv[1] + "/src", sys.argv[2]]
-import emancipate.guard  # first: guard_bench puts this checkout's src first on the path
+# imported first: guard_bench puts this checkout's src first on the path
+import emancipate.guard, emancipate.routing.learned
 assert emancipate.guard.__file__.startswith(sys.argv[1]), emancipate.guard.__file__
 import guard_bench as gb
 records = gb.load_corpus()
@@ -41,10 +44,17 @@ for kind, runs in (("prose", 2000), ("mixed", 1000)):
     p50, p99, _ = gb.timeit(lambda body=body: guard.scan_request(body), runs)
     out[kind] = p50
 out["dense_1mb"] = gb.dense_megabyte(guard)[1] * 1e6
+import router_eval as re_
+lat = re_.latency(re_.read_csvs([re_.DATA], re_.STRONG, re_.WEAK))
+for key, name in (("router", "router"), ("online", "router + online estimate")):
+    out[key + "_p50"], out[key + "_p99"] = lat[name]["cpu_p50_us"], lat[name]["cpu_p99_us"]
 print(json.dumps(out))
 """
-ROWS = (("prose", "2 KB prose, p50"), ("mixed", "2 KB secret-dense, p50"),
-        ("dense_1mb", "1 MB holding 16,000 secrets"))
+ROWS = (("prose", "guard, 2 KB prose, p50"), ("mixed", "guard, 2 KB secret-dense, p50"),
+        ("dense_1mb", "guard, 1 MB holding 16,000 secrets"),
+        ("router_p50", "router decision, p50"), ("router_p99", "router decision, p99"),
+        ("online_p50", "router + online estimate, p50"),
+        ("online_p99", "router + online estimate, p99"))
 
 
 def measure(checkout: Path) -> dict[str, float]:
@@ -70,15 +80,15 @@ def main() -> None:
                         str(other), rev], check=True)
         try:
             runs: dict[str, list[dict[str, float]]] = {"other": [], "this": []}
-            for i in range(args.rounds):
-                runs["other"].append(measure(other))
-                runs["this"].append(measure(ROOT))
+            for i in range(args.rounds):  # which goes first alternates (drift within a round)
+                for name in ("other", "this")[:: 1 if i % 2 == 0 else -1]:
+                    runs[name].append(measure(other if name == "other" else ROOT))
                 print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(other)], check=False)
-    print(f"Leak guard: {rev} against this checkout, {args.rounds} rounds "
-          "(CPU time of one scan; best and median round)\n")
+    print(f"{rev} against this checkout, {args.rounds} rounds (CPU time of one guard scan "
+          "or routing decision; best and median round)\n")
     print(f"| | {rev} best | this best | ratio | {rev} median | this median | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for key, label in ROWS:
