@@ -271,10 +271,12 @@ class Guard:
             # The rules' findings that win over every local one, resolved first: a value
             # they claim is not read again (its checks are most of a local read's cost,
             # and its finding would lose the overlap anyway).
-            ahead = resolve([h for h in hits if h[3] < _LOCAL_PRIORITY])
-            taken = _Spans(ahead)
-            hits = [(s, e, d, 0) for s, e, d in ahead] + [
-                h for h in hits if h[3] >= _LOCAL_PRIORITY]
+            taken = None
+            if hits:
+                ahead = resolve([h for h in hits if h[3] < _LOCAL_PRIORITY])
+                taken = _Spans(ahead).overlaps
+                hits = [(s, e, d, 0) for s, e, d in ahead] + [
+                    h for h in hits if h[3] >= _LOCAL_PRIORITY]
             generic: list[tuple[int, int, str]] = []
             # keywords ending at one place (`api_key`, `key`) read the same value once,
             # under the most specific kind
@@ -283,7 +285,7 @@ class Guard:
                 if pos not in kinds or _KIND_RANK[kind] < _KIND_RANK[kinds[pos]]:
                     kinds[pos] = kind
             for pos, kind in kinds.items():
-                scan_local(text, kind, pos, generic, self.enabled, taken.overlaps)
+                scan_local(text, kind, pos, generic, self.enabled, taken)
             hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)
         return resolve(hits) if hits else []
 
