@@ -14,7 +14,7 @@ import pytest
 from emancipate.config import parse_config
 from emancipate.context import ANONYMOUS, Target
 from emancipate.guard import Guard, GuardConfig
-from emancipate.guard.normalize import decoded_of, view_of
+from emancipate.guard.normalize import IDENTITY, decoded_of, plain, view_of
 from emancipate.guard.offload import INLINE_CHARS, GuardRunner
 from emancipate.guard.request import scan_segments
 from emancipate.guard.view import (
@@ -130,6 +130,17 @@ def test_a_string_that_only_looks_like_a_payload_is_read_as_text(guard: Guard,
 ])
 def test_the_view_reads_what_the_text_means(written: str, seen: str) -> None:
     assert view_of(f"x {written} y").text == f"x {seen} y"
+
+
+@pytest.mark.parametrize("text", [
+    "don\u2019t \u2014 \u00ab ok \u00bb, \u201cquoted\u201d", "tea \U0001F375 and \u65e5\u672c",
+    "3 \u20ac \u00b0 \u00b7 \u2022"])
+def test_typography_that_needs_no_rewrite_leaves_the_text_read_as_it_is(text: str) -> None:
+    # curly quotes, dashes, guillemets, an emoji: nothing to rewrite, so the scan reads the
+    # text itself (no per-run view built twice: the cost of pasted English or French prose)
+    assert plain(text) and view_of(text).text == text and view_of(text).offsets is IDENTITY
+    assert not plain(f"{text} \u0410KIA")  # beside a confusable, the view still rewrites
+    assert view_of(f"{text} \u0410KIA").text == f"{text} AKIA"
 
 
 def test_view_offsets_map_back_to_the_characters_that_wrote_them() -> None:

@@ -229,7 +229,23 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
             if f[0] >= kept[-1][1]:
                 kept.append(f)
         found = kept
-    return found
+    if text.isascii():
+        return found
+    # A short run of other characters that the view writes as it is (typography: `’`, `—`,
+    # `« »`, `“ ”`) is not rewritten: it stays in the text around it, and a text holding no
+    # other rewrite is read as it is (dropped after the overlaps are settled, so that it
+    # still wins the ones it won). Long runs (a sentence of another script) are left to
+    # `_chars`: testing them would cost as much as rewriting them.
+    return [f for f in found if f[2] != "chars" or f[1] - f[0] > _SHORT_RUN
+            or _rewritten(text[f[0]:f[1]])]
+
+
+_SHORT_RUN = 8
+
+
+def _rewritten(run: str) -> bool:
+    """`_chars` writes `run` otherwise than as it is."""
+    return not unicodedata.is_normalized("NFKC", run) or run.translate(_TABLE) != run
 
 
 def plain(text: str) -> bool:
