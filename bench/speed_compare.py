@@ -6,12 +6,12 @@
 A shared machine's speed drifts by 2x within minutes (other tenants, frequency), so two runs
 made at different times do not compare. Here each round runs both checkouts one after the
 other (which goes first alternates), in fresh processes: the leak guard on the bodies of
-`bench/guard_bench.py` (2 KB of prose, 2 KB secret-dense, 1 MB holding 16,000 secrets) and
-the independence router's decision on every shared MMLU prompt (`bench/router_eval.py
---latency-only`: alone, and with an online estimate); the table reports the best and the
-median round of each with their ratio. The other commit is checked out with `git worktree`
-into a temporary directory and run with this checkout's virtual environment (and its bench
-code, so both scan the very same bodies).
+`bench/guard_bench.py` (2 KB of prose, as typed and with curly apostrophes and dashes, 2 KB
+secret-dense, 1 MB holding 16,000 secrets) and the independence router's decision on every
+shared MMLU prompt (`bench/router_eval.py --latency-only`: alone, and with an online
+estimate); the table reports the best and the median round of each with their ratio. The
+other commit is checked out with `git worktree` into a temporary directory and run with this
+checkout's virtual environment (and its bench code, so both scan the very same bodies).
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ for kind, runs in (("prose", 2000), ("mixed", 1000)):
     body = gb.build_body(records, 2048, kind, seed=2048 + len(kind))
     p50, p99, _ = gb.timeit(lambda body=body: guard.scan_request(body), runs)
     out[kind] = p50
+    if kind == "prose":  # the same prose as pasted from a word processor
+        typo = {**body, "messages": [{**m, "content": m["content"].replace("'", "\u2019")
+                                      .replace(" - ", " \u2014 ")} for m in body["messages"]]}
+        out["typography"] = gb.timeit(lambda typo=typo: guard.scan_request(typo), runs)[0]
 out["dense_1mb"] = gb.dense_megabyte(guard)[1] * 1e6
 import router_eval as re_
 lat = re_.latency(re_.read_csvs([re_.DATA], re_.STRONG, re_.WEAK))
@@ -50,7 +54,9 @@ for key, name in (("router", "router"), ("online", "router + online estimate")):
     out[key + "_p50"], out[key + "_p99"] = lat[name]["cpu_p50_us"], lat[name]["cpu_p99_us"]
 print(json.dumps(out))
 """
-ROWS = (("prose", "guard, 2 KB prose, p50"), ("mixed", "guard, 2 KB secret-dense, p50"),
+ROWS = (("prose", "guard, 2 KB prose, p50"),
+        ("typography", "guard, the same prose with curly apostrophes and dashes, p50"),
+        ("mixed", "guard, 2 KB secret-dense, p50"),
         ("dense_1mb", "guard, 1 MB holding 16,000 secrets"),
         ("router_p50", "router decision, p50"), ("router_p99", "router decision, p99"),
         ("online_p50", "router + online estimate, p50"),
