@@ -3,7 +3,8 @@
 For each body: µs of CPU per KB for `Guard.scan_request(body)` (the walk over every field,
 the normalised view, decoded payloads, split tokens, separator-free terms, the detectors)
 against the detectors alone on the same text (`Guard._scan` of the strings joined), best
-of 3 runs. Inputs: ordinary prose, prose in Russian (other-script path), number-dense
+of 3 runs. Inputs: ordinary prose, prose as a word processor writes it (curly quotes, dashes),
+prose in Russian (other-script path), number-dense
 and token-dense text (the split-token pass), base64 blobs, text full of `\\u` escapes and
 zero-width characters (the slow path of the view), and a body of many tools.
 
@@ -23,6 +24,10 @@ from emancipate.guard import Guard, GuardConfig
 PROSE = ("The quarterly review covers the migration of the billing service, the latency "
          "budget of the search tier and the hiring plan for the data team. ")
 
+# the same as a word processor writes it: a curly apostrophe, a dash, curly quotes
+TYPOGRAPHY = (PROSE.replace("the migration", "the team\u2019s move")
+              .replace(" and the hiring", " \u2014 and the \u201chiring\u201d"))
+
 
 def bodies(kb: int) -> dict[str, dict[str, Any]]:
     n = kb * 1024
@@ -41,6 +46,7 @@ def bodies(kb: int) -> dict[str, dict[str, Any]]:
         for i in range(n // 1200)]
     return {
         "prose": chat(fill(PROSE)),
+        "prose, typography": chat(fill(TYPOGRAPHY)),
         "prose, Russian": chat(fill("Квартальный обзор охватывает миграцию платёжной службы. ")),
         "spaced digit pairs": chat(fill("12 34 56 78 90 ")),
         "token-like words": chat(fill("v2 AB12 x9Z7 ID42 K8s GPT4 ")),

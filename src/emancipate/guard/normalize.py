@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -243,8 +244,10 @@ def _specials(text: str) -> list[tuple[int, int, str]]:
 _SHORT_RUN = 8
 
 
+@functools.lru_cache(maxsize=4096)
 def _rewritten(run: str) -> bool:
-    """`_chars` writes `run` otherwise than as it is."""
+    """`_chars` writes `run` otherwise than as it is. (Cached: typography is a few short
+    runs, `’`, `—`, `“`, repeated all over a text.)"""
     return not unicodedata.is_normalized("NFKC", run) or run.translate(_TABLE) != run
 
 
