@@ -44,6 +44,7 @@ from stdnum.us import ssn as _ssn
 from stdnum.util import NumberValidationModule, get_cc_module
 
 from emancipate.guard.engine import word_automaton
+from emancipate.guard.text import replace_each
 
 Hit = tuple[int, int, str]
 
@@ -59,16 +60,8 @@ for _c in b" .-()+":
     _SHAPE[_c] = _c
 SHAPE_TABLE = bytes(_SHAPE)
 
-_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
-
-
-def _plain_spaces(text: str) -> str:
-    """`text.translate(_SPACES)`, one `str.replace` per space kind: on a whole text outside
-    ASCII, `translate` reads ~20x slower (90 µs for 2 KB of French, against 4 µs)."""
-    for c in "\u00a0\u202f\u2009\u2007":
-        if c in text:
-            text = text.replace(c, " ")
-    return text
+_SPACE_CHARS = "\u00a0\u202f\u2009\u2007"  # no-break, narrow no-break, thin, figure
+_SPACES = str.maketrans(dict.fromkeys(_SPACE_CHARS, " "))
 
 
 def shape_of(text: str) -> bytes:
@@ -76,7 +69,7 @@ def shape_of(text: str) -> bytes:
     if text.isascii():
         return text.encode("ascii").translate(SHAPE_TABLE)
     if "\u00a0" in text or "\u202f" in text or "\u2009" in text:
-        text = _plain_spaces(text)  # French thousands and phone separators
+        text = replace_each(text, _SPACE_CHARS, " ")  # French thousands, phone separators
     return text.encode("ascii", "replace").translate(SHAPE_TABLE)
 
 

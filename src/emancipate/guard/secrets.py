@@ -149,6 +149,8 @@ _CALL = re.compile(
 )
 # A call comparing its two arguments: `strcmp(`, `assertEquals(`, `assert_eq!(`.
 _COMPARE_FN = r"\b(?:strn?cmp|assert\w{0,12}[Ee]quals?|assert_eq!?|equals?|compare\w{0,8})\("
+# the words that may follow `as` before the name: `use … as the password`
+_AS_ARTICLES = ("the", "your", "my", "a", "new", "our")
 # A literal compared with a secret's variable, written before it: `"…" == password`,
 # `"…".equals(password)`, `assertEquals("…", password)`, `strcmp("…", pwd)` (read backwards
 # from the name, in a bounded window); `v5` above is the same comparison written after it.
@@ -158,7 +160,7 @@ _COMPARED_BEFORE = re.compile(
         |""" + _COMPARE_FN + r"""[ \t]{0,8}
           (?P<q2>["'])(?P<v2>[^"'\s\\]{4,128})(?P=q2)[ \t]{0,8},
         |\b(?i:use|using|with|set|choose|chose|pick)[ \t]{1,4}(?P<v3>[^\s"'`]{6,64})[ \t]{1,4}
-          as[ \t]{1,4}(?:(?:the|your|my|a|new|our)[ \t]{1,4})?)
+          as[ \t]{1,4}(?:(?:""" + "|".join(_AS_ARTICLES) + r""")[ \t]{1,4})?)
        [ \t]{0,8}(?:[\w$]{1,32}\.){0,3}$""",
     re.X,
 )
@@ -704,7 +706,7 @@ def _name_start(text: str, pos: int) -> int:
     return start
 
 
-_LAST_WORDS = frozenset(("as", "the", "your", "my", "a", "new", "our"))
+_LAST_WORDS = frozenset(("as", *_AS_ARTICLES))
 
 
 def _after_operand(text: str, start: int) -> bool:

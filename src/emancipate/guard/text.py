@@ -99,6 +99,16 @@ _NOT_CP1252 = re.compile("[^" + re.escape(_CP1252) + "]+")
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
+def replace_each(text: str, chars: str, by: str) -> str:
+    """`text` with each of `chars` replaced by `by`: one `str.replace` per character present.
+    On a text outside ASCII, `str.translate` leaves CPython's one-byte fast path and reads
+    ~20x slower (90-180 µs for 2 KB of French against 4-10 µs)."""
+    for c in chars:
+        if c in text:
+            text = text.replace(c, by)
+    return text
+
+
 @functools.lru_cache(maxsize=4096)
 def fold_char(ch: str) -> str:
     """One character folded: the table for Windows-1252, else lower case without marks.
