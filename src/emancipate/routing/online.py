@@ -74,15 +74,14 @@ class OnlineEstimate:
         size = 1 << self.bits
         self._n = np.zeros(size)  # verdicts per hashed word
         self._pos = np.zeros(size)  # of which "in-house not good enough"
-        self._shift = np.zeros(size)  # logit(word rate) - logit(overall), at its last update
-        self._shift_read = [0.0] * size  # the same as a list: read one word at a time
+        # logit(word rate) - logit(overall), at its last update: a list, read one word at a
+        # time on the request path
+        self._shift = [0.0] * size
 
-    def _words(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _indices(self, words: list[str]) -> np.ndarray:
         distinct = set(words)
-        mask, idf, rare = self._mask, self.idf, self._rare
-        idx = np.fromiter((hash(t) & mask for t in distinct), np.int64, len(distinct))
-        wts = np.fromiter((idf.get(t, rare) for t in distinct), float, len(distinct))
-        return idx, wts
+        mask = self._mask
+        return np.fromiter((hash(t) & mask for t in distinct), np.int64, len(distinct))
 
     def shift(self, words: list[str]) -> float:
         """How much this route's verdicts move the prompt's logit (0 before any). On the
@@ -90,7 +89,7 @@ class OnlineEstimate:
         cheaper than building two arrays for numpy: 39 against 52 µs for 260 words)."""
         if not self.verdicts or not words:
             return 0.0
-        mask, idf, rare, shift = self._mask, self.idf, self._rare, self._shift_read
+        mask, idf, rare, shift = self._mask, self.idf, self._rare, self._shift
         total = weights = 0.0
         for t in set(words):
             w = idf.get(t, rare)
@@ -112,14 +111,14 @@ class OnlineEstimate:
         self.needed += int(needed)
         if not words:
             return
-        idx, _ = self._words(words)
+        idx = self._indices(words)
         overall = (self.needed + 1.0) / (self.verdicts + 2.0)
         self._n[idx] += 1.0
         self._pos[idx] += needed
         rate = (self._pos[idx] + self.prior * overall) / (self._n[idx] + self.prior)
-        self._shift[idx] = np.log(rate / (1.0 - rate)) - _logit(overall)
-        for i, v in zip(idx.tolist(), self._shift[idx].tolist(), strict=True):
-            self._shift_read[i] = v
+        shifts = np.log(rate / (1.0 - rate)) - _logit(overall)
+        for i, v in zip(idx.tolist(), shifts.tolist(), strict=True):
+            self._shift[i] = v
 
     @property
     def words_seen(self) -> int:
