@@ -472,6 +472,10 @@ PASSWORD_FORMS = [
     "I set the secret to Xk29sLmQp81ZvTn4RbWy3qQ but it fails",
     "token Xk29sLmQp81ZvTn4RbWy3qQ expired",
     "creds are admin/Adm1n2024", "identifiants : admin / Adm1n2024",
+    # French: run-together names, adjectives after the name, `vaut`, an access code, a login
+    "motDePasse: 'Kd8mQ2vX9z'", "le mot de passe provisoire Kd8mQ2vX9z",
+    "le secret client vaut Xk29sLmQp81ZvTn4RbWy3qQ", "code d'accès : Kd8mQ2vX9z",
+    "Connexion : admin@acme.fr / Kd8mQ2vX9z",
     "Username\nbob\nPassword\nKd8mQ2vX9z\n", "| user | password |\n|---|---|\n| bob | Kd8mQ2vX9z |",
     "user;password;mail\nbob;Kd8mQ2vX9z;bob@x.com\n",
     "Cookie: session=eyJ1c2VyIjoiYm9iIn0.ZXhwaXJlcw.Kd8mQ2vX9zXk29sLmQp81Zv; theme=dark",
@@ -598,6 +602,8 @@ NAMES_NOT_SECRETS = [
     't("password", "Passwort")',
     "la contraseña es obligatoria", "Das Passwort ist 8 Zeichen lang",
     "le mot de passe a été changé par l'administrateur",
+    "le mot de passe provisoire expire demain", "la remise vaut 12 euros",
+    "Connexion : OK / échec",
     "HOTKEY=ctrl+k", "MONKEY=banana42",
     '"stopword": "FLÜGGÅNKÊCHIŒBØLÊN2"', "password = 'Forgot your password?'",
     "INSERT INTO users (id, name, password_hash) VALUES (1, 'bob', 'Kd8mQ2vX9z');",
@@ -619,6 +625,16 @@ NAMES_NOT_SECRETS = [
 def test_password_syntaxes_are_found(text: str) -> None:
     found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
     assert found, text
+
+
+@pytest.mark.parametrize("text", [
+    "mot de passe : « Kd8mQ2vX9z »", "mot de passe\u00a0: «\u00a0Kd8mQ2vX9z\u00a0»",
+    "password: «Kd8mQ2vX9z»", "le mot de passe est «Kd8mQ2vX9z».",
+])
+def test_a_value_in_guillemets_is_found_without_them(text: str) -> None:
+    found = [text[f.start:f.end] for f in Guard.from_config(GuardConfig()).scan(text)
+             if f.cls == "secret"]
+    assert found == ["Kd8mQ2vX9z"], text
 
 
 @pytest.mark.parametrize("text", NAMES_NOT_SECRETS)

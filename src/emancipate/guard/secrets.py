@@ -39,7 +39,7 @@ Hit = tuple[int, int, str]  # start, end, detector
 # is `пapoль`; other languages written as users write them).
 _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
-    "mdp", "contrasena", "passwort", "kennwort", "senha", "wachtwoord", "palavra-passe",
+    "motdepasse", "mdp", "code d'acces", "contrasena", "passwort", "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
@@ -92,15 +92,15 @@ _TAIL_HEAD = (
               |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
                [ \t]{1,8}(?:en|par))
             (?=[ \t])
-           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|was|etait|était|ist|lautet|war|es|era|é|è)\b
+           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|vaut|was|etait|était|ist|lautet|war|es|era|é|è)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
-        (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?\\?["'`\[]?[ \t]{0,8}
+        (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|«)?[ \t\u00a0\u202f]{0,8}
         (?P<v>""")
-_TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\]{4,256}?)(?:\*\*)?
-    (?=["'`;,<>)\]}|\s]|\\|$)""", re.X)
+_TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»]{4,256}?)(?:\*\*)?
+    (?=["'`;,<>)\]}|\s»]|\\|$)""", re.X)
 # The same with brackets inside the value, read to its end: `db_pass: m{{h}o)p${e]nob(…`, a
 # generated password (`_symbolic`: its brackets do not balance as code's do).
 _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
@@ -118,7 +118,7 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
-           |[ \t]{1,8}(?:is|est|c'est|c’est|was|etait|était)\b
+           |[ \t]{1,8}(?:is|est|c'est|c’est|vaut|was|etait|était)\b
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
@@ -173,7 +173,8 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 # the next parameter of a query string ends a value: `?api_key=…&format=json`
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
-_BARE = re.compile(r"(?P<mid>)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
+_BARE = re.compile(r"(?P<mid>(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
+                   r"|par[ \t]d[ée]faut))?)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
