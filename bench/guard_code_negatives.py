@@ -8,17 +8,24 @@ the guard uses to tell names from values comes from the standard library, not fr
 
     .venv/bin/python bench/guard_code_negatives.py [--lines 60000] [--show]
     .venv/bin/python bench/guard_code_negatives.py --data-files [--show]
+    .venv/bin/python bench/guard_code_negatives.py --help-texts [--show]
 
 `--data-files` scans whole data and web files instead (every `.json`, `.js`, `.html`,
 `.css`, `.svg`, `.xml`, `.yaml`/`.yml`, `.map`, `.ipynb` under 400 KB, tests included):
 API examples and responses (botocore's), bundled scripts, notebooks — what users paste
 into a chat besides code. Nearly all of it holds no secret (a few documentation samples
 under `Password` names do), so each finding is worth reading.
+
+`--help-texts` scans help texts instead: the paragraphs of this machine's manual pages
+that name a password flag and the strings of its French message catalogs (`--password
+PASSWORD`, `-W, --password   force la saisie d'un mot de passe`). None holds a password.
 """
 
 from __future__ import annotations
 
 import argparse
+import gettext
+import gzip
 import random
 import re
 import sysconfig
@@ -77,14 +84,60 @@ def scan_data_files(guard: Guard, show: bool) -> None:
             print(f"  {name}: {detector} {around[:140]!r}")
 
 
+# a password flag, as a help text names it: `--password`, `--proxy-pass`, `-passphrase`
+PASSWORD_FLAG = re.compile(r"(?i)-(?:\w+-){0,3}(?:password|passwd|pass|pwd|psk|passphrase)\b")
+ROFF = re.compile(r"\\f[BIRP]|\\\(..|\\&")
+
+
+def help_texts() -> list[str]:
+    """Paragraphs of this machine's manual pages (sections 1 and 8) that name a password
+    flag, and the French message catalogs' strings (`--password  force la saisie d'un mot
+    de passe`): help texts users paste to ask what a flag does. Empty where not installed."""
+    out = []
+    for path in sorted(Path("/usr/share/man").glob("man[18]/*.gz")):
+        with gzip.open(path) as fh:
+            text = ROFF.sub("", fh.read().decode("utf-8", "replace").replace("\\-", "-"))
+        if PASSWORD_FLAG.search(text):
+            out.extend(p for p in text.split("\n.") if PASSWORD_FLAG.search(p))
+    for path in sorted(Path("/usr/share/locale/fr/LC_MESSAGES").glob("*.mo")):
+        try:
+            with path.open("rb") as fh:
+                catalog = gettext.GNUTranslations(fh)._catalog  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            continue
+        out.extend(v for v in catalog.values() if isinstance(v, str) and v)
+    return out
+
+
+def scan_help_texts(guard: Guard, show: bool) -> None:
+    texts = help_texts()
+    t = time.process_time()
+    flagged = []
+    for text in texts:
+        found = [(f.detector, text[f.start:f.end]) for f in guard.scan(text) if f.cls == "secret"]
+        if found:
+            flagged.append((text, found))
+    cpu = time.process_time() - t
+    print(f"{len(texts):,} help texts (manual pages naming a password flag, French message "
+          f"catalogs): {len(flagged)} flagged, {cpu:.1f} s of CPU")
+    if show:
+        for text, found in flagged:
+            print(f"  {text[:140]!r} {found}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=60_000)
     ap.add_argument("--data-files", action="store_true",
                     help="scan whole data and web files instead of code lines")
+    ap.add_argument("--help-texts", action="store_true",
+                    help="scan manual pages and French message catalogs instead")
     ap.add_argument("--show", action="store_true", help="print the flagged lines")
     args = ap.parse_args()
     guard = Guard.from_config(GuardConfig())
+    if args.help_texts:
+        scan_help_texts(guard, args.show)
+        return
     if args.data_files:
         scan_data_files(guard, args.show)
         return

@@ -39,7 +39,8 @@ Hit = tuple[int, int, str]  # start, end, detector
 # is `пapoль`; other languages written as users write them).
 _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
-    "motdepasse", "mdp", "code d'acces", "contrasena", "passwort", "kennwort", "senha", "wachtwoord", "palavra-passe",
+    "motdepasse", "mdp", "code d'acces", "contrasena", "passwort", "kennwort", "senha",
+    "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
@@ -173,8 +174,10 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 # the next parameter of a query string ends a value: `?api_key=…&format=json`
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
+# (French puts adjectives after the name: `mot de passe provisoire …`.)
 _BARE = re.compile(r"(?P<mid>(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
-                   r"|par[ \t]d[ée]faut))?)[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
+                   r"|par[ \t]d[ée]faut))?)"
+                   r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
