@@ -23,13 +23,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from emancipate.guard import Guard, GuardConfig  # noqa: E402
+from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "forms"
 GROUPS = ("api", "config", "files", "french", "vendors")
-
-
-def texts(name: str) -> list[str]:
-    return (DATA / f"{name}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n%%\n")
 
 
 def main() -> None:
@@ -39,7 +36,7 @@ def main() -> None:
     guard = Guard.from_config(GuardConfig())
     total = missed_all = 0
     for name in GROUPS:
-        group = texts(name)
+        group = texts(name, DATA)
         missed = [t for t in group if not any(f.cls == "secret" for f in guard.scan(t))]
         total += len(group)
         missed_all += len(missed)

@@ -25,8 +25,9 @@ from emancipate.guard import Guard, GuardConfig  # noqa: E402
 DATA = HERE / "data" / "guard" / "pasted"
 
 
-def texts(name: str) -> list[str]:
-    return (DATA / f"{name}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n%%\n")
+def texts(name: str, data: Path = DATA) -> list[str]:
+    """The texts of `data/name.txt`, separated by `%%` lines."""
+    return (data / f"{name}.txt").read_text(encoding="utf-8").rstrip("\n").split("\n%%\n")
 
 
 def main() -> None:
