@@ -79,6 +79,9 @@ def keyword_overshoot(keyword: str) -> int:
     local match starts before them, where the name ends."""
     return len(keyword) - len(keyword.rstrip("=:\"' "))
 
+# The copula in English and French (`password is …`, `le mot de passe est …`, `vaut …`),
+# shared by the readers of a bare and of a quoted value.
+_IS = r"is|est|c'est|c’est|vaut|was|etait|était"
 # What may stand between a name and its operator: a closing quote (escaped in JSON inside a
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
 # type annotation (`password: str =`, `val password: String =`).
@@ -93,7 +96,7 @@ _TAIL_HEAD = (
               |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
                [ \t]{1,8}(?:en|par))
             (?=[ \t])
-           |[ \t]{1,8}(?:(?:is|est|c'est|c’est|vaut|was|etait|était|ist|lautet|war|es|era|é|è)\b
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -119,7 +122,7 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
-           |[ \t]{1,8}(?:is|est|c'est|c’est|vaut|was|etait|était)\b
+           |[ \t]{1,8}(?:""" + _IS + r""")\b
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
