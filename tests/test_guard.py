@@ -631,9 +631,8 @@ def test_password_syntaxes_are_found(text: str) -> None:
     "mot de passe : « Kd8mQ2vX9z »", "mot de passe\u00a0: «\u00a0Kd8mQ2vX9z\u00a0»",
     "password: «Kd8mQ2vX9z»", "le mot de passe est «Kd8mQ2vX9z».",
 ])
-def test_a_value_in_guillemets_is_found_without_them(text: str) -> None:
-    found = [text[f.start:f.end] for f in Guard.from_config(GuardConfig()).scan(text)
-             if f.cls == "secret"]
+def test_a_value_in_guillemets_is_found_without_them(guard: Guard, text: str) -> None:
+    found = [text[f.start:f.end] for f in guard.scan(text) if f.cls == "secret"]
     assert found == ["Kd8mQ2vX9z"], text
 
 
