@@ -268,6 +268,28 @@ def test_request_path_words_match_the_training_tfidf(fixture_dir: Path) -> None:
     assert np.allclose([g[1] for g in got], distances(P, cents), atol=1e-9)
 
 
+def test_number_maths_and_code_counts_are_the_plain_definitions() -> None:
+    """The feature pass counts digit runs, maths and code marks with byte tricks (one C pass
+    each); they must equal the plain definitions on any text: runs of ASCII digits, and the
+    number of (non-overlapping) occurrences of each mark."""
+    import re
+
+    from emancipate.routing.features import FEATURES, view
+
+    names = list(FEATURES)
+    maths = "=+*/^<>≤≥√∫∑πθ∞%$\\"
+    code = ("{", "}", ";", "==", "!=", "->", "def ", "return", "import ", "print(", "```")
+    pieces = ["0", "42", " ", "a", "é", "’", "\n", "def ", "return", "import ", "print(",
+              "`", "```", "!", "-", ">", "===", *maths, *code]
+    rng = random.Random(5)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        feats = dict(zip(names, view(text)[0], strict=True))
+        assert feats["log_numbers"] == math.log1p(len(re.findall(r"[0-9]+", text))), text
+        assert feats["maths_share"] == 100.0 * sum(map(text.count, maths)) / (1 + len(text))
+        assert feats["log_code"] == math.log1p(sum(map(text.count, code))), text
+
+
 def test_fixed_effects_keep_subject_base_rates_out_of_word_weights() -> None:
     """A word that only marks a file whose prompts are all hard must not get the credit."""
     from emancipate.routing.features import view
