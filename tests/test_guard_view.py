@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from emancipate.config import parse_config
 from emancipate.context import ANONYMOUS, Target
 from emancipate.guard import Guard, GuardConfig
-from emancipate.guard.normalize import IDENTITY, decoded_of, plain, view_of
+from emancipate.guard.normalize import _B64_RUN, IDENTITY, _b64_runs, decoded_of, plain, view_of
 from emancipate.guard.offload import INLINE_CHARS, GuardRunner
 from emancipate.guard.request import scan_segments
 from emancipate.guard.view import (
@@ -159,6 +160,17 @@ def test_base64_spans_decode_to_extra_views_mapped_to_the_encoded_span() -> None
     assert text[decoded.offsets.start(3):decoded.offsets.end(5)] == encoded
     assert decoded_of(view_of("a Supercalifragilisticexpialidocious word")) == []
     assert decoded_of(view_of(GITHUB)) == []  # a token is not base64 text
+
+
+def test_base64_runs_are_found_where_the_regex_finds_them() -> None:
+    """The runs are found with byte searches in a mask of the text, not with `_B64_RUN`:
+    same spans, whatever the characters around them (outside ASCII, padding, surrogates)."""
+    rng = random.Random(12)
+    pieces = ["A", "z", "0", "+", "/", "_", "-", "=", "==", " ", "\n", "é", "’", "😀",
+              "\ud800", "?", ".", "a" * 15, "Ab1" * 6]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        assert list(_b64_runs(text)) == [m.span() for m in _B64_RUN.finditer(text)], text
 
 
 # --- detection --------------------------------------------------------------------------------

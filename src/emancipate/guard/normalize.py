@@ -34,6 +34,7 @@ import bisect
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # Letters of other scripts drawn like Latin ones (Unicode's confusables.txt, cut to the
@@ -62,8 +63,11 @@ _OTHER = r"[^\t\n\r\x20-\x7e\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017e]+"
 # sentence of Russian or Greek, not one per word.
 _CHARS = re.compile(_OTHER + r"(?:[ ,.;:!?'\"()-]+" + _OTHER + ")*")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
-_ESC = re.compile(r"(?:\\u[0-9a-fA-F]{4})+")
-_PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# Led by a literal, not by a group (`(?:%[0-9A-Fa-f]{2})+`): `re` then finds the literal
+# first with a fast search instead of trying the pattern at every position (2 KB: 1 µs, not
+# 30 µs: prose with a percentage paid that).
+_ESC = re.compile(r"\\u[0-9a-fA-F]{4}(?:\\u[0-9a-fA-F]{4})*")
+_PCT = re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*")
 # A terminal colour or cursor code (`\x1b[94m`), removed whole: a log pasted from a terminal
 # writes `\x1b[94msq0csp-…`, and with only the ESC removed `m` would stick to the token.
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,16}[ -/]{0,2}[@-~]")
@@ -197,6 +201,7 @@ _PRINTABLE_ASCII = bytes([9, 10, 13, *range(32, 127)])
 _CLOSERS = ")]}>"
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _B64_MASK = bytes(0x61 if b in _B64_ALPHABET else 0x20 for b in range(256))
+_SIXTEEN = b"a" * 16
 
 def _specials(text: str) -> list[tuple[int, int, str]]:
     """What `view_of` rewrites: (start, end, kind), sorted, not overlapping."""
@@ -370,15 +375,15 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
     if not _maybe_base64(view.text):
         return out
     left = len(view.text) if budget is None else budget
-    for m in _B64_RUN.finditer(view.text):
-        run = m.group()
+    for start, end in _b64_runs(view.text):
+        run = view.text[start:end]
         if left <= 0:
             break
         text = decoded_text(run)
         if text is None:
             continue
         left -= len(run)
-        span = Offsets(span=(view.offsets.start(m.start()), view.offsets.end(m.end())))
+        span = Offsets(span=(view.offsets.start(start), view.offsets.end(end)))
         inner = view_of(text)
         out.append(View(inner.text, span))
         if depth < MAX_DEPTH:
@@ -387,9 +392,26 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
     return out
 
 
+def _b64_runs(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of `_B64_RUN.finditer(text)`: runs of 16 base64 characters or more and up to
+    two `=` after them. Found in the text's mask (one byte per character: outside ASCII
+    counts as `?`, base64 characters as `a`, the rest as a blank) with `bytes.find`: the
+    regex reads every position (~25 µs per 2 KB), the searches skip along at C speed."""
+    mask = text.encode("ascii", "replace").translate(_B64_MASK)
+    start = mask.find(_SIXTEEN)
+    while start != -1:  # a maximal run: the search starts after the previous one's end
+        end = mask.find(b" ", start)
+        end = len(mask) if end == -1 else end
+        stop = end
+        while stop < end + 2 and text.startswith("=", stop):
+            stop += 1
+        yield start, stop
+        start = mask.find(_SIXTEEN, end)
+
+
 def _maybe_base64(text: str) -> bool:
     """A run of 16 base64 characters somewhere (two C calls)."""
-    return b"a" * 16 in text.encode("utf-8", "surrogatepass").translate(_B64_MASK)
+    return _SIXTEEN in text.encode("utf-8", "surrogatepass").translate(_B64_MASK)
 
 
 def decoded_text(run: str) -> str | None:
