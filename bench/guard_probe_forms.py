@@ -3,7 +3,10 @@ credentials passed to APIs by position (`mysqli_connect(host, user, "…")`), co
 lines of servers and network devices, configuration files whole (Kubernetes secrets,
 `.pypirc`, `settings.xml`, `appsettings.json`, connection URLs), French prose and names,
 and 111 vendors' token formats (random values in each vendor's documented shape, with a
-name where the format has no prefix). Every text holds a secret. Written alongside the
+name where the format has no prefix). Added in the eleventh session: passwords piped or fed
+as here-strings into commands that read them on standard input (`pipes`), and literal
+defaults of a secret's variable in code, configuration and templates (`defaults`). Every
+text holds a secret. Written alongside the
 fixes they led to: a coverage and regression measure, not a quality figure (that is
 `bench/guard_eval.py`'s held-out one).
 
@@ -26,7 +29,7 @@ from emancipate.guard import Guard, GuardConfig  # noqa: E402
 from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "forms"
-GROUPS = ("api", "config", "files", "french", "vendors")
+GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults")
 
 
 def main() -> None:
