@@ -65,6 +65,8 @@ SECRETS = [
     ("DB url postgres://app:{v}@db.prod.acme.io:5432/x", "S3cr3t-Pa55", "url_password"),
     ("password: {v}", "hunter2024!", "password"),
     ("Le mot de passe est {v} pour l'admin.", "Soleil2024!", "password"),
+    # a shell default (`${VAR:-default}`): the default, without the operator's dash
+    ("  - POSTGRES_PASSWORD=${{POSTGRES_PASSWORD:-{v}}}", "Tr0ub4dor&3x", "password"),
     ("api_key = \"{v}\"", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "generic_secret"),
     # random hex with under 3.5 bits of entropy (18% of random 32-digit hex values)
     ("client_secret = \"{v}\"", "a8f506b40928b5b7a767c76fb008f86bebb2737f", "generic_secret"),
@@ -475,6 +477,7 @@ PASSWORD_FORMS = [
     # French: run-together names, adjectives after the name, `vaut`, an access code, a login
     "motDePasse: 'Kd8mQ2vX9z'", "le mot de passe provisoire Kd8mQ2vX9z",
     "le secret client vaut Xk29sLmQp81ZvTn4RbWy3qQ", "code d'accès : Kd8mQ2vX9z",
+    "code confidentiel : Kd8mQ2vX9z",
     "Connexion : admin@acme.fr / Kd8mQ2vX9z",
     "Username\nbob\nPassword\nKd8mQ2vX9z\n", "| user | password |\n|---|---|\n| bob | Kd8mQ2vX9z |",
     "user;password;mail\nbob;Kd8mQ2vX9z;bob@x.com\n",
@@ -499,6 +502,12 @@ PASSWORD_FORMS = [
     '<setting name="ApiKey" serializeAs="String"><value>Xk29sLmQp81ZvTn4RbWy3qQ</value>',
     '"cookies": [{"name": "sessionid", "value": "x7k2m9qp41zvtn8rbwy3fq1abgd6ef"}]',
     'if SECRET := getenv("CEKPET", "GEHEIMN1S"):',
+    # a default after a secret's variable is read, a template's default filter
+    'password = os.getenv("DB_PASSWORD") or "Kd8mQ2vX9z"',
+    "$pw = getenv('DB_PASSWORD') ?: 'Kd8mQ2vX9z';",
+    'password = ENV.fetch("DB_PASSWORD") { "Kd8mQ2vX9z" }',
+    'password: {{ .Values.db.password | default "Kd8mQ2vX9z" }}',
+    "password: {{ db_password | default('Kd8mQ2vX9z') }}",
     # a quoted value holding the other quotes or an escaped backslash
     '"password": "`-08iOR~zZik6ko^\\\\JPBy4r",', 'password = "it\'s-my-Pa55"',
     # API headers that name no secret word, or name Vault before it
@@ -567,6 +576,10 @@ NAMES_NOT_SECRETS = [
     'key = os.environ.get("KMS_REGION", "us-east-1")',
     'token = os.getenv("TOKEN_ENCODING", "utf-8")',
     'password = os.getenv("PASSWORD_HASHER", "argon2")',
+    'pw = request.form.get("password") or ""', 'password: {{ .Values.password | default "" }}',
+    'password = settings.get("password") or "changeme"',
+    'if check_password("password") or is_admin:',
+    "password: {{ .Values.password | default .Values.global.pw }}",
     "We hash each password SHA-256 style",
     "Wi-Fi password WPA2-PSK",
     "The password x86-64 build",

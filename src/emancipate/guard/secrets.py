@@ -39,8 +39,8 @@ Hit = tuple[int, int, str]  # start, end, detector
 # is `пapoль`; other languages written as users write them).
 _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
-    "motdepasse", "mdp", "code d'acces", "contrasena", "passwort", "kennwort", "senha",
-    "wachtwoord", "palavra-passe",
+    "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "passwort",
+    "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
@@ -89,7 +89,8 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
 _TAIL_HEAD = (
     r"""(?P<mid>(?:[\w.\- \t]|['’](?=\w)){0,40}?)""" + _NAME_END + r"""
-        (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|[ \t]{0,8}\||[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
+        (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
+           |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
               |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
@@ -118,10 +119,13 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # The same, for a quoted value that may hold spaces: `password = "correct horse battery"`;
 # with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes. The value may hold the
 # other quotes and an escaped backslash (`"pa'ss`w\\rd"`), not start or end with a quote
-# (`'"+pw+"'` joins strings; see `_joined`).
+# (`'"+pw+"'` joins strings; see `_joined`). The operator may also be a default after the
+# variable is read (`os.getenv("DB_PASSWORD") or "…"`, `getenv('…') ?: '…'`, Ruby's
+# `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`).
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
+           |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
            |[ \t]{1,8}(?:""" + _IS + r""")\b
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
