@@ -136,6 +136,36 @@ def test_rule_work_is_linear_and_an_emoji_does_not_change_it() -> None:
     assert run_rule(rule, ascii_text, [pos], []) == run_rule(rule, emoji_text, [pos], [])
 
 
+PROSE = (
+    "Thanks for the summary of last quarter's results. As discussed, the issue with the "
+    "supplier is usually resolved within a week, but this time the support team had to "
+    "escalate it twice before the customer accepted the proposal. Could you suggest a "
+    "subject line for the follow-up email, and summarise the risks we should ask legal to "
+    "review? Our task list also includes the survey results, the budget, the sustainability "
+    "report and the resources we still need for the launch in September. Success depends on "
+    "the suppliers delivering on time; several of them said they would submit revised "
+    "quotes, which we must compare against last year's figures before Tuesday's meeting. "
+) * 4
+
+
+def test_ordinary_prose_wakes_few_keyed_rules() -> None:
+    """Counted work (characters RE2 reads): a keyword found inside common words (`su` in
+    `result`, `issue`, `summary`) wakes its rule all over ordinary prose. On English prose
+    the rules woken by their keywords read under a fifth of it in all (the keywordless
+    rules, which read every text they may match, aside)."""
+    from emancipate.guard.engine import run_rule
+    from emancipate.guard.text import fold
+
+    folded = fold(PROSE)
+    work = 0
+    for rule in GUARD.rules:
+        at = sorted({i for kw in rule.keywords for i in range(len(folded))
+                     if folded.startswith(kw.lower(), i)})
+        if at:
+            work += run_rule(rule, PROSE, at, [])
+    assert work < len(PROSE) / 5, work
+
+
 def test_load_rules_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "r.toml"
     path.write_text("[[rules]]\nid = 'only-paths'\npath = '''\\.p12$'''\n")

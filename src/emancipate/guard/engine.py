@@ -400,6 +400,9 @@ class SecretRule:
     # for a rule with no keyword: a literal every match holds; when the text lacks it the
     # rule is not run (one `in` instead of an RE2 pass)
     requires: str = ""
+    # `case_sensitive_keywords = true`: the keywords as written; a keyword found otherwise
+    # (`sub` in prose for a NATS seed's `SUB`) does not run the rule there
+    exact_keywords: tuple[str, ...] = ()
     lead: bool = False  # gitleaks' `[\w.-]{0,50}?` lead-in was cut (see `_cut_lead`)
     examples: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
@@ -523,6 +526,8 @@ def rule_from_table(table: dict[str, Any], where: str,
         boundary=bool(table.get("boundary", False)),
         skip_identifier_names=bool(table.get("skip_identifier_names", False)),
         requires=str(table.get("requires", "")),
+        exact_keywords=(tuple(table.get("keywords", ()))
+                        if table.get("case_sensitive_keywords") else ()),
         examples=tuple(table.get("examples", ())), negatives=tuple(table.get("negatives", ())),
     )
 
@@ -761,6 +766,8 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
     characters RE2 read (the scan's counted work)."""
     work = 0
     n = len(text)
+    if rule.exact_keywords:
+        positions = [p for p in positions if text.startswith(rule.exact_keywords, p)]
     for a, b in _windows(positions, rule.before, rule.window, n):
         window = text[a:b]
         work += b - a
