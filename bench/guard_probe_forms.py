@@ -5,8 +5,9 @@ lines of servers and network devices, configuration files whole (Kubernetes secr
 and 111 vendors' token formats (random values in each vendor's documented shape, with a
 name where the format has no prefix). Added in the eleventh session: passwords piped or fed
 as here-strings into commands that read them on standard input (`pipes`), and literal
-defaults of a secret's variable in code, configuration and templates (`defaults`). Every
-text holds a secret. Written alongside the
+defaults of a secret's variable in code, configuration and templates (`defaults`), and
+admin, database, Windows, Wi-Fi and pentest command lines (`commands`). Every text holds a
+secret. Written alongside the
 fixes they led to: a coverage and regression measure, not a quality figure (that is
 `bench/guard_eval.py`'s held-out one).
 
@@ -29,7 +30,7 @@ from emancipate.guard import Guard, GuardConfig  # noqa: E402
 from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "forms"
-GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults")
+GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults", "commands")
 
 
 def main() -> None:
