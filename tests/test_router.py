@@ -268,10 +268,11 @@ def test_request_path_words_match_the_training_tfidf(fixture_dir: Path) -> None:
     assert np.allclose([g[1] for g in got], distances(P, cents), atol=1e-9)
 
 
-def test_number_maths_and_code_counts_are_the_plain_definitions() -> None:
+def test_number_maths_code_and_option_counts_are_the_plain_definitions() -> None:
     """The feature pass counts digit runs, maths and code marks with byte tricks (one C pass
-    each); they must equal the plain definitions on any text: runs of ASCII digits, and the
-    number of (non-overlapping) occurrences of each mark."""
+    each) and finds answer options with a newline-led regex; they must equal the plain
+    definitions on any text: runs of ASCII digits, the number of (non-overlapping)
+    occurrences of each mark, the answer option lines (`A. …`, `(B) …`, at a line start, A to J)."""
     import re
 
     from emancipate.routing.features import FEATURES, view
@@ -279,8 +280,10 @@ def test_number_maths_and_code_counts_are_the_plain_definitions() -> None:
     names = list(FEATURES)
     maths = "=+*/^<>≤≥√∫∑πθ∞%$\\"
     code = ("{", "}", ";", "==", "!=", "->", "def ", "return", "import ", "print(", "```")
+    option = re.compile(r"(?m)^[ \t]*\(?[A-J][.)][ \t]?(.*)$")
     pieces = ["0", "42", " ", "a", "é", "’", "\n", "def ", "return", "import ", "print(",
-              "`", "```", "!", "-", ">", "===", *maths, *code]
+              "`", "```", "!", "-", ">", "===", "A. ", "\n(B) ", "\n  C)", "J.", "K.", "\t",
+              *maths, *code]
     rng = random.Random(5)
     for _ in range(2000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
@@ -288,6 +291,12 @@ def test_number_maths_and_code_counts_are_the_plain_definitions() -> None:
         assert feats["log_numbers"] == math.log1p(len(re.findall(r"[0-9]+", text))), text
         assert feats["maths_share"] == 100.0 * sum(map(text.count, maths)) / (1 + len(text))
         assert feats["log_code"] == math.log1p(sum(map(text.count, code))), text
+        found = list(option.finditer(text))
+        question = text[:found[0].start()] if found else text
+        assert feats["options"] == min(len(found), 10), text
+        assert feats["log_question_chars"] == math.log1p(len(question)), text
+        assert feats["log_option_chars"] == math.log1p(
+            sum(len(m.group(1)) for m in found) / len(found) if found else 0.0), text
 
 
 def test_fixed_effects_keep_subject_base_rates_out_of_word_weights() -> None:

@@ -20,7 +20,11 @@ import re
 import string
 
 MAX_CHARS = 2_000
-_OPTION = re.compile(r"(?m)^[ \t]*\(?[A-J][.)][ \t]?(.*)$")
+# An answer option's line (`A. …`, `(B) …`): the first line, then every line after a newline
+# (led by the `\n` literal, which `re` searches for; `(?m)^` tried every position: 11 µs
+# on a 2,000-character prompt instead of 1).
+_OPTION_FIRST = re.compile(r"[ \t]*\(?[A-J][.)][ \t]?([^\n]*)")
+_OPTION_NEXT = re.compile(r"\n[ \t]*\(?[A-J][.)][ \t]?([^\n]*)")
 # Punctuation becomes a space, then str.split: three times faster than a token regex. One
 # `str.replace` per punctuation mark present, not `str.translate`: translate leaves CPython's
 # ASCII fast path on a text holding one character outside ASCII (a curly quote, an accent):
@@ -97,15 +101,23 @@ def _spaced(text: str) -> str:
     return text
 
 
+def _options(head: str) -> list[tuple[int, int]]:
+    """(where its line starts, the length of its text) of each answer option of `head`."""
+    first = _OPTION_FIRST.match(head)
+    found = [(0, len(first.group(1)))] if first else []
+    found.extend((m.start() + 1, len(m.group(1))) for m in _OPTION_NEXT.finditer(head))
+    return found
+
+
 def view(prompt: str) -> tuple[list[float], list[str]]:
     """(prior features in `FEATURES` order, lower-cased words) of one prompt."""
     head = prompt[:MAX_CHARS]
     low = head.lower()
     words = _spaced(low).split()
     n, n_words = len(head), len(words)
-    found = list(_OPTION.finditer(head))
-    question = head[: found[0].start()] if found else head
-    option_chars = sum(len(m.group(1)) for m in found) / len(found) if found else 0.0
+    found = _options(head)
+    question = head[: found[0][0]] if found else head
+    option_chars = sum(n for _, n in found) / len(found) if found else 0.0
     raw = head.encode("utf-8", "surrogatepass")
     numbers = _digit_runs(raw)
     maths = _maths(raw, len(raw) == n)
