@@ -6,8 +6,9 @@ and 111 vendors' token formats (random values in each vendor's documented shape,
 name where the format has no prefix). Added in the eleventh session: passwords piped or fed
 as here-strings into commands that read them on standard input (`pipes`), and literal
 defaults of a secret's variable in code, configuration and templates (`defaults`), and
-admin, database, Windows, Wi-Fi and pentest command lines (`commands`). Every text holds a
-secret. Written alongside the
+admin, database, Windows, Wi-Fi and pentest command lines (`commands`), and URLs that carry
+their credential (signed URLs, tokens in query strings, reset and login links, webhooks:
+`urls`). Every text holds a secret. Written alongside the
 fixes they led to: a coverage and regression measure, not a quality figure (that is
 `bench/guard_eval.py`'s held-out one).
 
@@ -30,7 +31,7 @@ from emancipate.guard import Guard, GuardConfig  # noqa: E402
 from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "forms"
-GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults", "commands")
+GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults", "commands", "urls")
 
 
 def main() -> None:
