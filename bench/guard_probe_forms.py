@@ -8,7 +8,8 @@ as here-strings into commands that read them on standard input (`pipes`), and li
 defaults of a secret's variable in code, configuration and templates (`defaults`), and
 admin, database, Windows, Wi-Fi and pentest command lines (`commands`), and URLs that carry
 their credential (signed URLs, tokens in query strings, reset and login links, webhooks:
-`urls`). Every text holds a secret. Written alongside the
+`urls`), and secrets in the literals of a dozen more languages and config formats (`code`).
+Every text holds a secret. Written alongside the
 fixes they led to: a coverage and regression measure, not a quality figure (that is
 `bench/guard_eval.py`'s held-out one).
 
@@ -31,7 +32,8 @@ from emancipate.guard import Guard, GuardConfig  # noqa: E402
 from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "forms"
-GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults", "commands", "urls")
+GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults", "commands", "urls",
+          "code")
 
 
 def main() -> None:

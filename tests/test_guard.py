@@ -510,6 +510,8 @@ PASSWORD_FORMS = [
     'password = ENV.fetch("DB_PASSWORD") { "Kd8mQ2vX9z" }',
     'password: {{ .Values.db.password | default "Kd8mQ2vX9z" }}',
     "password: {{ db_password | default('Kd8mQ2vX9z') }}",
+    # tripled quotes (TOML, Python)
+    'password = """Kd8mQ2vX9z"""',
     # a quoted value holding the other quotes or an escaped backslash
     '"password": "`-08iOR~zZik6ko^\\\\JPBy4r",', 'password = "it\'s-my-Pa55"',
     # API headers that name no secret word, or name Vault before it

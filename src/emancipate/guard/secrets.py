@@ -121,7 +121,8 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # other quotes and an escaped backslash (`"pa'ss`w\\rd"`), not start or end with a quote
 # (`'"+pw+"'` joins strings; see `_joined`). The operator may also be a default after the
 # variable is read (`os.getenv("DB_PASSWORD") or "…"`, `getenv('…') ?: '…'`, Ruby's
-# `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`).
+# `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`);
+# the quotes may be tripled (TOML's and Python's `"""…"""`).
 _QUOTED = re.compile(
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
@@ -131,7 +132,7 @@ _QUOTED = re.compile(
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
            |Some)\([ \t]{0,4})?
-        (?P<q>\\?["'`])(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
+        (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
     re.X,
 )
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
