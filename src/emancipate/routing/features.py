@@ -117,7 +117,7 @@ def view(prompt: str) -> tuple[list[float], list[str]]:
     n, n_words = len(head), len(words)
     found = _options(head)
     question = head[: found[0][0]] if found else head
-    option_chars = sum(n for _, n in found) / len(found) if found else 0.0
+    option_chars = sum(k for _, k in found) / len(found) if found else 0.0
     raw = head.encode("utf-8", "surrogatepass")
     numbers = _digit_runs(raw)
     maths = _maths(raw, len(raw) == n)
