@@ -583,6 +583,9 @@ NAMES_NOT_SECRETS = [
     'pw = request.form.get("password") or ""', 'password: {{ .Values.password | default "" }}',
     'password = settings.get("password") or "changeme"',
     'if check_password("password") or is_admin:',
+    # `pass` read on into another word
+    'subtitle = {Verdict.PASSED: "all passing"}', 'traveller.passport: "AB1234567"',
+    'booking.passenger: "Jo Smith2"',
     "password: {{ .Values.password | default .Values.global.pw }}",
     "We hash each password SHA-256 style",
     "Wi-Fi password WPA2-PSK",

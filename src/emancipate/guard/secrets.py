@@ -244,6 +244,10 @@ _SKIP_WORDS = _words(
 _MARKER_TOKEN = _words("request change lifecycle idempotency cancellation") | ANTI_FORGERY_WORDS
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret.
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
+# `pass` read on into another word: `PASSED`, `passing`, `passport`, `passenger`, `passive`,
+# `passthrough` name no password
+_PASS_WORD_TAIL = re.compile(r"(?i)(?:ed|es|ing|age|ages|enger|engers|port|ports|ive|able"
+                             r"|through|thru)(?![a-z])")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
 _PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
 _IDENTIFIER = re.compile(
@@ -825,6 +829,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     after.extend(_NAME_PARTS.split(mid.lower()))
     if text[max(0, pos - 5):pos].lower() == "token" and _MARKER_TOKEN.intersection(before):
         return True  # `ClientRequestToken`, `ChangeToken`: an idempotency marker
+    if text[max(0, pos - 4):pos].lower() == "pass" and _PASS_WORD_TAIL.match(mid):
+        return True
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
