@@ -69,6 +69,8 @@ SECRETS = [
     ("  - POSTGRES_PASSWORD=${{POSTGRES_PASSWORD:-{v}}}", "Tr0ub4dor&3x", "password"),
     # a short flag's quoted value: the value, without its quotes
     ("sshpass -p '{v}' ssh root@10.0.0.5", "Tr0ub4dor&3x", "password"),
+    ('docker login -u ci --password "{v}" registry.acme.io', "Gh7!kLq2xV", "password"),
+    ("openssl rsa -in k.pem -passin pass:{v} -out p.pem", "Hx7pLq2W9", "password"),
     ("api_key = \"{v}\"", "9f8e7d6c5b4a39281706f5e4d3c2b1a0", "generic_secret"),
     # random hex with under 3.5 bits of entropy (18% of random 32-digit hex values)
     ("client_secret = \"{v}\"", "a8f506b40928b5b7a767c76fb008f86bebb2737f", "generic_secret"),
