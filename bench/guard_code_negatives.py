@@ -109,20 +109,34 @@ def help_texts() -> list[str]:
     return out
 
 
-def scan_help_texts(guard: Guard, show: bool) -> None:
-    texts = help_texts()
+# each flagged text with its findings' (detector, value) pairs
+Flagged = list[tuple[str, list[tuple[str, str]]]]
+
+
+def scan_texts(guard: Guard, texts: list[str]) -> tuple[Flagged, float]:
+    """The texts with a secret finding, each with its (detector, value) pairs, and the CPU
+    seconds the scans took."""
     t = time.process_time()
     flagged = []
     for text in texts:
         found = [(f.detector, text[f.start:f.end]) for f in guard.scan(text) if f.cls == "secret"]
         if found:
             flagged.append((text, found))
-    cpu = time.process_time() - t
+    return flagged, time.process_time() - t
+
+
+def show_flagged(flagged: Flagged) -> None:
+    for text, found in flagged:
+        print(f"  {text[:140]!r} {found}")
+
+
+def scan_help_texts(guard: Guard, show: bool) -> None:
+    texts = help_texts()
+    flagged, cpu = scan_texts(guard, texts)
     print(f"{len(texts):,} help texts (manual pages naming a password flag, French message "
           f"catalogs): {len(flagged)} flagged, {cpu:.1f} s of CPU")
     if show:
-        for text, found in flagged:
-            print(f"  {text[:140]!r} {found}")
+        show_flagged(flagged)
 
 
 def main() -> None:
@@ -142,18 +156,11 @@ def main() -> None:
         scan_data_files(guard, args.show)
         return
     lines = code_lines(Path(sysconfig.get_paths()["purelib"]), args.lines)
-    t = time.process_time()
-    flagged = []
-    for line in lines:
-        found = [f for f in guard.scan(line) if f.cls == "secret"]
-        if found:
-            flagged.append((line, [(f.detector, line[f.start:f.end]) for f in found]))
-    cpu = time.process_time() - t
+    flagged, cpu = scan_texts(guard, lines)
     print(f"{len(lines):,} lines of third-party code near a secret word: {len(flagged)} "
           f"flagged ({len(flagged) / max(1, len(lines)):.2%}), {cpu:.1f} s of CPU")
     if args.show:
-        for line, found in flagged:
-            print(f"  {line[:140]!r} {found}")
+        show_flagged(flagged)
 
 
 if __name__ == "__main__":
