@@ -373,8 +373,6 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
     map to the encoded span in the original (nested once: `MAX_DEPTH`). `budget` bounds
     the characters decoded in total (default: the text's own length)."""
     out: list[View] = []
-    if not _maybe_base64(view.text):
-        return out
     left = len(view.text) if budget is None else budget
     for start, end in _b64_runs(view.text):
         run = view.text[start:end]
@@ -395,10 +393,9 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
 
 def _b64_runs(text: str) -> Iterator[tuple[int, int]]:
     """The spans of `_B64_RUN.finditer(text)`: runs of 16 base64 characters or more and up to
-    two `=` after them. Found in the text's mask (one byte per character: outside ASCII
-    counts as `?`, base64 characters as `a`, the rest as a blank) with `bytes.find`: the
-    regex reads every position (~25 µs per 2 KB), the searches skip along at C speed."""
-    mask = text.encode("ascii", "replace").translate(_B64_MASK)
+    two `=` after them. Found in the text's mask (`_b64_mask`) with `bytes.find`: the regex
+    reads every position (~25 µs per 2 KB), the searches skip along at C speed."""
+    mask = _b64_mask(text)
     start = mask.find(_SIXTEEN)
     while start != -1:  # a maximal run: the search starts after the previous one's end
         end = mask.find(b" ", start)
@@ -410,9 +407,15 @@ def _b64_runs(text: str) -> Iterator[tuple[int, int]]:
         start = mask.find(_SIXTEEN, end)
 
 
+def _b64_mask(text: str) -> bytes:
+    """One byte per character of `text`: `a` for a base64 character, a blank for any other
+    (outside ASCII included: encoded as `?`). Two C calls."""
+    return text.encode("ascii", "replace").translate(_B64_MASK)
+
+
 def _maybe_base64(text: str) -> bool:
-    """A run of 16 base64 characters somewhere (two C calls)."""
-    return _SIXTEEN in text.encode("utf-8", "surrogatepass").translate(_B64_MASK)
+    """A run of 16 base64 characters somewhere."""
+    return _SIXTEEN in _b64_mask(text)
 
 
 def decoded_text(run: str) -> str | None:
