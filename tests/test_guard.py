@@ -512,6 +512,12 @@ PASSWORD_FORMS = [
     'password = ENV.fetch("DB_PASSWORD") { "Kd8mQ2vX9z" }',
     'password: {{ .Values.db.password | default "Kd8mQ2vX9z" }}',
     "password: {{ db_password | default('Kd8mQ2vX9z') }}",
+    # ... and after an expression reading it (ERB, Ruby, Helm's `env` and prefix `default`)
+    "password: <%= ENV['DB_PASSWORD'] || 'Kd8mQ2vX9z' %>",
+    "password = ENV.fetch('X') || 'Kd8mQ2vX9z'",
+    'password: {{ env "DB_PASSWORD" | default "Kd8mQ2vX9z" }}',
+    'password: {{ default "Kd8mQ2vX9z" .Values.pw }}',
+    'password = os.environ.get("X") or "Kd8mQ2vX9z"',
     # tripled quotes (TOML, Python)
     'password = """Kd8mQ2vX9z"""',
     # a quoted value holding the other quotes or an escaped backslash
@@ -584,6 +590,8 @@ NAMES_NOT_SECRETS = [
     'password = os.getenv("PASSWORD_HASHER", "argon2")',
     'pw = request.form.get("password") or ""', 'password: {{ .Values.password | default "" }}',
     'password = settings.get("password") or "changeme"',
+    "password = ENV['DB_PASSWORD_FILE'] || '/run/secrets/db'",
+    "token = request.headers.get('X-Token') or 'anonymous'",
     'if check_password("password") or is_admin:',
     # `pass` read on into another word
     'subtitle = {Verdict.PASSED: "all passing"}', 'traveller.passport: "AB1234567"',

@@ -152,6 +152,11 @@ _CALL = re.compile(
             [ \t]{0,8}["'](?P<env>[^"'\n]{1,64})["'][ \t]{0,8},
             [ \t]{0,8}(?P<q4>["'])(?P<v4>[^"'\s\\]{4,128}?)(?P=q4)
           |[ \t]{0,8},[ \t]{0,8}(?P<q5>["'])(?P<v5>[^"'\s\\]{4,128}?)(?P=q5)[ \t]{0,8}\)
+          |["']?[ \t]{0,8}(?::?=|:|=>)[ \t]{0,8}(?:<%=?-?|\{\{-?)?[ \t]{0,8}
+            (?:(?P<env7>[\w.$:\[\]()"' ]{1,80}?)[ \t]{0,8}
+               (?:\|\||\?\?|\?:|\bor\b|\|[ \t]{0,8}default\b)
+              |default(?=[ \t]))
+            [ \t]{0,8}(?P<q7>["'])(?P<v7>[^"'\s\\]{4,128}?)(?P=q7)
           |["'][ \t]{0,8}(?::[ \t]{0,8}\{|,)[ \t]{0,8}["']value["'][ \t]{0,8}:[ \t]{0,8}
             (?P<q6>["'])(?P<v6>[^"'\n\\]{4,128}?)(?P=q6))""",
     re.X,
@@ -190,7 +195,11 @@ _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
 )
-_VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5", "v6")
+# the words of an expression reading a variable, which say nothing of what it holds:
+# `ENV['X']`, `os.environ.get("X")`, `{{ env "X" }}`, `.Values.x`
+_ENV_READ_WORDS = frozenset(("env", "environ", "os", "process", "getenv", "get", "fetch",
+                             "values"))
+_VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5", "v6", "v7")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 
 
@@ -510,8 +519,11 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return
     if spaced:
         ok = plausible_phrase(v)
-    elif g == "v4":  # a literal default of a secret's variable: `getenv("X", "…")`
-        env = _name_words(m.group("env"), len(m.group("env")), "")
+    elif g in ("v4", "v7"):  # a literal default of a secret's variable: `getenv("X", "…")`,
+        # `ENV['X'] || "…"`, `{{ env "X" | default "…" }}`, `{{ default "…" .Values.x }}`
+        env = (_name_words(m.group("env"), len(m.group("env")), "") if g == "v4"
+               else [w.lower() for w in _CAMEL_WORDS.findall(m.group("env7") or "")
+                     if w.lower() not in _ENV_READ_WORDS])
         # (a secret's default may be a word with a digit, as a password's: `GEHEIMN1S`)
         ok = not _SKIP_WORDS.intersection(env) and (
             _literal_ok(v, kind) or (kind != "password" and _literal_ok(v, "password")))
