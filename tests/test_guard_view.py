@@ -15,7 +15,15 @@ import pytest
 from emancipate.config import parse_config
 from emancipate.context import ANONYMOUS, Target
 from emancipate.guard import Guard, GuardConfig
-from emancipate.guard.normalize import _B64_RUN, IDENTITY, _b64_runs, decoded_of, plain, view_of
+from emancipate.guard.normalize import (
+    _B64_RUN,
+    IDENTITY,
+    _b64_runs,
+    _specials,
+    decoded_of,
+    specials_each,
+    view_of,
+)
 from emancipate.guard.offload import INLINE_CHARS, GuardRunner
 from emancipate.guard.request import scan_segments
 from emancipate.guard.view import (
@@ -139,9 +147,23 @@ def test_the_view_reads_what_the_text_means(written: str, seen: str) -> None:
 def test_typography_that_needs_no_rewrite_leaves_the_text_read_as_it_is(text: str) -> None:
     # curly quotes, dashes, guillemets, an emoji: nothing to rewrite, so the scan reads the
     # text itself (no per-run view built twice: the cost of pasted English or French prose)
-    assert plain(text) and view_of(text).text == text and view_of(text).offsets is IDENTITY
-    assert not plain(f"{text} \u0410KIA")  # beside a confusable, the view still rewrites
+    assert specials_each([text]) == [[]]
+    assert view_of(text).text == text and view_of(text).offsets is IDENTITY
+    assert specials_each([f"{text} \u0410KIA"]) != [[]]  # beside a confusable, it rewrites
     assert view_of(f"{text} \u0410KIA").text == f"{text} AKIA"
+
+
+def test_rewrites_found_across_a_requests_strings_are_each_strings_own() -> None:
+    # `specials_each` reads a request's strings joined by newlines in one pass; each string's
+    # share must be what it holds alone (edges, control characters in an ASCII string beside
+    # a non-ASCII one, a spelt address, escapes, entities)
+    parts = ["a", " ", "\n", "\x01", "\x07 ", "é", "\u2019", "\u0410KIA", "%41", "\\u0041",
+             "&amp;", "\\\\\"", " (at) ", " at ", " dot ", "x", "\x1b[94m", ".", "-", "ok"]
+    rng = random.Random(12)
+    for _ in range(3000):
+        texts = ["".join(rng.choice(parts) for _ in range(rng.randint(0, 8)))
+                 for _ in range(rng.randint(1, 4))]
+        assert specials_each(texts) == [_specials(t) for t in texts], texts
 
 
 def test_view_offsets_map_back_to_the_characters_that_wrote_them() -> None:

@@ -204,7 +204,10 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _B64_MASK = bytes(0x61 if b in _B64_ALPHABET else 0x20 for b in range(256))
 _SIXTEEN = b"a" * 16
 
-def _specials(text: str) -> list[tuple[int, int, str]]:
+Special = tuple[int, int, str]  # start, end, kind of rewrite
+
+
+def _specials(text: str) -> list[Special]:
     """What `view_of` rewrites: (start, end, kind), sorted, not overlapping."""
     found: list[tuple[int, int, str]] = []
     if not text.isascii():
@@ -257,10 +260,28 @@ def _rewritten(run: str) -> bool:
     return not unicodedata.is_normalized("NFKC", run) or run.translate(_TABLE) != run
 
 
-def plain(text: str) -> bool:
-    """Nothing in `text` for `view_of` to rewrite (tested once on all of a request's strings
-    joined by newlines: no rewrite spans a newline, and a per-string test costs ~5 µs)."""
-    return not _specials(text)
+def specials_each(texts: list[str]) -> list[list[Special]]:
+    """What `view_of` rewrites in each of `texts`, found in one pass over them joined by
+    newlines (a request's strings: a pass costs ~5 µs on ASCII, ~25–50 µs per 2 KB on other
+    text, and tiny strings would each pay its fixed cost). No rewrite spans a newline and
+    none looks past one, so each text's share is what `_specials` finds in it alone; but
+    for control characters an ASCII text is read with `_CONTROL`, not `_CHARS`, so such a
+    text is read again alone."""
+    found = _specials("\n".join(texts))
+    out: list[list[Special]] = []
+    i, base = 0, 0
+    for t in texts:
+        end = base + len(t)
+        mine: list[Special] = []
+        while i < len(found) and found[i][0] < end:
+            s, e, kind = found[i]
+            mine.append((s - base, e - base, kind))
+            i += 1
+        if mine and t.isascii() and any(kind == "chars" for _, _, kind in mine):
+            mine = _specials(t)
+        out.append(mine)
+        base = end + 1
+    return out
 
 
 def maybe_base64(text: str) -> bool:
@@ -268,9 +289,11 @@ def maybe_base64(text: str) -> bool:
     return _maybe_base64(text)
 
 
-def view_of(text: str) -> View:
-    """The normalised view of `text` (the text itself on the fast path)."""
-    found = _specials(text)
+def view_of(text: str, found: list[Special] | None = None) -> View:
+    """The normalised view of `text` (the text itself on the fast path); `found`: its
+    `specials_each` share, when already known."""
+    if found is None:
+        found = _specials(text)
     if not found:
         return View(text, IDENTITY)
     out = _Builder()

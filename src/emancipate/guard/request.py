@@ -33,11 +33,12 @@ import re2
 from emancipate.context import Finding
 from emancipate.guard.normalize import (
     IDENTITY,
+    Special,
     View,
     decoded_of,
     maybe_base64,
     payload_views,
-    plain,
+    specials_each,
     view_of,
 )
 from emancipate.guard.text import fold, replace_each
@@ -95,10 +96,12 @@ def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None
     scan of the secret class alone) serves the split-secret pass, which keeps nothing else."""
     pieces: list[tuple[int, View]] = []
     mains: list[tuple[int, View]] = []
-    every = "\n".join(s.text for s in segments if s.encoding == "text")
-    as_is, encoded = plain(every), maybe_base64(every)
+    texts = [s.text for s in segments if s.encoding == "text"]
+    rewrites = iter(specials_each(texts))
+    encoded = maybe_base64("\n".join(texts))
     for k, seg in enumerate(segments):
-        for v, main in _views(seg, as_is, encoded):
+        rewritten = next(rewrites) if seg.encoding == "text" else []
+        for v, main in _views(seg, rewritten, encoded):
             pieces.append((k, v))
             if main:
                 mains.append((k, v))
@@ -124,12 +127,13 @@ def scan_segments(scan: Scan, segments: list[Segment], terms: TermMatcher | None
     return _unique(found)
 
 
-def _views(seg: Segment, as_is: bool, encoded: bool) -> list[tuple[View, bool]]:
+def _views(seg: Segment, found: list[Special], encoded: bool) -> list[tuple[View, bool]]:
     """The views of one segment; True for the segment's own text (not a decoded payload).
-    `as_is`: no text segment needs rewriting; `encoded`: one may hold base64."""
+    `found`: what its view rewrites (`specials_each`); `encoded`: a text segment may hold
+    base64."""
     if seg.encoding != "text":  # a data: URL or a base64 field
         return [(v, False) for v in payload_views(seg.text, seg.encoding == "data_url")]
-    main = View(seg.text, IDENTITY) if as_is else view_of(seg.text)
+    main = View(seg.text, IDENTITY) if not found else view_of(seg.text, found)
     if not encoded:
         return [(main, True)]
     return [(main, True)] + [(d, False) for d in decoded_of(main)]
