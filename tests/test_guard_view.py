@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from emancipate.context import ANONYMOUS, Target
 from emancipate.guard import Guard, GuardConfig
 from emancipate.guard.normalize import (
     _B64_RUN,
+    _ESCAPED_QUOTE,
     IDENTITY,
     _b64_runs,
     _specials,
@@ -151,6 +153,17 @@ def test_typography_that_needs_no_rewrite_leaves_the_text_read_as_it_is(text: st
     assert view_of(text).text == text and view_of(text).offsets is IDENTITY
     assert specials_each([f"{text} \u0410KIA"]) != [[]]  # beside a confusable, it rewrites
     assert view_of(f"{text} \u0410KIA").text == f"{text} AKIA"
+
+
+def test_escaped_quotes_are_found_as_the_plain_pattern_finds_them() -> None:
+    # `_ESCAPED_QUOTE` is written literal-led for speed; it must find what `\\{2,}` before a
+    # quote finds
+    plain = re.compile(r"\\{2,}(?=[\"'])")
+    rng = random.Random(7)
+    for _ in range(5000):
+        text = "".join(rng.choice(["\\", "\\\\", '"', "'", "a", " "]) for _ in range(20))
+        assert ([m.span() for m in _ESCAPED_QUOTE.finditer(text)]
+                == [m.span() for m in plain.finditer(text)]), text
 
 
 def test_rewrites_found_across_a_requests_strings_are_each_strings_own() -> None:
