@@ -9,9 +9,11 @@ defaults of a secret's variable in code, configuration and templates (`defaults`
 admin, database, Windows, Wi-Fi and pentest command lines (`commands`), and URLs that carry
 their credential (signed URLs, tokens in query strings, reset and login links, webhooks:
 `urls`), and secrets in the literals of a dozen more languages and config formats (`code`).
-Every text holds a secret. Written alongside the
-fixes they led to: a coverage and regression measure, not a quality figure (that is
-`bench/guard_eval.py`'s held-out one).
+Added in the twelfth session: operators' command lines and files not in `commands` (IPMI,
+SNMPv3, LDAP, CIFS mounts, SQL `ALTER USER`/`CREATE LOGIN`, backup tools' environment,
+`my.cnf`, `odbc.ini`, Compose and Actions files: `ops`, written before their fixes). Every
+text holds a secret. Written alongside the fixes they led to: a coverage and regression
+measure, not a quality figure (that is `bench/guard_eval.py`'s held-out one).
 
     .venv/bin/python bench/guard_probe_forms.py [--show]
 
@@ -33,7 +35,7 @@ from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "forms"
 GROUPS = ("api", "config", "files", "french", "vendors", "pipes", "defaults", "commands", "urls",
-          "code")
+          "code", "ops")
 
 
 def main() -> None:
