@@ -518,6 +518,9 @@ PASSWORD_FORMS = [
     'password: {{ env "DB_PASSWORD" | default "Kd8mQ2vX9z" }}',
     'password: {{ default "Kd8mQ2vX9z" .Values.pw }}',
     'password = os.environ.get("X") or "Kd8mQ2vX9z"',
+    # a token as a URL's user name (GitHub), with or without its fixed `x-oauth-basic`
+    "git clone https://4f8e1c2a9b7d4e3f8a6c1d2e3f4a5b6c7d8e9f0a:x-oauth-basic@github.com/a/b",
+    "git clone https://Xk29sLmQp81ZvTn4RbWy3qQ7pLm0Zx8Vb@github.com/acme/app.git",
     # tripled quotes (TOML, Python)
     'password = """Kd8mQ2vX9z"""',
     # a quoted value holding the other quotes or an escaped backslash
@@ -592,6 +595,9 @@ NAMES_NOT_SECRETS = [
     'password = settings.get("password") or "changeme"',
     "password = ENV['DB_PASSWORD_FILE'] || '/run/secrets/db'",
     "token = request.headers.get('X-Token') or 'anonymous'",
+    # a URL's user name that is a name; a token written in words after its prefix
+    "https://john.doe@example.com/x", "ssh://git_deployment_user_account@host/x",
+    "sk-ant-api04-NotARealKeyButLooksLikeOne", "STRIPE=sk_live_YourSecretKeyHereForDocs",
     'if check_password("password") or is_admin:',
     # `pass` read on into another word
     'subtitle = {Verdict.PASSED: "all passing"}', 'traveller.passport: "AB1234567"',

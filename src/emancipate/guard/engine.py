@@ -661,7 +661,16 @@ def placeholder_token(value: str) -> bool:
         return True
     if any(map(value.__contains__, _RUNS6)) and entropy(value) < 3.0:  # formats with fixed
         return True  # `AAAA` runs stay
-    return next(_TEMPLATES.iter(low), None) is not None or template_ref(value)
+    if next(_TEMPLATES.iter(low), None) is not None or template_ref(value):
+        return True
+    # written in words after its prefix (`sk-ant-api03-NotARealKeyButLooksLikeOne`,
+    # `sk_live_YourSecretKeyHere`): a person wrote it; a random body is not made of words
+    body = _PREFIX_PART.sub("", value)
+    return len(body) >= 12 and body.isalnum() and wordish(body)
+
+
+# a token format's prefix: the parts of a value up to its last `-` or `_` (`sk-ant-api03-`)
+_PREFIX_PART = re.compile(r"^.*[-_]")
 
 
 def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:

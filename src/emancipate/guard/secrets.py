@@ -195,6 +195,11 @@ _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
 )
+# A token passed as the URL's user name (`https://<token>@github.com/…`, or with GitHub's
+# fixed password `x-oauth-basic`, which says the user name is the token)
+_URL_TOKEN_USER = re.compile(
+    r"(?P<u>[A-Za-z0-9_-]{20,255})(?P<basic>:x-oauth-basic)?@(?=[\w\[])", re.I)
+_TOKEN_PASSWORDS = frozenset({"x-oauth-basic"})
 # the words of an expression reading a variable, which say nothing of what it holds:
 # `ENV['X']`, `os.environ.get("X")`, `{{ env "X" }}`, `.Values.x`
 _ENV_READ_WORDS = frozenset(("env", "environ", "os", "process", "getenv", "get", "fetch",
@@ -447,8 +452,15 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if kind == "url":
         if "url_password" in enabled:
             m = _URL.match(text, pos)
-            if m and url_password_ok(m.group("v")):
-                out.append((m.start("v"), m.end("v"), "url_password"))
+            if m is not None and m.group("v").lower() not in _TOKEN_PASSWORDS:
+                if url_password_ok(m.group("v")):
+                    out.append((m.start("v"), m.end("v"), "url_password"))
+                return
+            m = _URL_TOKEN_USER.match(text, pos)  # GitHub: a token as the user name
+            if m is not None and not placeholder_token(m.group("u")) and (
+                    m.group("basic") is not None  # the fixed password says it is a token
+                    or random_token(m.group("u"), 20) or long_hex(m.group("u"))):
+                out.append((m.start("u"), m.end("u"), "url_password"))
         return
     if kind in ("bearer", "basic"):
         if "bearer_token" in enabled:
