@@ -10,9 +10,6 @@ Corpora (`bench/data/guard/public/`, built by `bench/data/guard/build_public.py`
 licences in `SOURCES.md`): secrets from CredSweeper, detect-secrets and gitleaks test data,
 and generated English personal data, each split by family into `dev` (rule authors may read
 it) and `heldout` (they may not: its per-family figures are hidden unless asked for).
-A third secrets source, secretlint's snapshot tests (`build_secretlint.py`), was added after
-the rules (session 12): measured whole before any change, then split by family the same way
-(`dev` families may be read, `heldout` ones not; no per-family figure of it is printed).
 
 Secrets: a positive is caught when a finding of class `secret` overlaps one of its spans; a
 negative is flagged when the guard reports any secret in it. detect-secrets (default
@@ -41,9 +38,6 @@ PUBLIC = HERE / "data" / "guard" / "public"
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from emancipate.guard import Guard, GuardConfig  # noqa: E402
-
-sys.path.insert(0, str(HERE / "data" / "guard"))
-from build_public import split_of  # noqa: E402
 
 SPLITS = ("dev", "heldout")
 PII_LABELS = ("email", "phone", "card", "iban", "us_ssn")
@@ -114,30 +108,6 @@ def _secret_row(row: dict[str, int], baseline: bool) -> dict[str, Any]:
     return out
 
 
-def independent_eval(guard: Guard, records: list[Record], baseline: bool) -> dict[str, Any]:
-    """A source held out whole (secretlint's snapshots): its records hold several secrets
-    each, so recall is counted per labelled span as well as per record."""
-    ds = detect_secrets_hits([r["text"] for r in records]) if baseline else [False] * len(
-        records)
-    row: dict[str, int] = defaultdict(int)
-    for rec, ds_hit in zip(records, ds, strict=True):
-        found = [f for f in guard.scan(rec["text"]) if f.cls == "secret"]
-        kind = "pos" if rec["kind"] == "positive" else "neg"
-        row[kind] += 1
-        row[f"{kind}_ds"] += ds_hit
-        if kind == "neg":
-            row["neg_guard"] += bool(found)
-            continue
-        caught = [any(f.start < e and s < f.end for f in found) for s, e in rec["spans"]]
-        row["pos_guard"] += any(caught)
-        row["spans"] += len(caught)
-        row["spans_guard"] += sum(caught)
-    out = _secret_row(row, baseline)
-    out["spans"] = row["spans"]
-    out["span_recall"] = _rate(row["spans_guard"], row["spans"])
-    return out
-
-
 def pii_eval(guard: Guard, records: list[Record]) -> dict[str, Any]:
     counts = {label: defaultdict(int) for label in PII_LABELS}
     mislabelled = 0
@@ -169,15 +139,8 @@ def _pr(row: dict[str, int]) -> dict[str, Any]:
 
 def evaluate(baseline: bool = True) -> dict[str, Any]:
     guard = Guard.from_config(GuardConfig(**json.loads(os.environ.get("GUARD_EVAL_CONFIG", "{}"))))
-    result: dict[str, Any] = {
-        split: {"secrets": secrets_eval(guard, load(split), baseline),
-                "pii": pii_eval(guard, load(f"pii_{split}"))} for split in SPLITS}
-    third = load("secretlint")
-    result["independent"] = {
-        f"secretlint {split}": independent_eval(
-            guard, [r for r in third if split_of(r["family"]) == split], baseline)
-        for split in SPLITS}
-    return result
+    return {split: {"secrets": secrets_eval(guard, load(split), baseline),
+                    "pii": pii_eval(guard, load(f"pii_{split}"))} for split in SPLITS}
 
 
 def _fmt(value: float | None) -> str:
@@ -210,10 +173,6 @@ def render(result: dict[str, Any], show_heldout_families: bool) -> str:
                        f"  recall {_fmt(row['recall'])}  precision {_fmt(row['precision'])}")
         out.append(f"  all        recall {_fmt(pii['recall'])}  precision "
                    f"{_fmt(pii['precision'])}  (mislabelled {pii['mislabelled']})")
-    for name, row in result["independent"].items():
-        out += [f"== independent: {name} (records, then labelled spans)", head,
-                _secret_line("records", row),
-                f"  {'spans':<48} {row['spans']:>4}       {_fmt(row['span_recall'])}"]
     return "\n".join(out)
 
 
