@@ -63,6 +63,12 @@ SECRETS = [
     ("stripe.api_key = '{v}'", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
     ("maps key={v}", "AIza" + "SyD9x8W7v6U5t4S3r2Q1p0O9n8M7l6K5j4I", "gcp_api_key"),
     ("DB url postgres://app:{v}@db.prod.acme.io:5432/x", "S3cr3t-Pa55", "url_password"),
+    # a URL whose user name is a secret word: the password alone, not the host after it;
+    # a token as the user name (GitHub's `x-oauth-basic` form): the token, not that word
+    ("git clone https://x-access-token:{v}@github.com/a/b.git", "Xk29sLmQp81ZvTn4RbWy3qQ7",
+     "url_password"),
+    ("https://{v}:x-oauth-basic@github.com/a/b", "4f8e1c2a9b7d4e3f8a6c1d2e3f4a5b6c7d8e9f0a",
+     "url_password"),
     ("password: {v}", "hunter2024!", "password"),
     ("Le mot de passe est {v} pour l'admin.", "Soleil2024!", "password"),
     # a shell default (`${VAR:-default}`): the default, without the operator's dash

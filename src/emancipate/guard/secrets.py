@@ -200,6 +200,8 @@ _URL = re.compile(
 _URL_TOKEN_USER = re.compile(
     r"(?P<u>[A-Za-z0-9_-]{20,255})(?P<basic>:x-oauth-basic)?@(?=[\w\[])", re.I)
 _TOKEN_PASSWORDS = frozenset({"x-oauth-basic"})
+# the keyword is the user name of a URL: `://` then the name, up to the keyword's end
+_USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 # the words of an expression reading a variable, which say nothing of what it holds:
 # `ENV['X']`, `os.environ.get("X")`, `{{ env "X" }}`, `.Values.x`
 _ENV_READ_WORDS = frozenset(("env", "environ", "os", "process", "getenv", "get", "fetch",
@@ -468,6 +470,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             if m and (_bearer_ok(m.group("v")) if kind == "bearer" else _basic_ok(m.group("v"))):
                 out.append((m.start("v"), m.end("v"), "bearer_token"))
         return
+    if _USERINFO_BEFORE.search(text, max(0, pos - 80), pos):
+        return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
