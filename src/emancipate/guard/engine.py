@@ -666,11 +666,15 @@ def placeholder_token(value: str) -> bool:
     # written in words after its prefix (`sk-ant-api03-NotARealKeyButLooksLikeOne`,
     # `sk_live_YourSecretKeyHere`): a person wrote it; a random body is not made of words
     body = _PREFIX_PART.sub("", value)
-    return len(body) >= 12 and body.isalnum() and wordish(body)
+    return (len(body) >= 12 and body.isalnum() and _THREE_WORDS.search(body) is not None
+            and wordish(body))
 
 
 # a token format's prefix: the parts of a value up to its last `-` or `_` (`sk-ant-api03-`)
 _PREFIX_PART = re.compile(r"^.*[-_]")
+# three capitalised words in a row (`ButLooksLike`): what a body written in words holds, and
+# 2% of random 30-character tokens of letters and digits (so `wordish` runs on few of them)
+_THREE_WORDS = re.compile(r"(?:[A-Z][a-z]{2,}){3}")
 
 
 def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
