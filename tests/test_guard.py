@@ -251,6 +251,26 @@ def test_code_fenced_and_unfenced(guard: Guard) -> None:
         assert [f for f in guard.scan(text) if f.cls == "code"] == [], text
 
 
+def test_a_weak_code_line_is_what_the_one_regex_definition_says() -> None:
+    # `code._weak` tests a line's ends with `str` methods for speed; it must agree with the
+    # plain definition, one regex searched over the line
+    import random
+    import re
+
+    from emancipate.guard.code import _weak
+    plain = re.compile(
+        r"""(?:[;{][ \t]*$ | \)[ \t]*:[ \t]*$
+        | ^[ \t]*(?:self\.|this\.)?[\w\[\]'".]+[ \t]*(?:[+\-*/%|&]?=|:=)[ \t]*[^=\s]
+        | ^[ \t]*(?:return|await|raise|throw)\b[^.!?]*$ | ^[ \t]*[\w.]+\(.*\)[ \t]*;?[ \t]*$
+        | =>|->|::|&&|\|\||!=|==)""", re.X)
+    rng = random.Random(5)
+    pieces = [" ", "\t", ";", "{", "}", "(", ")", ":", "=", ">", "-", "!", "&", "|", ".", '"',
+              "'", "a", "x1", "_", "[", "]", "\r", "\n", "return", "self.", "f(", "+="]
+    for _ in range(50_000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        assert _weak(line) == (plain.search(line) is not None), repr(line)
+
+
 def test_domains_need_two_distinct_keywords(guard: Guard) -> None:
     text = "Our search engine ranking algorithm needs work."
     fs = [f for f in guard.scan(text) if f.cls == "domain"]
