@@ -317,6 +317,28 @@ CHECKS: dict[str, Check] = {
     "bip39": _bip39,
 }
 
+def default_login(user: str, password: str) -> bool:
+    """A login no one keeps secret: the user name again (`postgres:postgres@`,
+    `mongodb:mongodb@`, a container image's default, all over documentation and compose
+    files) or one character repeated (`1111`)."""
+    low = password.lower()
+    return low == user.lower() or len(set(low)) == 1
+
+
+_URL_USER = re.compile(r"://(?:[^\s:/?#@'\"<>]+@)?([^\s:/?#@'\"<>]*):")
+
+
+def _url_login(value: str, matched: str) -> bool:
+    m = _URL_USER.search(matched)
+    return not default_login(m.group(1) if m else "", value)
+
+
+# Checks that read the rule's whole match besides the secret (same `check` key).
+MATCH_CHECKS: dict[str, Callable[[str, str], bool]] = {
+    # a URL's password that is not its user name again nor one character repeated
+    "url_login": _url_login,
+}
+
 # gitleaks rule ids -> our detector names (first prefix that matches); the rest are
 # `vendor_token`. Policies and `disabled_detectors` speak detector names.
 _GITLEAKS_DETECTORS: tuple[tuple[str, str], ...] = (
@@ -392,6 +414,7 @@ class SecretRule:
     stopwords: Any = None  # an Aho-Corasick automaton of the lower-case stopwords, or None
     priority: int = 1
     check: Check | None = None
+    match_check: Callable[[str, str], bool] | None = None  # (secret, whole match)
     before: int = 64
     window: int = 256
     boundary: bool = False  # no letter or digit may touch the match on either side
@@ -505,8 +528,9 @@ def rule_from_table(table: dict[str, Any], where: str,
     keywords = tuple(k.lower() for k in table.get("keywords", ()))
     secret, match, line, stop = _allowlists(table, where, glob)
     check = table.get("check") or _GITLEAKS_CHECKS.get(rule_id)
-    if check is not None and check not in CHECKS:
-        raise RuleError(f"{where}: unknown check {check!r} (known: {', '.join(CHECKS)})")
+    if check is not None and check not in CHECKS and check not in MATCH_CHECKS:
+        raise RuleError(f"{where}: unknown check {check!r} "
+                        f"(known: {', '.join([*CHECKS, *MATCH_CHECKS])})")
     group = table.get("secretGroup")
     detector = _detector_for(rule_id, table)
     pattern, lead = _cut_lead(_open_end(table["regex"]))
@@ -518,7 +542,8 @@ def rule_from_table(table: dict[str, Any], where: str,
         entropy=float(table.get("entropy", 0.0)), allow_secret=secret,
         allow_match=match, allow_line=line, stopwords=stop,
         priority=int(table.get("priority", 2 if generic else 1)),
-        check=CHECKS[check] if check else None, replaces=tuple(table.get("replaces", ())),
+        check=CHECKS.get(check) if check else None, match_check=MATCH_CHECKS.get(check or ""),
+        replaces=tuple(table.get("replaces", ())),
         before=int(table.get("before") or (64 if lead else _before_for(pattern, keywords))),
         # a rule with no keyword runs once from the start: its window is the whole text
         window=(_WHOLE_TEXT if not keywords else int(
@@ -683,6 +708,8 @@ def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
     if rule.entropy and entropy(value) < entropy_floor(value, rule.entropy):
         return True
     if rule.check is not None and not rule.check(value):
+        return True
+    if rule.match_check is not None and not rule.match_check(value, window[m.start():m.end()]):
         return True
     if rule.allow_secret is not None and rule.allow_secret.search(value):
         return True

@@ -19,6 +19,7 @@ from emancipate.guard.engine import (
     PUBLIC_BASE64,
     case_random,
     char_classes,
+    default_login,
     digit_count,
     dotted_name,
     entropy,
@@ -441,9 +442,11 @@ def _basic_ok(v: str) -> bool:
     return bool(sep) and len(pw) >= 3 and not _placeholder(pw)
 
 
-def url_password_ok(v: str) -> bool:
-    low = v.lower()
-    return len(v) >= 3 and not _placeholder(v) and low not in {"token", "pass", "pw"}
+def url_password_ok(v: str, user: str = "") -> bool:
+    """A URL's password worth reporting: not a placeholder nor a default login
+    (`postgres:postgres@`, `…:1111@`)."""
+    return (len(v) >= 3 and not _placeholder(v) and v.lower() not in {"token", "pass", "pw"}
+            and not default_login(user, v))
 
 
 def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozenset[str],
@@ -455,7 +458,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         if "url_password" in enabled:
             m = _URL.match(text, pos)
             if m is not None and m.group("v").lower() not in _TOKEN_PASSWORDS:
-                if url_password_ok(m.group("v")):
+                if url_password_ok(m.group("v"), m.group("user")):
                     out.append((m.start("v"), m.end("v"), "url_password"))
                 return
             m = _URL_TOKEN_USER.match(text, pos)  # GitHub: a token as the user name
