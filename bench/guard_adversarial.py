@@ -115,6 +115,11 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     # session 12: a secret word, its operator, then blanks (the default-after-an-expression
     # reader first backtracked over them: ~5 ms for one word and 100 blanks)
     "blanks after a secret word": lambda r: "password = " + " " * r.randint(60, 120) + "\n",
+    # a password table's header, then a row of blanks (the Markdown rule test was quadratic
+    # in them before session 12: 15 ms per KB); a secret word between runs of blanks
+    "blank rows under a password header": lambda r: "| user | password |\n"
+                                                    + "\t" * r.randint(600, 900) + "\n",
+    "a secret word between blank runs": lambda r: "key" + " " * r.randint(3, 5),
 }
 
 SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)
@@ -143,7 +148,7 @@ def main() -> None:
     args = ap.parse_args()
     sizes = SIZES[:2] if args.quick else SIZES
     guard = Guard.from_config(GuardConfig())
-    print(f"{'input':28}" + "".join(f"{s // KB:>9} KB" for s in sizes)
+    print(f"{'input':36}" + "".join(f"{s // KB:>9} KB" for s in sizes)
           + "   (µs per KB; r: refused, the scan's budget ran out)")
     for name, piece in INPUTS.items():
         if args.only and args.only not in name:
@@ -158,11 +163,11 @@ def main() -> None:
             figure, refused = us_per_kb(guard, text, 3 if size <= 32 * KB else 1)
             slow = figure * size / KB / 1e6 > args.give_up
             row.append(f"{figure:>11,.0f}{'r' if refused else ' '}")
-        print(f"{name:28}" + "".join(row), flush=True)
+        print(f"{name:36}" + "".join(row), flush=True)
     if not args.quick and not args.only:
         text = _repeat(_prose, 1024 * KB, seed=2)
         figure, refused = us_per_kb(guard, text, 1)
-        print(f"{'prose with digits, 1 MB':28}{figure:>11,.0f}{'r' if refused else ''}")
+        print(f"{'prose with digits, 1 MB':36}{figure:>11,.0f}{'r' if refused else ''}")
 
 
 if __name__ == "__main__":

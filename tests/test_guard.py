@@ -271,6 +271,22 @@ def test_a_weak_code_line_is_what_the_one_regex_definition_says() -> None:
         assert _weak(line) == (plain.search(line) is not None), repr(line)
 
 
+def test_a_markdown_rule_row_is_what_the_plain_pattern_says() -> None:
+    # `secrets._MD_RULE` reads blanks possessively (the plain pattern was quadratic in a row
+    # of blanks); it must match what the plain pattern matches
+    import random
+    import re
+
+    from emancipate.guard.secrets import _MD_RULE
+    plain = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}")
+    rng = random.Random(8)
+    for _ in range(50_000):
+        row = "".join(rng.choice([" ", "\t", "|", ":", "-", "--", "a"])
+                      for _ in range(rng.randint(0, 12)))
+        got, want = _MD_RULE.match(row), plain.match(row)
+        assert (got and got.span()) == (want and want.span()), repr(row)
+
+
 def test_domains_need_two_distinct_keywords(guard: Guard) -> None:
     text = "Our search engine ranking algorithm needs work."
     fs = [f for f in guard.scan(text) if f.cls == "domain"]
