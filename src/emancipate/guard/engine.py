@@ -317,6 +317,7 @@ CHECKS: dict[str, Check] = {
     "bip39": _bip39,
 }
 
+
 def default_login(user: str, password: str) -> bool:
     """A login no one keeps secret: the user name again (`postgres:postgres@`,
     `mongodb:mongodb@`, a container image's default, all over documentation and compose

@@ -133,7 +133,7 @@ def _views(seg: Segment, found: list[Special], encoded: bool) -> list[tuple[View
     base64."""
     if seg.encoding != "text":  # a data: URL or a base64 field
         return [(v, False) for v in payload_views(seg.text, seg.encoding == "data_url")]
-    main = View(seg.text, IDENTITY) if not found else view_of(seg.text, found)
+    main = view_of(seg.text, found)  # (the text itself when `found` is empty)
     if not encoded:
         return [(main, True)]
     return [(main, True)] + [(d, False) for d in decoded_of(main)]

@@ -197,10 +197,10 @@ _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
 )
 # A token passed as the URL's user name (`https://<token>@github.com/…`, or with GitHub's
-# fixed password `x-oauth-basic`, which says the user name is the token)
+# fixed password, which says the user name is the token)
+_TOKEN_PASSWORD = "x-oauth-basic"
 _URL_TOKEN_USER = re.compile(
-    r"(?P<u>[A-Za-z0-9_-]{20,255})(?P<basic>:x-oauth-basic)?@(?=[\w\[])", re.I)
-_TOKEN_PASSWORDS = frozenset({"x-oauth-basic"})
+    rf"(?P<u>[A-Za-z0-9_-]{{20,255}})(?P<basic>:{_TOKEN_PASSWORD})?@(?=[\w\[])", re.I)
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
 _USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 # the words of an expression reading a variable, which say nothing of what it holds:
@@ -442,7 +442,7 @@ def _basic_ok(v: str) -> bool:
     return bool(sep) and len(pw) >= 3 and not _placeholder(pw)
 
 
-def url_password_ok(v: str, user: str = "") -> bool:
+def url_password_ok(v: str, user: str) -> bool:
     """A URL's password worth reporting: not a placeholder nor a default login
     (`postgres:postgres@`, `…:1111@`)."""
     return (len(v) >= 3 and not _placeholder(v) and v.lower() not in {"token", "pass", "pw"}
@@ -457,7 +457,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if kind == "url":
         if "url_password" in enabled:
             m = _URL.match(text, pos)
-            if m is not None and m.group("v").lower() not in _TOKEN_PASSWORDS:
+            if m is not None and m.group("v").lower() != _TOKEN_PASSWORD:
                 if url_password_ok(m.group("v"), m.group("user")):
                     out.append((m.start("v"), m.end("v"), "url_password"))
                 return
