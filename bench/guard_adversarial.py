@@ -120,6 +120,11 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "blank rows under a password header": lambda r: "| user | password |\n"
                                                     + "\t" * r.randint(600, 900) + "\n",
     "a secret word between blank runs": lambda r: "key" + " " * r.randint(3, 5),
+    # a flood of secret words: every one is a place to read a value after (`pwd` between
+    # them: twelve of BIP39's words in a row may pass the seed-phrase checksum)
+    "a secret word repeated": lambda r: r.choice(("key", "token", "auth", "secret")) + " pwd ",
+    "secret words joined by marks": lambda r: "key" + r.choice("_.-'"),
+    "secret words before an operator word": lambda r: "auth " + r.choice(("is", "to", "a")) + " ",
 }
 
 SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)

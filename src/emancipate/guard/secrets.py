@@ -88,8 +88,25 @@ _IS = r"is|est|c'est|c’est|vaut|was|etait|était"
 # type annotation (`password: str =`, `val password: String =`).
 _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
+# What may follow a name's last character where its operator begins (a prefilter: the
+# readers below try their operators after every character of the name part `mid`, ~15
+# alternatives each, so a flood of secret words cost ~30 µs per word; these lookaheads
+# reject a position in one step and match nothing the operators would not). Not blank:
+# any mark (`=`, `:`, a quote, a bracket) but `.` and `-`, which belong to names. After
+# blanks: a mark (`-` too: `password - …`, `→`) or the first letters of the words read as
+# an operator (`to`, `should be`, `is`, `est`, `c'est`, `vaut`, `a été`, `lautet`, `or`, …),
+# after at most 11 blanks (the name's 3 and the operator's 8: bounded, so a keyword and a
+# million blanks still cost a constant).
+_OP_WORD_STARTS = r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
+_OPERATOR_AHEAD = r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS + "))"
+# The same for a quoted value, whose operator may also be a blank before the literal
+# (`password "…"`, `password b'…'`, `password String::from("…")`, `password \n  "…"`).
+_QUOTE_AHEAD = (r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS
+                + r"|[bBrRuUfFLSn]|\r?\n))")
+# …and for a literal passed after the name (`(`, a quote, `<value>`, `=`, `,`, a newline).
+_CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
 _TAIL_HEAD = (
-    r"""(?P<mid>(?:[\w.\- \t]|['’](?=\w)){0,40}?)""" + _NAME_END + r"""
+    r"""(?P<mid>(?:[\w.\- \t]|['’](?=\w)){0,40}?)""" + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
@@ -125,7 +142,7 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`);
 # the quotes may be tripled (TOML's and Python's `"""…"""`).
 _QUOTED = re.compile(
-    r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _NAME_END + r"""
+    r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
            |[ \t]{1,8}(?:""" + _IS + r""")\b
@@ -139,7 +156,7 @@ _QUOTED = re.compile(
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
 # `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
 _CALL = re.compile(
-    r"""(?P<mid>[\w.\-]{0,24})
+    r"""(?P<mid>[\w.\-]{0,24})""" + _CALL_AHEAD + r"""
         (?:(?:\(|["'`][ \t]{0,8},|["'`][ \t]{1,8}value[ \t]{0,8}=|\)\.to(?:Be|Equal|StrictEqual)\(
               |["'][ \t]{0,8}\{[^}\n]{0,40}?\bdefault[ \t]{0,8}=)
            [ \t]{0,8}(?P<q>["'`])(?P<v>[^"'`\s\\]{4,128}?)(?P=q)(?![ \t]{0,8}:)
