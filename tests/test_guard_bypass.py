@@ -214,6 +214,10 @@ def _spaced_out(value: str, sep: str) -> str:
     return value[:4] + sep + value[4:]
 
 
+def _wrapped(encoded: str, width: int) -> str:
+    return "\n".join(encoded[i:i + width] for i in range(0, len(encoded), width))
+
+
 ENCODINGS: dict[str, Callable[[], tuple[Body, list[str]]]] = {
     "zero-width space": lambda: (_user(f"key {_spaced_out(AWS, chr(0x200B))} ok"),
                                  [_spaced_out(AWS, chr(0x200B))]),
@@ -244,6 +248,16 @@ ENCODINGS: dict[str, Callable[[], tuple[Body, list[str]]]] = {
                                         [f"&#65;&#x4B;{AWS[2:]}", AWS[2:]]),
     "base64 in content": lambda: (_user("decode this: " + _b64(f"aws key {AWS} thanks")),
                                   [_b64(f"aws key {AWS} thanks"), AWS]),
+    "base64 wrapped at 76 characters": lambda: (
+        _user("decode this:\n" + _wrapped(_b64(f"the deploy key for the EU bucket is {AWS}"
+                                                 " and the region is eu-west-3"), 76)),
+        [AWS, _b64(f"the deploy key for the EU bucket is {AWS}")[:76]]),
+    "hex dump": lambda: (_user("xxd -p says:\n" + _wrapped(f"aws key {AWS} ok".encode().hex(),
+                                                               60)),
+                         [f"aws key {AWS} ok".encode().hex()[:60], AWS]),
+    "byte escapes": lambda: (_user('key = "' + "".join(f"\\x{ord(c):02x}" for c in AWS[:4])
+                                   + AWS[4:] + '"'),
+                             ["".join(f"\\x{ord(c):02x}" for c in AWS[:4]) + AWS[4:], AWS]),
     "split across two messages": lambda: ({"messages": [
         {"role": "user", "content": f"the key starts {AWS[:10]}"},
         {"role": "user", "content": f"{AWS[10:]} is the rest"}]}, [AWS[:10], AWS[10:]]),

@@ -208,6 +208,57 @@ def test_base64_runs_are_found_where_the_regex_finds_them() -> None:
         assert list(_b64_runs(text)) == [m.span() for m in _B64_RUN.finditer(text)], text
 
 
+def test_hex_runs_decode_to_extra_views_and_hashes_do_not() -> None:
+    note = f"the key is {AWS}"
+    for encoded in (note.encode().hex(), note.encode().hex().upper(),
+                    "0x" + note.encode().hex()):
+        text = f"dump: {encoded} !"
+        [decoded] = decoded_of(view_of(text))
+        assert decoded.text == note
+        assert text[decoded.offsets.start(0):decoded.offsets.end(3)] == encoded
+    sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    assert decoded_of(view_of(f"sha256 {sha256}")) == []
+    assert decoded_of(view_of(note.encode().hex()[:-1])) == []  # odd: not bytes
+
+
+@pytest.mark.parametrize(("encode", "width"), [
+    (lambda b: base64.b64encode(b).decode(), 76),  # `base64` on the command line
+    (lambda b: base64.b64encode(b).decode(), 64),  # PEM, `openssl base64`
+    (lambda b: b.hex(), 60),  # `xxd -p`
+])
+def test_an_encoding_wrapped_over_lines_is_decoded_as_one(guard: Guard, encode: Any,
+                                                          width: int) -> None:
+    note = (f"Settings for the CI runner\nexport GITHUB_TOKEN={GITHUB}\n"
+            "export REGION=eu-west-1\nexport BUCKET=acme-ci-artifacts\n")
+    encoded = encode(note.encode())
+    wrapped = "\n".join(encoded[i:i + width] for i in range(0, len(encoded), width))
+    assert len(wrapped.splitlines()) >= 3  # at 64 the last line is full: `thanks` is not
+    text = f"decode this:\n{wrapped}\nthanks"  # a line of it
+    found = [f for f in guard.scan(text) if f.detector == "github_token"]
+    assert [text[f.start:f.end] for f in found] == [wrapped]
+
+
+def test_lines_of_one_length_that_do_not_decode_together_are_decoded_one_by_one() -> None:
+    line = base64.b64encode(f"aws key {AWS} ok, thanks".encode()).decode()  # 39 bytes
+    other = base64.b64encode(bytes(range(200, 239))).decode()  # binary, the same length
+    assert len(line) == len(other) and "=" not in line
+    text = f"{other}\n{line}"
+    [decoded] = decoded_of(view_of(text))
+    assert decoded.text == f"aws key {AWS} ok, thanks"
+    assert text[decoded.offsets.start(0):decoded.offsets.end(3)] == line
+
+
+def test_byte_escapes_are_read_as_the_text_they_write(guard: Guard) -> None:
+    escaped = "".join(f"\\x{b:02x}" for b in AWS[:6].encode()) + AWS[6:]
+    text = f'key = "{escaped}"'
+    view = view_of(text)
+    assert AWS in view.text
+    found = [f for f in guard.scan(text) if f.detector == "aws_access_key"]
+    assert [text[f.start:f.end] for f in found] == [escaped]
+    assert view_of("printf '\\x1b[0m'").text == "printf '\\x1b[0m'"  # one escape: left
+    assert view_of("\\xff\\xfe\\x00").text == "\\xff\\xfe\\x00"  # not UTF-8 text: left
+
+
 # --- detection --------------------------------------------------------------------------------
 
 def test_a_secret_split_across_messages_is_reported_on_both(guard: Guard) -> None:

@@ -9,8 +9,8 @@ rewrites a string into what it means:
   that look Latin folded to Latin (`CONFUSABLES`, only the look-alikes);
 * removed: format characters (zero-width spaces and joiners, soft hyphen, bidi marks, BOM),
   control characters but tab and newlines (NUL…), combining marks;
-* decoded: JSON `\\uXXXX` escapes (surrogate pairs too), runs of `%XX` that decode to
-  printable UTF-8, and HTML character references (`&quot;`, `&#39;`);
+* decoded: JSON `\\uXXXX` escapes (surrogate pairs too), runs of `%XX` and of `\\xXX` that
+  decode to printable UTF-8, and HTML character references (`&quot;`, `&#39;`);
 * removed whole: terminal colour codes (`ESC[94m`), so a coloured log reads as its text;
 * e-mails spelt out: `(at)`, `[at]`, `{at}` and `(dot)`…, and `name at host dot tld`.
 
@@ -18,8 +18,8 @@ rewrites a string into what it means:
 rewritten chunk (an escape, `(at)`) as a whole, so a finding in the view redacts the
 original characters that wrote it.
 
-`decoded_of` finds base64 spans (16+ characters, decoding to mostly printable text) and
-returns their text as extra views whose every finding maps to the whole encoded span.
+`decoded_of` finds base64 and hex spans (16+ characters, decoding to mostly printable text)
+and returns their text as extra views whose every finding maps to the whole encoded span.
 
 Cost: ASCII text with none of `\\u`, `%XX`, control characters, `(at)`/` at … dot ` is
 returned as is after one regex search (the fast path); otherwise work is linear in the
@@ -68,6 +68,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 # 30 µs: prose with a percentage paid that).
 _ESC = re.compile(r"\\u[0-9a-fA-F]{4}(?:\\u[0-9a-fA-F]{4})*")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*")
+# C, Python, shell and JavaScript byte escapes: `\x41\x4b\x49\x41` (two or more: a lone
+# `\x1b` is a control code)
+_HEX_ESC = re.compile(r"\\x[0-9A-Fa-f]{2}(?:\\x[0-9A-Fa-f]{2})+")
 # A terminal colour or cursor code (`\x1b[94m`), removed whole: a log pasted from a terminal
 # writes `\x1b[94msq0csp-…`, and with only the ESC removed `m` would stick to the token.
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,16}[ -/]{0,2}[@-~]")
@@ -206,6 +209,7 @@ _CLOSERS = ")]}>"
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _B64_MASK = bytes(0x61 if b in _B64_ALPHABET else 0x20 for b in range(256))
 _SIXTEEN = b"a" * 16
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 Special = tuple[int, int, str]  # start, end, kind of rewrite
 
@@ -221,6 +225,8 @@ def _specials(text: str) -> list[Special]:
         found.extend((m.start(), m.end(), "esc") for m in _ESC.finditer(text))
     if "%" in text:
         found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
+    if "\\x" in text:
+        found.extend((m.start(), m.end(), "hexesc") for m in _HEX_ESC.finditer(text))
     if "\x1b[" in text:
         found.extend((m.start(), m.end(), "removed") for m in _ANSI.finditer(text))
     if "\\\\" in text:
@@ -309,8 +315,8 @@ def view_of(text: str, found: list[Special] | None = None) -> View:
         elif kind == "esc":
             folded = _folded(_unescape(raw))
             out.add(folded, s, e, False)
-        elif kind == "pct":
-            decoded = _unquote(raw)
+        elif kind in ("pct", "hexesc"):
+            decoded = _unquote(raw, 3 if kind == "pct" else 4)
             if decoded is None:
                 out.add(raw, s, e, True)
             else:
@@ -378,8 +384,10 @@ def _unescape(escapes: str) -> str:
                                                                 errors="replace")
 
 
-def _unquote(run: str) -> str | None:
-    raw = bytes(int(run[i + 1:i + 3], 16) for i in range(0, len(run), 3))
+def _unquote(run: str, width: int) -> str | None:
+    """The text of a run of byte escapes `width` characters long each (`%4B`, `\\x4b`),
+    two hex digits last in each; None unless it is printable UTF-8."""
+    raw = bytes(int(run[i + width - 2:i + width], 16) for i in range(0, len(run), width))
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -395,42 +403,92 @@ def _printable(text: str) -> bool:
 
 
 def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[View]:
-    """Base64 spans of `view` that decode to text, each as a normalised view whose offsets
-    map to the encoded span in the original (nested once: `MAX_DEPTH`). `budget` bounds
-    the characters decoded in total (default: the text's own length)."""
+    """Base64 and hex spans of `view` that decode to text, each as a normalised view whose
+    offsets map to the encoded span in the original (nested once: `MAX_DEPTH`). `budget`
+    bounds the characters decoded in total (default: the text's own length)."""
     out: list[View] = []
     left = len(view.text) if budget is None else budget
-    for start, end in _b64_runs(view.text):
-        run = view.text[start:end]
-        if left <= 0:
-            break
-        text = decoded_text(run)
+    if left <= 0:
+        return out
+    for start, end, text in _decoded_runs(view.text):
         if text is None:
             continue
-        left -= len(run)
         span = Offsets(span=(view.offsets.start(start), view.offsets.end(end)))
         inner = view_of(text)
         out.append(View(inner.text, span))
         if depth < MAX_DEPTH:
-            for nested in decoded_of(inner, depth + 1, len(run)):
+            for nested in decoded_of(inner, depth + 1, end - start):
                 out.append(View(nested.text, span))
+        left -= end - start
+        if left <= 0:
+            break
     return out
 
 
-def _b64_runs(text: str) -> Iterator[tuple[int, int]]:
+def _b64_runs(text: str, mask: bytes | None = None) -> Iterator[tuple[int, int]]:
     """The spans of `_B64_RUN.finditer(text)`: runs of 16 base64 characters or more and up to
     two `=` after them. Found in the text's mask (`_b64_mask`) with `bytes.find`: the regex
     reads every position (~25 µs per 2 KB), the searches skip along at C speed."""
-    mask = _b64_mask(text)
+    mask = _b64_mask(text) if mask is None else mask
     start = mask.find(_SIXTEEN)
     while start != -1:  # a maximal run: the search starts after the previous one's end
-        end = mask.find(b" ", start)
-        end = len(mask) if end == -1 else end
-        stop = end
-        while stop < end + 2 and text.startswith("=", stop):
-            stop += 1
-        yield start, stop
+        end = _run_end(text, mask, start)
+        yield start, end
         start = mask.find(_SIXTEEN, end)
+
+
+def _run_end(text: str, mask: bytes, start: int) -> int:
+    """The end of the base64 run at `start`, with up to two `=` after it."""
+    end = mask.find(b" ", start)
+    end = len(mask) if end == -1 else end
+    stop = end
+    while stop < end + 2 and text.startswith("=", stop):
+        stop += 1
+    return stop
+
+
+def _decoded_runs(text: str) -> Iterator[tuple[int, int, str | None]]:
+    """The base64 and hex runs of `text` (`_b64_runs`) and what they decode to
+    (`decoded_text`), a run wrapped over lines of one width decoded as one run without its
+    line breaks: `base64` wraps at 76 characters, `xxd -p` at 60, PEM at 64 (each line
+    decoded alone would cut a secret in two, or not decode at all). Every line but the last
+    is as long as the first; the last may be shorter than 16 characters (or a word after
+    the block: then the block is tried without it). Lines that do not decode together (a
+    list of keys of one length) are decoded one by one."""
+    mask = _b64_mask(text)
+    consumed = 0
+    for start, end in _b64_runs(text, mask):
+        if start < consumed:
+            continue  # a line of the previous run
+        width = end - start
+        lines = [(start, end)]
+        while not text.startswith("=", end - 1):  # padding ends an encoding
+            nxt = end + (2 if text.startswith("\r\n", end) else text.startswith("\n", end))
+            if nxt == end or nxt >= len(text) or mask[nxt] == 0x20:
+                break
+            stop = _run_end(text, mask, nxt)
+            if stop - nxt > width:
+                break
+            lines.append((nxt, stop))
+            end = stop
+            if stop - nxt < width:
+                break
+        consumed = end
+        if len(lines) == 1:
+            yield start, end, decoded_text(text[start:end])
+            continue
+        joined = decoded_text("".join(text[a:b] for a, b in lines))
+        if joined is not None:
+            yield start, end, joined
+            continue
+        if len(lines) > 2 and lines[-1][1] - lines[-1][0] < width:  # a word after the block
+            joined = decoded_text("".join(text[a:b] for a, b in lines[:-1]))
+            if joined is not None:
+                yield start, lines[-2][1], joined
+                continue
+        for a, b in lines:
+            if b - a >= 16:
+                yield a, b, decoded_text(text[a:b])
 
 
 def _b64_mask(text: str) -> bytes:
@@ -445,8 +503,12 @@ def _maybe_base64(text: str) -> bool:
 
 
 def decoded_text(run: str) -> str | None:
-    """The text `run` encodes in base64 (standard or URL-safe), if it is text: the first
-    48 characters are tried before the whole run, so binary data costs little."""
+    """The text `run` encodes in hex (`xxd -p`, `0x…`) or else in base64 (standard or
+    URL-safe), if it is text: the first 48 characters are tried before the whole run, so
+    binary data (a hash, an image) costs little."""
+    digits = run[2:] if run[:2] in ("0x", "0X") else run
+    if not digits.encode("ascii", "replace").translate(None, _HEX_DIGITS):
+        return _hex_text(digits)  # base64 of text is never all hex digits
     if run.isalpha() and (run.islower() or run.isupper()):
         return None  # a long word, not base64
     head = _b64decode(run[:48])
@@ -457,6 +519,17 @@ def decoded_text(run: str) -> str | None:
         return None
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if len(text) >= 8 and _printable(text) else None
+
+
+def _hex_text(digits: str) -> str | None:
+    if len(digits) % 2 or not _printable(bytes.fromhex(digits[:48]).decode(
+            "utf-8", errors="replace")[:-1] or "x"):
+        return None
+    try:
+        text = bytes.fromhex(digits).decode("utf-8")
     except UnicodeDecodeError:
         return None
     return text if len(text) >= 8 and _printable(text) else None
