@@ -106,6 +106,12 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     # session 7's rules: a key word at every step, and values built to backtrack
     "flag names (--x-key)": lambda r: f"--k{r.randint(0, 9)}-key --api-key x{r.randint(0, 9)} ",
     "base64 keys on one line": lambda r: base64.b64encode(r.randbytes(32)).decode() + " ",
+    # blocks wrapped over lines of one width: read as one run, then line by line
+    "base64 lines of one width": lambda r: base64.b64encode(r.randbytes(57)).decode() + "\n",
+    "hex lines of one width (xxd -p)": lambda r: r.randbytes(30).hex() + "\n",
+    "base64 text lines of one width": lambda r: base64.b64encode(
+        f"row {r.randint(0, 999):03d} of the export, nothing secret in it".encode()
+        ).decode()[:76] + "\n",
     "dashed digit blocks": lambda r: "-".join(_digits(r, 6) for _ in range(3)) + " ",
     "user:pass@host": lambda r: f"u{r.randint(0, 9)}:Pw{_digits(r, 4)}x!@h{r.randint(0, 9)}.io ",
     "letter runs with dashes": lambda r: '"' + "".join(r.choice("abcdefghijklmnopqrstuvwxyz")
