@@ -39,6 +39,10 @@ def _wrap(s: str, width: int) -> str:
     return "\n".join(s[i:i + width] for i in range(0, len(s), width))
 
 
+def _halves(s: str, between: str, around: str = "") -> str:
+    return around + s[:len(s) // 2] + between + s[len(s) // 2:] + around
+
+
 def _fullwidth(s: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if 33 <= ord(c) <= 126 else c for c in s)
 
@@ -61,8 +65,8 @@ FORMS: dict[str, Callable[[str], str]] = {
     "zero-width spaces between characters": lambda s: "\u200b".join(s),
     "soft hyphens between characters": lambda s: "\u00ad".join(s),
     "full-width characters": _fullwidth,
-    "string literals joined (`\"…\" + \"…\"`)": lambda s: f'"{s[:len(s) // 2]}" + "{s[len(s) // 2:]}"',
-    "cut by a line break": lambda s: s[:len(s) // 2] + "\n" + s[len(s) // 2:],
+    "string literals joined (`\"…\" + \"…\"`)": lambda s: _halves(s, '" + "', '"'),
+    "cut by a line break": lambda s: _halves(s, "\n"),
     "a blank between characters": lambda s: " ".join(s),
     "a dash between characters": lambda s: "-".join(s),
     "reversed": lambda s: s[::-1],
