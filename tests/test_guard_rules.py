@@ -212,6 +212,20 @@ def test_the_seed_phrase_checksum_agrees_with_the_reference_implementation() -> 
             agree += ours == ref.check(" ".join(words))
             valid += ours
         phrase = ref.generate(strength=size * 32 // 3)
-        assert _bip39(phrase) and _bip39(f"restore from: {phrase}. thanks")
+        assert _bip39(phrase) == (0, len(phrase))
+        assert _bip39(f"restore from: {phrase}. thanks") == (14, 14 + len(phrase))
     assert agree == 2000
     assert 0 < valid < 400  # about 1 in 16 to 1 in 256 random phrases checks out
+
+
+def test_a_seed_phrase_is_reported_without_the_words_around_it() -> None:
+    # the rule's regex reads any run of short lower-case words; the finding is the phrase
+    # (a text of lower-case words around it was once reported whole)
+    from mnemonic import Mnemonic
+
+    phrase = Mnemonic("english").to_mnemonic(bytes(range(16)))  # a fixed valid phrase
+    words = "the next words were typed into the wallet app when the phone was reset and"
+    text = f"{words} {phrase} then the app said done and that was the end of that day"
+    found = [(text[f.start:f.end], f.detector)
+             for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
+    assert found == [(phrase, "private_key")]

@@ -226,34 +226,37 @@ def _bip39_phrase(indices: list[int]) -> bool:
     return hashlib.sha256(data).digest()[0] >> (8 - check_bits) == bits & ((1 << check_bits) - 1)
 
 
-def _bip39(v: str) -> bool:
-    """A wallet's seed phrase: 12 to 24 words of the BIP39 English list whose checksum
-    holds (words from the list picked at random pass one time in 16 to 256). Each run of
-    list words is tried as a whole and cut by up to two words at either end (a list word
-    beside the phrase, `wallet abandon …`); a run of more than 28 list words is a list,
-    not a phrase, and one word filling half of it makes a test vector."""
+def _bip39(v: str) -> tuple[int, int] | None:
+    """A wallet's seed phrase in `v`: 12 to 24 words of the BIP39 English list whose
+    checksum holds (words from the list picked at random pass one time in 16 to 256); its
+    span in `v`, from its first word to its last (the rule's regex reads any run of short
+    lower-case words: the words around the phrase are not the secret). Each run of list
+    words is tried as a whole and cut by up to two words at either end (a list word beside
+    the phrase, `wallet abandon …`); a run of more than 28 list words is a list, not a
+    phrase, and one word filling half of it makes a test vector."""
     index = _bip39_index()
-    runs: list[list[int]] = [[]]
-    for w in _SEED_WORD.findall(v):
-        i = index.get(w)
+    runs: list[list[tuple[int, int, int]]] = [[]]  # (word number, start, end)
+    for m in _SEED_WORD.finditer(v):
+        i = index.get(m.group())
         if i is None:
             if runs[-1]:
                 runs.append([])
         else:
-            runs[-1].append(i)
+            runs[-1].append((i, m.start(), m.end()))
     for run in runs:
         n = len(run)
         if not 12 <= n <= 28:
             continue
+        numbers = [i for i, _, _ in run]
         for size in _SEED_SIZES:
             if size > n:
                 continue
-            starts = {a for a in (0, 1, 2, n - size - 2, n - size - 1, n - size)
-                      if 0 <= a <= n - size}
-            if any(_bip39_phrase(run[a:a + size]) and not _repeated(run[a:a + size])
-                   for a in starts):
-                return True
-    return False
+            for a in sorted({a for a in (0, 1, 2, n - size - 2, n - size - 1, n - size)
+                             if 0 <= a <= n - size}):
+                words = numbers[a:a + size]
+                if _bip39_phrase(words) and not _repeated(words):
+                    return run[a][1], run[a + size - 1][2]
+    return None
 
 
 def _repeated(indices: list[int]) -> bool:
@@ -314,7 +317,6 @@ CHECKS: dict[str, Check] = {
     "digits6": _digits(6),
     "mixed": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
                         or case_random(v)),
-    "bip39": _bip39,
 }
 
 
@@ -339,6 +341,14 @@ MATCH_CHECKS: dict[str, Callable[[str, str], bool]] = {
     # a URL's password that is not its user name again nor one character repeated
     "url_login": _url_login,
 }
+
+# Checks that find the secret inside what the regex read (same `check` key): its span in
+# the value, or None when there is none.
+SPAN_CHECKS: dict[str, Callable[[str], tuple[int, int] | None]] = {
+    # a seed phrase among the words the regex read
+    "bip39": _bip39,
+}
+_ALL_CHECKS = (*CHECKS, *MATCH_CHECKS, *SPAN_CHECKS)
 
 # gitleaks rule ids -> our detector names (first prefix that matches); the rest are
 # `vendor_token`. Policies and `disabled_detectors` speak detector names.
@@ -416,6 +426,7 @@ class SecretRule:
     priority: int = 1
     check: Check | None = None
     match_check: Callable[[str, str], bool] | None = None  # (secret, whole match)
+    span_check: Callable[[str], tuple[int, int] | None] | None = None  # the secret inside
     before: int = 64
     window: int = 256
     boundary: bool = False  # no letter or digit may touch the match on either side
@@ -529,9 +540,8 @@ def rule_from_table(table: dict[str, Any], where: str,
     keywords = tuple(k.lower() for k in table.get("keywords", ()))
     secret, match, line, stop = _allowlists(table, where, glob)
     check = table.get("check") or _GITLEAKS_CHECKS.get(rule_id)
-    if check is not None and check not in CHECKS and check not in MATCH_CHECKS:
-        raise RuleError(f"{where}: unknown check {check!r} "
-                        f"(known: {', '.join([*CHECKS, *MATCH_CHECKS])})")
+    if check is not None and check not in _ALL_CHECKS:
+        raise RuleError(f"{where}: unknown check {check!r} (known: {', '.join(_ALL_CHECKS)})")
     group = table.get("secretGroup")
     detector = _detector_for(rule_id, table)
     pattern, lead = _cut_lead(_open_end(table["regex"]))
@@ -544,6 +554,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         allow_match=match, allow_line=line, stopwords=stop,
         priority=int(table.get("priority", 2 if generic else 1)),
         check=CHECKS.get(check) if check else None, match_check=MATCH_CHECKS.get(check or ""),
+        span_check=SPAN_CHECKS.get(check or ""),
         replaces=tuple(table.get("replaces", ())),
         before=int(table.get("before") or (64 if lead else _before_for(pattern, keywords))),
         # a rule with no keyword runs once from the start: its window is the whole text
@@ -818,6 +829,11 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
             s, e = _secret_span(m, rule.group)
             if s < 0 or e <= s:
                 continue
+            if rule.span_check is not None:
+                inner = rule.span_check(window[s:e])
+                if inner is None:
+                    continue
+                s, e = s + inner[0], s + inner[1]
             if rule.boundary:
                 s0, e0 = m.span()
                 if (s0 > 0 and window[s0 - 1].isalnum()) or (
