@@ -259,6 +259,22 @@ def test_byte_escapes_are_read_as_the_text_they_write(guard: Guard) -> None:
     assert view_of("\\xff\\xfe\\x00").text == "\\xff\\xfe\\x00"  # not UTF-8 text: left
 
 
+def test_latin_letters_only_is_what_the_chars_regex_says() -> None:
+    """`_latin_letters_only` skips `_CHARS` on Latin-1 text (French): it must answer True only
+    where `_CHARS` finds nothing, and exactly that on text Latin-1 can write."""
+    from emancipate.guard.normalize import _CHARS, _latin_letters_only
+    rng = random.Random(21)
+    pool = ["a", " ", "\t", "\n", "\r", "é", "à", "ç", "Ö", "ß", "ÿ", "×", "÷", "\xa0", "©",
+            "«", "»", "\x85", "\x00", "\x1b", "\x7f", "’", "œ", "€", "😀", "Ā", "ž"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 12)))
+        latin = all(ord(c) < 256 for c in text)
+        if _latin_letters_only(text):
+            assert _CHARS.search(text) is None, repr(text)
+        elif latin:
+            assert _CHARS.search(text) is not None, repr(text)
+
+
 # --- detection --------------------------------------------------------------------------------
 
 def test_a_secret_split_across_messages_is_reported_on_both(guard: Guard) -> None:
