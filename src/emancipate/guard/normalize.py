@@ -415,6 +415,8 @@ def _printable(text: str) -> bool:
     """Mostly text: at least 95 % printable characters or whitespace."""
     if not text:
         return False
+    if text.count("\ufffd") * 20 > len(text):  # bytes that are not UTF-8: one C call
+        return False
     return len(_NOT_PRINTABLE.findall(text)) * 20 <= len(text)
 
 
