@@ -248,6 +248,29 @@ def test_lines_of_one_length_that_do_not_decode_together_are_decoded_one_by_one(
     assert text[decoded.offsets.start(0):decoded.offsets.end(3)] == line
 
 
+def test_decoded_runs_cover_every_base64_run_once() -> None:
+    """`_decoded_runs` joins lines of one width: whatever the text, its spans are sorted and
+    disjoint, every run `_b64_runs` finds lies in one of them, and a run alone on its line
+    (no line of its width after it) is decoded as `decoded_text` decodes it alone."""
+    from emancipate.guard.normalize import _decoded_runs, decoded_text
+    rng = random.Random(4)
+    line = base64.b64encode(b"the deploy key is AKIA, row 1").decode()
+    pieces = ["A", "z", "0", "+", "=", " ", "\n", "\r\n", "é", "a" * 15, line, line[:20],
+              "4142434445464748494a4b4c4d4e4f50", "Ab1" * 6]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        spans = [(a, b) for a, b, _ in _decoded_runs(text)]
+        assert spans == sorted(spans)
+        assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))
+        for a, b in _b64_runs(text):
+            assert any(s <= a and b <= e for s, e in spans), (text, a, b)
+        alone = {(a, b) for a, b in _b64_runs(text)
+                 if not (text[b:b + 1] == "\n" or text[b:b + 2] == "\r\n")}
+        for a, b, decoded in _decoded_runs(text):
+            if (a, b) in alone:
+                assert decoded == decoded_text(text[a:b]), (text, a, b)
+
+
 def test_byte_escapes_are_read_as_the_text_they_write(guard: Guard) -> None:
     escaped = "".join(f"\\x{b:02x}" for b in AWS[:6].encode()) + AWS[6:]
     text = f'key = "{escaped}"'

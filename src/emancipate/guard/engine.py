@@ -235,19 +235,19 @@ def _bip39(v: str) -> tuple[int, int] | None:
     the phrase, `wallet abandon …`); a run of more than 28 list words is a list, not a
     phrase, and one word filling half of it makes a test vector."""
     index = _bip39_index()
-    runs: list[list[tuple[int, int, int]]] = [[]]  # (word number, start, end)
-    for m in _SEED_WORD.finditer(v):
-        i = index.get(m.group())
+    runs: list[list[tuple[int, int]]] = [[]]  # (word number in the list, word number in v)
+    for k, w in enumerate(_SEED_WORD.findall(v)):
+        i = index.get(w)
         if i is None:
             if runs[-1]:
                 runs.append([])
         else:
-            runs[-1].append((i, m.start(), m.end()))
+            runs[-1].append((i, k))
     for run in runs:
         n = len(run)
         if not 12 <= n <= 28:
             continue
-        numbers = [i for i, _, _ in run]
+        numbers = [i for i, _ in run]
         for size in _SEED_SIZES:
             if size > n:
                 continue
@@ -255,7 +255,8 @@ def _bip39(v: str) -> tuple[int, int] | None:
                              if 0 <= a <= n - size}):
                 words = numbers[a:a + size]
                 if _bip39_phrase(words) and not _repeated(words):
-                    return run[a][1], run[a + size - 1][2]
+                    spans = [m.span() for m in _SEED_WORD.finditer(v)]  # found: where
+                    return spans[run[a][1]][0], spans[run[a + size - 1][1]][1]
     return None
 
 

@@ -480,9 +480,14 @@ def _decoded_runs(text: str) -> Iterator[tuple[int, int, str | None]]:
             continue  # a line of the previous run
         width = end - start
         lines = [(start, end)]
-        while not text.startswith("=", end - 1):  # padding ends an encoding
-            nxt = end + (2 if text.startswith("\r\n", end) else text.startswith("\n", end))
-            if nxt == end or nxt >= len(text) or mask[nxt] == 0x20:
+        while text[end - 1] != "=":  # padding ends an encoding
+            if end < len(text) and text[end] == "\n":
+                nxt = end + 1
+            elif text.startswith("\r\n", end):
+                nxt = end + 2
+            else:
+                break
+            if nxt >= len(text) or mask[nxt] == 0x20:
                 break
             stop = _run_end(text, mask, nxt)
             if stop - nxt > width:
