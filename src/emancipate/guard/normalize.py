@@ -508,6 +508,9 @@ def _decoded_runs(text: str) -> Iterator[tuple[int, int, str | None]]:
             joined = decoded_text("".join(text[a:b] for a, b in lines[:-1]))
             if joined is not None:
                 yield start, lines[-2][1], joined
+                a, b = lines[-1]
+                if b - a >= 16:
+                    yield a, b, decoded_text(text[a:b])
                 continue
         for a, b in lines:
             if b - a >= 16:
