@@ -278,6 +278,11 @@ def test_byte_escapes_are_read_as_the_text_they_write(guard: Guard) -> None:
     assert AWS in view.text
     found = [f for f in guard.scan(text) if f.detector == "aws_access_key"]
     assert [text[f.start:f.end] for f in found] == [escaped]
+    octal = "".join(f"\\{b:03o}" for b in AWS[:6].encode()) + AWS[6:]  # `printf '\101…'`
+    text = f'key = "{octal}"'
+    assert [text[f.start:f.end] for f in guard.scan(text)
+            if f.detector == "aws_access_key"] == [octal]
+    assert view_of("C:\\100\\200 x").text == "C:\\100\\200 x"  # not UTF-8 text: left
     assert view_of("printf '\\x1b[0m'").text == "printf '\\x1b[0m'"  # one escape: left
     assert view_of("\\xff\\xfe\\x00").text == "\\xff\\xfe\\x00"  # not UTF-8 text: left
 

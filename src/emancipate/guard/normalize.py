@@ -9,8 +9,8 @@ rewrites a string into what it means:
   that look Latin folded to Latin (`CONFUSABLES`, only the look-alikes);
 * removed: format characters (zero-width spaces and joiners, soft hyphen, bidi marks, BOM),
   control characters but tab and newlines (NUL…), combining marks;
-* decoded: JSON `\\uXXXX` escapes (surrogate pairs too), runs of `%XX` and of `\\xXX` that
-  decode to printable UTF-8, and HTML character references (`&quot;`, `&#39;`);
+* decoded: JSON `\\uXXXX` escapes (surrogate pairs too), runs of `%XX`, `\\xXX` and octal
+  `\\ooo` that decode to printable UTF-8, and HTML character references (`&quot;`);
 * removed whole: terminal colour codes (`ESC[94m`), so a coloured log reads as its text;
 * e-mails spelt out: `(at)`, `[at]`, `{at}` and `(dot)`…, and `name at host dot tld`.
 
@@ -69,8 +69,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _ESC = re.compile(r"\\u[0-9a-fA-F]{4}(?:\\u[0-9a-fA-F]{4})*")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}(?:%[0-9A-Fa-f]{2})*")
 # C, Python, shell and JavaScript byte escapes: `\x41\x4b\x49\x41` (two or more: a lone
-# `\x1b` is a control code)
+# `\x1b` is a control code), and their octal form (`printf '\101\113'`)
 _HEX_ESC = re.compile(r"\\x[0-9A-Fa-f]{2}(?:\\x[0-9A-Fa-f]{2})+")
+_OCT_ESC = re.compile(r"\\[0-3][0-7]{2}(?:\\[0-3][0-7]{2})+")
 # A terminal colour or cursor code (`\x1b[94m`), removed whole: a log pasted from a terminal
 # writes `\x1b[94msq0csp-…`, and with only the ESC removed `m` would stick to the token.
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,16}[ -/]{0,2}[@-~]")
@@ -232,6 +233,8 @@ def _specials(text: str) -> list[Special]:
         found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
     if backslash and "\\x" in text:
         found.extend((m.start(), m.end(), "hexesc") for m in _HEX_ESC.finditer(text))
+    if backslash:
+        found.extend((m.start(), m.end(), "octesc") for m in _OCT_ESC.finditer(text))
     if "\x1b" in text and "\x1b[" in text:
         found.extend((m.start(), m.end(), "removed") for m in _ANSI.finditer(text))
     if backslash and "\\\\" in text:
@@ -331,8 +334,8 @@ def view_of(text: str, found: list[Special] | None = None) -> View:
         elif kind == "esc":
             folded = _folded(_unescape(raw))
             out.add(folded, s, e, False)
-        elif kind in ("pct", "hexesc"):
-            decoded = _unquote(raw, 3 if kind == "pct" else 4)
+        elif kind in _BYTE_ESCAPES:
+            decoded = _unquote(raw, *_BYTE_ESCAPES[kind])
             if decoded is None:
                 out.add(raw, s, e, True)
             else:
@@ -400,10 +403,15 @@ def _unescape(escapes: str) -> str:
                                                                 errors="replace")
 
 
-def _unquote(run: str, width: int) -> str | None:
-    """The text of a run of byte escapes `width` characters long each (`%4B`, `\\x4b`),
-    two hex digits last in each; None unless it is printable UTF-8."""
-    raw = bytes(int(run[i + width - 2:i + width], 16) for i in range(0, len(run), width))
+# kind -> (width of one escape, digits of its byte at its end, base)
+_BYTE_ESCAPES = {"pct": (3, 2, 16), "hexesc": (4, 2, 16), "octesc": (4, 3, 8)}
+
+
+def _unquote(run: str, width: int, digits: int, base: int) -> str | None:
+    """The text of a run of byte escapes `width` characters long each (`%4B`, `\\x4b`,
+    `\\113`), the byte's `digits` last in each; None unless it is printable UTF-8."""
+    raw = bytes(int(run[i + width - digits:i + width], base)
+                for i in range(0, len(run), width))
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
