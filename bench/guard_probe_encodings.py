@@ -3,7 +3,7 @@
     .venv/bin/python bench/guard_probe_encodings.py
 
 Two secrets (a GitHub token and a password under its keyword, in a short note) are written
-in 30 forms a user may paste (base64 wrapped by `base64`, `xxd -p`, byte escapes, HTML and
+in 28 forms a user may paste (base64 wrapped by `base64`, `xxd -p`, byte escapes, HTML and
 JSON escapes, homoglyphs…) or an insider may pick to walk around a scanner (reversed,
 ROT13, base32, gzip). Each line says whether `Guard.scan` reports a secret in it. Written
 by hand for issue 12's thirteenth session: a coverage list of the view's decoders, not a
