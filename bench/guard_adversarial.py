@@ -114,6 +114,9 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
         ).decode()[:76] + "\n",
     "dashed digit blocks": lambda r: "-".join(_digits(r, 6) for _ in range(3)) + " ",
     "user:pass@host": lambda r: f"u{r.randint(0, 9)}:Pw{_digits(r, 4)}x!@h{r.randint(0, 9)}.io ",
+    # a chain of single characters: joined and scanned again by the split-token pass
+    "characters spelt out one at a time": lambda r: r.choice("abcdefghijklmnopqrstuvwxyzABZ019_")
+    + " ",
     "letter runs with dashes": lambda r: '"' + "".join(r.choice("abcdefghijklmnopqrstuvwxyz")
                                                        for _ in range(30)) + 'Q12-x-y+" ',
     # a secret word, then a value with brackets (read by `_TAIL_BRACKETS`), glued together

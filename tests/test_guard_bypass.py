@@ -266,6 +266,8 @@ ENCODINGS: dict[str, Callable[[], tuple[Body, list[str]]]] = {
     "token split by a newline": lambda: (_user(f"token {GITHUB[:14]}\n{GITHUB[14:]}"),
                                          [GITHUB[14:]]),
     "glued to the next word": lambda: (_user(f"key {AWS}thanks"), [AWS]),
+    "spelt out one character at a time": lambda: (_user("the key is " + " ".join(AWS) + " ok"),
+                                                  [" ".join(AWS), " ".join(AWS[4:12])]),
     "cut in 2-character pieces": lambda: (
         _user("key " + " ".join(AWS[i:i + 2] for i in range(0, 20, 2)) + " ok"),
         [" ".join(AWS[i:i + 2] for i in range(0, 20, 2)), AWS[10:12] + " " + AWS[12:14]]),

@@ -314,6 +314,7 @@ def test_a_secret_split_across_messages_is_reported_on_both(guard: Guard) -> Non
 
 @pytest.mark.parametrize("written", [
     " ".join(AWS[i:i + 2] for i in range(0, 20, 2)),  # AK IA W7 …
+    " ".join(AWS),  # A K I A W 7 …: spelt out
     "ZZ11 " * 200 + AWS[:8] + " " + AWS[8:],  # at the end of a long chain of tokens
 ])
 def test_a_secret_cut_in_small_pieces_or_deep_in_a_chain_is_found(guard: Guard,

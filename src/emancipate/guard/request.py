@@ -75,9 +75,12 @@ _GAP_PATTERN = (r"(?:[ \t\r\n]{1,2}|[\"'`][ \t]{0,4}(?:\+|\.|&|\|\|)?[ \t\r\n]{0
 # RE2: linear whatever the input (a run of tokens is read once).
 # On bytes: the `re2` wrapper converts str offsets from the start of the text for every
 # match (quadratic on a long text); chains are ASCII, so byte spans convert once, in order.
+# A chain is tokens cut by gaps, or a value spelt out one character at a time (`g h p _ R 8
+# …`: twelve characters or more, one blank between them), one alternative of one automaton.
 _CHAIN = re2.compile(rb"(?:^|[^A-Za-z0-9+/=_-])(" + _TOKEN.encode()
                      + rb"(?:" + _GAP_PATTERN.encode() + _TOKEN.encode()
-                     + rb")+)(?:$|[^A-Za-z0-9+/=_-])")
+                     + rb")+|(?:[A-Za-z0-9+/=_-][ \t]){11,}[A-Za-z0-9+/=_-])"
+                     + rb"(?:$|[^A-Za-z0-9+/=_-])")
 _GAP = re.compile(_GAP_PATTERN)
 # A case-fixed token glued to the next word (`AKIA…MVthanks`): the run of capitals and
 # digits before the first lower-case letter is scanned alone, so that the rule's closing
