@@ -287,6 +287,36 @@ def test_a_markdown_rule_row_is_what_the_plain_pattern_says() -> None:
         assert (got and got.span()) == (want and want.span()), repr(row)
 
 
+def test_overlaps_are_settled_as_by_the_one_pass_definition() -> None:
+    # `engine.resolve` cuts the hits into clusters chained by overlaps and settles each
+    # alone; it must choose what the one pass over all hits (best priority, then longer,
+    # then earlier, each kept unless it overlaps one kept before) chooses
+    import bisect
+    import random
+
+    from emancipate.guard.engine import resolve
+
+    def one_pass(hits: list[tuple[int, int, str, int]]) -> list[tuple[int, int, str]]:
+        starts: list[int] = []
+        chosen: list[tuple[int, int, str]] = []
+        for s, e, det, _ in sorted(set(hits), key=lambda h: (h[3], h[0] - h[1], h[0], h[2])):
+            i = bisect.bisect_right(starts, s)
+            if (i > 0 and chosen[i - 1][1] > s) or (i < len(chosen) and chosen[i][0] < e):
+                continue
+            starts.insert(i, s)
+            chosen.insert(i, (s, e, det))
+        return chosen
+
+    rng = random.Random(9)
+    for _ in range(20_000):
+        hits = []
+        for _ in range(rng.randint(0, 14)):
+            s = rng.randint(0, 50)
+            hits.append((s, s + rng.randint(1, 12), rng.choice("abc"), rng.randint(0, 3)))
+        hits += hits[: rng.randint(0, 2)]  # duplicates
+        assert resolve(hits) == one_pass(hits), hits
+
+
 def test_the_keyword_readers_prefilters_match_what_the_readers_match() -> None:
     # `_TAIL`, `_TAIL_BRACKETS`, `_QUOTED` and `_CALL` carry a lookahead after the name part
     # that only rejects positions where no operator can begin (a flood of secret words cost

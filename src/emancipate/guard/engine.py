@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import hashlib
 import json
@@ -853,12 +854,31 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
 
 def resolve(hits: list[Hit]) -> list[tuple[int, int, str]]:
     """Non-overlapping findings, deterministic: the best priority wins, then the longer
-    span, then the earlier one. O(n log n) in the number of hits."""
-    import bisect
+    span, then the earlier one (hits are not empty: every reader and rule skips an empty
+    value). O(n log n) in the number of hits. A hit can only lose to
+    hits it is chained to by overlaps, so the hits are cut into such clusters in one sweep
+    by start: most clusters hold one hit (kept as it is), the rest are settled alone."""
+    out: list[tuple[int, int, str]] = []
+    cluster: list[Hit] = []
+    reach = 0  # the end of the current cluster's union (one stretch: it is chained)
+    for h in sorted(set(hits)):
+        if cluster and h[0] >= reach:
+            out.extend(_settled(cluster))
+            cluster = []
+        reach = max(reach, h[1]) if cluster else h[1]
+        cluster.append(h)
+    if cluster:
+        out.extend(_settled(cluster))
+    return out
 
+
+def _settled(cluster: list[Hit]) -> list[tuple[int, int, str]]:
+    """`resolve` on hits chained by overlaps, sorted by start."""
+    if len(cluster) == 1:
+        return [cluster[0][:3]]
     chosen_starts: list[int] = []
     chosen: list[tuple[int, int, str]] = []
-    for s, e, det, _ in sorted(set(hits), key=lambda h: (h[3], h[0] - h[1], h[0], h[2])):
+    for s, e, det, _ in sorted(cluster, key=lambda h: (h[3], h[0] - h[1], h[0], h[2])):
         i = bisect.bisect_right(chosen_starts, s)
         if i > 0 and chosen[i - 1][1] > s:
             continue
