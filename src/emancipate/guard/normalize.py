@@ -34,7 +34,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # Letters of other scripts drawn like Latin ones (Unicode's confusables.txt, cut to the
@@ -542,28 +542,25 @@ def decoded_text(run: str) -> str | None:
     binary data (a hash, an image) costs little."""
     digits = run[2:] if run[:2] in ("0x", "0X") else run
     if not digits.encode("ascii", "replace").translate(None, _HEX_DIGITS):
-        return _hex_text(digits)  # base64 of text is never all hex digits
+        # base64 of text is never all hex digits; an odd count is not bytes
+        return None if len(digits) % 2 else _text_of(bytes.fromhex, digits, 1)
     if run.isalpha() and (run.islower() or run.isupper()):
         return None  # a long word, not base64
-    head = _b64decode(run[:48])
-    if head is None or not _printable(head.decode("utf-8", errors="replace")[:-2] or "x"):
+    return _text_of(_b64decode, run, 2)
+
+
+def _text_of(decode: Callable[[str], bytes | None], run: str, cut: int) -> str | None:
+    """What `decode` makes of `run` if it is UTF-8 text of 8 characters or more: its first
+    48 characters are decoded first (less the `cut` last characters, where a character may
+    be cut in two), so binary data costs little."""
+    head = decode(run[:48])
+    if head is None or not _printable(head.decode("utf-8", errors="replace")[:-cut] or "x"):
         return None
-    raw = _b64decode(run)
+    raw = decode(run)
     if raw is None:
         return None
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return text if len(text) >= 8 and _printable(text) else None
-
-
-def _hex_text(digits: str) -> str | None:
-    if len(digits) % 2 or not _printable(bytes.fromhex(digits[:48]).decode(
-            "utf-8", errors="replace")[:-1] or "x"):
-        return None
-    try:
-        text = bytes.fromhex(digits).decode("utf-8")
     except UnicodeDecodeError:
         return None
     return text if len(text) >= 8 and _printable(text) else None
