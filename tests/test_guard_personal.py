@@ -223,6 +223,37 @@ def test_us_itin_after_its_name_only(guard: Guard) -> None:
     assert personal(guard, "my taxpayer id: 912 81 1234") == [("us_itin", "912 81 1234")]
     assert personal(guard, "Reference 912-70-1234 was rejected.") == []
     assert personal(guard, "ITIN 912-93-1234 (group 93 is never issued)") == []
+    # groups 50-65, issued since 2011 (python-stdnum lists 70-99 only)
+    assert personal(guard, "my ITIN 902-64-5547 expires") == [("us_itin", "902-64-5547")]
+    assert personal(guard, "ITIN,913-55-9048,2023") == [("us_itin", "913-55-9048")]
+    assert personal(guard, "ITIN 913-66-9048") == []
+
+
+def test_a_bracket_around_a_number_is_not_part_of_it(guard: Guard) -> None:
+    """Found by the blind probe (bench/guard_probe_blind.py): a French social security
+    number in brackets was missed (its `(` was read as a phone number's), an SSN or a phone
+    number in brackets was reported with the bracket."""
+    assert personal(guard, "mon numéro de sécu (1 49 05 33 039 269 52) pour") == [
+        ("fr_nir", "1 49 05 33 039 269 52")]
+    assert personal(guard, "SSN (536-22-1234)") == [("us_ssn", "536-22-1234")]
+    assert personal(guard, "tel (06 12 34 56 78)") == [("phone", "06 12 34 56 78")]
+    assert personal(guard, "(+33 6 12 34 56 78)") == [("phone", "+33 6 12 34 56 78")]
+    # a bracket the number closes is its own
+    assert personal(guard, "call (415) 555-2671") == [("phone", "(415) 555-2671")]
+    assert personal(guard, "+1 (415) 555-2671") == [("phone", "+1 (415) 555-2671")]
+    assert personal(guard, "tel +33 (0)6 12 34 56 78") == [("phone", "+33 (0)6 12 34 56 78")]
+
+
+def test_overseas_nir_spaced_as_department_and_commune(guard: Guard) -> None:
+    # an overseas department has three digits and its commune two: `974 27`
+    assert personal(guard, "N° de sécurité sociale : 1 79 07 974 27 849 89") == [
+        ("fr_nir", "1 79 07 974 27 849 89")]
+    assert personal(guard, "N° de sécurité sociale : 1 79 07 974 27 849 88") == []
+
+
+def test_caller_id_names_a_phone_number_not_an_identifier(guard: Guard) -> None:
+    assert personal(guard, "Caller ID: 1 (610) 435-2662") == [("phone", "1 (610) 435-2662")]
+    assert personal(guard, "Order ID: (610) 435-2662") == []
 
 
 # --- passports and driving licences ----------------------------------------------------------

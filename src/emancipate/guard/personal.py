@@ -178,7 +178,9 @@ _SSN_FMT = re.compile(r"\d{3}([- ])\d{2}\1\d{4}")
 _CARD_FMT = re.compile(r"\d{12,19}|\d{4}([ -])\d{4,6}(?:\1\d{4,5}){1,3}(?:\1\d{1,3})?")
 _SIRET_FMT = re.compile(r"\d{3} ?\d{3} ?\d{3} ?\d{5}")
 _SIREN_FMT = re.compile(r"\d{3} ?\d{3} ?\d{3}")
-_NIR_FMT = re.compile(r"[1-478] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}")
+# (overseas departments have three digits and communes two, spaced so: `1 79 07 974 27 849 89`)
+_NIR_FMT = re.compile(
+    r"[1-478] ?\d{2} ?\d{2} ?(?:(?:\d{2}|2[AB]) ?\d{3}|9[78]\d ?\d{2}) ?\d{3} ?\d{2}")
 _NIR_CORSICA = re.compile(
     r"(?<![\w])[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?2[AB] ?\d{3} ?\d{3} ?\d{2}(?![\w])")
 _VERSION_BEFORE = re.compile(r"\b(?:v|version|release|build|ver\.?)\s*$", re.I)
@@ -191,10 +193,18 @@ _CARD_CONTEXT = ("card", "carte", "maestro", "visa", "mastercard", "amex", "cb "
                  "débit", "credit", "crédit", "charge", "payment", "paiement", "billing",
                  "chargeback", "pan ")
 _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-# a valid-looking phone number right after one of these words is an identifier
+# a valid-looking phone number right after one of these words is an identifier (not after
+# "caller ID")
 _NOT_PHONE_BEFORE = re.compile(
     r"(?:\b(?:order|invoice|isbn|issn|tracking|ticket|ref|reference|réf|commande|facture|sku"
-    r"|serial|transaction|id)\b|#)[^\n\w]{0,3}(?:[A-Za-z]{1,4}-)?(?:n[o°]\.?\s*)?$", re.I)
+    r"|serial|transaction|(?<!caller )(?<!caller-)id)\b|#)"
+    r"[^\n\w]{0,3}(?:[A-Za-z]{1,4}-)?(?:n[o°]\.?\s*)?$", re.I)
+
+
+def _itin_ok(digits: str) -> bool:
+    """An ITIN: python-stdnum's groups (70-88, 90-92, 94-99), and 50-65, which the IRS
+    has issued since 2011 and python-stdnum (2.2) does not list."""
+    return _itin.is_valid(digits) or 50 <= int(digits[3:5]) <= 65
 
 
 def _card_brand_ok(d: str) -> bool:
@@ -511,7 +521,7 @@ class NumberClassifier:
         formatted = _SSN_FMT.fullmatch(s) is not None
         if digits[0] == "9":
             if ("us_itin" in en and _context(text, start, _ITIN_CONTEXT)
-                    and work.check(_itin.is_valid, digits)):
+                    and work.check(_itin_ok, digits)):
                 return "us_itin"
         elif ("us_ssn" in en and (formatted or _context(text, start, _SSN_CONTEXT))
                 and work.check(_ssn.is_valid, digits)):
@@ -549,12 +559,16 @@ def _segments(shape: bytes, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def _extend_left(text: str, start: int) -> int:
-    """Include a leading `+` or `(` of a phone number."""
+def _extend_left(text: str, start: int, end: int) -> int:
+    """Include a leading `+` or `(` of a phone number (`+1 (415) 555-2671`), not a bracket
+    opened around the number (`(06 12 34 56 78)`, `(1 49 05 33 039 269 52)`)."""
+    first = start
     for _ in range(2):
-        if start > 0 and text[start - 1] in "+(":
-            start -= 1
-    return start
+        if first > 0 and text[first - 1] in "+(":
+            first -= 1
+    if text[first] == "(" and text.count("(", first, end) > text.count(")", first, end):
+        first += 1
+    return first
 
 
 class _NumberScan:
@@ -603,7 +617,7 @@ class _NumberScan:
 
     def whole(self, start: int, end: int) -> None:
         text, clf = self.text, self.clf
-        first = _extend_left(text, start)
+        first = _extend_left(text, start, end)
         kind = clf.classify(text, first, end, self.work)
         if kind is not None:
             self.add(first, end, kind)

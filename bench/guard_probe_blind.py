@@ -1,0 +1,164 @@
+"""Texts written blind for issue 12's fourteenth session: two helper sessions that saw none
+of the guard's code, rules, probes or documentation wrote what people paste into a chat
+(config files, code, logs, shell sessions, tickets, e-mails, English and French), each
+positive with the exact value it holds, and look-alikes that hold none. The guard's figures
+at the commit that added them were measured before any fix they led to (docs/benchmarks.md);
+after that they measure regressions and coverage, not quality.
+
+    .venv/bin/python bench/guard_probe_blind.py [--show] [--baseline]
+
+Files: `bench/data/guard/blind/{secrets,pii}_{positive,negative}.txt`, records separated by
+`%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
+value (`@@ class value` for personal data). A secret counts as found when a secret finding
+overlaps its value; a personal value when a finding of its class overlaps it. Negatives
+count as flagged when any finding of the class is reported; `--baseline` adds detect-secrets
+1.5 (default plugins and filters, each text scanned as a file) on the secret texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from emancipate.guard import Guard, GuardConfig  # noqa: E402
+
+DATA = HERE / "data" / "guard" / "blind"
+
+
+@dataclass
+class Record:
+    category: str
+    text: str
+    values: list[tuple[str, str]] = field(default_factory=list)  # (class or "", value)
+
+
+def records(name: str, data: Path = DATA) -> list[Record]:
+    """The records of `data/name.txt`."""
+    out = []
+    for chunk in (data / f"{name}.txt").read_text(encoding="utf-8").strip("\n").split("\n%%\n"):
+        lines = chunk.strip("\n").split("\n")
+        category = lines[0][3:].strip() if lines[0].startswith("## ") else ""
+        body = [ln for ln in lines[1 if category else 0:] if not ln.startswith("@@ ")]
+        values = []
+        for ln in lines:
+            if ln.startswith("@@ "):
+                rest = ln[3:]
+                if name.startswith("pii"):
+                    cls, _, value = rest.partition(" ")
+                    values.append((cls, value))
+                else:
+                    values.append(("", rest))
+        out.append(Record(category, "\n".join(body), values))
+    return out
+
+
+def _spans(text: str, value: str) -> list[tuple[int, int]]:
+    """Every place `value` is written in `text`."""
+    out, start = [], text.find(value)
+    if start < 0:
+        raise ValueError(f"value {value!r} is not in its text")
+    while start >= 0:
+        out.append((start, start + len(value)))
+        start = text.find(value, start + 1)
+    return out
+
+
+def _covered(spans: list[tuple[int, int]], places: list[tuple[int, int]]) -> bool:
+    """Some span overlaps some place."""
+    return any(s < end and start < e for s, e in spans for start, end in places)
+
+
+def secrets(guard: Guard, show: bool, baseline: bool) -> None:
+    pos, neg = records("secrets_positive"), records("secrets_negative")
+    missed: Counter[str] = Counter()
+    per: Counter[str] = Counter()
+    for r in pos:
+        spans = [(f.start, f.end) for f in guard.scan(r.text) if f.cls == "secret"]
+        per[r.category] += 1
+        if not _covered(spans, _spans(r.text, r.values[0][1])):
+            missed[r.category] += 1
+            if show:
+                print(f"  missed [{r.category}] {r.values[0][1]!r}: {r.text[:160]!r}")
+    flagged = []
+    for r in neg:
+        found = [f for f in guard.scan(r.text) if f.cls == "secret"]
+        if found:
+            flagged.append(r)
+            if show:
+                values = [r.text[f.start:f.end][:40] for f in found]
+                print(f"  flagged [{r.category}] {values}: {r.text[:160]!r}")
+    n_missed = sum(missed.values())
+    print(f"secrets: found {len(pos) - n_missed} of {len(pos)} "
+          f"({(len(pos) - n_missed) / len(pos):.3f}); negatives flagged {len(flagged)} of "
+          f"{len(neg)} ({len(flagged) / len(neg):.3f})")
+    if missed:
+        print("  missed by category: " + ", ".join(
+            f"{c} {missed[c]}/{per[c]}" for c in sorted(missed)))
+    if baseline:
+        from guard_eval import detect_secrets_hits
+
+        ds_pos = detect_secrets_hits([r.text for r in pos])
+        ds_neg = detect_secrets_hits([r.text for r in neg])
+        print(f"detect-secrets 1.5 (a text counts when anything is reported in it): found "
+              f"{sum(ds_pos)} of {len(pos)} ({sum(ds_pos) / len(pos):.3f}); negatives flagged "
+              f"{sum(ds_neg)} of {len(neg)} ({sum(ds_neg) / len(neg):.3f})")
+
+
+def personal(guard: Guard, show: bool) -> None:
+    pos, neg = records("pii_positive"), records("pii_negative")
+    total: Counter[str] = Counter()
+    found: Counter[str] = Counter()
+    extra = 0  # findings in positive texts that overlap no listed value
+    reported = 0
+    for r in pos:
+        hits = [f for f in guard.scan(r.text) if f.cls == "personal"]
+        listed = [place for _, v in r.values for place in _spans(r.text, v)]
+        for cls, value in r.values:
+            total[cls] += 1
+            places = _spans(r.text, value)
+            if _covered([(f.start, f.end) for f in hits if f.detector == cls], places):
+                found[cls] += 1
+            elif show:
+                got = [(f.detector, r.text[f.start:f.end]) for f in hits
+                       if _covered([(f.start, f.end)], places)]
+                print(f"  missed {cls} {value!r} (found {got}) [{r.category}]: "
+                      f"{r.text[:140]!r}")
+        for f in hits:
+            reported += 1
+            if not _covered([(f.start, f.end)], listed):
+                extra += 1
+                if show:
+                    print(f"  extra {f.detector} {r.text[f.start:f.end]!r} [{r.category}]")
+    flagged = 0
+    for r in neg:
+        hits = [f for f in guard.scan(r.text) if f.cls == "personal"]
+        if hits:
+            flagged += 1
+            if show:
+                print(f"  flagged [{r.category}] "
+                      f"{[(f.detector, r.text[f.start:f.end]) for f in hits]}")
+    n, k = sum(total.values()), sum(found.values())
+    print(f"personal data: found {k} of {n} values ({k / n:.3f}); findings on no listed value "
+          f"{extra} of {reported}; negatives flagged {flagged} of {len(neg)} "
+          f"({flagged / len(neg):.3f})")
+    print("  by class: " + ", ".join(f"{c} {found[c]}/{total[c]}" for c in sorted(total)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--show", action="store_true", help="print what was missed or flagged")
+    ap.add_argument("--baseline", action="store_true", help="also run detect-secrets")
+    args = ap.parse_args()
+    guard = Guard.from_config(GuardConfig())
+    secrets(guard, args.show, args.baseline)
+    personal(guard, args.show)
+
+
+if __name__ == "__main__":
+    main()
