@@ -229,3 +229,49 @@ def test_a_seed_phrase_is_reported_without_the_words_around_it() -> None:
     found = [(text[f.start:f.end], f.detector)
              for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
     assert found == [(phrase, "private_key")]
+
+
+def secrets_in(text: str) -> list[str]:
+    return [text[f.start:f.end] for f in GUARD.scan(text) if f.cls == "secret"]
+
+
+def test_what_the_blind_probe_found_missing_is_read() -> None:
+    """Forms the blind probe (bench/guard_probe_blind.py, written by a session that saw no
+    rule) held and the guard missed; each rule's own examples hold the rest."""
+    # a label ending a line of prose, the value alone on a later line
+    assert secrets_in("voici le jeton d'accès API pour la production :\n\n"
+                      "    hervzAiLJQWeReOtFt5mFUn7tbC6nNYQY1sg7PNG\n\nCordialement,") == [
+        "hervzAiLJQWeReOtFt5mFUn7tbC6nNYQY1sg7PNG"]
+    # FileZilla's site manager: `<Pass>` alone, base64 under an attribute
+    assert secrets_in('<User>acme_upload</User>\n<Pass encoding="base64">I1ZlbHZldDUyNA=='
+                      "</Pass>") == ["I1ZlbHZldDUyNA=="]
+
+
+def test_placeholders_between_marks_and_other_options_are_not_values() -> None:
+    for text in ('password = "***REMOVED***"', 'password = "(hidden)"', "password=***masked***",
+                 "login failed user=bob password=[REDACTED] attempts=3",
+                 "gcloud secrets versions access latest --secret=db-password "
+                 "--project=ledgerline-prod-4821"):
+        assert secrets_in(text) == [], text
+    # a value with marks inside or around it is still one
+    assert secrets_in('password = "Kd8m**Q2vX9z"') == ["Kd8m**Q2vX9z"]
+    assert secrets_in("password: -Kd8mQ2vX9z-") == ["-Kd8mQ2vX9z-"]
+    # a dash inside the name is not an option
+    assert secrets_in("db-password-prod: Kd8mQ2vX9z") == ["Kd8mQ2vX9z"]
+
+
+def test_values_public_by_design_are_not_secrets() -> None:
+    import base64
+
+    rng = random.Random(7)
+    point = bytes([4]) + bytes(rng.randrange(256) for _ in range(64))
+    vapid = base64.urlsafe_b64encode(point).decode().rstrip("=")
+    not_a_point = base64.urlsafe_b64encode(bytes([7]) + point[1:]).decode().rstrip("=")
+    assert secrets_in(f'const key = urlBase64ToUint8Array("{vapid}");') == []
+    assert secrets_in(f'const key = urlBase64ToUint8Array("{not_a_point}");') == [not_a_point]
+    for text in ('<div class="g-recaptcha" data-sitekey="6LfCIT0Ifbj6cuPYOGxHy7u6HwbBZ1V-X1Gz">'
+                 "</div>", 'etag: W/"9dd7-F_9oN4HZ6ymjI5KbktuCd84JpB1"'):
+        assert secrets_in(text) == [], text
+    # the same value under a name that is not an identifier's is read
+    assert secrets_in('token = "9dd7F_9oN4HZ6ymjI5KbktuCd84JpB1"') == [
+        "9dd7F_9oN4HZ6ymjI5KbktuCd84JpB1"]

@@ -100,6 +100,18 @@ PUBLIC_BASE64 = ("iVBOR", "/9j/", "R0lGOD", "UklGR", "JVBER", "data:",
                   "AAAAE2VjZHNhLXNo")
 
 
+def ec_public_point(v: str) -> bool:
+    """An elliptic-curve public key written as its uncompressed P-256 point in base64 (65
+    bytes from 0x04): a Web Push application server key (VAPID), shipped to browsers."""
+    if len(v) not in (87, 88) or v[0] != "B":
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(v.replace("+", "-").replace("/", "_") + "=" * (-len(v) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return len(raw) == 65 and raw[0] == 4
+
+
 # Three or more parts joined by `-`, `_` or `.`, each letters then digits, or a number: a
 # name (`id-Gost28147-89-None-KeyMeshing`), not a token (`7SWa-Fo1_hsC6oov…`). (Each part
 # is read once: no nested repetition to backtrack through.)
@@ -116,7 +128,7 @@ def random_token(v: str, min_length: int = 24) -> bool:
     The floor was log2(len) - 0.6, the 5th to 15th percentile of random strings of 24 to
     40 characters: it missed 12-17% of random tokens (5,000 draws a length)."""
     n = len(v)
-    if n < min_length or v.startswith(PUBLIC_BASE64):
+    if n < min_length or v.startswith(PUBLIC_BASE64) or ec_public_point(v):
         return False
     if v == v.lower() or v == v.upper():  # both cases
         return False
@@ -302,8 +314,20 @@ def _url_token(v: str) -> bool:
                for p in _URL_PARTS.split(v) if len(p) >= 20)
 
 
+def _discord_id(v: str) -> bool:
+    """A Discord bot token's first part is its bot's user id (a snowflake: 17 to 20
+    decimal digits) in base64."""
+    head = v.split(".", 1)[0]
+    try:
+        raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
+    except (ValueError, binascii.Error):
+        return False
+    return 17 <= len(raw) <= 20 and raw.isdigit()
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
+    "discord_id": _discord_id,
     "url_token": _url_token,
     # three kinds of characters: a password, not a name with a number (`jsmith42`)
     "classes3": lambda v: char_classes(v) >= 3,
@@ -760,10 +784,10 @@ _ID_NAME_WORDS = frozenset((
 ANTI_FORGERY_WORDS = frozenset(("csrf", "xsrf", "authenticity"))
 # and any word that says a paging cursor or a request marker (`NextContinuationToken`,
 # `NextMarker`, `ClientRequestToken`), or an anti-forgery token (above; Django's
-# `csrfmiddlewaretoken`)
-_NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "continuation", "pagination", "cursor",
-                                  "marker", "idempotency", "request", "csrfmiddlewaretoken")
-                                 ) | ANTI_FORGERY_WORDS
+# `csrfmiddlewaretoken`), or a CAPTCHA's site key (`data-sitekey`: in the page by design)
+_NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "sitekey", "continuation", "pagination",
+                                  "cursor", "marker", "idempotency", "request",
+                                  "csrfmiddlewaretoken")) | ANTI_FORGERY_WORDS
 # ... unless the name says what it opens or signs: a session's id is its key (`session_id`,
 # `sid`), a CSRF secret signs the tokens (`csrf_secret`)
 _CREDENTIAL_NAME_WORDS = frozenset(("session", "sess", "sid", "secret", "password", "passwd",
@@ -783,6 +807,8 @@ def _name_before(text: str, start: int) -> str:
     i = start
     if i > 0 and text[i - 1] in _QUOTES:
         i -= 1
+        if text[i - 2:i] == "W/":  # a weak ETag: `etag: W/"…"`
+            i -= 2
     while i > 0 and text[i - 1] in " \t":
         i -= 1
     if i == 0 or text[i - 1] not in ":=":

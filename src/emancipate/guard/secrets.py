@@ -296,7 +296,8 @@ _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:\*+|x{3,}\w*|\.{2,}|[-_=#]+|<.*>?|\[.*\]?|\$\{.*|\$\(.*|\{\{.*|\{.*\}
         |%\(?\w*\)?s|\$[a-z_]\w*|%[a-z_]\w*%|@[a-z_]+@|0+|1234\d*
         |null|none|nil|true|false|undefined|empty|unset|required|optional|string|str|int
-        |redacted|hidden|masked|secret|password|passwd|pass|pwd|changeme|changeit|example
+        |redacted|hidden|masked|removed|filtered|omitted|scrubbed|sanitized|censored|elided
+        |secret|password|passwd|pass|pwd|changeme|changeit|example
         |sample|dummy|fake|test|todo|tbd|placeholder|admin|root|user|username|guest|demo
         |motdepasse|mot_de_passe|mdp|secret123|password123
         |your\w*|my\w*|0x[0-9a-f]+|!\w+|\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
@@ -312,8 +313,15 @@ _PRINTF = re.compile(r"%[-+ #0]{0,3}\d{0,3}s(?![A-Za-z0-9])")
 _NAME_PARTS = re.compile(r"[\W_]+")
 
 
+# what a log or a person writes around a placeholder word: `***REMOVED***`, `(hidden)`
+_MARKS_AROUND = "*_-=#~.()[]<>{} "
+
+
 def _placeholder(v: str) -> bool:
     if _PLACEHOLDER.match(v):
+        return True
+    core = v.strip(_MARKS_AROUND)
+    if core != v and core and _PLACEHOLDER.match(core):
         return True
     low = v.lower()
     return any(p in low for p in _PLACEHOLDER_PARTS) or (
@@ -545,6 +553,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return
     if ". " in m.group("mid"):  # `keybindings.json. Examples: "…"`: another sentence
         return
+    if _FLAG_IN_MID.search(m.group("mid")):  # `--secret=db-password --project=…`: the value
+        return  # is another option's
     g = next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
     v = m.group(g)
     end = m.end(g)
@@ -858,6 +868,10 @@ def _name_at(text: str, pos: int) -> str:
     while b < len(text) and b - pos < 96 and (text[b].isalnum() or text[b] in "_."):
         b += 1
     return text[a:b]
+
+
+# a command-line option starting between the keyword and the operator
+_FLAG_IN_MID = re.compile(r"[ \t]--?[A-Za-z]")
 
 
 def _skipped(text: str, pos: int, mid: str) -> bool:
