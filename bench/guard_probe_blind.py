@@ -7,7 +7,9 @@ after that they measure regressions and coverage, not quality.
 
     .venv/bin/python bench/guard_probe_blind.py [--show] [--baseline]
 
-Files: `bench/data/guard/blind/{secrets,pii}_{positive,negative}.txt`, records separated by
+Files: `bench/data/guard/blind/{secrets,pii}_{positive,negative}.txt` (first round) and
+`bench/data/guard/blind2/secrets_{positive,negative}.txt` (second round: tool output,
+chat messages, runbooks, device configs, five languages), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -29,6 +31,7 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from emancipate.guard import Guard, GuardConfig  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "blind"
+ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2"}
 
 
 @dataclass
@@ -74,8 +77,9 @@ def _covered(spans: list[tuple[int, int]], places: list[tuple[int, int]]) -> boo
     return any(s < end and start < e for s, e in spans for start, end in places)
 
 
-def secrets(guard: Guard, show: bool, baseline: bool) -> None:
-    pos, neg = records("secrets_positive"), records("secrets_negative")
+def secrets(guard: Guard, show: bool, baseline: bool, data: Path = DATA,
+            name: str = "secrets") -> None:
+    pos, neg = records("secrets_positive", data), records("secrets_negative", data)
     missed: Counter[str] = Counter()
     per: Counter[str] = Counter()
     for r in pos:
@@ -94,7 +98,7 @@ def secrets(guard: Guard, show: bool, baseline: bool) -> None:
                 values = [r.text[f.start:f.end][:40] for f in found]
                 print(f"  flagged [{r.category}] {values}: {r.text[:160]!r}")
     n_missed = sum(missed.values())
-    print(f"secrets: found {len(pos) - n_missed} of {len(pos)} "
+    print(f"{name}: found {len(pos) - n_missed} of {len(pos)} "
           f"({(len(pos) - n_missed) / len(pos):.3f}); negatives flagged {len(flagged)} of "
           f"{len(neg)} ({len(flagged) / len(neg):.3f})")
     if missed:
@@ -156,7 +160,8 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="also run detect-secrets")
     args = ap.parse_args()
     guard = Guard.from_config(GuardConfig())
-    secrets(guard, args.show, args.baseline)
+    for name, data in ROUNDS.items():
+        secrets(guard, args.show, args.baseline, data, f"secrets, {name}")
     personal(guard, args.show)
 
 

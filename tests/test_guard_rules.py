@@ -275,3 +275,20 @@ def test_values_public_by_design_are_not_secrets() -> None:
     # the same value under a name that is not an identifier's is read
     assert secrets_in('token = "9dd7F_9oN4HZ6ymjI5KbktuCd84JpB1"') == [
         "9dd7F_9oN4HZ6ymjI5KbktuCd84JpB1"]
+
+
+def test_names_of_secrets_and_template_pipes_are_not_values() -> None:
+    """From the second blind probe: an AWS resource name holds `secret` and a name after
+    it (`…:secret:app/prod-uIox0A`), a Helm template pipes the value on to functions, a
+    WireGuard interface prints its public key under `public key:`."""
+    arn = 'arn = "arn:aws:secretsmanager:eu-west-3:624370816295:secret:app/prod-uIox0A"'
+    assert secrets_in(arn) == []
+    helm = "password: {{ required \"x\" .Values.db.password | b64enc | quote }}"
+    assert secrets_in(helm) == []
+    # a literal default in the pipe is still read
+    assert secrets_in('value: {{ .Values.db.password | default "Kd8mQ2vX9z" }}') == [
+        "Kd8mQ2vX9z"]
+    wg = ("interface: wg0\n  public key: pZPyO6Lvuge/xkBnbNtEugtXyy2QIKEq0BqLh3eKWSs=\n"
+          "  private key: uZPyO6Lvuge/xkBnbNtEugtXyy2QIKEq0BqLh3eKWSs=\n")
+    assert secrets_in(wg) == ["uZPyO6Lvuge/xkBnbNtEugtXyy2QIKEq0BqLh3eKWSs="]
+    assert secrets_in('stripePublishableKey: "pk_live_51vtIDty3mnQ0oLi1zkFODofR3HwbS4Pke"') == []

@@ -266,7 +266,7 @@ _SKIP_WORDS = _words(
     "differences strength reset requirement requirements input prompt hash algorithm "
     "algo manager store storage vault location env variable var method mode scope scopes "
     "usage question questions idea ideas issue issues message messages "
-    "public pub bucket schema foreign primary sort partition cache "
+    "public pub publishable bucket schema foreign primary sort partition cache "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker"
 )
@@ -500,6 +500,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return
     if _USERINFO_BEFORE.search(text, max(0, pos - 80), pos):
         return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
+    if _in_arn(text, pos) or _in_template_pipe(text, pos):
+        return
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
@@ -587,6 +589,30 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
         out.append((m.start(g), end, detector))
+
+
+def _in_arn(text: str, pos: int) -> bool:
+    """The keyword is part of an AWS resource name (`arn:aws:secretsmanager:…:secret:app/x`),
+    which names a secret, not holds one."""
+    start = pos
+    while start > 0 and pos - start < 120 and text[start - 1] not in _ARN_STOP:
+        start -= 1
+    return text.startswith("arn:", start)
+
+
+_ARN_STOP = frozenset(" \t\r\n\"'`=,([{")
+
+
+def _in_template_pipe(text: str, pos: int) -> bool:
+    """The keyword is inside a template expression that pipes it on (`{{ .Values.password |
+    b64enc }}`): what follows the `|` is a function, not the value (but `| default "…"`
+    gives a literal default, which the readers read)."""
+    opened = text.rfind("{{", max(0, pos - 160), pos)
+    if opened == -1 or text.rfind("}}", opened, pos) != -1:
+        return False
+    close = text.find("}}", pos, pos + 200)
+    rest = text[pos:close] if close != -1 else ""
+    return "|" in rest and "default" not in rest
 
 
 def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
@@ -870,6 +896,9 @@ def _name_at(text: str, pos: int) -> str:
     return text[a:b]
 
 
+# a word before `key` or `token`, a blank between, that says the value is public
+_WORD_BEFORE = re.compile(r"[A-Za-z]{3,16}$")
+_PUBLIC_WORDS = _words("public publishable site")
 # a command-line option starting between the keyword and the operator
 _FLAG_IN_MID = re.compile(r"[ \t]--?[A-Za-z]")
 
@@ -886,6 +915,10 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
                                               or text[start - 1] in "_-"):
         start -= 1
     before = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos])][:-1]
+    if not before and start > 1 and text[start - 1] == " ":  # `public key: …` (WireGuard)
+        word = _WORD_BEFORE.search(text, max(0, start - 17), start - 1)
+        if word is not None and word.group().lower() in _PUBLIC_WORDS:
+            return True
     if before and before[-1] == "vault":
         before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
     after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
