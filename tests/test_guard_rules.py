@@ -292,3 +292,15 @@ def test_names_of_secrets_and_template_pipes_are_not_values() -> None:
           "  private key: uZPyO6Lvuge/xkBnbNtEugtXyy2QIKEq0BqLh3eKWSs=\n")
     assert secrets_in(wg) == ["uZPyO6Lvuge/xkBnbNtEugtXyy2QIKEq0BqLh3eKWSs="]
     assert secrets_in('stripePublishableKey: "pk_live_51vtIDty3mnQ0oLi1zkFODofR3HwbS4Pke"') == []
+
+
+def test_a_new_rule_does_not_reuse_an_id() -> None:
+    """Ids name rules in `disabled_rules` and audit records. Seven ids are held by our rule
+    and gitleaks' of the same name, both loaded (older than this test; a `disabled_rules`
+    entry turns both off); no other id may be held twice."""
+    seen: dict[str, int] = {}
+    for r in RULES:
+        seen[r.id] = seen.get(r.id, 0) + 1
+    twice = {i for i, n in seen.items() if n > 1}
+    assert twice <= {"gcp-api-key", "azure-ad-client-secret", "openai-api-key",
+                     "anthropic-api-key", "private-key", "pgpass-line", "mailchimp-api-key"}

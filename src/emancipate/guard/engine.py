@@ -314,20 +314,8 @@ def _url_token(v: str) -> bool:
                for p in _URL_PARTS.split(v) if len(p) >= 20)
 
 
-def _discord_id(v: str) -> bool:
-    """A Discord bot token's first part is its bot's user id (a snowflake: 17 to 20
-    decimal digits) in base64."""
-    head = v.split(".", 1)[0]
-    try:
-        raw = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))
-    except (ValueError, binascii.Error):
-        return False
-    return 17 <= len(raw) <= 20 and raw.isdigit()
-
-
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
-    "discord_id": _discord_id,
     "url_token": _url_token,
     # three kinds of characters: a password, not a name with a number (`jsmith42`)
     "classes3": lambda v: char_classes(v) >= 3,
