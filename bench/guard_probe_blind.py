@@ -1,6 +1,7 @@
-"""Texts written blind for issue 12's fourteenth session: two helper sessions that saw none
-of the guard's code, rules, probes or documentation wrote what people paste into a chat
-(config files, code, logs, shell sessions, tickets, e-mails, English and French), each
+"""Texts written blind for issue 12's fourteenth session: helper sessions told not to read
+the guard's code, rules, probes or documentation wrote what people paste into a chat
+(config files, code, logs, shell sessions, tool output, tickets, e-mails, runbooks, device
+configurations; English, French, and in the second round German, Spanish, Italian), each
 positive with the exact value it holds, and look-alikes that hold none. The guard's figures
 at the commit that added them were measured before any fix they led to (docs/benchmarks.md);
 after that they measure regressions and coverage, not quality.
