@@ -21,6 +21,9 @@ count as flagged when any finding of the class is reported; `--baseline` adds de
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,7 +82,7 @@ def _covered(spans: list[tuple[int, int]], places: list[tuple[int, int]]) -> boo
 
 
 def secrets(guard: Guard, show: bool, baseline: bool, data: Path = DATA,
-            name: str = "secrets") -> None:
+            name: str = "secrets") -> dict[str, int]:
     pos, neg = records("secrets_positive", data), records("secrets_negative", data)
     missed: Counter[str] = Counter()
     per: Counter[str] = Counter()
@@ -113,9 +116,11 @@ def secrets(guard: Guard, show: bool, baseline: bool, data: Path = DATA,
         print(f"detect-secrets 1.5 (a text counts when anything is reported in it): found "
               f"{sum(ds_pos)} of {len(pos)} ({sum(ds_pos) / len(pos):.3f}); negatives flagged "
               f"{sum(ds_neg)} of {len(neg)} ({sum(ds_neg) / len(neg):.3f})")
+    return {"found": len(pos) - n_missed, "positives": len(pos), "flagged": len(flagged),
+            "negatives": len(neg)}
 
 
-def personal(guard: Guard, show: bool) -> None:
+def personal(guard: Guard, show: bool) -> dict[str, int]:
     pos, neg = records("pii_positive"), records("pii_negative")
     total: Counter[str] = Counter()
     found: Counter[str] = Counter()
@@ -153,17 +158,24 @@ def personal(guard: Guard, show: bool) -> None:
           f"{extra} of {reported}; negatives flagged {flagged} of {len(neg)} "
           f"({flagged / len(neg):.3f})")
     print("  by class: " + ", ".join(f"{c} {found[c]}/{total[c]}" for c in sorted(total)))
+    return {"found": k, "values": n, "flagged": flagged, "negatives": len(neg),
+            "extra": extra}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--show", action="store_true", help="print what was missed or flagged")
     ap.add_argument("--baseline", action="store_true", help="also run detect-secrets")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON only")
     args = ap.parse_args()
     guard = Guard.from_config(GuardConfig())
-    for name, data in ROUNDS.items():
-        secrets(guard, args.show, args.baseline, data, f"secrets, {name}")
-    personal(guard, args.show)
+    out: dict[str, dict[str, int]] = {}
+    with contextlib.redirect_stdout(io.StringIO()) if args.json else contextlib.nullcontext():
+        for name, data in ROUNDS.items():
+            out[name] = secrets(guard, args.show, args.baseline, data, f"secrets, {name}")
+        out["personal"] = personal(guard, args.show)
+    if args.json:
+        print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -98,3 +98,21 @@ def test_the_guard_meets_the_regression_floors_on_both_splits() -> None:
     # the held-out per-family figures stay hidden unless asked for
     assert "family" in result["dev"]["secrets"]
     assert "family" not in result["heldout"]["secrets"]
+
+
+# Regression floors on the blind probes (`bench/guard_probe_blind.py`), read off the end of
+# the session that wrote them (2026-12-04): the texts now measure regressions, not quality.
+BLIND_FLOORS = {"first round": (165, 2), "second round": (159, 5), "personal": (395, 0)}
+
+
+def test_the_guard_meets_the_regression_floors_on_the_blind_probes() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "guard_probe_blind.py"), "--json"],
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for name, (found, flagged) in BLIND_FLOORS.items():
+        assert result[name]["found"] >= found, (name, result[name])
+        assert result[name]["flagged"] <= flagged, (name, result[name])
+    assert result["personal"]["extra"] == 0, result["personal"]
