@@ -10,7 +10,9 @@ after that they measure regressions and coverage, not quality.
 
 Files: `bench/data/guard/blind/{secrets,pii}_{positive,negative}.txt` (first round) and
 `bench/data/guard/blind2/secrets_{positive,negative}.txt` (second round: tool output,
-chat messages, runbooks, device configs, five languages), records separated by
+chat messages, runbooks, device configs, five languages) and `blind3/` (third round, not
+tuned on: less common languages and build files, CI, mail transcripts, chat exports,
+Portuguese, Dutch, Polish), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -35,7 +37,8 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from emancipate.guard import Guard, GuardConfig  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "blind"
-ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2"}
+ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2",
+          "third round": HERE / "data" / "guard" / "blind3"}
 
 
 @dataclass
