@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from emancipate.guard import Guard, GuardConfig  # noqa: E402
+from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "blind"
 ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2",
@@ -51,7 +52,7 @@ class Record:
 def records(name: str, data: Path = DATA) -> list[Record]:
     """The records of `data/name.txt`."""
     out = []
-    for chunk in (data / f"{name}.txt").read_text(encoding="utf-8").strip("\n").split("\n%%\n"):
+    for chunk in texts(name, data):
         lines = chunk.strip("\n").split("\n")
         category = lines[0][3:].strip() if lines[0].startswith("## ") else ""
         body = [ln for ln in lines[1 if category else 0:] if not ln.startswith("@@ ")]
