@@ -1,4 +1,4 @@
-"""Texts written blind for issue 12's fourteenth session: helper sessions told not to read
+"""Texts written blind for issue 12 (sessions 14 and 15): helper sessions told not to read
 the guard's code, rules, probes or documentation wrote what people paste into a chat
 (config files, code, logs, shell sessions, tool output, tickets, e-mails, runbooks, device
 configurations; English, French, and in the second round German, Spanish, Italian), each
@@ -10,9 +10,11 @@ after that they measure regressions and coverage, not quality.
 
 Files: `bench/data/guard/blind/{secrets,pii}_{positive,negative}.txt` (first round) and
 `bench/data/guard/blind2/secrets_{positive,negative}.txt` (second round: tool output,
-chat messages, runbooks, device configs, five languages) and `blind3/` (third round, not
-tuned on: less common languages and build files, CI, mail transcripts, chat exports,
-Portuguese, Dutch, Polish), records separated by
+chat messages, runbooks, device configs, five languages) and `blind3/` (third round, first
+measured untuned: less common languages and build files, CI, mail transcripts, chat exports,
+Portuguese, Dutch, Polish; tuned on in session 15) and `blind4/` (fourth round, secrets and
+personal data, written in session 15: cluster and cloud tool output, notebooks, dumps,
+exports, eight languages), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -39,7 +41,8 @@ from guard_probe_pasted import texts  # noqa: E402
 
 DATA = HERE / "data" / "guard" / "blind"
 ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2",
-          "third round": HERE / "data" / "guard" / "blind3"}
+          "third round": HERE / "data" / "guard" / "blind3",
+          "fourth round": HERE / "data" / "guard" / "blind4"}
 
 
 @dataclass
@@ -124,8 +127,9 @@ def secrets(guard: Guard, show: bool, baseline: bool, data: Path = DATA,
             "negatives": len(neg)}
 
 
-def personal(guard: Guard, show: bool) -> dict[str, int]:
-    pos, neg = records("pii_positive"), records("pii_negative")
+def personal(guard: Guard, show: bool, data: Path = DATA,
+             name: str = "personal data") -> dict[str, int]:
+    pos, neg = records("pii_positive", data), records("pii_negative", data)
     total: Counter[str] = Counter()
     found: Counter[str] = Counter()
     extra = 0  # findings in positive texts that overlap no listed value
@@ -158,7 +162,7 @@ def personal(guard: Guard, show: bool) -> dict[str, int]:
                 print(f"  flagged [{r.category}] "
                       f"{[(f.detector, r.text[f.start:f.end]) for f in hits]}")
     n, k = sum(total.values()), sum(found.values())
-    print(f"personal data: found {k} of {n} values ({k / n:.3f}); findings on no listed value "
+    print(f"{name}: found {k} of {n} values ({k / n:.3f}); findings on no listed value "
           f"{extra} of {reported}; negatives flagged {flagged} of {len(neg)} "
           f"({flagged / len(neg):.3f})")
     print("  by class: " + ", ".join(f"{c} {found[c]}/{total[c]}" for c in sorted(total)))
@@ -178,6 +182,10 @@ def main() -> None:
         for name, data in ROUNDS.items():
             out[name] = secrets(guard, args.show, args.baseline, data, f"secrets, {name}")
         out["personal"] = personal(guard, args.show)
+        for name, data in ROUNDS.items():
+            if data != DATA and (data / "pii_positive.txt").exists():
+                out[f"personal, {name}"] = personal(guard, args.show, data,
+                                                    f"personal data, {name}")
     if args.json:
         print(json.dumps(out))
 

@@ -101,8 +101,10 @@ def test_the_guard_meets_the_regression_floors_on_both_splits() -> None:
 
 
 # Regression floors on the blind probes (`bench/guard_probe_blind.py`), read off the end of
-# the session that wrote them (2026-12-04): the texts now measure regressions, not quality.
-BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 5), "third round": (128, 9),
+# the sessions that wrote them (2026-12-04, 2026-12-05): the texts now measure regressions,
+# not quality.
+BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 5), "third round": (142, 6),
+                "fourth round": (140, 11), "personal, fourth round": (153, 5),
                 "personal": (395, 0)}
 
 
@@ -117,3 +119,4 @@ def test_the_guard_meets_the_regression_floors_on_the_blind_probes() -> None:
         assert result[name]["found"] >= found, (name, result[name])
         assert result[name]["flagged"] <= flagged, (name, result[name])
     assert result["personal"]["extra"] == 0, result["personal"]
+    assert result["personal, fourth round"]["extra"] == 0, result["personal, fourth round"]

@@ -304,3 +304,31 @@ def test_a_new_rule_does_not_reuse_an_id() -> None:
     twice = {i for i, n in seen.items() if n > 1}
     assert twice <= {"gcp-api-key", "azure-ad-client-secret", "openai-api-key",
                      "anthropic-api-key", "private-key", "pgpass-line", "mailchimp-api-key"}
+
+
+def test_what_the_third_blind_probe_found_missing_is_read() -> None:
+    """Forms of the third blind round the guard missed (its rules' examples hold the
+    protocol transcripts and the sentences in more languages): a value that starts with
+    `!` (a YAML tag is `!` and letters only), an Ansible variable named `vault_…`, a
+    password after `pw` in a chat, a long `0x…` secret, "key" in other languages."""
+    assert secrets_in("Agent: New password: !k8MuB2PJO3T\nAgent: change it") == [
+        "!k8MuB2PJO3T"]
+    assert secrets_in("password: !Ref DbPassword") == []  # CloudFormation's tag
+    assert secrets_in('vault_mysql_root_password: "obmDv12ZO0uQTE-I*oWTLw"') == [
+        "obmDv12ZO0uQTE-I*oWTLw"]
+    assert secrets_in("[20:12:51] Sam: pw Copper*lantern33*\n[20:13:02] Jake: thx") == [
+        "Copper*lantern33*"]
+    assert secrets_in("the pw reset flow sends a link") == []
+    assert secrets_in('TURNSTILE_SECRET_KEY = "0x4AAAAAAA7d3e01bc95aa4f8e2c61d0b9e8f3a5c7"')
+    assert secrets_in("secret_key = 0xdeadbeef") == []  # a constant, not a key
+    assert secrets_in("Der API-Schlüssel lautet 9fK2mQx7Lp3vZt8Rw1Yc") == [
+        "9fK2mQx7Lp3vZt8Rw1Yc"]
+    assert secrets_in("la clave del éxito es la constancia") == []
+
+
+def test_placeholders_and_ciphertext_parts_of_the_third_blind_probe_are_not_secrets() -> None:
+    """Symfony's `!ChangeMe!` in a database URL, a `.netrc` template's `YOUR_…`, the
+    authentication tag of an AES-GCM ciphertext (`auth_tag:`)."""
+    assert secrets_in('DATABASE_URL="postgresql://app:!ChangeMe!@127.0.0.1:5432/app"') == []
+    assert secrets_in("machine github.com\n  login YOUR_USER\n  password YOUR_GH_TOKEN") == []
+    assert secrets_in("  auth_tag:       Kq3v+TYj1nZLvo4GpQyGJ/==\n  cipher: aes-256-gcm") == []

@@ -90,6 +90,36 @@ def _basic(v: str) -> bool:
     return bool(sep) and len(password) >= 3
 
 
+def _b64_text(v: str) -> bytes | None:
+    try:
+        return base64.b64decode(v + "=" * (-len(v) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _sasl_plain(v: str) -> bool:
+    """SASL PLAIN (`AUTH PLAIN …` of SMTP, IMAP, XMPP): base64 of `[authzid]\0user\0password`
+    with a password."""
+    raw = _b64_text(v)
+    parts = raw.split(b"\0") if raw is not None else []
+    return len(parts) == 3 and _printable_bytes(parts[2], 3)
+
+
+def _sasl_login(v: str) -> bool:
+    """SASL LOGIN's answer to `334 UGFzc3dvcmQ6` ("Password:"): base64 of a password (text
+    with no line break nor NUL)."""
+    raw = _b64_text(v)
+    return raw is not None and _printable_bytes(raw, 4)
+
+
+def _printable_bytes(raw: bytes, least: int) -> bool:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return len(text) >= least and text.isprintable()
+
+
 # base64 that starts as a file or image (PNG, JPEG, GIF, WebP/RIFF, PDF), a certificate or a
 # public key (PEM `-----BEGIN CERTIFICAT`, `…PUBLIC KEY`, `…RSA PUBLIC`; an OpenSSH public key
 # blob `ssh-r…`, `ssh-ed25519`, `ecdsa-sh…`): public data, not a secret. A PEM private key
@@ -323,6 +353,8 @@ CHECKS: dict[str, Check] = {
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
     "basic": _basic,
+    "sasl_plain": _sasl_plain,
+    "sasl_login": _sasl_login,
     "not_example": lambda v: not v.upper().endswith("EXAMPLE"),
     # an AWS id in lower case must hold a digit: `asiakirjamallikansio` is a Finnish word
     "aws_id": lambda v: not v.upper().endswith("EXAMPLE") and (

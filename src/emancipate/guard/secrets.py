@@ -46,7 +46,7 @@ _PASSWORD_WORDS = (
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
-    'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "psw", "pswd", "psk",
+    'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth",
@@ -63,16 +63,20 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
     "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
+    # "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish (`API-sleutel`)
+    **dict.fromkeys(("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave",
+                     "klucz", "nyckel"), "secret"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
     "authorization', 'token": "bearer", "authorization': 'token": "bearer",
     "://": "url",
 }
-_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =",
+_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw ",
                          "pw :", 'pw"', "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'",
                          "pass ==", "key", "auth", "cle", "basic", "bearer", "token", "secret",
-                         "jeton"})
+                         "jeton", "sleutel", "schlüssel", "schluessel", "clave", "chiave",
+                         "chave", "klucz", "nyckel"})
 
 
 def keyword_overshoot(keyword: str) -> int:
@@ -268,7 +272,8 @@ _SKIP_WORDS = _words(
     "usage question questions idea ideas issue issues message messages "
     "public pub publishable bucket schema foreign primary sort partition cache "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
-    "sample samples region encoding hasher model charset locale result results marker"
+    "sample samples region encoding hasher model charset locale result results marker "
+    "tag tags"  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
 )
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
 # to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`) or an
@@ -292,6 +297,8 @@ _IDENTIFIER = re.compile(
         |(?:[a-z]+|[A-Z]+|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)[.!?:]?)$""",
     re.X,
 )
+# (`!Ref`, `!vault`: a YAML tag, letters only, where `!k8MuB2PJO3T` is a password;
+# `0xdeadbeef`: a constant of 64 bits at most, where 40 hex digits are a key)
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:\*+|x{3,}\w*|\.{2,}|[-_=#]+|<.*>?|\[.*\]?|\$\{.*|\$\(.*|\{\{.*|\{.*\}
         |%\(?\w*\)?s|\$[a-z_]\w*|%[a-z_]\w*%|@[a-z_]+@|0+|1234\d*
@@ -300,7 +307,8 @@ _PLACEHOLDER = re.compile(
         |secret|password|passwd|pass|pwd|changeme|changeit|example
         |sample|dummy|fake|test|todo|tbd|placeholder|admin|root|user|username|guest|demo
         |motdepasse|mot_de_passe|mdp|secret123|password123
-        |your\w*|my\w*|0x[0-9a-f]+|!\w+|\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
+        |your\w*|my\w*|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
+        |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
@@ -313,8 +321,9 @@ _PRINTF = re.compile(r"%[-+ #0]{0,3}\d{0,3}s(?![A-Za-z0-9])")
 _NAME_PARTS = re.compile(r"[\W_]+")
 
 
-# what a log or a person writes around a placeholder word: `***REMOVED***`, `(hidden)`
-_MARKS_AROUND = "*_-=#~.()[]<>{} "
+# what a log or a person writes around a placeholder word: `***REMOVED***`, `(hidden)`,
+# Symfony's `!ChangeMe!`
+_MARKS_AROUND = "*_-=#~.()[]<>{} !"
 
 
 def _placeholder(v: str) -> bool:
@@ -907,8 +916,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     word after the keyword (`token_url`, `password_hash`, `secretStore`), or before it
     (`public_key`, `csrf_token`, `next_page_token`) unless it names where a secret is kept
     or what it opens (`keyStorePassword`, `storage_key`, `manager_password`, `urlToken`,
-    `reset_token`, `vault_token`). The object path before a dot is not the name
-    (`process.env.SECRET`)."""
+    `reset_token`, `vault_token`, `vault_db_password`). The object path before a dot is not
+    the name (`process.env.SECRET`)."""
     start = pos
     while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
                                               or text[start - 1] in "_-"):
@@ -920,6 +929,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
             return True
     if before and before[-1] == "vault":
         before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
+    if before and before[0] == "vault":
+        before.pop(0)  # `vault_mysql_root_password`: Ansible's name for a value kept in a vault
     after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
     after.extend(_NAME_PARTS.split(mid.lower()))
     if text[max(0, pos - 5):pos].lower() == "token" and _MARKER_TOKEN.intersection(before):
