@@ -398,3 +398,31 @@ def test_ordinary_prose_costs_no_validation() -> None:
     work, findings = _work(text)
     assert findings == 0
     assert work.validations == 0
+
+
+def test_documents_versions_and_named_numbers_of_the_fourth_blind_probe(guard: Guard) -> None:
+    """What the fourth blind round (bench/guard_probe_blind.py) showed: document numbers
+    named in Italian, German, Dutch or by the issuer (`DVLA`, a state's `DL:`), a country
+    between the name and the number; dotted quads that are versions or object identifiers;
+    a customer's number named before it."""
+    found = [
+        ("passport", "Passaporto n. XB2047719\nCellulare: +39 331 545 7639"),
+        ("passport", "Reisepass-Nr.: C4FJ2LM71"),
+        ("passport", "Passport: Ireland, no. PA7734120, expires 2030-01-11"),
+        ("driving_licence", "DVLA licence number: MORGA657054SM9IJ"),
+        ("driving_licence", "Texas DL: A123-456-78-901-2 (Class C)"),
+        ("driving_licence", "meine Führerscheinnummer: B072RRE2I55."),
+        ("driving_licence", "Patente n. MI7413927K, categoria B"),
+        ("driving_licence", "rijbewijsnummer 5402871936"),
+    ]
+    for detector, text in found:
+        assert detector in [d for d, _ in personal(guard, text)], text
+    for text in ('AssemblyVersion("2.4.1.0")', "bootloader bumped to 1.4.0.12",
+                 "## 4.12.0.3 — 2025-03-07\n- fix\n\nHow do we map 4.12.0.3?",
+                 "OIDs we check:\n- 2.5.4.3 commonName\n- 2.5.29.17 subjectAltName",
+                 "Votre numéro client est le 977 476 773. Merci de le rappeler."):
+        assert personal(guard, text) == [], text
+    # an address is still one, and a number after "account #" that is then called
+    assert personal(guard, "the VPN gateway is 2.4.1.9, the DNS 1.1.1.1") == [
+        ("ipv4", "2.4.1.9"), ("ipv4", "1.1.1.1")]
+    assert personal(guard, "send the account # to 2155550123 now")

@@ -332,3 +332,38 @@ def test_placeholders_and_ciphertext_parts_of_the_third_blind_probe_are_not_secr
     assert secrets_in('DATABASE_URL="postgresql://app:!ChangeMe!@127.0.0.1:5432/app"') == []
     assert secrets_in("machine github.com\n  login YOUR_USER\n  password YOUR_GH_TOKEN") == []
     assert secrets_in("  auth_tag:       Kq3v+TYj1nZLvo4GpQyGJ/==\n  cipher: aes-256-gcm") == []
+
+
+def test_what_the_fourth_blind_probe_found_missing_is_read() -> None:
+    """Forms of the fourth blind round the guard missed (its new rules' examples hold
+    LDIF, wpa_supplicant, parameter-store JSON, `cookies.set`, `$pat`): a CSV cell quoted
+    around the separator, a table row that leaves out its last empty cells."""
+    csv = ("folder,type,name,notes,login_uri,login_username,login_password\n"
+           'Infra,login,NAS,"NAS du bureau, accès admin",https://nas.lan,admin,Qv7#pL2mXz9\n')
+    assert secrets_in(csv) == ["Qv7#pL2mXz9"]
+    tsv = ("host\tip\trole\tadmin user\tadmin password\tnotes\n"
+           "sw-core-01\t10.0.0.2\tswitch\tnetadmin\tsee vault\n"
+           "ilo-db-03\t10.0.8.33\tBMC\tAdministrator\tTt&I_=hBOn9!0@\tfrom sticker\n")
+    assert secrets_in(tsv) == ["Tt&I_=hBOn9!0@"]
+
+
+def test_public_keys_markers_and_data_of_the_fourth_blind_probe_are_not_secrets() -> None:
+    """Public by design: a Sentry DSN's key, a PostHog project key, Supabase's `anon` JWT;
+    not a value: an idempotency key, a shell variable in a connection string, base64 of
+    JSON, a signed timestamp, a `Sleep/Wake UUID` (`p/w` starts a word)."""
+    assert secrets_in('dsn: "https://7e3b9bfd538652053561542ce7b18b09@o29456.ingest.de.sentry.io/99"'
+                      ) == []
+    assert secrets_in("posthog.init('phc_5HrMjgTt17FQux2XxwEyeq9bb6Cq0MLOsI3mCjYNnNp', {") == []
+    anon = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZSIsInJvbGUiOiJhbm9uIn0."
+            "7i0zcCiZBOSaWtlWXeff_DHAu2icUD0uHduXHdFhJlA")
+    assert secrets_in(f"createClient('https://x.supabase.co', '{anon}')") == []
+    service = anon.replace("eyJpc3MiOiJzdXBhYmFzZSIsInJvbGUiOiJhbm9uIn0",
+                           "eyJpc3MiOiJzdXBhYmFzZSIsInJvbGUiOiJzZXJ2aWNlX3JvbGUifQ")
+    assert secrets_in(f"createClient('https://x.supabase.co', '{service}')")  # service_role
+    assert secrets_in("Idempotency-Key: fa82ae19-f829-416a-8b90-7c439bf423c6 -> 200") == []
+    assert secrets_in('pg_dump "host=db user=backup password=$DB_PASS" -Fc') == []
+    assert secrets_in('"data": "eyJvcmRlcklkIjogIk9SRC00ODE0MDAwIiwgInN0YXR1cyI6ICJTSElQUEVEIn0="'
+                      ) == []
+    assert secrets_in('{"SignedEntryTimestamp":"MEUCIQDx7yJFvu9JPUnqvxGIGe4VL9mGWCdjswM+Xcz5"}'
+                      ) == []
+    assert secrets_in("Sleep/Wake UUID:       CDDF42C6-38B1-4883-BECE-9D66A2F46719") == []

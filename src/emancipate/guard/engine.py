@@ -70,7 +70,23 @@ def _jwt(v: str) -> bool:
         data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     except (ValueError, binascii.Error):
         return False
-    return isinstance(data, dict) and ("alg" in data or "typ" in data)
+    if not (isinstance(data, dict) and ("alg" in data or "typ" in data)):
+        return False
+    return not _public_jwt(v)
+
+
+def _public_jwt(v: str) -> bool:
+    """A JWT a vendor hands to every browser: Supabase's `anon` key (its claims say
+    `"role": "anon"`; access is then what row-level security allows)."""
+    parts = v.split(".")
+    if len(parts) < 2:
+        return False
+    body = parts[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, binascii.Error):
+        return False
+    return isinstance(claims, dict) and claims.get("role") == "anon"
 
 
 def _digits(n: int) -> Check:
@@ -797,7 +813,7 @@ _ID_NAME_WORDS = frozenset((
     "host", "region", "bucket", "ref", "tag", "branch", "image", "build", "run", "trace",
     "request", "fingerprint", "thumbprint", "serial", "account", "tenant", "project", "org",
     "device", "workspace", "container", "instance", "object", "blob", "keyid", "cert",
-    "certificate", "crt"
+    "certificate", "crt", "timestamp"
 ))
 # Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token
 # a page hands to every browser, not a credential (the keyword readers skip it too).

@@ -30,8 +30,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import phonenumbers
 from stdnum import numdb
@@ -137,6 +137,7 @@ class ScanWork:
     chars: int = 0  # characters of those candidates
     validations: int = 0  # calls into phonenumbers, python-stdnum, ipaddress
     rejections: int = 0  # validations that said no
+    versions: set[str] = field(default_factory=set)  # dotted quads read as versions
 
     @classmethod
     def for_text(cls, text: str) -> ScanWork:
@@ -183,7 +184,33 @@ _NIR_FMT = re.compile(
     r"[1-478] ?\d{2} ?\d{2} ?(?:(?:\d{2}|2[AB]) ?\d{3}|9[78]\d ?\d{2}) ?\d{3} ?\d{2}")
 _NIR_CORSICA = re.compile(
     r"(?<![\w])[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?2[AB] ?\d{3} ?\d{3} ?\d{2}(?![\w])")
-_VERSION_BEFORE = re.compile(r"\b(?:v|version|release|build|ver\.?)\s*$", re.I)
+# A dotted quad that is a version (`v1.4.0.12`, `AssemblyVersion("2.4.1.0")`, `bootloader
+# bumped to 1.4.0.12`, a changelog's `## 4.12.0.3 — 2025-03-07`) or an object identifier
+# (`2.5.4.3` near "OID"), not an address; the same string later in the text is one too.
+_VERSION_BEFORE = re.compile(
+    r"(?:\b(?:v|version|release|build|ver\.?|firmware|fw|bootloader|rev|revision)"
+    r"(?:[ \t]+(?:(?:bumped|updated|upgraded|moved|set)[ \t]+)?to)?|version\(|version=)"
+    r"[\s\"'(:=]*$", re.I)
+_DATE_AFTER = re.compile(r"[ \t]*[(—–,-]?[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4})")
+_OID_NEAR = re.compile(r"\bOIDs?\b|\boid\b")
+_VERSION_REACH = 2000  # characters searched on each side for the same string as a version
+
+
+def _version_at(text: str, i: int, s: str) -> bool:
+    return (_VERSION_BEFORE.search(text, max(0, i - 40), i) is not None
+            or _DATE_AFTER.match(text, i + len(s)) is not None)
+
+
+def _near(text: str, s: str, start: int) -> Iterator[int]:
+    """Where else `s` is written within `_VERSION_REACH` of `start` (8 places at most)."""
+    lo, hi = max(0, start - _VERSION_REACH), start + len(s) + _VERSION_REACH
+    i = text.find(s, lo, hi)
+    for _ in range(8):
+        if i == -1:
+            return
+        if i != start:
+            yield i
+        i = text.find(s, i + 1, hi)
 _COMPANY_CONTEXT = ("siren", "siret", "rcs", "immatricul", "registre du commerce",
                     "entreprise", "societe", "société", "company number")
 _SSN_CONTEXT = ("ssn", "social security", "social-security")
@@ -199,6 +226,24 @@ _NOT_PHONE_BEFORE = re.compile(
     r"(?:\b(?:order|invoice|isbn|issn|tracking|ticket|ref|reference|réf|commande|facture|sku"
     r"|serial|transaction|(?<!caller )(?<!caller-)id)\b|#)"
     r"[^\n\w]{0,3}(?:[A-Za-z]{1,4}-)?(?:n[o°]\.?\s*)?$", re.I)
+
+# (`: `, ` is `, ` est le `: what joins a name to its value)
+_NAMED_IS = r"[ \t]*(?::[ \t]*|(?:is|est|was|était)[ \t]+(?:le[ \t]+)?)?$"
+# a customer's, account's, contract's or claim's number named before it (`Votre numéro
+# client est le 977 476 773`): an identifier, not a phone number
+_ID_NUMBER_BEFORE = re.compile(
+    r"(?i)\b(?:num[ée]ro|n[°o]\.?|number|no\.)[ \t]+(?:de[ \t]+|d['’])?(?:client|customer"
+    r"|compte|account|contrat|contract|dossier|adh[ée]rent|member|membre|police|policy"
+    r"|sinistre|claim)\b" + _NAMED_IS
+    + r"|\b(?:client|customer|account|member|membership|policy|claim|contract)[ \t]+"
+    r"(?:number|no\.?|#)" + _NAMED_IS)
+
+
+def _named_not_phone(text: str, start: int) -> bool:
+    """The number at `start` is named as something else: an order, a reference, an id, a
+    customer's or a contract's number."""
+    return (_NOT_PHONE_BEFORE.search(text, max(0, start - 32), start) is not None
+            or _ID_NUMBER_BEFORE.search(text, max(0, start - 48), start) is not None)
 
 
 def _itin_ok(digits: str) -> bool:
@@ -484,7 +529,7 @@ class NumberClassifier:
         en = self.enabled
         dots = s.count(".")
         if dots == 3 and "ipv4" in en and _IPV4.fullmatch(s):
-            return self._ipv4(text, start, s)
+            return self._ipv4(text, start, s, work)
         if nd < 8 or _DATE.match(s):
             return None  # decimals, dates, versions, short numbers
         if nd == 9:
@@ -503,11 +548,17 @@ class NumberClassifier:
         if 12 <= nd <= 19 and self.card(text, start, s, digits):
             return "card"
         if "phone" in en and nd <= 15 and self.phone(s, digits, work, text, start):
-            return None if _NOT_PHONE_BEFORE.search(text, max(0, start - 32), start) else "phone"
+            return None if _named_not_phone(text, start) else "phone"
         return None
 
-    def _ipv4(self, text: str, start: int, s: str) -> str | None:
-        if _VERSION_BEFORE.search(text, max(0, start - 12), start):
+    def _ipv4(self, text: str, start: int, s: str, work: ScanWork) -> str | None:
+        if s in work.versions:
+            return None
+        if (_version_at(text, start, s)
+                or (s[0] in "012" and s[1] == "."
+                    and _OID_NEAR.search(text, max(0, start - 300), start))
+                or any(_version_at(text, i, s) for i in _near(text, s, start))):
+            work.versions.add(s)
             return None
         ip = ipaddress.IPv4Address(s)
         if ip.is_loopback or ip.is_unspecified or s.startswith("255."):
@@ -530,7 +581,7 @@ class NumberClassifier:
                 and work.check(_siren.is_valid, digits)):
             return "fr_siren"
         if "phone" in en and self.phone(s, digits, work, text, start):
-            return None if _NOT_PHONE_BEFORE.search(text, max(0, start - 32), start) else "phone"
+            return None if _named_not_phone(text, start) else "phone"
         return None
 
 
@@ -780,16 +831,23 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 # D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
-    ("reisepass", "passport"), ("driver", "driving_licence"), ("driving", "driving_licence"),
-    ("permis de conduire", "driving_licence"),
+    ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
+    ("paspoort", "passport"), ("driver", "driving_licence"), ("driving", "driving_licence"),
+    ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
+    ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
+    ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
 )
 _DOCUMENT = re.compile(
-    r"(?i:passport|passeport|pasaporte|reisepass|driver[’']?s?[ \-]licen[cs]e"
-    r"|driving[ \-]licen[cs]e|permis de conduire)"
-    r"(?i:[ \t]{0,3}(?:number|num[ée]ro|no\.?|nr\.?|n[°º]\.?|#|id)?[ \t]{0,3}"
-    r"(?:is|est|:|=|#)?[ \t]{0,3})"
+    r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort"
+    r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
+    r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
+    r"|dvla licen[cs]e|(?-i:DL))"
+    r"(?i:[ \t\-]{0,3}(?:number|num[ée]ro|no\.?|nr\.?|n[°º.]\.?|#|id)?[ \t]{0,3}"
+    r"(?:is|est|:|=|#)?[ \t]{0,3}"
+    # a country between (`Passport: United Kingdom, no. 832642621`)
+    r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)
-    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{2,6}){1,5})(?![\w\-])"
+    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5})(?![\w\-])"
 )
 
 
@@ -806,7 +864,10 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
                     m = _DOCUMENT.match(text, i)
                     if m:
                         value = work.window(m.group(1))
-                        if (sum(ch.isdigit() for ch in value) >= 5
+                        digits = sum(ch.isdigit() for ch in value)
+                        # (a token of 8 or more mixes letters and digits: `K7CC1GW82`)
+                        if ((digits >= 5 or (digits >= 3 and len(value) >= 8
+                                             and not value.isalpha()))
                                 and not _DATE.fullmatch(value)):
                             out.append((m.start(1), m.end(1), detector))
                 i = text.find(form, i + len(form))

@@ -72,7 +72,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "authorization', 'token": "bearer", "authorization': 'token": "bearer",
     "://": "url",
 }
-_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "pw ",
+_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =",
+                         "pw ", "p/w",
                          "pw :", 'pw"', "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'",
                          "pass ==", "key", "auth", "cle", "basic", "bearer", "token", "secret",
                          "jeton", "sleutel", "schlüssel", "schluessel", "clave", "chiave",
@@ -222,6 +223,8 @@ _URL = re.compile(
 _TOKEN_PASSWORD = "x-oauth-basic"
 _URL_TOKEN_USER = re.compile(
     rf"(?P<u>[A-Za-z0-9_-]{{20,255}})(?P<basic>:{_TOKEN_PASSWORD})?@(?=[\w\[])", re.I)
+# the host of a Sentry DSN (`https://<public key>@o123.ingest.sentry.io/…`)
+_PUBLIC_DSN = re.compile(r"(?:o\d+\.)?ingest\.(?:[a-z]{2}\.)?sentry\.io\b|sentry\.io/")
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
 _USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 # the words of an expression reading a variable, which say nothing of what it holds:
@@ -273,7 +276,8 @@ _SKIP_WORDS = _words(
     "public pub publishable bucket schema foreign primary sort partition cache "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker "
-    "tag tags"  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
+    "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
+    "idempotency"  # `Idempotency-Key: <uuid>`: a request marker
 )
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
 # to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`) or an
@@ -496,6 +500,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                     out.append((m.start("v"), m.end("v"), "url_password"))
                 return
             m = _URL_TOKEN_USER.match(text, pos)  # GitHub: a token as the user name
+            if m is not None and _PUBLIC_DSN.match(text, m.end()):
+                return  # a Sentry DSN's key: public by design (browsers send it)
             if m is not None and not placeholder_token(m.group("u")) and (
                     m.group("basic") is not None  # the fixed password says it is a token
                     or random_token(m.group("u"), 20) or long_hex(m.group("u"))):
@@ -680,20 +686,39 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         if sep == "|" and _MD_RULE.match(row):
             line = end + 1
             continue
-        if len(row) > _TABLE_LINE or row.count(sep) != len(cells) - 1 or not row.strip():
-            return  # the table ends
+        row_cells = _row_cells(row, sep)
+        if len(row) > _TABLE_LINE or not k < len(row_cells) <= len(cells) or not row.strip():
+            return  # the table ends (a row may leave out its last empty cells)
         if not _NOT_NAME.search(row):
             return  # names only: a header, not a row of values
-        row_cells = row.split(sep)
-        start = line + sum(len(c) + 1 for c in row_cells[:k])
-        cell = row_cells[k]
+        start, cell = row_cells[k]
         v = cell.strip().strip("\"'")
         if v and " " not in v and plausible_password(v, quoted=True):
-            at = start + cell.index(v)
+            at = line + start + cell.index(v)
             out.append((at, at + len(v), "password"))
         if end >= len(text):
             return
         line = end + 1
+
+
+def _row_cells(row: str, sep: str) -> list[tuple[int, str]]:
+    """The cells of a table row and where each starts; in CSV a quoted cell may hold the
+    separator (`"NAS du bureau, accès admin"`)."""
+    if '"' not in row or sep == "|":
+        cells, at = [], 0
+        for cell in row.split(sep):
+            cells.append((at, cell))
+            at += len(cell) + 1
+        return cells
+    cells, start, quoted = [], 0, False
+    for i, ch in enumerate(row):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            cells.append((start, row[start:i]))
+            start = i + 1
+    cells.append((start, row[start:]))
+    return cells
 
 
 _INSERT_INTO = re.compile(r"(?i)\binsert[ \t]+(?:ignore[ \t]+)?into[ \t]+[\w.`\"\[\]]{1,64}[ \t]*$")
