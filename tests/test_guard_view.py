@@ -517,3 +517,22 @@ def test_a_text_file_is_decoded_and_scanned() -> None:
     assert scanned.targets == [OUTSIDE, INSIDE]
     assert [(f.path, f.detector) for f in scanned.findings] == [
         (("messages", 0, "content", 1, "file", "file_data"), "aws_access_key")]
+
+
+def test_the_chain_spans_equal_the_captured_group_on_random_texts() -> None:
+    """`request._CHAIN` has no capture group (RE2 finds its bounds with its DFAs alone);
+    `_spans` trims the match to what the group of the same pattern captures, on random
+    texts of token characters, blanks, quotes and characters of 2 to 4 bytes."""
+    import re2
+
+    from emancipate.guard import request
+
+    pattern = request._CHAIN.pattern.replace(b"[^A-Za-z0-9+/=_-])(?:", b"[^A-Za-z0-9+/=_-])(", 1)
+    grouped = re2.compile(pattern)
+    assert grouped.groups == 1 and request._CHAIN.groups == 0
+    rng = random.Random(5)
+    alphabet = "ab ZQ 12 _-+/= \n\té€😀\"'.,gh p_R8xK"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert request._spans(grouped, text, False) == request._spans(request._CHAIN, text,
+                                                                      False), text
