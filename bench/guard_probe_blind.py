@@ -14,9 +14,9 @@ chat messages, runbooks, device configs, five languages) and `blind3/` (third ro
 measured untuned: less common languages and build files, CI, mail transcripts, chat exports,
 Portuguese, Dutch, Polish; tuned on in session 15) and `blind4/` (fourth round, secrets and
 personal data, written in session 15: cluster and cloud tool output, notebooks, dumps,
-exports, eight languages; tuned on) and `blind5/` (fifth round, measured once at the end of
-session 15 and not tuned on: framework settings, infrastructure code, database consoles,
-IT e-mails and handover notes, eleven languages), records separated by
+exports, eight languages; tuned on) and `blind5/` (fifth round, first measured untuned,
+then tuned on: framework settings, infrastructure code, database consoles, IT e-mails and
+handover notes, eleven languages), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives

@@ -426,3 +426,16 @@ def test_documents_versions_and_named_numbers_of_the_fourth_blind_probe(guard: G
     assert personal(guard, "the VPN gateway is 2.4.1.9, the DNS 1.1.1.1") == [
         ("ipv4", "2.4.1.9"), ("ipv4", "1.1.1.1")]
     assert personal(guard, "send the account # to 2155550123 now")
+
+
+def test_order_numbers_sections_timestamps_and_glued_names_of_the_fifth_blind_probe(
+        guard: Guard) -> None:
+    """Order numbers named in Dutch and German, a section number, a JWT's timestamps are
+    not personal data; an address after a host name ending in digits is."""
+    for text in ("Bestelling 10293847 is verzonden!", "Bestellbestätigung Nr. 4500183327",
+                 "Ravi to draft the runbook section 4.2.1.3 on rollback.",
+                 '{"iss":"supabase","iat":1718000000,"exp":2033576000}'):
+        assert personal(guard, text) == [], text
+    assert personal(guard, "Destination: sftp-gw01 (10.167.199.76), TCP/22") == [
+        ("ipv4", "10.167.199.76")]
+    assert personal(guard, "python3.11.2.1 is out") == []

@@ -367,3 +367,16 @@ def test_public_keys_markers_and_data_of_the_fourth_blind_probe_are_not_secrets(
     assert secrets_in('{"SignedEntryTimestamp":"MEUCIQDx7yJFvu9JPUnqvxGIGe4VL9mGWCdjswM+Xcz5"}'
                       ) == []
     assert secrets_in("Sleep/Wake UUID:       CDDF42C6-38B1-4883-BECE-9D66A2F46719") == []
+
+
+def test_what_the_fifth_blind_probe_found_missing_is_read() -> None:
+    """The fifth blind round, measured untuned and then fixed (rule examples hold CDK's
+    `unsafePlainText`, Mollie keys, app passwords in groups, recovery codes named in French
+    and Spanish, `mysqldump -p-…`): a JWK's key id, an algorithm named after `password
+    hashing to`, Supabase's anon key under a `…AnonKey` name are not secrets."""
+    jwks = '{"keys": [{"kty": "RSA", "kid": "h-989t9xLFBXamJQ6y3mgu7F5LBP4AWYK0WNw5ebIGR"}]}'
+    assert secrets_in(jwks) == []
+    assert secrets_in("Rotate password hashing to argon2id (keeps bcrypt verify)") == []
+    anon = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZSIsInJvbGUiOiJhbm9uIn0."
+            "YdgWjwKjhUBPjBL2WY7LpiLWvHTlRwEH6Qn7bzGPEIc")
+    assert secrets_in(f"const supabaseAnonKey = '{anon}'") == []

@@ -76,10 +76,10 @@ def _jwt(v: str) -> bool:
         return False
     if not (isinstance(data, dict) and ("alg" in data or "typ" in data)):
         return False
-    return not _public_jwt(v)
+    return not public_jwt(v)
 
 
-def _public_jwt(v: str) -> bool:
+def public_jwt(v: str) -> bool:
     """A JWT a vendor hands to every browser: Supabase's `anon` key (its claims say
     `"role": "anon"`; access is then what row-level security allows)."""
     parts = v.split(".")
@@ -827,7 +827,7 @@ _ID_NAME_WORDS = frozenset((
     "host", "region", "bucket", "ref", "tag", "branch", "image", "build", "run", "trace",
     "request", "fingerprint", "thumbprint", "serial", "account", "tenant", "project", "org",
     "device", "workspace", "container", "instance", "object", "blob", "keyid", "cert",
-    "certificate", "crt", "timestamp"
+    "certificate", "crt", "timestamp", "kid"  # (a JWK's key id)
 ))
 # Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token
 # a page hands to every browser, not a credential (the keyword readers skip it too).

@@ -185,10 +185,12 @@ _NIR_FMT = re.compile(
 _NIR_CORSICA = re.compile(
     r"(?<![\w])[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?2[AB] ?\d{3} ?\d{3} ?\d{2}(?![\w])")
 # A dotted quad that is a version (`v1.4.0.12`, `AssemblyVersion("2.4.1.0")`, `bootloader
-# bumped to 1.4.0.12`, a changelog's `## 4.12.0.3 — 2025-03-07`) or an object identifier
+# bumped to 1.4.0.12`, a changelog's `## 4.12.0.3 — 2025-03-07`), a section number
+# (`section 4.2.1.3`) or an object identifier
 # (`2.5.4.3` near "OID"), not an address; the same string later in the text is one too.
 _VERSION_BEFORE = re.compile(
-    r"(?:\b(?:v|version|release|build|ver\.?|firmware|fw|bootloader|rev|revision)"
+    r"(?:\b(?:v|version|release|build|ver\.?|firmware|fw|bootloader|rev|revision"
+    r"|section|sect\.|clause|chapter|chapitre|article|paragraph|step|étape|§)"
     r"(?:[ \t]+(?:(?:bumped|updated|upgraded|moved|set)[ \t]+)?to)?|version\(|version=)"
     r"[\s\"'(:=]*$", re.I)
 _DATE_AFTER = re.compile(r"[ \t]*[(—–,-]?[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4})")
@@ -224,8 +226,15 @@ _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 # "caller ID")
 _NOT_PHONE_BEFORE = re.compile(
     r"(?:\b(?:order|invoice|isbn|issn|tracking|ticket|ref|reference|réf|commande|facture|sku"
-    r"|serial|transaction|(?<!caller )(?<!caller-)id)\b|#)"
-    r"[^\n\w]{0,3}(?:[A-Za-z]{1,4}-)?(?:n[o°]\.?\s*)?$", re.I)
+    r"|serial|transaction|(?<!caller )(?<!caller-)id"
+    # the same in German, Dutch, Spanish, Italian, Portuguese
+    r"|bestellung|bestellnummer|bestellbestätigung|auftrag|auftragsnummer|rechnung"
+    r"|rechnungsnummer|kundennummer|lieferschein|bestelling|bestelnummer|ordernummer|factuur"
+    r"|factuurnummer|klantnummer|pedido|factura|ordine|fattura|encomenda)\b|#)"
+    r"[^\n\w]{0,3}(?:[A-Za-z]{1,4}-)?(?:n[or°]\.?\s*)?$"
+    # a time in seconds as JSON writes it (`"iat": 1718000000`, `"exp":…`)
+    r"|\"(?:iat|exp|nbf|auth_time|timestamp|ts|time|created|updated|expires)\"[ \t]*:[ \t]*$",
+    re.I)
 
 # (`: `, ` is `, ` est le `: what joins a name to its value)
 _NAMED_IS = r"[ \t]*(?::[ \t]*|(?:is|est|was|était)[ \t]+(?:le[ \t]+)?)?$"
@@ -665,6 +674,9 @@ class _NumberScan:
             self.table(start, end, left, right)
         elif not (left or right) and self.taken.find(1, start, end) == -1:
             self.whole(start, end)
+        elif (left or right) and "ipv4" in self.clf.enabled and shape.count(
+                b".", start, end) >= 3:
+            self.addresses(start, end, apart=True)  # `sftp-gw01 (10.0.8.33)`
 
     def whole(self, start: int, end: int) -> None:
         text, clf = self.text, self.clf
@@ -684,9 +696,15 @@ class _NumberScan:
                     self.add(start, e, "card")
                     return
 
-    def addresses(self, start: int, end: int) -> None:
-        """IPv4 addresses listed with single spaces: `10.0.0.1 10.0.0.2`."""
-        for m in _IPV4_IN.finditer(self.text, start, end):
+    def addresses(self, start: int, end: int, apart: bool = False) -> None:
+        """IPv4 addresses listed with single spaces: `10.0.0.1 10.0.0.2`; `apart`: in a
+        segment glued to letters, only an address with no letter or digit against it (after
+        a name's digits: `sftp-gw01 (10.0.8.33)`, not `python3.11.2.1`)."""
+        text = self.text
+        for m in _IPV4_IN.finditer(text, start, end):
+            if apart and ((m.start() > 0 and text[m.start() - 1].isalnum())
+                          or (m.end() < len(text) and text[m.end()].isalnum())):
+                continue
             if (self.taken.find(1, m.start(), m.end()) == -1
                     and self.clf.classify(self.text, m.start(), m.end(), self.work) == "ipv4"):
                 self.add(m.start(), m.end(), "ipv4")

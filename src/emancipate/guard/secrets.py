@@ -27,6 +27,7 @@ from emancipate.guard.engine import (
     long_hex,
     name_like,
     placeholder_token,
+    public_jwt,
     random_token,
     template_ref,
 )
@@ -277,7 +278,8 @@ _SKIP_WORDS = _words(
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
-    "idempotency"  # `Idempotency-Key: <uuid>`: a request marker
+    "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
+    "hashing"  # `password hashing to argon2id`: an algorithm
 )
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
 # to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`) or an
@@ -312,6 +314,7 @@ _PLACEHOLDER = re.compile(
         |sample|dummy|fake|test|todo|tbd|placeholder|admin|root|user|username|guest|demo
         |motdepasse|mot_de_passe|mdp|secret123|password123
         |your\w*|my\w*|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
+        |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme",
@@ -601,6 +604,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         ok = plausible_secret(v) or _generated_password(v, quoted)
     if ok and _NAME_VALUE.fullmatch(v) and _name_at(text, pos) == v:
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
+    if ok and v.startswith("eyJ") and public_jwt(v):
+        ok = False  # Supabase's `anon` key: public by design
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
         out.append((m.start(g), end, detector))
