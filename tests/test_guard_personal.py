@@ -439,3 +439,30 @@ def test_order_numbers_sections_timestamps_and_glued_names_of_the_fifth_blind_pr
     assert personal(guard, "Destination: sftp-gw01 (10.167.199.76), TCP/22") == [
         ("ipv4", "10.167.199.76")]
     assert personal(guard, "python3.11.2.1 is out") == []
+
+
+def test_the_national_iban_checks_agree_with_python_stdnum() -> None:
+    """`personal._national_check` calls the national part of python-stdnum's Belgian,
+    Spanish and Norwegian checks alone (the generic part has passed already): on random
+    IBANs with valid ISO 7064 digits it answers as `stdnum.<cc>.iban.is_valid`."""
+    from stdnum.be import iban as be_iban
+    from stdnum.es import iban as es_iban
+    from stdnum.no import iban as no_iban
+
+    from emancipate.guard.personal import _national_check
+
+    rng = random.Random(3)
+    for cc, module, n in (("BE", be_iban, 12), ("ES", es_iban, 20), ("NO", no_iban, 11)):
+        check = _national_check(cc)
+        assert check is not None
+        answers = set()
+        for _ in range(3000):
+            bban = "".join(rng.choice("0123456789") for _ in range(n))
+            if cc == "BE" and rng.random() < 0.5:  # the account's own check digits right
+                bban = bban[:10] + "%02d" % (int(bban[:10]) % 97 or 97)
+            digits = 98 - int(bban + "".join(str(ord(c) - 55) for c in cc) + "00") % 97
+            number = f"{cc}{digits:02d}{bban}"
+            assert stdnum_iban.is_valid(number) == module.is_valid(number)
+            assert check(number) == module.is_valid(number), number
+            answers.add(check(number))
+        assert answers == {True, False}, cc

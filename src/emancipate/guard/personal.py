@@ -35,10 +35,13 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 from stdnum import numdb
+from stdnum.be import iban as _be_iban
+from stdnum.es import ccc as _es_ccc
 from stdnum.fr import nir as _nir
 from stdnum.fr import siren as _siren
 from stdnum.fr import siret as _siret
 from stdnum.fr import tva as _tva
+from stdnum.no import kontonr as _no_kontonr
 from stdnum.us import itin as _itin
 from stdnum.us import ssn as _ssn
 from stdnum.util import NumberValidationModule, get_cc_module
@@ -768,7 +771,7 @@ _BBAN_CLASS = {"n": "[0-9]", "a": "[A-Z]", "c": "[A-Za-z0-9]"}
 class _IbanFormat:
     length: int
     bban: re.Pattern[str]
-    national: NumberValidationModule | None  # python-stdnum's national check, if any
+    national: Callable[[str], bool] | None  # python-stdnum's national check, if any
 
 
 @functools.cache
@@ -781,8 +784,36 @@ def _iban_format(country: str) -> _IbanFormat | None:
         return None
     parts = _BBAN_PART.findall(bban)
     pattern = re.compile("".join(f"{_BBAN_CLASS[kind]}{{{n}}}" for n, kind in parts))
-    return _IbanFormat(4 + sum(int(n) for n, _ in parts), pattern,
-                       get_cc_module(country.lower(), "iban"))
+    return _IbanFormat(4 + sum(int(n) for n, _ in parts), pattern, _national_check(country))
+
+
+def _national_check(country: str) -> Callable[[str], bool] | None:
+    """python-stdnum's national check of an IBAN whose ISO 7064 check and structure already
+    passed: each `stdnum.<cc>.iban.is_valid` first runs the generic validation again (~20 µs,
+    a registry lookup); for Belgium, Spain and Norway the national part alone is called
+    (the account's check digits and a known bank; the CCC; the kontonummer), others (Montenegro)
+    keep the module's `is_valid`. A test holds each to python-stdnum's answer."""
+    if country == "BE":
+        return _be_account_ok
+    if country == "ES":
+        return lambda compact: _es_ccc.is_valid(compact[4:])
+    if country == "NO":
+        return lambda compact: _no_kontonr.is_valid(compact[4:])
+    module: NumberValidationModule | None = get_cc_module(country.lower(), "iban")
+    return module.is_valid if module is not None else None
+
+
+def _be_account_ok(compact: str) -> bool:
+    """`stdnum.be.iban`'s own checks: the account's two check digits (mod 97, 97 for 0) and
+    a bank code python-stdnum knows (its table read once per code)."""
+    body = compact[4:]
+    return (body.isdigit() and int(body[-2:]) == (int(body[:-2]) % 97 or 97)
+            and _be_bank_known(body[:3]))
+
+
+@functools.cache
+def _be_bank_known(code: str) -> bool:
+    return bool(_be_iban.info("BE00" + code + "000000000"))
 
 
 @functools.cache
@@ -810,7 +841,7 @@ def _iban_at(text: str, start: int, work: ScanWork) -> int:
     if fmt.bban.fullmatch(body) is None:
         return 0
     ok = work.validated(True) if fmt.national is None else work.check(
-        fmt.national.is_valid, compact)
+        fmt.national, compact)
     return m.end() if ok else 0
 
 
@@ -870,13 +901,18 @@ _DOCUMENT = re.compile(
 
 
 def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit]) -> None:
-    """Document numbers after their name, found by `str.find` of the name as written in
-    lower case, capitalised or in capitals (`lower()` would move offsets in some scripts)."""
+    """Document numbers after their name, found by `str.find` of the name in the text in
+    lower case; where lower-casing moves offsets (`İ` becomes two characters; no character
+    becomes fewer), as written in lower case, capitalised or in capitals."""
+    low = text.lower()
+    aligned = len(low) == len(text)
+    where = low if aligned else text
     for word, detector in _DOCUMENT_WORDS:
         if detector not in enabled:
             continue
-        for form in (word, word.capitalize(), word.upper()):
-            i = text.find(form)
+        forms = (word,) if aligned else (word, word.capitalize(), word.upper())
+        for form in forms:
+            i = where.find(form)
             while i != -1:
                 if i == 0 or not text[i - 1].isalnum():
                     m = _DOCUMENT.match(text, i)
@@ -888,7 +924,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
                                              and not value.isalpha()))
                                 and not _DATE.fullmatch(value)):
                             out.append((m.start(1), m.end(1), detector))
-                i = text.find(form, i + len(form))
+                i = where.find(form, i + len(form))
 
 
 _HEX_RUN = re.compile(r"[0-9A-Fa-f:.]*")
