@@ -16,7 +16,9 @@ Portuguese, Dutch, Polish; tuned on in session 15) and `blind4/` (fourth round, 
 personal data, written in session 15: cluster and cloud tool output, notebooks, dumps,
 exports, eight languages; tuned on) and `blind5/` (fifth round, first measured untuned,
 then tuned on: framework settings, infrastructure code, database consoles, IT e-mails and
-handover notes, eleven languages), records separated by
+handover notes, eleven languages) and `blind6/` (sixth round, measured once at the end of
+session 15 and not tuned on: what office, HR, sales and support staff paste, mobile and web
+debugging, eleven languages), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -45,7 +47,8 @@ DATA = HERE / "data" / "guard" / "blind"
 ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2",
           "third round": HERE / "data" / "guard" / "blind3",
           "fourth round": HERE / "data" / "guard" / "blind4",
-          "fifth round": HERE / "data" / "guard" / "blind5"}
+          "fifth round": HERE / "data" / "guard" / "blind5",
+          "sixth round": HERE / "data" / "guard" / "blind6"}
 
 
 @dataclass
