@@ -459,7 +459,7 @@ def test_the_national_iban_checks_agree_with_python_stdnum() -> None:
         for _ in range(3000):
             bban = "".join(rng.choice("0123456789") for _ in range(n))
             if cc == "BE" and rng.random() < 0.5:  # the account's own check digits right
-                bban = bban[:10] + "%02d" % (int(bban[:10]) % 97 or 97)
+                bban = bban[:10] + f"{int(bban[:10]) % 97 or 97:02d}"
             digits = 98 - int(bban + "".join(str(ord(c) - 55) for c in cc) + "00") % 97
             number = f"{cc}{digits:02d}{bban}"
             assert stdnum_iban.is_valid(number) == module.is_valid(number)
