@@ -16,9 +16,9 @@ Portuguese, Dutch, Polish; tuned on in session 15) and `blind4/` (fourth round, 
 personal data, written in session 15: cluster and cloud tool output, notebooks, dumps,
 exports, eight languages; tuned on) and `blind5/` (fifth round, first measured untuned,
 then tuned on: framework settings, infrastructure code, database consoles, IT e-mails and
-handover notes, eleven languages) and `blind6/` (sixth round, measured once at the end of
-session 15 and not tuned on: what office, HR, sales and support staff paste, mobile and web
-debugging, eleven languages), records separated by
+handover notes, eleven languages) and `blind6/` (sixth round, first measured untuned, then
+tuned on: what office, HR, sales and support staff paste, mobile and web debugging, eleven
+languages), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives

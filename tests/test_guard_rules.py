@@ -380,3 +380,25 @@ def test_what_the_fifth_blind_probe_found_missing_is_read() -> None:
     anon = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZSIsInJvbGUiOiJhbm9uIn0."
             "YdgWjwKjhUBPjBL2WY7LpiLWvHTlRwEH6Qn7bzGPEIc")
     assert secrets_in(f"const supabaseAnonKey = '{anon}'") == []
+
+
+def test_what_the_sixth_blind_probe_found_missing_is_read() -> None:
+    """The sixth blind round, measured untuned and then fixed (the Wi-Fi QR rule's examples
+    hold `WIFI:…;P:…;;`): a table's header may hold digits and apostrophes (`m365_login`,
+    `Date d'arrivée`, `2FA`); a Wi-Fi or VPN shared key is a password."""
+    csv = ("employee_id,full_name,m365_login,initial_password,manager\n"
+           "E-2291,Priya Raman,p.raman@acme.com,set via SSO invite,G. Holt\n"
+           "E-2292,Marcus Feld,m.feld@acme.com,seagullSUN83$,D. Okafor\n")
+    assert secrets_in(csv) == ["seagullSUN83$"]
+    md = ("| Nom | Date d'arrivée | Identifiant | Mot de passe provisoire |\n|---|---|---|---|\n"
+          "| Yanis Benali | 09/09 | y.benali | tartine316- |\n")
+    assert secrets_in(md) == ["tartine316-"]
+    tsv = ("Outil\tIdentifiant\tMot de passe\t2FA\n"
+           "impots.gouv\tcabinet.roux.pro\tbretagneGOE50?\tNon\n")
+    assert secrets_in(tsv) == ["bretagneGOE50?"]
+    assert secrets_in("WLAN: Akademie-Seminar\nWLAN-Schlüssel: wolkeAPF79-\nMittagessen") == [
+        "wolkeAPF79-"]
+    assert secrets_in("Authentication Method Pre-shared key, Pre-shared key jYDs+YO=zJETQ1PUv0o7, "
+                      "then XAuth") == ["jYDs+YO=zJETQ1PUv0o7"]
+    # a row of values holding the word is no header
+    assert secrets_in("alice,password123,admin\nbob,Summer2024!,user\n") == []

@@ -51,6 +51,11 @@ _PASSWORD_WORDS = (
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth",
+    # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
+    # `Pre-shared key …`)
+    "pre-shared key", "preshared key", "pre-shared-key", "wifi key", "wi-fi key", "wlan key",
+    "wpa key", "network key", "wlan-schlüssel", "wlan-schluessel", "netzwerkschlüssel",
+    "clé wifi", "clé wi-fi", "cle wifi", "clé wpa", "clave wifi", "chiave wifi",
 )
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
@@ -644,8 +649,11 @@ def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
 
 
 # A table's header row names its columns; a separator row of Markdown (`|---|:--:|`).
-_HEADER_CELL = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ _./()#-]{0,31}")
+# A header's cell: a name, which may hold digits and an apostrophe after its first letter
+# (`m365_login`, `Date d'arrivée`) or start with digits before letters (`2FA`).
+_HEADER_CELL = re.compile(r"(?:[A-Za-zÀ-ÿ]|\d{1,3}[A-Za-zÀ-ÿ])[A-Za-zÀ-ÿ0-9 _./()#'’-]{0,31}")
 _NOT_NAME = re.compile(r"[^A-Za-zÀ-ÿ _./()#\"'\t|;,-]")
+_NOT_HEADER = re.compile(r"[^A-Za-zÀ-ÿ0-9 _./()#\"'’\t|;,-]")
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
 # was read in quadratic time, 3 ms for 700 tabs)
 _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table's
@@ -664,8 +672,8 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
     if ls == 0 and pos > _TABLE_LINE or le == -1:
         return
     header = text[ls:le].rstrip("\r")
-    if _NOT_NAME.search(header):
-        return  # a digit, `=`, `:`…: a line of values, not of names
+    if _NOT_HEADER.search(header):
+        return  # `=`, `:`, `@`…: a line of values, not of names
     sep = next((d for d in "|\t;," if header.count(d) >= (2 if d == "|" else 1)), None)
     if sep is None:
         return
@@ -677,7 +685,7 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
     if len(names) < 2 or not all(_HEADER_CELL.fullmatch(n) for n in names):
         return
     k = header.count(sep, 0, pos - ls)  # the keyword's cell, in every row split alike
-    if _names_no_secret(cells[k]) or (
+    if _names_no_secret(cells[k]) or any(ch.isdigit() for ch in cells[k]) or (
             _COLUMN_WORD.search(header, 0, max(0, header.rfind(sep, 0, pos - ls)))):
         return  # `password_hash`, `password policy`; a second password column
     line = le + 1
