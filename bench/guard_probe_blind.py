@@ -18,7 +18,8 @@ exports, eight languages; tuned on) and `blind5/` (fifth round, first measured u
 then tuned on: framework settings, infrastructure code, database consoles, IT e-mails and
 handover notes, eleven languages) and `blind6/` (sixth round, first measured untuned, then
 tuned on: what office, HR, sales and support staff paste, mobile and web debugging, eleven
-languages), records separated by
+languages) and `blind7/` (seventh round, measured once at the end of session 15 and not tuned
+on: developers, operations and other staff in equal parts, ten languages), records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -48,7 +49,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "third round": HERE / "data" / "guard" / "blind3",
           "fourth round": HERE / "data" / "guard" / "blind4",
           "fifth round": HERE / "data" / "guard" / "blind5",
-          "sixth round": HERE / "data" / "guard" / "blind6"}
+          "sixth round": HERE / "data" / "guard" / "blind6",
+          "seventh round": HERE / "data" / "guard" / "blind7"}
 
 
 @dataclass

@@ -107,6 +107,7 @@ BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 5), "third round"
                 "fourth round": (148, 3), "personal, fourth round": (160, 0),
                 "fifth round": (118, 3), "personal, fifth round": (171, 0),
                 "sixth round": (93, 1), "personal, sixth round": (131, 0),
+                "seventh round": (72, 3), "personal, seventh round": (71, 6),
                 "personal": (395, 0)}
 
 
