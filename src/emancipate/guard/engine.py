@@ -67,13 +67,17 @@ def entropy(s: str) -> float:
     return math.log2(n) - sum(c * math.log2(c) for c in counts) / n
 
 
+def _json_segment(segment: str) -> Any:
+    """A JWT segment's JSON (base64url without padding), or None."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+
+
 def _jwt(v: str) -> bool:
     """A real JWT's first segment decodes to a JSON header naming its algorithm or type."""
-    head = v.split(".", 1)[0]
-    try:
-        data = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, binascii.Error):
-        return False
+    data = _json_segment(v.split(".", 1)[0])
     if not (isinstance(data, dict) and ("alg" in data or "typ" in data)):
         return False
     return not public_jwt(v)
@@ -83,13 +87,7 @@ def public_jwt(v: str) -> bool:
     """A JWT a vendor hands to every browser: Supabase's `anon` key (its claims say
     `"role": "anon"`; access is then what row-level security allows)."""
     parts = v.split(".")
-    if len(parts) < 2:
-        return False
-    body = parts[1]
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (ValueError, binascii.Error):
-        return False
+    claims = _json_segment(parts[1]) if len(parts) >= 2 else None
     return isinstance(claims, dict) and claims.get("role") == "anon"
 
 
@@ -100,27 +98,29 @@ def _digits(n: int) -> Check:
     return check
 
 
-def _basic(v: str) -> bool:
-    """HTTP basic credentials: base64 of `user:password` with a real password."""
-    try:
-        raw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True).decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return False
-    _, sep, password = raw.partition(":")
-    return bool(sep) and len(password) >= 3
-
-
-def _b64_text(v: str) -> bytes | None:
+def _b64_bytes(v: str) -> bytes | None:
+    """Standard base64, its padding optional, or None."""
     try:
         return base64.b64decode(v + "=" * (-len(v) % 4), validate=True)
     except (ValueError, binascii.Error):
         return None
 
 
+def _basic(v: str) -> bool:
+    """HTTP basic credentials: base64 of `user:password` with a real password."""
+    raw = _b64_bytes(v)
+    try:
+        text = raw.decode("utf-8") if raw is not None else ""
+    except UnicodeDecodeError:
+        return False
+    _, sep, password = text.partition(":")
+    return bool(sep) and len(password) >= 3
+
+
 def _sasl_plain(v: str) -> bool:
     """SASL PLAIN (`AUTH PLAIN …` of SMTP, IMAP, XMPP): base64 of `[authzid]\0user\0password`
     with a password."""
-    raw = _b64_text(v)
+    raw = _b64_bytes(v)
     parts = raw.split(b"\0") if raw is not None else []
     return len(parts) == 3 and _printable_bytes(parts[2], 3)
 
@@ -128,7 +128,7 @@ def _sasl_plain(v: str) -> bool:
 def _sasl_login(v: str) -> bool:
     """SASL LOGIN's answer to `334 UGFzc3dvcmQ6` ("Password:"): base64 of a password (text
     with no line break nor NUL)."""
-    raw = _b64_text(v)
+    raw = _b64_bytes(v)
     return raw is not None and _printable_bytes(raw, 4)
 
 

@@ -225,10 +225,9 @@ _CARD_CONTEXT = ("card", "carte", "maestro", "visa", "mastercard", "amex", "cb "
                  "débit", "credit", "crédit", "charge", "payment", "paiement", "billing",
                  "chargeback", "pan ")
 _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
-# a valid-looking phone number right after one of these words is an identifier (not after
-# "caller ID")
 # Words that name a number as something else than a phone (in English, French, German,
-# Dutch, Spanish, Italian, Portuguese), or a `#`, just before it; or a JSON time field.
+# Dutch, Spanish, Italian, Portuguese), or a `#`, just before it (not after "caller ID");
+# or a JSON time field.
 _NOT_PHONE_WORDS = (
     "order", "invoice", "isbn", "issn", "tracking", "ticket", "ref", "reference", "réf",
     "commande", "facture", "sku", "serial", "transaction", "id", "bestellung", "bestellnummer",
@@ -249,12 +248,14 @@ _WORDS = re.compile(r"[^\W\d_]+")
 _NAMED_IS = r"[ \t]*(?::[ \t]*|(?:is|est|was|était)[ \t]+(?:le[ \t]+)?)?$"
 # a customer's, account's, contract's or claim's number named before it (`Votre numéro
 # client est le 977 476 773`): an identifier, not a phone number
+_ID_NOUNS = ("client", "customer", "compte", "account", "contrat", "contract", "dossier",
+             "adhérent", "adherent", "member", "membre", "police", "policy", "sinistre", "claim")
 _ID_NUMBER_BEFORE = re.compile(
-    r"(?i)\b(?:num[ée]ro|n[°o]\.?|number|no\.)[ \t]+(?:de[ \t]+|d['’])?(?:client|customer"
-    r"|compte|account|contrat|contract|dossier|adh[ée]rent|member|membre|police|policy"
-    r"|sinistre|claim)\b" + _NAMED_IS
+    r"(?i)\b(?:num[ée]ro|n[°o]\.?|number|no\.)[ \t]+(?:de[ \t]+|d['’])?(?:"
+    + "|".join(_ID_NOUNS) + r")\b" + _NAMED_IS
     + r"|\b(?:client|customer|account|member|membership|policy|claim|contract)[ \t]+"
     r"(?:number|no\.?|#)" + _NAMED_IS)
+_NAME_MARK = re.compile(r"[^\W\d_]|[#\"]")  # a letter (of any script), `#` or `"`
 
 
 def _named_not_phone(text: str, start: int) -> bool:
@@ -272,11 +273,6 @@ def _named_not_phone(text: str, start: int) -> bool:
     low = before.lower()
     return any(noun in low for noun in _ID_NOUNS) and (
         _ID_NUMBER_BEFORE.search(text, max(0, start - 48), start) is not None)
-
-
-_NAME_MARK = re.compile(r"[^\W\d_]|[#\"]")  # a letter (of any script), `#` or `"`
-_ID_NOUNS = ("client", "customer", "compte", "account", "contra", "dossier", "adh",
-             "member", "membre", "polic", "sinistre", "claim")
 
 
 def _itin_ok(digits: str) -> bool:
@@ -941,8 +937,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
                         value = work.window(m.group(1))
                         digits = sum(ch.isdigit() for ch in value)
                         # (a token of 8 or more mixes letters and digits: `K7CC1GW82`)
-                        if ((digits >= 5 or (digits >= 3 and len(value) >= 8
-                                             and not value.isalpha()))
+                        if ((digits >= 5 or (digits >= 3 and len(value) >= 8))
                                 and not _DATE.fullmatch(value)):
                             out.append((m.start(1), m.end(1), detector))
                 i = where.find(form, i + len(form))

@@ -57,6 +57,10 @@ _PASSWORD_WORDS = (
     "wpa key", "network key", "wlan-schlüssel", "wlan-schluessel", "netzwerkschlüssel",
     "clé wifi", "clé wi-fi", "cle wifi", "clé wpa", "clave wifi", "chiave wifi",
 )
+# "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish (`API-sleutel`); each
+# must start a word (`Enclave` holds `clave`)
+_KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave", "klucz",
+                     "nyckel")
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -69,9 +73,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
     "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
-    # "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish (`API-sleutel`)
-    **dict.fromkeys(("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave",
-                     "klucz", "nyckel"), "secret"),
+    **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
@@ -79,11 +81,9 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "://": "url",
 }
 _WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =",
-                         "pw ", "p/w",
-                         "pw :", 'pw"', "pass=", "pass:", "pass =", "pass :", 'pass"', "pass'",
-                         "pass ==", "key", "auth", "cle", "basic", "bearer", "token", "secret",
-                         "jeton", "sleutel", "schlüssel", "schluessel", "clave", "chiave",
-                         "chave", "klucz", "nyckel"})
+                         "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :",
+                         'pass"', "pass'", "pass ==", "key", "auth", "cle", "basic", "bearer",
+                         "token", "secret", "jeton", *_KEY_IN_LANGUAGES})
 
 
 def keyword_overshoot(keyword: str) -> int:
@@ -652,8 +652,9 @@ def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
 # A header's cell: a name, which may hold digits and an apostrophe after its first letter
 # (`m365_login`, `Date d'arrivée`) or start with digits before letters (`2FA`).
 _HEADER_CELL = re.compile(r"(?:[A-Za-zÀ-ÿ]|\d{1,3}[A-Za-zÀ-ÿ])[A-Za-zÀ-ÿ0-9 _./()#'’-]{0,31}")
-_NOT_NAME = re.compile(r"[^A-Za-zÀ-ÿ _./()#\"'\t|;,-]")
-_NOT_HEADER = re.compile(r"[^A-Za-zÀ-ÿ0-9 _./()#\"'’\t|;,-]")
+_NAME_CHARS = r"A-Za-zÀ-ÿ _./()#\"'\t|;,-"  # names, quotes and the separators of a row
+_NOT_NAME = re.compile(f"[^{_NAME_CHARS}]")
+_NOT_HEADER = re.compile(f"[^0-9’{_NAME_CHARS}]")  # a header's names may hold digits
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
 # was read in quadratic time, 3 ms for 700 tabs)
 _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table's
