@@ -685,10 +685,12 @@ def _windows(positions: Iterable[int], before: int, after: int, n: int
     return out
 
 
-def _secret_span(m: Any, group: int | None) -> tuple[int, int]:
+def _secret_span(m: Any, group: int | None, groups: int) -> tuple[int, int]:
+    """The span of `group`, or (None) of the first of the `groups` groups that matched
+    something, or of the whole match."""
     if group is not None:
         return m.span(group)
-    for g in range(1, (m.re.groups or 0) + 1):
+    for g in range(1, groups + 1):
         s, e = m.span(g)
         if s >= 0 and e > s:
             return s, e
@@ -778,7 +780,8 @@ def placeholder_token(value: str) -> bool:
         return True
     # written in words after its prefix (`sk-ant-api03-NotARealKeyButLooksLikeOne`,
     # `sk_live_YourSecretKeyHere`): a person wrote it; a random body is not made of words
-    body = _PREFIX_PART.sub("", value)
+    body = value[max(value.rfind("-"), value.rfind("_")) + 1:] if "\n" not in value else (
+        _PREFIX_PART.sub("", value))
     return (len(body) >= 12 and body.isalnum() and _THREE_WORDS.search(body) is not None
             and wordish(body))
 
@@ -898,13 +901,14 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
     n = len(text)
     if rule.exact_keywords:
         positions = [p for p in positions if text.startswith(rule.exact_keywords, p)]
+    groups = rule.pattern.groups or 0  # (a property of pyre2's that asks RE2 each time)
     for a, b in _windows(positions, rule.before, rule.window, n):
         window = text[a:b]
         work += b - a
         matches = (rule.bytes_pattern.finditer(window.encode("ascii")) if window.isascii()
                    else rule.pattern.finditer(window))
         for m in matches:
-            s, e = _secret_span(m, rule.group)
+            s, e = _secret_span(m, rule.group, groups)
             if s < 0 or e <= s:
                 continue
             if rule.span_check is not None:
