@@ -50,7 +50,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "fourth round": HERE / "data" / "guard" / "blind4",
           "fifth round": HERE / "data" / "guard" / "blind5",
           "sixth round": HERE / "data" / "guard" / "blind6",
-          "seventh round": HERE / "data" / "guard" / "blind7"}
+          "seventh round": HERE / "data" / "guard" / "blind7",
+          "eighth round": HERE / "data" / "guard" / "blind8",
+          "ninth round": HERE / "data" / "guard" / "blind9"}
 
 
 @dataclass

@@ -568,6 +568,12 @@ PASSWORD_FORMS = [
     "token: s.ZC9Ecf4M5g9o34Q6RkzGsj0z",  # a legacy Vault token after a token word
     "Password -> Kd8mQ2vX9z", "password=[Kd8mQ2vX9z]", "password should be Kd8mQ2vX9z",
     "P/W: Kd8mQ2vX9z", "credentials admin:Kd8mQ2vX9z",
+    # the seventh blind round: a generated passphrase, a Wi-Fi network's `clé`, a URL's
+    # password holding `#` unencoded, SSSD's bind password
+    "Mot de passe : renard-citron-lumiere-nuage",
+    "Wi-Fi des bureaux : réseau « MOREL-STAFF », clé : renard-citron-lumiere-nuage",
+    'BROKER = "amqp://zamowienia:Slonce88slo#@rabbit01.example.pl:5672//"',
+    "ldap_default_authtok = Kd8mQ2vX9z",
     "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',
@@ -712,6 +718,9 @@ NAMES_NOT_SECRETS = [
     'fields = ("username", "password", "email2")',
     'status in ("pass", "fail-1")',
     "password: !vault |",
+    # kebab-case names after a password word; a `key` with no Wi-Fi on its line
+    "password: db-root-password-ref", "passwordSecret: mysql-root-credentials-secret",
+    "primary key: renard-citron-lumiere-nuage",
     # template references, whole or inside a value
     'password: "${DB_PASSWORD}"',
     'password = "pre-${ENV:-dev}-pw"',
@@ -756,8 +765,7 @@ NAMES_NOT_SECRETS = [
     "AsyncTokenProvider = Callable[[], str | None]", "key_sizes = frozenset([64, 128, 192])",
     "result = self.native.assign(**{key_token: 0}).merge(",
     'csrf_token = "Cj5ZkaxDKAgB6do2LxuS"', "X-CSRF-Token: Cj5ZkaxDKAgB6do2LxuSx9Qw",
-    "keyup(e){this._client.keyup({key:e})}toggleInteractive(){let e=this.state.mode",
-]
+    "keyup(e){this._client.keyup({key:e})}toggleInteractive(){let e=this.state.mode",]
 
 
 @pytest.mark.parametrize("text", PASSWORD_FORMS)

@@ -466,3 +466,20 @@ def test_the_national_iban_checks_agree_with_python_stdnum() -> None:
             assert check(number) == module.is_valid(number), number
             answers.add(check(number))
         assert answers == {True, False}, cc
+
+
+def test_versions_sections_and_named_references_of_the_seventh_blind_probe(
+        guard: Guard) -> None:
+    """A dotted quad in a product's release notes, after `§` or `paragraphe`, or followed
+    by `or later` is a version or a section; an article's or a booking's number is no
+    phone; a SIREN followed by `R.C.S.` is a company's number."""
+    for text in ("Release notes – Agent 10.4.2.17 (build 22631.3447)",
+                 "le § 3.2.1.4 de notre convention", "Le paragraphe 12.3.4.1 renvoie",
+                 "requires controller 8.1.113.0 or later",
+                 "Art.-Nr. 4711-0815-22, 3 Kartons", "Hôtel : réservation n° 2024-77-19831."):
+        assert personal(guard, text) == [], text
+    assert personal(guard, "Release notes: the server 10.21.33.47 moved") == [
+        ("ipv4", "10.21.33.47")]
+    assert personal(guard, "access point 192.168.1.20 is down") == [("ipv4", "192.168.1.20")]
+    assert personal(guard, "Numéro d'identification : 383 923 620 R.C.S. Lyon") == [
+        ("fr_siren", "383 923 620")]

@@ -249,6 +249,21 @@ def wordish(v: str) -> bool:
             and (known >= 2 or covered >= 0.8 * letters))
 
 
+_PASSPHRASE = re.compile(r"[a-zà-ÿ]{3,12}(?:([-.])[a-zà-ÿ]{3,12})(?:\1[a-zà-ÿ]{3,12}){2,6}")
+
+
+def passphrase(v: str) -> bool:
+    """Four to eight lower-case words joined by `-` or `.`, as password managers generate
+    them (`renard-citron-lumiere-nuage`), not a name in kebab case (`db-root-password-ref`):
+    at most half of the words are words names are made of (`words.txt`), and not all of one
+    length."""
+    if _PASSPHRASE.fullmatch(v) is None:
+        return False
+    words = v.replace(".", "-").split("-")  # (groups of one length are a code's:
+    # `abcd-efgh-ijkl-mnop`, an app password, has its own rule)
+    return (len(set(map(len, words))) > 1 and sum(w in _WORDS for w in words) * 2 <= len(words))
+
+
 def dotted_name(v: str) -> bool:
     """`win32api.RegEnumKey`, `rfc4357.Gost28147_89_EncryptedKey`: every part a name, the
     long ones made of words; not `s.ZC9Ecf4M5g9o34Q6RkzGsj0z` (a Vault token)."""
@@ -364,6 +379,30 @@ def _url_token(v: str) -> bool:
                for p in _URL_PARTS.split(v) if len(p) >= 20)
 
 
+def _base32_groups(v: str) -> bool:
+    """A TOTP setup key as authenticator apps show it, base32 in groups of four
+    (`7osp pzb2 hz57 …`), not words of four letters (`type this into your app`): one case,
+    a digit, and at most one group a word."""
+    groups = v.split()
+    return ((v.islower() or v.isupper()) and any(c.isdigit() for c in v)
+            and sum(g.isalpha() and _is_word(g) for g in groups) <= 1)
+
+
+_SYMBOLS_SET = frozenset("!@#$%^&*+=?~")
+
+
+def _chat_password(v: str) -> bool:
+    """A password given in a chat: three to six words of three letters or more, at most
+    half of them words names are made of (`island jigsaw ladder kettle canyon`, not `on the
+    fridge`), or one word of six characters or more mixing letters with digits or symbols."""
+    words = v.split()
+    if len(words) > 1:
+        return (3 <= len(words) <= 6 and all(len(w) >= 3 and w.isalpha() for w in words)
+                and sum(w.lower() in _WORDS for w in words) * 2 <= len(words))
+    return (len(v) >= 6 and any(c.isalpha() for c in v) and not v.isalpha()
+            and not template_ref(v))
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
     "url_token": _url_token,
@@ -383,6 +422,17 @@ CHECKS: dict[str, Check] = {
     "digits6": _digits(6),
     "mixed": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
                         or case_random(v)),
+    # the same, or capitals that spell no word, as printed on a device's tag (`OIKAWXNT`)
+    "mixed_or_caps": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
+                                or case_random(v) or (len(v) >= 8 and v.isalpha()
+                                                      and v.isupper() and not wordish(v))),
+    "base32_groups": _base32_groups,
+    # a password named by no word of its own (`log in with Spring9250#`): three kinds of
+    # character, one of them a symbol people add to a password
+    "symbol_password": lambda v: char_classes(v) >= 3 and not _SYMBOLS_SET.isdisjoint(v),
+    "chat_password": _chat_password,
+    # a key written by a machine: 32 hex digits or more, or random letters and digits
+    "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
 }
 
 

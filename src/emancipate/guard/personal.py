@@ -107,7 +107,9 @@ def _emails(text: str, out: list[Hit]) -> None:
         if m and start < i:
             before = text[start - 1] if start else ""
             local = text[start:i]
-            if (before not in (":", "/") and m.group(2).lower() not in _NOT_TLD
+            if ((before not in (":", "/")  # (a URL's login, but `mailto:` names an address)
+                 or text[max(0, start - 7):start].lower() == "mailto:")
+                    and m.group(2).lower() not in _NOT_TLD
                     and local.lower() != "git" and not local.endswith(".")):
                 out.append((start, m.end(1), "email"))
                 nxt = m.end(1)
@@ -193,9 +195,17 @@ _NIR_CORSICA = re.compile(
 # (`2.5.4.3` near "OID"), not an address; the same string later in the text is one too.
 _VERSION_BEFORE = re.compile(
     r"(?:\b(?:v|version|release|build|ver\.?|firmware|fw|bootloader|rev|revision"
-    r"|section|sect\.|clause|chapter|chapitre|article|paragraph|step|étape|§)"
-    r"(?:[ \t]+(?:(?:bumped|updated|upgraded|moved|set)[ \t]+)?to)?|version\(|version=)"
+    r"|section|sect\.|clause|chapter|chapitre|article|paragraphe?|annexe?|alinéa"
+    r"|absatz|abschnitt|artikel|step|étape)"
+    r"(?:[ \t]+(?:(?:bumped|updated|upgraded|moved|set)[ \t]+)?to)?|version\(|version=|§"
+    # a release's notes or a changelog naming the product first (`Release notes – Agent …`)
+    r"|\b(?:release[ \t]+notes|changelog|what's[ \t]+new)[ \t]*[-–—:]?[ \t]*"
+    r"(?:(?-i:[A-Z])[\w-]{0,20}[ \t]+){0,3})"
     r"[\s\"'(:=]*$", re.I)
+# a version's minimum (`controller 8.1.113.0 or later`, `… ou supérieure`)
+_LATER_AFTER = re.compile(
+    r"[ \t]*(?:\+|or[ \t]+(?:later|newer|higher|above)|and[ \t]+(?:later|above|newer)"
+    r"|ou[ \t]+(?:supérieure?|ultérieure?|plus[ \t]+récente?)|oder[ \t]+(?:höher|neuer))\b", re.I)
 _DATE_AFTER = re.compile(r"[ \t]*[(—–,-]?[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4})")
 _OID_NEAR = re.compile(r"\bOIDs?\b|\boid\b")
 _VERSION_REACH = 2000  # characters searched on each side for the same string as a version
@@ -203,7 +213,8 @@ _VERSION_REACH = 2000  # characters searched on each side for the same string as
 
 def _version_at(text: str, i: int, s: str) -> bool:
     return (_VERSION_BEFORE.search(text, max(0, i - 40), i) is not None
-            or _DATE_AFTER.match(text, i + len(s)) is not None)
+            or _DATE_AFTER.match(text, i + len(s)) is not None
+            or _LATER_AFTER.match(text, i + len(s)) is not None)
 
 
 def _near(text: str, s: str, start: int) -> Iterator[int]:
@@ -218,6 +229,8 @@ def _near(text: str, s: str, start: int) -> Iterator[int]:
         i = text.find(s, i + 1, hi)
 _COMPANY_CONTEXT = ("siren", "siret", "rcs", "immatricul", "registre du commerce",
                     "entreprise", "societe", "société", "company number")
+# `383 923 620 R.C.S. Lyon`: the trade register named after the number
+_RCS_AFTER = re.compile(r"[ \t]{1,3}(?:R\.?C\.?S\.?|RCS)\b")
 _SSN_CONTEXT = ("ssn", "social security", "social-security")
 # ITINs share the SSN's shape and 9xx numbers are common references: a name is required
 _ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "w-7", "irs", " tin", "ssn", "social security")
@@ -233,7 +246,10 @@ _NOT_PHONE_WORDS = (
     "commande", "facture", "sku", "serial", "transaction", "id", "bestellung", "bestellnummer",
     "bestellbestätigung", "auftrag", "auftragsnummer", "rechnung", "rechnungsnummer",
     "kundennummer", "lieferschein", "bestelling", "bestelnummer", "ordernummer", "factuur",
-    "factuurnummer", "klantnummer", "pedido", "factura", "ordine", "fattura", "encomenda")
+    "factuurnummer", "klantnummer", "pedido", "factura", "ordine", "fattura", "encomenda",
+    # an article's number, a booking's (`Art.-Nr. 4711-0815-22`, `réservation n° 2024-77-…`)
+    "art", "artikel", "artikelnummer", "article", "réservation", "reservation", "booking",
+    "buchung", "reserva", "prenotazione")
 _NOT_PHONE_SET = frozenset(_NOT_PHONE_WORDS)
 _NOT_PHONE_BEFORE = re.compile(
     r"(?:\b(?:" + "|".join(w for w in _NOT_PHONE_WORDS if w != "id")
@@ -405,7 +421,8 @@ def _international_possible(digits: str) -> bool:
 _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
                   "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
                   "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
-                  "landline", "switchboard", "dial", "joindre", "numéro", "standard")
+                  "landline", "switchboard", "dial", "joindre", "numéro", "standard",
+                  "contact", "kontakt", "keitai", "denwa", "電話", "携帯")
 
 
 @functools.lru_cache(maxsize=1)
@@ -606,7 +623,9 @@ class NumberClassifier:
         elif ("us_ssn" in en and (formatted or _context(text, start, _SSN_CONTEXT))
                 and work.check(_ssn.is_valid, digits)):
             return "us_ssn"
-        if ("fr_siren" in en and _SIREN_FMT.fullmatch(s) and _context(text, start, _COMPANY_CONTEXT)
+        if ("fr_siren" in en and _SIREN_FMT.fullmatch(s) and (
+                _context(text, start, _COMPANY_CONTEXT)
+                or _RCS_AFTER.match(text, start + len(s)) is not None)
                 and work.check(_siren.is_valid, digits)):
             return "fr_siren"
         if "phone" in en and self.phone(s, digits, work, text, start):
@@ -908,7 +927,8 @@ _DOCUMENT = re.compile(
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
     r"|dvla licen[cs]e|(?-i:DL))"
-    r"(?i:[ \t\-]{0,3}(?:number|num[ée]ro|no\.?|nr\.?|n[°º.]\.?|#|id)?[ \t]{0,3}"
+    r"(?i:[ \t\-]{0,3}(?:number|nummer|num[ée]ro|no\.?|nr\.?|n[°º.]\.?|#|id)?[ \t]{0,3}"
+    r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
     r"(?:is|est|:|=|#)?[ \t]{0,3}"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"

@@ -26,6 +26,7 @@ from emancipate.guard.engine import (
     entropy_floor,
     long_hex,
     name_like,
+    passphrase,
     placeholder_token,
     public_jwt,
     random_token,
@@ -50,7 +51,7 @@ _PASSWORD_WORDS = (
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
-    "masterauth",
+    "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
     "pre-shared key", "preshared key", "pre-shared-key", "wifi key", "wi-fi key", "wlan key",
@@ -74,6 +75,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
+    "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
@@ -152,18 +154,22 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # variable is read (`os.getenv("DB_PASSWORD") or "…"`, `getenv('…') ?: '…'`, Ruby's
 # `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`);
 # the quotes may be tripled (TOML's and Python's `"""…"""`).
-_QUOTED = re.compile(
+_QUOTED_HEAD = (
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
-           |[ \t]{1,8}(?:""" + _IS + r""")\b
+           |[ \t]{1,8}(?:""" + _IS + r"""|ist|es|è|é)\b
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
-           |Some)\([ \t]{0,4})?
-        (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
-    re.X,
-)
+           |Some)\([ \t]{0,4})?""")
+_QUOTED = re.compile(_QUOTED_HEAD + r"""
+    (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
+    re.X)
+# The same in guillemets or typographic quotes, as prose writes them (`la passphrase est
+# «fennel mosaic marble»`, `password “…”`): a phrase in them is read as one in quotes.
+_QUOTED_MARKS = re.compile(_QUOTED_HEAD + r"""
+    [«“][ \t\u00a0\u202f]?(?P<v>[^«»“”\n]{4,128}?)[ \t\u00a0\u202f]?[»”]""", re.X)
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
 # `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
 _CALL = re.compile(
@@ -217,12 +223,12 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
+_BARE = re.compile(r"(?P<mid>(?:et|en)?(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
                    r"|par[ \t]d[ée]faut))?)"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
-    r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?#@'\"<>]{1,256})@(?=[\w\[])"
+    r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?@'\"<>]{1,256})@(?=[\w\[])"
 )
 # A token passed as the URL's user name (`https://<token>@github.com/…`, or with GitHub's
 # fixed password, which says the user name is the token)
@@ -231,6 +237,8 @@ _URL_TOKEN_USER = re.compile(
     rf"(?P<u>[A-Za-z0-9_-]{{20,255}})(?P<basic>:{_TOKEN_PASSWORD})?@(?=[\w\[])", re.I)
 # the host of a Sentry DSN (`https://<public key>@o123.ingest.sentry.io/…`)
 _PUBLIC_DSN = re.compile(r"(?:o\d+\.)?ingest\.(?:[a-z]{2}\.)?sentry\.io\b|sentry\.io/")
+# a Wi-Fi network named on the line before a `key` (`clé`, `Schlüssel`) says it is its password
+_WIFI_BEFORE = re.compile(r"(?i)wi-?fi|\bwlan|\bssid\b|\bwpa|wireless|sans[ -]fil")
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
 _USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 # the words of an expression reading a variable, which say nothing of what it holds:
@@ -359,8 +367,10 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         if len(v) < 4 or _placeholder(v) or (dotted_name(v) and not digit_count(v)):
             return False
     elif len(v) < 6 or v[0] == "_" or _placeholder(v) or (
-            _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())):
-        return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not)
+            _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())
+            and not passphrase(v)):
+        return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
+        # nor a generated passphrase, `renard-citron-lumiere-nuage`)
     elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v):
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
@@ -372,9 +382,10 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
 
 def _bare_value(v: str) -> bool:
     """A value named with no operator must look like one: a digit, a lower-case letter, no
-    hyphen (`Welcome123`, not `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case
-    flips at random."""
-    return "-" not in v and v != v.upper() and (digit_count(v) > 0 or case_random(v))
+    hyphen unless it mixes all four kinds of character (`Welcome123`, `53KAYAK-noodle`, not
+    `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random."""
+    return (("-" not in v or char_classes(v) >= 4) and v != v.upper()
+            and (digit_count(v) > 0 or case_random(v)))
 
 
 def _mixed(v: str) -> bool:
@@ -525,6 +536,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
     if _in_arn(text, pos) or _in_template_pipe(text, pos):
         return
+    if kind == "secret" and _WIFI_BEFORE.search(
+            text, text.rfind("\n", max(0, pos - 200), pos) + 1, pos):
+        kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
@@ -533,7 +547,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         _sql_insert(text, pos, out)
     if taken is not None and _next_taken(text, pos, taken):
         return
-    m = _QUOTED.match(text, pos)
+    m = _QUOTED.match(text, pos) or _QUOTED_MARKS.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
                                                            or m.group("mid"))
                           or _joined(m.group("v"))):
