@@ -18,8 +18,12 @@ exports, eight languages; tuned on) and `blind5/` (fifth round, first measured u
 then tuned on: framework settings, infrastructure code, database consoles, IT e-mails and
 handover notes, eleven languages) and `blind6/` (sixth round, first measured untuned, then
 tuned on: what office, HR, sales and support staff paste, mobile and web debugging, eleven
-languages) and `blind7/` (seventh round, measured once at the end of session 15 and not tuned
-on: developers, operations and other staff in equal parts, ten languages), records separated by
+languages) and `blind7/` (seventh round, measured once at the end of session 15, tuned on in
+session 16: developers, operations and other staff in equal parts, ten languages) and
+`blind8/` (eighth round, session 16: 90 credentials of 87 vendors, 43 of them with no
+prefix, and 40 vendor look-alikes; `vendors.txt` names them) and `blind9/` (ninth round, session
+16: data, on-call, mobile, IoT, helpdesk, legal, HR and support staff, ten languages); the
+eighth and ninth were measured before the fixes they led to, then tuned on. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -52,7 +56,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "sixth round": HERE / "data" / "guard" / "blind6",
           "seventh round": HERE / "data" / "guard" / "blind7",
           "eighth round": HERE / "data" / "guard" / "blind8",
-          "ninth round": HERE / "data" / "guard" / "blind9"}
+          "ninth round": HERE / "data" / "guard" / "blind9",
+          "tenth round": HERE / "data" / "guard" / "blind10"}
 
 
 @dataclass

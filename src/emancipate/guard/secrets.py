@@ -238,7 +238,13 @@ _URL_TOKEN_USER = re.compile(
 # the host of a Sentry DSN (`https://<public key>@o123.ingest.sentry.io/…`)
 _PUBLIC_DSN = re.compile(r"(?:o\d+\.)?ingest\.(?:[a-z]{2}\.)?sentry\.io\b|sentry\.io/")
 # a Wi-Fi network named on the line before a `key` (`clé`, `Schlüssel`) says it is its password
-_WIFI_BEFORE = re.compile(r"(?i)wi-?fi|\bwlan|\bssid\b|\bwpa|wireless|sans[ -]fil")
+_WIFI_WORDS = ("wifi", "wi-fi", "wlan", "ssid", "wpa", "wireless", "sans fil", "sans-fil")
+
+
+def _wifi_before(text: str, pos: int) -> bool:
+    """A Wi-Fi network is named on the line before `pos` (200 characters at most)."""
+    line = text[max(text.rfind("\n", max(0, pos - 200), pos) + 1, pos - 200):pos].lower()
+    return any(w in line for w in _WIFI_WORDS)
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
 _USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 # the words of an expression reading a variable, which say nothing of what it holds:
@@ -536,8 +542,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
     if _in_arn(text, pos) or _in_template_pipe(text, pos):
         return
-    if kind == "secret" and _WIFI_BEFORE.search(
-            text, text.rfind("\n", max(0, pos - 200), pos) + 1, pos):
+    if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
@@ -547,7 +552,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         _sql_insert(text, pos, out)
     if taken is not None and _next_taken(text, pos, taken):
         return
-    m = _QUOTED.match(text, pos) or _QUOTED_MARKS.match(text, pos)
+    m = _QUOTED.match(text, pos)
+    if m is None and ("«" in text[pos:pos + 64] or "“" in text[pos:pos + 64]):
+        m = _QUOTED_MARKS.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
                                                            or m.group("mid"))
                           or _joined(m.group("v"))):
