@@ -483,3 +483,10 @@ def test_versions_sections_and_named_references_of_the_seventh_blind_probe(
     assert personal(guard, "access point 192.168.1.20 is down") == [("ipv4", "192.168.1.20")]
     assert personal(guard, "Numéro d'identification : 383 923 620 R.C.S. Lyon") == [
         ("fr_siren", "383 923 620")]
+    # the ninth round: a `mailto:` address, a licence's country in brackets, phone words
+    assert personal(guard, '<a href="mailto:kenji.esposito96@outlook.com?subject=Hi">x</a>') == [
+        ("email", "kenji.esposito96@outlook.com")]
+    assert personal(guard, "Führerschein (UK): DELAC501235G99FV") == [
+        ("driving_licence", "DELAC501235G99FV")]
+    assert personal(guard, "Kontakt vid frågor: 076-561 02 80") == [("phone", "076-561 02 80")]
+    assert personal(guard, "Top pages : /contact (9 104), /blog/reforme-2024 (7 881)") == []

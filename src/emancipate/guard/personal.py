@@ -422,7 +422,9 @@ _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", 
                   "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
                   "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
                   "landline", "switchboard", "dial", "joindre", "numéro", "standard",
-                  "contact", "kontakt", "keitai", "denwa", "電話", "携帯")
+                  # (`contact` alone names pages and links: `/contact (9 104)`)
+                  "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter", "keitai",
+                  "denwa", "電話", "携帯")
 
 
 @functools.lru_cache(maxsize=1)
