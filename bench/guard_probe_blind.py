@@ -57,7 +57,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "seventh round": HERE / "data" / "guard" / "blind7",
           "eighth round": HERE / "data" / "guard" / "blind8",
           "ninth round": HERE / "data" / "guard" / "blind9",
-          "tenth round": HERE / "data" / "guard" / "blind10"}
+          "tenth round": HERE / "data" / "guard" / "blind10",
+          "twelfth round": HERE / "data" / "guard" / "blind12"}
 
 
 @dataclass

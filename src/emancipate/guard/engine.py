@@ -249,18 +249,20 @@ def wordish(v: str) -> bool:
             and (known >= 2 or covered >= 0.8 * letters))
 
 
-_PASSPHRASE = re.compile(r"[a-zà-ÿ]{3,12}(?:([-.])[a-zà-ÿ]{3,12})(?:\1[a-zà-ÿ]{3,12}){2,6}")
+_PASSPHRASE = re.compile(r"[a-zà-ÿ]{3,12}(?:([-.])[a-zà-ÿ]{3,12})(?:\1[a-zà-ÿ]{3,12}){2,6}\d{0,4}")
 
 
 def passphrase(v: str) -> bool:
     """Four to eight lower-case words joined by `-` or `.`, as password managers generate
-    them (`renard-citron-lumiere-nuage`), not a name in kebab case (`db-root-password-ref`):
+    them (`renard-citron-lumiere-nuage`, `zephyr-marble-lagoon-pepper21`: a number may end
+    the last), not a name in kebab case (`db-root-password-ref`):
     at most half of the words are words names are made of (`words.txt`), and not all of one
     length."""
     if _PASSPHRASE.fullmatch(v) is None:
         return False
-    words = v.replace(".", "-").split("-")  # (groups of one length are a code's:
-    # `abcd-efgh-ijkl-mnop`, an app password, has its own rule)
+    # (groups of one length are a code's: `abcd-efgh-ijkl-mnop`, an app password, has its
+    # own rule)
+    words = v.rstrip(_DIGIT_CHARS).replace(".", "-").split("-")
     return (len(set(map(len, words))) > 1 and sum(w in _WORDS for w in words) * 2 <= len(words))
 
 

@@ -231,9 +231,10 @@ _COMPANY_CONTEXT = ("siren", "siret", "rcs", "immatricul", "registre du commerce
                     "entreprise", "societe", "société", "company number")
 # `383 923 620 R.C.S. Lyon`: the trade register named after the number
 _RCS_AFTER = re.compile(r"[ \t]{1,3}(?:R\.?C\.?S\.?|RCS)\b")
-_SSN_CONTEXT = ("ssn", "social security", "social-security")
+_SSN_CONTEXT = ("ssn", "social security", "social-security", "tax_id", "tax id", "taxpayer")
 # ITINs share the SSN's shape and 9xx numbers are common references: a name is required
-_ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "w-7", "irs", " tin", "ssn", "social security")
+_ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "tax_id", "w-7", "irs", " tin", "ssn",
+                 "social security")
 _CARD_CONTEXT = ("card", "carte", "maestro", "visa", "mastercard", "amex", "cb ", "debit",
                  "débit", "credit", "crédit", "charge", "payment", "paiement", "billing",
                  "chargeback", "pan ")
@@ -424,7 +425,21 @@ _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", 
                   "landline", "switchboard", "dial", "joindre", "numéro", "standard",
                   # (`contact` alone names pages and links: `/contact (9 104)`)
                   "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter", "keitai",
+                  "erreichbar", "joignable", "reachable",
                   "denwa", "電話", "携帯")
+
+
+# an e-mail address on the number's line: contact details (`compta@… – 06 92 36 07 64`, a
+# CRM export's row `…;michal@…;677-497-604`)
+_EMAIL_NEAR = re.compile(r"[\w.+-]@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+
+
+def _email_on_line(text: str, start: int, length: int) -> bool:
+    """An e-mail address within 120 characters of the number, on its line."""
+    a = max(text.rfind("\n", max(0, start - 120), start) + 1, start - 120)
+    b = text.find("\n", start + length, start + length + 120)
+    b = min(len(text), start + length + 120) if b == -1 else b
+    return "@" in text[a:b] and _EMAIL_NEAR.search(text, a, b) is not None
 
 
 @functools.lru_cache(maxsize=1)
@@ -526,7 +541,8 @@ class NumberClassifier:
             return True
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
-        return (bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+        return (bool(text) and (_context(text, start, _PHONE_CONTEXT, 40)
+                                or _email_on_line(text, start, len(s)))
                 and _uniform(_AREA_CODE.sub("", s, count=1))
                 and work.validated(_national_anywhere(digits)))
 
@@ -931,6 +947,9 @@ _DOCUMENT = re.compile(
     r"|dvla licen[cs]e|(?-i:DL))"
     r"(?i:[ \t\-]{0,3}(?:number|nummer|num[ée]ro|no\.?|nr\.?|n[°º.]\.?|#|id)?[ \t]{0,3}"
     r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
+    # or its adjective before the number's mark (`passeport français n° …`)
+    r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
+    r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     r"(?:is|est|:|=|#)?[ \t]{0,3}"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"

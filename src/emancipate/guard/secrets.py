@@ -98,9 +98,11 @@ def keyword_overshoot(keyword: str) -> int:
 _IS = r"is|est|c'est|c’est|vaut|was|etait|était"
 # What may stand between a name and its operator: a closing quote (escaped in JSON inside a
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
-# type annotation (`password: str =`, `val password: String =`).
+# type annotation (`password: str =`, `val password: String =`; a type's name has its digits
+# at its end, `int32`: `password: lQv71ci2EHaopX5U=MPowX` is a value holding `=`).
 _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
-    (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][\w.]*(?:\[[\w., ]*\])?\??[ \t]{0,8}(?==))?"""
+    (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][A-Za-z_.]*\d{0,3}(?:\[[\w., ]*\])?\??[ \t]{0,8}
+    (?==))?"""
 # What may follow a name's last character where its operator begins (a prefilter: the
 # readers below try their operators after every character of the name part `mid`, ~15
 # alternatives each, so a flood of secret words cost ~30 µs per word; these lookaheads
@@ -110,7 +112,8 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
 # an operator (`to`, `should be`, `is`, `est`, `c'est`, `vaut`, `a été`, `lautet`, `or`, …),
 # after at most 11 blanks (the name's 3 and the operator's 8: bounded, so a keyword and a
 # million blanks still cost a constant).
-_OP_WORD_STARTS = r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
+_OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
+                   r"|sa|än|ge|in|ca|im")
 _OPERATOR_AHEAD = r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS + "))"
 # The same for a quoted value, whose operator may also be a blank before the literal
 # (`password "…"`, `password b'…'`, `password String::from("…")`, `password \n  "…"`).
@@ -126,7 +129,10 @@ _TAIL_HEAD = (
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
               |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
               |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
-               [ \t]{1,8}(?:en|par))
+               [ \t]{1,8}(?:en|par)
+              |(?:satt|ändrat|ändrats|ändrad)[ \t]{1,8}till|gesetzt[ \t]{1,8}auf
+              |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
+              |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è)\b
               |=|:|-(?=[ \t]))
@@ -334,7 +340,7 @@ _PLACEHOLDER = re.compile(
         |motdepasse|mot_de_passe|mdp|secret123|password123
         |your\w*|my\w*|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
-        |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|string\??)$"""
+        |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
@@ -356,8 +362,9 @@ def _placeholder(v: str) -> bool:
     if _PLACEHOLDER.match(v):
         return True
     core = v.strip(_MARKS_AROUND)
-    if core != v and core and _PLACEHOLDER.match(core):
-        return True
+    if core != v and core and _PLACEHOLDER.match(core) and not (
+            core[0] == "$" and not core[1:].isupper() and not core[1:].islower()):
+        return True  # (`$FAL730lke#` is a password, `**$VAR**` a variable)
     low = v.lower()
     return any(p in low for p in _PLACEHOLDER_PARTS) or (
         "%" in v and _PRINTF.search(v) is not None) or template_ref(v)
@@ -388,10 +395,17 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
 
 def _bare_value(v: str) -> bool:
     """A value named with no operator must look like one: a digit, a lower-case letter, no
-    hyphen unless it mixes all four kinds of character (`Welcome123`, `53KAYAK-noodle`, not
+    hyphen unless it mixes all four kinds of character or is a passphrase (`Welcome123`,
+    `53KAYAK-noodle`, `zephyr-marble-lagoon-pepper21`, not a log's next field, `attempt=3`, nor
     `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random."""
-    return (("-" not in v or char_classes(v) >= 4) and v != v.upper()
-            and (digit_count(v) > 0 or case_random(v)))
+    return (("-" not in v or char_classes(v) >= 4 or passphrase(v)) and v != v.upper()
+            and (digit_count(v) > 0 or case_random(v)) and _KEY_EQ.match(v) is None)
+
+
+_KEY_EQ = re.compile(r"[A-Za-z_]\w*=")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# publishable keys' formats (`pk_live_…`, `pub-c-…`, `sub-c-…`, `xnd_public_…`, `phc_…`)
+_PUBLIC_VALUE = re.compile(r"pk_(?:live|test)_|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_")
 
 
 def _mixed(v: str) -> bool:
@@ -623,7 +637,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         ok = (plausible_password(v) and _mixed(v) if kind == "password"
               else (plausible_secret(v) and (random_token(v, 16) or long_hex(v)
                                              or (len(v) >= 16 and case_random(v))))
-              or (len(v) >= 16 and _generated_password(v, quoted)))
+              or (len(v) >= 16 and _generated_password(v, quoted))
+              # an API key's name passed with a UUID (`setCapability("accessKey", "8c0b…")`)
+              or (kind == "apikey" and quoted and _UUID.fullmatch(v) is not None))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
@@ -632,6 +648,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     if ok and v.startswith("eyJ") and public_jwt(v):
         ok = False  # Supabase's `anon` key: public by design
+    if ok and _PUBLIC_VALUE.match(v):
+        ok = False  # a publishable key: `key: 'pk_live_…'` (Stripe, Paystack, Clerk), PubNub's
+        # `publishKey: "pub-c-…"`, `…_public_…`: written into the pages a browser loads
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
         out.append((m.start(g), end, detector))
@@ -724,9 +743,12 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         row_cells = _row_cells(row, sep)
         if len(row) > _TABLE_LINE or not k < len(row_cells) <= len(cells) or not row.strip():
             return  # the table ends (a row may leave out its last empty cells)
-        if not _NOT_NAME.search(row):
-            return  # names only: a header, not a row of values
         start, cell = row_cells[k]
+        if not _NOT_NAME.search(row):
+            if cell.strip() not in _NO_VALUE:
+                return  # names only: a header, not a row of values
+            line = end + 1  # (a row with no password: `Canva<TAB>SSO via Google<TAB>-`)
+            continue
         v = cell.strip().strip("\"'")
         if v and " " not in v and plausible_password(v, quoted=True):
             at = line + start + cell.index(v)
@@ -734,6 +756,9 @@ def _column(text: str, pos: int, out: list[Hit]) -> None:
         if end >= len(text):
             return
         line = end + 1
+
+
+_NO_VALUE = frozenset(("", "-", "—", "–", "n/a", "N/A", "none", "aucun", "keine"))
 
 
 def _row_cells(row: str, sep: str) -> list[tuple[int, str]]:
