@@ -574,6 +574,14 @@ PASSWORD_FORMS = [
     "Wi-Fi des bureaux : réseau « MOREL-STAFF », clé : renard-citron-lumiere-nuage",
     'BROKER = "amqp://zamowienia:Slonce88slo#@rabbit01.example.pl:5672//"',
     "ldap_default_authtok = Kd8mQ2vX9z",
+    # the ninth and tenth rounds: a value holding `=`, a password starting with `$` and ending
+    # with a mark, "set to" in Swedish, a bare passphrase ending in digits, a UUID passed
+    # with an API key's name, a hyphen in a bare value of four kinds of character
+    "  password: lQv71ci2EHaopX5U=MPowX", "j'ai bien tapé mon mot de passe $FAL730lke# hier",
+    "Tillfälligt lösenord satt till %SEV819lla* – användaren byter",
+    "psk zephyr-marble-lagoons-pepper21",
+    'sauceOptions.setCapability("accessKey", "8c0b865d-99db-4180-88be-3fc411f205f8");',
+    "Kennwort 53KAYAK-noodle (bitte ändern)", "la clave Alumno967mariposa (es la misma)",
     "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',
@@ -721,6 +729,11 @@ NAMES_NOT_SECRETS = [
     # kebab-case names after a password word; a `key` with no Wi-Fi on its line
     "password: db-root-password-ref", "passwordSecret: mysql-root-credentials-secret",
     "primary key: renard-citron-lumiere-nuage",
+    # a log's next field after a password word, a date, publishable keys
+    "login failed reason=invalid_password attempt=3 trace=949bd7622d53d485",
+    "PasswordLastSet      : 03/04/2024 8:15:22",
+    "PaystackPop.setup({ key: 'pk_live_ed89b80a1232e0b4aeeb680a5e968ca17ed9c9d' })",
+    'PNConfiguration(publishKey: "pub-c-6777244d-f249-4557-b010-2b0f8821bab5")',
     # template references, whole or inside a value
     'password: "${DB_PASSWORD}"',
     'password = "pre-${ENV:-dev}-pw"',
@@ -794,6 +807,14 @@ def test_every_row_of_a_password_column_is_found() -> None:
     text = "user,password\n" + "\n".join(rows)
     found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
     assert [text[f.start:f.end] for f in found] == [r.split(",")[1] for r in rows]
+
+
+def test_a_row_of_names_with_no_password_does_not_end_the_table() -> None:
+    text = ("Tool\tAccount\tWachtwoord\tOpmerking\nCanva\tSSO via Google\t-\tiedereen\n"
+            "Hootsuite\tsocial@example.nl\tfHUyynI15l%R4v\tgedeeld\n")
+    found = [text[f.start:f.end] for f in Guard.from_config(GuardConfig()).scan(text)
+             if f.cls == "secret"]
+    assert found == ["fHUyynI15l%R4v"]
 
 
 def test_every_row_of_a_sql_insert_is_found() -> None:

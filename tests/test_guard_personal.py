@@ -490,3 +490,11 @@ def test_versions_sections_and_named_references_of_the_seventh_blind_probe(
         ("driving_licence", "DELAC501235G99FV")]
     assert personal(guard, "Kontakt vid frågor: 076-561 02 80") == [("phone", "076-561 02 80")]
     assert personal(guard, "Top pages : /contact (9 104), /blog/reforme-2024 (7 881)") == []
+    # the tenth round: a number on an e-mail's line (contact details, a CRM row) is a phone
+    # in any region's national format; `tax_id=` names an SSN; a nationality before `n°`
+    assert personal(guard, "Michał Lewandowski;michal.l@example.com;677-497-604;sobota") == [
+        ("email", "michal.l@example.com"), ("phone", "677-497-604")]
+    assert personal(guard, "Row 14: employee_id=E-20931, tax_id=339953559, state=TX") == [
+        ("us_ssn", "339953559")]
+    assert ("passport", "19DX90350") in personal(
+        guard, "1) Hugo Marchetti – passeport français n° 19DX90350, expire le 14/02/2031")

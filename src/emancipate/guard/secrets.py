@@ -405,7 +405,8 @@ def _bare_value(v: str) -> bool:
 _KEY_EQ = re.compile(r"[A-Za-z_]\w*=")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # publishable keys' formats (`pk_live_…`, `pub-c-…`, `sub-c-…`, `xnd_public_…`, `phc_…`)
-_PUBLIC_VALUE = re.compile(r"pk_(?:live|test)_|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_")
+_PUBLIC_VALUE = re.compile(
+    r"pk_(?:live|test)_|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-")
 
 
 def _mixed(v: str) -> bool:
@@ -639,7 +640,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                                              or (len(v) >= 16 and case_random(v))))
               or (len(v) >= 16 and _generated_password(v, quoted))
               # an API key's name passed with a UUID (`setCapability("accessKey", "8c0b…")`)
-              or (kind == "apikey" and quoted and _UUID.fullmatch(v) is not None))
+              or (kind == "apikey" and _UUID.fullmatch(v) is not None))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:
