@@ -22,8 +22,12 @@ languages) and `blind7/` (seventh round, measured once at the end of session 15,
 session 16: developers, operations and other staff in equal parts, ten languages) and
 `blind8/` (eighth round, session 16: 90 credentials of 87 vendors, 43 of them with no
 prefix, and 40 vendor look-alikes; `vendors.txt` names them) and `blind9/` (ninth round, session
-16: data, on-call, mobile, IoT, helpdesk, legal, HR and support staff, ten languages); the
-eighth and ninth were measured before the fixes they led to, then tuned on. Records separated by
+16: data, on-call, mobile, IoT, helpdesk, legal, HR and support staff, ten languages) and
+`blind10/` (tenth: developers, platform, database, security, marketing, finance, teachers,
+nurses, clerks; two thirds in ten other languages) and `blind11/` (eleventh: assistants,
+back offices, retail, research, freelance web, game servers, logistics) and `blind12/`
+(twelfth: 90 credentials of 90 long-tail vendors, 40 vendor look-alikes); each was measured
+before the fixes it led to, then tuned on. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -58,6 +62,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "eighth round": HERE / "data" / "guard" / "blind8",
           "ninth round": HERE / "data" / "guard" / "blind9",
           "tenth round": HERE / "data" / "guard" / "blind10",
+          "eleventh round": HERE / "data" / "guard" / "blind11",
           "twelfth round": HERE / "data" / "guard" / "blind12"}
 
 

@@ -582,6 +582,10 @@ PASSWORD_FORMS = [
     "psk zephyr-marble-lagoons-pepper21",
     'sauceOptions.setCapability("accessKey", "8c0b865d-99db-4180-88be-3fc411f205f8");',
     "Kennwort 53KAYAK-noodle (bitte ändern)", "la clave Alumno967mariposa (es la misma)",
+    # the eleventh round: Greek in Latin letters, the Danish copula, a password starting with
+    # `_`, a licence's key named in Danish
+    "xristis: grafeio_patra, kodikos: Quartz?Maple37", "adgangskoden er Wiewiorka1985$",
+    "Password: _p8v*v!0aRUZfuC", "Licensnøglen fra leverandøren er RU5Z7-AT6DX-4JU59-GRRQ7-ZUET7",
     "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',
@@ -732,6 +736,7 @@ NAMES_NOT_SECRETS = [
     # a log's next field after a password word, a date, publishable keys
     "login failed reason=invalid_password attempt=3 trace=949bd7622d53d485",
     "PasswordLastSet      : 03/04/2024 8:15:22",
+    "  admin-password: UkVQTEFDRV9NRQ==   # REPLACE_ME in base64", "password: _internal_name",
     "PaystackPop.setup({ key: 'pk_live_ed89b80a1232e0b4aeeb680a5e968ca17ed9c9d' })",
     'PNConfiguration(publishKey: "pub-c-6777244d-f249-4557-b010-2b0f8821bab5")',
     # template references, whole or inside a value

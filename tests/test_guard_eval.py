@@ -111,6 +111,7 @@ BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 4), "third round"
                 "eighth round": (86, 3),
                 "ninth round": (78, 3), "personal, ninth round": (126, 3),
                 "tenth round": (79, 3), "personal, tenth round": (160, 1),
+                "eleventh round": (73, 1), "personal, eleventh round": (154, 2),
                 "twelfth round": (90, 3),
                 "personal": (397, 0)}
 

@@ -429,9 +429,10 @@ CHECKS: dict[str, Check] = {
                                 or case_random(v) or (len(v) >= 8 and v.isalpha()
                                                       and v.isupper() and not wordish(v))),
     "base32_groups": _base32_groups,
-    # a password named by no word of its own (`log in with Spring9250#`): three kinds of
-    # character, one of them a symbol people add to a password
-    "symbol_password": lambda v: char_classes(v) >= 3 and not _SYMBOLS_SET.isdisjoint(v),
+    # a password named by no word of its own (`log in with Spring9250#`): letters, digits
+    # and a symbol people add to a password (`with Tailwind?` is a question)
+    "symbol_password": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
+                                  and not _SYMBOLS_SET.isdisjoint(v)),
     "chat_password": _chat_password,
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),

@@ -32,6 +32,7 @@ from emancipate.guard.engine import (
     random_token,
     template_ref,
 )
+from emancipate.guard.normalize import base64_only, decoded_text
 
 Hit = tuple[int, int, str]  # start, end, detector
 
@@ -52,6 +53,7 @@ _PASSWORD_WORDS = (
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
+    "kodikos", "kwdikos",  # Greek written in Latin letters (`κωδικός`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
     "pre-shared key", "preshared key", "pre-shared-key", "wifi key", "wi-fi key", "wlan key",
@@ -76,6 +78,10 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
     "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
+    # a licence's key, in the languages that write it as one word or a phrase
+    **dict.fromkeys(("licensnøgle", "lisensnøkkel", "lizenzschlüssel", "licentiesleutel",
+                     "licensnyckel", "clé de licence", "cle de licence", "clave de licencia",
+                     "chiave di licenza", "chave de licença", "klucz licencyjny"), "secret"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
@@ -113,7 +119,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
 # after at most 11 blanks (the name's 3 and the operator's 8: bounded, so a keyword and a
 # million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
-                   r"|sa|än|ge|in|ca|im")
+                   r"|sa|än|ge|in|ca|im|är|je")
 _OPERATOR_AHEAD = r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS + "))"
 # The same for a quoted value, whose operator may also be a blank before the literal
 # (`password "…"`, `password b'…'`, `password String::from("…")`, `password \n  "…"`).
@@ -134,7 +140,7 @@ _TAIL_HEAD = (
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
-           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è)\b
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -379,7 +385,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     if quoted:
         if len(v) < 4 or _placeholder(v) or (dotted_name(v) and not digit_count(v)):
             return False
-    elif len(v) < 6 or v[0] == "_" or _placeholder(v) or (
+    elif len(v) < 6 or (v[0] == "_" and char_classes(v) < 4) or _placeholder(v) or (
             _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())
             and not passphrase(v)):
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
@@ -649,6 +655,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     if ok and v.startswith("eyJ") and public_jwt(v):
         ok = False  # Supabase's `anon` key: public by design
+    if ok and v.endswith("=") and base64_only(v):
+        decoded = decoded_text(v)  # `UkVQTEFDRV9NRQ==`: base64 of `REPLACE_ME`, a template's
+        ok = decoded is None or not _placeholder(decoded)
     if ok and _PUBLIC_VALUE.match(v):
         ok = False  # a publishable key: `key: 'pk_live_…'` (Stripe, Paystack, Clerk), PubNub's
         # `publishKey: "pub-c-…"`, `…_public_…`: written into the pages a browser loads
