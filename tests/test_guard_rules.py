@@ -294,6 +294,15 @@ def test_names_of_secrets_and_template_pipes_are_not_values() -> None:
     assert secrets_in('stripePublishableKey: "pk_live_51vtIDty3mnQ0oLi1zkFODofR3HwbS4Pke"') == []
 
 
+def test_every_builtin_rule_names_a_known_detector() -> None:
+    """A detector name no policy knows would be dropped at start-up without a word (an
+    operator's rule file is refused for it; the built-in files are checked here)."""
+    from emancipate.guard.names import DETECTORS
+
+    unknown = {r.id: r.detector for r in builtin_rules() if r.detector not in DETECTORS}
+    assert unknown == {}
+
+
 def test_a_new_rule_does_not_reuse_an_id() -> None:
     """Ids name rules in `disabled_rules` and audit records. Seven ids are held by our rule
     and gitleaks' of the same name, both loaded (older than this test; a `disabled_rules`
