@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -812,6 +813,20 @@ def test_every_row_of_a_password_column_is_found() -> None:
     text = "user,password\n" + "\n".join(rows)
     found = [f for f in Guard.from_config(GuardConfig()).scan(text) if f.cls == "secret"]
     assert [text[f.start:f.end] for f in found] == [r.split(",")[1] for r in rows]
+
+
+def test_a_password_column_reads_each_row_once_when_every_line_is_a_header() -> None:
+    """Counted work, not time: `user3,password` on every line is a header (a name may hold
+    digits) and a row; each line's keyword once read every line below it (quadratic)."""
+    import random
+
+    from emancipate.guard.secrets import _column
+
+    rng = random.Random(1)
+    for unit_count in (500, 2000):
+        text = "".join(f"user{rng.randint(0, 9)},password\n" for _ in range(unit_count))
+        rows = sum(_column(text, m.end(), []) for m in re.finditer("password", text))
+        assert rows <= 2 * unit_count, (unit_count, rows)
 
 
 def test_a_row_of_names_with_no_password_does_not_end_the_table() -> None:
