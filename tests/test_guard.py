@@ -587,6 +587,8 @@ PASSWORD_FORMS = [
     # `_`, a licence's key named in Danish
     "xristis: grafeio_patra, kodikos: Quartz?Maple37", "adgangskoden er Wiewiorka1985$",
     "Password: _p8v*v!0aRUZfuC", "Licensnøglen fra leverandøren er RU5Z7-AT6DX-4JU59-GRRQ7-ZUET7",
+    # the thirteenth round: a pre-shared key in Norwegian, the Greek copula in Latin letters
+    "Forhåndsdelt nøkkel: JGPidKrOMNHgV1DdkGgBgEYi", "o kodikos einai OrangeVltava697%",
     "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',

@@ -51,6 +51,17 @@ def test_an_operator_rule_file_adds_a_rule(tmp_path: Path) -> None:
     assert not GUARD.scan(text)
 
 
+def test_a_rules_keywords_match_as_the_text_is_folded(tmp_path: Path) -> None:
+    """The keyword automaton reads the folded text (`Schlüssel` as `schlussel`): a keyword
+    written with accents or capitals is folded the same way, or it would never match."""
+    path = tmp_path / "acme.toml"
+    path.write_text("[[rules]]\nid = 'acme-schluessel'\ndetector = 'vendor_token'\n"
+                    "regex = '''(?i)schl(?:ü|ue)ssel: (acme[0-9]{6})'''\n"
+                    "keywords = ['Schlüssel']\n", encoding="utf-8")
+    guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
+    assert [f.detector for f in guard.scan("Der Schlüssel: acme739152")] == ["vendor_token"]
+
+
 def test_a_rule_with_no_keyword_reads_only_texts_holding_what_it_requires(
         tmp_path: Path) -> None:
     path = tmp_path / "acme.toml"

@@ -100,8 +100,8 @@ class Guard:
 
         entries: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for i, rule in enumerate(self.rules):
-            for kw in rule.keywords:
-                entries[kw].append((_RULE, i))
+            for kw in rule.keywords:  # folded as the text is (`schlüssel`, `contraseña`)
+                entries[fold(view_of(kw).text)].append((_RULE, i))
         for kw, kind in GENERIC_KEYWORDS.items():
             if any(d in self.enabled for d in _GENERIC_DETECTORS[kind]):
                 # as the automaton reads text: normalised view, then folded (`пароль`)

@@ -57,6 +57,7 @@ _PASSWORD_WORDS = (
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
     "pre-shared key", "preshared key", "pre-shared-key", "wifi key", "wi-fi key", "wlan key",
+    "forhåndsdelt nøkkel", "forhåndsdelt nøgle", "clé pré-partagée", "clave precompartida",
     "wpa key", "network key", "wlan-schlüssel", "wlan-schluessel", "netzwerkschlüssel",
     "clé wifi", "clé wi-fi", "cle wifi", "clé wpa", "clave wifi", "chiave wifi",
 )
@@ -119,7 +120,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
 # after at most 11 blanks (the name's 3 and the operator's 8: bounded, so a keyword and a
 # million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
-                   r"|sa|än|ge|in|ca|im|är|je")
+                   r"|sa|än|ge|in|ca|im|är|je|ei")
 _OPERATOR_AHEAD = r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS + "))"
 # The same for a quoted value, whose operator may also be a blank before the literal
 # (`password "…"`, `password b'…'`, `password String::from("…")`, `password \n  "…"`).
@@ -140,7 +141,7 @@ _TAIL_HEAD = (
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
-           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest)\b
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|einai)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
