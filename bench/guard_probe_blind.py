@@ -27,9 +27,11 @@ prefix, and 40 vendor look-alikes; `vendors.txt` names them) and `blind9/` (nint
 nurses, clerks; two thirds in ten other languages) and `blind11/` (eleventh: assistants,
 back offices, retail, research, freelance web, game servers, logistics) and `blind12/`
 (twelfth: 90 credentials of 90 long-tail vendors, 40 vendor look-alikes); each was measured
-before the fixes it led to, then tuned on; `blind13/` (thirteenth: everyone in a European
-company for a week, 60 % in fifteen other languages) was measured once at the end of session
-16 and not tuned on. Records separated by
+before the fixes it led to, then tuned on, as was `blind13/` (thirteenth: everyone in a
+European company for a week, 60 % in fifteen other languages); `blind14/` (fourteenth: staff
+of every kind in North America, the UK, Ireland, Australia, India and Latin America, a quarter
+in Spanish, Portuguese, Hinglish, Canadian French) was measured once at the end of session 16
+and not tuned on. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -66,7 +68,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "tenth round": HERE / "data" / "guard" / "blind10",
           "eleventh round": HERE / "data" / "guard" / "blind11",
           "twelfth round": HERE / "data" / "guard" / "blind12",
-          "thirteenth round": HERE / "data" / "guard" / "blind13"}
+          "thirteenth round": HERE / "data" / "guard" / "blind13",
+          "fourteenth round": HERE / "data" / "guard" / "blind14"}
 
 
 @dataclass
