@@ -255,9 +255,8 @@ _PASSPHRASE = re.compile(r"[a-zà-ÿ]{3,12}(?:([-.])[a-zà-ÿ]{3,12})(?:\1[a-zà
 def passphrase(v: str) -> bool:
     """Four to eight lower-case words joined by `-` or `.`, as password managers generate
     them (`renard-citron-lumiere-nuage`, `zephyr-marble-lagoon-pepper21`: a number may end
-    the last), not a name in kebab case (`db-root-password-ref`):
-    at most half of the words are words names are made of (`words.txt`), and not all of one
-    length."""
+    the last), not a name in kebab case (`db-root-password-ref`): at most half of the words
+    are words names are made of (`words.txt`), and not all of one length."""
     if _PASSPHRASE.fullmatch(v) is None:
         return False
     # (groups of one length are a code's: `abcd-efgh-ijkl-mnop`, an app password, has its
@@ -393,6 +392,10 @@ def _base32_groups(v: str) -> bool:
 _SYMBOLS_SET = frozenset("!@#$%^&*+=?~")
 
 
+def _digit_and_letter(v: str) -> bool:
+    return any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
+
+
 def _chat_password(v: str) -> bool:
     """A password given in a chat: three to six words of three letters or more, at most
     half of them words names are made of (`island jigsaw ladder kettle canyon`, not `on the
@@ -422,17 +425,15 @@ CHECKS: dict[str, Check] = {
         not v.islower() or any(c.isdigit() for c in v)),
     "digits2": _digits(2),
     "digits6": _digits(6),
-    "mixed": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
-                        or case_random(v)),
+    "mixed": lambda v: _digit_and_letter(v) or case_random(v),
     # the same, or capitals that spell no word, as printed on a device's tag (`OIKAWXNT`)
-    "mixed_or_caps": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
-                                or case_random(v) or (len(v) >= 8 and v.isalpha()
-                                                      and v.isupper() and not wordish(v))),
+    "mixed_or_caps": lambda v: (_digit_and_letter(v) or case_random(v)
+                                or (len(v) >= 8 and v.isalpha() and v.isupper()
+                                    and not wordish(v))),
     "base32_groups": _base32_groups,
     # a password named by no word of its own (`log in with Spring9250#`): letters, digits
     # and a symbol people add to a password (`with Tailwind?` is a question)
-    "symbol_password": lambda v: (any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
-                                  and not _SYMBOLS_SET.isdisjoint(v)),
+    "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
     "chat_password": _chat_password,
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),

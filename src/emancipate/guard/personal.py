@@ -424,9 +424,8 @@ _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", 
                   "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
                   "landline", "switchboard", "dial", "joindre", "numéro", "standard",
                   # (`contact` alone names pages and links: `/contact (9 104)`)
-                  "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter", "keitai",
-                  "erreichbar", "joignable", "reachable",
-                  "denwa", "電話", "携帯")
+                  "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
+                  "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯")
 
 
 # an e-mail address on the number's line: contact details (`compta@… – 06 92 36 07 64`, a

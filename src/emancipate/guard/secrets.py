@@ -250,6 +250,8 @@ _URL_TOKEN_USER = re.compile(
     rf"(?P<u>[A-Za-z0-9_-]{{20,255}})(?P<basic>:{_TOKEN_PASSWORD})?@(?=[\w\[])", re.I)
 # the host of a Sentry DSN (`https://<public key>@o123.ingest.sentry.io/…`)
 _PUBLIC_DSN = re.compile(r"(?:o\d+\.)?ingest\.(?:[a-z]{2}\.)?sentry\.io\b|sentry\.io/")
+
+
 def _wifi_before(text: str, pos: int) -> bool:
     """A Wi-Fi network is named on the line before `pos` (200 characters at most): its
     password is the `key` (`clé`, `Schlüssel`) there. (Substring tests, no loop: this runs
@@ -257,6 +259,8 @@ def _wifi_before(text: str, pos: int) -> bool:
     line = text[max(text.rfind("\n", max(0, pos - 200), pos) + 1, pos - 200):pos].lower()
     return ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
             or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line)
+
+
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
 _USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 # the words of an expression reading a variable, which say nothing of what it holds:
