@@ -113,7 +113,7 @@ BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 4), "third round"
                 "tenth round": (79, 3), "personal, tenth round": (160, 1),
                 "eleventh round": (73, 1), "personal, eleventh round": (154, 2),
                 "twelfth round": (90, 3),
-                "thirteenth round": (70, 2), "personal, thirteenth round": (157, 5),
+                "thirteenth round": (71, 2), "personal, thirteenth round": (157, 5),
                 "fourteenth round": (64, 2), "personal, fourteenth round": (151, 2),
                 "personal": (397, 0)}
 
