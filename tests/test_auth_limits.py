@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from emancipate.auth import Access, KeyStore
+from emancipate.auth.keys import Limits
+from emancipate.auth.limits import LocalLimits, periods
 from emancipate.context import Principal, RequestContext, Target
 from emancipate.ledger import Ledger
 from emancipate.protocol import OpenAIError
@@ -77,12 +79,32 @@ def test_rpm_is_exact_and_refills(setup: Any):
         assert "120 requests per minute" in err.message
         assert int(err.headers["retry-after"]) >= 1
         wait_ms = int(err.headers["retry-after-ms"])
-        assert 0 < wait_ms <= 500  # one request every 0.5 s
+        assert wait_ms > 0  # (its exact value, on a clock the test moves: below)
         await asyncio.sleep(wait_ms / 1000 + 0.01)
         await access.admit(p, "chat", 0)  # the bucket refilled by one
         await access.aclose()
 
     asyncio.run(flow())
+
+
+def test_rpm_refills_one_request_per_interval_on_the_limiters_clock() -> None:
+    """The in-process limiter on a clock the test moves (no elapsed time): 120 requests per
+    minute admit 120 at once, then one every 500 ms; a refusal says how long to wait, and the
+    request is admitted exactly then, not a millisecond before."""
+    now = [1000.0]  # seconds
+    limits = LocalLimits(clock=lambda: now[0])
+    subjects = [("key_1", Limits(rpm=120))]
+    day, month = periods()
+    for _ in range(120):
+        assert limits.admit(subjects, 0, True, day, month).ok
+    refused = limits.admit(subjects, 0, True, day, month)
+    assert (refused.ok, refused.reason) == (False, "rpm")
+    assert refused.retry_after == pytest.approx(0.5)
+    now[0] += 0.499
+    assert limits.admit(subjects, 0, True, day, month).retry_after == pytest.approx(0.001)
+    now[0] += 0.001
+    assert limits.admit(subjects, 0, True, day, month).ok
+    assert not limits.admit(subjects, 0, True, day, month).ok
 
 
 def test_concurrent_admissions_never_exceed_the_limit(setup: Any):
