@@ -124,8 +124,9 @@ class Guard:
         self._automaton: Any = None
         if entries:
             automaton = ahocorasick.Automaton()
-            for key, tags in entries.items():
-                automaton.add_word(key, (len(key), tuple(tags)))
+            for key, tags in entries.items():  # (one tag once: keywords that fold alike,
+                # `clé wifi` and `cle wifi`, would run the same reader twice)
+                automaton.add_word(key, (len(key), tuple(dict.fromkeys(tags))))
             automaton.make_automaton()
             self._automaton = automaton
 

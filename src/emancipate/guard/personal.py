@@ -27,6 +27,7 @@ tests cost O(1), and library calls that reject are budgeted per scan (`ScanWork`
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
 import re
@@ -143,6 +144,7 @@ class ScanWork:
     validations: int = 0  # calls into phonenumbers, python-stdnum, ipaddress
     rejections: int = 0  # validations that said no
     versions: set[str] = field(default_factory=set)  # dotted quads read as versions
+    emails: list[int] = field(default_factory=list)  # where the e-mail addresses start
 
     @classmethod
     def for_text(cls, text: str) -> ScanWork:
@@ -428,17 +430,17 @@ _PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", 
                   "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯")
 
 
-# an e-mail address on the number's line: contact details (`compta@… – 06 92 36 07 64`, a
-# CRM export's row `…;michal@…;677-497-604`)
-_EMAIL_NEAR = re.compile(r"[\w.+-]@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
-
-
-def _email_on_line(text: str, start: int, length: int) -> bool:
-    """An e-mail address within 120 characters of the number, on its line."""
+def _email_on_line(text: str, start: int, length: int, emails: list[int]) -> bool:
+    """An e-mail address (`emails`: where the scan's addresses start, in order) within 120
+    characters of the number, on its line: contact details (`compta@… – 06 92 36 07 64`, a
+    CRM export's row `…;michal@…;677-497-604`)."""
+    if not emails:
+        return False
     a = max(text.rfind("\n", max(0, start - 120), start) + 1, start - 120)
     b = text.find("\n", start + length, start + length + 120)
     b = min(len(text), start + length + 120) if b == -1 else b
-    return "@" in text[a:b] and _EMAIL_NEAR.search(text, a, b) is not None
+    i = bisect.bisect_left(emails, a)
+    return i < len(emails) and emails[i] < b
 
 
 @functools.lru_cache(maxsize=1)
@@ -541,7 +543,7 @@ class NumberClassifier:
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
         return (bool(text) and (_context(text, start, _PHONE_CONTEXT, 40)
-                                or _email_on_line(text, start, len(s)))
+                                or _email_on_line(text, start, len(s), work.emails))
                 and _uniform(_AREA_CODE.sub("", s, count=1))
                 and work.validated(_national_anywhere(digits)))
 
@@ -1037,8 +1039,12 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     if work is None:
         work = ScanWork.for_text(text)
     en = clf.enabled
-    if "@" in text and "email" in en:
-        _emails(text, out)
+    if "@" in text and ("email" in en or "phone" in en):
+        emails: list[Hit] = []  # (a phone's context too: an address on its line)
+        _emails(text, emails)
+        work.emails = [e[0] for e in emails]
+        if "email" in en:
+            out.extend(emails)
     found: list[Hit] = []
     if "iban" in en or "fr_vat" in en:
         _ibans(text, shape, en, work, found)
