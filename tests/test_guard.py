@@ -589,6 +589,8 @@ PASSWORD_FORMS = [
     "Password: _p8v*v!0aRUZfuC", "Licensnøglen fra leverandøren er RU5Z7-AT6DX-4JU59-GRRQ7-ZUET7",
     # the thirteenth round: a pre-shared key in Norwegian, the Greek copula in Latin letters
     "Forhåndsdelt nøkkel: JGPidKrOMNHgV1DdkGgBgEYi", "o kodikos einai OrangeVltava697%",
+    # a bare value ending in base64 padding is no `name=value`
+    "password Kd8mQ2vX9z1=", "password Kd8mQ2vX9z1==",
     "https://api.acme.io/v1?appkey=8f2a6c1e3b7d4e9aa5c21d0f8b6e4a72&q=1",
     # the value on the next line: YAML block scalars, pretty-printed JSON
     "db:\n  password: >-\n    Kd8mQ2vX9z\n  user: x", '{\n  "password":\n    "Kd8mQ2vX9z"\n}',

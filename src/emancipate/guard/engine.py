@@ -277,7 +277,12 @@ def dotted_name(v: str) -> bool:
 def name_like(v: str) -> bool:
     """A name or an expression rather than a value: `win32api.RegEnumKey`, `a=b`,
     `sigv4_auth_cls`, a value cut short with `...`."""
-    return (dotted_name(v) or bool(_ASSIGN.match(v)) or v.endswith("...") or wordish(v))
+    return dotted_name(v) or assignment(v) or v.endswith("...") or wordish(v)
+
+
+def assignment(v: str) -> bool:
+    """`name=value` (`attempt=3`), not a value ending in `=` padding (`Kd8mQ2vX9z1=`)."""
+    return _ASSIGN.match(v) is not None
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from emancipate.guard.engine import (
     ANTI_FORGERY_WORDS,
     PUBLIC_BASE64,
+    assignment,
     case_random,
     char_classes,
     default_login,
@@ -409,10 +410,9 @@ def _bare_value(v: str) -> bool:
     `53KAYAK-noodle`, `zephyr-marble-lagoon-pepper21`, not a log's next field, `attempt=3`, nor
     `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random."""
     return (("-" not in v or char_classes(v) >= 4 or passphrase(v)) and v != v.upper()
-            and (digit_count(v) > 0 or case_random(v)) and _KEY_EQ.match(v) is None)
+            and (digit_count(v) > 0 or case_random(v)) and not assignment(v))
 
 
-_KEY_EQ = re.compile(r"[A-Za-z_]\w*=")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # publishable keys' formats (`pk_live_…`, `pub-c-…`, `sub-c-…`, `xnd_public_…`, `phc_…`)
 _PUBLIC_VALUE = re.compile(
