@@ -730,18 +730,10 @@ def _column(text: str, pos: int, out: list[Hit]) -> int:
     if ls == 0 and pos > _TABLE_LINE or le == -1:
         return rows
     header = text[ls:le].rstrip("\r")
-    if _NOT_HEADER.search(header):
-        return rows  # `=`, `:`, `@`…: a line of values, not of names
     sep = next((d for d in "|\t;," if header.count(d) >= (2 if d == "|" else 1)), None)
-    if sep is None:
+    if sep is None or not _is_header(header, sep):
         return rows
     cells = header.split(sep)
-    names = [c.strip().strip("\"'") for c in cells]
-    if sep == "|":  # the outer pipes of `| a | b |` open and close no cell
-        names = names[1:] if not names[0] else names
-        names = names[:-1] if names and not names[-1] else names
-    if len(names) < 2 or not all(_HEADER_CELL.fullmatch(n) for n in names):
-        return rows
     k = header.count(sep, 0, pos - ls)  # the keyword's cell, in every row split alike
     if _names_no_secret(cells[k]) or any(ch.isdigit() for ch in cells[k]) or (
             _COLUMN_WORD.search(header, 0, max(0, header.rfind(sep, 0, pos - ls)))):
@@ -767,8 +759,7 @@ def _column(text: str, pos: int, out: list[Hit]) -> int:
                 return rows  # names only: a header, not a row of values
             line = end + 1  # (a row with no password: `Canva<TAB>SSO via Google<TAB>-`)
             continue
-        if _COLUMN_WORD.search(cell) and not _NOT_HEADER.search(row) and all(
-                _HEADER_CELL.fullmatch(c.strip().strip("\"'")) for _, c in row_cells):
+        if _COLUMN_WORD.search(cell) and _is_header(row, sep):
             return rows  # another header (`user3,password`): its own keyword reads on from here
         v = cell.strip().strip("\"'")
         if v and " " not in v and plausible_password(v, quoted=True):
@@ -777,6 +768,17 @@ def _column(text: str, pos: int, out: list[Hit]) -> int:
         if end >= len(text):
             return rows
         line = end + 1
+
+
+def _is_header(line: str, sep: str) -> bool:
+    """A table's header row: two names or more (`=`, `:`, `@`… make a line of values)."""
+    if _NOT_HEADER.search(line):
+        return False
+    names = [c.strip().strip("\"'") for c in line.split(sep)]
+    if sep == "|":  # the outer pipes of `| a | b |` open and close no cell
+        names = names[1:] if not names[0] else names
+        names = names[:-1] if names and not names[-1] else names
+    return len(names) >= 2 and all(_HEADER_CELL.fullmatch(n) for n in names)
 
 
 _NO_VALUE = frozenset(("", "-", "—", "–", "n/a", "N/A", "none", "aucun", "keine"))
