@@ -148,6 +148,35 @@ def test_rule_work_is_linear_and_an_emoji_does_not_change_it() -> None:
     assert run_rule(rule, ascii_text, [pos], []) == run_rule(rule, emoji_text, [pos], [])
 
 
+def test_match_spans_agree_with_re2s_finditer_on_any_characters(tmp_path: Path) -> None:
+    """`match_spans` calls RE2's binding directly on UTF-8 bytes and counts characters
+    itself; its spans must be the public `finditer`'s on the str, group by group, whatever
+    the characters (accents, CJK, emoji) and wherever the matches are."""
+    from emancipate.guard.engine import match_spans
+
+    rnd = random.Random(7)
+    extras = ["é", "日本", "😀", "ß", "\u00a0", " ", "\n", "ï", "—"]
+    checked = 0
+    for rule in RULES:
+        for example in rule.examples[:2]:
+            pieces = list(example)
+            for _ in range(rnd.randint(1, 6)):
+                pieces.insert(rnd.randint(0, len(pieces)), rnd.choice(extras))
+            for text in (example, "".join(pieces), rnd.choice(extras) + example * 2):
+                want = [[m.span(g) for g in range(rule.pattern.groups + 1)]
+                        for m in rule.pattern.finditer(text)]
+                assert [list(s) for s in match_spans(rule, text)] == want, (rule.id, text)
+                checked += bool(want)
+    assert checked > 500  # most of them match
+    # an empty match steps over a whole character, as `finditer` does
+    path = tmp_path / "empty.toml"
+    path.write_text("[[rules]]\nid = 'empty'\nregex = '''x*'''\n")
+    [empty] = load_rules(path)
+    for text in ("", "aé😀b", "😀😀", "xé"):
+        want = [[m.span()] for m in empty.pattern.finditer(text)]
+        assert [list(s) for s in match_spans(empty, text)] == want, text
+
+
 PROSE = (
     "Thanks for the summary of last quarter's results. As discussed, the issue with the "
     "supplier is usually resolved within a week, but this time the support team had to "

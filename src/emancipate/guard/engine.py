@@ -30,7 +30,7 @@ import math
 import re
 import tomllib
 from collections import _count_elements  # type: ignore[attr-defined]
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -539,8 +539,7 @@ class SecretRule:
     detector: str
     keywords: tuple[str, ...]
     pattern: Any  # re2._Regexp
-    # the same pattern compiled for UTF-8 bytes: on an ASCII window its spans are the str
-    # spans, and pyre2 skips its per-match str/byte offset conversion (2.5x faster a call)
+    # the same pattern compiled for UTF-8 bytes, which `match_spans` runs
     bytes_pattern: Any
     group: int | None  # None: the first group that matched, else the whole match
     entropy: float = 0.0
@@ -744,16 +743,64 @@ def _windows(positions: Iterable[int], before: int, after: int, n: int
     return out
 
 
-def _secret_span(m: Any, group: int | None, groups: int) -> tuple[int, int]:
-    """The span of `group`, or (None) of the first of the `groups` groups that matched
-    something, or of the whole match."""
+Spans = list[tuple[int, int]]  # one match: the whole match's span, then each group's
+
+
+def _secret_span(spans: Spans, group: int | None) -> tuple[int, int]:
+    """The span of `group`, or (None) of the first group that matched something, or of the
+    whole match."""
     if group is not None:
-        return m.span(group)
-    for g in range(1, groups + 1):
-        s, e = m.span(g)
+        return spans[group]
+    for s, e in spans[1:]:
         if s >= 0 and e > s:
             return s, e
-    return m.span()
+    return spans[0]
+
+
+# RE2's spans straight from the binding's `Match` (google-re2's C++ object), on the window's
+# UTF-8 bytes: the module's `finditer` wraps each call in a generator and a `_Match` object,
+# and on a `str` re-encodes the text and maps byte offsets back in Python at every call
+# (~5 µs a call; 2 KB of secret-dense text made ~18 such calls on windows holding one
+# non-ASCII character). A test holds `match_spans` to `finditer` on random inputs; without
+# the binding's `Match` (another google-re2 version) the public `finditer` is used.
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+_DIRECT = _UNANCHORED is not None and hasattr(getattr(re2.compile(b"a"), "_regexp", None), "Match")
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+
+
+def match_spans(rule: SecretRule, window: str) -> Iterator[Spans]:
+    """Each match of the rule's pattern in `window`, left to right, as its spans (str
+    offsets; (-1, -1) for a group that did not take part)."""
+    if not _DIRECT:
+        for m in rule.pattern.finditer(window):
+            yield [m.span(g) for g in range(m.re.groups + 1)]
+        return
+    data = window.encode("utf-8", "surrogatepass")
+    match = rule.bytes_pattern._regexp.Match
+    pos, end = 0, len(data)
+    ascii_only = end == len(window)  # byte offsets are str offsets
+    base_b = base_c = 0  # a byte offset at or before the next match, and its str offset
+    while True:
+        spans = match(_UNANCHORED, data, pos, end)
+        if spans[0][0] < 0:
+            return
+        if ascii_only:
+            yield spans
+        else:  # RE2 (UTF-8 mode) ends every span on a character: count the characters
+            s0 = spans[0][0]
+            base_c += len(data[base_b:s0].translate(None, _CONTINUATION))
+            base_b = s0
+            yield [(-1, -1) if x < 0 else (
+                base_c + len(data[s0:x].translate(None, _CONTINUATION)),
+                base_c + len(data[s0:y].translate(None, _CONTINUATION))) for x, y in spans]
+        if pos == end:
+            return
+        if spans[0][1] != pos:
+            pos = spans[0][1]
+        else:  # past an empty match, by one character
+            pos += 1
+            while pos < end and 0x80 <= data[pos] < 0xC0:
+                pos += 1
 
 
 _LINE_REACH = 256  # characters of a line read on each side of a match
@@ -852,26 +899,26 @@ _PREFIX_PART = re.compile(r"^.*[-_]")
 _THREE_WORDS = re.compile(r"(?:[A-Z][a-z]{2,}){3}")
 
 
-def _allowed(rule: SecretRule, value: str, window: str, m: Any) -> bool:
+def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> bool:
+    """Whether a candidate `value` is let through; `window[s0:e0]` is the whole match."""
     if rule.detector not in _FREE_FORM and placeholder_token(value):
         return True
     if rule.entropy and entropy(value) < entropy_floor(value, rule.entropy):
         return True
     if rule.check is not None and not rule.check(value):
         return True
-    if rule.match_check is not None and not rule.match_check(value, window[m.start():m.end()]):
+    if rule.match_check is not None and not rule.match_check(value, window[s0:e0]):
         return True
     if rule.allow_secret is not None and rule.allow_secret.search(value):
         return True
     if rule.allow_match is not None:
-        s0, e0 = m.span()
         if rule.lead:  # what the cut lead-in would have matched
             stop = max(0, s0 - 50)
             while s0 > stop and (window[s0 - 1].isalnum() or window[s0 - 1] in "_.-"):
                 s0 -= 1
         if rule.allow_match.search(window[s0:e0]):
             return True
-    if rule.allow_line is not None and rule.allow_line.search(_line(window, *m.span())):
+    if rule.allow_line is not None and rule.allow_line.search(_line(window, s0, e0)):
         return True
     if rule.stopwords is not None:
         return next(rule.stopwords.iter(value.lower()), None) is not None
@@ -960,14 +1007,11 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
     n = len(text)
     if rule.exact_keywords:
         positions = [p for p in positions if text.startswith(rule.exact_keywords, p)]
-    groups = rule.pattern.groups or 0  # (a property of pyre2's that asks RE2 each time)
     for a, b in _windows(positions, rule.before, rule.window, n):
         window = text[a:b]
         work += b - a
-        matches = (rule.bytes_pattern.finditer(window.encode("ascii")) if window.isascii()
-                   else rule.pattern.finditer(window))
-        for m in matches:
-            s, e = _secret_span(m, rule.group, groups)
+        for spans in match_spans(rule, window):
+            s, e = _secret_span(spans, rule.group)
             if s < 0 or e <= s:
                 continue
             if rule.span_check is not None:
@@ -975,15 +1019,15 @@ def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hi
                 if inner is None:
                     continue
                 s, e = s + inner[0], s + inner[1]
+            s0, e0 = spans[0]
             if rule.boundary:
-                s0, e0 = m.span()
                 if (s0 > 0 and window[s0 - 1].isalnum()) or (
                         e0 < len(window) and window[e0].isalnum()):
                     continue
                 if (s0 == 0 and a > 0 and text[a - 1].isalnum()) or (
                         e0 == len(window) and b < n and text[b].isalnum()):
                     continue
-            if _allowed(rule, window[s:e], window, m):
+            if _allowed(rule, window[s:e], window, s0, e0):
                 continue
             if rule.skip_identifier_names and identifier_name(text, a + s):
                 continue
