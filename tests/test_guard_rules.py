@@ -177,6 +177,37 @@ def test_match_spans_agree_with_re2s_finditer_on_any_characters(tmp_path: Path) 
         assert [list(s) for s in match_spans(empty, text)] == want, text
 
 
+def test_case_random_counts_flips_as_a_walk_over_the_letters_does() -> None:
+    """`case_random` counts case flips of ASCII values with `translate` and `count`; it
+    must agree with the plain walk over the letters (written here) on any value."""
+    from emancipate.guard.engine import case_random
+
+    def walk(v: str) -> bool:
+        if len(v) < 9 or v.islower() or v.isupper():
+            return False
+        flips = pairs = 0
+        prev = ""
+        for ch in v:
+            if ch.isalpha():
+                if prev:
+                    pairs += 1
+                    flips += prev.isupper() != ch.isupper()
+                prev = ch
+            else:
+                prev = ""
+        return flips >= 8 and flips >= 0.4 * pairs
+
+    rnd = random.Random(3)
+    alphabets = ["aA", "abAB01", "aAbB_-.", "xyzXYZ 9", "abcdefABCDEF0123456789+/="]
+    agree = {True: 0, False: 0}
+    for _ in range(20000):
+        v = "".join(rnd.choice(rnd.choice(alphabets)) for _ in range(rnd.randint(0, 48)))
+        assert case_random(v) == walk(v), v
+        agree[walk(v)] += 1
+    assert min(agree.values()) > 1000  # both answers were tried
+    assert case_random("YXNkZmZmZmZm_HARDcoded") and not case_random("XMLHttpRequest")
+
+
 PROSE = (
     "Thanks for the summary of last quarter's results. As discussed, the issue with the "
     "supplier is usually resolved within a week, but this time the support team had to "

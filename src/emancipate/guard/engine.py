@@ -30,7 +30,7 @@ import math
 import re
 import tomllib
 from collections import _count_elements  # type: ignore[attr-defined]
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,16 @@ BUILTIN_FILES = ("emancipate.toml", "vendors.toml", "vendors2.toml", "gitleaks.t
 
 _OPTIONS = re2.Options()
 _OPTIONS.max_mem = 64 << 20  # the private-key rules build large automata
+
+# RE2's spans straight from the binding's `Match` (google-re2's C++ object), on the window's
+# UTF-8 bytes: the module's `finditer` wraps each call in a generator and a `_Match` object,
+# and on a `str` re-encodes the text and maps byte offsets back in Python at every call
+# (~5 µs a call; 2 KB of secret-dense text made ~18 such calls on windows holding one
+# non-ASCII character). A test holds `match_spans` to `finditer` on random inputs; without
+# the binding's `Match` (another google-re2 version) the public `finditer` is used.
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+_DIRECT = _UNANCHORED is not None and hasattr(getattr(re2.compile(b"a"), "_regexp", None), "Match")
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
 
 _CLOG2C = [0.0] + [c * math.log2(c) for c in range(1, 1025)]
@@ -197,6 +207,11 @@ def case_random(v: str) -> bool:
     no digit. 8 flips or more, on 40% of the adjacent letter pairs."""
     if len(v) < 9 or v.islower() or v.isupper():
         return False  # too short to flip 8 times, or one case only
+    if v.isascii():  # each letter as its case, anything else a blank: C calls count
+        s = v.translate(_CASE_OF)
+        flips = s.count("aA") + s.count("Aa")  # (neither can overlap itself)
+        pairs = len(s) - s.count(" ") - len(s.split())  # letters less runs of letters
+        return flips >= 8 and flips >= 0.4 * pairs
     flips = pairs = 0
     prev = ""
     for ch in v:
@@ -208,6 +223,10 @@ def case_random(v: str) -> bool:
         else:
             prev = ""
     return flips >= 8 and flips >= 0.4 * pairs
+
+
+_CASE_OF = {c: " " for c in range(128)} | {c: "A" for c in range(65, 91)} | {
+    c: "a" for c in range(97, 123)}
 
 
 def digit_count(v: str) -> int:
@@ -543,7 +562,7 @@ class SecretRule:
     bytes_pattern: Any
     group: int | None  # None: the first group that matched, else the whole match
     entropy: float = 0.0
-    allow_secret: Any = None  # one RE2 alternation of the allowlist's regexes, or None
+    allow_secret: Any = None  # one RE2 alternation of the allowlist's regexes (bytes), or None
     allow_match: Any = None
     allow_line: Any = None
     stopwords: Any = None  # an Aho-Corasick automaton of the lower-case stopwords, or None
@@ -615,13 +634,26 @@ def _detector_for(rule_id: str, table: dict[str, Any]) -> str:
 
 
 def _alternation(patterns: list[str], where: str) -> Any:
-    """One RE2 program for a list of allowlist regexes: one call per candidate, not one per
-    regex (each call costs ~1 µs in the binding). A flag inside `(?:…)` ends with it."""
+    """One RE2 program for a list of allowlist regexes, compiled for UTF-8 bytes (`found`):
+    one call per candidate, not one per regex (each call costs ~1 µs in the binding). A
+    flag inside `(?:…)` ends with it."""
     if not patterns:
         return None
     for p in patterns:
         _compile(p, where)  # name the broken one
-    return _compile("|".join(f"(?:{p})" for p in patterns), where)
+    joined = "|".join(f"(?:{p})" for p in patterns)
+    _compile(joined, where)
+    return re2.compile(joined.encode(), _OPTIONS)
+
+
+def found(pattern: Any, text: str) -> bool:
+    """Whether a pattern compiled for UTF-8 bytes matches somewhere in `text`: RE2's
+    binding called directly (`match_spans`), not pyre2's `search` on a str, which encodes
+    the text, maps offsets back and builds a match object (~3 µs a call)."""
+    data = text.encode("utf-8", "surrogatepass")
+    if not _DIRECT:
+        return pattern.search(data) is not None
+    return pattern._regexp.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
 
 
 def word_automaton(words: Iterable[str]) -> Any:
@@ -730,8 +762,12 @@ def superseded(rules: list[SecretRule]) -> list[SecretRule]:
     return [r for r in rules if r.id not in gone] if gone else rules
 
 
-def _windows(positions: Iterable[int], before: int, after: int, n: int
+def _windows(positions: Sequence[int], before: int, after: int, n: int
              ) -> list[tuple[int, int]]:
+    """The windows around `positions`, overlapping ones merged, in order."""
+    if len(positions) == 1:  # most rules, most texts
+        p = positions[0]
+        return [(max(0, p - before), min(n, p + after))]
     out: list[tuple[int, int]] = []
     for p in sorted(positions):
         a, b = max(0, p - before), min(n, p + after)
@@ -755,17 +791,6 @@ def _secret_span(spans: Spans, group: int | None) -> tuple[int, int]:
         if s >= 0 and e > s:
             return s, e
     return spans[0]
-
-
-# RE2's spans straight from the binding's `Match` (google-re2's C++ object), on the window's
-# UTF-8 bytes: the module's `finditer` wraps each call in a generator and a `_Match` object,
-# and on a `str` re-encodes the text and maps byte offsets back in Python at every call
-# (~5 µs a call; 2 KB of secret-dense text made ~18 such calls on windows holding one
-# non-ASCII character). A test holds `match_spans` to `finditer` on random inputs; without
-# the binding's `Match` (another google-re2 version) the public `finditer` is used.
-_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-_DIRECT = _UNANCHORED is not None and hasattr(getattr(re2.compile(b"a"), "_regexp", None), "Match")
-_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
 
 def match_spans(rule: SecretRule, window: str) -> Iterator[Spans]:
@@ -909,16 +934,16 @@ def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> boo
         return True
     if rule.match_check is not None and not rule.match_check(value, window[s0:e0]):
         return True
-    if rule.allow_secret is not None and rule.allow_secret.search(value):
+    if rule.allow_secret is not None and found(rule.allow_secret, value):
         return True
     if rule.allow_match is not None:
         if rule.lead:  # what the cut lead-in would have matched
             stop = max(0, s0 - 50)
             while s0 > stop and (window[s0 - 1].isalnum() or window[s0 - 1] in "_.-"):
                 s0 -= 1
-        if rule.allow_match.search(window[s0:e0]):
+        if found(rule.allow_match, window[s0:e0]):
             return True
-    if rule.allow_line is not None and rule.allow_line.search(_line(window, s0, e0)):
+    if rule.allow_line is not None and found(rule.allow_line, _line(window, s0, e0)):
         return True
     if rule.stopwords is not None:
         return next(rule.stopwords.iter(value.lower()), None) is not None
@@ -1000,7 +1025,7 @@ def identifier_name(text: str, start: int) -> bool:
     return words[-1] in _ID_NAME_WORDS or not _NAME_WORDS_ANYWHERE.isdisjoint(words)
 
 
-def run_rule(rule: SecretRule, text: str, positions: Iterable[int], out: list[Hit]) -> int:
+def run_rule(rule: SecretRule, text: str, positions: Sequence[int], out: list[Hit]) -> int:
     """Append the rule's findings in the windows around `positions`; returns the number of
     characters RE2 read (the scan's counted work)."""
     work = 0
