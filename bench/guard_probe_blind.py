@@ -31,7 +31,9 @@ before the fixes it led to, then tuned on, as was `blind13/` (thirteenth: everyo
 European company for a week, 60 % in fifteen other languages); `blind14/` (fourteenth: staff
 of every kind in North America, the UK, Ireland, Australia, India and Latin America, a quarter
 in Spanish, Portuguese, Hinglish, Canadian French) was measured once at the end of session 16
-and not tuned on. Records separated by
+and not tuned on; `blind15/` (fifteenth: Asia-Pacific, the Middle East and Africa, seven in
+eight texts in twenty other languages or in code-switched English) was measured before the
+fixes it led to in session 17, then tuned on. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -69,7 +71,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "eleventh round": HERE / "data" / "guard" / "blind11",
           "twelfth round": HERE / "data" / "guard" / "blind12",
           "thirteenth round": HERE / "data" / "guard" / "blind13",
-          "fourteenth round": HERE / "data" / "guard" / "blind14"}
+          "fourteenth round": HERE / "data" / "guard" / "blind14",
+          "fifteenth round": HERE / "data" / "guard" / "blind15"}
 
 
 @dataclass

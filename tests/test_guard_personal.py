@@ -498,3 +498,34 @@ def test_versions_sections_and_named_references_of_the_seventh_blind_probe(
         ("us_ssn", "339953559")]
     assert ("passport", "19DX90350") in personal(
         guard, "1) Hugo Marchetti – passeport français n° 19DX90350, expire le 14/02/2031")
+
+
+def test_labels_in_other_scripts_of_the_fifteenth_blind_probe(guard: Guard) -> None:
+    """The fifteenth blind round: an address after a label in another script and a
+    full-width colon (`メール：…`: no URL's login); phone, passport and licence labels in
+    Japanese, Chinese, Korean, Thai (its vowel signs dropped by the view, in the text and the
+    words alike), Hindi, Turkish, Indonesian, Vietnamese, Hebrew, Arabic, Swahili, Afrikaans;
+    Troy cards."""
+    for text, found in (
+            ("メール：tanabe-yuki@gmail.com", ("email", "tanabe-yuki@gmail.com")),
+            ("ご連絡先：080-2808-8322", ("phone", "080-2808-8322")),
+            ("手机号：156 9836 1750", ("phone", "156 9836 1750")),
+            ("휴대폰: 010-0960-8086", ("phone", "010-0960-8086")),
+            ("มือถือ 081 234 5678", ("phone", "081 234 5678")),
+            ("मोबाइल: 90081 19972", ("phone", "90081 19972")),
+            ("Cep: 0535 199 93 23", ("phone", "0535 199 93 23")),
+            ("No. HP/WA: 0879-3286-7389", ("phone", "0879-3286-7389")),
+            ("护照号码：E57895003", ("passport", "E57895003")),
+            ("เลขหนังสือเดินทาง: KU7658391", ("passport", "KU7658391")),
+            ("Số hộ chiếu: M86385642", ("passport", "M86385642")),
+            ("מספר דרכון: 17035680", ("passport", "17035680")),
+            ("Nambari ya pasipoti: AK1515462", ("passport", "AK1515462")),
+            ("Paspoortnommer: A93935051", ("passport", "A93935051")),
+            ("운전면허증 번호: 28-13-738446-41", ("driving_licence", "28-13-738446-41")),
+            ("เลขที่ใบขับขี่: 37625078", ("driving_licence", "37625078")),
+            ("رقم رخصة القيادة: 4896809", ("driving_licence", "4896809")),
+            ("LTO License No.: K59-77-138582", ("driving_licence", "K59-77-138582")),
+            ("Kartım bu: 9792 4121 2447 4685 son kullanma 09/27.",
+             ("card", "9792 4121 2447 4685"))):
+        assert personal(guard, text) == [found], text
+    assert personal(guard, "ftp://backup:s3cret@files.example.com and mail:ops@example.com") == []

@@ -482,3 +482,42 @@ def test_what_the_sixth_blind_probe_found_missing_is_read() -> None:
                       "then XAuth") == ["jYDs+YO=zJETQ1PUv0o7"]
     # a row of values holding the word is no header
     assert secrets_in("alice,password123,admin\nbob,Summer2024!,user\n") == []
+
+
+def test_what_the_fifteenth_blind_probe_found_missing_is_read() -> None:
+    """The fifteenth blind round (Asia-Pacific, the Middle East and Africa), measured untuned
+    and then fixed: password words in Thai, Afrikaans, Swahili, Malay; "is" or a topic marker
+    written right after the name (`密碼係`, `パスワードは`, `비밀번호는`) or as a word (`ni`,
+    `adalah`, `là`); a Turkish possessive (`şifresi`); a hash's secret; an option's value in
+    an argument list; a UUID under a secret key's name; Windows product keys; Naver's client
+    secret; LINE's webhook handler; a PIN given in Swahili."""
+    for text, value in (
+            ("- รหัสผ่าน: Nong615!bkk", "Nong615!bkk"),
+            ("2. Wagwoord: Karoo21#45", "Karoo21#45"),
+            ("Nenosiri la muda: Elimu3818!", "Elimu3818!"),
+            ("kata laluan adalah Rahsia2024x", "Rahsia2024x"),
+            ("admin 密碼係 Mongkok029#ep，IT 同事走咗", "Mongkok029#ep"),
+            ("APIv3 密钥是：G29r6cfomcr8NFtmRPhG86Ors4FzD9AC", "G29r6cfomcr8NFtmRPhG86Ors4FzD9AC"),
+            ("パスワードは Sakura2024!x です", "Sakura2024!x"),
+            ("비밀번호는 Hangang99!q 입니다", "Hangang99!q"),
+            ("mật khẩu là Matkhau99x", "Matkhau99x"),
+            ("Ben giriş yaptım, şifresi Simit5880! idi", "Simit5880!"),
+            ("vnp_HashSecret=KV6MWHWWV7WZ0FWWJFSSJAV412RDXHKY", "KV6MWHWWV7WZ0FWWJFSSJAV412RDXHKY"),
+            ('command: ["redis-server", "--requirepass", "tsvr1h7ub76aorgxc789"]',
+             "tsvr1h7ub76aorgxc789"),
+            ("API Secret Key: 8e36b6b6-924a-4596-84ab-c6ba23884a0a",
+             "8e36b6b6-924a-4596-84ab-c6ba23884a0a"),
+            ("مفتاح الترخيص من الفاتورة: FXXXC-84HQV-J6DCF-RDV7T-23J2V",
+             "FXXXC-84HQV-J6DCF-RDV7T-23J2V"),
+            ('-H "X-Naver-Client-Secret: DvBVdOVx7H"', "DvBVdOVx7H"),
+            ('handler = WebhookHandler("deebb0c2defe3bc0aba3f9c936e87f2a")',
+             "deebb0c2defe3bc0aba3f9c936e87f2a"),
+            ("PIN ya M-Pesa ya simu hiyo ni 3586.", "3586"),
+            ("Login unchanged, password is now Thunder&Summer71 – Gareth", "Thunder&Summer71")):
+        assert secrets_in(text) == [value], text
+    for text in ('fields = ("username", "password", "email2")',
+                 '"request_id": "8e36b6b6-924a-4596-84ab-c6ba23884a0a"',
+                 "secret_id: 8e36b6b6-924a-4596-84ab-c6ba23884a0a",
+                 "password_hash = 5f4dcc3b5aa765d61d8327deb882cf99",
+                 "login failed user=admin password=******** ip=45.32.231.29"):
+        assert secrets_in(text) == [], text

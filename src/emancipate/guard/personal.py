@@ -48,6 +48,7 @@ from stdnum.us import ssn as _ssn
 from stdnum.util import NumberValidationModule, get_cc_module
 
 from emancipate.guard.engine import word_automaton
+from emancipate.guard.normalize import view_of
 from emancipate.guard.text import replace_each
 
 Hit = tuple[int, int, str]
@@ -108,8 +109,10 @@ def _emails(text: str, out: list[Hit]) -> None:
         if m and start < i:
             before = text[start - 1] if start else ""
             local = text[start:i]
-            if ((before not in (":", "/")  # (a URL's login, but `mailto:` names an address)
-                 or text[max(0, start - 7):start].lower() == "mailto:")
+            if ((before not in (":", "/")  # (a URL's login, but `mailto:` names an address,
+                 # and a label in another script does: `メール：…`, `电邮:…`)
+                 or text[max(0, start - 7):start].lower() == "mailto:"
+                 or (before == ":" and start > 1 and not text[start - 2].isascii()))
                     and m.group(2).lower() not in _NOT_TLD
                     and local.lower() != "git" and not local.endswith(".")):
                 out.append((start, m.end(1), "email"))
@@ -323,6 +326,8 @@ def _card_brand_ok(d: str) -> bool:
         return 16 <= n <= 19  # Discover, UnionPay
     if two == 50 or 56 <= two <= 69:
         return 12 <= n <= 19  # Maestro
+    if four == 9792:
+        return n == 16  # Troy (Turkey)
     return False
 
 
@@ -421,13 +426,31 @@ def _international_possible(digits: str) -> bool:
     return False
 
 
-_PHONE_CONTEXT = ("phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
+_PHONE_CONTEXT: tuple[str, ...] = (
+                  "phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
                   "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
                   "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
                   "landline", "switchboard", "dial", "joindre", "numéro", "standard",
                   # (`contact` alone names pages and links: `/contact (9 104)`)
                   "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
-                  "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯")
+                  "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯",
+                  # in more languages: contact, mobile, phone (`連絡先`, `手机号`, `연락처`,
+                  # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
+                  "連絡先", "电话", "手机", "手機", "연락처", "휴대폰", "핸드폰", "전화",
+                  "โทร", "เบอร์", "มือถือ", "điện thoại", "dien thoai", "sđt", "sdt",
+                  "मोबाइल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
+                  "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
+                  "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
+                  "موبايل", "טלפון", "נייד")
+
+
+def _viewed(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Words as the scanned view writes them (lower case): it drops combining marks, so
+    Thai and Devanagari words lose their vowel signs and viramas (`มือถือ` is `มอถอ`)."""
+    return tuple(dict.fromkeys(view_of(w).text.lower() for w in words))
+
+
+_PHONE_CONTEXT = _viewed(_PHONE_CONTEXT)
 
 
 def _email_on_line(text: str, start: int, length: int, emails: list[int]) -> bool:
@@ -933,6 +956,10 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 # Their numbers have no checksum and any shape, so only a number right after the document's
 # name is one: `passport no. X1234567`, `N° de passeport : 12AB34567`, `driver's license
 # D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
+_PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
+                   "דרכון", "جواز السفر", "पासपोर्ट")
+_LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
+                  "رخصة القيادة", "bằng lái")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -940,13 +967,22 @@ _DOCUMENT_WORDS = (
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
+    ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
+    ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
+    # in other scripts, as the view writes them (`_viewed`); the words of scripts written
+    # without spaces are found inside words (`เลขหนังสือเดินทาง`, `的护照`)
+    *((w, "passport") for w in _viewed(_PASSPORT_OTHER)),
+    *((w, "driving_licence") for w in _viewed(_LICENCE_OTHER)),
 )
 _DOCUMENT = re.compile(
-    r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort"
+    r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport"
+    r"|paspor|pasipoti|" + "|".join(map(re.escape, _viewed(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
-    r"|dvla licen[cs]e|(?-i:DL))"
-    r"(?i:[ \t\-]{0,3}(?:number|nummer|num[ée]ro|no\.?|nr\.?|n[°º.]\.?|#|id)?[ \t]{0,3}"
+    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|(?:"
+    + "|".join(map(re.escape, _viewed(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
+    r"(?i:[ \t\-]{0,3}(?:number|nummer|nommer|num[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
+    r"|id|号码|號碼|番号|번호|号|號)?[ \t]{0,3}"
     r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
@@ -973,7 +1009,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         for form in forms:
             i = where.find(form)
             while i != -1:
-                if i == 0 or not text[i - 1].isalnum():
+                if i == 0 or not text[i - 1].isalnum() or not word.isascii():
                     m = _DOCUMENT.match(text, i)
                     if m:
                         value = work.window(m.group(1))

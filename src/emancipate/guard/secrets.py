@@ -48,7 +48,8 @@ _PASSWORD_WORDS = (
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
-    "パスワード", "暗証番号", "비밀번호", "סיסמה", "كلمة المرور", "كلمة السر", "पासवर्ड",
+    "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
+    "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
@@ -70,6 +71,8 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
     "секрет": "apikey", "токен": "apikey", "geheimnis": "apikey",
+    # a secret key in Chinese (simplified, traditional; `金鑰` in Taiwan), a token
+    **dict.fromkeys(("密钥", "密鑰", "秘钥", "秘鑰", "金鑰", "令牌"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
@@ -83,7 +86,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     # a licence's key, in the languages that write it as one word or a phrase
     **dict.fromkeys(("licensnøgle", "lisensnøkkel", "lizenzschlüssel", "licentiesleutel",
                      "licensnyckel", "clé de licence", "cle de licence", "clave de licencia",
-                     "chiave di licenza", "chave de licença", "klucz licencyjny"), "secret"),
+                     "chiave di licenza", "chave de licença", "klucz licencyjny",
+                     "مفتاح الترخيص", "مفتاح المنتج", "lisans anahtarı"), "secret"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
@@ -121,8 +125,12 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
 # after at most 11 blanks (the name's 3 and the operator's 8: bounded, so a keyword and a
 # million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
-                   r"|sa|än|ge|in|ca|im|är|je|ei")
-_OPERATOR_AHEAD = r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS + "))"
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là")
+# "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
+# Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
+_GLUED_IS = r"係|是|为|為|は|는|은|คอ"
+_OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,11}+(?:[^\w\s.]|"
+                   + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
 # (`password "…"`, `password b'…'`, `password String::from("…")`, `password \n  "…"`).
 _QUOTE_AHEAD = (r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS
@@ -142,7 +150,9 @@ _TAIL_HEAD = (
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
-           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|einai)\b
+           |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|einai|ni
+                            |adalah|là)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -237,7 +247,8 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en)?(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|m|n|niz|nız|miz|mız)?"  # `lösenordet`, `şifresi`
+                   r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
                    r"|par[ \t]d[ée]faut))?)"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
@@ -270,6 +281,9 @@ _ENV_READ_WORDS = frozenset(("env", "environ", "os", "process", "getenv", "get",
                              "values"))
 _VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5", "v6", "v7")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
+# a command-line option in an argument list, its value the next string (`["redis-server",
+# "--requirepass", "…"]`: Docker's exec form, Compose's `command:`, Kubernetes' `args:`)
+_FLAG_NAME = re.compile(r"""["'][ \t]*--?[\w-]{1,40}$""")
 
 
 def _first_argument(text: str, pos: int) -> bool:
@@ -610,7 +624,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                               or (mid and not mid.isdigit() and "(" not in m[0])
                               or (_COMMA_FORM.match(m[0]) and m.group("v6") is None
                                   and not _first_argument(text, pos)
-                                  and not _last_pair(text, pos, m.end()))
+                                  and not _last_pair(text, pos, m.end())
+                                  and not _FLAG_NAME.search(text, max(0, pos - 48), pos))
                               or (m.group("v5") is not None and not _compare_call(text, pos))):
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
@@ -653,8 +668,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
               or (kind == "apikey" and _UUID.fullmatch(v) is not None))
     elif kind == "password":
         ok = plausible_password(v, quoted)
-    else:
-        ok = plausible_secret(v) or _generated_password(v, quoted)
+    else:  # (a UUID under an API key's or a secret's name: `API Secret Key: 8e36b6b6-…`)
+        ok = (plausible_secret(v) or _generated_password(v, quoted)
+              or (kind == "apikey" and _UUID.fullmatch(v) is not None))
     if ok and _NAME_VALUE.fullmatch(v) and _name_at(text, pos) == v:
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
     if ok and v.startswith("eyJ") and public_jwt(v):
@@ -1045,6 +1061,9 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         return True  # `ClientRequestToken`, `ChangeToken`: an idempotency marker
     if text[max(0, pos - 4):pos].lower() == "pass" and _PASS_WORD_TAIL.match(mid):
         return True
+    if before and before[-1] in ("hash", "hmac") and text[max(0, pos - 6):pos].lower() == (
+            "secret"):
+        before.pop()  # `vnp_HashSecret`, `hmac_secret`: the key a hash is signed with
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
