@@ -793,31 +793,20 @@ def _secret_span(spans: Spans, group: int | None) -> tuple[int, int]:
     return spans[0]
 
 
-def match_spans(rule: SecretRule, window: str) -> Iterator[Spans]:
-    """Each match of the rule's pattern in `window`, left to right, as its spans (str
-    offsets; (-1, -1) for a group that did not take part)."""
+def byte_spans(pattern: Any, data: bytes) -> Iterator[Spans]:
+    """Each match of a pattern compiled for UTF-8 bytes in `data`, left to right, as its
+    spans (byte offsets; (-1, -1) for a group that did not take part)."""
     if not _DIRECT:
-        for m in rule.pattern.finditer(window):
-            yield [m.span(g) for g in range(m.re.groups + 1)]
+        for m in pattern.finditer(data):
+            yield [m.span(g) for g in range(pattern.groups + 1)]
         return
-    data = window.encode("utf-8", "surrogatepass")
-    match = rule.bytes_pattern._regexp.Match
+    match = pattern._regexp.Match
     pos, end = 0, len(data)
-    ascii_only = end == len(window)  # byte offsets are str offsets
-    base_b = base_c = 0  # a byte offset at or before the next match, and its str offset
     while True:
         spans = match(_UNANCHORED, data, pos, end)
         if spans[0][0] < 0:
             return
-        if ascii_only:
-            yield spans
-        else:  # RE2 (UTF-8 mode) ends every span on a character: count the characters
-            s0 = spans[0][0]
-            base_c += len(data[base_b:s0].translate(None, _CONTINUATION))
-            base_b = s0
-            yield [(-1, -1) if x < 0 else (
-                base_c + len(data[s0:x].translate(None, _CONTINUATION)),
-                base_c + len(data[s0:y].translate(None, _CONTINUATION))) for x, y in spans]
+        yield spans
         if pos == end:
             return
         if spans[0][1] != pos:
@@ -826,6 +815,24 @@ def match_spans(rule: SecretRule, window: str) -> Iterator[Spans]:
             pos += 1
             while pos < end and 0x80 <= data[pos] < 0xC0:
                 pos += 1
+
+
+def match_spans(rule: SecretRule, window: str) -> Iterator[Spans]:
+    """Each match of the rule's pattern in `window`, left to right, as its spans (str
+    offsets; (-1, -1) for a group that did not take part)."""
+    data = window.encode("utf-8", "surrogatepass")
+    if len(data) == len(window):  # ASCII: byte offsets are str offsets
+        yield from byte_spans(rule.bytes_pattern, data)
+        return
+    base_b = base_c = 0  # a byte offset at or before the next match, and its str offset
+    for spans in byte_spans(rule.bytes_pattern, data):
+        # RE2 (UTF-8 mode) ends every span on a character: count the characters
+        s0 = spans[0][0]
+        base_c += len(data[base_b:s0].translate(None, _CONTINUATION))
+        base_b = s0
+        yield [(-1, -1) if x < 0 else (
+            base_c + len(data[s0:x].translate(None, _CONTINUATION)),
+            base_c + len(data[s0:y].translate(None, _CONTINUATION))) for x, y in spans]
 
 
 _LINE_REACH = 256  # characters of a line read on each side of a match

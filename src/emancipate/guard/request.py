@@ -31,6 +31,7 @@ import ahocorasick
 import re2
 
 from emancipate.context import Finding
+from emancipate.guard.engine import byte_spans
 from emancipate.guard.normalize import (
     IDENTITY,
     Special,
@@ -310,12 +311,11 @@ def _spans(pattern: Any, text: str, numbers: bool) -> list[tuple[int, int]]:
     ascii_text = len(raw) == len(text)
     out: list[tuple[int, int]] = []
     byte_pos = char_pos = 0
-    grouped = pattern.groups > 0
-    for m in pattern.finditer(raw):
-        if grouped:
-            bs, be = m.span(1)
+    for spans in byte_spans(pattern, raw):
+        if len(spans) > 1:
+            bs, be = spans[1]
         else:
-            bs, be = m.span()
+            bs, be = spans[0]
             while raw[bs] not in _TOKEN_BYTES:  # (one character, of up to 4 bytes)
                 bs += 1
             while raw[be - 1] not in _TOKEN_BYTES:
