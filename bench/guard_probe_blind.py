@@ -33,7 +33,9 @@ of every kind in North America, the UK, Ireland, Australia, India and Latin Amer
 in Spanish, Portuguese, Hinglish, Canadian French) was measured once at the end of session 16
 and not tuned on; `blind15/` (fifteenth: Asia-Pacific, the Middle East and Africa, seven in
 eight texts in twenty other languages or in code-switched English) was measured before the
-fixes it led to in session 17, then tuned on. Records separated by
+fixes it led to in session 17, then tuned on, as was `blind16/` (sixteenth: Eastern Europe, the
+Caucasus, Central and South Asia, Latin America, Africa; in their own scripts). Records
+separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -72,7 +74,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "twelfth round": HERE / "data" / "guard" / "blind12",
           "thirteenth round": HERE / "data" / "guard" / "blind13",
           "fourteenth round": HERE / "data" / "guard" / "blind14",
-          "fifteenth round": HERE / "data" / "guard" / "blind15"}
+          "fifteenth round": HERE / "data" / "guard" / "blind15",
+          "sixteenth round": HERE / "data" / "guard" / "blind16"}
 
 
 @dataclass

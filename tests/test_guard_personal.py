@@ -529,3 +529,27 @@ def test_labels_in_other_scripts_of_the_fifteenth_blind_probe(guard: Guard) -> N
              ("card", "9792 4121 2447 4685"))):
         assert personal(guard, text) == [found], text
     assert personal(guard, "ftp://backup:s3cret@files.example.com and mail:ops@example.com") == []
+
+
+def test_documents_and_labels_of_the_sixteenth_blind_probe(guard: Guard) -> None:
+    """The sixteenth blind round: passport and licence names in Cyrillic (as the view writes
+    them: Cyrillic letters drawn like Latin ones become Latin), Polish, Armenian, Tamil,
+    Nepali, Marathi, Spanish, with their inflections and number marks (`серия и номер`,
+    `№`, `क्रमांक`); a series of letters before the number; Indian licences; phone labels in
+    Bengali, Tamil, Brazilian Portuguese; Uzcard."""
+    for text, found in (
+            ("Паспорт: серия и номер 97 99 463092, выдан ГУ МВД", ("passport", "97 99 463092")),
+            ("Шофьорска книжка №: 280899075, валидна", ("driving_licence", "280899075")),
+            ("Посвідчення водія: КХО 816079", ("driving_licence", "КХО 816079")),
+            ("nr paszportu EU9690123, ważny do 11.2032", ("passport", "EU9690123")),
+            ("Անձնագիր՝ AU1782068, տրված 2021 թ․", ("passport", "AU1782068")),
+            ("கடவுச்சீட்டு எண்: N1661507", ("passport", "N1661507")),
+            ("राहदानी नं.: PA4116869", ("passport", "PA4116869")),
+            ("वाहन परवाना क्रमांक: MH42 20179348480 (LMV", ("driving_licence", "MH42 20179348480")),
+            ("DL No: UP07 20105060926 valid", ("driving_licence", "UP07 20105060926")),
+            ("Licencia de conducir: Q40930085 (categoría B-IIc)", ("driving_licence", "Q40930085")),
+            ("মোবাইল: 01532-731236", ("phone", "01532-731236")),
+            ("கைபேசி: 8985613734", ("phone", "8985613734")),
+            ("Meu zap é (81) 98613-4616, me chama", ("phone", "(81) 98613-4616")),
+            ("karta (Uzcard): 8600 5412 7409 6031", ("card", "8600 5412 7409 6031"))):
+        assert personal(guard, text) == [found], text

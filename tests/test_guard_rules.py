@@ -521,3 +521,44 @@ def test_what_the_fifteenth_blind_probe_found_missing_is_read() -> None:
                  "password_hash = 5f4dcc3b5aa765d61d8327deb882cf99",
                  "login failed user=admin password=******** ip=45.32.231.29"):
         assert secrets_in(text) == [], text
+
+
+def test_what_the_sixteenth_blind_probe_found_missing_is_read() -> None:
+    """The sixteenth blind round (Eastern Europe, the Caucasus, Central and South Asia,
+    Latin America, Africa), measured untuned and then fixed: password words in Persian,
+    Amharic (and its colon), Swahili; keys named in one lower-case word; session cookies;
+    names aligned in a column; a password holding `&b_=` outside a query string; Django's
+    generated key; Google's app password on its own line; UPI PINs, SIM PUKs; Kavenegar,
+    Bitrix24 and MinIO's client; backup codes in Romanian."""
+    session = ("eyJpdiI6Ib1qty/iCPRr1RyVxdt7hMFYSMPeSn23HP779gAiSwXBKTULw91hxrN7F/JdNwiqBe"
+               "P6EuBlna7lBKdNFJst1AYmnQXtpW2r2Q9lucYpJvmohdzphRP1JQE9qjd65EeY3cZoW%3D%3D")
+    for text, value in (
+            ("رمز عبور: H$h@6_&b_=Ez", "H$h@6_&b_=Ez"),
+            ("የይለፍ ቃል፦ Abyssinia0940@", "Abyssinia0940@"),
+            ("    'storekey'   => 'kkMEJ5xsmPA09k10',", "kkMEJ5xsmPA09k10"),
+            ("    'secret_key'       => 'OMAlKP3YY6lwyk',", "OMAlKP3YY6lwyk"),
+            (f'cookies = {{"laravel_session": "{session}"}}', session),
+            ("SECRET_KEY = '*(z3@mh_l#fc&&wp4(s3rufc$1u((g4r500$sh^l$a!91&7)fb'",
+             "*(z3@mh_l#fc&&wp4(s3rufc$1u((g4r500$sh^l$a!91&7)fb"),
+            ("Gmail चा App Password बनवला. Google ने हा दाखवला:\n\navgb oeyv nyab zwmt\n\nहा",
+             "avgb oeyv nyab zwmt"),
+            ("मी त्याला दुकानाच्या खात्याचा UPI PIN 764328 सांगितला आहे.", "764328"),
+            ("কাস্টমার কেয়ার থেকে PUK কোড দিয়েছে: 81936337", "81936337"),
+            ("https://api.kavenegar.com/v1/F662E332C0939AA978CACAAF6C3CB3388C2E0C686A5F9F922"
+             "92D7208AD43CD94/sms/send.json",
+             "F662E332C0939AA978CACAAF6C3CB3388C2E0C686A5F9F92292D7208AD43CD94"),
+            ("https://mebel-tash.bitrix24.ru/rest/1/90xglpu2p9fmylea/crm.lead.add.json",
+             "90xglpu2p9fmylea"),
+            ("mc alias set coop https://s3.bogbon.uz fermer-upload uwx7qkCr8M+hrlz25alwWQFEEKGr",
+             "uwx7qkCr8M+hrlz25alwWQFEEKGr")):
+        assert secrets_in(text) == [value], text
+    found = secrets_in("foaia cu codurile de rezervă; a rămas doar unul nefolosit:\n\n9508 1119\n")
+    assert [v.strip() for v in found] == ["9508 1119"]
+    for text in ("file:/Users/k/.gitconfig    user.signingkey=AFCF266609513B96",
+                 "Product Key: XXXXX-XXXXX-XXXXX-XXXXX-3V66T (restul e șters)",
+                 "Never share your UPI PIN with anyone.",
+                 "  -W, --password          force password prompt (should happen automatically)"):
+        assert secrets_in(text) == [], text
+    # in a query string the next parameter still ends the value
+    assert secrets_in('curl "https://api.x.io/v1?api_key=Hx7pLq2W9zK3mN4b&format=json"') == [
+        "Hx7pLq2W9zK3mN4b"]

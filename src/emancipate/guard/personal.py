@@ -326,8 +326,8 @@ def _card_brand_ok(d: str) -> bool:
         return 16 <= n <= 19  # Discover, UnionPay
     if two == 50 or 56 <= two <= 69:
         return 12 <= n <= 19  # Maestro
-    if four == 9792:
-        return n == 16  # Troy (Turkey)
+    if four in (9792, 8600, 9860):
+        return n == 16  # Troy (Turkey), Uzcard and Humo (Uzbekistan)
     return False
 
 
@@ -441,7 +441,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
                   "मोबाइल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
                   "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
                   "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
-                  "موبايل", "טלפון", "נייד")
+                  "موبايل", "טלפון", "נייד", "মোবাইল", "ফোন", "கைபேசி", "தொலைபேசி",
+                  "meu zap", "zap:")
 
 
 def _viewed(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -957,9 +958,15 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 # name is one: `passport no. X1234567`, `N° de passeport : 12AB34567`, `driver's license
 # D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
-                   "דרכון", "جواز السفر", "पासपोर्ट")
+                   "דרכון", "جواز السفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
+                   "pașaport", "διαβατήριο", "անձնագիր", "கடவுச்சீட்டு", "राहदानी")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
-                  "رخصة القيادة", "bằng lái")
+                  "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
+                  "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",
+                  "licencia de conducción", "permiso de conducir", "carnet de conducir",
+                  "brevete", "carteira de motorista", "वाहन परवाना")
+# number marks written after the name in other scripts (`Паспорт: серия и номер …`)
+_MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -981,17 +988,23 @@ _DOCUMENT = re.compile(
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|(?:"
     + "|".join(map(re.escape, _viewed(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
+    r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     r"(?i:[ \t\-]{0,3}(?:number|nummer|nommer|num[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
-    r"|id|号码|號碼|番号|번호|号|號)?[ \t]{0,3}"
+    r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, _viewed(_MARKS_OTHER)))
+    + r")?[ \t]{0,3}"
     r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
-    r"(?:is|est|:|=|#)?[ \t]{0,3}"
+    r"(?:is|est|:|=|#|՝)?[ \t]{0,3}"
+    r"(?:(?:" + "|".join(map(re.escape, _viewed(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)
-    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5})(?![\w\-])"
+    # or a series of letters and the number (`KXO 816079`: `КХО` as the view writes it)
+    # an Indian licence (`MH42 20179348480`: state, office, year, number)
+    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5}|[A-Z]{2,3} \d{6,8}"
+    r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
 

@@ -49,7 +49,8 @@ _PASSWORD_WORDS = (
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
-    "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan",
+    "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
+    "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
@@ -73,6 +74,14 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "секрет": "apikey", "токен": "apikey", "geheimnis": "apikey",
     # a secret key in Chinese (simplified, traditional; `金鑰` in Taiwan), a token
     **dict.fromkeys(("密钥", "密鑰", "秘钥", "秘鑰", "金鑰", "令牌"), "apikey"),
+    # keys named in one lower-case word (`'storekey' =>`, `secretkey=`): `key` itself must
+    # start a word (not `signingkey`: Git's `user.signingkey` names a GPG key's id)
+    **dict.fromkeys(("secretkey", "merchantkey", "storekey", "encryptionkey", "masterkey",
+                     "authkey"), "apikey"),
+    # a web session's cookie (`laravel_session`, `PHPSESSID`, `sessionid`): its value is
+    # the login
+    **dict.fromkeys(("_session", "sessionid", "phpsessid", "jsessionid", "session_token",
+                     "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
@@ -112,7 +121,7 @@ _IS = r"is|est|c'est|c’est|vaut|was|etait|était"
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
 # type annotation (`password: str =`, `val password: String =`; a type's name has its digits
 # at its end, `int32`: `password: lQv71ci2EHaopX5U=MPowX` is a value holding `=`).
-_NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
+_NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,16}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][A-Za-z_.]*\d{0,3}(?:\[[\w., ]*\])?\??[ \t]{0,8}
     (?==))?"""
 # What may follow a name's last character where its operator begins (a prefilter: the
@@ -122,18 +131,18 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,3}
 # any mark (`=`, `:`, a quote, a bracket) but `.` and `-`, which belong to names. After
 # blanks: a mark (`-` too: `password - …`, `→`) or the first letters of the words read as
 # an operator (`to`, `should be`, `is`, `est`, `c'est`, `vaut`, `a été`, `lautet`, `or`, …),
-# after at most 11 blanks (the name's 3 and the operator's 8: bounded, so a keyword and a
-# million blanks still cost a constant).
+# after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
+# and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ"
-_OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,11}+(?:[^\w\s.]|"
+_OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
 # (`password "…"`, `password b'…'`, `password String::from("…")`, `password \n  "…"`).
-_QUOTE_AHEAD = (r"(?=[^\w\s.\-]|[ \t]{1,11}+(?:[^\w\s.]|" + _OP_WORD_STARTS
+_QUOTE_AHEAD = (r"(?=[^\w\s.\-]|[ \t]{1,24}+(?:[^\w\s.]|" + _OP_WORD_STARTS
                 + r"|[bBrRuUfFLSn]|\r?\n))")
 # …and for a literal passed after the name (`(`, a quote, `<value>`, `=`, `,`, a newline).
 _CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
@@ -151,6 +160,7 @@ _TAIL_HEAD = (
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
+           |፦  # Ethiopic's colon (`የይለፍ ቃል፦ …`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|einai|ni
                             |adalah|là)\b
               |=|:|-(?=[ \t]))
@@ -644,7 +654,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     g = next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
     v = m.group(g)
     end = m.end(g)
-    cut = _NEXT_PARAM.search(v) if "&" in v else None
+    # in a query string (the name after `?` or `&`) the next parameter ends the value; in
+    # prose or a file a password may hold `&b_=` (`رمز عبور: H$h@6_&b_=Ez`)
+    start = _name_start(text, pos)
+    cut = _NEXT_PARAM.search(v) if "&" in v and text[start - 1:start] in ("?", "&") else None
     if cut is not None:
         end = m.start(g) + cut.start()
     if taken is not None and taken(m.start(g), end):
