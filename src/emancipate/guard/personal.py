@@ -33,7 +33,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import ahocorasick
 import phonenumbers
 from stdnum import numdb
 from stdnum.be import iban as _be_iban
@@ -1008,30 +1010,42 @@ _DOCUMENT = re.compile(
 )
 
 
+def _document_automaton(cased: bool) -> Any:
+    """The document names in one Aho-Corasick automaton (each form to its length, its name
+    and its detector): lower case, or (`cased`) as written in lower case, capitalised or in
+    capitals, for a text whose lower-casing moves offsets."""
+    automaton = ahocorasick.Automaton()
+    for word, detector in _DOCUMENT_WORDS:
+        for form in {word, word.capitalize(), word.upper()} if cased else {word}:
+            automaton.add_word(form, (len(form), word, detector))
+    automaton.make_automaton()
+    return automaton
+
+
+_DOCUMENT_NAMES = _document_automaton(cased=False)
+_DOCUMENT_NAMES_CASED = _document_automaton(cased=True)
+
+
 def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit]) -> None:
-    """Document numbers after their name, found by `str.find` of the name in the text in
-    lower case; where lower-casing moves offsets (`İ` becomes two characters; no character
-    becomes fewer), as written in lower case, capitalised or in capitals."""
+    """Document numbers after their name, found in one pass of an automaton over the text
+    in lower case (60 names searched one by one cost ~8 ms per MB); where lower-casing moves
+    offsets (`İ` becomes two characters; no character becomes fewer), as written in lower
+    case, capitalised or in capitals."""
     low = text.lower()
     aligned = len(low) == len(text)
-    where = low if aligned else text
-    for word, detector in _DOCUMENT_WORDS:
-        if detector not in enabled:
+    names = _DOCUMENT_NAMES if aligned else _DOCUMENT_NAMES_CASED
+    for end, (length, word, detector) in names.iter(low if aligned else text):
+        i = end - length + 1
+        if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
-        forms = (word,) if aligned else (word, word.capitalize(), word.upper())
-        for form in forms:
-            i = where.find(form)
-            while i != -1:
-                if i == 0 or not text[i - 1].isalnum() or not word.isascii():
-                    m = _DOCUMENT.match(text, i)
-                    if m:
-                        value = work.window(m.group(1))
-                        digits = sum(ch.isdigit() for ch in value)
-                        # (a token of 8 or more mixes letters and digits: `K7CC1GW82`)
-                        if ((digits >= 5 or (digits >= 3 and len(value) >= 8))
-                                and not _DATE.fullmatch(value)):
-                            out.append((m.start(1), m.end(1), detector))
-                i = where.find(form, i + len(form))
+        m = _DOCUMENT.match(text, i)
+        if m:
+            value = work.window(m.group(1))
+            digits = sum(ch.isdigit() for ch in value)
+            # (a token of 8 or more mixes letters and digits: `K7CC1GW82`)
+            if ((digits >= 5 or (digits >= 3 and len(value) >= 8))
+                    and not _DATE.fullmatch(value)):
+                out.append((m.start(1), m.end(1), detector))
 
 
 _HEX_RUN = re.compile(r"[0-9A-Fa-f:.]*")
