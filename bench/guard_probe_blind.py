@@ -34,7 +34,9 @@ in Spanish, Portuguese, Hinglish, Canadian French) was measured once at the end 
 and not tuned on; `blind15/` (fifteenth: Asia-Pacific, the Middle East and Africa, seven in
 eight texts in twenty other languages or in code-switched English) was measured before the
 fixes it led to in session 17, then tuned on, as was `blind16/` (sixteenth: Eastern Europe, the
-Caucasus, Central and South Asia, Latin America, Africa; in their own scripts). Records
+Caucasus, Central and South Asia, Latin America, Africa; in their own scripts), and
+`blind17/` (seventeenth: a global mix, half technical, half in 30 other languages; measured
+once as the held-out round of rounds 15 and 16's fixes, then tuned on). Records
 separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -75,7 +77,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirteenth round": HERE / "data" / "guard" / "blind13",
           "fourteenth round": HERE / "data" / "guard" / "blind14",
           "fifteenth round": HERE / "data" / "guard" / "blind15",
-          "sixteenth round": HERE / "data" / "guard" / "blind16"}
+          "sixteenth round": HERE / "data" / "guard" / "blind16",
+          "seventeenth round": HERE / "data" / "guard" / "blind17"}
 
 
 @dataclass

@@ -553,3 +553,22 @@ def test_documents_and_labels_of_the_sixteenth_blind_probe(guard: Guard) -> None
             ("Meu zap é (81) 98613-4616, me chama", ("phone", "(81) 98613-4616")),
             ("karta (Uzcard): 8600 5412 7409 6031", ("card", "8600 5412 7409 6031"))):
         assert personal(guard, text) == [found], text
+
+
+def test_documents_in_data_and_bare_licences_of_the_seventeenth_blind_probe(
+        guard: Guard) -> None:
+    """The seventeenth blind round: a document's number under a JSON or SQL name
+    (`passport_no = '…'`, `"licence_number": "…"`); a licence with no word for driving in a
+    text about vehicles or their drivers (not elsewhere: a software licence); Arabic `جواز
+    سفر رقم`."""
+    for text, found in (
+            ("select applicant_id from applicants where passport_no = 'Z9535557';",
+             ("passport", "Z9535557")),
+            ('{"driver": {"licence_number": "WHITF804237RJ9JO", "name": "x"}}',
+             ("driving_licence", "WHITF804237RJ9JO")),
+            ("Insured's NY license: 293 362 749", ("driving_licence", "293 362 749")),
+            ("truck TM-21-KLP, licence no. 818139487 (C+E), route Arad",
+             ("driving_licence", "818139487")),
+            ("الأب: محمود عبد الرحمن – جواز سفر رقم A43987296", ("passport", "A43987296"))):
+        assert personal(guard, text) == [found], text
+    assert personal(guard, "Copyright 2024 Example Ltd, license no. 4412298 for the software") == []

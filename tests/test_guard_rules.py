@@ -562,3 +562,44 @@ def test_what_the_sixteenth_blind_probe_found_missing_is_read() -> None:
     # in a query string the next parameter still ends the value
     assert secrets_in('curl "https://api.x.io/v1?api_key=Hx7pLq2W9zK3mN4b&format=json"') == [
         "Hx7pLq2W9zK3mN4b"]
+
+
+def test_what_the_seventeenth_blind_probe_found_missing_is_read() -> None:
+    """The seventeenth blind round (a global mix), measured once as the held-out round of
+    rounds 15 and 16's fixes, then fixed: codes of doors, gates, key boxes, padlocks,
+    alarms and tills told in a sentence; PINs with `MPIN`, Tagalog's `ay`, or four digits
+    right after the word; Indonesian backup codes; Catalan, Bengali password words; Romanian
+    `este`; a value glued to a bracket before another script; Gmail's app password run
+    together or passed to `login()`; a Terraform variable's default. A sentence in a script
+    written without blanks is no value; nor is a Greek booking code."""
+    for text, value in (
+            ("the key is in the key box beside the door of the woodshed, the code is 8010.",
+             "8010"),
+            ("the combination of the padlock is 6408. Please close it again", "6408"),
+            ("To get in: use the garage keypad, 0506 then Enter, the door is unlocked.", "0506"),
+            ("le nouveau code du portail côté rue sera le 4519A.", "4519A"),
+            ("voids after 11 need the manager override on the till, code is 3456 - lead only",
+             "3456"),
+            ("Buksan mo yung e-wallet app, MPIN ay 325286, tapos Bills", "325286"),
+            ("ukiangalia salio tumia PIN 6805 kwenye simu ya dukani tu", "6805"),
+            ("Saya masih punya satu kode cadangan yang dulu dicatat di buku: 4954 7134",
+             "4954 7134"),
+            ("Pots entrar amb el meu usuari jmasferrer i la contrasenya fzsl_sskf21 fins",
+             "fzsl_sskf21"),
+            ("পাসওয়ার্ড: pbrhob300@", "pbrhob300@"),
+            ("Arhiva este parolată, parola este JCF805khd. Vă rog", "JCF805khd"),
+            ("ログインID：kobayashi.m　パスワード：etqi0151（私のアカウント", "etqi0151"),
+            ("MAIL_USERNAME=admin@gmail.com\nMAIL_PASSWORD=frohaddsxxcnxkeh\nMAIL_PORT=587",
+             "frohaddsxxcnxkeh"),
+            ('    s.login("gyandeep.coaching@gmail.com", "sejo liao eoce aovh")',
+             "sejo liao eoce aovh"),
+            ('variable "db_password" {\n  type = string\n  default = "T-jvt_esyw2rpxNuKD"\n}',
+             "T-jvt_esyw2rpxNuKD")):
+        found = secrets_in(text)
+        assert [v.strip() for v in found] == [value], text
+    for text in ("パスワードは別のメールでお送りしますので、ご確認ください。",
+                 "Κωδικός κράτησης: 85CDT0\nΑριθμός εισιτηρίου: 2217248024039",
+                 "DB_PASSWORD=defaultpassword", "connect PIN 13 to ground", "PIN 560001 Bangalore",
+                 "the padlock is rated IP67, 40 mm shackle",
+                 'variable "region" {\n  default = "eu-west-3"\n}'):
+        assert secrets_in(text) == [], text

@@ -242,6 +242,29 @@ _WORDS = frozenset(
     if line and not line.startswith("#"))
 
 
+def joined_words(v: str) -> bool:
+    """`v` (letters) is known words of two letters or more written together
+    (`defaultpassword`, `mypasswordhere`), not random letters (`frohaddsxxcnxkeh`, an app
+    password as Gmail's settings page copies it): one pass of dynamic programming over the
+    ends a segmentation may reach (64 letters at most)."""
+    w = v.lower()
+    if len(w) > 64 or not w.isalpha():
+        return False
+    reach = [True] + [False] * len(w)
+    for i in range(len(w)):
+        if reach[i]:
+            for j in range(i + 2, min(len(w), i + 16) + 1):
+                if w[i:j] in _WORDS or w[i:j] in _SHORT_WORDS:
+                    reach[j] = True
+    return reach[-1]
+
+
+# short words of sentences, which names seldom hold (`mysecretpassword`, `letmein`)
+_SHORT_WORDS = frozenset(("my", "your", "our", "the", "to", "in", "on", "of", "and", "is", "it",
+                          "me", "be", "we", "us", "let", "here", "this", "that", "super",
+                          "pass", "word"))
+
+
 def _is_word(run: str) -> bool:
     w = run.lower()
     return (w in _WORDS or (w[-1] == "s" and w[:-1] in _WORDS)
@@ -450,6 +473,8 @@ CHECKS: dict[str, Check] = {
     "digits2": _digits(2),
     "digits6": _digits(6),
     "mixed": lambda v: _digit_and_letter(v) or case_random(v),
+    # letters no known words make up (an app password without its blanks)
+    "not_joined_words": lambda v: not joined_words(v.replace(" ", "")),
     # the same, or capitals that spell no word, as printed on a device's tag (`OIKAWXNT`)
     "mixed_or_caps": lambda v: (_digit_and_letter(v) or case_random(v)
                                 or (len(v) >= 8 and v.isalpha() and v.isupper()

@@ -960,7 +960,7 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 # name is one: `passport no. X1234567`, `N° de passeport : 12AB34567`, `driver's license
 # D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
-                   "דרכון", "جواز السفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
+                   "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "անձնագիր", "கடவுச்சீட்டு", "राहदानी")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -968,7 +968,7 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "licencia de conducción", "permiso de conducir", "carnet de conducir",
                   "brevete", "carteira de motorista", "वाहन परवाना")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
-_MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்")
+_MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்", "رقم")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -978,6 +978,8 @@ _DOCUMENT_WORDS = (
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
     ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
+    # a licence with no word for driving, in a text about cars, trucks or their drivers
+    ("licence", "driving_licence"), ("license", "driving_licence"),
     # in other scripts, as the view writes them (`_viewed`); the words of scripts written
     # without spaces are found inside words (`เลขหนังสือเดินทาง`, `的护照`)
     *((w, "passport") for w in _viewed(_PASSPORT_OTHER)),
@@ -988,17 +990,17 @@ _DOCUMENT = re.compile(
     r"|paspor|pasipoti|" + "|".join(map(re.escape, _viewed(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
-    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|(?:"
+    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"
     + "|".join(map(re.escape, _viewed(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
-    r"(?i:[ \t\-]{0,3}(?:number|nummer|nommer|num[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
+    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|num[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, _viewed(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
     r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
-    r"(?:is|est|:|=|#|՝)?[ \t]{0,3}"
+    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝)?[ \t]{0,3}[\"']?"  # (JSON, SQL: `passport_no = '…'`)
     r"(?:(?:" + "|".join(map(re.escape, _viewed(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
@@ -1008,6 +1010,13 @@ _DOCUMENT = re.compile(
     r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5}|[A-Z]{2,3} \d{6,8}"
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
+
+
+# Words that make a text's bare `licence` a driving licence (`licence no. 818139487` on a
+# haulage roster, `Insured's NY license: 293 362 749`, `"licence_number"` of a car hire API).
+_VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rental", "rental car",
+                  "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
+                  "haulage", "car ")
 
 
 def _document_automaton(cased: bool) -> Any:
@@ -1034,9 +1043,12 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
     low = text.lower()
     aligned = len(low) == len(text)
     names = _DOCUMENT_NAMES if aligned else _DOCUMENT_NAMES_CASED
+    vehicle = any(w in low for w in _VEHICLE_WORDS)
     for end, (length, word, detector) in names.iter(low if aligned else text):
         i = end - length + 1
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
+            continue
+        if word in ("licence", "license") and not vehicle:
             continue
         m = _DOCUMENT.match(text, i)
         if m:

@@ -33,7 +33,7 @@ from emancipate.guard.engine import (
     random_token,
     template_ref,
 )
-from emancipate.guard.normalize import base64_only, decoded_text
+from emancipate.guard.normalize import base64_only, decoded_text, view_of
 
 Hit = tuple[int, int, str]  # start, end, detector
 
@@ -50,7 +50,7 @@ _PASSWORD_WORDS = (
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
-    "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል",
+    "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
@@ -134,7 +134,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ"
@@ -162,7 +162,7 @@ _TAIL_HEAD = (
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |፦  # Ethiopic's colon (`የይለፍ ቃል፦ …`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|einai|ni
-                            |adalah|là)\b
+                            |adalah|là|este|ay)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -170,7 +170,7 @@ _TAIL_HEAD = (
         (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|«)?[ \t\u00a0\u202f]{0,8}
         (?P<v>""")
 _TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»]{4,256}?)(?:\*\*)?
-    (?=["'`;,<>)\]}|\s»]|\\|$)""", re.X)
+    (?=["'`;,<>)\]}|\s»]|\\|$|\((?![\x00-\x7f]))""", re.X)  # (`etqi0151（私の…`)
 # The same with brackets inside the value, read to its end: `db_pass: m{{h}o)p${e]nob(…`, a
 # generated password (`_symbolic`: its brackets do not balance as code's do).
 _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
@@ -290,6 +290,10 @@ _USERINFO_BEFORE = re.compile(r"://[^\s/?#@:'\"<>]{0,64}$")
 _ENV_READ_WORDS = frozenset(("env", "environ", "os", "process", "getenv", "get", "fetch",
                              "values"))
 _VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5", "v6", "v7")
+# Letters of scripts written without blanks between words: Japanese kana, CJK ideographs,
+# Hangul syllables, Thai
+_UNSPACED_SCRIPT = re.compile(
+    r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 # a command-line option in an argument list, its value the next string (`["redis-server",
 # "--requirepass", "…"]`: Docker's exec form, Compose's `command:`, Kubernetes' `args:`)
@@ -340,7 +344,9 @@ _SKIP_WORDS = _words(
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
     "hashing"  # `password hashing to argon2id`: an algorithm
-)
+) | frozenset(  # a booking's or an order's code (`Κωδικός κράτησης: 85CDT0`), as the view
+    # writes the words (Greek letters drawn like Latin ones become Latin)
+    view_of(w).text.lower() for w in ("κράτησης", "παραγγελίας", "προϊόντος", "αποστολής"))
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
 # to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`) or an
 # anti-forgery token a page hands to every browser (`csrf_token`, `authenticity_token`), not
@@ -660,8 +666,14 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     cut = _NEXT_PARAM.search(v) if "&" in v and text[start - 1:start] in ("?", "&") else None
     if cut is not None:
         end = m.start(g) + cut.start()
+    elif (len(v) > 6 and v[-1] == "." and v[-2].isalnum()
+          and (end == len(text) or text[end].isspace())):
+        v, end = v[:-1], end - 1  # the sentence's full stop (`parola este JCF805khd. Vă rog`)
     if taken is not None and taken(m.start(g), end):
         return
+    if len(_UNSPACED_SCRIPT.findall(v, 0, 8)) >= 2:
+        return  # a sentence in a script written without blanks, read to the next blank
+        # (`パスワードは別のメールでお送りします。`), not a value
     if spaced:
         ok = plausible_phrase(v)
     elif g in ("v4", "v7"):  # a literal default of a secret's variable: `getenv("X", "…")`,
