@@ -1037,19 +1037,23 @@ _DOCUMENT_NAMES_CASED = _document_automaton(cased=True)
 
 def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit]) -> None:
     """Document numbers after their name, found in one pass of an automaton over the text
-    in lower case (60 names searched one by one cost ~8 ms per MB); where lower-casing moves
+    in lower case (70 names searched one by one with `str.find`: 40 µs per 2 KB, the
+    automaton ~28 µs); where lower-casing moves
     offsets (`İ` becomes two characters; no character becomes fewer), as written in lower
     case, capitalised or in capitals."""
     low = text.lower()
     aligned = len(low) == len(text)
     names = _DOCUMENT_NAMES if aligned else _DOCUMENT_NAMES_CASED
-    vehicle = any(w in low for w in _VEHICLE_WORDS)
+    vehicle = None  # (looked for at the first bare `licence`)
     for end, (length, word, detector) in names.iter(low if aligned else text):
         i = end - length + 1
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
-        if word in ("licence", "license") and not vehicle:
-            continue
+        if word in ("licence", "license"):
+            if vehicle is None:
+                vehicle = any(w in low for w in _VEHICLE_WORDS)
+            if not vehicle:
+                continue
         m = _DOCUMENT.match(text, i)
         if m:
             value = work.window(m.group(1))
