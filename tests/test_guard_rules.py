@@ -178,33 +178,19 @@ def test_match_spans_agree_with_re2s_finditer_on_any_characters(tmp_path: Path) 
 
 
 def test_case_random_counts_flips_as_a_walk_over_the_letters_does() -> None:
-    """`case_random` counts case flips of ASCII values with `translate` and `count`; it
-    must agree with the plain walk over the letters (written here) on any value."""
+    """`case_random` counts case flips of an ASCII value with `translate` and `count`, and
+    walks over the letters of any other: a character outside ASCII that is no letter (`€`)
+    sends a value down the walk without changing its answer, so the two must agree."""
     from emancipate.guard.engine import case_random
-
-    def walk(v: str) -> bool:
-        if len(v) < 9 or v.islower() or v.isupper():
-            return False
-        flips = pairs = 0
-        prev = ""
-        for ch in v:
-            if ch.isalpha():
-                if prev:
-                    pairs += 1
-                    flips += prev.isupper() != ch.isupper()
-                prev = ch
-            else:
-                prev = ""
-        return flips >= 8 and flips >= 0.4 * pairs
 
     rnd = random.Random(3)
     alphabets = ["aA", "abAB01", "aAbB_-.", "xyzXYZ 9", "abcdefABCDEF0123456789+/="]
-    agree = {True: 0, False: 0}
+    answers = {True: 0, False: 0}
     for _ in range(20000):
         v = "".join(rnd.choice(rnd.choice(alphabets)) for _ in range(rnd.randint(0, 48)))
-        assert case_random(v) == walk(v), v
-        agree[walk(v)] += 1
-    assert min(agree.values()) > 1000  # both answers were tried
+        assert case_random(v) == case_random(v + "€"), v
+        answers[case_random(v)] += 1
+    assert min(answers.values()) > 1000  # both answers were tried
     assert case_random("YXNkZmZmZmZm_HARDcoded") and not case_random("XMLHttpRequest")
 
 
