@@ -118,6 +118,7 @@ BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 4), "third round"
                 "fifteenth round": (71, 0), "personal, fifteenth round": (104, 7),
                 "sixteenth round": (74, 0), "personal, sixteenth round": (119, 5),
                 "seventeenth round": (76, 0), "personal, seventeenth round": (121, 4),
+                "eighteenth round": (71, 0), "personal, eighteenth round": (119, 4),
                 "personal": (397, 0)}
 
 

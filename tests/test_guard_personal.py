@@ -572,3 +572,19 @@ def test_documents_in_data_and_bare_licences_of_the_seventeenth_blind_probe(
             ("الأب: محمود عبد الرحمن – جواز سفر رقم A43987296", ("passport", "A43987296"))):
         assert personal(guard, text) == [found], text
     assert personal(guard, "Copyright 2024 Example Ltd, license no. 4412298 for the software") == []
+
+
+def test_named_numbers_of_the_eighteenth_blind_probe(guard: Guard) -> None:
+    """The eighteenth blind round: a phone word before a booking's name makes the number a
+    phone (`Phone on booking: …`; `Hôtel : réservation n° …` stays a booking); Italian and
+    Spanish "call me"; Spanish `número` and `carné de conducir`; a document's number in the
+    next cell of a table."""
+    for text, found in (
+            ("Phone on booking: +44 7937 554334 (we called 2 times)", ("phone", "+44 7937 554334")),
+            ("Se serve qualcosa chiamami pure al 349 044 4779, sono in trasferta",
+             ("phone", "349 044 4779")),
+            ("Carné de conducir número 67178823D, expedido en 2015.",
+             ("driving_licence", "67178823D")),
+            ("| 884120 | Ananya Iyer | PASSPORT | W0295915   | NULL", ("passport", "W0295915"))):
+        assert personal(guard, text) == [found], text
+    assert personal(guard, "Hôtel : réservation n° 2024-77-19831.") == []

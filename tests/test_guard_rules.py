@@ -589,3 +589,31 @@ def test_what_the_seventeenth_blind_probe_found_missing_is_read() -> None:
                  "the padlock is rated IP67, 40 mm shackle",
                  'variable "region" {\n  default = "eu-west-3"\n}'):
         assert secrets_in(text) == [], text
+
+
+def test_what_the_eighteenth_blind_probe_found_missing_is_read() -> None:
+    """The eighteenth blind round (a random day at a multinational's gateway), measured
+    once as the held-out round of rounds 15 to 17's fixes, then fixed: a lock's or an
+    alarm's code named in one word (`Türcode`, `alarmcode`, `Installatørkode`, `Kode til …`);
+    `PIN1 on`, `PIN it's`; Croatian and Serbian password words; a name closed by a bracket
+    (`暗号化キー(KEY):`); backup codes with one digit; product keys named in Korean. A quoted
+    pair of plain words after `password is` is a quotation, not a passphrase."""
+    for text, value in (
+            ("ab Montag gilt für den Seiteneingang der neue Türcode 323727#. Der alte", "323727"),
+            ("bij het paneel naast de kantine de alarmcode 2755 intoetsen", "2755"),
+            ("Alarm: Texecom panel i baglokalet. Installatørkode 6701. Brugerkoder", "6701"),
+            ("- Kode til medisinrommet: 2811, skal ikke deles", "2811"),
+            ("Ta kirjutas mulle, et PIN1 on 7644 ja küsis", "7644"),
+            ("if it asks for the store PIN it's 6836", "6836"),
+            ("korisničko ime je ana.kovac1 a lozinka Galeb9135&, probala sam", "Galeb9135&"),
+            ("暗号化キー(KEY): 835a9f8437179", "835a9f8437179"),
+            ("my backup codes and I have exactly one left that isn't crossed out: zz5q-toiq",
+             "zz5q-toiq"),
+            ("제품: ArchiDraft 2023 (영구 라이선스)\n라이선스 키: V2RB7-P6KXB-YBY6Q-4KM8Y-FPV6W",
+             "V2RB7-P6KXB-YBY6Q-4KM8Y-FPV6W")):
+        found = secrets_in(text)
+        assert [v.strip() for v in found] == [value], text
+    for text in ('The author says the password is "not committed" but I am not sure.',
+                 "Ich kann das Problem nicht lösen: Schritt 3 schlägt fehl",
+                 "Der Türcode wird am Montag geändert.", "alarmcode 2024 update"):
+        assert secrets_in(text) == [], text

@@ -470,6 +470,7 @@ CHECKS: dict[str, Check] = {
     # an AWS id in lower case must hold a digit: `asiakirjamallikansio` is a Finnish word
     "aws_id": lambda v: not v.upper().endswith("EXAMPLE") and (
         not v.islower() or any(c.isdigit() for c in v)),
+    "digits1": _digits(1),
     "digits2": _digits(2),
     "digits6": _digits(6),
     "mixed": lambda v: _digit_and_letter(v) or case_random(v),

@@ -282,6 +282,12 @@ _ID_NUMBER_BEFORE = re.compile(
 _NAME_MARK = re.compile(r"[^\W\d_]|[#\"]")  # a letter (of any script), `#` or `"`
 
 
+# Words that name a phone number outright, to tell `Phone on booking: …` from a booking's
+# number (`tel` is in `Hôtel : réservation n° …`, `call` in `recall`: not these)
+_PHONE_NAMES = ("phone", "mobile", "cell", "whatsapp", "telefon", "téléphone", "handy",
+                "portable")
+
+
 def _named_not_phone(text: str, start: int) -> bool:
     """The number at `start` is named as something else: an order, a reference, an id, a
     customer's or a contract's number. (Both regexes need a letter, `#` or `"` before the
@@ -290,10 +296,12 @@ def _named_not_phone(text: str, start: int) -> bool:
     if _NAME_MARK.search(before) is None:
         return False
     near = before[-32:]
-    if ("#" in near or '"' in near or not _NOT_PHONE_SET.isdisjoint(
-            w.lower() for w in _WORDS.findall(near))) and _NOT_PHONE_BEFORE.search(
-                text, max(0, start - 32), start) is not None:
-        return True
+    if "#" in near or '"' in near or not _NOT_PHONE_SET.isdisjoint(
+            w.lower() for w in _WORDS.findall(near)):
+        named = _NOT_PHONE_BEFORE.search(text, max(0, start - 32), start)
+        # (unless a phone word names it first: `Phone on booking: +44 7937 554334`)
+        if named is not None and not _context(text, named.start(), _PHONE_NAMES, 24):
+            return True
     low = before.lower()
     return any(noun in low for noun in _ID_NOUNS) and (
         _ID_NUMBER_BEFORE.search(text, max(0, start - 48), start) is not None)
@@ -444,7 +452,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
                   "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
                   "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
                   "موبايل", "טלפון", "נייד", "মোবাইল", "ফোন", "கைபேசி", "தொலைபேசி",
-                  "meu zap", "zap:")
+                  "meu zap", "zap:", "chiamami", "chiamare al", "llámame", "llamame",
+                  "me liga")
 
 
 def _viewed(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -966,7 +975,8 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
                   "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",
                   "licencia de conducción", "permiso de conducir", "carnet de conducir",
-                  "brevete", "carteira de motorista", "वाहन परवाना")
+                  "brevete", "carteira de motorista", "वाहन परवाना", "carné de conducir",
+                  "carnet de conduir", "permís de conduir")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்", "رقم")
 _DOCUMENT_WORDS = (
@@ -993,14 +1003,15 @@ _DOCUMENT = re.compile(
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"
     + "|".join(map(re.escape, _viewed(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
-    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|num[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
+    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, _viewed(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
     r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
-    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝)?[ \t]{0,3}[\"']?"  # (JSON, SQL: `passport_no = '…'`)
+    # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
+    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\|)?[ \t]{0,3}[\"']?"
     r"(?:(?:" + "|".join(map(re.escape, _viewed(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"

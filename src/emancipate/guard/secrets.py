@@ -50,7 +50,8 @@ _PASSWORD_WORDS = (
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
-    "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড",
+    "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
+    "лозинка",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
@@ -121,7 +122,7 @@ _IS = r"is|est|c'est|c’est|vaut|was|etait|était"
 # string: `\"password\":\"…\"`), a bracket (`['password'] =`, `char password[] =`) and a
 # type annotation (`password: str =`, `val password: String =`; a type's name has its digits
 # at its end, `int32`: `password: lQv71ci2EHaopX5U=MPowX` is a value holding `=`).
-_NAME_END = r"""(?:\[\])?\\?["'`]?\]?\*{0,2}[ \t]{0,16}
+_NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
     (?::[ \t]{0,8}&?(?:'\w+[ \t]{1,8})?[A-Za-z_][A-Za-z_.]*\d{0,3}(?:\[[\w., ]*\])?\??[ \t]{0,8}
     (?==))?"""
 # What may follow a name's last character where its operator begins (a prefilter: the
@@ -674,8 +675,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if len(_UNSPACED_SCRIPT.findall(v, 0, 8)) >= 2:
         return  # a sentence in a script written without blanks, read to the next blank
         # (`パスワードは別のメールでお送りします。`), not a value
-    if spaced:
-        ok = plausible_phrase(v)
+    if spaced:  # (after `:` or `=` a pair of words is a value; after `is`, a quotation)
+        ok = plausible_phrase(v, explicit=any(c in text[pos:m.start(g)] for c in ":="))
     elif g in ("v4", "v7"):  # a literal default of a secret's variable: `getenv("X", "…")`,
         # `ENV['X'] || "…"`, `{{ env "X" | default "…" }}`, `{{ default "…" .Values.x }}`
         env = (_name_words(m.group("env"), len(m.group("env")), "") if g == "v4"
@@ -1092,7 +1093,7 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
-def plausible_phrase(v: str) -> bool:
+def plausible_phrase(v: str, explicit: bool = True) -> bool:
     """A quoted passphrase with spaces: a few words, not a sentence or an instruction."""
     words = v.split()
     if any(c in v for c in "/\\{}%$"):  # a path, a command or a format, not a passphrase
@@ -1100,7 +1101,10 @@ def plausible_phrase(v: str) -> bool:
     # a sentence may end with its punctuation; a phrase with a word such as `Kd8m` is no
     # sentence
     coded = any(_mixed(w) and digit_count(w) for w in words)
-    return (2 <= len(words) <= 6 and len(v) >= 8
+    # (two words named with `is` only with a coded one: `the password is "not committed"` is
+    # a quotation; `password: "rebind ctrl+s"` and `is "Kd8m lagoon"` are values)
+    return ((3 <= len(words) <= 6 or (len(words) == 2 and (coded or explicit)))
+            and len(v) >= 8
             and (coded or not v.rstrip().endswith((".", "?", "!", ":")))
             and not _placeholder(v) and not _PHRASE_HINTS.intersection(w.lower() for w in words))
 
