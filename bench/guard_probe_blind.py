@@ -38,7 +38,8 @@ Caucasus, Central and South Asia, Latin America, Africa; in their own scripts), 
 `blind17/` (seventeenth: a global mix, half technical, half in 30 other languages; measured
 once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `blind18/`
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
-of rounds 15 to 17's fixes, then tuned on). Records separated by
+of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
+seventeenth) was measured once at the end of session 17 and not tuned on. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -80,7 +81,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "fifteenth round": HERE / "data" / "guard" / "blind15",
           "sixteenth round": HERE / "data" / "guard" / "blind16",
           "seventeenth round": HERE / "data" / "guard" / "blind17",
-          "eighteenth round": HERE / "data" / "guard" / "blind18"}
+          "eighteenth round": HERE / "data" / "guard" / "blind18",
+          "nineteenth round": HERE / "data" / "guard" / "blind19"}
 
 
 @dataclass

@@ -119,6 +119,7 @@ BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 4), "third round"
                 "sixteenth round": (74, 0), "personal, sixteenth round": (119, 5),
                 "seventeenth round": (76, 0), "personal, seventeenth round": (121, 4),
                 "eighteenth round": (71, 0), "personal, eighteenth round": (119, 4),
+                "nineteenth round": (69, 0), "personal, nineteenth round": (127, 6),
                 "personal": (397, 0)}
 
 
