@@ -39,7 +39,8 @@ Caucasus, Central and South Asia, Latin America, Africa; in their own scripts), 
 once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `blind18/`
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
-seventeenth) was measured once at the end of session 17 and not tuned on. Records separated by
+seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
+were measured once at the end of session 17 and not tuned on. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -82,7 +83,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "sixteenth round": HERE / "data" / "guard" / "blind16",
           "seventeenth round": HERE / "data" / "guard" / "blind17",
           "eighteenth round": HERE / "data" / "guard" / "blind18",
-          "nineteenth round": HERE / "data" / "guard" / "blind19"}
+          "nineteenth round": HERE / "data" / "guard" / "blind19",
+          "twentieth round": HERE / "data" / "guard" / "blind20"}
 
 
 @dataclass

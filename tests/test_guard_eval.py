@@ -120,6 +120,7 @@ BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 4), "third round"
                 "seventeenth round": (76, 0), "personal, seventeenth round": (121, 4),
                 "eighteenth round": (71, 0), "personal, eighteenth round": (119, 4),
                 "nineteenth round": (69, 0), "personal, nineteenth round": (127, 6),
+                "twentieth round": (68, 2), "personal, twentieth round": (118, 8),
                 "personal": (397, 0)}
 
 
