@@ -227,7 +227,10 @@ def test_the_embedded_model_as_the_in_house_shadow_target(
     (row,) = _verdicts(gw)
     assert row["request_id"] == rid and row["shadow_target"] == "embedded/smollm2-135m-instruct"
     assert row["verdict"] in ("tie", "external_better")  # answered and compared, not an error
-    assert row["judge"] == "exact" and row["latency_ms"] > 0
+    assert row["judge"] == "exact"
+    # the embedded model's attempt was made and counted (its tokens; its latency is recorded
+    # as a number, not asserted on: elapsed time belongs to bench/)
+    assert row["shadow_tokens"] > 0 and row["latency_ms"] >= 0
 
 
 # --- policy -----------------------------------------------------------------------------------
