@@ -617,7 +617,7 @@ class RuleError(ValueError):
     """A rule file that cannot be used: the message names the file, the rule and why."""
 
 
-def _compile(pattern: str, where: str) -> Any:
+def _compile(pattern: str | bytes, where: str) -> Any:
     try:
         return re2.compile(pattern, _OPTIONS)
     except Exception as exc:  # re2.error and its RE2 messages
@@ -667,19 +667,14 @@ def _alternation(patterns: list[str], where: str) -> Any:
         return None
     for p in patterns:
         _compile(p, where)  # name the broken one
-    joined = "|".join(f"(?:{p})" for p in patterns)
-    _compile(joined, where)
-    return re2.compile(joined.encode(), _OPTIONS)
+    return _compile("|".join(f"(?:{p})" for p in patterns).encode(), where)
 
 
 def found(pattern: Any, text: str) -> bool:
-    """Whether a pattern compiled for UTF-8 bytes matches somewhere in `text`: RE2's
-    binding called directly (`match_spans`), not pyre2's `search` on a str, which encodes
-    the text, maps offsets back and builds a match object (~3 µs a call)."""
-    data = text.encode("utf-8", "surrogatepass")
-    if not _DIRECT:
-        return pattern.search(data) is not None
-    return pattern._regexp.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+    """Whether a pattern compiled for UTF-8 bytes matches somewhere in `text` (through
+    `byte_spans`: not pyre2's `search` on a str, which encodes the text, maps offsets back
+    and builds a match object, ~3 µs a call)."""
+    return next(byte_spans(pattern, text.encode("utf-8", "surrogatepass")), None) is not None
 
 
 def word_automaton(words: Iterable[str]) -> Any:

@@ -34,7 +34,7 @@ import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 # Letters of other scripts drawn like Latin ones (Unicode's confusables.txt, cut to the
@@ -426,6 +426,14 @@ def _printable(text: str) -> bool:
     if text.count("\ufffd") * 20 > len(text):  # bytes that are not UTF-8: one C call
         return False
     return len(_NOT_PRINTABLE.findall(text)) * 20 <= len(text)
+
+
+def viewed_words(words: Iterable[str]) -> tuple[str, ...]:
+    """Words (of a word list matched against scanned text) as the view writes them, in lower
+    case: it drops combining marks (Thai and Devanagari words lose their vowel signs and
+    viramas: `มือถือ` is `มอถอ`) and writes Cyrillic and Greek letters drawn like Latin ones
+    as Latin (`κράτησης` is `kpάtησης`); each once."""
+    return tuple(dict.fromkeys(view_of(w).text.lower() for w in words))
 
 
 def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[View]:

@@ -50,7 +50,7 @@ from stdnum.us import ssn as _ssn
 from stdnum.util import NumberValidationModule, get_cc_module
 
 from emancipate.guard.engine import word_automaton
-from emancipate.guard.normalize import view_of
+from emancipate.guard.normalize import viewed_words
 from emancipate.guard.text import replace_each
 
 Hit = tuple[int, int, str]
@@ -437,32 +437,26 @@ def _international_possible(digits: str) -> bool:
 
 
 _PHONE_CONTEXT: tuple[str, ...] = (
-                  "phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
-                  "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
-                  "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
-                  "landline", "switchboard", "dial", "joindre", "numéro", "standard",
-                  # (`contact` alone names pages and links: `/contact (9 104)`)
-                  "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
-                  "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯",
-                  # in more languages: contact, mobile, phone (`連絡先`, `手机号`, `연락처`,
-                  # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
-                  "連絡先", "电话", "手机", "手機", "연락처", "휴대폰", "핸드폰", "전화",
-                  "โทร", "เบอร์", "มือถือ", "điện thoại", "dien thoai", "sđt", "sdt",
-                  "मोबाइल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
-                  "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
-                  "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
-                  "موبايل", "טלפון", "נייד", "মোবাইল", "ফোন", "கைபேசி", "தொலைபேசி",
-                  "meu zap", "zap:", "chiamami", "chiamare al", "llámame", "llamame",
-                  "me liga")
+    "phone", "tel", "tél", "call", "mobile", "cell", "whatsapp", "sms", "fax",
+    "appel", "portable", "téléphone", "telefon", "handy", "caller", "voicemail",
+    "ring me", "text me", "reach me", "reach us", "hotline", "helpline",
+    "landline", "switchboard", "dial", "joindre", "numéro", "standard",
+    # (`contact` alone names pages and links: `/contact (9 104)`)
+    "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
+    "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯",
+    # in more languages: contact, mobile, phone (`連絡先`, `手机号`, `연락처`,
+    # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
+    "連絡先", "电话", "手机", "手機", "연락처", "휴대폰", "핸드폰", "전화",
+    "โทร", "เบอร์", "มือถือ", "điện thoại", "dien thoai", "sđt", "sdt",
+    "मोबाइल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
+    "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
+    "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
+    "موبايل", "טלפון", "נייד", "মোবাইল", "ফোন", "கைபேசி", "தொலைபேசி",
+    "meu zap", "zap:", "chiamami", "chiamare al", "llámame", "llamame",
+    "me liga")
 
 
-def _viewed(words: tuple[str, ...]) -> tuple[str, ...]:
-    """Words as the scanned view writes them (lower case): it drops combining marks, so
-    Thai and Devanagari words lose their vowel signs and viramas (`มือถือ` is `มอถอ`)."""
-    return tuple(dict.fromkeys(view_of(w).text.lower() for w in words))
-
-
-_PHONE_CONTEXT = _viewed(_PHONE_CONTEXT)
+_PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
 
 
 def _email_on_line(text: str, start: int, length: int, emails: list[int]) -> bool:
@@ -990,21 +984,21 @@ _DOCUMENT_WORDS = (
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
-    # in other scripts, as the view writes them (`_viewed`); the words of scripts written
+    # in other scripts, as the view writes them (`viewed_words`); the words of scripts written
     # without spaces are found inside words (`เลขหนังสือเดินทาง`, `的护照`)
-    *((w, "passport") for w in _viewed(_PASSPORT_OTHER)),
-    *((w, "driving_licence") for w in _viewed(_LICENCE_OTHER)),
+    *((w, "passport") for w in viewed_words(_PASSPORT_OTHER)),
+    *((w, "driving_licence") for w in viewed_words(_LICENCE_OTHER)),
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport"
-    r"|paspor|pasipoti|" + "|".join(map(re.escape, _viewed(_PASSPORT_OTHER))) +
+    r"|paspor|pasipoti|" + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"
-    + "|".join(map(re.escape, _viewed(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
+    + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
-    r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, _viewed(_MARKS_OTHER)))
+    r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
     r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
     # or its adjective before the number's mark (`passeport français n° …`)
@@ -1012,7 +1006,7 @@ _DOCUMENT = re.compile(
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\|)?[ \t]{0,3}[\"']?"
-    r"(?:(?:" + "|".join(map(re.escape, _viewed(_MARKS_OTHER))) + r")[ \t]{0,3})?"
+    r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)

@@ -33,7 +33,7 @@ from emancipate.guard.engine import (
     random_token,
     template_ref,
 )
-from emancipate.guard.normalize import base64_only, decoded_text, view_of
+from emancipate.guard.normalize import base64_only, decoded_text, viewed_words
 
 Hit = tuple[int, int, str]  # start, end, detector
 
@@ -345,9 +345,8 @@ _SKIP_WORDS = _words(
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
     "hashing"  # `password hashing to argon2id`: an algorithm
-) | frozenset(  # a booking's or an order's code (`Κωδικός κράτησης: 85CDT0`), as the view
-    # writes the words (Greek letters drawn like Latin ones become Latin)
-    view_of(w).text.lower() for w in ("κράτησης", "παραγγελίας", "προϊόντος", "αποστολής"))
+) | frozenset(viewed_words(  # a booking's or an order's code (`Κωδικός κράτησης: 85CDT0`)
+    ("κράτησης", "παραγγελίας", "προϊόντος", "αποστολής")))
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
 # to send (AWS `ClientRequestToken`, `ChangeToken`, `LifecycleActionToken`) or an
 # anti-forgery token a page hands to every browser (`csrf_token`, `authenticity_token`), not
