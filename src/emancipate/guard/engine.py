@@ -443,6 +443,18 @@ def _digit_and_letter(v: str) -> bool:
     return any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
 
 
+def access_code(v: str) -> bool:
+    """A code that opens something (a door, a safe, a card), as people tell it: 4 to 8 digits,
+    maybe spaced (`0 0 3 4`) or in pairs (`05-34-95`); not a sample everyone writes (`1111`,
+    `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
+    d = v.replace(" ", "").replace("-", "")
+    if not (d.isascii() and d.isdigit() and 4 <= len(d) <= 8) or len(set(d)) == 1:
+        return False
+    if d in "01234567890" or d in "9876543210":
+        return False
+    return not (len(d) == 4 and 1950 <= int(d) <= 2029)
+
+
 def _chat_password(v: str) -> bool:
     """A password given in a chat: three to six words of three letters or more, at most
     half of them words names are made of (`island jigsaw ladder kettle canyon`, not `on the
@@ -485,6 +497,7 @@ CHECKS: dict[str, Check] = {
     # and a symbol people add to a password (`with Tailwind?` is a question)
     "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
     "chat_password": _chat_password,
+    "access_code": access_code,
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
 }
