@@ -84,7 +84,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "seventeenth round": HERE / "data" / "guard" / "blind17",
           "eighteenth round": HERE / "data" / "guard" / "blind18",
           "nineteenth round": HERE / "data" / "guard" / "blind19",
-          "twentieth round": HERE / "data" / "guard" / "blind20"}
+          "twentieth round": HERE / "data" / "guard" / "blind20",
+          "twenty-first round": HERE / "data" / "guard" / "blind21"}
 
 
 @dataclass

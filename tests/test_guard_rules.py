@@ -62,6 +62,20 @@ def test_a_rules_keywords_match_as_the_text_is_folded(tmp_path: Path) -> None:
     assert [f.detector for f in guard.scan("Der Schlüssel: acme739152")] == ["vendor_token"]
 
 
+def test_a_rules_words_in_other_scripts_match_as_the_view_writes_them(tmp_path: Path) -> None:
+    """The scan reads the view, which writes Greek and Cyrillic letters drawn like Latin
+    ones as Latin and drops Thai vowel signs: a rule's regex written with the words people
+    write (`κωδικός`, `пароль`, `รหัสประตู`) is read the same way, or it would never match
+    (every rule in another script missed its own text before)."""
+    path = tmp_path / "acme.toml"
+    path.write_text("[[rules]]\nid = 'acme-other-scripts'\ndetector = 'password'\n"
+                    "regex = \'\'\'(?i)(?:κωδικός|пароль|รหัสประตู)[ \\t]*:[ \\t]*(\\d{6})\'\'\'\n"
+                    "keywords = ['κωδικός', 'пароль', 'รหัสประตู']\n", encoding="utf-8")
+    guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
+    for text in ("Κωδικός: 581374", "пароль: 581374", "รหัสประตู: 581374"):
+        assert [text[f.start:f.end] for f in guard.scan(text)] == ["581374"], text
+
+
 def test_a_rule_with_no_keyword_reads_only_texts_holding_what_it_requires(
         tmp_path: Path) -> None:
     path = tmp_path / "acme.toml"

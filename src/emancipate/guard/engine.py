@@ -38,6 +38,8 @@ from typing import Any
 import ahocorasick
 import re2
 
+from emancipate.guard.normalize import view_of
+
 Hit = tuple[int, int, str, int]  # start, end, detector, priority (lower wins)
 Check = Callable[[str], bool]
 
@@ -630,6 +632,19 @@ class RuleError(ValueError):
     """A rule file that cannot be used: the message names the file, the rule and why."""
 
 
+_OTHER_RUN = re.compile(r"[^\x00-\xff]+")
+
+
+def viewed_pattern(pattern: str) -> str:
+    """A rule's regex with its literals in other scripts written as the view writes text
+    (the scan reads the view): Greek and Cyrillic letters drawn like Latin ones as Latin
+    (`κωδικός` is `kωδikος`), Thai and Devanagari words without their combining marks,
+    full-width punctuation as ASCII. Rules are written in the words people write."""
+    if pattern.isascii():
+        return pattern
+    return _OTHER_RUN.sub(lambda m: view_of(m.group()).text, pattern)
+
+
 def _compile(pattern: str | bytes, where: str) -> Any:
     try:
         return re2.compile(pattern, _OPTIONS)
@@ -678,6 +693,7 @@ def _alternation(patterns: list[str], where: str) -> Any:
     flag inside `(?:…)` ends with it."""
     if not patterns:
         return None
+    patterns = [viewed_pattern(p) for p in patterns]
     for p in patterns:
         _compile(p, where)  # name the broken one
     return _compile("|".join(f"(?:{p})" for p in patterns).encode(), where)
@@ -734,7 +750,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         raise RuleError(f"{where}: unknown check {check!r} (known: {', '.join(_ALL_CHECKS)})")
     group = table.get("secretGroup")
     detector = _detector_for(rule_id, table)
-    pattern, lead = _cut_lead(_open_end(table["regex"]))
+    pattern, lead = _cut_lead(_open_end(viewed_pattern(table["regex"])))
     generic = detector in ("generic_secret", "bearer_token")
     return SecretRule(
         id=rule_id, detector=detector, keywords=keywords,
