@@ -85,7 +85,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "eighteenth round": HERE / "data" / "guard" / "blind18",
           "nineteenth round": HERE / "data" / "guard" / "blind19",
           "twentieth round": HERE / "data" / "guard" / "blind20",
-          "twenty-first round": HERE / "data" / "guard" / "blind21"}
+          "twenty-first round": HERE / "data" / "guard" / "blind21",
+          "twenty-second round": HERE / "data" / "guard" / "blind22"}
 
 
 @dataclass

@@ -86,6 +86,34 @@ def test_a_rule_with_no_keyword_reads_only_texts_holding_what_it_requires(
     assert [f.detector for f in guard.scan("ACME=acme739152")] == ["vendor_token"]
 
 
+def test_a_rule_file_names_word_lists_and_patterns_its_rules_use(tmp_path: Path) -> None:
+    """`[words]` lists and `[patterns]` fragments, used as `%{name}` in a regex, an
+    allowlist and the keywords: a lock's name in many languages stays a list."""
+    path = tmp_path / "acme.toml"
+    path.write_text(
+        "[words]\nlocks = ['zorb hatch', 'kwelp', \"l'ambry\"]\n"
+        "[patterns]\nfour = \'\'\'(\\d{4})\\b\'\'\'\n"
+        "[[rules]]\nid = 'acme-lock'\ndetector = 'password'\n"
+        "regex = \'\'\'(?i)%{locks},? code %{four}\'\'\'\nkeywords = ['%{locks}']\n"
+        "allowlists = [{ regexTarget = 'match', regexes = [\'\'\'(?i)kwelp,? code 0\'\'\'] }]\n",
+        encoding="utf-8")
+    guard = Guard.from_config(GuardConfig(classes=["secret"], rules_files=[str(path)]))
+    texts = ("the zorb hatch code 5820", "the kwelp, code 7316", "l’ambry code 4417",
+             "the kwelp, code 0316")
+    assert [[t[f.start:f.end] for f in guard.scan(t)] for t in texts] == [
+        ["5820"], ["7316"], ["4417"], []]
+    assert not any(GUARD.scan(t) for t in texts)  # (the built-in rules find none of them)
+
+
+def test_an_unknown_word_list_is_named_with_the_file_and_rule(tmp_path: Path) -> None:
+    path = tmp_path / "acme.toml"
+    path.write_text("[words]\nlocks = ['door']\n[[rules]]\nid = 'acme-lock'\n"
+                    "detector = 'password'\nregex = \'\'\'%{lock} (\\d{4})\'\'\'\n"
+                    "keywords = ['door']\n")
+    with pytest.raises(ValidationError, match=r"acme\.toml, rule acme-lock: unknown %\{lock\}"):
+        GuardConfig(classes=["secret"], rules_files=[str(path)])
+
+
 def test_a_rules_entropy_floor_is_lowered_for_hex_digits(tmp_path: Path) -> None:
     """Hex holds 4 bits a character at most: a random 32-digit hex key falls under a rule's
     3.5 bits 18% of the time. For a value of hex digits only the floor is 3.2."""
@@ -346,6 +374,12 @@ def test_values_public_by_design_are_not_secrets() -> None:
     # the same value under a name that is not an identifier's is read
     assert secrets_in('token = "9dd7F_9oN4HZ6ymjI5KbktuCd84JpB1"') == [
         "9dd7F_9oN4HZ6ymjI5KbktuCd84JpB1"]
+    # a JSON Web Key's public members (an IdP's `jwks.json`), not its private `d`
+    jwk = ('{"kty": "EC", "crv": "P-256", "x": "8Kd8W_GaEh5shxAjs2M75D4SBqg_O3U8Vn0PV33D4uc",'
+           ' "y": "GjzsomEI7lcR2kNotOuZcX1Z_Y4fC0kAMz4KNMdlGIY"')
+    assert secrets_in(jwk + "}") == []
+    assert secrets_in(jwk + ', "d": "Hq2vBz8LmXc4Rt7kPw9sNd3fGy6JaQ1bZe5Uo0Ti3Rw"}') == [
+        "Hq2vBz8LmXc4Rt7kPw9sNd3fGy6JaQ1bZe5Uo0Ti3Rw"]
 
 
 def test_names_of_secrets_and_template_pipes_are_not_values() -> None:
@@ -630,4 +664,27 @@ def test_what_the_eighteenth_blind_probe_found_missing_is_read() -> None:
     for text in ('The author says the password is "not committed" but I am not sure.',
                  "Ich kann das Problem nicht lösen: Schritt 3 schlägt fehl",
                  "Der Türcode wird am Montag geändert.", "alarmcode 2024 update"):
+        assert secrets_in(text) == [], text
+
+
+def test_what_the_nineteenth_to_twenty_second_blind_probes_found_missing_is_read() -> None:
+    """Rounds 19 and 20 (session 17's held-out rounds), then 21 (secrets told in everyday
+    prose) and 22 (technical work), each measured once before these fixes: a password in
+    Urdu, Arabic as spoken, Armenian (`գաղտնաբառը … է`), Indonesian (`passwordnya`), Dutch
+    `ww`; an aside in parentheses in another script after the value; a session cookie's
+    `…SESSID`; a key named in katakana; a JSON Web Key's public members are not secrets."""
+    for text, value in (
+            ("وائی فائی کا نام Sukoon_Guest ہے اور پاس ورڈ Rahat5521nest ہے۔", "Rahat5521nest"),
+            ("Գրասենյակի փոստի գաղտնաբառը Sevan2231@ է, խնդրում եմ", "Sevan2231@"),
+            ("Login pakai email toko, passwordnya kuehlapis88!Manis. Pesanan", "kuehlapis88!Manis"),
+            ('Op een geeltje: "HIS inlog: gebruikersnaam invaller2, ww Tulp4410!". Daar', "Tulp4410!"),
+            ("・共有メールボックスのパスワード：Sakura4471!mx（3か月ごとに変更）", "Sakura4471!mx"),
+            ("-H 'cookie: lang=en-GB; BLSESSID=kdjp0r0ftuugzwjt0q6h6p1n1k64pihl' \\",
+             "kdjp0r0ftuugzwjt0q6h6p1n1k64pihl"),
+            ("アカウント名：keiri\nキー：FGOKVN34HNWL7TNREHEZJF66PIPUK437\n種類：時間ベース",
+             "FGOKVN34HNWL7TNREHEZJF66PIPUK437")):
+        found = secrets_in(text)
+        assert [v.strip() for v in found] == [value], text
+    for text in ("see www.example.com for the docs", "ww 2024 results",
+                 "the password hint (a pet's name) is on the fridge"):
         assert secrets_in(text) == [], text

@@ -445,11 +445,17 @@ def _digit_and_letter(v: str) -> bool:
     return any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
 
 
+_EASTERN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
 def access_code(v: str) -> bool:
-    """A code that opens something (a door, a safe, a card), as people tell it: 4 to 8 digits,
-    maybe spaced (`0 0 3 4`) or in pairs (`05-34-95`); not a sample everyone writes (`1111`,
+    """A code that opens something (a door, a safe, a card), as people tell it: 4 to 8 digits
+    (Arabic-Indic and Persian ones too), maybe spaced (`0 0 3 4`), dashed (`9-0-1-5-8`) or in
+    pairs (`05-34-95`), maybe with a letter (`3192A`); not a sample everyone writes (`1111`,
     `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
-    d = v.replace(" ", "").replace("-", "")
+    d = v.replace(" ", "").replace("-", "").translate(_EASTERN_DIGITS)
+    if d[-1:].isalpha() and d[-1:].isascii():
+        d = d[:-1]  # a French entry code's letter (`3192A`)
     if not (d.isascii() and d.isdigit() and 4 <= len(d) <= 8) or len(set(d)) == 1:
         return False
     if d in "01234567890" or d in "9876543210":
@@ -734,13 +740,88 @@ def _allowlists(table: dict[str, Any], where: str, glob: tuple[list[str], list[s
             _alternation(line, where), word_automaton(stop))
 
 
+_WORD_REF = re.compile(r"%\{([A-Za-z_][\w-]*)\}")
+# name -> (the regex it stands for, its words: empty for a pattern)
+Vocabulary = dict[str, tuple[str, list[str]]]
+
+
+def vocabulary(data: dict[str, Any], where: str) -> Vocabulary:
+    """A rule file's `[words]` (named lists of words) and `[patterns]` (named regex
+    fragments), which its rules use as `%{name}` (a lock's name in thirty languages is a
+    list, not a line of regex; the shape of a code is written once for the rules that read
+    one). A pattern may use the word lists and the patterns before it."""
+    out: Vocabulary = {}
+    words, patterns = data.get("words", {}), data.get("patterns", {})
+    if not isinstance(words, dict) or not isinstance(patterns, dict):
+        raise RuleError(f"{where}: `words` and `patterns` must be tables")
+    for name, ws in words.items():
+        if (not isinstance(ws, list) or not ws
+                or not all(isinstance(w, str) and w.strip() for w in ws)):
+            raise RuleError(f"{where}: words.{name} must be a list of non-empty strings")
+        out[name] = (_alternative(ws), ws)
+    for name, pattern in patterns.items():
+        if not isinstance(pattern, str) or not pattern:
+            raise RuleError(f"{where}: patterns.{name} must be a regex")
+        if name in out:
+            raise RuleError(f"{where}: patterns.{name} is also a word list")
+        out[name] = ("(?:" + _expanded(pattern, out, f"{where}, patterns.{name}") + ")", [])
+    return out
+
+
+_APOSTROPHE = re.compile("['’]")
+
+
+def _alternative(words: list[str]) -> str:
+    """A word list as a regex alternation: longest first (RE2 takes the first alternative
+    that matches), literal, blanks as any run of blanks, an apostrophe either way."""
+    out = []
+    for w in sorted(set(words), key=lambda w: (-len(w), w)):
+        parts = [_APOSTROPHE.sub("['’]", re.escape(p)) for p in w.split()]
+        out.append(r"[ \t]+".join(parts))
+    return "(?:" + "|".join(out) + ")"
+
+
+def _expanded(pattern: str, vocab: Vocabulary, where: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in vocab:
+            raise RuleError(f"{where}: unknown %{{{m.group(1)}}} (the file's [words] and "
+                            f"[patterns] have: {', '.join(sorted(vocab)) or 'none'})")
+        return vocab[m.group(1)][0]
+    return _WORD_REF.sub(one, pattern) if "%{" in pattern else pattern
+
+
+def _with_words(table: dict[str, Any], vocab: Vocabulary, where: str) -> dict[str, Any]:
+    """The rule with its `%{name}` references written out: in the regex and the
+    allowlists' regexes as the regex they stand for, as a keyword as the list's words."""
+    out = dict(table)
+    if isinstance(out.get("regex"), str):
+        out["regex"] = _expanded(out["regex"], vocab, where)
+    keywords: list[str] = []
+    for k in out.get("keywords", ()):
+        m = _WORD_REF.fullmatch(k) if isinstance(k, str) else None
+        if m is None:
+            keywords.append(k)
+        elif vocab.get(m.group(1), ("", []))[1]:
+            keywords.extend(vocab[m.group(1)][1])
+        else:
+            raise RuleError(f"{where}: keyword {k} names no word list of the file's [words]")
+    out["keywords"] = keywords
+    out["allowlists"] = [{**a, "regexes": [_expanded(r, vocab, where)
+                                           for r in a.get("regexes", ())]}
+                         for a in out.get("allowlists", ())]
+    return out
+
+
 def rule_from_table(table: dict[str, Any], where: str,
-                    glob: tuple[list[str], list[str]] = ([], [])) -> SecretRule | None:
-    """One rule; None for a rule that only names file paths (a prompt has none)."""
+                    glob: tuple[list[str], list[str]] = ([], []),
+                    vocab: Vocabulary | None = None) -> SecretRule | None:
+    """One rule; None for a rule that only names file paths (a prompt has none).
+    `vocab`: the file's word lists and patterns, for `%{name}` in the rule."""
     rule_id = table.get("id")
     if not isinstance(rule_id, str) or not rule_id:
         raise RuleError(f"{where}: every rule needs an `id`")
     where = f"{where}, rule {rule_id}"
+    table = _with_words(table, vocab or {}, where)
     if "regex" not in table or table.get("path"):
         return None
     keywords = tuple(k.lower() for k in table.get("keywords", ()))
@@ -783,9 +864,10 @@ def load_rules(path: Path) -> list[SecretRule]:
         raise RuleError(f"{path}: {exc}") from None
     head = data.get("allowlist", {})
     glob = (list(head.get("regexes", ())), [s.lower() for s in head.get("stopwords", ())])
+    vocab = vocabulary(data, str(path))
     out = []
     for table in data.get("rules", ()):
-        rule = rule_from_table(table, str(path), glob)
+        rule = rule_from_table(table, str(path), glob, vocab)
         if rule is not None:
             out.append(rule)
     return out
@@ -1065,10 +1147,15 @@ def _name_before(text: str, start: int) -> str:
     return text[i:end]
 
 
+_JWK_PUBLIC = frozenset(("x", "y", "n", "e"))  # (an EC point, an RSA modulus and exponent)
+
+
 def identifier_name(text: str, start: int) -> bool:
     """Whether the name assigned the value that starts at `start` (`NAME=…`, `"name": "…"`,
     `name: '…'`) says it is an identifier, a paging cursor or public data, not a secret."""
     name = _name_before(text, start)
+    if name in _JWK_PUBLIC and "kty" in text[max(0, start - 400):start]:
+        return True  # a JSON Web Key's public members; its `"d"` is the private key
     if name.lower() in ("value", "content"):
         tag = text[max(0, text.rfind("<", max(0, start - 200), start)):start]
         names = _TAG_NAME.findall(tag) if tag.startswith("<") else []

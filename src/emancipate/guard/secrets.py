@@ -51,7 +51,11 @@ _PASSWORD_WORDS = (
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
-    "лозинка",
+    "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
+    "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair",
+    "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
+    # `ww` (Dutch `wachtwoord`, `HIS inlog: …, ww Molen5177!`) only as a word of its own
+    "ww ", "ww:", "ww=",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
@@ -81,7 +85,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "authkey"), "apikey"),
     # a web session's cookie (`laravel_session`, `PHPSESSID`, `sessionid`): its value is
     # the login
-    **dict.fromkeys(("_session", "sessionid", "phpsessid", "jsessionid", "session_token",
+    **dict.fromkeys(("_session", "sessionid", "sessid", "phpsessid", "jsessionid", "session_token",
                      "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
@@ -91,6 +95,11 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "access key": "apikey", "x-jfrog-art-api": "apikey", "x-honeycomb-team": "apikey",
     "credential": "secret", "creds": "secret", "key": "secret", "auth": "secret",
     "jeton": "secret", "cle": "secret", "private_key": "secret",
+    # a key, a secret, a token in other scripts (`キー：FGOK…`, `ключ: …`): machine-written
+    # values only, as after `key`
+    **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "κλειδί", "مفتاح", "מפתח", "시크릿"),
+                    "secret"),
+    **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
     "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
     # a licence's key, in the languages that write it as one word or a phrase
@@ -104,7 +113,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "authorization', 'token": "bearer", "authorization': 'token": "bearer",
     "://": "url",
 }
-_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =",
+_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "ww ",
+                         "ww:", "ww=",
                          "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :",
                          'pass"', "pass'", "pass ==", "key", "auth", "cle", "basic", "bearer",
                          "token", "secret", "jeton", *_KEY_IN_LANGUAGES})
@@ -171,7 +181,8 @@ _TAIL_HEAD = (
         (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|«)?[ \t\u00a0\u202f]{0,8}
         (?P<v>""")
 _TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»]{4,256}?)(?:\*\*)?
-    (?=["'`;,<>)\]}|\s»]|\\|$|\((?![\x00-\x7f]))""", re.X)  # (`etqi0151（私の…`)
+    (?=["'`;,<>)\]}|\s»]|\\|$|\((?=[^)\n]{0,12}[^\x00-\x7f]))""", re.X)
+# (`etqi0151（私の…`, `Fuji7182!hq（3か月ごとに変更）`: an aside in another script)
 # The same with brackets inside the value, read to its end: `db_pass: m{{h}o)p${e]nob(…`, a
 # generated password (`_symbolic`: its brackets do not balance as code's do).
 _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
@@ -258,10 +269,11 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|m|n|niz|nız|miz|mız)?"  # `lösenordet`, `şifresi`
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|m|n|niz|nız|miz|mız|nya|ը)?"  # `lösenordet`, `şifresi`,
+                   # `passwordnya`, Armenian `գաղտնաբառը`
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
                    r"|par[ \t]d[ée]faut))?)"
-                   r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)]|$)")
+                   r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?@'\"<>]{1,256})@(?=[\w\[])"
