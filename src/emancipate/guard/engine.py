@@ -39,6 +39,7 @@ import ahocorasick
 import re2
 
 from emancipate.guard.normalize import view_of
+from emancipate.guard.text import fold
 
 Hit = tuple[int, int, str, int]  # start, end, detector, priority (lower wins)
 Check = Callable[[str], bool]
@@ -625,6 +626,9 @@ class SecretRule:
     # for a rule with no keyword: a literal every match holds; when the text lacks it the
     # rule is not run (one `in` instead of an RE2 pass)
     requires: str = ""
+    # a regex (for bytes) a window must match to be read at all: a cheap test before the
+    # rule's own (`\d{4}`: a code of four digits is in it), or None
+    window_needs: Any = None
     # `case_sensitive_keywords = true`: the keywords as written; a keyword found otherwise
     # (`sub` in prose for a NATS seed's `SUB`) does not run the rule there
     exact_keywords: tuple[str, ...] = ()
@@ -790,22 +794,46 @@ def _expanded(pattern: str, vocab: Vocabulary, where: str) -> str:
     return _WORD_REF.sub(one, pattern) if "%{" in pattern else pattern
 
 
+def _fewest_keywords(keywords: list[str], listed: list[str]) -> tuple[list[str], int]:
+    """The keywords, and of the words from lists only those holding no other keyword: a
+    word that holds one (`alarm code` holds `code`) is found through it, in a window that
+    starts earlier by the returned reach (the furthest a held keyword sits inside a word).
+    Fewer keywords keep the automaton fast: each one it holds costs every scan a little."""
+    folded = [(fold(view_of(w).text), w) for w in dict.fromkeys(listed)]  # (as the scan's
+    # automaton holds them)
+    kept = sorted({k.lower() for k in keywords} | {f for f, _ in folded}, key=len)
+    short: list[str] = []
+    reach = 0
+    for f in kept:
+        inside = [f.find(k) for k in short if k in f]
+        if inside:
+            reach = max(reach, max(inside))
+        else:
+            short.append(f)
+    lower = {k.lower() for k in keywords}
+    return keywords + [w for f, w in folded if f in short and f not in lower], reach
+
+
 def _with_words(table: dict[str, Any], vocab: Vocabulary, where: str) -> dict[str, Any]:
-    """The rule with its `%{name}` references written out: in the regex and the
-    allowlists' regexes as the regex they stand for, as a keyword as the list's words."""
+    """The rule with its `%{name}` references written out: in the regex, `window_needs` and
+    the allowlists' regexes as the regex they stand for, as a keyword as the list's words."""
     out = dict(table)
-    if isinstance(out.get("regex"), str):
-        out["regex"] = _expanded(out["regex"], vocab, where)
+    for key in ("regex", "window_needs"):
+        if isinstance(out.get(key), str):
+            out[key] = _expanded(out[key], vocab, where)
     keywords: list[str] = []
+    listed: list[str] = []
     for k in out.get("keywords", ()):
         m = _WORD_REF.fullmatch(k) if isinstance(k, str) else None
         if m is None:
             keywords.append(k)
         elif vocab.get(m.group(1), ("", []))[1]:
-            keywords.extend(vocab[m.group(1)][1])
+            listed.extend(vocab[m.group(1)][1])
         else:
             raise RuleError(f"{where}: keyword {k} names no word list of the file's [words]")
-    out["keywords"] = keywords
+    out["keywords"], reach = _fewest_keywords(keywords, listed)
+    if reach and "before" in out:
+        out["before"] = int(out["before"]) + reach
     out["allowlists"] = [{**a, "regexes": [_expanded(r, vocab, where)
                                            for r in a.get("regexes", ())]}
                          for a in out.get("allowlists", ())]
@@ -850,6 +878,8 @@ def rule_from_table(table: dict[str, Any], where: str,
         boundary=bool(table.get("boundary", False)),
         skip_identifier_names=bool(table.get("skip_identifier_names", False)),
         requires=str(table.get("requires", "")),
+        window_needs=(_compile(viewed_pattern(table["window_needs"]).encode(), where)
+                      if table.get("window_needs") else None),
         exact_keywords=(tuple(table.get("keywords", ()))
                         if table.get("case_sensitive_keywords") else ()),
         examples=tuple(table.get("examples", ())), negatives=tuple(table.get("negatives", ())),
@@ -1178,6 +1208,8 @@ def run_rule(rule: SecretRule, text: str, positions: Sequence[int], out: list[Hi
         positions = [p for p in positions if text.startswith(rule.exact_keywords, p)]
     for a, b in _windows(positions, rule.before, rule.window, n):
         window = text[a:b]
+        if rule.window_needs is not None and not found(rule.window_needs, window):
+            continue
         work += b - a
         for spans in match_spans(rule, window):
             s, e = _secret_span(spans, rule.group)
