@@ -86,7 +86,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "nineteenth round": HERE / "data" / "guard" / "blind19",
           "twentieth round": HERE / "data" / "guard" / "blind20",
           "twenty-first round": HERE / "data" / "guard" / "blind21",
-          "twenty-second round": HERE / "data" / "guard" / "blind22"}
+          "twenty-second round": HERE / "data" / "guard" / "blind22",
+          "twenty-fourth round": HERE / "data" / "guard" / "blind24"}
 
 
 @dataclass

@@ -667,12 +667,13 @@ def test_what_the_eighteenth_blind_probe_found_missing_is_read() -> None:
         assert secrets_in(text) == [], text
 
 
-def test_what_the_nineteenth_to_twenty_second_blind_probes_found_missing_is_read() -> None:
+def test_what_the_nineteenth_to_twenty_fourth_blind_probes_found_missing_is_read() -> None:
     """Rounds 19 and 20 (session 17's held-out rounds), then 21 (secrets told in everyday
     prose) and 22 (technical work), each measured once before these fixes: a password in
     Urdu, Arabic as spoken, Armenian (`գաղտնաբառը … է`), Indonesian (`passwordnya`), Dutch
     `ww`; an aside in parentheses in another script after the value; a session cookie's
-    `…SESSID`; a key named in katakana; a JSON Web Key's public members are not secrets."""
+    `…SESSID`; a key named in katakana; a JSON Web Key's public members are not secrets.
+    Round 24: Indonesian `sandinya`, Czech `heslo je`, Bengali `হলো`, Hungarian `kulcs`."""
     for text, value in (
             ("وائی فائی کا نام Sukoon_Guest ہے اور پاس ورڈ Rahat5521nest ہے۔", "Rahat5521nest"),
             ("Գրասենյակի փոստի գաղտնաբառը Sevan2231@ է, խնդրում եմ", "Sevan2231@"),
@@ -683,7 +684,13 @@ def test_what_the_nineteenth_to_twenty_second_blind_probes_found_missing_is_read
             ("-H 'cookie: lang=en-GB; BLSESSID=kdjp0r0ftuugzwjt0q6h6p1n1k64pihl' \\",
              "kdjp0r0ftuugzwjt0q6h6p1n1k64pihl"),
             ("アカウント名：keiri\nキー：FGOKVN34HNWL7TNREHEZJF66PIPUK437\n種類：時間ベース",
-             "FGOKVN34HNWL7TNREHEZJF66PIPUK437")):
+             "FGOKVN34HNWL7TNREHEZJF66PIPUK437"),
+            # round 24 (public services), measured once before these
+            ("Emailnya yang bankpangan itu, sandinya nasigoreng2646! . Jangan", "nasigoreng2646!"),
+            ("Jméno mi nadiktovala a heslo je Radnice714*uhr, prý ho", "Radnice714*uhr"),
+            ("জিমেইল। পাসওয়ার্ড হলো sahay6234! — এটা কাউকে দেবেন না", "sahay6234!"),
+            ("Technikai felhasználó: 7kx2mqpt1bnvyrd\nXML aláírókulcs: 80-caf6-62e79312d5937LYAHIZVZ3",
+             "80-caf6-62e79312d5937LYAHIZVZ3")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
     for text in ("see www.example.com for the docs", "ww 2024 results",

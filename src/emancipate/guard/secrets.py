@@ -52,7 +52,8 @@ _PASSWORD_WORDS = (
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
-    "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair",
+    "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
+    "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
     # `ww` (Dutch `wachtwoord`, `HIS inlog: …, ww Molen5177!`) only as a word of its own
     "ww ", "ww:", "ww=",
@@ -97,7 +98,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     # a key, a secret, a token in other scripts (`キー：FGOK…`, `ключ: …`): machine-written
     # values only, as after `key`
-    **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "κλειδί", "مفتاح", "מפתח", "시크릿"),
+    **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "κλειδί", "مفتاح", "מפתח", "시크릿",
+                     "kulcs"),
                     "secret"),
     **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
@@ -148,7 +150,7 @@ _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
-_GLUED_IS = r"係|是|为|為|は|는|은|คอ"
+_GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -172,7 +174,7 @@ _TAIL_HEAD = (
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |፦  # Ethiopic's colon (`የይለፍ ቃል፦ …`)
-           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|einai|ni
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|ni
                             |adalah|là|este|ay)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
