@@ -689,7 +689,8 @@ def test_what_the_nineteenth_to_twenty_fourth_blind_probes_found_missing_is_read
             ("Emailnya yang bankpangan itu, sandinya nasigoreng2646! . Jangan", "nasigoreng2646!"),
             ("Jméno mi nadiktovala a heslo je Radnice714*uhr, prý ho", "Radnice714*uhr"),
             ("জিমেইল। পাসওয়ার্ড হলো sahay6234! — এটা কাউকে দেবেন না", "sahay6234!"),
-            ("Technikai felhasználó: 7kx2mqpt1bnvyrd\nXML aláírókulcs: 80-caf6-62e79312d5937LYAHIZVZ3",
+            ("Technikai felhasználó: 7kx2mqpt1bnvyrd\n"
+             "XML aláírókulcs: 80-caf6-62e79312d5937LYAHIZVZ3",
              "80-caf6-62e79312d5937LYAHIZVZ3")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
