@@ -588,3 +588,30 @@ def test_named_numbers_of_the_eighteenth_blind_probe(guard: Guard) -> None:
             ("| 884120 | Ananya Iyer | PASSPORT | W0295915   | NULL", ("passport", "W0295915"))):
         assert personal(guard, text) == [found], text
     assert personal(guard, "Hôtel : réservation n° 2024-77-19831.") == []
+
+
+def test_phones_and_documents_of_the_twenty_first_to_twenty_fourth_blind_probes(
+        guard: Guard) -> None:
+    """Rounds 21, 22 and 24, measured once before these fixes: `Mobil`, `κινητό`, `ligue-me`,
+    `llamarme`, `WA aku di` before a national number of a region the operator did not list;
+    an adjective before a passport's colon (`Pasaporte mexicano: …`), a comma before its mark
+    (`Reisepass, Nr. …`), a Russian passport's series and number (`68 3184588`). Not a ZIP+4
+    after Washington's `WA`, nor a meter's number (the words for "number" stay out)."""
+    for text, found in (
+            ("Vårdnadshavare: Erik Johansson\nMobil: 076-790 98 23\nE-post: (se nedan)",
+             ("phone", "076-790 98 23")),
+            ("Carsharing Antrag\nName: Lena Schuster\nMobil: 0176 48599025",
+             ("phone", "0176 48599025")),
+            ("πάρτε με στο κινητό 694 181 7985. Ευχαριστώ", ("phone", "694 181 7985")),
+            ("Se houver alguma dúvida ligue-me para o 934 468 445. Obrigada",
+             ("phone", "934 468 445")),
+            ("Kalau ada OTP nanti aku kabari. WA aku di 0821-3174-6069 ya kak.",
+             ("phone", "0821-3174-6069")),
+            ("Clienta: Alejandra Ruiz\nPasaporte mexicano: G76696621 (vigente hasta 2030)",
+             ("passport", "G76696621")),
+            ("Ausweisdokument: Reisepass, Nr. V76ZM067M", ("passport", "V76ZM067M")),
+            ("Загранпаспорт №: 68 3184588, выдан 12.03.2021", ("passport", "68 3184588"))):
+        assert personal(guard, text) == [found], text
+    for text in ("Amazon listing: ASIN B0PW8KBLBS, ships from Kent, WA 98032-4407",
+                 "Zählernummer 764698505, Ablesung am 3. März"):
+        assert personal(guard, text) == [], text

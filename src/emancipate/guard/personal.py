@@ -453,7 +453,14 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
     "موبايل", "טלפון", "נייד", "মোবাইল", "ফোন", "கைபேசி", "தொலைபேசி",
     "meu zap", "zap:", "chiamami", "chiamare al", "llámame", "llamame",
-    "me liga")
+    "me liga",
+    # mobile, phone and "call me" in more languages (`Mobil: 0176 …`, `κινητό`, `WA aku di
+    # 0821-…`, `ligue-me para o …`, `llamarme al …`); not the words for "number", which
+    # name meters, batches and orders as often (`Zählernummer`, `sipariş numarası`)
+    "mobil", "mobiel", "tlf", "tfn", "puh", "gsm", "κινητ", "τηλ", "wa aku", "wa saya", "di wa",
+    "via wa", "no wa", "wa:",  # (not `WA ` alone: Washington's ZIP codes follow it)
+    "ligue", "ligar", "liga-me", "llamar", "llamad", "telefone", "teléfono", "telefono",
+    "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -997,6 +1004,9 @@ _DOCUMENT = re.compile(
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
+    # a comma before the mark (`Reisepass, Nr. …`), an adjective before the colon
+    # (`Pasaporte mexicano: …`)
+    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№))|[ \t]{1,3}[^\W\d_]{4,12}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
@@ -1011,8 +1021,9 @@ _DOCUMENT = re.compile(
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)
     # or a series of letters and the number (`KXO 816079`: `КХО` as the view writes it)
-    # an Indian licence (`MH42 20179348480`: state, office, year, number)
-    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5}|[A-Z]{2,3} \d{6,8}"
+    # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
+    # (`68 3184588`: series, number)
+    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
