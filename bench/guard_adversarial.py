@@ -134,6 +134,15 @@ INPUTS: dict[str, Callable[[random.Random], str]] = {
     "a secret word repeated": lambda r: r.choice(("key", "token", "auth", "secret")) + " pwd ",
     "secret words joined by marks": lambda r: "key" + r.choice("_.-'"),
     "secret words before an operator word": lambda r: "auth " + r.choice(("is", "to", "a")) + " ",
+    # session 18's access-code rules: a code's word, a lock's, a copula and short numbers at
+    # every step; a chat's answers after a password's name; licence words (their rule's
+    # regex first ran out of DFA memory on 32 KB of them and fell back to the slow NFA)
+    "code words, locks and numbers": lambda r: r.choice(
+        ("code ", "the door code is ", "kod do bramy ", "PIN which is ", "koodi on ")
+    ) + _digits(r, 3) + " ",
+    "chat answers after a password word": lambda r: f"password\nBob: its x{r.randint(0, 9)} ",
+    "licence words": lambda r: r.choice(
+        ("license ", "Lizenzschlüssel ", "llicència ", "ライセンス ")),
 }
 
 SIZES = (8 * KB, 32 * KB, 128 * KB, 512 * KB)

@@ -190,6 +190,23 @@ def test_rule_work_is_linear_and_an_emoji_does_not_change_it() -> None:
     assert run_rule(rule, ascii_text, [pos], []) == run_rule(rule, emoji_text, [pos], [])
 
 
+def test_the_code_rules_read_a_text_full_of_their_words_once() -> None:
+    """Counted work: a text made of code and lock words and short numbers (every position a
+    keyword) costs each code rule at most one read of the text; a window with no code's
+    digits in it (`window_needs`) is not read at all."""
+    from emancipate.guard.engine import builtin_rules, run_rule
+
+    rules = {r.id: r for r in builtin_rules()}
+    for rule_id in ("access-code-named", "code-told", "pin-told"):
+        rule = rules[rule_id]
+        for unit in ("code 12 ", "the door code is 4 ", "PIN which is 7 "):
+            for n in (1000, 4000):
+                text = unit * n
+                assert run_rule(rule, text, range(0, len(text), len(unit)), []) <= len(text)
+    text = "the code review is done. " * 40
+    assert run_rule(rules["code-told"], text, [text.index("code")], []) == 0
+
+
 def test_match_spans_agree_with_re2s_finditer_on_any_characters(tmp_path: Path) -> None:
     """`match_spans` calls RE2's binding directly on UTF-8 bytes and counts characters
     itself; its spans must be the public `finditer`'s on the str, group by group, whatever
