@@ -197,14 +197,14 @@ def test_the_code_rules_read_a_text_full_of_their_words_once() -> None:
     from emancipate.guard.engine import builtin_rules, run_rule
 
     rules = {r.id: r for r in builtin_rules()}
-    for rule_id in ("access-code-named", "code-told", "pin-told"):
+    for rule_id in ("access-code-told", "pin-told"):
         rule = rules[rule_id]
         for unit in ("code 12 ", "the door code is 4 ", "PIN which is 7 "):
             for n in (1000, 4000):
                 text = unit * n
                 assert run_rule(rule, text, range(0, len(text), len(unit)), []) <= len(text)
     text = "the code review is done. " * 40
-    assert run_rule(rules["code-told"], text, [text.index("code")], []) == 0
+    assert run_rule(rules["access-code-told"], text, [text.index("code")], []) == 0
 
 
 def test_match_spans_agree_with_re2s_finditer_on_any_characters(tmp_path: Path) -> None:
