@@ -684,13 +684,15 @@ def test_what_the_eighteenth_blind_probe_found_missing_is_read() -> None:
         assert secrets_in(text) == [], text
 
 
-def test_what_the_nineteenth_to_twenty_fourth_blind_probes_found_missing_is_read() -> None:
+def test_what_the_nineteenth_to_twenty_sixth_blind_probes_found_missing_is_read() -> None:
     """Rounds 19 and 20 (session 17's held-out rounds), then 21 (secrets told in everyday
     prose) and 22 (technical work), each measured once before these fixes: a password in
     Urdu, Arabic as spoken, Armenian (`գաղտնաբառը … է`), Indonesian (`passwordnya`), Dutch
     `ww`; an aside in parentheses in another script after the value; a session cookie's
     `…SESSID`; a key named in katakana; a JSON Web Key's public members are not secrets.
-    Round 24: Indonesian `sandinya`, Czech `heslo je`, Bengali `হলো`, Hungarian `kulcs`."""
+    Round 24: Indonesian `sandinya`, Czech `heslo je`, Bengali `হলো`, Hungarian `kulcs`.
+    Round 26: Persian `رمز:`, Serbian `кључ`, Hindi `पासकोड`, a Danish pre-shared key on the next
+    line, a keypad's spaced digits, a parcel locker's pickup code, a manager's code."""
     for text, value in (
             ("وائی فائی کا نام Sukoon_Guest ہے اور پاس ورڈ Rahat5521nest ہے۔", "Rahat5521nest"),
             ("Գրասենյակի փոստի գաղտնաբառը Sevan2231@ է, խնդրում եմ", "Sevan2231@"),
@@ -708,7 +710,18 @@ def test_what_the_nineteenth_to_twenty_fourth_blind_probes_found_missing_is_read
             ("জিমেইল। পাসওয়ার্ড হলো sahay6234! — এটা কাউকে দেবেন না", "sahay6234!"),
             ("Technikai felhasználó: 7kx2mqpt1bnvyrd\n"
              "XML aláírókulcs: 80-caf6-62e79312d5937LYAHIZVZ3",
-             "80-caf6-62e79312d5937LYAHIZVZ3")):
+             "80-caf6-62e79312d5937LYAHIZVZ3"),
+            # round 26 (freelancers, small shops, households), measured once before these
+            ("ایمیل اکانت همان ایمیل قدیمی است.\nرمز: filmkhune2742\nلطفاً", "filmkhune2742"),
+            ("API кључ: bk_prod_brqx7qute038uajjhst60814r7jjpl88mzrmnkwg",
+             "bk_prod_brqx7qute038uajjhst60814r7jjpl88mzrmnkwg"),
+            ("मीटिंग आईडी: 188 5442 3442\nपासकोड: HcBz4i\nबच्चे कैमरा ऑन रखें", "HcBz4i"),
+            ("Foruddelt nøgle (PSK):\nt2XJ0wytfM85v90hQQznHx51hBLw\nIKE-version: IKEv2",
+             "t2XJ0wytfM85v90hQQznHx51hBLw"),
+            ("- front door keypad: 6 1 9 0 6 then the tick button", "6 1 9 0 6"),
+            ("paczkomat przy Biedronce, kod odbioru 572995, ważny do jutra", "572995"),
+            ("si un client veut annuler un ticket il faut le code gérant 423615 puis valider",
+             "423615")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
     for text in ("see www.example.com for the docs", "ww 2024 results",

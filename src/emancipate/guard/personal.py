@@ -971,7 +971,8 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 # D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
-                   "pașaport", "διαβατήριο", "անձնագիր", "கடவுச்சீட்டு", "राहदानी")
+                   "pașaport", "διαβατήριο", "անձնագիր", "கடவுச்சீட்டு", "राहदानी", "گذرنامه",
+                   "پاسپورت")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
                   "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",
@@ -979,7 +980,8 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "brevete", "carteira de motorista", "वाहन परवाना", "carné de conducir",
                   "carnet de conduir", "permís de conduir")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
-_MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்", "رقم")
+_MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்", "رقم",
+                "شماره", "n.º", "n.°")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),

@@ -54,6 +54,8 @@ _PASSWORD_WORDS = (
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
+    "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
+    # password; `رمز` alone is any code)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
     # `ww` (Dutch `wachtwoord`, `HIS inlog: …, ww Molen5177!`) only as a word of its own
     "ww ", "ww:", "ww=",
@@ -98,15 +100,16 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "jeton": "secret", "cle": "secret", "private_key": "secret",
     # a key, a secret, a token in other scripts (`キー：FGOK…`, `ключ: …`): machine-written
     # values only, as after `key`
-    **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "κλειδί", "مفتاح", "מפתח", "시크릿",
-                     "kulcs"),
+    **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "кључ", "κλειδί", "مفتاح", "מפתח",
+                     "시크릿", "kulcs"),
                     "secret"),
     **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
     "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
     # a licence's key, in the languages that write it as one word or a phrase
     **dict.fromkeys(("licensnøgle", "lisensnøkkel", "lizenzschlüssel", "licentiesleutel",
-                     "licensnyckel", "clé de licence", "cle de licence", "clave de licencia",
+                     "licensnyckel", "lisensiesleutel", "clé de licence", "cle de licence",
+                     "clave de licencia",
                      "chiave di licenza", "chave de licença", "klucz licencyjny",
                      "مفتاح الترخيص", "مفتاح المنتج", "lisans anahtarı"), "secret"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
