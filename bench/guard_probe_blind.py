@@ -88,7 +88,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "twenty-first round": HERE / "data" / "guard" / "blind21",
           "twenty-second round": HERE / "data" / "guard" / "blind22",
           "twenty-fourth round": HERE / "data" / "guard" / "blind24",
-          "twenty-sixth round": HERE / "data" / "guard" / "blind26"}
+          "twenty-sixth round": HERE / "data" / "guard" / "blind26",
+          "twenty-eighth round": HERE / "data" / "guard" / "blind28"}
 
 
 @dataclass

@@ -684,7 +684,7 @@ def test_what_the_eighteenth_blind_probe_found_missing_is_read() -> None:
         assert secrets_in(text) == [], text
 
 
-def test_what_the_nineteenth_to_twenty_sixth_blind_probes_found_missing_is_read() -> None:
+def test_what_the_nineteenth_to_twenty_eighth_blind_probes_found_missing_is_read() -> None:
     """Rounds 19 and 20 (session 17's held-out rounds), then 21 (secrets told in everyday
     prose) and 22 (technical work), each measured once before these fixes: a password in
     Urdu, Arabic as spoken, Armenian (`գաղտնաբառը … է`), Indonesian (`passwordnya`), Dutch
@@ -692,7 +692,10 @@ def test_what_the_nineteenth_to_twenty_sixth_blind_probes_found_missing_is_read(
     `…SESSID`; a key named in katakana; a JSON Web Key's public members are not secrets.
     Round 24: Indonesian `sandinya`, Czech `heslo je`, Bengali `হলো`, Hungarian `kulcs`.
     Round 26: Persian `رمز:`, Serbian `кључ`, Hindi `पासकोड`, a Danish pre-shared key on the next
-    line, a keypad's spaced digits, a parcel locker's pickup code, a manager's code."""
+    line, a keypad's spaced digits, a parcel locker's pickup code, a manager's code.
+    Round 28: a hand-typed table of two names and one pipe (not a shell's pipe), Ethiopic's
+    wordspace as a colon, Spanish `contrasenia`, `the pin … is it still …`, a digicode with a
+    letter inside."""
     for text, value in (
             ("وائی فائی کا نام Sukoon_Guest ہے اور پاس ورڈ Rahat5521nest ہے۔", "Rahat5521nest"),
             ("Գրասենյակի փոստի գաղտնաբառը Sevan2231@ է, խնդրում եմ", "Sevan2231@"),
@@ -721,9 +724,17 @@ def test_what_the_nineteenth_to_twenty_sixth_blind_probes_found_missing_is_read(
             ("- front door keypad: 6 1 9 0 6 then the tick button", "6 1 9 0 6"),
             ("paczkomat przy Biedronce, kod odbioru 572995, ważny do jutra", "572995"),
             ("si un client veut annuler un ticket il faut le code gérant 423615 puis valider",
-             "423615")):
+             "423615"),
+            # round 28 (office and field staff), measured once before these
+            ("HubSpot seat for trainees\nusername | password\ntrainee.sales@bw.co | Quota34!",
+             "Quota34!"),
+            ("የቢሮው ዋይፋይ ስም፡ Addis_Office\nየይለፍ ቃል፡ fvwh1741\nእባካችሁ", "fvwh1741"),
+            ("usuario: mostrador1\ncontrasenia: Pxiexr486\n(ojo q distingue mayusc.)", "Pxiexr486"),
+            ("whats the pin again, is it still 2361", "2361"),
+            ("Le digicode de la porte cochère c'est 7A750, ensuite l'interphone", "7A750")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
     for text in ("see www.example.com for the docs", "ww 2024 results",
+                 "echo password | sudo -S\napt update",
                  "the password hint (a pet's name) is on the fridge"):
         assert secrets_in(text) == [], text

@@ -452,11 +452,12 @@ _EASTERN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "012
 def access_code(v: str) -> bool:
     """A code that opens something (a door, a safe, a card), as people tell it: 4 to 8 digits
     (Arabic-Indic and Persian ones too), maybe spaced (`0 0 3 4`), dashed (`9-0-1-5-8`) or in
-    pairs (`05-34-95`), maybe with a letter (`3192A`); not a sample everyone writes (`1111`,
-    `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
+    pairs (`05-34-95`), maybe with a letter (`3192A`, `7A750`); not a sample everyone writes
+    (`1111`, `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
     d = v.replace(" ", "").replace("-", "").translate(_EASTERN_DIGITS)
-    if d[-1:].isalpha() and d[-1:].isascii():
-        d = d[:-1]  # a French entry code's letter (`3192A`)
+    letters = [c for c in d if c.isascii() and c.isalpha()]
+    if len(letters) == 1 and (d[-1] == letters[0] or letters[0] in "ABCD"):
+        d = d.replace(letters[0], "")  # a French entry code's letter (`3192A`, `7A750`)
     if not (d.isascii() and d.isdigit() and 4 <= len(d) <= 8) or len(set(d)) == 1:
         return False
     if d in "01234567890" or d in "9876543210":

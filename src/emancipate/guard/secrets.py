@@ -44,7 +44,8 @@ Hit = tuple[int, int, str]  # start, end, detector
 # is `пapoль`; other languages written as users write them).
 _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
-    "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "passwort",
+    "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "contrasenia",
+    "passwort",
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
@@ -176,7 +177,7 @@ _TAIL_HEAD = (
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
-           |፦  # Ethiopic's colon (`የይለፍ ቃል፦ …`)
+           |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|ni
                             |adalah|là|este|ay)\b
               |=|:|-(?=[ \t]))
@@ -773,6 +774,11 @@ _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table
 _COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|kennwort")
 
 
+# a header of two names and one pipe (`username | password`, a table typed by hand), not a
+# shell's pipe (`echo password | sudo -S`: a name with a blank or a dash)
+_TWO_NAMES = re.compile(r"[ \t]*[A-Za-zÀ-ÿ_]{2,20}[ \t]*\|[ \t]*[A-Za-zÀ-ÿ_]{2,20}[ \t]*")
+
+
 def _column(text: str, pos: int, out: list[Hit]) -> int:
     """The cells of a password column: the keyword ending at `pos` heads a column of a
     table (Markdown `| user | password |`, CSV, TSV, `;`-separated) whose header row holds
@@ -788,7 +794,8 @@ def _column(text: str, pos: int, out: list[Hit]) -> int:
     if ls == 0 and pos > _TABLE_LINE or le == -1:
         return rows
     header = text[ls:le].rstrip("\r")
-    sep = next((d for d in "|\t;," if header.count(d) >= (2 if d == "|" else 1)), None)
+    sep = next((d for d in "|\t;," if header.count(d) >= (2 if d == "|" else 1)
+                or (d == "|" and _TWO_NAMES.fullmatch(header))), None)
     if sep is None or not _is_header(header, sep):
         return rows
     cells = header.split(sep)
