@@ -590,7 +590,7 @@ def test_named_numbers_of_the_eighteenth_blind_probe(guard: Guard) -> None:
     assert personal(guard, "Hôtel : réservation n° 2024-77-19831.") == []
 
 
-def test_phones_and_documents_of_the_twenty_first_to_twenty_sixth_blind_probes(
+def test_phones_and_documents_of_the_twenty_first_to_twenty_eighth_blind_probes(
         guard: Guard) -> None:
     """Rounds 21, 22 and 24, measured once before these fixes: `Mobil`, `κινητό`, `ligue-me`,
     `llamarme`, `WA aku di` before a national number of a region the operator did not list;
@@ -612,7 +612,9 @@ def test_phones_and_documents_of_the_twenty_first_to_twenty_sixth_blind_probes(
             ("Ausweisdokument: Reisepass, Nr. V76ZM067M", ("passport", "V76ZM067M")),
             ("Загранпаспорт №: 68 3184588, выдан 12.03.2021", ("passport", "68 3184588")),
             ("Nacionalidade: brasileira\nPassaporte n.º: GE459163\n", ("passport", "GE459163")),
-            ("نام: سارا احمدی\nشماره گذرنامه: P56688964\n", ("passport", "P56688964"))):
+            ("نام: سارا احمدی\nشماره گذرنامه: P56688964\n", ("passport", "P56688964")),
+            ("आवेदक: सुनीता यादव\nपासपोर्ट नंबर: V3706301\n", ("passport", "V3706301")),
+            ("Bei Fragen erreichen Sie mich unter 0158 7159362.", ("phone", "0158 7159362"))):
         assert personal(guard, text) == [found], text
     for text in ("Amazon listing: ASIN B0PW8KBLBS, ships from Kent, WA 98032-4407",
                  "Zählernummer 764698505, Ablesung am 3. März"):

@@ -460,7 +460,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "mobil", "mobiel", "tlf", "tfn", "puh", "gsm", "κινητ", "τηλ", "wa aku", "wa saya", "di wa",
     "via wa", "no wa", "wa:",  # (not `WA ` alone: Washington's ZIP codes follow it)
     "ligue", "ligar", "liga-me", "llamar", "llamad", "telefone", "teléfono", "telefono",
-    "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer")
+    "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer", "erreichen",
+    "для связи")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -981,7 +982,7 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "carnet de conduir", "permís de conduir")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்", "رقم",
-                "شماره", "n.º", "n.°")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
