@@ -89,6 +89,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "twenty-second round": HERE / "data" / "guard" / "blind22",
           "twenty-fourth round": HERE / "data" / "guard" / "blind24",
           "twenty-sixth round": HERE / "data" / "guard" / "blind26",
+          "twenty-seventh round": HERE / "data" / "guard" / "blind27",
           "twenty-eighth round": HERE / "data" / "guard" / "blind28"}
 
 

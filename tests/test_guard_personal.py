@@ -614,7 +614,13 @@ def test_phones_and_documents_of_the_twenty_first_to_twenty_eighth_blind_probes(
             ("Nacionalidade: brasileira\nPassaporte n.º: GE459163\n", ("passport", "GE459163")),
             ("نام: سارا احمدی\nشماره گذرنامه: P56688964\n", ("passport", "P56688964")),
             ("आवेदक: सुनीता यादव\nपासपोर्ट नंबर: V3706301\n", ("passport", "V3706301")),
-            ("Bei Fragen erreichen Sie mich unter 0158 7159362.", ("phone", "0158 7159362"))):
+            ("Bei Fragen erreichen Sie mich unter 0158 7159362.", ("phone", "0158 7159362")),
+            ('"document": {"type": "PASSPORT", "number": "CL2RC51KL", "issuing_country": "DEU"',
+             ("passport", "CL2RC51KL")),
+            ("applicant_name: Rohan\npassport_no:    V4711629\nplace_of_issue: CHENNAI",
+             ("passport", "V4711629")),
+            ("rtw_doc_type=PASSPORT rtw_doc_number=520400171 rtw_doc_country=GBR",
+             ("passport", "520400171"))):
         assert personal(guard, text) == [found], text
     for text in ("Amazon listing: ASIN B0PW8KBLBS, ships from Kent, WA 98032-4407",
                  "Zählernummer 764698505, Ablesung am 3. März"):

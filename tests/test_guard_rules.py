@@ -695,7 +695,8 @@ def test_what_the_nineteenth_to_twenty_eighth_blind_probes_found_missing_is_read
     line, a keypad's spaced digits, a parcel locker's pickup code, a manager's code.
     Round 28: a hand-typed table of two names and one pipe (not a shell's pipe), Ethiopic's
     wordspace as a colon, Spanish `contrasenia`, `the pin … is it still …`, a digicode with a
-    letter inside."""
+    letter inside. Round 27: Greek `είναι` as the view writes it, a settings row of an SQL
+    insert (`('smtp.password', '…', NOW())`); Laravel's `_token` field is not a secret."""
     for text, value in (
             ("وائی فائی کا نام Sukoon_Guest ہے اور پاس ورڈ Rahat5521nest ہے۔", "Rahat5521nest"),
             ("Գրասենյակի փոստի գաղտնաբառը Sevan2231@ է, խնդրում եմ", "Sevan2231@"),
@@ -731,10 +732,17 @@ def test_what_the_nineteenth_to_twenty_eighth_blind_probes_found_missing_is_read
             ("የቢሮው ዋይፋይ ስም፡ Addis_Office\nየይለፍ ቃል፡ fvwh1741\nእባካችሁ", "fvwh1741"),
             ("usuario: mostrador1\ncontrasenia: Pxiexr486\n(ojo q distingue mayusc.)", "Pxiexr486"),
             ("whats the pin again, is it still 2361", "2361"),
-            ("Le digicode de la porte cochère c'est 7A750, ensuite l'interphone", "7A750")):
+            ("Le digicode de la porte cochère c'est 7A750, ensuite l'interphone", "7A750"),
+            # round 27 (engineers and operators), measured once before these
+            ("Μου είπε ότι ο νέος του κωδικός είναι Sundial2838! και ότι", "Sundial2838!"),
+            ("  ('smtp.user', 'noreply@ostrava.cz', NOW()),\n"
+             "  ('smtp.password', 'BAdCU7DC#ORQj', NOW()),",
+             "BAdCU7DC#ORQj")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
     for text in ("see www.example.com for the docs", "ww 2024 results",
                  "echo password | sudo -S\napt update",
+                 '<input type="hidden" name="_token" value="RGtpoiDTy-habTggfjExcolvdYc9iwo">',
+                 'fields = ("username", "password", "email")',
                  "the password hint (a pet's name) is on the fridge"):
         assert secrets_in(text) == [], text

@@ -1191,6 +1191,8 @@ def identifier_name(text: str, start: int) -> bool:
         tag = text[max(0, text.rfind("<", max(0, start - 200), start)):start]
         names = _TAG_NAME.findall(tag) if tag.startswith("<") else []
         name = names[-1] if names else name
+        if name == "_token":
+            return True  # Laravel's anti-forgery field: `<input type="hidden" name="_token" …>`
     words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.:-]", name)
              for w in _NAME_WORD.findall(part)]
     if not words or "public" in words or "pub" in words:

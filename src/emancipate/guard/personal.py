@@ -1007,6 +1007,10 @@ _DOCUMENT = re.compile(
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
+    # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
+    # `rtw_doc_type=PASSPORT rtw_doc_number=…`)
+    r"(?:[\"']?[ \t]{0,3}[,;]?[ \t]{0,3}[\"']?[\w.]{0,24}?(?i:number|_no|_num|_nr)[\"']?[ \t]{0,3}"
+    r"[:=][ \t]{0,3}[\"']?(?=[A-Z0-9]))?"
     # a comma before the mark (`Reisepass, Nr. …`), an adjective before the colon
     # (`Pasaporte mexicano: …`)
     r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№))|[ \t]{1,3}[^\W\d_]{4,12}(?=[ \t]{0,2}:))?"
@@ -1018,7 +1022,7 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\|)?[ \t]{0,3}[\"']?"
+    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\|)?[ \t]{0,8}[\"']?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
@@ -1157,9 +1161,10 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     # with fewer than 4 of them in the whole text, `_numbers` cannot find anything. Most
     # prose has none or a few: skipping it saved ~6 µs of CPU per request in the overhead
     # bench (A/B), more than its hot cost (~2 µs) since its code is cold between requests.
-    if shape.count(b"0") >= 4:
-        if "passport" in en or "driving_licence" in en:
-            _documents(text, en, work, found)
+    digits = shape.count(b"0")
+    if digits >= 3 and ("passport" in en or "driving_licence" in en):
+        _documents(text, en, work, found)  # (a passport's number may hold 3: `CL2RC51KL`)
+    if digits >= 4:
         taken = bytearray(len(text))
         for s, e, _ in found:
             taken[s:e] = b"\x01" * (e - s)

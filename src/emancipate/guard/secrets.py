@@ -111,7 +111,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(("licensnøgle", "lisensnøkkel", "lizenzschlüssel", "licentiesleutel",
                      "licensnyckel", "lisensiesleutel", "clé de licence", "cle de licence",
                      "clave de licencia",
-                     "chiave di licenza", "chave de licença", "klucz licencyjny",
+                     "chiave di licenza", "chave de licença", "klucz licencyjny", "kunci lisensi",
                      "مفتاح الترخيص", "مفتاح المنتج", "lisans anahtarı"), "secret"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
@@ -150,7 +150,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # an operator (`to`, `should be`, `is`, `est`, `c'est`, `vaut`, `a été`, `lautet`, `or`, …),
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
-_OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]"
+_OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
@@ -178,7 +178,7 @@ _TAIL_HEAD = (
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
-           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|ni
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
                             |adalah|là|este|ay)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
@@ -317,6 +317,19 @@ _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 # a command-line option in an argument list, its value the next string (`["redis-server",
 # "--requirepass", "…"]`: Docker's exec form, Compose's `command:`, Kubernetes' `args:`)
 _FLAG_NAME = re.compile(r"""["'][ \t]*--?[\w-]{1,40}$""")
+
+
+def _key_value_row(text: str, pos: int, m: re.Match[str]) -> bool:
+    """A row of a settings table, the name quoted and its value next (`('smtp.password',
+    'BAdCU7DC#ORQjssEWt', NOW())` in an SQL insert): the name opens a parenthesis or a
+    bracket, and the value mixes the four kinds of character or is a generated password
+    (not a list of names, `("user", "password", "email")`)."""
+    quote = max(text.rfind('"', max(0, pos - 64), pos), text.rfind("'", max(0, pos - 64), pos))
+    opener = text[max(0, quote - 4):max(0, quote)].rstrip(" \t")
+    groups = [g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None]
+    v = m.group(groups[0]) if groups else ""
+    return (quote > 0 and opener.endswith(("(", "[")) and len(v) >= 10
+            and (char_classes(v) >= 4 or _symbolic(v)) and plausible_password(v, True))
 
 
 def _first_argument(text: str, pos: int) -> bool:
@@ -659,7 +672,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                               or (_COMMA_FORM.match(m[0]) and m.group("v6") is None
                                   and not _first_argument(text, pos)
                                   and not _last_pair(text, pos, m.end())
-                                  and not _FLAG_NAME.search(text, max(0, pos - 48), pos))
+                                  and not _FLAG_NAME.search(text, max(0, pos - 48), pos)
+                                  and not _key_value_row(text, pos, m))
                               or (m.group("v5") is not None and not _compare_call(text, pos))):
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
@@ -1108,6 +1122,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     after.extend(_NAME_PARTS.split(mid.lower()))
     if text[max(0, pos - 5):pos].lower() == "token" and _MARKER_TOKEN.intersection(before):
         return True  # `ClientRequestToken`, `ChangeToken`: an idempotency marker
+    if text[max(0, pos - 12):pos] in ('name="_token', "name='_token"):
+        return True  # Laravel's anti-forgery field, `<input type="hidden" name="_token" …>`
     if text[max(0, pos - 4):pos].lower() == "pass" and _PASS_WORD_TAIL.match(mid):
         return True
     if before and before[-1] in ("hash", "hmac") and text[max(0, pos - 6):pos].lower() == (
