@@ -87,7 +87,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "twentieth round": HERE / "data" / "guard" / "blind20",
           "twenty-first round": HERE / "data" / "guard" / "blind21",
           "twenty-second round": HERE / "data" / "guard" / "blind22",
+          "twenty-third round": HERE / "data" / "guard" / "blind23",
           "twenty-fourth round": HERE / "data" / "guard" / "blind24",
+          "twenty-fifth round": HERE / "data" / "guard" / "blind25",
           "twenty-sixth round": HERE / "data" / "guard" / "blind26",
           "twenty-seventh round": HERE / "data" / "guard" / "blind27",
           "twenty-eighth round": HERE / "data" / "guard" / "blind28"}
