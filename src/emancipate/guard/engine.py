@@ -508,6 +508,8 @@ CHECKS: dict[str, Check] = {
     "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
     "chat_password": _chat_password,
     "access_code": access_code,
+    # a password told in prose: letters with digits or symbols, or a short number as a PIN is
+    "mixed_or_code": lambda v: _digit_and_letter(v) or case_random(v) or access_code(v),
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
 }
