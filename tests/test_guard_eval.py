@@ -101,26 +101,33 @@ def test_the_guard_meets_the_regression_floors_on_both_splits() -> None:
 
 
 # Regression floors on the blind probes (`bench/guard_probe_blind.py`), read off the end of
-# the sessions that wrote them (2026-12-04, 2026-12-05, twice): the texts now measure regressions,
-# not quality.
+# the sessions that wrote them (2026-12-04, 2026-12-05 three times): the texts now measure
+# regressions, not quality.
 BLIND_FLOORS = {"first round": (165, 2), "second round": (160, 4), "third round": (142, 6),
                 "fourth round": (149, 3), "personal, fourth round": (160, 0),
                 "fifth round": (118, 3), "personal, fifth round": (171, 0),
                 "sixth round": (95, 1), "personal, sixth round": (134, 0),
                 "seventh round": (79, 2), "personal, seventh round": (72, 1),
-                "eighth round": (86, 3),
-                "ninth round": (78, 3), "personal, ninth round": (126, 3),
-                "tenth round": (79, 3), "personal, tenth round": (160, 1),
-                "eleventh round": (74, 1), "personal, eleventh round": (154, 2),
-                "twelfth round": (90, 3),
-                "thirteenth round": (71, 2), "personal, thirteenth round": (159, 5),
-                "fourteenth round": (66, 2), "personal, fourteenth round": (153, 2),
-                "fifteenth round": (71, 0), "personal, fifteenth round": (104, 7),
-                "sixteenth round": (74, 0), "personal, sixteenth round": (119, 5),
-                "seventeenth round": (76, 0), "personal, seventeenth round": (121, 4),
-                "eighteenth round": (71, 0), "personal, eighteenth round": (119, 4),
-                "nineteenth round": (69, 0), "personal, nineteenth round": (127, 6),
-                "twentieth round": (68, 2), "personal, twentieth round": (118, 8),
+                "eighth round": (86, 3), "ninth round": (78, 3),
+                "personal, ninth round": (126, 3), "tenth round": (79, 3),
+                "personal, tenth round": (160, 1), "eleventh round": (76, 1),
+                "personal, eleventh round": (154, 2), "twelfth round": (90, 3),
+                "thirteenth round": (73, 2), "personal, thirteenth round": (160, 5),
+                "fourteenth round": (70, 2), "personal, fourteenth round": (153, 2),
+                "fifteenth round": (72, 0), "personal, fifteenth round": (104, 7),
+                "sixteenth round": (77, 0), "personal, sixteenth round": (120, 5),
+                "seventeenth round": (78, 0), "personal, seventeenth round": (121, 4),
+                "eighteenth round": (75, 0), "personal, eighteenth round": (119, 4),
+                "nineteenth round": (77, 0), "personal, nineteenth round": (129, 6),
+                "twentieth round": (77, 2), "personal, twentieth round": (118, 8),
+                "twenty-first round": (77, 0), "personal, twenty-first round": (103, 6),
+                "twenty-second round": (80, 0), "personal, twenty-second round": (151, 3),
+                "twenty-third round": (68, 1), "personal, twenty-third round": (122, 7),
+                "twenty-fourth round": (78, 0), "personal, twenty-fourth round": (127, 5),
+                "twenty-fifth round": (64, 0), "personal, twenty-fifth round": (118, 2),
+                "twenty-sixth round": (76, 0), "personal, twenty-sixth round": (129, 2),
+                "twenty-seventh round": (78, 3), "personal, twenty-seventh round": (113, 4),
+                "twenty-eighth round": (77, 0), "personal, twenty-eighth round": (145, 9),
                 "personal": (397, 0)}
 
 
