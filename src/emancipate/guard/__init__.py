@@ -22,10 +22,9 @@ import ahocorasick
 from emancipate.context import Finding
 from emancipate.guard.code import scan_code
 from emancipate.guard.config import GuardConfig
-from emancipate.guard.engine import Hit, SecretRule, resolve, run_rule
+from emancipate.guard.engine import Hit, SecretRule, keyword_key, resolve, run_rule
 from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
-from emancipate.guard.normalize import view_of
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import (
@@ -101,11 +100,11 @@ class Guard:
         entries: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for i, rule in enumerate(self.rules):
             for kw in rule.keywords:  # folded as the text is (`schlüssel`, `contraseña`)
-                entries[fold(view_of(kw).text)].append((_RULE, i))
+                entries[keyword_key(kw)].append((_RULE, i))
         for kw, kind in GENERIC_KEYWORDS.items():
             if any(d in self.enabled for d in _GENERIC_DETECTORS[kind]):
                 # as the automaton reads text: normalised view, then folded (`пароль`)
-                entries[fold(view_of(kw).text)].append(
+                entries[keyword_key(kw)].append(
                     (_LOCAL, kind, word_start_required(kw), keyword_overshoot(kw)))
         if "term" in self.enabled:
             for term in terms:

@@ -446,6 +446,10 @@ def _digit_and_letter(v: str) -> bool:
     return any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
 
 
+def _mixed(v: str) -> bool:
+    return _digit_and_letter(v) or case_random(v)
+
+
 _EASTERN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
@@ -495,7 +499,7 @@ CHECKS: dict[str, Check] = {
     "digits1": _digits(1),
     "digits2": _digits(2),
     "digits6": _digits(6),
-    "mixed": lambda v: _digit_and_letter(v) or case_random(v),
+    "mixed": _mixed,
     # letters no known words make up (an app password without its blanks)
     "not_joined_words": lambda v: not joined_words(v.replace(" ", "")),
     # the same, or capitals that spell no word, as printed on a device's tag (`OIKAWXNT`)
@@ -509,7 +513,7 @@ CHECKS: dict[str, Check] = {
     "chat_password": _chat_password,
     "access_code": access_code,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
-    "mixed_or_code": lambda v: _digit_and_letter(v) or case_random(v) or access_code(v),
+    "mixed_or_code": lambda v: _mixed(v) or access_code(v),
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
 }
@@ -797,13 +801,18 @@ def _expanded(pattern: str, vocab: Vocabulary, where: str) -> str:
     return _WORD_REF.sub(one, pattern) if "%{" in pattern else pattern
 
 
+def keyword_key(keyword: str) -> str:
+    """A keyword as the scan's automaton holds it: the normalised view, then folded
+    (`Пароль` as `пapoль`, `contraseña` as `contrasena`), as the text it reads."""
+    return fold(view_of(keyword).text)
+
+
 def _fewest_keywords(keywords: list[str], listed: list[str]) -> tuple[list[str], int]:
     """The keywords, and of the words from lists only those holding no other keyword: a
     word that holds one (`alarm code` holds `code`) is found through it, in a window that
     starts earlier by the returned reach (the furthest a held keyword sits inside a word).
     Fewer keywords keep the automaton fast: each one it holds costs every scan a little."""
-    folded = [(fold(view_of(w).text), w) for w in dict.fromkeys(listed)]  # (as the scan's
-    # automaton holds them)
+    folded = [(keyword_key(w), w) for w in dict.fromkeys(listed)]
     kept = sorted({k.lower() for k in keywords} | {f for f, _ in folded}, key=len)
     short: list[str] = []
     reach = 0
@@ -1138,6 +1147,8 @@ _ID_NAME_WORDS = frozenset((
 # Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token
 # a page hands to every browser, not a credential (the keyword readers skip it too).
 ANTI_FORGERY_WORDS = frozenset(("csrf", "xsrf", "authenticity"))
+# ... and the names of such fields said whole (Laravel's `<input type="hidden" name="_token">`)
+ANTI_FORGERY_FIELDS = frozenset(("_token",))
 # and any word that says a paging cursor or a request marker (`NextContinuationToken`,
 # `NextMarker`, `ClientRequestToken`), or an anti-forgery token (above; Django's
 # `csrfmiddlewaretoken`), or a CAPTCHA's site key (`data-sitekey`: in the page by design)
@@ -1193,7 +1204,7 @@ def identifier_name(text: str, start: int) -> bool:
         tag = text[max(0, text.rfind("<", max(0, start - 200), start)):start]
         names = _TAG_NAME.findall(tag) if tag.startswith("<") else []
         name = names[-1] if names else name
-        if name == "_token":
+        if name in ANTI_FORGERY_FIELDS:
             return True  # Laravel's anti-forgery field: `<input type="hidden" name="_token" …>`
     words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.:-]", name)
              for w in _NAME_WORD.findall(part)]

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 
 from emancipate.guard.engine import (
+    ANTI_FORGERY_FIELDS,
     ANTI_FORGERY_WORDS,
     PUBLIC_BASE64,
     assignment,
@@ -319,6 +320,12 @@ _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 _FLAG_NAME = re.compile(r"""["'][ \t]*--?[\w-]{1,40}$""")
 
 
+def _value_group(m: re.Match[str]) -> str:
+    """The name of the group of a reader's match that holds the value (each reader names
+    its alternatives' values `v`, `v2`, …)."""
+    return next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
+
+
 def _key_value_row(text: str, pos: int, m: re.Match[str]) -> bool:
     """A row of a settings table, the name quoted and its value next (`('smtp.password',
     'BAdCU7DC#ORQjssEWt', NOW())` in an SQL insert): the name opens a parenthesis or a
@@ -326,8 +333,7 @@ def _key_value_row(text: str, pos: int, m: re.Match[str]) -> bool:
     (not a list of names, `("user", "password", "email")`)."""
     quote = max(text.rfind('"', max(0, pos - 64), pos), text.rfind("'", max(0, pos - 64), pos))
     opener = text[max(0, quote - 4):max(0, quote)].rstrip(" \t")
-    groups = [g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None]
-    v = m.group(groups[0]) if groups else ""
+    v = m.group(_value_group(m))
     return (quote > 0 and opener.endswith(("(", "[")) and len(v) >= 10
             and (char_classes(v) >= 4 or _symbolic(v)) and plausible_password(v, True))
 
@@ -689,7 +695,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return
     if _FLAG_IN_MID.search(m.group("mid")):  # `--secret=db-password --project=…`: the value
         return  # is another option's
-    g = next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
+    g = _value_group(m)
     v = m.group(g)
     end = m.end(g)
     # in a query string (the name after `?` or `&`) the next parameter ends the value; in
@@ -1122,7 +1128,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     after.extend(_NAME_PARTS.split(mid.lower()))
     if text[max(0, pos - 5):pos].lower() == "token" and _MARKER_TOKEN.intersection(before):
         return True  # `ClientRequestToken`, `ChangeToken`: an idempotency marker
-    if text[max(0, pos - 12):pos] in ('name="_token', "name='_token"):
+    if text[start:pos] in ANTI_FORGERY_FIELDS and text[max(0, start - 6):start] in (
+            'name="', "name='"):
         return True  # Laravel's anti-forgery field, `<input type="hidden" name="_token" …>`
     if text[max(0, pos - 4):pos].lower() == "pass" and _PASS_WORD_TAIL.match(mid):
         return True
