@@ -202,6 +202,25 @@ def random_token(v: str, min_length: int = 24) -> bool:
 
 
 _DIGIT_CHARS = "0123456789"
+_ONE_CASE_RUN = re.compile(r"[a-z0-9]{20,}|[A-Z0-9]{20,}")
+
+
+def random_one_case(v: str) -> bool:
+    """A token of letters and digits in one case, as base-36 keys are written
+    (`lgx_live_5gwgv820jstttpiv4hgddj51…`, `5GWGV820JSTT…`): a run of 20 or more such
+    characters, its digits spread through it (3 runs or more) and its entropy that of random
+    base-36 characters of its length (log2(len) - 0.5 - 0.011 len, at most 4.2 bits); not
+    words joined."""
+    for run in _ONE_CASE_RUN.findall(v):
+        n = len(run)
+        if (len(_DIGIT_RUNS.findall(run)) >= 3 and not run.isdigit()
+                and entropy(run) >= min(4.2, math.log2(n) - 0.5 - 0.011 * n)
+                and not wordish(run) and not _HEX_VALUE.fullmatch(run)):
+            return True
+    return False
+
+
+_DIGIT_RUNS = re.compile(r"\d+")
 
 
 def case_random(v: str) -> bool:
@@ -355,9 +374,10 @@ def _bip39_phrase(indices: list[int]) -> bool:
     return hashlib.sha256(data).digest()[0] >> (8 - check_bits) == bits & ((1 << check_bits) - 1)
 
 
-def _bip39(v: str) -> tuple[int, int] | None:
+def _bip39(v: str, checksum: bool = True) -> tuple[int, int] | None:
     """A wallet's seed phrase in `v`: 12 to 24 words of the BIP39 English list whose
-    checksum holds (words from the list picked at random pass one time in 16 to 256); its
+    checksum holds (words from the list picked at random pass one time in 16 to 256; not
+    `checksum`: under a seed phrase's name, whose words are copied by hand); its
     span in `v`, from its first word to its last (the rule's regex reads any run of short
     lower-case words: the words around the phrase are not the secret). Each run of list
     words is tried as a whole and cut by up to two words at either end (a list word beside
@@ -383,7 +403,7 @@ def _bip39(v: str) -> tuple[int, int] | None:
             for a in sorted({a for a in (0, 1, 2, n - size - 2, n - size - 1, n - size)
                              if 0 <= a <= n - size}):
                 words = numbers[a:a + size]
-                if _bip39_phrase(words) and not _repeated(words):
+                if (not checksum or _bip39_phrase(words)) and not _repeated(words):
                     spans = [m.span() for m in _SEED_WORD.finditer(v)]  # found: where
                     return spans[run[a][1]][0], spans[run[a + size - 1][1]][1]
     return None
@@ -546,6 +566,7 @@ MATCH_CHECKS: dict[str, Callable[[str, str], bool]] = {
 SPAN_CHECKS: dict[str, Callable[[str], tuple[int, int] | None]] = {
     # a seed phrase among the words the regex read
     "bip39": _bip39,
+    "bip39_named": lambda v: _bip39(v, checksum=False),
 }
 _ALL_CHECKS = (*CHECKS, *MATCH_CHECKS, *SPAN_CHECKS)
 

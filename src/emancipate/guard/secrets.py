@@ -31,6 +31,7 @@ from emancipate.guard.engine import (
     passphrase,
     placeholder_token,
     public_jwt,
+    random_one_case,
     random_token,
     template_ref,
 )
@@ -59,6 +60,9 @@ _PASSWORD_WORDS = (
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
+    # the English word as the scripts of India, Iran and Japan write it
+    "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
+    "പാസ്വേഡ്", "પાસવર્ડ", "ਪਾਸਵਰਡ", "پسورد", "پاسورد", "パスフレーズ",
     # `ww` (Dutch `wachtwoord`, `HIS inlog: …, ww Molen5177!`) only as a word of its own
     "ww ", "ww:", "ww=",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
@@ -152,7 +156,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|هي|هو")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
@@ -164,8 +168,11 @@ _QUOTE_AHEAD = (r"(?=[^\w\s.\-]|[ \t]{1,24}+(?:[^\w\s.]|" + _OP_WORD_STARTS
                 + r"|[bBrRuUfFLSn]|\r?\n))")
 # …and for a literal passed after the name (`(`, a quote, `<value>`, `=`, `,`, a newline).
 _CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
+# The vowel signs and other marks of the scripts that write them inside a word (`बताया`):
+# not `\w` to Python's `re`, so a name's words after a password's would end at them.
+_MARKS = "\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u1000-\u109f"
 _TAIL_HEAD = (
-    r"""(?P<mid>(?:[\w.\- \t]|['’](?=\w)){0,40}?)""" + _OPERATOR_AHEAD + _NAME_END + r"""
+    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)){0,40}?)""" + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
@@ -179,16 +186,17 @@ _TAIL_HEAD = (
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
+           |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|là|este|ay)\b
+                            |adalah|là|este|ay|e|هي|هو)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
-        (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|«)?[ \t\u00a0\u202f]{0,8}
+        (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|[«「『])?[ \t\u00a0\u202f]{0,8}
         (?P<v>""")
-_TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»]{4,256}?)(?:\*\*)?
-    (?=["'`;,<>)\]}|\s»]|\\|$|\((?=[^)\n]{0,12}[^\x00-\x7f]))""", re.X)
+_TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»「」『』]{4,256}?)(?:\*\*)?
+    (?=["'`;,<>)\]}|\s»」』]|\\|$|\((?=[^)\n]{0,12}[^\x00-\x7f]))""", re.X)
 # (`etqi0151（私の…`, `Fuji7182!hq（3か月ごとに変更）`: an aside in another script)
 # The same with brackets inside the value, read to its end: `db_pass: m{{h}o)p${e]nob(…`, a
 # generated password (`_symbolic`: its brackets do not balance as code's do).
@@ -215,7 +223,9 @@ _QUOTED_HEAD = (
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
-           |Some)\([ \t]{0,4})?""")
+           |Some|(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
+           |FromBase64String|FromHexString|base64_decode|hex2bin|decodeHex|parseHexBinary
+           |hex::decode|from))\([ \t]{0,4})?""")
 _QUOTED = re.compile(_QUOTED_HEAD + r"""
     (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
     re.X)
@@ -728,7 +738,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                                              or (len(v) >= 16 and case_random(v))))
               or (len(v) >= 16 and _generated_password(v, quoted))
               # an API key's name passed with a UUID (`setCapability("accessKey", "8c0b…")`)
-              or (kind == "apikey" and _UUID.fullmatch(v) is not None))
+              # or a key in one case (`Headers.Add("X-Api-Key", "lgx_live_5gwgv820…")`)
+              or (kind == "apikey" and (_UUID.fullmatch(v) is not None
+                                        or random_one_case(v))))
     elif kind == "password":
         ok = plausible_password(v, quoted)
     else:  # (a UUID under an API key's or a secret's name: `API Secret Key: 8e36b6b6-…`)
