@@ -92,7 +92,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "twenty-fifth round": HERE / "data" / "guard" / "blind25",
           "twenty-sixth round": HERE / "data" / "guard" / "blind26",
           "twenty-seventh round": HERE / "data" / "guard" / "blind27",
-          "twenty-eighth round": HERE / "data" / "guard" / "blind28"}
+          "twenty-eighth round": HERE / "data" / "guard" / "blind28",
+          "thirty-third round": HERE / "data" / "guard" / "blind33"}
 
 
 @dataclass

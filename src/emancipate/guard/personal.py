@@ -424,6 +424,53 @@ def _international_valid(digits: str) -> bool:
     return False
 
 
+# A business's line, not a person's: toll-free numbers (`0800 7 23 45 67`, `1-800-…`,
+# `0120-…`), as libphonenumber's metadata types them. (Not premium-rate, shared-cost or
+# universal access numbers: their prefixes are other countries' mobiles and cities, GB's
+# `090` Japan's mobiles, GB's `03` Tokyo.)
+_BUSINESS_TYPES = frozenset(("toll_free",))
+
+
+@functools.cache
+def _business_types(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[int], bool], ...]:
+    """`_country_types` with, for each type, whether it is a business's."""
+    out: list[tuple[re.Pattern[str], frozenset[int], bool]] = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        meta = (phonenumbers.PhoneMetadata.metadata_for_nongeo_region(country_code)
+                if region == "001" else phonenumbers.PhoneMetadata.metadata_for_region(region))
+        if meta is None or meta.general_desc is None:
+            continue
+        general = frozenset(meta.general_desc.possible_length or ())
+        for name in _NUMBER_TYPES:
+            desc = getattr(meta, name, None)
+            if desc is None or not desc.national_number_pattern:
+                continue
+            lengths = tuple(desc.possible_length or ())
+            if lengths and lengths[0] == -1:
+                continue
+            out.append((re.compile(desc.national_number_pattern), frozenset(lengths) or general,
+                        name in _BUSINESS_TYPES))
+    return tuple(out)
+
+
+def business_line(country_code: int, national: str) -> bool:
+    """The national number is of a business's type only (toll-free), of no type a person's
+    line has."""
+    kinds = {business for pattern, lengths, business in _business_types(country_code)
+             if len(national) in lengths and pattern.fullmatch(national) is not None}
+    return kinds == {True}
+
+
+def _international_business(digits: str) -> bool:
+    for k in (1, 2, 3):
+        country_code = int(digits[:k])
+        if _country_types(country_code):
+            rest = digits[k:]
+            return business_line(country_code, rest) or (
+                rest[0] == "0" and business_line(country_code, rest[1:]))
+    return False
+
+
 def _international_possible(digits: str) -> bool:
     """A calling code and a national number of one of its lengths (libphonenumber's
     `is_possible_number`): numbers not assigned yet, or made up, written as phones."""
@@ -512,18 +559,22 @@ def _trunk_prefixes() -> tuple[str, ...]:
     return tuple(sorted({prefix for _, prefix in _national_codes() if prefix}))
 
 
-def _national_anywhere(digits: str) -> bool:
-    """A number valid in the national format of some region: after its trunk prefix
-    (`0…`, Russia's `8 (495) …`), or without one (regions with no trunk prefix, and
-    mobiles that are written without it, such as China's `131 2345 6789`)."""
+def _national_matches(digits: str) -> Iterator[tuple[int, str]]:
+    """Each calling code under which `digits` is a number valid in the national format of a
+    region: after its trunk prefix (`0…`, Russia's `8 (495) …`), or without one (regions
+    with no trunk prefix, and mobiles that are written without it, such as China's
+    `131 2345 6789`); and the national number."""
     index = _codes_by_prefix_and_length()
     for prefix in _trunk_prefixes():
         if digits.startswith(prefix):
             rest = digits[len(prefix):]
-            if any(_valid_for_code(code, rest) for code in index.get((prefix, len(rest)), ())):
-                return True
-    return digits[0] != "0" and any(
-        _valid_for_code(code, digits) for code in index.get(("", len(digits)), ()))
+            for code in index.get((prefix, len(rest)), ()):
+                if _valid_for_code(code, rest):
+                    yield code, rest
+    if digits[0] != "0":
+        for code in index.get(("", len(digits)), ()):
+            if _valid_for_code(code, digits):
+                yield code, digits
 
 
 def _valid_for_code(country_code: int, national: str) -> bool:
@@ -566,7 +617,7 @@ class NumberClassifier:
         if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
             international = digits[2:] if s[0] != "+" else digits
             if work.validated(_international_valid(international)):
-                return True
+                return not _international_business(international)
             # `+1-545-880-7302`, `+44 (0)1632 960540`: written in groups as phone numbers
             # are, a number of the calling code's length is one, assigned or not
             return (8 <= len(international) <= 15 and len(_DIGIT_GROUPS.findall(s)) >= 3
@@ -574,15 +625,34 @@ class NumberClassifier:
                     and _international_possible(international))
         if not 8 <= len(digits) <= 12:
             return False
-        if 9 <= len(digits) <= 11 and any(self._national(region, s, digits, work)
-                                           for region in self.regions):
-            return True
+        if 9 <= len(digits) <= 11:
+            business = False  # valid in a region of the operator's, as a business's line
+            for region in self.regions:
+                if self._national(region, s, digits, work):
+                    if not self._business(region, digits):
+                        return True
+                    business = True
+            if business:
+                return False
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
-        return (bool(text) and (_context(text, start, _PHONE_CONTEXT, 40)
-                                or _email_on_line(text, start, len(s), work.emails))
-                and _uniform(_AREA_CODE.sub("", s, count=1))
-                and work.validated(_national_anywhere(digits)))
+        if not (text and (_context(text, start, _PHONE_CONTEXT, 40)
+                          or _email_on_line(text, start, len(s), work.emails))
+                and _uniform(_AREA_CODE.sub("", s, count=1))):
+            return False
+        matches = list(_national_matches(digits))
+        return work.validated(bool(matches)) and not all(
+            business_line(code, national) for code, national in matches)
+
+    @staticmethod
+    def _business(region: tuple[str, str, frozenset[int], int], digits: str) -> bool:
+        """A number `_national` accepted for `region` is a business's line."""
+        _, rule, _, country_code = region
+        if rule == "zero":
+            return business_line(country_code, digits[1:])
+        if rule == "nanp":
+            return business_line(1, digits[-10:])
+        return business_line(country_code, digits)
 
     def _national(self, region: tuple[str, str, frozenset[int], int], s: str, digits: str,
                   work: ScanWork) -> bool:

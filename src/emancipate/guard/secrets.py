@@ -56,6 +56,7 @@ _PASSWORD_WORDS = (
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
+    "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
@@ -156,7 +157,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|هي|هو")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|fo|fu|هي|هو")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
@@ -172,7 +173,7 @@ _CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
 # not `\w` to Python's `re`, so a name's words after a password's would end at them.
 _MARKS = "\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u1000-\u109f"
 _TAIL_HEAD = (
-    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)){0,40}?)""" + _OPERATOR_AHEAD + _NAME_END + r"""
+    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)){0,48}?)""" + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
@@ -188,7 +189,7 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|là|este|ay|e|هي|هو)\b
+                            |adalah|là|este|ay|e|foi|fue|هي|هو)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -430,7 +431,8 @@ _PLACEHOLDER = re.compile(
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
 )
-_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme",
+_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme", "change_me",
+                      "change-me",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
 # A printf field (`%s`, `%-20s`) ends where a letter or digit cannot follow it: in
