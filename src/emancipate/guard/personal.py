@@ -508,7 +508,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "via wa", "no wa", "wa:",  # (not `WA ` alone: Washington's ZIP codes follow it)
     "ligue", "ligar", "liga-me", "llamar", "llamad", "telefone", "teléfono", "telefono",
     "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer", "erreichen",
-    "для связи")
+    "для связи", "ring mig", "ring meg", "ring til mig", "bel me", "bel mij", "soita minulle",
+    "zadzwoń", "zavolejte", "ruf mich", "rufen sie mich")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1112,6 +1113,13 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
                   "haulage", "car ")
 
 
+# A US state's code before a bare licence makes it a driving licence (`NY license ID 431 839
+# 785`): the states issue them (not `MIT License`, `CC licence`: no state's code).
+_US_STATES = frozenset(f"{code} " for code in (
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC").split())
+
+
 def _document_automaton(cased: bool) -> Any:
     """The document names in one Aho-Corasick automaton (each form to its length, its name
     and its detector): lower case, or (`cased`) as written in lower case, capitalised or in
@@ -1145,7 +1153,8 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         if word in ("licence", "license"):
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
-            if not vehicle:
+            if not vehicle and (text[max(0, i - 3):i] not in _US_STATES
+                                or (i > 3 and text[i - 4].isalnum())):
                 continue
         m = _DOCUMENT.match(text, i)
         if m:
