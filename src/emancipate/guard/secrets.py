@@ -57,6 +57,9 @@ _PASSWORD_WORDS = (
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
+    # a password manager's master password (`masterkoden på en seddel: "…"`)
+    "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
+    "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
