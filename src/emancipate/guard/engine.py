@@ -1233,7 +1233,8 @@ def identifier_name(text: str, start: int) -> bool:
         return bool(words)  # `NEXT_PUBLIC_…`: built into the pages a browser loads
     if not _CREDENTIAL_NAME_WORDS.isdisjoint(words):
         return False  # `session_id`, `csrf_secret` (the key that signs the tokens)
-    return words[-1] in _ID_NAME_WORDS or not _NAME_WORDS_ANYWHERE.isdisjoint(words)
+    return (words[-1] in _ID_NAME_WORDS or not _NAME_WORDS_ANYWHERE.isdisjoint(words)
+            or words[-2:] == ["site", "key"])  # `siteKey`: reCAPTCHA's, in every page
 
 
 def run_rule(rule: SecretRule, text: str, positions: Sequence[int], out: list[Hit]) -> int:

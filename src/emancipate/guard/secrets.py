@@ -58,6 +58,7 @@ _PASSWORD_WORDS = (
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     # a password manager's master password (`masterkoden på en seddel: "…"`)
+    "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
@@ -224,6 +225,7 @@ _QUOTED_HEAD = (
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
            |[ \t]{1,8}(?:""" + _IS + r"""|ist|es|è|é)\b
+           |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
@@ -395,7 +397,8 @@ _SKIP_WORDS = _words(
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
-    "hashing"  # `password hashing to argon2id`: an algorithm
+    "hashing "  # `password hashing to argon2id`: an algorithm
+    "socket"  # `Sec-WebSocket-Key`: a handshake's nonce, sent in the clear
 ) | frozenset(viewed_words(  # a booking's or an order's code (`Κωδικός κράτησης: 85CDT0`)
     ("κράτησης", "παραγγελίας", "προϊόντος", "αποστολής")))
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
@@ -647,7 +650,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return
     if _USERINFO_BEFORE.search(text, max(0, pos - 80), pos):
         return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
-    if _in_arn(text, pos) or _in_template_pipe(text, pos):
+    if _in_arn(text, pos) or _in_template_pipe(text, pos) or _in_expansion(text, pos):
         return
     if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
@@ -766,6 +769,18 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         out.append((m.start(g), end, detector))
 
 
+def _in_expansion(text: str, pos: int) -> bool:
+    """The keyword ends a variable's name in a shell expansion that fails when it is unset
+    (`${DB_PASSWORD:?missing DB_PASSWORD}`): what follows is the error's message, not a
+    value (a default, `${DB_PASSWORD:-…}`, is one)."""
+    if not text.startswith((":?", "?"), pos):
+        return False
+    start = pos
+    while start > 0 and pos - start < 64 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[max(0, start - 2):start] == "${"
+
+
 def _in_arn(text: str, pos: int) -> bool:
     """The keyword is part of an AWS resource name (`arn:aws:secretsmanager:…:secret:app/x`),
     which names a secret, not holds one."""
@@ -857,9 +872,11 @@ def _column(text: str, pos: int, out: list[Hit]) -> int:
             return rows  # the table ends (a row may leave out its last empty cells)
         start, cell = row_cells[k]
         if not _NOT_NAME.search(row):
-            if cell.strip() not in _NO_VALUE:
+            if cell.strip() not in _NO_VALUE and len(cell.split()) < 3:
                 return rows  # names only: a header, not a row of values
-            line = end + 1  # (a row with no password: `Canva<TAB>SSO via Google<TAB>-`)
+            # (a row with no password: `Canva<TAB>SSO via Google<TAB>-`, `| Marina_Guest |
+            # guests | printed on keycard sleeve |`)
+            line = end + 1
             continue
         if _COLUMN_WORD.search(cell) and _is_header(row, sep):
             return rows  # another header (`user3,password`): its own keyword reads on from here
@@ -1150,6 +1167,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         return True  # Laravel's anti-forgery field, `<input type="hidden" name="_token" …>`
     if text[max(0, pos - 4):pos].lower() == "pass" and _PASS_WORD_TAIL.match(mid):
         return True
+    if before and before[-1] in _PUBLIC_WORDS and text[max(0, pos - 3):pos].lower() == "key":
+        return True  # `siteKey` (reCAPTCHA's, sent to every browser), `publicKey`
     if before and before[-1] in ("hash", "hmac") and text[max(0, pos - 6):pos].lower() == (
             "secret"):
         before.pop()  # `vnp_HashSecret`, `hmac_secret`: the key a hash is signed with
