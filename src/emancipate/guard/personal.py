@@ -509,7 +509,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "ligue", "ligar", "liga-me", "llamar", "llamad", "telefone", "teléfono", "telefono",
     "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer", "erreichen",
     "для связи", "ring mig", "ring meg", "ring til mig", "bel me", "bel mij", "soita minulle",
-    "zadzwoń", "zavolejte", "ruf mich", "rufen sie mich")
+    "zadzwoń", "zavolejte", "ruf mich", "rufen sie mich", "hp:", "hp :")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1044,7 +1044,7 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "անձնագիր", "கடவுச்சீட்டு", "राहदानी", "گذرنامه",
-                   "پاسپورت")
+                   "پاسپورت", "رقم الجواز")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
                   "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",

@@ -161,7 +161,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|fo|fu|هي|هو")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|fo|fu|هي|هو|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
@@ -193,7 +193,7 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|là|este|ay|e|foi|fue|هي|هو)\b
+                            |adalah|là|este|ay|e|foi|fue|هي|هو|היא|הוא)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -603,7 +603,8 @@ def _random_part(v: str) -> bool:
 
 def _bearer_ok(v: str) -> bool:
     return not _placeholder(v) and entropy(v) >= 3.0 and (
-        any(ch.isdigit() for ch in v) or len(v) >= 24)
+        any(ch.isdigit() for ch in v) or len(v) >= 24) and not (
+        v.startswith("eyJ") and public_jwt(v))
 
 
 def _basic_ok(v: str) -> bool:
