@@ -625,3 +625,22 @@ def test_phones_and_documents_of_the_twenty_first_to_twenty_eighth_blind_probes(
     for text in ("Amazon listing: ASIN B0PW8KBLBS, ships from Kent, WA 98032-4407",
                  "Zählernummer 764698505, Ablesung am 3. März"):
         assert personal(guard, text) == [], text
+
+
+def test_phones_documents_and_business_lines_of_the_thirty_first_to_thirty_fourth_blind_probes(
+        guard: Guard) -> None:
+    for text, found in (
+            ("Keisha Washington, NY license ID 431 839 785, personal email",
+             ("driving_licence", "431 839 785")),
+            ("Ring mig på 070-650 42 32 om något saknas", ("phone", "070-650 42 32")),
+            ("Klien: Ibu Dewi Lestari\nHP: 0812-4249-1716", ("phone", "0812-4249-1716")),
+            ("اسم الموظف: سامر خليل\nرقم الجواز: U4817660\n", ("passport", "U4817660")),
+            # a Japanese mobile is GB's premium-rate shape: only toll-free lines are businesses'
+            ("携帯 090-1234-5678", ("phone", "090-1234-5678"))):
+        assert personal(guard, text) == [found], text
+    # toll-free numbers are a business's line (libphonenumber's type), in any region's form
+    for text in ("Servicehotline (kostenlos): 0800 7 23 45 67",
+                 "toll free for the airline is 1-800-257-1993 but they keep hanging up",
+                 "Hotline: 0 800 29 66 34", "+49 800 7234567", "+1 888 555 0123",
+                 "SIL license 12345678 for the font", "MIT License 2024 Copyright 12345678"):
+        assert personal(guard, text) == [], text

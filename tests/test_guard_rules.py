@@ -746,3 +746,68 @@ def test_what_the_nineteenth_to_twenty_eighth_blind_probes_found_missing_is_read
                  'fields = ("username", "password", "email")',
                  "the password hint (a pet's name) is on the fridge"):
         assert secrets_in(text) == [], text
+
+
+def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_read() -> None:
+    """Session 19: rounds 23 and 25 (held out in session 18, tuned on now) and rounds 31–34,
+    each measured once before these."""
+    for text, value in (
+            # a word's vowel signs between the name and its operator (Hindi `बताया`)
+            ("पासवर्ड उन्होंने मुझे बताया है: gudiya2250@", "gudiya2250@"),
+            ("Și parola mea e castravete08H34, poate", "castravete08H34"),
+            ("オーバーライド用パスワード「WJ3882zt」を入力してOK", "WJ3882zt"),
+            ("パスワードは「WJ3882zt」を入力", "WJ3882zt"),  # (the quotes were in the value)
+            ("كلمة المرور التي أظن أنني وضعتها هي Sakheel&6522l لكن", "Sakheel&6522l"),
+            ("என் ஐடி DRV-CHN-2231, பாஸ்வேர்டு Kaveri@2467. நேற்று", "Kaveri@2467"),
+            ('SECRET_KEY = base64.b64decode("MDIyZDEzZDIwZDYxZTMxNDhjMTgyYTA5MDE4YjI3NDg2Nzk1")',
+             "MDIyZDEzZDIwZDYxZTMxNDhjMTgyYTA5MDE4YjI3NDg2Nzk1"),
+            ('http.DefaultRequestHeaders.Add("X-Api-Key", '
+             '"lgx_live_5gwgv820jstttpiv4hgddj51f7cwxpyjslvp1wvb");',
+             "lgx_live_5gwgv820jstttpiv4hgddj51f7cwxpyjslvp1wvb"),
+            # a value ending in digits and a unit's letters is no quantity
+            ("who changed the wifi password?\nMia: new one is nsnpc636LB", "nsnpc636LB"),
+            ("[09:12] Dave R: anyone know the root pw for the build box?\n"
+             "[09:14] Sam K: it's nsnpc636LB unless someone changed it", "nsnpc636LB"),
+            ("achei o cartão do chip na mochila, o PUK é 75067611. como", "75067611"),
+            ("el codi de la porta és 6176B, agafar", "6176B"),
+            ("a senha temporária que o suporte me passou ontem foi BrasilPedido!56, mas",
+             "BrasilPedido!56"),
+            ("Логин lab-scan, пароль приложения oeipsbwmvulpyogx. Принтер", "oeipsbwmvulpyogx"),
+            ("са лозинком VYwtms438. Хоћу", "VYwtms438"),
+            ("A régi jelszavam Tokaj49!Wmdi volt.", "Tokaj49!Wmdi"),
+            ('the restore tool will ask for the passphrase, which is "tulip violin copper '
+             'orbit meadow" (all lowercase)', "tulip violin copper orbit meadow"),
+            ("Last night I closed it with the code 7010 and now the screen says ERROR", "7010"),
+            ("$ zip -e -P 'Churros$113' audit_transaksi_Q1.zip transaksi.csv", "Churros$113"),
+            ("הסיסמה של המשתמש המשותף לתוכנת הנהלת החשבונות היא SabraKinneret99! וכולם",
+             "SabraKinneret99!"),
+            ("| Network | Who uses it | Password |\n|---|---|---|\n"
+             "| Marina_Guest | guests | printed on keycard sleeve |\n"
+             "| Marina_BO | front desk | Driftwood995? |", "Driftwood995?"),
+            ("DB_PASSWORD=${DB_PASSWORD:-Xk92!mLpq7}", "Xk92!mLpq7")):
+        found = secrets_in(text)
+        assert [v.strip() for v in found] == [value], text
+    jwt_sample = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6Ikpv"
+                  "aG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+    for text in ("DB_PASSWORD: ${DB_PASSWORD:?missing DB_PASSWORD}",
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                 '"recaptcha": { "siteKey": "6LfEmyDYbaayOEOOti_VXG2L3gD_ZZ4n4DpAKsVh" }',
+                 "REDIS_URL=redis://:CHANGE_ME@localhost:6379/0",
+                 'client = MqttClient(host, user=os.environ["U"], password=os.environ["P"])',
+                 "Server=db;User Id=u;Password={contraseña del gestor de secretos};",
+                 "unzip -p archive2024.zip notes.txt | less",
+                 "I took the example token from the jwt.io intro page:\n" + jwt_sample,
+                 "Authorization: Bearer " + jwt_sample,
+                 "username e password sono richiesti"):
+        assert secrets_in(text) == [], text
+
+
+def test_a_secret_key_in_one_case_is_told_from_words() -> None:
+    """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
+    with numbers do not."""
+    from emancipate.guard.engine import random_one_case
+    assert random_one_case("5gwgv820jstttpiv4hgddj51f7cwxpyjslvp1wvb")
+    assert random_one_case("lgx_live_5gwgv820jstttpiv4hgddj51f7cwxpyjslvp1wvb")
+    for name in ("ubuntu2204lts20240115build3", "project2024q3budget10final",
+                 "application_json_content_type_header", "9f86d081884c7d659a2feaa0c55ad015"):
+        assert not random_one_case(name), name

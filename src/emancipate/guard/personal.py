@@ -1115,9 +1115,9 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
 
 # A US state's code before a bare licence makes it a driving licence (`NY license ID 431 839
 # 785`): the states issue them (not `MIT License`, `CC licence`: no state's code).
-_US_STATES = frozenset(f"{code} " for code in (
+_US_STATES = frozenset(code + " " for code in _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC").split())
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC"))
 
 
 def _document_automaton(cased: bool) -> Any:

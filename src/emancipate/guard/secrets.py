@@ -177,7 +177,8 @@ _CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
 # not `\w` to Python's `re`, so a name's words after a password's would end at them.
 _MARKS = "\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u1000-\u109f"
 _TAIL_HEAD = (
-    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)){0,48}?)""" + _OPERATOR_AHEAD + _NAME_END + r"""
+    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)){0,48}?)"""
+    + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
