@@ -96,7 +96,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-first round": HERE / "data" / "guard" / "blind31",
           "thirty-second round": HERE / "data" / "guard" / "blind32",
           "thirty-third round": HERE / "data" / "guard" / "blind33",
-          "thirty-fourth round": HERE / "data" / "guard" / "blind34"}
+          "thirty-fourth round": HERE / "data" / "guard" / "blind34",
+          "thirty-fifth round": HERE / "data" / "guard" / "blind35"}
 
 
 @dataclass

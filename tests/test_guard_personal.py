@@ -425,7 +425,11 @@ def test_documents_versions_and_named_numbers_of_the_fourth_blind_probe(guard: G
     # an address is still one, and a number after "account #" that is then called
     assert personal(guard, "the VPN gateway is 2.4.1.9, the DNS 1.1.1.1") == [
         ("ipv4", "2.4.1.9"), ("ipv4", "1.1.1.1")]
-    assert personal(guard, "send the account # to 2155550123 now")
+    assert personal(guard, "send the account # to 215-555-0123 now")
+    # (ten digits run together are a phone's only where the text says so: student numbers,
+    # epoch seconds and order numbers are written so as often)
+    assert personal(guard, "call 2155550123 now")
+    assert personal(guard, "Öğrenci No   Ders\n2023019263  BLM203\n2023059685  BLM101") == []
 
 
 def test_order_numbers_sections_timestamps_and_glued_names_of_the_fifth_blind_probe(
@@ -636,11 +640,16 @@ def test_phones_documents_and_business_lines_of_the_thirty_first_to_thirty_fourt
             ("Klien: Ibu Dewi Lestari\nHP: 0812-4249-1716", ("phone", "0812-4249-1716")),
             ("اسم الموظف: سامر خليل\nرقم الجواز: U4817660\n", ("passport", "U4817660")),
             # a Japanese mobile is GB's premium-rate shape: only toll-free lines are businesses'
-            ("携帯 090-1234-5678", ("phone", "090-1234-5678"))):
+            ("携帯 090-1234-5678", ("phone", "090-1234-5678")),
+            ("Oona Virtanen, passin numero ZM0665018, voimassa 02/2030.",
+             ("passport", "ZM0665018"))):
         assert personal(guard, text) == [found], text
     # toll-free numbers are a business's line (libphonenumber's type), in any region's form
     for text in ("Servicehotline (kostenlos): 0800 7 23 45 67",
                  "toll free for the airline is 1-800-257-1993 but they keep hanging up",
                  "Hotline: 0 800 29 66 34", "+49 800 7234567", "+1 888 555 0123",
-                 "SIL license 12345678 for the font", "MIT License 2024 Copyright 12345678"):
+                 "SIL license 12345678 for the font", "MIT License 2024 Copyright 12345678",
+                 "Zentrale: +49 221 4710-0",  # a switchboard, its extension 0
+                 "Quote Q-07990017 valid until 30/06/2025", "passive 12345678 mode",
+                 "Dodavatel: Školní nábytek Morava s.r.o., IČO 27390406"):
         assert personal(guard, text) == [], text

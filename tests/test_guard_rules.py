@@ -784,7 +784,15 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
             ("| Network | Who uses it | Password |\n|---|---|---|\n"
              "| Marina_Guest | guests | printed on keycard sleeve |\n"
              "| Marina_BO | front desk | Driftwood995? |", "Driftwood995?"),
-            ("DB_PASSWORD=${DB_PASSWORD:-Xk92!mLpq7}", "Xk92!mLpq7")):
+            ("DB_PASSWORD=${DB_PASSWORD:-Xk92!mLpq7}", "Xk92!mLpq7"),
+            # round 35 (schools and universities)
+            ("رمز ورود مراقب در سامانه: zgNCIO9B#x . لطفاً", "zgNCIO9B#x"),
+            ("รหัสผู้ดูแลเครื่องพิมพ์ที่ช่างให้มาคือ yLG@h9UAIf", "yLG@h9UAIf"),
+            ("https://moodle.example.edu/webservice/rest/server.php?wstoken="
+             "89956855271a1ea1bc6d84fa9fa07e36&wsfunction=core",
+             "89956855271a1ea1bc6d84fa9fa07e36"),
+            ("Heslo, ktoré mi prišlo v uvítacom maile, je pmMl26!cBaFZ a nikdy", "pmMl26!cBaFZ"),
+            ("Palvelinsali on kellarissa. Oven kulkukoodi on 293407 ja sen jälkeen #.", "293407")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
     jwt_sample = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6Ikpv"
@@ -798,6 +806,7 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
                  "unzip -p archive2024.zip notes.txt | less",
                  "I took the example token from the jwt.io intro page:\n" + jwt_sample,
                  "Authorization: Bearer " + jwt_sample,
+                 "SASL LOGIN authentication failed: UGFzc3dvcmQ6",
                  "username e password sono richiesti"):
         assert secrets_in(text) == [], text
 

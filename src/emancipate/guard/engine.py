@@ -538,6 +538,9 @@ CHECKS: dict[str, Check] = {
     "access_code": access_code,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
     "mixed_or_code": lambda v: _mixed(v) or access_code(v),
+    # letters with digits, or words joined as password managers make them
+    # (`Thistle-correct-otter-granite`)
+    "mixed_or_passphrase": lambda v: _mixed(v) or passphrase(v.lower()),
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
 }

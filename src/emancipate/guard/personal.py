@@ -257,7 +257,9 @@ _NOT_PHONE_WORDS = (
     "factuurnummer", "klantnummer", "pedido", "factura", "ordine", "fattura", "encomenda",
     # an article's number, a booking's (`Art.-Nr. 4711-0815-22`, `réservation n° 2024-77-…`)
     "art", "artikel", "artikelnummer", "article", "réservation", "reservation", "booking",
-    "buchung", "reserva", "prenotazione")
+    "buchung", "reserva", "prenotazione",
+    # a quote's (`Quote Q-07990017`), a company's registration (Czech `IČO 27390406`, `DIČ`)
+    "quote", "quotation", "devis", "angebot", "offerte", "ičo", "ico", "dič")
 _NOT_PHONE_SET = frozenset(_NOT_PHONE_WORDS)
 _NOT_PHONE_BEFORE = re.compile(
     r"(?:\b(?:" + "|".join(w for w in _NOT_PHONE_WORDS if w != "id")
@@ -613,8 +615,8 @@ class NumberClassifier:
 
     def phone(self, s: str, digits: str, work: ScanWork, text: str = "", start: int = 0
               ) -> bool:
-        if work.exhausted:
-            return False
+        if work.exhausted or s.endswith("-0"):
+            return False  # (`+49 221 4710-0`: a company's switchboard, its extension 0)
         if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
             international = digits[2:] if s[0] != "+" else digits
             if work.validated(_international_valid(international)):
@@ -628,7 +630,15 @@ class NumberClassifier:
             return False
         if 9 <= len(digits) <= 11:
             business = False  # valid in a region of the operator's, as a business's line
+            # ten digits run together are a student's, an order's, a second's number as
+            # often as a US phone's: only where the text says it is a phone
+            bare = None
             for region in self.regions:
+                if region[1] == "nanp" and s.isdigit():
+                    if bare is None:
+                        bare = not (text and _context(text, start, _PHONE_CONTEXT, 40))
+                    if bare:
+                        continue
                 if self._national(region, s, digits, work):
                     if not self._business(region, digits):
                         return True
@@ -1062,6 +1072,7 @@ _DOCUMENT_WORDS = (
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
     ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
+    ("passi", "passport"),  # Finnish (`passin numero ZM0665018`)
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
@@ -1072,7 +1083,8 @@ _DOCUMENT_WORDS = (
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport"
-    r"|paspor|pasipoti|" + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
+    r"|paspor|pasipoti|passi(?=n?[\s:.])|"
+    + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"

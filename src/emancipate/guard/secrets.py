@@ -57,8 +57,9 @@ _PASSWORD_WORDS = (
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
-    # a password manager's master password (`masterkoden på en seddel: "…"`)
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
+    "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
+    # a password manager's master password (`masterkoden på en seddel: "…"`)
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
@@ -102,6 +103,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(("_session", "sessionid", "sessid", "phpsessid", "jsessionid", "session_token",
                      "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
+    "wstoken": "apikey",  # Moodle's web service token in its REST URLs
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
     **dict.fromkeys((f"{w}{sep}{n}" for w in ("recovery", "backup") for n in ("code", "key")
@@ -602,6 +604,9 @@ def _random_part(v: str) -> bool:
         and digit_count(p) >= 2 for p in v.split("."))
 
 
+_SASL_PROMPTS = frozenset(("VXNlcm5hbWU6", "UGFzc3dvcmQ6"))
+
+
 def _bearer_ok(v: str) -> bool:
     return not _placeholder(v) and entropy(v) >= 3.0 and (
         any(ch.isdigit() for ch in v) or len(v) >= 24) and not (
@@ -763,6 +768,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if ok and v.endswith("=") and base64_only(v):
         decoded = decoded_text(v)  # `UkVQTEFDRV9NRQ==`: base64 of `REPLACE_ME`, a template's
         ok = decoded is None or not _placeholder(decoded)
+    if ok and v in _SASL_PROMPTS:
+        ok = False  # base64 of `Username:` and `Password:`: SMTP's AUTH LOGIN prompts in a log
     if ok and _PUBLIC_VALUE.match(v):
         ok = False  # a publishable key: `key: 'pk_live_…'` (Stripe, Paystack, Clerk), PubNub's
         # `publishKey: "pub-c-…"`, `…_public_…`: written into the pages a browser loads
