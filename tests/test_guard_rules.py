@@ -792,7 +792,10 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
              "89956855271a1ea1bc6d84fa9fa07e36&wsfunction=core",
              "89956855271a1ea1bc6d84fa9fa07e36"),
             ("Heslo, ktoré mi prišlo v uvítacom maile, je pmMl26!cBaFZ a nikdy", "pmMl26!cBaFZ"),
-            ("Palvelinsali on kellarissa. Oven kulkukoodi on 293407 ja sen jälkeen #.", "293407")):
+            ("Palvelinsali on kellarissa. Oven kulkukoodi on 293407 ja sen jälkeen #.", "293407"),
+            # older rounds' long tail
+            ('[09:13] Hugo : réseau "VIDAL-Bureaux", la clé c\'est Tigre.Winter47',
+             "Tigre.Winter47")):
         found = secrets_in(text)
         assert [v.strip() for v in found] == [value], text
     jwt_sample = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6Ikpv"
@@ -807,6 +810,7 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
                  "I took the example token from the jwt.io intro page:\n" + jwt_sample,
                  "Authorization: Bearer " + jwt_sample,
                  "SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+                 "le réseau social, clé de voûte du projet",
                  "username e password sono richiesti"):
         assert secrets_in(text) == [], text
 

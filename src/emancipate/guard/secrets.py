@@ -319,7 +319,8 @@ def _wifi_before(text: str, pos: int) -> bool:
     for every `key` of a text.)"""
     line = text[max(text.rfind("\n", max(0, pos - 200), pos) + 1, pos - 200):pos].lower()
     return ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
-            or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line)
+            or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line
+            or "réseau" in line or "netzwerk" in line)  # (`réseau "X", la clé c'est …`)
 
 
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
