@@ -97,7 +97,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-second round": HERE / "data" / "guard" / "blind32",
           "thirty-third round": HERE / "data" / "guard" / "blind33",
           "thirty-fourth round": HERE / "data" / "guard" / "blind34",
-          "thirty-fifth round": HERE / "data" / "guard" / "blind35"}
+          "thirty-fifth round": HERE / "data" / "guard" / "blind35",
+          "thirty-sixth round": HERE / "data" / "guard" / "blind36",
+          "thirty-seventh round": HERE / "data" / "guard" / "blind37"}
 
 
 @dataclass

@@ -793,6 +793,24 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
              "89956855271a1ea1bc6d84fa9fa07e36"),
             ("Heslo, ktoré mi prišlo v uvítacom maile, je pmMl26!cBaFZ a nikdy", "pmMl26!cBaFZ"),
             ("Palvelinsali on kellarissa. Oven kulkukoodi on 293407 ja sen jälkeen #.", "293407"),
+            # rounds 36 (a telecom operator) and 37 (media and marketing)
+            ("tacacs server TAC-PRIMARY\n address ipv4 10.250.1.10\n key 0 xc75G%Xz2RRo\n"
+             " timeout 3", "xc75G%Xz2RRo"),
+            ("IMSI ........ 262019900000417\nKi .......... 47105B97EAC9A2890C385D1DC5019553\n",
+             "47105B97EAC9A2890C385D1DC5019553"),
+            ("кодовое слово назвала верно — «Волга7129». паспорт", "Волга7129"),
+            ("θύρα 993, SSL, κωδικός πρόσβασης .Thalassa4598 και μου", ".Thalassa4598"),
+            ("J'ai accès à l'interface web (http://10.40.2.15), identifiant admin, mot de passe "
+             "antennefrequence2126. Dans les logs je vois \"RTP buffer underrun\".",
+             "antennefrequence2126"),  # (an operator word in the next sentence hid it)
+            ("Am schimbat deja parola, acum e ?StiriCarpati6785#. Te rog", "?StiriCarpati6785#"),
+            ("IT har lavet en app-adgangskode til mig: adla wzxu dyow lzql\nSkal",
+             "adla wzxu dyow lzql"),
+            ("Kod laluan: KeTXX2J\nMinta mereka masuk", "KeTXX2J"),
+            ("La contrasenya és #Diari41. Com ho faig", "#Diari41"),
+            ("| Integration | Env | Token | Notes |\n|---|---|---|---|\n"
+             "| Podcast stats sync | prod | Tj6oaPXGwWEB9Ygqgg9OQubY6GD2bscl | rotates yearly |",
+             "Tj6oaPXGwWEB9Ygqgg9OQubY6GD2bscl"),
             # older rounds' long tail
             ('[09:13] Hugo : réseau "VIDAL-Bureaux", la clé c\'est Tigre.Winter47',
              "Tigre.Winter47")):
@@ -811,6 +829,8 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
                  "Authorization: Bearer " + jwt_sample,
                  "SASL LOGIN authentication failed: UGFzc3dvcmQ6",
                  "le réseau social, clé de voûte du projet",
+                 "auth: password reset requested user_id=48213 channel=email",
+                 "<Password>your_password_here</Password>",
                  "username e password sono richiesti"):
         assert secrets_in(text) == [], text
 

@@ -539,8 +539,8 @@ CHECKS: dict[str, Check] = {
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
     "mixed_or_code": lambda v: _mixed(v) or access_code(v),
     # letters with digits, or words joined as password managers make them
-    # (`Thistle-correct-otter-granite`)
-    "mixed_or_passphrase": lambda v: _mixed(v) or passphrase(v.lower()),
+    # (`Thistle-correct-otter-granite`, `meadow cobalt ember lemur cobalt`)
+    "mixed_or_passphrase": lambda v: _mixed(v) or passphrase(v.lower().replace(" ", "-")),
     # a key written by a machine: 32 hex digits or more, or random letters and digits
     "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
 }

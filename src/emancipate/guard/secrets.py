@@ -59,6 +59,9 @@ _PASSWORD_WORDS = (
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
+    "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
+    # a customer's spoken password for a phone line or a bank (`кодовое слово — «Волга7129»`)
+    "кодовое слово", "кодовым словом", "code word", "codeword", "security word",
     # a password manager's master password (`masterkoden på en seddel: "…"`)
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
@@ -196,7 +199,7 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|là|este|ay|e|foi|fue|هي|هو|היא|הוא)\b
+                            |adalah|là|este|ay|e|és|foi|fue|هي|هو|היא|הוא)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -668,6 +671,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
         _sql_insert(text, pos, out)
+    elif kind == "apikey" and "generic_secret" in enabled:
+        _column(text, pos, out, token=True)  # `| Integration | Env | Token |`
     if taken is not None and _next_taken(text, pos, taken):
         return
     m = _QUOTED.match(text, pos)
@@ -685,6 +690,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     strict = False  # a call argument or a bare word: only a value that cannot be a name
     if m is None:
         m = _TAIL.match(text, pos)
+        if m is not None and ". " in m.group("mid"):
+            m = None  # its operator is another sentence's: the readers below may read a value
         if m is None and _BRACKET.match(text, pos) is not None:
             m = _TAIL_BRACKETS.match(text, pos)
             if m is not None and (m.group("to") is not None or _APPLIED.match(m.group("v"))
@@ -841,11 +848,12 @@ _COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|k
 _TWO_NAMES = re.compile(r"[ \t]*[A-Za-zÀ-ÿ_]{2,20}[ \t]*\|[ \t]*[A-Za-zÀ-ÿ_]{2,20}[ \t]*")
 
 
-def _column(text: str, pos: int, out: list[Hit]) -> int:
+def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
     """The cells of a password column: the keyword ending at `pos` heads a column of a
     table (Markdown `| user | password |`, CSV, TSV, `;`-separated) whose header row holds
     names only; each cell below it, row by row until the table ends, is a password when
-    it would be one as a quoted literal. A row of names only is another header, and so is a
+    it would be one as a quoted literal (of a `token` or key column: a token a machine
+    wrote, `random_token` or 32 hex digits). A row of names only is another header, and so is a
     row a header could be whose cell in the column names a password (`user3,password`): the
     table ends there; and only a header's first password column is read (`password`, not
     also `confirm_password`): each row is read once at most (linear in the text; a line of
@@ -891,9 +899,11 @@ def _column(text: str, pos: int, out: list[Hit]) -> int:
         if _COLUMN_WORD.search(cell) and _is_header(row, sep):
             return rows  # another header (`user3,password`): its own keyword reads on from here
         v = cell.strip().strip("\"'")
-        if v and " " not in v and plausible_password(v, quoted=True):
+        if v and " " not in v and (
+                (plausible_secret(v) and (random_token(v, 16) or long_hex(v))) if token
+                else plausible_password(v, quoted=True)):
             at = line + start + cell.index(v)
-            out.append((at, at + len(v), "password"))
+            out.append((at, at + len(v), "generic_secret" if token else "password"))
         if end >= len(text):
             return rows
         line = end + 1
