@@ -642,7 +642,10 @@ def test_phones_documents_and_business_lines_of_the_thirty_first_to_thirty_fourt
             # a Japanese mobile is GB's premium-rate shape: only toll-free lines are businesses'
             ("携帯 090-1234-5678", ("phone", "090-1234-5678")),
             ("Oona Virtanen, passin numero ZM0665018, voimassa 02/2030.",
-             ("passport", "ZM0665018"))):
+             ("passport", "ZM0665018")),
+            ("ID sighted NSW licence 26102780, thanks", ("driving_licence", "26102780")),
+            ("- 연락 가능한 번호: 010-8906-3608", ("phone", "010-8906-3608")),
+            ("Asiakas toivoi yhteydenottoa numeroon 040 217 9488 jos", ("phone", "040 217 9488"))):
         assert personal(guard, text) == [found], text
     # toll-free numbers are a business's line (libphonenumber's type), in any region's form
     for text in ("Servicehotline (kostenlos): 0800 7 23 45 67",

@@ -511,7 +511,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "ligue", "ligar", "liga-me", "llamar", "llamad", "telefone", "teléfono", "telefono",
     "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer", "erreichen",
     "для связи", "ring mig", "ring meg", "ring til mig", "bel me", "bel mij", "soita minulle",
-    "zadzwoń", "zavolejte", "ruf mich", "rufen sie mich", "hp:", "hp :")
+    "zadzwoń", "zavolejte", "ruf mich", "rufen sie mich", "hp:", "hp :", "연락",
+    "yhteydenot")  # (Korean `연락 가능한 번호`, Finnish `yhteydenottoa numeroon`: contact)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1125,11 +1126,18 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
                   "haulage", "car ")
 
 
-# A US state's code before a bare licence makes it a driving licence (`NY license ID 431 839
-# 785`): the states issue them (not `MIT License`, `CC licence`: no state's code).
-_US_STATES = frozenset(code + " " for code in _words(
+# A US or Australian state's code before a bare licence makes it a driving licence (`NY
+# license ID 431 839 785`, `NSW licence 26102780`): the states issue them (not `MIT License`,
+# `CC licence`: no state's code).
+_STATES = frozenset(code + " " for code in _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC"))
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT"))
+
+
+def _state_before(text: str, i: int) -> bool:
+    """A state's code, a word of its own, right before `i` (`NY `, `NSW `)."""
+    return any(text[max(0, i - k):i] in _STATES and (i == k or not text[i - k - 1].isalnum())
+               for k in (3, 4) if i >= k)
 
 
 def _document_automaton(cased: bool) -> Any:
@@ -1165,8 +1173,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         if word in ("licence", "license"):
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
-            if not vehicle and (text[max(0, i - 3):i] not in _US_STATES
-                                or (i > 3 and text[i - 4].isalnum())):
+            if not vehicle and not _state_before(text, i):
                 continue
         m = _DOCUMENT.match(text, i)
         if m:
