@@ -99,7 +99,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-fourth round": HERE / "data" / "guard" / "blind34",
           "thirty-fifth round": HERE / "data" / "guard" / "blind35",
           "thirty-sixth round": HERE / "data" / "guard" / "blind36",
-          "thirty-seventh round": HERE / "data" / "guard" / "blind37"}
+          "thirty-seventh round": HERE / "data" / "guard" / "blind37",
+          "thirty-eighth round": HERE / "data" / "guard" / "blind38"}
 
 
 @dataclass

@@ -645,7 +645,9 @@ def test_phones_documents_and_business_lines_of_the_thirty_first_to_thirty_fourt
              ("passport", "ZM0665018")),
             ("ID sighted NSW licence 26102780, thanks", ("driving_licence", "26102780")),
             ("- 연락 가능한 번호: 010-8906-3608", ("phone", "010-8906-3608")),
-            ("Asiakas toivoi yhteydenottoa numeroon 040 217 9488 jos", ("phone", "040 217 9488"))):
+            ("Asiakas toivoi yhteydenottoa numeroon 040 217 9488 jos", ("phone", "040 217 9488")),
+            # GB's freephone shape, named a person's phone: Nigeria's mobiles start 0808
+            ("Phone: 0808 699 7546", ("phone", "0808 699 7546"))):
         assert personal(guard, text) == [found], text
     # toll-free numbers are a business's line (libphonenumber's type), in any region's form
     for text in ("Servicehotline (kostenlos): 0800 7 23 45 67",
@@ -653,6 +655,7 @@ def test_phones_documents_and_business_lines_of_the_thirty_first_to_thirty_fourt
                  "Hotline: 0 800 29 66 34", "+49 800 7234567", "+1 888 555 0123",
                  "SIL license 12345678 for the font", "MIT License 2024 Copyright 12345678",
                  "Zentrale: +49 221 4710-0",  # a switchboard, its extension 0
+                 "Freephone 0808 699 7546", "24/7 line: 0800 770 1214 (free from mobiles)",
                  "Quote Q-07990017 valid until 30/06/2025", "passive 12345678 mode",
                  "Dodavatel: Školní nábytek Morava s.r.o., IČO 27390406"):
         assert personal(guard, text) == [], text

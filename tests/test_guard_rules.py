@@ -811,6 +811,17 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
             ("| Integration | Env | Token | Notes |\n|---|---|---|---|\n"
              "| Podcast stats sync | prod | Tj6oaPXGwWEB9Ygqgg9OQubY6GD2bscl | rotates yearly |",
              "Tj6oaPXGwWEB9Ygqgg9OQubY6GD2bscl"),
+            # round 38 (an NGO's field offices)
+            ('curl -X POST "https://hmis.example.sl/api/dataValueSets" \\\n'
+             '  -u ngo_integration:DhisBo#1411 \\\n  -H "Content-Type: application/json"',
+             "DhisBo#1411"),
+            ("Sunan mai amfani: ktsn_enum07, kalmar sirri: Zaria.Kano4720\nWayar",
+             "Zaria.Kano4720"),
+            ("lambar sirrin akwatin kudi (safe) ita ce 312486, kuma", "312486"),
+            ("Telefòn nan bloke, men kòd pou debloke li: 903268.", "903268"),
+            ("Microsoft recovery code for the country director's account (generated 12 March when "
+             "we set up the new phone) is\nPTX9F-CPDJV-KCGC2-PTWWM-KK49B\nKeep it sealed",
+             "PTX9F-CPDJV-KCGC2-PTWWM-KK49B"),
             # older rounds' long tail
             ('[09:13] Hugo : réseau "VIDAL-Bureaux", la clé c\'est Tigre.Winter47',
              "Tigre.Winter47")):

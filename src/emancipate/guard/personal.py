@@ -516,6 +516,12 @@ _PHONE_CONTEXT: tuple[str, ...] = (
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
+# Words that name a business's line (a freephone number is one, whoever else may use its shape)
+_BUSINESS_LINE_WORDS = viewed_words((
+    "hotline", "helpline", "freephone", "free phone", "toll", "switchboard", "customer service",
+    "service client", "kundenservice", "servicenummer", "kostenlos", "gratuit", "numéro vert",
+    "gratis", "línea", "linea", "infoline", "call centre", "call center", "support", "line:",
+    "24/7"))
 
 
 def _email_on_line(text: str, start: int, length: int, emails: list[int]) -> bool:
@@ -644,8 +650,10 @@ class NumberClassifier:
                     if not self._business(region, digits):
                         return True
                     business = True
-            if business:
-                return False
+            if business and not (text and _context(text, start, _PHONE_CONTEXT, 40)
+                                 and not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
+                return False  # (a person's phone word, another country may read it as a
+                # mobile: Nigeria's `0808 …` is GB's freephone; not a hotline's word)
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
         if not (text and (_context(text, start, _PHONE_CONTEXT, 40)

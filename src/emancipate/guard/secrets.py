@@ -62,6 +62,9 @@ _PASSWORD_WORDS = (
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
     # a customer's spoken password for a phone line or a bank (`кодовое слово — «Волга7129»`)
     "кодовое слово", "кодовым словом", "code word", "codeword", "security word",
+    # Hausa, Somali, Kinyarwanda (`kalmar sirri: …`, `Erayga sirta ah: …`, `Ijambo ry'ibanga …`)
+    "kalmar sirri", "kalmar wucewa", "erayga sirta", "furaha sirta", "ijambo ry'ibanga",
+    "ijambobanga",
     # a password manager's master password (`masterkoden på en seddel: "…"`)
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
