@@ -660,9 +660,12 @@ class NumberClassifier:
                           or _email_on_line(text, start, len(s), work.emails))
                 and _uniform(_AREA_CODE.sub("", s, count=1))):
             return False
-        matches = list(_national_matches(digits))
-        return work.validated(bool(matches)) and not all(
-            business_line(code, national) for code, national in matches)
+        personal = None  # (None: valid nowhere; False: a business's line wherever valid)
+        for code, national in _national_matches(digits):
+            personal = not business_line(code, national)
+            if personal:
+                break
+        return work.validated(personal is not None) and bool(personal)
 
     @staticmethod
     def _business(region: tuple[str, str, frozenset[int], int], digits: str) -> bool:
