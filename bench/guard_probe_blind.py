@@ -100,7 +100,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-fifth round": HERE / "data" / "guard" / "blind35",
           "thirty-sixth round": HERE / "data" / "guard" / "blind36",
           "thirty-seventh round": HERE / "data" / "guard" / "blind37",
-          "thirty-eighth round": HERE / "data" / "guard" / "blind38"}
+          "thirty-eighth round": HERE / "data" / "guard" / "blind38",
+          "thirty-ninth round": HERE / "data" / "guard" / "blind39"}
 
 
 @dataclass

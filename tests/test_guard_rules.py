@@ -822,6 +822,11 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
             ("Microsoft recovery code for the country director's account (generated 12 March when "
              "we set up the new phone) is\nPTX9F-CPDJV-KCGC2-PTWWM-KK49B\nKeep it sealed",
              "PTX9F-CPDJV-KCGC2-PTWWM-KK49B"),
+            # round 39 (construction and facilities)
+            ("Έβαλα στο Zabbix host με SNMPv2, community \"Upssfx08#\", αλλά", "Upssfx08#"),
+            ("RADIUS-palvelin: 10.0.20.11\nPortti: 1812\nJaettu salaisuus: IkpRwXlOZrMUJtixwSh4\n",
+             "IkpRwXlOZrMUJtixwSh4"),
+            ("La combinació de la caixa forta és 94-93-83 (girar primer a la dreta).", "94-93-83"),
             # older rounds' long tail
             ('[09:13] Hugo : réseau "VIDAL-Bureaux", la clé c\'est Tigre.Winter47',
              "Tigre.Winter47")):
@@ -842,6 +847,8 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
                  "le réseau social, clé de voûte du projet",
                  "auth: password reset requested user_id=48213 channel=email",
                  "<Password>your_password_here</Password>",
+                 'database_url: "postgresql://utilizator:parola@localhost:5432/inventar"',
+                 "snmp-server community public RO",
                  "username e password sono richiesti"):
         assert secrets_in(text) == [], text
 

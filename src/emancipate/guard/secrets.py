@@ -64,7 +64,7 @@ _PASSWORD_WORDS = (
     "кодовое слово", "кодовым словом", "code word", "codeword", "security word",
     # Hausa, Somali, Kinyarwanda (`kalmar sirri: …`, `Erayga sirta ah: …`, `Ijambo ry'ibanga …`)
     "kalmar sirri", "kalmar wucewa", "erayga sirta", "furaha sirta", "ijambo ry'ibanga",
-    "ijambobanga",
+    "ijambobanga", "jaettu salaisuus",  # (Finnish: a RADIUS server's shared secret)
     # a password manager's master password (`masterkoden på en seddel: "…"`)
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
@@ -120,7 +120,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     # a key, a secret, a token in other scripts (`キー：FGOK…`, `ключ: …`): machine-written
     # values only, as after `key`
     **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "кључ", "κλειδί", "مفتاح", "מפתח",
-                     "시크릿", "kulcs"),
+                     "시크릿", "kulcs", "ključ"),
                     "secret"),
     **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
@@ -443,6 +443,8 @@ _PLACEHOLDER = re.compile(
         |secret|password|passwd|pass|pwd|changeme|changeit|example
         |sample|dummy|fake|test|todo|tbd|placeholder|admin|root|user|username|guest|demo
         |motdepasse|mot_de_passe|mdp|secret123|password123
+        |parol[aă]|senha|passwort|kennwort|contrase[nñ]a|wachtwoord|has[lł]o|heslo|salasana
+        |jelsz[oó]|lösenord|adgangskode|passord|пароль|contrasenya
         |your\w*|my\w*|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
