@@ -93,6 +93,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "twenty-sixth round": HERE / "data" / "guard" / "blind26",
           "twenty-seventh round": HERE / "data" / "guard" / "blind27",
           "twenty-eighth round": HERE / "data" / "guard" / "blind28",
+          "twenty-ninth round": HERE / "data" / "guard" / "blind29",
+          "thirtieth round": HERE / "data" / "guard" / "blind30",
           "thirty-first round": HERE / "data" / "guard" / "blind31",
           "thirty-second round": HERE / "data" / "guard" / "blind32",
           "thirty-third round": HERE / "data" / "guard" / "blind33",
