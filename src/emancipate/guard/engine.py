@@ -30,7 +30,7 @@ import math
 import re
 import tomllib
 from collections import _count_elements  # type: ignore[attr-defined]
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -745,10 +745,13 @@ def _alternation(patterns: list[str], where: str) -> Any:
 
 
 def found(pattern: Any, text: str) -> bool:
-    """Whether a pattern compiled for UTF-8 bytes matches somewhere in `text` (through
-    `byte_spans`: not pyre2's `search` on a str, which encodes the text, maps offsets back
+    """Whether a pattern compiled for UTF-8 bytes matches somewhere in `text` (RE2's binding
+    on the bytes: not pyre2's `search` on a str, which encodes the text, maps offsets back
     and builds a match object, ~3 µs a call)."""
-    return next(byte_spans(pattern, text.encode("utf-8", "surrogatepass")), None) is not None
+    data = text.encode("utf-8", "surrogatepass")
+    if not _DIRECT:
+        return pattern.search(data) is not None
+    return bool(pattern._regexp.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0)
 
 
 def word_automaton(words: Iterable[str]) -> Any:
@@ -995,35 +998,13 @@ def _secret_span(spans: Spans, group: int | None) -> tuple[int, int]:
     return spans[0]
 
 
-def byte_spans(pattern: Any, data: bytes) -> Iterator[Spans]:
+def byte_spans(pattern: Any, data: bytes) -> list[Spans]:
     """Each match of a pattern compiled for UTF-8 bytes in `data`, left to right, as its
-    spans (byte offsets; (-1, -1) for a group that did not take part)."""
+    spans (byte offsets; (-1, -1) for a group that did not take part). A list built in one
+    loop: a rule reads every match of its windows, and generators' frames cost ~1 µs a
+    window (44 windows in 2 KB of secret-dense text)."""
     if not _DIRECT:
-        for m in pattern.finditer(data):
-            yield [m.span(g) for g in range(pattern.groups + 1)]
-        return
-    match = pattern._regexp.Match
-    pos, end = 0, len(data)
-    while True:
-        spans = match(_UNANCHORED, data, pos, end)
-        if spans[0][0] < 0:
-            return
-        yield spans
-        if pos == end:
-            return
-        if spans[0][1] != pos:
-            pos = spans[0][1]
-        else:  # past an empty match, by one character
-            pos += 1
-            while pos < end and 0x80 <= data[pos] < 0xC0:
-                pos += 1
-
-
-def _all_spans(pattern: Any, data: bytes) -> list[Spans]:
-    """`byte_spans` as a list, in one loop (a rule reads every match of its windows: the
-    generators' frames cost ~1 µs a window, 44 windows in 2 KB of secret-dense text)."""
-    if not _DIRECT:
-        return list(byte_spans(pattern, data))
+        return [[m.span(g) for g in range(pattern.groups + 1)] for m in pattern.finditer(data)]
     match = pattern._regexp.Match
     out: list[Spans] = []
     pos, end = 0, len(data)
@@ -1046,7 +1027,7 @@ def match_spans(rule: SecretRule, window: str) -> list[Spans]:
     """Each match of the rule's pattern in `window`, left to right, as its spans (str
     offsets; (-1, -1) for a group that did not take part)."""
     data = window.encode("utf-8", "surrogatepass")
-    found_spans = _all_spans(rule.bytes_pattern, data)
+    found_spans = byte_spans(rule.bytes_pattern, data)
     if len(data) == len(window) or not found_spans:  # ASCII: byte offsets are str offsets
         return found_spans
     out: list[Spans] = []

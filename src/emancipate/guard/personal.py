@@ -383,10 +383,10 @@ _NUMBER_TYPES = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_co
 
 
 @functools.cache
-def _country_types(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[int]], ...]:
-    """Pattern and national lengths of every number type of a calling code's regions
+def _typed_patterns(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[int], str], ...]:
+    """Pattern, national lengths and name of every number type of a calling code's regions
     (libphonenumber's metadata), compiled once; empty for no country."""
-    out: list[tuple[re.Pattern[str], frozenset[int]]] = []
+    out: list[tuple[re.Pattern[str], frozenset[int], str]] = []
     for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
         meta = (phonenumbers.PhoneMetadata.metadata_for_nongeo_region(country_code)
                 if region == "001" else phonenumbers.PhoneMetadata.metadata_for_region(region))
@@ -400,8 +400,15 @@ def _country_types(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[
             lengths = tuple(desc.possible_length or ())
             if lengths and lengths[0] == -1:
                 continue  # no number of this type in the region
-            out.append((re.compile(desc.national_number_pattern), frozenset(lengths) or general))
+            out.append((re.compile(desc.national_number_pattern), frozenset(lengths) or general,
+                        name))
     return tuple(out)
+
+
+@functools.cache
+def _country_types(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[int]], ...]:
+    """`_typed_patterns` without the types' names."""
+    return tuple((pattern, lengths) for pattern, lengths, _ in _typed_patterns(country_code))
 
 
 def _international_valid(digits: str) -> bool:
@@ -415,14 +422,17 @@ def _international_valid(digits: str) -> bool:
     30,000 random numbers of every calling code it agrees with `is_valid_number` on 99.7%;
     the rest are countries whose trunk prefix libphonenumber rewrites (Madagascar,
     Colombia, Lithuania)."""
-    if not 8 <= len(digits) <= 15:
-        return False
+    return 8 <= len(digits) <= 15 and _after_calling_code(digits, _valid_for_code)
+
+
+def _after_calling_code(digits: str, test: Callable[[int, str], bool]) -> bool:
+    """`test` on the calling code that starts `digits` (the codes are a prefix-free set) and
+    the national number after it, maybe after a written trunk `(0)`."""
     for k in (1, 2, 3):
         country_code = int(digits[:k])
         if _country_types(country_code):
             rest = digits[k:]
-            return _valid_for_code(country_code, rest) or (
-                rest[0] == "0" and _valid_for_code(country_code, rest[1:]))
+            return test(country_code, rest) or (rest[0] == "0" and test(country_code, rest[1:]))
     return False
 
 
@@ -433,44 +443,16 @@ def _international_valid(digits: str) -> bool:
 _BUSINESS_TYPES = frozenset(("toll_free",))
 
 
-@functools.cache
-def _business_types(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[int], bool], ...]:
-    """`_country_types` with, for each type, whether it is a business's."""
-    out: list[tuple[re.Pattern[str], frozenset[int], bool]] = []
-    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
-        meta = (phonenumbers.PhoneMetadata.metadata_for_nongeo_region(country_code)
-                if region == "001" else phonenumbers.PhoneMetadata.metadata_for_region(region))
-        if meta is None or meta.general_desc is None:
-            continue
-        general = frozenset(meta.general_desc.possible_length or ())
-        for name in _NUMBER_TYPES:
-            desc = getattr(meta, name, None)
-            if desc is None or not desc.national_number_pattern:
-                continue
-            lengths = tuple(desc.possible_length or ())
-            if lengths and lengths[0] == -1:
-                continue
-            out.append((re.compile(desc.national_number_pattern), frozenset(lengths) or general,
-                        name in _BUSINESS_TYPES))
-    return tuple(out)
-
-
 def business_line(country_code: int, national: str) -> bool:
     """The national number is of a business's type only (toll-free), of no type a person's
     line has."""
-    kinds = {business for pattern, lengths, business in _business_types(country_code)
+    kinds = {name in _BUSINESS_TYPES for pattern, lengths, name in _typed_patterns(country_code)
              if len(national) in lengths and pattern.fullmatch(national) is not None}
     return kinds == {True}
 
 
 def _international_business(digits: str) -> bool:
-    for k in (1, 2, 3):
-        country_code = int(digits[:k])
-        if _country_types(country_code):
-            rest = digits[k:]
-            return business_line(country_code, rest) or (
-                rest[0] == "0" and business_line(country_code, rest[1:]))
-    return False
+    return _after_calling_code(digits, business_line)
 
 
 def _international_possible(digits: str) -> bool:
