@@ -179,7 +179,7 @@ def test_sampling_rates_are_respected_and_verdicts_are_stored(
         assert r["shadow_target"] == "home/h-all" and r["shadow_ownership"] == "in-house"
         assert r["judge"] == "exact"
         assert r["prompt"] is None  # keep_prompts is off by default
-        assert r["latency_ms"] >= 0 and len(r["day"]) == 10
+        assert isinstance(r["latency_ms"], (int, float)) and len(r["day"]) == 10
         assert (r["verdict"], r["inhouse_ok"]) in (("tie", 1), ("external_better", 0))
     assert sum(r["inhouse_ok"] for r in every) == 9  # the easy ones: "paris." == "Paris"
     assert sum(r["verdict"] == "external_better" for r in every) == 6
@@ -230,7 +230,7 @@ def test_the_embedded_model_as_the_in_house_shadow_target(
     assert row["judge"] == "exact"
     # the embedded model's attempt was made and counted (its tokens; its latency is recorded
     # as a number, not asserted on: elapsed time belongs to bench/)
-    assert row["shadow_tokens"] > 0 and row["latency_ms"] >= 0
+    assert row["shadow_tokens"] > 0 and isinstance(row["latency_ms"], (int, float))
 
 
 # --- policy -----------------------------------------------------------------------------------
