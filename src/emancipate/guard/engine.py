@@ -91,9 +91,7 @@ def _json_segment(segment: str) -> Any:
 def _jwt(v: str) -> bool:
     """A real JWT's first segment decodes to a JSON header naming its algorithm or type."""
     data = _json_segment(v.split(".", 1)[0])
-    if not (isinstance(data, dict) and ("alg" in data or "typ" in data)):
-        return False
-    return not public_jwt(v)
+    return isinstance(data, dict) and ("alg" in data or "typ" in data)
 
 
 # jwt.io's sample claims, in every tutorial: no one's token, whatever key signed it
@@ -207,6 +205,7 @@ def random_token(v: str, min_length: int = 24) -> bool:
 
 _DIGIT_CHARS = "0123456789"
 _ONE_CASE_RUN = re.compile(r"[a-z0-9]{20,}|[A-Z0-9]{20,}")
+_DIGIT_RUNS = re.compile(r"\d+")
 
 
 def random_one_case(v: str) -> bool:
@@ -217,14 +216,11 @@ def random_one_case(v: str) -> bool:
     words joined."""
     for run in _ONE_CASE_RUN.findall(v):
         n = len(run)
-        if (len(_DIGIT_RUNS.findall(run)) >= 3 and not run.isdigit()
+        if (len(_DIGIT_RUNS.findall(run)) >= 3
                 and entropy(run) >= min(4.2, math.log2(n) - 0.5 - 0.011 * n)
                 and not wordish(run) and not _HEX_VALUE.fullmatch(run)):
             return True
     return False
-
-
-_DIGIT_RUNS = re.compile(r"\d+")
 
 
 def case_random(v: str) -> bool:
@@ -1259,14 +1255,7 @@ def run_rule(rule: SecretRule, text: str, positions: Sequence[int], out: list[Hi
     n = len(text)
     if rule.exact_keywords:
         positions = [p for p in positions if text.startswith(rule.exact_keywords, p)]
-        if not positions:
-            return 0
-    if len(positions) == 1:  # most rules, most texts: one window, no list to merge
-        p = positions[0]
-        windows: Sequence[tuple[int, int]] = ((max(0, p - rule.before), min(n, p + rule.window)),)
-    else:
-        windows = _windows(positions, rule.before, rule.window, n)
-    for a, b in windows:
+    for a, b in _windows(positions, rule.before, rule.window, n):
         window = text[a:b]
         if rule.window_needs is not None and not found(rule.window_needs, window):
             continue

@@ -617,29 +617,33 @@ class NumberClassifier:
                     and _international_possible(international))
         if not 8 <= len(digits) <= 12:
             return False
+        named = None  # a phone word stands before the number (read once, when needed)
         if 9 <= len(digits) <= 11:
             business = False  # valid in a region of the operator's, as a business's line
-            # ten digits run together are a student's, an order's, a second's number as
-            # often as a US phone's: only where the text says it is a phone
-            bare = None
             for region in self.regions:
+                # ten digits run together are a student's, an order's, a second's number as
+                # often as a US phone's: only where the text says it is a phone
                 if region[1] == "nanp" and s.isdigit():
-                    if bare is None:
-                        bare = not (text and _context(text, start, _PHONE_CONTEXT, 40))
-                    if bare:
+                    if named is None:
+                        named = bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+                    if not named:
                         continue
                 if self._national(region, s, digits, work):
                     if not self._business(region, digits):
                         return True
                     business = True
-            if business and not (text and _context(text, start, _PHONE_CONTEXT, 40)
-                                 and not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
-                return False  # (a person's phone word, another country may read it as a
-                # mobile: Nigeria's `0808 …` is GB's freephone; not a hotline's word)
+            if business:
+                # (with a person's phone word, another country may read it as a mobile:
+                # Nigeria's `0808 …` is GB's freephone; not with a hotline's word)
+                if named is None:
+                    named = bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+                if not named or _context(text, start, _BUSINESS_LINE_WORDS, 40):
+                    return False
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
-        if not (text and (_context(text, start, _PHONE_CONTEXT, 40)
-                          or _email_on_line(text, start, len(s), work.emails))
+        if named is None:
+            named = bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+        if not ((named or (text and _email_on_line(text, start, len(s), work.emails)))
                 and _uniform(_AREA_CODE.sub("", s, count=1))):
             return False
         personal = None  # (None: valid nowhere; False: a business's line wherever valid)

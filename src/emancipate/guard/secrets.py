@@ -797,9 +797,7 @@ def _in_expansion(text: str, pos: int) -> bool:
     value (a default, `${DB_PASSWORD:-…}`, is one)."""
     if not text.startswith((":?", "?"), pos):
         return False
-    start = pos
-    while start > 0 and pos - start < 64 and (text[start - 1].isalnum() or text[start - 1] == "_"):
-        start -= 1
+    start = _name_start(text, pos)
     return text[max(0, start - 2):start] == "${"
 
 
