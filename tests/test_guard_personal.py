@@ -659,3 +659,27 @@ def test_phones_documents_and_business_lines_of_the_thirty_first_to_thirty_fourt
                  "Quote Q-07990017 valid until 30/06/2025", "passive 12345678 mode",
                  "Dodavatel: Školní nábytek Morava s.r.o., IČO 27390406"):
         assert personal(guard, text) == [], text
+
+
+def test_corsican_nir_search_tried_near_its_department_finds_what_the_whole_search_finds() -> None:
+    """The Corsican NIR (`2A`/`2B` for a department) is matched only 5 to 8 characters before
+    a `2A` or `2B`; the same matches, in the same order, as the pattern run over the text."""
+    from emancipate.guard.personal import _NIR_CORSICA, _corsica_nirs
+    rnd = random.Random(7)
+
+    def nir() -> str:
+        blank = rnd.choice(("", " "))
+        return (f"{rnd.choice('12')}{blank}{rnd.randint(0, 99):02}{blank}"
+                f"{rnd.randint(1, 40):02}{blank}2{rnd.choice('AB')}{blank}"
+                f"{rnd.randint(0, 999):03}{blank}{rnd.randint(0, 999):03}{blank}"
+                f"{rnd.randint(0, 99):02}")
+
+    texts = ["".join(rnd.choice((nir(), " ", "x", "2A", "1", "9", "\n")) for _ in range(9))
+             for _ in range(3000)]
+    texts += ["".join(rnd.choice("0123456789 2AB-x") for _ in range(40)) for _ in range(3000)]
+    found = 0
+    for text in texts:
+        whole = [m.span() for m in _NIR_CORSICA.finditer(text)]
+        assert [m.span() for m in _corsica_nirs(text)] == whole, text
+        found += len(whole)
+    assert found > 300  # the generated texts do hold matches
