@@ -103,7 +103,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-sixth round": HERE / "data" / "guard" / "blind36",
           "thirty-seventh round": HERE / "data" / "guard" / "blind37",
           "thirty-eighth round": HERE / "data" / "guard" / "blind38",
-          "thirty-ninth round": HERE / "data" / "guard" / "blind39"}
+          "thirty-ninth round": HERE / "data" / "guard" / "blind39",
+          "forty-second round": HERE / "data" / "guard" / "blind42",
+          "forty-third round": HERE / "data" / "guard" / "blind43"}
 
 
 @dataclass
