@@ -853,6 +853,25 @@ def test_what_the_twenty_ninth_to_thirty_fourth_blind_probes_found_missing_is_re
         assert secrets_in(text) == [], text
 
 
+def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_read() -> None:
+    """Session 20: rounds 42 (a pharmaceutical company) and 43 (a games studio), each
+    measured once before these; the rules' own examples cover the rest."""
+    for text, value in (
+            ("usuario fmartinez.cdmx y la contra es Nopal#7316#", "Nopal#7316#"),
+            ("كلمة المرور القديمة كانت wolfpack071224 ولم أشاركها مع أحد", "wolfpack071224"),
+            ("2. Serwerownia na -1, zamek szyfrowy, kod: 7911*\n3. Jeśli", "7911"),
+            ("授權序號：EH4CI-CYF7T-XBWB9-BEDN5-ZE3D7", "EH4CI-CYF7T-XBWB9-BEDN5-ZE3D7"),
+            # a chat's answer ends before its comma
+            ("what's the lobby password again\nCoach Ren: it's quartz-zephyr-87, all lowercase",
+             "quartz-zephyr-87"),
+            # a recovery code's span ends with the code, not the line break after it
+            ("the break-glass recovery code is KQ7M-4X2J-GASZ-PLVR\nSupport", "KQ7M-4X2J-GASZ-PLVR")):
+        assert secrets_in(text) == [value], text
+    for text in ("la contra del equipo fue muy fuerte 3-1", "se fue en la contra 2-1 al minuto 89",
+                 "mudei para São Paulo em 2019", "SNMP community: public\nTemplate: UPS"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

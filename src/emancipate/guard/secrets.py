@@ -47,6 +47,7 @@ Hit = tuple[int, int, str]  # start, end, detector
 _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
     "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "contrasenia",
+    "la contra",  # Mexican Spanish's short word for a login's password (`la contra es …`)
     "passwort",
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
@@ -169,7 +170,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|fo|fu|هي|هو|הי|הו")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
@@ -202,7 +203,7 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|là|este|ay|e|és|foi|fue|هي|هو|היא|הוא)\b
+                            |adalah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
