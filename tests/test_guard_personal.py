@@ -683,3 +683,17 @@ def test_corsican_nir_search_tried_near_its_department_finds_what_the_whole_sear
         assert [m.span() for m in _corsica_nirs(text)] == whole, text
         found += len(whole)
     assert found > 300  # the generated texts do hold matches
+
+
+def test_documents_of_the_forty_third_blind_probe(guard: Guard) -> None:
+    for text, found in (
+            # Germany's passport numbers may hold two digits only
+            ("Spieler 1: Lukas Brenner, Reisepass Nr. HC9JT8CKX, gültig bis 03/2031",
+             ("passport", "HC9JT8CKX")),
+            # a French `permis` in a text about a car or its driver is the driving licence
+            ("Conducteur principal : Julien Marchand\nNuméro de permis : 367749161195\n",
+             ("driving_licence", "367749161195"))):
+        assert personal(guard, text) == [found], text
+    for text in ("Reisepass Nr. beantragt am 12.03.", "permis de construire n° PC07512324X0001",
+                 "Numéro de permis d'exploitation : AB12-CD34 pour la voiture de service"):
+        assert [f for f in personal(guard, text) if f[0] != "phone"] == [], text

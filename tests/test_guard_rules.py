@@ -865,7 +865,8 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
             ("what's the lobby password again\nCoach Ren: it's quartz-zephyr-87, all lowercase",
              "quartz-zephyr-87"),
             # a recovery code's span ends with the code, not the line break after it
-            ("the break-glass recovery code is KQ7M-4X2J-GASZ-PLVR\nSupport", "KQ7M-4X2J-GASZ-PLVR")):
+            ("the break-glass recovery code is KQ7M-4X2J-GASZ-PLVR\nSupport",
+             "KQ7M-4X2J-GASZ-PLVR")):
         assert secrets_in(text) == [value], text
     for text in ("la contra del equipo fue muy fuerte 3-1", "se fue en la contra 2-1 al minuto 89",
                  "mudei para São Paulo em 2019", "SNMP community: public\nTemplate: UPS"):

@@ -1092,6 +1092,7 @@ _DOCUMENT_WORDS = (
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
+    ("permis", "driving_licence"),  # (French: `Numéro de permis : …` on a car hire's form)
     # in other scripts, as the view writes them (`viewed_words`); the words of scripts written
     # without spaces are found inside words (`เลขหนังสือเดินทาง`, `的护照`)
     *((w, "passport") for w in viewed_words(_PASSPORT_OTHER)),
@@ -1103,7 +1104,7 @@ _DOCUMENT = re.compile(
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
-    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|(?:"
+    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
@@ -1138,7 +1139,8 @@ _DOCUMENT = re.compile(
 # haulage roster, `Insured's NY license: 293 362 749`, `"licence_number"` of a car hire API).
 _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rental", "rental car",
                   "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
-                  "haulage", "car ")
+                  "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
+                  "location de", "camion", "utilitaire")
 
 
 # A US or Australian state's code before a bare licence makes it a driving licence (`NY
@@ -1185,7 +1187,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         i = end - length + 1
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
-        if word in ("licence", "license"):
+        if word in ("licence", "license", "permis"):
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
             if not vehicle and not _state_before(text, i):
@@ -1194,8 +1196,10 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         if m:
             value = work.window(m.group(1))
             digits = sum(ch.isdigit() for ch in value)
-            # (a token of 8 or more mixes letters and digits: `K7CC1GW82`)
-            if ((digits >= 5 or (digits >= 3 and len(value) >= 8))
+            # (a token of 8 or more mixes letters and digits: `K7CC1GW82`; of 9, as Germany's
+            # passports, maybe two digits only: `HC9JT8CKX`)
+            if ((digits >= 5 or (digits >= 3 and len(value) >= 8)
+                 or (digits >= 2 and len(value) >= 9 and not value.isdigit()))
                     and not _DATE.fullmatch(value)):
                 out.append((m.start(1), m.end(1), detector))
 
