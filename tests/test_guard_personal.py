@@ -697,3 +697,21 @@ def test_documents_of_the_forty_third_blind_probe(guard: Guard) -> None:
     for text in ("Reisepass Nr. beantragt am 12.03.", "permis de construire n° PC07512324X0001",
                  "Numéro de permis d'exploitation : AB12-CD34 pour la voiture de service"):
         assert [f for f in personal(guard, text) if f[0] != "phone"] == [], text
+
+
+def test_a_company_line_named_on_its_line_is_not_a_persons_phone(guard: Guard) -> None:
+    """`Standard :`, `Service client :`, `Front desk:` before a number on its line name a
+    company's line, whatever its type; with an extension (`poste 192`) the line reaches a
+    person, and a bare `hotline` stays a phone (the public corpus labels one so)."""
+    for text in ("Standard : 04 72 00 00 00 (numéro général, 9h–18h)",
+                 "Service client : 03 88 74 84 96 (prix d'un appel local)",
+                 "Front desk (hotel): +49 30 2902 7700"):
+        assert personal(guard, text) == [], text
+    for text, found in (
+            ("Standard : 05 57 54 52 92 poste 192\nPort. : 06 52 91 52 98",
+             [("phone", "05 57 54 52 92"), ("phone", "06 52 91 52 98")]),
+            ("Front desk (Linda Ortiz): +1 518-281-9306 ext. 210",
+             [("phone", "+1 518-281-9306")]),
+            ("The supplier's hotline is +31612345678, open weekdays",
+             [("phone", "+31612345678")])):
+        assert personal(guard, text) == found, text

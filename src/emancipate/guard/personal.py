@@ -524,6 +524,30 @@ _BUSINESS_LINE_WORDS = viewed_words((
     "24/7"))
 
 
+# Words that name a company's own line, on the number's line before it (`Standard : 04 72 …`,
+# `Service client : 03 88 …`, `Front desk (hotel): +49 30 …`): whatever its type, not a
+# person's number.
+_COMPANY_LINE_WORDS = viewed_words((
+    "switchboard", "standard :", "standard:", "standard téléphonique", "customer service",
+    "service client", "kundenservice", "kundendienst",
+    "front desk", "réception :", "reception:", "accueil :", "zentrale:", "zentrale :",
+    "centralino", "centralita", "servicio al cliente", "atención al cliente",
+    "atendimento ao cliente", "serviço de apoio", "klantenservice", "kundtjänst",
+    "kundeservice", "asiakaspalvelu", "obsługa klienta", "sac:", "sac :"))
+
+
+# an extension after a number (`… poste 192`, `… ext. 210`, `… (Durchwahl 14)`)
+_EXTENSION_WORD = re.compile(
+    r"(?i)\d[ \t(]*(?:poste|ext\.?|extension|x|durchwahl|dw|interno|int\.)[ \t.:]*\d")
+
+
+def _company_line(text: str, start: int) -> bool:
+    """A word for a company's line (`_COMPANY_LINE_WORDS`) in the 48 characters before
+    `start` on its line."""
+    a = max(text.rfind("\n", max(0, start - 48), start) + 1, start - 48, 0)
+    return next(_words_automaton(_COMPANY_LINE_WORDS).iter(text[a:start].lower()), None) is not None
+
+
 def _email_on_line(text: str, start: int, length: int, emails: list[int]) -> bool:
     """An e-mail address (`emails`: where the scan's addresses start, in order) within 120
     characters of the number, on its line: contact details (`compta@… – 06 92 36 07 64`, a
@@ -624,6 +648,9 @@ class NumberClassifier:
               ) -> bool:
         if work.exhausted or s.endswith("-0"):
             return False  # (`+49 221 4710-0`: a company's switchboard, its extension 0)
+        if text and _company_line(text, start) and not _EXTENSION_WORD.search(
+                text, start, min(len(text), start + len(s) + 16)):
+            return False  # (with an extension, `poste 192`, the line reaches a person)
         if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
             international = digits[2:] if s[0] != "+" else digits
             if work.validated(_international_valid(international)):
