@@ -715,3 +715,10 @@ def test_a_company_line_named_on_its_line_is_not_a_persons_phone(guard: Guard) -
             ("The supplier's hotline is +31612345678, open weekdays",
              [("phone", "+31612345678")])):
         assert personal(guard, text) == found, text
+
+
+def test_a_components_version_in_a_list_is_no_address(guard: Guard) -> None:
+    for text in ("- Launcher 2.14.3.1\n- Anti-cheat module 8.1.0.12\n- Console SDK 11.0.0.4",
+                 "リキッドハンドラー：ファームウェア 2.10.4.17"):
+        assert personal(guard, text) == [], text
+    assert personal(guard, "login from 81.2.69.160 at 03:12") == [("ipv4", "81.2.69.160")]

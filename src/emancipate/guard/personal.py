@@ -216,10 +216,13 @@ def _corsica_nirs(text: str) -> Iterator[re.Match[str]]:
 
 # A dotted quad that is a version (`v1.4.0.12`, `AssemblyVersion("2.4.1.0")`, `bootloader
 # bumped to 1.4.0.12`, a changelog's `## 4.12.0.3 — 2025-03-07`), a section number
-# (`section 4.2.1.3`) or an object identifier
+# (`section 4.2.1.3`), a component's version in a list (`Launcher 2.14.3.1`, `SDK 11.0.0.4`,
+# `ファームウェア 2.10.4.17`) or an object identifier
 # (`2.5.4.3` near "OID"), not an address; the same string later in the text is one too.
 _VERSION_BEFORE = re.compile(
     r"(?:\b(?:v|version|release|build|ver\.?|firmware|fw|bootloader|rev|revision"
+    r"|launcher|module|sdk|driver|engine|plugin|plug-in|patch|hotfix|versión|versão|versione"
+    r"|versie|wersja|verze|sürüm|версия|версія|прошивка|ファームウェア|バージョン|版本|固件|펌웨어|버전"
     r"|section|sect\.|clause|chapter|chapitre|article|paragraphe?|annexe?|alinéa"
     r"|absatz|abschnitt|artikel|step|étape)"
     r"(?:[ \t]+(?:(?:bumped|updated|upgraded|moved|set)[ \t]+)?to)?|version\(|version=|§"
