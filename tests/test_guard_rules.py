@@ -868,6 +868,17 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
             ("the break-glass recovery code is KQ7M-4X2J-GASZ-PLVR\nSupport",
              "KQ7M-4X2J-GASZ-PLVR")):
         assert secrets_in(text) == [value], text
+    # rounds 29 and 30 (held out in session 19, tuned on now)
+    for text, value in (
+            ("das Passwort lautet jetzt Kardio70$ – bitte", "Kardio70$"),
+            ('kontem "service" z hasłem Apteka685!, tak jak', "Apteka685!"),
+            ("Yeni şifreyi Hemsire801! olarak belirledim", "Hemsire801!"),
+            ("kata laluan sementara ialah Hospital271#. Sila tukar", "Hospital271#"),
+            ("TightVNC към 10.30.4.15:5900 с паролата i7jC1mvl, която", "i7jC1mvl"),
+            ("Sisestan PIN2 (78982), aga DigiDoc", "78982"),
+            ("gebe die PIN.QES 968028 ein", "968028"),
+            ("מזהה פגישה 673 0752 1340, קוד גישה 106422. להביא", "106422")):
+        assert secrets_in(text) == [value], text
     for text in ("la contra del equipo fue muy fuerte 3-1", "se fue en la contra 2-1 al minuto 89",
                  "mudei para São Paulo em 2019", "SNMP community: public\nTemplate: UPS"):
         assert secrets_in(text) == [], text

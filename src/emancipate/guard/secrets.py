@@ -48,6 +48,7 @@ _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
     "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "contrasenia",
     "la contra",  # Mexican Spanish's short word for a login's password (`la contra es …`)
+    "hasłem", "hasła",  # Polish's instrumental and genitive (`z hasłem …`)
     "passwort",
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
@@ -170,7 +171,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|ia|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
 _GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
@@ -203,9 +204,9 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא)\b
+                            |adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא)\b
               |=|:|-(?=[ \t]))
-            (?:[ \t]{1,8}(?:now|set[ \t]to))?)
+            (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
         (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|[«「『])?[ \t\u00a0\u202f]{0,8}
@@ -302,8 +303,9 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|m|n|niz|nız|miz|mız|nya|ը)?"  # `lösenordet`, `şifresi`,
-                   # `passwordnya`, Armenian `գաղտնաբառը`
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|m|n|niz|nız|miz|mız|nya|тa|ը)?"  # `lösenordet`,
+                   # `şifresi`, `şifreyi`, `passwordnya`, Bulgarian `паролата` (`тa` in the view,
+                   # which writes Cyrillic's `а` as Latin's), Armenian `գաղտնաբառը`
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
                    r"|par[ \t]d[ée]faut))?)"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
@@ -743,7 +745,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     cut = _NEXT_PARAM.search(v) if "&" in v and text[start - 1:start] in ("?", "&") else None
     if cut is not None:
         end = m.start(g) + cut.start()
-    elif (len(v) > 6 and v[-1] == "." and v[-2].isalnum()
+    elif (len(v) > 6 and v[-1] == "." and v[-2] != "."
           and (end == len(text) or text[end].isspace())):
         v, end = v[:-1], end - 1  # the sentence's full stop (`parola este JCF805khd. Vă rog`)
     if taken is not None and taken(m.start(g), end):
