@@ -105,7 +105,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-eighth round": HERE / "data" / "guard" / "blind38",
           "thirty-ninth round": HERE / "data" / "guard" / "blind39",
           "forty-second round": HERE / "data" / "guard" / "blind42",
-          "forty-third round": HERE / "data" / "guard" / "blind43"}
+          "forty-third round": HERE / "data" / "guard" / "blind43",
+          "forty-fourth round": HERE / "data" / "guard" / "blind44",
+          "forty-sixth round": HERE / "data" / "guard" / "blind46"}
 
 
 @dataclass
