@@ -868,6 +868,15 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
             ("the break-glass recovery code is KQ7M-4X2J-GASZ-PLVR\nSupport",
              "KQ7M-4X2J-GASZ-PLVR")):
         assert secrets_in(text) == [value], text
+    # rounds 44 (a retail chain) and 46 (real estate)
+    for text, value in (
+            ("- şifre: Emlak4738.Bursa\n- fotoğraflar", "Emlak4738.Bursa"),
+            ("log in with x and the master password button-tangerine-crescent-sparrow9. Don't",
+             "button-tangerine-crescent-sparrow9"),
+            ("שם המשתמש הוא snif-haifa12 והסיסמה שלי Dvash#12. בטלפון", "Dvash#12"),
+            ("la serratura smart: codice ospite 160297 seguito da ✓", "160297"),
+            ("supervisormodus: 3x tikken op het logo, supervisorcode 245663 invoeren", "245663")):
+        assert secrets_in(text) == [value], text
     # rounds 29 and 30 (held out in session 19, tuned on now)
     for text, value in (
             ("das Passwort lautet jetzt Kardio70$ – bitte", "Kardio70$"),

@@ -306,7 +306,7 @@ _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|m|n|niz|nız|miz|mız|nya|тa|ը)?"  # `lösenordet`,
                    # `şifresi`, `şifreyi`, `passwordnya`, Bulgarian `паролата` (`тa` in the view,
                    # which writes Cyrillic's `а` as Latin's), Armenian `գաղտնաբառը`
-                   r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?"
+                   r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|par[ \t]d[ée]faut))?)"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
@@ -481,6 +481,11 @@ def _placeholder(v: str) -> bool:
         "%" in v and _PRINTF.search(v) is not None) or template_ref(v)
 
 
+# a part of a dotted value made of a capitalised word and 3 digits or more, as people make
+# passwords (`Emlak4738.Bursa`); names hold fewer or glue them to more (`Gost28147_89_Key`)
+_WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{3,}(?:\.|$)")
+
+
 def plausible_password(v: str, quoted: bool = False) -> bool:
     """A value worth treating as a password: not a placeholder, a name or a path. A quoted
     literal is a value, not a variable: it may be shaped like a name (`"hunter_2"`), from 4
@@ -492,9 +497,10 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
             return False
     elif len(v) < 6 or (v[0] == "_" and char_classes(v) < 4) or _placeholder(v) or (
             _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())
-            and not passphrase(v)):
+            and not passphrase(v) and not ("." in v and _WORD_YEAR.search(v))):
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
-        # nor a generated passphrase, `renard-citron-lumiere-nuage`)
+        # nor a generated passphrase, `renard-citron-lumiere-nuage`, nor a capitalised word
+        # and a number as a part, `Emlak4738.Bursa`)
     elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v):
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
@@ -725,7 +731,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
             m = _BARE.match(text, pos)
-            if m is not None and not _bare_value(m.group("v")):
+            if m is not None and not _bare_value(m.group("v").rstrip(".")):
                 m = None  # `password SHA-256`, `password WPA2`: a term, not a password
         # a call argument or a bare word, but not a setting's value (`key="ApiKey"
         # value="…"`, `<name>…</name><value>…`, `name:`/`value:`), as explicit as `=`
