@@ -107,6 +107,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "forty-second round": HERE / "data" / "guard" / "blind42",
           "forty-third round": HERE / "data" / "guard" / "blind43",
           "forty-fourth round": HERE / "data" / "guard" / "blind44",
+          "forty-fifth round": HERE / "data" / "guard" / "blind45",
           "forty-sixth round": HERE / "data" / "guard" / "blind46"}
 
 
