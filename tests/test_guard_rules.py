@@ -877,6 +877,18 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
             ("la serratura smart: codice ospite 160297 seguito da ✓", "160297"),
             ("supervisormodus: 3x tikken op het logo, supervisorcode 245663 invoeren", "245663")):
         assert secrets_in(text) == [value], text
+    # round 45 (an automotive group), and capitals in Cyrillic (`ПИН`: the view's fix)
+    for text, value in (
+            ('[2, "b71c0e2a", "ChangeConfiguration", {\n  "key": "AuthorizationKey",\n'
+             '  "value": "C1FF68BBC4B285CF8880D245CC35BF169C028A4D"\n}]',
+             "C1FF68BBC4B285CF8880D245CC35BF169C028A4D"),
+            ("- ПИН за агент: 187277\n- след", "187277"),
+            ("КОД ДОСТУПА: 187277", "187277")):
+        assert secrets_in(text) == [value], text
+    for text in ('resource "random_password" "workshop_db" {\n  length = 24\n}',
+                 "vault kv patch secret/dms/prod password=@/dev/stdin",
+                 '{"fr": {"login.password": "Mot de passe", "login.pin": "Saisir le code PIN"}}'):
+        assert secrets_in(text) == [], text
     # rounds 29 and 30 (held out in session 19, tuned on now)
     for text, value in (
             ("das Passwort lautet jetzt Kardio70$ – bitte", "Kardio70$"),

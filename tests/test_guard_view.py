@@ -536,3 +536,17 @@ def test_the_chain_spans_equal_the_captured_group_on_random_texts() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
         assert request._spans(grouped, text, False) == request._spans(request._CHAIN, text,
                                                                       False), text
+
+
+def test_a_word_in_capitals_of_another_script_is_viewed_as_in_small_letters() -> None:
+    """Cyrillic `Н`, `К`, `Т`, `В`, `М` look Latin in capitals only: a Russian word in capitals
+    (`ПИН`, `КОД`, `ТЕЛЕФОН`) keeps them, so that it folds to the word in small letters that the
+    word lists hold; a word of look-alikes only, or one touching Latin letters, spells Latin."""
+    from emancipate.guard.normalize import view_of
+    from emancipate.guard.text import fold
+    for upper, lower in (("ПИН-КОД", "пин-код"), ("ТЕЛЕФОН", "телефон"),
+                         ("КОД ДОСТУПА", "код доступа")):
+        assert fold(view_of(upper).text) == fold(view_of(lower).text), upper
+    assert view_of("key АКІАIOSFODNN7").text == "key AKIAIOSFODNN7"  # beside Latin letters
+    assert view_of("КЕУ: x").text == "KEY: x"  # look-alikes only
+    assert view_of("серія КХО 816079").text.endswith("KXO 816079")

@@ -115,6 +115,22 @@ def _removal_table() -> dict[int, str | None]:
 
 
 _TABLE = _removal_table()
+# Capitals drawn like a Latin letter whose small letter is not drawn like its small letter
+# (Cyrillic `Н` is `H`, `н` is not `h`; Greek `Ν` is `N`, `ν` is `v`): in a word of that
+# script written in capitals (`ПИН`, `КОД`) they would make it another word than in lower
+# case, which the word lists hold. A run of such a script keeps them unless it touches a
+# Latin letter or digit (`ТОKEN`, `АКІА…`); a word of look-alikes only (`КЕУ`, a series
+# `КХО`) spells a Latin word.
+_ONE_CASE = {k for k, v in CONFUSABLES.items()
+             if k.isupper() and CONFUSABLES.get(k.lower()) != v.lower()}
+_TABLE_CASED = {cp: v for cp, v in _TABLE.items() if chr(cp) not in _ONE_CASE}
+_ONE_CASE_CHAR = re.compile("[" + "".join(sorted(_ONE_CASE)) + "]")
+# a word of look-alikes only, once the others are Latin (`КХО` is `КXO`): it spells Latin
+_LOOKALIKE_WORD = re.compile(r"(?<!\w)[A-Za-z" + "".join(sorted(CONFUSABLES)) + r"]+(?!\w)")
+
+
+def _spelt_latin(m: re.Match[str]) -> str:
+    return m.group().translate(_TABLE)
 MAX_DEPTH = 2  # base64 inside base64: read twice, no more
 
 
@@ -330,7 +346,8 @@ def view_of(text: str, found: list[Special] | None = None) -> View:
         out.add(text[pos:s], pos, s, True)
         raw = text[s:e]
         if kind == "chars":
-            _chars(raw, s, out)
+            _chars(raw, s, out, (s > 0 and text[s - 1].isascii() and text[s - 1].isalnum())
+                   or (e < len(text) and text[e].isascii() and text[e].isalnum()))
         elif kind == "esc":
             folded = _folded(_unescape(raw))
             out.add(folded, s, e, False)
@@ -374,11 +391,17 @@ def _folded(text: str) -> str:
     return "".join(map(_fold_char, text))
 
 
-def _chars(run: str, start: int, out: _Builder) -> None:
+def _chars(run: str, start: int, out: _Builder, latin_beside: bool = True) -> None:
     """A run of special characters: in two C calls when NFKC leaves it alone and nothing in
-    it is removed (another script, emoji, symbols), else one by one."""
+    it is removed (another script, emoji, symbols), else one by one. `latin_beside`: a Latin
+    letter or digit touches the run (`_ONE_CASE`)."""
     if unicodedata.is_normalized("NFKC", run):
-        folded = run.translate(_TABLE)
+        if latin_beside:
+            folded = run.translate(_TABLE)
+        else:
+            folded = run.translate(_TABLE_CASED)
+            if _ONE_CASE_CHAR.search(folded) is not None:
+                folded = _LOOKALIKE_WORD.sub(_spelt_latin, folded)
         if len(folded) == len(run):
             out.add(folded, start, start + len(run), True)
             return

@@ -536,7 +536,9 @@ _COMPANY_LINE_WORDS = viewed_words((
     "front desk", "réception :", "reception:", "accueil :", "zentrale:", "zentrale :",
     "centralino", "centralita", "servicio al cliente", "atención al cliente",
     "atendimento ao cliente", "serviço de apoio", "klantenservice", "kundtjänst",
-    "kundeservice", "asiakaspalvelu", "obsługa klienta", "sac:", "sac :"))
+    "kundeservice", "asiakaspalvelu", "obsługa klienta", "sac:", "sac :", "отдел продаж",
+    "отдела продаж", "горячая линия", "горячей линии", "служба поддержки", "гаряча лінія",
+    "приёмная", "приемная", "коммутатор"))
 
 
 # an extension after a number (`… poste 192`, `… ext. 210`, `… (Durchwahl 14)`)

@@ -272,7 +272,8 @@ _CALL = re.compile(
                [ \t]{0,8}+(?:\|\||\?\?|\?:|\bor\b|\|[ \t]{0,8}+default\b)
               |default(?=[ \t]))
             [ \t]{0,8}+(?P<q7>["'])(?P<v7>[^"'\s\\]{4,128}?)(?P=q7)
-          |["'][ \t]{0,8}(?::[ \t]{0,8}\{|,)[ \t]{0,8}["']value["'][ \t]{0,8}:[ \t]{0,8}
+          |["'][ \t]{0,8}(?::[ \t]{0,8}\{|,)[ \t]{0,8}(?:\r?\n[ \t]{0,16})?["']value["'][ \t]{0,8}
+            :[ \t]{0,8}
             (?P<q6>["'])(?P<v6>[^"'\n\\]{4,128}?)(?P=q6))""",
     re.X,
 )
@@ -486,6 +487,13 @@ def _placeholder(v: str) -> bool:
 _WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{3,}(?:\.|$)")
 
 
+# Terraform's resource or data type ending where a secret word ends: the next string is the
+# resource's name
+_TF_TYPE = re.compile(r"""\b(?:resource|data)[ \t]+"[\w-]*$""")
+# a password word as a value: a form's label in some language, not a password
+_LABELS = frozenset(w for w in _PASSWORD_WORDS if " " in w or len(w) >= 6)
+
+
 def plausible_password(v: str, quoted: bool = False) -> bool:
     """A value worth treating as a password: not a placeholder, a name or a path. A quoted
     literal is a value, not a variable: it may be shaped like a name (`"hunter_2"`), from 4
@@ -503,7 +511,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         # and a number as a part, `Emlak4738.Bursa`)
     elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v):
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
-    if v[0] in "/~" or v.startswith(("./", "http", "file:")) or "://" in v:
+    if v[0] in "/~" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
     if _EXPRESSION.search(v):
         return False  # minified code: `passwordVerification:m&&P&&p>>8`
@@ -677,6 +685,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
     if _in_arn(text, pos) or _in_template_pipe(text, pos) or _in_expansion(text, pos):
         return
+    if _TF_TYPE.search(text, max(0, pos - 48), pos):
+        return  # Terraform's resource type (`resource "random_password" "db"`): a name follows
     if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
     if kind in ("password", "apikey"):
@@ -759,6 +769,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if len(_UNSPACED_SCRIPT.findall(v, 0, 8)) >= 2:
         return  # a sentence in a script written without blanks, read to the next blank
         # (`パスワードは別のメールでお送りします。`), not a value
+    if v.lower() in _LABELS:
+        return  # the word itself, a label's translation (`"login.password": "Mot de passe"`)
     if spaced:  # (after `:` or `=` a pair of words is a value; after `is`, a quotation)
         ok = plausible_phrase(v, explicit=any(c in text[pos:m.start(g)] for c in ":="))
     elif g in ("v4", "v7"):  # a literal default of a secret's variable: `getenv("X", "…")`,
