@@ -904,3 +904,28 @@ def test_a_value_named_by_a_keyword_keeps_the_keyword_readers_label(
     policy written for `password` keeps firing on `DB_PASSWORD=…`."""
     found = [f.detector for f in Guard.from_config(GuardConfig()).scan(text)]
     assert found == [detector]
+
+
+def test_the_strong_code_line_pattern_is_tried_only_on_lines_starting_as_its_alternatives() -> None:
+    """`line_score` skips `_STRONG` on lines that start with none of `_STRONG_STARTS`: the
+    same scores as trying it on every line (each alternative's first word or mark is listed)."""
+    import random as _random
+
+    from emancipate.guard import code
+    rnd = _random.Random(5)
+    words = ["def f(x):", "class A(B):", "from a import b", "import os", "#include <x.h>",
+             "#define X 1", "export default async function f(", "const x = 1;", "let y = [];",
+             "public static void main(", "pub fn f() {", "func (s *S) F(", "package main",
+             "using System;", "if (x) {", "for x in y:", "try:", "else:", "except E as e:",
+             "SELECT a FROM b", "INSERT INTO t", "#!/bin/sh", "until x; do", "done", "fi",
+             "if [ -f x ]; then", "set -eu", "export A_B=1", "@Override", "});", "<div a=1>",
+             "// note", "/* c */", "<!-- x -->", "password = 'x'", "key: value", "a.b(c);",
+             "return x", "x => y", "plain words here", "  \tSELECT *", "\r}"]
+    lines = ["".join(rnd.choice(("", " ", "\t", "  "))) + rnd.choice(words) + rnd.choice(
+        ("", ";", " {", ":", " // c")) for _ in range(3000)]
+    for line in lines:
+        full = 2 if code._STRONG.match(line) else (1 if code._weak(line) else 0)
+        stripped = line.strip()
+        if stripped and (stripped[-1] in code._ENDINGS or code._MARKERS.search(stripped)
+                         or stripped.split(None, 1)[0] in code._LEADING):
+            assert code.line_score(line) == full, line

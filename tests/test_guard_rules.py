@@ -898,7 +898,11 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
             ("TightVNC към 10.30.4.15:5900 с паролата i7jC1mvl, която", "i7jC1mvl"),
             ("Sisestan PIN2 (78982), aga DigiDoc", "78982"),
             ("gebe die PIN.QES 968028 ein", "968028"),
-            ("מזהה פגישה 673 0752 1340, קוד גישה 106422. להביא", "106422")):
+            ("מזהה פגישה 673 0752 1340, קוד גישה 106422. להביא", "106422"),
+            # Hungarian and German low-high quotes
+            ("A titkosítási jelszó: „eper vonat felhő gomba 18” (kisbetűkkel)",
+             "eper vonat felhő gomba 18"),
+            ("Das Passwort lautet „Kd8m Lagune 42“ und gilt", "Kd8m Lagune 42")):
         assert secrets_in(text) == [value], text
     for text in ("la contra del equipo fue muy fuerte 3-1", "se fue en la contra 2-1 al minuto 89",
                  "mudei para São Paulo em 2019", "SNMP community: public\nTemplate: UPS"):

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 import phonenumbers
 from stdnum import numdb
 from stdnum.be import iban as _be_iban
@@ -1189,16 +1189,17 @@ def _state_before(text: str, i: int) -> bool:
                for k in (3, 4) if i >= k)
 
 
-def _document_automaton(cased: bool) -> Any:
-    """The document names in one Aho-Corasick automaton (each form to its length, its name
-    and its detector): lower case, or (`cased`) as written in lower case, capitalised or in
-    capitals, for a text whose lower-casing moves offsets."""
-    automaton = ahocorasick.Automaton()
+def _document_automaton(cased: bool) -> tuple[Any, list[tuple[str, str]]]:
+    """The document names in one Aho-Corasick automaton, and each form's name and detector
+    by its index: lower case, or (`cased`) as written in lower case, capitalised or in
+    capitals, for a text whose lower-casing moves offsets. Rust's aho-corasick, whose
+    prefilter skips ahead: ~2 µs per 2 KB, pyahocorasick's pass ~28 µs."""
+    forms: dict[str, tuple[str, str]] = {}
     for word, detector in _DOCUMENT_WORDS:
-        for form in {word, word.capitalize(), word.upper()} if cased else {word}:
-            automaton.add_word(form, (len(form), word, detector))
-    automaton.make_automaton()
-    return automaton
+        for form in (word, word.capitalize(), word.upper()) if cased else (word,):
+            forms.setdefault(form, (word, detector))
+    return (ahocorasick_rs.AhoCorasick(list(forms), matchkind=ahocorasick_rs.MatchKind.Standard),
+            list(forms.values()))
 
 
 _DOCUMENT_NAMES = _document_automaton(cased=False)
@@ -1207,16 +1208,16 @@ _DOCUMENT_NAMES_CASED = _document_automaton(cased=True)
 
 def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit]) -> None:
     """Document numbers after their name, found in one pass of an automaton over the text
-    in lower case (70 names searched one by one with `str.find`: 40 µs per 2 KB, the
-    automaton ~28 µs); where lower-casing moves
+    in lower case (70 names searched one by one with `str.find`: 40 µs per 2 KB,
+    pyahocorasick ~28 µs, Rust's aho-corasick ~2 µs); where lower-casing moves
     offsets (`İ` becomes two characters; no character becomes fewer), as written in lower
     case, capitalised or in capitals."""
     low = text.lower()
     aligned = len(low) == len(text)
-    names = _DOCUMENT_NAMES if aligned else _DOCUMENT_NAMES_CASED
+    names, forms = _DOCUMENT_NAMES if aligned else _DOCUMENT_NAMES_CASED
     vehicle = None  # (looked for at the first bare `licence`)
-    for end, (length, word, detector) in names.iter(low if aligned else text):
-        i = end - length + 1
+    for k, i, _ in names.find_matches_as_indexes(low if aligned else text, overlapping=True):
+        word, detector = forms[k]
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
         if word in ("licence", "license", "permis"):

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 import re2
 
 from emancipate.context import Finding
@@ -386,15 +386,12 @@ class TermMatcher:
     chunk, offsets are recovered only around a match)."""
 
     def __init__(self, terms: list[str]) -> None:
-        self._automaton: object | None = None
+        self._automaton: ahocorasick_rs.AhoCorasick | None = None
         keys = {_strip(fold(t)) for t in terms}
         keys = {k for k in keys if len(k) >= 4}
-        if keys:
-            automaton = ahocorasick.Automaton()
-            for key in keys:
-                automaton.add_word(key, len(key))
-            automaton.make_automaton()
-            self._automaton = automaton
+        if keys:  # (Rust's aho-corasick, as the scan's keyword pass: `guard.Guard`)
+            self._automaton = ahocorasick_rs.AhoCorasick(
+                sorted(keys), matchkind=ahocorasick_rs.MatchKind.Standard)
 
     def find(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every term in `text` (original offsets), word-bounded."""
@@ -408,8 +405,8 @@ class TermMatcher:
         offsets = _starts_plain(stripped_chunks)
         stripped = "".join(stripped_chunks)
         out = []
-        for end, length in self._automaton.iter(stripped):  # type: ignore[attr-defined]
-            start = end - length + 1
+        for _, start, stop in self._automaton.find_matches_as_indexes(stripped, overlapping=True):
+            end = stop - 1
             s = _original(start, offsets, chunks, stripped_chunks, False)
             e = _original(end, offsets, chunks, stripped_chunks, True)
             if (s > 0 and _word(folded[s - 1])) or (e < len(folded) and _word(folded[e])):

@@ -235,7 +235,7 @@ _QUOTED_HEAD = (
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
-           |[ \t]{1,8}(?:""" + _IS + r"""|ist|es|è|é)\b
+           |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é)\b
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
@@ -247,9 +247,10 @@ _QUOTED = re.compile(_QUOTED_HEAD + r"""
     (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
     re.X)
 # The same in guillemets or typographic quotes, as prose writes them (`la passphrase est
-# «fennel mosaic marble»`, `password “…”`): a phrase in them is read as one in quotes.
+# «fennel mosaic marble»`, `password “…”`, Hungarian and German `„…”`, `„…“`): a phrase in
+# them is read as one in quotes.
 _QUOTED_MARKS = re.compile(_QUOTED_HEAD + r"""
-    [«“][ \t\u00a0\u202f]?(?P<v>[^«»“”\n]{4,128}?)[ \t\u00a0\u202f]?[»”]""", re.X)
+    [«“„][ \t\u00a0\u202f]?(?P<v>[^«»“”„\n]{4,128}?)[ \t\u00a0\u202f]?[»”“]""", re.X)
 # A literal passed right after the name: `setPassword("…")`, `define('DB_PASSWORD', '…')`,
 # `.password("…")`, `secret("…")`, and an XML setting `key="DbPassword" value="…"`.
 _CALL = re.compile(
@@ -700,7 +701,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if taken is not None and _next_taken(text, pos, taken):
         return
     m = _QUOTED.match(text, pos)
-    if m is None and ("«" in text[pos:pos + 64] or "“" in text[pos:pos + 64]):
+    if m is None and ("«" in text[pos:pos + 64] or "“" in text[pos:pos + 64]
+                      or "„" in text[pos:pos + 64]):
         m = _QUOTED_MARKS.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
                                                            or m.group("mid"))
