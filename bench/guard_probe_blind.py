@@ -108,7 +108,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "forty-third round": HERE / "data" / "guard" / "blind43",
           "forty-fourth round": HERE / "data" / "guard" / "blind44",
           "forty-fifth round": HERE / "data" / "guard" / "blind45",
-          "forty-sixth round": HERE / "data" / "guard" / "blind46"}
+          "forty-sixth round": HERE / "data" / "guard" / "blind46",
+          "forty-seventh round": HERE / "data" / "guard" / "blind47"}
 
 
 @dataclass
