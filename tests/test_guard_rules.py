@@ -889,6 +889,14 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
                  "vault kv patch secret/dms/prod password=@/dev/stdin",
                  '{"fr": {"login.password": "Mot de passe", "login.pin": "Saisir le code PIN"}}'):
         assert secrets_in(text) == [], text
+    # round 47 (a freight forwarder and port operator)
+    for text, value in (
+            ("lietotājs broker_tmp, parole RigaKugis459!. Konts", "RigaKugis459!"),
+            ("nenosiri la muda KontenaBandari261%, kisha", "KontenaBandari261%"),
+            ("con la clave de administrador, que es PatioManzanillo537?, y que ponga",
+             "PatioManzanillo537?"),
+            ("והסיסמה האחרונה שעבדה הייתה rlg3384VF$. אנחנו", "rlg3384VF$")):
+        assert secrets_in(text) == [value], text
     # rounds 29 and 30 (held out in session 19, tuned on now)
     for text, value in (
             ("das Passwort lautet jetzt Kardio70$ – bitte", "Kardio70$"),

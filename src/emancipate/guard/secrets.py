@@ -52,7 +52,8 @@ _PASSWORD_WORDS = (
     "passwort",
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
-    "şifre", "parola", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼", "口令",
+    "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
+    "口令",
     "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
@@ -192,6 +193,8 @@ _TAIL_HEAD = (
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
+           |,[ \t]{1,8}(?:which|that|que|qui|che|die|welches|welche)[ \t]{1,8}
+            (?:is|was|es|era|est|était|è|é|ist|war)(?=[ \t])  # `…, que es …`
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
               |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
               |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
@@ -204,7 +207,7 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא)\b
+                            |adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -309,6 +312,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|m|n|niz|nız|miz|mız|nya|т
                    # `şifresi`, `şifreyi`, `passwordnya`, Bulgarian `паролата` (`тa` in the view,
                    # which writes Cyrillic's `а` as Latin's), Armenian `գաղտնաբառը`
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
+                   r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|par[ \t]d[ée]faut))?)"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
