@@ -722,3 +722,24 @@ def test_a_components_version_in_a_list_is_no_address(guard: Guard) -> None:
                  "リキッドハンドラー：ファームウェア 2.10.4.17"):
         assert personal(guard, text) == [], text
     assert personal(guard, "login from 81.2.69.160 at 03:12") == [("ipv4", "81.2.69.160")]
+
+
+def test_documents_and_phones_of_the_forty_fourth_to_forty_seventh_blind_probes(
+        guard: Guard) -> None:
+    for text, found in (
+            ("Driver's license: CA X0996852, exp 2027", [("driving_licence", "X0996852")]),
+            ("prawo jazdy nr 08522/20/5294", [("driving_licence", "08522/20/5294")]),
+            ("11/12,Ray T.,Samantha Cole,FL driver license,M499-612-01-058-5,note",
+             [("driving_licence", "M499-612-01-058-5")]),
+            ("Broj putovnice: X6553335", [("passport", "X6553335")]),
+            ("Αρ. διαβατηρίου: EX4088142", [("passport", "EX4088142")]),
+            ("CNH nº 32168701633, categoria E", [("driving_licence", "32168701633")]),
+            ("wenn was ist bitte anrufen 0660 6561974, bin meistens", [("phone", "0660 6561974")])):
+        assert personal(guard, text) == found, text
+    # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted
+    # quads versions
+    for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024",
+                 "lane 1     2.11.4.130    6.2.0.17    24.10.2.8812   10.0.19045.4412",
+                 "Reisepass: CA bitte nachreichen"):
+        assert personal(guard, text) == [], text
+    assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]

@@ -242,7 +242,23 @@ _VERSION_REACH = 2000  # characters searched on each side for the same string as
 def _version_at(text: str, i: int, s: str) -> bool:
     return (_VERSION_BEFORE.search(text, max(0, i - 40), i) is not None
             or _DATE_AFTER.match(text, i + len(s)) is not None
-            or _LATER_AFTER.match(text, i + len(s)) is not None)
+            or _LATER_AFTER.match(text, i + len(s)) is not None
+            or _versions_on_line(text, i, i + len(s)))
+
+
+# A dotted number of four or more parts that no address can be (a part of 4 digits or more:
+# `24.10.2.8812`, `10.0.19045.4412`): a build number
+_BUILD_NUMBER = re.compile(r"(?<![\d.])\d{1,5}(?:\.\d{1,5}){3,}(?![\d.])")
+
+
+def _versions_on_line(text: str, start: int, end: int) -> bool:
+    """A build number on the dotted quad's line (a table of versions, `scanner 2.11.4.130,
+    printer 6.2.0.17, payment 24.10.2.8812`): the quad is a version too."""
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    b = len(text) if b == -1 else b
+    return any(max(map(len, m.group().split("."))) >= 4 or m.group().count(".") > 3
+               for m in _BUILD_NUMBER.finditer(text, a, b))
 
 
 def _near(text: str, s: str, start: int) -> Iterator[int]:
@@ -377,7 +393,12 @@ def _context(text: str, start: int, words: tuple[str, ...], span: int = 48) -> b
     of an automaton, not one substring search per word (a number may be asked three times:
     SSN, company and phone words)."""
     before = text[max(0, start - span):start].lower()
-    return next(_words_automaton(words).iter(before), None) is not None
+    for end, word in _words_automaton(words).iter(before):
+        i = end - len(word) + 1  # a short Latin word starts a word (`tel`, not `Bestellnr.`;
+        # scripts written without blanks glue theirs: `的电话`)
+        if len(word) > 4 or i == 0 or not word.isascii() or not before[i - 1].isalpha():
+            return True
+    return False
 
 
 _words_automaton = functools.lru_cache(maxsize=32)(word_automaton)  # one per word tuple
@@ -495,7 +516,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "landline", "switchboard", "dial", "joindre", "numéro", "standard",
     # (`contact` alone names pages and links: `/contact (9 104)`)
     "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
-    "erreichbar", "joignable", "reachable", "keitai", "denwa", "電話", "携帯",
+    "erreichbar", "erreicht", "erreichen", "anrufen", "anruf", "joignable", "reachable",
+    "keitai", "denwa", "電話", "携帯",
     # in more languages: contact, mobile, phone (`連絡先`, `手机号`, `연락처`,
     # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
     "連絡先", "电话", "手机", "手機", "연락처", "휴대폰", "핸드폰", "전화",
@@ -1099,9 +1121,14 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 # Their numbers have no checksum and any shape, so only a number right after the document's
 # name is one: `passport no. X1234567`, `N° de passeport : 12AB34567`, `driver's license
 # D1234567`, `permis de conduire n° 123456789012`. All repetitions are bounded.
+# US states and Australian states and territories: they issue driving licences
+_STATE_CODES = _words(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT")
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
-                   "pașaport", "διαβατήριο", "անձնագիր", "கடவுச்சீட்டு", "राहदानी", "گذرنامه",
+                   "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
+                   "கடவுச்சீட்டு", "राहदानी", "گذرنامه",
                    "پاسپورت", "رقم الجواز")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1110,7 +1137,8 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "brevete", "carteira de motorista", "वाहन परवाना", "carné de conducir",
                   "carnet de conduir", "permís de conduir")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
-_MARKS_OTHER = ("серия и номер", "серия", "номер", "№", "क्रमांक", "नं.", "நம்பர்", "எண்", "رقم",
+_MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
+                "नं.", "நம்பர்", "எண்", "رقم",
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
@@ -1122,6 +1150,7 @@ _DOCUMENT_WORDS = (
     ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
     ("passi", "passport"),  # Finnish (`passin numero ZM0665018`)
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
+    ("cnh", "driving_licence"),  # Brazil's Carteira Nacional de Habilitação (`CNH nº …`)
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
     ("permis", "driving_licence"),  # (French: `Numéro de permis : …` on a car hire's form)
@@ -1136,7 +1165,7 @@ _DOCUMENT = re.compile(
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
-    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?:"
+    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?-i:CNH)|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
@@ -1154,7 +1183,9 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\|)?[ \t]{0,8}[\"']?"
+    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\||,(?=[A-Z0-9]))?[ \t]{0,8}[\"']?"
+    # a US state's code before a licence's number (`Driver's license: CA X0996852`)
+    r"(?:(?-i:" + "|".join(sorted(c.strip() for c in _STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
@@ -1162,7 +1193,9 @@ _DOCUMENT = re.compile(
     # or a series of letters and the number (`KXO 816079`: `КХО` as the view writes it)
     # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
     # (`68 3184588`: series, number)
+    # a Polish licence (`08522/20/5294`: number, year, office)
     r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
+    r"|\d{5}/\d{2}/\d{4}"
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
@@ -1178,9 +1211,7 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
 # A US or Australian state's code before a bare licence makes it a driving licence (`NY
 # license ID 431 839 785`, `NSW licence 26102780`): the states issue them (not `MIT License`,
 # `CC licence`: no state's code).
-_STATES = frozenset(code + " " for code in _words(
-    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT"))
+_STATES = frozenset(code + " " for code in _STATE_CODES)
 
 
 def _state_before(text: str, i: int) -> bool:
