@@ -109,7 +109,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "forty-fourth round": HERE / "data" / "guard" / "blind44",
           "forty-fifth round": HERE / "data" / "guard" / "blind45",
           "forty-sixth round": HERE / "data" / "guard" / "blind46",
-          "forty-seventh round": HERE / "data" / "guard" / "blind47"}
+          "forty-seventh round": HERE / "data" / "guard" / "blind47",
+          "forty-eighth round": HERE / "data" / "guard" / "blind48",
+          "forty-ninth round": HERE / "data" / "guard" / "blind49"}
 
 
 @dataclass
