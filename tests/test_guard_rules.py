@@ -897,6 +897,21 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
              "PatioManzanillo537?"),
             ("והסיסמה האחרונה שעבדה הייתה rlg3384VF$. אנחנו", "rlg3384VF$")):
         assert secrets_in(text) == [value], text
+    # rounds 48 (an agricultural cooperative) and 49 (a call-centre company)
+    for text, value in (
+            ("ПЛК смесител - ниво на защита: парола 7EH8TMTJ\n\nТрябва", "7EH8TMTJ"),
+            ('Dalam emel mereka tulis "Kata laluan PDF: Getah22.lad". Saya', "Getah22.lad"),
+            ("סיסמת התעודה: %Katif999\n", "%Katif999"),
+            ("tunnuksella koulutus_oulu ja salasanalla Saimaa_revontuli260$ — tämä",
+             "Saimaa_revontuli260$"),
+            ("My user is cc.ortega.r and the new pass they sent me is Jeepney.kalamansi979* but",
+             "Jeepney.kalamansi979*"),
+            ("kody zapasowe, jeden z nich to 1786-6942, ale nie", "1786-6942"),
+            ("- logga in med kvalitet_coach / #kN0go529sx (gemensamt konto", "#kN0go529sx")):
+        assert secrets_in(text) == [value], text
+    for text in ("password ISO27001 audit", "the password WPA2PSK mode",
+                 '], "next_page": "llOFDhPsXsL08oWxLWaJ4x79tSGn7iIk"}', "Kod autoryzacji: 338354"):
+        assert secrets_in(text) == [], text
     # rounds 29 and 30 (held out in session 19, tuned on now)
     for text, value in (
             ("das Passwort lautet jetzt Kardio70$ – bitte", "Kardio70$"),

@@ -1185,7 +1185,7 @@ ANTI_FORGERY_FIELDS = frozenset(("_token",))
 # `NextMarker`, `ClientRequestToken`), or an anti-forgery token (above; Django's
 # `csrfmiddlewaretoken`), or a CAPTCHA's site key (`data-sitekey`: in the page by design)
 _NAME_WORDS_ANYWHERE = frozenset(("public", "pub", "sitekey", "continuation", "pagination",
-                                  "cursor", "marker", "idempotency", "request",
+                                  "page", "cursor", "marker", "idempotency", "request",
                                   "csrfmiddlewaretoken")) | ANTI_FORGERY_WORDS
 # ... unless the name says what it opens or signs: a session's id is its key (`session_id`,
 # `sid`), a CSRF secret signs the tokens (`csrf_secret`)

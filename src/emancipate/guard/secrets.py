@@ -53,8 +53,8 @@ _PASSWORD_WORDS = (
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
-    "口令",
-    "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "كلمة المرور", "كلمة السر", "पासवर्ड",
+    "口令", "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "סיסמת",
+    "كلمة المرور", "كلمة السر", "पासवर्ड",
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
@@ -308,8 +308,9 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|m|n|niz|nız|miz|mız|nya|тa|ը)?"  # `lösenordet`,
-                   # `şifresi`, `şifreyi`, `passwordnya`, Bulgarian `паролата` (`тa` in the view,
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|m|n|niz|nız|miz|mız|nya|тa|ը)?"
+                   # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
+                   # Bulgarian `паролата` (`тa` in the view,
                    # which writes Cyrillic's `а` as Latin's), Armenian `գաղտնաբառը`
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
@@ -487,9 +488,9 @@ def _placeholder(v: str) -> bool:
         "%" in v and _PRINTF.search(v) is not None) or template_ref(v)
 
 
-# a part of a dotted value made of a capitalised word and 3 digits or more, as people make
-# passwords (`Emlak4738.Bursa`); names hold fewer or glue them to more (`Gost28147_89_Key`)
-_WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{3,}(?:\.|$)")
+# a part of a dotted value made of a capitalised word and 2 digits or more, as people make
+# passwords (`Emlak4738.Bursa`, `Getah22.lad`); names glue them to more (`Gost28147_89_Key`)
+_WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{2,}(?:\.|$)")
 
 
 # Terraform's resource or data type ending where a secret word ends: the next string is the
@@ -514,7 +515,8 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
         # nor a generated passphrase, `renard-citron-lumiere-nuage`, nor a capitalised word
         # and a number as a part, `Emlak4738.Bursa`)
-    elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v):
+    elif (("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v)
+          and not ("." in v and _WORD_YEAR.search(v))):
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] in "/~" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
@@ -527,9 +529,15 @@ def _bare_value(v: str) -> bool:
     """A value named with no operator must look like one: a digit, a lower-case letter, no
     hyphen unless it mixes all four kinds of character or is a passphrase (`Welcome123`,
     `53KAYAK-noodle`, `zephyr-marble-lagoon-pepper21`, not a log's next field, `attempt=3`, nor
-    `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random."""
-    return (("-" not in v or char_classes(v) >= 4 or passphrase(v)) and v != v.upper()
+    `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random. In capitals
+    only, 8 characters or more whose digits and letters alternate as a generator's do
+    (`7EH8TMTJ`, not `ISO27001`, `RTX4090`)."""
+    return (("-" not in v or char_classes(v) >= 4 or passphrase(v))
+            and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
             and (digit_count(v) > 0 or case_random(v)) and not assignment(v))
+
+
+_DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
