@@ -743,3 +743,18 @@ def test_documents_and_phones_of_the_forty_fourth_to_forty_seventh_blind_probes(
                  "Reisepass: CA bitte nachreichen"):
         assert personal(guard, text) == [], text
     assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]
+
+
+def test_documents_and_phones_of_the_forty_eighth_and_forty_ninth_blind_probes(
+        guard: Guard) -> None:
+    for text, found in (
+            ("Permiso de conducir (C+E): 59752127J\n", [("driving_licence", "59752127J")]),
+            ("Driving licence no. (prawo jazdy): 98448/00/9673, categories C",
+             [("driving_licence", "98448/00/9673")]),
+            ("Iowa CDL #: 356ZR1823, Class A", [("driving_licence", "356ZR1823")]),
+            ("Řidičský průkaz č.: VO 937503", [("driving_licence", "VO 937503")]),
+            ("Ring 076-705 54 63 om nåt är oklart", [("phone", "076-705 54 63")]),
+            ("Kunde bittet um Rückruf unter 0160 09289176, gerne", [("phone", "0160 09289176")]),
+            ("просит звонить на 8 (916) 077-53-41 — говорит", [("phone", "8 (916) 077-53-41")])):
+        assert personal(guard, text) == found, text
+    assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []

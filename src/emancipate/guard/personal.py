@@ -516,7 +516,9 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "landline", "switchboard", "dial", "joindre", "numéro", "standard",
     # (`contact` alone names pages and links: `/contact (9 104)`)
     "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
-    "erreichbar", "erreicht", "erreichen", "anrufen", "anruf", "joignable", "reachable",
+    "erreichbar", "erreicht", "erreichen", "anrufen", "anruf", "rückruf", "ring", "звонить",
+    "звоните",
+    "joignable", "reachable",
     "keitai", "denwa", "電話", "携帯",
     # in more languages: contact, mobile, phone (`連絡先`, `手机号`, `연락처`,
     # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
@@ -559,7 +561,8 @@ _COMPANY_LINE_WORDS = viewed_words((
     "centralino", "centralita", "servicio al cliente", "atención al cliente",
     "atendimento ao cliente", "serviço de apoio", "klantenservice", "kundtjänst",
     "kundeservice", "asiakaspalvelu", "obsługa klienta", "sac:", "sac :", "отдел продаж",
-    "отдела продаж", "горячая линия", "горячей линии", "служба поддержки", "гаряча лінія",
+    "отдела продаж", "горячая линия", "горячей линии", "горячую линию", "служба поддержки",
+    "гаряча лінія",
     "приёмная", "приемная", "коммутатор"))
 
 
@@ -1135,10 +1138,11 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",
                   "licencia de conducción", "permiso de conducir", "carnet de conducir",
                   "brevete", "carteira de motorista", "वाहन परवाना", "carné de conducir",
-                  "carnet de conduir", "permís de conduir")
+                  "carnet de conduir", "permís de conduir", "řidičský průkaz", "řidičského průkazu",
+                  "vodičský preukaz")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
-                "नं.", "நம்பர்", "எண்", "رقم",
+                "नं.", "நம்பர்", "எண்", "رقم", "č.",
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
@@ -1151,6 +1155,7 @@ _DOCUMENT_WORDS = (
     ("passi", "passport"),  # Finnish (`passin numero ZM0665018`)
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     ("cnh", "driving_licence"),  # Brazil's Carteira Nacional de Habilitação (`CNH nº …`)
+    ("cdl", "driving_licence"),  # a US commercial driver's licence
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
     ("permis", "driving_licence"),  # (French: `Numéro de permis : …` on a car hire's form)
@@ -1165,7 +1170,8 @@ _DOCUMENT = re.compile(
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
-    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?-i:CNH)|(?:"
+    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?-i:CNH)"
+    r"|(?-i:CDL)|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
@@ -1178,7 +1184,9 @@ _DOCUMENT = re.compile(
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
-    r"(?:\([A-Za-z]{2,20}\)[ \t]{0,3})?"  # the issuing country (`Führerschein (UK):`)
+    # the issuing country or the classes (`Führerschein (UK):`, `Permiso de conducir (C+E):`,
+    # `licence no. (prawo jazdy):`)
+    r"(?:\([A-Za-z+/][A-Za-z+/ ]{0,19}\)[ \t]{0,3})?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
@@ -1205,7 +1213,7 @@ _DOCUMENT = re.compile(
 _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rental", "rental car",
                   "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
                   "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
-                  "location de", "camion", "utilitaire")
+                  "location de", "camion", "utilitaire", "chauffeur")
 
 
 # A US or Australian state's code before a bare licence makes it a driving licence (`NY
