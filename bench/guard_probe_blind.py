@@ -104,6 +104,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "thirty-seventh round": HERE / "data" / "guard" / "blind37",
           "thirty-eighth round": HERE / "data" / "guard" / "blind38",
           "thirty-ninth round": HERE / "data" / "guard" / "blind39",
+          "fortieth round": HERE / "data" / "guard" / "blind40",
+          "forty-first round": HERE / "data" / "guard" / "blind41",
           "forty-second round": HERE / "data" / "guard" / "blind42",
           "forty-third round": HERE / "data" / "guard" / "blind43",
           "forty-fourth round": HERE / "data" / "guard" / "blind44",
