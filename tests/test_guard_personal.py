@@ -742,7 +742,8 @@ def test_documents_and_phones_of_the_forty_fourth_to_forty_ninth_blind_probes(
             ("Řidičský průkaz č.: VO 937503", [("driving_licence", "VO 937503")]),
             ("Ring 076-705 54 63 om nåt är oklart", [("phone", "076-705 54 63")]),
             ("Kunde bittet um Rückruf unter 0160 09289176, gerne", [("phone", "0160 09289176")]),
-            ("просит звонить на 8 (916) 077-53-41 — говорит", [("phone", "8 (916) 077-53-41")])):
+            ("просит звонить на 8 (916) 077-53-41 — говорит", [("phone", "8 (916) 077-53-41")]),
+            ("Паспорт громадянина України: серія та номер IV332242\n", [("passport", "IV332242")])):
         assert personal(guard, text) == found, text
     assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
     # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted

@@ -1178,9 +1178,10 @@ _DOCUMENT = re.compile(
     # `rtw_doc_type=PASSPORT rtw_doc_number=…`)
     r"(?:[\"']?[ \t]{0,3}[,;]?[ \t]{0,3}[\"']?[\w.]{0,24}?(?i:number|_no|_num|_nr)[\"']?[ \t]{0,3}"
     r"[:=][ \t]{0,3}[\"']?(?=[A-Z0-9]))?"
-    # a comma before the mark (`Reisepass, Nr. …`), an adjective before the colon
-    # (`Pasaporte mexicano: …`)
-    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№))|[ \t]{1,3}[^\W\d_]{4,12}(?=[ \t]{0,2}:))?"
+    # a comma before the mark (`Reisepass, Nr. …`), one or two words before the colon
+    # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
+    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№))"
+    r"|(?:[ \t]{1,3}[^\W\d_]{4,12}){1,2}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
