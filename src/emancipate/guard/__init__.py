@@ -1,6 +1,6 @@
 """The leak guard: classify every request before any vendor sees it.
 
-One request costs one pass of an Aho-Corasick automaton (pyahocorasick) over the folded
+One request costs one pass of an Aho-Corasick automaton (`engine.match_automaton`) over the folded
 text, which finds at once the keywords that arm the secret rules, the organisation's
 confidential terms and the topic-domain keywords, plus one `bytes.translate` that gives the
 personal-data detectors their candidates. Validators (checksums, phone metadata, entropy)
@@ -17,12 +17,17 @@ import bisect
 from collections import defaultdict
 from typing import Any, Literal
 
-import ahocorasick_rs
-
 from emancipate.context import Finding
 from emancipate.guard.code import scan_code
 from emancipate.guard.config import GuardConfig
-from emancipate.guard.engine import Hit, SecretRule, keyword_key, resolve, run_rule
+from emancipate.guard.engine import (
+    Hit,
+    SecretRule,
+    keyword_key,
+    match_automaton,
+    resolve,
+    run_rule,
+)
 from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
@@ -127,11 +132,7 @@ class Guard:
         if entries:
             keys = sorted(entries)
             self._tags = [tuple(dict.fromkeys(entries[key])) for key in keys]
-            # Rust's aho-corasick (its prefilters skip ahead): 12–15 µs per 2 KB with the
-            # bench's 12,000 keywords, pyahocorasick's pass 24–32 µs (docs/benchmarks.md);
-            # every match, overlapping ones too, in the order pyahocorasick gave them
-            self._automaton = ahocorasick_rs.AhoCorasick(
-                keys, matchkind=ahocorasick_rs.MatchKind.Standard)
+            self._automaton = match_automaton(keys)
 
     @classmethod
     def from_config(cls, cfg: GuardConfig) -> Guard:

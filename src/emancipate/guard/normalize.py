@@ -131,6 +131,8 @@ _LOOKALIKE_WORD = re.compile(r"(?<!\w)[A-Za-z" + "".join(sorted(CONFUSABLES)) + 
 
 def _spelt_latin(m: re.Match[str]) -> str:
     return m.group().translate(_TABLE)
+
+
 MAX_DEPTH = 2  # base64 inside base64: read twice, no more
 
 
@@ -391,7 +393,7 @@ def _folded(text: str) -> str:
     return "".join(map(_fold_char, text))
 
 
-def _chars(run: str, start: int, out: _Builder, latin_beside: bool = True) -> None:
+def _chars(run: str, start: int, out: _Builder, latin_beside: bool) -> None:
     """A run of special characters: in two C calls when NFKC leaves it alone and nothing in
     it is removed (another script, emoji, symbols), else one by one. `latin_beside`: a Latin
     letter or digit touches the run (`_ONE_CASE`)."""

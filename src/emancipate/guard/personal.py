@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import ahocorasick_rs
 import phonenumbers
 from stdnum import numdb
 from stdnum.be import iban as _be_iban
@@ -49,7 +48,7 @@ from stdnum.us import itin as _itin
 from stdnum.us import ssn as _ssn
 from stdnum.util import NumberValidationModule, get_cc_module
 
-from emancipate.guard.engine import word_automaton
+from emancipate.guard.engine import match_automaton, word_automaton
 from emancipate.guard.normalize import viewed_words
 from emancipate.guard.text import replace_each
 
@@ -516,10 +515,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "landline", "switchboard", "dial", "joindre", "numéro", "standard",
     # (`contact` alone names pages and links: `/contact (9 104)`)
     "contact:", "contact :", "kontakt:", "kontakt vid", "kontakt unter",
-    "erreichbar", "erreicht", "erreichen", "anrufen", "anruf", "rückruf", "ring", "звонить",
-    "звоните",
-    "joignable", "reachable",
-    "keitai", "denwa", "電話", "携帯",
+    "erreichbar", "erreicht", "anrufen", "anruf", "rückruf", "ring", "звонить", "звоните",
+    "joignable", "reachable", "keitai", "denwa", "電話", "携帯",
     # in more languages: contact, mobile, phone (`連絡先`, `手机号`, `연락처`,
     # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
     "連絡先", "电话", "手机", "手機", "연락처", "휴대폰", "핸드폰", "전화",
@@ -1194,7 +1191,7 @@ _DOCUMENT = re.compile(
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\||,(?=[A-Z0-9]))?[ \t]{0,8}[\"']?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
-    r"(?:(?-i:" + "|".join(sorted(c.strip() for c in _STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
+    r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
@@ -1232,14 +1229,13 @@ def _state_before(text: str, i: int) -> bool:
 def _document_automaton(cased: bool) -> tuple[Any, list[tuple[str, str]]]:
     """The document names in one Aho-Corasick automaton, and each form's name and detector
     by its index: lower case, or (`cased`) as written in lower case, capitalised or in
-    capitals, for a text whose lower-casing moves offsets. Rust's aho-corasick, whose
-    prefilter skips ahead: ~2 µs per 2 KB, pyahocorasick's pass ~28 µs."""
+    capitals, for a text whose lower-casing moves offsets (`match_automaton`: ~2 µs per
+    2 KB, pyahocorasick's pass ~28 µs)."""
     forms: dict[str, tuple[str, str]] = {}
     for word, detector in _DOCUMENT_WORDS:
         for form in (word, word.capitalize(), word.upper()) if cased else (word,):
             forms.setdefault(form, (word, detector))
-    return (ahocorasick_rs.AhoCorasick(list(forms), matchkind=ahocorasick_rs.MatchKind.Standard),
-            list(forms.values()))
+    return match_automaton(list(forms)), list(forms.values())
 
 
 _DOCUMENT_NAMES = _document_automaton(cased=False)

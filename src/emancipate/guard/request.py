@@ -27,11 +27,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import ahocorasick_rs
 import re2
 
 from emancipate.context import Finding
-from emancipate.guard.engine import byte_spans
+from emancipate.guard.engine import byte_spans, match_automaton
 from emancipate.guard.normalize import (
     IDENTITY,
     Special,
@@ -386,12 +385,11 @@ class TermMatcher:
     chunk, offsets are recovered only around a match)."""
 
     def __init__(self, terms: list[str]) -> None:
-        self._automaton: ahocorasick_rs.AhoCorasick | None = None
+        self._automaton: Any = None
         keys = {_strip(fold(t)) for t in terms}
         keys = {k for k in keys if len(k) >= 4}
-        if keys:  # (Rust's aho-corasick, as the scan's keyword pass: `guard.Guard`)
-            self._automaton = ahocorasick_rs.AhoCorasick(
-                sorted(keys), matchkind=ahocorasick_rs.MatchKind.Standard)
+        if keys:
+            self._automaton = match_automaton(sorted(keys))
 
     def find(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every term in `text` (original offsets), word-bounded."""

@@ -310,8 +310,8 @@ _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
 _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|m|n|niz|nız|miz|mız|nya|тa|ը)?"
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
-                   # Bulgarian `паролата` (`тa` in the view,
-                   # which writes Cyrillic's `а` as Latin's), Armenian `գաղտնաբառը`
+                   # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
+                   # Armenian `գաղտնաբառը`
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|par[ \t]d[ée]faut))?)"
@@ -506,17 +506,17 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     characters. One class of characters (`"hunter"`, `"hardcoded"`) is not enough: such a
     word is as often a label or a field name (measured: no recall gained, more false
     alarms on code)."""
+    worded = "." in v and _WORD_YEAR.search(v) is not None  # `Emlak4738.Bursa`
     if quoted:
         if len(v) < 4 or _placeholder(v) or (dotted_name(v) and not digit_count(v)):
             return False
     elif len(v) < 6 or (v[0] == "_" and char_classes(v) < 4) or _placeholder(v) or (
             _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())
-            and not passphrase(v) and not ("." in v and _WORD_YEAR.search(v))):
+            and not passphrase(v) and not worded):
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
         # nor a generated passphrase, `renard-citron-lumiere-nuage`, nor a capitalised word
         # and a number as a part, `Emlak4738.Bursa`)
-    elif (("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v)
-          and not ("." in v and _WORD_YEAR.search(v))):
+    elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v) and not worded:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] in "/~" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
@@ -713,8 +713,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if taken is not None and _next_taken(text, pos, taken):
         return
     m = _QUOTED.match(text, pos)
-    if m is None and ("«" in text[pos:pos + 64] or "“" in text[pos:pos + 64]
-                      or "„" in text[pos:pos + 64]):
+    ahead = text[pos:pos + 64] if m is None else ""
+    if m is None and ("«" in ahead or "“" in ahead or "„" in ahead):
         m = _QUOTED_MARKS.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
                                                            or m.group("mid"))
