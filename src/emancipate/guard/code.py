@@ -73,6 +73,23 @@ def _weak(line: str) -> bool:
 
 
 _FENCE = re.compile(r"^[ \t]{0,3}(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*$", re.M)
+
+
+def _fences(text: str) -> list[re.Match[str]]:
+    """`_FENCE`'s matches, in order. Tried only on the lines holding a fence's marks: `re`
+    tries a multi-line `^` at every character (11 µs on 2 KB; 4 this way)."""
+    found: dict[int, re.Match[str] | None] = {}
+    for mark in ("```", "~~~"):
+        i = text.find(mark)
+        while i >= 0:
+            line = text.rfind("\n", 0, i) + 1
+            if line not in found:
+                found[line] = _FENCE.match(text, line)
+            end = text.find("\n", i)
+            i = -1 if end < 0 else text.find(mark, end)
+    return [m for _, m in sorted(found.items()) if m is not None]
+
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -94,6 +111,8 @@ _LEADING = _words(
 
 _ENDINGS = frozenset(";{}()[]:,=>")
 _MARKERS = re.compile(r"[=(<@#$]|//|/\*|::|->|&&|\|\|")
+# a character every marker holds: `re` finds one in a class much faster than in alternatives
+_MARKER_CHARS = re.compile(r"[=(<@#$/:&|-]")
 
 
 # How every `_STRONG` alternative starts (after blanks): a line starting otherwise is not
@@ -113,7 +132,8 @@ def line_score(line: str) -> int:
     stripped = line.strip()
     if not stripped:
         return 0
-    if stripped[-1] not in _ENDINGS and not _MARKERS.search(stripped):
+    if stripped[-1] not in _ENDINGS and not (_MARKER_CHARS.search(stripped)
+                                             and _MARKERS.search(stripped)):
         first = stripped.split(None, 1)[0]
         if first not in _LEADING:
             return 0  # prose: no code punctuation, no keyword first
@@ -153,7 +173,7 @@ def _line_blocks(text: str, lo: int, hi: int, min_lines: int, out: list[Hit]) ->
 def scan_code(text: str, min_lines: int, out: list[Hit]) -> None:
     """Code findings of one text."""
     if "```" in text or "~~~" in text:
-        fences = list(_FENCE.finditer(text))
+        fences = _fences(text)
         covered: list[tuple[int, int]] = []
         k = 0
         while k + 1 < len(fences):

@@ -19,6 +19,7 @@ from emancipate.guard.engine import (
     ANTI_FORGERY_WORDS,
     PUBLIC_BASE64,
     assignment,
+    below_entropy,
     case_random,
     char_classes,
     default_login,
@@ -61,6 +62,10 @@ _PASSWORD_WORDS = (
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
+    "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
+    "รหัส wi-fi", "รหัส wifi", "รหัสwifi", "รหัสไวไฟ",  # Thai: the Wi-Fi's code, its password
+    "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
+    "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
     # a customer's spoken password for a phone line or a bank (`кодовое слово — «Волга7129»`)
@@ -174,8 +179,9 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|ia|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
-# Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` (`密碼係 …`, `パスワードは …`)
-_GLUED_IS = r"係|是|为|為|は|는|은|คอ|হলো"  # (and Bengali `হলো`, whose vowel sign no `\b` follows)
+# Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` and `เป็น` (`密碼係 …`,
+# `パスワードは …`), and Bengali `হলো`, whose vowel sign no `\b` follows
+_GLUED_IS = r"係|是|为|為|は|는|은|คอ|เปน|เป็น|হলো"
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -195,6 +201,7 @@ _TAIL_HEAD = (
            |['’]s\b
            |,[ \t]{1,8}(?:which|that|que|qui|che|die|welches|welche)[ \t]{1,8}
             (?:is|was|es|era|est|était|è|é|ist|war)(?=[ \t])  # `…, que es …`
+           |,[ \t]{1,8}(?:c['’]est|it['’]s|it[ \t]is)(?=[ \t])  # `mon mot de passe, c'est …`
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
               |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
               |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
@@ -206,8 +213,8 @@ _TAIL_HEAD = (
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
-           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|lautet|war|es|era|é|è|er|är|jest|je|einai|είvai|ni
-                            |adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
+           |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
+                            |είvai|ni|adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -312,9 +319,11 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|m|n|niz|nız|mi
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Armenian `գաղտնաբառը`
+                   # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
-                   r"|par[ \t]d[ée]faut))?)"
+                   r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]"
+                   r"|par[ \t]d[ée]faut)){0,2})"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 _URL = re.compile(
@@ -327,6 +336,16 @@ _URL_TOKEN_USER = re.compile(
     rf"(?P<u>[A-Za-z0-9_-]{{20,255}})(?P<basic>:{_TOKEN_PASSWORD})?@(?=[\w\[])", re.I)
 # the host of a Sentry DSN (`https://<public key>@o123.ingest.sentry.io/…`)
 _PUBLIC_DSN = re.compile(r"(?:o\d+\.)?ingest\.(?:[a-z]{2}\.)?sentry\.io\b|sentry\.io/")
+
+
+def _value_before_operator(m: re.Match[str]) -> bool:
+    """A `_TAIL` match whose operator follows the password's value rather than its name
+    (`şifre Dostluk510 – büyük harf`, `passord Nordlys64 – bytt det`, Thai `รหัสผ่าน ESdrqb3653
+    ซึ่งเป็นรหัส…`, "which is the code …"): the first word after the name could be a value (a
+    name's words hold no digit) and what the operator leads to could not."""
+    words = m.group("mid").split()
+    return (0 < len(words) <= 2 and any(c.isdigit() for c in words[0])
+            and _bare_value(words[0]) and not _bare_value(m.group("v")))
 
 
 def _wifi_before(text: str, pos: int) -> bool:
@@ -532,12 +551,16 @@ def _bare_value(v: str) -> bool:
     `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random. In capitals
     only, 8 characters or more whose digits and letters alternate as a generator's do
     (`7EH8TMTJ`, not `ISO27001`, `RTX4090`)."""
-    return (("-" not in v or char_classes(v) >= 4 or passphrase(v))
+    return (("-" not in v or char_classes(v) >= 4 or passphrase(v)
+             or _WORDS_NUMBER.fullmatch(v) is not None)
             and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
             and (digit_count(v) > 0 or case_random(v)) and not assignment(v))
 
 
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
+# three words or more joined by hyphens, a number glued to the last: a passphrase as people
+# make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
+_WORDS_NUMBER = re.compile(r"(?:[^\W\d_]{3,}-){2,7}[^\W\d_]{3,}\d{1,4}")
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -632,7 +655,8 @@ def plausible_secret(v: str) -> bool:
         # a regular expression (`^[a-z0-9]{32}$`), a format string (`retry-{uuid4()}`)
     if "://" in v or v.lower() == v.upper() or not (digit_count(v) or case_random(v)):
         return False  # letters (some character with a case) and digits, or random case
-    return entropy(v) >= min(entropy_floor(v, 3.5), math.log2(n) - 0.7) and not name_like(v)
+    return not below_entropy(v, min(entropy_floor(v, 3.5), math.log2(n) - 0.7)) and not (
+        name_like(v))
 
 
 def _random_part(v: str) -> bool:
@@ -694,11 +718,14 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             if m and (_bearer_ok(m.group("v")) if kind == "bearer" else _basic_ok(m.group("v"))):
                 out.append((m.start("v"), m.end("v"), "bearer_token"))
         return
-    if _USERINFO_BEFORE.search(text, max(0, pos - 80), pos):
+    # (each look-behind regex only where its literal is: `re` tries one at every position)
+    lo = max(0, pos - 80)
+    if text.find("://", lo, pos) >= 0 and _USERINFO_BEFORE.search(text, lo, pos):
         return  # a URL's user name (`https://x-access-token:…@host`): the URL reader's
     if _in_arn(text, pos) or _in_template_pipe(text, pos) or _in_expansion(text, pos):
         return
-    if _TF_TYPE.search(text, max(0, pos - 48), pos):
+    lo = max(0, pos - 48)
+    if text.find('"', lo, pos) >= 0 and _TF_TYPE.search(text, lo, pos):
         return  # Terraform's resource type (`resource "random_password" "db"`): a name follows
     if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
@@ -740,7 +767,14 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             strict = True  # `changed my password to Welcome123`: a value, not `to login`
             # (and `should be`, `will be`)
             if not _bare_value(m.group("v")):
-                m = None
+                # `to` began a clause (`Password to open it: …`): its own operator may follow
+                m = _TAIL.match(text, m.end("to"))
+                if m is None or m.group("to") is not None or ". " in m.group("mid"):
+                    m = None
+                else:
+                    strict = False
+        if m is not None and kind == "password" and _value_before_operator(m):
+            m = None  # `şifre Dostluk510 – büyük harf`: the bare reader reads the value
     if m is None:
         m = _CALL.match(text, pos)
         mid = m.group("mid") if m is not None else ""
