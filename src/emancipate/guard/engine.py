@@ -436,6 +436,35 @@ def _bitlocker(v: str) -> bool:
                     for b in blocks))
 
 
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def base58check(v: str) -> bytes | None:
+    """The payload of a Base58Check string (Bitcoin's keys and addresses), or None when a
+    character is not base58 or the last four bytes are not the double SHA-256 of the rest
+    (a random string passes one time in four billion)."""
+    n = 0
+    for c in v:
+        d = _BASE58.find(c)
+        if d < 0:
+            return None
+        n = n * 58 + d
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    raw = b"\0" * (len(v) - len(v.lstrip("1"))) + raw
+    if len(raw) < 5:
+        return None
+    body, check = raw[:-4], raw[-4:]
+    return body if hashlib.sha256(hashlib.sha256(body).digest()).digest()[:4] == check else None
+
+
+def _wif(v: str) -> bool:
+    """A private key in wallet import format: Base58Check of a version byte (0x80, or 0xEF on
+    testnet) and 32 bytes (and 0x01 for a compressed key)."""
+    body = base58check(v)
+    return body is not None and body[0] in (0x80, 0xEF) and (
+        len(body) == 33 or (len(body) == 34 and body[-1] == 1))
+
+
 def char_classes(v: str) -> int:
     """How many of lower case, upper case, digits and other characters (symbols, letters
     without case) `v` holds."""
@@ -519,6 +548,7 @@ CHECKS: dict[str, Check] = {
     # three kinds of characters: a password, not a name with a number (`jsmith42`)
     "classes3": lambda v: char_classes(v) >= 3,
     "bitlocker": _bitlocker,
+    "wif": _wif,
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
     "basic": _basic,
