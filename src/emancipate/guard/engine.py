@@ -207,6 +207,8 @@ def random_token(v: str, min_length: int = 24) -> bool:
     n = len(v)
     if n < min_length or v.startswith(PUBLIC_BASE64) or ec_public_point(v):
         return False
+    if v.endswith("IDAQAB"):  # an RSA public key's last base64 (its exponent, 65537),
+        return False  # split over strings as DKIM records are (`"p=MIIB…" "…IDAQAB"`)
     if v == v.lower() or v == v.upper():  # both cases
         return False
     if digit_count(v) < 2 and not case_random(v):  # 2 digits, or a case that flips at random
@@ -549,6 +551,11 @@ CHECKS: dict[str, Check] = {
     "classes3": lambda v: char_classes(v) >= 3,
     "bitlocker": _bitlocker,
     "wif": _wif,
+    # an activation code: groups of letters and digits (not a date, not a mask, not the
+    # alphabet), or 8 to 16 characters with digits among letters
+    "activation_code": lambda v: (not placeholder_token(v.replace("-", ""))
+                                  and not v.replace("-", "").isdigit()
+                                  and ("-" in v or _digit_and_letter(v))),
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
     "basic": _basic,

@@ -349,13 +349,20 @@ def _value_before_operator(m: re.Match[str]) -> bool:
 
 
 def _wifi_before(text: str, pos: int) -> bool:
-    """A Wi-Fi network is named on the line before `pos` (200 characters at most): its
-    password is the `key` (`clé`, `Schlüssel`) there. (Substring tests, no loop: this runs
-    for every `key` of a text.)"""
-    line = text[max(text.rfind("\n", max(0, pos - 200), pos) + 1, pos - 200):pos].lower()
-    return ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
+    """A Wi-Fi network is named before `pos` on its line (200 characters at most), or as
+    `wifi`/`wlan` on the line above (`- wifi: netwerk X` / `- sleutel: …`): its password is
+    the `key` (`clé`, `Schlüssel`) there. (Substring tests, no loop: this runs for every
+    `key` of a text.)"""
+    nl = text.rfind("\n", max(0, pos - 200), pos)
+    line = text[max(nl + 1, pos - 200):pos].lower()
+    if ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
             or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line
-            or "réseau" in line or "netzwerk" in line)  # (`réseau "X", la clé c'est …`)
+            or "réseau" in line or "netzwerk" in line):  # (`réseau "X", la clé c'est …`)
+        return True
+    if nl <= 0:
+        return False
+    above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
+    return "wifi" in above or "wi-fi" in above or "wlan" in above
 
 
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
@@ -557,6 +564,7 @@ def _bare_value(v: str) -> bool:
             and (digit_count(v) > 0 or case_random(v)) and not assignment(v))
 
 
+_CREDENTIAL_HEADS = ("credential", "credentials")
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 # three words or more joined by hyphens, a number glued to the last: a passphrase as people
 # make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
@@ -729,6 +737,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return  # Terraform's resource type (`resource "random_password" "db"`): a name follows
     if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
+    if kind == "password" and text[max(0, pos - 9):pos].lower() == "1password":
+        return  # the password manager's name (`see 1Password "BMS-LON1"`: an entry's name)
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
@@ -737,6 +747,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         _sql_insert(text, pos, out)
     elif kind == "apikey" and "generic_secret" in enabled:
         _column(text, pos, out, token=True)  # `| Integration | Env | Token |`
+    elif (kind == "secret" and "password" in enabled
+          and text[max(0, pos - 12):pos].lower().endswith(_CREDENTIAL_HEADS)):
+        _column(text, pos, out)  # `| System | Account | Credential | Notes |`: passwords
     if taken is not None and _next_taken(text, pos, taken):
         return
     m = _QUOTED.match(text, pos)
@@ -962,8 +975,10 @@ def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
             return rows  # the table ends (a row may leave out its last empty cells)
         start, cell = row_cells[k]
         if not _NOT_NAME.search(row):
-            if cell.strip() not in _NO_VALUE and len(cell.split()) < 3:
-                return rows  # names only: a header, not a row of values
+            if cell.strip() not in _NO_VALUE and len(cell.split()) < 3 and (
+                    sep != "|" or _MD_RULE.match(text, end + 1)):
+                return rows  # names only: a header, not a row of values (in Markdown, a
+                # header has its rule under it: `| Fire panel | viewer | badge SSO |` is a row)
             # (a row with no password: `Canva<TAB>SSO via Google<TAB>-`, `| Marina_Guest |
             # guests | printed on keycard sleeve |`)
             line = end + 1
