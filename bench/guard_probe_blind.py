@@ -113,7 +113,13 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "forty-sixth round": HERE / "data" / "guard" / "blind46",
           "forty-seventh round": HERE / "data" / "guard" / "blind47",
           "forty-eighth round": HERE / "data" / "guard" / "blind48",
-          "forty-ninth round": HERE / "data" / "guard" / "blind49"}
+          "forty-ninth round": HERE / "data" / "guard" / "blind49",
+          "fifty-second round": HERE / "data" / "guard" / "blind52",
+          "fifty-third round": HERE / "data" / "guard" / "blind53",
+          "fifty-fourth round": HERE / "data" / "guard" / "blind54",
+          "fifty-fifth round": HERE / "data" / "guard" / "blind55",
+          "fifty-sixth round": HERE / "data" / "guard" / "blind56",
+          "fifty-seventh round": HERE / "data" / "guard" / "blind57"}
 
 
 @dataclass

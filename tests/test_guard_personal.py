@@ -753,3 +753,27 @@ def test_documents_and_phones_of_the_forty_fourth_to_forty_ninth_blind_probes(
                  "Reisepass: CA bitte nachreichen"):
         assert personal(guard, text) == [], text
     assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]
+
+
+def test_documents_and_phones_of_the_fifty_second_to_fifty_seventh_blind_probes(
+        guard: Guard) -> None:
+    """Session 21: a phone word after the number (German puts the verb last, Turkish and
+    Hungarian a case ending), and documents after more words or `as`."""
+    for text, found in (
+            ("- bin unter 0650 0942082 erreichbar", [("phone", "0650 0942082")]),
+            ("Lütfen beni 0533 474 84 01 numarasından arayın.", [("phone", "0533 474 84 01")]),
+            ("Kérem, hívjanak a 06 70 328 7962 számon.", [("phone", "06 70 328 7962")]),
+            ("Driving licence uploaded as address proof: TN48 20193893261\nMobile",
+             [("driving_licence", "TN48 20193893261")]),
+            ("Nr prawa jazdy: 48719/15/9993, kat. B", [("driving_licence", "48719/15/9993")]),
+            ("Permiso de conducción n.º 96582068P, clase C+E",
+             [("driving_licence", "96582068P")]),
+            ("I have your driver licence number as 39711514, issued in NSW",
+             [("driving_licence", "39711514")]),
+            ("je viendrai avec mon passeport, numéro 10XA73598. Vous",
+             [("passport", "10XA73598")])):
+        assert personal(guard, text) == found, text
+    # a call centre's number, whatever word follows it
+    for text in ("çağrı merkezimizi 0850 455 12 34 numarasından arayabilirsiniz",
+                 "Bestellung 0650 0942082 erreicht", "my passport expires next month: 2025"):
+        assert personal(guard, text) == [], text

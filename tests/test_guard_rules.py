@@ -932,6 +932,42 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
         assert secrets_in(text) == [], text
 
 
+def test_what_the_fifty_second_to_fifty_seventh_blind_probes_found_missing_is_read() -> None:
+    """Session 21: the keyword readers' share of rounds 52-57 (the rules' own examples cover
+    the rest): a value before a dash or a relative clause, `, c'est`, a `to` that begins a
+    clause, two adjectives, passphrases of hyphenated words with a number, a Markdown table's
+    credential column, a Wi-Fi named on the line above its key."""
+    for text, value in (
+            ("kullanıcı adı sekreter, şifre Dostluk%510 – büyük küçük harfe dikkat",
+             "Dostluk%510"),
+            ("bruker resepsjon, passord Nordlys_nordlys64 – bytt det første gang",
+             "Nordlys_nordlys64"),
+            ("ผมใส่รหัสผ่าน ESdrqb3653 ซึ่งเป็นรหัสเดียวกับที่ใช้ล็อกอิน", "ESdrqb3653"),
+            ("Je suis sûr de mon mot de passe, c'est @Marseille96Oak , je l'ai", "@Marseille96Oak"),
+            ("Password to open it: Auditor3721@ . Let me know", "Auditor3721@"),
+            ("parola temporară comună Carpati7067!, după care", "Carpati7067!"),
+            ("til trådløs deling: forbind til NW-Meeting, adgangskode blå-måge-tårn13",
+             "blå-måge-tårn13"),
+            ("kasuta kasutajanime marten.tamm ja ajutist parooli Saaremaa3355#, mille",
+             "Saaremaa3355#"),
+            ("- รหัสผ่านของ NVR ยังเป็น cmai531826 ซึ่งลูกค้าแจ้ง", "cmai531826"),
+            ("Mis aktuells Passwort isch Zuerich$4992, das han ich", "Zuerich$4992"),
+            ("- wifi: netwerk DOUANE-MV2-OPS\n- sleutel: Boei154$SMK\n- daarna", "Boei154$SMK"),
+            ("| System | Account | Credential | Notes |\n|---|---|---|---|\n"
+             "| Fire panel | viewer | badge SSO | no changes |\n"
+             "| Generator | engineer | 8LctGRVjYlOY3Z!5 | rotate |", "8LctGRVjYlOY3Z!5")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("password server01 is Xyz123") == ["Xyz123"]
+    for text in ("I changed my password to login faster", "password x86-64",
+                 '| BMS | noc-ro | see 1Password "BMS-LON1" | read only |',
+                 '"output_token": "CloudFrontOriginAccessIdentityList.NextMarker",\n'
+                 '"limit_key": "MaxItems",',
+                 # Hangul syllables fold to themselves, not to their first consonant (`부분`
+                 # folded as `비번`, a password's word)
+                 "예를 들어 헤더 부분은 eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0 처럼"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

@@ -540,12 +540,30 @@ _PHONE_CONTEXT: tuple[str, ...] = (
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
+# Words after a number that say it is a phone (German puts the verb last: `bin unter 0650 …
+# erreichbar`, `unter 0660 … melden`; Turkish and Hungarian the case ending: `0533 …
+# numarasından arayın`, `a 06 70 … számon`)
+_PHONE_AFTER = viewed_words((
+    "erreichbar", "melden", "anrufen", "zurückrufen", "numarasından", "numaramdan",
+    "numarasına", "numaradan", "számon", "telefonszámon", "bereikbaar", "joignable",
+    "raggiungibile", "reachable"))
+
+
+def _phone_named(text: str, start: int, end: int) -> bool:
+    """A phone word before the number (40 characters), or one of `_PHONE_AFTER` just after it
+    (24 characters) when no business's line is named before it (`çağrı merkezimizi 0850 …
+    numarasından arayabilirsiniz`: a call centre's)."""
+    if _context(text, start, _PHONE_CONTEXT, 40):
+        return True
+    after = text[end:end + 24].lower()
+    return (any(True for _ in _words_automaton(_PHONE_AFTER).iter(after))
+            and not _context(text, start, _BUSINESS_LINE_WORDS, 60))
 # Words that name a business's line (a freephone number is one, whoever else may use its shape)
 _BUSINESS_LINE_WORDS = viewed_words((
     "hotline", "helpline", "freephone", "free phone", "toll", "switchboard", "customer service",
     "service client", "kundenservice", "servicenummer", "kostenlos", "gratuit", "numéro vert",
     "gratis", "línea", "linea", "infoline", "call centre", "call center", "support", "line:",
-    "24/7"))
+    "24/7", "çağrı merkez", "müşteri hizmetleri"))
 
 
 # Words that name a company's own line, on the number's line before it (`Standard : 04 72 …`,
@@ -697,7 +715,7 @@ class NumberClassifier:
                 # often as a US phone's: only where the text says it is a phone
                 if region[1] == "nanp" and s.isdigit():
                     if named is None:
-                        named = bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+                        named = bool(text) and _phone_named(text, start, start + len(s))
                     if not named:
                         continue
                 if self._national(region, s, digits, work):
@@ -708,13 +726,13 @@ class NumberClassifier:
                 # (with a person's phone word, another country may read it as a mobile:
                 # Nigeria's `0808 …` is GB's freephone; not with a hotline's word)
                 if named is None:
-                    named = bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+                    named = bool(text) and _phone_named(text, start, start + len(s))
                 if not named or _context(text, start, _BUSINESS_LINE_WORDS, 40):
                     return False
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
         if named is None:
-            named = bool(text) and _context(text, start, _PHONE_CONTEXT, 40)
+            named = bool(text) and _phone_named(text, start, start + len(s))
         if not ((named or (text and _email_on_line(text, start, len(s), work.emails)))
                 and _uniform(_AREA_CODE.sub("", s, count=1))):
             return False
@@ -1136,7 +1154,8 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "licencia de conducción", "permiso de conducir", "carnet de conducir",
                   "brevete", "carteira de motorista", "वाहन परवाना", "carné de conducir",
                   "carnet de conduir", "permís de conduir", "řidičský průkaz", "řidičského průkazu",
-                  "vodičský preukaz")
+                  "vodičský preukaz", "prawa jazdy", "permiso de conducción", "carné de conducción",
+                  "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
@@ -1177,8 +1196,10 @@ _DOCUMENT = re.compile(
     r"[:=][ \t]{0,3}[\"']?(?=[A-Z0-9]))?"
     # a comma before the mark (`Reisepass, Nr. …`), one or two words before the colon
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
-    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№))"
-    r"|(?:[ \t]{1,3}[^\W\d_]{4,12}){1,2}(?=[ \t]{0,2}:))?"
+    # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
+    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
+    r"|(?:[ \t]{1,3}[^\W\d_]{4,12}){1,2}(?=[ \t]{0,2}:)"
+    r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
@@ -1189,7 +1210,7 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|est|:|=|#|՝|\||,(?=[A-Z0-9]))?[ \t]{0,8}[\"']?"
+    r"[\"']?[ \t]{0,3}(?:is|as|est|:|=|#|՝|\||,(?=[A-Z0-9]))?[ \t]{0,8}[\"']?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"

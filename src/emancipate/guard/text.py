@@ -116,8 +116,13 @@ def fold_char(ch: str) -> str:
     try:
         return ch.encode("cp1252").translate(_FOLD).decode("latin-1")
     except UnicodeEncodeError:
-        low = _MARKS.sub("", unicodedata.normalize("NFD", ch.lower()))
-        return low[:1] if low else ch
+        lower = ch.lower()
+        low = _MARKS.sub("", unicodedata.normalize("NFD", lower))
+        if len(low) == 1:
+            return low
+        # decomposed into more than a letter and its marks (a Hangul syllable into its
+        # jamo: keeping the first would fold `부분` and `비번` alike): the letter itself
+        return lower if len(lower) == 1 else ch
 
 
 def fold(text: str) -> str:
