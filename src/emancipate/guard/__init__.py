@@ -30,6 +30,7 @@ from emancipate.guard.engine import (
 )
 from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
+from emancipate.guard.normalize import base64_mask
 from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import (
@@ -90,8 +91,10 @@ class Guard:
         )
         self.rules: list[SecretRule] = [r for r in cfg.load_rules()
                                         if r.detector in self.enabled]
-        # rules with no keyword, each with the literal it requires ("" for none)
-        self.always = [(i, r.requires) for i, r in enumerate(self.rules) if not r.keywords]
+        # rules with no keyword, each with the literal it requires ("" for none) and the
+        # run of base64 characters (0 for none)
+        self.always = [(i, r.requires, r.requires_run) for i, r in enumerate(self.rules)
+                       if not r.keywords]
         self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
         # Names and addresses are opt-in: a spaCy model, loaded only here (entities.py).
         wanted = ENTITY_DETECTORS & self.enabled
@@ -198,8 +201,15 @@ class Guard:
         domain_kws: dict[int, set[int]] = {}
         domain_first: dict[int, tuple[int, int]] = {}
         # a rule with no keyword reads the whole text, unless a literal it needs is absent
-        triggered: dict[int, list[int]] = {i: [0] for i, needs in self.always
-                                           if needs in text}
+        triggered: dict[int, list[int]] = {}
+        mask = None
+        for i, needs, run in self.always:
+            if needs in text:
+                if run:
+                    mask = base64_mask(text) if mask is None else mask
+                    if mask.find(b"a" * run) < 0:
+                        continue
+                triggered[i] = [0]
         local: list[tuple[str, int]] = []
 
         if self._automaton is not None:

@@ -706,6 +706,10 @@ class SecretRule:
     # for a rule with no keyword: a literal every match holds; when the text lacks it the
     # rule is not run (one `in` instead of an RE2 pass)
     requires: str = ""
+    # for a rule with no keyword: the length of a run of base64's characters (letters,
+    # digits, `+/=-_`) every match holds; a text without such a run is not read (one mask
+    # and a `bytes.find`, ~1 µs per 2 KB, instead of an RE2 pass, ~4)
+    requires_run: int = 0
     # a regex (for bytes) a window must match to be read at all: a cheap test before the
     # rule's own (`\d{4}`: a code of four digits is in it), or None
     window_needs: Any = None
@@ -977,6 +981,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         boundary=bool(table.get("boundary", False)),
         skip_identifier_names=bool(table.get("skip_identifier_names", False)),
         requires=str(table.get("requires", "")),
+        requires_run=int(table.get("requires_run", 0)),
         window_needs=(_compile(viewed_pattern(table["window_needs"]).encode(), where)
                       if table.get("window_needs") else None),
         exact_keywords=(tuple(table.get("keywords", ()))

@@ -486,9 +486,9 @@ def decoded_of(view: View, depth: int = 1, budget: int | None = None) -> list[Vi
 
 def _b64_runs(text: str, mask: bytes | None = None) -> Iterator[tuple[int, int]]:
     """The spans of `_B64_RUN.finditer(text)`: runs of 16 base64 characters or more and up to
-    two `=` after them. Found in the text's mask (`_b64_mask`) with `bytes.find`: the regex
+    two `=` after them. Found in the text's mask (`base64_mask`) with `bytes.find`: the regex
     reads every position (~25 µs per 2 KB), the searches skip along at C speed."""
-    mask = _b64_mask(text) if mask is None else mask
+    mask = base64_mask(text) if mask is None else mask
     start = mask.find(_SIXTEEN)
     while start != -1:  # a maximal run: the search starts after the previous one's end
         end = _run_end(text, mask, start)
@@ -514,7 +514,7 @@ def _decoded_runs(text: str) -> Iterator[tuple[int, int, str | None]]:
     is as long as the first; the last may be shorter than 16 characters (or a word after
     the block: then the block is tried without it). Lines that do not decode together (a
     list of keys of one length) are decoded one by one."""
-    mask = _b64_mask(text)
+    mask = base64_mask(text)
     consumed = 0
     for start, end in _b64_runs(text, mask):
         if start < consumed:
@@ -558,7 +558,7 @@ def _decoded_runs(text: str) -> Iterator[tuple[int, int, str | None]]:
                 yield a, b, decoded_text(text[a:b])
 
 
-def _b64_mask(text: str) -> bytes:
+def base64_mask(text: str) -> bytes:
     """One byte per character of `text`: `a` for a base64 character, a blank for any other
     (outside ASCII included: encoded as `?`). Two C calls."""
     return text.encode("ascii", "replace").translate(_B64_MASK)
@@ -566,7 +566,7 @@ def _b64_mask(text: str) -> bytes:
 
 def _maybe_base64(text: str) -> bool:
     """A run of 16 base64 characters somewhere."""
-    return _SIXTEEN in _b64_mask(text)
+    return _SIXTEEN in base64_mask(text)
 
 
 def decoded_text(run: str) -> str | None:
