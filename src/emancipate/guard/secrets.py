@@ -64,6 +64,7 @@ _PASSWORD_WORDS = (
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
     "รหัส wi-fi", "รหัส wifi", "รหัสwifi", "รหัสไวไฟ",  # Thai: the Wi-Fi's code, its password
+    "事前共有鍵",  # Japanese: a VPN's pre-shared key
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
     "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
@@ -179,9 +180,9 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|ia|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
-# Chinese `是`/`为`, Japanese `は`, Korean `는`/`은`, Thai `คือ` and `เป็น` (`密碼係 …`,
-# `パスワードは …`), and Bengali `হলো`, whose vowel sign no `\b` follows
-_GLUED_IS = r"係|是|为|為|は|는|은|คอ|เปน|เป็น|হলো"
+# Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
+# `เป็น` (`密碼係 …`, `パスワードは …`), and Bengali `হলো`, whose vowel sign no `\b` follows
+_GLUED_IS = r"係|是|为|為|改成|改为|改為|は|는|은|คอ|เปน|เป็น|হলো"
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -213,6 +214,7 @@ _TAIL_HEAD = (
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
+           |[ \t]{1,8}(?:most|mostantól)(?=[ \t])  # Hungarian needs no copula: `a jelszó most …`
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
                             |είvai|ni|adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
@@ -323,12 +325,15 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|m|n|niz|nız|mi
                    # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
-                   r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]"
+                   r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
                    r"|par[ \t]d[ée]faut)){0,2})"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
+# (a `?` in the password, unescaped: `http://kaunter01:Harbor?9686@proxy…`; not after a
+# port: `https://host:8443?next=me@x.com`)
 _URL = re.compile(
-    r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>[^\s/?@'\"<>]{1,256})@(?=[\w\[])"
+    r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>(?!\d{1,5}\?)[^\s/?@'\"<>][^\s/@'\"<>]{0,255})"
+    r"@(?=[\w\[])"
 )
 # A token passed as the URL's user name (`https://<token>@github.com/…`, or with GitHub's
 # fixed password, which says the user name is the token)
@@ -474,7 +479,7 @@ _IDENTIFIER = re.compile(
 # `0xdeadbeef`: a constant of 64 bits at most, where 40 hex digits are a key)
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:\*+|x{3,}\w*|\.{2,}|[-_=#]+|<.*>?|\[.*\]?|\$\{.*|\$\(.*|\{\{.*|\{.*\}
-        |%\(?\w*\)?s|\$[a-z_]\w*|%[a-z_]\w*%|@[a-z_]+@|0+|1234\d*
+        |%\(?\w*\)?s|\$[a-z_]\w*|\$env:[\w.]+|%[a-z_]\w*%|@[a-z_]+@|0+|1234\d*
         |null|none|nil|true|false|undefined|empty|unset|required|optional|string|str|int
         |redacted|hidden|masked|removed|filtered|omitted|scrubbed|sanitized|censored|elided
         |secret|password|passwd|pass|pwd|changeme|changeit|example
@@ -486,7 +491,8 @@ _PLACEHOLDER = re.compile(
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
 )
-_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "your_", "your-", "changeme", "change_me",
+_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "changeme",
+                      "change_me",
                       "change-me",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
@@ -573,9 +579,10 @@ _WORDS_NUMBER = re.compile(r"(?:[^\W\d_]{3,}-){2,7}[^\W\d_]{3,}\d{1,4}")
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# publishable keys' formats (`pk_live_…`, `pub-c-…`, `sub-c-…`, `xnd_public_…`, `phc_…`)
+# publishable keys' formats (`pk_live_…`, Mapbox's public `pk.eyJ1…`, `pub-c-…`, `sub-c-…`,
+# `xnd_public_…`, `phc_…`)
 _PUBLIC_VALUE = re.compile(
-    r"pk_(?:live|test)_|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-")
+    r"pk_(?:live|test)_|pk\.eyJ1|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-")
 
 
 def _mixed(v: str) -> bool:
