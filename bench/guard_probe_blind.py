@@ -119,7 +119,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "fifty-fourth round": HERE / "data" / "guard" / "blind54",
           "fifty-fifth round": HERE / "data" / "guard" / "blind55",
           "fifty-sixth round": HERE / "data" / "guard" / "blind56",
-          "fifty-seventh round": HERE / "data" / "guard" / "blind57"}
+          "fifty-seventh round": HERE / "data" / "guard" / "blind57",
+          "sixtieth round": HERE / "data" / "guard" / "blind60",
+          "sixty-first round": HERE / "data" / "guard" / "blind61",
+          "sixty-second round": HERE / "data" / "guard" / "blind62",
+          "sixty-third round": HERE / "data" / "guard" / "blind63"}
 
 
 @dataclass

@@ -771,9 +771,18 @@ def test_documents_and_phones_of_the_fifty_second_to_fifty_seventh_blind_probes(
             ("I have your driver licence number as 39711514, issued in NSW",
              [("driving_licence", "39711514")]),
             ("je viendrai avec mon passeport, numéro 10XA73598. Vous",
-             [("passport", "10XA73598")])):
+             [("passport", "10XA73598")]),
+            # rounds 60-63
+            ("DL number - MH12 20188820039, valid till 2039",
+             [("driving_licence", "MH12 20188820039")]),
+            ("German driving licence (Führerschein) no.: N23540UGPX0, class B",
+             [("driving_licence", "N23540UGPX0")]),
+            ("Cel: (21) 96953-2695", [("phone", "(21) 96953-2695")]),
+            ("Si necesitáis algo me llamáis al 607 024 144. Gracias", [("phone", "607 024 144")]),
+            ("EMAIL;TYPE=home:mette.kjaer.96@mail.dk", [("email", "mette.kjaer.96@mail.dk")])):
         assert personal(guard, text) == found, text
     # a call centre's number, whatever word follows it
     for text in ("çağrı merkezimizi 0850 455 12 34 numarasından arayabilirsiniz",
+                 "x:mette@mail.dk",  # a URL's login without its scheme, as before
                  "Bestellung 0650 0942082 erreicht", "my passport expires next month: 2025"):
         assert personal(guard, text) == [], text

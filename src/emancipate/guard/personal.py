@@ -97,6 +97,13 @@ _NOT_TLD = _words(
 )
 
 
+def _field_label(text: str, colon: int) -> bool:
+    """The word before `text[colon]` (a `:`) is a field's label, not a URL's user name: a
+    vCard's `EMAIL;TYPE=home`, `EMAIL`."""
+    label = text[max(text.rfind(" ", 0, colon), text.rfind("\n", 0, colon)) + 1:colon]
+    return ";" in label or "=" in label or label.lower() in ("email", "e-mail", "mail")
+
+
 def _emails(text: str, out: list[Hit]) -> None:
     i = text.find("@")
     while i != -1:
@@ -111,9 +118,11 @@ def _emails(text: str, out: list[Hit]) -> None:
             before = text[start - 1] if start else ""
             local = text[start:i]
             if ((before not in (":", "/")  # (a URL's login, but `mailto:` names an address,
-                 # and a label in another script does: `メール：…`, `电邮:…`)
+                 # and a label in another script does: `メール：…`, `电邮:…`, and a vCard's
+                 # field: `EMAIL;TYPE=home:…`)
                  or text[max(0, start - 7):start].lower() == "mailto:"
-                 or (before == ":" and start > 1 and not text[start - 2].isascii()))
+                 or (before == ":" and start > 1 and (not text[start - 2].isascii()
+                                                      or _field_label(text, start - 1))))
                     and m.group(2).lower() not in _NOT_TLD
                     and local.lower() != "git" and not local.endswith(".")):
                 out.append((start, m.end(1), "email"))
@@ -536,7 +545,10 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "cellulare", "komórk", "kom.", "телефон", "тел.", "моб", "bellen", "rufnummer", "erreichen",
     "для связи", "ring mig", "ring meg", "ring til mig", "bel me", "bel mij", "soita minulle",
     "zadzwoń", "zavolejte", "ruf mich", "rufen sie mich", "hp:", "hp :", "연락",
-    "yhteydenot")  # (Korean `연락 가능한 번호`, Finnish `yhteydenottoa numeroon`: contact)
+    "yhteydenot",  # (Korean `연락 가능한 번호`, Finnish `yhteydenottoa numeroon`: contact)
+    # `Cel:` (Portuguese, Spanish), `me llamáis al …`, Swahili `nambari yangu` (my number),
+    # Finnish `minut tavoittaa numerosta …` (I can be reached at)
+    "cel:", "cel.", "llamáis", "llamadme", "nambari yangu", "tavoittaa")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1205,12 +1217,12 @@ _DOCUMENT = re.compile(
     + r")?[ \t]{0,3}"
     # the issuing country or the classes (`Führerschein (UK):`, `Permiso de conducir (C+E):`,
     # `licence no. (prawo jazdy):`)
-    r"(?:\([A-Za-z+/][A-Za-z+/ ]{0,19}\)[ \t]{0,3})?"
+    r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ ]){0,19}\)[ \t]{0,3})?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|as|est|:|=|#|՝|\||,(?=[A-Z0-9]))?[ \t]{0,8}[\"']?"
+    r"[\"']?[ \t]{0,3}(?:is|as|est|:|=|#|՝|\||,(?=[A-Z0-9])|[-–—](?=[ \t]))?[ \t]{0,8}[\"']?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
