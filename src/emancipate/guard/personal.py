@@ -101,7 +101,7 @@ def _field_label(text: str, colon: int) -> bool:
     """The word before `text[colon]` (a `:`) is a field's label, not a URL's user name: a
     vCard's `EMAIL;TYPE=home`, `EMAIL`."""
     label = text[max(text.rfind(" ", 0, colon), text.rfind("\n", 0, colon)) + 1:colon]
-    return ";" in label or "=" in label or label.lower() in ("email", "e-mail", "mail")
+    return ";" in label or "=" in label or label.lower() in ("email", "e-mail")
 
 
 def _emails(text: str, out: list[Hit]) -> None:
