@@ -65,6 +65,8 @@ _PASSWORD_WORDS = (
     "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
     "รหัส wi-fi", "รหัส wifi", "รหัสwifi", "รหัสไวไฟ",  # Thai: the Wi-Fi's code, its password
     "事前共有鍵",  # Japanese: a VPN's pre-shared key
+    "הסוד המשותף", "סוד משותף",  # Hebrew: (the) shared secret (RADIUS)
+    "slaptažodį", "slaptažodžio",  # Lithuanian: the password's accusative and genitive
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
     "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
@@ -491,7 +493,8 @@ _PLACEHOLDER = re.compile(
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
 )
-_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "changeme",
+_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
+                      "hier_eintragen", "changeme",
                       "change_me",
                       "change-me",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
@@ -551,8 +554,10 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         # and a number as a part, `Emlak4738.Bursa`)
     elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v) and not worded:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
-    if v[0] in "/~" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
+    if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
+    if v[0] == "~" and (v[1:2] in ("/", "") or _HOME_DIR.fullmatch(v)):
+        return False  # a home directory (`~/.pgpass`, `~deploy`), not `~PA1vd%kUd^mev`
     if _EXPRESSION.search(v):
         return False  # minified code: `passwordVerification:m&&P&&p>>8`
     return char_classes(v) >= 2 or v.isdigit()
@@ -572,6 +577,7 @@ def _bare_value(v: str) -> bool:
 
 
 _CREDENTIAL_HEADS = ("credential", "credentials")
+_HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 # three words or more joined by hyphens, a number glued to the last: a passphrase as people
 # make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
