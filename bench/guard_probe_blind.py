@@ -123,7 +123,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "sixtieth round": HERE / "data" / "guard" / "blind60",
           "sixty-first round": HERE / "data" / "guard" / "blind61",
           "sixty-second round": HERE / "data" / "guard" / "blind62",
-          "sixty-third round": HERE / "data" / "guard" / "blind63"}
+          "sixty-third round": HERE / "data" / "guard" / "blind63",
+          "sixty-fifth round": HERE / "data" / "guard" / "blind65",
+          "sixty-sixth round": HERE / "data" / "guard" / "blind66",
+          "sixty-seventh round": HERE / "data" / "guard" / "blind67"}
 
 
 @dataclass

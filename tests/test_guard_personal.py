@@ -779,7 +779,13 @@ def test_documents_and_phones_of_the_fifty_second_to_fifty_seventh_blind_probes(
              [("driving_licence", "N23540UGPX0")]),
             ("Cel: (21) 96953-2695", [("phone", "(21) 96953-2695")]),
             ("Si necesitáis algo me llamáis al 607 024 144. Gracias", [("phone", "607 024 144")]),
-            ("EMAIL;TYPE=home:mette.kjaer.96@mail.dk", [("email", "mette.kjaer.96@mail.dk")])):
+            ("EMAIL;TYPE=home:mette.kjaer.96@mail.dk", [("email", "mette.kjaer.96@mail.dk")]),
+            # rounds 64-67
+            ("Passport: British, number 590500445, expires 14/02/2032",
+             [("passport", "590500445")]),
+            ("Mòbil: 667 74 86 69", [("phone", "667 74 86 69")]),
+            ("Führerscheinnummer (für die Dienstwagen-Freigabe): 65209827",
+             [("driving_licence", "65209827")])):
         assert personal(guard, text) == found, text
     # a call centre's number, whatever word follows it
     for text in ("çağrı merkezimizi 0850 455 12 34 numarasından arayabilirsiniz",

@@ -958,6 +958,23 @@ def test_what_the_fifty_second_to_fifty_seventh_blind_probes_found_missing_is_re
              "| Generator | engineer | 8LctGRVjYlOY3Z!5 | rotate |", "8LctGRVjYlOY3Z!5")):
         assert secrets_in(text) == [value], text
     assert secrets_in("password server01 is Xyz123") == ["Xyz123"]
+    # rounds 60-67
+    for text, value in (
+            ("A jelszó most Duna59?wf (múlt héten kaptam)", "Duna59?wf"),
+            ("sa 的密碼改成 Eap6305#gzn，我用 SSMS", "Eap6305#gzn"),
+            ("akun ERP kamu dengan kata sandi sementara Kopi8210! . Saat login", "Kopi8210!"),
+            ("http://kaunter01:Harbor?9686@proxy.kl.foodgo.my:3128", "Harbor?9686"),
+            ("DB_USER=booking\nDB_PASS=~PA1vd%kUd^mev\nQUEUE_DRIVER=redis", "~PA1vd%kUd^mev"),
+            ("הגדרתי בבקר:\nהסוד המשותף: q5y6IisGwR2x\n", "q5y6IisGwR2x")):
+        assert secrets_in(text) == [value], text
+    for text in ("see https://host:8443?next=me@x.com",
+                 "Clave: ••••••••••••••••••••••••2d8e",
+                 "$pass = $env:SPC_PASS | ConvertTo-SecureString -AsPlainText -Force",
+                 "password_file = ~/.vault_pass.txt",
+                 "mapboxgl.accessToken = 'pk.eyJ1IjoiDI8EqM1lIFZPYunGSsABQJvynlRykkxIdIa2OndQ"
+                 "xFSEMBifeGbVOvtRgdlR.EpcZJhJMGrzTW246pWOfLm';",
+                 "smtp_password = PASSWORT_HIER_EINTRAGEN"):
+        assert secrets_in(text) == [], text
     for text in ("I changed my password to login faster", "password x86-64",
                  '| BMS | noc-ro | see 1Password "BMS-LON1" | read only |',
                  '"output_token": "CloudFrontOriginAccessIdentityList.NextMarker",\n'

@@ -548,7 +548,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "yhteydenot",  # (Korean `연락 가능한 번호`, Finnish `yhteydenottoa numeroon`: contact)
     # `Cel:` (Portuguese, Spanish), `me llamáis al …`, Swahili `nambari yangu` (my number),
     # Finnish `minut tavoittaa numerosta …` (I can be reached at)
-    "cel:", "cel.", "llamáis", "llamadme", "nambari yangu", "tavoittaa")
+    "cel:", "cel.", "llamáis", "llamadme", "nambari yangu", "tavoittaa", "mòbil")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1217,7 +1217,7 @@ _DOCUMENT = re.compile(
     + r")?[ \t]{0,3}"
     # the issuing country or the classes (`Führerschein (UK):`, `Permiso de conducir (C+E):`,
     # `licence no. (prawo jazdy):`)
-    r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ ]){0,19}\)[ \t]{0,3})?"
+    r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ -]){0,39}\)[ \t]{0,3})?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
@@ -1227,7 +1227,8 @@ _DOCUMENT = re.compile(
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
-    r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}(?:no\.?|nr\.?|n[°º.])?[ \t]{0,3})?)"
+    r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}"
+    r"(?:no\.?|nr\.?|n[°º.]|number|num[ée]ro|nummer|número)?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)
     # or a series of letters and the number (`KXO 816079`: `КХО` as the view writes it)
     # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
