@@ -40,7 +40,9 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Records separated by
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 67 (sessions
+18 to 21: one organisation's prompts each, half technical, about half in English) are listed
+with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
 overlaps its value; a personal value when a finding of its class overlaps it. Negatives
@@ -126,7 +128,12 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "sixty-third round": HERE / "data" / "guard" / "blind63",
           "sixty-fifth round": HERE / "data" / "guard" / "blind65",
           "sixty-sixth round": HERE / "data" / "guard" / "blind66",
-          "sixty-seventh round": HERE / "data" / "guard" / "blind67"}
+          "sixty-seventh round": HERE / "data" / "guard" / "blind67",
+          "fiftieth round": HERE / "data" / "guard" / "blind50",
+          "fifty-first round": HERE / "data" / "guard" / "blind51",
+          "fifty-eighth round": HERE / "data" / "guard" / "blind58",
+          "fifty-ninth round": HERE / "data" / "guard" / "blind59",
+          "sixty-fourth round": HERE / "data" / "guard" / "blind64"}
 
 
 @dataclass
