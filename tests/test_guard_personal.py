@@ -724,8 +724,11 @@ def test_a_components_version_in_a_list_is_no_address(guard: Guard) -> None:
     assert personal(guard, "login from 81.2.69.160 at 03:12") == [("ipv4", "81.2.69.160")]
 
 
-def test_documents_and_phones_of_the_forty_fourth_to_forty_ninth_blind_probes(
+def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
         guard: Guard) -> None:
+    """Sessions 20 and 21. Session 21's: a phone word after the number (German puts the verb
+    last, Turkish and Hungarian a case ending), documents after more words, `as`, a dash, a
+    country then `number`, and a vCard's email field."""
     for text, found in (
             ("Driver's license: CA X0996852, exp 2027", [("driving_licence", "X0996852")]),
             ("prawo jazdy nr 08522/20/5294", [("driving_licence", "08522/20/5294")]),
@@ -743,23 +746,8 @@ def test_documents_and_phones_of_the_forty_fourth_to_forty_ninth_blind_probes(
             ("Ring 076-705 54 63 om nåt är oklart", [("phone", "076-705 54 63")]),
             ("Kunde bittet um Rückruf unter 0160 09289176, gerne", [("phone", "0160 09289176")]),
             ("просит звонить на 8 (916) 077-53-41 — говорит", [("phone", "8 (916) 077-53-41")]),
-            ("Паспорт громадянина України: серія та номер IV332242\n", [("passport", "IV332242")])):
-        assert personal(guard, text) == found, text
-    assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
-    # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted
-    # quads versions
-    for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024",
-                 "lane 1     2.11.4.130    6.2.0.17    24.10.2.8812   10.0.19045.4412",
-                 "Reisepass: CA bitte nachreichen"):
-        assert personal(guard, text) == [], text
-    assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]
-
-
-def test_documents_and_phones_of_the_fifty_second_to_fifty_seventh_blind_probes(
-        guard: Guard) -> None:
-    """Session 21: a phone word after the number (German puts the verb last, Turkish and
-    Hungarian a case ending), and documents after more words or `as`."""
-    for text, found in (
+            ("Паспорт громадянина України: серія та номер IV332242\n", [("passport", "IV332242")]),
+            # session 21: rounds 52-57
             ("- bin unter 0650 0942082 erreichbar", [("phone", "0650 0942082")]),
             ("Lütfen beni 0533 474 84 01 numarasından arayın.", [("phone", "0533 474 84 01")]),
             ("Kérem, hívjanak a 06 70 328 7962 számon.", [("phone", "06 70 328 7962")]),
@@ -787,8 +775,15 @@ def test_documents_and_phones_of_the_fifty_second_to_fifty_seventh_blind_probes(
             ("Führerscheinnummer (für die Dienstwagen-Freigabe): 65209827",
              [("driving_licence", "65209827")])):
         assert personal(guard, text) == found, text
-    # a call centre's number, whatever word follows it
-    for text in ("çağrı merkezimizi 0850 455 12 34 numarasından arayabilirsiniz",
-                 "x:mette@mail.dk",  # a URL's login without its scheme, as before
-                 "Bestellung 0650 0942082 erreicht", "my passport expires next month: 2025"):
+    assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
+    # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted
+    # quads versions; a call centre's number, whatever word follows it; a URL's login without
+    # its scheme; an order's number before a phone word; no document's number
+    for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024",
+                 "lane 1     2.11.4.130    6.2.0.17    24.10.2.8812   10.0.19045.4412",
+                 "Reisepass: CA bitte nachreichen",
+                 "çağrı merkezimizi 0850 455 12 34 numarasından arayabilirsiniz",
+                 "x:mette@mail.dk", "Bestellung 0650 0942082 erreicht",
+                 "my passport expires next month: 2025"):
         assert personal(guard, text) == [], text
+    assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]

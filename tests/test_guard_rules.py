@@ -932,8 +932,8 @@ def test_what_the_forty_second_and_forty_third_blind_probes_found_missing_is_rea
         assert secrets_in(text) == [], text
 
 
-def test_what_the_fifty_second_to_fifty_seventh_blind_probes_found_missing_is_read() -> None:
-    """Session 21: the keyword readers' share of rounds 52-57 (the rules' own examples cover
+def test_what_the_fifty_second_to_sixty_seventh_blind_probes_found_missing_is_read() -> None:
+    """Session 21: the keyword readers' share of rounds 52-67 (the rules' own examples cover
     the rest): a value before a dash or a relative clause, `, c'est`, a `to` that begins a
     clause, two adjectives, passphrases of hyphenated words with a number, a Markdown table's
     credential column, a Wi-Fi named on the line above its key."""

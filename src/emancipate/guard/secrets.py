@@ -494,9 +494,7 @@ _PLACEHOLDER = re.compile(
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
 )
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
-                      "hier_eintragen", "changeme",
-                      "change_me",
-                      "change-me",
+                      "hier_eintragen", "changeme", "change_me", "change-me",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
 # A printf field (`%s`, `%-20s`) ends where a letter or digit cannot follow it: in
@@ -534,6 +532,8 @@ _WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{2,}(?:\.|$)")
 _TF_TYPE = re.compile(r"""\b(?:resource|data)[ \t]+"[\w-]*$""")
 # a password word as a value: a form's label in some language, not a password
 _LABELS = frozenset(w for w in _PASSWORD_WORDS if " " in w or len(w) >= 6)
+# a home directory: `~`, `~deploy`, `~/.pgpass`
+_HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
 
 
 def plausible_password(v: str, quoted: bool = False) -> bool:
@@ -556,7 +556,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
-    if v[0] == "~" and (v[1:2] in ("/", "") or _HOME_DIR.fullmatch(v)):
+    if v[0] == "~" and _HOME_DIR.fullmatch(v):
         return False  # a home directory (`~/.pgpass`, `~deploy`), not `~PA1vd%kUd^mev`
     if _EXPRESSION.search(v):
         return False  # minified code: `passwordVerification:m&&P&&p>>8`
@@ -576,8 +576,6 @@ def _bare_value(v: str) -> bool:
             and (digit_count(v) > 0 or case_random(v)) and not assignment(v))
 
 
-_CREDENTIAL_HEADS = ("credential", "credentials")
-_HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 # three words or more joined by hyphens, a number glued to the last: a passphrase as people
 # make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
@@ -770,7 +768,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     # span 250 characters at most, 27 in every text of the bench data)
     reach = text[pos:pos + _QUOTE_REACH]
     m = _QUOTED.match(text, pos) if '"' in reach or "'" in reach or "`" in reach else None
-    ahead = text[pos:pos + 64] if m is None else ""
+    ahead = reach[:64] if m is None else ""
     if m is None and ("«" in ahead or "“" in ahead or "„" in ahead):
         m = _QUOTED_MARKS.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
@@ -942,6 +940,8 @@ _NOT_HEADER = re.compile(f"[^0-9’{_NAME_CHARS}]")  # a header's names may hold
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
 # was read in quadratic time, 3 ms for 700 tabs)
 _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table's
+# the secret words that head a column of passwords (`| System | Account | Credential |`)
+_CREDENTIAL_HEADS = ("credential", "credentials")
 _COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|kennwort")
 
 
