@@ -773,7 +773,25 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
              [("passport", "590500445")]),
             ("Mòbil: 667 74 86 69", [("phone", "667 74 86 69")]),
             ("Führerscheinnummer (für die Dienstwagen-Freigabe): 65209827",
-             [("driving_licence", "65209827")])):
+             [("driving_licence", "65209827")]),
+            # session 22 (rounds 50, 51, 58, 59, 64): a slash after the area code, Mexico's
+            # old mobile `1`, contact words, a document's number told in the next sentence
+            ("Je reste joignable au 0475/31.62.08. Cordialement", [("phone", "0475/31.62.08")]),
+            ("Erreichbar bin ich unter 0664/7012385, am besten", [("phone", "0664/7012385")]),
+            ("Celular: +52 1 33 4127 9088", [("phone", "+52 1 33 4127 9088")]),
+            ("Contacto: 912 574 330. Obrigada.", [("phone", "912 574 330")]),
+            ("Jeg kan kontaktes på 28 41 07 66, hvis der", [("phone", "28 41 07 66")]),
+            ("Kontak darurat: istri, HP 0812-5530-7141", [("phone", "0812-5530-7141")]),
+            ("a typo in my passport number. The correct number is GK512907 (Canadian)",
+             [("passport", "GK512907")]),
+            ("zły numer paszportu. Poprawny numer to EW7038215. Jeśli",
+             [("passport", "EW7038215")]),
+            ("여권 번호는 M512K7730이고 여권", [("passport", "M512K7730")]),
+            ("il numero della mia patente, UD5120934K. Chiedo",
+             [("driving_licence", "UD5120934K")]),
+            ("sürücü belgesi no: 481207, B sınıfı", [("driving_licence", "481207")]),
+            ("permis de conducere nr. 512093377, categoria B",
+             [("driving_licence", "512093377")])):
         assert personal(guard, text) == found, text
     assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
     # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted
@@ -784,6 +802,8 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
                  "Reisepass: CA bitte nachreichen",
                  "çağrı merkezimizi 0850 455 12 34 numarasından arayabilirsiniz",
                  "x:mette@mail.dk", "Bestellung 0650 0942082 erreicht",
-                 "my passport expires next month: 2025"):
+                 "my passport expires next month: 2025",
+                 "passport photos needed. Order number is 48213345",
+                 "Rechnung 0172/6254182 vom 3. Mai"):
         assert personal(guard, text) == [], text
     assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]

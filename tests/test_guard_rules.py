@@ -985,6 +985,37 @@ def test_what_the_fifty_second_to_sixty_seventh_blind_probes_found_missing_is_re
         assert secrets_in(text) == [], text
 
 
+def test_what_the_rounds_held_out_in_session_21_found_missing_is_read() -> None:
+    """Session 22, on rounds 50, 51, 58, 59 and 64 (held out in session 21, then tuned on):
+    the keyword readers' share. A preposition's words say what a secret opens, not its kind
+    (`password for all files:`); `, es lautet`, `, je to`, `— it's`; Tagalog's `na`; Russian's
+    instrumental; an instruction to type it; a keyword glued to a word of a script written
+    without blanks; a dotted value of random parts; Go's `[]byte("…")`; a credential column
+    under a header in Lithuanian."""
+    for text, value in (
+            ("Please use the same password for all files this month: QWE5521rt and", "QWE5521rt"),
+            ("fragt nach dem Kennwort, es lautet Alpenblick0913*.", "Alpenblick0913*"),
+            ("Heslo do systému mi poslali v správe, je to Mraky?most?51@ a meno", "Mraky?most?51@"),
+            ("asks for the codeplug password when reading it — it's Kilo_Radio83 (same)",
+             "Kilo_Radio83"),
+            ("nag-login ako gamit yung password na Lipad44_Bagahe pero", "Lipad44_Bagahe"),
+            ("под учётной записью eng_ops с паролем KqrT7s221XoPPg_ появляется", "KqrT7s221XoPPg_"),
+            ("chiede la password responsabile: digitare Banco731Bar?\n", "Banco731Bar?"),
+            ("引き継ぎメモには「設定ソフトPW：QRT4417kfa」とだけ", "QRT4417kfa"),
+            ("ldap_default_authtok = Vbn_4kW7P.Tu8.qeeR", "Vbn_4kW7P.Tu8.qeeR"),
+            ('var signKey = []byte("8c1f0a52d77b3e9146f2c8a05b9d3e71'
+             'a4c6f0b2d8e5a7c9013f4b6d8e2a1c57")',
+             "8c1f0a52d77b3e9146f2c8a05b9d3e71a4c6f0b2d8e5a7c9013f4b6d8e2a1c57"),
+            ("a community string amit beállított: Rdio7v2k!91. Hova", "Rdio7v2k!91"),
+            ("Įrenginys | Vieta | Prisijungimas | Slaptažodis\n"
+             "Vaizdo registratorius | serverinė | admin | Kaunas1987!", "Kaunas1987!")):
+        assert secrets_in(text) == [value], text
+    # a secret kept in a vault, named after `from`, is no value; `na` reads no other word
+    for text in ("set psksecret <PSK from vault: network/stores/ipsec-dc-lon>",
+                 "Ustawiamy hasło administratora na wszystkich tak samo",
+                 "password: enter your own password"):
+        assert secrets_in(text) == [], text
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

@@ -227,7 +227,10 @@ class Guard:
                         elif positions[-1] != at:
                             positions.append(at)
                     elif kind == _LOCAL:
+                        # (a letter of a script that glues its words does not join a
+                        # keyword to them: `書込ソフトPW：…`)
                         if (tag[2] and start > 0 and folded[start - 1].isalpha()
+                                and folded[start - 1] < "\u2e80"
                                 and not _camel_start(text, start, index)):
                             continue
                         at = stop - tag[3]

@@ -472,6 +472,9 @@ def _international_valid(digits: str) -> bool:
     30,000 random numbers of every calling code it agrees with `is_valid_number` on 99.7%;
     the rest are countries whose trunk prefix libphonenumber rewrites (Madagascar,
     Colombia, Lithuania)."""
+    if len(digits) == 13 and digits.startswith("521"):
+        digits = "52" + digits[3:]  # Mexico's mobile `1` after the code (`+52 1 55 …`),
+        # dropped in 2019 and still written
     return 8 <= len(digits) <= 15 and _after_calling_code(digits, _valid_for_code)
 
 
@@ -548,7 +551,11 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "yhteydenot",  # (Korean `연락 가능한 번호`, Finnish `yhteydenottoa numeroon`: contact)
     # `Cel:` (Portuguese, Spanish), `me llamáis al …`, Swahili `nambari yangu` (my number),
     # Finnish `minut tavoittaa numerosta …` (I can be reached at)
-    "cel:", "cel.", "llamáis", "llamadme", "nambari yangu", "tavoittaa", "mòbil")
+    "cel:", "cel.", "llamáis", "llamadme", "nambari yangu", "tavoittaa", "mòbil",
+    # contact (`Contacto: 931 …`, `kan kontaktes på 31 …`, Indonesian `Kontak darurat: …`) and
+    # Indonesian `HP` (handphone: `HP 0853-…`)
+    "contacto:", "contacto :", "contato:", "kontaktes på", "kontaktas på", "kontak:",
+    "kontak darurat", "kontak cadangan", "hp ")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1167,7 +1174,8 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "brevete", "carteira de motorista", "वाहन परवाना", "carné de conducir",
                   "carnet de conduir", "permís de conduir", "řidičský průkaz", "řidičského průkazu",
                   "vodičský preukaz", "prawa jazdy", "permiso de conducción", "carné de conducción",
-                  "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány")
+                  "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány",
+                  "sürücü belgesi", "permis de conducere", "permisul de conducere")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
@@ -1222,7 +1230,7 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|as|est|:|=|#|՝|\||,(?=[A-Z0-9])|[-–—](?=[ \t]))?[ \t]{0,8}[\"']?"
+    r"[\"']?[ \t]{0,3}(?:is|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?[ \t]{0,8}[\"']?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
@@ -1238,6 +1246,21 @@ _DOCUMENT = re.compile(
     r"|\d{5}/\d{2}/\d{4}"
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
+
+
+# A document's number told after its name in the same sentence, the word for number between
+# (`…my passport number. The correct number is FN320348`, `numer paszportu. Poprawny numer to
+# RL9640952`, `여권 번호는 M735C3161이고`, `旅券番号を…：TS9824809`): letters and digits, maybe
+# glued to a particle of a script written without blanks; not another thing's number
+# (`passport photos needed. Order number is 48213345`).
+_DOCUMENT_TOLD = re.compile(
+    r"(?:(?!(?i:order|booking|phone|ticket|flight|invoice|reference|account|tracking|seat|room"
+    r"|confirmation|reservation|case|customer|member|policy|claim|serial|card|zamówienia"
+    r"|rezerwacji|telefonu|commande|pedido|bestell)[^\W\d_]{0,6}[ \t])[^\n\d]){0,60}?"
+    r"(?i:number|numer|numero|número|numéro|nummer|番号|번호)[^\W\d_]{0,2}"
+    r"(?:[ \t]{1,3}(?i:is|to|est|es|é|ist|je)[ \t]{1,3}|[ \t]{0,2}[:：][ \t]{0,3}"
+    r"|(?<=[는은は])[ \t]{0,2})"
+    r"([A-Z0-9]{6,12})(?![A-Za-z0-9\-])")
 
 
 # Words that make a text's bare `licence` a driving licence (`licence no. 818139487` on a
@@ -1295,7 +1318,8 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
             if not vehicle and not _state_before(text, i):
                 continue
-        m = _DOCUMENT.match(text, i)
+        m = _DOCUMENT.match(text, i) or (
+            _DOCUMENT_TOLD.match(text, i + len(word)) if detector == "passport" else None)
         if m:
             value = work.window(m.group(1))
             digits = sum(ch.isdigit() for ch in value)
@@ -1354,6 +1378,33 @@ def _ipv6_candidate(text: str, s: int, e: int, cand: str, out: list[Hit]) -> Non
         out.append((s, e, "ipv6"))
 
 
+# A national number with its area code set apart by a slash, as Germany, Austria, Switzerland
+# and Belgium write them (`0650/6081419`, `0472/25.98.72`, `089 / 21 90 14`): the number
+# scan splits it at the slash (a date's, a path's separator).
+_SLASH_PHONE = re.compile(
+    r"(?<![\w/.,-])0\d{1,4}[ \t]?/[ \t]?\d{2,8}(?:[ .-]\d{2,4}){0,3}(?![\w/]|[.,-]\d)")
+
+
+def _slash_phones(text: str, work: ScanWork, out: list[Hit]) -> None:
+    """`_SLASH_PHONE` numbers of 9 to 12 digits where the text says they are phones, valid
+    in some region's national format and not a business's line there."""
+    for m in _SLASH_PHONE.finditer(text):
+        s = m.group()
+        digits = _NONDIGIT.sub("", s)
+        if not 9 <= len(digits) <= 12 or not _uniform(s[s.index("/") + 1:].strip()):
+            continue
+        if not _phone_named(text, m.start(), m.end()) or _context(
+                text, m.start(), _BUSINESS_LINE_WORDS, 40):
+            continue
+        personal = None
+        for code, national in _national_matches(digits):
+            personal = not business_line(code, national)
+            if personal:
+                break
+        if work.validated(personal is not None) and personal:
+            out.append((m.start(), m.end(), "phone"))
+
+
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
                   work: ScanWork | None = None) -> ScanWork:
     """All personal-data findings of one text; returns the work it took (`work`, when
@@ -1391,6 +1442,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
         for s, e, _ in out:
             taken[s:e] = b"\x01" * (e - s)
         _NumberScan(text, shape, clf, taken, work, found).run()
+    if "phone" in en and "/" in text and digits >= 8:
+        _slash_phones(text, work, found)
     if "ipv6" in en and text.count(":") >= 2:
         _ipv6(text, work, found)
     out.extend(found)

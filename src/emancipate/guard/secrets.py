@@ -68,6 +68,7 @@ _PASSWORD_WORDS = (
     "הסוד המשותף", "סוד משותף",  # Hebrew: (the) shared secret (RADIUS)
     "slaptažodį", "slaptažodžio",  # Lithuanian: the password's accusative and genitive
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
+    "паролем",  # Russian's instrumental (`с паролем …`: with the password …)
     "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
@@ -93,6 +94,7 @@ _PASSWORD_WORDS = (
     "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
+    "community string", "community-string",  # SNMP's community: its password
     "kodikos", "kwdikos",  # Greek written in Latin letters (`κωδικός`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
@@ -180,7 +182,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|ad|ia|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), and Bengali `হলো`, whose vowel sign no `\b` follows
@@ -204,7 +206,10 @@ _TAIL_HEAD = (
            |['’]s\b
            |,[ \t]{1,8}(?:which|that|que|qui|che|die|welches|welche)[ \t]{1,8}
             (?:is|was|es|era|est|était|è|é|ist|war)(?=[ \t])  # `…, que es …`
-           |,[ \t]{1,8}(?:c['’]est|it['’]s|it[ \t]is)(?=[ \t])  # `mon mot de passe, c'est …`
+           |,[ \t]{1,8}(?:c['’]est|it['’]s|it[ \t]is|je[ \t]to)(?=[ \t])  # `…, c'est …`
+           |,[ \t]{1,8}es[ \t]{1,8}lautet(?=[ \t])  # `…, es lautet …`
+           |[ \t]{1,8}[—–][ \t]{1,8}(?:it['’]s|it[ \t]is|c['’]est)(?=[ \t])  # `… — it's …`
+           |(?<=[dD])[ \t]{1,8}na(?=[ \t])  # Tagalog's linker, right after `password`
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
               |(?:(?:is|was|has[ \t]been)[ \t]{1,8})?(?:re)?(?:set|changed|updated)[ \t]{1,8}to
               |(?:(?:a[ \t]{1,8}été|est)[ \t]{1,8})?(?:changé|modifié|remplacé)e?
@@ -223,6 +228,9 @@ _TAIL_HEAD = (
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
+        # an instruction to type it (`la password responsabile: digitare …`)
+        (?:(?:digitare|inserire|enter|type|tapez|saisir|digite|digitar|introduzca|escriba)
+           [ \t]{1,8})?
         (?:[|>][-+]?[ \t]{0,8}\r?\n[ \t]{1,16})?(?:\\?["'`\[]|[«「『])?[ \t\u00a0\u202f]{0,8}
         (?P<v>""")
 _TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»「」『』]{4,256}?)(?:\*\*)?
@@ -253,7 +261,7 @@ _QUOTED_HEAD = (
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
-        (?:[@bBrRuUfFL]|(?:String::from|SecretStr|SecretString|Secret|String|new[ \t]String
+        (?:[@bBrRuUfFL]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String|new[ \t]String
            |Some|(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
            |FromBase64String|FromHexString|base64_decode|hex2bin|decodeHex|parseHexBinary
            |hex::decode|from))\([ \t]{0,4})?""")
@@ -548,10 +556,11 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
             return False
     elif len(v) < 6 or (v[0] == "_" and char_classes(v) < 4) or _placeholder(v) or (
             _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())
-            and not passphrase(v) and not worded):
+            and not passphrase(v) and not worded
+            and not ("." in v and len(v) >= 16 and random_token(v, 16))):
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
         # nor a generated passphrase, `renard-citron-lumiere-nuage`, nor a capitalised word
-        # and a number as a part, `Emlak4738.Bursa`)
+        # and a number as a part, `Emlak4738.Bursa`, nor random parts, `Rq_4kT7wP.Zu3.meeV`)
     elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v) and not worded:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
@@ -933,8 +942,10 @@ def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
 # A table's header row names its columns; a separator row of Markdown (`|---|:--:|`).
 # A header's cell: a name, which may hold digits and an apostrophe after its first letter
 # (`m365_login`, `Date d'arrivée`) or start with digits before letters (`2FA`).
-_HEADER_CELL = re.compile(r"(?:[A-Za-zÀ-ÿ]|\d{1,3}[A-Za-zÀ-ÿ])[A-Za-zÀ-ÿ0-9 _./()#'’-]{0,31}")
-_NAME_CHARS = r"A-Za-zÀ-ÿ _./()#\"'\t|;,-"  # names, quotes and the separators of a row
+_HEADER_CELL = re.compile(
+    r"(?:[A-Za-zÀ-ɏͰ-ӿ]|\d{1,3}[A-Za-zÀ-ɏͰ-ӿ])[A-Za-zÀ-ɏͰ-ӿ0-9 _./()#'’-]{0,31}")
+# (names in the Latin letters with accents, Greek and Cyrillic: `Slaptažodis`, `Пароль`)
+_NAME_CHARS = r"A-Za-zÀ-ɏͰ-ӿ _./()#\"'\t|;,-"  # names, quotes and the separators of a row
 _NOT_NAME = re.compile(f"[^{_NAME_CHARS}]")
 _NOT_HEADER = re.compile(f"[^0-9’{_NAME_CHARS}]")  # a header's names may hold digits
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
@@ -947,7 +958,7 @@ _COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|k
 
 # a header of two names and one pipe (`username | password`, a table typed by hand), not a
 # shell's pipe (`echo password | sudo -S`: a name with a blank or a dash)
-_TWO_NAMES = re.compile(r"[ \t]*[A-Za-zÀ-ÿ_]{2,20}[ \t]*\|[ \t]*[A-Za-zÀ-ÿ_]{2,20}[ \t]*")
+_TWO_NAMES = re.compile(r"[ \t]*[A-Za-zÀ-ɏͰ-ӿ_]{2,20}[ \t]*\|[ \t]*[A-Za-zÀ-ɏͰ-ӿ_]{2,20}[ \t]*")
 
 
 def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
@@ -1258,6 +1269,9 @@ def _name_at(text: str, pos: int) -> str:
 # a word before `key` or `token`, a blank between, that says the value is public
 _WORD_BEFORE = re.compile(r"[A-Za-z]{3,16}$")
 _PUBLIC_WORDS = _words("public publishable site")
+# A preposition in prose between the keyword and its operator: the words after it say what
+# the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
+_MID_PREPOSITION = re.compile(r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för)[ \t]")
 # a command-line option starting between the keyword and the operator
 _FLAG_IN_MID = re.compile(r"[ \t]--?[A-Za-z]")
 
@@ -1282,6 +1296,9 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
     if before and before[0] == "vault":
         before.pop(0)  # `vault_mysql_root_password`: Ansible's name for a value kept in a vault
+    cut = _MID_PREPOSITION.search(mid)
+    if cut is not None:
+        mid = mid[:cut.start()]  # `password for all files this month:`: what it opens
     after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
     after.extend(_NAME_PARTS.split(mid.lower()))
     if text[max(0, pos - 5):pos].lower() == "token" and _MARKER_TOKEN.intersection(before):
