@@ -791,7 +791,20 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
              [("driving_licence", "UD5120934K")]),
             ("sürücü belgesi no: 481207, B sınıfı", [("driving_licence", "481207")]),
             ("permis de conducere nr. 512093377, categoria B",
-             [("driving_licence", "512093377")])):
+             [("driving_licence", "512093377")]),
+            # rounds 68-74: reached on, call in Polish, Romanian and Dutch, `(calls)` after
+            # the number, WhatsApp in Indonesian, a licence's class before its number, Slovak
+            # `číslo pasu`
+            ("She can be reached on 070-641 27 93 if anything", [("phone", "070-641 27 93")]),
+            ("Jakby coś, dzwońcie 698 512 430. Pozdrawiam", [("phone", "698 512 430")]),
+            ("sunați-mă la 0745 218 339. Mulțumesc", [("phone", "0745 218 339")]),
+            ("bel gerust als iets niet klopt 06-41873390. groetjes",
+             [("phone", "06-41873390")]),
+            ("line 1: 0803 412 7765 (calls)", [("phone", "0803 412 7765")]),
+            ("lewat WA pribadi saya di nomor 0812-3318-5520, tidak",
+             [("phone", "0812-3318-5520")]),
+            ("Texas CDL Class A no. 41875302, exp 03/2027", [("driving_licence", "41875302")]),
+            ("Číslo pasu: BK4417092\nMobil", [("passport", "BK4417092")])):
         assert personal(guard, text) == found, text
     assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
     # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted

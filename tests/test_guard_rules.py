@@ -1016,6 +1016,34 @@ def test_what_the_rounds_held_out_in_session_21_found_missing_is_read() -> None:
                  "password: enter your own password"):
         assert secrets_in(text) == [], text
 
+def test_what_the_sixty_eighth_to_seventy_fourth_blind_probes_found_missing_is_read() -> None:
+    """Session 22, rounds 68, 70, 71, 73, 74: passphrase words in Nordic languages, a
+    quoted value after `er`, Estonian's comitative, `currently`, Welsh `ydi`, Catalan `clau`,
+    Vietnamese `mật mã`, Korean `설정 키`, a value of a password read before a later operator
+    (`password X solo per firmare e …`), a generated value whose brackets close first
+    (`SECRET_KEY=8@zp…))…`), a value starting with `My` is no placeholder."""
+    for text, value in (
+            ('Passfrasen for repoet er "fjell tang rense 417". Kan du', "fjell tang rense 417"),
+            ("Proovisin kasutajaga operaator2 ja parooliga Meri4411#kl, tuleb viga", "Meri4411#kl"),
+            ("Admin pw currently QmfT9OKjTaxz (the one on the sticker)", "QmfT9OKjTaxz"),
+            ("Y cyfrinair newydd i agor y ffolder ydi MynyddDu52, hynny ydi", "MynyddDu52"),
+            ("ens ha donat aquesta clau de l'API: 0c5a91be77d24f3e8a6b1c9d2e4f7a18. La",
+             "0c5a91be77d24f3e8a6b1c9d2e4f7a18"),
+            ("ID cuộc họp: 384 7408 4422\nMật mã: TRkwQp\nPhụ huynh", "TRkwQp"),
+            ("설정 키: KQN73NF5ZBUHPVSV2HKBT3ZMI7DEP4XA\n계정", "KQN73NF5ZBUHPVSV2HKBT3ZMI7DEP4XA"),
+            ("entra con utente m.rossi e password scuola.Bianchi27 solo per firmare e segnare "
+             "le assenze, niente voti", "scuola.Bianchi27"),
+            ("DEBUG=False\nDJANGO_SECRET_KEY=5@kq9137n_))lc3rirn_3l*m@-fy7tlbw^eyxr6&ii^-hg!\n",
+             "5@kq9137n_))lc3rirn_3l*m@-fy7tlbw^eyxr6&ii^-hg!")):
+        assert secrets_in(text) == [value], text
+    # a setting's name (`key_mgmt`), an idempotency key, a CLI's warning, RFC 7617's example
+    for text in ('network={\n    ssid="YOUR_NETWORK"\n    psk="YOUR_WIFI_PASSWORD"\n'
+                 "    key_mgmt=WPA-PSK\n}",
+                 "POST /payments idem-key=8e4422ac-cc86-4a5c-a8f1-1f2e3d4c5b6a",
+                 "WARNING! Using --password via the CLI is insecure.",
+                 "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="):
+        assert secrets_in(text) == [], text
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

@@ -69,6 +69,8 @@ _PASSWORD_WORDS = (
     "slaptažodį", "slaptažodžio",  # Lithuanian: the password's accusative and genitive
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
     "паролем",  # Russian's instrumental (`с паролем …`: with the password …)
+    # a passphrase in Norwegian and Danish, Swedish, Danish; Vietnamese `mật mã` (passcode)
+    "passfrase", "lösenfras", "adgangssætning", "mật mã",
     "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
@@ -103,10 +105,11 @@ _PASSWORD_WORDS = (
     "wpa key", "network key", "wlan-schlüssel", "wlan-schluessel", "netzwerkschlüssel",
     "clé wifi", "clé wi-fi", "cle wifi", "clé wpa", "clave wifi", "chiave wifi",
 )
-# "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish (`API-sleutel`); each
+# "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish, Catalan (`API-sleutel`,
+# `clau de l'API`); each
 # must start a word (`Enclave` holds `clave`)
 _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave", "klucz",
-                     "nyckel")
+                     "nyckel", "clau")
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -133,7 +136,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     # a key, a secret, a token in other scripts (`キー：FGOK…`, `ключ: …`): machine-written
     # values only, as after `key`
     **dict.fromkeys(("キー", "シークレット", "秘密鍵", "ключ", "кључ", "κλειδί", "مفتاح", "מפתח",
-                     "시크릿", "kulcs", "ključ"),
+                     "시크릿", "kulcs", "ključ", "설정 키", "비밀 키", "비밀키"),
                     "secret"),
     **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
@@ -182,7 +185,8 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|هي|هو|كا|הי|הו")
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw"
+                   r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), and Bengali `হলো`, whose vowel sign no `\b` follows
@@ -223,7 +227,8 @@ _TAIL_HEAD = (
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:most|mostantól)(?=[ \t])  # Hungarian needs no copula: `a jelszó most …`
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
-                            |είvai|ni|adalah|ialah|là|este|ay|e|és|foi|fue|هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
+                            |είvai|ni|adalah|ialah|là|este|ay|e|és|foi|fue|ydi|yw|ydy
+                            |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
@@ -240,6 +245,7 @@ _TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»「」『』]{4,25
 # generated password (`_symbolic`: its brackets do not balance as code's do).
 _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
     (?=["'`;,]?[ \t]{0,8}(?:\r?\n|$))""", re.X)
+_CLOSERS = frozenset(")]}")
 # a name called, indexed or given type parameters: `frozenset([`, `list[Token])`
 _APPLIED = re.compile(r"[\w$.]+[(\[]")
 # an opening bracket within 64 characters on the line: only then is `_TAIL_BRACKETS` tried
@@ -257,7 +263,7 @@ _QUOTED_HEAD = (
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
-           |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é)\b
+           |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é|er|är)\b
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
@@ -328,15 +334,16 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|m|n|niz|nız|miz|mız|nya|тa|ը)?"
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը)?"
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
+                   # Estonian `parooliga` (with the password),
                    # Armenian `գաղտնաբառը`
                    # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
-                   r"|par[ \t]d[ée]faut)){0,2})"
+                   r"|par[ \t]d[ée]faut|currently)){0,2})"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 # (a `?` in the password, unescaped: `http://kaunter01:Harbor?9686@proxy…`; not after a
@@ -359,9 +366,16 @@ def _value_before_operator(m: re.Match[str]) -> bool:
     (`şifre Dostluk510 – büyük harf`, `passord Nordlys64 – bytt det`, Thai `รหัสผ่าน ESdrqb3653
     ซึ่งเป็นรหัส…`, "which is the code …"): the first word after the name could be a value (a
     name's words hold no digit) and what the operator leads to could not."""
-    words = m.group("mid").split()
-    return (0 < len(words) <= 2 and any(c.isdigit() for c in words[0])
+    words = m.group("mid").split()  # (`password scuola.Rossi39 solo per firmare e …`: six)
+    return (0 < len(words) <= 6 and any(c.isdigit() for c in words[0])
             and _bare_value(words[0]) and not _bare_value(m.group("v")))
+
+
+def _generated_value(m: re.Match[str] | None) -> bool:
+    """A `_TAIL_BRACKETS` match is a generated value, its brackets not code's (`to …`,
+    `itemgetter(1))`, `0}).merge(` are not)."""
+    return m is not None and m.group("to") is None and not _APPLIED.match(m.group("v")) and (
+        not _CODE_JOINT.search(m.group("v")) and _symbolic(m.group("v")))
 
 
 def _wifi_before(text: str, pos: int) -> bool:
@@ -460,7 +474,9 @@ _SKIP_WORDS = _words(
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
     "hashing "  # `password hashing to argon2id`: an algorithm
-    "socket"  # `Sec-WebSocket-Key`: a handshake's nonce, sent in the clear
+    "socket "  # `Sec-WebSocket-Key`: a handshake's nonce, sent in the clear
+    "mgmt management "  # `key_mgmt=WPA-PSK`: a setting's name
+    "idem"  # `idem-key=<uuid>`: an idempotency key
 ) | frozenset(viewed_words(  # a booking's or an order's code (`Κωδικός κράτησης: 85CDT0`)
     ("κράτησης", "παραγγελίας", "προϊόντος", "αποστολής")))
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
@@ -497,10 +513,11 @@ _PLACEHOLDER = re.compile(
         |motdepasse|mot_de_passe|mdp|secret123|password123
         |parol[aă]|senha|passwort|kennwort|contrase[nñ]a|wachtwoord|has[lł]o|heslo|salasana
         |jelsz[oó]|lösenord|adgangskode|passord|пароль|contrasenya
-        |your\w*|my\w*|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
+        |your(?:_\w*|[a-z]*)|my(?:_\w*|[a-z]*)|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
 )
+# (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`)
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
                       "hier_eintragen", "changeme", "change_me", "change-me",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
@@ -705,13 +722,18 @@ def _bearer_ok(v: str) -> bool:
         v.startswith("eyJ") and public_jwt(v))
 
 
+# the example credentials of HTTP Basic's RFCs (2617, 7617), quoted in every tutorial
+_RFC_EXAMPLE = "Aladdin:open sesame"
+
+
 def _basic_ok(v: str) -> bool:
     try:
         raw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True).decode("utf-8")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return False
     user, sep, pw = raw.partition(":")
-    return bool(sep) and len(pw) >= 3 and not _placeholder(pw)
+    return bool(sep) and len(pw) >= 3 and not _placeholder(pw) and raw != _RFC_EXAMPLE
+
 
 
 def url_password_ok(v: str, user: str) -> bool:
@@ -794,11 +816,14 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         m = _TAIL.match(text, pos)
         if m is not None and ". " in m.group("mid"):
             m = None  # its operator is another sentence's: the readers below may read a value
+        if m is not None and text[m.end("v"):m.end("v") + 1] in _CLOSERS:
+            mb = _TAIL_BRACKETS.match(text, pos)  # `SECRET_KEY=8@zp41n_))lc3r*m@-fy…`: the
+            # brackets of a generated value, read to its end
+            if _generated_value(mb):
+                m = mb
         if m is None and _BRACKET.match(text, pos) is not None:
             m = _TAIL_BRACKETS.match(text, pos)
-            if m is not None and (m.group("to") is not None or _APPLIED.match(m.group("v"))
-                                  or _CODE_JOINT.search(m.group("v"))
-                                  or not _symbolic(m.group("v"))):
+            if not _generated_value(m):
                 m = None  # `to …`; `itemgetter(1))`, `0}).merge(`: code
         if m is not None and m.group("to") is not None:
             strict = True  # `changed my password to Welcome123`: a value, not `to login`
