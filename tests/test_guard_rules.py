@@ -1034,14 +1034,18 @@ def test_what_the_sixty_eighth_to_seventy_fourth_blind_probes_found_missing_is_r
             ("entra con utente m.rossi e password scuola.Bianchi27 solo per firmare e segnare "
              "le assenze, niente voti", "scuola.Bianchi27"),
             ("DEBUG=False\nDJANGO_SECRET_KEY=5@kq9137n_))lc3rirn_3l*m@-fy7tlbw^eyxr6&ii^-hg!\n",
-             "5@kq9137n_))lc3rirn_3l*m@-fy7tlbw^eyxr6&ii^-hg!")):
+             "5@kq9137n_))lc3rirn_3l*m@-fy7tlbw^eyxr6&ii^-hg!"),
+            ("Логін: o.k@example.ua, пароль від пошти Dnipro#517 (я його не міняв).",
+             "Dnipro#517")):
         assert secrets_in(text) == [value], text
     # a setting's name (`key_mgmt`), an idempotency key, a CLI's warning, RFC 7617's example
     for text in ('network={\n    ssid="YOUR_NETWORK"\n    psk="YOUR_WIFI_PASSWORD"\n'
                  "    key_mgmt=WPA-PSK\n}",
                  "POST /payments idem-key=8e4422ac-cc86-4a5c-a8f1-1f2e3d4c5b6a",
                  "WARNING! Using --password via the CLI is insecure.",
-                 "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="):
+                 "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+                 # what a password opens, then a word that is no password
+                 "the password for user bob123 expired"):
         assert secrets_in(text) == [], text
 
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:

@@ -344,6 +344,10 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
                    r"|par[ \t]d[ée]faut|currently)){0,2})"
+                   # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
+                   # as Latin letters): then a value mixing three kinds of character at least
+                   r"(?P<of>[ \t]{1,4}(?:в[іi]д|для|[оo]т|for|of|de|du|da|für|za|til|för|per|voor)"
+                   r"[ \t]{1,4}[^\W\d_]{2,20})?"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
 # (a `?` in the password, unescaped: `http://kaunter01:Harbor?9686@proxy…`; not after a
@@ -851,7 +855,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
             m = _BARE.match(text, pos)
-            if m is not None and not _bare_value(m.group("v").rstrip(".")):
+            if m is not None and (not _bare_value(m.group("v").rstrip(".")) or (
+                    m.group("of") is not None and char_classes(m.group("v")) < 3)):
                 m = None  # `password SHA-256`, `password WPA2`: a term, not a password
         # a call argument or a bare word, but not a setting's value (`key="ApiKey"
         # value="…"`, `<name>…</name><value>…`, `name:`/`value:`), as explicit as `=`
