@@ -596,14 +596,15 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
 def _bare_value(v: str) -> bool:
     """A value named with no operator must look like one: a digit, a lower-case letter, no
     hyphen unless it mixes all four kinds of character or is a passphrase (`Welcome123`,
-    `53KAYAK-noodle`, `zephyr-marble-lagoon-pepper21`, not a log's next field, `attempt=3`, nor
+    `53KAYAK-noodle`, `zephyr-marble-lagoon-pepper21`, `lantern-orbit-pebble-marble`, not a
+    log's next field, `attempt=3`, nor
     `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random. In capitals
     only, 8 characters or more whose digits and letters alternate as a generator's do
     (`7EH8TMTJ`, not `ISO27001`, `RTX4090`)."""
     return (("-" not in v or char_classes(v) >= 4 or passphrase(v)
              or _WORDS_NUMBER.fullmatch(v) is not None)
             and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
-            and (digit_count(v) > 0 or case_random(v)) and not assignment(v))
+            and (digit_count(v) > 0 or case_random(v) or passphrase(v)) and not assignment(v))
 
 
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
@@ -897,7 +898,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         ok = not _SKIP_WORDS.intersection(env) and (
             _literal_ok(v, kind) or (kind != "password" and _literal_ok(v, "password")))
     elif strict:
-        ok = (plausible_password(v) and _mixed(v) if kind == "password"
+        ok = (plausible_password(v) and (_mixed(v) or passphrase(v)) if kind == "password"
               else (plausible_secret(v) and (random_token(v, 16) or long_hex(v)
                                              or (len(v) >= 16 and case_random(v))))
               or (len(v) >= 16 and _generated_password(v, quoted))
