@@ -558,7 +558,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "kontak darurat", "kontak cadangan", "hp ",
     # reached on, call (Polish, Romanian, Dutch), Indonesian `lewat WA` (via WhatsApp)
     "reached on", "reached at", "be reached", "dzwoń", "dzwonić", "dzwonic", "sunați", "sunati",
-    "sună-mă", "suna-ma", "bel gerust", "bel even", "bel maar", "lewat wa", "wa pribadi")
+    "sună-mă", "suna-ma", "bel gerust", "bel even", "bel maar", "lewat wa", "wa pribadi",
+    "mob ", "mob:", "mob.")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1230,7 +1231,7 @@ _DOCUMENT = re.compile(
     # `licence no. (prawo jazdy):`)
     r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ -]){0,39}\)[ \t]{0,3})?"
     # or its class (`Texas CDL Class A no. …`)
-    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?)[ \t]{1,3}[A-Z][A-Z0-9+]{0,2}[ \t]{1,3})?"
+    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?)[ \t]{1,3}[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"

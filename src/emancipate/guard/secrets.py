@@ -66,7 +66,7 @@ _PASSWORD_WORDS = (
     "รหัส wi-fi", "รหัส wifi", "รหัสwifi", "รหัสไวไฟ",  # Thai: the Wi-Fi's code, its password
     "事前共有鍵",  # Japanese: a VPN's pre-shared key
     "הסוד המשותף", "סוד משותף",  # Hebrew: (the) shared secret (RADIUS)
-    "slaptažodį", "slaptažodžio",  # Lithuanian: the password's accusative and genitive
+    "slaptažodį", "slaptažodžio", "slaptažodžiu",  # Lithuanian: accusative, genitive, with
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
     "паролем",  # Russian's instrumental (`с паролем …`: with the password …)
     # a passphrase in Norwegian and Danish, Swedish, Danish; Vietnamese `mật mã` (passcode)
@@ -189,8 +189,9 @@ _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
-# `เป็น` (`密碼係 …`, `パスワードは …`), and Bengali `হলো`, whose vowel sign no `\b` follows
-_GLUED_IS = r"係|是|为|為|改成|改为|改為|は|는|은|คอ|เปน|เป็น|হলো"
+# `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
+# tone mark), and Bengali `হলো`, whose vowel sign no `\b` follows
+_GLUED_IS = r"係|是|为|為|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো"
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -212,6 +213,7 @@ _TAIL_HEAD = (
             (?:is|was|es|era|est|était|è|é|ist|war)(?=[ \t])  # `…, que es …`
            |,[ \t]{1,8}(?:c['’]est|it['’]s|it[ \t]is|je[ \t]to)(?=[ \t])  # `…, c'est …`
            |,[ \t]{1,8}es[ \t]{1,8}lautet(?=[ \t])  # `…, es lautet …`
+           |,[ \t]{1,8}(?:שהיא|שהוא)(?=[ \t])  # Hebrew: `…, שהיא …` (which is)
            |[ \t]{1,8}[—–][ \t]{1,8}(?:it['’]s|it[ \t]is|c['’]est)(?=[ \t])  # `… — it's …`
            |(?<=[dD])[ \t]{1,8}na(?=[ \t])  # Tagalog's linker, right after `password`
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
@@ -1303,6 +1305,9 @@ _PUBLIC_WORDS = _words("public publishable site")
 # A preposition in prose between the keyword and its operator: the words after it say what
 # the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
 _MID_PREPOSITION = re.compile(r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för)[ \t]")
+# the identifier of a key named before it, as Romance languages and German write it
+_ID_OF = re.compile(r"(?i)\b(?:id|identifiant|identificador|identificativo|kennung)[ \t]+"
+                    r"(?:de|du|del|della|des|der|do|da)[ \t]+(?:la[ \t]+|l['’])?$")
 # a command-line option starting between the keyword and the operator
 _FLAG_IN_MID = re.compile(r"[ \t]--?[A-Za-z]")
 
@@ -1323,6 +1328,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         word = _WORD_BEFORE.search(text, max(0, start - 17), start - 1)
         if word is not None and word.group().lower() in _PUBLIC_WORDS:
             return True
+        if _ID_OF.search(text, max(0, start - 24), start):
+            return True  # `ID de clé de récupération : <uuid>`: the key's identifier
     if before and before[-1] == "vault":
         before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
     if before and before[0] == "vault":
