@@ -1048,6 +1048,30 @@ def test_what_the_sixty_eighth_to_seventy_fourth_blind_probes_found_missing_is_r
                  "the password for user bob123 expired"):
         assert secrets_in(text) == [], text
 
+def test_what_the_seventy_sixth_to_eighty_second_blind_probes_found_missing_is_read() -> None:
+    """Session 22, rounds 76, 79, 80, 82: a generated passphrase with no operator, `som er`,
+    a product named `…ID` before the keyword, a value of both cases and a symbol after an
+    adjective, an instruction to type it (`poner`), Thai `รหัส:`, Persian `رمز جدید`,
+    Ukrainian `кодове слово`, `memorable word`, Dutch `gereset naar`."""
+    for text, value in (
+            ("the shared account is labshared, passphrase harbor-violet-quartz-maple , tell",
+             "harbor-violet-quartz-maple"),
+            ("BankID-passordet mitt som er pqxrun417?. Etterpå", "pqxrun417?"),
+            ("login a.nowak, hasło startowe QwtrPlmXzk@ - zmień je", "QwtrPlmXzk@"),
+            ("cuando pida la contraseña poner Retiro.2718QS. Luego", "Retiro.2718QS"),
+            ('"เข้าเครื่อง: user = admin02\nรหัส: kqs5170#TW\nอย่าลืม', "kqs5170#TW"),
+            ("رمز ورود عوض شد. رمز جدید: Dena4471#\nلطفاً", "Dena4471#"),
+            ("я назвала своє кодове слово для телефонного банкінгу — Криниця58. Потім",
+             "Криниця58"),
+            ("His memorable word is walnut77 if the bank asks", "walnut77"),
+            ("ontgrendeld, wachtwoord gereset naar Tulp8841 (tijdelijk), gebruiker", "Tulp8841")):
+        assert secrets_in(text) == [value], text
+    # an acronym with a case ending is no value; a payer's code is no secret; `id_…` names
+    for text in ("ideiglenes jelszót a rendszer generálja és SMS-ben küldi meg",
+                 "įmokos kodas 392620334, mokėtojo kodas tiekėjo sistemoje 4148486.",
+                 "id_GostR3410_94_KeyTransportSMIMECapability = id_GostR3410_94"):
+        assert secrets_in(text) == [], text
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

@@ -75,7 +75,8 @@ _PASSWORD_WORDS = (
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
     # a customer's spoken password for a phone line or a bank (`кодовое слово — «Волга7129»`)
-    "кодовое слово", "кодовым словом", "code word", "codeword", "security word",
+    "кодовое слово", "кодовым словом", "кодове слово", "code word", "codeword", "security word",
+    "memorable word",  # (a UK bank's: `His memorable word is …`)
     # Hausa, Somali, Kinyarwanda (`kalmar sirri: …`, `Erayga sirta ah: …`, `Ijambo ry'ibanga …`)
     "kalmar sirri", "kalmar wucewa", "erayga sirta", "furaha sirta", "ijambo ry'ibanga",
     "ijambobanga", "jaettu salaisuus",  # (Finnish: a RADIUS server's shared secret)
@@ -83,6 +84,7 @@ _PASSWORD_WORDS = (
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
+    "รหัส:", "รหัส :", "رمز جدید",  # Thai `รหัส:` (a code, as a label), Persian: new password
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
@@ -185,7 +187,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw"
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -214,6 +216,7 @@ _TAIL_HEAD = (
            |,[ \t]{1,8}(?:c['’]est|it['’]s|it[ \t]is|je[ \t]to)(?=[ \t])  # `…, c'est …`
            |,[ \t]{1,8}es[ \t]{1,8}lautet(?=[ \t])  # `…, es lautet …`
            |,[ \t]{1,8}(?:שהיא|שהוא)(?=[ \t])  # Hebrew: `…, שהיא …` (which is)
+           |[ \t]{1,8}som[ \t]{1,8}(?:er|är|var)(?=[ \t])  # Nordic: `passordet mitt som er …`
            |[ \t]{1,8}[—–][ \t]{1,8}(?:it['’]s|it[ \t]is|c['’]est)(?=[ \t])  # `… — it's …`
            |(?<=[dD])[ \t]{1,8}na(?=[ \t])  # Tagalog's linker, right after `password`
            |[ \t]{1,8}(?P<to>to|(?:should|will|must)[ \t]be
@@ -222,6 +225,7 @@ _TAIL_HEAD = (
                [ \t]{1,8}(?:en|par)
               |(?:satt|ändrat|ändrats|ändrad)[ \t]{1,8}till|gesetzt[ \t]{1,8}auf
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
+              |(?:gereset|veranderd)[ \t]{1,8}(?:naar|in)
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
@@ -345,7 +349,9 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
-                   r"|par[ \t]d[ée]faut|currently)){0,2})"
+                   r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe)){0,2})"
+                   # an instruction to type it (`contraseña poner Castellana.1499PC`)
+                   r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
                    # as Latin letters): then a value mixing three kinds of character at least
                    r"(?P<of>[ \t]{1,4}(?:в[іi]д|для|[оo]т|for|of|de|du|da|für|za|til|för|per|voor)"
@@ -367,13 +373,20 @@ _URL_TOKEN_USER = re.compile(
 _PUBLIC_DSN = re.compile(r"(?:o\d+\.)?ingest\.(?:[a-z]{2}\.)?sentry\.io\b|sentry\.io/")
 
 
+_BARE_ADJECTIVE = re.compile(r"(?i)startowe|pocz[aą]tkowe|jednorazowe|tymczasowe|temporary|initial"
+                             r"|provisoire|temporaire|initiale?|temporal|sementara")
+
+
 def _value_before_operator(m: re.Match[str]) -> bool:
     """A `_TAIL` match whose operator follows the password's value rather than its name
     (`şifre Dostluk510 – büyük harf`, `passord Nordlys64 – bytt det`, Thai `รหัสผ่าน ESdrqb3653
     ซึ่งเป็นรหัส…`, "which is the code …"): the first word after the name could be a value (a
     name's words hold no digit) and what the operator leads to could not."""
     words = m.group("mid").split()  # (`password scuola.Rossi39 solo per firmare e …`: six)
-    return (0 < len(words) <= 6 and any(c.isdigit() for c in words[0])
+    if len(words) > 1 and _BARE_ADJECTIVE.fullmatch(words[0]):
+        words = words[1:]  # `hasło startowe AdquNoQpxw@ - zmień je`
+    return (0 < len(words) <= 6 and (any(c.isdigit() for c in words[0])
+                                     or not _SYMBOLS.isdisjoint(words[0]))
             and _bare_value(words[0]) and not _bare_value(m.group("v")))
 
 
@@ -493,6 +506,8 @@ _SKIP_WORDS = _words(
 _MARKER_TOKEN = _words("request change lifecycle idempotency cancellation") | ANTI_FORGERY_WORDS
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret.
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
+# a product named `…ID` (`BankID-passordet`, `AppleID_password`): its `ID` is no identifier's
+_PRODUCT_ID = re.compile(r"[A-Z][a-z]+ID[-_]?")
 # `pass` read on into another word: `PASSED`, `passing`, `passport`, `passenger`, `passive`,
 # `passthrough` name no password
 _PASS_WORD_TAIL = re.compile(r"(?i)(?:ed|es|ing|age|ages|enger|engers|port|ports|ive|able"
@@ -565,6 +580,7 @@ _TF_TYPE = re.compile(r"""\b(?:resource|data)[ \t]+"[\w-]*$""")
 _LABELS = frozenset(w for w in _PASSWORD_WORDS if " " in w or len(w) >= 6)
 # a home directory: `~`, `~deploy`, `~/.pgpass`
 _HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
+_ACRONYM_SUFFIX = re.compile(r"[A-Z]{2,6}[-:][^\W\d_A-Z]{1,8}")
 
 
 def plausible_password(v: str, quoted: bool = False) -> bool:
@@ -588,6 +604,8 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
+    if _ACRONYM_SUFFIX.fullmatch(v):
+        return False  # an acronym with a case ending (Hungarian `SMS-ben`, Finnish `PDF:nä`)
     if v[0] == "~" and _HOME_DIR.fullmatch(v):
         return False  # a home directory (`~/.pgpass`, `~deploy`), not `~PA1vd%kUd^mev`
     if _EXPRESSION.search(v):
@@ -606,7 +624,14 @@ def _bare_value(v: str) -> bool:
     return (("-" not in v or char_classes(v) >= 4 or passphrase(v)
              or _WORDS_NUMBER.fullmatch(v) is not None)
             and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
-            and (digit_count(v) > 0 or case_random(v) or passphrase(v)) and not assignment(v))
+            and (digit_count(v) > 0 or case_random(v) or passphrase(v) or _cased_symbolic(v))
+            and not assignment(v))
+
+
+def _cased_symbolic(v: str) -> bool:
+    """Both cases and a symbol no name holds, in 8 characters or more (`AdquNoQpxw@`)."""
+    return (len(v) >= 8 and not _SYMBOLS.isdisjoint(v) and v != v.lower()
+            and v != v.upper())
 
 
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
@@ -826,8 +851,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         if m is not None and text[m.end("v"):m.end("v") + 1] in _CLOSERS:
             mb = _TAIL_BRACKETS.match(text, pos)  # `SECRET_KEY=8@zp41n_))lc3r*m@-fy…`: the
             # brackets of a generated value, read to its end
-            if _generated_value(mb):
-                m = mb
+            if _generated_value(mb) and mb is not None and mb.group("v")[
+                    len(m.group("v")):].strip(")]}"):
+                m = mb  # (not a value that only closes a bracket: `${PW:-Xk92!mLpq7}`)
         if m is None and _BRACKET.match(text, pos) is not None:
             m = _TAIL_BRACKETS.match(text, pos)
             if not _generated_value(m):
@@ -1332,6 +1358,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
             return True  # `ID de clé de récupération : <uuid>`: the key's identifier
     if before and before[-1] == "vault":
         before.pop()  # `vault_token`, `X-Vault-Token`: Vault's own token (not `vaultNameKey`)
+    if before and before[-1] == "id" and _PRODUCT_ID.match(text, start):
+        before.pop()
     if before and before[0] == "vault":
         before.pop(0)  # `vault_mysql_root_password`: Ansible's name for a value kept in a vault
     cut = _MID_PREPOSITION.search(mid)
