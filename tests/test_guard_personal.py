@@ -804,7 +804,9 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
             ("lewat WA pribadi saya di nomor 0812-3318-5520, tidak",
              [("phone", "0812-3318-5520")]),
             ("Texas CDL Class A no. 41875302, exp 03/2027", [("driving_licence", "41875302")]),
-            ("Číslo pasu: BK4417092\nMobil", [("passport", "BK4417092")])):
+            ("Číslo pasu: BK4417092\nMobil", [("passport", "BK4417092")]),
+            ("inside was my passport. My passport number was 518830274, I've applied",
+             [("passport", "518830274")])):
         assert personal(guard, text) == found, text
     assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
     # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted

@@ -1246,7 +1246,8 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?[ \t]{0,8}[\"']?"
+    r"[\"']?[ \t]{0,3}(?:is|was|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"
+    r"[ \t]{0,8}[\"']?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
