@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 67 (sessions
-18 to 21: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 83 (sessions
+18 to 22: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -133,7 +133,18 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "fifty-first round": HERE / "data" / "guard" / "blind51",
           "fifty-eighth round": HERE / "data" / "guard" / "blind58",
           "fifty-ninth round": HERE / "data" / "guard" / "blind59",
-          "sixty-fourth round": HERE / "data" / "guard" / "blind64"}
+          "sixty-fourth round": HERE / "data" / "guard" / "blind64",
+          "sixty-eighth round": HERE / "data" / "guard" / "blind68",
+          "seventieth round": HERE / "data" / "guard" / "blind70",
+          "seventy-first round": HERE / "data" / "guard" / "blind71",
+          "seventy-third round": HERE / "data" / "guard" / "blind73",
+          "seventy-fourth round": HERE / "data" / "guard" / "blind74",
+          "seventy-sixth round": HERE / "data" / "guard" / "blind76",
+          "seventy-ninth round": HERE / "data" / "guard" / "blind79",
+          "eightieth round": HERE / "data" / "guard" / "blind80",
+          "eighty-second round": HERE / "data" / "guard" / "blind82",
+          "seventy-seventh round": HERE / "data" / "guard" / "blind77",
+          "eighty-third round": HERE / "data" / "guard" / "blind83"}
 
 
 @dataclass

@@ -806,7 +806,10 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
             ("Texas CDL Class A no. 41875302, exp 03/2027", [("driving_licence", "41875302")]),
             ("Číslo pasu: BK4417092\nMobil", [("passport", "BK4417092")]),
             ("inside was my passport. My passport number was 518830274, I've applied",
-             [("passport", "518830274")])):
+             [("passport", "518830274")]),
+            ("İşlem için pasaport numaranızı (K41093377) sisteme girdik",
+             [("passport", "K41093377")]),
+            ("Vezetői engedély száma: KT517209\nMobil", [("driving_licence", "KT517209")])):
         assert personal(guard, text) == found, text
     assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
     # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted

@@ -1072,6 +1072,28 @@ def test_what_the_seventy_sixth_to_eighty_second_blind_probes_found_missing_is_r
                  "id_GostR3410_94_KeyTransportSMIMECapability = id_GostR3410_94"):
         assert secrets_in(text) == [], text
 
+def test_what_the_seventy_seventh_and_eighty_third_blind_probes_found_missing_is_read() -> None:
+    """Session 22, rounds 77 and 83: one `%XX` inside a password is its own character
+    (`spedizioni%60q`), a password starting with `$`, `改成了`, Hindi `है`, Vietnamese
+    `thành`, Norwegian `hemmelighet`, a code after `c'est`, a recovery code after `backup
+    codes:` whatever word comes later."""
+    for text, value in (
+            ("Utente: hub_milano\nPassword: trasporti%60k\nCartella: /inbound/", "trasporti%60k"),
+            ("usuario: sac@example.com.br\nsenha nova: $Plantao4417\nNAO passar", "$Plantao4417"),
+            ("系统管理员账号还是 admin_bj02，密码改成了 Huoyun5521&，不要外传。", "Huoyun5521&"),
+            ("मैंने पासवर्ड रीसेट कर दिया है। नया पासवर्ड है HubDelhi@418 — कैपिटल H", "HubDelhi@418"),
+            ("email chung đã đổi mật khẩu thành Khohanoi*517. Ai", "Khohanoi*517"),
+            ("Signeringshemmelighet: 5f0c2a9e81d4b7c3a6f1e8d2b9c4a7f0"
+             "3e6d1b8c5a2f9e4d7c0b3a6f1e8d2b9c\n",
+             "5f0c2a9e81d4b7c3a6f1e8d2b9c4a7f03e6d1b8c5a2f9e4d7c0b3a6f1e8d2b9c"),
+            ("Les clés sont dans la boîte à clés, le code c'est 6194. La fuite", "6194"),
+            ("I logged her in with one of her backup codes: 4418-2093 (she has to regenerate "
+             "them today)", "4418-2093")):
+        assert secrets_in(text) == [value], text
+    # an encoded blank is decoded (`a%20secret`); `$password` stays a variable
+    for text in ("password: $password", "echo $Password123"):
+        assert secrets_in(text) == [], text
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

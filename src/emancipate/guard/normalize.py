@@ -248,7 +248,8 @@ def _specials(text: str) -> list[Special]:
     if backslash and "\\u" in text:
         found.extend((m.start(), m.end(), "esc") for m in _ESC.finditer(text))
     if "%" in text:
-        found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text))
+        found.extend((m.start(), m.end(), "pct") for m in _PCT.finditer(text)
+                     if not _literal_percent(text, m.start(), m.end()))
     if backslash and "\\x" in text:
         found.extend((m.start(), m.end(), "hexesc") for m in _HEX_ESC.finditer(text))
     if backslash:
@@ -420,6 +421,17 @@ def _entity(name: str) -> str:
         return _ENTITIES[name]
     code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
     return _folded(chr(code)) if 0x20 <= code < 0x110000 and not 0xD800 <= code < 0xE000 else ""
+
+
+def _literal_percent(text: str, s: int, e: int) -> bool:
+    """One `%XX` inside a word that would decode to a mark, not a letter, a digit or a blank
+    (`spedizioni%60q`, `p%40ss`): a password's own characters, left as written (an
+    obfuscated key spells its letters: `%41KIA`)."""
+    if e - s != 3 or s == 0 or e == len(text):
+        return False
+    ch = chr(int(text[s + 1:e], 16))
+    return (text[s - 1].isalnum() and text[e].isalnum() and not ch.isalnum()
+            and not ch.isspace())  # (`a%20secret`: an encoded blank, decoded)
 
 
 def _unescape(escapes: str) -> str:

@@ -1189,7 +1189,8 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "carnet de conduir", "permís de conduir", "řidičský průkaz", "řidičského průkazu",
                   "vodičský preukaz", "prawa jazdy", "permiso de conducción", "carné de conducción",
                   "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány",
-                  "sürücü belgesi", "permis de conducere", "permisul de conducere")
+                  "sürücü belgesi", "permis de conducere", "permisul de conducere",
+                  "vezetői engedély")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
@@ -1234,7 +1235,8 @@ _DOCUMENT = re.compile(
     r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
     r"|(?:[ \t]{1,3}[^\W\d_]{4,12}){1,2}(?=[ \t]{0,2}:)"
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
-    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numarası|no\.?|nr\.?|n[°º.]\.?|#"
+    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nr\.?"
+    r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
     # the issuing country or the classes (`Führerschein (UK):`, `Permiso de conducir (C+E):`,
@@ -1247,7 +1249,7 @@ _DOCUMENT = re.compile(
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     r"[\"']?[ \t]{0,3}(?:is|was|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"
-    r"[ \t]{0,8}[\"']?"
+    r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"

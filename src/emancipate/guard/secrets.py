@@ -142,6 +142,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
                     "secret"),
     **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
+    # a secret in Norwegian, Swedish, Danish (`Signeringshemmelighet: …`)
+    **dict.fromkeys(("hemmelighet", "hemlighet", "hemmelighed"), "secret"),
     "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
     # a licence's key, in the languages that write it as one word or a phrase
     **dict.fromkeys(("licensnøgle", "lisensnøkkel", "lizenzschlüssel", "licentiesleutel",
@@ -187,13 +189,13 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so"
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
 # tone mark), and Bengali `হলো`, whose vowel sign no `\b` follows
-_GLUED_IS = r"係|是|为|為|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো"
+_GLUED_IS = r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো"
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -233,7 +235,7 @@ _TAIL_HEAD = (
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:most|mostantól)(?=[ \t])  # Hungarian needs no copula: `a jelszó most …`
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
-                            |είvai|ni|adalah|ialah|là|este|ay|e|és|foi|fue|ydi|yw|ydy
+                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
@@ -543,6 +545,7 @@ _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●",
                       "hier_eintragen", "changeme", "change_me", "change-me",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
+_DOLLAR_WORD_NUMBER = re.compile(r"\$[A-Z][a-z]{3,}\d{2,}\W?")
 # A printf field (`%s`, `%-20s`) ends where a letter or digit cannot follow it: in
 # `gA5x1v2%sStjoG` the `%s` is part of a generated password.
 _PRINTF = re.compile(r"%[-+ #0]{0,3}\d{0,3}s(?![A-Za-z0-9])")
@@ -557,6 +560,8 @@ _MARKS_AROUND = "*_-=#~.()[]<>{} !"
 
 
 def _placeholder(v: str) -> bool:
+    if v[0] == "$" and _DOLLAR_WORD_NUMBER.fullmatch(v):
+        return False  # a password that starts with `$` (`$Atendimento5730`), not `$password`
     if _PLACEHOLDER.match(v):
         return True
     core = v.strip(_MARKS_AROUND)
