@@ -1088,10 +1088,22 @@ def test_what_the_seventy_seventh_and_eighty_third_blind_probes_found_missing_is
              "5f0c2a9e81d4b7c3a6f1e8d2b9c4a7f03e6d1b8c5a2f9e4d7c0b3a6f1e8d2b9c"),
             ("Les clés sont dans la boîte à clés, le code c'est 6194. La fuite", "6194"),
             ("I logged her in with one of her backup codes: 4418-2093 (she has to regenerate "
-             "them today)", "4418-2093")):
+             "them today)", "4418-2093"),
+            # an aside in brackets after a password's name; a password given alone on the
+            # chat line after the question; `%20` inside a word of prose
+            ("- parola la PC-ul de la rampa 2 (s-a schimbat azi): Rampa&71#\n- Andrei",
+             "Rampa&71#"),
+            ("[09:14] Мария: каква беше паролата за портала?\n[09:15] Елена: Portal6620#\n",
+             "Portal6620#"),
+            ("identifiant noe.b et mot de passe provisoire Tilleul%2031. Le site dit",
+             "Tilleul%2031")):
         assert secrets_in(text) == [value], text
     # an encoded blank is decoded (`a%20secret`); `$password` stays a variable
-    for text in ("password: $password", "echo $Password123"):
+    for text in ("password: $password", "echo $Password123",
+                 'httpx.URL("https://jo%40email.com:a%20secret@example.de:1234/")',
+                 "Chave PIX (aleatória): 30dc245e-1fbb-4ac0-8fcf-fe08ab16d211",
+                 "      DB_PASSWORD: ${EDI_DB_PASSWORD:?must be set}\n"
+                 "      AS2_CERT_PASSWORD_FILE: /run/secrets/as2_cert_pass\n"):
         assert secrets_in(text) == [], text
 
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:

@@ -423,15 +423,21 @@ def _entity(name: str) -> str:
     return _folded(chr(code)) if 0x20 <= code < 0x110000 and not 0xD800 <= code < 0xE000 else ""
 
 
+_URL_BEFORE = re.compile(r"[/?=&][^\s/?=&]*$")
+
+
 def _literal_percent(text: str, s: int, e: int) -> bool:
-    """One `%XX` inside a word that would decode to a mark, not a letter, a digit or a blank
+    """One `%XX` inside a word that would decode to a mark, not a letter or a digit
     (`spedizioni%60q`, `p%40ss`): a password's own characters, left as written (an
     obfuscated key spells its letters: `%41KIA`)."""
     if e - s != 3 or s == 0 or e == len(text):
         return False
     ch = chr(int(text[s + 1:e], 16))
-    return (text[s - 1].isalnum() and text[e].isalnum() and not ch.isalnum()
-            and not ch.isspace())  # (`a%20secret`: an encoded blank, decoded)
+    if not text[s - 1].isalnum() or not text[e].isalnum() or ch.isalnum():
+        return False
+    # an encoded blank is decoded in a URL (`…:a%20secret@host`), not in a word of prose
+    # (`mot de passe provisoire Marelle%2010`)
+    return not ch.isspace() or _URL_BEFORE.search(text, max(0, s - 64), s) is None
 
 
 def _unescape(escapes: str) -> str:

@@ -208,7 +208,8 @@ _CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
 # not `\w` to Python's `re`, so a name's words after a password's would end at them.
 _MARKS = "\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u1000-\u109f"
 _TAIL_HEAD = (
-    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)){0,48}?)"""
+    # (an aside in brackets after the name: `parola la PC-ul (s-a schimbat azi): …`)
+    r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)|[ \t]\([^()\n]{1,40}\)){0,48}?)"""
     + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
@@ -851,8 +852,11 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     strict = False  # a call argument or a bare word: only a value that cannot be a name
     if m is None:
         m = _TAIL.match(text, pos)
-        if m is not None and ". " in m.group("mid"):
+        if m is not None and (". " in m.group("mid")
+                              or ("(" in m.group("mid") and kind != "password")):
             m = None  # its operator is another sentence's: the readers below may read a value
+            # (an aside in brackets only after a password's name: `Chave PIX (aleatória):
+            # <uuid>` is a public key)
         if m is not None and text[m.end("v"):m.end("v") + 1] in _CLOSERS:
             mb = _TAIL_BRACKETS.match(text, pos)  # `SECRET_KEY=8@zp41n_))lc3r*m@-fy…`: the
             # brackets of a generated value, read to its end
