@@ -353,7 +353,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
-                   r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe)){0,2})"
+                   r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
+                   r"|nova|nuova|nueva|new|neue|neues|nieuwe|nowe|nouveau)){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
@@ -562,8 +563,10 @@ _MARKS_AROUND = "*_-=#~.()[]<>{} !"
 
 
 def _placeholder(v: str) -> bool:
-    if v[0] == "$" and _DOLLAR_WORD_NUMBER.fullmatch(v):
-        return False  # a password that starts with `$` (`$Atendimento5730`), not `$password`
+    if v[0] == "$" and (_DOLLAR_WORD_NUMBER.fullmatch(v)
+                        or len(_DIGIT_LETTER_TURN.findall(v)) >= 3):
+        return False  # a password that starts with `$` (`$Atendimento5730`, `$Q3wqH9P5H74OX`),
+        # not a variable (`$password`, `$DB_PASS`)
     if v.startswith("$ANSIBLE_VAULT"):
         return True  # a value Ansible Vault encrypted: safe to commit, by design
     if _PLACEHOLDER.match(v):
