@@ -562,7 +562,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # reached on, call (Polish, Romanian, Dutch), Indonesian `lewat WA` (via WhatsApp)
     "reached on", "reached at", "be reached", "dzwoń", "dzwonić", "dzwonic", "sunați", "sunati",
     "sună-mă", "suna-ma", "bel gerust", "bel even", "bel maar", "lewat wa", "wa pribadi",
-    "mob ", "mob:", "mob.", "elérhető", "elerheto")
+    "mob ", "mob:", "mob.", "elérhető", "elerheto", "meu número", "mi número", "o meu número")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)

@@ -189,7 +189,8 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # after at most 24 blanks (the name's 16, for columns aligned as in `'secret_key'       => …`,
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
-                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह|ir|us|zm"
+                   r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
+                   r"|ir|us|zm|ti"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -228,7 +229,7 @@ _TAIL_HEAD = (
                [ \t]{1,8}(?:en|par)
               |(?:satt|ändrat|ändrats|ändrad)[ \t]{1,8}till|gesetzt[ \t]{1,8}auf
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
-              |(?:gereset|veranderd)[ \t]{1,8}(?:naar|in)
+              |(?:gereset|veranderd)[ \t]{1,8}(?:naar|in)|til
               |(?:ustawi|zmieni)[lł]\w{0,3}[ \t]{1,8}na
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
@@ -274,6 +275,7 @@ _QUOTED_HEAD = (
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
            |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é|er|är)\b
+            (?:[ \t]{1,8}(?:literally|just|simply|actually))?  # `The passphrase is literally "…"`
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
@@ -354,7 +356,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
                    r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
-                   r"|nova|nuova|nueva|new|neue|neues|nieuwe|nowe|nouveau)){0,2})"
+                   r"|nova|nuova|nueva|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
+                   r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu)){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
@@ -592,6 +595,7 @@ _TF_TYPE = re.compile(r"""\b(?:resource|data)[ \t]+"[\w-]*$""")
 _LABELS = frozenset(w for w in _PASSWORD_WORDS if " " in w or len(w) >= 6)
 # a home directory: `~`, `~deploy`, `~/.pgpass`
 _HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
+_EMAIL_SHAPE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}")
 _ACRONYM_SUFFIX = re.compile(r"[A-Z]{2,6}[-:][^\W\d_A-Z]{1,8}")
 
 
@@ -616,6 +620,8 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
+    if _EMAIL_SHAPE.fullmatch(v):
+        return False  # an e-mail address (`Email for the pass: nina.b@gmail.com`)
     if _ACRONYM_SUFFIX.fullmatch(v):
         return False  # an acronym with a case ending (Hungarian `SMS-ben`, Finnish `PDF:nä`)
     if v[0] == "~" and _HOME_DIR.fullmatch(v):
@@ -1345,7 +1351,7 @@ _WORD_BEFORE = re.compile(r"[A-Za-z]{3,16}$")
 _PUBLIC_WORDS = _words("public publishable site")
 # A preposition in prose between the keyword and its operator: the words after it say what
 # the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
-_MID_PREPOSITION = re.compile(r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för)[ \t]")
+_MID_PREPOSITION = re.compile(r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för|ng)[ \t]")
 # the identifier of a key named before it, as Romance languages and German write it
 _ID_OF = re.compile(r"(?i)\b(?:id|identifiant|identificador|identificativo|kennung)[ \t]+"
                     r"(?:de|du|del|della|des|der|do|da)[ \t]+(?:la[ \t]+|l['’])?$")
