@@ -1351,7 +1351,8 @@ _WORD_BEFORE = re.compile(r"[A-Za-z]{3,16}$")
 _PUBLIC_WORDS = _words("public publishable site")
 # A preposition in prose between the keyword and its operator: the words after it say what
 # the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
-_MID_PREPOSITION = re.compile(r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för|ng)[ \t]")
+_MID_PREPOSITION = re.compile(
+    r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för|ng)[ \t]")
 # the identifier of a key named before it, as Romance languages and German write it
 _ID_OF = re.compile(r"(?i)\b(?:id|identifiant|identificador|identificativo|kennung)[ \t]+"
                     r"(?:de|du|del|della|des|der|do|da)[ \t]+(?:la[ \t]+|l['’])?$")
