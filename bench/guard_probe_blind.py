@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 83 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 91 (sessions
 18 to 22: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -144,7 +144,13 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "eightieth round": HERE / "data" / "guard" / "blind80",
           "eighty-second round": HERE / "data" / "guard" / "blind82",
           "seventy-seventh round": HERE / "data" / "guard" / "blind77",
-          "eighty-third round": HERE / "data" / "guard" / "blind83"}
+          "eighty-third round": HERE / "data" / "guard" / "blind83",
+          "eighty-fourth round": HERE / "data" / "guard" / "blind84",
+          "eighty-fifth round": HERE / "data" / "guard" / "blind85",
+          "eighty-seventh round": HERE / "data" / "guard" / "blind87",
+          "eighty-eighth round": HERE / "data" / "guard" / "blind88",
+          "ninetieth round": HERE / "data" / "guard" / "blind90",
+          "ninety-first round": HERE / "data" / "guard" / "blind91"}
 
 
 @dataclass
