@@ -620,9 +620,9 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
     if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
-    if _EMAIL_SHAPE.fullmatch(v):
+    if "@" in v and _EMAIL_SHAPE.fullmatch(v):
         return False  # an e-mail address (`Email for the pass: nina.b@gmail.com`)
-    if _ACRONYM_SUFFIX.fullmatch(v):
+    if ("-" in v or ":" in v) and _ACRONYM_SUFFIX.fullmatch(v):
         return False  # an acronym with a case ending (Hungarian `SMS-ben`, Finnish `PDF:nä`)
     if v[0] == "~" and _HOME_DIR.fullmatch(v):
         return False  # a home directory (`~/.pgpass`, `~deploy`), not `~PA1vd%kUd^mev`
@@ -1384,7 +1384,7 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         before.pop()
     if before and before[0] == "vault":
         before.pop(0)  # `vault_mysql_root_password`: Ansible's name for a value kept in a vault
-    cut = _MID_PREPOSITION.search(mid)
+    cut = _MID_PREPOSITION.search(mid) if len(mid) > 3 and mid.strip() else None
     if cut is not None:
         mid = mid[:cut.start()]  # `password for all files this month:`: what it opens
     after = [w.lower() for w in _CAMEL_WORDS.findall(mid)]
