@@ -150,7 +150,14 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "eighty-seventh round": HERE / "data" / "guard" / "blind87",
           "eighty-eighth round": HERE / "data" / "guard" / "blind88",
           "ninetieth round": HERE / "data" / "guard" / "blind90",
-          "ninety-first round": HERE / "data" / "guard" / "blind91"}
+          "ninety-first round": HERE / "data" / "guard" / "blind91",
+          "sixty-ninth round": HERE / "data" / "guard" / "blind69",
+          "seventy-second round": HERE / "data" / "guard" / "blind72",
+          "seventy-fifth round": HERE / "data" / "guard" / "blind75",
+          "seventy-eighth round": HERE / "data" / "guard" / "blind78",
+          "eighty-first round": HERE / "data" / "guard" / "blind81",
+          "eighty-sixth round": HERE / "data" / "guard" / "blind86",
+          "eighty-ninth round": HERE / "data" / "guard" / "blind89"}
 
 
 @dataclass
