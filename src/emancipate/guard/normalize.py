@@ -424,17 +424,18 @@ def _entity(name: str) -> str:
 
 
 _URL_BEFORE = re.compile(r"[/?=&][^\s/?=&]*$")
+_URL_MARKS = frozenset("=&/?#:+%;,")
 
 
 def _literal_percent(text: str, s: int, e: int) -> bool:
-    """One `%XX` inside a word that would decode to a mark, not a letter or a digit
-    (`spedizioni%60q`, `p%40ss`): a password's own characters, left as written (an
-    obfuscated key spells its letters: `%41KIA`)."""
+    """One `%XX` inside a word that would decode to a mark, not a letter or a digit, nor one
+    a URL is built of (`spedizioni%60q`, `p%40ss`): a password's own characters, left as
+    written (an obfuscated key spells its letters: `%41KIA`)."""
     if e - s != 3 or s == 0 or e == len(text):
         return False
     ch = chr(int(text[s + 1:e], 16))
-    if not text[s - 1].isalnum() or not text[e].isalnum() or ch.isalnum():
-        return False
+    if not text[s - 1].isalnum() or not text[e].isalnum() or ch.isalnum() or ch in _URL_MARKS:
+        return False  # (`token%3Dh1d3…`, `%2FFb9w…`: a query string's or a path's marks, decoded)
     # an encoded blank is decoded in a URL (`…:a%20secret@host`), not in a word of prose
     # (`mot de passe provisoire Marelle%2010`)
     return not ch.isspace() or _URL_BEFORE.search(text, max(0, s - 64), s) is None
