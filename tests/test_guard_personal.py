@@ -824,7 +824,6 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
                  "passport photos needed. Order number is 48213345",
                  "Rechnung 0172/6254182 vom 3. Mai",
                  # an organisation's words for its line (round 82)
-                 "Customer Services Team\nCall us: 0345 108 0886 (Mon-Sat 8am-8pm)",
                  "Chiama il nostro Numero Verde 800 822 349 o il +39 02 7011 3241.",
                  "contactez notre service successions au 09 69 16 59 67 (appel non surtaxé)"):
         assert personal(guard, text) == [], text

@@ -605,10 +605,10 @@ _COMPANY_LINE_WORDS = viewed_words((
     "отдела продаж", "горячая линия", "горячей линии", "горячую линию", "служба поддержки",
     "гаряча лінія",
     "приёмная", "приемная", "коммутатор",
-    # an organisation's words for its line (`call us`, `Numero Verde`, `フリーダイヤル`; not
+    # an organisation's words for its line (`Numero Verde`, `フリーダイヤル`, `contactez notre
+    # service`; not `call us`, which a family says too, `she can call us back on 06 …`, nor
     # `from abroad`: a person gives theirs so, `depuis l'étranger +33 6 …`)
-    "call us", "ring us", "bel ons", "appelez-nous",
-    "contactez notre", "notre service", "llámenos", "chiama il nostro", "numero verde",
+    "contactez notre", "notre service", "chiama il nostro", "numero verde",
     "numéro vert", "freephone", "toll-free", "toll free", "フリーダイヤル",
     "central de atendimento", "ouvidoria", "service-hotline", "sperr-notruf", "textphone",
     "고객센터", "客服"))
