@@ -492,10 +492,8 @@ def _after_calling_code(digits: str, test: Callable[[int, str], bool]) -> bool:
 # A business's line, not a person's: toll-free numbers (`0800 7 23 45 67`, `1-800-…`,
 # `0120-…`), as libphonenumber's metadata types them. (Not premium-rate, shared-cost or
 # universal access numbers: their prefixes are other countries' mobiles and cities, GB's
-# `090` Japan's mobiles, GB's `03` Tokyo.)
-# (not premium rate, shared cost or universal access numbers: measured on the blind rounds,
-# they cost 31 persons' numbers that other countries' plans read as one, the Philippines'
-# `0918 …` and Japan's `090-…` among them, for 16 look-alikes spared)
+# `090` Japan's mobiles, GB's `03` Tokyo; measured on the blind rounds in session 22, typing
+# them as businesses' lines lost 31 persons' numbers for 16 look-alikes spared.)
 _BUSINESS_TYPES = frozenset(("toll_free",))
 
 
@@ -689,6 +687,17 @@ def _national_matches(digits: str) -> Iterator[tuple[int, str]]:
                 yield code, digits
 
 
+def _personal_somewhere(digits: str, work: ScanWork) -> bool:
+    """`digits` is a number valid in some region's national format and, in one such region
+    at least, not a business's line (the check is counted as validated work)."""
+    personal = None  # (None: valid nowhere; False: a business's line wherever valid)
+    for code, national in _national_matches(digits):
+        personal = not business_line(code, national)
+        if personal:
+            break
+    return work.validated(personal is not None) and bool(personal)
+
+
 def _valid_for_code(country_code: int, national: str) -> bool:
     return any(len(national) in lengths and pattern.fullmatch(national) is not None
                for pattern, lengths in _country_types(country_code))
@@ -769,12 +778,7 @@ class NumberClassifier:
         if not ((named or (text and _email_on_line(text, start, len(s), work.emails)))
                 and _uniform(_AREA_CODE.sub("", s, count=1))):
             return False
-        personal = None  # (None: valid nowhere; False: a business's line wherever valid)
-        for code, national in _national_matches(digits):
-            personal = not business_line(code, national)
-            if personal:
-                break
-        return work.validated(personal is not None) and bool(personal)
+        return _personal_somewhere(digits, work)
 
     @staticmethod
     def _business(region: tuple[str, str, frozenset[int], int], digits: str) -> bool:
@@ -1416,12 +1420,7 @@ def _slash_phones(text: str, work: ScanWork, out: list[Hit]) -> None:
         if not _phone_named(text, m.start(), m.end()) or _context(
                 text, m.start(), _BUSINESS_LINE_WORDS, 40):
             continue
-        personal = None
-        for code, national in _national_matches(digits):
-            personal = not business_line(code, national)
-            if personal:
-                break
-        if work.validated(personal is not None) and personal:
+        if _personal_somewhere(digits, work):
             out.append((m.start(), m.end(), "phone"))
 
 

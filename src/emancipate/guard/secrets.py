@@ -13,6 +13,7 @@ import binascii
 import math
 import re
 from collections.abc import Callable
+from typing import TypeGuard
 
 from emancipate.guard.engine import (
     ANTI_FORGERY_FIELDS,
@@ -398,7 +399,7 @@ def _value_before_operator(m: re.Match[str]) -> bool:
             and _bare_value(words[0]) and not _bare_value(m.group("v")))
 
 
-def _generated_value(m: re.Match[str] | None) -> bool:
+def _generated_value(m: re.Match[str] | None) -> TypeGuard[re.Match[str]]:
     """A `_TAIL_BRACKETS` match is a generated value, its brackets not code's (`to …`,
     `itemgetter(1))`, `0}).merge(` are not)."""
     return m is not None and m.group("to") is None and not _APPLIED.match(m.group("v")) and (
@@ -872,8 +873,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         if m is not None and text[m.end("v"):m.end("v") + 1] in _CLOSERS:
             mb = _TAIL_BRACKETS.match(text, pos)  # `SECRET_KEY=8@zp41n_))lc3r*m@-fy…`: the
             # brackets of a generated value, read to its end
-            if _generated_value(mb) and mb is not None and mb.group("v")[
-                    len(m.group("v")):].strip(")]}"):
+            if _generated_value(mb) and mb.group("v")[len(m.group("v")):].strip(")]}"):
                 m = mb  # (not a value that only closes a bracket: `${PW:-Xk92!mLpq7}`)
         if m is None and _BRACKET.match(text, pos) is not None:
             m = _TAIL_BRACKETS.match(text, pos)
