@@ -1106,6 +1106,29 @@ def test_what_the_seventy_seventh_and_eighty_third_blind_probes_found_missing_is
                  "      AS2_CERT_PASSWORD_FILE: /run/secrets/as2_cert_pass\n"):
         assert secrets_in(text) == [], text
 
+def test_what_session_22s_held_out_rounds_found_missing_is_read() -> None:
+    """Session 23, rounds 69-89 (held out in session 22, tuned on since): Latvian `paroli`,
+    Czech `změnila na`, Romanian `parola nouă`, SNMP's community under a variable's name, a
+    webhook's secret named in Portuguese. (The new rules' own examples stand in the rule
+    file: `code-compound-told`, `pin-told-lowercase`, `password-after-copula`,
+    `code-keyed-in`.)"""
+    for text, value in (
+            ("Administrators iedeva kopīgu paroli: 71Buvlaukums$satiksme. Vai vari",
+             "71Buvlaukums$satiksme"),
+            ("klientské číslo je stejné, heslo jsem změnila na M*IRwOxQ40nQ. Potvrzovací",
+             "M*IRwOxQ40nQ"),
+            ("Userul e admin, parola nouă wfz603csm3, treceți-o în caiet.", "wfz603csm3"),
+            ("SNMP_COMMUNITY = rovq43qsQhzw\nSNMP_PORT = 161", "rovq43qsQhzw"),
+            ("const SEGREDO_WEBHOOK = '126ecdb649c67b6f5a60a1cc3ceaeec0"
+             "c48aa07eb3e39491de6330b5733e123a';",
+             "126ecdb649c67b6f5a60a1cc3ceaeec0c48aa07eb3e39491de6330b5733e123a"),
+            ("codice autoradio 1817. voglio spiegargli", "1817")):
+        assert secrets_in(text) == [value], text
+    for text in ("es un secreto a voces que 2024 fue malo", "Il segreto del successo: 3 passi",
+                 "the pin for the LED is 13", "enter 5000 as the monthly limit"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

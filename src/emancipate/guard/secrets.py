@@ -68,6 +68,7 @@ _PASSWORD_WORDS = (
     "事前共有鍵",  # Japanese: a VPN's pre-shared key
     "הסוד המשותף", "סוד משותף",  # Hebrew: (the) shared secret (RADIUS)
     "slaptažodį", "slaptažodžio", "slaptažodžiu",  # Lithuanian: accusative, genitive, with
+    "paroli",  # Latvian's accusative (`iedeva kopīgu paroli: …`: gave a shared password)
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
     "паролем",  # Russian's instrumental (`с паролем …`: with the password …)
     # a passphrase in Norwegian and Danish, Swedish, Danish; Vietnamese `mật mã` (passcode)
@@ -100,6 +101,7 @@ _PASSWORD_WORDS = (
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
     "community string", "community-string",  # SNMP's community: its password
+    "snmp_community", "snmp-community", "snmpcommunity",  # (Zabbix's `{$SNMP_COMMUNITY} = …`)
     "kodikos", "kwdikos",  # Greek written in Latin letters (`κωδικός`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
@@ -143,8 +145,11 @@ GENERIC_KEYWORDS: dict[str, str] = {
                     "secret"),
     **dict.fromkeys(("トークン", "토큰"), "apikey"),
     **dict.fromkeys(_KEY_IN_LANGUAGES, "secret"),
-    # a secret in Norwegian, Swedish, Danish (`Signeringshemmelighet: …`)
-    **dict.fromkeys(("hemmelighet", "hemlighet", "hemmelighed"), "secret"),
+    # a secret in Norwegian, Swedish, Danish (`Signeringshemmelighet: …`), Portuguese,
+    # Spanish, Italian (`SEGREDO_WEBHOOK = '…'`, `este secreto del webhook:`): machine-written
+    # values only, as after `secret`
+    **dict.fromkeys(("hemmelighet", "hemlighet", "hemmelighed", "segredo", "secreto", "segreto"),
+                    "secret"),
     "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
     # a licence's key, in the languages that write it as one word or a phrase
     **dict.fromkeys(("licensnøgle", "lisensnøkkel", "lizenzschlüssel", "licentiesleutel",
@@ -231,7 +236,7 @@ _TAIL_HEAD = (
               |(?:satt|ändrat|ändrats|ändrad)[ \t]{1,8}till|gesetzt[ \t]{1,8}auf
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
               |(?:gereset|veranderd)[ \t]{1,8}(?:naar|in)|til
-              |(?:ustawi|zmieni)[lł]\w{0,3}[ \t]{1,8}na
+              |(?:ustawi|zmieni|změni|zmeni|nastavi)[lł]\w{0,3}[ \t]{1,8}na
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
@@ -357,7 +362,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
                    r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
-                   r"|nova|nuova|nueva|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
+                   r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu)){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
