@@ -1129,6 +1129,29 @@ def test_what_session_22s_held_out_rounds_found_missing_is_read() -> None:
         assert secrets_in(text) == [], text
 
 
+def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_read() -> None:
+    """Session 23, rounds 94, 95, 97, 98: `still` or `currently` after the operator (Polish
+    `to nadal`, Slovenian `še vedno`, Finnish `on tällä hetkellä`), Finnish and Estonian `on`,
+    Swedish `lösen` alone, `code` as a named Wi-Fi network's password, `senha do BitLocker …`;
+    an app's strings, a public key in Swedish and Adyen's client key are no secrets."""
+    for text, value in (
+            ("Hasło do skrzynki to nadal Zwroty-2023# – nikt go nie zmieniał.", "Zwroty-2023#"),
+            ("da je geslo za admin na NAS-u pri Kranjcu še vedno Soca2020. Ali", "Soca2020"),
+            ("uus password on EXu!!&9NgIDfF%KJ , steam guard", "EXu!!&9NgIDfF%KJ"),
+            ('Pääsalasana on tällä hetkellä "kivikko sammal pilvi lokakuu" (vaihdetaan',
+             "kivikko sammal pilvi lokakuu"),
+            ("Logga in på portalen och lösen CollabHub2024# och lägg upp dem", "CollabHub2024#"),
+            ("Wi-Fi i vognen hedder VHK-Crew-2G, koden er Havørn991. Husk", "Havørn991"),
+            ("está com a senha do BitLocker Mossoro1965. Se ele pedir", "Mossoro1965")):
+        assert secrets_in(text) == [value], text
+    for text in ('"UI_LOGIN_PASSWORD_PLACEHOLDER": "Entrez votre mot de passe",',
+                 "Malmö publik nyckel: QDR0tkLBebiR2XMIBP8kkJd7bK/ezAquXIvtXFYoK3M=\n",
+                 "AdyenCheckout({\n  clientKey: 'live_7JF7299VCM3C734984PF22TD7TRICTFR',\n",
+                 "statusCode = 404; errorCode: 5000", "the code is on GitHub, see the wifi docs",
+                 "Bitte lösen Sie das Problem bis Montag"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

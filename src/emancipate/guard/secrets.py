@@ -74,6 +74,7 @@ _PASSWORD_WORDS = (
     # a passphrase in Norwegian and Danish, Swedish, Danish; Vietnamese `mật mã` (passcode)
     "passfrase", "lösenfras", "adgangssætning", "mật mã",
     "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
+    "lösen ",  # (`Logga in med partner@… och lösen CollabHub2024#`: a value must follow)
     "رمز ورود", "รหัสผู้ดูแล",  # Persian: a login's password; Thai: an administrator's
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
     # a customer's spoken password for a phone line or a bank (`кодовое слово — «Волга7129»`)
@@ -115,6 +116,10 @@ _PASSWORD_WORDS = (
 # must start a word (`Enclave` holds `clave`)
 _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave", "klucz",
                      "nyckel", "clau")
+# `code` in the languages that call a Wi-Fi's password so (`… hedder VHK-Crew-2G, koden er
+# …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
+# before it (`_wifi_before`), read as nothing elsewhere
+_WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi")
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -157,6 +162,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "clave de licencia",
                      "chiave di licenza", "chave de licença", "klucz licencyjny", "kunci lisensi",
                      "مفتاح الترخيص", "مفتاح المنتج", "lisans anahtarı"), "secret"),
+    **dict.fromkeys(_WIFI_CODE_WORDS, "wifi_code"),
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
@@ -164,6 +170,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "://": "url",
 }
 _WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "ww ",
+                         "lösen ", *_WIFI_CODE_WORDS,
                          "ww:", "ww=",
                          "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :",
                          'pass"', "pass'", "pass ==", "key", "auth", "cle", "basic", "bearer",
@@ -196,7 +203,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti"
+                   r"|ir|us|zm|ti|on|še|wc"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -243,12 +250,18 @@ _TAIL_HEAD = (
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:most|mostantól)(?=[ \t])  # Hungarian needs no copula: `a jelszó most …`
+           # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
+           |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
-                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir
+                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
+        # `still`, `now`, `currently` after the operator (`Hasło do skrzynki to nadal …`)
+        (?:(?:still|nadal|wciąż|še[ \t]vedno|stadig|fortsatt|fortfarande|todavía|ainda|ancora
+             |toujours|immer[ \t]noch|nog[ \t]steeds|tällä[ \t]hetkellä|edelleen|yhä|currently
+             |actuellement|zurzeit|derzeit|momenteel|actualmente|attualmente)[ \t]{1,8})?
         (?:!!\w{1,16}[ \t]{1,8})?  # a YAML tag: `password: !!str …`
         # an instruction to type it (`la password responsabile: digitare …`)
         (?:(?:digitare|inserire|enter|type|tapez|saisir|digite|digitar|introduzca|escriba)
@@ -280,8 +293,10 @@ _QUOTED_HEAD = (
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
-           |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é|er|är)\b
-            (?:[ \t]{1,8}(?:literally|just|simply|actually))?  # `The passphrase is literally "…"`
+           |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é|er|är|on)\b
+            (?:[ \t]{1,8}(?:literally|just|simply|actually|currently|still|tällä[ \t]hetkellä|nyt
+               |edelleen|jetzt|noch|toujours|actuellement|ahora|todavía|agora|ainda|adesso|ancora
+               |nadal|teraz))?  # `The passphrase is literally "…"`, `on tällä hetkellä "…"`
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
@@ -368,7 +383,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
                    # as Latin letters): then a value mixing three kinds of character at least
-                   r"(?P<of>[ \t]{1,4}(?:в[іi]д|для|[оo]т|for|of|de|du|da|für|za|til|för|per|voor)"
+                   r"(?P<of>[ \t]{1,4}(?:в[іi]д|для|[оo]т|for|of|de|du|da|do|del|della|di|dla|für"
+                   r"|za|til|för|per|voor|van|zum|zur)"
                    r"[ \t]{1,4}[^\W\d_]{2,20})?"
                    r"[ \t]{1,8}(?P<v>[^\s\"'`;,<>()\[\]{}|]{6,64})(?=[\s.,;)\"'”’]|$)")
 _BEARER = re.compile(r"[ \t]{1,8}(?P<v>[A-Za-z0-9\-._~+/]{16,}=*)(?=[\s\"'`;,)\]}]|\\[nrt]|$)")
@@ -527,7 +543,12 @@ _PRODUCT_ID = re.compile(r"[A-Z][a-z]+ID[-_]?")
 _PASS_WORD_TAIL = re.compile(r"(?i)(?:ed|es|ing|age|ages|enger|engers|port|ports|ive|able"
                              r"|through|thru)(?![a-z])")
 # Words that make a quoted phrase a prompt or a label rather than a passphrase.
-_PHRASE_HINTS = _words("your enter type please the a an required invalid must should")
+_PHRASE_HINTS = _words("your enter type please the a an required invalid must should "
+                        # the same in the languages of an app's strings (`"Entrez votre mot
+                        # de passe"`, `"Geben Sie Ihr Passwort ein"`, `"Introduzca su …"`)
+                        "entrez saisissez votre veuillez geben sie ihr ihre ihren bitte "
+                        "introduzca ingrese escriba digite sua seu inserisci inserire "
+                        "voer uw wpisz podaj ange ditt indtast syötä")
 _IDENTIFIER = re.compile(
     r"""^(?:[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+
         |[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+
@@ -669,6 +690,10 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # `xnd_public_…`, `phc_…`)
 _PUBLIC_VALUE = re.compile(
     r"pk_(?:live|test)_|pk\.eyJ1|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-")
+
+
+# Adyen's client key: public by design, its web Drop-in loads it in every browser
+_ADYEN_CLIENT_KEY = re.compile(r"(?:live|test)_[A-Z0-9]{32}")
 
 
 def _mixed(v: str) -> bool:
@@ -834,6 +859,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     lo = max(0, pos - 48)
     if text.find('"', lo, pos) >= 0 and _TF_TYPE.search(text, lo, pos):
         return  # Terraform's resource type (`resource "random_password" "db"`): a name follows
+    if kind == "wifi_code":
+        if not _wifi_before(text, pos):
+            return
+        kind = "password"  # `Wi-Fi … hedder VHK-Crew-2G, koden er …`: the network's password
     if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
     if kind == "password" and text[max(0, pos - 9):pos].lower() == "1password":
@@ -977,6 +1006,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if ok and _PUBLIC_VALUE.match(v):
         ok = False  # a publishable key: `key: 'pk_live_…'` (Stripe, Paystack, Clerk), PubNub's
         # `publishKey: "pub-c-…"`, `…_public_…`: written into the pages a browser loads
+    if ok and _ADYEN_CLIENT_KEY.fullmatch(v) and text[max(0, pos - 9):pos].lower() in (
+            "clientkey", "client_key"):
+        ok = False  # Adyen's client key (`clientKey: 'live_…'`): the Drop-in's, public
     detector = "password" if kind == "password" else "generic_secret"
     if ok and detector in enabled:
         out.append((m.start(g), end, detector))
@@ -1353,7 +1385,8 @@ def _name_at(text: str, pos: int) -> str:
 
 # a word before `key` or `token`, a blank between, that says the value is public
 _WORD_BEFORE = re.compile(r"[A-Za-z]{3,16}$")
-_PUBLIC_WORDS = _words("public publishable site")
+_PUBLIC_WORDS = _words("public publishable site publik publika offentlig offentliga "
+                        "publique publica publico pubblica publiek publieke julkinen")
 # A preposition in prose between the keyword and its operator: the words after it say what
 # the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
 _MID_PREPOSITION = re.compile(
@@ -1419,8 +1452,10 @@ def plausible_phrase(v: str, explicit: bool = True) -> bool:
     coded = any(_mixed(w) and digit_count(w) for w in words)
     # (two words named with `is` only with a coded one: `the password is "not committed"` is
     # a quotation; `password: "rebind ctrl+s"` and `is "Kd8m lagoon"` are values)
+    low = v.lower()
     return ((3 <= len(words) <= 6 or (len(words) == 2 and (coded or explicit)))
             and len(v) >= 8
+            and not any(label in low for label in _LABELS)  # `"Mot de passe oublié?"`
             and (coded or not v.rstrip().endswith((".", "?", "!", ":")))
             and not _placeholder(v) and not _PHRASE_HINTS.intersection(w.lower() for w in words))
 
