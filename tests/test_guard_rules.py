@@ -1130,7 +1130,7 @@ def test_what_session_22s_held_out_rounds_found_missing_is_read() -> None:
 
 
 def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_read() -> None:
-    """Session 23, rounds 94, 95, 97, 98: `still` or `currently` after the operator (Polish
+    """Session 23, rounds 92, 94, 95, 97, 98: `still` or `currently` after the operator (Polish
     `to nadal`, Slovenian `še vedno`, Finnish `on tällä hetkellä`), Finnish and Estonian `on`,
     Swedish `lösen` alone, `code` as a named Wi-Fi network's password, `senha do BitLocker …`;
     an app's strings, a public key in Swedish and Adyen's client key are no secrets."""
@@ -1142,7 +1142,11 @@ def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_r
              "kivikko sammal pilvi lokakuu"),
             ("Logga in på portalen och lösen CollabHub2024# och lägg upp dem", "CollabHub2024#"),
             ("Wi-Fi i vognen hedder VHK-Crew-2G, koden er Havørn991. Husk", "Havørn991"),
-            ("está com a senha do BitLocker Mossoro1965. Se ele pedir", "Mossoro1965")):
+            ("está com a senha do BitLocker Mossoro1965. Se ele pedir", "Mossoro1965"),
+            # round 92: a Turkish name's ending before the value and a dash after it;
+            # Maghrebi Arabic's `الكلمة السرية`
+            ("wifi adı MGS-AYT-RAMP, şifresi apron34* — misafir ağına", "apron34*"),
+            ("المستخدم هو rak.checkin2 والكلمة السرية Fener@2022. ما", "Fener@2022")):
         assert secrets_in(text) == [value], text
     for text in ('"UI_LOGIN_PASSWORD_PLACEHOLDER": "Entrez votre mot de passe",',
                  "Malmö publik nyckel: QDR0tkLBebiR2XMIBP8kkJd7bK/ezAquXIvtXFYoK3M=\n",

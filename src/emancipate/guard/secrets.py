@@ -57,6 +57,7 @@ _PASSWORD_WORDS = (
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
     "口令", "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "סיסמת",
     "كلمة المرور", "كلمة السر", "पासवर्ड",
+    "الكلمة السرية", "كلمة السرية", "الكلمه السريه",  # (Maghrebi Arabic: the secret word)
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
@@ -413,6 +414,8 @@ def _value_before_operator(m: re.Match[str]) -> bool:
     ซึ่งเป็นรหัส…`, "which is the code …"): the first word after the name could be a value (a
     name's words hold no digit) and what the operator leads to could not."""
     words = m.group("mid").split()  # (`password scuola.Rossi39 solo per firmare e …`: six)
+    if words and not m.group("mid")[0].isspace():
+        words = words[1:]  # the name's own ending (`şifresi apron34* — …`: Turkish `-si`)
     if len(words) > 1 and _BARE_ADJECTIVE.fullmatch(words[0]):
         words = words[1:]  # `hasło startowe AdquNoQpxw@ - zmień je`
     return (0 < len(words) <= 6 and (any(c.isdigit() for c in words[0])
