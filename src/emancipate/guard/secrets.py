@@ -832,6 +832,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     """One anchored match after a secret-like keyword that ends at `pos` (exclusive).
     `taken(start, end)`: the span overlaps a finding that wins over this one (a rule's), so
     the value is not checked."""
+    if kind == "wifi_code":
+        if not _wifi_before(text, pos):
+            return
+        kind = "password"  # `Wi-Fi … hedder VHK-Crew-2G, koden er …`: the network's password
     if kind == "url":
         if "url_password" in enabled:
             m = _URL.match(text, pos)
@@ -862,10 +866,6 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     lo = max(0, pos - 48)
     if text.find('"', lo, pos) >= 0 and _TF_TYPE.search(text, lo, pos):
         return  # Terraform's resource type (`resource "random_password" "db"`): a name follows
-    if kind == "wifi_code":
-        if not _wifi_before(text, pos):
-            return
-        kind = "password"  # `Wi-Fi … hedder VHK-Crew-2G, koden er …`: the network's password
     if kind == "secret" and _wifi_before(text, pos):
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
     if kind == "password" and text[max(0, pos - 9):pos].lower() == "1password":
