@@ -1156,6 +1156,34 @@ def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_r
         assert secrets_in(text) == [], text
 
 
+def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_read() -> None:
+    """Session 23, rounds 100, 102, 106: what follows `after` says when, not the password's
+    kind (`password after the reset:`), Italian adjectives after the name, Swiss German
+    `isch` before a quoted phrase, French `défini sur`, a words-and-number passphrase with a
+    symbol, a hex key decoded in Java, a Vietnamese table's password column; a public key
+    named in Italian (`chiave pubblica`) and age's recipient are no secrets."""
+    for text, value in (
+            ("has a new password after the reset: Winter2024!\nPlease", "Winter2024!"),
+            ("impostata password temporanea Farfalla#26 comunicata telefonicamente",
+             "Farfalla#26"),
+            ('s Master-Passwort isch "pinsel kiesel ziegel tanne90", falls',
+             "pinsel kiesel ziegel tanne90"),
+            ("Mot de passe admin réinitialisé puis défini sur Papillon2022 par le technicien.",
+             "Papillon2022"),
+            ('SSID "HVA-Aussendienst-07", WPA2-Schlüssel ziegel-nebel-vogel75!. Fahrzeug',
+             "ziegel-nebel-vogel75!"),
+            ('    private static final byte[] KEY = hexToBytes("044bb996f93672f00b4891f336237d9d'
+             '544c1fdd2543f74a96eaced0e647c557");',
+             "044bb996f93672f00b4891f336237d9d544c1fdd2543f74a96eaced0e647c557"),
+            ("Thiết bị\tVị trí\tTài khoản\tMật khẩu\nMáy in Zebra\tKho\tadmin\t3524MCtl\n",
+             "3524MCtl")):
+        assert secrets_in(text) == [value], text
+    for text in ("la sua chiave pubblica age per cifrare il file: "
+                 "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",
+                 "the password after the reset: see the e-mail from IT"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""

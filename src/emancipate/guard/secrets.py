@@ -204,7 +204,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -245,7 +245,9 @@ _TAIL_HEAD = (
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
               |(?:gereset|veranderd)[ \t]{1,8}(?:naar|in)|til
               |(?:ustawi|zmieni|změni|zmeni|nastavi)[lł]\w{0,3}[ \t]{1,8}na
-              |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in))
+              |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in)
+              |d[ée]fini[e]?[ \t]{1,8}(?:sur|à|a|en)|(?:definida|definido)[ \t]{1,8}(?:como|en|a)
+              |impostat[ao][ \t]{1,8}(?:su|come))
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
@@ -294,7 +296,7 @@ _QUOTED_HEAD = (
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
-           |[ \t]{1,8}(?:""" + _IS + r"""|ist|lautet|es|è|é|er|är|on)\b
+           |[ \t]{1,8}(?:""" + _IS + r"""|ist|isch|lautet|es|è|é|er|är|on|je|jest|era|war)\b
             (?:[ \t]{1,8}(?:literally|just|simply|actually|currently|still|tällä[ \t]hetkellä|nyt
                |edelleen|jetzt|noch|toujours|actuellement|ahora|todavía|agora|ainda|adesso|ancora
                |nadal|teraz))?  # `The passphrase is literally "…"`, `on tällä hetkellä "…"`
@@ -304,7 +306,8 @@ _QUOTED_HEAD = (
         (?:[@bBrRuUfFL]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String|new[ \t]String
            |Some|(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
            |FromBase64String|FromHexString|base64_decode|hex2bin|decodeHex|parseHexBinary
-           |hex::decode|from))\([ \t]{0,4})?""")
+           |hex::decode|hexToBytes|hexStringToByteArray|hexToByteArray|hex_to_bytes|from))
+           \([ \t]{0,4})?""")
 _QUOTE_REACH = 320
 _QUOTED = re.compile(_QUOTED_HEAD + r"""
     (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
@@ -379,6 +382,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|temporar[ăa]|comun[ăa]|ini[țţ]ial[ăa]|provizori[eu]|sementara"
                    r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
+                   r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
+                   r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu)){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
@@ -521,6 +526,7 @@ _SKIP_WORDS = _words(
     "algo manager store storage vault location env variable var method mode scope scopes "
     "usage question questions idea ideas issue issues message messages "
     "public pub publishable bucket schema foreign primary sort partition cache "
+    "pubblica publique publica publico publiek publik publika offentlig offentliga "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
@@ -685,14 +691,15 @@ def _cased_symbolic(v: str) -> bool:
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 # three words or more joined by hyphens, a number glued to the last: a passphrase as people
 # make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
-_WORDS_NUMBER = re.compile(r"(?:[^\W\d_]{3,}-){2,7}[^\W\d_]{3,}\d{1,4}")
+_WORDS_NUMBER = re.compile(r"(?:[^\W\d_]{3,}-){2,7}[^\W\d_]{3,}\d{1,4}[!?#*$%&@+]?")
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # publishable keys' formats (`pk_live_…`, Mapbox's public `pk.eyJ1…`, `pub-c-…`, `sub-c-…`,
 # `xnd_public_…`, `phc_…`)
 _PUBLIC_VALUE = re.compile(
-    r"pk_(?:live|test)_|pk\.eyJ1|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-")
+    r"pk_(?:live|test)_|pk\.eyJ1|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-"
+    r"|age1[02-9ac-hj-np-z]{58}$")  # (age's recipient: its public key)
 
 
 # Adyen's client key: public by design, its web Drop-in loads it in every browser
@@ -1063,9 +1070,10 @@ def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
 # A header's cell: a name, which may hold digits and an apostrophe after its first letter
 # (`m365_login`, `Date d'arrivée`) or start with digits before letters (`2FA`).
 _HEADER_CELL = re.compile(
-    r"(?:[A-Za-zÀ-ɏͰ-ӿ]|\d{1,3}[A-Za-zÀ-ɏͰ-ӿ])[A-Za-zÀ-ɏͰ-ӿ0-9 _./()#'’-]{0,31}")
-# (names in the Latin letters with accents, Greek and Cyrillic: `Slaptažodis`, `Пароль`)
-_NAME_CHARS = r"A-Za-zÀ-ɏͰ-ӿ _./()#\"'\t|;,-"  # names, quotes and the separators of a row
+    r"(?:[A-Za-zÀ-ɏͰ-ӿḀ-ỿ]|\d{1,3}[A-Za-zÀ-ɏͰ-ӿḀ-ỿ])[A-Za-zÀ-ɏͰ-ӿḀ-ỿ0-9 _./()#'’-]{0,31}")
+# (names in the Latin letters with accents, Vietnamese's too, Greek and Cyrillic:
+# `Slaptažodis`, `Mật khẩu`, `Пароль`)
+_NAME_CHARS = r"A-Za-zÀ-ɏͰ-ӿḀ-ỿ _./()#\"'\t|;,-"  # names, quotes and the separators of a row
 _NOT_NAME = re.compile(f"[^{_NAME_CHARS}]")
 _NOT_HEADER = re.compile(f"[^0-9’{_NAME_CHARS}]")  # a header's names may hold digits
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
@@ -1393,7 +1401,8 @@ _PUBLIC_WORDS = _words("public publishable site publik publika offentlig offentl
 # A preposition in prose between the keyword and its operator: the words after it say what
 # the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
 _MID_PREPOSITION = re.compile(
-    r"(?i)[ \t](?:for|of|to|on|at|für|pour|para|per|voor|til|för|ng)[ \t]")
+    r"(?i)[ \t](?:for|of|to|on|at|after|für|nach|pour|après|para|después|per|dopo|após|voor"
+    r"|til|för|efter|etter|ng)[ \t]")
 # the identifier of a key named before it, as Romance languages and German write it
 _ID_OF = re.compile(r"(?i)\b(?:id|identifiant|identificador|identificativo|kennung)[ \t]+"
                     r"(?:de|du|del|della|des|der|do|da)[ \t]+(?:la[ \t]+|l['’])?$")
