@@ -1157,7 +1157,7 @@ def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_r
 
 
 def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_read() -> None:
-    """Session 23, rounds 100, 102, 106: what follows `after` says when, not the password's
+    """Session 23, rounds 100, 102, 105, 106: what follows `after` says when, not the password's
     kind (`password after the reset:`), Italian adjectives after the name, Swiss German
     `isch` before a quoted phrase, French `défini sur`, a words-and-number passphrase with a
     symbol, a hex key decoded in Java, a Vietnamese table's password column; a public key
@@ -1176,7 +1176,15 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
              '544c1fdd2543f74a96eaced0e647c557");',
              "044bb996f93672f00b4891f336237d9d544c1fdd2543f74a96eaced0e647c557"),
             ("Thiết bị\tVị trí\tTài khoản\tMật khẩu\nMáy in Zebra\tKho\tadmin\t3524MCtl\n",
-             "3524MCtl")):
+             "3524MCtl"),
+            # round 105: a code before a full-width comma, Arabizi `bta3o`, a password column
+            # whose other cells say `see 1Password`
+            ("信用卡在财务柜第二层，PIN 是 2682，刷完要把小票拍照", "2682"),
+            ("el router elli fi Hall 7 el admin password bta3o SDVMtfh82G!, 3ayzak t8ayar",
+             "SDVMtfh82G!"),
+            ("System\tOwner\tLogin\tPassword\tNotes\nCvent\tRegistration\treg.team\tsee "
+             "1Password\tSSO soon\nZebra Cloud\tBadges\tzebra-ops\tyh1uc5OlDcV0dT\ttemp\n",
+             "yh1uc5OlDcV0dT")):
         assert secrets_in(text) == [value], text
     for text in ("la sua chiave pubblica age per cifrare il file: "
                  "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",

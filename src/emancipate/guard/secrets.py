@@ -383,6 +383,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
+                   r"|bta3o|bta3ha|bta3y|dyalo|dyalha"  # (Arabizi: its, hers, mine)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu)){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
@@ -1139,7 +1140,8 @@ def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
             # guests | printed on keycard sleeve |`)
             line = end + 1
             continue
-        if _COLUMN_WORD.search(cell) and _is_header(row, sep):
+        if _COLUMN_WORD.search(cell) and "1password" not in cell.lower() and _is_header(
+                row, sep):  # (not `see 1Password`: the password manager's name)
             return rows  # another header (`user3,password`): its own keyword reads on from here
         v = cell.strip().strip("\"'")
         if v and " " not in v and (
