@@ -1157,8 +1157,8 @@ def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_r
 
 
 def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_read() -> None:
-    """Session 23, rounds 100, 102, 105, 106: what follows `after` says when, not the password's
-    kind (`password after the reset:`), Italian adjectives after the name, Swiss German
+    """Session 23, rounds 100, 102, 103, 105, 106: what follows `after` says when, not the
+    password's kind (`password after the reset:`), Italian adjectives after the name, Swiss German
     `isch` before a quoted phrase, French `défini sur`, a words-and-number passphrase with a
     symbol, a hex key decoded in Java, a Vietnamese table's password column; a public key
     named in Italian (`chiave pubblica`) and age's recipient are no secrets."""
@@ -1184,7 +1184,14 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
              "SDVMtfh82G!"),
             ("System\tOwner\tLogin\tPassword\tNotes\nCvent\tRegistration\treg.team\tsee "
              "1Password\tSSO soon\nZebra Cloud\tBadges\tzebra-ops\tyh1uc5OlDcV0dT\ttemp\n",
-             "yh1uc5OlDcV0dT")):
+             "yh1uc5OlDcV0dT"),
+            # round 103: Irish `cód`, `pasfhocal … ná …`; a user / password pair after
+            # Japanese `ユーザー`, the password with no digit
+            ("ag an bpainéal in aice le doras na cistine, cód 4660 agus ansin ON.", "4660"),
+            ("Is é an pasfhocal don ríomhaire ná puffin-biscuit-coffee-thunder. Má",
+             "puffin-biscuit-coffee-thunder"),
+            ("一時ユーザーを作成: DBT_BACKFILL / vdF=^Arb?Y@YJfkh#E (月末で失効)",
+             "vdF=^Arb?Y@YJfkh#E")):
         assert secrets_in(text) == [value], text
     for text in ("la sua chiave pubblica age per cifrare il file: "
                  "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",

@@ -580,6 +580,9 @@ CHECKS: dict[str, Check] = {
     # and a symbol people add to a password (`with Tailwind?` is a question)
     "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
     "chat_password": _chat_password,
+    # letters with digits, or both cases with a symbol no name holds (`vdF=^Arb?Y@YJfkh#E`)
+    "mixed_or_symbolic": lambda v: _mixed(v) or (
+        len(v) >= 8 and not _SYMBOLS_SET.isdisjoint(v) and v != v.lower() and v != v.upper()),
     "access_code": access_code,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
     "mixed_or_code": lambda v: _mixed(v) or access_code(v),
