@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 91 (sessions
-18 to 22: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 115 (sessions
+18 to 23: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -151,6 +151,16 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "eighty-eighth round": HERE / "data" / "guard" / "blind88",
           "ninetieth round": HERE / "data" / "guard" / "blind90",
           "ninety-first round": HERE / "data" / "guard" / "blind91",
+          "ninety-second round": HERE / "data" / "guard" / "blind92",
+          "ninety-fourth round": HERE / "data" / "guard" / "blind94",
+          "ninety-fifth round": HERE / "data" / "guard" / "blind95",
+          "ninety-seventh round": HERE / "data" / "guard" / "blind97",
+          "ninety-eighth round": HERE / "data" / "guard" / "blind98",
+          "hundredth round": HERE / "data" / "guard" / "blind100",
+          "hundred-and-second round": HERE / "data" / "guard" / "blind102",
+          "hundred-and-third round": HERE / "data" / "guard" / "blind103",
+          "hundred-and-fifth round": HERE / "data" / "guard" / "blind105",
+          "hundred-and-sixth round": HERE / "data" / "guard" / "blind106",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
