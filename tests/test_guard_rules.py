@@ -1191,7 +1191,10 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
             ("Is é an pasfhocal don ríomhaire ná puffin-biscuit-coffee-thunder. Má",
              "puffin-biscuit-coffee-thunder"),
             ("一時ユーザーを作成: DBT_BACKFILL / vdF=^Arb?Y@YJfkh#E (月末で失効)",
-             "vdF=^Arb?Y@YJfkh#E")):
+             "vdF=^Arb?Y@YJfkh#E"),
+            # rounds 98 and 105: the new password called `the new one`
+            ("I've reset your password. New temporary one: Citron2023$ - you'll be asked",
+             "Citron2023$")):
         assert secrets_in(text) == [value], text
     for text in ("la sua chiave pubblica age per cifrare il file: "
                  "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",
