@@ -1157,7 +1157,7 @@ def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_r
 
 
 def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_read() -> None:
-    """Session 23, rounds 100, 102, 103, 105, 106: what follows `after` says when, not the
+    """Session 23, rounds 100, 102, 103, 105, 106, 108: what follows `after` says when, not the
     password's kind (`password after the reset:`), Italian adjectives after the name, Swiss German
     `isch` before a quoted phrase, French `défini sur`, a words-and-number passphrase with a
     symbol, a hex key decoded in Java, a Vietnamese table's password column; a public key
@@ -1194,7 +1194,15 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
              "vdF=^Arb?Y@YJfkh#E"),
             # rounds 98 and 105: the new password called `the new one`
             ("I've reset your password. New temporary one: Citron2023$ - you'll be asked",
-             "Citron2023$")):
+             "Citron2023$"),
+            # round 108: French and other words for a password as XML elements, a Zulu
+            # password, backup codes of two groups of four digits later on their line
+            ("<utilisateur>CAVE</utilisateur>\n    <motDePasse>Tonneau2007@</motDePasse>",
+             "Tonneau2007@"),
+            ("iphasiwedi yekhompyutha yasehhovisi ngu Stellenbosch1135@2020. Uzoyishintsha",
+             "Stellenbosch1135@2020"),
+            ("I used one of the backup codes from the printout in my drawer, 3671 5574, and it",
+             "3671 5574")):
         assert secrets_in(text) == [value], text
     for text in ("la sua chiave pubblica age per cifrare il file: "
                  "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",

@@ -63,6 +63,7 @@ _PASSWORD_WORDS = (
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
+    "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
@@ -205,7 +206,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -257,7 +258,7 @@ _TAIL_HEAD = (
            # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
-                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná
+                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
