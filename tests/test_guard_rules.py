@@ -1157,7 +1157,7 @@ def test_what_the_ninety_fourth_to_ninety_eighth_blind_probes_found_missing_is_r
 
 
 def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_read() -> None:
-    """Session 23, rounds 100, 102, 103, 105, 106, 108: what follows `after` says when, not the
+    """Session 23, rounds 100 to 114 (tuning): what follows `after` says when, not the
     password's kind (`password after the reset:`), Italian adjectives after the name, Swiss German
     `isch` before a quoted phrase, French `défini sur`, a words-and-number passphrase with a
     symbol, a hex key decoded in Java, a Vietnamese table's password column; a public key
@@ -1202,11 +1202,24 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
             ("iphasiwedi yekhompyutha yasehhovisi ngu Stellenbosch1135@2020. Uzoyishintsha",
              "Stellenbosch1135@2020"),
             ("I used one of the backup codes from the printout in my drawer, 3671 5574, and it",
-             "3671 5574")):
+             "3671 5574"),
+            # rounds 110, 113, 114: a password column with `(SSO)` in other rows, a
+            # passphrase with its number after a hyphen, Turkish backup codes
+            ("Sistem\tKullanıcı\tŞifre\tNot\nOutlook\te.kaya\t(SSO)\tWindows ile aynı\n"
+             "Gerber AccuMark\tplanlama2\tPorto.1829\tortak kullanıcı\n", "Porto.1829"),
+            ("wifi ospiti ufficio Milano: rete KUVO-OSPITI, password tranvia-gelato-tavsan-27 "
+             "— valida fino a fine novembre", "tranvia-gelato-tavsan-27"),
+            ("yedek kodlardan biri kaldı: 0917 8343 bunu kullanan hemen bana yazsın",
+             "0917 8343")):
         assert secrets_in(text) == [value], text
     for text in ("la sua chiave pubblica age per cifrare il file: "
                  "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",
-                 "the password after the reset: see the e-mail from IT"):
+                 "the password after the reset: see the e-mail from IT",
+                 # psql's variable; a publishable key; an f-string's environment read
+                 "CREATE ROLE report_it LOGIN PASSWORD :'report_pwd';",
+                 "VITE_STRIPE_PUBLISHABLE_KEY=pk_live_5142qPdk0NF5zLMToRsQ3m5iLU1BSyKaCiVrbdpil"
+                 "SDVYU3j83eTdh8qiducUSU5Tk7x1BxuPE0jTPhI2y6Ke80H4jW6MKVpF4t",
+                 """f"UID={os.environ['ERP_DB_USER']};PWD={os.environ['ERP_DB_PASSWORD']};\""""):
         assert secrets_in(text) == [], text
 
 

@@ -1309,7 +1309,7 @@ def identifier_name(text: str, start: int) -> bool:
             return True  # Laravel's anti-forgery field: `<input type="hidden" name="_token" …>`
     words = [w.lower().rstrip(_DIGIT_CHARS) or w for part in re.split(r"[_.:-]", name)
              for w in _NAME_WORD.findall(part)]
-    if not words or "public" in words or "pub" in words:
+    if not words or "public" in words or "pub" in words or "publishable" in words:
         return bool(words)  # `NEXT_PUBLIC_…`: built into the pages a browser loads
     if not _CREDENTIAL_NAME_WORDS.isdisjoint(words):
         return False  # `session_id`, `csrf_secret` (the key that signs the tokens)

@@ -298,7 +298,8 @@ _QUOTED_HEAD = (
     r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
-           |[ \t]{1,8}(?:""" + _IS + r"""|ist|isch|lautet|es|è|é|er|är|on|je|jest|era|war)\b
+           |[ \t]{1,8}(?:""" + _IS + r"""|ist|isch|lautet|es|è|é|er|är|on|je|jest|era|war
+                        |holo|hai)\b  # (Bengali, Hindi in Latin letters: `… ta holo "…"`)
             (?:[ \t]{1,8}(?:literally|just|simply|actually|currently|still|tällä[ \t]hetkellä|nyt
                |edelleen|jetzt|noch|toujours|actuellement|ahora|todavía|agora|ainda|adesso|ancora
                |nadal|teraz))?  # `The passphrase is literally "…"`, `on tällä hetkellä "…"`
@@ -436,6 +437,13 @@ def _generated_value(m: re.Match[str] | None) -> TypeGuard[re.Match[str]]:
     `itemgetter(1))`, `0}).merge(` are not)."""
     return m is not None and m.group("to") is None and not _APPLIED.match(m.group("v")) and (
         not _CODE_JOINT.search(m.group("v")) and _symbolic(m.group("v")))
+
+
+def _psql_variable(text: str, quote: int, v: str) -> bool:
+    """`:'name'` after a blank (`PASSWORD :'report_pwd'`): psql interpolates the variable
+    `name` there; a value is written `: '…'` or `:'…'` right after a name."""
+    return (text[quote - 1:quote] == ":" and text[quote - 2:quote - 1] in (" ", "\t")
+            and quote >= 2 and _NAME_VALUE.fullmatch(v) is not None)
 
 
 def _wifi_before(text: str, pos: int) -> bool:
@@ -694,7 +702,7 @@ def _cased_symbolic(v: str) -> bool:
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 # three words or more joined by hyphens, a number glued to the last: a passphrase as people
 # make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
-_WORDS_NUMBER = re.compile(r"(?:[^\W\d_]{3,}-){2,7}[^\W\d_]{3,}\d{1,4}[!?#*$%&@+]?")
+_WORDS_NUMBER = re.compile(r"(?:[^\W\d_]{3,}-){2,7}[^\W\d_]{3,}-?\d{1,4}[!?#*$%&@+]?")
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -905,6 +913,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                           or _joined(m.group("v"))):
         m = None  # `password "…"` (Gradle, prose) only right after a password word
     quoted = m is not None
+    if m is not None and "q" in m.re.groupindex and _psql_variable(text, m.start("q"),
+                                                                   m.group("v")):
+        return  # psql's variable, set with `-v` (`CREATE ROLE … PASSWORD :'report_pwd';`)
     # A phrase is a passphrase only under a password word: `key 'any other'` is prose.
     spaced = m is not None and " " in m.group("v")
     if spaced and kind != "password":
@@ -1167,7 +1178,8 @@ def _is_header(line: str, sep: str) -> bool:
     return len(names) >= 2 and all(_HEADER_CELL.fullmatch(n) for n in names)
 
 
-_NO_VALUE = frozenset(("", "-", "—", "–", "n/a", "N/A", "none", "aucun", "keine"))
+_NO_VALUE = frozenset(("", "-", "—", "–", "n/a", "N/A", "none", "aucun", "keine",
+                       "SSO", "(SSO)", "sso", "(sso)"))  # (a login by single sign-on)
 
 
 def _row_cells(row: str, sep: str) -> list[tuple[int, str]]:
