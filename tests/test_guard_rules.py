@@ -1210,7 +1210,15 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
             ("wifi ospiti ufficio Milano: rete KUVO-OSPITI, password tranvia-gelato-tavsan-27 "
              "— valida fino a fine novembre", "tranvia-gelato-tavsan-27"),
             ("yedek kodlardan biri kaldı: 0917 8343 bunu kullanan hemen bana yazsın",
-             "0917 8343")):
+             "0917 8343"),
+            # round 111: Gulf Arabic's `الرقم السري` and `الكود الجديد`, an Arabic backup code
+            # (RE2's `\b` is ASCII: no word boundary after an Arabic word), Synology's
+            # `synouser --setpw`
+            ("اسمها AQM-Site-Qiddiya\nوالرقم السري: Qiddiya!5104\nالرجاء", "Qiddiya!5104"),
+            ("من بكرة كود باب المكتب تغير، الكود الجديد 2414# ولا تعطونه لأحد", "2414"),
+            ("استخدم هذا الكود الاحتياطي اللي حفظته وقت التسجيل: 5809 8150 — س", "5809 8150"),
+            ("admin@NAS01:~$ sudo synouser --setpw backupsvc 'c*Ug@1*A9p=DVO'\nPassword:",
+             "c*Ug@1*A9p=DVO")):
         assert secrets_in(text) == [value], text
     for text in ("la sua chiave pubblica age per cifrare il file: "
                  "age1zay83dfvy7pxa29e7u7906j8t2jlqryw3mgaw2xy58qnxp6e38gsau",
