@@ -161,13 +161,27 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-third round": HERE / "data" / "guard" / "blind103",
           "hundred-and-fifth round": HERE / "data" / "guard" / "blind105",
           "hundred-and-sixth round": HERE / "data" / "guard" / "blind106",
+          "hundred-and-eighth round": HERE / "data" / "guard" / "blind108",
+          "hundred-and-tenth round": HERE / "data" / "guard" / "blind110",
+          "hundred-and-eleventh round": HERE / "data" / "guard" / "blind111",
+          "hundred-and-thirteenth round": HERE / "data" / "guard" / "blind113",
+          "hundred-and-fourteenth round": HERE / "data" / "guard" / "blind114",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
           "seventy-eighth round": HERE / "data" / "guard" / "blind78",
           "eighty-first round": HERE / "data" / "guard" / "blind81",
           "eighty-sixth round": HERE / "data" / "guard" / "blind86",
-          "eighty-ninth round": HERE / "data" / "guard" / "blind89"}
+          "eighty-ninth round": HERE / "data" / "guard" / "blind89",
+          "ninety-third round": HERE / "data" / "guard" / "blind93",
+          "ninety-sixth round": HERE / "data" / "guard" / "blind96",
+          "ninety-ninth round": HERE / "data" / "guard" / "blind99",
+          "hundred-and-first round": HERE / "data" / "guard" / "blind101",
+          "hundred-and-fourth round": HERE / "data" / "guard" / "blind104",
+          "hundred-and-seventh round": HERE / "data" / "guard" / "blind107",
+          "hundred-and-ninth round": HERE / "data" / "guard" / "blind109",
+          "hundred-and-twelfth round": HERE / "data" / "guard" / "blind112",
+          "hundred-and-fifteenth round": HERE / "data" / "guard" / "blind115"}
 
 
 @dataclass
