@@ -443,8 +443,8 @@ def _generated_value(m: re.Match[str] | None) -> TypeGuard[re.Match[str]]:
 def _psql_variable(text: str, quote: int, v: str) -> bool:
     """`:'name'` after a blank (`PASSWORD :'report_pwd'`): psql interpolates the variable
     `name` there; a value is written `: '…'` or `:'…'` right after a name."""
-    return (text[quote - 1:quote] == ":" and text[quote - 2:quote - 1] in (" ", "\t")
-            and quote >= 2 and _NAME_VALUE.fullmatch(v) is not None)
+    return (quote >= 2 and text[quote - 1] == ":" and text[quote - 2] in " \t"
+            and _NAME_VALUE.fullmatch(v) is not None)
 
 
 def _wifi_before(text: str, pos: int) -> bool:
@@ -529,6 +529,10 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+# `public` in other languages, as an adjective after a key's name (`chiave pubblica …`) or a
+# word before it (`publik nyckel: …`): the value is a public key
+_PUBLIC_IN_LANGUAGES = ("publik publika offentlig offentliga publique publica publico pubblica "
+                        "publiek")
 _SKIP_WORDS = _words(
     "id ids name names url uri urls endpoint file files path type length size len "
     "version field fields header headers format prefix policy policies rotation expiry "
@@ -538,7 +542,7 @@ _SKIP_WORDS = _words(
     "algo manager store storage vault location env variable var method mode scope scopes "
     "usage question questions idea ideas issue issues message messages "
     "public pub publishable bucket schema foreign primary sort partition cache "
-    "pubblica publique publica publico publiek publik publika offentlig offentliga "
+    + _PUBLIC_IN_LANGUAGES + " "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
@@ -1413,8 +1417,7 @@ def _name_at(text: str, pos: int) -> str:
 
 # a word before `key` or `token`, a blank between, that says the value is public
 _WORD_BEFORE = re.compile(r"[A-Za-z]{3,16}$")
-_PUBLIC_WORDS = _words("public publishable site publik publika offentlig offentliga "
-                        "publique publica publico pubblica publiek publieke julkinen")
+_PUBLIC_WORDS = _words("public publishable site publieke julkinen " + _PUBLIC_IN_LANGUAGES)
 # A preposition in prose between the keyword and its operator: the words after it say what
 # the secret opens (`password for the files:`, `token for the endpoint:`), not its kind.
 _MID_PREPOSITION = re.compile(
