@@ -65,6 +65,8 @@ _PASSWORD_WORDS = (
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
+    "igama lokugqithisa", "phasewete", "passwuert",  # Xhosa, Sesotho, Luxembourgish
+    "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
@@ -114,6 +116,17 @@ _PASSWORD_WORDS = (
     "forhåndsdelt nøkkel", "forhåndsdelt nøgle", "clé pré-partagée", "clave precompartida",
     "wpa key", "network key", "wlan-schlüssel", "wlan-schluessel", "netzwerkschlüssel",
     "clé wifi", "clé wi-fi", "cle wifi", "clé wpa", "clave wifi", "chiave wifi",
+    # The word for `Password` as translators of Debian's message catalogues (Linux-PAM, GTK,
+    # GLib, …) write it, where none of the words above reads it (`scripts/catalogue_words.py`
+    # lists them): Danish, Korean, Hebrew's other spelling, Greek, Bosnian, Irish, Scottish
+    # Gaelic, Breton, Esperanto, Interlingua, Tagalog, Uzbek, Tajik, Low German, the Indic and
+    # Southeast Asian scripts, French and Danish words for a passphrase
+    "kodeord", "adgangsfrase", "passordfrase", "phrase secrète", "phrase secrete", "암호",
+    "ססמה", "ססמת", "συνθηματικό", "šifra", "šifru", "focal faire", "facal-faire", "ger-tremen",
+    "pasvorto", "contrasigno", "contrasigne", "kontrasenyas", "maxfiy so'z", "maxfiy soʻz",
+    "махфий сўз", "парол", "passwoord", "sır-söz", "senhal", "कूटशब्द", "शब्दकूट", "गुप्तशब्द",
+    "गोप्यशब्द", "গুপ্তশব্দ", "পাছৱৰ্ড", "ପ୍ରବେଶ ସଙ୍କେତ", "ପ୍ରବେଶ ସଂକେତ", "సంకేతపదము", "ಗುಪ್ತಪದ",
+    "അടയാളവാക്ക്", "രഹസ്യവാക്ക്", "රහස්පදය", "စကားဝှက်", "密語",
 )
 # "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish, Catalan (`API-sleutel`,
 # `clau de l'API`); each
@@ -207,7 +220,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as"
                    r"|هي|هو|كا|הי|הו")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -259,7 +272,7 @@ _TAIL_HEAD = (
            # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
-                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu
+                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
@@ -310,7 +323,7 @@ _QUOTED_HEAD = (
         (?:[@bBrRuUfFL]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String|new[ \t]String
            |Some|(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
            |FromBase64String|FromHexString|base64_decode|hex2bin|decodeHex|parseHexBinary
-           |hex::decode|hexToBytes|hexStringToByteArray|hexToByteArray|hex_to_bytes|from))
+           |hex::decode|hexToBytes|hexStringToByteArray|hexToByteArray|hex_to_bytes|from|parseHex|decode))
            \([ \t]{0,4})?""")
 _QUOTE_REACH = 320
 _QUOTED = re.compile(_QUOTED_HEAD + r"""
@@ -389,7 +402,10 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
                    r"|bta3o|bta3ha|bta3y|dyalo|dyalha"  # (Arabizi: its, hers, mine)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
-                   r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu)){0,2})"
+                   r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu"
+                   # (Indonesian, Vietnamese, Irish, Basque, Hebrew: new; French, Romanian:
+                   # current)
+                   r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa])){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
@@ -1150,7 +1166,7 @@ def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
             return rows  # the table ends (a row may leave out its last empty cells)
         start, cell = row_cells[k]
         if not _NOT_NAME.search(row):
-            if cell.strip() not in _NO_VALUE and len(cell.split()) < 3 and (
+            if not _no_value(cell) and len(cell.split()) < 3 and (
                     sep != "|" or _MD_RULE.match(text, end + 1)):
                 return rows  # names only: a header, not a row of values (in Markdown, a
                 # header has its rule under it: `| Fire panel | viewer | badge SSO |` is a row)
@@ -1185,6 +1201,16 @@ def _is_header(line: str, sep: str) -> bool:
 
 _NO_VALUE = frozenset(("", "-", "—", "–", "n/a", "N/A", "none", "aucun", "keine",
                        "SSO", "(SSO)", "sso", "(sso)"))  # (a login by single sign-on)
+# A cell saying where the password is instead of holding it: an aside in brackets (`(in
+# kluis)`, `(ask Despina)`), or `see …`, `via …`, `ask …`, `in …` (`see KeePass`, `via SSO`)
+_POINTER = re.compile(r"\(.*\)|(?i:see|via|ask|in|zie|siehe|voir|ver|vedi|im|dans|fråga|spør)\s.*")
+
+
+def _no_value(cell: str) -> bool:
+    """A password column's cell that holds no password (`-`, `SSO`, `(in kluis)`, `see
+    KeePass`): a row of names with it is still a row of the table, not another header."""
+    cell = cell.strip()
+    return cell in _NO_VALUE or _POINTER.fullmatch(cell) is not None
 
 
 def _row_cells(row: str, sep: str) -> list[tuple[int, str]]:
