@@ -243,6 +243,7 @@ _TAIL_HEAD = (
     r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)|[ \t]\([^()\n]{1,40}\)){0,48}?)"""
     + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
+           |՝  # Armenian's colon-like mark (`գաղտնաբառը՝ …`)
            |[ \t]{1,8}(?:->|→|⇒|—|–)(?=[ \t])
            |['’]s\b
            |,[ \t]{1,8}(?:which|that|que|qui|che|die|welches|welche)[ \t]{1,8}
@@ -318,6 +319,7 @@ _QUOTED_HEAD = (
                |edelleen|jetzt|noch|toujours|actuellement|ahora|todavía|agora|ainda|adesso|ancora
                |nadal|teraz))?  # `The passphrase is literally "…"`, `on tällä hetkellä "…"`
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
+           |[ \t]{1,8}to(?=[ \t]{1,8}["“«])  # `set the master passphrase to "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
         (?:[@bBrRuUfFL]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String|new[ \t]String
@@ -575,8 +577,9 @@ _SKIP_WORDS = _words(
 # a credential; only for `token` (`changePassword(…)` sets a password, and `CSRF_SECRET`
 # is the key that signs the anti-forgery tokens).
 _MARKER_TOKEN = _words("request change lifecycle idempotency cancellation") | ANTI_FORGERY_WORDS
-# Before the keyword, a word naming where a secret is kept does not make it a non-secret.
-_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset")
+# Before the keyword, a word naming where a secret is kept does not make it a non-secret,
+# nor `point` (a loyalty scheme's `POINT_AES_KEY`; a `key point` has it after).
+_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset point points")
 # a product named `…ID` (`BankID-passordet`, `AppleID_password`): its `ID` is no identifier's
 _PRODUCT_ID = re.compile(r"[A-Z][a-z]+ID[-_]?")
 # `pass` read on into another word: `PASSED`, `passing`, `passport`, `passenger`, `passive`,
@@ -1104,11 +1107,13 @@ def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
 # A table's header row names its columns; a separator row of Markdown (`|---|:--:|`).
 # A header's cell: a name, which may hold digits and an apostrophe after its first letter
 # (`m365_login`, `Date d'arrivée`) or start with digits before letters (`2FA`).
+_CJK = "\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af"  # kana, Han ideographs, Hangul syllables
 _HEADER_CELL = re.compile(
-    r"(?:[A-Za-zÀ-ɏͰ-ӿḀ-ỿ]|\d{1,3}[A-Za-zÀ-ɏͰ-ӿḀ-ỿ])[A-Za-zÀ-ɏͰ-ӿḀ-ỿ0-9 _./()#'’-]{0,31}")
-# (names in the Latin letters with accents, Vietnamese's too, Greek and Cyrillic:
-# `Slaptažodis`, `Mật khẩu`, `Пароль`)
-_NAME_CHARS = r"A-Za-zÀ-ɏͰ-ӿḀ-ỿ _./()#\"'\t|;,-"  # names, quotes and the separators of a row
+    f"(?:[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK}]|\\d{{1,3}}[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK}])"
+    f"[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK}0-9 _./()#'’-]{{0,31}}")
+# (names in the Latin letters with accents, Vietnamese's too, Greek and Cyrillic, Japanese,
+# Chinese and Korean: `Slaptažodis`, `Mật khẩu`, `Пароль`, `パスワード`, `密碼`, `비밀번호`)
+_NAME_CHARS = f"A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK} _./()#\"'\t|;,-"  # names, quotes, a row's separators
 _NOT_NAME = re.compile(f"[^{_NAME_CHARS}]")
 _NOT_HEADER = re.compile(f"[^0-9’{_NAME_CHARS}]")  # a header's names may hold digits
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
@@ -1116,7 +1121,8 @@ _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of 
 _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table's
 # the secret words that head a column of passwords (`| System | Account | Credential |`)
 _CREDENTIAL_HEADS = ("credential", "credentials")
-_COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|kennwort")
+_COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|kennwort"
+                          r"|パスワード|密码|密碼|비밀번호")
 
 
 # a header of two names and one pipe (`username | password`, a table typed by hand), not a
@@ -1178,7 +1184,7 @@ def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
                 row, sep):  # (not `see 1Password`: the password manager's name)
             return rows  # another header (`user3,password`): its own keyword reads on from here
         v = cell.strip().strip("\"'")
-        if v and " " not in v and (
+        if v and " " not in v and not _no_value(cell) and (
                 (plausible_secret(v) and (random_token(v, 16) or long_hex(v))) if token
                 else plausible_password(v, quoted=True)):
             at = line + start + cell.index(v)
