@@ -459,6 +459,24 @@ def base58check(v: str) -> bytes | None:
     return body if hashlib.sha256(hashlib.sha256(body).digest()).digest()[:4] == check else None
 
 
+_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def _random_key_base64(v: str) -> bool:
+    """A random token whose base64 decodes to bytes, not to text: a key of random bytes,
+    not a file's contents (`eyJzdG9yZSI6…`, a ConfigMap's `binaryData` of a JSON profile)."""
+    if not random_token(v):
+        return False
+    try:
+        raw = base64.b64decode(v.translate(_URLSAFE_TO_STANDARD))
+    except (binascii.Error, ValueError):
+        return True
+    return sum(b in _TEXT_BYTES for b in raw) < 0.9 * len(raw)
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
+
 def _wif(v: str) -> bool:
     """A private key in wallet import format: Base58Check of a version byte (0x80, or 0xEF on
     testnet) and 32 bytes (and 0x01 for a compressed key)."""
@@ -546,6 +564,7 @@ def _chat_password(v: str) -> bool:
 
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
+    "random_key_base64": _random_key_base64,
     "url_token": _url_token,
     # three kinds of characters: a password, not a name with a number (`jsmith42`)
     "classes3": lambda v: char_classes(v) >= 3,

@@ -136,7 +136,7 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 # `code` in the languages that call a Wi-Fi's password so (`… hedder VHK-Crew-2G, koden er
 # …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
 # before it (`_wifi_before`), read as nothing elsewhere
-_WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi")
+_WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود")
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -403,6 +403,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
                    r"|bta3o|bta3ha|bta3y|dyalo|dyalha"  # (Arabizi: its, hers, mine)
+                   r"|بتاعه|بتاعها|بتاعي|تبعه|تبعها|تبعي|ديالو|ديالها|ديالي"  # (the same in Arabic)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu"
                    # (Indonesian, Vietnamese, Irish, Basque, Hebrew: new; French, Romanian:
@@ -577,6 +578,9 @@ _SKIP_WORDS = _words(
 # a credential; only for `token` (`changePassword(…)` sets a password, and `CSRF_SECRET`
 # is the key that signs the anti-forgery tokens).
 _MARKER_TOKEN = _words("request change lifecycle idempotency cancellation") | ANTI_FORGERY_WORDS
+# The last word of a name after the keyword naming another field, whose value it is
+# (`password change required user=…`, `PASSWORD_USER=…`)
+_OTHER_FIELDS = _words("user username login host hostname ip email")
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret,
 # nor `point` (a loyalty scheme's `POINT_AES_KEY`; a `key point` has it after).
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset point points")
@@ -1503,6 +1507,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     if before and before[-1] in ("hash", "hmac") and text[max(0, pos - 6):pos].lower() == (
             "secret"):
         before.pop()  # `vnp_HashSecret`, `hmac_secret`: the key a hash is signed with
+    if after and after[-1] in _OTHER_FIELDS:
+        return True  # `password change required user=store0733`: the user's field
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
