@@ -404,7 +404,8 @@ def _context(text: str, start: int, words: tuple[str, ...], span: int = 48) -> b
     for end, word in _words_automaton(words).iter(before):
         i = end - len(word) + 1  # a short Latin word starts a word (`tel`, not `Bestellnr.`;
         # scripts written without blanks glue theirs: `的电话`)
-        if len(word) > 4 or i == 0 or not word.isascii() or not before[i - 1].isalpha():
+        if (len(word) > 4 or i == 0 or not word.isascii() or not word[0].isalpha()
+                or not before[i - 1].isalpha()):  # (`\nt: ` starts at its line's start)
             return True
     return False
 
@@ -560,7 +561,10 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # reached on, call (Polish, Romanian, Dutch), Indonesian `lewat WA` (via WhatsApp)
     "reached on", "reached at", "be reached", "dzwoń", "dzwonić", "dzwonic", "sunați", "sunati",
     "sună-mă", "suna-ma", "bel gerust", "bel even", "bel maar", "lewat wa", "wa pribadi",
-    "mob ", "mob:", "mob.", "elérhető", "elerheto", "meu número", "mi número", "o meu número")
+    "mob ", "mob:", "mob.", "elérhető", "elerheto", "meu número", "mi número", "o meu número",
+    # a signature's one-letter labels (`T: 01 414 36 71 | M: 064 519 618`), call back and
+    # call in Russian (`Перезвони клиенту …: 8 775 …`)
+    "\nt:", "\nm:", "| t:", "| m:", "перезвон", "позвон")  # (a label starts a line or a cell)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -989,9 +993,10 @@ class _NumberScan:
         if "ipv4" in clf.enabled and self.shape.count(b".", start, end) >= 6:
             self.addresses(start, end)
         elif "card" in clf.enabled and end - start > 16:
-            # a card number followed by more digits (CVV, expiry): its leading groups
+            # a card number followed by more digits (CVV, expiry, a date): its leading
+            # groups, or its first alone (`4788186419160491 14.09.2025`)
             groups = [g.end() for g in _GROUP.finditer(self.shape, start, end)]
-            for e in reversed(groups[1:-1]):
+            for e in reversed(groups[:-1]):
                 window = self.window(start, e)
                 if clf.card(text, start, window, _NONDIGIT.sub("", window)):
                     self.add(start, e, "card")
@@ -1404,9 +1409,10 @@ def _ipv6_candidate(text: str, s: int, e: int, cand: str, out: list[Hit]) -> Non
 # A national number with its area code set apart by a slash, as Germany, Austria, Switzerland
 # and Belgium write them (`0650/6081419`, `0472/25.98.72`, `089 / 21 90 14`): the number
 # scan splits it at the slash (a date's, a path's separator). (The look-behind after the `0`:
-# before it, it was tried at every character, 40 µs per 2 KB.)
+# before it, it was tried at every character, 40 µs per 2 KB.) Hungary writes its trunk
+# prefix before the area code (`06-70/529-8832`, `06-1/349-2655`).
 _SLASH_PHONE = re.compile(
-    r"0(?<![\w/.,-]0)\d{1,4}[ \t]?/[ \t]?\d{2,8}(?:[ .-]\d{2,4}){0,3}(?![\w/]|[.,-]\d)")
+    r"0(?<![\w/.,-]0)(?:6[ -])?\d{1,4}[ \t]?/[ \t]?\d{2,8}(?:[ .-]\d{2,4}){0,3}(?![\w/]|[.,-]\d)")
 
 
 def _slash_phones(text: str, work: ScanWork, out: list[Hit]) -> None:
@@ -1417,9 +1423,10 @@ def _slash_phones(text: str, work: ScanWork, out: list[Hit]) -> None:
         digits = _NONDIGIT.sub("", s)
         if not 9 <= len(digits) <= 12 or not _uniform(s[s.index("/") + 1:].strip()):
             continue
-        if not _phone_named(text, m.start(), m.end()) or _context(
+        if not (_phone_named(text, m.start(), m.end())
+                or _email_on_line(text, m.start(), len(s), work.emails)) or _context(
                 text, m.start(), _BUSINESS_LINE_WORDS, 40):
-            continue
+            continue  # (an address on its line: a contact's, `…@kp-toth.sk, 033/704 2789`)
         if _personal_somewhere(digits, work):
             out.append((m.start(), m.end(), "phone"))
 
