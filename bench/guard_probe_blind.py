@@ -166,6 +166,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-eleventh round": HERE / "data" / "guard" / "blind111",
           "hundred-and-thirteenth round": HERE / "data" / "guard" / "blind113",
           "hundred-and-fourteenth round": HERE / "data" / "guard" / "blind114",
+          "hundred-and-sixteenth round": HERE / "data" / "guard" / "blind116",
+          "hundred-and-eighteenth round": HERE / "data" / "guard" / "blind118",
+          "hundred-and-nineteenth round": HERE / "data" / "guard" / "blind119",
+          "hundred-and-twenty-first round": HERE / "data" / "guard" / "blind121",
+          "hundred-and-twenty-second round": HERE / "data" / "guard" / "blind122",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -181,7 +186,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-seventh round": HERE / "data" / "guard" / "blind107",
           "hundred-and-ninth round": HERE / "data" / "guard" / "blind109",
           "hundred-and-twelfth round": HERE / "data" / "guard" / "blind112",
-          "hundred-and-fifteenth round": HERE / "data" / "guard" / "blind115"}
+          "hundred-and-fifteenth round": HERE / "data" / "guard" / "blind115",
+          "hundred-and-seventeenth round": HERE / "data" / "guard" / "blind117",
+          "hundred-and-twentieth round": HERE / "data" / "guard" / "blind120",
+          "hundred-and-twenty-third round": HERE / "data" / "guard" / "blind123"}
 
 
 @dataclass

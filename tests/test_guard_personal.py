@@ -809,7 +809,17 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
              [("passport", "518830274")]),
             ("İşlem için pasaport numaranızı (K41093377) sisteme girdik",
              [("passport", "K41093377")]),
-            ("Vezetői engedély száma: KT517209\nMobil", [("driving_licence", "KT517209")])):
+            ("Vezetői engedély száma: KT517209\nMobil", [("driving_licence", "KT517209")]),
+            # session 24 (rounds 118, 122): Hungary's trunk prefix before a slashed area
+            # code, a slashed number with an address on its line, a signature's one-letter
+            # labels, a card number followed by a date
+            ("Telefon: 06-70/529-8832\nE-mail", [("phone", "06-70/529-8832")]),
+            ("Kontakt: Eva Tóthová, eva.tothova@kp-toth.sk, 033/704 2789",
+             [("email", "eva.tothova@kp-toth.sk"), ("phone", "033/704 2789")]),
+            ("Urška Vidmar\nT: 01 414 36 71 | M: 064 519 618",
+             [("phone", "01 414 36 71"), ("phone", "064 519 618")]),
+            ("оплачено с карты 4788186419160491 14.09.2025, 1 250 000 тг",
+             [("card", "4788186419160491")])):
         assert personal(guard, text) == found, text
     assert personal(guard, "звонила на горячую линию магазина 8-800-261-85-84, бесплатно") == []
     # `tel` inside a word is no phone word (`Bestellnr.`); build numbers make a line's dotted
@@ -825,6 +835,8 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
                  "Rechnung 0172/6254182 vom 3. Mai",
                  # an organisation's words for its line (round 82)
                  "Chiama il nostro Numero Verde 800 822 349 o il +39 02 7011 3241.",
-                 "contactez notre service successions au 09 69 16 59 67 (appel non surtaxé)"):
+                 "contactez notre service successions au 09 69 16 59 67 (appel non surtaxé)",
+                 # a one-letter label inside a serial number is no phone word (round 46)
+                 "Gas meter S/N O2356638M: 65174.707 m³"):
         assert personal(guard, text) == [], text
     assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]

@@ -1231,6 +1231,46 @@ def test_what_the_hundredth_to_hundred_and_sixth_blind_probes_found_missing_is_r
         assert secrets_in(text) == [], text
 
 
+def test_what_session_24s_rounds_found_missing_is_read() -> None:
+    """Session 24: session 23's held-out rounds (93 to 115, now tuned on) and rounds 116 to 122
+    (tuning). The word for `Password` in the languages Debian's message catalogues translate
+    it into (`scripts/catalogue_words.py`), Luxembourgish `ass`, Hausa `ita ce`, Armenian's
+    `՝`, a misspelt key, `passphrase to "…"`, password columns whose other cells point
+    elsewhere (`(in kluis)`, `see KeePass`), tables headed in Japanese, `parseHex`/`decode(`
+    literals, `POINT_AES_KEY`; a name ending in another field's word (`… user=`) and a
+    column's `(SSO)` cell are no passwords, nor a base64 that decodes to text."""
+    for text, value in (
+            ("Brugernavn: drift\nKodeord: Fjord#2291 (skift efter login)", "Fjord#2291"),
+            ("그룹웨어 관리자 암호: Seoul2024!x 입니다", "Seoul2024!x"),
+            ("Νέο συνθηματικό: Kavala#7712", "Kavala#7712"),
+            ("User ass astrelux_fdyn an d'Passwuert ass Remich80!, dat ass richteg", "Remich80!"),
+            ('WiFi sunansa "AKOMA-STAFF-KN", kalmar sirrinsa ita ce Arewa$1112*. Kada',
+             "Arewa$1112*"),
+            ("վերջին օգտագործված գաղտնաբառը՝ Ani1970@", "Ani1970@"),
+            ("data:\n  username: ZXJwX3N5bmM=\n  pasword: aj96SEg3bTdLOSFaSFE/LSElc0o=",
+             "aj96SEg3bTdLOSFaSFE/LSElc0o="),
+            ('I set the master passphrase to "river lantern copper orchard anvil" - is it',
+             "river lantern copper orchard anvil"),
+            ("Systeem\tGebruiker\tWachtwoord\tAfdeling\nWeegbrug\twb_operator\t(in kluis)\t"
+             "Expeditie\nLabo-balans\tlabadmin\tKralupy.5700\tLab\n", "Kralupy.5700"),
+            ("サービス\t用途\tログインID\tパスワード\t備考\n発注システム(EOS)\t店舗発注\tt24-hq-eos\t"
+             "(SSO)\tEntra ID でログイン\nヤマト B2クラウド\t返品発送\tyamato-b2\tYuna1995\t月初\n",
+             "Yuna1995"),
+            ('    private static final byte[] KEY = HexFormat.of().parseHex("2f05060b0750cac4788ca'
+             '01496da1da57855a4697c848f12b741dd13566b3239");',
+             "2f05060b0750cac4788ca01496da1da57855a4697c848f12b741dd13566b3239"),
+            ("POINT_AES_KEY=515e84d1748ce26e22a10bc6e97397ffd8db34b631c237e66b112159307f2262",
+             "515e84d1748ce26e22a10bc6e97397ffd8db34b631c237e66b112159307f2262"),
+            ("الإيميل المشترك الباسورد بتاعه qwe123@436 وكل ما حد يدخل", "qwe123@436")):
+        assert secrets_in(text) == [value], text
+    for text in ("[2025-06-11 22:42:02] auth: password change required user=store0733",
+                 "Service\tUse\tLogin ID\tPassword\tNotes\nEOS(x)\tordering\tt24-hq-eos\t(SSO)\t"
+                 "Entra ID login\n",
+                 "binaryData:\n  profile.json: eyJzdG9yZSI6ICJUUEUtMDE1OCIsICJwcmludGVyIjogIkVQ"
+                 "U09OIFRNLW0zMElJSSIsICJwYXBlciI6IDgwfQ=="):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""
