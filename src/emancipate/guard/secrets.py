@@ -64,6 +64,7 @@ _PASSWORD_WORDS = (
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
+    "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
     "igama lokugqithisa", "phasewete", "passwuert",  # Xhosa, Sesotho, Luxembourgish
     "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
@@ -132,7 +133,7 @@ _PASSWORD_WORDS = (
 # `clau de l'API`); each
 # must start a word (`Enclave` holds `clave`)
 _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave", "klucz",
-                     "nyckel", "clau")
+                     "nyckel", "clau", "lykill")  # (Icelandic: `Sameiginlegi lykillinn … er:`)
 # `code` in the languages that call a Wi-Fi's password so (`… hedder VHK-Crew-2G, koden er
 # …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
 # before it (`_wifi_before`), read as nothing elsewhere
