@@ -312,7 +312,9 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`);
 # the quotes may be tripled (TOML's and Python's `"""…"""`).
 _QUOTED_HEAD = (
-    r"""(?P<mid>[\w.\- \t]{0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
+    # (an aside in brackets after the name: `Master-Passwort (Passphrase, Leerzeichen
+    # gehören dazu!): "…"`)
+    r"""(?P<mid>(?:[\w.\- \t]|[ \t]\([^()\n]{1,40}\)){0,24}?)""" + _QUOTE_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
            |[ \t]{1,8}(?:""" + _IS + r"""|ist|isch|lautet|es|è|é|er|är|on|je|jest|era|war
@@ -410,7 +412,9 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu"
                    # (Indonesian, Vietnamese, Irish, Basque, Hebrew: new; French, Romanian:
                    # current)
-                   r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa])){0,2})"
+                   r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa]"
+                   # (an administrator's, in Romance languages; Malay `dia`: its)
+                   r"|amministratore|administrador|administrateur|dia)){0,2})"
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
@@ -1044,7 +1048,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
               or (kind == "apikey" and (_UUID.fullmatch(v) is not None
                                         or random_one_case(v))))
     elif kind == "password":
-        ok = plausible_password(v, quoted)
+        ok = plausible_password(v, quoted) and not (
+            v.isalpha() and any(d in text[m.end("mid"):m.start(g)] for d in "—–"))
+        # (a title's dash before a word: `POLÍTICA DE PALAVRAS-PASSE — Direção de …`)
     else:  # (a UUID under an API key's or a secret's name: `API Secret Key: 8e36b6b6-…`)
         ok = (plausible_secret(v) or _generated_password(v, quoted)
               or (kind == "apikey" and _UUID.fullmatch(v) is not None))
