@@ -1170,10 +1170,14 @@ _ORDERED = [seq[i:i + 6] for seq in ("abcdefghijklmnopqrstuvwxyz", "0123456789")
 # a template word or an ordered run says placeholder; a run of six of one character (`0`-`9`,
 # `x`, `a`, `z`, `_`, `-`, in either case) says so when the value's entropy is low.
 _RUN = "run"
+# values every tutorial prints: the TOTP seed of Google Authenticator's wiki and the RFC's
+# examples (`otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP`)
+_DOC_SAMPLES = ("jbswy3dpehpk3pxp",)
 _PLACEHOLDER_PARTS = ahocorasick.Automaton()
 for _word in {c * 6 for c in "0123456789xaz_-"} | {"****", "...."}:
     _PLACEHOLDER_PARTS.add_word(_word, _RUN)
-for _word in (*_TEMPLATE_WORDS, *_ORDERED, *(w[::-1] for w in _ORDERED), *_MASKS):
+for _word in (*_TEMPLATE_WORDS, *_ORDERED, *(w[::-1] for w in _ORDERED), *_MASKS,
+              *_DOC_SAMPLES):
     _PLACEHOLDER_PARTS.add_word(_word, "word")  # (a mask is also a run: it wins)
 _PLACEHOLDER_PARTS.make_automaton()
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})

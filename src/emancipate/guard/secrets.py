@@ -1016,8 +1016,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     # prose or a file a password may hold `&b_=` (`رمز عبور: H$h@6_&b_=Ez`)
     start = _name_start(text, pos)
     cut = _NEXT_PARAM.search(v) if "&" in v and text[start - 1:start] in ("?", "&") else None
-    if cut is not None:
-        end = m.start(g) + cut.start()
+    if cut is not None:  # (the value checked is the cut one: `token=***&da=…` is masked)
+        v, end = v[:cut.start()], m.start(g) + cut.start()
     elif (len(v) > 6 and v[-1] == "." and v[-2] != "."
           and (end == len(text) or text[end].isspace())):
         v, end = v[:-1], end - 1  # the sentence's full stop (`parola este JCF805khd. Vă rog`)
