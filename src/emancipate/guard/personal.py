@@ -1077,14 +1077,25 @@ class _IbanFormat:
     national: Callable[[str], bool] | None  # python-stdnum's national check, if any
 
 
+# Countries whose banks write IBANs that SWIFT's registry (and so python-stdnum's) does not
+# list yet, with their lengths: the franc zones of West and Central Africa (UEMOA 28, CEMAC
+# 27), Angola, Mozambique, Cape Verde, Guinea-Bissau (25), Algeria, Iran (26), Comoros,
+# Madagascar (27), Morocco (28). Only ISO 7064 mod 97 checks them.
+_UNREGISTERED_IBAN_LENGTHS = {
+    **dict.fromkeys(("BF", "BJ", "CI", "ML", "NE", "SN", "TG", "MA"), 28),
+    **dict.fromkeys(("CF", "CG", "CM", "GA", "GQ", "TD", "KM", "MG"), 27),
+    **dict.fromkeys(("DZ", "IR"), 26), **dict.fromkeys(("AO", "MZ", "CV", "GW"), 25)}
+
+
 @functools.cache
 def _iban_format(country: str) -> _IbanFormat | None:
     """The IBAN length and account-number structure of a country of python-stdnum's
     registry (what `stdnum.iban.validate` looks up in it for every number, ~50 µs: here
-    once per country), or None."""
+    once per country), or of `_UNREGISTERED_IBAN_LENGTHS` (letters and digits), or None."""
     bban = _IBAN_DB.info(country)[0][1].get("bban")
     if not bban:
-        return None
+        n = _UNREGISTERED_IBAN_LENGTHS.get(country)
+        return None if n is None else _IbanFormat(n, re.compile(f"[A-Z0-9]{{{n - 4}}}"), None)
     parts = _BBAN_PART.findall(bban)
     pattern = re.compile("".join(f"{_BBAN_CLASS[kind]}{{{n}}}" for n, kind in parts))
     return _IbanFormat(4 + sum(int(n) for n, _ in parts), pattern, _national_check(country))
