@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 115 (sessions
-18 to 23: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 131 (sessions
+18 to 24: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -171,6 +171,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-nineteenth round": HERE / "data" / "guard" / "blind119",
           "hundred-and-twenty-first round": HERE / "data" / "guard" / "blind121",
           "hundred-and-twenty-second round": HERE / "data" / "guard" / "blind122",
+          "hundred-and-twenty-fourth round": HERE / "data" / "guard" / "blind124",
+          "hundred-and-twenty-sixth round": HERE / "data" / "guard" / "blind126",
+          "hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind127",
+          "hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind129",
+          "hundred-and-thirtieth round": HERE / "data" / "guard" / "blind130",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -189,7 +194,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-fifteenth round": HERE / "data" / "guard" / "blind115",
           "hundred-and-seventeenth round": HERE / "data" / "guard" / "blind117",
           "hundred-and-twentieth round": HERE / "data" / "guard" / "blind120",
-          "hundred-and-twenty-third round": HERE / "data" / "guard" / "blind123"}
+          "hundred-and-twenty-third round": HERE / "data" / "guard" / "blind123",
+          "hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind125",
+          "hundred-and-twenty-eighth round": HERE / "data" / "guard" / "blind128",
+          "hundred-and-thirty-first round": HERE / "data" / "guard" / "blind131"}
 
 
 @dataclass

@@ -1261,13 +1261,24 @@ def test_what_session_24s_rounds_found_missing_is_read() -> None:
              "2f05060b0750cac4788ca01496da1da57855a4697c848f12b741dd13566b3239"),
             ("POINT_AES_KEY=515e84d1748ce26e22a10bc6e97397ffd8db34b631c237e66b112159307f2262",
              "515e84d1748ce26e22a10bc6e97397ffd8db34b631c237e66b112159307f2262"),
-            ("الإيميل المشترك الباسورد بتاعه qwe123@436 وكل ما حد يدخل", "qwe123@436")):
+            ("الإيميل المشترك الباسورد بتاعه qwe123@436 وكل ما حد يدخل", "qwe123@436"),
+            # rounds 124 to 130
+            ("entrati nel menu tecnico con la password amministratore Rigoletto2012$ come",
+             "Rigoletto2012$"),
+            ('2. Master-Passwort (Passphrase, Leerzeichen gehören dazu!): "Paradeiser Beisl '
+             'Stiege Topfen"\n3.', "Paradeiser Beisl Stiege Topfen"),
+            ("username: bgs.security, password dia Harimau@1990. jgn share", "Harimau@1990")):
         assert secrets_in(text) == [value], text
     for text in ("[2025-06-11 22:42:02] auth: password change required user=store0733",
                  "Service\tUse\tLogin ID\tPassword\tNotes\nEOS(x)\tordering\tt24-hq-eos\t(SSO)\t"
                  "Entra ID login\n",
                  "binaryData:\n  profile.json: eyJzdG9yZSI6ICJUUEUtMDE1OCIsICJwcmludGVyIjogIkVQ"
-                 "U09OIFRNLW0zMElJSSIsICJwYXBlciI6IDgwfQ=="):
+                 "U09OIFRNLW0zMElJSSIsICJwYXBlciI6IDgwfQ==",
+                 # a masked query parameter, checked as cut at the next one; the TOTP seed
+                 # every tutorial prints; a title's dash before a word
+                 "GET https://partner.example.it/api/v1/eventi?token=***&da=2025-04-01",
+                 "otpauth://totp/Example:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=Example",
+                 "POLÍTICA DE PALAVRAS-PASSE — Direção de Sistemas de Informação"):
         assert secrets_in(text) == [], text
 
 
