@@ -550,14 +550,55 @@ def access_code(v: str) -> bool:
     return not (len(d) == 4 and 1950 <= int(d) <= 2029)
 
 
+# Words of the prose that follows a password's name when no password does (`password: see
+# the vault`, `is stored in the team password manager`, `forgotten password link expired`).
+_PROSE_WORDS = frozenset((
+    "the", "and", "for", "with", "from", "not", "see", "ask", "use", "used", "using", "same",
+    "sent", "send", "stored", "saved", "kept", "required", "needed", "will", "must", "should",
+    "can", "cannot", "please", "your", "our", "their", "this", "that", "these", "those", "set",
+    "reset", "changed", "change", "expired", "expires", "forgotten", "forgot", "empty", "blank",
+    "none", "unknown", "manager", "vault", "keepass", "bitwarden", "lastpass", "separately",
+    "later", "below", "above", "attached", "provided", "given", "shared", "was", "were",
+    "are", "has", "have", "had", "been", "being", "you", "they", "his", "her", "its", "who",
+    "what", "when", "where", "which", "how", "why", "all", "any", "each", "every", "only",
+    "also", "but", "into", "onto", "via", "per", "about", "after", "before", "again", "then",
+    "than", "too", "very", "just", "still", "yet", "now", "there", "here", "link", "email",
+    "mail", "sms", "text", "phone", "call", "admin", "administrator", "desk", "team", "policy",
+    "length", "characters", "least", "minimum", "maximum", "contain", "contains",
+    "letters", "digits", "symbols", "number", "numbers", "uppercase", "lowercase", "special",
+    "incorrect", "wrong", "invalid", "field", "hidden", "masked", "redacted", "replace",
+    # (the commonest of other languages: `Initialpasswort: wird per SMS zugestellt`,
+    # `flytta det till valvet`, `endret etter helgen`, `danışma bankosundan … alınır`)
+    "der", "die", "das", "und", "ist", "wird", "werden", "mit", "für", "von", "bei", "nach",
+    "nicht", "les", "des", "une", "est", "pour", "avec", "par", "sur", "dans", "pas", "sera",
+    "del", "los", "las", "con", "por", "para", "una", "está", "será", "che", "per", "della",
+    "sono", "non", "dos", "uma", "com", "pelo", "pela", "não", "een", "het", "van",
+    "met", "voor", "niet", "wordt", "bij", "och", "det", "till", "för", "med", "inte",
+    "til", "ikke", "etter", "efter", "stata", "stato", "olarak", "için", "ile",
+    "veya", "gibi", "her", "bir", "oraz", "jest", "nie", "dla", "przez",
+))
+_TRAILING_NUMBER = re.compile(r"[ \t-]\d{1,4}$")
+
+
+def _passphrase_told(v: str) -> bool:
+    words = _TRAILING_NUMBER.sub("", v).replace("-", " ").split()
+    return _chat_password(v) and (len(words) < 2 or (
+        len(set(map(len, words))) > 1 and _PROSE_WORDS.isdisjoint(w.lower() for w in words)))
+
+
 def _chat_password(v: str) -> bool:
-    """A password given in a chat: three to six words of three letters or more, at most
-    half of them words names are made of (`island jigsaw ladder kettle canyon`, not `on the
-    fridge`), or one word of six characters or more mixing letters with digits or symbols."""
-    words = v.split()
+    """A password given in a chat: three to six words of three letters or more (a number may
+    end them), at most half of them words names are made of (`island jigsaw ladder kettle
+    canyon`, not `on the fridge`) or, if more, still one that is not and none that prose
+    uses (`correct window bamboo pickle`, not `see the vault entry`); or one word of six
+    characters or more mixing letters with digits or symbols."""
+    words = _TRAILING_NUMBER.sub("", v).split()
     if len(words) > 1:
-        return (3 <= len(words) <= 6 and all(len(w) >= 3 and w.isalpha() for w in words)
-                and sum(w.lower() in _WORDS for w in words) * 2 <= len(words))
+        if not (3 <= len(words) <= 6 and all(len(w) >= 3 and w.isalpha() for w in words)):
+            return False
+        named = sum(w.lower() in _WORDS for w in words)
+        return named * 2 <= len(words) or (
+            named < len(words) and _PROSE_WORDS.isdisjoint(w.lower() for w in words))
     return (len(v) >= 6 and any(c.isalpha() for c in v) and not v.isalpha()
             and not template_ref(v))
 
@@ -599,6 +640,10 @@ CHECKS: dict[str, Check] = {
     # and a symbol people add to a password (`with Tailwind?` is a question)
     "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
     "chat_password": _chat_password,
+    # the same, told after a password's name, where prose in any language may follow the
+    # name instead (`Initialpasswort: wird per SMS zugestellt`): no word prose uses, not
+    # all of one length (`abcd-efgh-ijkl-mnop`, an app password's mask)
+    "passphrase_told": _passphrase_told,
     # letters with digits, or both cases with a symbol no name holds (`vdF=^Arb?Y@YJfkh#E`)
     "mixed_or_symbolic": lambda v: _mixed(v) or (
         len(v) >= 8 and not _SYMBOLS_SET.isdisjoint(v) and v != v.lower() and v != v.upper()),

@@ -137,7 +137,8 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 # `code` in the languages that call a Wi-Fi's password so (`… hedder VHK-Crew-2G, koden er
 # …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
 # before it (`_wifi_before`), read as nothing elsewhere
-_WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود")
+_WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
+                    "รหัส")  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -298,6 +299,8 @@ _TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»「」『』]{4,25
 _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
     (?=["'`;,]?[ \t]{0,8}(?:\r?\n|$))""", re.X)
 _CLOSERS = frozenset(")]}")
+# C's `#define NAME "…"` sets the name as `=` would (`#define FW_UPDATE_KEY_HEX "1cfc…"`)
+_C_DEFINE = re.compile(r"(?:^|\n)[ \t]*#[ \t]*define[ \t]+\w*$")
 # a name called, indexed or given type parameters: `frozenset([`, `list[Token])`
 _APPLIED = re.compile(r"[\w$.]+[(\[]")
 # an opening bracket within 64 characters on the line: only then is `_TAIL_BRACKETS` tried
@@ -305,9 +308,9 @@ _BRACKET = re.compile(r"[^\n(\[{]{0,64}[(\[{]")
 # brackets joined as code joins them: `}).merge(`, `f()(`, `){`, a line ending in `(`
 _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # The same, for a quoted value that may hold spaces: `password = "correct horse battery"`;
-# with a string prefix (`b'…'`, `r"…"`, `@"…"`) or escaped quotes. The value may hold the
-# other quotes and an escaped backslash (`"pa'ss`w\\rd"`), not start or end with a quote
-# (`'"+pw+"'` joins strings; see `_joined`). The operator may also be a default after the
+# with a string prefix (`b'…'`, `r"…"`, `@"…"`, T-SQL's `N'…'`) or escaped quotes. The value
+# may hold the other quotes and an escaped backslash (`"pa'ss`w\\rd"`), not start or end with
+# a quote (`'"+pw+"'` joins strings; see `_joined`). The operator may also be a default after the
 # variable is read (`os.getenv("DB_PASSWORD") or "…"`, `getenv('…') ?: '…'`, Ruby's
 # `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`);
 # the quotes may be tripled (TOML's and Python's `"""…"""`).
@@ -326,8 +329,9 @@ _QUOTED_HEAD = (
            |[ \t]{1,8}to(?=[ \t]{1,8}["“«])  # `set the master passphrase to "…"`
            |(?P<bare>(?=[ \t])))
         [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
-        (?:[@bBrRuUfFL]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String|new[ \t]String
-           |Some|(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
+        (?:[@bBrRuUfFLN]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String
+           |new[ \t]String|Some
+           |(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
            |FromBase64String|FromHexString|base64_decode|hex2bin|decodeHex|parseHexBinary
            |hex::decode|hexToBytes|hexStringToByteArray|hexToByteArray|hex_to_bytes|from|parseHex|decode))
            \([ \t]{0,4})?""")
@@ -944,6 +948,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         m = _QUOTED_MARKS.match(text, pos)
     if m is not None and (m.group("bare") is not None and (kind != "password"
                                                            or m.group("mid"))
+                          and not _C_DEFINE.search(text, max(0, pos - 64), pos)
                           or _joined(m.group("v"))):
         m = None  # `password "…"` (Gradle, prose) only right after a password word
     quoted = m is not None
