@@ -583,7 +583,8 @@ _TRAILING_NUMBER = re.compile(r"[ \t-]\d{1,4}$")
 def _passphrase_told(v: str) -> bool:
     words = _TRAILING_NUMBER.sub("", v).replace("-", " ").split()
     return _chat_password(v) and (len(words) < 2 or (
-        len(set(map(len, words))) > 1 and _PROSE_WORDS.isdisjoint(w.lower() for w in words)))
+        (" " in v or len(set(map(len, words))) > 1)
+        and _PROSE_WORDS.isdisjoint(w.lower() for w in words)))
 
 
 def _chat_password(v: str) -> bool:
@@ -641,8 +642,8 @@ CHECKS: dict[str, Check] = {
     "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
     "chat_password": _chat_password,
     # the same, told after a password's name, where prose in any language may follow the
-    # name instead (`Initialpasswort: wird per SMS zugestellt`): no word prose uses, not
-    # all of one length (`abcd-efgh-ijkl-mnop`, an app password's mask)
+    # name instead (`Initialpasswort: wird per SMS zugestellt`): no word prose uses, and
+    # groups joined by `-` not all of one length (`abcd-efgh-ijkl-mnop`, an app password's mask)
     "passphrase_told": _passphrase_told,
     # letters with digits, or both cases with a symbol no name holds (`vdF=^Arb?Y@YJfkh#E`)
     "mixed_or_symbolic": lambda v: _mixed(v) or (
