@@ -82,8 +82,9 @@ def shape_of(text: str) -> bytes:
 # --- e-mail ----------------------------------------------------------------------------------
 
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+# (a hyphen may join a case ending in another script: Tamil `…@outlook.com-க்கு`, to)
 _DOMAIN = re.compile(r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24}))"
-                     r"(?![A-Za-z0-9-])")
+                     r"(?![A-Za-z0-9]|-[\x00-\x7f])")
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -400,17 +401,95 @@ def _context(text: str, start: int, words: tuple[str, ...], span: int = 48) -> b
     """One of `words` in the `span` characters before `start` (case-insensitive): one pass
     of an automaton, not one substring search per word (a number may be asked three times:
     SSN, company and phone words)."""
-    before = text[max(0, start - span):start].lower()
-    for end, word in _words_automaton(words).iter(before):
+    return _has_word(text[max(0, start - span):start].lower(), words)
+
+
+def _has_word(low: str, words: tuple[str, ...]) -> bool:
+    for end, word in _words_automaton(words).iter(low):
         i = end - len(word) + 1  # a short Latin word starts a word (`tel`, not `Bestellnr.`;
         # scripts written without blanks glue theirs: `的电话`)
         if (len(word) > 4 or i == 0 or not word.isascii() or not word[0].isalpha()
-                or not before[i - 1].isalpha()):  # (`\nt: ` starts at its line's start)
+                or not low[i - 1].isalpha()):  # (`\nt: ` starts at its line's start)
             return True
     return False
 
 
 _words_automaton = functools.lru_cache(maxsize=32)(word_automaton)  # one per word tuple
+
+# --- tables -----------------------------------------------------------------------------------
+
+# A table pasted as text (cells split by tabs, or by pipes as Markdown writes them) names
+# what a column holds in its first row: `Passport no.` above `PE8300345`, `휴대폰` above
+# `010-0618-2363`. Rows are read up to this many above a cell.
+_TABLE_ROWS = 40
+
+
+def _line_at(text: str, pos: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return start, len(text) if end == -1 else end
+
+
+def _separator(line: str) -> str:
+    return "\t" if "\t" in line else "|" if line.count("|") >= 2 else ""
+
+
+def column_header(text: str, pos: int) -> str:
+    """The first row's cell (lower case) of the column `pos` stands in, in a table of tabs
+    or pipes whose rows run unbroken from that first row to `pos`'s; empty elsewhere, in
+    the first row itself and where that cell holds data (four digits)."""
+    start, end = _line_at(text, pos)
+    sep = _separator(text[start:end])
+    if not sep:
+        return ""
+    top = start
+    for _ in range(_TABLE_ROWS):
+        if top == 0:
+            break
+        above = text.rfind("\n", 0, top - 1) + 1
+        if sep not in text[above:top - 1]:
+            break
+        top = above
+    if top == start:
+        return ""
+    cells = text[top:_line_at(text, top)[1]].split(sep)
+    column = text.count(sep, start, pos)
+    header = cells[column].strip().lower() if column < len(cells) else ""
+    return "" if _DATA_CELL.search(header) else header  # (a first row of data: no header)
+
+
+_DATA_CELL = re.compile(r"\d{4}")
+
+
+def column_cells(text: str, pos: int) -> Iterator[tuple[int, int]]:
+    """The spans of the cells below the header cell at `pos` (the rows that follow it while
+    they hold its separator), each stripped of blanks."""
+    start, end = _line_at(text, pos)
+    sep = _separator(text[start:end])
+    if not sep:
+        return
+    column = text.count(sep, start, pos)
+    row = end + 1
+    for _ in range(_TABLE_ROWS):
+        if row >= len(text):
+            return
+        row_end = _line_at(text, row)[1]
+        line = text[row:row_end]
+        if sep not in line:
+            return
+        a = row
+        for _ in range(column):
+            a = text.find(sep, a, row_end) + 1
+            if a == 0:
+                break
+        else:
+            b = text.find(sep, a, row_end)
+            b = row_end if b == -1 else b
+            cell = text[a:b]
+            lead = len(cell) - len(cell.lstrip())
+            if cell.strip():
+                yield a + lead, a + lead + len(cell.strip())
+        row = row_end + 1
 
 
 _NONDIGIT = re.compile(r"\D+")
@@ -583,6 +662,11 @@ def _phone_named(text: str, start: int, end: int) -> bool:
     numarasından arayabilirsiniz`: a call centre's)."""
     if _context(text, start, _PHONE_CONTEXT, 40):
         return True
+    if (text.find("\t", start - 200 if start > 200 else 0, start) >= 0
+            or text.find("|", start - 200 if start > 200 else 0, start) >= 0):
+        header = column_header(text, start)  # (a table's column: `휴대폰`, `SĐT`, `Mobile`)
+        if header and _has_word(header, _PHONE_CONTEXT):
+            return True
     after = text[end:end + 24].lower()
     return (any(True for _ in _words_automaton(_PHONE_AFTER).iter(after))
             and not _context(text, start, _BUSINESS_LINE_WORDS, 60))
@@ -742,8 +826,9 @@ class NumberClassifier:
         if text and _company_line(text, start) and not _EXTENSION_WORD.search(
                 text, start, min(len(text), start + len(s) + 16)):
             return False  # (with an extension, `poste 192`, the line reaches a person)
-        if s[0] == "+" or (s.startswith("00") and digits.startswith("00")):
-            international = digits[2:] if s[0] != "+" else digits
+        if s[0] == "+" or s.startswith("(+") or (s.startswith("00") and digits.startswith("00")):
+            # (`(+57) 322 3760904`, `(+225) 05 45 28 48 59`: the calling code in brackets)
+            international = digits[2:] if s[0] == "0" else digits
             if work.validated(_international_valid(international)):
                 return not _international_business(international)
             # `+1-545-880-7302`, `+44 (0)1632 960540`: written in groups as phone numbers
@@ -1360,14 +1445,27 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         m = _DOCUMENT.match(text, i) or (
             _DOCUMENT_TOLD.match(text, i + len(word)) if detector == "passport" else None)
         if m:
-            value = work.window(m.group(1))
-            digits = sum(ch.isdigit() for ch in value)
-            # (a token of 8 or more mixes letters and digits: `K7CC1GW82`; of 9, as Germany's
-            # passports, maybe two digits only: `HC9JT8CKX`)
-            if ((digits >= 5 or (digits >= 3 and len(value) >= 8)
-                 or (digits >= 2 and len(value) >= 9 and not value.isdigit()))
-                    and not _DATE.fullmatch(value)):
+            if _document_number(work.window(m.group(1))):
                 out.append((m.start(1), m.end(1), detector))
+        elif detector == "passport" or word not in ("licence", "license", "permis", "dl"):
+            # a table's column headed by the document's name (`Passport no.` above the cells)
+            for a, b in column_cells(text, i):
+                if _DOCUMENT_CELL.fullmatch(text, a, b) and _document_number(text[a:b]):
+                    out.append((a, b, detector))
+
+
+# a document's number alone in a table's cell (`PE8300345`, `N5084911`, `MH12 20091773740`)
+_DOCUMENT_CELL = re.compile(r"[A-Z0-9]{6,20}|[A-Z]{2}\d{2}[ \-]?\d{11}")
+
+
+def _document_number(value: str) -> bool:
+    """Digits enough for a document's number: a token of 8 or more mixes letters and
+    digits (`K7CC1GW82`); of 9, as Germany's passports, maybe two digits only
+    (`HC9JT8CKX`); not a date."""
+    digits = sum(ch.isdigit() for ch in value)
+    return ((digits >= 5 or (digits >= 3 and len(value) >= 8)
+             or (digits >= 2 and len(value) >= 9 and not value.isdigit()))
+            and not _DATE.fullmatch(value))
 
 
 _HEX_RUN = re.compile(r"[0-9A-Fa-f:.]*")
