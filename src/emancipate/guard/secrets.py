@@ -418,7 +418,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    # current)
                    r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa]"
                    # (an administrator's, in Romance languages; Malay `dia`: its)
-                   r"|amministratore|administrador|administrateur|dia)){0,2})"
+                   r"|amministratore|administrador|administrateur|dia"
+                   r"|එක)){0,2})"  # (Sinhala's article after the noun: `password එක …`)
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
