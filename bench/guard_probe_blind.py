@@ -176,6 +176,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind127",
           "hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind129",
           "hundred-and-thirtieth round": HERE / "data" / "guard" / "blind130",
+          "hundred-and-thirty-second round": HERE / "data" / "guard" / "blind132",
+          "hundred-and-thirty-fourth round": HERE / "data" / "guard" / "blind134",
+          "hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind135",
+          "hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind137",
+          "hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind138",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -197,7 +202,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-twenty-third round": HERE / "data" / "guard" / "blind123",
           "hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind125",
           "hundred-and-twenty-eighth round": HERE / "data" / "guard" / "blind128",
-          "hundred-and-thirty-first round": HERE / "data" / "guard" / "blind131"}
+          "hundred-and-thirty-first round": HERE / "data" / "guard" / "blind131",
+          "hundred-and-thirty-third round": HERE / "data" / "guard" / "blind133",
+          "hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind136",
+          "hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind139"}
 
 
 @dataclass

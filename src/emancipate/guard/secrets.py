@@ -98,6 +98,7 @@ _PASSWORD_WORDS = (
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
+    "parol", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
     "പാസ്വേഡ്", "પાસવર્ડ", "ਪਾਸਵਰਡ", "پسورد", "پاسورد", "パスフレーズ",
@@ -155,6 +156,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "wstoken": "apikey",  # Moodle's web service token in its REST URLs
+    # a payment gateway's HMAC key named a salt (JazzCash's `$integritySalt = "…"`)
+    "integritysalt": "password", "integrity_salt": "password",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
     **dict.fromkeys((f"{w}{sep}{n}" for w in ("recovery", "backup") for n in ("code", "key")
@@ -223,7 +226,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו")
+                   r"|هي|هو|كا|הי|הו|হল|বদ")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -263,6 +266,8 @@ _TAIL_HEAD = (
               |(?:satt|ändrat|ändrats|ändrad)[ \t]{1,8}till|gesetzt[ \t]{1,8}auf
               |geändert[ \t]{1,8}(?:auf|in|zu)|ingesteld[ \t]{1,8}op|gewijzigd[ \t]{1,8}(?:in|naar)
               |(?:gereset|veranderd)[ \t]{1,8}(?:naar|in)|til
+              |a(?=[ \t]{1,8}\S*\d)  # (`le cambiamos la contraseña a Agus1985!`)
+              |বদলে  # (Bengali: `পাসওয়ার্ড … বদলে X করা হয়েছে`, changed to X)
               |(?:ustawi|zmieni|změni|zmeni|nastavi)[lł]\w{0,3}[ \t]{1,8}na
               |(?:cambiada|establecida)[ \t]{1,8}a|(?:impostata|cambiata)[ \t]{1,8}(?:a|in)
               |d[ée]fini[e]?[ \t]{1,8}(?:sur|à|a|en)|(?:definida|definido)[ \t]{1,8}(?:como|en|a)
@@ -276,6 +281,7 @@ _TAIL_HEAD = (
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
                             |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
+                            |হল
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
@@ -321,7 +327,7 @@ _QUOTED_HEAD = (
         (?:={1,3}|!==?|:=|::|:|=>|\?=|<<?-|\|\||\?\?|\?:|[ \t]{1,8}or\b
            |\)[ \t]{0,8}(?:\|\||\?\?|\?:|or\b|\{)|\|[ \t]{0,8}default\b\(?
            |[ \t]{1,8}(?:""" + _IS + r"""|ist|isch|lautet|es|è|é|er|är|on|je|jest|era|war
-                        |holo|hai)\b  # (Bengali, Hindi in Latin letters: `… ta holo "…"`)
+                        |holo|hai|হল)\b  # (Bengali, Hindi in Latin letters: `… ta holo "…"`)
             (?:[ \t]{1,8}(?:literally|just|simply|actually|currently|still|tällä[ \t]hetkellä|nyt
                |edelleen|jetzt|noch|toujours|actuellement|ahora|todavía|agora|ainda|adesso|ancora
                |nadal|teraz))?  # `The passphrase is literally "…"`, `on tällä hetkellä "…"`
@@ -419,7 +425,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa]"
                    # (an administrator's, in Romance languages; Malay `dia`: its)
                    r"|amministratore|administrador|administrateur|dia"
-                   r"|එක)){0,2})"  # (Sinhala's article after the noun: `password එක …`)
+                   r"|එක|isə)){0,2})"  # (Sinhala's article after the noun: `password එක …`;
+                   # Azerbaijani `şifrə isə …`: as for the password)
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
                    r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
@@ -728,8 +735,13 @@ def _bare_value(v: str) -> bool:
     return (("-" not in v or char_classes(v) >= 4 or passphrase(v)
              or _WORDS_NUMBER.fullmatch(v) is not None)
             and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
-            and (digit_count(v) > 0 or case_random(v) or passphrase(v) or _cased_symbolic(v))
+            and (digit_count(v) > 0 or case_random(v) or passphrase(v) or _cased_symbolic(v)
+                 or (_KEYBOARD_WALK.search(v) is not None and not v.isalpha()))
             and not assignment(v))
+
+
+# a row of a keyboard walked, as people make passwords (`asdfghjkl@`, `qazwsx#9`)
+_KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|qazwsx|wsxedc|azert|qwertz|yxcvb|1qaz2wsx")
 
 
 def _cased_symbolic(v: str) -> bool:
