@@ -431,7 +431,9 @@ def _line_at(text: str, pos: int) -> tuple[int, int]:
 
 
 def _separator(line: str) -> str:
-    return "\t" if "\t" in line else "|" if line.count("|") >= 2 else ""
+    """Tabs, pipes, or commas where a line holds three (a CSV export's row)."""
+    return ("\t" if "\t" in line else "|" if line.count("|") >= 2
+            else "," if line.count(",") >= 3 else "")
 
 
 def column_header(text: str, pos: int) -> str:
@@ -443,12 +445,13 @@ def column_header(text: str, pos: int) -> str:
     if not sep:
         return ""
     top = start
+    commas = text.count(",", start, end) if sep == "," else 0
     for _ in range(_TABLE_ROWS):
         if top == 0:
             break
         above = text.rfind("\n", 0, top - 1) + 1
-        if sep not in text[above:top - 1]:
-            break
+        if sep not in text[above:top - 1] or (commas and text.count(",", above, top - 1) != commas):
+            break  # (a CSV's rows hold as many commas as its header)
         top = above
     if top == start:
         return ""
@@ -643,7 +646,11 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "mob ", "mob:", "mob.", "elérhető", "elerheto", "meu número", "mi número", "o meu número",
     # a signature's one-letter labels (`T: 01 414 36 71 | M: 064 519 618`), call back and
     # call in Russian (`Перезвони клиенту …: 8 775 …`)
-    "\nt:", "\nm:", "| t:", "| m:", "перезвон", "позвон")  # (a label starts a line or a cell)
+    "\nt:", "\nm:", "| t:", "| m:", "перезвон", "позвон",  # (a label starts a line or a cell)
+    # a mobile subscriber's number as telecom systems name it (`msisdn=…`, a CSV's `msisdn`
+    # column, SMPP's `destination_addr`), and Spanish `call me` in the plural
+    "msisdn", "destination_addr", "dest_addr", "source_addr", "llámenme", "llamenme",
+    "llamen al")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -653,7 +660,8 @@ _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
 _PHONE_AFTER = viewed_words((
     "erreichbar", "melden", "anrufen", "zurückrufen", "numarasından", "numaramdan",
     "numarasına", "numaradan", "számon", "telefonszámon", "bereikbaar", "joignable",
-    "raggiungibile", "reachable", "(calls", "(whatsapp", "(mobile", "(cell"))
+    "raggiungibile", "reachable", "(calls", "(whatsapp", "(mobile", "(cell",
+    "uruffen"))  # (Luxembourgish: `Dir kënnt mech um 661 … uruffen`)
 
 
 def _phone_named(text: str, start: int, end: int) -> bool:
@@ -662,8 +670,9 @@ def _phone_named(text: str, start: int, end: int) -> bool:
     numarasından arayabilirsiniz`: a call centre's)."""
     if _context(text, start, _PHONE_CONTEXT, 40):
         return True
-    if (text.find("\t", start - 200 if start > 200 else 0, start) >= 0
-            or text.find("|", start - 200 if start > 200 else 0, start) >= 0):
+    lo = start - 200 if start > 200 else 0
+    if (text.find("\t", lo, start) >= 0 or text.find("|", lo, start) >= 0
+            or text.find(",", lo, start) >= 0):
         header = column_header(text, start)  # (a table's column: `휴대폰`, `SĐT`, `Mobile`)
         if header and _has_word(header, _PHONE_CONTEXT):
             return True
@@ -775,6 +784,14 @@ def _national_matches(digits: str) -> Iterator[tuple[int, str]]:
                 yield code, digits
 
 
+def _bare_international(s: str, digits: str, work: ScanWork) -> bool:
+    """A calling code and a number with no `+`, as telecom logs and exports write them
+    (`msisdn=923144242177`, `destination_addr=8801733729819`): asked only where a phone
+    word names the number."""
+    return (len(digits) >= 11 and s.isdigit() and work.validated(_international_valid(digits))
+            and not _international_business(digits))
+
+
 def _personal_somewhere(digits: str, work: ScanWork) -> bool:
     """`digits` is a number valid in some region's national format and, in one such region
     at least, not a business's line (the check is counted as validated work)."""
@@ -837,7 +854,9 @@ class NumberClassifier:
                     and len(set(_NONDIGIT.findall(s[1:].translate(_PARENS))) - {" "}) <= 1
                     and _international_possible(international))
         if not 8 <= len(digits) <= 12:
-            return False
+            return (12 < len(digits) <= 15 and bool(text)
+                    and _phone_named(text, start, start + len(s))
+                    and _bare_international(s, digits, work))
         named = None  # a phone word stands before the number (read once, when needed)
         if 9 <= len(digits) <= 11:
             business = False  # valid in a region of the operator's, as a business's line
@@ -867,7 +886,8 @@ class NumberClassifier:
         if not ((named or (text and _email_on_line(text, start, len(s), work.emails)))
                 and _uniform(_AREA_CODE.sub("", s, count=1))):
             return False
-        return _personal_somewhere(digits, work)
+        return _personal_somewhere(digits, work) or (
+            bool(named) and _bare_international(s, digits, work))
 
     @staticmethod
     def _business(region: tuple[str, str, frozenset[int], int], digits: str) -> bool:
@@ -1284,7 +1304,7 @@ _STATE_CODES = _words(
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
-                   "கடவுச்சீட்டு", "राहदानी", "گذرنامه",
+                   "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1299,7 +1319,7 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
-                "شماره", "n.º", "n.°", "नंबर", "नम्बर")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -1339,6 +1359,7 @@ _DOCUMENT = re.compile(
     # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
     r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
     r"|(?:[ \t]{1,3}[^\W\d_]{4,12}){1,2}(?=[ \t]{0,2}:)"
+    r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nr\.?"
     r"|n[°º.]\.?|#"
