@@ -847,3 +847,35 @@ def test_documents_and_phones_of_the_forty_fourth_to_sixty_seventh_blind_probes(
                  "ref AO06 0040 9695 1455 6353 8609 4"):
         assert personal(guard, text) == [], text
     assert personal(guard, "host 10.1.2.3 answered") == [("ipv4", "10.1.2.3")]
+
+
+def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> None:
+    """Session 25: a table's column header names its cells (tabs, pipes, a CSV's commas);
+    a calling code in brackets; a calling code without `+` where a phone word or column
+    names the number; an e-mail glued to another script's case ending."""
+    manifest = ("Surname\tGiven name\tNationality\tPassport no.\tExpiry\n"
+                "Whitfield\tLiam\tAUS\tPE8300345\t2031-07-04\n"
+                "Okafor\tChidi\tGBR\t442635864\t2030-03-09\n")
+    assert personal(guard, manifest) == [("passport", "PE8300345"), ("passport", "442635864")]
+    roster = ("| 역할 | 이름 | 휴대폰 |\n| 현장 책임자 | 강태준 | 010-8797-4261 |\n"
+              "| 안전 담당 | 오수빈 | 010-0618-2363 |\n")
+    assert personal(guard, roster) == [("phone", "010-8797-4261"), ("phone", "010-0618-2363")]
+    csv = ("agent_code,agent_name,msisdn,settlement_bank\n"
+           "AG-KHI-00431,Rehan Telecom,923046615982,NBP\n"
+           "AG-KHI-00517,Al-Madina Communication,923144242177,JS Bank\n")
+    assert personal(guard, csv) == [("phone", "923046615982"), ("phone", "923144242177")]
+    for text, found in (
+            ("contactez le délégué au (+225) 05 45 28 48 59 ou par mail",
+             [("phone", "(+225) 05 45 28 48 59")]),
+            ("SUBMIT_SM seq=889102 src=NEELAM destination_addr=8801733729819 dcs=8",
+             [("phone", "8801733729819")]),
+            ("இல்லைனா karthik.subbu@outlook.com-க்கு mail பண்ணுங்க",
+             [("email", "karthik.subbu@outlook.com")]),
+            ("Паспорт РФ: 19 07 286235, выдан ГУ МВД", [("passport", "19 07 286235")]),
+            ("পাসপোর্ট নম্বর A66573979, কিন্তু", [("passport", "A66573979")])):
+        assert personal(guard, text) == found, text
+    # a first row of data is no header; numbers with no phone word stay unread
+    for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024 | 2 Artikel\n"
+                 "Bestellnr. 465712696423 | Eingang 29.10.2024 | 1 Artikel\n",
+                 "order 8801733729819 shipped"):
+        assert personal(guard, text) == [], text

@@ -1282,6 +1282,52 @@ def test_what_session_24s_rounds_found_missing_is_read() -> None:
         assert secrets_in(text) == [], text
 
 
+def test_what_session_25s_rounds_found_missing_is_read() -> None:
+    """Session 25: session 24's held-out rounds (117 to 131, now tuned on) and rounds 132 to
+    138 (tuning). C's `#define`, T-SQL's `N'…'`, a device prompt before `username`, a file
+    printed after a `[user@host]#` prompt, a code said to have changed to a number or `new`
+    after its name, passphrases after a password's name, a Wi-Fi's `name / password`, and
+    words of more languages; prose after a password's name is no passphrase."""
+    for text, value in (
+            ('#ifndef FW_H\n#define FW_UPDATE_KEY_HEX "1cfc6da81dcb4988849f6b463240bc967cd1c1bc4b80'
+             '25e0acd54db6c37ea6c7"\n',
+             "1cfc6da81dcb4988849f6b463240bc967cd1c1bc4b8025e0acd54db6c37ea6c7"),
+            ("CREATE LOGIN [bi_reader] WITH PASSWORD = N'dYE2WbqY*3g*Wh%e', CHECK_POLICY = ON;",
+             "dYE2WbqY*3g*Wh%e"),
+            ("NV-CORE-01(config)#username fse-local privilege 15 algorithm-type scrypt secret "
+             "#3Kocdu&O7iYZC\n", "#3Kocdu&O7iYZC"),
+            ("[root@dr-jenkins01 ~]# cat /var/lib/jenkins/secrets/initialAdminPassword\n"
+             "48d23bc1e2279bbc0f0a7979115a0db7\n[root@dr-jenkins01 ~]#",
+             "48d23bc1e2279bbc0f0a7979115a0db7"),
+            ("- Ο κωδικός για την πόρτα του control room άλλαξε, νέος: 4486#\n", "4486"),
+            ("de code van de achterdeur bij het magazijn in Veldhoven veranderd naar 53500#. Graag",
+             "53500"),
+            ("Tha còd an inneal-rabhaidh air atharrachadh. 'S e an còd ùr 2457.", "2457"),
+            ("master password: canyon harbor copper saddle velvet\nthe 2FA is on",
+             "canyon harbor copper saddle velvet"),
+            ("- guest wifi: OrigenComun-Guest / GuestsHarvest2025\n", "GuestsHarvest2025"),
+            ("- Wi-Fi ชื่อ LautanKrabi_5G รหัส Sambal@2024!\n", "Sambal@2024!"),
+            ("अलार्म कोड 8799 आहे, तो कोणालाही सांगू नये.", "8799"),
+            ("Login: farrux.elektronika, vaqtinchalik parol: ctj0DFg9MM\n", "ctj0DFg9MM"),
+            ('istifadəçi adı "kassir2", şifrə isə sheki1991. Sabahdan', "sheki1991"),
+            ("ইউজার RPT_RO, পাসওয়ার্ড গত সপ্তাহে বদলে Shaheen4854 করা হয়েছে", "Shaheen4854"),
+            ('ফোল্ডারের পাসফ্রেজ হল "falcon-queen-sagar-tower-72"। আমি', "falcon-queen-sagar-tower-72"),
+            ("le cambiamos la contraseña a Agus1985! y la tienen solo Flor", "Agus1985!"),
+            ("d'Dier vum Büro geet mam Code 5218# op, de Badge", "5218"),
+            ("installer said user telecomadmin, admin password asdfghjkl@ now", "asdfghjkl@"),
+            ("use SNMP v2c, community Tigerhond46 (read-only, ACL 15 only)", "Tigerhond46"),
+            ("Cloudflare ko naya API token banayeko chu, DNS edit matra: "
+             "kN8NCWGUQHBjTfXBJEdgW5nJ8mGifV4te9A45QT3 . yo",
+             "kN8NCWGUQHBjTfXBJEdgW5nJ8mGifV4te9A45QT3")):
+        assert secrets_in(text) == [value], text
+    for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",
+                 "Şifre: danışma bankosundan günlük olarak alınır (her gün değişir)",
+                 "Om kunden skickar sitt lösenord i klartext: flytta det till valvet, radera",
+                 "Wi-Fi: Acme-Guest / password at reception", "WLAN: WPA2 / WPA3-Personal",
+                 "app-specific password: abcd-efgh-ijkl-mnop"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     """Base-36 keys under an API key's name (`random_one_case`): random ones pass, names
     with numbers do not."""
