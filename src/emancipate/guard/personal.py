@@ -420,14 +420,24 @@ _words_automaton = functools.lru_cache(maxsize=32)(word_automaton)  # one per wo
 
 # A table pasted as text (cells split by tabs, or by pipes as Markdown writes them) names
 # what a column holds in its first row: `Passport no.` above `PE8300345`, `휴대폰` above
-# `010-0618-2363`. Rows are read up to this many above a cell.
+# `010-0618-2363`. Rows are read up to this many above or below a cell, each of this many
+# characters at most (a longer line is no table's row): a cell's reading is bounded, however
+# many numbers a text holds.
 _TABLE_ROWS = 40
+_ROW_CHARS = 1000
 
 
-def _line_at(text: str, pos: int) -> tuple[int, int]:
-    start = text.rfind("\n", 0, pos) + 1
-    end = text.find("\n", pos)
-    return start, len(text) if end == -1 else end
+def _line_at(text: str, pos: int) -> tuple[int, int] | None:
+    """The line around `pos`, if it is short enough to be a table's row."""
+    start = text.rfind("\n", max(0, pos - _ROW_CHARS), pos) + 1
+    if start == 0 and pos > _ROW_CHARS:
+        return None
+    end = text.find("\n", pos, pos + _ROW_CHARS)
+    if end == -1:
+        if len(text) > pos + _ROW_CHARS:
+            return None
+        end = len(text)
+    return start, end
 
 
 def _separator(line: str) -> str:
@@ -440,7 +450,10 @@ def column_header(text: str, pos: int) -> str:
     """The first row's cell (lower case) of the column `pos` stands in, in a table of tabs
     or pipes whose rows run unbroken from that first row to `pos`'s; empty elsewhere, in
     the first row itself and where that cell holds data (four digits)."""
-    start, end = _line_at(text, pos)
+    line = _line_at(text, pos)
+    if line is None:
+        return ""
+    start, end = line
     sep = _separator(text[start:end])
     if not sep:
         return ""
@@ -449,13 +462,14 @@ def column_header(text: str, pos: int) -> str:
     for _ in range(_TABLE_ROWS):
         if top == 0:
             break
-        above = text.rfind("\n", 0, top - 1) + 1
-        if sep not in text[above:top - 1] or (commas and text.count(",", above, top - 1) != commas):
+        above = text.rfind("\n", max(0, top - 1 - _ROW_CHARS), top - 1) + 1
+        if (above == 0 and top - 1 > _ROW_CHARS) or text.find(sep, above, top - 1) == -1 or (
+                commas and text.count(",", above, top - 1) != commas):
             break  # (a CSV's rows hold as many commas as its header)
         top = above
     if top == start:
         return ""
-    cells = text[top:_line_at(text, top)[1]].split(sep)
+    cells = text[top:text.find("\n", top)].split(sep)
     column = text.count(sep, start, pos)
     header = cells[column].strip().lower() if column < len(cells) else ""
     return "" if _DATA_CELL.search(header) else header  # (a first row of data: no header)
@@ -466,19 +480,26 @@ _DATA_CELL = re.compile(r"\d{4}")
 
 def column_cells(text: str, pos: int) -> Iterator[tuple[int, int]]:
     """The spans of the cells below the header cell at `pos` (the rows that follow it while
-    they hold its separator), each stripped of blanks."""
-    start, end = _line_at(text, pos)
-    sep = _separator(text[start:end])
-    if not sep:
+    they hold its separator), each stripped of blanks; none unless `pos`'s row is the
+    table's first."""
+    line = _line_at(text, pos)
+    if line is None:
         return
+    start, end = line
+    sep = _separator(text[start:end])
+    if not sep or (start > 0 and text.find(
+            sep, text.rfind("\n", max(0, start - 1 - _ROW_CHARS), start - 1) + 1, start - 1) != -1):
+        return  # (a row under another: not the header)
     column = text.count(sep, start, pos)
     row = end + 1
     for _ in range(_TABLE_ROWS):
         if row >= len(text):
             return
-        row_end = _line_at(text, row)[1]
-        line = text[row:row_end]
-        if sep not in line:
+        below = _line_at(text, row)
+        if below is None:
+            return
+        row_end = below[1]
+        if text.find(sep, row, row_end) == -1:
             return
         a = row
         for _ in range(column):
