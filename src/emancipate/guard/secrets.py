@@ -99,6 +99,7 @@ _PASSWORD_WORDS = (
     # password; `رمز` alone is any code)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
     "parol", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
+    "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
     "പാസ്വേഡ്", "પાસવર્ડ", "ਪਾਸਵਰਡ", "پسورد", "پاسورد", "パスフレーズ",
@@ -226,12 +227,13 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
-# tone mark), and Bengali `হলো`, whose vowel sign no `\b` follows
-_GLUED_IS = r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো"
+# tone mark), Bengali `হলো`, whose vowel sign no `\b` follows, Khmer `គឺ` and Lao `ແມ່ນ` (the
+# view drops their vowel and tone marks: `គ`, `ແມນ`)
+_GLUED_IS = r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো|គ|ແມນ"
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -242,7 +244,8 @@ _QUOTE_AHEAD = (r"(?=[^\w\s.\-]|[ \t]{1,24}+(?:[^\w\s.]|" + _OP_WORD_STARTS
 _CALL_AHEAD = r"""(?=[("'`)<\s:=,])"""
 # The vowel signs and other marks of the scripts that write them inside a word (`बताया`):
 # not `\w` to Python's `re`, so a name's words after a password's would end at them.
-_MARKS = "\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u1000-\u109f"
+_MARKS = ("\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u0eb1-\u0ecd"
+          "\u1000-\u109f\u17b4-\u17d3")  # (… Thai, Lao, Myanmar, Khmer)
 _TAIL_HEAD = (
     # (an aside in brackets after the name: `parola la PC-ul (s-a schimbat azi): …`)
     r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)|[ \t]\([^()\n]{1,40}\)){0,48}?)"""
@@ -274,14 +277,14 @@ _TAIL_HEAD = (
               |impostat[ao][ \t]{1,8}(?:su|come))
             (?=[ \t])
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
-           |[፦፡]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`)
+           |[፦፡៖]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`), Khmer's colon
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
            |[ \t]{1,8}(?:most|mostantól)(?=[ \t])  # Hungarian needs no copula: `a jelszó most …`
            # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
                             |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
-                            |হল
+                            |হল|គ
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
