@@ -182,6 +182,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind137",
           "hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind138",
           "hundred-and-forty-second round": HERE / "data" / "guard" / "blind142",
+          "hundred-and-forty-third round": HERE / "data" / "guard" / "blind143",
           "hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind145",
           "hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind146",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
@@ -208,7 +209,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-thirty-first round": HERE / "data" / "guard" / "blind131",
           "hundred-and-thirty-third round": HERE / "data" / "guard" / "blind133",
           "hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind136",
-          "hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind139"}
+          "hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind139",
+          "hundred-and-forty-first round": HERE / "data" / "guard" / "blind141",
+          "hundred-and-forty-fourth round": HERE / "data" / "guard" / "blind144",
+          "hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind147"}
 
 
 @dataclass

@@ -671,7 +671,10 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # a mobile subscriber's number as telecom systems name it (`msisdn=…`, a CSV's `msisdn`
     # column, SMPP's `destination_addr`), and Spanish `call me` in the plural
     "msisdn", "destination_addr", "dest_addr", "source_addr", "llámenme", "llamenme",
-    "llamen al")
+    "llamen al",
+    # mobile and call me in Galician, Basque, Catalan; phone in Khmer, Lao, Lithuanian
+    "móbil", "mugikor", "truqueu", "truca'm", "trucar al", "ទូរស័ព្ទ", "ເບີໂທ", "ໂທລະສັບ",
+    "telefonas")
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1325,7 +1328,8 @@ _STATE_CODES = _words(
 _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
-                   "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট",
+                   "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট", "លិខិតឆ្លងដែន",
+                   "ໜັງສືຜ່ານແດນ", "pasnummer",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1336,11 +1340,11 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "vodičský preukaz", "prawa jazdy", "permiso de conducción", "carné de conducción",
                   "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány",
                   "sürücü belgesi", "permis de conducere", "permisul de conducere",
-                  "vezetői engedély")
+                  "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
-                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -1390,10 +1394,11 @@ _DOCUMENT = re.compile(
     # `licence no. (prawo jazdy):`)
     r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ -]){0,39}\)[ \t]{0,3})?"
     # or its class (`Texas CDL Class A no. …`)
-    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?)[ \t]{1,3}[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
+    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang)[ \t]{1,3}"
+    r"[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
-    r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#)[ \t]{0,3})?"
+    r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#|số)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     r"[\"']?[ \t]{0,3}(?:is|was|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"
     r"[ \t]{0,8}[\"'(]?"

@@ -308,6 +308,8 @@ _TAIL = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\«»「」『』]{4,25
 _TAIL_BRACKETS = re.compile(_TAIL_HEAD + r"""[^\s"'`;,<>()\[\]{}|\\][^\s"'`;,|\\]{7,127})
     (?=["'`;,]?[ \t]{0,8}(?:\r?\n|$))""", re.X)
 _CLOSERS = frozenset(")]}")
+# an aside that says how a key is written (`AES-256 key (hex): C2D4…`), not what it is
+_ENCODING_ASIDE = re.compile(r"\((?:hex|base64|b64|base32|ascii|utf-8|bytes)\)", re.I)
 # C's `#define NAME "…"` sets the name as `=` would (`#define FW_UPDATE_KEY_HEX "1cfc…"`)
 _C_DEFINE = re.compile(r"(?:^|\n)[ \t]*#[ \t]*define[ \t]+\w*$")
 # a name called, indexed or given type parameters: `frozenset([`, `list[Token])`
@@ -346,7 +348,7 @@ _QUOTED_HEAD = (
            \([ \t]{0,4})?""")
 _QUOTE_REACH = 320
 _QUOTED = re.compile(_QUOTED_HEAD + r"""
-    (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)(?P=q)""",
+    (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)[ \t]?(?P=q)""",
     re.X)
 # The same in guillemets or typographic quotes, as prose writes them (`la passphrase est
 # «fennel mosaic marble»`, `password “…”`, Hungarian and German `„…”`, `„…“`): a phrase in
@@ -407,11 +409,12 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը)?"
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը"
+                   r"|qa|pax)?"
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Estonian `parooliga` (with the password),
-                   # Armenian `գաղտնաբառը`
+                   # Armenian `գաղտնաբառը`, Quechua `contraseñaqa`, Aymara `clavepax` (topic)
                    # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
@@ -979,7 +982,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if m is None:
         m = _TAIL.match(text, pos)
         if m is not None and (". " in m.group("mid")
-                              or ("(" in m.group("mid") and kind != "password")):
+                              or ("(" in m.group("mid") and kind != "password"
+                                  and not _ENCODING_ASIDE.search(m.group("mid")))):
             m = None  # its operator is another sentence's: the readers below may read a value
             # (an aside in brackets only after a password's name: `Chave PIX (aleatória):
             # <uuid>` is a public key)
