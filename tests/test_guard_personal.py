@@ -872,7 +872,13 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
             ("இல்லைனா karthik.subbu@outlook.com-க்கு mail பண்ணுங்க",
              [("email", "karthik.subbu@outlook.com")]),
             ("Паспорт РФ: 19 07 286235, выдан ГУ МВД", [("passport", "19 07 286235")]),
-            ("পাসপোর্ট নম্বর A66573979, কিন্তু", [("passport", "A66573979")])):
+            ("পাসপোর্ট নম্বর A66573979, কিন্তু", [("passport", "A66573979")]),
+            ("- Hộ chiếu số: 520766988, cấp ngày 03/05/2022", [("passport", "520766988")]),
+            ("1. ហេង សុវណ្ណារ៉ា – លិខិតឆ្លងដែន N07311364", [("passport", "N07311364")]),
+            ("Giấy phép lái xe hạng D số: 014728976599, hạn 2029",
+             [("driving_licence", "014728976599")]),
+            ("quere que a chamen: móbil 623 555 680, se non", [("phone", "623 555 680")]),
+            ("Mugikor berria: 608012292.", [("phone", "608012292")])):
         assert personal(guard, text) == found, text
     # a first row of data is no header; numbers with no phone word stay unread
     for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024 | 2 Artikel\n"

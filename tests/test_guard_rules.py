@@ -1318,13 +1318,30 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
             ("use SNMP v2c, community Tigerhond46 (read-only, ACL 15 only)", "Tigerhond46"),
             ("Cloudflare ko naya API token banayeko chu, DNS edit matra: "
              "kN8NCWGUQHBjTfXBJEdgW5nJ8mGifV4te9A45QT3 . yo",
-             "kN8NCWGUQHBjTfXBJEdgW5nJ8mGifV4te9A45QT3")):
+             "kN8NCWGUQHBjTfXBJEdgW5nJ8mGifV4te9A45QT3"),
+            # rounds 142 to 146
+            ("Em dùng mã dự phòng 6641 0890 trong tờ giấy chị đưa", "6641 0890"),
+            ("ហើយពាក្យសម្ងាត់គឺ Angkor@9625 ។ បើមានបញ្ហា", "Angkor@9625"),
+            ("ຊື່ຜູ້ໃຊ້ແມ່ນ somphone.k ແລະ ລະຫັດຜ່ານແມ່ນ Kham_2025*. ມັນ", "Kham_2025*"),
+            ("ឈ្មោះអ្នកប្រើ៖ 0812-PNH ពាក្យសម្ងាត់បណ្តោះអាសន្ន៖ Z6SWH9R8 សូម", "Z6SWH9R8"),
+            ("Mã tắt báo động mới là 494058, sau khi nhập thì bấm OFF", "494058"),
+            ("Lösenfrasen till designteamets organisation är:\n\nfönster sten blå björk\n\nSkriv",
+             "fönster sten blå björk"),
+            ("polvorín punkuta kichanki. Código nisqaqa 049883 kachkan, ama", "049883"),
+            ("tablet-ta kichanapaq contraseñaqa Litio$2020- kachkan. Kay", "Litio$2020-"),
+            ('auth_token  = "7255cce8aac0236e8e475cfcaa47ec96 "\nclient = Client(sid, auth_token)',
+             "7255cce8aac0236e8e475cfcaa47ec96"),
+            ("3. Key ID 1, AES-256 key (hex): C2D4634D453520C11E02BEB3DD2506D3DB4B14B9EA2881621287"
+             "C9B449C889CA\n4. Write radio",
+             "C2D4634D453520C11E02BEB3DD2506D3DB4B14B9EA2881621287C9B449C889CA")):
         assert secrets_in(text) == [value], text
     for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",
                  "Şifre: danışma bankosundan günlük olarak alınır (her gün değişir)",
                  "Om kunden skickar sitt lösenord i klartext: flytta det till valvet, radera",
                  "Wi-Fi: Acme-Guest / password at reception", "WLAN: WPA2 / WPA3-Personal",
-                 "app-specific password: abcd-efgh-ijkl-mnop"):
+                 "app-specific password: abcd-efgh-ijkl-mnop",
+                 "Foglald össze, kinek kell még jelszót cserélnie:\n\nFelhasználó\tIroda\tJelszó\t"
+                 "Utolsó csere\tStátusz\n"):
         assert secrets_in(text) == [], text
 
 
