@@ -880,6 +880,15 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
             ("quere que a chamen: móbil 623 555 680, se non", [("phone", "623 555 680")]),
             ("Mugikor berria: 608012292.", [("phone", "608012292")])):
         assert personal(guard, text) == found, text
+    # the countries a text names (an international number's code, an IBAN's, an e-mail's
+    # country domain) have their national numbers read as the operator's regions' are;
+    # not a percentage's `+`, nor a line named as a business's
+    roster = ("Ahmed Haddad – +46 72 392 22 71\nEbba Nilsson – 0720863093 (bara helger)\n")
+    assert personal(guard, roster) == [("phone", "+46 72 392 22 71"), ("phone", "0720863093")]
+    for text in ("Árbevétel Q1: 4 812 000 000 Ft (+7,4 % év/év)",
+                 "Switchboard: +34 961 20 48 00\nOrders line: 902 10 33 44\n"):
+        assert ("phone", "4 812 000 000") not in personal(guard, text)
+        assert ("phone", "902 10 33 44") not in personal(guard, text)
     # a first row of data is no header; numbers with no phone word stay unread
     for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024 | 2 Artikel\n"
                  "Bestellnr. 465712696423 | Eingang 29.10.2024 | 1 Artikel\n",

@@ -159,6 +159,9 @@ class ScanWork:
     rejections: int = 0  # validations that said no
     versions: set[str] = field(default_factory=set)  # dotted quads read as versions
     emails: list[int] = field(default_factory=list)  # where the e-mail addresses start
+    # the countries the text itself names (`NumberClassifier.regions_named`), whose national
+    # formats are read as the operator's `phone_regions` are
+    regions: tuple[tuple[str, str, frozenset[int], int], ...] = ()
 
     @classmethod
     def for_text(cls, text: str) -> ScanWork:
@@ -832,6 +835,47 @@ def _valid_for_code(country_code: int, national: str) -> bool:
                for pattern, lengths in _country_types(country_code))
 
 
+_NAMED_REGIONS = 4
+# (a number after its `+`, not a percentage: `+7,4 %`)
+_PLUS_CODE = re.compile(r"\+[ \t]?\(?(\d{1,3})\)?[ \t.-]?\d[\d \t.()-]{5,}")
+# country domains that name no country (`.io`, `.co`, `.me`, `.tv`, `.ai`: used the world over)
+_GENERIC_CC_DOMAINS = frozenset(("IO", "CO", "ME", "TV", "AI", "LY", "FM", "GG", "TO", "CC",
+                                 "WS", "SH", "AC", "GL", "AM", "VC", "SO", "ST", "NU", "TK"))
+_MAIN_REGION = {code: regions[0] for code, regions
+                in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if regions}
+_REGION_CODES = {region: meta_code for meta_code, regions
+                 in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() for region in regions
+                 if region != "001" and region not in _GENERIC_CC_DOMAINS}
+_REGION_CODES["UK"] = 44  # (the domain `.uk`, the region `GB`)
+
+
+def _calling_code(digits: str) -> int | None:
+    """The calling code that `digits` (after `+`) starts with (the codes are prefix-free)."""
+    for n in (1, 2, 3):
+        if int(digits[:n]) in _MAIN_REGION:
+            return int(digits[:n])
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _region_entry(region: str) -> tuple[str, str, frozenset[int], int] | None:
+    """A region as `NumberClassifier` checks national numbers: its name, how its numbers are
+    written nationally (after `0`, the NANP's way, or as they are), their lengths, its
+    calling code."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.general_desc is None or meta.country_code is None:
+        return None  # every supported region has both
+    lengths = frozenset(meta.general_desc.possible_length or ())
+    if meta.national_prefix == "0":
+        rule = "zero"  # written nationally, these numbers start with 0
+        lengths = frozenset(n + 1 for n in lengths)
+    elif meta.country_code == 1:
+        rule = "nanp"
+    else:
+        rule = "any"
+    return region, rule, lengths, meta.country_code
+
+
 class NumberClassifier:
     """Classifies one candidate of digits and separators into at most one personal-data kind.
 
@@ -841,24 +885,35 @@ class NumberClassifier:
 
     def __init__(self, regions: list[str], enabled: frozenset[str]) -> None:
         self.enabled = enabled
-        self.regions: list[tuple[str, str, frozenset[int], int]] = []
-        for region in regions:
-            meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-            if meta is None or meta.general_desc is None or meta.country_code is None:
-                continue  # every supported region has both
-            lengths = frozenset(meta.general_desc.possible_length or ())
-            if meta.national_prefix == "0":
-                rule = "zero"  # written nationally, these numbers start with 0
-                lengths = frozenset(n + 1 for n in lengths)
-            elif meta.country_code == 1:
-                rule = "nanp"
-            else:
-                rule = "any"
-            self.regions.append((region, rule, lengths, meta.country_code))
+        self.regions: list[tuple[str, str, frozenset[int], int]] = [
+            entry for entry in map(_region_entry, regions) if entry is not None]
+        self._codes = frozenset(entry[3] for entry in self.regions)
         if "phone" in enabled:  # compile every country's patterns now, not on a request
             for country_code, _ in _national_codes():
                 _country_types(country_code)
             _codes_by_prefix_and_length()
+
+    def regions_named(self, text: str, found: list[Hit], emails: list[Hit]
+                      ) -> tuple[tuple[str, str, frozenset[int], int], ...]:
+        """The countries a text names besides the operator's (`phone_regions`): the calling
+        codes of its international numbers (`+46 72 392 22 71`), its IBANs' countries and
+        its e-mail addresses' country domains (`@simnet.is`), four at most. A contact list
+        that gives one number as `+46 …` writes the next as `072-263 78 30`."""
+        codes: dict[int, None] = {}
+        if "+" in text:
+            for m in _PLUS_CODE.finditer(text):
+                code = _calling_code(m.group(1))
+                if code is not None:
+                    codes[code] = None
+        names = [text[s:s + 2].upper() for s, _, kind in found if kind == "iban"]
+        names += [text[text.rfind(".", s, e) + 1:e].upper() for s, e, _ in emails]
+        for name in names:
+            code = _REGION_CODES.get(name)
+            if code is not None:
+                codes[code] = None
+        out = [_region_entry(_MAIN_REGION[code]) for code in codes
+               if code not in self._codes and code != 1][:_NAMED_REGIONS]
+        return tuple(entry for entry in out if entry is not None)
 
     def phone(self, s: str, digits: str, work: ScanWork, text: str = "", start: int = 0
               ) -> bool:
@@ -884,7 +939,7 @@ class NumberClassifier:
         named = None  # a phone word stands before the number (read once, when needed)
         if 9 <= len(digits) <= 11:
             business = False  # valid in a region of the operator's, as a business's line
-            for region in self.regions:
+            for region in (*self.regions, *work.regions):
                 # ten digits run together are a student's, an order's, a second's number as
                 # often as a US phone's: only where the text says it is a phone
                 if region[1] == "nanp" and s.isdigit():
@@ -893,8 +948,10 @@ class NumberClassifier:
                     if not named:
                         continue
                 if self._national(region, s, digits, work):
-                    if not self._business(region, digits):
-                        return True
+                    if not self._business(region, digits) and (
+                            region[3] in self._codes or not text
+                            or not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
+                        return True  # (a named country's: not after `Orders line:`)
                     business = True
             if business:
                 # (with a person's phone word, another country may read it as a mobile:
@@ -1594,8 +1651,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     if work is None:
         work = ScanWork.for_text(text)
     en = clf.enabled
+    emails: list[Hit] = []  # (a phone's context too: an address on its line)
     if "@" in text and ("email" in en or "phone" in en):
-        emails: list[Hit] = []  # (a phone's context too: an address on its line)
         _emails(text, emails)
         work.emails = [e[0] for e in emails]
         if "email" in en:
@@ -1618,6 +1675,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     if digits >= 3 and ("passport" in en or "driving_licence" in en):
         _documents(text, en, work, found)  # (a passport's number may hold 3: `CL2RC51KL`)
     if digits >= 4:
+        if "phone" in en:
+            work.regions = clf.regions_named(text, found, emails if "@" in text else [])
         taken = bytearray(len(text))
         for s, e, _ in found:
             taken[s:e] = b"\x01" * (e - s)
