@@ -181,6 +181,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind135",
           "hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind137",
           "hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind138",
+          "hundred-and-fortieth round": HERE / "data" / "guard" / "blind140",
           "hundred-and-forty-second round": HERE / "data" / "guard" / "blind142",
           "hundred-and-forty-third round": HERE / "data" / "guard" / "blind143",
           "hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind145",

@@ -878,7 +878,14 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
             ("Giấy phép lái xe hạng D số: 014728976599, hạn 2029",
              [("driving_licence", "014728976599")]),
             ("quere que a chamen: móbil 623 555 680, se non", [("phone", "623 555 680")]),
-            ("Mugikor berria: 608012292.", [("phone", "608012292")])):
+            ("Mugikor berria: 608012292.", [("phone", "608012292")]),
+            ("N° de permis de conduire du Québec : G0584 081175 19\n",
+             [("driving_licence", "G0584 081175 19")]),
+            ("Mon passeport français porte le numéro 70SP23945, délivré à Marseille",
+             [("passport", "70SP23945")]),
+            ("No  Name              Nat  Passport   Exp\n1   HOLLIS, DEREK J   CAN  DE087508   "
+             "03FEB2031\n2   CORMIER, AMELIE   CAN  PY808707   17JUL2029\n",
+             [("passport", "DE087508"), ("passport", "PY808707")])):
         assert personal(guard, text) == found, text
     # the countries a text names (an international number's code, an IBAN's, an e-mail's
     # country domain) have their national numbers read as the operator's regions' are;

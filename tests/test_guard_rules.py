@@ -1333,7 +1333,11 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
              "7255cce8aac0236e8e475cfcaa47ec96"),
             ("3. Key ID 1, AES-256 key (hex): C2D4634D453520C11E02BEB3DD2506D3DB4B14B9EA2881621287"
              "C9B449C889CA\n4. Write radio",
-             "C2D4634D453520C11E02BEB3DD2506D3DB4B14B9EA2881621287C9B449C889CA")):
+             "C2D4634D453520C11E02BEB3DD2506D3DB4B14B9EA2881621287C9B449C889CA"),
+            # round 140: Haitian Creole, Papiamento
+            ("Kòd pòt angar la chanje. Nouvo kòd la se 14522 epi peze # apre.", "14522"),
+            ("Modpas mwen se M1r31ll365# e li toujou di m li pa bon.", "M1r31ll365#"),
+            ("Mi kontraseña ta Tiburon2023$ i e ta bisa ku e ta robes.", "Tiburon2023$")):
         assert secrets_in(text) == [value], text
     for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",
                  "Şifre: danışma bankosundan günlük olarak alınır (her gün değişir)",

@@ -481,6 +481,28 @@ def column_header(text: str, pos: int) -> str:
 _DATA_CELL = re.compile(r"\d{4}")
 
 
+# columns aligned with blanks, as a fixed-width form prints them (`No  Name   Passport   Exp`)
+_ALIGNED = re.compile(r"\S {2,}(?=\S)")
+
+
+def _aligned_cells(text: str, column: int, row: int) -> Iterator[tuple[int, int]]:
+    """The words that start at `column` (or up to two characters before it) in the rows
+    from `row` on, until a row too short to reach it."""
+    for _ in range(_TABLE_ROWS):
+        line = _line_at(text, row) if row < len(text) else None
+        if line is None or line[1] - row <= column:
+            return
+        a = row + column
+        while a > row and row + column - a < 2 and not text[a - 1].isspace():
+            a -= 1
+        b = a
+        while b < line[1] and not text[b].isspace():
+            b += 1
+        if b > a:
+            yield a, b
+        row = line[1] + 1
+
+
 def column_cells(text: str, pos: int) -> Iterator[tuple[int, int]]:
     """The spans of the cells below the header cell at `pos` (the rows that follow it while
     they hold its separator), each stripped of blanks; none unless `pos`'s row is the
@@ -490,8 +512,12 @@ def column_cells(text: str, pos: int) -> Iterator[tuple[int, int]]:
         return
     start, end = line
     sep = _separator(text[start:end])
-    if not sep or (start > 0 and text.find(
-            sep, text.rfind("\n", max(0, start - 1 - _ROW_CHARS), start - 1) + 1, start - 1) != -1):
+    if not sep:
+        if len(_ALIGNED.findall(text, start, end)) >= 2:
+            yield from _aligned_cells(text, pos - start, end + 1)
+        return
+    if start > 0 and text.find(
+            sep, text.rfind("\n", max(0, start - 1 - _ROW_CHARS), start - 1) + 1, start - 1) != -1:
         return  # (a row under another: not the header)
     column = text.count(sep, start, pos)
     row = end + 1
@@ -1440,7 +1466,7 @@ _DOCUMENT = re.compile(
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
     # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
     r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
-    r"|(?:[ \t]{1,3}[^\W\d_]{4,12}){1,2}(?=[ \t]{0,2}:)"
+    r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}(?=[ \t]{0,2}:)"
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nr\.?"
@@ -1485,9 +1511,10 @@ _DOCUMENT_TOLD = re.compile(
     r"(?:(?!(?i:order|booking|phone|ticket|flight|invoice|reference|account|tracking|seat|room"
     r"|confirmation|reservation|case|customer|member|policy|claim|serial|card|zamówienia"
     r"|rezerwacji|telefonu|commande|pedido|bestell)[^\W\d_]{0,6}[ \t])[^\n\d]){0,60}?"
-    r"(?i:number|numer|numero|número|numéro|nummer|番号|번호)[^\W\d_]{0,2}"
+    r"(?:(?i:le|el|o|il|the)[ \t]{1,3}(?i:number|numero|número|numéro)[ \t]{1,3}"
+    r"|(?i:number|numer|numero|número|numéro|nummer|番号|번호)[^\W\d_]{0,2}"
     r"(?:[ \t]{1,3}(?i:is|to|est|es|é|ist|je)[ \t]{1,3}|[ \t]{0,2}[:：][ \t]{0,3}"
-    r"|(?<=[는은は])[ \t]{0,2})"
+    r"|(?<=[는은は])[ \t]{0,2}))"  # (`porte le numéro …`: the number the passport bears)
     r"([A-Z0-9]{6,12})(?![A-Za-z0-9\-])")
 
 

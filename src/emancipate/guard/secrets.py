@@ -100,6 +100,7 @@ _PASSWORD_WORDS = (
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
     "parol", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
+    "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
     "പാസ്വേഡ്", "પાસવર્ડ", "ਪਾਸਵਰਡ", "پسورد", "پاسورد", "パスフレーズ",
@@ -227,7 +228,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -284,7 +285,7 @@ _TAIL_HEAD = (
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
                             |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
-                            |হল|គ
+                            |হল|គ|se|ta  # (Bengali, Khmer; Haitian Creole, Papiamento)
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
