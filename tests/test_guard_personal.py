@@ -892,6 +892,9 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
     # not a percentage's `+`, nor a line named as a business's
     roster = ("Ahmed Haddad – +46 72 392 22 71\nEbba Nilsson – 0720863093 (bara helger)\n")
     assert personal(guard, roster) == [("phone", "+46 72 392 22 71"), ("phone", "0720863093")]
+    # (a named country's mobile written without its trunk `0`, as Peru's are)
+    roster = "1. Fortunato Huillca – +51 999 961 198\n2. Delia Quispe – 940045822 – turno B\n"
+    assert personal(guard, roster) == [("phone", "+51 999 961 198"), ("phone", "940045822")]
     for text in ("Árbevétel Q1: 4 812 000 000 Ft (+7,4 % év/év)",
                  "Switchboard: +34 961 20 48 00\nOrders line: 902 10 33 44\n"):
         assert ("phone", "4 812 000 000") not in personal(guard, text)

@@ -588,6 +588,11 @@ def _typed_patterns(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset
     return tuple(out)
 
 
+def _mobile_for_code(country_code: int, national: str) -> bool:
+    return any(name == "mobile" and len(national) in lengths and pattern.fullmatch(national)
+               for pattern, lengths, name in _typed_patterns(country_code))
+
+
 @functools.cache
 def _country_types(country_code: int) -> tuple[tuple[re.Pattern[str], frozenset[int]], ...]:
     """`_typed_patterns` without the types' names."""
@@ -973,7 +978,11 @@ class NumberClassifier:
                         named = bool(text) and _phone_named(text, start, start + len(s))
                     if not named:
                         continue
-                if self._national(region, s, digits, work):
+                if self._national(region, s, digits, work) or (
+                        region[1] == "zero" and digits[0] != "0" and region[3] not in self._codes
+                        and work.validated(_mobile_for_code(region[3], digits))):
+                    # (a named country's mobile written without its trunk `0`, as Peru's
+                    # and Chile's are: `940045822`, `9 7345 4708`)
                     if not self._business(region, digits) and (
                             region[3] in self._codes or not text
                             or not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
