@@ -186,6 +186,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-forty-third round": HERE / "data" / "guard" / "blind143",
           "hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind145",
           "hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind146",
+          "hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind148",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",

@@ -885,7 +885,14 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
              [("passport", "70SP23945")]),
             ("No  Name              Nat  Passport   Exp\n1   HOLLIS, DEREK J   CAN  DE087508   "
              "03FEB2031\n2   CORMIER, AMELIE   CAN  PY808707   17JUL2029\n",
-             [("passport", "DE087508"), ("passport", "PY808707")])):
+             [("passport", "DE087508"), ("passport", "PY808707")]),
+            ("No. SIM C      : 3864-2660-8830  berlaku s/d 12-04-2027",
+             [("driving_licence", "3864-2660-8830")]),
+            ("Số GPLX: 796669460576 – Hạng B2", [("driving_licence", "796669460576")]),
+            ("Pwede siya tawagan sa 0935 883 9687 bisan unsang orasa.",
+             [("phone", "0935 883 9687")]),
+            ("Pak Joko – 085655224170\nMbak Rini – +62 815-9889-4685\n",
+             [("phone", "085655224170"), ("phone", "+62 815-9889-4685")])):
         assert personal(guard, text) == found, text
     # the countries a text names (an international number's code, an IBAN's, an e-mail's
     # country domain) have their national numbers read as the operator's regions' are;

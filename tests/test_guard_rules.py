@@ -1337,7 +1337,10 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
             # round 140: Haitian Creole, Papiamento
             ("Kòd pòt angar la chanje. Nouvo kòd la se 14522 epi peze # apre.", "14522"),
             ("Modpas mwen se M1r31ll365# e li toujou di m li pa bon.", "M1r31ll365#"),
-            ("Mi kontraseña ta Tiburon2023$ i e ta bisa ku e ta robes.", "Tiburon2023$")):
+            ("Mi kontraseña ta Tiburon2023$ i e ta bisa ku e ta robes.", "Tiburon2023$"),
+            # round 148: Javanese, Cebuano
+            ("Mlebu 192.168.1.1, user admin, sandine Grace1987!. Sawise menune", "Grace1987!"),
+            ("Ang code sa pultahan sa bodega sa Mandaue kay 72941 dayon pindota ang #.", "72941")):
         assert secrets_in(text) == [value], text
     for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",
                  "Şifre: danışma bankosundan günlük olarak alınır (her gün değişir)",
@@ -1345,7 +1348,9 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
                  "Wi-Fi: Acme-Guest / password at reception", "WLAN: WPA2 / WPA3-Personal",
                  "app-specific password: abcd-efgh-ijkl-mnop",
                  "Foglald össze, kinek kell még jelszót cserélnie:\n\nFelhasználó\tIroda\tJelszó\t"
-                 "Utolsó csere\tStátusz\n"):
+                 "Utolsó csere\tStátusz\n",
+                 # an IPv6 address's tail after a comma is no password
+                 "02:14 password reset, IP 2405:4803:d654:d011:d57b:17e3:cb68:7f89\n"):
         assert secrets_in(text) == [], text
 
 

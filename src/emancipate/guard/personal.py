@@ -708,7 +708,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "llamen al",
     # mobile and call me in Galician, Basque, Catalan; phone in Khmer, Lao, Lithuanian
     "móbil", "mugikor", "truqueu", "truca'm", "trucar al", "ទូរស័ព្ទ", "ເບີໂທ", "ໂທລະສັບ",
-    "telefonas")
+    "telefonas", "tawagan", "nomer hp", "contact ko")  # (Cebuano: call; Javanese, Taglish)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -968,7 +968,7 @@ class NumberClassifier:
                     and _phone_named(text, start, start + len(s))
                     and _bare_international(s, digits, work))
         named = None  # a phone word stands before the number (read once, when needed)
-        if 9 <= len(digits) <= 11:
+        if len(digits) >= 9:  # (12 digits: Indonesia's mobiles, `085655224170`)
             business = False  # valid in a region of the operator's, as a business's line
             for region in (*self.regions, *work.regions):
                 # ten digits run together are a student's, an order's, a second's number as
@@ -1432,7 +1432,7 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "vodičský preukaz", "prawa jazdy", "permiso de conducción", "carné de conducción",
                   "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány",
                   "sürücü belgesi", "permis de conducere", "permisul de conducere",
-                  "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim")
+                  "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim", "gplx")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
@@ -1449,6 +1449,8 @@ _DOCUMENT_WORDS = (
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     ("cnh", "driving_licence"),  # Brazil's Carteira Nacional de Habilitação (`CNH nº …`)
     ("cdl", "driving_licence"),  # a US commercial driver's licence
+    # Indonesia's driving licence (Surat Izin Mengemudi) by its class: `No. SIM C : …`
+    *((f"sim {c}", "driving_licence") for c in ("a", "b1", "b2", "c", "d")),
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
     ("permis", "driving_licence"),  # (French: `Numéro de permis : …` on a car hire's form)
@@ -1464,7 +1466,7 @@ _DOCUMENT = re.compile(
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
     r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?-i:CNH)"
-    r"|(?-i:CDL)|(?:"
+    r"|(?-i:CDL)|(?-i:SIM)[ \t](?-i:A|B1|B2|C|D)(?:[ \t](?i:umum))?|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
@@ -1492,7 +1494,8 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#|số)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
-    r"[\"']?[ \t]{0,3}(?:is|was|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"
+    # (a form's colons aligned: `No. SIM C      : 3864-…`)
+    r"[\"']?[ \t]{0,12}(?:is|was|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
