@@ -187,6 +187,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind145",
           "hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind146",
           "hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind148",
+          "hundred-and-fiftieth round": HERE / "data" / "guard" / "blind150",
+          "hundred-and-fifty-third round": HERE / "data" / "guard" / "blind153",
+          "hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind154",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -214,7 +217,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind139",
           "hundred-and-forty-first round": HERE / "data" / "guard" / "blind141",
           "hundred-and-forty-fourth round": HERE / "data" / "guard" / "blind144",
-          "hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind147"}
+          "hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind147",
+          "hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind149",
+          "hundred-and-fifty-second round": HERE / "data" / "guard" / "blind152",
+          "hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind155"}
 
 
 @dataclass

@@ -580,11 +580,18 @@ _PROSE_WORDS = frozenset((
 _TRAILING_NUMBER = re.compile(r"[ \t-]\d{1,4}$")
 
 
+# the stems of a password's name in the commonest languages: a phrase holding one is about
+# passwords (`Politica privind parolele`), not one
+_PASSWORD_STEMS = ("pass", "parol", "jelsz", "hasł", "hasl", "lösen", "salasan", "wachtw",
+                   "senha", "contrase", "kennw", "heslo", "şifre", "sifre", "geslo", "lozink")
+
+
 def _passphrase_told(v: str) -> bool:
     words = _TRAILING_NUMBER.sub("", v).replace("-", " ").split()
     return _chat_password(v) and (len(words) < 2 or (
         (" " in v or len(set(map(len, words))) > 1)
-        and _PROSE_WORDS.isdisjoint(w.lower() for w in words)))
+        and _PROSE_WORDS.isdisjoint(w.lower() for w in words)
+        and not any(w.lower().startswith(_PASSWORD_STEMS) for w in words)))
 
 
 def _chat_password(v: str) -> bool:

@@ -98,7 +98,7 @@ _PASSWORD_WORDS = (
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
-    "parol", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
+    "parol:", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
     "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
     # the English word as the scripts of India, Iran and Japan write it
