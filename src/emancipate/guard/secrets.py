@@ -432,7 +432,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    # current)
                    r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa]"
                    # (an administrator's, in Romance languages; Malay `dia`: its)
-                   r"|amministratore|administrador|administrateur|dia"
+                   r"|amministratore|administrador|administrateur|dia|הזמנית|הזמני|החדשה"
                    r"|එක|isə)){0,2})"  # (Sinhala's article after the noun: `password එක …`;
                    # Azerbaijani `şifrə isə …`: as for the password)
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
