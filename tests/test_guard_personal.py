@@ -889,6 +889,8 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
             ("No. SIM C      : 3864-2660-8830  berlaku s/d 12-04-2027",
              [("driving_licence", "3864-2660-8830")]),
             ("Số GPLX: 796669460576 – Hạng B2", [("driving_licence", "796669460576")]),
+            ("Reporter: Elena Sirbu\nEmail: elena.sirbu@orhei-logistics.md\n",
+             [("email", "elena.sirbu@orhei-logistics.md")]),
             ("Pwede siya tawagan sa 0935 883 9687 bisan unsang orasa.",
              [("phone", "0935 883 9687")]),
             ("Pak Joko – 085655224170\nMbak Rini – +62 815-9889-4685\n",
@@ -909,5 +911,5 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
     # a first row of data is no header; numbers with no phone word stay unread
     for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024 | 2 Artikel\n"
                  "Bestellnr. 465712696423 | Eingang 29.10.2024 | 1 Artikel\n",
-                 "order 8801733729819 shipped"):
+                 "order 8801733729819 shipped", "see icon@2x.md and README@v2.md"):
         assert personal(guard, text) == [], text

@@ -1342,12 +1342,14 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
             ("Mlebu 192.168.1.1, user admin, sandine Grace1987!. Sawise menune", "Grace1987!"),
             ("Ang code sa pultahan sa bodega sa Mandaue kay 72941 dayon pindota ang #.", "72941"),
             # rounds 150 to 154
-            ("Openpay::getInstance('mgps1oskarprm0y481hb', 'sk_f4fa000dda2cfd10327f3310b900e27d', 'MX');",
+            ("Openpay::getInstance('mgps1oskarprm0y481hb', "
+             "'sk_f4fa000dda2cfd10327f3310b900e27d', 'MX');",
              "sk_f4fa000dda2cfd10327f3310b900e27d"),
             ("ניסינו להשתמש בקוד שחזור aquk-m5ei-2zyq אבל המערכת", "aquk-m5ei-2zyq"),
             ("ansible-playbook site.yml --vault-password-file <(echo 'Eilat-Shalom-85')\n",
              "Eilat-Shalom-85"),
-            ("<interface>\n  <community>lvxajycu-ro-3080</community>\n</interface>", "lvxajycu-ro-3080"),
+            ("<interface>\n  <community>lvxajycu-ro-3080</community>\n</interface>",
+             "lvxajycu-ro-3080"),
             ("שלחתי לו את הסיסמה הזמנית Negev#7532 בוואטסאפ", "Negev#7532")):
         assert secrets_in(text) == [value], text
     for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",

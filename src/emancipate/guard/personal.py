@@ -105,6 +105,15 @@ def _field_label(text: str, colon: int) -> bool:
     return ";" in label or "=" in label or label.lower() in ("email", "e-mail")
 
 
+def _moldovan(domain: str) -> bool:
+    """`.md` is Markdown's extension and Moldova's domain: a mailbox's when the name before
+    it has no digit (`@orhei-logistics.md`, `@mail.md`; not `icon@2x.md`)."""
+    if not domain.lower().endswith(".md"):
+        return False
+    label = domain[:-3].rsplit(".", 1)[-1]
+    return len(label) >= 2 and not any(ch.isdigit() for ch in label)
+
+
 def _emails(text: str, out: list[Hit]) -> None:
     i = text.find("@")
     while i != -1:
@@ -124,7 +133,7 @@ def _emails(text: str, out: list[Hit]) -> None:
                  or text[max(0, start - 7):start].lower() == "mailto:"
                  or (before == ":" and start > 1 and (not text[start - 2].isascii()
                                                       or _field_label(text, start - 1))))
-                    and m.group(2).lower() not in _NOT_TLD
+                    and (m.group(2).lower() not in _NOT_TLD or _moldovan(m.group(1)))
                     and local.lower() != "git" and not local.endswith(".")):
                 out.append((start, m.end(1), "email"))
                 nxt = m.end(1)
