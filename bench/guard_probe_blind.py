@@ -188,6 +188,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind146",
           "hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind148",
           "hundred-and-fiftieth round": HERE / "data" / "guard" / "blind150",
+          "hundred-and-fifty-first round": HERE / "data" / "guard" / "blind151",
           "hundred-and-fifty-third round": HERE / "data" / "guard" / "blind153",
           "hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind154",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",

@@ -1350,7 +1350,14 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
              "Eilat-Shalom-85"),
             ("<interface>\n  <community>lvxajycu-ro-3080</community>\n</interface>",
              "lvxajycu-ro-3080"),
-            ("שלחתי לו את הסיסמה הזמנית Negev#7532 בוואטסאפ", "Negev#7532")):
+            ("שלחתי לו את הסיסמה הזמנית Negev#7532 בוואטסאפ", "Negev#7532"),
+            # round 151
+            ('tibber:\n  access_token: " P341_Kzdpfeq5IkEuqkGeDIjR8TtNl0SNeXsg3cglLi"\n',
+             "P341_Kzdpfeq5IkEuqkGeDIjR8TtNl0SNeXsg3cglLi"),
+            ("Kennzeichen\tFahrer\tTracking-Login\tPasswort\nRO-DS 411\tSepp M.\tro-ds-411\t"
+             "siehe KeePass\nRO-DS 418\tLukas H.\tro-ds-418\tJonas.2014!\n", "Jonas.2014!"),
+            ('gebruiker "werkvoorbereiding", wachtwoord kaas-falcon-apfel67-zadel (Fleur zet het',
+             "kaas-falcon-apfel67-zadel")):
         assert secrets_in(text) == [value], text
     for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",
                  "Şifre: danışma bankosundan günlük olarak alınır (her gün değişir)",

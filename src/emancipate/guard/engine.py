@@ -327,7 +327,9 @@ def wordish(v: str) -> bool:
             and (known >= 2 or covered >= 0.8 * letters))
 
 
-_PASSPHRASE = re.compile(r"[a-zà-ÿ]{3,12}(?:([-.])[a-zà-ÿ]{3,12})(?:\1[a-zà-ÿ]{3,12}){2,6}\d{0,4}")
+# (a number may end any word: `kaas-falcon-apfel67-zadel`)
+_PASSPHRASE = re.compile(
+    r"[a-zà-ÿ]{3,12}\d{0,4}(?:([-.])[a-zà-ÿ]{3,12}\d{0,4})(?:\1[a-zà-ÿ]{3,12}\d{0,4}){2,6}")
 
 
 def passphrase(v: str) -> bool:

@@ -325,7 +325,8 @@ _CODE_JOINT = re.compile(r"[)\]}]\.[A-Za-z_]|\)\(|\(\)|\)\{|[(\[{]$")
 # a quote (`'"+pw+"'` joins strings; see `_joined`). The operator may also be a default after the
 # variable is read (`os.getenv("DB_PASSWORD") or "…"`, `getenv('…') ?: '…'`, Ruby's
 # `ENV.fetch("…") { "…" }`) or a template's default filter (`.Values.password | default "…"`);
-# the quotes may be tripled (TOML's and Python's `"""…"""`).
+# the quotes may be tripled (TOML's and Python's `"""…"""`), and a blank pasted inside them
+# is not the value's (`access_token: " P341_…"`, `auth_token = "7255…f96 "`).
 _QUOTED_HEAD = (
     # (an aside in brackets after the name: `Master-Passwort (Passphrase, Leerzeichen
     # gehören dazu!): "…"`)
@@ -349,7 +350,8 @@ _QUOTED_HEAD = (
            \([ \t]{0,4})?""")
 _QUOTE_REACH = 320
 _QUOTED = re.compile(_QUOTED_HEAD + r"""
-    (?P<q>\\?["'`])(?:(?P=q){2})?(?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)[ \t]?(?P=q)""",
+    (?P<q>\\?["'`])(?:(?P=q){2})?[ \t]?
+    (?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)[ \t]?(?P=q)""",
     re.X)
 # The same in guillemets or typographic quotes, as prose writes them (`la passphrase est
 # «fennel mosaic marble»`, `password “…”`, Hungarian and German `„…”`, `„…“`): a phrase in
@@ -1219,8 +1221,9 @@ def _column(text: str, pos: int, out: list[Hit], token: bool = False) -> int:
             # guests | printed on keycard sleeve |`)
             line = end + 1
             continue
-        if _COLUMN_WORD.search(cell) and "1password" not in cell.lower() and _is_header(
-                row, sep):  # (not `see 1Password`: the password manager's name)
+        if _COLUMN_WORD.search(cell) and "1password" not in cell.lower() and not _no_value(
+                cell) and _is_header(row, sep):  # (not `see 1Password`, `siehe KeePass`: where
+            # the password is kept)
             return rows  # another header (`user3,password`): its own keyword reads on from here
         v = cell.strip().strip("\"'")
         if v and " " not in v and not _no_value(cell) and (
