@@ -1357,7 +1357,25 @@ def test_what_session_25s_rounds_found_missing_is_read() -> None:
             ("Kennzeichen\tFahrer\tTracking-Login\tPasswort\nRO-DS 411\tSepp M.\tro-ds-411\t"
              "siehe KeePass\nRO-DS 418\tLukas H.\tro-ds-418\tJonas.2014!\n", "Jonas.2014!"),
             ('gebruiker "werkvoorbereiding", wachtwoord kaas-falcon-apfel67-zadel (Fleur zet het',
-             "kaas-falcon-apfel67-zadel")):
+             "kaas-falcon-apfel67-zadel"),
+            # the held-out rounds 133 to 155, tuned on after their one scan
+            ("$ aws configure set aws_secret_access_key LXJBKaareTkVK7JPCP00V2A7Bf6kvVfVszqgfNV6 "
+             "--profile imaging", "LXJBKaareTkVK7JPCP00V2A7Bf6kvVfVszqgfNV6"),
+            ("const client = twilio(process.env.TWILIO_ACCOUNT_SID, "
+             "'8945ea673d3316586ef65550017c7365');", "8945ea673d3316586ef65550017c7365"),
+            ('SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", '
+             '"dj=1*iciqmi1en(8-ke&0uk^b#0h@*+^g)%bj5%4%v=g5x6ua&")',
+             "dj=1*iciqmi1en(8-ke&0uk^b#0h@*+^g)%bj5%4%v=g5x6ua&"),
+            ("  SNMP v2c enabled\n  community (RO): us8mzu6pstgm\n  trap host: 10.99.0.5",
+             "us8mzu6pstgm"),
+            ("Kirjauduin GitHubiin palautuskoodilla 526d2-bee8c mutta se sanoo", "526d2-bee8c"),
+            ("telpa B-012, durvju kods 404936 un pēc tam jāpiespiež #.", "404936"),
+            ("I-Wi-Fi igama layo lithi JIRANI-DBN-STAFF, iphasiwedi ithi SharksUbuntu6084. "
+             "Ningayiniki", "SharksUbuntu6084"),
+            ("lozinka je promijenjena i sada glasi Kolosijek7Lampa# — zapisati u KeePass",
+             "Kolosijek7Lampa#"),
+            ("Sustav\tKorisnik\tLozinka\tNapomena\nUPS dvorana\tadmin\tvidi KeePass\tAPC\n"
+             "Satni sustav\troot\t1qaz2wsx!QAZ\tMobatime\n", "1qaz2wsx!QAZ")):
         assert secrets_in(text) == [value], text
     for text in ("Initialpasswort: wird per SMS zugestellt\nUnterschrift: ____",
                  "Şifre: danışma bankosundan günlük olarak alınır (her gün değişir)",

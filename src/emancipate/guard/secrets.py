@@ -101,6 +101,7 @@ _PASSWORD_WORDS = (
     "parol:", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
     "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
+    "kupuhipa", "iphasiwedi", "باسوورد", "الباسوورد",  # (Māori, Zulu, Gulf Arabic's spelling)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
     "പാസ്വേഡ്", "પાસવર્ડ", "ਪਾਸਵਰਡ", "پسورد", "پاسورد", "パスフレーズ",
@@ -228,7 +229,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -280,12 +281,14 @@ _TAIL_HEAD = (
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡៖]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`), Khmer's colon
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
-           |[ \t]{1,8}(?:most|mostantól)(?=[ \t])  # Hungarian needs no copula: `a jelszó most …`
+           |[ \t]{1,8}(?:most|mostantól|இப்போ)(?=[ \t])  # no copula: `a jelszó most …`
+           # (Hungarian; Tamil `password இப்போ …`: now)
            # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
                             |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
                             |হল|គ|se|ta  # (Bengali, Khmer; Haitian Creole, Papiamento)
+                            |ithi|ethi|ezali  # (Zulu, Lingala)
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
@@ -435,6 +438,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa]"
                    # (an administrator's, in Romance languages; Malay `dia`: its)
                    r"|amministratore|administrador|administrateur|dia|הזמנית|הזמני|החדשה"
+                   r"|الجديد|الجديدة"
                    r"|එක|isə)){0,2})"  # (Sinhala's article after the noun: `password එක …`;
                    # Azerbaijani `şifrə isə …`: as for the password)
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
@@ -1251,7 +1255,8 @@ _NO_VALUE = frozenset(("", "-", "—", "–", "n/a", "N/A", "none", "aucun", "ke
                        "SSO", "(SSO)", "sso", "(sso)"))  # (a login by single sign-on)
 # A cell saying where the password is instead of holding it: an aside in brackets (`(in
 # kluis)`, `(ask Despina)`), or `see …`, `via …`, `ask …`, `in …` (`see KeePass`, `via SSO`)
-_POINTER = re.compile(r"\(.*\)|(?i:see|via|ask|in|zie|siehe|voir|ver|vedi|im|dans|fråga|spør)\s.*")
+_POINTER = re.compile(r"\(.*\)|(?i:see|via|ask|in|zie|siehe|voir|ver|vedi|im|dans|fråga|spør"
+                      r"|vidi|se)\s.*")
 
 
 def _no_value(cell: str) -> bool:
