@@ -200,7 +200,7 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (161, 3), "third round"
                 "personal, twentieth round": (121, 8), "personal, twenty-first round": (104, 1),
                 "personal, twenty-second round": (151, 2),
                 "personal, twenty-third round": (124, 6),
-                "personal, twenty-fourth round": (129, 5),
+                "personal, twenty-fourth round": (130, 5),
                 "personal, twenty-fifth round": (119, 1), "personal, twenty-sixth round": (131, 1),
                 "personal, twenty-seventh round": (113, 3),
                 "personal, twenty-eighth round": (145, 7),
@@ -261,7 +261,7 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (161, 3), "third round"
                 "personal, hundred-and-twenty-first round": (129, 4),
                 "personal, hundred-and-twenty-second round": (114, 4),
                 "personal, hundred-and-twenty-fourth round": (130, 5),
-                "personal, hundred-and-twenty-sixth round": (126, 4),
+                "personal, hundred-and-twenty-sixth round": (128, 4),
                 "personal, hundred-and-twenty-seventh round": (129, 8),
                 "personal, hundred-and-twenty-ninth round": (127, 6),
                 "personal, hundred-and-thirtieth round": (126, 6),
@@ -301,13 +301,13 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (161, 3), "third round"
                 "personal, hundred-and-thirty-first round": (132, 6),
                 "personal, hundred-and-thirty-third round": (128, 5),
                 "personal, hundred-and-thirty-sixth round": (128, 5),
-                "personal, hundred-and-thirty-ninth round": (117, 8),
-                "personal, hundred-and-forty-first round": (127, 6),
+                "personal, hundred-and-thirty-ninth round": (122, 8),
+                "personal, hundred-and-forty-first round": (128, 6),
                 "personal, hundred-and-forty-fourth round": (119, 6),
                 "personal, hundred-and-forty-seventh round": (126, 6),
-                "personal, hundred-and-forty-ninth round": (131, 6),
-                "personal, hundred-and-fifty-second round": (128, 5),
-                "personal, hundred-and-fifty-fifth round": (116, 5)}
+                "personal, hundred-and-forty-ninth round": (134, 6),
+                "personal, hundred-and-fifty-second round": (130, 5),
+                "personal, hundred-and-fifty-fifth round": (120, 5)}
 
 
 def test_the_guard_meets_the_regression_floors_on_the_blind_probes() -> None:

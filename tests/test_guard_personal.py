@@ -894,7 +894,12 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
             ("Pwede siya tawagan sa 0935 883 9687 bisan unsang orasa.",
              [("phone", "0935 883 9687")]),
             ("Pak Joko – 085655224170\nMbak Rini – +62 815-9889-4685\n",
-             [("phone", "085655224170"), ("phone", "+62 815-9889-4685")])):
+             [("phone", "085655224170"), ("phone", "+62 815-9889-4685")]),
+            # a named country's short numbers, named as phones (Fiji's seven digits)
+            ("Phone: 710 4818\nRoster: +679 758 9597\n",
+             [("phone", "710 4818"), ("phone", "+679 758 9597")]),
+            ("Potni list št.: PC9456926", [("passport", "PC9456926")]),
+            ("Št. vozniškega dovoljenja: 18571196 (kat. B)", [("driving_licence", "18571196")])):
         assert personal(guard, text) == found, text
     # the countries a text names (an international number's code, an IBAN's, an e-mail's
     # country domain) have their national numbers read as the operator's regions' are;
@@ -908,6 +913,9 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
                  "Switchboard: +34 961 20 48 00\nOrders line: 902 10 33 44\n"):
         assert ("phone", "4 812 000 000") not in personal(guard, text)
         assert ("phone", "902 10 33 44") not in personal(guard, text)
+    # a named country's short number with no phone word is no phone
+    assert personal(guard, "build 710 4818 of the app; the depot is +679 758 9597") == [
+        ("phone", "+679 758 9597")]
     # a first row of data is no header; numbers with no phone word stay unread
     for text in ("Bestellnr. 135998068793 | Eingang 04.11.2024 | 2 Artikel\n"
                  "Bestellnr. 465712696423 | Eingang 29.10.2024 | 1 Artikel\n",

@@ -717,7 +717,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "llamen al",
     # mobile and call me in Galician, Basque, Catalan; phone in Khmer, Lao, Lithuanian
     "móbil", "mugikor", "truqueu", "truca'm", "trucar al", "ទូរស័ព្ទ", "ເບີໂທ", "ໂທລະສັບ",
-    "telefonas", "tawagan", "nomer hp", "contact ko")  # (Cebuano: call; Javanese, Taglish)
+    "telefonas", "tawagan", "nomer hp", "contact ko",  # (Cebuano: call; Javanese, Taglish)
+    "sími", "farsími", "talevoni")  # (Icelandic, Faroese: phone, mobile; Fijian)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -973,6 +974,12 @@ class NumberClassifier:
                     and len(set(_NONDIGIT.findall(s[1:].translate(_PARENS))) - {" "}) <= 1
                     and _international_possible(international))
         if not 8 <= len(digits) <= 12:
+            if 6 <= len(digits) <= 7 and work.regions and text and " " in s.strip("()"):
+                # a named country's short numbers (Iceland's, Fiji's `723 5503`, Greenland's
+                # `58 78 67`), written in groups, where a phone word or column names them
+                return _phone_named(text, start, start + len(s)) and any(
+                    region[1] == "any" and self._national(region, s, digits, work)
+                    for region in work.regions)
             return (12 < len(digits) <= 15 and bool(text)
                     and _phone_named(text, start, start + len(s))
                     and _bare_international(s, digits, work))
@@ -1073,6 +1080,9 @@ class NumberClassifier:
         if dots == 3 and "ipv4" in en and _IPV4.fullmatch(s):
             return self._ipv4(text, start, s, work)
         if nd < 8 or _DATE.match(s):
+            if (nd >= 6 and work.regions and "phone" in en and not _DATE.match(s)
+                    and self.phone(s, digits, work, text, start)):
+                return None if _named_not_phone(text, start) else "phone"
             return None  # decimals, dates, versions, short numbers
         if nd == 9:
             return self._nine(text, start, s, digits, work)
@@ -1430,7 +1440,8 @@ _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅�
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
                    "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট", "លិខិតឆ្លងដែន",
-                   "ໜັງສືຜ່ານແດນ", "pasnummer",
+                   "ໜັງສືຜ່ານແດນ", "pasnummer", "pass nr", "pass-nr", "pas nr", "pase nr",
+                   "potni list", "vegabréf", "uruwhenua",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
 _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1441,11 +1452,13 @@ _LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", 
                   "vodičský preukaz", "prawa jazdy", "permiso de conducción", "carné de conducción",
                   "ajokortti", "körkort", "kørekort", "førerkort", "jogosítvány",
                   "sürücü belgesi", "permis de conducere", "permisul de conducere",
-                  "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim", "gplx")
+                  "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim", "gplx",
+                  "vozniškega dovoljenja", "vozniško dovoljenje", "vozačke dozvole",
+                  "vozačka dozvola", "laiseni ni draiva", "ड्राइविंग लाइसेंस")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
-                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
