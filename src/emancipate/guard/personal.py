@@ -458,23 +458,35 @@ def _separator(line: str) -> str:
             else "," if line.count(",") >= 3 else "")
 
 
+def _table_row(text: str, pos: int) -> tuple[int, int, str] | None:
+    """The row around `pos` (start, end) and its cells' separator (empty for none)."""
+    line = _line_at(text, pos)
+    if line is None:
+        return None
+    start, end = line
+    return start, end, _separator(text[start:end])
+
+
+def _start_above(text: str, start: int) -> int:
+    """Where the line above the one starting at `start` (> 0) starts, looking back
+    `_ROW_CHARS` characters at most (0 past that: the caller tells the two apart)."""
+    return text.rfind("\n", max(0, start - 1 - _ROW_CHARS), start - 1) + 1
+
+
 def column_header(text: str, pos: int) -> str:
     """The first row's cell (lower case) of the column `pos` stands in, in a table of tabs
     or pipes whose rows run unbroken from that first row to `pos`'s; empty elsewhere, in
     the first row itself and where that cell holds data (four digits)."""
-    line = _line_at(text, pos)
-    if line is None:
+    here = _table_row(text, pos)
+    if here is None or not here[2]:
         return ""
-    start, end = line
-    sep = _separator(text[start:end])
-    if not sep:
-        return ""
+    start, end, sep = here
     top = start
     commas = text.count(",", start, end) if sep == "," else 0
     for _ in range(_TABLE_ROWS):
         if top == 0:
             break
-        above = text.rfind("\n", max(0, top - 1 - _ROW_CHARS), top - 1) + 1
+        above = _start_above(text, top)
         if (above == 0 and top - 1 > _ROW_CHARS) or text.find(sep, above, top - 1) == -1 or (
                 commas and text.count(",", above, top - 1) != commas):
             break  # (a CSV's rows hold as many commas as its header)
@@ -516,17 +528,15 @@ def column_cells(text: str, pos: int) -> Iterator[tuple[int, int]]:
     """The spans of the cells below the header cell at `pos` (the rows that follow it while
     they hold its separator), each stripped of blanks; none unless `pos`'s row is the
     table's first."""
-    line = _line_at(text, pos)
-    if line is None:
+    here = _table_row(text, pos)
+    if here is None:
         return
-    start, end = line
-    sep = _separator(text[start:end])
+    start, end, sep = here
     if not sep:
         if len(_ALIGNED.findall(text, start, end)) >= 2:
             yield from _aligned_cells(text, pos - start, end + 1)
         return
-    if start > 0 and text.find(
-            sep, text.rfind("\n", max(0, start - 1 - _ROW_CHARS), start - 1) + 1, start - 1) != -1:
+    if start > 0 and text.find(sep, _start_above(text, start), start - 1) != -1:
         return  # (a row under another: not the header)
     column = text.count(sep, start, pos)
     row = end + 1
@@ -625,15 +635,29 @@ def _international_valid(digits: str) -> bool:
     return 8 <= len(digits) <= 15 and _after_calling_code(digits, _valid_for_code)
 
 
-def _after_calling_code(digits: str, test: Callable[[int, str], bool]) -> bool:
-    """`test` on the calling code that starts `digits` (the codes are a prefix-free set) and
-    the national number after it, maybe after a written trunk `(0)`."""
+# calling code -> its main region (a code has number types exactly when it is listed here)
+_MAIN_REGION = {code: regions[0] for code, regions
+                in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if regions}
+
+
+def _calling_code(digits: str) -> tuple[int, str] | None:
+    """The calling code that `digits` (after `+`) starts with and the national number after
+    it (the codes are a prefix-free set)."""
     for k in (1, 2, 3):
         country_code = int(digits[:k])
-        if _country_types(country_code):
-            rest = digits[k:]
-            return test(country_code, rest) or (rest[0] == "0" and test(country_code, rest[1:]))
-    return False
+        if country_code in _MAIN_REGION:
+            return country_code, digits[k:]
+    return None
+
+
+def _after_calling_code(digits: str, test: Callable[[int, str], bool]) -> bool:
+    """`test` on the calling code that starts `digits` and the national number after it,
+    maybe after a written trunk `(0)`."""
+    split = _calling_code(digits)
+    if split is None:
+        return False
+    country_code, rest = split
+    return test(country_code, rest) or (rest[0] == "0" and test(country_code, rest[1:]))
 
 
 # A business's line, not a person's: toll-free numbers (`0800 7 23 45 67`, `1-800-…`,
@@ -882,20 +906,10 @@ _PLUS_CODE = re.compile(r"\+[ \t]?\(?(\d{1,3})\)?[ \t.-]?\d[\d \t.()-]{5,}")
 # country domains that name no country (`.io`, `.co`, `.me`, `.tv`, `.ai`: used the world over)
 _GENERIC_CC_DOMAINS = frozenset(("IO", "CO", "ME", "TV", "AI", "LY", "FM", "GG", "TO", "CC",
                                  "WS", "SH", "AC", "GL", "AM", "VC", "SO", "ST", "NU", "TK"))
-_MAIN_REGION = {code: regions[0] for code, regions
-                in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if regions}
 _REGION_CODES = {region: meta_code for meta_code, regions
                  in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() for region in regions
                  if region != "001" and region not in _GENERIC_CC_DOMAINS}
 _REGION_CODES["UK"] = 44  # (the domain `.uk`, the region `GB`)
-
-
-def _calling_code(digits: str) -> int | None:
-    """The calling code that `digits` (after `+`) starts with (the codes are prefix-free)."""
-    for n in (1, 2, 3):
-        if int(digits[:n]) in _MAIN_REGION:
-            return int(digits[:n])
-    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -943,9 +957,9 @@ class NumberClassifier:
         codes: dict[int, None] = {}
         if "+" in text:
             for m in _PLUS_CODE.finditer(text):
-                code = _calling_code(m.group(1))
-                if code is not None:
-                    codes[code] = None
+                split = _calling_code(m.group(1))
+                if split is not None:
+                    codes[split[0]] = None
         names = [text[s:s + 2].upper() for s, _, kind in found if kind == "iban"]
         names += [text[text.rfind(".", s, e) + 1:e].upper() for s, e, _ in emails]
         for name in names:
@@ -1079,8 +1093,9 @@ class NumberClassifier:
         dots = s.count(".")
         if dots == 3 and "ipv4" in en and _IPV4.fullmatch(s):
             return self._ipv4(text, start, s, work)
-        if nd < 8 or _DATE.match(s):
-            if (nd >= 6 and work.regions and "phone" in en and not _DATE.match(s)
+        date = _DATE.match(s)
+        if nd < 8 or date:
+            if (nd >= 6 and not date and work.regions and "phone" in en
                     and self.phone(s, digits, work, text, start)):
                 return None if _named_not_phone(text, start) else "phone"
             return None  # decimals, dates, versions, short numbers
