@@ -1077,8 +1077,12 @@ def load_rules(path: Path) -> list[SecretRule]:
     glob = (list(head.get("regexes", ())), [s.lower() for s in head.get("stopwords", ())])
     vocab = vocabulary(data, str(path))
     out = []
+    seen: set[str] = set()
     for table in data.get("rules", ()):
-        rule = rule_from_table(table, str(path), glob, vocab)
+        rule = rule_from_table(table, str(path), glob, vocab)  # (checks the id is a string)
+        if table["id"] in seen:  # tests and `replaces` name a rule by its id
+            raise RuleError(f"{path}, rule {table['id']}: another rule of this file has that id")
+        seen.add(table["id"])
         if rule is not None:
             out.append(rule)
     return out
