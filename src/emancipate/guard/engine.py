@@ -1281,8 +1281,10 @@ def placeholder_token(value: str) -> bool:
 # a token format's prefix: the parts of a value up to its last `-` or `_` (`sk-ant-api03-`)
 _PREFIX_PART = re.compile(r"^.*[-_]")
 # three capitalised words in a row (`ButLooksLike`): what a body written in words holds, and
-# 2% of random 30-character tokens of letters and digits (so `wordish` runs on few of them)
-_THREE_WORDS = re.compile(r"(?:[A-Z][a-z]{2,}){3}")
+# 2% of random 30-character tokens of letters and digits (so `wordish` runs on few of them);
+# written out, not as `(?:[A-Z][a-z]{2,}){3}`, which `re` searches at half the speed (this
+# runs for every token a rule finds)
+_THREE_WORDS = re.compile(r"[A-Z][a-z][a-z]+[A-Z][a-z][a-z]+[A-Z][a-z][a-z]")
 
 
 def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> bool:
