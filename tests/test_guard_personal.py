@@ -921,3 +921,25 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
                  "Bestellnr. 465712696423 | Eingang 29.10.2024 | 1 Artikel\n",
                  "order 8801733729819 shipped", "see icon@2x.md and README@v2.md"):
         assert personal(guard, text) == [], text
+
+
+def test_session_26s_countries_named_by_their_language_and_polish_accounts(guard: Guard) -> None:
+    """Session 26: a text in a language one country alone writes (`ł`, `ř`, Hangul) is read
+    with that country's mobile numbers in mind, written in groups, outside a table's
+    unnamed columns; its hotlines, registry numbers and amounts stay unread. Poland's
+    account numbers as Poles write them (the IBAN's digits without `PL`) are IBANs."""
+    for text, found in (
+            ("Paweł Dudek – małopolska – 601 300 003", [("phone", "601 300 003")]),
+            ("prohlídka vozidla, p. Vlček, Olomouc, volat předem na 737 716 529",
+             [("phone", "737 716 529")]),
+            ("급하면 제 개인 번호 010-7112-1478 로 전화 주세요.", [("phone", "010-7112-1478")]),
+            ("Dzień dobry, REGON 660991082, NIP 5885953815", []),  # not in groups
+            ("Infolinia dla klientów (pon.–pt.): 22 555 01 90", []),  # Warsaw's landline
+            ("Rok | Szkody | Wypłaty\n2022 | 15 117 | 701 302 118\n2023 | 16 004 | 790 118 440\n",
+             []),  # amounts in a column no phone word names
+            ("Order ref. 601 300 003 shipped", []),  # English names no country
+            ("proszę o przelanie na moje konto: 18 1029 4305 4032 4240 1813 1277 (PKO BP).",
+             [("iban", "18 1029 4305 4032 4240 1813 1277")]),
+            ("konto: 18 1029 4305 4032 4240 1813 1278", []),  # mod 97 fails
+            ('value "HU05 1162 5391 9009 0608 0000 0000" is not a valid IBAN', [])):
+        assert personal(guard, text) == found, text

@@ -171,6 +171,8 @@ class ScanWork:
     # the countries the text itself names (`NumberClassifier.regions_named`), whose national
     # formats are read as the operator's `phone_regions` are
     regions: tuple[tuple[str, str, frozenset[int], int], ...] = ()
+    # the country its language names (`_spoken_mobile`): calling code, trunk `0` or not
+    spoken: tuple[int, bool] | None = None
 
     @classmethod
     def for_text(cls, text: str) -> ScanWork:
@@ -910,6 +912,46 @@ _REGION_CODES = {region: meta_code for meta_code, regions
                  in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() for region in regions
                  if region != "001" and region not in _GENERIC_CC_DOMAINS}
 _REGION_CODES["UK"] = 44  # (the domain `.uk`, the region `GB`)
+# Letters that one country's language alone writes, and scripts one country alone uses: a
+# text in that language is read with its country's mobile numbers in mind (`Paweł Dudek –
+# 601 300 003`, `제 개인 번호 010-7112-1478`; `ScanWork.spoken`). Letters several languages
+# share (`ä`, `ø`, `ñ`, Arabic, Cyrillic's common ones, Chinese) name none.
+_LANGUAGE_LETTERS = {"PL": "łŁśŚźŹżŻ", "CZ": "řŘůŮ", "SK": "ľĽĺĹŕŔ", "HU": "őŐűŰ",
+                     "RO": "șȘțȚ", "TR": "ğĞı", "AZ": "əƏ", "VN": "ưƯơƠ", "LV": "ņŅļĻķĶģĢ",
+                     "LT": "ėĖųŲįĮ", "IS": "þÞ", "UA": "їЇєЄґҐ", "BY": "ўЎ", "KZ": "ұҰқҚ",
+                     "RS": "ђЂћЋ", "MK": "ѓЃќЌѕЅ"}
+_LANGUAGE_SCRIPTS = {"KR": "\uac00-\ud7a3", "JP": "\u3040-\u30ff", "TH": "\u0e00-\u0e7f",
+                     "GR": "\u0370-\u03ff", "IL": "\u0590-\u05ff", "GE": "\u10a0-\u10ff",
+                     "AM": "\u0531-\u058a", "LK": "\u0d80-\u0dff", "KH": "\u1780-\u17ff",
+                     "LA": "\u0e80-\u0eff", "MM": "\u1000-\u109f", "ET": "\u1200-\u137f",
+                     "IN": "\u0a00-\u0aff\u0b00-\u0b7f\u0c00-\u0d7f"}
+_LANGUAGE_MARK = re.compile("[" + "".join(_LANGUAGE_LETTERS.values())
+                            + "".join(_LANGUAGE_SCRIPTS.values()) + "]")
+_LETTER_REGION = {c: region for region, letters in _LANGUAGE_LETTERS.items() for c in letters}
+_SCRIPT_REGIONS = tuple((re.compile("[" + ranges + "]"), region)
+                        for region, ranges in _LANGUAGE_SCRIPTS.items())
+
+
+def _language_region(text: str) -> str | None:
+    """The country the first letter of `_LANGUAGE_LETTERS` or `_LANGUAGE_SCRIPTS` in `text`
+    names (one search; none in an ASCII text)."""
+    m = None if text.isascii() else _LANGUAGE_MARK.search(text)
+    if m is None:
+        return None
+    c = m.group()
+    return _LETTER_REGION.get(c) or next(r for p, r in _SCRIPT_REGIONS if p.match(c))
+
+
+def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str) -> bool:
+    """`s` is a mobile number of the country a text's language names (`_language_region`;
+    its calling code, and whether its numbers are written after a trunk `0`), written in
+    groups as people write phone numbers: only mobiles, since the same text's company
+    switchboards, hotlines and registry numbers (`Infolinia: 22 555 01 90`, `REGON
+    660991082`) are its fixed and special numbers."""
+    code, zero = spoken
+    if s.isdigit() or (zero and digits[0] != "0"):
+        return False
+    return _mobile_for_code(code, digits[1:] if zero else digits)
 
 
 @functools.lru_cache(maxsize=64)
@@ -970,6 +1012,16 @@ class NumberClassifier:
                if code not in self._codes and code != 1][:_NAMED_REGIONS]
         return tuple(entry for entry in out if entry is not None)
 
+    def spoken(self, text: str, named: tuple[tuple[str, str, frozenset[int], int], ...]
+               ) -> tuple[int, bool] | None:
+        """The country `text`'s language names (`_language_region`), unless the operator's
+        regions or the text's own named ones already read its numbers."""
+        region = _language_region(text)
+        entry = None if region is None else _region_entry(region)
+        if entry is None or entry[3] in self._codes or any(r[3] == entry[3] for r in named):
+            return None
+        return entry[3], entry[1] == "zero"
+
     def phone(self, s: str, digits: str, work: ScanWork, text: str = "", start: int = 0
               ) -> bool:
         if work.exhausted or s.endswith("-0"):
@@ -1025,6 +1077,11 @@ class NumberClassifier:
                     named = bool(text) and _phone_named(text, start, start + len(s))
                 if not named or _context(text, start, _BUSINESS_LINE_WORDS, 40):
                     return False
+        if work.spoken is not None and work.validated(_spoken_mobile(work.spoken, s, digits)):
+            row = _table_row(text, start) if text else None
+            if row is None or row[2] not in ("\t", "|") or _phone_named(text, start,
+                                                                     start + len(s)):
+                return True  # (a table's cells are its column's: amounts, unless it is named)
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
         if named is None:
@@ -1432,6 +1489,19 @@ def _ibans(text: str, shape: bytes, enabled: frozenset[str], work: ScanWork,
         i = shape.find(b"AA00", nxt)
 
 
+# Poland's account number as Poles write it (NRB): the IBAN's 26 digits without `PL`, in the
+# IBAN's groups (`18 1029 4305 4032 4240 1813 1277`); mod 97 with `PL` put back
+_NRB = re.compile(r"(?<!\w)(?<!\d )\d\d(?: \d{4}){6}(?! ?\d)")
+_PL = "PL".translate(_IBAN_DIGITS)
+
+
+def _polish_accounts(text: str, work: ScanWork, out: list[Hit]) -> None:
+    for m in _NRB.finditer(text):
+        digits = m.group().replace(" ", "")
+        if work.validated(int(digits[2:] + _PL + digits[:2]) % 97 == 1):
+            out.append((m.start(), m.end(), "iban"))
+
+
 def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> None:
     i = text.find("FR ")
     while i != -1:
@@ -1736,6 +1806,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     found: list[Hit] = []
     if "iban" in en or "fr_vat" in en:
         _ibans(text, shape, en, work, found)
+    if "iban" in en and b"00 0000 0000 0000 0000 0000 0000" in shape:
+        _polish_accounts(text, work, found)
     if "fr_vat" in en and "FR " in text:
         _fr_vat_spaced(text, shape, work, found)
     if "fr_nir" in en and ("2A" in text or "2B" in text):
@@ -1753,6 +1825,7 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])
+            work.spoken = clf.spoken(text, work.regions)
         taken = bytearray(len(text))
         for s, e, _ in found:
             taken[s:e] = b"\x01" * (e - s)
