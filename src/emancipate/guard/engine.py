@@ -189,10 +189,11 @@ def ec_public_point(v: str) -> bool:
     return len(raw) == 65 and raw[0] == 4
 
 
-# Three or more parts joined by `-`, `_` or `.`, each letters then digits, or a number: a
-# name (`id-Gost28147-89-None-KeyMeshing`), not a token (`7SWa-Fo1_hsC6oov…`). (Each part
-# is read once: no nested repetition to backtrack through.)
-_JOINED_NAME = re.compile(r"(?:[A-Za-z]+[0-9]*|[0-9]+)(?:[-_.](?:[A-Za-z]+[0-9]*|[0-9]+)){2,}")
+# Three or more parts joined by `-`, `_`, `.` or `/`, each letters then digits, or a number:
+# a name (`id-Gost28147-89-None-KeyMeshing`, a branch `fix/CLM-2211-double-payout`), not a
+# token (`7SWa-Fo1_hsC6oov…`). (Each part is read once: no nested repetition to backtrack
+# through.)
+_JOINED_NAME = re.compile(r"(?:[A-Za-z]+[0-9]*|[0-9]+)(?:[-_./](?:[A-Za-z]+[0-9]*|[0-9]+)){2,}")
 
 
 def random_token(v: str, min_length: int = 24) -> bool:
@@ -1240,6 +1241,7 @@ for _word in (*_TEMPLATE_WORDS, *_ORDERED, *(w[::-1] for w in _ORDERED), *_MASKS
     _PLACEHOLDER_PARTS.add_word(_word, "word")  # (a mask is also a run: it wins)
 _PLACEHOLDER_PARTS.make_automaton()
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})
+_MASK_CHARS = "*•●"
 
 
 # Hex digits hold 4 bits at most: a random hex secret falls under 3.5 bits 18% of the time
@@ -1291,6 +1293,8 @@ def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> boo
     """Whether a candidate `value` is let through; `window[s0:e0]` is the whole match."""
     if rule.detector not in _FREE_FORM and placeholder_token(value):
         return True
+    if not value.strip(_MASK_CHARS):
+        return True  # `password=********` in a log: the value was masked (any rule's)
     if value.startswith("eyJ") and public_jwt(value):
         return True  # Supabase's `anon` key, jwt.io's sample: whatever rule read it
     if rule.entropy and below_entropy(value, rule.entropy) and entropy(value) < entropy_floor(

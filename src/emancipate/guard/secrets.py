@@ -61,7 +61,7 @@ _PASSWORD_WORDS = (
     "الرقم السري", "رقم سري", "الرقم السرى",  # (Gulf Arabic: the secret number, a password)
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
-    "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
+    "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "құпиясөз", "нууц үг",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
@@ -162,6 +162,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     # a payment gateway's HMAC key named a salt (JazzCash's `$integritySalt = "…"`)
     "integritysalt": "password", "integrity_salt": "password",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
+    "api 키": "apikey", "api키": "apikey",  # Korean (`REST API 키: …`)
     "appkey": "apikey", "app_key": "apikey", "app-key": "apikey", "totp": "apikey",
     **dict.fromkeys((f"{w}{sep}{n}" for w in ("recovery", "backup") for n in ("code", "key")
                      for sep in ("_", "-", " ", "")), "apikey"),
@@ -992,6 +993,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     strict = False  # a call argument or a bare word: only a value that cannot be a name
     if m is None:
         m = _TAIL.match(text, pos)
+        if m is None and text[pos:pos + 1] == "=" and text[_name_start(text, pos) - 1:pos][:1] in (
+                "?", "&") and (amp := text.find("&", pos)) != -1:
+            m = _TAIL.match(text, pos, amp)  # a query string's value ends at the next
+            # parameter, whatever that holds (`?wstoken=…&values[0]=…`)
         if m is not None and (". " in m.group("mid")
                               or ("(" in m.group("mid") and kind != "password"
                                   and not _ENCODING_ASIDE.search(m.group("mid")))):
