@@ -61,7 +61,8 @@ _PASSWORD_WORDS = (
     "الرقم السري", "رقم سري", "الرقم السرى",  # (Gulf Arabic: the secret number, a password)
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
-    "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "құпиясөз", "нууц үг",
+    "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
+    "құпиясөз",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
