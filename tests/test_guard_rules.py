@@ -1405,3 +1405,36 @@ def test_a_secret_key_in_one_case_is_told_from_words() -> None:
     for name in ("ubuntu2204lts20240115build3", "project2024q3budget10final",
                  "application_json_content_type_header", "9f86d081884c7d659a2feaa0c55ad015"):
         assert not random_one_case(name), name
+
+
+def test_what_session_26s_rounds_found_missing_is_read() -> None:
+    """Session 26 (rounds 156, 158, 159, 161, 162): a code named with what it opens in more
+    languages and an aside in brackets before its colon; a code after `of 6 digits`; an
+    alarm said to be a number; recovery codes in Arabic and Portuguese, and GitHub's a few
+    lines after their name; Korean's `API 키`; Kazakh's password; a query string's value
+    before a parameter holding brackets. No longer reported: a masked value of any rule, a
+    shadow file's locked account, a branch name joined by slashes."""
+    for text, value in (
+            ("- kód na alarm (Jablotron, zadná vrátnica): 2633# – po odchode zapnúť", "2633"),
+            ("- رمز الخزنة بمكتب المحاسبة (فرع عبدون): 198240\n- الرواتب", "198240"),
+            ("Kassadakı pul seyfdədir, seyfin kodu 90389. Sürücülərə kart ver", "90389"),
+            ("・小口現金の金庫は経理室の奥、ダイヤル番号は 82-73-30（右・左・右）", "82-73-30"),
+            ("2. 倉庫保險箱密碼已於 12/1 更換，新密碼 447498，只有課長以上知道", "447498"),
+            ("ele pede o código de acesso de 6 dígitos, o meu é 205775 mas diz bloqueado",
+             "205775"),
+            ("Ele disse que o alarme é 5357 e depois carrego em OFF.", "5357"),
+            ("هو معاه كود الاسترداد ده: 5259 4093 ومش فاهم يكتبه فين", "5259 4093"),
+            ("Tinha guardado um código de recuperação num post-it: PPEB-4BSS . Onde", "PPEB-4BSS"),
+            ("Marta: use one of your recovery codes\nPiotr: they're in my drawer\nMarta: ok, try "
+             "e6c9c-20f37 — that one's unused", "e6c9c-20f37"),
+            ("REST API 키: c7a21f33a8e8546cac6bded39d1bd297\n", "c7a21f33a8e8546cac6bded39d1bd297"),
+            ("Wi-Fi желісі: TP-Kalamkas-Staff\nҚұпиясөз: Kalamkas2025staff\n", "Kalamkas2025staff"),
+            ("https://learn.example.com/webservice/rest/server.php?wstoken=04cde4c3e7ac35a6888e2290"
+             "57420c93&wsfunction=core_user_get_users_by_field&values[0]=a",
+             "04cde4c3e7ac35a6888e229057420c93")):
+        assert value in secrets_in(text), text
+    assert secrets_in("Connecting to jdbc:sqlserver://10.50.2.31:1433;databaseName=EAP;"
+                      "user=eap_svc;password=********") == []
+    assert secrets_in("can these accounts log in with a password? cut from /etc/shadow:\n\n"
+                      "root:*:19654:0:99999:7:::\n") == []
+    assert secrets_in("7a35a51 (HEAD -> develop) Merge branch 'fix/CLM-2211-double-payout'") == []

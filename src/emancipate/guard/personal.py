@@ -480,9 +480,11 @@ def column_header(text: str, pos: int) -> str:
     or pipes whose rows run unbroken from that first row to `pos`'s; empty elsewhere, in
     the first row itself and where that cell holds data (four digits)."""
     here = _table_row(text, pos)
-    if here is None or not here[2]:
+    if here is None:
         return ""
     start, end, sep = here
+    if not sep:
+        return _aligned_header(text, start, end, pos)
     top = start
     commas = text.count(",", start, end) if sep == "," else 0
     for _ in range(_TABLE_ROWS):
@@ -502,6 +504,39 @@ def column_header(text: str, pos: int) -> str:
 
 
 _DATA_CELL = re.compile(r"\d{4}")
+
+
+def _aligned_header(text: str, start: int, end: int, pos: int) -> str:
+    """`column_header` in columns aligned with blanks (`_ALIGNED`: two gaps of two blanks on
+    every row): the first row's cell that starts where `pos`'s cell starts (or up to two
+    characters before), read to its next gap of two blanks."""
+    if len(_ALIGNED.findall(text, start, end)) < 2:
+        return ""
+    cell = pos
+    while cell > start and not text.startswith("  ", cell - 2) and cell - 1 > start:
+        cell -= 1  # (the cell's own start: `82 647 9734` holds single blanks)
+    column = cell - start
+    top = start
+    for _ in range(_TABLE_ROWS):
+        if top == 0:
+            break
+        above = _start_above(text, top)
+        if (above == 0 and top - 1 > _ROW_CHARS) or len(
+                _ALIGNED.findall(text, above, top - 1)) < 2:
+            break
+        top = above
+    if top == start:
+        return ""
+    row_end = text.find("\n", top)
+    row = text[top:row_end if row_end != -1 else len(text)]
+    a = column
+    while a > 0 and column - a < 2 and row[a - 1:a] not in ("", " "):
+        a -= 1
+    if a >= len(row) or row[a] == " " or (a > 0 and row[a - 1] != " "):
+        return ""
+    b = row.find("  ", a)
+    header = row[a:b if b != -1 else len(row)].strip().lower()
+    return "" if _DATA_CELL.search(header) else header
 
 
 # columns aligned with blanks, as a fixed-width form prints them (`No  Name   Passport   Exp`)
@@ -766,7 +801,7 @@ def _phone_named(text: str, start: int, end: int) -> bool:
         return True
     lo = start - 200 if start > 200 else 0
     if (text.find("\t", lo, start) >= 0 or text.find("|", lo, start) >= 0
-            or text.find(",", lo, start) >= 0):
+            or text.find(",", lo, start) >= 0 or text.find("  ", lo, start) >= 0):
         header = column_header(text, start)  # (a table's column: `휴대폰`, `SĐT`, `Mobile`)
         if header and _has_word(header, _PHONE_CONTEXT):
             return True
@@ -1528,7 +1563,8 @@ _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅�
                    "ໜັງສືຜ່ານແດນ", "pasnummer", "pass nr", "pass-nr", "pas nr", "pase nr",
                    "potni list", "vegabréf", "uruwhenua",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
-_LICENCE_OTHER = ("운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
+_LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução",
+                  "운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
                   "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",
                   "licencia de conducción", "permiso de conducir", "carnet de conducir",
