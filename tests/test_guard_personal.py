@@ -923,11 +923,13 @@ def test_session_25s_tables_calling_codes_and_telecom_numbers(guard: Guard) -> N
         assert personal(guard, text) == [], text
 
 
-def test_session_26s_countries_named_by_their_language_and_polish_accounts(guard: Guard) -> None:
+def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Guard) -> None:
     """Session 26: a text in a language one country alone writes (`ł`, `ř`, Hangul) is read
     with that country's mobile numbers in mind, written in groups, outside a table's
     unnamed columns; its hotlines, registry numbers and amounts stay unread. Poland's
-    account numbers as Poles write them (the IBAN's digits without `PL`) are IBANs."""
+    account numbers as Poles write them (the IBAN's digits without `PL`) are IBANs. A
+    passport's nationality before its number; a named country's eight digits; `(00CC)`;
+    columns aligned with blanks read by their header."""
     for text, found in (
             ("Paweł Dudek – małopolska – 601 300 003", [("phone", "601 300 003")]),
             ("prohlídka vozidla, p. Vlček, Olomouc, volat předem na 737 716 529",
@@ -941,5 +943,19 @@ def test_session_26s_countries_named_by_their_language_and_polish_accounts(guard
             ("proszę o przelanie na moje konto: 18 1029 4305 4032 4240 1813 1277 (PKO BP).",
              [("iban", "18 1029 4305 4032 4240 1813 1277")]),
             ("konto: 18 1029 4305 4032 4240 1813 1278", []),  # mod 97 fails
-            ('value "HU05 1162 5391 9009 0608 0000 0000" is not a valid IBAN', [])):
+            ('value "HU05 1162 5391 9009 0608 0000 0000" is not a valid IBAN', []),
+            # a passport's nationality before its number
+            ("1. Mme Amel Karoui – passeport tunisien Y749080 – chambre double",
+             [("passport", "Y749080")]),
+            ("الموظف سوريش ناير، جواز سفر هندي رقم J9131826، تم نقله",
+             [("passport", "J9131826")]),
+            # a named country's eight digits in groups; a calling code as `(00CC)`
+            ("- المشرف الطبي: د. سميرة +968 9353 7270\n- منسق النقل: يوسف المعمري 7539 1464\n",
+             [("phone", "+968 9353 7270"), ("phone", "7539 1464")]),
+            ("Marcin Duda,marcin.duda@duda-transport.pl,(0048) 524 185 295,fleet",
+             [("email", "marcin.duda@duda-transport.pl"), ("phone", "(0048) 524 185 295")])):
         assert personal(guard, text) == found, text
+    # columns aligned with blanks: a phone column and a licence column read by their header
+    fleet = ("Viatura   Condutor             Carta de condução   Validade    Telemóvel\n"
+             "AA-12-BX  Rodrigo Nunes        SE-675477 1        14/08/2025  915 043 211\n")
+    assert personal(guard, fleet) == [("driving_licence", "SE-675477"), ("phone", "915 043 211")]

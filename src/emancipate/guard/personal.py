@@ -509,7 +509,7 @@ _DATA_CELL = re.compile(r"\d{4}")
 def _aligned_header(text: str, start: int, end: int, pos: int) -> str:
     """`column_header` in columns aligned with blanks (`_ALIGNED`: two gaps of two blanks on
     every row): the first row's cell that starts where `pos`'s cell starts (or up to two
-    characters before), read to its next gap of two blanks."""
+    characters before or after), read to its next gap of two blanks."""
     if len(_ALIGNED.findall(text, start, end)) < 2:
         return ""
     cell = pos
@@ -532,6 +532,8 @@ def _aligned_header(text: str, start: int, end: int, pos: int) -> str:
     a = column
     while a > 0 and column - a < 2 and row[a - 1:a] not in ("", " "):
         a -= 1
+    while a < len(row) and a - column < 2 and row[a] == " ":
+        a += 1  # (or up to two characters after: columns typed by hand drift)
     if a >= len(row) or row[a] == " " or (a > 0 and row[a - 1] != " "):
         return ""
     b = row.find("  ", a)
@@ -745,6 +747,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "मोबाइल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
     "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
     "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
+    "على الرقم", "عالرقم",  # Arabic: (reach him) on the number
     "موبايل", "טלפון", "נייד", "মোবাইল", "ফোন", "கைபேசி", "தொலைபேசி",
     "meu zap", "zap:", "chiamami", "chiamare al", "llámame", "llamame",
     "me liga",
@@ -1064,9 +1067,11 @@ class NumberClassifier:
         if text and _company_line(text, start) and not _EXTENSION_WORD.search(
                 text, start, min(len(text), start + len(s) + 16)):
             return False  # (with an extension, `poste 192`, the line reaches a person)
-        if s[0] == "+" or s.startswith("(+") or (s.startswith("00") and digits.startswith("00")):
-            # (`(+57) 322 3760904`, `(+225) 05 45 28 48 59`: the calling code in brackets)
-            international = digits[2:] if s[0] == "0" else digits
+        if s[0] == "+" or s.startswith("(+") or (s.startswith(("00", "(00"))
+                                                  and digits.startswith("00")):
+            # (`(+57) 322 3760904`, `(+225) 05 45 28 48 59`, `(0048) 524 185 295`: the
+            # calling code in brackets)
+            international = digits[2:] if s[0] != "+" and digits.startswith("00") else digits
             if work.validated(_international_valid(international)):
                 return not _international_business(international)
             # `+1-545-880-7302`, `+44 (0)1632 960540`: written in groups as phone numbers
@@ -1112,6 +1117,14 @@ class NumberClassifier:
                     named = bool(text) and _phone_named(text, start, start + len(s))
                 if not named or _context(text, start, _BUSINESS_LINE_WORDS, 40):
                     return False
+        if len(digits) == 8 and work.regions and not s.isdigit() and text:
+            # a named country's numbers of eight digits, in groups (Oman's `7539 1464` in a
+            # list whose other numbers are `+968 …`), not a business's line
+            for region in work.regions:
+                if (region[1] == "any" and self._national(region, s, digits, work)
+                        and not self._business(region, digits)
+                        and not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
+                    return True
         if work.spoken is not None and work.validated(_spoken_mobile(work.spoken, s, digits)):
             row = _table_row(text, start) if text else None
             if row is None or row[2] not in ("\t", "|") or _phone_named(text, start,
@@ -1635,6 +1648,10 @@ _DOCUMENT = re.compile(
     r"[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
+    # or a nationality's adjective, then the number or its mark (`passeport tunisien
+    # Y749080`, `جواز سفر هندي رقم …`)
+    r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
+    r"|eño|eña|ês|ino|ina|ier|ي)[ \t]{1,3})?"
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#|số)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
@@ -1740,8 +1757,9 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
                     out.append((a, b, detector))
 
 
-# a document's number alone in a table's cell (`PE8300345`, `N5084911`, `MH12 20091773740`)
-_DOCUMENT_CELL = re.compile(r"[A-Z0-9]{6,20}|[A-Z]{2}\d{2}[ \-]?\d{11}")
+# a document's number alone in a table's cell (`PE8300345`, `N5084911`, `MH12 20091773740`,
+# Portugal's licences `SE-675477`)
+_DOCUMENT_CELL = re.compile(r"[A-Z0-9]{6,20}|[A-Z]{2}\d{2}[ \-]?\d{11}|[A-Z]{1,3}-\d{5,10}")
 
 
 def _document_number(value: str) -> bool:
