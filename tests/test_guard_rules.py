@@ -1429,6 +1429,9 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
              "e6c9c-20f37 — that one's unused", "e6c9c-20f37"),
             ("REST API 키: c7a21f33a8e8546cac6bded39d1bd297\n", "c7a21f33a8e8546cac6bded39d1bd297"),
             ("Wi-Fi желісі: TP-Kalamkas-Staff\nҚұпиясөз: Kalamkas2025staff\n", "Kalamkas2025staff"),
+            ("FIELD_ENCRYPTION_ALGO=aes-256-gcm\nFIELD_ENCRYPTION_KEY=432bd31f6d18bd6257c669bb790c"
+             "d412da9e16f22ffbab70e30c67f9d96070e4\n",
+             "432bd31f6d18bd6257c669bb790cd412da9e16f22ffbab70e30c67f9d96070e4"),
             ("https://learn.example.com/webservice/rest/server.php?wstoken=04cde4c3e7ac35a6888e2290"
              "57420c93&wsfunction=core_user_get_users_by_field&values[0]=a",
              "04cde4c3e7ac35a6888e229057420c93")):

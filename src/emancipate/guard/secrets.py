@@ -618,6 +618,9 @@ _OTHER_FIELDS = _words("user username login host hostname ip email")
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret,
 # nor `point` (a loyalty scheme's `POINT_AES_KEY`; a `key point` has it after).
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset point points")
+# the word right before a key's name that says what the key does: the words before it say
+# what it is used on (`FIELD_ENCRYPTION_KEY`, `HEADER_SIGNING_SECRET`), not that it is a name
+_KEY_PURPOSE = _words("encryption encrypt signing hmac master aes cipher crypto jwt")
 # a product named `…ID` (`BankID-passordet`, `AppleID_password`): its `ID` is no identifier's
 _PRODUCT_ID = re.compile(r"[A-Z][a-z]+ID[-_]?")
 # `pass` read on into another word: `PASSED`, `passing`, `passport`, `passenger`, `passive`,
@@ -1561,6 +1564,8 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
         before.pop()  # `vnp_HashSecret`, `hmac_secret`: the key a hash is signed with
     if after and after[-1] in _OTHER_FIELDS:
         return True  # `password change required user=store0733`: the user's field
+    if before and before[-1] in _KEY_PURPOSE and _PUBLIC_WORDS.isdisjoint(before):
+        before = before[-1:]  # `FIELD_ENCRYPTION_KEY`: what it encrypts, not a field's name
     return bool(_SKIP_WORDS.intersection(after) or _SKIP_BEFORE.intersection(before))
 
 
