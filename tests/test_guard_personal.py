@@ -940,6 +940,11 @@ def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Gua
             ("Rok | Szkody | Wypłaty\n2022 | 15 117 | 701 302 118\n2023 | 16 004 | 790 118 440\n",
              []),  # amounts in a column no phone word names
             ("Order ref. 601 300 003 shipped", []),  # English names no country
+            ("युनिट मॅनेजर (संतोष पाटील): 86448 47084\n", [("phone", "86448 47084")]),
+            ("वाळ्ळु 73874 34999 కి call చేస్తారు", [("phone", "73874 34999")]),
+            ("1. क्या 9 876 543 210 एक अभाज्य संख्या है?", []),  # written in thousands
+            ("빌드 1.15.0.59012 배포", []),  # a version
+            ("Cod CPV 72212730-5, 12 luni", []),  # a check digit after a dash
             ("proszę o przelanie na moje konto: 18 1029 4305 4032 4240 1813 1277 (PKO BP).",
              [("iban", "18 1029 4305 4032 4240 1813 1277")]),
             ("konto: 18 1029 4305 4032 4240 1813 1278", []),  # mod 97 fails
@@ -952,6 +957,10 @@ def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Gua
             # a named country's eight digits in groups; a calling code as `(00CC)`
             ("- المشرف الطبي: د. سميرة +968 9353 7270\n- منسق النقل: يوسف المعمري 7539 1464\n",
              [("phone", "+968 9353 7270"), ("phone", "7539 1464")]),
+            ("ANDS-4471 | Reporter: Gladys Ayala <gayala@andesur.com.py> | Priority: High",
+             [("email", "gayala@andesur.com.py")]),
+            ("see parser@setup.py and main@2x.py", []),
+            ("minu juhiloa nr on ET633678, kehtib kuni 2030.", [("driving_licence", "ET633678")]),
             ("Marcin Duda,marcin.duda@duda-transport.pl,(0048) 524 185 295,fleet",
              [("email", "marcin.duda@duda-transport.pl"), ("phone", "(0048) 524 185 295")])):
         assert personal(guard, text) == found, text

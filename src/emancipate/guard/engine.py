@@ -1331,7 +1331,8 @@ _ID_NAME_WORDS = frozenset((
     "host", "region", "bucket", "ref", "tag", "branch", "image", "build", "run", "trace",
     "request", "fingerprint", "thumbprint", "serial", "account", "tenant", "project", "org",
     "device", "workspace", "container", "instance", "object", "blob", "keyid", "cert",
-    "certificate", "crt", "timestamp", "kid"  # (a JWK's key id)
+    "certificate", "crt", "timestamp", "kid",  # (a JWK's key id)
+    "location",  # (an HTTP response's `location`: where a resource now is)
 ))
 # Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token
 # a page hands to every browser, not a credential (the keyword readers skip it too).

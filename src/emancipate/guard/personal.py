@@ -105,10 +105,17 @@ def _field_label(text: str, colon: int) -> bool:
     return ";" in label or "=" in label or label.lower() in ("email", "e-mail")
 
 
-def _moldovan(domain: str) -> bool:
-    """`.md` is Markdown's extension and Moldova's domain: a mailbox's when the name before
-    it has no digit (`@orhei-logistics.md`, `@mail.md`; not `icon@2x.md`)."""
-    if not domain.lower().endswith(".md"):
+def _country_mailbox(domain: str) -> bool:
+    """A country's domain that is also a file's extension: `.md` (Markdown's, Moldova's) when
+    the name before it has no digit (`@orhei-logistics.md`, `@mail.md`; not `icon@2x.md`),
+    and `.py`, `.rs`, `.md` under the country's `com`, `org`, `net`, `gov`, `edu` or `co`
+    (`@andesur.com.py`, Paraguay's; `@firma.co.rs`, Serbia's)."""
+    low = domain.lower()
+    parts = low.rsplit(".", 2)
+    if len(parts) == 3 and parts[2] in ("py", "rs", "md") and parts[1] in (
+            "com", "org", "net", "gov", "edu", "co"):
+        return True
+    if not low.endswith(".md"):
         return False
     label = domain[:-3].rsplit(".", 1)[-1]
     return len(label) >= 2 and not any(ch.isdigit() for ch in label)
@@ -133,7 +140,7 @@ def _emails(text: str, out: list[Hit]) -> None:
                  or text[max(0, start - 7):start].lower() == "mailto:"
                  or (before == ":" and start > 1 and (not text[start - 2].isascii()
                                                       or _field_label(text, start - 1))))
-                    and (m.group(2).lower() not in _NOT_TLD or _moldovan(m.group(1)))
+                    and (m.group(2).lower() not in _NOT_TLD or _country_mailbox(m.group(1)))
                     and local.lower() != "git" and not local.endswith(".")):
                 out.append((start, m.end(1), "email"))
                 nxt = m.end(1)
@@ -398,8 +405,8 @@ def _card_brand_ok(d: str) -> bool:
         return 16 <= n <= 19  # Discover, UnionPay
     if two == 50 or 56 <= two <= 69:
         return 12 <= n <= 19  # Maestro
-    if four in (9792, 8600, 9860):
-        return n == 16  # Troy (Turkey), Uzcard and Humo (Uzbekistan)
+    if four in (9792, 8600, 9860, 9804):
+        return n == 16  # Troy (Turkey), Uzcard and Humo (Uzbekistan), ПРОСТІР (Ukraine)
     return False
 
 
@@ -744,7 +751,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # `휴대폰`, `มือถือ`, `मोबाइल`, `celular`, Turkish `Cep:`, `No. HP/WA`)
     "連絡先", "电话", "手机", "手機", "연락처", "휴대폰", "핸드폰", "전화",
     "โทร", "เบอร์", "มือถือ", "điện thoại", "dien thoai", "sđt", "sdt",
-    "मोबाइल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
+    "मोबाइल", "मोबाईल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
+    "helista", "soita", "nå dig på", "nå mig på", "ring mig på",  # (Estonian, Finnish, Swedish)
     "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
     "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
     "على الرقم", "عالرقم",  # Arabic: (reach him) on the number
@@ -962,7 +970,7 @@ _LANGUAGE_SCRIPTS = {"KR": "\uac00-\ud7a3", "JP": "\u3040-\u30ff", "TH": "\u0e00
                      "GR": "\u0370-\u03ff", "IL": "\u0590-\u05ff", "GE": "\u10a0-\u10ff",
                      "AM": "\u0531-\u058a", "LK": "\u0d80-\u0dff", "KH": "\u1780-\u17ff",
                      "LA": "\u0e80-\u0eff", "MM": "\u1000-\u109f", "ET": "\u1200-\u137f",
-                     "IN": "\u0a00-\u0aff\u0b00-\u0b7f\u0c00-\u0d7f"}
+                     "IN": "\u0900-\u097f\u0a00-\u0aff\u0b00-\u0bff\u0c00-\u0d7f"}
 _LANGUAGE_MARK = re.compile("[" + "".join(_LANGUAGE_LETTERS.values())
                             + "".join(_LANGUAGE_SCRIPTS.values()) + "]")
 _LETTER_REGION = {c: region for region, letters in _LANGUAGE_LETTERS.items() for c in letters}
@@ -980,6 +988,10 @@ def _language_region(text: str) -> str | None:
     return _LETTER_REGION.get(c) or next(r for p, r in _SCRIPT_REGIONS if p.match(c))
 
 
+# a number written in thousands (a first group of one or two digits, then groups of three)
+_THOUSANDS = re.compile(r"\d{1,2}(?:[ ,]\d{3})+")
+
+
 def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str) -> bool:
     """`s` is a mobile number of the country a text's language names (`_language_region`;
     its calling code, and whether its numbers are written after a trunk `0`), written in
@@ -987,9 +999,10 @@ def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str) -> bool:
     switchboards, hotlines and registry numbers (`Infolinia: 22 555 01 90`, `REGON
     660991082`) are its fixed and special numbers."""
     code, zero = spoken
-    if s.isdigit() or (zero and digits[0] != "0"):
-        return False
-    return _mobile_for_code(code, digits[1:] if zero else digits)
+    if s.isdigit() or "." in s or s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s):
+        return False  # (a version `1.15.0.59012`, a check digit `72212730-5`, `9 876 543 210`)
+    # (a country with a trunk `0`: its mobiles with it or without, `073874 34999`, `73874 34999`)
+    return _mobile_for_code(code, digits[1:] if zero and digits[0] == "0" else digits)
 
 
 @functools.lru_cache(maxsize=64)
@@ -1576,7 +1589,8 @@ _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅�
                    "ໜັງສືຜ່ານແດນ", "pasnummer", "pass nr", "pass-nr", "pas nr", "pase nr",
                    "potni list", "vegabréf", "uruwhenua",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
-_LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução",
+_LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
+                  "juhiluba", "juhiloa",
                   "운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
                   "водительские права", "посвідчення водія", "prawo jazdy", "licencia de conducir",
@@ -1633,7 +1647,8 @@ _DOCUMENT = re.compile(
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
     # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
     r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
-    r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}(?=[ \t]{0,2}:)"
+    r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}"
+    r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nr\.?"
@@ -1646,6 +1661,8 @@ _DOCUMENT = re.compile(
     # or its class (`Texas CDL Class A no. …`)
     r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang)[ \t]{1,3}"
     r"[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
+    # or a licence's category letter before the number's mark (`permis B n° …`)
+    r"(?:(?-i:[A-D]|BE|C1|CE|D1)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?))?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
@@ -1655,7 +1672,8 @@ _DOCUMENT = re.compile(
     r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#|số)[ \t]{0,3})?"
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
-    r"[\"']?[ \t]{0,12}(?:is|was|as|est|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"
+    r"[\"']?[ \t]{0,12}(?:is|was|as|est|on(?=[ \t])|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])"
+    r"|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`)
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
@@ -1683,10 +1701,12 @@ _DOCUMENT_TOLD = re.compile(
     r"(?:(?!(?i:order|booking|phone|ticket|flight|invoice|reference|account|tracking|seat|room"
     r"|confirmation|reservation|case|customer|member|policy|claim|serial|card|zamówienia"
     r"|rezerwacji|telefonu|commande|pedido|bestell)[^\W\d_]{0,6}[ \t])[^\n\d]){0,60}?"
-    r"(?:(?i:le|el|o|il|the)[ \t]{1,3}(?i:number|numero|número|numéro)[ \t]{1,3}"
+    r"(?:(?i:le|el|o|il|the)[ \t]{1,3}(?:(?i:number|numero|número|numéro)[ \t]{1,3}"
+    r"|n[°º][ \t]{0,3})"
     r"|(?i:number|numer|numero|número|numéro|nummer|番号|번호)[^\W\d_]{0,2}"
     r"(?:[ \t]{1,3}(?i:is|to|est|es|é|ist|je)[ \t]{1,3}|[ \t]{0,2}[:：][ \t]{0,3}"
-    r"|(?<=[는은は])[ \t]{0,2}))"  # (`porte le numéro …`: the number the passport bears)
+    r"|(?<=[는은は])[ \t]{0,2}))"  # (`porte le numéro …`, `porte le n° …`: the number the
+    # passport bears)
     r"([A-Z0-9]{6,12})(?![A-Za-z0-9\-])")
 
 

@@ -292,6 +292,7 @@ _TAIL_HEAD = (
                             |হল|គ|se|ta  # (Bengali, Khmer; Haitian Creole, Papiamento)
                             |ithi|ethi|ezali  # (Zulu, Lingala)
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
+                            |ha['’]e  # (Guarani: `clave ha'e Mandioca22`)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
@@ -603,7 +604,8 @@ _SKIP_WORDS = _words(
     "hashing "  # `password hashing to argon2id`: an algorithm
     "socket "  # `Sec-WebSocket-Key`: a handshake's nonce, sent in the clear
     "mgmt management "  # `key_mgmt=WPA-PSK`: a setting's name
-    "idem"  # `idem-key=<uuid>`: an idempotency key
+    "idem "  # `idem-key=<uuid>`: an idempotency key
+    "last"  # `Password last set: 02-09-2024`: when, not what
 ) | frozenset(viewed_words(  # a booking's or an order's code (`Κωδικός κράτησης: 85CDT0`)
     ("κράτησης", "παραγγελίας", "προϊόντος", "αποστολής")))
 # Before `token`, words that make it an idempotency or change marker that APIs ask callers
