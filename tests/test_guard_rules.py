@@ -1441,3 +1441,24 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
     assert secrets_in("can these accounts log in with a password? cut from /etc/shadow:\n\n"
                       "root:*:19654:0:99999:7:::\n") == []
     assert secrets_in("7a35a51 (HEAD -> develop) Merge branch 'fix/CLM-2211-double-payout'") == []
+
+
+def test_the_rules_with_no_keyword_are_prefiltered_by_one_set_pass() -> None:
+    """`engine.RuleSet`: one RE2 set pass over a text says which rules with no keyword can
+    match in it; the others are not run. Findings are the same as running each rule."""
+    from emancipate.guard.engine import RuleSet
+
+    always = [GUARD.rules[i] for i, _, _ in GUARD.always]
+    assert len(always) > 1 and GUARD._always_set is not None
+    rule_set = RuleSet(always)
+    assert rule_set.matching("nothing to see here") == frozenset()
+    quoted = 'token = "q3Vb8Xk2Lm9Pz7Rt4Yw1Nc6HjD5sF0aGe"'
+    assert {always[k].id for k in rule_set.matching(quoted) or ()} >= {"quoted-random-string"}
+    texts = [quoted, "bare key Zm9vYmFyYmF6cXV4cXV1eHF1dXhmb29iYXJiYXpx and more",
+             "words only, no key at all " * 40, 'x = "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"']
+    with_set = [GUARD.scan(t) for t in texts]
+    saved, GUARD._always_set = GUARD._always_set, None
+    try:
+        assert [GUARD.scan(t) for t in texts] == with_set
+    finally:
+        GUARD._always_set = saved

@@ -21,7 +21,9 @@ from emancipate.context import Finding
 from emancipate.guard.code import scan_code
 from emancipate.guard.config import GuardConfig
 from emancipate.guard.engine import (
+    SET_READY,
     Hit,
+    RuleSet,
     SecretRule,
     keyword_key,
     match_automaton,
@@ -97,6 +99,8 @@ class Guard:
         # run of base64 characters (0 for none)
         self.always = [(i, r.requires, r.requires_run) for i, r in enumerate(self.rules)
                        if not r.keywords]
+        self._always_set = (RuleSet([self.rules[i] for i, _, _ in self.always])
+                            if len(self.always) > 1 and SET_READY else None)
         self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
         # Names and addresses are opt-in: a spaCy model, loaded only here (entities.py).
         wanted = ENTITY_DETECTORS & self.enabled
@@ -205,12 +209,18 @@ class Guard:
         # a rule with no keyword reads the whole text, unless a literal it needs is absent
         triggered: dict[int, list[int]] = {}
         mask = None
-        for i, needs, run in self.always:
+        wanted = []
+        for k, (i, needs, run) in enumerate(self.always):
             if needs in text:
                 if run:
                     mask = base64_mask(text) if mask is None else mask
                     if mask.find(b"a" * run) < 0:
                         continue
+                wanted.append((k, i))
+        matching = (self._always_set.matching(text)
+                    if len(wanted) > 1 and self._always_set is not None else None)
+        for k, i in wanted:
+            if matching is None or k in matching:
                 triggered[i] = [0]
         local: list[tuple[str, int]] = []
 
