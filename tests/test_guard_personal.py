@@ -961,6 +961,8 @@ def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Gua
              [("email", "gayala@andesur.com.py")]),
             ("see parser@setup.py and main@2x.py", []),
             ("minu juhiloa nr on ET633678, kehtib kuni 2030.", [("driving_licence", "ET633678")]),
+            ("انڈین ڈرائیونگ لائسنس: TN09 20205241228\nپاسپورٹ نمبر: V5870828\n",
+             [("driving_licence", "TN09 20205241228"), ("passport", "V5870828")]),
             ("Marcin Duda,marcin.duda@duda-transport.pl,(0048) 524 185 295,fleet",
              [("email", "marcin.duda@duda-transport.pl"), ("phone", "(0048) 524 185 295")])):
         assert personal(guard, text) == found, text

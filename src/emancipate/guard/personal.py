@@ -1582,7 +1582,7 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 _STATE_CODES = _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT")
-_PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
+_PASSPORT_OTHER = ("پاسپورٹ", "hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
                    "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট", "លិខិតឆ្លងដែន",
@@ -1590,6 +1590,7 @@ _PASSPORT_OTHER = ("hộ chiếu", "护照", "護照", "パスポート", "旅�
                    "potni list", "vegabréf", "uruwhenua",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
 _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
+                  "ڈرائیونگ لائسنس",
                   "juhiluba", "juhiloa",
                   "운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1606,7 +1607,7 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
-                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),

@@ -352,7 +352,8 @@ _QUOTED_HEAD = (
            |new[ \t]String|Some
            |(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
            |FromBase64String|FromHexString|base64_decode|hex2bin|decodeHex|parseHexBinary
-           |hex::decode|hexToBytes|hexStringToByteArray|hexToByteArray|hex_to_bytes|from|parseHex|decode))
+           |hex::decode|hexToBytes|hexStringToByteArray|hexToByteArray|hex_to_bytes|from|parseHex|decode
+           |fromBase16|fromBase64|fromUtf8))  # (Dart's `encrypt`: `Key.fromBase16('…')`)
            \([ \t]{0,4})?""")
 _QUOTE_REACH = 320
 _QUOTED = re.compile(_QUOTED_HEAD + r"""
