@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 131 (sessions
-18 to 24: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 163 (sessions
+18 to 26: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -191,6 +191,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-fifty-first round": HERE / "data" / "guard" / "blind151",
           "hundred-and-fifty-third round": HERE / "data" / "guard" / "blind153",
           "hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind154",
+          "hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind156",
+          "hundred-and-fifty-eighth round": HERE / "data" / "guard" / "blind158",
+          "hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind159",
+          "hundred-and-sixty-first round": HERE / "data" / "guard" / "blind161",
+          "hundred-and-sixty-second round": HERE / "data" / "guard" / "blind162",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -221,7 +226,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind147",
           "hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind149",
           "hundred-and-fifty-second round": HERE / "data" / "guard" / "blind152",
-          "hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind155"}
+          "hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind155",
+          "hundred-and-fifty-seventh round": HERE / "data" / "guard" / "blind157",
+          "hundred-and-sixtieth round": HERE / "data" / "guard" / "blind160",
+          "hundred-and-sixty-third round": HERE / "data" / "guard" / "blind163"}
 
 
 @dataclass

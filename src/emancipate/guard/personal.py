@@ -1582,7 +1582,8 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 _STATE_CODES = _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT")
-_PASSPORT_OTHER = ("پاسپورٹ", "hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
+_PASSPORT_OTHER = ("پاسپورٹ",
+                   "hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
                    "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট", "លិខិតឆ្លងដែន",
