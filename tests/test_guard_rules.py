@@ -1435,6 +1435,7 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
             ("final key = Key.fromBase16('44d464197420eafd3417052d37a7496ef45e2c26bc34009b63334af8"
              "7341a792');", "44d464197420eafd3417052d37a7496ef45e2c26bc34009b63334af87341a792"),
             ("ڈیوٹی مینیجر ماسٹر کوڈ 7757 ڈال کر لاکر کھول سکتا ہے", "7757"),
+            ("- De Code vom Materiallager isch 5549#, bitte nöd witergäh", "5549"),
             ("https://learn.example.com/webservice/rest/server.php?wstoken=04cde4c3e7ac35a6888e2290"
              "57420c93&wsfunction=core_user_get_users_by_field&values[0]=a",
              "04cde4c3e7ac35a6888e229057420c93")):
