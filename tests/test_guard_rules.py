@@ -1413,7 +1413,7 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
     alarm said to be a number; recovery codes in Arabic and Portuguese, and GitHub's a few
     lines after their name; Korean's `API 키`; Kazakh's password; a query string's value
     before a parameter holding brackets. No longer reported: a masked value of any rule, a
-    shadow file's locked account, a branch name joined by slashes."""
+    shadow file's locked account, a branch name joined by slashes, a cache's key."""
     for text, value in (
             ("- kód na alarm (Jablotron, zadná vrátnica): 2633# – po odchode zapnúť", "2633"),
             ("- رمز الخزنة بمكتب المحاسبة (فرع عبدون): 198240\n- الرواتب", "198240"),
@@ -1436,6 +1436,11 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
              "7341a792');", "44d464197420eafd3417052d37a7496ef45e2c26bc34009b63334af87341a792"),
             ("ڈیوٹی مینیجر ماسٹر کوڈ 7757 ڈال کر لاکر کھول سکتا ہے", "7757"),
             ("- De Code vom Materiallager isch 5549#, bitte nöd witergäh", "5549"),
+            ("- new main entrance code from Monday 17th is 398515, old one stops", "398515"),
+            ("Servis menüsüne girmek için teknisyen kodu 85518 (Hakan Bey verdi)", "85518"),
+            ("အီးမေးလ် အကောင့်ကို မျှသုံးနေပါတယ်။ စကားဝှက်က Mdy#Sales2021 ပါ။", "Mdy#Sales2021"),
+            ("Know-how protection password က CM1-Kyaukse!03 ဖြစ်ပါတယ်။", "CM1-Kyaukse!03"),
+            ("ဆာဗာအခန်း တံခါး ကုဒ်ကို ပြောင်းလိုက်ပြီ။ ကုဒ်အသစ်က 563484# ။", "563484"),
             ("https://learn.example.com/webservice/rest/server.php?wstoken=04cde4c3e7ac35a6888e2290"
              "57420c93&wsfunction=core_user_get_users_by_field&values[0]=a",
              "04cde4c3e7ac35a6888e229057420c93")):
@@ -1445,6 +1450,8 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
     assert secrets_in("can these accounts log in with a password? cut from /etc/shadow:\n\n"
                       "root:*:19654:0:99999:7:::\n") == []
     assert secrets_in("7a35a51 (HEAD -> develop) Merge branch 'fix/CLM-2211-double-payout'") == []
+    assert secrets_in("Run actions/cache@v4\n  with:\n    path: ~/.cache/pip\n    key: Linux-pip-"
+                      "ddb75a86899cf21ecec97b70400792a9fc7eaaf1f5e59dfd562e4d94595a832d\n") == []
 
 
 def test_the_rules_with_no_keyword_are_prefiltered_by_one_set_pass() -> None:

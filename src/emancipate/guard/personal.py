@@ -753,6 +753,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "โทร", "เบอร์", "มือถือ", "điện thoại", "dien thoai", "sđt", "sdt",
     "मोबाइल", "मोबाईल", "फ़ोन", "फोन", "celular", "móvil", "movil", "telemóvel",
     "helista", "soita", "nå dig på", "nå mig på", "ring mig på",  # (Estonian, Finnish, Swedish)
+    "hubungi saya di", "hubungi saya", "kontak darurat",  # (Indonesian)
     "cep:", "cep telefonu", "no. hp", "no hp", "hp/wa", "nomor wa", "telepon",
     "ponsel", "simu:", "simu ya", "nambari ya simu", "selfoon", "هاتف", "جوال",
     "على الرقم", "عالرقم",  # Arabic: (reach him) on the number
@@ -1582,7 +1583,7 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 _STATE_CODES = _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT")
-_PASSPORT_OTHER = ("پاسپورٹ",
+_PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မှတ်",
                    "hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
@@ -1591,7 +1592,7 @@ _PASSPORT_OTHER = ("پاسپورٹ",
                    "potni list", "vegabréf", "uruwhenua",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
 _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
-                  "ڈرائیونگ لائسنس",
+                  "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης",
                   "juhiluba", "juhiloa",
                   "운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1608,7 +1609,7 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
-                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),

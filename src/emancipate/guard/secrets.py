@@ -65,6 +65,8 @@ _PASSWORD_WORDS = (
     "құпиясөз",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
+    *viewed_words(("စကားဝှက်",)),  # Burmese (`စကားဝှက်က Mdy#Sales2021 ပါ`), as the view
+    # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
     "igama lokugqithisa", "phasewete", "passwuert",  # Xhosa, Sesotho, Luxembourgish
@@ -231,13 +233,13 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
 # tone mark), Bengali `হলো`, whose vowel sign no `\b` follows, Khmer `គឺ` and Lao `ແມ່ນ` (the
-# view drops their vowel and tone marks: `គ`, `ແມນ`)
-_GLUED_IS = r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো|គ|ແມນ"
+# view drops their vowel and tone marks: `គ`, `ແມນ`), Burmese `က`
+_GLUED_IS = r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো|គ|ແມນ|က"
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -283,6 +285,7 @@ _TAIL_HEAD = (
            |(?:""" + _GLUED_IS + r""")[ \t]{0,8}:?
            |[፦፡៖]  # Ethiopic's colon and wordspace (`የይለፍ ቃል፦ …`, `የይለፍ ቃል፡ …`), Khmer's colon
            |(?=[「『])  # a CJK quotation right after the name (`パスワード「…」`)
+           |[ \t]{0,8}က(?=[ \t])  # Burmese's topic particle, glued or not: `စကားဝှက်က …`
            |[ \t]{1,8}(?:most|mostantól|இப்போ)(?=[ \t])  # no copula: `a jelszó most …`
            # (Hungarian; Tamil `password இப்போ …`: now)
            # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
@@ -621,6 +624,9 @@ _OTHER_FIELDS = _words("user username login host hostname ip email")
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret,
 # nor `point` (a loyalty scheme's `POINT_AES_KEY`; a `key point` has it after).
 _SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset point points")
+# words then a content hash of 32 hex digits or more: a cache's key (GitHub Actions'
+# `key: Linux-pip-<sha256>`, `Cache saved with key: …`), named `key` but opening nothing
+_CONTENT_KEY = re.compile(r"(?:[A-Za-z][A-Za-z0-9_.]*-){1,4}[0-9a-f]{32,128}")
 # the word right before a key's name that says what the key does: the words before it say
 # what it is used on (`FIELD_ENCRYPTION_KEY`, `HEADER_SIGNING_SECRET`), not that it is a name
 _KEY_PURPOSE = _words("encryption encrypt signing hmac master aes cipher crypto jwt")
@@ -1060,6 +1066,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     g = _value_group(m)
     v = m.group(g)
     end = m.end(g)
+    if kind != "password" and _CONTENT_KEY.fullmatch(v):
+        return  # a cache's key: words and a content hash (`Linux-pip-ddb75a86…`), no secret
     # in a query string (the name after `?` or `&`) the next parameter ends the value; in
     # prose or a file a password may hold `&b_=` (`رمز عبور: H$h@6_&b_=Ez`)
     start = _name_start(text, pos)
