@@ -962,6 +962,8 @@ def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Gua
             ("see parser@setup.py and main@2x.py", []),
             ("minu juhiloa nr on ET633678, kehtib kuni 2030.", [("driving_licence", "ET633678")]),
             ("နိုင်ငံကူးလက်မှတ် အမှတ် - MD740463\n", [("passport", "MD740463")]),
+            ("Passaport Malti nru 3620348, jiskadi 2031\n", [("passport", "3620348")]),
+            ("Ceadúnas tiomána (RA): ONEIL702239C99KI\n", [("driving_licence", "ONEIL702239C99KI")]),
             ("Tolong sales Bapak hubungi saya di 0813-3012-036, jangan cuma lewat WA grup.",
              [("phone", "0813-3012-036")]),
             ("Αρ. άδειας οδήγησης: 632570715 (κατηγορίες B, C1)\n",

@@ -1441,6 +1441,10 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
             ("အီးမေးလ် အကောင့်ကို မျှသုံးနေပါတယ်။ စကားဝှက်က Mdy#Sales2021 ပါ။", "Mdy#Sales2021"),
             ("Know-how protection password က CM1-Kyaukse!03 ဖြစ်ပါတယ်။", "CM1-Kyaukse!03"),
             ("ဆာဗာအခန်း တံခါး ကုဒ်ကို ပြောင်းလိုက်ပြီ။ ကုဒ်အသစ်က 563484# ။", "563484"),
+            ("A Dhónaill, tá na seiceanna sa taisceadán. Is é cód an taisceadáin 164091. Cuir",
+             "164091"),
+            ("Il-PDF huwa protett: il-password hija HiatY0888A. Jekk għandek", "HiatY0888A"),
+            ("Meta tasal filgħodu, daħħal il-kodiċi tal-alarm 9815 u agħfas OFF.", "9815"),
             ("https://learn.example.com/webservice/rest/server.php?wstoken=04cde4c3e7ac35a6888e2290"
              "57420c93&wsfunction=core_user_get_users_by_field&values[0]=a",
              "04cde4c3e7ac35a6888e229057420c93")):

@@ -1592,7 +1592,7 @@ _PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မ
                    "potni list", "vegabréf", "uruwhenua",
                    "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
 _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
-                  "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης",
+                  "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης", "ceadúnas tiomána",
                   "juhiluba", "juhiloa",
                   "운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
                   "رخصة القيادة", "bằng lái", "шофьорска книжка", "водительское удостоверение",
@@ -1613,7 +1613,8 @@ _MARKS_OTHER = ("серия и номер", "серія та номер", "се�
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
-    ("paspoort", "passport"), ("driver", "driving_licence"), ("driving", "driving_licence"),
+    ("paspoort", "passport"), ("passaport", "passport"),  # (Maltese, Catalan)
+    ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
@@ -1633,7 +1634,7 @@ _DOCUMENT_WORDS = (
     *((w, "driving_licence") for w in viewed_words(_LICENCE_OTHER)),
 )
 _DOCUMENT = re.compile(
-    r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport"
+    r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
     r"|paspor|pasipoti|passi(?=n?[\s:.])|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
@@ -1654,7 +1655,7 @@ _DOCUMENT = re.compile(
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
-    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nr\.?"
+    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?"
     r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
@@ -1672,7 +1673,7 @@ _DOCUMENT = re.compile(
     # Y749080`, `جواز سفر هندي رقم …`)
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
     r"|eño|eña|ês|ino|ina|ier|ي)[ \t]{1,3})?"
-    r"(?:(?:n[°º.o]\.?|no\.|nr\.?|number|#|số)[ \t]{0,3})?"
+    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số)[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
     r"[\"']?[ \t]{0,12}(?:is|was|as|est|on(?=[ \t])|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])"
