@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 163 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 179 (sessions
 18 to 26: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -196,6 +196,13 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind159",
           "hundred-and-sixty-first round": HERE / "data" / "guard" / "blind161",
           "hundred-and-sixty-second round": HERE / "data" / "guard" / "blind162",
+          "hundred-and-sixty-fourth round": HERE / "data" / "guard" / "blind164",
+          "hundred-and-sixty-sixth round": HERE / "data" / "guard" / "blind166",
+          "hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind167",
+          "hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind169",
+          "hundred-and-seventieth round": HERE / "data" / "guard" / "blind170",
+          "hundred-and-seventy-second round": HERE / "data" / "guard" / "blind172",
+          "hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind174",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -229,7 +236,12 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind155",
           "hundred-and-fifty-seventh round": HERE / "data" / "guard" / "blind157",
           "hundred-and-sixtieth round": HERE / "data" / "guard" / "blind160",
-          "hundred-and-sixty-third round": HERE / "data" / "guard" / "blind163"}
+          "hundred-and-sixty-third round": HERE / "data" / "guard" / "blind163",
+          "hundred-and-sixty-fifth round": HERE / "data" / "guard" / "blind165",
+          "hundred-and-sixty-eighth round": HERE / "data" / "guard" / "blind168",
+          "hundred-and-seventy-first round": HERE / "data" / "guard" / "blind171",
+          "hundred-and-seventy-third round": HERE / "data" / "guard" / "blind173",
+          "hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind179"}
 
 
 @dataclass
