@@ -203,6 +203,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-seventieth round": HERE / "data" / "guard" / "blind170",
           "hundred-and-seventy-second round": HERE / "data" / "guard" / "blind172",
           "hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind174",
+          "hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind175",
+          "hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind177",
+          "hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind178",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -241,6 +244,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-sixty-eighth round": HERE / "data" / "guard" / "blind168",
           "hundred-and-seventy-first round": HERE / "data" / "guard" / "blind171",
           "hundred-and-seventy-third round": HERE / "data" / "guard" / "blind173",
+          "hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind176",
           "hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind179"}
 
 
