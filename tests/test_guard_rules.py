@@ -1445,6 +1445,17 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
              "164091"),
             ("Il-PDF huwa protett: il-password hija HiatY0888A. Jekk għandek", "HiatY0888A"),
             ("Meta tasal filgħodu, daħħal il-kodiċi tal-alarm 9815 u agħfas OFF.", "9815"),
+            # after the held-out scan: rounds 157 to 179's held-out misses
+            ('pw_hash: "$argon2id$v=19$m=65536,t=3,p=4$k4X8zO01Lqgkr16BehsFjg$sFsFg0--gEHm96CLk'
+             'CMtCwsqtlow-LWVT6pjxpeX0mg"',
+             "$argon2id$v=19$m=65536,t=3,p=4$k4X8zO01Lqgkr16BehsFjg$sFsFg0--gEHm96CLkCMtCwsqtlow-"
+             "LWVT6pjxpeX0mg"),
+            ("الويفي ديال الورشة كيتقطع بزاف. الموديباس هو Marina.2026! وكيقبلو", "Marina.2026!"),
+            ("user: h.elamrani, l password howa Jamm@1979 — ma bedeltouch.", "Jamm@1979"),
+            ("Wifi bu bureau (ATLAMAR-STAFF) : password bi mooy Amina04@. Laptop yi", "Amina04@"),
+            ("- Código de la alarma del galpón de agroquímicos: 6682 (se activa con ARM)", "6682"),
+            ("Mon code de récupération du compte Microsoft c'est 2G6G8-ZXUYP-UP5VV-RXFQ8-PM4HS, "
+             "est-ce que", "2G6G8-ZXUYP-UP5VV-RXFQ8-PM4HS"),
             ("https://learn.example.com/webservice/rest/server.php?wstoken=04cde4c3e7ac35a6888e2290"
              "57420c93&wsfunction=core_user_get_users_by_field&values[0]=a",
              "04cde4c3e7ac35a6888e229057420c93")):

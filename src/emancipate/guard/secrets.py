@@ -65,6 +65,7 @@ _PASSWORD_WORDS = (
     "құпиясөз",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
+    "الموديباس", "الموديپاس",  # Darija: `mot de passe` in Arabic letters
     *viewed_words(("စကားဝှက်",)),  # Burmese (`စကားဝှက်က Mdy#Sales2021 ပါ`), as the view
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
@@ -233,13 +234,14 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|mo")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
 # tone mark), Bengali `হলো`, whose vowel sign no `\b` follows, Khmer `គឺ` and Lao `ແມ່ນ` (the
 # view drops their vowel and tone marks: `គ`, `ແມນ`), Burmese `က`
-_GLUED_IS = r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো|គ|ແມນ|က"
+_GLUED_IS = (r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|更换为|更換為|更改为|变更为"
+             r"|變更為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো|គ|ແມນ|က")
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
 # The same for a quoted value, whose operator may also be a blank before the literal
@@ -297,6 +299,7 @@ _TAIL_HEAD = (
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |ha['’]e  # (Guarani: `clave ha'e Mandioca22`)
                             |hija|huwa  # (Maltese: `il-password hija …`)
+                            |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
