@@ -963,6 +963,9 @@ def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Gua
             ("minu juhiloa nr on ET633678, kehtib kuni 2030.", [("driving_licence", "ET633678")]),
             ("နိုင်ငံကူးလက်မှတ် အမှတ် - MD740463\n", [("passport", "MD740463")]),
             ("Passaport Malti nru 3620348, jiskadi 2031\n", [("passport", "3620348")]),
+            # after the held-out scan: Argentina's mobiles as Argentines write them
+            ("Mi cel es 03525 15-69-3970 y mi mail", [("phone", "03525 15-69-3970")]),
+            ("Raúl Gianfelici (cosechadora) - 03462 15-50-3804\n", [("phone", "03462 15-50-3804")]),
             ("Ceadúnas tiomána (RA): ONEIL702239C99KI\n",
              [("driving_licence", "ONEIL702239C99KI")]),
             ("Tolong sales Bapak hubungi saya di 0813-3012-036, jangan cuma lewat WA grup.",

@@ -989,6 +989,9 @@ def _language_region(text: str) -> str | None:
     return _LETTER_REGION.get(c) or next(r for p, r in _SCRIPT_REGIONS if p.match(c))
 
 
+# Argentina's mobiles as Argentines write them: the trunk `0`, the area code, `15`, the
+# subscriber's number (`0341 15-760-4349`, `03462 15-50-3804`; +54 9, the area, the number)
+_ARGENTINE_MOBILE = re.compile(r"\(?0(\d{2,4})\)?[ -]15[ -]?(\d[\d -]{5,9}\d)")
 # a number written in thousands (a first group of one or two digits, then groups of three)
 _THOUSANDS = re.compile(r"\d{1,2}(?:[ ,]\d{3})+")
 
@@ -1094,6 +1097,10 @@ class NumberClassifier:
                     and len(set(_NONDIGIT.findall(s[1:].translate(_PARENS))) - {" "}) <= 1
                     and _international_possible(international))
         if not 8 <= len(digits) <= 12:
+            ar = _ARGENTINE_MOBILE.fullmatch(s) if len(digits) == 13 else None
+            if ar is not None:  # `0341 15-760-4349`: +54 9 341 760-4349
+                return work.validated(_mobile_for_code(
+                    54, "9" + ar.group(1) + _NONDIGIT.sub("", ar.group(2))))
             if 6 <= len(digits) <= 7 and work.regions and text and " " in s.strip("()"):
                 # a named country's short numbers (Iceland's, Fiji's `723 5503`, Greenland's
                 # `58 78 67`), written in groups, where a phone word or column names them
