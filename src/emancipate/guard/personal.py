@@ -482,6 +482,20 @@ def _start_above(text: str, start: int) -> int:
     return text.rfind("\n", max(0, start - 1 - _ROW_CHARS), start - 1) + 1
 
 
+def _first_row(text: str, start: int, in_table: Callable[[int, int], bool]) -> int:
+    """Where the first row starts of the table whose row starts at `start`: the rows above
+    it, `_TABLE_ROWS` at most, while `in_table(row start, row end)` says they are its own."""
+    top = start
+    for _ in range(_TABLE_ROWS):
+        if top == 0:
+            break
+        above = _start_above(text, top)
+        if (above == 0 and top - 1 > _ROW_CHARS) or not in_table(above, top - 1):
+            break
+        top = above
+    return top
+
+
 def column_header(text: str, pos: int) -> str:
     """The first row's cell (lower case) of the column `pos` stands in, in a table of tabs
     or pipes whose rows run unbroken from that first row to `pos`'s; empty elsewhere, in
@@ -492,16 +506,10 @@ def column_header(text: str, pos: int) -> str:
     start, end, sep = here
     if not sep:
         return _aligned_header(text, start, end, pos)
-    top = start
     commas = text.count(",", start, end) if sep == "," else 0
-    for _ in range(_TABLE_ROWS):
-        if top == 0:
-            break
-        above = _start_above(text, top)
-        if (above == 0 and top - 1 > _ROW_CHARS) or text.find(sep, above, top - 1) == -1 or (
-                commas and text.count(",", above, top - 1) != commas):
-            break  # (a CSV's rows hold as many commas as its header)
-        top = above
+    top = _first_row(text, start, lambda a, b: text.find(sep, a, b) != -1 and (
+        not commas or text.count(",", a, b) == commas))  # (a CSV's rows hold as many
+    # commas as its header)
     if top == start:
         return ""
     cells = text[top:text.find("\n", top)].split(sep)
@@ -523,15 +531,7 @@ def _aligned_header(text: str, start: int, end: int, pos: int) -> str:
     while cell > start and not text.startswith("  ", cell - 2) and cell - 1 > start:
         cell -= 1  # (the cell's own start: `82 647 9734` holds single blanks)
     column = cell - start
-    top = start
-    for _ in range(_TABLE_ROWS):
-        if top == 0:
-            break
-        above = _start_above(text, top)
-        if (above == 0 and top - 1 > _ROW_CHARS) or len(
-                _ALIGNED.findall(text, above, top - 1)) < 2:
-            break
-        top = above
+    top = _first_row(text, start, lambda a, b: len(_ALIGNED.findall(text, a, b)) >= 2)
     if top == start:
         return ""
     row_end = text.find("\n", top)

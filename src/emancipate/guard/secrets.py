@@ -105,7 +105,7 @@ _PASSWORD_WORDS = (
     "parol:", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
     "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
-    "kupuhipa", "iphasiwedi", "باسوورد", "الباسوورد",  # (Māori, Zulu, Gulf Arabic's spelling)
+    "kupuhipa", "باسوورد", "الباسوورد",  # (Māori, Gulf Arabic's spelling)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
     "പാസ്വേഡ്", "પાસવર્ડ", "ਪਾਸਵਰਡ", "پسورد", "پاسورد", "パスフレーズ",
