@@ -206,6 +206,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind175",
           "hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind177",
           "hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind178",
+          "hundred-and-eighty-third round": HERE / "data" / "guard" / "blind183",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",

@@ -1621,6 +1621,7 @@ _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
     ("paspoort", "passport"), ("passaport", "passport"),  # (Maltese, Catalan)
+    ("passnummer", "passport"), ("passnumret", "passport"), ("passnr", "passport"),
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
@@ -1642,7 +1643,7 @@ _DOCUMENT_WORDS = (
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
-    r"|paspor|pasipoti|passi(?=n?[\s:.])|"
+    r"|paspor|pasipoti|passi(?=n?[\s:.])|pass(?=num|nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
@@ -1662,7 +1663,7 @@ _DOCUMENT = re.compile(
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
-    r"(?i:[ \t\-_]{0,3}(?:number|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?"
+    r"(?i:[ \t\-_]{0,3}(?:number|numret|nummeret|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?"
     r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"

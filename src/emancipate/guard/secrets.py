@@ -70,7 +70,8 @@ _PASSWORD_WORDS = (
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
-    "igama lokugqithisa", "phasewete", "passwuert",  # Xhosa, Sesotho, Luxembourgish
+    "igama lokugqithisa", "igama lokugqitha", "phasewete", "passwuert",  # Xhosa (two
+    # forms), Sesotho, Luxembourgish
     "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
@@ -292,6 +293,8 @@ _TAIL_HEAD = (
            # (Hungarian; Tamil `password இப்போ …`: now)
            # nor Slovenian and Polish with `still` (`geslo za admin … še vedno …`)
            |[ \t]{1,8}(?:še[ \t]vedno|nadal|wciąż)(?=[ \t])
+           # Zulu's and Xhosa's copula before a name, with its hyphen (`iphasiwedi ngu-Ilanga…`)
+           |[ \t]{1,8}ngu-(?=[ \t]{0,8}[^\s-])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
                             |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
                             |হল|គ|se|ta  # (Bengali, Khmer; Haitian Creole, Papiamento)
