@@ -981,3 +981,26 @@ def test_session_26s_countries_named_by_their_language_and_more_forms(guard: Gua
     fleet = ("Viatura   Condutor             Carta de condução   Validade    Telemóvel\n"
              "AA-12-BX  Rodrigo Nunes        SE-675477 1        14/08/2025  915 043 211\n")
     assert personal(guard, fleet) == [("driving_licence", "SE-675477"), ("phone", "915 043 211")]
+
+
+def test_session_27s_forms_and_what_is_no_ones(guard: Guard) -> None:
+    """Session 27: `Passnummer`, a passport's number after a full-width comma, Nepali's
+    contact, Austria's 13-digit mobiles. Not personal: addresses at domains and in ranges
+    reserved for documentation (RFC 2606, 5737, 3849), the public resolvers every network
+    guide names, versions in an upgrade and after `>=`."""
+    for text, found in (
+            ("Resenär: Elin Lindqvist\nPassnummer: 18144067 (giltigt till 2029-08-14)\n",
+             [("passport", "18144067")]),
+            ("物品：香港特區護照，號碼 H89645702，持有人 WONG KA MAN", [("passport", "H89645702")]),
+            ("नाम: हरि प्रसाद अधिकारी\nसम्पर्क नं: 9760373152\n", [("phone", "9760373152")]),
+            ("Aba dekhi naya NTC number 9812425554 ma samparka garnu hola.",
+             [("phone", "9812425554")]),
+            ("Lukas Steiner\nHandy: 0676 933084154\n", [("phone", "0676 933084154")]),
+            ("Send alerts to user@example.com and ops@sub.example.org, or qa@shop.test", []),
+            ("allow 192.0.2.10, 198.51.100.0/24, 203.0.113.5 and 2001:db8:10::1", []),
+            ("nslookup falls back to 8.8.8.8 and 1.1.1.1", []),
+            ("- Upgrades reader stack from 2.8.0.4 to 2.9.1.0\n- Requires bootloader >= 1.0.3.2",
+             []),
+            ("mail jean.dupont@example-mail.com from 81.2.69.160",
+             [("email", "jean.dupont@example-mail.com"), ("ipv4", "81.2.69.160")])):
+        assert personal(guard, text) == found, text

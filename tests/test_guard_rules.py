@@ -1469,6 +1469,30 @@ def test_what_session_26s_rounds_found_missing_is_read() -> None:
                       "ddb75a86899cf21ecec97b70400792a9fc7eaaf1f5e59dfd562e4d94595a832d\n") == []
 
 
+def test_what_session_27s_rounds_found_missing_is_read() -> None:
+    """Session 27 (rounds 183, 185, 186, …): Xhosa's password and Zulu's copula with its
+    hyphen; a safe opened `ngekhowudi`; Chinese `密碼` changed from a date in brackets, and a
+    safe's combination after it; H3C's and Huawei's `password simple`/`cipher`; a password
+    asked in Nepali and given with `ho`; a code's aside holding a digit. No longer reported: a
+    masked value before a comma, Grafana's `$__file{…}`."""
+    for text, value in (
+            ("igama lokugqitha endalinikwa nguNomsa ngu Ubuntu@2023 kodwa lithi", "Ubuntu@2023"),
+            ("I-WiFi igama layo ngu-HBK-Guest, iphasiwedi ngu- Ilanga2024#. Uma", "Ilanga2024#"),
+            ("Isefu eseofisini yaseKapa ivulwa ngekhowudi 280617 . Imali", "280617"),
+            ("美麗島站員工置物櫃室的門禁密碼從明天(6/12)起改為 090743，輸入完按 # 即可", "090743"),
+            ("- 金庫保險箱密碼 27-57-51（右左右），今天起改用新的", "27-57-51"),
+            ("local-user netadmin class manage\n password simple Qwerty69\n service-type ssh",
+             "Qwerty69"),
+            ("[09:12] Bikash KC: server room ko PC ko password k ho? lock bhayo\n"
+             "[09:14] Sunil Tamang: zxcvbnm#72 ho, first letter capital cha ki chaina", "zxcvbnm#72"),
+            ("Station: Lamabagar HM-03\nSecurity code (level 1): 25072\nBaud 115200", "25072")):
+        assert value in secrets_in(text), text
+    assert secrets_in("2025-06-11 DEBUG [auth] params={username=chen.yh, password=********, "
+                      "remember=true}") == []
+    assert secrets_in("[[servers]]\nbind_dn = \"cn=svc-grafana\"\n"
+                      "bind_password = '$__file{/etc/grafana/ldap_bind.pass}'\n") == []
+
+
 def test_the_rules_with_no_keyword_are_prefiltered_by_one_set_pass() -> None:
     """`engine.RuleSet`: one RE2 set pass over a text says which rules with no keyword can
     match in it; the others are not run. Findings are the same as running each rule."""

@@ -155,7 +155,7 @@ def email(lang: str) -> str:
                       "ines", "hugo", "olivia", "noah"])
     last = R.choice(["dupont", "martin", "bernard", "moreau", "smith", "johnson", "brown",
                      "garcia", "lefevre", "nguyen"])
-    dom = R.choice(["gmail.com", "outlook.fr", "orange.fr", "acme-corp.com", "example.org",
+    dom = R.choice(["gmail.com", "outlook.fr", "orange.fr", "acme-corp.com", "free.fr",
                     "univ-lyon1.fr", "company.co.uk", "protonmail.ch"])
     sep = R.choice([".", "_", "", "-"])
     return f"{first}{sep}{last}{R.choice(['', str(R.randint(1, 99))])}@{dom}"

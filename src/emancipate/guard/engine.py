@@ -1213,11 +1213,13 @@ _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
 # (`m{{h}o)p${e]nob(…`), not a template.
 _TEMPLATE_REF = re.compile(
     r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([^()]{1,64}\)|<[\w .:/-]{1,40}>"
-    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$")
+    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$"
+    r"|\$__(?:file|env|vault)\{[^{}]{1,128}\}")  # (Grafana's: `$__file{/etc/…/bind.pass}`)
 
 
 def template_ref(value: str) -> bool:
-    """`value` holds a template reference (`${ENV}`, `{{ x }}`, `$(cmd)`, `<name>`)."""
+    """`value` holds a template reference (`${ENV}`, `{{ x }}`, `$(cmd)`, `<name>`,
+    `$__file{…}`)."""
     return ("$" in value or "{" in value or "<" in value) and (
         _TEMPLATE_REF.search(value) is not None)
 

@@ -121,6 +121,17 @@ def _country_mailbox(domain: str) -> bool:
     return len(label) >= 2 and not any(ch.isdigit() for ch in label)
 
 
+# Domains reserved for documentation and tests (RFC 2606, RFC 6761): no one's mailbox.
+_RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
+_RESERVED_TLDS = ("example", "test", "invalid", "localhost")
+
+
+def _reserved_domain(domain: str) -> bool:
+    low = domain.lower()
+    return (low.endswith(_RESERVED_DOMAINS) and (len(low) == 11 or low[-12] == ".")) or (
+        low.rsplit(".", 1)[-1] in _RESERVED_TLDS)
+
+
 def _emails(text: str, out: list[Hit]) -> None:
     i = text.find("@")
     while i != -1:
@@ -141,7 +152,8 @@ def _emails(text: str, out: list[Hit]) -> None:
                  or (before == ":" and start > 1 and (not text[start - 2].isascii()
                                                       or _field_label(text, start - 1))))
                     and (m.group(2).lower() not in _NOT_TLD or _country_mailbox(m.group(1)))
-                    and local.lower() != "git" and not local.endswith(".")):
+                    and local.lower() != "git" and not local.endswith(".")
+                    and not _reserved_domain(m.group(1))):
                 out.append((start, m.end(1), "email"))
                 nxt = m.end(1)
         i = text.find("@", nxt)
@@ -258,8 +270,10 @@ _VERSION_BEFORE = re.compile(
     r"(?:[ \t]+(?:(?:bumped|updated|upgraded|moved|set)[ \t]+)?to)?|version\(|version=|§"
     # a release's notes or a changelog naming the product first (`Release notes – Agent …`)
     r"|\b(?:release[ \t]+notes|changelog|what's[ \t]+new)[ \t]*[-–—:]?[ \t]*"
-    r"(?:(?-i:[A-Z])[\w-]{0,20}[ \t]+){0,3})"
-    r"[\s\"'(:=]*$", re.I)
+    r"(?:(?-i:[A-Z])[\w-]{0,20}[ \t]+){0,3}"
+    # an upgrade's versions (`Upgrades reader stack from 2.8.0.4 to 2.9.1.0`)
+    r"|\b(?:upgrad|downgrad)\w*\b[^\n]{0,30}?\bfrom[ \t]+(?:\d{1,5}(?:\.\d{1,5}){2,}[ \t]+to[ \t]+)?)"
+    r"[\s\"'(:=<>~]*$", re.I)  # (a version's bound: `bootloader >= 1.0.3.2`)
 # a version's minimum (`controller 8.1.113.0 or later`, `… ou supérieure`)
 _LATER_AFTER = re.compile(
     r"[ \t]*(?:\+|or[ \t]+(?:later|newer|higher|above)|and[ \t]+(?:later|above|newer)"
@@ -791,7 +805,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # mobile and call me in Galician, Basque, Catalan; phone in Khmer, Lao, Lithuanian
     "móbil", "mugikor", "truqueu", "truca'm", "trucar al", "ទូរស័ព្ទ", "ເບີໂທ", "ໂທລະສັບ",
     "telefonas", "tawagan", "nomer hp", "contact ko",  # (Cebuano: call; Javanese, Taglish)
-    "sími", "farsími", "talevoni")  # (Icelandic, Faroese: phone, mobile; Fijian)
+    "sími", "farsími", "talevoni",  # (Icelandic, Faroese: phone, mobile; Fijian)
+    "सम्पर्क नं", "सम्पर्क:", "संपर्क नं", "संपर्क:")  # (Nepali, Hindi: contact no.)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -802,7 +817,8 @@ _PHONE_AFTER = viewed_words((
     "erreichbar", "melden", "anrufen", "zurückrufen", "numarasından", "numaramdan",
     "numarasına", "numaradan", "számon", "telefonszámon", "bereikbaar", "joignable",
     "raggiungibile", "reachable", "(calls", "(whatsapp", "(mobile", "(cell",
-    "uruffen"))  # (Luxembourgish: `Dir kënnt mech um 661 … uruffen`)
+    "uruffen",  # (Luxembourgish: `Dir kënnt mech um 661 … uruffen`)
+    "ma samparka"))  # (Nepali in Latin letters: `… 9812425554 ma samparka garnu hola`)
 
 
 def _phone_named(text: str, start: int, end: int) -> bool:
@@ -1107,6 +1123,10 @@ class NumberClassifier:
                 return _phone_named(text, start, start + len(s)) and any(
                     region[1] == "any" and self._national(region, s, digits, work)
                     for region in work.regions)
+            if (len(digits) == 13 and digits[0] == "0" != digits[1] and text
+                    and _phone_named(text, start, start + len(s))):
+                # (Austria's mobiles reach 13 digits with the trunk `0`: `Handy: 0676 933084154`)
+                return _uniform(s) and _personal_somewhere(digits, work)
             return (12 < len(digits) <= 15 and bool(text)
                     and _phone_named(text, start, start + len(s))
                     and _bare_international(s, digits, work))
@@ -1254,7 +1274,8 @@ class NumberClassifier:
             work.versions.add(s)
             return None
         ip = ipaddress.IPv4Address(s)
-        if ip.is_loopback or ip.is_unspecified or s.startswith("255."):
+        if ip.is_loopback or ip.is_unspecified or s.startswith("255.") or any(
+                ip in net for net in _DOC_NETS4) or s in _PUBLIC_RESOLVERS:
             return None
         return "ipv4"
 
@@ -1659,6 +1680,7 @@ _DOCUMENT = re.compile(
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
     # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
     r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
+    r"|[，,](?=[ \t]{0,3}(?:號碼|号码|번호|番号))"  # (`香港特區護照，號碼 H…`)
     r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}"
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
@@ -1807,6 +1829,16 @@ def _document_number(value: str) -> bool:
 _HEX_RUN = re.compile(r"[0-9A-Fa-f:.]*")
 
 
+# Addresses reserved for documentation (RFC 5737, RFC 3849) and the public DNS resolvers
+# every network guide names: no one's address.
+_DOC_NETS4 = tuple(ipaddress.IPv4Network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+_DOC_NET6 = ipaddress.IPv6Network("2001:db8::/32")
+_PUBLIC_RESOLVERS = frozenset((
+    "8.8.8.8", "8.8.4.4", "1.1.1.1", "1.0.0.1", "9.9.9.9", "149.112.112.112",
+    "208.67.222.222", "208.67.220.220"))
+
+
 def _ipv6_groups_ok(cand: str, groups: list[str]) -> bool:
     """The group count of an address (8, or fewer around one `::`, an IPv4 tail counting
     for two): `ipaddress` then only parses plausible candidates (a failed parse costs
@@ -1847,7 +1879,7 @@ def _ipv6_candidate(text: str, s: int, e: int, cand: str, out: list[Hit]) -> Non
         ip = ipaddress.IPv6Address(cand)
     except ValueError:
         return
-    if not ip.is_loopback and not ip.is_unspecified:
+    if not ip.is_loopback and not ip.is_unspecified and ip not in _DOC_NET6:
         out.append((s, e, "ipv6"))
 
 
