@@ -1484,7 +1484,7 @@ def test_what_session_27s_rounds_found_missing_is_read() -> None:
             ("local-user netadmin class manage\n password simple Qwerty69\n service-type ssh",
              "Qwerty69"),
             ("[09:12] Bikash KC: server room ko PC ko password k ho? lock bhayo\n"
-             "[09:14] Sunil Tamang: zxcvbnm#72 ho, first letter capital cha ki chaina", "zxcvbnm#72"),
+             "[09:14] Sunil Tamang: zxcvbnm#72 ho, first letter capital", "zxcvbnm#72"),
             ("Station: Lamabagar HM-03\nSecurity code (level 1): 25072\nBaud 115200", "25072")):
         assert value in secrets_in(text), text
     assert secrets_in("2025-06-11 DEBUG [auth] params={username=chen.yh, password=********, "

@@ -272,7 +272,8 @@ _VERSION_BEFORE = re.compile(
     r"|\b(?:release[ \t]+notes|changelog|what's[ \t]+new)[ \t]*[-–—:]?[ \t]*"
     r"(?:(?-i:[A-Z])[\w-]{0,20}[ \t]+){0,3}"
     # an upgrade's versions (`Upgrades reader stack from 2.8.0.4 to 2.9.1.0`)
-    r"|\b(?:upgrad|downgrad)\w*\b[^\n]{0,30}?\bfrom[ \t]+(?:\d{1,5}(?:\.\d{1,5}){2,}[ \t]+to[ \t]+)?)"
+    r"|\b(?:upgrad|downgrad)\w*\b[^\n]{0,30}?\bfrom[ \t]+"
+    r"(?:\d{1,5}(?:\.\d{1,5}){2,}[ \t]+to[ \t]+)?)"
     r"[\s\"'(:=<>~]*$", re.I)  # (a version's bound: `bootloader >= 1.0.3.2`)
 # a version's minimum (`controller 8.1.113.0 or later`, `… ou supérieure`)
 _LATER_AFTER = re.compile(
@@ -1685,7 +1686,8 @@ _DOCUMENT = re.compile(
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
-    r"(?i:[ \t\-_]{0,3}(?:number|numret|nummeret|nummer|nommer|n[uú]m[ée]ro|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?"
+    r"(?i:[ \t\-_]{0,3}(?:number|numret|nummeret|nummer|nommer|n[uú]m[ée]ro"
+    r"|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?"
     r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"

@@ -257,7 +257,8 @@ _MARKS = ("\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0900-\u0dff\u0e31-\u0e4e\u0e
           "\u1000-\u109f\u17b4-\u17d3")  # (… Thai, Lao, Myanmar, Khmer)
 _TAIL_HEAD = (
     # (an aside in brackets after the name: `parola la PC-ul (s-a schimbat azi): …`)
-    # (or, after a word of a script written without blanks, right after it: `密碼從明天(6/12)起改為`)
+    # (or, after a word of a script written without blanks, right after it:
+    # `密碼從明天(6/12)起改為`)
     r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)|[ \t]\([^()\n]{1,40}\)"""
     r"""|(?<=[\u3040-\u9fff])[(（][^()（）\n]{1,40}[)）]){0,48}?)"""
     + _OPERATOR_AHEAD + _NAME_END + r"""
