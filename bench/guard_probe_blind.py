@@ -208,6 +208,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind178",
           "hundred-and-eighty-third round": HERE / "data" / "guard" / "blind183",
           "hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind185",
+          "hundred-and-eightieth round": HERE / "data" / "guard" / "blind180",
+          "hundred-and-eighty-second round": HERE / "data" / "guard" / "blind182",
           "hundred-and-eighty-sixth round": HERE / "data" / "guard" / "blind186",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",

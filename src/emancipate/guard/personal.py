@@ -322,7 +322,7 @@ _COMPANY_CONTEXT = ("siren", "siret", "rcs", "immatricul", "registre du commerce
 _RCS_AFTER = re.compile(r"[ \t]{1,3}(?:R\.?C\.?S\.?|RCS)\b")
 _SSN_CONTEXT = ("ssn", "social security", "social-security", "tax_id", "tax id", "taxpayer")
 # ITINs share the SSN's shape and 9xx numbers are common references: a name is required
-_ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "tax_id", "w-7", "irs", " tin", "ssn",
+_ITIN_CONTEXT = ("itin", "taxpayer", "tax id", "tax_id", "w-7", "irs", "tin", "ssn",
                  "social security")
 _CARD_CONTEXT = ("card", "carte", "maestro", "visa", "mastercard", "amex", "cb ", "debit",
                  "débit", "credit", "crédit", "charge", "payment", "paiement", "billing",
@@ -807,7 +807,8 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "móbil", "mugikor", "truqueu", "truca'm", "trucar al", "ទូរស័ព្ទ", "ເບີໂທ", "ໂທລະສັບ",
     "telefonas", "tawagan", "nomer hp", "contact ko",  # (Cebuano: call; Javanese, Taglish)
     "sími", "farsími", "talevoni",  # (Icelandic, Faroese: phone, mobile; Fijian)
-    "सम्पर्क नं", "सम्पर्क:", "संपर्क नं", "संपर्क:")  # (Nepali, Hindi: contact no.)
+    "सम्पर्क नं", "सम्पर्क:", "संपर्क नं", "संपर्क:",  # (Nepali, Hindi: contact no.)
+    "ሞባይል")  # (Amharic, Tigrinya: mobile)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1612,7 +1613,7 @@ def _fr_vat_spaced(text: str, shape: bytes, work: ScanWork, out: list[Hit]) -> N
 _STATE_CODES = _words(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC NSW VIC QLD TAS ACT NT")
-_PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မှတ်",
+_PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မှတ်", "ፓስፖርት",
                    "hộ chiếu", "护照", "護照", "パスポート", "旅券", "여권", "หนังสือเดินทาง",
                    "דרכון", "جواز السفر", "جواز سفر", "पासपोर्ट", "паспорт", "paszport", "pasport",
                    "pașaport", "διαβατήριο", "διαβατηρίου", "putovnic", "pasoš", "անձնագիր",
@@ -1637,6 +1638,7 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "vozačka dozvola", "laiseni ni draiva", "ड्राइविंग लाइसेंस")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
+                "ቁጥር", "ቁጽሪ",  # (Amharic, Tigrinya)
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်")
 _DOCUMENT_WORDS = (
@@ -1644,6 +1646,7 @@ _DOCUMENT_WORDS = (
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
     ("paspoort", "passport"), ("passaport", "passport"),  # (Maltese, Catalan)
     ("passnummer", "passport"), ("passnumret", "passport"), ("passnr", "passport"),
+    ("baasaboor", "passport"),  # (Somali)
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
@@ -1665,7 +1668,7 @@ _DOCUMENT_WORDS = (
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
-    r"|paspor|pasipoti|passi(?=n?[\s:.])|pass(?=num|nr)|"
+    r"|paspor|pasipoti|baasaboor|passi(?=n?[\s:.])|pass(?=num|nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
@@ -1708,7 +1711,7 @@ _DOCUMENT = re.compile(
     r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số)[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
-    r"[\"']?[ \t]{0,12}(?:is|was|as|est|on(?=[ \t])|:|=|#|՝|\||,(?=[ \t]?[A-Z0-9])"
+    r"[\"']?[ \t]{0,12}(?:is|was|as|est|on(?=[ \t])|:|=|#|՝|፦|፡|\||,(?=[ \t]?[A-Z0-9])"
     r"|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`)
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)

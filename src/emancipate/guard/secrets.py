@@ -70,6 +70,8 @@ _PASSWORD_WORDS = (
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
+    "furaha sirta", "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Somali (the secret key), Amharic,
+    # Tigrinya
     "igama lokugqithisa", "igama lokugqitha", "phasewete", "passwuert",  # Xhosa (two
     # forms), Sesotho, Luxembourgish
     "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
@@ -235,7 +237,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|mo")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|mo|ah")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -306,6 +308,7 @@ _TAIL_HEAD = (
                             |ha['’]e  # (Guarani: `clave ha'e Mandioca22`)
                             |hija|huwa  # (Maltese: `il-password hija …`)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
+                            |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
