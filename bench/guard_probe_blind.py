@@ -211,6 +211,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-eightieth round": HERE / "data" / "guard" / "blind180",
           "hundred-and-eighty-second round": HERE / "data" / "guard" / "blind182",
           "hundred-and-eighty-sixth round": HERE / "data" / "guard" / "blind186",
+          "hundred-and-ninety-first round": HERE / "data" / "guard" / "blind191",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",

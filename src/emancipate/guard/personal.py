@@ -1099,6 +1099,9 @@ class NumberClassifier:
               ) -> bool:
         if work.exhausted or s.endswith("-0"):
             return False  # (`+49 221 4710-0`: a company's switchboard, its extension 0)
+        if start >= 3 and text[start - 1] == "-" and text[start - 3:start - 1].isupper():
+            return False  # an identifier's digits (`pedido PED-CO-2024-00917`, `INV-…`; not
+            # a prefix of Zulu's: `ku-072 917 3559`)
         if text and _company_line(text, start) and not _EXTENSION_WORD.search(
                 text, start, min(len(text), start + len(s) + 16)):
             return False  # (with an extension, `poste 192`, the line reaches a person)

@@ -70,6 +70,7 @@ _PASSWORD_WORDS = (
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
+    "pakalla shimi",  # Kichwa (the secret word: `mushuk pakalla shimita churashkanchik: …`)
     "furaha sirta", "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Somali (the secret key), Amharic,
     # Tigrinya
     "igama lokugqithisa", "igama lokugqitha", "phasewete", "passwuert",  # Xhosa (two
