@@ -1485,8 +1485,24 @@ def test_what_session_27s_rounds_found_missing_is_read() -> None:
              "Qwerty69"),
             ("[09:12] Bikash KC: server room ko PC ko password k ho? lock bhayo\n"
              "[09:14] Sunil Tamang: zxcvbnm#72 ho, first letter capital", "zxcvbnm#72"),
-            ("Station: Lamabagar HM-03\nSecurity code (level 1): 25072\nBaud 115200", "25072")):
+            ("Station: Lamabagar HM-03\nSecurity code (level 1): 25072\nBaud 115200", "25072"),
+            ("ፓስወርዱ Harar@Depot1980 ነው። ለደንበኞች እንዳትሰጥ።", "Harar@Depot1980"),
+            ("isticmaale hx_berbera02, furaha sirta ah Hargeysa#2002. Ha la", "Hargeysa#2002"),
+            ("- code porte local dameuses (garage haut) : 9493* , changé le 3/12", "9493"),
+            ("const WOMPI_PRIVATE = \"prv_prod_jSSXJIDfynSdndVdPkWKoNSEdmXpyWmw\";",
+             "prv_prod_jSSXJIDfynSdndVdPkWKoNSEdmXpyWmw"),
+            ("- La clave del candado del furgón es 2074 (la sabe solo el chofer)", "2074"),
+            ("Sabuwar lambar ita ce 7587#. Direban tankar mai zai buƙace ta gobe", "7587"),
+            ("e gbanwere koodu alarm nke shelter taa. Koodu ọhụrụ bụ 170509. Onye", "170509"),
+            ("Wi-Fi foforɔ no din yɛ IROKO-ACCRA-STAFF, na password no yɛ KolaTower59#. Mom",
+             "KolaTower59#"),
+            ("o código do alarme do almoxarifado mudou pra 182089, o antigo não funciona", "182089"),
+            ("- From today the read-write community on all switches is rwsvv_acucar49 ; read-only",
+             "rwsvv_acucar49"),
+            ("Pou ouver li, tap kod 3231 lor klavie ek atann lalimier vert.", "3231")):
         assert value in secrets_in(text), text
+    assert secrets_in("j'ai changé le code du portail du site YDE-0156 ce matin.") == []
+    assert secrets_in('curl -H "X-API-Key: SUA_CHAVE_AQUI" https://api.example.io/v1') == []
     assert secrets_in("2025-06-11 DEBUG [auth] params={username=chen.yh, password=********, "
                       "remember=true}") == []
     assert secrets_in("[[servers]]\nbind_dn = \"cn=svc-grafana\"\n"

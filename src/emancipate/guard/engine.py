@@ -1207,7 +1207,9 @@ def _line(text: str, start: int, end: int) -> str:
 # (substring tests, not a regex search: this runs for every candidate a rule finds)
 _MASKS = ("xxxxxx", "****", "••••", "####")  # in the lower-cased value
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
-                   "placeholder", "redacted", "dummy", "insert", "replace_", "sample")
+                   "placeholder", "redacted", "dummy", "insert", "replace_", "sample",
+                   # (Portuguese, Spanish, French: `SUA_CHAVE_AQUI`, `TU_CLAVE`, `VOTRE_CLE`)
+                   "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui")
 # A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
 # a `${` or `{{` that opens no well-formed reference is part of a password
 # (`m{{h}o)p${e]nob(…`), not a template.

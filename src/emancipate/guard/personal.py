@@ -808,7 +808,9 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "telefonas", "tawagan", "nomer hp", "contact ko",  # (Cebuano: call; Javanese, Taglish)
     "sími", "farsími", "talevoni",  # (Icelandic, Faroese: phone, mobile; Fijian)
     "सम्पर्क नं", "सम्पर्क:", "संपर्क नं", "संपर्क:",  # (Nepali, Hindi: contact no.)
-    "ሞባይል")  # (Amharic, Tigrinya: mobile)
+    "ሞባይል",  # (Amharic, Tigrinya: mobile)
+    "cel ", "my number", "waya:", "fóònù", "foonu", "pè é ní")  # (Brazil's `cel (67) 9…`;
+# Hausa's phone, Yoruba's phone and call him at)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1641,7 +1643,7 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "vozačka dozvola", "laiseni ni draiva", "ड्राइविंग लाइसेंस")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
-                "ቁጥር", "ቁጽሪ",  # (Amharic, Tigrinya)
+                "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်")
 _DOCUMENT_WORDS = (
@@ -1649,7 +1651,7 @@ _DOCUMENT_WORDS = (
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
     ("paspoort", "passport"), ("passaport", "passport"),  # (Maltese, Catalan)
     ("passnummer", "passport"), ("passnumret", "passport"), ("passnr", "passport"),
-    ("baasaboor", "passport"),  # (Somali)
+    ("baasaboor", "passport"), ("fasfo", "passport"),  # (Somali, Hausa)
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
@@ -1671,7 +1673,7 @@ _DOCUMENT_WORDS = (
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
-    r"|paspor|pasipoti|baasaboor|passi(?=n?[\s:.])|pass(?=num|nr)|"
+    r"|paspor|pasipoti|baasaboor|fasfo|passi(?=n?[\s:.])|pass(?=num|nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
@@ -1714,7 +1716,7 @@ _DOCUMENT = re.compile(
     r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số)[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
-    r"[\"']?[ \t]{0,12}(?:is|was|as|est|on(?=[ \t])|:|=|#|՝|፦|፡|\||,(?=[ \t]?[A-Z0-9])"
+    r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|\||,(?=[ \t]?[A-Z0-9])"
     r"|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`)
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
