@@ -1496,7 +1496,7 @@ def test_what_session_27s_rounds_found_missing_is_read() -> None:
             ("e gbanwere koodu alarm nke shelter taa. Koodu ọhụrụ bụ 170509. Onye", "170509"),
             ("Wi-Fi foforɔ no din yɛ IROKO-ACCRA-STAFF, na password no yɛ KolaTower59#. Mom",
              "KolaTower59#"),
-            ("o código do alarme do almoxarifado mudou pra 182089, o antigo não funciona", "182089"),
+            ("o código do alarme do almoxarifado mudou pra 182089, o antigo não", "182089"),
             ("- From today the read-write community on all switches is rwsvv_acucar49 ; read-only",
              "rwsvv_acucar49"),
             ("Pou ouver li, tap kod 3231 lor klavie ek atann lalimier vert.", "3231")):
