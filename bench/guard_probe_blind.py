@@ -211,6 +211,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-eightieth round": HERE / "data" / "guard" / "blind180",
           "hundred-and-eighty-second round": HERE / "data" / "guard" / "blind182",
           "hundred-and-eighty-sixth round": HERE / "data" / "guard" / "blind186",
+          "hundred-and-eighty-eighth round": HERE / "data" / "guard" / "blind188",
           "hundred-and-ninetieth round": HERE / "data" / "guard" / "blind190",
           "hundred-and-ninety-first round": HERE / "data" / "guard" / "blind191",
           "hundred-and-ninety-third round": HERE / "data" / "guard" / "blind193",

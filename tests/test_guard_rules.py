@@ -1501,6 +1501,15 @@ def test_what_session_27s_rounds_found_missing_is_read() -> None:
              "rwsvv_acucar49"),
             ("Pou ouver li, tap kod 3231 lor klavie ek atann lalimier vert.", "3231")):
         assert value in secrets_in(text), text
+    for text, value in (
+            ("ки пароли admin Malika1980# аст, аммо ҳоло қабул намекунад", "Malika1980#"),
+            ("login s.tursunov, parol Bahor93!, port 993 SSL.", "Bahor93!"),
+            ("колдонуучу — Айдана Т., сырсөз — Ofis#2024#. Биринчи", "Ofis#2024#"),
+            ("(адрес azc-nvr-osh@ad), пароль доступа xjMzY96w3Dyl38, перезапусти службу",
+             "xjMzY96w3Dyl38"),
+            ("Күйүүчү май цистернасынын кулпусунун коду 7615. Кодду эч кимге", "7615")):
+        assert value in secrets_in(text), text
+    assert secrets_in("Сменить пароль: Ctrl+Alt+Del → «Изменить пароль».") == []
     assert secrets_in("j'ai changé le code du portail du site YDE-0156 ce matin.") == []
     assert secrets_in('curl -H "X-API-Key: SUA_CHAVE_AQUI" https://api.example.io/v1') == []
     assert secrets_in("2025-06-11 DEBUG [auth] params={username=chen.yh, password=********, "

@@ -1640,7 +1640,8 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "sürücü belgesi", "permis de conducere", "permisul de conducere",
                   "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim", "gplx",
                   "vozniškega dovoljenja", "vozniško dovoljenje", "vozačke dozvole",
-                  "vozačka dozvola", "laiseni ni draiva", "ड्राइविंग लाइसेंस")
+                  "vozačka dozvola", "laiseni ni draiva", "ड्राइविंग लाइसेंस",
+                  "haydovchilik guvohnomasi", "ҳайдовчилик гувоҳномаси")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
@@ -1712,7 +1713,9 @@ _DOCUMENT = re.compile(
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
     # Y749080`, `جواز سفر هندي رقم …`)
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
-    r"|eño|eña|ês|ino|ina|ier|ي)[ \t]{1,3})?"
+    r"|eño|eña|ês|ino|ina|ier|ي)[ \t]{1,3}"
+    # (or the country's letters: `паспорт КНР …`)
+    r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=[A-Z0-9]{0,3}\d))?"
     r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số)[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)

@@ -70,6 +70,8 @@ _PASSWORD_WORDS = (
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
+    "сырсөз", "parol", "парол", "пароль доступа",  # Kyrgyz, Uzbek, Tajik; Russian's access
+    # password (`пароль доступа xjMz…`)
     "pakalla shimi",  # Kichwa (the secret word: `mushuk pakalla shimita churashkanchik: …`)
     "furaha sirta", "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Somali (the secret key), Amharic,
     # Tigrinya
@@ -732,6 +734,9 @@ _WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{2,}(?:\.|$)")
 _TF_TYPE = re.compile(r"""\b(?:resource|data)[ \t]+"[\w-]*$""")
 # a password word as a value: a form's label in some language, not a password
 _LABELS = frozenset(w for w in _PASSWORD_WORDS if " " in w or len(w) >= 6)
+_KEY_CHORD = re.compile(r"(?i)(?:ctrl|alt|shift|cmd|win|super|option|opt|fn|strg|ctl)"
+                        r"(?:\+(?:ctrl|alt|shift|cmd|win|super|option|opt|fn|strg|ctl|del|delete"
+                        r"|entf|esc|tab|enter|[a-z0-9]|f\d{1,2}))+")
 # a home directory: `~`, `~deploy`, `~/.pgpass`
 _HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
 _EMAIL_SHAPE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}")
@@ -1097,6 +1102,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if len(_UNSPACED_SCRIPT.findall(v, 0, 8)) >= 2:
         return  # a sentence in a script written without blanks, read to the next blank
         # (`パスワードは別のメールでお送りします。`), not a value
+    if _KEY_CHORD.fullmatch(v):
+        return  # keys pressed together (`Сменить пароль: Ctrl+Alt+Del → …`)
     if v.lower() in _LABELS:
         return  # the word itself, a label's translation (`"login.password": "Mot de passe"`)
     if spaced:  # (after `:` or `=` a pair of words is a value; after `is`, a quotation)
