@@ -423,8 +423,8 @@ def test_documents_versions_and_named_numbers_of_the_fourth_blind_probe(guard: G
                  "Votre numéro client est le 977 476 773. Merci de le rappeler."):
         assert personal(guard, text) == [], text
     # an address is still one, and a number after "account #" that is then called
-    assert personal(guard, "the VPN gateway is 2.4.1.9, the DNS 1.1.1.1") == [
-        ("ipv4", "2.4.1.9"), ("ipv4", "1.1.1.1")]
+    assert personal(guard, "the VPN gateway is 2.4.1.9, the DNS 84.17.46.20") == [
+        ("ipv4", "2.4.1.9"), ("ipv4", "84.17.46.20")]
     assert personal(guard, "send the account # to 215-555-0123 now")
     # (ten digits run together are a phone's only where the text says so: student numbers,
     # epoch seconds and order numbers are written so as often)
@@ -496,8 +496,8 @@ def test_versions_sections_and_named_references_of_the_seventh_blind_probe(
     assert personal(guard, "Top pages : /contact (9 104), /blog/reforme-2024 (7 881)") == []
     # the tenth round: a number on an e-mail's line (contact details, a CRM row) is a phone
     # in any region's national format; `tax_id=` names an SSN; a nationality before `n°`
-    assert personal(guard, "Michał Lewandowski;michal.l@example.com;677-497-604;sobota") == [
-        ("email", "michal.l@example.com"), ("phone", "677-497-604")]
+    assert personal(guard, "Michał Lewandowski;michal.l@onet.pl;677-497-604;sobota") == [
+        ("email", "michal.l@onet.pl"), ("phone", "677-497-604")]
     assert personal(guard, "Row 14: employee_id=E-20931, tax_id=339953559, state=TX") == [
         ("us_ssn", "339953559")]
     assert ("passport", "19DX90350") in personal(
