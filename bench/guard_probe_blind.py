@@ -215,6 +215,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-ninetieth round": HERE / "data" / "guard" / "blind190",
           "hundred-and-ninety-first round": HERE / "data" / "guard" / "blind191",
           "hundred-and-ninety-third round": HERE / "data" / "guard" / "blind193",
+          "hundred-and-ninety-fourth round": HERE / "data" / "guard" / "blind194",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",

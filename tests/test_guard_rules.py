@@ -1509,6 +1509,8 @@ def test_what_session_27s_rounds_found_missing_is_read() -> None:
              "xjMzY96w3Dyl38"),
             ("Күйүүчү май цистернасынын кулпусунун коду 7615. Кодду эч кимге", "7615")):
         assert value in secrets_in(text), text
+    assert "416636" in secrets_in("- Bridge: +33 1 70 95 03 50, host PIN 416636 (Hélène hosts)")
+    assert secrets_in("Address: 12 MG Road, Bengaluru, PIN 560001") == []  # a postal PIN
     assert secrets_in("Сменить пароль: Ctrl+Alt+Del → «Изменить пароль».") == []
     assert secrets_in("j'ai changé le code du portail du site YDE-0156 ce matin.") == []
     assert secrets_in('curl -H "X-API-Key: SUA_CHAVE_AQUI" https://api.example.io/v1') == []
