@@ -265,7 +265,7 @@ _TAIL_HEAD = (
     # (or, after a word of a script written without blanks, right after it:
     # `密碼從明天(6/12)起改為`)
     r"""(?P<mid>(?:[\w.\- \t""" + _MARKS + r"""]|['’](?=\w)|[ \t]\([^()\n]{1,40}\)"""
-    r"""|(?<=[\u3040-\u9fff])[(（][^()（）\n]{1,40}[)）]){0,48}?)"""
+    r"""|[(（](?<=[\u3040-\u9fff][(（])[^()（）\n]{1,40}[)）]){0,48}?)"""
     + _OPERATOR_AHEAD + _NAME_END + r"""
         (?:={1,3}|!==?|:=|::|:-(?=[^\s-])|:|=>|\?=|<<?-|[ \t]{0,8}\|
            |՝  # Armenian's colon-like mark (`գաղտնաբառը՝ …`)
