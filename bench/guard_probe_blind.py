@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 179 (sessions
-18 to 26: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 195 (sessions
+18 to 27: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -255,7 +255,13 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-seventy-first round": HERE / "data" / "guard" / "blind171",
           "hundred-and-seventy-third round": HERE / "data" / "guard" / "blind173",
           "hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind176",
-          "hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind179"}
+          "hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind179",
+          "hundred-and-eighty-first round": HERE / "data" / "guard" / "blind181",
+          "hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind184",
+          "hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind187",
+          "hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind189",
+          "hundred-and-ninety-second round": HERE / "data" / "guard" / "blind192",
+          "hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind195"}
 
 
 @dataclass
