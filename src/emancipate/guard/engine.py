@@ -536,13 +536,15 @@ def _mixed(v: str) -> bool:
     return _digit_and_letter(v) or case_random(v)
 
 
-_EASTERN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_EASTERN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹০১২৩৪৫৬৭৮৯०१२३४५६७८९",
+                                "0123456789" * 4)  # (Arabic-Indic, Persian, Bengali, Devanagari)
 
 
 def access_code(v: str) -> bool:
     """A code that opens something (a door, a safe, a card), as people tell it: 4 to 8 digits
-    (Arabic-Indic and Persian ones too), maybe spaced (`0 0 3 4`), dashed (`9-0-1-5-8`) or in
-    pairs (`05-34-95`), maybe with a letter (`3192A`, `7A750`); not a sample everyone writes
+    (Arabic-Indic, Persian, Bengali and Devanagari ones too), maybe spaced (`0 0 3 4`),
+    dashed (`9-0-1-5-8`) or in pairs (`05-34-95`), maybe with a letter (`3192A`, `7A750`);
+    not a sample everyone writes
     (`1111`, `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
     d = v.replace(" ", "").replace("-", "").translate(_EASTERN_DIGITS)
     letters = [c for c in d if c.isascii() and c.isalpha()]

@@ -72,6 +72,9 @@ _PASSWORD_WORDS = (
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
     "сырсөз", "parol", "парол", "пароль доступа",  # Kyrgyz, Uzbek, Tajik; Russian's access
     # password (`пароль доступа xjMz…`)
+    "ekigambo ky'ekyama", "ekigambo ky’ekyama", "шифра", "шифру", "ger-tremen",  # Luganda
+    # (the secret word), Serbian, Breton
+    "وشەی نهێنی",  # Sorani Kurdish (the secret word)
     "pakalla shimi",  # Kichwa (the secret word: `mushuk pakalla shimita churashkanchik: …`)
     "furaha sirta", "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Somali (the secret key), Amharic,
     # Tigrinya
@@ -189,7 +192,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     # a secret in Norwegian, Swedish, Danish (`Signeringshemmelighet: …`), Portuguese,
     # Spanish, Italian (`SEGREDO_WEBHOOK = '…'`, `este secreto del webhook:`): machine-written
     # values only, as after `secret`
-    **dict.fromkeys(("hemmelighet", "hemlighet", "hemmelighed", "segredo", "secreto", "segreto"),
+    **dict.fromkeys(("hemmelighet", "hemlighet", "hemmelighed", "segredo", "secreto", "segreto",
+                     "cyfrinach"),  # (and Welsh: `CYFRINACH_LLOFNODI = "…"`)
                     "secret"),
     "clave": "password",  # Spanish says "la clave" of a login as often as "contraseña"
     # a licence's key, in the languages that write it as one word or a phrase
@@ -240,13 +244,14 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|mo|ah|yɛ")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|mo|ah|yɛ|ë|ke|ka")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
 # tone mark), Bengali `হলো`, whose vowel sign no `\b` follows, Khmer `គឺ` and Lao `ແມ່ນ` (the
 # view drops their vowel and tone marks: `គ`, `ແມນ`), Burmese `က`
 _GLUED_IS = (r"係|是|为|為|改成了|改为了|改為了|改成|改为|改為|更换为|更換為|更改为|变更为"
+             r"|改咗做|改咗|設咗做|设咗做|設做|设为|設為"  # (Cantonese: changed to, set to)
              r"|變更為|は|는|은|คอ|เปน|เป็น|วา|ว่า|হলো|គ|ແມນ|က")
 _OPERATOR_AHEAD = (r"(?=[^\w\s.\-]|" + _GLUED_IS + r"|[ \t]{1,24}+(?:[^\w\s.]|"
                    + _OP_WORD_STARTS + "))")
@@ -313,6 +318,8 @@ _TAIL_HEAD = (
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
                             |yɛ  # (Twi: `password no yɛ …`)
+                            |është|eshte|a[ \t]zo|ken|kenet|kan  # (Albanian, Breton; Levantine
+                            # Arabic in Latin letters: `el password ken …`)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
