@@ -1004,6 +1004,12 @@ def test_session_27s_forms_and_what_is_no_ones(guard: Guard) -> None:
             ("Lambar fasfo: A09238471\nWaya: 0802 771 6049", [("passport", "A09238471"),
                                                              ("phone", "0802 771 6049")]),
             ("- Valdir Moreira – cel (67) 97430-9892", [("phone", "(67) 97430-9892")]),
+            # after the held-out scan
+            ("jina,simu,ushindi_kes\nMoses Kiptoo,254744230853,250000",
+             [("phone", "254744230853")]),
+            ("Tumawag siya galing sa 0939 410 4104.", [("phone", "0939 410 4104")]),
+            ("Ако треба нешто да потпишем, зовите ме на 069/227-915.",
+             [("phone", "069/227-915")]),
             ("1. Wang Lei, паспорт КНР E26460292, до 2031", [("passport", "E26460292")]),
             ("Haydovchilik guvohnomasi: AH 9674685, toifalar B, C, CE",
              [("driving_licence", "AH 9674685")]),

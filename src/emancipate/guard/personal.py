@@ -809,8 +809,10 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "sími", "farsími", "talevoni",  # (Icelandic, Faroese: phone, mobile; Fijian)
     "सम्पर्क नं", "सम्पर्क:", "संपर्क नं", "संपर्क:",  # (Nepali, Hindi: contact no.)
     "ሞባይል",  # (Amharic, Tigrinya: mobile)
-    "cel ", "my number", "waya:", "fóònù", "foonu", "pè é ní")  # (Brazil's `cel (67) 9…`;
-# Hausa's phone, Yoruba's phone and call him at)
+    "cel ", "my number", "waya:", "fóònù", "foonu", "pè é ní",  # (Brazil's `cel (67) 9…`;
+    # Hausa's phone, Yoruba's phone and call him at)
+    "simu", "tumawag", "зовите", "позовите", "назовите", "zovite", "pozovite", "nazovite")
+# (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me)
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
