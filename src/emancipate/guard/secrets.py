@@ -70,14 +70,13 @@ _PASSWORD_WORDS = (
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
-    "сырсөз", "parol", "парол", "пароль доступа",  # Kyrgyz, Uzbek, Tajik; Russian's access
-    # password (`пароль доступа xjMz…`)
-    "ekigambo ky'ekyama", "ekigambo ky’ekyama", "шифра", "шифру", "ger-tremen",  # Luganda
-    # (the secret word), Serbian, Breton
+    "сырсөз", "parol", "пароль доступа",  # Kyrgyz, Uzbek; Russian's access password
+    # (`пароль доступа xjMz…`)
+    "ekigambo ky'ekyama", "ekigambo ky’ekyama", "шифра", "шифру",  # Luganda (the secret
+    # word), Serbian
     "وشەی نهێنی",  # Sorani Kurdish (the secret word)
     "pakalla shimi",  # Kichwa (the secret word: `mushuk pakalla shimita churashkanchik: …`)
-    "furaha sirta", "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Somali (the secret key), Amharic,
-    # Tigrinya
+    "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Amharic, Tigrinya
     "igama lokugqithisa", "igama lokugqitha", "phasewete", "passwuert",  # Xhosa (two
     # forms), Sesotho, Luxembourgish
     "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
@@ -244,7 +243,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|mo|ah|yɛ|ë|ke|ka")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -741,9 +740,10 @@ _WORD_YEAR = re.compile(r"(?:^|\.)[A-Z][a-z]{2,}\d{2,}(?:\.|$)")
 _TF_TYPE = re.compile(r"""\b(?:resource|data)[ \t]+"[\w-]*$""")
 # a password word as a value: a form's label in some language, not a password
 _LABELS = frozenset(w for w in _PASSWORD_WORDS if " " in w or len(w) >= 6)
-_KEY_CHORD = re.compile(r"(?i)(?:ctrl|alt|shift|cmd|win|super|option|opt|fn|strg|ctl)"
-                        r"(?:\+(?:ctrl|alt|shift|cmd|win|super|option|opt|fn|strg|ctl|del|delete"
-                        r"|entf|esc|tab|enter|[a-z0-9]|f\d{1,2}))+")
+_MODIFIER_KEYS = "ctrl|alt|shift|cmd|win|super|option|opt|fn|strg|ctl"
+_KEY_CHORD = re.compile(rf"(?i)(?:{_MODIFIER_KEYS})"
+                        rf"(?:\+(?:{_MODIFIER_KEYS}|del|delete|entf|esc|tab|enter|[a-z0-9]"
+                        r"|f\d{1,2}))+")
 # a home directory: `~`, `~deploy`, `~/.pgpass`
 _HOME_DIR = re.compile(r"~[\w.-]*(?:/.*)?")
 _EMAIL_SHAPE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}")
