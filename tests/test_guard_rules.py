@@ -1562,3 +1562,36 @@ def test_the_rules_with_no_keyword_are_prefiltered_by_one_set_pass() -> None:
         assert [GUARD.scan(t) for t in texts] == with_set
     finally:
         GUARD._always_set = saved
+
+
+def test_a_password_told_later_in_its_clause_is_read() -> None:
+    """`secrets.told_nearby`: the first password-shaped word in the rest of a password
+    word's clause, whatever the words between (session 28); not a clause's other shapes."""
+    for text, value in (
+            ("parola pentru acces nesupravegheat am pus-o Varna-5062!. Schimb-o", "Varna-5062!"),
+            ("i gat nupela pasword nau. Pasword em Rabaul-604# tasol yu no ken", "Rabaul-604#"),
+            ("BIOS-salasanalla. Salasana on kaikissa sama: Karhu736. Pitäisikö", "Karhu736"),
+            ("Network ndi MPS-HRE-5G uye password itsva ndi CRAQIpJfJpzA5F. Musaipa",
+             "CRAQIpJfJpzA5F"),
+            ('He probado con mi contraseña de siempre "Asdfgh371." y me dice que', "Asdfgh371"),
+            ("Maintenance level: user manut, password accesso HMI Cretaz653%. Il livello",
+             "Cretaz653%")):
+        assert value in secrets_in(text), text
+    for text in (
+            "Your password was reset on 11-Jun-2024 (UTC+02:00) by your administrator.",
+            "Your password expires in 5 days. Press Ctrl+Alt+Del to change it.",
+            "The password for the old build box (bld-legacy-02) is in the vault.",
+            "The router password for the stores is in 1Password, item Osaka-Routers-2024.",
+            "Password reset for your portal account (tec.mty02) was requested today.",
+            "the password hashing moves to argon2id with pbkdf2 as the fallback",
+            "the Wi-Fi password did not change, only the network is now MTN-Staff-5G",
+            "Tablets without a password: Galaxy Tab Active4, serial R58N574DMDP",
+            "the password list moved to extranet_logins_v7.xlsx on the share",
+            "password reset code sent to camille@poste-dev-14 at 08:14",
+            "password policy ZX-SEC-2024 applies from v2.4.1 onwards",
+            '{"de": {"login.forgot": "Passwort vergessen?"}, "it": {"x": "y"}}',
+            "パスワード 変更は月曜から。新パスワード14桁以上を推奨します。"):
+        assert secrets_in(text) == [], text
+    # it loses every overlap: a rule's finding keeps its own span
+    assert secrets_in("the password for the bot is ghp_R8kLm2Vx9QwE4tYu7IoP3aSd6FgH1jK0ZxC5 now") \
+        == ["ghp_R8kLm2Vx9QwE4tYu7IoP3aSd6FgH1jK0ZxC5"]

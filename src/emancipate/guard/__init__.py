@@ -37,8 +37,11 @@ from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import (
     GENERIC_KEYWORDS,
+    TOLD_PRIORITY,
+    TOLD_REACH,
     keyword_overshoot,
     scan_local,
+    told_nearby,
     word_start_required,
 )
 from emancipate.guard.text import fold, fold_with_map, message_segments, message_text
@@ -314,9 +317,19 @@ class Guard:
             for kind, pos in local:
                 if pos not in kinds or _KIND_RANK[kind] < _KIND_RANK[kinds[pos]]:
                     kinds[pos] = kind
+            told: list[tuple[int, int, int]] = []
             for pos, kind in kinds.items():
                 scan_local(text, kind, pos, generic, self.enabled, taken)
+                if kind == "password" and "password" in self.enabled and (
+                        span := told_nearby(text, pos)):
+                    told.append((pos, *span))
             hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)
+            if told:  # only where no reader or rule read a value after the word
+                starts = sorted(h[0] for h in hits)
+                for pos, s, e in told:
+                    i = bisect.bisect_left(starts, pos)
+                    if i == len(starts) or starts[i] >= pos + TOLD_REACH:
+                        hits.append((s, e, "password", TOLD_PRIORITY))
         return resolve(hits) if hits else []
 
     @staticmethod
