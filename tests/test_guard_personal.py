@@ -425,10 +425,10 @@ def test_documents_versions_and_named_numbers_of_the_fourth_blind_probe(guard: G
     # an address is still one, and a number after "account #" that is then called
     assert personal(guard, "the VPN gateway is 2.4.1.9, the DNS 84.17.46.20") == [
         ("ipv4", "2.4.1.9"), ("ipv4", "84.17.46.20")]
-    assert personal(guard, "send the account # to 215-555-0123 now")
+    assert personal(guard, "send the account # to 215-555-2389 now")
     # (ten digits run together are a phone's only where the text says so: student numbers,
     # epoch seconds and order numbers are written so as often)
-    assert personal(guard, "call 2155550123 now")
+    assert personal(guard, "call 2155552389 now")
     assert personal(guard, "Öğrenci No   Ders\n2023019263  BLM203\n2023059685  BLM101") == []
 
 
@@ -1022,3 +1022,20 @@ def test_session_27s_forms_and_what_is_no_ones(guard: Guard) -> None:
             ("mail jean.dupont@example-mail.com from 81.2.69.160",
              [("email", "jean.dupont@example-mail.com"), ("ipv4", "81.2.69.160")])):
         assert personal(guard, text) == found, text
+
+
+def test_session_28s_forms_and_numbers_no_one_holds(guard: Guard) -> None:
+    """Numbers reserved for fiction or written as placeholders are no one's (the NANP's
+    555-0100 to 555-0199, a subscriber number of zeros); a phone after Tagalog's and
+    Cebuano's `number ko` / `number ni …`, a passport after Zulu's `yepasipoti`."""
+    for text in ("Support (docs sample): +1-555-0100", "call +1 555 0100 for the demo",
+                 "Customer: Jane Roe, (415) 555-0142", "Τηλέφωνο: +30 210 000 0000",
+                 "Telepon: +62 000 0000 0000", "call 215-555-0199 today"):
+        assert personal(guard, text) == [], text
+    assert personal(guard, "call me at (415) 555-2671") == [("phone", "(415) 555-2671")]
+    assert personal(guard, "Handy 0172 5550176") == [("phone", "0172 5550176")]  # (not NANP)
+    assert personal(guard, "Number ko 0947-877-7073, kay Kaye na") == [
+        ("phone", "0947-877-7073")]
+    assert personal(guard, "Ang number ni Dodong (ramp lead sa DVO) kay 09668082278, pero") \
+        == [("phone", "09668082278")]
+    assert personal(guard, "Inombolo yepasipoti: M87623375") == [("passport", "M87623375")]

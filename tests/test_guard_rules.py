@@ -1592,6 +1592,13 @@ def test_a_password_told_later_in_its_clause_is_read() -> None:
             '{"de": {"login.forgot": "Passwort vergessen?"}, "it": {"x": "y"}}',
             "パスワード 変更は月曜から。新パスワード14桁以上を推奨します。"):
         assert secrets_in(text) == [], text
+    # keys walked along a keyboard are a password, one class of characters or not
+    for text, value in (("ansible_become_pass=mnbvqwerzxcv", "mnbvqwerzxcv"),
+                        ("password: qazwsxedc", "qazwsxedc")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("password: keyboard") == []
+    # a code told in Setswana (`khoutu … ke`, the code is)
+    assert secrets_in("Khoutu e ntšha ke 422699 mme o tshwanetse go tobetsa *") == ["422699"]
     # it loses every overlap: a rule's finding keeps its own span
     assert secrets_in("the password for the bot is ghp_R8kLm2Vx9QwE4tYu7IoP3aSd6FgH1jK0ZxC5 now") \
         == ["ghp_R8kLm2Vx9QwE4tYu7IoP3aSd6FgH1jK0ZxC5"]

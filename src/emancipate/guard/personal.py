@@ -811,8 +811,11 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "ሞባይል",  # (Amharic, Tigrinya: mobile)
     "cel ", "my number", "waya:", "fóònù", "foonu", "pè é ní",  # (Brazil's `cel (67) 9…`;
     # Hausa's phone, Yoruba's phone and call him at)
-    "simu", "tumawag", "зовите", "позовите", "назовите", "zovite", "pozovite", "nazovite")
-# (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me)
+    "simu", "tumawag", "зовите", "позовите", "назовите", "zovite", "pozovite", "nazovite",
+    "number ko", "numero ko", "number ni", "numero ni", "namba bilong")
+# (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
+# Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
+# `namba bilong` (the number of))
 
 
 _PHONE_CONTEXT = viewed_words(_PHONE_CONTEXT)
@@ -1103,6 +1106,8 @@ class NumberClassifier:
               ) -> bool:
         if work.exhausted or s.endswith("-0"):
             return False  # (`+49 221 4710-0`: a company's switchboard, its extension 0)
+        if _fictional(s, digits):
+            return False
         if start >= 3 and text[start - 1] == "-" and text[start - 3:start - 1].isupper():
             return False  # an identifier's digits (`pedido PED-CO-2024-00917`, `INV-…`; not
             # a prefix of Zulu's: `ku-072 917 3559`)
@@ -1345,6 +1350,23 @@ def _extend_left(text: str, start: int, end: int) -> int:
     if text[first] == "(" and text.count("(", first, end) > text.count(")", first, end):
         first += 1
     return first
+
+
+def _fictional(s: str, digits: str) -> bool:
+    """A number no one can hold: the NANP's 555-0100 to 555-0199, reserved for fiction and
+    documentation (`+1-555-0100`, `(415) 555-0142`), or a subscriber number of zeros
+    (`+30 210 000 0000`, `+62 000 0000 0000`)."""
+    if "0000000" in digits:
+        return True
+    if s[0] == "+" or s.startswith("(+") or digits.startswith("001"):
+        national = digits[3:] if digits.startswith("001") else digits[1:]
+        if not digits.startswith(("1", "001")) or len(national) not in (7, 10):
+            return False
+    else:
+        national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+        if len(national) != 10 or national[0] in "01":
+            return False
+    return national[-7:-2] == "55501"
 
 
 class _NumberScan:
@@ -1660,6 +1682,7 @@ _DOCUMENT_WORDS = (
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
     ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
+    ("yepasipoti", "passport"),  # (Zulu: `Inombolo yepasipoti:`, the passport's number)
     ("passi", "passport"),  # Finnish (`passin numero ZM0665018`)
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     ("cnh", "driving_licence"),  # Brazil's Carteira Nacional de Habilitação (`CNH nº …`)
@@ -1676,7 +1699,7 @@ _DOCUMENT_WORDS = (
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
-    r"|paspor|pasipoti|baasaboor|fasfo|passi(?=n?[\s:.])|pass(?=num|nr)|"
+    r"|paspor|(?:ye)?pasipoti|baasaboor|fasfo|passi(?=n?[\s:.])|pass(?=num|nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"

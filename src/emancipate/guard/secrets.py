@@ -757,6 +757,8 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     word is as often a label or a field name (measured: no recall gained, more false
     alarms on code)."""
     worded = "." in v and _WORD_YEAR.search(v) is not None  # `Emlak4738.Bursa`
+    if keyboard_walk(v):
+        return not _placeholder(v)  # (one class of characters, yet no name: `mnbvqwerzxcv`)
     if quoted:
         if len(v) < 4 or _placeholder(v) or (dotted_name(v) and not digit_count(v)):
             return False
@@ -780,6 +782,25 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     if _EXPRESSION.search(v):
         return False  # minified code: `passwordVerification:m&&P&&p>>8`
     return char_classes(v) >= 2 or v.isdigit()
+
+
+# each key's row and column on a QWERTY keyboard (digits, then the three letter rows)
+_KEY_AT = {c: (row, col) for row, keys in enumerate(("1234567890", "qwertyuiop", "asdfghjkl",
+                                                     "zxcvbnm")) for col, c in enumerate(keys)}
+
+
+def keyboard_walk(v: str) -> bool:
+    """Keys walked along a keyboard's rows or columns, one class of characters, as people
+    make passwords (`mnbvqwerzxcv`, `qazwsxedc`): 8 characters or more, three pairs in four
+    of neighbouring keys (a word's letters are neighbours about one pair in five)."""
+    low = v.lower()
+    if len(low) < 8 or not all(c in _KEY_AT for c in low):
+        return False
+    near = 0
+    for a, b in zip(low, low[1:], strict=False):
+        (r1, c1), (r2, c2) = _KEY_AT[a], _KEY_AT[b]
+        near += abs(r1 - r2) + abs(c1 - c2) == 1
+    return near * 4 >= (len(low) - 1) * 3
 
 
 def _bare_value(v: str) -> bool:
@@ -1187,7 +1208,7 @@ _NOT_TOLD = re.compile(r"""
     |[A-Z0-9]+(?:[-.][A-Z0-9]+)*|[A-Z]{2,}[-_\#]?\d[\d-]*  # codes in capitals (a booking)
     |[\d,.+\-–%€$£()]+  # numbers and amounts
     |\d+[-‑]\D+|\d+[a-z]?-[a-z]+  # `6-digit`, `3e-couleur`
-    |[a-z]{2}(?:-[a-z]+)+-\d|[a-z]+(?:-[a-z]+)+-\d{1,2}  # a cloud region, a host
+    |[a-z]{2}(?:-[a-z]+)+-\d|[a-z]+(?:-[a-z]+)+-0\d  # a cloud region, a host (`bld-legacy-02`)
     |[A-Za-z]+(?:\+[A-Za-z]+)+  # `Ctrl+Alt+Del`
     |[a-z]+(?:\.[a-z]+)+\d*  # a user's name (`tec.mty02`)
     |[A-Z]?[a-z]+\d  # a model (`Galaxy Tab Active4`)
@@ -1212,6 +1233,10 @@ _KEPT_IN = re.compile(r"1password|bitwarden|keepass|lastpass|dashlane|passbolt|c
 _USER_WORDS = frozenset(("user", "username", "login", "account", "utilisateur", "usuario",
                          "usuário", "benutzer", "benutzername", "utente", "gebruiker",
                          "brukernavn", "användare", "użytkownik", "kullanıcı", "id"))
+# a shell's prompt (`$ gcloud … reset-password creds-name-1`, `C:\p4> p4 …`; not `> `, a quoted
+# e-mail's)
+_COMMAND_LINE = re.compile(r"[ \t]*(?:[$%#][ \t]|PS[ >]|[A-Z]:\\)")
+_OPTION = re.compile(r"[ \t]--?[A-Za-z]")  # an option before the word (`--reset-password`)
 TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 
 
@@ -1222,6 +1247,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     if pos >= len(text) or text[pos].isalnum() or text[pos] in _GLUED or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
         return None
+    line = text[text.rfind("\n", 0, pos) + 1:pos]
+    if _COMMAND_LINE.match(line) or _OPTION.search(line):
+        return None  # a command line: its options are the flag rules' to read
     clause = text[pos:pos + TOLD_REACH]
     end = _CLAUSE_END.search(clause)
     if end is not None:
@@ -1246,12 +1274,14 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
 
 def _told(v: str) -> bool:
     """`v` is shaped as a password people make, not as what else a clause holds."""
-    if not 6 <= len(v) <= 64 or v[0] in "/~\\$%{<@#" or v.endswith("@") or v.startswith(
+    if not 6 <= len(v) <= 64 or v[0] in "/~\\$%{<@#" or v.startswith(
             ("...", "…")) or not _NOT_IN_TOLD.isdisjoint(v) or v.rstrip("!?").isalpha():
         return False
     if max(v) >= "\u2e80":
         return False  # a sentence in a script written without blanks (CJK): not one word
     digit = any(c.isdigit() for c in v)
+    if v.endswith("@") and not digit:
+        return False  # an address cut at its `@` (`sistemas@`)
     if not any(c.isalpha() for c in v) or not digit and _TOLD_SYMBOLS.isdisjoint(v):
         return False  # a number; a word or a name (`Galaxy-Tab`)
     if not digit and _DOTTED.fullmatch(v):
