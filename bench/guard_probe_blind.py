@@ -216,6 +216,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-ninety-first round": HERE / "data" / "guard" / "blind191",
           "hundred-and-ninety-third round": HERE / "data" / "guard" / "blind193",
           "hundred-and-ninety-fourth round": HERE / "data" / "guard" / "blind194",
+          "hundred-and-ninety-sixth round": HERE / "data" / "guard" / "blind196",
+          "hundred-and-ninety-eighth round": HERE / "data" / "guard" / "blind198",
+          "hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind199",
+          "two-hundred-and-first round": HERE / "data" / "guard" / "blind201",
+          "two-hundred-and-second round": HERE / "data" / "guard" / "blind202",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -261,7 +266,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind187",
           "hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind189",
           "hundred-and-ninety-second round": HERE / "data" / "guard" / "blind192",
-          "hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind195"}
+          "hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind195",
+          "hundred-and-ninety-seventh round": HERE / "data" / "guard" / "blind197",
+          "two-hundredth round": HERE / "data" / "guard" / "blind200",
+          "two-hundred-and-third round": HERE / "data" / "guard" / "blind203"}
 
 
 @dataclass
