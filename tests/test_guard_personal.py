@@ -1039,3 +1039,12 @@ def test_session_28s_forms_and_numbers_no_one_holds(guard: Guard) -> None:
     assert personal(guard, "Ang number ni Dodong (ramp lead sa DVO) kay 09668082278, pero") \
         == [("phone", "09668082278")]
     assert personal(guard, "Inombolo yepasipoti: M87623375") == [("passport", "M87623375")]
+    # a British driving licence's number is one by its format; a `Licence` column is read
+    # where the text is about drivers (Peru's `brevete`, Spanish `conductores`)
+    assert personal(guard, "Sarah Whitmore\tWHITM853144S99KP\t2025-01-02") == [
+        ("driving_licence", "WHITM853144S99KP")]
+    assert personal(guard, "order ref ABCDE123456XY7ZZ shipped") == []
+    table = ("Ordena esta lista de conductores por vencimiento de brevete:\n\n"
+             "Conductor\tLicencia\tCategoría\tVence\nHilario Ccori\tQ43683708\tA-IIb\t12/08/2024\n")
+    assert personal(guard, table) == [("driving_licence", "Q43683708")]
+    assert personal(guard, "Package\tLicence\tVersion\nflask\tBSD3CLAUSE1\t3.0.2\n") == []

@@ -1597,6 +1597,16 @@ def test_a_password_told_later_in_its_clause_is_read() -> None:
                         ("password: qazwsxedc", "qazwsxedc")):
         assert secrets_in(text) == [value], text
     assert secrets_in("password: keyboard") == []
+    assert secrets_in("IT told us before the login is admin / qazwsx$ but we") == ["qazwsx$"]
+    # Quechua's suffixes on the password's name, Vietnamese chat's `mk`, Khmer's Wi-Fi code
+    for text, value in (
+            ("HMI computadoraq contraseñanqa kunanmanta Reservorio@2023 kanqa. Ama",
+             "Reservorio@2023"),
+            ("Sutinqa 'SYA-QOSQO' , clavenqa Qosqo2019 . Visitakunapaqqa", "Qosqo2019"),
+            ("dùng tạm tk chung: taixe.chung / mk Hanoi7263 , ko đc đổi mk", "Hanoi7263"),
+            ("Wi-Fi បុគ្គលិក ឈ្មោះ VLK-TK-Staff លេខកូដ Angkor_mealea90 សូមកុំ", "Angkor_mealea90")):
+        assert value in secrets_in(text), text
+    assert secrets_in("Nyomkövetési szám: RL535506973HU. A csomag") == []
     # a code told in Setswana (`khoutu … ke`, the code is)
     assert secrets_in("Khoutu e ntšha ke 422699 mme o tshwanetse go tobetsa *") == ["422699"]
     # it loses every overlap: a rule's finding keeps its own span

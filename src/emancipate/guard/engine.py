@@ -526,6 +526,8 @@ def _base32_groups(v: str) -> bool:
 
 
 _SYMBOLS_SET = frozenset("!@#$%^&*+=?~")
+# a row of a keyboard walked, as people make passwords (`asdfghjkl@`, `qazwsx#9`)
+KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|qazwsx|wsxedc|azert|qwertz|yxcvb|1qaz2wsx")
 
 
 def _digit_and_letter(v: str) -> bool:
@@ -660,8 +662,10 @@ CHECKS: dict[str, Check] = {
     # groups joined by `-` not all of one length (`abcd-efgh-ijkl-mnop`, an app password's mask)
     "passphrase_told": _passphrase_told,
     # letters with digits, or both cases with a symbol no name holds (`vdF=^Arb?Y@YJfkh#E`)
+    # (or a keyboard's row walked, with a digit or a symbol: `qazwsx$`)
     "mixed_or_symbolic": lambda v: _mixed(v) or (
-        len(v) >= 8 and not _SYMBOLS_SET.isdisjoint(v) and v != v.lower() and v != v.upper()),
+        len(v) >= 8 and not _SYMBOLS_SET.isdisjoint(v) and v != v.lower() and v != v.upper()) or (
+        KEYBOARD_WALK.search(v) is not None and not v.isalpha()),
     "access_code": access_code,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
     "mixed_or_code": lambda v: _mixed(v) or access_code(v),

@@ -1691,6 +1691,7 @@ _DOCUMENT_WORDS = (
     *((f"sim {c}", "driving_licence") for c in ("a", "b1", "b2", "c", "d")),
     # a licence with no word for driving, in a text about cars, trucks or their drivers
     ("licence", "driving_licence"), ("license", "driving_licence"),
+    ("licencia", "driving_licence"),  # (Spanish, bare: a table's `Licencia` column)
     ("permis", "driving_licence"),  # (French: `Numéro de permis : …` on a car hire's form)
     # in other scripts, as the view writes them (`viewed_words`); the words of scripts written
     # without spaces are found inside words (`เลขหนังสือเดินทาง`, `的护照`)
@@ -1787,7 +1788,8 @@ _DOCUMENT_TOLD = re.compile(
 _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rental", "rental car",
                   "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
                   "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
-                  "location de", "camion", "utilitaire", "chauffeur")
+                  "location de", "camion", "utilitaire", "chauffeur", "conductor", "camión",
+                  "brevete")  # (Peru's word for a driving licence)
 
 
 # A US or Australian state's code before a bare licence makes it a driving licence (`NY
@@ -1832,7 +1834,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         word, detector = forms[k]
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
-        if word in ("licence", "license", "permis"):
+        if word in ("licence", "license", "permis", "licencia"):
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
             if not vehicle and not _state_before(text, i):
@@ -1842,8 +1844,10 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         if m:
             if _document_number(work.window(m.group(1))):
                 out.append((m.start(1), m.end(1), detector))
-        elif detector == "passport" or word not in ("licence", "license", "permis", "dl"):
-            # a table's column headed by the document's name (`Passport no.` above the cells)
+        elif detector == "passport" or vehicle or word not in (
+                "licence", "license", "permis", "licencia", "dl"):
+            # a table's column headed by the document's name (`Passport no.` above the cells;
+            # a bare `Licence` where the text is about drivers or vehicles)
             for a, b in column_cells(text, i):
                 if _DOCUMENT_CELL.fullmatch(text, a, b) and _document_number(text[a:b]):
                     out.append((a, b, detector))
@@ -1946,6 +1950,15 @@ def _slash_phones(text: str, work: ScanWork, out: list[Hit]) -> None:
             out.append((m.start(), m.end(), "phone"))
 
 
+# A British driving licence number, whatever its context (its format is its evidence): five
+# letters of the surname (`9` pads a short one), the birth date's decade digit, month (plus 50
+# for a woman) and day, its year's last digit, two initials (`9` pads), a digit, two check
+# letters (`WHITM853144S99KP`); the card may add a two-digit issue number.
+_DVLA = re.compile(r"(?<![A-Za-z0-9])([A-Z][A-Z9]{4}\d(?:[05][1-9]|[16][0-2])"
+                   r"(?:0[1-9]|[12]\d|3[01])\d[A-Z][A-Z9]\d[A-Z]{2})(?:[ \t]?\d{2})?"
+                   r"(?![A-Za-z0-9])")
+
+
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
                   work: ScanWork | None = None) -> ScanWork:
     """All personal-data findings of one text; returns the work it took (`work`, when
@@ -1978,6 +1991,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     digits = shape.count(b"0")
     if digits >= 3 and ("passport" in en or "driving_licence" in en):
         _documents(text, en, work, found)  # (a passport's number may hold 3: `CL2RC51KL`)
+    if "driving_licence" in en and b"A000000" in shape:
+        found.extend((m.start(1), m.end(1), "driving_licence") for m in _DVLA.finditer(text))
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])

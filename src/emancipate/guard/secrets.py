@@ -18,6 +18,7 @@ from typing import TypeGuard
 from emancipate.guard.engine import (
     ANTI_FORGERY_FIELDS,
     ANTI_FORGERY_WORDS,
+    KEYBOARD_WALK,
     PUBLIC_BASE64,
     assignment,
     below_entropy,
@@ -80,6 +81,9 @@ _PASSWORD_WORDS = (
     "igama lokugqithisa", "igama lokugqitha", "phasewete", "passwuert",  # Xhosa (two
     # forms), Sesotho, Luxembourgish
     "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
+    # Quechua's suffixes on Spanish's words (`contraseñanqa …`, the topic; `contraseñataq`,
+    # and the password; `clavenqa`), Vietnamese chat's `mk` (`mật khẩu`: `tk … / mk …`)
+    "contrasenanqa", "contrasenataq", "contrasenaqa", "clavenqa", "claveqa", " mk ", " mk:",
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
@@ -154,7 +158,8 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 # …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
 # before it (`_wifi_before`), read as nothing elsewhere
 _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
-                    "รหัส")  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
+                    "รหัส",  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
+                    "លេខកូដ")  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -815,12 +820,10 @@ def _bare_value(v: str) -> bool:
              or _WORDS_NUMBER.fullmatch(v) is not None)
             and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
             and (digit_count(v) > 0 or case_random(v) or passphrase(v) or _cased_symbolic(v)
-                 or (_KEYBOARD_WALK.search(v) is not None and not v.isalpha()))
+                 or (KEYBOARD_WALK.search(v) is not None and not v.isalpha()))
             and not assignment(v))
 
 
-# a row of a keyboard walked, as people make passwords (`asdfghjkl@`, `qazwsx#9`)
-_KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|qazwsx|wsxedc|azert|qwertz|yxcvb|1qaz2wsx")
 
 
 def _cased_symbolic(v: str) -> bool:
