@@ -1607,6 +1607,26 @@ def test_a_password_told_later_in_its_clause_is_read() -> None:
             ("Wi-Fi បុគ្គលិក ឈ្មោះ VLK-TK-Staff លេខកូដ Angkor_mealea90 សូមកុំ", "Angkor_mealea90")):
         assert value in secrets_in(text), text
     assert secrets_in("Nyomkövetési szám: RL535506973HU. A csomag") == []
+    # round 206-210's forms: a keypad code written with its star, a deactivation code, a
+    # recovery code in Swedish, an account's pair in backticks, a random Django key holding
+    # `$(`, which opens no command (`$(whoami)` does: a placeholder)
+    for text, value in (
+            ("el código del portón es *7117# y luego le das al botón verde", "7117"),
+            ("- Alarma: código de desactivación 1436, tienes 30 seg", "1436"),
+            ("kan du använda återställningskoden pm7id-8blbh, den ligger", "pm7id-8blbh"),
+            ("2. Use the shared analytics account: `analytics_shared` / `n4ZU-PLe6fU2-sbL`",
+             "n4ZU-PLe6fU2-sbL"),
+            ("SECRET_KEY = 'django-insecure-m1pf#eyiqpkgg+x0e*0%kih62%1d9$(u&4+qc)u$5r#7caiqe7'",
+             "django-insecure-m1pf#eyiqpkgg+x0e*0%kih62%1d9$(u&4+qc)u$5r#7caiqe7")):
+        assert value in secrets_in(text), text
+    assert secrets_in('DB_PASS=$(whoami)') == []
+    assert secrets_in('password="$(cat /run/secrets/pw)"') == []
+    # the told reader looks 200 characters back for a command line's option, not further
+    # (a long line is read once per password word, not whole each time)
+    near = "run it with --verbose and the password accesso HMI Cretaz653% now"
+    assert secrets_in(near) == []  # (an option on the line: the flag rules' to read)
+    far = "run it with --verbose " + "x " * 150 + "and the password accesso HMI Cretaz653% now"
+    assert secrets_in(far) == ["Cretaz653%"]
     # a code told in Setswana (`khoutu … ke`, the code is)
     assert secrets_in("Khoutu e ntšha ke 422699 mme o tshwanetse go tobetsa *") == ["422699"]
     # it loses every overlap: a rule's finding keeps its own span

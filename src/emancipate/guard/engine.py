@@ -1218,9 +1218,11 @@ _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
                    "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui")
 # A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
 # a `${` or `{{` that opens no well-formed reference is part of a password
-# (`m{{h}o)p${e]nob(…`), not a template.
+# (`m{{h}o)p${e]nob(…`), not a template; a command's substitution starts with the command's
+# name (`$(whoami)`, `$(cat /run/secrets/pw)`; not a random key's `$(u&4+qc)`).
 _TEMPLATE_REF = re.compile(
-    r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([^()]{1,64}\)|<[\w .:/-]{1,40}>"
+    r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([A-Za-z_][\w.-]{0,40}(?:[ \t][^()]{0,60})?\)"
+    r"|<[\w .:/-]{1,40}>"
     r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$"
     r"|\$__(?:file|env|vault)\{[^{}]{1,128}\}")  # (Grafana's: `$__file{/etc/…/bind.pass}`)
 

@@ -762,7 +762,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     word is as often a label or a field name (measured: no recall gained, more false
     alarms on code)."""
     worded = "." in v and _WORD_YEAR.search(v) is not None  # `Emlak4738.Bursa`
-    if keyboard_walk(v):
+    if (v.isalpha() or v.isdigit()) and keyboard_walk(v):
         return not _placeholder(v)  # (one class of characters, yet no name: `mnbvqwerzxcv`)
     if quoted:
         if len(v) < 4 or _placeholder(v) or (dotted_name(v) and not digit_count(v)):
@@ -801,11 +801,14 @@ def keyboard_walk(v: str) -> bool:
     low = v.lower()
     if len(low) < 8 or not all(c in _KEY_AT for c in low):
         return False
-    near = 0
+    misses = (len(low) - 1) // 4  # (at most one pair in four apart: most values stop early)
     for a, b in zip(low, low[1:], strict=False):
         (r1, c1), (r2, c2) = _KEY_AT[a], _KEY_AT[b]
-        near += abs(r1 - r2) + abs(c1 - c2) == 1
-    return near * 4 >= (len(low) - 1) * 3
+        if abs(r1 - r2) + abs(c1 - c2) != 1:
+            misses -= 1
+            if misses < 0:
+                return False
+    return True
 
 
 def _bare_value(v: str) -> bool:
@@ -1201,9 +1204,10 @@ _CLAUSE_END = re.compile(r"[.!?](?:\s|$)|[。！？\n]|\s[-–—]\s")
 _TOLD_WORD = re.compile(r"[^\s。，、]+")
 TOLD_REACH = 100  # characters after the password word
 _GLUED = frozenset("_-./:=\"'`([{<>@$")  # right after the word: a name or an operator
-_CODE_MARKS = frozenset("|{}<>=")  # before the value: a template, markup or an assignment
+_CODE_MARK = re.compile(r"[|{}<>=]")  # before the value: a template, markup, an assignment
 _NOT_IN_TOLD = frozenset("=([{}$/`\\<>|:'’\"")  # code, JSON, a path, a time, a word's
 _TOLD_SYMBOLS = frozenset("!@#%^&*+?~")
+_TOLD_MARK = re.compile(r"[\d!@#%^&*+?~]")  # what a password-shaped word holds
 # what else a clause about a password holds, letters and digits mixed
 _NOT_TOLD = re.compile(r"""
     \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}-[A-Za-z]{3}-\d{2,4}  # dates
@@ -1250,19 +1254,25 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     if pos >= len(text) or text[pos].isalnum() or text[pos] in _GLUED or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
         return None
-    line = text[text.rfind("\n", 0, pos) + 1:pos]
-    if _COMMAND_LINE.match(line) or _OPTION.search(line):
-        return None  # a command line: its options are the flag rules' to read
     clause = text[pos:pos + TOLD_REACH]
     end = _CLAUSE_END.search(clause)
     if end is not None:
         clause = clause[:end.start()]
+    if _TOLD_MARK.search(clause) is None:
+        return None  # no digit nor symbol: no word in it is shaped as a password
+    line = text[max(text.rfind("\n", max(0, pos - 200), pos) + 1, pos - 200):pos]
+    if _COMMAND_LINE.match(line) or _OPTION.search(line):
+        return None  # a command line: its options are the flag rules' to read
+    # past a template's, markup's or assignment's mark, or a password manager's name (`is in
+    # 1Password, item Osaka-Routers-2024`: where it is kept), the clause holds no value
+    mark = _CODE_MARK.search(clause)
+    kept = _KEPT_IN.search(clause)
+    after_mark = mark.start() if mark is not None else len(clause)
+    after_kept = kept.end() if kept is not None else len(clause) + 1
     previous = ""
     for m in _TOLD_WORD.finditer(clause):
-        if not _CODE_MARKS.isdisjoint(clause[:m.start()]):
+        if m.start() > after_mark or m.start() >= after_kept:
             return None
-        if m.start() and _KEPT_IN.search(clause, 0, m.start()):
-            return None  # `is in 1Password, item Osaka-Routers-2024`: where it is kept
         word, after_user = m.group(), previous in _USER_WORDS
         previous = word.strip(".,;:()«»“”\"'").lower()
         if after_user:
