@@ -1048,3 +1048,7 @@ def test_session_28s_forms_and_numbers_no_one_holds(guard: Guard) -> None:
              "Conductor\tLicencia\tCategoría\tVence\nHilario Ccori\tQ43683708\tA-IIb\t12/08/2024\n")
     assert personal(guard, table) == [("driving_licence", "Q43683708")]
     assert personal(guard, "Package\tLicence\tVersion\nflask\tBSD3CLAUSE1\t3.0.2\n") == []
+    # a crew list's `pp` before a passport's number (not `pp 12-15`, pages)
+    assert personal(guard, "1. Oddvar Johansen, Master, NOR, pp MJ7225714 exp 11.2031") == [
+        ("passport", "MJ7225714")]
+    assert personal(guard, "see pp 12-15 and pp A12 of the manual") == []

@@ -1683,6 +1683,7 @@ _DOCUMENT_WORDS = (
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
     ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
     ("yepasipoti", "passport"),  # (Zulu: `Inombolo yepasipoti:`, the passport's number)
+    ("pp", "passport"),  # (a crew list's `pp MJ7225714`)
     ("passi", "passport"),  # Finnish (`passin numero ZM0665018`)
     ("ehliyet", "driving_licence"), ("lto", "driving_licence"),
     ("cnh", "driving_licence"),  # Brazil's Carteira Nacional de Habilitação (`CNH nº …`)
@@ -1700,7 +1701,8 @@ _DOCUMENT_WORDS = (
 )
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
-    r"|paspor|(?:ye)?pasipoti|baasaboor|fasfo|passi(?=n?[\s:.])|pass(?=num|nr)|"
+    r"|(?-i:pp|PP)(?=[ \t]+[A-Z]{1,2}\d)|paspor|(?:ye)?pasipoti|baasaboor|fasfo"
+    r"|passi(?=n?[\s:.])|pass(?=num|nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
