@@ -221,6 +221,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind199",
           "two-hundred-and-first round": HERE / "data" / "guard" / "blind201",
           "two-hundred-and-second round": HERE / "data" / "guard" / "blind202",
+          "two-hundred-and-fourth round": HERE / "data" / "guard" / "blind204",
+          "two-hundred-and-sixth round": HERE / "data" / "guard" / "blind206",
+          "two-hundred-and-seventh round": HERE / "data" / "guard" / "blind207",
+          "two-hundred-and-ninth round": HERE / "data" / "guard" / "blind209",
+          "two-hundred-and-tenth round": HERE / "data" / "guard" / "blind210",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -269,7 +274,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind195",
           "hundred-and-ninety-seventh round": HERE / "data" / "guard" / "blind197",
           "two-hundredth round": HERE / "data" / "guard" / "blind200",
-          "two-hundred-and-third round": HERE / "data" / "guard" / "blind203"}
+          "two-hundred-and-third round": HERE / "data" / "guard" / "blind203",
+          "two-hundred-and-fifth round": HERE / "data" / "guard" / "blind205",
+          "two-hundred-and-eighth round": HERE / "data" / "guard" / "blind208",
+          "two-hundred-and-eleventh round": HERE / "data" / "guard" / "blind211"}
 
 
 @dataclass
