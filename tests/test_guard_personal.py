@@ -1034,6 +1034,8 @@ def test_session_28s_forms_and_numbers_no_one_holds(guard: Guard) -> None:
         assert personal(guard, text) == [], text
     assert personal(guard, "call me at (415) 555-2671") == [("phone", "(415) 555-2671")]
     assert personal(guard, "Handy 0172 5550176") == [("phone", "0172 5550176")]  # (not NANP)
+    # (zeros in a group that also holds another digit are a number's own: `2000-0000`)
+    assert personal(guard, "Her mobile is +82 10-2000-0000 but") == [("phone", "+82 10-2000-0000")]
     assert personal(guard, "Number ko 0947-877-7073, kay Kaye na") == [
         ("phone", "0947-877-7073")]
     assert personal(guard, "Ang number ni Dodong (ramp lead sa DVO) kay 09668082278, pero") \

@@ -1354,9 +1354,14 @@ def _extend_left(text: str, start: int, end: int) -> int:
 
 def _fictional(s: str, digits: str) -> bool:
     """A number no one can hold: the NANP's 555-0100 to 555-0199, reserved for fiction and
-    documentation (`+1-555-0100`, `(415) 555-0142`), or a subscriber number of zeros
-    (`+30 210 000 0000`, `+62 000 0000 0000`)."""
-    if "0000000" in digits:
+    documentation (`+1-555-0100`, `(415) 555-0142`), or whose last groups are all zeros, six
+    digits or more (`+30 210 000 0000`, `+62 000 0000 0000`; not `010-2000-0000`)."""
+    zeros = 0
+    for group in reversed(_DIGIT_GROUPS.findall(s)):
+        if group.strip("0"):
+            break
+        zeros += len(group)
+    if zeros >= 6:
         return True
     if s[0] == "+" or s.startswith("(+") or digits.startswith("001"):
         national = digits[3:] if digits.startswith("001") else digits[1:]
