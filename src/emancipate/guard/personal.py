@@ -1961,9 +1961,24 @@ def _slash_phones(text: str, work: ScanWork, out: list[Hit]) -> None:
 # letters of the surname (`9` pads a short one), the birth date's decade digit, month (plus 50
 # for a woman) and day, its year's last digit, two initials (`9` pads), a digit, two check
 # letters (`WHITM853144S99KP`); the card may add a two-digit issue number.
-_DVLA = re.compile(r"(?<![A-Za-z0-9])([A-Z][A-Z9]{4}\d(?:[05][1-9]|[16][0-2])"
-                   r"(?:0[1-9]|[12]\d|3[01])\d[A-Z][A-Z9]\d[A-Z]{2})(?:[ \t]?\d{2})?"
-                   r"(?![A-Za-z0-9])")
+_DVLA = re.compile(r"[A-Z][A-Z9]{4}\d(?:[05][1-9]|[16][0-2])(?:0[1-9]|[12]\d|3[01])\d[A-Z]"
+                   r"[A-Z9]\d[A-Z]{2}(?=(?:[ \t]?\d{2})?(?![A-Za-z0-9]))")
+
+
+def _dvla_licences(text: str, shape: bytes, out: list[Hit]) -> None:
+    """British licence numbers (`_DVLA`), tried only where a capital stands before six
+    digits (the surname's last letter and the birth date): a regex over the whole text
+    tried every position (~40 µs per 2 KB)."""
+    i = shape.find(b"A000000")
+    while i != -1:
+        for start in range(max(0, i - 4), i + 1):  # (the surname is 1 to 5 letters)
+            if start and text[start - 1].isascii() and text[start - 1].isalnum():
+                continue
+            m = _DVLA.match(text, start)
+            if m is not None:
+                out.append((m.start(), m.end(), "driving_licence"))
+                break
+        i = shape.find(b"A000000", i + 1)
 
 
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
@@ -1999,7 +2014,7 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     if digits >= 3 and ("passport" in en or "driving_licence" in en):
         _documents(text, en, work, found)  # (a passport's number may hold 3: `CL2RC51KL`)
     if "driving_licence" in en and b"A000000" in shape:
-        found.extend((m.start(1), m.end(1), "driving_licence") for m in _DVLA.finditer(text))
+        _dvla_licences(text, shape, found)
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])
