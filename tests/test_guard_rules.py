@@ -1627,6 +1627,15 @@ def test_a_password_told_later_in_its_clause_is_read() -> None:
     assert secrets_in(near) == []  # (an option on the line: the flag rules' to read)
     far = "run it with --verbose " + "x " * 150 + "and the password accesso HMI Cretaz653% now"
     assert secrets_in(far) == ["Cretaz653%"]
+    # after the second held-out scan: Yoruba's and Igbo's password words, Azerbaijani's
+    # recovery code, a Korean key before a colon
+    for text, value in (
+            ("Orúkọ olùmúlò: o.adeyemi, ọ̀rọ̀ aṣínà tuntun: eru7041$ . Ẹ jọ̀ọ́", "eru7041$"),
+            ("Emeghere m ya ọzọ, paswọọdụ ọhụrụ bụ Ngozi!2002. Biko", "Ngozi!2002"),
+            ("Əvvəl saxladığım bərpa kodu bu idi: 832f1-9e985 — bunu", "832f1-9e985"),
+            ("- Admin 키: 832906d42ee0e0d320af442d0f523e5d", "832906d42ee0e0d320af442d0f523e5d")):
+        assert value in secrets_in(text), text
+    assert secrets_in("키보드 설정을 바꿨어요: 한국어 2벌식") == []
     # a code told in Setswana (`khoutu … ke`, the code is)
     assert secrets_in("Khoutu e ntšha ke 422699 mme o tshwanetse go tobetsa *") == ["422699"]
     # it loses every overlap: a rule's finding keeps its own span

@@ -1354,15 +1354,17 @@ def _extend_left(text: str, start: int, end: int) -> int:
 
 def _fictional(s: str, digits: str) -> bool:
     """A number no one can hold: the NANP's 555-0100 to 555-0199, reserved for fiction and
-    documentation (`+1-555-0100`, `(415) 555-0142`), or whose last groups are all zeros, six
-    digits or more (`+30 210 000 0000`, `+62 000 0000 0000`; not `010-2000-0000`)."""
+    documentation (`+1-555-0100`, `(415) 555-0142`), or whose last groups are all zeros, five
+    digits or more or with another group of zeros (`+30 210 000 0000`, `0400 000 00`,
+    `+55 (00) 90000-0000`; not `010-2000-0000`)."""
+    groups = _DIGIT_GROUPS.findall(s)
     zeros = 0
-    for group in reversed(_DIGIT_GROUPS.findall(s)):
+    for group in reversed(groups):
         if group.strip("0"):
             break
         zeros += len(group)
-    if zeros >= 6:
-        return True
+    if zeros >= 5 or (zeros and any(not g.strip("0") for g in groups[1:-1])):
+        return True  # (or a group of zeros besides: `+55 (00) 90000-0000`, a format's mask)
     if s[0] == "+" or s.startswith("(+") or digits.startswith("001"):
         national = digits[3:] if digits.startswith("001") else digits[1:]
         if not digits.startswith(("1", "001")) or len(national) not in (7, 10):

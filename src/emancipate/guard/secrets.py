@@ -84,6 +84,8 @@ _PASSWORD_WORDS = (
     # Quechua's suffixes on Spanish's words (`contraseñanqa …`, the topic; `contraseñataq`,
     # and the password; `clavenqa`), Vietnamese chat's `mk` (`mật khẩu`: `tk … / mk …`)
     "contrasenanqa", "contrasenataq", "contrasenaqa", "clavenqa", "claveqa", " mk ", " mk:",
+    *viewed_words(("ọ̀rọ̀ aṣínà", "paswọọdụ")),  # Yoruba (the password), Igbo (as the view
+    # writes them: no tone marks)
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
     "jelszavam", "jelszava", "jelszót",  # Hungarian: my password, its password, (the) password
     "jelszavát",  # (its password, as an object: `a rendelői gép jelszavát (…) írjam fel`)
@@ -166,6 +168,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "секрет": "apikey", "токен": "apikey", "geheimnis": "apikey",
     # a secret key in Chinese (simplified, traditional; `金鑰` in Taiwan), a token
     **dict.fromkeys(("密钥", "密鑰", "秘钥", "秘鑰", "金鑰", "令牌"), "apikey"),
+    "키:": "apikey", "키 :": "apikey",  # Korean: a key named before a colon (`Admin 키: …`)
     # keys named in one lower-case word (`'storekey' =>`, `secretkey=`): `key` itself must
     # start a word (not `signingkey`: Git's `user.signingkey` names a GPG key's id)
     **dict.fromkeys(("secretkey", "merchantkey", "storekey", "encryptionkey", "masterkey",
