@@ -1590,7 +1590,8 @@ def test_a_password_told_later_in_its_clause_is_read() -> None:
             "password reset code sent to camille@poste-dev-14 at 08:14",
             "password policy ZX-SEC-2024 applies from v2.4.1 onwards",
             '{"de": {"login.forgot": "Passwort vergessen?"}, "it": {"x": "y"}}',
-            "パスワード 変更は月曜から。新パスワード14桁以上を推奨します。"):
+            "パスワード 変更は月曜から。新パスワード14桁以上を推奨します。",
+            "map password to Password123Field"):
         assert secrets_in(text) == [], text
     # keys walked along a keyboard are a password, one class of characters or not
     for text, value in (("ansible_become_pass=mnbvqwerzxcv", "mnbvqwerzxcv"),

@@ -1223,6 +1223,7 @@ _NOT_TOLD = re.compile(r"""
     |[a-z]+(?:\.[a-z]+)+\d*  # a user's name (`tec.mty02`)
     |[A-Z]?[a-z]+\d  # a model (`Galaxy Tab Active4`)
     |[0-9a-f]{8,}  # a hash or a part of one (`sha1 "6f2a7a3c"`)
+    |\w*\d[A-Z][a-z]{2,}  # a name going on after its digits (`Password123Field`)
     |[a-z]*[235789][a-z]*|[a-z]+\d[a-z]+  # Arabic in Latin letters (`3amalt`, `et8ayar`)
     """, re.X)
 _NOT_TOLD_LOWER = re.compile(r"""
