@@ -318,10 +318,10 @@ class Guard:
                 if pos not in kinds or _KIND_RANK[kind] < _KIND_RANK[kinds[pos]]:
                     kinds[pos] = kind
             told: list[tuple[int, int, int]] = []
+            reads_told = "password" in self.enabled
             for pos, kind in kinds.items():
                 scan_local(text, kind, pos, generic, self.enabled, taken)
-                if kind == "password" and "password" in self.enabled and (
-                        span := told_nearby(text, pos)):
+                if reads_told and kind == "password" and (span := told_nearby(text, pos)):
                     told.append((pos, *span))
             hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)
             if told:  # only where no reader or rule read a value after the word

@@ -1794,6 +1794,8 @@ _DOCUMENT_TOLD = re.compile(
 
 # Words that make a text's bare `licence` a driving licence (`licence no. 818139487` on a
 # haulage roster, `Insured's NY license: 293 362 749`, `"licence_number"` of a car hire API).
+# a licence named with no word for driving: one only in a text about drivers or vehicles
+_BARE_LICENCE = ("licence", "license", "permis", "licencia")
 _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rental", "rental car",
                   "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
                   "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
@@ -1843,7 +1845,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         word, detector = forms[k]
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
-        if word in ("licence", "license", "permis", "licencia"):
+        if word in _BARE_LICENCE:
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
             if not vehicle and not _state_before(text, i):
@@ -1853,8 +1855,8 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         if m:
             if _document_number(work.window(m.group(1))):
                 out.append((m.start(1), m.end(1), detector))
-        elif detector == "passport" or vehicle or word not in (
-                "licence", "license", "permis", "licencia", "dl"):
+        elif detector == "passport" or vehicle or (
+                word not in _BARE_LICENCE and word != "dl"):
             # a table's column headed by the document's name (`Passport no.` above the cells;
             # a bare `Licence` where the text is about drivers or vehicles)
             for a, b in column_cells(text, i):

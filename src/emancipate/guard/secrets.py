@@ -1210,7 +1210,8 @@ _GLUED = frozenset("_-./:=\"'`([{<>@$")  # right after the word: a name or an op
 _CODE_MARK = re.compile(r"[|{}<>=]")  # before the value: a template, markup, an assignment
 _NOT_IN_TOLD = frozenset("=([{}$/`\\<>|:'’\"")  # code, JSON, a path, a time, a word's
 _TOLD_SYMBOLS = frozenset("!@#%^&*+?~")
-_TOLD_MARK = re.compile(r"[\d!@#%^&*+?~]")  # what a password-shaped word holds
+# what a password-shaped word holds: a digit or one of those symbols
+_TOLD_MARK = re.compile("[\\d" + re.escape("".join(sorted(_TOLD_SYMBOLS))) + "]")
 # what else a clause about a password holds, letters and digits mixed
 _NOT_TOLD = re.compile(r"""
     \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}-[A-Za-z]{3}-\d{2,4}  # dates
