@@ -1564,6 +1564,29 @@ def test_the_rules_with_no_keyword_are_prefiltered_by_one_set_pass() -> None:
         GUARD._always_set = saved
 
 
+def test_a_password_told_past_its_clause_is_read_when_nothing_else_is_shaped_so() -> None:
+    """`secrets.told_nearby` past the clause (session 29): to the paragraph's end, a word
+    with a password's symbol or both cases and digits run together; not an identifier, not
+    a policy's examples, not past a blank line or into another text."""
+    for text, value in (
+            ("ignition says my password is wrong. I'm typing Shikongo2021* with capital",
+             "Shikongo2021*"),
+            ("[10:03] Brian: says wrong password but I'm sure\n[10:03] Brian: its Meadow1012+",
+             "Meadow1012+"),
+            ("the mot de passe BIOS is the same everywhere. Celui-ci est commun : Parabole2024#.",
+             "Parabole2024#"),
+            ("Password for the laptop expired. I typed Namutebi1991 twice and it says no.",
+             "Namutebi1991")):
+        assert secrets_in(text) == [value], text
+    for text in (
+            "Wi-Fi: Members (password on the back of your card)\nPrinting: send to Foundry-MFP-1",
+            "Passwords must not hold the brand (e.g. 'Ford2024!' or 'Leeds-Sales1').",
+            "Choose a strong password. A phrase is harder to crack than 'P@ssw0rd!' is.",
+            "My password expired.\n\nThe new laptop is Latitude5440Pro with Wi-Fi6 and Shika2024#",
+            "the password expired. The project is SL_Destilaria_V4 and its tag Audit-2023 stays"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_password_told_later_in_its_clause_is_read() -> None:
     """`secrets.told_nearby`: the first password-shaped word in the rest of a password
     word's clause, whatever the words between (session 28); not a clause's other shapes."""
