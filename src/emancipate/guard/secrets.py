@@ -71,7 +71,8 @@ _PASSWORD_WORDS = (
     # writes it (no vowel signs)
     "loyniorð",  # Faroese (`brúkari "bridge", loyniorð …`)
     "iphasiwedi",  # Zulu (`iphasiwedi yekhompyutha … ngu …`)
-    "сырсөз", "parol", "пароль доступа",  # Kyrgyz, Uzbek; Russian's access password
+    "сырсөз", "сыр сөз", "parol", "пароль доступа",  # Kyrgyz, Uzbek; Russian's access password
+    "парол", "паролини",  # Uzbek in Cyrillic (`Янги парол: …`), its accusative
     # (`пароль доступа xjMz…`)
     "ekigambo ky'ekyama", "ekigambo ky’ekyama", "шифра", "шифру",  # Luganda (the secret
     # word), Serbian
@@ -1215,7 +1216,7 @@ _PARAGRAPH_END = re.compile(r"\n[ \t]*\n|\x00")
 _EXAMPLES = re.compile(
     r"(?i)e\.g\.|z\. ?b\.|p\. ?ex\.|for (?:example|instance)|such as|\bexamples?\b|beispiel"
     r"|exemple|ejemplo|esempio|contoh|\blike\b|\bwie\b|\bthan\b|reject|not allowed"
-    r"|nicht erlaubt|\bavoid|\bnever\b|\bbanned")
+    r"|nicht erlaubt|\bavoid|\bnever\b|\bbanned|strongest|weakest|which of these")
 _GLUED = frozenset("_-./:=\"'`([{<>@$")  # right after the word: a name or an operator
 _CODE_MARK = re.compile(r"[|{}<>=]")  # before the value: a template, markup, an assignment
 _NOT_IN_TOLD = frozenset("=([{}$/`\\<>|:'’\"")  # code, JSON, a path, a time, a word's
@@ -1298,8 +1299,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         lead = len(word) - len(word.lstrip("(«“\"'‘[<"))
         value = word[lead:].rstrip(".,;:)»”\"'’]>?")
         if _told(value) and (m.start() < clause_end or _far(value)):
-            if m.start() >= clause_end and _EXAMPLES.search(reach, 0, m.start()):
-                return None  # a policy's examples (`e.g. 'Summer2024!'`), not a password
+            if m.start() >= clause_end and (_EXAMPLES.search(line)
+                                            or _EXAMPLES.search(reach, 0, m.start())):
+                return None  # a policy's or a quiz's examples (`e.g. 'Summer2024!'`)
             start = pos + m.start() + lead
             return start, start + len(value)
     return None
