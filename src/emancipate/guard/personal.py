@@ -106,19 +106,24 @@ def _field_label(text: str, colon: int) -> bool:
 
 
 def _country_mailbox(domain: str) -> bool:
-    """A country's domain that is also a file's extension: `.md` (Markdown's, Moldova's) when
-    the name before it has no digit (`@orhei-logistics.md`, `@mail.md`; not `icon@2x.md`),
-    and `.py`, `.rs`, `.md` under the country's `com`, `org`, `net`, `gov`, `edu` or `co`
-    (`@andesur.com.py`, Paraguay's; `@firma.co.rs`, Serbia's)."""
+    """A country's domain that is also a file's extension: `.md` (Markdown's, Moldova's) and
+    `.rs` (Rust's, Serbia's) when the name before it has no digit (`@orhei-logistics.md`,
+    `@mail.md`, `@eunet.rs`; not `icon@2x.md`), and `.py`, `.rs`, `.md` under the country's
+    `com`, `org`, `net`, `gov`, `edu` or `co` (`@andesur.com.py`, Paraguay's; `@firma.co.rs`)."""
     low = domain.lower()
     parts = low.rsplit(".", 2)
     if len(parts) == 3 and parts[2] in ("py", "rs", "md") and parts[1] in (
             "com", "org", "net", "gov", "edu", "co"):
         return True
-    if not low.endswith(".md"):
+    if not low.endswith((".md", ".rs")):
         return False
     label = domain[:-3].rsplit(".", 1)[-1]
+    if low.endswith(".rs") and label.lower() in _RUST_FILES:
+        return False
     return len(label) >= 2 and not any(ch.isdigit() for ch in label)
+
+
+_RUST_FILES = frozenset(("main", "lib", "mod", "build"))  # (every crate's: `…@main.rs`)
 
 
 # Domains reserved for documentation and tests (RFC 2606, RFC 6761): no one's mailbox.
