@@ -1587,6 +1587,27 @@ def test_a_password_told_past_its_clause_is_read_when_nothing_else_is_shaped_so(
         assert secrets_in(text) == [], text
 
 
+def test_a_passphrase_told_after_its_name_is_read_not_a_name_a_key_or_a_button() -> None:
+    """`secrets._phrase` (session 29): words joined by `-`, `.` or `_`, or quoted with blanks
+    between, after a password word; not identifiers, keys' values, hosts or UI strings."""
+    for text, value in (
+            ('The passphrase for the restic repository is "biscuit giraffe orbit marble" (no',
+             "biscuit giraffe orbit marble"),
+            ('a new master passphrase as of today, "green-window-quarry", the old one',
+             "green-window-quarry"),
+            ("I keep forgetting my KeePass master passphrase. It's pebble_lantern_cloud_76 ok",
+             "pebble_lantern_cloud_76")):
+        assert secrets_in(text) == [value], text
+    for text in (
+            '- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef:\n      name: orders-db-creds',
+            "password = var.db_password\n  skip_final_snapshot = false",
+            "if you forgot the password, click 'Nie pamiętam hasła' on the page",
+            'set "must change password at next logon" and unlocked the account',
+            'think of the \'correct horse battery staple\' comic when choosing a password',
+            "the password portal moved to cites.salut.example.cat last week"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_password_told_later_in_its_clause_is_read() -> None:
     """`secrets.told_nearby`: the first password-shaped word in the rest of a password
     word's clause, whatever the words between (session 28); not a clause's other shapes."""

@@ -39,6 +39,7 @@ from emancipate.guard.engine import (
     template_ref,
 )
 from emancipate.guard.normalize import base64_only, decoded_text, viewed_words
+from emancipate.guard.text import fold
 
 Hit = tuple[int, int, str]  # start, end, detector
 
@@ -1264,21 +1265,22 @@ TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 
 
 def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
-    """The span of the first password-shaped word in the clause after the password word
-    that ends at `pos`, or past the clause's end (`_far`), or None. Only in prose: the word
-    must be followed by a blank or a mark of prose (`password: …`, `passwordFile`,
-    `password=…` are the readers' to read)."""
-    if pos >= len(text) or text[pos].isalnum() or text[pos] in _GLUED or (
+    """The span of the first password-shaped word (or passphrase, `_phrase`) in the clause
+    after the password word that ends at `pos`, or past the clause's end (`_far`), or None.
+    Only in prose: the word must be followed by a blank or a mark of prose (`password: …`,
+    `passwordFile`, `password=…` are the readers' to read)."""
+    if pos >= len(text) or text[pos].isalnum() or (
+            text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
-        return None
+        return None  # (a sentence's end is not glued: `… my passphrase. It's …`)
     reach = text[pos:pos + TOLD_FAR]
     cut = _PARAGRAPH_END.search(reach)
     if cut is not None:
         reach = reach[:cut.start()]
     end = _CLAUSE_END.search(reach, 0, TOLD_REACH)
     clause_end = min(len(reach), TOLD_REACH) if end is None else end.start()
-    if _TOLD_MARK.search(reach) is None:
-        return None  # no digit nor symbol: no word in it is shaped as a password
+    if _TOLD_MARK.search(reach) is None and _PHRASE_MARK.search(reach) is None:
+        return None  # no digit, symbol or phrase: no word in it is shaped as a password
     line = text[max(text.rfind("\n", max(0, pos - 200), pos) + 1, pos - 200):pos]
     if _COMMAND_LINE.match(line) or _OPTION.search(line):
         return None  # a command line: its options are the flag rules' to read
@@ -1297,14 +1299,89 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         if after_user:
             continue  # `the password for user bob123 expired`: a user's name
         lead = len(word) - len(word.lstrip("(«“\"'‘[<"))
-        value = word[lead:].rstrip(".,;:)»”\"'’]>?")
-        if _told(value) and (m.start() < clause_end or _far(value)):
+        span = _phrase(reach, m.start(), lead)
+        if span is None:
+            value = word[lead:].rstrip(".,;:)»”\"'’]>?")
+            if _told(value) and (m.start() < clause_end or _far(value)):
+                span = m.start() + lead, m.start() + lead + len(value)
+        if span is not None:
             if m.start() >= clause_end and (_EXAMPLES.search(line)
                                             or _EXAMPLES.search(reach, 0, m.start())):
                 return None  # a policy's or a quiz's examples (`e.g. 'Summer2024!'`)
-            start = pos + m.start() + lead
-            return start, start + len(value)
+            return pos + span[0], pos + span[1]
     return None
+
+
+# A passphrase: three words or more joined by one of `-._` (`green-window-quarry`,
+# `pebble_lantern_cloud_76`), or in quotes, blanks between (`"biscuit giraffe orbit marble"`),
+# a number after them or not; each word in lower case or capitalised (`ASX-Guest-Events`,
+# `SL-Destilaria-V4` are names), none a word of names, keys or messages (`_NOT_PHRASE`), not
+# a key's value (`name: orders-db-credentials`). Measured on blind rounds 1-211 (session 29):
+# 16 of their 52 missed passphrases found, no look-alike of 12,831 newly flagged (before the
+# word and key tests, 145 were: Kubernetes secrets' names, snake-case keys, UI buttons).
+_PHRASE_WORD = r"[^\W\d_]{3,14}"
+_JOINED_PHRASE = re.compile(
+    rf"{_PHRASE_WORD}(?P<sep>[-._]){_PHRASE_WORD}(?:(?P=sep){_PHRASE_WORD})+"
+    r"(?:(?P=sep)?\d{1,4})?[!?#*]?(?=[\s,;!?)»”\"'’]|[.:](?!\w)|$)(?![ \t]*(?:=|:\s))")
+_QUOTED_PHRASE = re.compile(
+    rf"[\"“„«'‘]((?:{_PHRASE_WORD} ){{2,11}}{_PHRASE_WORD}(?: ?\d{{1,4}})?[!?]?)[\"”“»'’]")
+_PHRASE_MARK = re.compile(r"[^\W\d_]{3}[-._][^\W\d_]{3,14}[-._]|[\"“„«'‘][^\W\d_]{3,14} ")
+# Words of names, keys and messages, not of passphrases (`orders-db-credentials`,
+# `manage_master_user_password`, `"Self-Service-Portal"`, `"must change password at next
+# logon"`, `"Esqueci minha senha"`): a phrase holding one is none.
+_NOT_PHRASE = re.compile(r"""(?x)pass|senha|has[lł]|has[eę][lł]|κωδικ|parol|wort|clave|contra
+    |^(?:the|and|for|not|you|your|our|with|from|must|will|has|have|are|was|this|that|next
+    |how|what|new|old|all|any|sin|con|por|para|une|des|les|der|die|das|und|mit|nie|moja|minha
+    |api|app|apps|svc|service|services|server|portal|self|user|users|admin|login|logon|auth
+    |client|secret|secrets|token|tokens|key|keys|cert|certs|credential|credentials|creds|env
+    |config|conf|file|files|value|values|version|master|initial|default|test|prod|staging
+    |dev|data|base|sync|feed|ingest|export|exports|import|backup|backups|cache|queue|queues
+    |log|logs|error|errors|mail|smtp|http|https|tls|ssl|ssh|vpn|web|remote|local|internal
+    |cluster|node|pod|meter|signing|jwt|vault|share|shared|read|write|only|get|set|put|post
+    |delete|update|create|into|true|false|null|none|name|title|label|hint|short|long
+    |sql|postgres|mysql|redis|kafka|elastic|search|scoring|scheduler|gateway|bridge|crm
+    |erp|pos|hub|bot|bucket|setup|forgot|reset|change|changed|first|last|try|break
+    |example)$""")
+# (and a password's name in any language: `"Quên mật khẩu"`, `'Ξέχασα τον κωδικό'` are
+# buttons; as the view writes them, folded)
+_PASSWORD_NAMES = tuple({fold(w).strip() for w in viewed_words(_PASSWORD_WORDS)
+                         if len(w.strip()) >= 4})
+# a key's line before the phrase (`  name: depot-dashboard-maps`, `hostname: x.y.z`)
+_KEY_LINE = re.compile(r"(?:^|\n)[ \t]*-?[ \t]*[\w.-]+:[ \t]*[\"']?$")
+
+
+def _phrase_words(value: str) -> bool:
+    words = [w for w in _PHRASE_PARTS.split(value.rstrip("!?#*")) if not w.isdigit()]
+    digits = value.rstrip("!?#*")[-1:].isdigit()
+    if not (len(words) >= 3 and all(w.islower() or w.istitle() for w in words)
+            and (len(set(words)) > 1 or digits)):
+        return False
+    if "." in value and not digits and len(words[-1]) <= 3:
+        return False  # a host (`cites.salut.example.cat`)
+    folded = fold(value)
+    return (not any(_NOT_PHRASE.search(w.lower()) for w in words)
+            and folded not in _DOC_PHRASES and not any(w in folded for w in _PASSWORD_NAMES))
+
+
+_DOC_PHRASES = ("correct horse battery staple",)  # (XKCD's, quoted in every training)
+_PHRASE_PARTS = re.compile(r"[-._ ]")
+
+
+def _phrase(reach: str, start: int, lead: int) -> tuple[int, int] | None:
+    """The span of a passphrase (`_JOINED_PHRASE`, `_QUOTED_PHRASE`) at the word starting at
+    `start` of `reach` (`lead`: the quotes and brackets it opens with), or None."""
+    span = None
+    if lead:
+        m = _QUOTED_PHRASE.match(reach, start + lead - 1)
+        if m is not None and _phrase_words(m.group(1)):
+            span = m.span(1)
+    if span is None:
+        m = _JOINED_PHRASE.match(reach, start + lead)
+        if m is not None and _phrase_words(m.group()):
+            span = m.span()
+    if span is None or _KEY_LINE.search(reach, 0, start + lead):
+        return None
+    return span
 
 
 def _far(v: str) -> bool:
