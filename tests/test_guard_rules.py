@@ -1604,7 +1604,9 @@ def test_a_passphrase_told_after_its_name_is_read_not_a_name_a_key_or_a_button()
             "if you forgot the password, click 'Nie pamiętam hasła' on the page",
             'set "must change password at next logon" and unlocked the account',
             'think of the \'correct horse battery staple\' comic when choosing a password',
-            "the password portal moved to cites.salut.example.cat last week"):
+            "the password portal moved to cites.salut.example.cat last week",
+            "Transform a low-pass filter represented in 'zpk' (Zero-Pole-Gain) form",
+            '"Password protected bitmap"],\n ["4143", ".sle", "Steganos virtual secure drive"]'):
         assert secrets_in(text) == [], text
 
 

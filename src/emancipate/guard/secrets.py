@@ -1381,6 +1381,9 @@ def _phrase(reach: str, start: int, lead: int) -> tuple[int, int] | None:
             span = m.span()
     if span is None or _KEY_LINE.search(reach, 0, start + lead):
         return None
+    value = reach[span[0]:span[1]]
+    if not (value[0].islower() or value[-1].isdigit() or value[-2:-1].isdigit()):
+        return None  # a name or a title (`Zero-Pole-Gain`, `"Steganos virtual secure drive"`)
     return span
 
 
