@@ -1587,6 +1587,18 @@ def test_a_password_told_past_its_clause_is_read_when_nothing_else_is_shaped_so(
         assert secrets_in(text) == [], text
 
 
+def test_session_29s_tuning_forms() -> None:
+    """Tuning rounds 212-225's forms: Agora's App Certificate, Uzbek's and Kyrgyz's password
+    words in Cyrillic (and in two words)."""
+    for text, value in (
+            ("const appCertificate = 'b2505cb22568b10d8f7e227052044842';",
+             "b2505cb22568b10d8f7e227052044842"),
+            ("Ака, 1С сервер паролини ўзгартирдим, энди Bishkek_528# бўлди", "Bishkek_528#"),
+            ("склад Wi-Fi: AKT-Osh-Sklad, сыр сөз 1q2w3e6525! — айдоочуларга", "1q2w3e6525!")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("appCertificate: string; // from the console") == []
+
+
 def test_a_passphrase_told_after_its_name_is_read_not_a_name_a_key_or_a_button() -> None:
     """`secrets._phrase` (session 29): words joined by `-`, `.` or `_`, or quoted with blanks
     between, after a password word; not identifiers, keys' values, hosts or UI strings."""

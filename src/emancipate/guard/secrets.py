@@ -181,6 +181,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "wstoken": "apikey",  # Moodle's web service token in its REST URLs
+    # Agora's App Certificate, which signs its RTC tokens (`const appCertificate = '…'`)
+    "appcertificate": "apikey", "app_certificate": "apikey",
     # a payment gateway's HMAC key named a salt (JazzCash's `$integritySalt = "…"`)
     "integritysalt": "password", "integrity_salt": "password",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
