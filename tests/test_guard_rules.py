@@ -1599,6 +1599,25 @@ def test_session_29s_tuning_forms() -> None:
     assert secrets_in("appCertificate: string; // from the console") == []
 
 
+def test_a_code_of_digits_right_after_the_password_word_is_read_not_a_count() -> None:
+    """`secrets._told_digits` (session 29): 4 to 8 digits in the first three words after a
+    password word, as a keypad takes them; not a count, a year, an example or an extension."""
+    for text, value in (
+            ("Fundi alijaribu kuingia kwenye menu kwa password 507538 lakini terminal", "507538"),
+            ("ieeju kā administrators ar paroli 55632104, bet nevaru atrast", "55632104"),
+            ("zwrot: menu -> zwrot -> hasło kierownika 62410 -> kwota", "62410"),
+            ("nova central de alarme, senha de desarme 106350 (só supervisores)", "106350")):
+        assert secrets_in(text) == [value], text
+    for text in (
+            "the password 12345678 is rejected by every policy",
+            "the password expires after 90 days, the PIN after 2025 logins",
+            "your password 16 characters long at least",
+            "Clave de cliente (ej. 00458712) en la columna A",
+            "如忘記密碼，請致電 IT 服務台內線 8800。",
+            "ο κωδικός 2024 άλλαξε"):
+        assert secrets_in(text) == [], text
+
+
 def test_a_passphrase_told_after_its_name_is_read_not_a_name_a_key_or_a_button() -> None:
     """`secrets._phrase` (session 29): words joined by `-`, `.` or `_`, or quoted with blanks
     between, after a password word; not identifiers, keys' values, hosts or UI strings."""
