@@ -162,7 +162,7 @@ def test_card_numbers_of_every_network_and_grouping(
 
 
 def test_an_amex_number_is_a_card_not_a_french_social_security_number(guard: Guard) -> None:
-    for amex in ("371449635398431", "378282246310005", "3714 496353 98431"):
+    for amex in ("345994185660014", "373517598637231", "3735 175986 37231"):
         assert personal(guard, f"pay with {amex} please") == [("card", amex)]
 
 
@@ -1025,6 +1025,15 @@ def test_session_27s_forms_and_what_is_no_ones(guard: Guard) -> None:
             ("mail jean.dupont@example-mail.com from 81.2.69.160",
              [("email", "jean.dupont@example-mail.com"), ("ipv4", "81.2.69.160")])):
         assert personal(guard, text) == found, text
+
+
+def test_payment_processors_test_cards_are_no_ones(guard: Guard) -> None:
+    """Session 29: the sandbox numbers Stripe, Braintree, Adyen… publish, and numbers with
+    eight zeros in a row, are no one's card; an issued number next to them still is."""
+    text = ("QA: 4242 4242 4242 4242 passes, 5555 5555 5555 4444 too, 4000 0000 0000 0002 is "
+            "declined, 4111-1111-1111-1111 in the old suite; the customer paid with "
+            "4539 1488 0343 6467.")
+    assert personal(guard, text) == [("card", "4539 1488 0343 6467")]
 
 
 def test_session_28s_forms_and_numbers_no_one_holds(guard: Guard) -> None:

@@ -169,7 +169,7 @@ def test_operator_rules_come_first_and_match_team_key_detector() -> None:
 def test_block_without_target_conditions_blocks_in_house_too() -> None:
     policy = {"rules": [{"name": "never-cards", "class": "personal", "detector": "card",
                          "action": "block"}]}
-    plan = plan_for(chat("card 4111 1111 1111 1111"), [OPENAI, LOCAL], policy=policy)
+    plan = plan_for(chat("card 4539 1488 0343 6467"), [OPENAI, LOCAL], policy=policy)
     assert plan.targets == [] and plan.blocked.rule == "never-cards"
 
 
