@@ -1027,6 +1027,18 @@ def test_session_27s_forms_and_what_is_no_ones(guard: Guard) -> None:
         assert personal(guard, text) == found, text
 
 
+def test_a_named_countrys_short_mobile_in_a_list_or_after_a_phone_word(guard: Guard) -> None:
+    """Session 29: Iceland's seven digits where the text names Iceland (an e-mail's `.is`, an
+    IBAN): a mobile in groups set apart by a list's mark, or any number run together after a
+    phone word; not a number after another word (`build 710 4818`)."""
+    text = "A-vakt: Sigurður Jónsson – sigurdur.jonsson@eyral.is – 692 5800\n"
+    assert personal(guard, text) == [("email", "sigurdur.jonsson@eyral.is"),
+                                     ("phone", "692 5800")]
+    text = "reikningur IS920162265342811305674289, sími 7790943. Reikningar koma"
+    assert ("phone", "7790943") in personal(guard, text)
+    assert ("phone", "692 5800") not in personal(guard, "sigurdur@eyral.is: build 692 5800")
+
+
 def test_payment_processors_test_cards_are_no_ones(guard: Guard) -> None:
     """Session 29: the sandbox numbers Stripe, Braintree, Adyen… publish, and numbers with
     eight zeros in a row, are no one's card; an issued number next to them still is."""

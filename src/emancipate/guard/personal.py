@@ -1136,11 +1136,19 @@ class NumberClassifier:
             if ar is not None:  # `0341 15-760-4349`: +54 9 341 760-4349
                 return work.validated(_mobile_for_code(
                     54, "9" + ar.group(1) + _NONDIGIT.sub("", ar.group(2))))
-            if 6 <= len(digits) <= 7 and work.regions and text and " " in s.strip("()"):
+            if 6 <= len(digits) <= 7 and work.regions and text:
                 # a named country's short numbers (Iceland's, Fiji's `723 5503`, Greenland's
-                # `58 78 67`), written in groups, where a phone word or column names them
-                return _phone_named(text, start, start + len(s)) and any(
-                    region[1] == "any" and self._national(region, s, digits, work)
+                # `58 78 67`): written in groups where a phone word or column names them, or
+                # run together after one (`sími 7790943`); a mobile's in groups needs no word
+                # where a list sets it apart (`sigurdur@eyral.is – 692 5800`; not `build 710
+                # 4818`)
+                grouped = " " in s.strip("()")
+                named = _phone_named(text, start, start + len(s))
+                listed = grouped and text[:start].rstrip(" \t")[-1:] in _LIST_MARKS
+                return (named or listed) and any(
+                    region[1] == "any" and (
+                        self._national(region, s, digits, work) if named
+                        else work.validated(_mobile_for_code(region[3], digits)))
                     for region in work.regions)
             if (len(digits) == 13 and digits[0] == "0" != digits[1] and text
                     and _phone_named(text, start, start + len(s))):
@@ -1376,6 +1384,9 @@ _TEST_CARDS = frozenset((
     "370000000000002", "4166676667666746", "6011601160116611", "3600666633336666",
     "5101180000000007", "2222400070000005", "4917610000000000", "4484070000000000",
     "5454545454545454", "4444333322221111", "5555555555555557", "4000000000000010"))
+
+
+_LIST_MARKS = frozenset(("", "\n", "–", "—", "-", ",", ":", ";", "(", "|", "/"))
 
 
 def _fictional(s: str, digits: str) -> bool:
