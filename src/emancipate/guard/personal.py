@@ -1142,12 +1142,13 @@ class NumberClassifier:
                 # run together after one (`sími 7790943`); a mobile's in groups needs no word
                 # where a list sets it apart (`sigurdur@eyral.is – 692 5800`; not `build 710
                 # 4818`)
-                grouped = " " in s.strip("()")
-                named = _phone_named(text, start, start + len(s))
-                listed = grouped and text[:start].rstrip(" \t")[-1:] in _LIST_MARKS
-                return (named or listed) and any(
+                worded = _phone_named(text, start, start + len(s))
+                before = text[max(0, start - 16):start].rstrip(" \t")
+                listed = " " in s.strip("()") and (
+                    before[-1:] in _LIST_MARKS if before or start <= 16 else False)
+                return (worded or listed) and any(
                     region[1] == "any" and (
-                        self._national(region, s, digits, work) if named
+                        self._national(region, s, digits, work) if worded
                         else work.validated(_mobile_for_code(region[3], digits)))
                     for region in work.regions)
             if (len(digits) == 13 and digits[0] == "0" != digits[1] and text
