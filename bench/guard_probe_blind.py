@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 195 (sessions
-18 to 27: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 235 (sessions
+18 to 29: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -226,6 +226,20 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-seventh round": HERE / "data" / "guard" / "blind207",
           "two-hundred-and-ninth round": HERE / "data" / "guard" / "blind209",
           "two-hundred-and-tenth round": HERE / "data" / "guard" / "blind210",
+          "two-hundred-and-twelfth round": HERE / "data" / "guard" / "blind212",
+          "two-hundred-and-fourteenth round": HERE / "data" / "guard" / "blind214",
+          "two-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind215",
+          "two-hundred-and-seventeenth round": HERE / "data" / "guard" / "blind217",
+          "two-hundred-and-eighteenth round": HERE / "data" / "guard" / "blind218",
+          "two-hundred-and-twentieth round": HERE / "data" / "guard" / "blind220",
+          "two-hundred-and-twenty-second round": HERE / "data" / "guard" / "blind222",
+          "two-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind223",
+          "two-hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind225",
+          "two-hundred-and-twenty-sixth round": HERE / "data" / "guard" / "blind226",
+          "two-hundred-and-thirtieth round": HERE / "data" / "guard" / "blind230",
+          "two-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind231",
+          "two-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind233",
+          "two-hundred-and-thirty-fourth round": HERE / "data" / "guard" / "blind234",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -277,7 +291,16 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-third round": HERE / "data" / "guard" / "blind203",
           "two-hundred-and-fifth round": HERE / "data" / "guard" / "blind205",
           "two-hundred-and-eighth round": HERE / "data" / "guard" / "blind208",
-          "two-hundred-and-eleventh round": HERE / "data" / "guard" / "blind211"}
+          "two-hundred-and-eleventh round": HERE / "data" / "guard" / "blind211",
+          "two-hundred-and-thirteenth round": HERE / "data" / "guard" / "blind213",
+          "two-hundred-and-sixteenth round": HERE / "data" / "guard" / "blind216",
+          "two-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind219",
+          "two-hundred-and-twenty-first round": HERE / "data" / "guard" / "blind221",
+          "two-hundred-and-twenty-fourth round": HERE / "data" / "guard" / "blind224",
+          "two-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind227",
+          "two-hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind229",
+          "two-hundred-and-thirty-second round": HERE / "data" / "guard" / "blind232",
+          "two-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind235"}
 
 
 @dataclass
