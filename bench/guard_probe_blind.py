@@ -236,6 +236,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind223",
           "two-hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind225",
           "two-hundred-and-twenty-sixth round": HERE / "data" / "guard" / "blind226",
+          "two-hundred-and-twenty-eighth round": HERE / "data" / "guard" / "blind228",
           "two-hundred-and-thirtieth round": HERE / "data" / "guard" / "blind230",
           "two-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind231",
           "two-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind233",

@@ -1588,13 +1588,14 @@ def test_a_password_told_past_its_clause_is_read_when_nothing_else_is_shaped_so(
 
 
 def test_session_29s_tuning_forms() -> None:
-    """Tuning rounds 212-225's forms: Agora's App Certificate, Uzbek's and Kyrgyz's password
-    words in Cyrillic (and in two words)."""
+    """Tuning rounds 212-228's forms: Agora's App Certificate, Uzbek's and Kyrgyz's password
+    words in Cyrillic (and in two words), Irish's lenited password word."""
     for text, value in (
             ("const appCertificate = 'b2505cb22568b10d8f7e227052044842';",
              "b2505cb22568b10d8f7e227052044842"),
             ("Ака, 1С сервер паролини ўзгартирдим, энди Bishkek_528# бўлди", "Bishkek_528#"),
-            ("склад Wi-Fi: AKT-Osh-Sklad, сыр сөз 1q2w3e6525! — айдоочуларга", "1q2w3e6525!")):
+            ("склад Wi-Fi: AKT-Osh-Sklad, сыр сөз 1q2w3e6525! — айдоочуларга", "1q2w3e6525!"),
+            ("Is é do phasfhocal sealadach ná E!4ykCa*Hj1r agus caithfidh tú", "E!4ykCa*Hj1r")):
         assert secrets_in(text) == [value], text
     assert secrets_in("appCertificate: string; // from the console") == []
 

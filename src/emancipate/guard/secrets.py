@@ -67,7 +67,8 @@ _PASSWORD_WORDS = (
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "құпиясөз",
     "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
-    "pasfhocal",  # Irish (`Is é an pasfhocal … ná …`)
+    "pasfhocal", "phasfhocal", "bpasfhocal",  # Irish, lenited and eclipsed too (`Is é an
+    # pasfhocal … ná …`, `do phasfhocal sealadach ná …`)
     "الموديباس", "الموديپاس",  # Darija: `mot de passe` in Arabic letters
     *viewed_words(("စကားဝှက်",)),  # Burmese (`စကားဝှက်က Mdy#Sales2021 ပါ`), as the view
     # writes it (no vowel signs)
