@@ -1145,7 +1145,7 @@ class NumberClassifier:
                 worded = _phone_named(text, start, start + len(s))
                 before = text[max(0, start - 16):start].rstrip(" \t")
                 listed = " " in s.strip("()") and (
-                    before[-1:] in _LIST_MARKS if before or start <= 16 else False)
+                    before[-1] in _LIST_MARKS if before else start <= 16)
                 return (worded or listed) and any(
                     region[1] == "any" and (
                         self._national(region, s, digits, work) if worded
@@ -1387,7 +1387,7 @@ _TEST_CARDS = frozenset((
     "5454545454545454", "4444333322221111", "5555555555555557", "4000000000000010"))
 
 
-_LIST_MARKS = frozenset(("", "\n", "–", "—", "-", ",", ":", ";", "(", "|", "/"))
+_LIST_MARKS = frozenset("\n–—-,:;(|/")  # (or the text's start)
 
 
 def _fictional(s: str, digits: str) -> bool:

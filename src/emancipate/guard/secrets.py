@@ -1304,14 +1304,14 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         if after_user:
             continue  # `the password for user bob123 expired`: a user's name
         lead = len(word) - len(word.lstrip("(«“\"'‘[<"))
+        value = word[lead:].rstrip(".,;:)»”\"'’]>?")
         span = _phrase(reach, m.start(), lead)
-        if span is None and words_seen < 3 and m.start() < clause_end:
-            span = _told_digits(reach, line, m, lead)
+        if span is None and words_seen < 3 and m.start() < clause_end and _told_digits(
+                reach, line, m, value):
+            span = m.start() + lead, m.start() + lead + len(value)
         words_seen += 1
-        if span is None:
-            value = word[lead:].rstrip(".,;:)»”\"'’]>?")
-            if _told(value) and (m.start() < clause_end or _far(value)):
-                span = m.start() + lead, m.start() + lead + len(value)
+        if span is None and _told(value) and (m.start() < clause_end or _far(value)):
+            span = m.start() + lead, m.start() + lead + len(value)
         if span is not None:
             if m.start() >= clause_end and (_EXAMPLES.search(line)
                                             or _EXAMPLES.search(reach, 0, m.start())):
@@ -1337,7 +1337,7 @@ _PHRASE_MARK = re.compile(r"[^\W\d_]{3}[-._][^\W\d_]{3,14}[-._]|[\"“„«'‘]
 # Words of names, keys and messages, not of passphrases (`orders-db-credentials`,
 # `manage_master_user_password`, `"Self-Service-Portal"`, `"must change password at next
 # logon"`, `"Esqueci minha senha"`): a phrase holding one is none.
-_NOT_PHRASE = re.compile(r"""(?x)pass|senha|has[lł]|has[eę][lł]|κωδικ|parol|wort|clave|contra
+_NOT_PHRASE = re.compile(r"""(?x)pass|senha|has[lł]|has[eę][lł]|parol|wort|clave|contra
     |^(?:the|and|for|not|you|your|our|with|from|must|will|has|have|are|was|this|that|next
     |how|what|new|old|all|any|sin|con|por|para|une|des|les|der|die|das|und|mit|nie|moja|minha
     |api|app|apps|svc|service|services|server|portal|self|user|users|admin|login|logon|auth
@@ -1356,6 +1356,8 @@ _PASSWORD_NAMES = tuple({fold(w).strip() for w in viewed_words(_PASSWORD_WORDS)
                          if len(w.strip()) >= 4})
 # a key's line before the phrase (`  name: depot-dashboard-maps`, `hostname: x.y.z`)
 _KEY_LINE = re.compile(r"(?:^|\n)[ \t]*-?[ \t]*[\w.-]+:[ \t]*[\"']?$")
+_DOC_PHRASES = ("correct horse battery staple",)  # (XKCD's, quoted in every training)
+_PHRASE_PARTS = re.compile(r"[-._ ]")
 
 
 def _phrase_words(value: str) -> bool:
@@ -1369,10 +1371,6 @@ def _phrase_words(value: str) -> bool:
     folded = fold(value)
     return (not any(_NOT_PHRASE.search(w.lower()) for w in words)
             and folded not in _DOC_PHRASES and not any(w in folded for w in _PASSWORD_NAMES))
-
-
-_DOC_PHRASES = ("correct horse battery staple",)  # (XKCD's, quoted in every training)
-_PHRASE_PARTS = re.compile(r"[-._ ]")
 
 
 def _phrase(reach: str, start: int, lead: int) -> tuple[int, int] | None:
@@ -1411,12 +1409,11 @@ _UNIT_AFTER = re.compile(
     r"|essai|versuch|intento)|(?:an|ans|mal)\b|[%€$])")
 
 
-def _told_digits(reach: str, line: str, m: re.Match[str], lead: int) -> tuple[int, int] | None:
-    value = m.group()[lead:].rstrip(".,;:)»”\"'’]>?")
-    if (value.isdigit() and access_code(value) and not _UNIT_AFTER.match(reach, m.end())
-            and not _NOT_A_CODE.search(reach, 0, m.start()) and not _NOT_A_CODE.search(line)):
-        return m.start() + lead, m.start() + lead + len(value)
-    return None
+def _told_digits(reach: str, line: str, m: re.Match[str], value: str) -> bool:
+    """`value`, the word `m` of `reach` less its marks, is such a code (`line`: the text
+    before the password word on its line)."""
+    return (value.isdigit() and access_code(value) and not _UNIT_AFTER.match(reach, m.end())
+            and not _NOT_A_CODE.search(reach, 0, m.start()) and not _NOT_A_CODE.search(line))
 
 
 def _far(v: str) -> bool:
