@@ -559,6 +559,20 @@ def access_code(v: str) -> bool:
     return not (len(d) == 4 and 1950 <= int(d) <= 2029)
 
 
+def dial_combination(v: str) -> bool:
+    """A dial lock's three numbers (`88-43-89`): not a date in any order people write one
+    (`23-11-24`, `11-23-24`, `24-11-23`), nor a clock's time (`14-52-37`), nor one number
+    repeated or stepped (a fertiliser's grade `15-15-15`, teeth `44-45-46`, sizes `38-40-42`),
+    nor ending in `00` as aircraft manuals' chapters do (`defect 32-41-00`)."""
+    a, b, c = (int(x) for x in v.split("-"))
+    if b - a == c - b or c == 0:
+        return False
+    if (1 <= a <= 31 and 1 <= b <= 12) or (1 <= b <= 31 and 1 <= a <= 12) or (
+            1 <= c <= 31 and 1 <= b <= 12):
+        return False
+    return not (a <= 23 and b <= 59 and c <= 59)
+
+
 # Words of the prose that follows a password's name when no password does (`password: see
 # the vault`, `is stored in the team password manager`, `forgotten password link expired`).
 _PROSE_WORDS = frozenset((
@@ -667,6 +681,7 @@ CHECKS: dict[str, Check] = {
         len(v) >= 8 and not _SYMBOLS_SET.isdisjoint(v) and v != v.lower() and v != v.upper()) or (
         KEYBOARD_WALK.search(v) is not None and not v.isalpha()),
     "access_code": access_code,
+    "dial_combination": dial_combination,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
     "mixed_or_code": lambda v: _mixed(v) or access_code(v),
     # letters with digits, or words joined as password managers make them
