@@ -136,7 +136,7 @@ _PASSWORD_WORDS = (
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
     "community string", "community-string",  # SNMP's community: its password
     "snmp_community", "snmp-community", "snmpcommunity",  # (Zabbix's `{$SNMP_COMMUNITY} = …`)
-    "kodikos", "kwdikos",  # Greek written in Latin letters (`κωδικός`)
+    "kodikos", "kwdikos", "kwdiko", "kodiko",  # Greek in Latin letters (`κωδικός`, `κωδικό`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
     "pre-shared key", "preshared key", "pre-shared-key", "wifi key", "wi-fi key", "wlan key",
@@ -460,12 +460,12 @@ _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
 _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը"
-                   r"|qa|pax|ne|e)?"
+                   r"|qa|pax|ne|e|in|it|i)?"
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Estonian `parooliga` (with the password),
                    # Armenian `գաղտնաբառը`, Quechua `contraseñaqa`, Aymara `clavepax` (topic),
-                   # Javanese `sandine`, `passworde` (its)
+                   # Javanese `sandine`, `passworde` (its), Albanian `fjalëkalimi(n)` (the)
                    # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
                    r"|temporal|tempor[aá]ria|provis[oó]ria|tymczasowe|la[ \t]muda|jipya"
@@ -473,7 +473,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
-                   r"|bta3o|bta3ha|bta3y|dyalo|dyalha"  # (Arabizi: its, hers, mine)
+                   r"|bta3o|bta3ha|bta3y|dyalo|dyalha|taba3o|taba3a|taba3ha|taba3e"
+                   # (Arabizi, Egyptian, Moroccan, Levantine: its, hers, mine)
                    r"|بتاعه|بتاعها|بتاعي|تبعه|تبعها|تبعي|ديالو|ديالها|ديالي"  # (the same in Arabic)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu"
@@ -557,6 +558,11 @@ def _wifi_before(text: str, pos: int) -> bool:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
     return "wifi" in above or "wi-fi" in above or "wlan" in above
+
+
+# a code word followed by the network's name: `Le code WiFi de la salle … est …`
+_WIFI_AFTER = re.compile(r"(?i)[ \t]{1,3}(?:(?:du|de[ \t]la|de|del|della|do|da|dla|of[ \t]the|for[ \t]the"
+                         r"|of|for|i)[ \t]{1,3})?(?:wi-?fi|wlan)\b")
 
 
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
@@ -996,7 +1002,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     `taken(start, end)`: the span overlaps a finding that wins over this one (a rule's), so
     the value is not checked."""
     if kind == "wifi_code":
-        if not _wifi_before(text, pos):
+        if not (_wifi_before(text, pos) or _WIFI_AFTER.match(text, pos)):
             return
         kind = "password"  # `Wi-Fi … hedder VHK-Crew-2G, koden er …`: the network's password
     if kind == "url":
