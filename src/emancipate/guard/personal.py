@@ -1026,14 +1026,17 @@ _ARGENTINE_MOBILE = re.compile(r"\(?0(\d{2,4})\)?[ -]15[ -]?(\d[\d -]{5,9}\d)")
 _THOUSANDS = re.compile(r"\d{1,2}(?:[ ,]\d{3})+")
 
 
-def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str) -> bool:
+def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str, listed: bool = False) -> bool:
     """`s` is a mobile number of the country a text's language names (`_language_region`;
     its calling code, and whether its numbers are written after a trunk `0`), written in
-    groups as people write phone numbers: only mobiles, since the same text's company
+    groups as people write phone numbers, or run together as a list's item (`Αικατερίνη
+    Λάμπρου – 6974249765`, `listed`): only mobiles, since the same text's company
     switchboards, hotlines and registry numbers (`Infolinia: 22 555 01 90`, `REGON
     660991082`) are its fixed and special numbers."""
     code, zero = spoken
-    if s.isdigit() or "." in s or s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s):
+    if s.isdigit() and not listed:
+        return False
+    if "." in s or s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s):
         return False  # (a version `1.15.0.59012`, a check digit `72212730-5`, `9 876 543 210`)
     # (a country with a trunk `0`: its mobiles with it or without, `073874 34999`, `73874 34999`)
     return _mobile_for_code(code, digits[1:] if zero and digits[0] == "0" else digits)
@@ -1194,7 +1197,8 @@ class NumberClassifier:
                         and not self._business(region, digits)
                         and not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
                     return True
-        if work.spoken is not None and work.validated(_spoken_mobile(work.spoken, s, digits)):
+        if work.spoken is not None and work.validated(_spoken_mobile(
+                work.spoken, s, digits, s.isdigit() and bool(text) and _list_item(text, start, s))):
             row = _table_row(text, start) if text else None
             if row is None or row[2] not in ("\t", "|") or _phone_named(text, start,
                                                                      start + len(s)):
@@ -1388,6 +1392,16 @@ _TEST_CARDS = frozenset((
 
 
 _LIST_MARKS = frozenset("\n–—-,:;(|/")  # (or the text's start)
+_ITEM_MARKS = frozenset("–—-:|")
+
+
+def _list_item(text: str, start: int, s: str) -> bool:
+    """`s` at `start` is a list's item after its name: a dash, a colon or a bar before it
+    (`Λάμπρου – 6974249765`), nothing but its line's end after it."""
+    before = text[max(0, start - 8):start].rstrip(" \t")
+    end = start + len(s)
+    return bool(before) and before[-1] in _ITEM_MARKS and (
+        end == len(text) or text[end] in "\r\n")
 
 
 def _fictional(s: str, digits: str) -> bool:
@@ -2023,6 +2037,19 @@ def _dvla_licences(text: str, shape: bytes, out: list[Hit]) -> None:
         i = shape.find(b"A000000", i + 1)
 
 
+# The Philippines' licence numbers as the LTO prints them (`N69-90-809571`: the office's
+# letter and code, the year, a serial): a shape no other number of a text takes.
+_LTO = re.compile(rb"A00-00-000000")
+
+
+def _lto_licences(text: str, shape: bytes, out: list[Hit]) -> None:
+    """The LTO's licence numbers (`_LTO`), read on the text's shape, bounded on each side."""
+    for m in _LTO.finditer(shape):
+        s, e = m.span()
+        if (s == 0 or shape[s - 1] not in b"Aa0-") and (e == len(shape) or shape[e] not in b"Aa0-"):
+            out.append((s, e, "driving_licence"))
+
+
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
                   work: ScanWork | None = None) -> ScanWork:
     """All personal-data findings of one text; returns the work it took (`work`, when
@@ -2057,6 +2084,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
         _documents(text, en, work, found)  # (a passport's number may hold 3: `CL2RC51KL`)
     if "driving_licence" in en and b"A000000" in shape:
         _dvla_licences(text, shape, found)
+    if "driving_licence" in en and b"A00-00-000000" in shape:
+        _lto_licences(text, shape, found)
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])

@@ -561,8 +561,8 @@ def _wifi_before(text: str, pos: int) -> bool:
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`
-_WIFI_AFTER = re.compile(r"(?i)[ \t]{1,3}(?:(?:du|de[ \t]la|de|del|della|do|da|dla|of[ \t]the|for[ \t]the"
-                         r"|of|for|i)[ \t]{1,3})?(?:wi-?fi|wlan)\b")
+_WIFI_AFTER = re.compile(r"(?i)[ \t]{1,3}(?:(?:du|de[ \t]la|de|del|della|do|da|dla"
+                         r"|of[ \t]the|for[ \t]the|of|for|i)[ \t]{1,3})?(?:wi-?fi|wlan)\b")
 
 
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
@@ -1279,6 +1279,8 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     after the password word that ends at `pos`, or past the clause's end (`_far`), or None.
     Only in prose: the word must be followed by a blank or a mark of prose (`password: …`,
     `passwordFile`, `password=…` are the readers' to read)."""
+    if text.startswith(("' ", "’ ", "ʹ "), pos) and text[max(0, pos - 5):pos].lower() == "parol":
+        pos += 1  # Russian's soft sign, transliterated (`parol' ot wifi … teper Neva#484`)
     if pos >= len(text) or text[pos].isalnum() or (
             text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
