@@ -116,6 +116,8 @@ _PASSWORD_WORDS = (
     "masterkode", "master password", "masterpasswort", "hovedpassord", "huvudlösenord",
     "mot de passe maître", "contraseña maestra", "senha mestra", "hoofdwachtwoord", "pääsalasana",
     "sandi",  # (Indonesian `sandinya …`: `kata sandi` shortened)
+    "sandhi",  # (Javanese: `WiFi kagem tamu: "KS-PENDOPO", sandhine pendopojogja57`)
+    "salis",  # (Finnish speech's `salasana`: `käyttäjä Admin ja salis Kissa_2024`)
     "รหัส:", "รหัส :", "رمز جدید",  # Thai `รหัส:` (a code, as a label), Persian: new password
     "पासकोड", "رمز:", "رمز :", "رمزش", "foruddelt nøgle",  # (Persian `رمز:` is a login's
     # password; `رمز` alone is any code)
@@ -474,6 +476,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
                    r"|bta3o|bta3ha|bta3y|dyalo|dyalha|taba3o|taba3a|taba3ha|taba3e"
+                   r"|mo2akat|mo2aqat|mo2a2at|مؤقت|مؤقتة"  # (temporary)
                    # (Arabizi, Egyptian, Moroccan, Levantine: its, hers, mine)
                    r"|بتاعه|بتاعها|بتاعي|تبعه|تبعها|تبعي|ديالو|ديالها|ديالي"  # (the same in Arabic)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
