@@ -1230,7 +1230,10 @@ _MASKS = ("xxxxxx", "****", "••••", "####")  # in the lower-cased value
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample",
                    # (Portuguese, Spanish, French: `SUA_CHAVE_AQUI`, `TU_CLAVE`, `VOTRE_CLE`)
-                   "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui")
+                   "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui",
+                   # (`your` in Polish, French, German, Dutch, Russian; five letters at least, or
+                   # a random token holds them: `…FTUO_3Fj…`): `TWOJ_TOKEN_OAUTH`, `DEIN_API_KEY`)
+                   "twoj_", "twój_", "votre_", "dein_", "jouw_", "ваш_")
 # A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
 # a `${` or `{{` that opens no well-formed reference is part of a password
 # (`m{{h}o)p${e]nob(…`), not a template; a command's substitution starts with the command's
