@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 235 (sessions
-18 to 29: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 243 (sessions
+18 to 30: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -241,6 +241,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind231",
           "two-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind233",
           "two-hundred-and-thirty-fourth round": HERE / "data" / "guard" / "blind234",
+          "two-hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind236",
+          "two-hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind238",
+          "two-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind239",
+          "two-hundred-and-forty-first round": HERE / "data" / "guard" / "blind241",
+          "two-hundred-and-forty-second round": HERE / "data" / "guard" / "blind242",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -301,7 +306,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind227",
           "two-hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind229",
           "two-hundred-and-thirty-second round": HERE / "data" / "guard" / "blind232",
-          "two-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind235"}
+          "two-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind235",
+          "two-hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind237",
+          "two-hundred-and-fortieth round": HERE / "data" / "guard" / "blind240",
+          "two-hundred-and-forty-third round": HERE / "data" / "guard" / "blind243"}
 
 
 @dataclass
