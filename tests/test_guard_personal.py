@@ -1078,3 +1078,21 @@ def test_session_28s_forms_and_numbers_no_one_holds(guard: Guard) -> None:
     assert personal(guard, "1. Oddvar Johansen, Master, NOR, pp MJ7225714 exp 11.2031") == [
         ("passport", "MJ7225714")]
     assert personal(guard, "see pp 12-15 and pp A12 of the manual") == []
+
+
+def test_a_languages_mobile_run_together_as_a_lists_item(guard: Guard) -> None:
+    """Session 30: in a Greek text, a Greek mobile of ten digits run together after a list's
+    dash is a phone (`Λάμπρου – 6974249765`); not inside a sentence, nor with more after it."""
+    text = "Συνοδοί:\nΑικατερίνη Λάμπρου – 6974249765\nΙωάννης Σταματίου – 6949887131\n"
+    assert personal(guard, text) == [("phone", "6974249765"), ("phone", "6949887131")]
+    assert personal(guard, "Παραγγελία 6974249765 στάλθηκε σήμερα") == []
+    assert personal(guard, "Κωδικός – 6974249765 τεμάχια") == []
+
+
+def test_the_philippines_lto_licence_numbers_by_their_shape(guard: Guard) -> None:
+    """Session 30: the LTO's `N69-90-809571` is a driving licence without a word naming it;
+    not inside a longer code."""
+    assert personal(guard, "1. Rodel Abella – N69-90-809571 – exp 2026") == [
+        ("driving_licence", "N69-90-809571")]
+    for text in ("part XN69-90-809571", "ref N69-90-8095712", "lot N69-90-809571-B"):
+        assert personal(guard, text) == [], text

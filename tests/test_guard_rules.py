@@ -1720,3 +1720,32 @@ def test_a_password_told_later_in_its_clause_is_read() -> None:
     # it loses every overlap: a rule's finding keeps its own span
     assert secrets_in("the password for the bot is ghp_R8kLm2Vx9QwE4tYu7IoP3aSd6FgH1jK0ZxC5 now") \
         == ["ghp_R8kLm2Vx9QwE4tYu7IoP3aSd6FgH1jK0ZxC5"]
+
+
+def test_session_30s_readers_that_need_no_word_and_tuning_forms() -> None:
+    """Session 30: a dial lock's three numbers and a keypad code followed by its OFF/ON key are
+    read in any language; forms of tuning rounds 236-242 (Albanian's definite password word,
+    a code word before the network's name, transliterated `parol'`, Javanese `sandhi`,
+    Finnish speech's `salis`, Arabizi's `mo2akat`, Greeklish `kwdiko`)."""
+    for text, value in (
+            ("قال لي أحد الموظفين إنه 88-43-89 بس ما فتحت معي", "88-43-89"),
+            ("Kóòdù alárámù ni 6591 lẹ́yìn náà ẹ tẹ OFF/ON. Security ti mọ̀.", "6591"),
+            ("rrjeti KYMATA-DUR-STAFF, fjalëkalimi DurresiStaf97", "DurresiStaf97"),
+            ("Le code WiFi de la salle de formation est Falafel$jerash19, le réseau",
+             "Falafel$jerash19"),
+            ("parol' ot wifi dlya chitateley teper Neva#484 , set'", "Neva#484"),
+            ('WiFi kagem tamu: "KS-PENDOPO", sandhine pendopojogja57. Menawi', "pendopojogja57"),
+            ("käyttäjä Admin ja salis Kissa_2024 (Villellä oli se lappu)", "Kissa_2024"),
+            ("3amalnalak password mo2akat Tq520796 odkhol beh", "Tq520796"),
+            ("to zip exei kwdiko timologia7469 , an den anoigei", "timologia7469"),
+            ("через резервный код 3526 8068, он одноразовый", "3526 8068")):
+        assert secrets_in(text) == [value], text
+    for text in (
+            "deadline 23-11-24, meeting 14-52-37", "NPK 15-15-15 fertiliser, teeth 44-45-46",
+            "Sort code: 40-72-04", "AOG – defect 32-41-00 brake wear", "тел. 32-26-55",
+            '<path d="M1 1a4370 4370 0 01-359-950 63 63 0 00-55-65 82 82 0 00-45 0"/>',
+            "Payment method: Visa ending 2291 (auto-renew ON)",
+            "SELECT * FROM orders JOIN items ON orders.id = items.order_id LIMIT 5000",
+            'curl -H "Authorization: Bearer TWOJ_TOKEN_OAUTH" https://api.smsapi.pl',
+            "the error code wifi 1234 is shown on the panel"):
+        assert secrets_in(text) == [], text
