@@ -1548,7 +1548,7 @@ def test_the_rules_with_no_keyword_are_prefiltered_by_one_set_pass() -> None:
     match in it; the others are not run. Findings are the same as running each rule."""
     from emancipate.guard.engine import RuleSet
 
-    always = [GUARD.rules[i] for i, _, _ in GUARD.always]
+    always = [GUARD.rules[i] for i, _, _, _ in GUARD.always]
     assert len(always) > 1 and GUARD._always_set is not None
     rule_set = RuleSet(always)
     assert rule_set.matching("nothing to see here") == frozenset()
@@ -1749,3 +1749,12 @@ def test_session_30s_readers_that_need_no_word_and_tuning_forms() -> None:
             'curl -H "Authorization: Bearer TWOJ_TOKEN_OAUTH" https://api.smsapi.pl',
             "the error code wifi 1234 is shown on the panel"):
         assert secrets_in(text) == [], text
+
+
+def test_a_rule_that_requires_a_shape_is_not_read_where_the_text_lacks_it() -> None:
+    """`requires_shape` (session 30): the dial-combination rule runs only where the text's
+    shape (`personal.shape_of`) holds `00-00-00`; the same text's findings either way."""
+    (k, _, _, shape), = [a for a in GUARD.always if GUARD.rules[a[0]].id == "dial-combination"]
+    assert shape == b"00-00-00"
+    assert secrets_in("the safe: 88-43-89 from today") == ["88-43-89"]
+    assert secrets_in("the safe: 88-43 from today, then 89") == []

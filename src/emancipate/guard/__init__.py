@@ -98,11 +98,11 @@ class Guard:
         )
         self.rules: list[SecretRule] = [r for r in cfg.load_rules()
                                         if r.detector in self.enabled]
-        # rules with no keyword, each with the literal it requires ("" for none) and the
-        # run of base64 characters (0 for none)
-        self.always = [(i, r.requires, r.requires_run) for i, r in enumerate(self.rules)
-                       if not r.keywords]
-        self._always_set = (RuleSet([self.rules[i] for i, _, _ in self.always])
+        # rules with no keyword, each with the literal it requires ("" for none), the run
+        # of base64 characters (0 for none) and the run of the text's shape (b"" for none)
+        self.always = [(i, r.requires, r.requires_run, r.requires_shape)
+                       for i, r in enumerate(self.rules) if not r.keywords]
+        self._always_set = (RuleSet([self.rules[i] for i, _, _, _ in self.always])
                             if len(self.always) > 1 and SET_READY else None)
         self.numbers = NumberClassifier(list(cfg.phone_regions), self.enabled)
         # Names and addresses are opt-in: a spaCy model, loaded only here (entities.py).
@@ -212,12 +212,17 @@ class Guard:
         # a rule with no keyword reads the whole text, unless a literal it needs is absent
         triggered: dict[int, list[int]] = {}
         mask = None
+        shape = None  # (computed once, for the rules that need it and the personal pass)
         wanted = []
-        for k, (i, needs, run) in enumerate(self.always):
+        for k, (i, needs, run, runs_in_shape) in enumerate(self.always):
             if needs in text:
                 if run:
                     mask = base64_mask(text) if mask is None else mask
                     if mask.find(b"a" * run) < 0:
+                        continue
+                if runs_in_shape:
+                    shape = shape_of(text) if shape is None else shape
+                    if runs_in_shape not in shape:
                         continue
                 wanted.append((k, i))
         matching = (self._always_set.matching(text)
@@ -266,7 +271,8 @@ class Guard:
 
         if "personal" in classes:
             personal: list[tuple[int, int, str]] = []
-            work = scan_personal(text, shape_of(text), self.numbers, personal)
+            work = scan_personal(text, shape_of(text) if shape is None else shape,
+                                 self.numbers, personal)
             if work.exhausted:  # candidates past the budget were not validated
                 raise Unscannable(
                     "The text holds more number-like candidates than the personal-data scan "

@@ -811,6 +811,10 @@ class SecretRule:
     # digits, `+/=-_`) every match holds; a text without such a run is not read (one mask
     # and a `bytes.find`, ~1 µs per 2 KB, instead of an RE2 pass, ~4)
     requires_run: int = 0
+    # for a rule with no keyword: a run of the text's shape (`personal.shape_of`: a digit is
+    # `0`, a capital `A`, a small letter `a`) every match holds (`00-00-00`); a text whose
+    # shape lacks it is not read (one `bytes` test on the shape the personal pass uses)
+    requires_shape: bytes = b""
     # a regex (for bytes) a window must match to be read at all: a cheap test before the
     # rule's own (`\d{4}`: a code of four digits is in it), or None
     window_needs: Any = None
@@ -1083,6 +1087,7 @@ def rule_from_table(table: dict[str, Any], where: str,
         skip_identifier_names=bool(table.get("skip_identifier_names", False)),
         requires=str(table.get("requires", "")),
         requires_run=int(table.get("requires_run", 0)),
+        requires_shape=str(table.get("requires_shape", "")).encode("ascii"),
         window_needs=(_compile(viewed_pattern(table["window_needs"]).encode(), where)
                       if table.get("window_needs") else None),
         exact_keywords=(tuple(table.get("keywords", ()))
