@@ -1758,3 +1758,19 @@ def test_a_rule_that_requires_a_shape_is_not_read_where_the_text_lacks_it() -> N
     assert shape == b"00-00-00"
     assert secrets_in("the safe: 88-43-89 from today") == ["88-43-89"]
     assert secrets_in("the safe: 88-43 from today, then 89") == []
+
+
+def test_session_30s_second_batch_forms() -> None:
+    """Tuning rounds 244-250: Flemish, Dutch, Sranan, Pashto and transliterated Persian
+    password words, Turkish's suffixed password word before its value, Azerbaijani's `PİN`."""
+    for text, value in (
+            ("de paswoord is KonicaGent92! sinds maandag", "KonicaGent92!"),
+            ("Mi seni yu a paswort fu a computer: SrananPikin409!", "SrananPikin409!"),
+            ("د وای فای نوی پټنوم: Peshawar#416", "Peshawar#416"),
+            ("لومړنی پاسورډ: Qila2031!R", "Qila2031!R"),
+            ("ramze wifi avaz shod. ramze jadid: Tehran#3654", "Tehran#3654"),
+            ("kullanıcı adınız dervis.ozkan, şifreniz de Lale1988@ olarak ayarlandı.",
+             "Lale1988@"),
+            ("Müştəri yazır: PİN 9395 göndərmisiniz amma qapı açılmır", "9395")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("şifreniz en az 8 karakter olmalı") == []

@@ -56,6 +56,10 @@ _PASSWORD_WORDS = (
     "hasłem", "hasła",  # Polish's instrumental and genitive (`z hasłem …`)
     "passwort",
     "kennwort", "senha", "wachtwoord", "palavra-passe",
+    "paswoord", "wachtzin",  # (Flemish; Dutch's passphrase)
+    "paswort",  # (Sranan Tongo)
+    "پټنوم", "پاسورډ",  # (Pashto)
+    "ramze",  # (Persian written in Latin letters: `ramze wifi …`, `ramze jadid: …`)
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
     "口令", "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "סיסמת",
@@ -1277,6 +1281,12 @@ _OPTION = re.compile(r"[ \t]--?[A-Za-z]")  # an option before the word (`--reset
 TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 
 
+# the password word of Turkish and Azerbaijani, then a possessive or a case's ending
+# (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank
+_TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
+_TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
+
+
 def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     """The span of the first password-shaped word (or passphrase, `_phrase`) in the clause
     after the password word that ends at `pos`, or past the clause's end (`_far`), or None.
@@ -1284,6 +1294,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     `passwordFile`, `password=…` are the readers' to read)."""
     if text.startswith(("' ", "’ ", "ʹ "), pos) and text[max(0, pos - 5):pos].lower() == "parol":
         pos += 1  # Russian's soft sign, transliterated (`parol' ot wifi … teper Neva#484`)
+    elif text[max(0, pos - 5):pos].lower() in _TURKIC_STEMS and (
+            suffix := _TURKIC_SUFFIX.match(text, pos)) is not None:
+        pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
     if pos >= len(text) or text[pos].isalnum() or (
             text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
