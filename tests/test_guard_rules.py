@@ -1743,6 +1743,7 @@ def test_session_30s_readers_that_need_no_word_and_tuning_forms() -> None:
     for text in (
             "deadline 23-11-24, meeting 14-52-37", "NPK 15-15-15 fertiliser, teeth 44-45-46",
             "Sort code: 40-72-04", "AOG – defect 32-41-00 brake wear", "тел. 32-26-55",
+            "Pavel Morozov – Magadan logistics – 8 (4132) 29-74-36",
             '<path d="M1 1a4370 4370 0 01-359-950 63 63 0 00-55-65 82 82 0 00-45 0"/>',
             "Payment method: Visa ending 2291 (auto-renew ON)",
             "SELECT * FROM orders JOIN items ON orders.id = items.order_id LIMIT 5000",
