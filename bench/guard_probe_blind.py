@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 243 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 251 (sessions
 18 to 30: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -246,6 +246,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind239",
           "two-hundred-and-forty-first round": HERE / "data" / "guard" / "blind241",
           "two-hundred-and-forty-second round": HERE / "data" / "guard" / "blind242",
+          "two-hundred-and-forty-fourth round": HERE / "data" / "guard" / "blind244",
+          "two-hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind246",
+          "two-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind247",
+          "two-hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind249",
+          "two-hundred-and-fiftieth round": HERE / "data" / "guard" / "blind250",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -309,7 +314,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind235",
           "two-hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind237",
           "two-hundred-and-fortieth round": HERE / "data" / "guard" / "blind240",
-          "two-hundred-and-forty-third round": HERE / "data" / "guard" / "blind243"}
+          "two-hundred-and-forty-third round": HERE / "data" / "guard" / "blind243",
+          "two-hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind245",
+          "two-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind248",
+          "two-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind251"}
 
 
 @dataclass
