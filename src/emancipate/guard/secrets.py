@@ -92,6 +92,7 @@ _PASSWORD_WORDS = (
     # Quechua's suffixes on Spanish's words (`contraseñanqa …`, the topic; `contraseñataq`,
     # and the password; `clavenqa`), Vietnamese chat's `mk` (`mật khẩu`: `tk … / mk …`)
     "contrasenanqa", "contrasenataq", "contrasenaqa", "clavenqa", "claveqa", " mk ", " mk:",
+    "\nmk:", "\nmk ", "pass là",  # (a line's `mk: …`; Vietnamese chat's `pass là …`: is)
     *viewed_words(("ọ̀rọ̀ aṣínà", "paswọọdụ")),  # Yoruba (the password), Igbo (as the view
     # writes them: no tone marks)
     "лозинком", "лозинку", "lozinkom", "lozinku", "κωδικό", "كلمة مرور", "كلمة سر", "كلمه مرور",
