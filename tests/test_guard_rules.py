@@ -1772,6 +1772,10 @@ def test_session_30s_second_batch_forms() -> None:
             ("ramze wifi avaz shod. ramze jadid: Tehran#3654", "Tehran#3654"),
             ("kullanıcı adınız dervis.ozkan, şifreniz de Lale1988@ olarak ayarlandı.",
              "Lale1988@"),
-            ("Müştəri yazır: PİN 9395 göndərmisiniz amma qapı açılmır", "9395")):
+            ("Müştəri yazır: PİN 9395 göndərmisiniz amma qapı açılmır", "9395"),
+            ("tk: doimay.q3\nmk: vovantan@2019\nxong thì bật", "vovantan@2019"),
+            ("user admin, pass là modemq3823172 (anh đổi rồi", "modemq3823172"),
+            ("윈도우 로그인 PIN 570264 에요", "570264")):
         assert secrets_in(text) == [value], text
     assert secrets_in("şifreniz en az 8 karakter olmalı") == []
+    assert secrets_in("12 MG Road, Bengaluru, Karnataka PIN 560001") == []
