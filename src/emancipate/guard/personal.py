@@ -2042,7 +2042,7 @@ def _dvla_licences(text: str, shape: bytes, out: list[Hit]) -> None:
 _LTO = re.compile(rb"A00-00-000000")
 
 
-def _lto_licences(text: str, shape: bytes, out: list[Hit]) -> None:
+def _lto_licences(shape: bytes, out: list[Hit]) -> None:
     """The LTO's licence numbers (`_LTO`), read on the text's shape, bounded on each side."""
     for m in _LTO.finditer(shape):
         s, e = m.span()
@@ -2085,7 +2085,7 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
     if "driving_licence" in en and b"A000000" in shape:
         _dvla_licences(text, shape, found)
     if "driving_licence" in en and b"A00-00-000000" in shape:
-        _lto_licences(text, shape, found)
+        _lto_licences(shape, found)
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])

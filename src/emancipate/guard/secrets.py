@@ -1283,7 +1283,8 @@ TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 
 
 # the password word of Turkish and Azerbaijani, then a possessive or a case's ending
-# (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank
+# (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank; the word's last five
+# letters (`arola`: `parola`), as `told_nearby` reads them
 _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
@@ -1293,10 +1294,10 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     after the password word that ends at `pos`, or past the clause's end (`_far`), or None.
     Only in prose: the word must be followed by a blank or a mark of prose (`password: …`,
     `passwordFile`, `password=…` are the readers' to read)."""
-    if text.startswith(("' ", "’ ", "ʹ "), pos) and text[max(0, pos - 5):pos].lower() == "parol":
+    stem = text[max(0, pos - 5):pos].lower()
+    if stem == "parol" and text.startswith(("' ", "’ ", "ʹ "), pos):
         pos += 1  # Russian's soft sign, transliterated (`parol' ot wifi … teper Neva#484`)
-    elif text[max(0, pos - 5):pos].lower() in _TURKIC_STEMS and (
-            suffix := _TURKIC_SUFFIX.match(text, pos)) is not None:
+    elif stem in _TURKIC_STEMS and (suffix := _TURKIC_SUFFIX.match(text, pos)) is not None:
         pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
     if pos >= len(text) or text[pos].isalnum() or (
             text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
