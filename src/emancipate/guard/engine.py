@@ -527,7 +527,34 @@ def _base32_groups(v: str) -> bool:
 
 _SYMBOLS_SET = frozenset("!@#$%^&*+=?~")
 # a row of a keyboard walked, as people make passwords (`asdfghjkl@`, `qazwsx#9`)
-KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|qazwsx|wsxedc|azert|qwertz|yxcvb|1qaz2wsx")
+KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|xcvbn|cvbnm|qazwsx|wsxedc|azert|yxcvb|1qaz|qaz2wsx|zaq1|1q2w3e|qweasd")
+
+
+# libraries named after a walk (`zxcvbn score >= 3`, `@zxcvbn-ts/core`)
+_WALK_LIBRARIES = frozenset(("zxcvbn4j", "zxcvbn-ts", "zxcvbn-python", "zxcvbn3", "zxcvbn2"))
+
+
+def keyboard_walk_password(v: str) -> bool:
+    """A password walked along a keyboard's rows with a digit or a symbol added
+    (`1qaz2wsx!QAZ`, `Qwerty15`, `asdfghjkl@`, `zaq12wsx537`), told with no word for
+    password around it: not the walk alone (`qwertz`, `AZERTY`), nor a library named after
+    one (`zxcvbn-ts`), nor a host's or a path's part (`cx1q2w3e4r.eu-west-1`)."""
+    return (7 <= len(v) <= 40 and KEYBOARD_WALK.search(v) is not None
+            and v.lower() not in _WALK_LIBRARIES and "/" not in v and "." not in v
+            and any(c.isalpha() for c in v)
+            and (any(c.isdigit() for c in v) or not _SYMBOLS_SET.isdisjoint(v)))
+
+
+def recovery_code(v: str) -> bool:
+    """A two-factor backup code: with a digit (`a1b2c-3d4e5`, `4821 7390`), or groups of
+    four to six letters no word makes (`fvrwn-dfujb`, `fpvg-mtzm`), not the alphabet
+    (`ABCDE-FGHIJ`) nor one letter again (`xxxxx-xxxxx`)."""
+    if any(c.isdigit() for c in v):
+        return True
+    groups = v.lower().split("-")
+    return (len(groups) >= 2 and all(4 <= len(g) <= 6 and g.isascii() and g.isalpha()
+                                     and not _is_word(g) and len(set(g)) > 2 for g in groups)
+            and any(ord(b) - ord(a) != 1 for g in groups for a, b in zip(g, g[1:])))
 
 
 def _digit_and_letter(v: str) -> bool:
@@ -682,6 +709,8 @@ CHECKS: dict[str, Check] = {
         KEYBOARD_WALK.search(v) is not None and not v.isalpha()),
     "access_code": access_code,
     "dial_combination": dial_combination,
+    "recovery_code": recovery_code,
+    "keyboard_walk_password": keyboard_walk_password,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is
     "mixed_or_code": lambda v: _mixed(v) or access_code(v),
     # letters with digits, or words joined as password managers make them
