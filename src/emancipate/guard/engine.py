@@ -25,6 +25,7 @@ import binascii
 import bisect
 import functools
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -527,7 +528,8 @@ def _base32_groups(v: str) -> bool:
 
 _SYMBOLS_SET = frozenset("!@#$%^&*+=?~")
 # a row of a keyboard walked, as people make passwords (`asdfghjkl@`, `qazwsx#9`)
-KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|xcvbn|cvbnm|qazwsx|wsxedc|azert|yxcvb|1qaz|qaz2wsx|zaq1|1q2w3e|qweasd")
+KEYBOARD_WALK = re.compile(r"(?i)qwert|asdfg|zxcvb|xcvbn|cvbnm|qazwsx|wsxedc|azert|yxcvb|1qaz"
+                           r"|qaz2wsx|zaq1|1q2w3e|qweasd")
 
 
 # libraries named after a walk (`zxcvbn score >= 3`, `@zxcvbn-ts/core`)
@@ -554,7 +556,7 @@ def recovery_code(v: str) -> bool:
     groups = v.lower().split("-")
     return (len(groups) >= 2 and all(4 <= len(g) <= 6 and g.isascii() and g.isalpha()
                                      and not _is_word(g) and len(set(g)) > 2 for g in groups)
-            and any(ord(b) - ord(a) != 1 for g in groups for a, b in zip(g, g[1:])))
+            and any(ord(b) - ord(a) != 1 for g in groups for a, b in itertools.pairwise(g)))
 
 
 def _digit_and_letter(v: str) -> bool:
