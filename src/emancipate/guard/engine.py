@@ -275,7 +275,7 @@ def digit_count(v: str) -> int:
 
 _RUNS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _DOTTED = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+[:.]?$")
-_ASSIGN = re.compile(r"[A-Za-z_]\w*=[^=]")
+_ASSIGN = re.compile(r"[A-Za-z_]\w*=(?:[^=\-!@#%^&*~]|-\d)")
 # The words names are made of (`scripts/build_words.py`: the Python standard library's).
 _WORDS = frozenset(
     line for line in (RULES_DIR / "words.txt").read_text(encoding="utf-8").split("\n")
@@ -365,7 +365,8 @@ def name_like(v: str) -> bool:
 
 
 def assignment(v: str) -> bool:
-    """`name=value` (`attempt=3`), not a value ending in `=` padding (`Kd8mQ2vX9z1=`)."""
+    """`name=value` (`attempt=3`, `offset=-1`), not a value ending in `=` padding
+    (`Kd8mQ2vX9z1=`) nor a password with a symbol after its `=` (`w_b9W=-@RiTWsk`)."""
     return _ASSIGN.match(v) is not None
 
 
