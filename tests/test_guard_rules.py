@@ -1779,3 +1779,27 @@ def test_session_30s_second_batch_forms() -> None:
         assert secrets_in(text) == [value], text
     assert secrets_in("şifreniz en az 8 karakter olmalı") == []
     assert secrets_in("12 MG Road, Bengaluru, Karnataka PIN 560001") == []
+
+
+def test_session_31s_settings_rows_and_dumps() -> None:
+    """An SQL dump's settings: a column named `pass` in backticks, a key-value row after an
+    id (`(5,'smtp_pass','…',…)`) or after other short cells (`(2,'twitch','client_secret',
+    '…')`); a password with a symbol after its `=` passed to `define()`."""
+    for text, value in (
+            ("INSERT INTO `config_smtp` (`id`, `host`, `user`, `pass`, `from_name`) VALUES\n"
+             "(1,'smtp.office365.com','intranet@tadla.example','RelaySahara*77','Intranet');",
+             "RelaySahara*77"),
+            ("INSERT INTO `app_settings` VALUES (1,'site_name','Alvier Intranet','2021-03-02'),"
+             "(5,'smtp_pass','Feldkirch-Bahnhof_44','2022-11-17 16:40:02');",
+             "Feldkirch-Bahnhof_44"),
+            ("INSERT INTO `integrations` VALUES (2,'twitch','client_secret',"
+             "'xrgi29ypdni7qau52y4rp3tzpl7f9j','2024-01-12 10:11:00');",
+             "xrgi29ypdni7qau52y4rp3tzpl7f9j"),
+            ("define( 'WPMS_SMTP_PASS', 'w_b9W=-@RiTWsk' );", "w_b9W=-@RiTWsk")):
+        assert secrets_in(text) == [value], text
+    for text in ("INSERT INTO `settings` VALUES (1,'smtp_pass','','2021-03-02');",
+                 "INSERT INTO t VALUES (3,'password_policy','min_length=12','2021-03-02');",
+                 "INSERT INTO `integrations` VALUES (1,'twitch','client_secret',"
+                 "'see_vault_entry_twitch','2024-01-12');",
+                 "retry(attempt=3, offset=-1)"):
+        assert secrets_in(text) == [], text

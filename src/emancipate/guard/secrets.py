@@ -137,8 +137,9 @@ _PASSWORD_WORDS = (
     # `ww` (Dutch `wachtwoord`, `HIS inlog: …, ww Molen5177!`) only as a word of its own
     "ww ", "ww:", "ww=",
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
-    'pass"', "pass'", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd", "psk",
-    "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey", "requirepass",
+    'pass"', "pass'", "pass`", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd",
+    "psk", "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey",
+    "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
     "community string", "community-string",  # SNMP's community: its password
@@ -233,7 +234,8 @@ _WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw
                          "lösen ", *_WIFI_CODE_WORDS,
                          "ww:", "ww=",
                          "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :",
-                         'pass"', "pass'", "pass ==", "key", "auth", "cle", "basic", "bearer",
+                         'pass"', "pass'", "pass`", "pass ==", "key", "auth", "cle", "basic",
+                         "bearer",
                          "token", "secret", "jeton", *_KEY_IN_LANGUAGES})
 
 
@@ -596,16 +598,33 @@ def _value_group(m: re.Match[str]) -> str:
     return next(g for g in _VALUE_GROUPS if g in m.re.groupindex and m.group(g) is not None)
 
 
-def _key_value_row(text: str, pos: int, m: re.Match[str]) -> bool:
+# the cells of a row before a setting's name: numbers, NULL, short quoted strings (`(5,`,
+# `(2,'twitch',`)
+_ROW_CELLS = re.compile(
+    r"""(?:[ \t]*(?:-?\d{1,12}|NULL|'[^'\n]{0,64}'|"[^"\n]{0,64}")[ \t]*,)*[ \t]*""")
+
+
+def _key_value_row(text: str, pos: int, m: re.Match[str], kind: str) -> bool:
     """A row of a settings table, the name quoted and its value next (`('smtp.password',
-    'BAdCU7DC#ORQjssEWt', NOW())` in an SQL insert): the name opens a parenthesis or a
-    bracket, and the value mixes the four kinds of character or is a generated password
-    (not a list of names, `("user", "password", "email")`)."""
+    'BAdCU7DC#ORQjssEWt', NOW())`, `(5,'smtp_pass','Feldkirch-Bahnhof_44','2022-…')`,
+    `(2,'twitch','client_secret','xrgi29…',…)` in an SQL insert): the name is a cell of a
+    row opened by a parenthesis or a bracket, after numbers or short strings only, the value
+    is the next cell, and it mixes the four kinds of character or is a generated password
+    (not a list of names, `("user", "password", "email")`); under a key's name, a value a
+    machine wrote."""
     quote = max(text.rfind('"', max(0, pos - 64), pos), text.rfind("'", max(0, pos - 64), pos))
-    opener = text[max(0, quote - 4):max(0, quote)].rstrip(" \t")
+    opener = max(text.rfind("(", max(0, quote - 160), quote),
+                 text.rfind("[", max(0, quote - 160), quote))
+    if quote <= 0 or opener < 0 or _ROW_CELLS.fullmatch(text, opener + 1, quote) is None:
+        return False
+    if text[m.end():m.end() + 8].lstrip(" \t")[:1] not in (",", ")", "]"):
+        return False
     v = m.group(_value_group(m))
-    return (quote > 0 and opener.endswith(("(", "[")) and len(v) >= 10
-            and (char_classes(v) >= 4 or _symbolic(v)) and plausible_password(v, True))
+    if kind != "password":
+        return (plausible_secret(v) and (random_token(v, 16) or long_hex(v)
+                                         or random_one_case(v)))
+    return (len(v) >= 10 and (char_classes(v) >= 4 or _symbolic(v))
+            and plausible_password(v, True))
 
 
 def _first_argument(text: str, pos: int) -> bool:
@@ -1123,7 +1142,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
                                   and not _first_argument(text, pos)
                                   and not _last_pair(text, pos, m.end())
                                   and not _FLAG_NAME.search(text, max(0, pos - 48), pos)
-                                  and not _key_value_row(text, pos, m))
+                                  and not _key_value_row(text, pos, m, kind))
                               or (m.group("v5") is not None and not _compare_call(text, pos))):
             m = None  # `password.encode("…")`, `("username", "password", "email2")`
         if m is None and kind in ("password", "apikey"):  # `api key Xv2Lp9…`, not `key …`
