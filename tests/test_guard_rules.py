@@ -1803,3 +1803,13 @@ def test_session_31s_settings_rows_and_dumps() -> None:
                  "'see_vault_entry_twitch','2024-01-12');",
                  "retry(attempt=3, offset=-1)"):
         assert secrets_in(text) == [], text
+
+
+def test_session_31s_wifi_list_settings_are_not_keys() -> None:
+    """RouterOS's `authentication-types=wpa2-psk,wpa3-psk` after a Wi-Fi section names the
+    kinds of key, not one (the list's next item is not a value told near `psk` either)."""
+    text = ("# by RouterOS 7.13.5 (export hide-sensitive)\n/interface wifi security\n"
+            "add authentication-types=wpa2-psk,wpa3-psk name=staff\n")
+    assert secrets_in(text) == []
+    assert secrets_in("/interface wifi security\nadd passphrase=Kalyna#Batumi77 name=staff"
+                      ) == ["Kalyna#Batumi77"]

@@ -662,7 +662,7 @@ def _words(text: str) -> frozenset[str]:
 _PUBLIC_IN_LANGUAGES = ("publik publika offentlig offentliga publique publica publico pubblica "
                         "publiek")
 _SKIP_WORDS = _words(
-    "id ids name names url uri urls endpoint file files path type length size len "
+    "id ids name names url uri urls endpoint file files path type types length size len "
     "version field fields header headers format prefix policy policies rotation expiry "
     "expires expiration ttl count hint label alias pair board word words point points "
     "takeaway takeaways feature features metric metrics concept concepts difference "
@@ -1348,7 +1348,7 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         previous = word.strip(".,;:()«»“”\"'").lower()
         if after_user:
             continue  # `the password for user bob123 expired`: a user's name
-        lead = len(word) - len(word.lstrip("(«“\"'‘[<"))
+        lead = len(word) - len(word.lstrip("(«“\"'‘[<,"))  # (`,wpa3-psk`: a list's next item)
         value = word[lead:].rstrip(".,;:)»”\"'’]>?")
         span = _phrase(reach, m.start(), lead)
         if span is None and words_seen < 3 and m.start() < clause_end and _told_digits(
