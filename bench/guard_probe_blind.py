@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 251 (sessions
-18 to 30: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 259 (sessions
+18 to 31: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -251,6 +251,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind247",
           "two-hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind249",
           "two-hundred-and-fiftieth round": HERE / "data" / "guard" / "blind250",
+          "two-hundred-and-fifty-second round": HERE / "data" / "guard" / "blind252",
+          "two-hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind254",
+          "two-hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind255",
+          "two-hundred-and-fifty-seventh round": HERE / "data" / "guard" / "blind257",
+          "two-hundred-and-fifty-eighth round": HERE / "data" / "guard" / "blind258",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -317,7 +322,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-forty-third round": HERE / "data" / "guard" / "blind243",
           "two-hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind245",
           "two-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind248",
-          "two-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind251"}
+          "two-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind251",
+          "two-hundred-and-fifty-third round": HERE / "data" / "guard" / "blind253",
+          "two-hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind256",
+          "two-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind259"}
 
 
 @dataclass
