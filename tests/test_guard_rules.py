@@ -1813,3 +1813,15 @@ def test_session_31s_wifi_list_settings_are_not_keys() -> None:
     assert secrets_in(text) == []
     assert secrets_in("/interface wifi security\nadd passphrase=Kalyna#Batumi77 name=staff"
                       ) == ["Kalyna#Batumi77"]
+
+
+def test_session_31s_first_batch_forms() -> None:
+    """Rounds 252-259: a Wi-Fi key under a `Network:` line, Kabyle's and Romansh's password
+    words, Welsh `côd`."""
+    for text, value in (
+            ("STAFF CANTEEN - FREE WI-FI\nNetwork: TADLA-STAFF\nKey: CanteenCasa@23\n",
+             "CanteenCasa@23"),
+            ("Awal uffir amaynut d: Tizi_2025?\nUr t-ttaket ara", "Tizi_2025?"),
+            ('La rait ha num "AP-Cuira" ed il pled-clav è Calanda_1912.', "Calanda_1912"),
+            ("Y côd newydd yw 5729. Peidiwch â'i ysgrifennu", "5729")):
+        assert secrets_in(text) == [value], text

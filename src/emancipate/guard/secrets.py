@@ -60,6 +60,8 @@ _PASSWORD_WORDS = (
     "paswort",  # (Sranan Tongo)
     "پټنوم", "پاسورډ",  # (Pashto)
     "ramze",  # (Persian written in Latin letters: `ramze wifi …`, `ramze jadid: …`)
+    "awal uffir", "awal n uffir", "ⴰⵡⴰⵍ ⵓⴼⴼⵉⵔ",  # Kabyle, Tamazight: the hidden word
+    "pled-clav", "pled clav",  # Romansh
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
     "口令", "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "סיסמת",
@@ -555,7 +557,8 @@ def _psql_variable(text: str, quote: int, v: str) -> bool:
 
 def _wifi_before(text: str, pos: int) -> bool:
     """A Wi-Fi network is named before `pos` on its line (200 characters at most), or as
-    `wifi`/`wlan` on the line above (`- wifi: netwerk X` / `- sleutel: …`): its password is
+    `wifi`/`wlan`/`ssid`/`network:` on the line above (`- wifi: netwerk X` / `- sleutel: …`,
+    `Network: TADLA-STAFF` / `Key: …`): its password is
     the `key` (`clé`, `Schlüssel`) there. (Substring tests, no loop: this runs for every
     `key` of a text.)"""
     nl = text.rfind("\n", max(0, pos - 200), pos)
@@ -567,7 +570,12 @@ def _wifi_before(text: str, pos: int) -> bool:
     if nl <= 0:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
-    return "wifi" in above or "wi-fi" in above or "wlan" in above
+    return ("wifi" in above or "wi-fi" in above or "wlan" in above or "network:" in above
+            or "réseau :" in above or "réseau:" in above
+            or _SSID.search(above) is not None)  # (not `accessIdentity`)
+
+
+_SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`
