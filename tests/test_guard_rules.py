@@ -1825,3 +1825,26 @@ def test_session_31s_first_batch_forms() -> None:
             ('La rait ha num "AP-Cuira" ed il pled-clav è Calanda_1912.', "Calanda_1912"),
             ("Y côd newydd yw 5729. Peidiwch â'i ysgrifennu", "5729")):
         assert secrets_in(text) == [value], text
+
+
+def test_session_31s_dumped_tables() -> None:
+    """A dump's rows inserted with no column list, read by the table's definition above
+    them; a PostgreSQL COPY block's column and its key-value rows."""
+    create = ("CREATE TABLE `sms_gateway_settings` (\n  `id` int NOT NULL AUTO_INCREMENT,\n"
+              "  `provider` varchar(40) DEFAULT NULL,\n  `username` varchar(60) DEFAULT NULL,\n"
+              "  `password` varchar(60) DEFAULT NULL,\n  `active` tinyint(1) DEFAULT '1',\n"
+              "  PRIMARY KEY (`id`)\n) ENGINE=InnoDB;\n\n"
+              "INSERT INTO `sms_gateway_settings` VALUES (1,'unifonic','ramla.ksa',"
+              "'Unif0nic_vZmBJ',1),(2,'msegat','ramla2',NULL,0);")
+    assert secrets_in(create) == ["Unif0nic_vZmBJ"]
+    copy = ("COPY public.integration_settings (id, provider, setting_key, setting_value)"
+            " FROM stdin;\n1\tnzpost\taccount_no\t7004412\n"
+            "2\tnzpost\tclient_secret\tjzb8m2u195ywpmm3bw4871h2vbfmsh0x\n"
+            "3\tnzpost\tlabel_format\tPDF_100x175\n\\.\n")
+    assert secrets_in(copy) == ["jzb8m2u195ywpmm3bw4871h2vbfmsh0x"]
+    column = ("COPY public.integrations (id, org_id, provider, api_key, enabled) FROM stdin;\n"
+              "1\t12\tmailchimp\ti386urc6lre5wwi3pk33v0mt4rjuzt1c9jq4zbf2\tt\n"
+              "2\t12\tslack\t\\N\tf\n\\.\n")
+    assert secrets_in(column) == ["i386urc6lre5wwi3pk33v0mt4rjuzt1c9jq4zbf2"]
+    hashed = create.replace("`password`", "`password_hash`")
+    assert secrets_in(hashed) == []

@@ -1077,6 +1077,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
+    if ("password" if kind == "password" else "generic_secret") in enabled and (
+            "\t" in text or "CREATE" in text or "create" in text):
+        _dump_rows(text, pos, "password" if kind == "password" else "apikey", out)
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
         _sql_insert(text, pos, out)
@@ -1714,26 +1717,122 @@ def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
     m = _VALUES.match(text, j + 1)
     if m is None or not text.startswith("(", m.end()):
         return
-    at = m.end() + 1
+    _insert_rows(text, m.end() + 1, len(columns), index, "password", out)
+
+
+def _insert_rows(text: str, at: int, width: int, index: int, kind: str,
+                 out: list[Hit]) -> None:
+    """The rows of an `INSERT … VALUES (…), (…)` from `at` (just inside the first row's
+    parenthesis), `width` values each: the value at `index` of each when it would be a
+    secret of `kind` as a literal beside its name."""
+    detector = "password" if kind == "password" else "generic_secret"
     while True:  # one row: values separated by commas, closed by `)`
-        for k in range(len(columns)):
+        for k in range(width):
             v = _SQL_VALUE.match(text, at)
             if v is None:
                 return
             if k == index:
                 g = "s" if v.group("s") is not None else "d"
                 lit = v.group(g)
-                if lit is not None and _literal_ok(lit, "password"):
-                    out.append((v.start(g), v.end(g), "password"))
+                if lit is not None and _literal_ok(lit, kind):
+                    out.append((v.start(g), v.end(g), detector))
             at = v.end()
-            if text.startswith(",", at) and k < len(columns) - 1:
+            if text.startswith(",", at) and k < width - 1:
                 at += 1
-            elif not (text.startswith(")", at) and k == len(columns) - 1):
+            elif not (text.startswith(")", at) and k == width - 1):
                 return  # a row of another shape: the statement is not what it seemed
         nxt = _SQL_NEXT_ROW.match(text, at + 1)
         if nxt is None:
             return
         at = nxt.end()
+
+
+# A dump's table: its definition (`CREATE TABLE \`t\` (` … one column a line … `)`), then
+# rows inserted with no column list (`INSERT INTO \`t\` VALUES (…)`); PostgreSQL's
+# `COPY t (a, b) FROM stdin;` and its rows of tab-separated values up to `\.`.
+_CREATE_TABLE = re.compile(r"(?i)create[ \t]+table[ \t]+(?:if[ \t]+not[ \t]+exists[ \t]+)?"
+                           r"[`\"\[]?(?P<t>[\w.$]{1,96})[`\"\]]?[ \t]*\([ \t]*\r?\n")
+_COLUMN_DEF = re.compile(r"[ \t]*[`\"\[]?(?P<c>[A-Za-z_][\w$]{0,63})[`\"\]]?[ \t]+[A-Za-z]")
+_NOT_COLUMN = re.compile(r"(?i)[ \t]*(?:primary|unique|key|constraint|index|foreign|check"
+                         r"|fulltext|spatial)\b")
+_COPY = re.compile(r"(?i)COPY[ \t]+[\w.\"]{1,96}[ \t]*\((?P<cols>[^()\n]{1,2000})\)[ \t]+FROM"
+                   r"[ \t]+stdin;[ \t]*\r?$")
+_DUMP_REACH = 20000  # characters between a table's definition and its rows
+
+
+def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
+    r"""The keyword ending at `pos` names a column of a dump's table, or a setting in a
+    COPY block's row (`3\tnzpost\tclient_secret\tjzb8m2…`): the column's value in each row
+    inserted with no column list or copied, or the setting's value in the next cell."""
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    end = len(text) if end < 0 else end
+    column = _COLUMN_DEF.match(text, start, end)
+    if column is not None and column.start("c") < pos <= column.end("c"):
+        if not _names_no_secret(column.group("c")):
+            _created_rows(text, start, kind, out)
+        return
+    line = text[start:end]
+    copy = _COPY.match(line)
+    if copy is not None:
+        if copy.start("cols") < pos - start <= copy.end("cols"):
+            index = line.count(",", copy.start("cols"), pos - start)
+            if not _names_no_secret(copy.group("cols").split(",")[index]):
+                _copied_rows(text, end + 1, index, None, kind, out)
+        return
+    if "\t" in line:  # a setting's row in a COPY block: `…\tclient_secret\tvalue\t…`
+        cell_start = text.rfind("\t", start, pos) + 1 or start
+        cell_end = text.find("\t", pos, end)
+        if cell_end < 0 or _names_no_secret(text[cell_start:cell_end]) or not _NAME_TAIL.fullmatch(
+                text, cell_start, cell_end) and not _DOTTED.fullmatch(text, cell_start, cell_end):
+            return
+        head = text.rfind("FROM stdin;", max(0, start - _DUMP_REACH), start)
+        if head >= 0 and "\n\\." not in text[head:start]:
+            _copied_rows(text, start, line.count("\t", 0, cell_end - start), end, kind, out)
+
+
+def _created_rows(text: str, start: int, kind: str, out: list[Hit]) -> None:
+    """The column defined on the line at `start` of a `CREATE TABLE`: its value in each row
+    of the table's `INSERT INTO t VALUES` that follows."""
+    low = text.rfind("create table", max(0, start - 4000), start)
+    low = max(low, text.rfind("CREATE TABLE", max(0, start - 4000), start))
+    head = _CREATE_TABLE.match(text, low) if low >= 0 else None
+    if head is None or head.end() > start or ";" in text[head.end():start]:
+        return
+    index = width = 0
+    at = head.end()
+    while at < len(text):
+        nl = text.find("\n", at)
+        nl = len(text) if nl < 0 else nl
+        if text.startswith(")", at) or text[at:nl].lstrip().startswith(")"):
+            break
+        if _NOT_COLUMN.match(text, at, nl) is None and _COLUMN_DEF.match(text, at, nl):
+            index = width if at == start else index
+            width += 1
+        at = nl + 1
+    insert = re.compile(r"(?i)insert[ \t]+(?:ignore[ \t]+)?into[ \t]+[`\"\[]?"
+                        + re.escape(head.group("t")) + r"[`\"\]]?[ \t]+values[ \t\r\n]*\(")
+    rows = insert.search(text, at, at + _DUMP_REACH)
+    if rows is not None and width:
+        _insert_rows(text, rows.end(), width, index, kind, out)
+
+
+def _copied_rows(text: str, at: int, index: int, stop: int | None, kind: str,
+                 out: list[Hit]) -> None:
+    r"""The cell at `index` of each tab-separated row of a COPY block from `at` (to `\.`, or
+    the one row up to `stop`, whose next cell is a setting's value)."""
+    detector = "password" if kind == "password" else "generic_secret"
+    while at < len(text) and not text.startswith("\\.", at):
+        nl = text.find("\n", at)
+        nl = len(text) if nl < 0 else nl
+        cells = text[at:nl].rstrip("\r").split("\t")
+        k = index + 1 if stop is not None else index
+        if k < len(cells) and cells[k] != "\\N" and _literal_ok(cells[k], kind):
+            begin = at + sum(len(c) + 1 for c in cells[:k])
+            out.append((begin, begin + len(cells[k]), detector))
+        if stop is not None:
+            return
+        at = nl + 1
 
 
 # A key written as a literal array of bytes: `Secret: []byte{33, 9, …}` (Go), `byte[] KEY =
