@@ -62,6 +62,8 @@ _PASSWORD_WORDS = (
     "ramze",  # (Persian written in Latin letters: `ramze wifi …`, `ramze jadid: …`)
     "awal uffir", "awal n uffir", "ⴰⵡⴰⵍ ⵓⴼⴼⵉⵔ",  # Kabyle, Tamazight: the hidden word
     "pled-clav", "pled clav",  # Romansh
+    "passwird",  # Scots
+    "eochair shlándála", "eochair slándála", "eochair shlandala",  # Irish: a security key
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
     "口令", "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "סיסמת",
