@@ -1079,8 +1079,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
-    if ("password" if kind == "password" else "generic_secret") in enabled and (
-            "\t" in text or "CREATE" in text or "create" in text):
+    if ("password" if kind == "password" else "generic_secret") in enabled:
         _dump_rows(text, pos, "password" if kind == "password" else "apikey", out)
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
@@ -1766,8 +1765,10 @@ def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
     r"""The keyword ending at `pos` names a column of a dump's table, or a setting in a
     COPY block's row (`3\tnzpost\tclient_secret\tjzb8m2…`): the column's value in each row
     inserted with no column list or copied, or the setting's value in the next cell."""
-    start = text.rfind("\n", 0, pos) + 1
-    end = text.find("\n", pos)
+    start = text.rfind("\n", max(0, pos - _TABLE_LINE), pos) + 1
+    end = text.find("\n", pos, pos + _TABLE_LINE)
+    if start == 0 and pos > _TABLE_LINE or end < 0 and len(text) > pos + _TABLE_LINE:
+        return  # a line too long for a table's
     end = len(text) if end < 0 else end
     column = _COLUMN_DEF.match(text, start, end)
     if column is not None and column.start("c") < pos <= column.end("c"):
@@ -1803,20 +1804,29 @@ def _created_rows(text: str, start: int, kind: str, out: list[Hit]) -> None:
         return
     index = width = 0
     at = head.end()
-    while at < len(text):
-        nl = text.find("\n", at)
-        nl = len(text) if nl < 0 else nl
-        if text.startswith(")", at) or text[at:nl].lstrip().startswith(")"):
+    while True:  # the definition's lines, one column or constraint each, up to its `)`
+        nl = text.find("\n", at, at + _TABLE_LINE)
+        if nl < 0 or at > head.end() + 8000:
+            return  # not a table's definition (8 KB at most, lines of 1,000 characters)
+        if text[at:nl].lstrip().startswith(")"):
             break
-        if _NOT_COLUMN.match(text, at, nl) is None and _COLUMN_DEF.match(text, at, nl):
+        if _NOT_COLUMN.match(text, at, nl) is None:
+            if _COLUMN_DEF.match(text, at, nl) is None or text.startswith(
+                    ("CREATE", "create"), at):
+                return
             index = width if at == start else index
             width += 1
         at = nl + 1
     insert = re.compile(r"(?i)insert[ \t]+(?:ignore[ \t]+)?into[ \t]+[`\"\[]?"
                         + re.escape(head.group("t")) + r"[`\"\]]?[ \t]+values[ \t\r\n]*\(")
-    rows = insert.search(text, at, at + _DUMP_REACH)
-    if rows is not None and width:
-        _insert_rows(text, rows.end(), width, index, kind, out)
+    for literal in ("INSERT INTO", "insert into"):  # (a literal's search, then the regex's)
+        i = text.find(literal, at, at + _DUMP_REACH)
+        while i >= 0:
+            rows = insert.match(text, i)
+            if rows is not None:
+                _insert_rows(text, rows.end(), width, index, kind, out)
+                return
+            i = text.find(literal, i + 1, at + _DUMP_REACH)
 
 
 def _copied_rows(text: str, at: int, index: int, stop: int | None, kind: str,
@@ -1825,8 +1835,10 @@ def _copied_rows(text: str, at: int, index: int, stop: int | None, kind: str,
     the one row up to `stop`, whose next cell is a setting's value)."""
     detector = "password" if kind == "password" else "generic_secret"
     while at < len(text) and not text.startswith("\\.", at):
-        nl = text.find("\n", at)
-        nl = len(text) if nl < 0 else nl
+        nl = text.find("\n", at, at + _TABLE_LINE)
+        nl = len(text) if nl < 0 and len(text) <= at + _TABLE_LINE else nl
+        if nl < 0 or "\t" not in text[at:nl]:
+            return  # not a row of the block (a row of one column has no name to read)
         cells = text[at:nl].rstrip("\r").split("\t")
         k = index + 1 if stop is not None else index
         if k < len(cells) and cells[k] != "\\N" and _literal_ok(cells[k], kind):
