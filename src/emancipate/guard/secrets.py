@@ -1759,6 +1759,7 @@ _NOT_COLUMN = re.compile(r"(?i)[ \t]*(?:primary|unique|key|constraint|index|fore
 _COPY = re.compile(r"(?i)COPY[ \t]+[\w.\"]{1,96}[ \t]*\((?P<cols>[^()\n]{1,2000})\)[ \t]+FROM"
                    r"[ \t]+stdin;[ \t]*\r?$")
 _DUMP_REACH = 20000  # characters between a table's definition and its rows
+_COLUMN_LEADS = frozenset(" \t`\"[")
 
 
 def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
@@ -1770,20 +1771,22 @@ def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
     if start == 0 and pos > _TABLE_LINE or end < 0 and len(text) > pos + _TABLE_LINE:
         return  # a line too long for a table's
     end = len(text) if end < 0 else end
-    column = _COLUMN_DEF.match(text, start, end)
-    if column is not None and column.start("c") < pos <= column.end("c"):
-        if not _names_no_secret(column.group("c")):
-            _created_rows(text, start, kind, out)
-        return
-    line = text[start:end]
-    copy = _COPY.match(line)
-    if copy is not None:
-        if copy.start("cols") < pos - start <= copy.end("cols"):
+    if text[start:start + 1] in _COLUMN_LEADS:  # (a definition's columns are indented)
+        column = _COLUMN_DEF.match(text, start, end)
+        if column is not None and column.start("c") < pos <= column.end("c"):
+            if not _names_no_secret(column.group("c")):
+                _created_rows(text, start, kind, out)
+            return
+    if text.startswith(("COPY ", "copy "), start):
+        line = text[start:end]
+        copy = _COPY.match(line)
+        if copy is not None and copy.start("cols") < pos - start <= copy.end("cols"):
             index = line.count(",", copy.start("cols"), pos - start)
             if not _names_no_secret(copy.group("cols").split(",")[index]):
                 _copied_rows(text, end + 1, index, None, kind, out)
         return
-    if "\t" in line:  # a setting's row in a COPY block: `…\tclient_secret\tvalue\t…`
+    if text.find("\t", start, end) >= 0:  # a setting's row in a COPY block: `…\tclient_secret\t…`
+        line = text[start:end]
         cell_start = text.rfind("\t", start, pos) + 1 or start
         cell_end = text.find("\t", pos, end)
         if cell_end < 0 or _names_no_secret(text[cell_start:cell_end]) or not _NAME_TAIL.fullmatch(
