@@ -1848,3 +1848,19 @@ def test_session_31s_dumped_tables() -> None:
     assert secrets_in(column) == ["i386urc6lre5wwi3pk33v0mt4rjuzt1c9jq4zbf2"]
     hashed = create.replace("`password`", "`password_hash`")
     assert secrets_in(hashed) == []
+
+
+def test_session_31s_second_batch_forms() -> None:
+    """Rounds 260-267, read after their scan: a password column headed in Arabic, Gulf
+    Arabic's `والباس`, Māori `waehere`, Samoan `upu lilo`, Dzongkha's password word, a chat's
+    `pass?` answered by the value alone."""
+    for text, value in (
+            ("| النظام | المستخدم | كلمة المرور | المسؤول |\n"
+             "| مقيم | ramla.hr1 | Muqeem51@Ruh | أبو خالد |", "Muqeem51@Ruh"),
+            ("دخلت على الراوتر باليوزر admin والباس Ghala@Omantel1 وأبي أغير", "Ghala@Omantel1"),
+            ("Ko te waehere hou: 3558. Kaua e tuhia ki runga i te pakitara!", "3558"),
+            ("o le upu lilo fou o le imeli ua suia i le aso Gafua: Nonu!Upolu55 . Aua",
+             "Nonu!Upolu55"),
+            ("མིང་: GJ-Thimphu-Guest\nགསང་ཚིག: Norzin#Lam2023\n", "Norzin#Lam2023"),
+            ("Rakib: pass?\nImran: Ratargul!Root77\nRakib: hoise", "Ratargul!Root77")):
+        assert secrets_in(text) == [value], text

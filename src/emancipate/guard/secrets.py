@@ -63,6 +63,9 @@ _PASSWORD_WORDS = (
     "awal uffir", "awal n uffir", "ⴰⵡⴰⵍ ⵓⴼⴼⵉⵔ",  # Kabyle, Tamazight: the hidden word
     "pled-clav", "pled clav",  # Romansh
     "passwird",  # Scots
+    "الباس", "والباس",  # Gulf Arabic: the pass (`باليوزر admin والباس …`)
+    "upu lilo", "upu-lilo",  # Samoan: the secret word
+    "གསང་ཚིག",  # Dzongkha, Tibetan
     "eochair shlándála", "eochair slándála", "eochair shlandala",  # Irish: a security key
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
@@ -1552,12 +1555,15 @@ def _next_taken(text: str, pos: int, taken: Callable[[int, int], bool]) -> bool:
 # A header's cell: a name, which may hold digits and an apostrophe after its first letter
 # (`m365_login`, `Date d'arrivée`) or start with digits before letters (`2FA`).
 _CJK = "\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af"  # kana, Han ideographs, Hangul syllables
+# and the scripts of Hebrew, Arabic (Persian, Urdu), India (Devanagari, Bengali), Thai,
+# Tibetan (`| النظام | المستخدم | كلمة المرور |`)
+_SCRIPTS = _CJK + "\u0590-\u05ff\u0600-\u06ff\u0900-\u09ff\u0e00-\u0e7f\u0f00-\u0fff"
 _HEADER_CELL = re.compile(
-    f"(?:[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK}]|\\d{{1,3}}[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK}])"
-    f"[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK}0-9 _./()#'’-]{{0,31}}")
+    f"(?:[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_SCRIPTS}]|\\d{{1,3}}[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_SCRIPTS}])"
+    f"[A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_SCRIPTS}0-9 _./()#'’-]{{0,31}}")
 # (names in the Latin letters with accents, Vietnamese's too, Greek and Cyrillic, Japanese,
 # Chinese and Korean: `Slaptažodis`, `Mật khẩu`, `Пароль`, `パスワード`, `密碼`, `비밀번호`)
-_NAME_CHARS = f"A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_CJK} _./()#\"'\t|;,-"  # names, quotes, a row's separators
+_NAME_CHARS = f"A-Za-zÀ-ɏͰ-ӿḀ-ỿ{_SCRIPTS} _./()#\"'\t|;,-"  # names, quotes, a row's separators
 _NOT_NAME = re.compile(f"[^{_NAME_CHARS}]")
 _NOT_HEADER = re.compile(f"[^0-9’{_NAME_CHARS}]")  # a header's names may hold digits
 _MD_RULE = re.compile(r"[ \t]*+(?:\|[ \t]*+)?:?-{3,}")  # (possessive: a row of blanks
@@ -1566,7 +1572,7 @@ _TABLE_LINE = 1000  # characters in a header or a row; a longer line is no table
 # the secret words that head a column of passwords (`| System | Account | Credential |`)
 _CREDENTIAL_HEADS = ("credential", "credentials")
 _COLUMN_WORD = re.compile(r"(?i)pass|pwd|pw|mdp|mot de passe|contraseña|senha|kennwort"
-                          r"|パスワード|密码|密碼|비밀번호")
+                          r"|パスワード|密码|密碼|비밀번호|كلمة المرور|كلمة السر|סיסמה|รหัสผ่าน")
 
 
 # a header of two names and one pipe (`username | password`, a table typed by hand), not a
