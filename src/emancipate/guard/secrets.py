@@ -63,6 +63,7 @@ _PASSWORD_WORDS = (
     "awal uffir", "awal n uffir", "ⴰⵡⴰⵍ ⵓⴼⴼⵉⵔ",  # Kabyle, Tamazight: the hidden word
     "pled-clav", "pled clav",  # Romansh
     "passwird",  # Scots
+    "pas rochtana",  # Irish: an access pass (Microsoft's Temporary Access Pass)
     "الباس", "والباس",  # Gulf Arabic: the pass (`باليوزر admin والباس …`)
     "upu lilo", "upu-lilo",  # Samoan: the secret word
     "གསང་ཚིག",  # Dzongkha, Tibetan
