@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 267 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 275 (sessions
 18 to 31: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -261,6 +261,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-sixty-third round": HERE / "data" / "guard" / "blind263",
           "two-hundred-and-sixty-fifth round": HERE / "data" / "guard" / "blind265",
           "two-hundred-and-sixty-sixth round": HERE / "data" / "guard" / "blind266",
+          "two-hundred-and-sixty-eighth round": HERE / "data" / "guard" / "blind268",
+          "two-hundred-and-seventieth round": HERE / "data" / "guard" / "blind270",
+          "two-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind271",
+          "two-hundred-and-seventy-third round": HERE / "data" / "guard" / "blind273",
+          "two-hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind274",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -333,7 +338,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind259",
           "two-hundred-and-sixty-first round": HERE / "data" / "guard" / "blind261",
           "two-hundred-and-sixty-fourth round": HERE / "data" / "guard" / "blind264",
-          "two-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind267"}
+          "two-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind267",
+          "two-hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind269",
+          "two-hundred-and-seventy-second round": HERE / "data" / "guard" / "blind272",
+          "two-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind275"}
 
 
 @dataclass
