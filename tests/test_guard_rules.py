@@ -1864,3 +1864,19 @@ def test_session_31s_second_batch_forms() -> None:
             ("མིང་: GJ-Thimphu-Guest\nགསང་ཚིག: Norzin#Lam2023\n", "Norzin#Lam2023"),
             ("Rakib: pass?\nImran: Ratargul!Root77\nRakib: hoise", "Ratargul!Root77")):
         assert secrets_in(text) == [value], text
+
+
+def test_session_31s_third_batch_forms() -> None:
+    """Rounds 268-275: Frisian, Guaraní, Shahmukhi, Dhivehi and romanised Hebrew password
+    words, Frisian `koade`, an activation code of digits or with no colon."""
+    for text, value in (
+            ("It wachtwurd is Drachten!Molke25, mar do moatst it feroarje", "Drachten!Molke25"),
+            ("pe computadora oguereko ñe'ẽñemi pyahu: Kuarahy729!\nAni remombe'u", "Kuarahy729!"),
+            ("ناں: NCTM-Hostel\nپاسورڈ: Chenab5511\nرات", "Chenab5511"),
+            ('ha-wifi shel ha-rofim ze "Hadar-Docs", ve-ha-sisma hi rofim2024!! . im lo',
+             "rofim2024!!"),
+            ("de alarmkoade fan it pakhús yn Snits is feroare nei 9024, de âlde", "9024"),
+            ("Activation code: 738286\nThis code expires in 48 hours", "738286"),
+            ("use the one-time activation code VDU6TSBV at portal.parklog.eu/activate",
+             "VDU6TSBV")):
+        assert secrets_in(text) == [value], text

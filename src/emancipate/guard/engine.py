@@ -560,6 +560,19 @@ def recovery_code(v: str) -> bool:
             and any(ord(b) - ord(a) != 1 for g in groups for a, b in itertools.pairwise(g)))
 
 
+def _activation_or_digits(v: str) -> bool:
+    """An activation code: groups of letters and digits (not a date, not a mask), or 8 to 16
+    characters with digits among letters; or 6 to 10 digits, maybe in groups of three
+    (`738286`, `136 150 541`), not one digit again, a run (`123456`) nor a date
+    (`20240115`)."""
+    d = v.replace(" ", "")
+    if d.isdigit():
+        return (6 <= len(d) <= 10 and len(set(d)) > 1 and d not in "01234567890"
+                and not (len(d) == 8 and d[:2] in ("19", "20") and d[4:6] <= "12"))
+    return (not placeholder_token(v.replace("-", "")) and not v.replace("-", "").isdigit()
+            and ("-" in v or _digit_and_letter(v)))
+
+
 def _digit_and_letter(v: str) -> bool:
     return any(c.isdigit() for c in v) and any(c.isalpha() for c in v)
 
@@ -712,6 +725,7 @@ CHECKS: dict[str, Check] = {
         KEYBOARD_WALK.search(v) is not None and not v.isalpha()),
     "access_code": access_code,
     "dial_combination": dial_combination,
+    "activation_or_digits": _activation_or_digits,
     "recovery_code": recovery_code,
     "keyboard_walk_password": keyboard_walk_password,
     # a password told in prose: letters with digits or symbols, or a short number as a PIN is

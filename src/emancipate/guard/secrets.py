@@ -64,6 +64,11 @@ _PASSWORD_WORDS = (
     "pled-clav", "pled clav",  # Romansh
     "passwird",  # Scots
     "pas rochtana",  # Irish: an access pass (Microsoft's Temporary Access Pass)
+    "wachtwurd",  # Frisian
+    "ñe'ẽñemi", "ñe’ẽñemi", "ñeẽñemi",  # Guaraní: the secret word
+    "پاسورڈ",  # Urdu and Punjabi in Shahmukhi
+    "ޕާސްވޯޑް",  # Dhivehi
+    "sisma", "ha-sisma", "hasisma",  # Hebrew in Latin letters (`ve-ha-sisma hi …`)
     "الباس", "والباس",  # Gulf Arabic: the pass (`باليوزر admin والباس …`)
     "upu lilo", "upu-lilo",  # Samoan: the secret word
     "གསང་ཚིག",  # Dzongkha, Tibetan
