@@ -560,17 +560,21 @@ def recovery_code(v: str) -> bool:
             and any(ord(b) - ord(a) != 1 for g in groups for a, b in itertools.pairwise(g)))
 
 
+def _activation_code(v: str) -> bool:
+    """An activation code: groups of letters and digits (not a date, not a mask, not the
+    alphabet), or 8 to 16 characters with digits among letters."""
+    return (not placeholder_token(v.replace("-", "")) and not v.replace("-", "").isdigit()
+            and ("-" in v or _digit_and_letter(v)))
+
+
 def _activation_or_digits(v: str) -> bool:
-    """An activation code: groups of letters and digits (not a date, not a mask), or 8 to 16
-    characters with digits among letters; or 6 to 10 digits, maybe in groups of three
-    (`738286`, `136 150 541`), not one digit again, a run (`123456`) nor a date
-    (`20240115`)."""
+    """The same, or 6 to 10 digits, maybe in groups of three (`738286`, `136 150 541`): not
+    one digit again, a run (`123456`) nor a date (`20240115`)."""
     d = v.replace(" ", "")
     if d.isdigit():
         return (6 <= len(d) <= 10 and len(set(d)) > 1 and d not in "01234567890"
                 and not (len(d) == 8 and d[:2] in ("19", "20") and d[4:6] <= "12"))
-    return (not placeholder_token(v.replace("-", "")) and not v.replace("-", "").isdigit()
-            and ("-" in v or _digit_and_letter(v)))
+    return _activation_code(v)
 
 
 def _digit_and_letter(v: str) -> bool:
@@ -685,11 +689,7 @@ CHECKS: dict[str, Check] = {
     "classes3": lambda v: char_classes(v) >= 3,
     "bitlocker": _bitlocker,
     "wif": _wif,
-    # an activation code: groups of letters and digits (not a date, not a mask, not the
-    # alphabet), or 8 to 16 characters with digits among letters
-    "activation_code": lambda v: (not placeholder_token(v.replace("-", ""))
-                                  and not v.replace("-", "").isdigit()
-                                  and ("-" in v or _digit_and_letter(v))),
+    "activation_code": _activation_code,
     "not_name": lambda v: not name_like(v),
     "jwt": _jwt,
     "basic": _basic,

@@ -1795,7 +1795,7 @@ def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
         if copy is not None and copy.start("cols") < pos - start <= copy.end("cols"):
             index = line.count(",", copy.start("cols"), pos - start)
             if not _names_no_secret(copy.group("cols").split(",")[index]):
-                _copied_rows(text, end + 1, index, None, kind, out)
+                _copied_rows(text, end + 1, index, False, kind, out)
         return
     if text.find("\t", start, end) >= 0:  # a setting's row in a COPY block: `…\tclient_secret\t…`
         line = text[start:end]
@@ -1806,7 +1806,7 @@ def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
             return
         head = text.rfind("FROM stdin;", max(0, start - _DUMP_REACH), start)
         if head >= 0 and "\n\\." not in text[head:start]:
-            _copied_rows(text, start, line.count("\t", 0, cell_end - start), end, kind, out)
+            _copied_rows(text, start, line.count("\t", 0, cell_end - start), True, kind, out)
 
 
 def _created_rows(text: str, start: int, kind: str, out: list[Hit]) -> None:
@@ -1844,10 +1844,10 @@ def _created_rows(text: str, start: int, kind: str, out: list[Hit]) -> None:
             i = text.find(literal, i + 1, at + _DUMP_REACH)
 
 
-def _copied_rows(text: str, at: int, index: int, stop: int | None, kind: str,
+def _copied_rows(text: str, at: int, index: int, setting: bool, kind: str,
                  out: list[Hit]) -> None:
-    r"""The cell at `index` of each tab-separated row of a COPY block from `at` (to `\.`, or
-    the one row up to `stop`, whose next cell is a setting's value)."""
+    r"""The cell at `index` of each tab-separated row of a COPY block from `at` (to `\.`),
+    or, for a `setting`'s row, the one cell after it in the row at `at`."""
     detector = "password" if kind == "password" else "generic_secret"
     while at < len(text) and not text.startswith("\\.", at):
         nl = text.find("\n", at, at + _TABLE_LINE)
@@ -1855,11 +1855,11 @@ def _copied_rows(text: str, at: int, index: int, stop: int | None, kind: str,
         if nl < 0 or "\t" not in text[at:nl]:
             return  # not a row of the block (a row of one column has no name to read)
         cells = text[at:nl].rstrip("\r").split("\t")
-        k = index + 1 if stop is not None else index
+        k = index + 1 if setting else index
         if k < len(cells) and cells[k] != "\\N" and _literal_ok(cells[k], kind):
             begin = at + sum(len(c) + 1 for c in cells[:k])
             out.append((begin, begin + len(cells[k]), detector))
-        if stop is not None:
+        if setting:
             return
         at = nl + 1
 
