@@ -2084,7 +2084,7 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
         _documents(text, en, work, found)  # (a passport's number may hold 3: `CL2RC51KL`)
     if "driving_licence" in en and b"A000000" in shape:
         _dvla_licences(text, shape, found)
-    if "driving_licence" in en and b"A00-00-000000" in shape:
+    if "driving_licence" in en and _LTO.pattern in shape:
         _lto_licences(shape, found)
     if digits >= 4:
         if "phone" in en:

@@ -1042,6 +1042,12 @@ def url_password_ok(v: str, user: str) -> bool:
             and not default_login(user, v))
 
 
+def _detector(kind: str) -> str:
+    """The detector a keyword's kind reports under: a password's, or a generic secret's (an
+    API key, a token, a key)."""
+    return "password" if kind == "password" else "generic_secret"
+
+
 def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozenset[str],
                taken: Callable[[int, int], bool] | None = None) -> None:
     """One anchored match after a secret-like keyword that ends at `pos` (exclusive).
@@ -1088,8 +1094,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
-    if ("password" if kind == "password" else "generic_secret") in enabled:
-        _dump_rows(text, pos, "password" if kind == "password" else "apikey", out)
+    if _detector(kind) in enabled:
+        _dump_rows(text, pos, kind, out)
     if kind == "password" and "password" in enabled:
         _column(text, pos, out)
         _sql_insert(text, pos, out)
@@ -1244,7 +1250,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     if ok and _ADYEN_CLIENT_KEY.fullmatch(v) and text[max(0, pos - 9):pos].lower() in (
             "clientkey", "client_key"):
         ok = False  # Adyen's client key (`clientKey: 'live_…'`): the Drop-in's, public
-    detector = "password" if kind == "password" else "generic_secret"
+    detector = _detector(kind)
     if ok and detector in enabled:
         out.append((m.start(g), end, detector))
 
@@ -1738,7 +1744,7 @@ def _insert_rows(text: str, at: int, width: int, index: int, kind: str,
     """The rows of an `INSERT … VALUES (…), (…)` from `at` (just inside the first row's
     parenthesis), `width` values each: the value at `index` of each when it would be a
     secret of `kind` as a literal beside its name."""
-    detector = "password" if kind == "password" else "generic_secret"
+    detector = _detector(kind)
     while True:  # one row: values separated by commas, closed by `)`
         for k in range(width):
             v = _SQL_VALUE.match(text, at)
@@ -1798,7 +1804,6 @@ def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
                 _copied_rows(text, end + 1, index, False, kind, out)
         return
     if text.find("\t", start, end) >= 0:  # a setting's row in a COPY block: `…\tclient_secret\t…`
-        line = text[start:end]
         cell_start = text.rfind("\t", start, pos) + 1 or start
         cell_end = text.find("\t", pos, end)
         if cell_end < 0 or _names_no_secret(text[cell_start:cell_end]) or not _NAME_TAIL.fullmatch(
@@ -1806,7 +1811,7 @@ def _dump_rows(text: str, pos: int, kind: str, out: list[Hit]) -> None:
             return
         head = text.rfind("FROM stdin;", max(0, start - _DUMP_REACH), start)
         if head >= 0 and "\n\\." not in text[head:start]:
-            _copied_rows(text, start, line.count("\t", 0, cell_end - start), True, kind, out)
+            _copied_rows(text, start, text.count("\t", start, cell_end), True, kind, out)
 
 
 def _created_rows(text: str, start: int, kind: str, out: list[Hit]) -> None:
@@ -1848,7 +1853,7 @@ def _copied_rows(text: str, at: int, index: int, setting: bool, kind: str,
                  out: list[Hit]) -> None:
     r"""The cell at `index` of each tab-separated row of a COPY block from `at` (to `\.`),
     or, for a `setting`'s row, the one cell after it in the row at `at`."""
-    detector = "password" if kind == "password" else "generic_secret"
+    detector = _detector(kind)
     while at < len(text) and not text.startswith("\\.", at):
         nl = text.find("\n", at, at + _TABLE_LINE)
         nl = len(text) if nl < 0 and len(text) <= at + _TABLE_LINE else nl
@@ -1887,7 +1892,7 @@ def _byte_array(text: str, pos: int, kind: str, out: list[Hit],
     values = [int(b, 16) if b[1:2] in "xX" else int(b) for b in re.split(r"[\s,]+",
                                                                         m.group("v"))]
     steps = {b - a for a, b in zip(values, values[1:], strict=False)}
-    detector = "password" if kind == "password" else "generic_secret"
+    detector = _detector(kind)
     if len(set(values)) >= 8 and len(steps) > 1 and detector in enabled:  # not `1, 2, 3, …`
         out.append((m.start("v"), m.end("v"), detector))
 
@@ -1987,7 +1992,7 @@ def _compared_before(text: str, pos: int, kind: str, out: list[Hit],
         if ok and "password" in enabled:
             out.append((m.start(g), m.end(g), "password"))
         return
-    detector = "password" if kind == "password" else "generic_secret"
+    detector = _detector(kind)
     if _literal_ok(v, kind) and detector in enabled:
         out.append((m.start(g), m.end(g), detector))
 
