@@ -1096,3 +1096,37 @@ def test_the_philippines_lto_licence_numbers_by_their_shape(guard: Guard) -> Non
         ("driving_licence", "N69-90-809571")]
     for text in ("part XN69-90-809571", "ref N69-90-8095712", "lot N69-90-809571-B"):
         assert personal(guard, text) == [], text
+
+
+def test_a_contact_lists_numbers_after_a_persons_name_and_a_dash(guard: Guard) -> None:
+    """Session 32: in a list of people, a number after a person's name and a dash, valid as a
+    mobile somewhere, is a phone though no word names it and no country is known (Mali's
+    `74 22 07 13`); not a list of goods' codes, banks' sort codes, a range's end or a
+    serial's pair, nor one such line alone."""
+    text = ("Camion bolilalaw ninnu ka nimɔrɔw:\n"
+            "Sekou Dembélé – 74 22 07 13 – camion AA-4521-MD\n"
+            "Adama Konaté – 70 55 61 60 – camion AB-1187-MD\n")
+    assert personal(guard, text) == [("phone", "74 22 07 13"), ("phone", "70 55 61 60")]
+    quechua = "Cochabamba campañapaq:\nRosa Mendoza – 7752 2594\nJulián Terrazas – 61339951\n"
+    assert personal(guard, quechua) == [("phone", "7752 2594"), ("phone", "61339951")]
+    for negative in (
+            "GN-codes:\nWhisky, 70 cl flessen — 2208 30 82\nParfum — 3303 00 10\n",
+            "Lista:\nPKO BP – 1020 (oddział 5558)\nmBank – 1140 2004\nING – 1050 1445\n",
+            "Marki: 0419 00001 – 0419 12000\nSN 5831381759 – 7537886469\n",
+            "Sekou Dembélé – 74 22 07 13 – camion AA-4521-MD\n",
+            "Sekou Dembélé – 74 22 07 13 pieces\nAdama Konaté – 70 55 61 60 pieces\n"):
+        assert personal(guard, negative) == [], negative
+
+
+def test_a_persons_number_named_by_whose_it_is(guard: Guard) -> None:
+    """Session 32: `his number`, Pidgin `her number na`, Arabizi `ra2me` (my number), Polish
+    `mój nowy numer`, Mauritian `so nimero` name a person's phone; an order's number is not
+    one."""
+    for text, number in (("the plumber's number is 9175 0181, call him", "9175 0181"),
+                         ("Driver na Emeka, e number na 0812 836 0369. If e no pick",
+                          "0812 836 0369"),
+                         ("order men 2 se3at w ma wosel, ra2me 76 480 828", "76 480 828"),
+                         ("Cześć, mój nowy numer to 96 56 07 45, stary nie działa", "96 56 07 45"),
+                         ("Madam, sofer Ashwin. So nimero: 58557810. Si ena problem", "58557810")):
+        assert personal(guard, text) == [("phone", number)], text
+    assert personal(guard, "his order number is 9175 0181") == []

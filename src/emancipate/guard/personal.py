@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -817,7 +818,17 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "cel ", "my number", "waya:", "fóònù", "foonu", "pè é ní",  # (Brazil's `cel (67) 9…`;
     # Hausa's phone, Yoruba's phone and call him at)
     "simu", "tumawag", "зовите", "позовите", "назовите", "zovite", "pozovite", "nazovite",
-    "number ko", "numero ko", "number ni", "numero ni", "namba bilong")
+    "number ko", "numero ko", "number ni", "numero ni", "namba bilong",
+    # a person's number, possessed or new (`his number is …`, Pidgin `her number na …`,
+    # Arabizi `ra2me` (my number), `ra2mo` (his), Arabic `رقمي`, `mój nowy numer`, `moy
+    # novyy nomer`, `Мій номер`, Icelandic `nýtt númer`, Mauritian `so nimero` (his number),
+    # Javanese `nomer e` (his number), Kriolu `nha numeru`, Hindi `mera/uska number`)
+    "his number", "her number", "your number", "their number", "'s number", "new number",
+    "contact number", "number na", "ra2me", "ra2mi", "ra2mo", "ra2ma", "رقمي", "mój numer",
+    "mój nowy numer", "moy nomer", "moy novyy nomer", "мой номер", "мій номер",
+    "новый номер", "новий номер", "nýtt númer", "nimero", "nomer e", "nomerku", "nomorku",
+    "nomor saya", "numeru", "mera number", "uska number", "iska number", "apna number",
+    "numero nuevo", "número nuevo", "de número", "yeni numara", "numaram")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -1203,6 +1214,10 @@ class NumberClassifier:
             if row is None or row[2] not in ("\t", "|") or _phone_named(text, start,
                                                                      start + len(s)):
                 return True  # (a table's cells are its column's: amounts, unless it is named)
+        if (text and len(digits) >= 8 and "." not in s and _contact_row(text, start, s)
+                and work.validated(any(_mobile_for_code(code, national)
+                                       for code, national in _national_matches(digits)))):
+            return True
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
         if named is None:
@@ -1402,6 +1417,66 @@ def _list_item(text: str, start: int, s: str) -> bool:
     end = start + len(s)
     return bool(before) and before[-1] in _ITEM_MARKS and (
         end == len(text) or text[end] in "\r\n")
+
+
+# A contact list's row: a person's name, a dash, a number in a phone's groups, then the
+# line's end or the row's next field (`Sekou Dembélé – 74 22 07 13 – camion AA-4521-MD`,
+# `Rosa Mendoza – 7752 2594`). Rows are read on lines of at most `_ROW_LINE` characters.
+_ROW_NUMBER = re.compile(r"[–—-][ \t]*\(?\+?\d[\d ()/-]{5,16}\d\)?[ \t]*(?:[–—,|(/;-]|$)")
+_ROW_LINE = 200
+_ROW_REACH = 5  # lines above and below searched for another row
+
+
+def _named_person(lead: str) -> bool:
+    """`lead` holds a person's name as lists write it: two capitalised words in a row
+    (`Rosa Mendoza`, `Pak Slamet`), or a word of a script with no capitals (Amharic,
+    Arabic, Thai, Chinese: `ብሩክ አሰፋ`); not `Whisky, 70 cl flessen`, `mBank`, `SN 5831…`."""
+    words = _WORDS.findall(lead)
+    for a, b in itertools.pairwise(words):
+        if a[0].isupper() and b[0].isupper() and a[1:2].islower() and b[1:2].islower():
+            return True
+    return any(not (w[0].isupper() or w[0].islower()) for w in words)
+
+
+def _line_bounds(text: str, pos: int) -> tuple[int, int]:
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    return a, len(text) if b < 0 else b
+
+
+def _contact_row(text: str, start: int, s: str) -> bool:
+    """`s` at `start` is a contact list's number (`_ROW_NUMBER`): after a name (`_named_person`)
+    and a dash, in one kind of separator, and another row of that shape within
+    `_ROW_REACH` lines: a list, not one line's amount, range (`0419 00001 – 0419 12000`)
+    or serial number."""
+    ls, le = _line_bounds(text, start)
+    if le - ls > _ROW_LINE or not _uniform(s) or s[-2] in _NUMBER_SEPARATORS or (
+            _THOUSANDS.fullmatch(s)):
+        return False
+    lead = text[ls:start].rstrip(" \t")
+    if not lead or lead[-1] not in "–—-":
+        return False
+    name = lead[:-1].rstrip(" \t")
+    if not (name[-1:].isalpha() or name.endswith(")")) or not _named_person(name):
+        return False
+    tail = text[start + len(s):le].lstrip(" \t")
+    if tail and tail[0] not in "–—,|(/;-":
+        return False
+    lo, hi = ls, le
+    for _ in range(_ROW_REACH):
+        lo = text.rfind("\n", 0, max(0, lo - 1)) + 1 if lo else 0
+        nxt = text.find("\n", hi + 1)
+        hi = len(text) if nxt < 0 or hi >= len(text) else nxt
+    a = lo
+    while a < hi:
+        b = text.find("\n", a, hi)
+        b = hi if b < 0 else b
+        if a != ls and b - a <= _ROW_LINE:
+            m = _ROW_NUMBER.search(text, a, b)
+            if m is not None and _WORDS.search(text, a, m.start()) is not None:
+                return True
+        a = b + 1
+    return False
 
 
 def _fictional(s: str, digits: str) -> bool:
