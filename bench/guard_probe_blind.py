@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 275 (sessions
-18 to 31: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 283 (sessions
+18 to 32: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -266,6 +266,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind271",
           "two-hundred-and-seventy-third round": HERE / "data" / "guard" / "blind273",
           "two-hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind274",
+          "two-hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind276",
+          "two-hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind278",
+          "two-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind279",
+          "two-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind281",
+          "two-hundred-and-eighty-second round": HERE / "data" / "guard" / "blind282",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -341,7 +346,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind267",
           "two-hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind269",
           "two-hundred-and-seventy-second round": HERE / "data" / "guard" / "blind272",
-          "two-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind275"}
+          "two-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind275",
+          "two-hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind277",
+          "two-hundred-and-eightieth round": HERE / "data" / "guard" / "blind280",
+          "two-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind283"}
 
 
 @dataclass

@@ -1130,3 +1130,15 @@ def test_a_persons_number_named_by_whose_it_is(guard: Guard) -> None:
                          ("Madam, sofer Ashwin. So nimero: 58557810. Si ena problem", "58557810")):
         assert personal(guard, text) == [("phone", number)], text
     assert personal(guard, "his order number is 9175 0181") == []
+
+
+def test_indias_driving_licences_by_their_shape(guard: Guard) -> None:
+    """Session 32: a Parivahan licence number (state, RTO, year, serial) is a driving licence
+    without a word naming it; not inside a longer code, nor with a state no one has."""
+    text = "लायसन्स – MH-0420223666592 आणि MH46 20134060282. Parivahan"
+    assert personal(guard, text) == [("driving_licence", "MH-0420223666592"),
+                                     ("driving_licence", "MH46 20134060282")]
+    assert personal(guard, "ಲೈಸೆನ್ಸ್: KA04 20143845224 (ಕ್ಯಾಬ್") == [
+        ("driving_licence", "KA04 20143845224")]
+    for text in ("ref KA04 20143845224-B", "XX04 20143845224", "KA04 18993845224"):
+        assert personal(guard, text) == [], text

@@ -1880,3 +1880,32 @@ def test_session_31s_third_batch_forms() -> None:
             ("use the one-time activation code VDU6TSBV at portal.parklog.eu/activate",
              "VDU6TSBV")):
         assert secrets_in(text) == [value], text
+
+
+def test_session_32s_first_batch_forms() -> None:
+    """Rounds 276-283: code words of Zulu, Shona, Fanagalo, Malagasy, Maltese, Kannada and
+    Luxembourgish; a keypad code `followed by #`; a password named after it in German; an
+    SQL column list's `pass`; an activation code in dashed digits; a quoted chat reply; a
+    capitals word with a symbol and a number; Temporary Access Pass, msmtp, HAFAS."""
+    for text, value in (
+            ("ISAZISO: ikhodi yesango elikhulu lekamu izoba ngu 4416. Ningayiniki", "4416"),
+            ("ny kaody vavahady dia 2309 dia tsindrio ny #. Ataovy sonia", "2309"),
+            ("Il-kodiċi ġdid huwa 760399 u mbagħad tagħfas #. Jekk", "760399"),
+            ("ಸರ್ವರ್ ರೂಮ್ ಬಾಗಿಲಿನ ಕೋಡ್ ಬದಲಾಗಿದೆ. ಹೊಸ ಕೋಡ್: 621764", "621764"),
+            ("De Code ass 18939 – w.e.g. net un Drëtt weiderginn.", "18939"),
+            ("Two-wheeler riders punch 8922 followed by # and wait", "8922"),
+            ("wegen dem Account, $Depot25 ist das Passwort, Benutzer ist aushilfe.trier",
+             "$Depot25"),
+            ("INSERT INTO vicidial_users (user, pass, full_name, user_level)\n"
+             "VALUES ('6666', 'Kcs&2023', 'Admin Noida', 9);", "Kcs&2023"),
+            ("TRT Driver: your activation code is 864-279 . It is valid for 24 hours.",
+             "864-279"),
+            ("Ile PIN ya fuel card ya KDK ni gani?\n> ni 8049, usiambie mtu", "8049"),
+            ("[08:14] Davide Magazzino: pw CARRARA#1964", "CARRARA#1964"),
+            ("Ny teny miafina voalohany dia Ravinala@Tana25 ary tsy maintsy", "Ravinala@Tana25"),
+            ("Outlook-um avelacru, parol@ Gyumri$82 . Ete harcni 2FA", "Gyumri$82"),
+            ("Wifi: GHA-Fomasyon  |  paswòd: koleranord27", "koleranord27")):
+        assert secrets_in(text) == [value], text
+    for text in ("I'll pass, thanks Mike2024", "password SHA#256", "Activation code: 2024-01-15",
+                 "what's the wifi password?\nAnna: it's in the drawer"):
+        assert secrets_in(text) == [], text

@@ -55,10 +55,11 @@ _SECRETS_ONLY = frozenset({"secret"})
 # which keyword reads a value when several end at one place: the longer, more specific one
 # (`authorization: token` before `token`, `api_key` before `key`)
 _KIND_RANK = {"bearer": 0, "basic": 1, "password": 2, "apikey": 3, "secret": 4, "url": 5,
-              "wifi_code": 6}
+              "wifi_code": 6, "sql_column": 7}
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "wifi_code": ("password",),  # (`code` after a named Wi-Fi network: its password)
+    "sql_column": ("password",),  # (`pass,` in an SQL column list: its rows' values)
     "secret": ("generic_secret",),
     "apikey": ("generic_secret",),
     "bearer": ("bearer_token",),

@@ -828,7 +828,13 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "mój nowy numer", "moy nomer", "moy novyy nomer", "мой номер", "мій номер",
     "новый номер", "новий номер", "nýtt númer", "nimero", "nomer e", "nomerku", "nomorku",
     "nomor saya", "numeru", "mera number", "uska number", "iska number", "apna number",
-    "numero nuevo", "número nuevo", "de número", "yeni numara", "numaram")
+    "numero nuevo", "número nuevo", "de número", "yeni numara", "numaram",
+    # Maltese `in-numru tagħha hu …`, `ċempel lil …`; Venetian `el so numaro`, Friulian
+    # `i numars`, Haitian `nimewo`, Swahili `number yake` (his number), Tajik `ба рақами`,
+    # romanised Armenian `… hamarin` (to the number), an IVR log's caller (`ani=`)
+    "in-numru", "numru tagħha", "numru tiegħu", "ċempel", "ċempilha", "so numaro", "numars",
+    "nimewo", "number yake", "namba yake", "personal number", "рақами", "chiamla", "chiamalo",
+    "chiamala", "ani=", "callerid", "caller_id", "phonenumber", "phone_number")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -2125,6 +2131,16 @@ def _lto_licences(shape: bytes, out: list[Hit]) -> None:
             out.append((s, e, "driving_licence"))
 
 
+# India's driving licence numbers as the Parivahan scheme prints them: the state's code, the
+# RTO's two digits, the year of issue, a seven-digit serial (`KA04 20143845224`,
+# `MH-0420223666592`, `KA-04-2014-3845224`); the state's code and the year (1950-2039) make
+# the shape one no other number of a text takes.
+_INDIAN_DL = re.compile(
+    r"(?<![\w-])(?:AN|AP|AR|AS|BR|CG|CH|DD|DL|DN|GA|GJ|HP|HR|JH|JK|KA|KL|LA|LD|MH|ML|MN|MP|MZ"
+    r"|NL|OD|OR|PB|PY|RJ|SK|TN|TR|TS|UK|UA|UP|WB)(?:-?\d\d|-\d\d-)[ -]?"
+    r"(?:19[5-9]\d|20[0-3]\d)-?\d{7}(?![\w-])")
+
+
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
                   work: ScanWork | None = None) -> ScanWork:
     """All personal-data findings of one text; returns the work it took (`work`, when
@@ -2161,6 +2177,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
         _dvla_licences(text, shape, found)
     if "driving_licence" in en and _LTO.pattern in shape:
         _lto_licences(shape, found)
+    if "driving_licence" in en and digits >= 13 and (b"AA00" in shape or b"AA-00" in shape):
+        found.extend((m.start(), m.end(), "driving_licence") for m in _INDIAN_DL.finditer(text))
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])

@@ -69,6 +69,13 @@ _PASSWORD_WORDS = (
     "پاسورڈ",  # Urdu and Punjabi in Shahmukhi
     "ޕާސްވޯޑް",  # Dhivehi
     "sisma", "ha-sisma", "hasisma",  # Hebrew in Latin letters (`ve-ha-sisma hi …`)
+    *viewed_words(("ಪಾಸ್‌ವರ್ಡ್", "పాస్‌వర్డ్")),  # Kannada, Telugu (as the view writes them)
+    "संकेतशब्द",  # Marathi, Hindi: the password
+    "tenimiafina", "teny miafina",  # Malagasy: the hidden word
+    "paswòd", "paswod", "modpas",  # Haitian Creole
+    "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
+    # Kyrgyz: its password
+    "parol@", "parolը", "parol@ ",  # romanised Armenian: the password (`@` writes `ը`, the)
     "الباس", "والباس",  # Gulf Arabic: the pass (`باليوزر admin والباس …`)
     "upu lilo", "upu-lilo",  # Samoan: the secret word
     "གསང་ཚིག",  # Dzongkha, Tibetan
@@ -237,6 +244,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "chiave di licenza", "chave de licença", "klucz licencyjny", "kunci lisensi",
                      "مفتاح الترخيص", "مفتاح المنتج", "lisans anahtarı"), "secret"),
     **dict.fromkeys(_WIFI_CODE_WORDS, "wifi_code"),
+    "pass,": "sql_column",  # (an SQL column list's `(user, pass, full_name)`: its rows only)
     "bearer": "bearer", "basic": "basic", "authorization: token": "bearer",
     "authorization: ntlm": "bearer", "authorization: negotiate": "bearer",
     'authorization": "token': "bearer", 'authorization", "token': "bearer",
@@ -246,7 +254,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
 _WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "ww ",
                          "lösen ", *_WIFI_CODE_WORDS,
                          "ww:", "ww=",
-                         "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :",
+                         "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :", "pass,",
                          'pass"', "pass'", "pass`", "pass ==", "key", "auth", "cle", "basic",
                          "bearer",
                          "token", "secret", "jeton", *_KEY_IN_LANGUAGES})
@@ -255,7 +263,7 @@ _WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw
 def keyword_overshoot(keyword: str) -> int:
     """How many characters of a keyword are its separator (`pass=`, `pw :`, `pass"`): the
     local match starts before them, where the name ends."""
-    return len(keyword) - len(keyword.rstrip("=:\"' "))
+    return len(keyword) - len(keyword.rstrip("=:\"' ,"))
 
 # The copula in English and French (`password is …`, `le mot de passe est …`, `vaut …`),
 # shared by the readers of a bare and of a quoted value.
@@ -879,10 +887,12 @@ def _bare_value(v: str) -> bool:
     log's next field, `attempt=3`, nor
     `SHA-256`, `COVID-19`, `WPA2`, `x86-64`); or letters whose case flips at random. In capitals
     only, 8 characters or more whose digits and letters alternate as a generator's do
-    (`7EH8TMTJ`, not `ISO27001`, `RTX4090`)."""
+    (`7EH8TMTJ`, not `ISO27001`, `RTX4090`), or a word, a symbol and a number as people
+    make them (`CARRARA#1964`)."""
     return (("-" not in v or char_classes(v) >= 4 or passphrase(v)
              or _WORDS_NUMBER.fullmatch(v) is not None)
-            and (v != v.upper() or (len(v) >= 8 and len(_DIGIT_LETTER_TURN.findall(v)) >= 3))
+            and (v != v.upper() or (len(v) >= 8 and (len(_DIGIT_LETTER_TURN.findall(v)) >= 3
+                                                     or _CAPS_SYMBOL.fullmatch(v) is not None)))
             and (digit_count(v) > 0 or case_random(v) or passphrase(v) or _cased_symbolic(v)
                  or (KEYBOARD_WALK.search(v) is not None and not v.isalpha()))
             and not assignment(v))
@@ -896,6 +906,7 @@ def _cased_symbolic(v: str) -> bool:
             and v != v.upper())
 
 
+_CAPS_SYMBOL = re.compile(r"[A-Z]{3,}[!@#$%&*+?]{1,2}\d{2,6}[!@#$%&*+?]?")
 _DIGIT_LETTER_TURN = re.compile(r"(?<=\d)[A-Z]|(?<=[A-Z])\d")
 # three words or more joined by hyphens, a number glued to the last: a passphrase as people
 # make them up (`blå-måge-tårn13`), not a name (`x86-64`, `COVID-19`, `re-run-step`)
@@ -1057,6 +1068,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         if not (_wifi_before(text, pos) or _WIFI_AFTER.match(text, pos)):
             return
         kind = "password"  # `Wi-Fi … hedder VHK-Crew-2G, koden er …`: the network's password
+    if kind == "sql_column":
+        if "password" in enabled:
+            _sql_insert(text, pos, out)
+        return
     if kind == "url":
         if "url_password" in enabled:
             m = _URL.match(text, pos)
