@@ -1221,8 +1221,7 @@ class NumberClassifier:
                                                                      start + len(s)):
                 return True  # (a table's cells are its column's: amounts, unless it is named)
         if (text and len(digits) >= 8 and "." not in s and _contact_row(text, start, s)
-                and work.validated(any(_mobile_for_code(code, national)
-                                       for code, national in _national_matches(digits)))):
+                and work.validated(_mobile_somewhere(digits))):
             return True
         # Any region's national format, where the text says it is a phone number ("call me
         # on", "tel.", "mobile"): the operator's `phone_regions` cannot list every caller.
@@ -1431,6 +1430,7 @@ def _list_item(text: str, start: int, s: str) -> bool:
 _ROW_NUMBER = re.compile(r"[–—-][ \t]*\(?\+?\d[\d ()/-]{5,16}\d\)?[ \t]*(?:[–—,|(/;-]|$)")
 _ROW_LINE = 200
 _ROW_REACH = 5  # lines above and below searched for another row
+_ROW_CHECKS = 2  # other rows validated at most
 
 
 def _named_person(lead: str) -> bool:
@@ -1450,20 +1450,29 @@ def _line_bounds(text: str, pos: int) -> tuple[int, int]:
     return a, len(text) if b < 0 else b
 
 
+def _mobile_somewhere(digits: str) -> bool:
+    """`digits` is a mobile number in some country's national format."""
+    return any(_mobile_for_code(code, national) for code, national in _national_matches(digits))
+
+
+def _row_lead(text: str, ls: int, dash: int) -> bool:
+    """The text from `ls` to the dash at `dash` names a person: a letter or a bracket ends
+    it, and it holds a name (`_named_person`); not `Poly EncorePro 320 –`, `SN 5831… –`."""
+    name = text[ls:dash].rstrip(" \t")
+    return (name[-1:].isalpha() or name.endswith(")")) and _named_person(name)
+
+
 def _contact_row(text: str, start: int, s: str) -> bool:
-    """`s` at `start` is a contact list's number (`_ROW_NUMBER`): after a name (`_named_person`)
-    and a dash, in one kind of separator, and another row of that shape within
-    `_ROW_REACH` lines: a list, not one line's amount, range (`0419 00001 – 0419 12000`)
-    or serial number."""
+    """`s` at `start` is a contact list's number (`_ROW_NUMBER`): after a person's name and a
+    dash (`_row_lead`), in one kind of separator, and another such row within `_ROW_REACH`
+    lines whose number is a mobile somewhere too (or international): a list of phones, not
+    one line's amount, a range (`0419 00001 – 0419 12000`), a serial or a product's code."""
     ls, le = _line_bounds(text, start)
     if le - ls > _ROW_LINE or not _uniform(s) or s[-2] in _NUMBER_SEPARATORS or (
             _THOUSANDS.fullmatch(s)):
         return False
     lead = text[ls:start].rstrip(" \t")
-    if not lead or lead[-1] not in "–—-":
-        return False
-    name = lead[:-1].rstrip(" \t")
-    if not (name[-1:].isalpha() or name.endswith(")")) or not _named_person(name):
+    if not lead or lead[-1] not in "–—-" or not _row_lead(text, ls, ls + len(lead) - 1):
         return False
     tail = text[start + len(s):le].lstrip(" \t")
     if tail and tail[0] not in "–—,|(/;-":
@@ -1473,13 +1482,18 @@ def _contact_row(text: str, start: int, s: str) -> bool:
         lo = text.rfind("\n", 0, max(0, lo - 1)) + 1 if lo else 0
         nxt = text.find("\n", hi + 1)
         hi = len(text) if nxt < 0 or hi >= len(text) else nxt
-    a = lo
-    while a < hi:
+    a, checked = lo, 0
+    while a < hi and checked < _ROW_CHECKS:
         b = text.find("\n", a, hi)
         b = hi if b < 0 else b
-        if a != ls and b - a <= _ROW_LINE:
-            m = _ROW_NUMBER.search(text, a, b)
-            if m is not None and _WORDS.search(text, a, m.start()) is not None:
+        m = _ROW_NUMBER.search(text, a, b) if a != ls and b - a <= _ROW_LINE else None
+        if m is not None and _row_lead(text, a, m.start()):
+            checked += 1  # (validated: at most `_ROW_CHECKS` rows a candidate)
+            other = _NONDIGIT.sub("", m.group())
+            if "+" in m.group():  # (`Claire Öztürk – +44 7956 713835`)
+                if 8 <= len(other) <= 15 and _international_valid(other):
+                    return True
+            elif 8 <= len(other) <= 12 and _mobile_somewhere(other):
                 return True
         a = b + 1
     return False
