@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 283 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 291 (sessions
 18 to 32: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -271,6 +271,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind279",
           "two-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind281",
           "two-hundred-and-eighty-second round": HERE / "data" / "guard" / "blind282",
+          "two-hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind284",
+          "two-hundred-and-eighty-sixth round": HERE / "data" / "guard" / "blind286",
+          "two-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind287",
+          "two-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind289",
+          "two-hundred-and-ninetieth round": HERE / "data" / "guard" / "blind290",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -349,7 +354,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind275",
           "two-hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind277",
           "two-hundred-and-eightieth round": HERE / "data" / "guard" / "blind280",
-          "two-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind283"}
+          "two-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind283",
+          "two-hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind285",
+          "two-hundred-and-eighty-eighth round": HERE / "data" / "guard" / "blind288",
+          "two-hundred-and-ninety-first round": HERE / "data" / "guard" / "blind291"}
 
 
 @dataclass

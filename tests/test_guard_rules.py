@@ -1909,3 +1909,29 @@ def test_session_32s_first_batch_forms() -> None:
     for text in ("I'll pass, thanks Mike2024", "password SHA#256", "Activation code: 2024-01-15",
                  "what's the wifi password?\nAnna: it's in the drawer"):
         assert secrets_in(text) == [], text
+
+
+def test_session_32s_second_batch_forms() -> None:
+    """Rounds 284-291: a PIN in Catalan and Romanian, Basque, Sorani and Sudanese password
+    words, a Romanian password named after it, a setup code, Malay keypad codes, a code told
+    before its name, Sorani codes changed to a number, an Arabic entry code."""
+    for text, value in (
+            ("El pin és el 8426. Recordeu apuntar els quilòmetres", "8426"),
+            ("Pin-ul e 1407, nu-l schimba", "1407"),
+            ("VPN-aren pasahitza aldatu dut. Pasahitz berria: Pasaia_Itsasoa77. Ostiralean",
+             "Pasaia_Itsasoa77"),
+            ("Bucuresti#Depozit77 e parola nouă la CRM pentru contul comun", "Bucuresti#Depozit77"),
+            ("enter the one-time setup code K7QF-29XM-4RTD to enrol it in Intune",
+             "K7QF-29XM-4RTD"),
+            ("pakai kod. Kod nya 9742 kemudian tekan *. Inda payah", "9742"),
+            ("Kod mangga nya 3279. Lepas masuk kunci balik ah", "3279"),
+            ("Write a message: 1157 is the code for the new 4-dial combination lock on gate B.",
+             "1157"),
+            ("کۆدی دەرگای هۆڵی نەشتەرگەری گۆڕدرا بۆ 3085 ، تکایە", "3085"),
+            ("ناو: HEVI-Staff\nپاسۆرد: Chwarchra!2025\nتکایە", "Chwarchra!2025"),
+            ("Meeting ID: 812 4471 9035\nرمز الدخول: 5rT8qW\nالرجاء", "5rT8qW"),
+            ("الباسورد حقو misrata.nour2010 . داير منك", "misrata.nour2010")):
+        assert secrets_in(text) == [value], text
+    for text in ("Order 1157 is the code for tracking",
+                 "Note: 1157 is the code for tracking parcels", "il pin e il puk 1234"):
+        assert secrets_in(text) == [], text

@@ -72,6 +72,11 @@ _PASSWORD_WORDS = (
     *viewed_words(("ಪಾಸ್‌ವರ್ಡ್", "పాస్‌వర్డ్")),  # Kannada, Telugu (as the view writes them)
     "संकेतशब्द",  # Marathi, Hindi: the password
     "tenimiafina", "teny miafina",  # Malagasy: the hidden word
+    "pasahitz", "pasahitza",  # Basque
+    "پاسۆرد", "پاسۆردی", "وشەی نهێنییەکەم", "وشەی نهێنییەکە",  # Sorani: password, my password
+    "رمز الأدمن", "رمز الادمن", "رمز الدخول",  # Arabic: the admin's code, the entry code
+    # Sudanese and Egyptian Arabic: its password (`الباسورد حقو …`, `… بتاعو …`)
+    "الباسورد حقو", "الباسورد حقه", "الباسورد بتاعو", "الباسورد بتاعه", "كلمة السر حقت",
     "paswòd", "paswod", "modpas",  # Haitian Creole
     "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
     # Kyrgyz: its password
@@ -287,7 +292,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -358,6 +363,7 @@ _TAIL_HEAD = (
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |ha['’]e  # (Guarani: `clave ha'e Mandioca22`)
                             |hija|huwa  # (Maltese: `il-password hija …`)
+                            |hem|em|be  # (Pijin, Tok Pisin, Hiri Motu: `password em …`)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
                             |yɛ  # (Twi: `password no yɛ …`)
