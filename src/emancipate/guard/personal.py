@@ -2147,12 +2147,24 @@ def _lto_licences(shape: bytes, out: list[Hit]) -> None:
 
 # India's driving licence numbers as the Parivahan scheme prints them: the state's code, the
 # RTO's two digits, the year of issue, a seven-digit serial (`KA04 20143845224`,
-# `MH-0420223666592`, `KA-04-2014-3845224`); the state's code and the year (1950-2039) make
-# the shape one no other number of a text takes.
-_INDIAN_DL = re.compile(
-    r"(?<![\w-])(?:AN|AP|AR|AS|BR|CG|CH|DD|DL|DN|GA|GJ|HP|HR|JH|JK|KA|KL|LA|LD|MH|ML|MN|MP|MZ"
-    r"|NL|OD|OR|PB|PY|RJ|SK|TN|TR|TS|UK|UA|UP|WB)(?:-?\d\d|-\d\d-)[ -]?"
-    r"(?:19[5-9]\d|20[0-3]\d)-?\d{7}(?![\w-])")
+# `MH-0420223666592`, `KA-04-2014-3845224`), found on the text's shape, then the state's code
+# and the year (1950-2039) read on the text: a number no other of a text takes.
+_INDIAN_DL_SHAPE = re.compile(rb"AA(?:-?00|-00-)[ -]?0000-?0000000")
+_INDIAN_STATES = frozenset((
+    "AN", "AP", "AR", "AS", "BR", "CG", "CH", "DD", "DL", "DN", "GA", "GJ", "HP", "HR", "JH",
+    "JK", "KA", "KL", "LA", "LD", "MH", "ML", "MN", "MP", "MZ", "NL", "OD", "OR", "PB", "PY",
+    "RJ", "SK", "TN", "TR", "TS", "UK", "UA", "UP", "WB"))
+_INDIAN_DL_YEAR = re.compile(r"(?:19[5-9]\d|20[0-3]\d)\d{7}")
+
+
+def _indian_licences(text: str, shape: bytes, out: list[Hit]) -> None:
+    for m in _INDIAN_DL_SHAPE.finditer(shape):
+        s, e = m.span()
+        if (s and shape[s - 1] in b"Aa0-") or (e < len(shape) and shape[e] in b"Aa0-"):
+            continue  # (inside a longer code: `ref KA04 20143845224-B`)
+        digits = _NONDIGIT.sub("", text[s + 2:e])
+        if text[s:s + 2] in _INDIAN_STATES and _INDIAN_DL_YEAR.fullmatch(digits, 2):
+            out.append((s, e, "driving_licence"))
 
 
 def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit],
@@ -2191,8 +2203,8 @@ def scan_personal(text: str, shape: bytes, clf: NumberClassifier, out: list[Hit]
         _dvla_licences(text, shape, found)
     if "driving_licence" in en and _LTO.pattern in shape:
         _lto_licences(shape, found)
-    if "driving_licence" in en and digits >= 13 and (b"AA00" in shape or b"AA-00" in shape):
-        found.extend((m.start(), m.end(), "driving_licence") for m in _INDIAN_DL.finditer(text))
+    if "driving_licence" in en and digits >= 13:
+        _indian_licences(text, shape, found)
     if digits >= 4:
         if "phone" in en:
             work.regions = clf.regions_named(text, found, emails if "@" in text else [])
