@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 291 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 299 (sessions
 18 to 32: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -276,6 +276,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind287",
           "two-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind289",
           "two-hundred-and-ninetieth round": HERE / "data" / "guard" / "blind290",
+          "two-hundred-and-ninety-second round": HERE / "data" / "guard" / "blind292",
+          "two-hundred-and-ninety-fourth round": HERE / "data" / "guard" / "blind294",
+          "two-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind295",
+          "two-hundred-and-ninety-seventh round": HERE / "data" / "guard" / "blind297",
+          "two-hundred-and-ninety-eighth round": HERE / "data" / "guard" / "blind298",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -357,7 +362,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind283",
           "two-hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind285",
           "two-hundred-and-eighty-eighth round": HERE / "data" / "guard" / "blind288",
-          "two-hundred-and-ninety-first round": HERE / "data" / "guard" / "blind291"}
+          "two-hundred-and-ninety-first round": HERE / "data" / "guard" / "blind291",
+          "two-hundred-and-ninety-third round": HERE / "data" / "guard" / "blind293",
+          "two-hundred-and-ninety-sixth round": HERE / "data" / "guard" / "blind296",
+          "two-hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind299"}
 
 
 @dataclass

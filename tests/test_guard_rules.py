@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -1934,4 +1935,39 @@ def test_session_32s_second_batch_forms() -> None:
         assert secrets_in(text) == [value], text
     for text in ("Order 1157 is the code for tracking",
                  "Note: 1157 is the code for tracking parcels", "il pin e il puk 1234"):
+        assert secrets_in(text) == [], text
+
+
+def test_session_32s_third_batch_forms() -> None:
+    """Rounds 292-299: Luganda, Sardinian, Corsican, Inuktitut, Turkmen and Kazakh password
+    words, Juba Arabic and Swahili code names, a lower-case NIP, OpenTravel's
+    MessagePassword, an ftp script's password line, a Temporary Access Pass named before a
+    clause, a dial combination after its name, Orthanc's users, a token of 400 characters."""
+    alphabet = string.ascii_letters + string.digits + "-_"
+    long_token = "".join(random.Random(32).choices(alphabet, k=400))  # (a payment gateway's)
+    for text, value in (
+            ("WiFi empya etandise leero.\nErinnya: NYOTA-STAFF-5G\nPasiwedi: Gulu1993_\n",
+             "Gulu1993_"),
+            ("Pro su computer: s'utente est banconeTRT, sa crae est Cardedu97-. Non la naredas",
+             "Cardedu97-"),
+            ('a reta wifi hè "Casa_Maestrale", a chjave hè Balagna2017. U lunedi', "Balagna2017"),
+            ("Office-mi wifi passwordnga nutaanguqtuq. Atinga SikuOffice-Arviat, passwordnga "
+             "Arviat_Qimmiq2024. Qujannamiik", "Arviat_Qimmiq2024"),
+            ("Ady: XWS-ASB, açar sözi: Kopetdag!2024", "Kopetdag!2024"),
+            ("Namba jadid huwa 18694. Ma tagulu le ai zol", "18694"),
+            ("namba ya mlango wa nyuma ya ofisi imebadilika, ni 830211 halafu", "830211"),
+            ("Dispatch NLD: el nip es 4213\nDispatch NLD: carga en la Pemex", "4213"),
+            ('<RequestorID Type="4" ID="MAESTRALE_OLB" MessagePassword="UH3FJG7uYvgAdDw2"/>',
+             "UH3FJG7uYvgAdDw2"),
+            ("echo open 10.30.1.9> C:\\b\\ftp.txt\necho user bascula_slt>> C:\\b\\ftp.txt\n"
+             "echo Bascula7179$>> C:\\b\\ftp.txt\nftp -n -s:C:\\b\\ftp.txt", "Bascula7179$"),
+            ("here is your Temporary Access Pass to register your new phone: ZN#wF#E$4%\nIt is",
+             "ZN#wF#E$4%"),
+            ("your locker in the maintenance shop is #17, combination 23-6-33. Please", "23-6-33"),
+            ('"RegisteredUsers" : {\n    "radadmin" : "Nethravathi#09"\n  }', "Nethravathi#09"),
+            (f"const MF_TOKEN = '{long_token}';", long_token)):
+        assert secrets_in(text) == [value], text
+    for text in ("the combination of 3 factors", "a combination therapy (2-1-1 dosing)",
+                 '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAA'
+                 'EAAAICRAEAOw==" width="1" height="1">'):
         assert secrets_in(text) == [], text

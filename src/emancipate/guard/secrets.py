@@ -73,6 +73,15 @@ _PASSWORD_WORDS = (
     "संकेतशब्द",  # Marathi, Hindi: the password
     "tenimiafina", "teny miafina",  # Malagasy: the hidden word
     "pasahitz", "pasahitza",  # Basque
+    "pasiwadi", "pasiwedi",  # Luganda
+    "passwordnga", "password-nga",  # Inuktitut: its password (`wifi passwordnga …`)
+    "ᐃᓯᕐᓂᕐᒧᑦ ᐅᖃᐅᓯᖅ", "ᐃᓯᕐᓂᕐᒧᑦ ᐅᖃᐅᓯᖓ", "ᐃᓯᕐᓂᕐᒧᑦ ᐅᖃᐅᓯᑎᑦ",  # Inuktitut: the word to enter
+    "password-um",  # Azerbaijani's possessive on the English word (`password-um expired …`)
+    "açar sözi", "açar sözüni", "kupia soz", "kupia söz", "qupia söz", "qupiya söz",  # Turkmen,
+    # Kazakh in Latin letters: the key word, the secret word
+    "šifra za pristup", "sifra za pristup",  # Serbian in Latin letters: the access code
+    "sa crae",  # Sardinian: the key (`s'utente est …, sa crae est …`)
+    "a chjave", "chjave",  # Corsican: the key (`a reta wifi hè "…", a chjave hè …`)
     "پاسۆرد", "پاسۆردی", "وشەی نهێنییەکەم", "وشەی نهێنییەکە",  # Sorani: password, my password
     "رمز الأدمن", "رمز الادمن", "رمز الدخول",  # Arabic: the admin's code, the entry code
     # Sudanese and Egyptian Arabic: its password (`الباسورد حقو …`, `… بتاعو …`)
@@ -292,7 +301,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
                    r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
-                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be")
+                   r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be|hè")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
 # `เป็น` (`密碼係 …`, `パスワードは …`), Thai `ว่า` (that: `ตั้งรหัสผ่านว่า …`, the view drops its
@@ -364,6 +373,7 @@ _TAIL_HEAD = (
                             |ha['’]e  # (Guarani: `clave ha'e Mandioca22`)
                             |hija|huwa  # (Maltese: `il-password hija …`)
                             |hem|em|be  # (Pijin, Tok Pisin, Hiri Motu: `password em …`)
+                            |hè  # (Corsican)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
                             |yɛ  # (Twi: `password no yɛ …`)
@@ -436,6 +446,11 @@ _QUOTED = re.compile(_QUOTED_HEAD + r"""
     (?P<q>\\?["'`])(?:(?P=q){2})?[ \t]?
     (?P<v>(?:[^"'`\n\\]|(?!(?P=q))["'`]|\\\\){4,128}?)[ \t]?(?P=q)""",
     re.X)
+# The same for a token longer than a quoted value's 128 characters, of a token's characters
+# only (`const MF_TOKEN = '1Rj8…'`, 400 characters of a payment gateway's key): read when the
+# short form finds nothing.
+_QUOTED_LONG = re.compile(_QUOTED_HEAD + r"""
+    (?P<q>["'`])(?P<v>[A-Za-z0-9_\-.+/=]{129,4096})(?P=q)""", re.X)
 # The same in guillemets or typographic quotes, as prose writes them (`la passphrase est
 # «fennel mosaic marble»`, `password “…”`, Hungarian and German `„…”`, `„…“`): a phrase in
 # them is read as one in quotes.
@@ -726,7 +741,8 @@ _MARKER_TOKEN = _words("request change lifecycle idempotency cancellation") | AN
 _OTHER_FIELDS = _words("user username login host hostname ip email")
 # Before the keyword, a word naming where a secret is kept does not make it a non-secret,
 # nor `point` (a loyalty scheme's `POINT_AES_KEY`; a `key point` has it after).
-_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset point points")
+_SKIP_BEFORE = _SKIP_WORDS - _words("store storage manager url uri reset point points message")
+# (`MessagePassword="…"`: OpenTravel's credential attribute)
 # words then a content hash of 32 hex digits or more: a cache's key (GitHub Actions'
 # `key: Linux-pip-<sha256>`, `Cache saved with key: …`), named `key` but opening nothing
 _CONTENT_KEY = re.compile(r"(?:[A-Za-z][A-Za-z0-9_.]*-){1,4}[0-9a-f]{32,128}")
@@ -1131,6 +1147,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     # span 250 characters at most, 27 in every text of the bench data)
     reach = text[pos:pos + _QUOTE_REACH]
     m = _QUOTED.match(text, pos) if '"' in reach or "'" in reach or "`" in reach else None
+    if m is None and kind != "password" and ('"' in reach or "'" in reach or "`" in reach):
+        m = _QUOTED_LONG.match(text, pos)
     ahead = reach[:64] if m is None else ""
     if m is None and ("«" in ahead or "“" in ahead or "„" in ahead):
         m = _QUOTED_MARKS.match(text, pos)
