@@ -1450,9 +1450,19 @@ def _line_bounds(text: str, pos: int) -> tuple[int, int]:
     return a, len(text) if b < 0 else b
 
 
+@functools.lru_cache(maxsize=1024)
 def _mobile_somewhere(digits: str) -> bool:
-    """`digits` is a mobile number in some country's national format."""
-    return any(_mobile_for_code(code, national) for code, national in _national_matches(digits))
+    """`digits` is a mobile number in some country's national format (as `_national_matches`
+    reads them, asking only the mobile patterns; cached: a list's rows are asked again as
+    their neighbours' other rows)."""
+    index = _codes_by_prefix_and_length()
+    for prefix in _trunk_prefixes():
+        if digits.startswith(prefix):
+            rest = digits[len(prefix):]
+            if any(_mobile_for_code(code, rest) for code in index.get((prefix, len(rest)), ())):
+                return True
+    return digits[0] != "0" and any(
+        _mobile_for_code(code, digits) for code in index.get(("", len(digits)), ()))
 
 
 def _row_lead(text: str, ls: int, dash: int) -> bool:
