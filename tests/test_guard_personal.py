@@ -1142,3 +1142,17 @@ def test_indias_driving_licences_by_their_shape(guard: Guard) -> None:
         ("driving_licence", "KA04 20143845224")]
     for text in ("ref KA04 20143845224-B", "XX04 20143845224", "KA04 18993845224"):
         assert personal(guard, text) == [], text
+
+
+def test_passports_named_in_more_languages(guard: Guard) -> None:
+    """Session 32: Hungarian, Irish, Lithuanian, Malayalam, Sinhala and Georgian names of a
+    passport before its number; not a Haitian `pa pase:` (does not go through)."""
+    for text, number in (("Útlevél: BK1570701", "BK1570701"),
+                         ("Uimhir an phas: PB7202371. Ainm", "PB7202371"),
+                         ("Darbuotojas: M. Petrauskas\nPaso Nr. 20696403", "20696403"),
+                         ("എന്റെ പാസ്‌പോർട്ട് (V7938871) ജൂണിൽ", "V7938871"),
+                         ("ගමන් බලපත්‍ර අංකය: N3779565", "N3779565"),
+                         ("პასპორტის ნომერი: 20TN34926", "20TN34926")):
+        assert personal(guard, text) == [("passport", number)], text
+    assert personal(guard, "Li di rele l sou lòt nimewo a si premye a pa pase: 509-3284-3850.") \
+        == [("phone", "509-3284-3850")]

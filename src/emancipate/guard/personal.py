@@ -1813,7 +1813,13 @@ _PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မ
                    "கடவுச்சீட்டு", "राहदानी", "گذرنامه", "পাসপোর্ট", "លិខិតឆ្លងដែន",
                    "ໜັງສືຜ່ານແດນ", "pasnummer", "pass nr", "pass-nr", "pas nr", "pase nr",
                    "potni list", "vegabréf", "uruwhenua",
-                   "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu")
+                   "پاسپورت", "رقم الجواز", "číslo pasu", "cislo pasu",
+                   # Hungarian (and `with a passport`), Irish (the number of the passport),
+                   # Albanian, Lithuanian, Malayalam, Sinhala (a travel permit),
+                   # Georgian (the passport's)
+                   "útlevél", "útlevéllel", "útlevele", "uimhir phas", "uimhir an phas",
+                   "pasaporta", "paso nr.", "paso nr", "paso numeris", "പാസ്‌പോർട്ട്",
+                   "ගමන් බලපත්‍ර", "პასპორტის")
 _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
                   "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης", "ceadúnas tiomána",
                   "juhiluba", "juhiloa",
@@ -1834,7 +1840,8 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
-                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်")
+                "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်",
+                "br.", "száma", "අංකය")  # (Croatian, Hungarian `its number`, Sinhala)
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
