@@ -1156,3 +1156,11 @@ def test_passports_named_in_more_languages(guard: Guard) -> None:
         assert personal(guard, text) == [("passport", number)], text
     assert personal(guard, "Li di rele l sou lòt nimewo a si premye a pa pase: 509-3284-3850.") \
         == [("phone", "509-3284-3850")]
+
+
+def test_numbers_in_arabic_indic_and_persian_digits(guard: Guard) -> None:
+    """Session 32: a phone written in Arabic-Indic or Persian digits is read as one in ASCII
+    digits would be, and reported at its own offsets; a date in them is not a phone."""
+    assert personal(guard, "رقمي ٠١٢١٣٤٥٢٨٢٤ والإيميل") == [("phone", "٠١٢١٣٤٥٢٨٢٤")]
+    assert personal(guard, "با شماره ۰۹۱۵۷۲۱۷۲۸۷ تماس بگیرید") == [("phone", "۰۹۱۵۷۲۱۷۲۸۷")]
+    assert personal(guard, "تاريخ ١٢/٠٣/٢٠٢٤") == []

@@ -33,7 +33,7 @@ from emancipate.guard.engine import (
 from emancipate.guard.entities import ENTITY_DETECTORS, EntityDetector
 from emancipate.guard.names import DETECTORS
 from emancipate.guard.normalize import base64_mask
-from emancipate.guard.personal import NumberClassifier, scan_personal, shape_of
+from emancipate.guard.personal import NumberClassifier, ascii_digits, scan_personal, shape_of
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import (
     GENERIC_KEYWORDS,
@@ -272,8 +272,9 @@ class Guard:
 
         if "personal" in classes:
             personal: list[tuple[int, int, str]] = []
-            work = scan_personal(text, shape_of(text) if shape is None else shape,
-                                 self.numbers, personal)
+            digits = ascii_digits(text)  # (`۰۹۱۵…` read as `0915…`; offsets unchanged)
+            work = scan_personal(digits, shape_of(digits) if shape is None or digits is not text
+                                 else shape, self.numbers, personal)
             if work.exhausted:  # candidates past the budget were not validated
                 raise Unscannable(
                     "The text holds more number-like candidates than the personal-data scan "

@@ -80,6 +80,21 @@ def shape_of(text: str) -> bytes:
     return text.encode("ascii", "replace").translate(SHAPE_TABLE)
 
 
+# Arabic-Indic, Persian, Devanagari and Bengali digits, read as ASCII digits by the number
+# readers (one character for one, so offsets do not move): `رقمي ٠١٢١٣٤٥٢٨٢٤`,
+# `با شماره ۰۹۱۵۷۲۱۷۲۸۷ تماس بگیرید`.
+_NATIVE_DIGITS = str.maketrans({chr(zero + i): str(i) for zero in (0x660, 0x6F0, 0x966, 0x9E6)
+                                for i in range(10)})
+_NATIVE_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef]")
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with its native digits written as ASCII ones (the same text when it has none)."""
+    if text.isascii() or _NATIVE_DIGIT.search(text) is None:
+        return text
+    return text.translate(_NATIVE_DIGITS)
+
+
 # --- e-mail ----------------------------------------------------------------------------------
 
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
