@@ -89,8 +89,20 @@ _NATIVE_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09e
 
 
 def ascii_digits(text: str) -> str:
-    """`text` with its native digits written as ASCII ones (the same text when it has none)."""
-    if text.isascii() or _NATIVE_DIGIT.search(text) is None:
+    """`text` with its native digits written as ASCII ones (the same text when it has none).
+    Only a text whose UTF-8 holds their lead bytes (`d9`, `db`, `e0`) is searched: a
+    French or curly-quoted text costs an encoding, ~1-2 µs per 2 KB, not a search, ~7 µs."""
+    try:
+        text.encode("latin-1")  # (no character past U+00FF: a copy, ~0.1 µs per 2 KB)
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # (a lone surrogate: searched)
+        raw = b"\xd9"
+    if (b"\xd9" not in raw and b"\xdb" not in raw and b"\xe0" not in raw) or (
+            _NATIVE_DIGIT.search(text) is None):
         return text
     return text.translate(_NATIVE_DIGITS)
 
