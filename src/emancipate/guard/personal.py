@@ -981,21 +981,23 @@ def _trunk_prefixes() -> tuple[str, ...]:
     return tuple(sorted({prefix for _, prefix in _national_codes() if prefix}))
 
 
-def _national_matches(digits: str) -> Iterator[tuple[int, str]]:
-    """Each calling code under which `digits` is a number valid in the national format of a
-    region: after its trunk prefix (`0…`, Russia's `8 (495) …`), or without one (regions
-    with no trunk prefix, and mobiles that are written without it, such as China's
-    `131 2345 6789`); and the national number."""
+def _national_matches(digits: str, valid: Callable[[int, str], bool] | None = None
+                      ) -> Iterator[tuple[int, str]]:
+    """Each calling code under which `digits` is a number valid (`valid`: of any type, or of
+    one) in the national format of a region: after its trunk prefix (`0…`, Russia's `8 (495)
+    …`), or without one (regions with no trunk prefix, and mobiles that are written without
+    it, such as China's `131 2345 6789`); and the national number."""
+    valid = _valid_for_code if valid is None else valid
     index = _codes_by_prefix_and_length()
     for prefix in _trunk_prefixes():
         if digits.startswith(prefix):
             rest = digits[len(prefix):]
             for code in index.get((prefix, len(rest)), ()):
-                if _valid_for_code(code, rest):
+                if valid(code, rest):
                     yield code, rest
     if digits[0] != "0":
         for code in index.get(("", len(digits)), ()):
-            if _valid_for_code(code, digits):
+            if valid(code, digits):
                 yield code, digits
 
 
@@ -1471,25 +1473,11 @@ def _named_person(lead: str) -> bool:
     return any(not (w[0].isupper() or w[0].islower()) for w in words)
 
 
-def _line_bounds(text: str, pos: int) -> tuple[int, int]:
-    a = text.rfind("\n", 0, pos) + 1
-    b = text.find("\n", pos)
-    return a, len(text) if b < 0 else b
-
-
 @functools.lru_cache(maxsize=1024)
 def _mobile_somewhere(digits: str) -> bool:
-    """`digits` is a mobile number in some country's national format (as `_national_matches`
-    reads them, asking only the mobile patterns; cached: a list's rows are asked again as
-    their neighbours' other rows)."""
-    index = _codes_by_prefix_and_length()
-    for prefix in _trunk_prefixes():
-        if digits.startswith(prefix):
-            rest = digits[len(prefix):]
-            if any(_mobile_for_code(code, rest) for code in index.get((prefix, len(rest)), ())):
-                return True
-    return digits[0] != "0" and any(
-        _mobile_for_code(code, digits) for code in index.get(("", len(digits)), ()))
+    """`digits` is a mobile number in some country's national format (cached: a list's rows
+    are asked again as their neighbours' other rows)."""
+    return next(_national_matches(digits, _mobile_for_code), None) is not None
 
 
 def _row_lead(text: str, ls: int, dash: int) -> bool:
@@ -1504,10 +1492,11 @@ def _contact_row(text: str, start: int, s: str) -> bool:
     dash (`_row_lead`), in one kind of separator, and another such row within `_ROW_REACH`
     lines whose number is a mobile somewhere too (or international): a list of phones, not
     one line's amount, a range (`0419 00001 – 0419 12000`), a serial or a product's code."""
-    ls, le = _line_bounds(text, start)
-    if le - ls > _ROW_LINE or not _uniform(s) or s[-2] in _NUMBER_SEPARATORS or (
-            _THOUSANDS.fullmatch(s)):
+    line = _line_at(text, start)
+    if line is None or line[1] - line[0] > _ROW_LINE or not _uniform(s) or (
+            s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s)):
         return False
+    ls, le = line
     lead = text[ls:start].rstrip(" \t")
     if not lead or lead[-1] not in "–—-" or not _row_lead(text, ls, ls + len(lead) - 1):
         return False
@@ -1515,10 +1504,13 @@ def _contact_row(text: str, start: int, s: str) -> bool:
     if tail and tail[0] not in "–—,|(/;-":
         return False
     lo, hi = ls, le
-    for _ in range(_ROW_REACH):
-        lo = text.rfind("\n", 0, max(0, lo - 1)) + 1 if lo else 0
-        nxt = text.find("\n", hi + 1)
-        hi = len(text) if nxt < 0 or hi >= len(text) else nxt
+    for _ in range(_ROW_REACH):  # (each line's end looked for within `_ROW_CHARS`)
+        if lo:
+            above = _line_at(text, lo - 1)
+            lo = lo if above is None else above[0]
+        if hi < len(text):
+            below = _line_at(text, hi + 1)
+            hi = hi if below is None else below[1]
     a, checked = lo, 0
     while a < hi and checked < _ROW_CHECKS:
         b = text.find("\n", a, hi)

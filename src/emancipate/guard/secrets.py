@@ -69,7 +69,6 @@ _PASSWORD_WORDS = (
     "پاسورڈ",  # Urdu and Punjabi in Shahmukhi
     "ޕާސްވޯޑް",  # Dhivehi
     "sisma", "ha-sisma", "hasisma",  # Hebrew in Latin letters (`ve-ha-sisma hi …`)
-    *viewed_words(("ಪಾಸ್‌ವರ್ಡ್", "పాస్‌వర్డ్")),  # Kannada, Telugu (as the view writes them)
     "संकेतशब्द",  # Marathi, Hindi: the password
     "tenimiafina", "teny miafina",  # Malagasy: the hidden word
     "pasahitz", "pasahitza",  # Basque
@@ -86,7 +85,7 @@ _PASSWORD_WORDS = (
     "رمز الأدمن", "رمز الادمن", "رمز الدخول",  # Arabic: the admin's code, the entry code
     # Sudanese and Egyptian Arabic: its password (`الباسورد حقو …`, `… بتاعو …`)
     "الباسورد حقو", "الباسورد حقه", "الباسورد بتاعو", "الباسورد بتاعه", "كلمة السر حقت",
-    "paswòd", "paswod", "modpas",  # Haitian Creole
+    "paswòd", "paswod",  # Haitian Creole (`modpas` below)
     "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
     # Kyrgyz: its password
     "parol@", "parolը", "parol@ ",  # romanised Armenian: the password (`@` writes `ը`, the)
