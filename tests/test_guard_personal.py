@@ -1164,3 +1164,55 @@ def test_numbers_in_arabic_indic_and_persian_digits(guard: Guard) -> None:
     assert personal(guard, "رقمي ٠١٢١٣٤٥٢٨٢٤ والإيميل") == [("phone", "٠١٢١٣٤٥٢٨٢٤")]
     assert personal(guard, "با شماره ۰۹۱۵۷۲۱۷۲۸۷ تماس بگیرید") == [("phone", "۰۹۱۵۷۲۱۷۲۸۷")]
     assert personal(guard, "تاريخ ١٢/٠٣/٢٠٢٤") == []
+
+
+def test_short_numbers_right_after_a_phone_word(guard: Guard) -> None:
+    """Session 33: with no country named, a six- or seven-digit number right after a phone
+    word on its line is a phone where it is a mobile somewhere (`Sími: 860 3887`, `tlf
+    417 648`); not after a call sign, a part number, a service line, nor in thousands."""
+    for text, number in (("Umsókn\nSími: 860 3887\nMenntun: BS", "860 3887"),
+                         ("Mvh Ane Lyberth, tlf 417 648", "417 648"),
+                         ("Telefon: 516 6135\nSoovitud ülesanne: registreerimine", "516 6135")):
+        assert personal(guard, text) == [("phone", number)], text
+    for text in ("Call sign: HEB12  Grid: NB 423 327  Ùine freagairt: 38",
+                 "Tasuta infotelefon: 800 2200\nRikked",
+                 "Tel. budget 2 300 000", "call 555-0142 (fictional)",
+                 "Service report: slip ring brush set P/N 8438812"):
+        assert personal(guard, text) == [], text
+
+
+def test_phone_words_of_more_languages(guard: Guard) -> None:
+    """Session 33: Latvian `Tālrunis`, Burmese `ဖုန်း`, Irish `Fón póca`, Icelandic `hringið í`,
+    Lithuanian `skambinkite`, Hungarian `hívd fel` name the number after them."""
+    for text, number in (("Tālrunis: 27 403 162\nAdrese: Rīga", "27 403 162"),
+                         ("သားဖွားဆရာမ ဖုန်း - 09 532 864 473", "09 532 864 473"),
+                         ("Fón póca: 0876125152\nRíomhphost", "0876125152"),
+                         ("Ef eitthvað vantar, hringið í 763 0285 eða sendið", "763 0285"),
+                         ("Jei reikia, skambinkite 8 624 18112. Tomas", "8 624 18112"),
+                         ("Hívd fel légyszi: 06 20 883 1623", "06 20 883 1623")):
+        assert personal(guard, text) == [("phone", number)], text
+
+
+def test_documents_after_a_place_and_in_more_languages(guard: Guard) -> None:
+    """Session 33: a state's or a country's name between a document's name and its number;
+    Germany's vowel-less passport numbers; Nepal's grouped licences; licences and passports
+    named in Arabic, Thai, Japanese, Latvian, Azerbaijani, Serbian."""
+    for text, cls, number in (
+            ("Driving licence: California D5257280, exp 2028", "driving_licence", "D5257280"),
+            ("Passport: Canada HK482913, exp. 2031-05-14", "passport", "HK482913"),
+            ("Passport number: CZVV9HVZW (German, valid until 08/2031)", "passport",
+             "CZVV9HVZW"),
+            ("license no: 05-01-00738214, category A (motorcycle)", "driving_licence",
+             "05-01-00738214"),
+            ("السايق: كومار – رخصة قيادة رقم 28652406631 – جوال", "driving_licence",
+             "28652406631"),
+            ("นายสมศักดิ์ ใบขับขี่เลขที่ 29544991 หมดอายุ", "driving_licence", "29544991"),
+            ("免許証番号：301407925070\n当日連絡先", "driving_licence", "301407925070"),
+            ("Andris Kalns — vadītāja apliecība MU500863, C kategorija", "driving_licence",
+             "MU500863"),
+            ("Sürücülük vəsiqəsi: AA 002595 (B, C)", "driving_licence", "AA 002595"),
+            ("1. Драган Илић — пасош 055962347\n", "passport", "055962347"),
+            ("1) Жаксылыков Нурлан, паспорт РК № N65923006\n", "passport", "N65923006")):
+        assert personal(guard, text) == [(cls, number)], text
+    for text in ("Passport: Expires 2029", "Passport: Germany required", "Reisepass: KEINER"):
+        assert personal(guard, text) == [], text

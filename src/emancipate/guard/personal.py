@@ -861,7 +861,19 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # romanised Armenian `… hamarin` (to the number), an IVR log's caller (`ani=`)
     "in-numru", "numru tagħha", "numru tiegħu", "ċempel", "ċempilha", "so numaro", "numars",
     "nimewo", "number yake", "namba yake", "personal number", "рақами", "chiamla", "chiamalo",
-    "chiamala", "ani=", "callerid", "caller_id", "phonenumber", "phone_number")
+    "chiamala", "ani=", "callerid", "caller_id", "phonenumber", "phone_number",
+    # phone and call in more languages: Latvian `Tālrunis`, Armenian `Հեռ.`, Georgian `ტელ`,
+    # Burmese `ဖုန်း`, Tamil `தொடர்பு எண்` (contact number), `என் எண்` (my number), Irish
+    # `Fón póca`, `uimhir fóin`, `glaoigh ar`, Malaysian `H/P`, Icelandic `hringdu í`, `í
+    # síma`, Lithuanian `skambinkite`, Hungarian `hívd fel`, Dutch `bereikbaar op`, Swedish
+    # `nås på`, Slovene `pokliče`, Azerbaijani `zəng edin`, Faroese `nást á` (reached at),
+    # Haitian `rele m` (call me), Danish `hans nummer`, Estonian `kontaktisik`, Tok Pisin
+    # `gat namba`, English `my no.`
+    "tālrunis", "tālr.", "հեռ.", "հեռախոս", "ტელ", "ტელეფონ", "ဖုန်း", "தொடர்பு எண்",
+    "என் எண்", "fón", "fóin", "glaoigh", "h/p", "hringdu", "hringið", "hringja", "síma",
+    "skambink", "hívd", "hívj", "bereikbaar op", "nås på", "pokliče", "pokliči", "zəng et",
+    "zəng edin", "nást á", "rele m", "rele mwen", "hans nummer", "hendes nummer",
+    "kontaktisik", "gat namba", "my no.")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -894,12 +906,28 @@ def _phone_named(text: str, start: int, end: int) -> bool:
     after = text[end:end + 24].lower()
     return (any(True for _ in _words_automaton(_PHONE_AFTER).iter(after))
             and not _context(text, start, _BUSINESS_LINE_WORDS, 60))
+_LABEL_REACH = 24
+
+
+def _labelled_phone(text: str, start: int) -> bool:
+    """A phone word within `_LABEL_REACH` characters before `start`, no digit between them
+    (`Sími: 860 3887`, `hringið í 763 0285`; not `Call sign HEB12  Grid: NB 423 327`) and no
+    business's line named (`infotelefon: 800 2200`)."""
+    before = text[max(0, start - _LABEL_REACH):start].lower()
+    cut = max(before.rfind(d) for d in "0123456789\n")
+    if cut >= 0:
+        before = before[cut + 1:]
+    if before.rstrip(" \t:.#").endswith(("p/n", "s/n")):
+        return False  # a part's or a serial's number (`slip ring brush set P/N 8438812`)
+    return _has_word(before, _PHONE_CONTEXT) and not _has_word(before, _BUSINESS_LINE_WORDS)
+
+
 # Words that name a business's line (a freephone number is one, whoever else may use its shape)
 _BUSINESS_LINE_WORDS = viewed_words((
     "hotline", "helpline", "freephone", "free phone", "toll", "switchboard", "customer service",
     "service client", "kundenservice", "servicenummer", "kostenlos", "gratuit", "numéro vert",
     "gratis", "línea", "linea", "infoline", "call centre", "call center", "support", "line:",
-    "24/7", "çağrı merkez", "müşteri hizmetleri"))
+    "24/7", "çağrı merkez", "müşteri hizmetleri", "infotelefon", "infolinia"))
 
 
 # Words that name a company's own line, on the number's line before it (`Standard : 04 72 …`,
@@ -1185,6 +1213,13 @@ class NumberClassifier:
             if ar is not None:  # `0341 15-760-4349`: +54 9 341 760-4349
                 return work.validated(_mobile_for_code(
                     54, "9" + ar.group(1) + _NONDIGIT.sub("", ar.group(2))))
+            if 6 <= len(digits) <= 7 and text and not work.regions:
+                # no country named: a short number right after a phone word (`Sími: 860
+                # 3887`, `tlf. 261619`), a mobile somewhere, in groups or run together
+                return (_uniform(s) and not any(c in s for c in ".()")
+                        and not _THOUSANDS.fullmatch(s) and not digits.startswith("555")
+                        and _labelled_phone(text, start)
+                        and work.validated(_mobile_somewhere(digits)))
             if 6 <= len(digits) <= 7 and work.regions and text:
                 # a named country's short numbers (Iceland's, Fiji's `723 5503`, Greenland's
                 # `58 78 67`): written in groups where a phone word or column names them, or
@@ -1324,7 +1359,7 @@ class NumberClassifier:
             return self._ipv4(text, start, s, work)
         date = _DATE.match(s)
         if nd < 8 or date:
-            if (nd >= 6 and not date and work.regions and "phone" in en
+            if (nd >= 6 and not date and "phone" in en
                     and self.phone(s, digits, work, text, start)):
                 return None if _named_not_phone(text, start) else "phone"
             return None  # decimals, dates, versions, short numbers
@@ -1838,7 +1873,11 @@ _PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မ
                    # Georgian (the passport's)
                    "útlevél", "útlevéllel", "útlevele", "uimhir phas", "uimhir an phas",
                    "pasaporta", "paso nr.", "paso nr", "paso numeris", "പാസ്‌പോർട്ട്",
-                   "ගමන් බලපත්‍ර", "პასპორტის")
+                   "ගමන් බලපත්‍ර", "პასპორტის",
+                   # Albanian (my passport), Sesotho, Haitian, Lithuanian, Latvian, Czech,
+                   # Serbian, Slovene (of the passport), Hungarian (its number), Kazakh
+                   "pasaporta ime", "pasiporo", "paspò", "pasas", "pase nr", "pases nr",
+                   "cestovní pas", "пасош", "potnega lista", "útlevélszám", "төлқұжат")
 _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
                   "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης", "ceadúnas tiomána",
                   "juhiluba", "juhiloa",
@@ -1854,13 +1893,25 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "vezetői engedély", "giấy phép lái xe", "vairuotojo pažymėjim", "gplx",
                   "vozniškega dovoljenja", "vozniško dovoljenje", "vozačke dozvole",
                   "vozačka dozvola", "laiseni ni draiva", "ड्राइविंग लाइसेंस",
-                  "haydovchilik guvohnomasi", "ҳайдовчилик гувоҳномаси")
+                  "haydovchilik guvohnomasi", "ҳайдовчилик гувоҳномаси",
+                  # Arabic (Levant, Maghreb, Iraq), Bengali, Nepali, Sinhala, Tamil (Sri
+                  # Lanka's too), Amharic, Georgian, Hebrew, Persian, Maltese, Hausa, Japanese,
+                  # Korean, Chinese, Finnish, Swahili, Kinyarwanda, Uruguayan Spanish,
+                  # Latvian, Azerbaijani, Kazakh, Kyrgyz, Serbian, Hungarian
+                  "رخصة قيادة", "رخصة السياقة", "رخصة السواقة", "إجازة السوق",
+                  "ড্রাইভিং লাইসেন্স", "सवारी चालक अनुमतिपत्र", "රියදුරු බලපත්‍ර",
+                  "ஓட்டுநர் உரிமம்", "சாரதி அனுமதிப்பத்திர", "የመንጃ ፈቃድ", "მართვის მოწმობა",
+                  "רישיון נהיגה", "گواهینامه", "liċenzja tas-sewqan", "lasisin tuƙi", "免許証",
+                  "면허번호", "駕駛執照", "ajokortin", "leseni ya udereva", "perimi yo gutwara",
+                  "libreta de conducir", "vadītāja apliecība", "sürücülük vəsiqəsi",
+                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်",
-                "br.", "száma", "අංකය")  # (Croatian, Hungarian `its number`, Sinhala)
+                # (Croatian, Hungarian `its number`, Sinhala, Thai, Serbian, Shona, Swahili)
+                "br.", "száma", "අංකය", "เลขที่", "број", "бр.", "nhamba", "namba")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -1925,7 +1976,7 @@ _DOCUMENT = re.compile(
     r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang)[ \t]{1,3}"
     r"[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
     # or a licence's category letter before the number's mark (`permis B n° …`)
-    r"(?:(?-i:[A-D]|BE|C1|CE|D1)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?))?"
+    r"(?:(?-i:[A-E][1-3]?|BE|CE)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?))?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
@@ -1933,15 +1984,19 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
     r"|eño|eña|ês|ino|ina|ier|ي)[ \t]{1,3}"
     # (or the country's letters: `паспорт КНР …`)
-    r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=[A-Z0-9]{0,3}\d))?"
-    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số)[ \t]{0,3})?"  # (Maltese `nru`)
+    # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
+    r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
+    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số|No(?=[ \t]))[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
     r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|\||,(?=[ \t]?[A-Z0-9])"
     r"|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`)
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
-    r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d))?"
+    r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d)"
+    # or its name, or a country's (`Driving licence: California D5257280`, `Passport: Canada
+    # HK482913`)
+    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2})[ \t]{1,3}(?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}"
@@ -1951,7 +2006,7 @@ _DOCUMENT = re.compile(
     # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
     # (`68 3184588`: series, number)
     # a Polish licence (`08522/20/5294`: number, year, office)
-    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,6}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
+    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,8}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
     r"|\d{5}/\d{2}/\d{4}"
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
@@ -2052,11 +2107,18 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
 _DOCUMENT_CELL = re.compile(r"[A-Z0-9]{6,20}|[A-Z]{2}\d{2}[ \-]?\d{11}|[A-Z]{1,3}-\d{5,10}")
 
 
+# Germany's passport numbers: nine of letters and digits with no vowel nor B, D, Q, S
+# (`CZVV9HVZW`, `CJRWNZXYG`): after the document's name, no word is written so
+_GERMAN_PASSPORT = re.compile(r"[CFGHJKLMNPRTVWXYZ][CFGHJKLMNPRTVWXYZ0-9]{8}")
+
+
 def _document_number(value: str) -> bool:
     """Digits enough for a document's number: a token of 8 or more mixes letters and
     digits (`K7CC1GW82`); of 9, as Germany's passports, maybe two digits only
     (`HC9JT8CKX`); not a date."""
     digits = sum(ch.isdigit() for ch in value)
+    if len(value) == 9 and _GERMAN_PASSPORT.fullmatch(value):
+        return True
     return ((digits >= 5 or (digits >= 3 and len(value) >= 8)
              or (digits >= 2 and len(value) >= 9 and not value.isdigit()))
             and not _DATE.fullmatch(value))
