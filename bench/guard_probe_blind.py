@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 299 (sessions
-18 to 32: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 307 (sessions
+18 to 33: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -281,6 +281,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind295",
           "two-hundred-and-ninety-seventh round": HERE / "data" / "guard" / "blind297",
           "two-hundred-and-ninety-eighth round": HERE / "data" / "guard" / "blind298",
+          "three-hundredth round": HERE / "data" / "guard" / "blind300",
+          "three-hundred-and-second round": HERE / "data" / "guard" / "blind302",
+          "three-hundred-and-third round": HERE / "data" / "guard" / "blind303",
+          "three-hundred-and-fifth round": HERE / "data" / "guard" / "blind305",
+          "three-hundred-and-sixth round": HERE / "data" / "guard" / "blind306",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -365,7 +370,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-ninety-first round": HERE / "data" / "guard" / "blind291",
           "two-hundred-and-ninety-third round": HERE / "data" / "guard" / "blind293",
           "two-hundred-and-ninety-sixth round": HERE / "data" / "guard" / "blind296",
-          "two-hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind299"}
+          "two-hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind299",
+          "three-hundred-and-first round": HERE / "data" / "guard" / "blind301",
+          "three-hundred-and-fourth round": HERE / "data" / "guard" / "blind304",
+          "three-hundred-and-seventh round": HERE / "data" / "guard" / "blind307"}
 
 
 @dataclass

@@ -1196,7 +1196,7 @@ def test_phone_words_of_more_languages(guard: Guard) -> None:
 def test_documents_after_a_place_and_in_more_languages(guard: Guard) -> None:
     """Session 33: a state's or a country's name between a document's name and its number;
     Germany's vowel-less passport numbers; Nepal's grouped licences; licences and passports
-    named in Arabic, Thai, Japanese, Latvian, Azerbaijani, Serbian."""
+    named in Arabic, Thai, Japanese, Latvian, Azerbaijani, Serbian, Gujarati, Greek."""
     for text, cls, number in (
             ("Driving licence: California D5257280, exp 2028", "driving_licence", "D5257280"),
             ("Passport: Canada HK482913, exp. 2031-05-14", "passport", "HK482913"),
@@ -1212,7 +1212,9 @@ def test_documents_after_a_place_and_in_more_languages(guard: Guard) -> None:
              "MU500863"),
             ("Sürücülük vəsiqəsi: AA 002595 (B, C)", "driving_licence", "AA 002595"),
             ("1. Драган Илић — пасош 055962347\n", "passport", "055962347"),
-            ("1) Жаксылыков Нурлан, паспорт РК № N65923006\n", "passport", "N65923006")):
+            ("1) Жаксылыков Нурлан, паспорт РК № N65923006\n", "passport", "N65923006"),
+            ("પાસપોર્ટ નંબર: L3756847\n", "passport", "L3756847"),
+            ("1. ΚΑΡΑΓΙΑΝΝΗΣ ΓΕΩΡΓΙΟΣ – Διαβ. AN9721420 – 2024", "passport", "AN9721420")):
         assert personal(guard, text) == [(cls, number)], text
     for text in ("Passport: Expires 2029", "Passport: Germany required", "Reisepass: KEINER"):
         assert personal(guard, text) == [], text

@@ -1971,3 +1971,39 @@ def test_session_32s_third_batch_forms() -> None:
                  '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAA'
                  'EAAAICRAEAOw==" width="1" height="1">'):
         assert secrets_in(text) == [], text
+
+
+def test_session_33s_first_batch_forms() -> None:
+    """Rounds 300-307: pinyin's, Hawaiian's and Northern Sámi's password words, Finnish's
+    partitive, Hawaii Pidgin's `stay`, Sámi's `lea`, Norwegian's `er nå` (is now),
+    Albanian's and Marshallese's copulas, Albanian's `changed to`, a hyphenated word between
+    a Somali code and its copula, Vietnamese `mã admin`, a dump's plain password among
+    hashes and its `api_secret` column; not an English plural before `on`, nor a hostapd
+    template's `CHANGE_ME`."""
+    for text, value in (
+            ("yonghuming zhangmin, mima zhangmin0612, dengwan jide tuichu", "zhangmin0612"),
+            ("Pūnaewele Wi-Fi: MPH_Kona_Guest\nʻŌlelo huna: KaiLoa-2026\nMahalo", "KaiLoa-2026"),
+            ("fo da payroll portal, password stay PaycheckPono57$. no share um", "PaycheckPono57$"),
+            ("Nëse nuk ka njeri, kodi i derës anësore është 351467, pastaj shtyp", "351467"),
+            ("- Kodi i alarmit të zyrës u ndryshua në 4516 pas largimit të Arbenit", "4516"),
+            ("laptop eo ilo front desk, password eo an ej 9170. Jab kwaļọk", "9170"),
+            ("Koodka albaabka qolka server-ka ee xarunta Muqdisho waa 638567, kadib", "638567"),
+            ("anh vào menu quản trị bằng mã admin 929013 rồi xóa log", "929013"),
+            ("INSERT INTO `portal_users` (`id`, `username`, `password`, `role`) VALUES\n"
+             "(7,'brampton_dispatch','Dispatch2018!','dispatch');", "Dispatch2018!"),
+            ("Namma: DuottarKantuvra\nBeassansátni: Boazu$Vuoddji21\nJus dihtor",
+             "Boazu$Vuoddji21"),
+            ("Facebook-siiddu beassansátni lea dál Guovdageaidnu_1852, rievdadin",
+             "Guovdageaidnu_1852"),
+            ("men wifi-passordet er nå Ailo.Biret.2016 – det gamle virker ikke",
+             "Ailo.Biret.2016"),
+            ("kokeilin salasanaa Poro-Ivalo_2019 mutta se sanoo invalid", "Poro-Ivalo_2019"),
+            ("INSERT INTO `api_partners` (`id`, `name`, `api_secret`, `active`) VALUES\n"
+             "(14,'ferryhopper-b2b','de44d350a972b4eec20f6fb7e50860c8f69a60b9e730faec',1);",
+             "de44d350a972b4eec20f6fb7e50860c8f69a60b9e730faec")):
+        assert secrets_in(text) == [value], text
+    for text in ("This is ~/.ssh/authorized_keys on ks-vn-build01 (perms 644)",
+                 "ssid=KS-LINE-__LINE_ID__\nwpa_passphrase=CHANGE_ME\n",
+                 "the password will stay the same after the reset",
+                 "ΠΛΗ-201 Δομές Δεδομένων – κωδ. μαθήματος 2201"):
+        assert secrets_in(text) == [], text

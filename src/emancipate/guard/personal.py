@@ -873,7 +873,10 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "என் எண்", "fón", "fóin", "glaoigh", "h/p", "hringdu", "hringið", "hringja", "síma",
     "skambink", "hívd", "hívj", "bereikbaar op", "nås på", "pokliče", "pokliči", "zəng et",
     "zəng edin", "nást á", "rele m", "rele mwen", "hans nummer", "hendes nummer",
-    "kontaktisik", "gat namba", "my no.")
+    "kontaktisik", "gat namba", "my no.",
+    # Chinese `座机` (a landline), Albanian `numri im` (my number), Hindi `purana number` (old
+    # number), Creole `mi number`, Marshallese `kūrtōk` (call)
+    "座机", "座機", "numri im", "purana number", "mi number", "kūrtōk", "kurtok")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -1877,7 +1880,8 @@ _PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မ
                    # Albanian (my passport), Sesotho, Haitian, Lithuanian, Latvian, Czech,
                    # Serbian, Slovene (of the passport), Hungarian (its number), Kazakh
                    "pasaporta ime", "pasiporo", "paspò", "pasas", "pase nr", "pases nr",
-                   "cestovní pas", "пасош", "potnega lista", "útlevélszám", "төлқұжат")
+                   "cestovní pas", "пасош", "potnega lista", "útlevélszám", "төлқұжат",
+                   "પાસપોર્ટ", "ਪਾਸਪੋਰਟ", "διαβ.")  # (Gujarati, Punjabi; Greek's abbreviation)
 _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
                   "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης", "ceadúnas tiomána",
                   "juhiluba", "juhiloa",
@@ -1911,7 +1915,8 @@ _MARKS_OTHER = ("серия и номер", "серія та номер", "се�
                 "नं.", "நம்பர்", "எண்", "رقم", "č.",
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်",
                 # (Croatian, Hungarian `its number`, Sinhala, Thai, Serbian, Shona, Swahili)
-                "br.", "száma", "අංකය", "เลขที่", "број", "бр.", "nhamba", "namba")
+                "br.", "száma", "අංකය", "เลขที่", "број", "бр.", "nhamba", "namba", "નંબર",
+                "ਨੰਬਰ")
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),

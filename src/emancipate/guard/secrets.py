@@ -138,6 +138,10 @@ _PASSWORD_WORDS = (
     "paroli",  # Latvian's accusative (`iedeva kopīgu paroli: …`: gave a shared password)
     "parooli",  # Estonian's partitive (`ajutist parooli …`: a temporary password)
     "паролем",  # Russian's instrumental (`с паролем …`: with the password …)
+    "beassansátni", "beassansáni",  # Northern Sámi (`Beassansátni: …`, `… lea …`)
+    "salasanaa",  # Finnish's partitive (`kokeilin salasanaa Poro-Ivalo_2019`: I tried)
+    "mima",  # Chinese in pinyin (`密码`: `yonghuming zhangmin, mima zhangmin0612`)
+    "ʻōlelo huna", "olelo huna", "ōlelo huna",  # Hawaiian: the hidden word
     # a passphrase in Norwegian and Danish, Swedish, Danish; Vietnamese `mật mã` (passcode)
     "passfrase", "lösenfras", "adgangssætning", "mật mã",
     "lösen:", "lösen :",  # Swedish notes shorten `lösenord` (`lösen` alone: a ransom)
@@ -299,7 +303,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le"
                    r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be|hè")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -365,13 +369,18 @@ _TAIL_HEAD = (
            # Zulu's and Xhosa's copula before a name, with its hyphen (`iphasiwedi ngu-Ilanga…`)
            |[ \t]{1,8}ngu-(?=[ \t]{0,8}[^\s-])
            |[ \t]{1,8}(?:(?:""" + _IS + r"""|ist|isch|lautet|war|es|era|é|è|er|är|jest|je|einai
-                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir|on|ná|ngu|ass
+                            |είvai|ni|adalah|ialah|là|thành|este|ay|e|és|foi|fue|ydi|yw|ydy|है|ह|hai|ir
+                            |(?<![sS][ \t])on  # (Estonian, Finnish; not English's
+                            # `keys on ks-vn-build01`: a plural before it)
+                            |ná|ngu|ass
                             |হল|គ|se|ta  # (Bengali, Khmer; Haitian Creole, Papiamento)
                             |ithi|ethi|ezali  # (Zulu, Lingala)
                             |ita[ \t]ce|shi[ \t]ne|bụ  # (Hausa, Igbo: it is)
                             |ha['’]e  # (Guarani: `clave ha'e Mandioca22`)
                             |hija|huwa  # (Maltese: `il-password hija …`)
                             |hem|em|be  # (Pijin, Tok Pisin, Hiri Motu: `password em …`)
+                            |stay  # (Hawaii Pidgin: `password stay PaycheckPono57$`)
+                            |lea  # (Northern Sámi: `beassansátni lea dál …`)
                             |hè  # (Corsican)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
@@ -380,7 +389,8 @@ _TAIL_HEAD = (
                             # Arabic in Latin letters: `el password ken …`)
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
-            (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz))?)
+            (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz|nå|nyt
+                |dál))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         # `still`, `now`, `currently` after the operator (`Hasło do skrzynki to nadal …`)
         (?:(?:still|nadal|wciąż|še[ \t]vedno|stadig|fortsatt|fortfarande|todavía|ainda|ancora
@@ -721,6 +731,7 @@ _SKIP_WORDS = _words(
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
+    "authorized "  # (`~/.ssh/authorized_keys on ks-vn-build01`: a file of public keys)
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
     "hashing "  # `password hashing to argon2id`: an algorithm
     "socket "  # `Sec-WebSocket-Key`: a handshake's nonce, sent in the clear
@@ -1140,6 +1151,8 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     elif (kind == "secret" and "password" in enabled
           and text[max(0, pos - 12):pos].lower().endswith(_CREDENTIAL_HEADS)):
         _column(text, pos, out)  # `| System | Account | Credential | Notes |`: passwords
+    if kind in ("apikey", "secret") and "generic_secret" in enabled:
+        _sql_insert(text, pos, out, kind)  # (`api_secret` in a dump's column list)
     if taken is not None and _next_taken(text, pos, taken):
         return
     # (no quote in reach: `_QUOTED` cannot match; its name part, operator and call prefix
@@ -1752,11 +1765,11 @@ _SQL_VALUE = re.compile(
 _SQL_NEXT_ROW = re.compile(r"[ \t\r\n]*,[ \t\r\n]*\(")
 
 
-def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
-    """The values of a password column in `INSERT INTO t (name, password) VALUES (…), (…)`:
-    the keyword ending at `pos` is a column of the list; each row's value at its place is
-    a password when it would be one as a literal beside the name. Only the list's first
-    password column is read, so each row is read once."""
+def _sql_insert(text: str, pos: int, out: list[Hit], kind: str = "password") -> None:
+    """The values of a password column in `INSERT INTO t (name, password) VALUES (…), (…)`
+    (or of a secret's, `api_secret`): the keyword ending at `pos` is a column of the list;
+    each row's value at its place is a secret when it would be one as a literal beside the
+    name. Only the list's first password column is read, so each row is read once."""
     i = text.rfind("(", max(0, pos - 300), pos)
     if i <= 0 or ")" in text[i:pos] or not _INSERT_INTO.search(text, max(0, i - 96), i):
         return
@@ -1774,7 +1787,7 @@ def _sql_insert(text: str, pos: int, out: list[Hit]) -> None:
     m = _VALUES.match(text, j + 1)
     if m is None or not text.startswith("(", m.end()):
         return
-    _insert_rows(text, m.end() + 1, len(columns), index, "password", out)
+    _insert_rows(text, m.end() + 1, len(columns), index, kind, out)
 
 
 def _insert_rows(text: str, at: int, width: int, index: int, kind: str,
@@ -1791,7 +1804,9 @@ def _insert_rows(text: str, at: int, width: int, index: int, kind: str,
             if k == index:
                 g = "s" if v.group("s") is not None else "d"
                 lit = v.group(g)
-                if lit is not None and _literal_ok(lit, kind):
+                # (a password column's value may look like a name: `Dispatch2018!`)
+                if lit is not None and (_literal_ok(lit, kind) if kind != "password" else (
+                        plausible_password(lit, quoted=True) and _mixed(lit))):
                     out.append((v.start(g), v.end(g), detector))
             at = v.end()
             if text.startswith(",", at) and k < width - 1:
