@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 307 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 315 (sessions
 18 to 33: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -286,6 +286,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-third round": HERE / "data" / "guard" / "blind303",
           "three-hundred-and-fifth round": HERE / "data" / "guard" / "blind305",
           "three-hundred-and-sixth round": HERE / "data" / "guard" / "blind306",
+          "three-hundred-and-eighth round": HERE / "data" / "guard" / "blind308",
+          "three-hundred-and-tenth round": HERE / "data" / "guard" / "blind310",
+          "three-hundred-and-eleventh round": HERE / "data" / "guard" / "blind311",
+          "three-hundred-and-thirteenth round": HERE / "data" / "guard" / "blind313",
+          "three-hundred-and-fourteenth round": HERE / "data" / "guard" / "blind314",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -373,7 +378,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "two-hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind299",
           "three-hundred-and-first round": HERE / "data" / "guard" / "blind301",
           "three-hundred-and-fourth round": HERE / "data" / "guard" / "blind304",
-          "three-hundred-and-seventh round": HERE / "data" / "guard" / "blind307"}
+          "three-hundred-and-seventh round": HERE / "data" / "guard" / "blind307",
+          "three-hundred-and-ninth round": HERE / "data" / "guard" / "blind309",
+          "three-hundred-and-twelfth round": HERE / "data" / "guard" / "blind312",
+          "three-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind315"}
 
 
 @dataclass

@@ -1218,3 +1218,20 @@ def test_documents_after_a_place_and_in_more_languages(guard: Guard) -> None:
         assert personal(guard, text) == [(cls, number)], text
     for text in ("Passport: Expires 2029", "Passport: Germany required", "Reisepass: KEINER"):
         assert personal(guard, text) == [], text
+
+
+def test_session_33s_second_batch_personal_forms(guard: Guard) -> None:
+    """Rounds 308-315: Danish `Pasnr.`, a country's letters after `Passport:`, Austria's
+    `FS-Nr.`, Swahili's licence and its `Na.`, Serbia's DinaCard, Bislama's `fon:`."""
+    for text, cls, value in (
+            ("Pasnr.: 231635597 (udløber 2031)", "passport", "231635597"),
+            ("Passport: NZ LP206430\nMobile", "passport", "LP206430"),
+            ("Husum, 62 km, Fahrer: N. Boysen (FS-Nr. J30801NVD62)", "driving_licence",
+             "J30801NVD62"),
+            ("1. Hamisi Vuai – leseni ya udereva Na. 4039834985 – daraja C, D",
+             "driving_licence", "4039834985"),
+            ("plaćeno karticom DinaCard 9891793216506934, 14.09.2025", "card",
+             "9891793216506934"),
+            ("Kampani blong yufala. fon: 540 9215. Tankyu", "phone", "540 9215")):
+        assert personal(guard, text) == [(cls, value)], text
+    assert personal(guard, "Passport: UK citizens need a visa from 2025") == []

@@ -2007,3 +2007,31 @@ def test_session_33s_first_batch_forms() -> None:
                  "the password will stay the same after the reset",
                  "ΠΛΗ-201 Δομές Δεδομένων – κωδ. μαθήματος 2201"):
         assert secrets_in(text) == [], text
+
+
+def test_session_33s_second_batch_forms() -> None:
+    """Rounds 308-315: IMAP's LOGIN command in a log, Low German's and North Frisian's password
+    words, a code followed in words by the keypad's `#` (Danish `efterfulgt af #`), `and then
+    #` after a code keyed in, Arabizi's `dakhil … w ba3dain #`, Serbian's and Macedonian's
+    keys, Bislama's `hemi`, Arabic's unlock and lock codes; not a code another word names as
+    an article's, nor a value GitLab or a person masked."""
+    for text, value in (
+            ("IMAP: S * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\n"
+             'IMAP: C 2 login "amministrazione@pec.example.it" "Cefalu1977%"\n', "Cefalu1977%"),
+            ('Dat Nett heet "VHW-Warkstatt" un dat Passwoort is Diekwind!Husum71 – mit',
+             "Diekwind!Husum71"),
+            ("Alarmen på lageret i Lem frakobles med 8330 efterfulgt af #. Hvis den går", "8330"),
+            ("the staff room is locked, type 4160 and then # on the keypad next to", "4160"),
+            ("el alarm yishti code, dakhil 5170 w ba3dain #. law zamar", "5170"),
+            ("- аларм се укључује кодом 5275 па тастер ARM, излаз у року", "5275"),
+            ("niu pasword hemi Kastom$2023vu, Marie bae i jenisim", "Kastom$2023vu"),
+            ("جوال الشركة (الآيفون حق المبيعات) رمز الفتح 315090 ، خلوه", "315090"),
+            ("bro el insta, el user hdt.luban w el pass Oud.shop71 , la tighayyirha",
+             "Oud.shop71")):
+        assert secrets_in(text) == [value], text
+    for text in ("šifra artikla 100234 – pričvrsni pribor SKL 14, 2.400 kom",
+                 '$ docker login -u "$CI_REGISTRY_USER" -p [MASKED] "$CI_REGISTRY"',
+                 "I'm using survey.field / T**********3 like always but it says wrong password",
+                 "call 0800 followed by # for help",
+                 "wpa=2\nwpa_passphrase=CHANGE_ME_ON_SITE\n"):
+        assert secrets_in(text) == [], text

@@ -1328,6 +1328,9 @@ for _word in (*_TEMPLATE_WORDS, *_ORDERED, *(w[::-1] for w in _ORDERED), *_MASKS
 _PLACEHOLDER_PARTS.make_automaton()
 _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_key"})
 _MASK_CHARS = "*•●"
+# a value a CI log or a person masked: GitLab's `[MASKED]`, `[REDACTED]`, or four mask
+# characters in a row inside it (`T**********3`, `sk-****abcd`)
+_MASKED_VALUE = re.compile(r"(?i)\[(?:masked|redacted|hidden|filtered|removed)\]|.*[*•●]{4}.*")
 
 
 # Hex digits hold 4 bits at most: a random hex secret falls under 3.5 bits 18% of the time
@@ -1379,8 +1382,9 @@ def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> boo
     """Whether a candidate `value` is let through; `window[s0:e0]` is the whole match."""
     if rule.detector not in _FREE_FORM and placeholder_token(value):
         return True
-    if not value.strip(_MASK_CHARS):
-        return True  # `password=********` in a log: the value was masked (any rule's)
+    if not value.strip(_MASK_CHARS) or _MASKED_VALUE.fullmatch(value) is not None:
+        return True  # `password=********` in a log, GitLab's `-p [MASKED]`, `T**********3`:
+        # the value was masked (any rule's)
     if value.startswith("eyJ") and public_jwt(value):
         return True  # Supabase's `anon` key, jwt.io's sample: whatever rule read it
     if rule.entropy and below_entropy(value, rule.entropy) and entropy(value) < entropy_floor(

@@ -453,8 +453,9 @@ def _card_brand_ok(d: str) -> bool:
         return 16 <= n <= 19  # Discover, UnionPay
     if two == 50 or 56 <= two <= 69:
         return 12 <= n <= 19  # Maestro
-    if four in (9792, 8600, 9860, 9804):
-        return n == 16  # Troy (Turkey), Uzcard and Humo (Uzbekistan), ПРОСТІР (Ukraine)
+    if four in (9792, 8600, 9860, 9804, 9891):
+        return n == 16  # Troy (Turkey), Uzcard and Humo (Uzbekistan), ПРОСТІР (Ukraine),
+        # DinaCard (Serbia)
     return False
 
 
@@ -876,7 +877,11 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "kontaktisik", "gat namba", "my no.",
     # Chinese `座机` (a landline), Albanian `numri im` (my number), Hindi `purana number` (old
     # number), Creole `mi number`, Marshallese `kūrtōk` (call)
-    "座机", "座機", "numri im", "purana number", "mi number", "kūrtōk", "kurtok")
+    "座机", "座機", "numri im", "purana number", "mi number", "kūrtōk", "kurtok",
+    # Bislama `ringim` (call), `fon:`, French `rappelez-moi au`, Kirundi `terefone`, Arabic
+    # `رقم الطوارئ` (the emergency number), Macedonian and Serbian `his number`
+    "ringim", "fon:", "rappelez", "terefone", "رقم الطوارئ", "неговиот број", "његов број",
+    "njegov broj")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -1908,7 +1913,8 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "רישיון נהיגה", "گواهینامه", "liċenzja tas-sewqan", "lasisin tuƙi", "免許証",
                   "면허번호", "駕駛執照", "ajokortin", "leseni ya udereva", "perimi yo gutwara",
                   "libreta de conducir", "vadītāja apliecība", "sürücülük vəsiqəsi",
-                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám")
+                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám",
+                  "leseni ya udereva")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
@@ -1922,6 +1928,8 @@ _DOCUMENT_WORDS = (
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
     ("paspoort", "passport"), ("passaport", "passport"),  # (Maltese, Catalan)
     ("passnummer", "passport"), ("passnumret", "passport"), ("passnr", "passport"),
+    ("pasnr", "passport"),  # (Danish: `Pasnr.: 231635597`)
+    ("fs-nr", "driving_licence"),  # (Austrian German: a Führerschein's number, `FS-Nr. …`)
     ("baasaboor", "passport"), ("fasfo", "passport"),  # (Somali, Hausa)
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
@@ -1948,7 +1956,7 @@ _DOCUMENT_WORDS = (
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
     r"|(?-i:pp|PP)(?=[ \t]+[A-Z]{1,2}\d)|paspor|(?:ye)?pasipoti|baasaboor|fasfo"
-    r"|passi(?=n?[\s:.])|pass(?=num|nr)|"
+    r"|passi(?=n?[\s:.])|pass(?=num|nr)|pas(?=nr)|fs(?=-nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
@@ -1970,7 +1978,7 @@ _DOCUMENT = re.compile(
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|numret|nummeret|nummer|nommer|n[uú]m[ée]ro"
-    r"|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?"
+    r"|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?|na\."  # (Swahili `Na.`)
     r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
@@ -2001,7 +2009,7 @@ _DOCUMENT = re.compile(
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d)"
     # or its name, or a country's (`Driving licence: California D5257280`, `Passport: Canada
     # HK482913`)
-    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2})[ \t]{1,3}(?=[A-Z0-9]*\d))?"
+    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2}|NZ|UK|EU)[ \t]{1,3}(?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}"

@@ -140,6 +140,10 @@ _PASSWORD_WORDS = (
     "паролем",  # Russian's instrumental (`с паролем …`: with the password …)
     "beassansátni", "beassansáni",  # Northern Sámi (`Beassansátni: …`, `… lea …`)
     "salasanaa",  # Finnish's partitive (`kokeilin salasanaa Poro-Ivalo_2019`: I tried)
+    "passwoort", "paaswoort",  # Low German, North Frisian (`dat Passwoort is …`)
+    "ijambo ry'ibanga", "ijambo ry’ibanga",  # Kinyarwanda, Kirundi: the secret word
+    "kalimat el sir", "kalimat al sir", "kelmet el ser", "kilmet el sir", "el pass ",  # Arabizi:
+    # the secret word, the pass (`el user hdt.luban w el pass Oud.shop71`)
     "mima",  # Chinese in pinyin (`密码`: `yonghuming zhangmin, mima zhangmin0612`)
     "ʻōlelo huna", "olelo huna", "ōlelo huna",  # Hawaiian: the hidden word
     # a passphrase in Norwegian and Danish, Swedish, Danish; Vietnamese `mật mã` (passcode)
@@ -381,6 +385,7 @@ _TAIL_HEAD = (
                             |hem|em|be  # (Pijin, Tok Pisin, Hiri Motu: `password em …`)
                             |stay  # (Hawaii Pidgin: `password stay PaycheckPono57$`)
                             |lea  # (Northern Sámi: `beassansátni lea dál …`)
+                            |hemi  # (Bislama: `niu pasword hemi …`)
                             |hè  # (Corsican)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
@@ -390,7 +395,7 @@ _TAIL_HEAD = (
                             |هي|هو|كانت|كان|היא|הוא|הייתה|היה)\b
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz|nå|nyt
-                |dál))?)
+                |dál|privremeno|trenutno|sada))?)
         [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         # `still`, `now`, `currently` after the operator (`Hasło do skrzynki to nadal …`)
         (?:(?:still|nadal|wciąż|še[ \t]vedno|stadig|fortsatt|fortfarande|todavía|ainda|ancora
@@ -732,6 +737,7 @@ _SKIP_WORDS = _words(
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "authorized "  # (`~/.ssh/authorized_keys on ks-vn-build01`: a file of public keys)
+
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
     "hashing "  # `password hashing to argon2id`: an algorithm
     "socket "  # `Sec-WebSocket-Key`: a handshake's nonce, sent in the clear
@@ -1525,7 +1531,11 @@ def _phrase(reach: str, start: int, lead: int) -> tuple[int, int] | None:
 # end: 5; session 28's reader of any number in the clause: 15 found, 24 flagged).
 _NOT_A_CODE = re.compile(
     r"(?i)e\.g\.|\bej\.|p\. ?ex\.|z\. ?b\.|\bex\.|example|ejemplo|exemple|beispiel|內線|内线"
-    r"|\bext\b|extension|poste|durchwahl|squawk")
+    r"|\bext\b|extension|poste|durchwahl|squawk"
+    # an article's, an activity's, a material's, a warehouse's, a product's code (`šifra
+    # artikla 100234`: the South Slavic word for code is also the one for password)
+    r"|artikl|djelatnost|delatnost|materijal|magacin|proizvod|артикл|делатност|дејност"
+    r"|материјал|магацин|производ")
 _UNIT_AFTER = re.compile(
     r"(?i)[ \t]*(?:(?:day|jour|tag|dia|día|character|caract|zeichen|char|digit|chiffre|cifra"
     r"|ziffer|stellig|minute|hour|heure|stunde|week|month|year|times|fois|veces|vezes|attempt"
