@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 315 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 323 (sessions
 18 to 33: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -291,6 +291,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eleventh round": HERE / "data" / "guard" / "blind311",
           "three-hundred-and-thirteenth round": HERE / "data" / "guard" / "blind313",
           "three-hundred-and-fourteenth round": HERE / "data" / "guard" / "blind314",
+          "three-hundred-and-sixteenth round": HERE / "data" / "guard" / "blind316",
+          "three-hundred-and-eighteenth round": HERE / "data" / "guard" / "blind318",
+          "three-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind319",
+          "three-hundred-and-twenty-first round": HERE / "data" / "guard" / "blind321",
+          "three-hundred-and-twenty-second round": HERE / "data" / "guard" / "blind322",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -381,7 +386,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventh round": HERE / "data" / "guard" / "blind307",
           "three-hundred-and-ninth round": HERE / "data" / "guard" / "blind309",
           "three-hundred-and-twelfth round": HERE / "data" / "guard" / "blind312",
-          "three-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind315"}
+          "three-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind315",
+          "three-hundred-and-seventeenth round": HERE / "data" / "guard" / "blind317",
+          "three-hundred-and-twentieth round": HERE / "data" / "guard" / "blind320",
+          "three-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind323"}
 
 
 @dataclass

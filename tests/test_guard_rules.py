@@ -2035,3 +2035,43 @@ def test_session_33s_second_batch_forms() -> None:
                  "call 0800 followed by # for help",
                  "wpa=2\nwpa_passphrase=CHANGE_ME_ON_SITE\n"):
         assert secrets_in(text) == [], text
+
+
+def test_session_33s_third_batch_forms() -> None:
+    """Rounds 316-323: a login call's literal password (commons-net, smtplib), Twilio's Node
+    client's auth token, SMS.ru's `api_id`, Aranese, Catalan, Manx and Finnish-slang password
+    words, Pulaar's and Wolof's copulas, a Forro code word, a Finnish key box, a chat's answer
+    after `sí, ahora es` or `still`; not Razorpay's key id, a file the value is read from, a
+    date, a timespan, a Jinja variable, a JWK's thumbprint, a connection string's template."""
+    for text, value in (
+            ('ftp.connect("ftp.example.se");\nftp.login("vienanpuu", "yAxmtLkJGgmK");',
+             "yAxmtLkJGgmK"),
+            ('s = smtplib.SMTP_SSL("smtp.163.com", 465)\ns.login("alarm@163.com", '
+             '"BBDZKDXXNDDUWNNE")', "BBDZKDXXNDDUWNNE"),
+            ("const client = require('twilio')(process.env.TWILIO_ACCOUNT_SID, "
+             "'8403215e6ce3043020acabe23b2d0da9');", "8403215e6ce3043020acabe23b2d0da9"),
+            ('curl -s "https://sms.ru/sms/send?api_id=A5E21014-7D1E-71BB-C866-323E9155820D&to=7"',
+             "A5E21014-7D1E-71BB-C866-323E9155820D"),
+            ("Wi-Fi: Colomers_Refugi\nMot de passa: Colomers.1991\nEth sopar", "Colomers.1991"),
+            ("usuari: CIMSNEU-CONSULTA\nclau d'accés: Andorra.Neu2025\nDesprés", "Andorra.Neu2025"),
+            ("login: admin / fockle-arrey: Cregneash-Village*9. Cur", "Cregneash-Village*9"),
+            ('user "linja3-operaattori", passu Sorvaamo_04 — voitko', "Sorvaamo_04"),
+            ("innde mum ko APN-KAEDI, mot de passe ko Fuuta2023Kaedi. Wota", "Fuuta2023Kaedi"),
+            ("Code bi mooy 7710. Bu nga noppee", "7710"),
+            ("Kódigu di pôtô di kaza fermentason sa 7351 , bô fecha", "7351"),
+            ("avaimet on avainsäilössä konehallin päätyseinässä, koodi 4819, laita", "4819"),
+            ("Carmen: la contraseña de Insta la cambió alguien?\nNúria: sí, ahora es "
+             "PerafitaClaror_89\n", "PerafitaClaror_89"),
+            ("[10:02] Binta: whats the password for the zebra printer?\n[10:05] Moussa IT: "
+             "still zebra-quai-2 unless someone changed it\n", "zebra-quai-2")):
+        assert secrets_in(text) == [value], text
+    for text in ('var options = {\n  key: "rzp_live_WTni0q9E7hNLxU",\n  amount: 4550000',
+                 "vault kv put secret/his/ris-db username=radiology_app "
+                 "password=@/root/ris_pw.txt",
+                 "Your password for HIMS will expire on 25-Nov-2024. Please change it",
+                 "MaxPasswordAge              : 365.00:00:00\n",
+                 "wpa=2\nwpa_passphrase={{ vault_coach_wifi_psk }}\n",
+                 '{"kty":"RSA","e":"AQAB","x5t":"0fR9c-G3Pq0rWS2COf-QenrMu6w"}',
+                 "postgresql://[user[:password]@][host][:port][/dbname][?param1=value1]",
+                 "Anna: what's the wifi password?\nBen: yes, still no idea"):
+        assert secrets_in(text) == [], text

@@ -1330,6 +1330,7 @@ _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_ke
 _MASK_CHARS = "*•●"
 # a value a CI log or a person masked: GitLab's `[MASKED]`, `[REDACTED]`, or four mask
 # characters in a row inside it (`T**********3`, `sk-****abcd`)
+_BRACKETED_NAME = re.compile(r"(?i)\[?(?:password|passwd|pass|pwd|secret|token|key)\]+")
 _MASKED_VALUE = re.compile(r"(?i)\[(?:masked|redacted|hidden|filtered|removed)\]|.*[*•●]{4}.*")
 
 
@@ -1385,6 +1386,9 @@ def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> boo
     if not value.strip(_MASK_CHARS) or _MASKED_VALUE.fullmatch(value) is not None:
         return True  # `password=********` in a log, GitLab's `-p [MASKED]`, `T**********3`:
         # the value was masked (any rule's)
+    if value.startswith(("@/", "@~/", "@./")) or _BRACKETED_NAME.fullmatch(value):
+        return True  # a file the value is read from (`password=@/root/pw.txt`); a format's
+        # field name in its brackets (`postgresql://[user[:password]@][host]`)
     if value.startswith("eyJ") and public_jwt(value):
         return True  # Supabase's `anon` key, jwt.io's sample: whatever rule read it
     if rule.entropy and below_entropy(value, rule.entropy) and entropy(value) < entropy_floor(
@@ -1422,6 +1426,7 @@ _ID_NAME_WORDS = frozenset((
     "request", "fingerprint", "thumbprint", "serial", "account", "tenant", "project", "org",
     "device", "workspace", "container", "instance", "object", "blob", "keyid", "cert",
     "certificate", "crt", "timestamp", "kid",  # (a JWK's key id)
+    "x5t",  # (a JWK's certificate thumbprint)
     "location",  # (an HTTP response's `location`: where a resource now is)
 ))
 # Words of an anti-forgery token's name (`csrf_token`, Rails' `authenticity_token`): a token

@@ -453,9 +453,9 @@ def _card_brand_ok(d: str) -> bool:
         return 16 <= n <= 19  # Discover, UnionPay
     if two == 50 or 56 <= two <= 69:
         return 12 <= n <= 19  # Maestro
-    if four in (9792, 8600, 9860, 9804, 9891):
+    if four in (9792, 8600, 9860, 9804, 9891, 9225, 9227):
         return n == 16  # Troy (Turkey), Uzcard and Humo (Uzbekistan), ПРОСТІР (Ukraine),
-        # DinaCard (Serbia)
+        # DinaCard (Serbia), Cuba's RED (BPA, BANDEC)
     return False
 
 
@@ -2058,6 +2058,8 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
 # license ID 431 839 785`, `NSW licence 26102780`): the states issue them (not `MIT License`,
 # `CC licence`: no state's code).
 _STATES = frozenset(code + " " for code in _STATE_CODES)
+# a driving licence's class after a bare licence's name, then its number's mark
+_LICENCE_CLASS = re.compile(r"[ \t]+(?:[A-E][1-3]?|BE|CE|C1E|D1E)[ \t]+(?:n[°º.o]|no\.|nr\.?)")
 
 
 def _state_before(text: str, i: int) -> bool:
@@ -2099,8 +2101,9 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         if word in _BARE_LICENCE:
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
-            if not vehicle and not _state_before(text, i):
-                continue
+            if not vehicle and not _state_before(text, i) and not _LICENCE_CLASS.match(
+                    text, i + len(word)):
+                continue  # (a driving licence's class says it is one: `Permis B n° …`)
         m = _DOCUMENT.match(text, i) or (
             _DOCUMENT_TOLD.match(text, i + len(word)) if detector == "passport" else None)
         if m:

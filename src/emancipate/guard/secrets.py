@@ -141,6 +141,12 @@ _PASSWORD_WORDS = (
     "beassansátni", "beassansáni",  # Northern Sámi (`Beassansátni: …`, `… lea …`)
     "salasanaa",  # Finnish's partitive (`kokeilin salasanaa Poro-Ivalo_2019`: I tried)
     "passwoort", "paaswoort",  # Low German, North Frisian (`dat Passwoort is …`)
+    "mot de passa",  # Aranese (Occitan)
+    "clau d'accés", "clau d’accés",  # Catalan: the access key (`clau d'accés: …`)
+    "la pass ",  # (Spanish, Italian chat: `la pass es aneto3404`, `la pass del wifi è …`)
+    "fockle-arrey", "fockle arrey", "fockle follit", "ger-kevrinek", "ger kevrinek",  # Manx,
+    # Cornish: the password, the secret word
+    "passu",  # Finnish slang (`passu Sorvaamo_04`)
     "ijambo ry'ibanga", "ijambo ry’ibanga",  # Kinyarwanda, Kirundi: the secret word
     "kalimat el sir", "kalimat al sir", "kelmet el ser", "kilmet el sir", "el pass ",  # Arabizi:
     # the secret word, the pass (`el user hdt.luban w el pass Oud.shop71`)
@@ -307,7 +313,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le|ko"
                    r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be|hè")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -386,6 +392,7 @@ _TAIL_HEAD = (
                             |stay  # (Hawaii Pidgin: `password stay PaycheckPono57$`)
                             |lea  # (Northern Sámi: `beassansátni lea dál …`)
                             |hemi  # (Bislama: `niu pasword hemi …`)
+                            |ko  # (Pulaar: `mot de passe ko Fuuta2023Kaedi`)
                             |hè  # (Corsican)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
@@ -737,6 +744,7 @@ _SKIP_WORDS = _words(
     "sample samples region encoding hasher model charset locale result results marker "
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "authorized "  # (`~/.ssh/authorized_keys on ks-vn-build01`: a file of public keys)
+    "age "  # (`MaxPasswordAge : 365.00:00:00`)
 
     "idempotency "  # `Idempotency-Key: <uuid>`: a request marker
     "hashing "  # `password hashing to argon2id`: an algorithm
@@ -800,7 +808,8 @@ _PLACEHOLDER = re.compile(
         |jelsz[oó]|lösenord|adgangskode|passord|пароль|contrasenya
         |your(?:_\w*|[a-z]*)|my(?:_\w*|[a-z]*)|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
-        |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??)$"""
+        |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??
+        |\d{1,2}-[a-z]{3}-\d{2,4}|(?:\d{1,5}\.)?\d\d:\d\d:\d\d)$"""
 )
 # (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`)
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
@@ -956,6 +965,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # `xnd_public_…`, `phc_…`)
 _PUBLIC_VALUE = re.compile(
     r"pk_(?:live|test)_|pk\.eyJ1|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-"
+    r"|rzp_(?:live|test)_"  # (Razorpay's key id: its checkout page carries it)
     r"|age1[02-9ac-hj-np-z]{58}$")  # (age's recipient: its public key)
 
 
@@ -1144,6 +1154,9 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         kind = "password"  # `Wi-Fi : réseau « X », clé : …`: the network's key, a password
     if kind == "password" and text[max(0, pos - 9):pos].lower() == "1password":
         return  # the password manager's name (`see 1Password "BMS-LON1"`: an entry's name)
+    if kind == "password" and text.startswith(" for ", pos) and text[
+            max(0, pos - 17):pos].lower().endswith(("failed password", "accepted password")):
+        return  # sshd's log (`Failed password for invalid user admin from 2c0f:…`)
     if kind in ("password", "apikey"):
         _compared_before(text, pos, kind, out, enabled)
     _byte_array(text, pos, kind, out, enabled)
