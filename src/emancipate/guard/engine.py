@@ -1330,8 +1330,9 @@ _FREE_FORM = frozenset({"password", "url_password", "password_hash", "private_ke
 _MASK_CHARS = "*•●"
 # a value a CI log or a person masked: GitLab's `[MASKED]`, `[REDACTED]`, or four mask
 # characters in a row inside it (`T**********3`, `sk-****abcd`)
-_BRACKETED_NAME = re.compile(r"(?i)\[?(?:password|passwd|pass|pwd|secret|token|key)\]+")
 _MASKED_VALUE = re.compile(r"(?i)\[(?:masked|redacted|hidden|filtered|removed)\]|.*[*•●]{4}.*")
+# a format's field named in its brackets (`postgresql://[user[:password]@][host]`)
+_BRACKETED_NAME = re.compile(r"(?i)\[?(?:password|passwd|pass|pwd|secret|token|key)\]+")
 
 
 # Hex digits hold 4 bits at most: a random hex secret falls under 3.5 bits 18% of the time

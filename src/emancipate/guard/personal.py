@@ -1223,7 +1223,7 @@ class NumberClassifier:
                     54, "9" + ar.group(1) + _NONDIGIT.sub("", ar.group(2))))
             if 6 <= len(digits) <= 7 and text and not work.regions:
                 # no country named: a short number right after a phone word (`Sími: 860
-                # 3887`, `tlf. 261619`), a mobile somewhere, in groups or run together
+                # 3887`, `tlf 417 648`), a mobile somewhere, in groups or run together
                 return (_uniform(s) and not any(c in s for c in ".()")
                         and not _THOUSANDS.fullmatch(s) and not digits.startswith("555")
                         and _labelled_phone(text, start)
@@ -1913,8 +1913,7 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "רישיון נהיגה", "گواهینامه", "liċenzja tas-sewqan", "lasisin tuƙi", "免許証",
                   "면허번호", "駕駛執照", "ajokortin", "leseni ya udereva", "perimi yo gutwara",
                   "libreta de conducir", "vadītāja apliecība", "sürücülük vəsiqəsi",
-                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám",
-                  "leseni ya udereva")
+                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám")
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
