@@ -1952,6 +1952,8 @@ _DOCUMENT_WORDS = (
     *((w, "passport") for w in viewed_words(_PASSPORT_OTHER)),
     *((w, "driving_licence") for w in viewed_words(_LICENCE_OTHER)),
 )
+# a driving licence's class before its number's mark (`permis B n° …`, `Licencia C3 No. …`)
+_CLASS_BEFORE_MARK = r"(?-i:[A-E][1-3]?|BE|CE)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?)"
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
     r"|(?-i:pp|PP)(?=[ \t]+[A-Z]{1,2}\d)|paspor|(?:ye)?pasipoti|baasaboor|fasfo"
@@ -1988,7 +1990,7 @@ _DOCUMENT = re.compile(
     r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang)[ \t]{1,3}"
     r"[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
     # or a licence's category letter before the number's mark (`permis B n° …`)
-    r"(?:(?-i:[A-E][1-3]?|BE|CE)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?))?"
+    r"(?:" + _CLASS_BEFORE_MARK + r")?"
     # or its adjective before the number's mark (`passeport français n° …`)
     r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
@@ -2058,7 +2060,7 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
 # `CC licence`: no state's code).
 _STATES = frozenset(code + " " for code in _STATE_CODES)
 # a driving licence's class after a bare licence's name, then its number's mark
-_LICENCE_CLASS = re.compile(r"[ \t]+(?:[A-E][1-3]?|BE|CE|C1E|D1E)[ \t]+(?:n[°º.o]|no\.|nr\.?)")
+_LICENCE_CLASS = re.compile(r"[ \t]+" + _CLASS_BEFORE_MARK)
 
 
 def _state_before(text: str, i: int) -> bool:
