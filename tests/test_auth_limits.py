@@ -107,6 +107,20 @@ def test_rpm_refills_one_request_per_interval_on_the_limiters_clock() -> None:
     assert not limits.admit(subjects, 0, True, day, month).ok
 
 
+def test_an_idle_rpm_1_key_is_admitted_whatever_the_clock_reads() -> None:
+    """At this clock reading ``(now + 60000) - now`` rounds to a hair above 60000 ms: an
+    idle ``rpm: 1`` bucket, exactly full after one request, must still admit that request
+    (it was refused once with 'retry in 0.00 s'), and refuse the next one for a minute."""
+    now = [16766.063]  # seconds
+    limits = LocalLimits(clock=lambda: now[0])
+    subjects = [("key_1", Limits(rpm=1))]
+    day, month = periods()
+    assert limits.admit(subjects, 0, True, day, month).ok
+    refused = limits.admit(subjects, 0, True, day, month)
+    assert (refused.ok, refused.reason) == (False, "rpm")
+    assert refused.retry_after == pytest.approx(60.0)
+
+
 def test_concurrent_admissions_never_exceed_the_limit(setup: Any):
     async def flow() -> None:
         access = setup()

@@ -79,10 +79,14 @@ def seconds_to_reset(reason: str, now: datetime | None = None) -> float:
 
 
 def _gcra(tat: float, now: float, limit: int, cost: float) -> tuple[float, float]:
-    """New theoretical arrival time and how far (ms) it overshoots the bucket."""
+    """New theoretical arrival time and how far (ms) it overshoots the bucket.
+
+    The overshoot is summed from the small terms (``tat - now`` is 0 for an idle bucket), not
+    read off ``new - now``: at a clock of millions of ms, ``(now + 60000) - now`` may round to
+    a hair above 60000, which refused an idle ``rpm: 1`` key's first request."""
     tat = max(tat, now)
-    new = tat + cost * PERIOD_MS / limit
-    return new, new - now - PERIOD_MS
+    step = cost * PERIOD_MS / limit
+    return tat + step, (tat - now) + step - PERIOD_MS
 
 
 class LocalLimits:
@@ -207,8 +211,8 @@ _GCRA_LUA = """
 local function gcra(key, now, limit, cost)
   local tat = tonumber(redis.call('GET', key) or '0')
   if tat < now then tat = now end
-  local new = tat + cost * 60000 / limit
-  return new, new - now - 60000
+  local step = cost * 60000 / limit
+  return tat + step, (tat - now) + step - 60000  -- not new - now: see _gcra
 end
 """
 
