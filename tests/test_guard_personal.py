@@ -1235,3 +1235,33 @@ def test_session_33s_second_batch_personal_forms(guard: Guard) -> None:
             ("Kampani blong yufala. fon: 540 9215. Tankyu", "phone", "540 9215")):
         assert personal(guard, text) == [(cls, value)], text
     assert personal(guard, "Passport: UK citizens need a visa from 2025") == []
+
+
+def test_session_34s_document_forms(guard: Guard) -> None:
+    """Read on rounds 1-323 before session 34's rounds: words between a document's name and
+    its number's mark, German, Danish and Latvian `Pass Nr.`, a licence's `tipo` or slashed
+    classes, Polish `numer`, a country in brackets or with `br.`, Guatemala's `Y-6700406`,
+    Russian `ВУ` (only in a Cyrillic text)."""
+    for text, cls, value in (
+            ("Passeport US n° : 392461280", "passport", "392461280"),
+            ("Documento: passaporto del Regno Unito n. 897077616, scadenza 2031", "passport",
+             "897077616"),
+            ("pasaporte marroquí nº QE2427579, teléfono", "passport", "QE2427579"),
+            ("(pasaporte canadiense PQ800701, correo)", "passport", "PQ800701"),
+            ("my passport (UK, number 139306338). I fly", "passport", "139306338"),
+            ("Ausweis: Schweizer Pass Nr. X2572801, gültig bis 08/2031", "passport", "X2572801"),
+            ("Pas nr.: 080578227 (dansk pas)", "passport", "080578227"),
+            ("Artūrs Dzenis, pases Nr. LB1256974, pilnvaroju", "passport", "LB1256974"),
+            ("Identiteitsbewijs: paspoort, nr ECZ5M26S4, geldig tot", "passport", "ECZ5M26S4"),
+            ("Camión: Licencia tipo E No. 1526966831", "driving_licence", "1526966831"),
+            ("Licencia de conducir tipo A No. Y-6700406", "driving_licence", "Y-6700406"),
+            ("Führerschein Klasse B/BE, Nr. V275XG4ZR70 – wird", "driving_licence",
+             "V275XG4ZR70"),
+            ("Prawo jazdy kat. B, numer: 46734/90/2031", "driving_licence", "46734/90/2031"),
+            ("Vozačka dozvola: Njemačka, br. J340AHC0T75, kategorija B", "driving_licence",
+             "J340AHC0T75"),
+            ("1. Ташкентов Уктам — ВУ AF8759436, тел.", "driving_licence", "AF8759436")):
+        assert personal(guard, text) == [(cls, value)], text
+    for text in ("my passport is not 12345678", "APPROVED BY JS1234567",
+                 "DLG-0959636  Dialog+  21/07/2023"):
+        assert personal(guard, text) == [], text

@@ -1928,12 +1928,16 @@ _DOCUMENT_WORDS = (
     ("paspoort", "passport"), ("passaport", "passport"),  # (Maltese, Catalan)
     ("passnummer", "passport"), ("passnumret", "passport"), ("passnr", "passport"),
     ("pasnr", "passport"),  # (Danish: `Pasnr.: 231635597`)
+    # (German's and Danish's `Pass Nr.`, `Pas nr.`, Latvian's `pases Nr.`: not a bare `pass`)
+    ("pass nr", "passport"), ("pas nr", "passport"), ("pases nr", "passport"),
     ("fs-nr", "driving_licence"),  # (Austrian German: a Führerschein's number, `FS-Nr. …`)
     ("baasaboor", "passport"), ("fasfo", "passport"),  # (Somali, Hausa)
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
     ("fuehrerschein", "driving_licence"), ("patente", "driving_licence"),
     ("rijbewijs", "driving_licence"), ("dvla", "driving_licence"), ("dl", "driving_licence"),
+    # Russian `ВУ` (водительское удостоверение), which the view writes `BY`: in capitals only
+    ("by", "driving_licence"),
     ("pasaport", "passport"), ("paspor", "passport"), ("pasipoti", "passport"),
     ("yepasipoti", "passport"),  # (Zulu: `Inombolo yepasipoti:`, the passport's number)
     ("pp", "passport"),  # (a crew list's `pp MJ7225714`)
@@ -1957,11 +1961,12 @@ _CLASS_BEFORE_MARK = r"(?-i:[A-E][1-3]?|BE|CE)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?)
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
     r"|(?-i:pp|PP)(?=[ \t]+[A-Z]{1,2}\d)|paspor|(?:ye)?pasipoti|baasaboor|fasfo"
-    r"|passi(?=n?[\s:.])|pass(?=num|nr)|pas(?=nr)|fs(?=-nr)|"
+    r"|passi(?=n?[\s:.])|pass(?=num|[ \t]?nr)|pas(?=[ \t]?nr)|pases(?=[ \t]nr)|fs(?=-nr)|"
     + "|".join(map(re.escape, viewed_words(_PASSPORT_OTHER))) +
     r"|driver[’']?s?[ \-]licen[cs]e|driving[ \-]licen[cs]e|permis de conduire"
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
-    r"|dvla licen[cs]e|(?-i:DL)|ehliyet|(?-i:LTO)[ \t]licen[cs]e|licen[cs]e|permis|(?-i:CNH)"
+    r"|dvla licen[cs]e|(?-i:DL)|(?-i:BY)(?=[ \t:])|ehliyet|(?-i:LTO)[ \t]licen[cs]e"
+    r"|licen[cs]e|licencia|permis|(?-i:CNH)"
     r"|(?-i:CDL)|(?-i:SIM)[ \t](?-i:A|B1|B2|C|D)(?:[ \t](?i:umum))?|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
@@ -1972,14 +1977,14 @@ _DOCUMENT = re.compile(
     # a comma before the mark (`Reisepass, Nr. …`), one or two words before the colon
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
     # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
-    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr\.|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
+    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr(?:\.|(?=[ \t:]))|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
     r"|[，,](?=[ \t]{0,3}(?:號碼|号码|번호|番号))"  # (`香港特區護照，號碼 H…`)
     r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}"
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:number|numret|nummeret|nummer|nommer|n[uú]m[ée]ro"
-    r"|numara(?:sı|nızı|nız|m)|no\.?|nru|nr\.?|na\."  # (Swahili `Na.`)
+    r"|numara(?:sı|nızı|nız|m)|numer|no\.?|nru|nr\.?|na\."  # (Swahili `Na.`, Polish `numer`)
     r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
@@ -1987,20 +1992,24 @@ _DOCUMENT = re.compile(
     # `licence no. (prawo jazdy):`)
     r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ -]){0,39}\)[ \t]{0,3})?"
     # or its class (`Texas CDL Class A no. …`)
-    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang)[ \t]{1,3}"
-    r"[A-Z][A-Z0-9+]{0,2},?[ \t]{1,3})?"
+    # (`Licencia tipo E No. …`, `Führerschein Klasse B/BE, Nr. …`)
+    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang|tipo|categor[ií]a|kategorie)[ \t]{1,3}"
+    r"[A-Z][A-Z0-9+]{0,2}(?:/[A-Z][A-Z0-9+]{0,2})?,?[ \t]{1,3})?"
     # or a licence's category letter before the number's mark (`permis B n° …`)
     r"(?:" + _CLASS_BEFORE_MARK + r")?"
-    # or its adjective before the number's mark (`passeport français n° …`)
-    r"(?:[^\W\d_]{4,12}[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?|number|#))?"
+    # or its adjective, or a country, before the number's mark (`passeport français n° …`,
+    # `passaporto del Regno Unito n. …`, `Passeport US n° : …`), or the country in brackets
+    # (`passport (UK, number …`)
+    r"(?:(?:[^\W\d_]{2,12}[ \t]{1,3}){1,4}(?=n[°º.]|no(?![^\W\d_])|nr\.?|number|#)"
+    r"|\([^\W\d_]{2,12}(?:[ \t][^\W\d_]{2,12}){0,2},[ \t]{1,3}(?=number|no\.|nr\.?|n[°º.]))?"
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
     # Y749080`, `جواز سفر هندي رقم …`)
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
-    r"|eño|eña|ês|ino|ina|ier|ي)[ \t]{1,3}"
+    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ي)[ \t]{1,3}"
     # (or the country's letters: `паспорт КНР …`)
     # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
     r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
-    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|#|số|No(?=[ \t]))[ \t]{0,3})?"  # (Maltese `nru`)
+    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|numer|#|số|No(?=[ \t]))[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
     r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|\||,(?=[ \t]?[A-Z0-9])"
@@ -2013,15 +2022,16 @@ _DOCUMENT = re.compile(
     r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2}|NZ|UK|EU)[ \t]{1,3}(?=[A-Z0-9]*\d))?"
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
-    r"(?:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2},[ \t]{1,3}"
-    r"(?:no\.?|nr\.?|n[°º.]|number|num[ée]ro|nummer|número)?[ \t]{0,3})?)"
+    # (`Vozačka dozvola: Njemačka, br. …`)
+    r"(?:[^\W\d_]{3,}(?:[ \t][^\W\d_]{3,}){0,2},[ \t]{1,3}"  # (in `(?i:`: any case)
+    r"(?:no\.?|nr\.?|n[°º.]|br\.|number|num[ée]ro|nummer|numer|número)?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)
     # or a series of letters and the number (`KXO 816079`: `КХО` as the view writes it)
     # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
     # (`68 3184588`: series, number)
     # a Polish licence (`08522/20/5294`: number, year, office)
     r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,8}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
-    r"|\d{5}/\d{2}/\d{4}"
+    r"|\d{5}/\d{2}/\d{4}|(?<![^\W\d_])[A-Z]{1,2}-\d{6,9}"  # (Guatemala's `Y-6700406`)
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
@@ -2063,6 +2073,9 @@ _STATES = frozenset(code + " " for code in _STATE_CODES)
 _LICENCE_CLASS = re.compile(r"[ \t]+" + _CLASS_BEFORE_MARK)
 
 
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
 def _state_before(text: str, i: int) -> bool:
     """A state's code, a word of its own, right before `i` (`NY `, `NSW `)."""
     return any(text[max(0, i - k):i] in _STATES and (i == k or not text[i - k - 1].isalnum())
@@ -2099,6 +2112,8 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
         word, detector = forms[k]
         if detector not in enabled or (i > 0 and text[i - 1].isalnum() and word.isascii()):
             continue
+        if word == "by" and not _CYRILLIC.search(text, max(0, i - 80), i + 80):
+            continue  # (`ВУ` in a Russian text, not `APPROVED BY …`)
         if word in _BARE_LICENCE:
             if vehicle is None:
                 vehicle = any(w in low for w in _VEHICLE_WORDS)
@@ -2111,7 +2126,7 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
             if _document_number(work.window(m.group(1))):
                 out.append((m.start(1), m.end(1), detector))
         elif detector == "passport" or vehicle or (
-                word not in _BARE_LICENCE and word != "dl"):
+                word not in _BARE_LICENCE and word not in ("dl", "by")):
             # a table's column headed by the document's name (`Passport no.` above the cells;
             # a bare `Licence` where the text is about drivers or vehicles)
             for a, b in column_cells(text, i):
