@@ -716,6 +716,9 @@ CHECKS: dict[str, Check] = {
     # a password named by no word of its own (`log in with Spring9250#`): letters, digits
     # and a symbol people add to a password (`with Tailwind?` is a question)
     "symbol_password": lambda v: _digit_and_letter(v) and not _SYMBOLS_SET.isdisjoint(v),
+    "symbol_or_joined_password": lambda v: _digit_and_letter(v) and (
+        not _SYMBOLS_SET.isdisjoint(v) or (("-" in v or "_" in v) and v.lower() != v
+                                           and v.upper() != v)),
     "chat_password": _chat_password,
     # the same, told after a password's name, where prose in any language may follow the
     # name instead (`Initialpasswort: wird per SMS zugestellt`): no word prose uses, and

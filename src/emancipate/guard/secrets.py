@@ -119,6 +119,8 @@ _PASSWORD_WORDS = (
     "وشەی نهێنی",  # Sorani Kurdish (the secret word)
     "pakalla shimi",  # Kichwa (the secret word: `mushuk pakalla shimita churashkanchik: …`)
     "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Amharic, Tigrinya
+    "የይለፍ ቃሉ", "መሕለፊ ቃል", "መሕለፊ ቃሉ",  # Amharic: the password (`ቃሉ`: its `ቃል`, a
+    # syllable of its own); Tigrinya: the passing word
     "igama lokugqithisa", "igama lokugqitha", "phasewete", "passwuert",  # Xhosa (two
     # forms), Sesotho, Luxembourgish
     "pasword", "passowrd", "passwrod",  # (misspelt: a Secret's `pasword:` key is still read)
@@ -532,7 +534,9 @@ _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
 _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը"
-                   r"|qa|pax|ne|e|in|it|i)?"
+                   r"|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa)?"
+                   # (the English word with Amharic's and Somali's article: `password-u …`,
+                   # `password-ka …`)
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Estonian `parooliga` (with the password),
