@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 323 (sessions
-18 to 33: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 331 (sessions
+18 to 34: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -296,6 +296,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind319",
           "three-hundred-and-twenty-first round": HERE / "data" / "guard" / "blind321",
           "three-hundred-and-twenty-second round": HERE / "data" / "guard" / "blind322",
+          "three-hundred-and-twenty-fourth round": HERE / "data" / "guard" / "blind324",
+          "three-hundred-and-twenty-sixth round": HERE / "data" / "guard" / "blind326",
+          "three-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind327",
+          "three-hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind329",
+          "three-hundred-and-thirtieth round": HERE / "data" / "guard" / "blind330",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -389,7 +394,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind315",
           "three-hundred-and-seventeenth round": HERE / "data" / "guard" / "blind317",
           "three-hundred-and-twentieth round": HERE / "data" / "guard" / "blind320",
-          "three-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind323"}
+          "three-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind323",
+          "three-hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind325",
+          "three-hundred-and-twenty-eighth round": HERE / "data" / "guard" / "blind328",
+          "three-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind331"}
 
 
 @dataclass

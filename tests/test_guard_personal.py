@@ -1265,3 +1265,15 @@ def test_session_34s_document_forms(guard: Guard) -> None:
     for text in ("my passport is not 12345678", "APPROVED BY JS1234567",
                  "DLG-0959636  Dialog+  21/07/2023"):
         assert personal(guard, text) == [], text
+
+
+def test_session_34s_first_batch_personal_forms(guard: Guard) -> None:
+    """Rounds 324-330: a contact list's numbers starting with `0` in groups of three, which no
+    amount in thousands does (Eritrea's `07 767 240`), Khmer's `លេខ` and `៖` after a
+    passport's name."""
+    text = "Dawit Haile – 07 767 240\nFilmon Habte – 07 364 456"
+    assert personal(guard, text) == [("phone", "07 767 240"), ("phone", "07 364 456")]
+    assert personal(guard, "Dawit Haile – 7 767 240\nFilmon Habte – 7 364 456") == []
+    for text, value in (("១. លោក មាស វិចិត្រ លិខិតឆ្លងដែនលេខ N85800553 សុពលភាព", "N85800553"),
+                        ("លិខិតឆ្លងដែនលេខ៖ C8140724", "C8140724")):
+        assert personal(guard, text) == [("passport", value)], text

@@ -2075,3 +2075,73 @@ def test_session_33s_third_batch_forms() -> None:
                  "postgresql://[user[:password]@][host][:port][/dbname][?param1=value1]",
                  "Anna: what's the wifi password?\nBen: yes, still no idea"):
         assert secrets_in(text) == [], text
+
+
+def test_session_34s_first_batch_forms() -> None:
+    """Rounds 324, 326, 327, 330: Tigrinya's and Amharic's password words with a copula last,
+    a code told up to four words before Tigrinya's `እዩ`, `password-u`, Go's
+    `smtp.PlainAuth`, a `.psk` file printed, Open Exchange Rates' `app_id`, `use X to log
+    in`, `open with X`, `… and X as the password`, a code `changed …, it's now N`, a chat's
+    answer after a vocative, a Wi-Fi's `pass`, Lao's and Thai's code words and keys, Khmer's
+    `press`; not AWS's documented example key, nor a promotion's Thai code."""
+    for text, value in (
+            ("የጋራ መለያ፦ hr_payroll ፣ የይለፍ ቃሉ Payroll@Mkl2017 ነው። ስራችሁን", "Payroll@Mkl2017"),
+            ("ስም ኔትዎርክ: HALIBET-PEDS\nመሕለፊ ቃል: Halibet@Peds24\nበጃኹም", "Halibet@Peds24"),
+            ("ናይ ኣላርም ኮድ ካብ ሰኑይ ጀሚሩ 9042 እዩ። ማዕጾ", "9042"),
+            ("ናይ መኽዘን ደገ ኮድ ተቐይሩ፡ ሕጂ 7730 እዩ", "7730"),
+            ("ahun keyirewalehu. new password-u Enda$Mariam88 new, le shift", "Enda$Mariam88"),
+            ('auth := smtp.PlainAuth("", "rota.orotta@gmail.com", "yeub ljiz lxpi gwex", '
+             '"smtp.gmail.com")', "yeub ljiz lxpi gwex"),
+            ("$ sudo cat /etc/zabbix/zabbix_agentd.psk\n"
+             "26b393e3ec5009c12c124ea68e4a7de8065aa000f0a140509bf56032cbf276dd\n",
+             "26b393e3ec5009c12c124ea68e4a7de8065aa000f0a140509bf56032cbf276dd"),
+            ("INFO fetching https://openexchangerates.org/api/latest.json?app_id="
+             "7d6948bea5bcf7aac62186bcf5fa013d&base=CHF", "7d6948bea5bcf7aac62186bcf5fa013d"),
+            ("I reset it, use Welcome-Ayder-8841 to log in and it will ask", "Welcome-Ayder-8841"),
+            ("File is protected, open with PayrollKH_Feb25 — same as January", "PayrollKH_Feb25"),
+            ("please use your email address as username and AuditQ2_Lux!! as the password.",
+             "AuditQ2_Lux!!"),
+            ("- CD cupboard code changed after the audit, it's now 4719 then the green button.",
+             "4719"),
+            ("[07:42] Yeray: alguien sabe la clave del wifi del Chinijo? la cambiaron\n"
+             "[07:44] Nayra: si mi niño, ahora es Chinijo_Mar2023\n", "Chinijo_Mar2023"),
+            ("- Wifi name AGR-FLY-02, pass drillcore2025 (same as last season)", "drillcore2025"),
+            ("[WhatsApp] ເອື້ອຍຈັນ: ລະຫັດແມ່ນ Hrecruit2024# ເດີ", "Hrecruit2024#"),
+            ("ປະຕູຂ້າງມີກະແຈລະຫັດ, ກົດ 2390 ແລ້ວກົດ # . ຖ້າ", "2390"),
+            ("- ລະຫັດຕູ້ເຊບ: 31-08-45 (ປ່ຽນແລ້ວ)", "31-08-45"),
+            ("ប្អូន ទ្វារបន្ទប់ម៉ាស៊ីនភ្លើងលេខកូដ 456512 ចុចហើយរង់ចាំភ្លើងបៃតង", "456512"),
+            ("[LINE] พี่เอก: รหัสผ่านใหม่ udon7777agr", "udon7777agr"),
+            ("เปิดไฟล์ด้วยรหัส Drill3890th ครับ", "Drill3890th"),
+            ("INSERT INTO vicidial_users (user, pass, full_name, user_level)\n"
+             "VALUES ('6666', 'Kcs&2023', 'Admin Noida', 9);", "Kcs&2023")):
+        assert secrets_in(text) == [value], text
+    for text in ("The AWS docs use AKIAIOSFODNN7EXAMPLE as the access key ID and "
+                 "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY as the secret in all examples.",
+                 "ใช้รหัส SALE2024 รับส่วนลด 10%", "the wifi will pass through the wall",
+                 "the door code changed after the audit, it's now in the binder",
+                 "use Python3 to open it",
+                 "Yeray: sabes el pin del candado?\nNayra: si claro que no"):
+        assert secrets_in(text) == [], text
+
+
+def test_session_34s_second_part_forms() -> None:
+    """Round 329 (and the old rounds' misses it shares): FortiOS's `set psksecret` after the
+    CLI's prompt, a Redis URL's password holding an unescaped `/`, an activation code told
+    after a colon further in the sentence, a tax authority's CSC for e-invoices; not a form's
+    `(sin cambios)`, nor a Windows product key as an activation code."""
+    for text, value in (
+            ("FGT60F-CENTRAL (VPN-CDE) # set psksecret VvfdpEpL5oP7EpyIl8FB2NEs",
+             "VvfdpEpL5oP7EpyIl8FB2NEs"),
+            ("      - REDIS_URL=redis://:Ggqxv3egjWofu8trQY/o84eS@cache:6379/0",
+             "Ggqxv3egjWofu8trQY/o84eS"),
+            ("el código de activación del token digital para la cuenta de la empresa: 57224415."
+             " La app", "57224415"),
+            ("saisissez le code d'activation suivant dans l'écran « Activer mon appareil » : "
+             "BPKL-GM5U-SAXE\nCe code", "BPKL-GM5U-SAXE"),
+            ('  csc:\n    id: "0001"\n    valor: "8IRVN0HW8ITQ9LZOPQDS2XIM2OTC77NJ"\n',
+             "8IRVN0HW8ITQ9LZOPQDS2XIM2OTC77NJ")):
+        assert secrets_in(text) == [value], text
+    for text in ('el campo Contraseña aparece así: "(sin cambios)". Si lo dejo así',
+                 "see http://:8080/a/b@c", "Le code d'activation vous sera envoyé par courrier : "
+                 "5 jours ouvrés"):
+        assert secrets_in(text) == [], text

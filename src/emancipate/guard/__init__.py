@@ -54,8 +54,9 @@ _LOCAL_PRIORITY = 3  # keyword-local detectors lose every overlap with a rule
 _SECRETS_ONLY = frozenset({"secret"})
 # which keyword reads a value when several end at one place: the longer, more specific one
 # (`authorization: token` before `token`, `api_key` before `key`)
+# (`pass,` in an SQL column list before `pass` as a Wi-Fi's code: the first ends there too)
 _KIND_RANK = {"bearer": 0, "basic": 1, "password": 2, "apikey": 3, "secret": 4, "url": 5,
-              "wifi_code": 6, "sql_column": 7}
+              "sql_column": 6, "wifi_code": 7}
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "wifi_code": ("password",),  # (`code` after a named Wi-Fi network: its password)

@@ -1537,8 +1537,9 @@ def _contact_row(text: str, start: int, s: str) -> bool:
     one line's amount, a range (`0419 00001 – 0419 12000`), a serial or a product's code."""
     line = _line_at(text, start)
     if line is None or line[1] - line[0] > _ROW_LINE or not _uniform(s) or (
-            s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s)):
-        return False
+            s[-2] in _NUMBER_SEPARATORS or (_THOUSANDS.fullmatch(s) and s[0] != "0")):
+        return False  # (an amount in thousands; no amount starts with a `0`: Eritrea's `07
+        # 767 240`)
     ls, le = line
     lead = text[ls:start].rstrip(" \t")
     if not lead or lead[-1] not in "–—-" or not _row_lead(text, ls, ls + len(lead) - 1):
@@ -1913,7 +1914,8 @@ _LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condu
                   "רישיון נהיגה", "گواهینامه", "liċenzja tas-sewqan", "lasisin tuƙi", "免許証",
                   "면허번호", "駕駛執照", "ajokortin", "leseni ya udereva", "perimi yo gutwara",
                   "libreta de conducir", "vadītāja apliecība", "sürücülük vəsiqəsi",
-                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám")
+                  "жүргізуші куәлігі", "айдоочулук күбөлүк", "возачка дозвола", "jogosítványszám",
+                  "vad. apl.")  # (Latvian `vadītāja apliecība`, shortened)
 # number marks written after the name in other scripts (`Паспорт: серия и номер …`)
 _MARKS_OTHER = ("серия и номер", "серія та номер", "серия", "серія", "номер", "№", "क्रमांक",
                 "ቁጥር", "ቁጽሪ", "nɔma",  # (Amharic, Tigrinya, Twi)
@@ -1921,7 +1923,7 @@ _MARKS_OTHER = ("серия и номер", "серія та номер", "се�
                 "شماره", "n.º", "n.°", "नंबर", "नम्बर", "নম্বর", "số", "št.", "نمبر", "အမှတ်",
                 # (Croatian, Hungarian `its number`, Sinhala, Thai, Serbian, Shona, Swahili)
                 "br.", "száma", "අංකය", "เลขที่", "број", "бр.", "nhamba", "namba", "નંબર",
-                "ਨੰਬਰ")
+                "ਨੰਬਰ", "លេខ")  # (Khmer: `លិខិតឆ្លងដែនលេខ N85800553`, glued)
 _DOCUMENT_WORDS = (
     ("passport", "passport"), ("passeport", "passport"), ("pasaporte", "passport"),
     ("reisepass", "passport"), ("passaporto", "passport"), ("passaporte", "passport"),
@@ -1972,7 +1974,10 @@ _DOCUMENT = re.compile(
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
     # `rtw_doc_type=PASSPORT rtw_doc_number=…`)
-    r"(?:[\"']?[ \t]{0,3}[,;]?[ \t]{0,3}[\"']?[\w.]{0,24}?(?i:number|_no|_num|_nr)[\"']?[ \t]{0,3}"
+    # (the next line of a JSON object too: `"document_type": "passport",` /
+    # `"document_number": …`)
+    r"(?:[\"']?[ \t]{0,3}[,;]?(?:[ \t]|\r?\n){0,12}[\"']?[\w.]{0,24}?"
+    r"(?i:number|_no|_num|_nr)[\"']?[ \t]{0,3}"
     r"[:=][ \t]{0,3}[\"']?(?=[A-Z0-9]))?"
     # a comma before the mark (`Reisepass, Nr. …`), one or two words before the colon
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
@@ -1993,7 +1998,8 @@ _DOCUMENT = re.compile(
     r"(?:\((?:[^\W\d_]|[+/])(?:[^\W\d_]|[+/ -]){0,39}\)[ \t]{0,3})?"
     # or its class (`Texas CDL Class A no. …`)
     # (`Licencia tipo E No. …`, `Führerschein Klasse B/BE, Nr. …`)
-    r"(?:(?i:class|klasse|classe|cat\.?|kat\.?|hạng|hang|tipo|categor[ií]a|kategorie)[ \t]{1,3}"
+    r"(?:(?i:class|klasse|classe|clase|cat\.?|kat\.?|hạng|hang|tipo|categor[ií]a|kategorie)"
+    r"[ \t]{1,3}"
     r"[A-Z][A-Z0-9+]{0,2}(?:/[A-Z][A-Z0-9+]{0,2})?,?[ \t]{1,3})?"
     # or a licence's category letter before the number's mark (`permis B n° …`)
     r"(?:" + _CLASS_BEFORE_MARK + r")?"
@@ -2005,14 +2011,14 @@ _DOCUMENT = re.compile(
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
     # Y749080`, `جواز سفر هندي رقم …`)
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
-    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ي)[ \t]{1,3}"
+    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ero|era|ي)[ \t]{1,3}"
     # (or the country's letters: `паспорт КНР …`)
     # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
     r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
     r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|numer|#|số|No(?=[ \t]))[ \t]{0,3})?"  # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
-    r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|\||,(?=[ \t]?[A-Z0-9])"
+    r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|៖|\||,(?=[ \t]?[A-Z0-9])"
     r"|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`)
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
@@ -2032,6 +2038,8 @@ _DOCUMENT = re.compile(
     # a Polish licence (`08522/20/5294`: number, year, office)
     r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,8}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
     r"|\d{5}/\d{2}/\d{4}|(?<![^\W\d_])[A-Z]{1,2}-\d{6,9}"  # (Guatemala's `Y-6700406`)
+    # (Chile's and Argentina's licences carry the holder's RUT or DNI: `19.088.329-9`)
+    r"|\d{1,2}\.\d{3}\.\d{3}(?:-[\dkK])?"
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
@@ -2062,7 +2070,8 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
                   "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
                   "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
                   "location de", "camion", "utilitaire", "chauffeur", "conductor", "camión",
-                  "brevete")  # (Peru's word for a driving licence)
+                  "brevete",  # (Peru's word for a driving licence)
+                  "camioneta", "chofer")
 
 
 # A US or Australian state's code before a bare licence makes it a driving licence (`NY

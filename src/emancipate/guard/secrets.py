@@ -162,6 +162,7 @@ _PASSWORD_WORDS = (
     "κωδικός πρόσβασης", "κωδικό πρόσβασης", "kod laluan",  # Greek, Malay: access code
     # a customer's spoken password for a phone line or a bank (`кодовое слово — «Волга7129»`)
     "кодовое слово", "кодовым словом", "кодове слово", "code word", "codeword", "security word",
+    "codewort", "kodewort",  # (German: `mit Namen und dem Codewort Bergkristall99`)
     "memorable word",  # (a UK bank's: `His memorable word is …`)
     # Hausa, Somali, Kinyarwanda (`kalmar sirri: …`, `Erayga sirta ah: …`, `Ijambo ry'ibanga …`)
     "kalmar sirri", "kalmar wucewa", "erayga sirta", "furaha sirta", "ijambo ry'ibanga",
@@ -178,6 +179,12 @@ _PASSWORD_WORDS = (
     "pasahitza", "contrasinal", "கடவுச்சொல்", "මුරපදය", "ពាក្យសម្ងាត់", "şifrə",
     "parol:", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
+    *viewed_words(("пасс",)),  # (Russian chat: `логин nbp_riga_ops пасс Maersk#Riga88`)
+    # an access code, which a meeting's or a portal's may be as a password is (`Código de
+    # acceso: LagoF#25`)
+    "código de acceso", "codigo de acceso", "código de acesso", "codigo de acesso",
+    "code d'accès", "code d'acces", "access code", "zugangscode", "toegangscode",
+    *viewed_words(("ລະຫັດແມ່ນ",)),  # (Lao: the code is, as a login's: `ລະຫັດແມ່ນ Hrecruit2024#`)
     "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
     "kupuhipa", "باسوورد", "الباسوورد",  # (Māori, Gulf Arabic's spelling)
     # the English word as the scripts of India, Iran and Japan write it
@@ -222,7 +229,8 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 # before it (`_wifi_before`), read as nothing elsewhere
 _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
                     "รหัส",  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
-                    "លេខកូដ")  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
+                    "លេខកូដ",  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
+                    "pass")  # (`Wifi name AGR-FLY-02, pass drillcore2025`)
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -315,7 +323,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le|ko"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le|ko|l['’]"
                    r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be|hè")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -396,6 +404,7 @@ _TAIL_HEAD = (
                             |hemi  # (Bislama: `niu pasword hemi …`)
                             |ko  # (Pulaar: `mot de passe ko Fuuta2023Kaedi`)
                             |hè  # (Corsican)
+                            |l['’]è  # (Lombard, Ticinese: `la password l'è …`)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
                             |yɛ  # (Twi: `password no yɛ …`)
@@ -534,9 +543,9 @@ _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
 _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը"
-                   r"|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa)?"
+                   r"|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa|ใหม)?"
                    # (the English word with Amharic's and Somali's article: `password-u …`,
-                   # `password-ka …`)
+                   # `password-ka …`; Thai's new, glued: `รหัสผ่านใหม่ …`, as the view writes it)
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Estonian `parooliga` (with the password),
@@ -578,6 +587,10 @@ _URL = re.compile(
     r"(?P<user>[^\s:/?#@'\"<>]{0,128}):(?P<v>(?!\d{1,5}\?)[^\s/?@'\"<>][^\s/@'\"<>]{0,255})"
     r"@(?=[\w\[])"
 )
+# A password with a `/` left unescaped, after an empty user name, as Redis URLs carry one
+# (`redis://:Ggqxv3egjWofu8trQY/o84eS@cache:6379/0`); not a port and a path (`http://:8080/…`)
+_URL_SLASHED = re.compile(
+    r"(?P<user>):(?P<v>(?!\d{1,5}/)[^\s/@'\"<>][^\s@'\"<>]{5,254})@(?=[\w\[])")
 # A token passed as the URL's user name (`https://<token>@github.com/…`, or with GitHub's
 # fixed password, which says the user name is the token)
 _TOKEN_PASSWORD = "x-oauth-basic"
@@ -837,6 +850,9 @@ _NAME_PARTS = re.compile(r"[\W_]+")
 _MARKS_AROUND = "*_-=#~.()[]<>{} !"
 
 
+_BRACKETED_WORDS = re.compile(r"\([^\W\d_]+(?:[ \t][^\W\d_]+)*\)")
+
+
 def _placeholder(v: str) -> bool:
     if v[0] == "$" and (_DOLLAR_WORD_NUMBER.fullmatch(v)
                         or len(_DIGIT_LETTER_TURN.findall(v)) >= 3):
@@ -844,8 +860,8 @@ def _placeholder(v: str) -> bool:
         # not a variable (`$password`, `$DB_PASS`)
     if v.startswith("$ANSIBLE_VAULT"):
         return True  # a value Ansible Vault encrypted: safe to commit, by design
-    if _PLACEHOLDER.match(v):
-        return True
+    if _PLACEHOLDER.match(v) or _BRACKETED_WORDS.fullmatch(v):
+        return True  # (`(sin cambios)`, `(unchanged)`: what a form shows, no value)
     core = v.strip(_MARKS_AROUND)
     if core != v and core and _PLACEHOLDER.match(core) and not (
             core[0] == "$" and not core[1:].isupper() and not core[1:].islower()):
@@ -1126,7 +1142,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
         return
     if kind == "url":
         if "url_password" in enabled:
-            m = _URL.match(text, pos)
+            m = _URL.match(text, pos) or _URL_SLASHED.match(text, pos)
             if m is not None and m.group("v").lower() != _TOKEN_PASSWORD:
                 if url_password_ok(m.group("v"), m.group("user")):
                     out.append((m.start("v"), m.end("v"), "url_password"))
