@@ -180,6 +180,8 @@ _PASSWORD_WORDS = (
     "parol:", "parolni", "পাসফ্রেজ",  # (Uzbek, Azerbaijani, Kazakh in Latin letters; Bengali)
     "ລະຫັດຜ່ານ", "pass mới",  # (Lao; Vietnamese `pass mới là …`: the new password is)
     *viewed_words(("пасс",)),  # (Russian chat: `логин nbp_riga_ops пасс Maersk#Riga88`)
+    # `pass for` in other languages (`pass za admin panel od weba je …`: Croatian)
+    "pass za", "pass pour", "pass para", "pass per", "pass für", "pass voor", "pass dla",
     # an access code, which a meeting's or a portal's may be as a password is (`Código de
     # acceso: LagoF#25`)
     "código de acceso", "codigo de acceso", "código de acesso", "codigo de acesso",
