@@ -2145,3 +2145,38 @@ def test_session_34s_second_part_forms() -> None:
                  "see http://:8080/a/b@c", "Le code d'activation vous sera envoyé par courrier : "
                  "5 jours ouvrés"):
         assert secrets_in(text) == [], text
+
+
+def test_session_34s_second_batch_forms() -> None:
+    """Rounds 332-338 and the old rounds' misses: a video meeting's passcode next to its ID,
+    a lock named the sentence before `Code: N`, `pass za …` (Croatian), a key file printed
+    (Rails' `master.key`), a manager's override code, Welsh `wedi newid i`, Breton `c'hod
+    nevez`, Hinglish `number lock … hai`, Nyanja's and Congolese Swahili's password words
+    and Nyanja's `ndi`, Bemba's `password yandi`, a PIN `ya …` `ni` N; not a meeting's
+    passcode `group`, nor an electronics pin."""
+    for text, value in (
+            ("Details: Zoom meeting ID 204 5669 7871, passcode 1286238249. Each family",
+             "1286238249"),
+            ("Microsoft Teams meeting\nMeeting ID: 384 115 902 667\nPasscode: giyemw\n", "giyemw"),
+            ("Der Schlüssel liegt im Schlüsselsafe am Steg C, neben dem Stromkasten. Code: 7296."
+             " Bitte", "7296"),
+            ("Bok, pass za admin panel od weba je admin354Web!, user je lastavica_admin.",
+             "admin354Web!"),
+            ("$ cat config/master.key\nd8a8a487d5bea67530154ba6f86af50f\n$ bin/rails",
+             "d8a8a487d5bea67530154ba6f86af50f"),
+            ("till 2 drawer stuck again, used manager override 6561 to open it", "6561"),
+            ("3. Diogelwch: côd y larwm wedi newid i 2284. Huw i ddweud", "2284"),
+            ("- Kod an alarm a vo cheñchet d'al Lun. Ar c'hod nevez : 1526\n", "1526"),
+            ("accounts wale almirah ka number lock 9268 hai, cheque books", "9268"),
+            ("Network ndi NKW-CLINIC ndipo achinsinsi ake ndi Chibuluma@Clinic1. Osa",
+             "Chibuluma@Clinic1"),
+            ("Dzina: NKW-NDOLA-STAFF. Mawu achinsinsi: Mukuba_Ndola77", "Mukuba_Ndola77"),
+            ("Boss, neno ya siri ya computer ya bureau ya paie ni Tshimbi2022. Mama",
+             "Tshimbi2022"),
+            ("Nalembele password yandi Mumba1987$ imiku itatu", "Mumba1987$"),
+            ("pin ya ku copier iya HR ni 1843. Mwilashapo", "1843")):
+        assert secrets_in(text) == [value], text
+    for text in ("Zoom meeting ID 891 2045 6673, passcode group la thani ah anupuven",
+                 "Zoom meeting ID and passcode below", "the pin of the chip is 13",
+                 "The safe is in the office. Postal code: 10115."):
+        assert secrets_in(text) == [], text

@@ -182,6 +182,8 @@ _PASSWORD_WORDS = (
     *viewed_words(("пасс",)),  # (Russian chat: `логин nbp_riga_ops пасс Maersk#Riga88`)
     # `pass for` in other languages (`pass za admin panel od weba je …`: Croatian)
     "pass za", "pass pour", "pass para", "pass per", "pass für", "pass voor", "pass dla",
+    "neno ya siri", "mawu achinsinsi", "achinsinsi",  # (Congolese Swahili; Nyanja: the secret
+    # words, `achinsinsi ake ndi …`, its secret is)
     # an access code, which a meeting's or a portal's may be as a password is (`Código de
     # acceso: LagoF#25`)
     "código de acceso", "codigo de acceso", "código de acesso", "codigo de acesso",
@@ -325,7 +327,7 @@ _NAME_END = r"""(?:\[\])?\\?["'`]?[)\]]?\*{0,2}[ \t]{0,16}
 # and the operator's 8: bounded, so a keyword and a million blanks still cost a constant).
 _OP_WORD_STARTS = (r"to|sh|wi|mu|is|wa|ha|re|se|ch|up|a[ \t]|es|mo|c['’]|va|et|ét|la|er|or|[éè]|εί"
                    r"|sa|än|ge|in|ca|im|är|je|ei|ni|na|ad|ia|là|ay|e[ \t]|fo|fu|yd|yw|so|th|ह"
-                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le|ko|l['’]"
+                   r"|ir|us|zm|ti|on|še|wc|dé|def|ná|ng|as|it|bụ|st|le|ko|l['’]|nd"
                    r"|هي|هو|كا|הי|הו|হল|বদ|គ|ta|ez|இப|က|hi|hu|ho|ah|yɛ|ë|ke|ka|he|em|be|hè")
 # "is" or a topic marker written right after the name, with no blank: Cantonese `係`,
 # Chinese `是`/`为` (and `改成`, changed to), Japanese `は`, Korean `는`/`은`, Thai `คือ` and
@@ -406,6 +408,7 @@ _TAIL_HEAD = (
                             |hemi  # (Bislama: `niu pasword hemi …`)
                             |ko  # (Pulaar: `mot de passe ko Fuuta2023Kaedi`)
                             |hè  # (Corsican)
+                            |ndi  # (Nyanja: `achinsinsi ake ndi …`)
                             |l['’]è  # (Lombard, Ticinese: `la password l'è …`)
                             |howa|hiya|mooy|moy  # (Darija in Latin letters, Wolof: it is)
                             |waa|ah  # (Somali: `furaha sirta ah …`, `… waa …`)
@@ -565,7 +568,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    # (Arabizi, Egyptian, Moroccan, Levantine: its, hers, mine)
                    r"|بتاعه|بتاعها|بتاعي|تبعه|تبعها|تبعي|ديالو|ديالها|ديالي"  # (the same in Arabic)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
-                   r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu"
+                   r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu|yandi|ake"
                    # (Indonesian, Vietnamese, Irish, Basque, Hebrew: new; French, Romanian:
                    # current)
                    r"|baru|mới|nua|berria|חדשה|actuel|curent[ăa]"
