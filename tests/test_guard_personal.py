@@ -1277,3 +1277,11 @@ def test_session_34s_first_batch_personal_forms(guard: Guard) -> None:
     for text, value in (("១. លោក មាស វិចិត្រ លិខិតឆ្លងដែនលេខ N85800553 សុពលភាព", "N85800553"),
                         ("លិខិតឆ្លងដែនលេខ៖ C8140724", "C8140724")):
         assert personal(guard, text) == [("passport", value)], text
+
+
+def test_a_numbered_lists_item_number_is_not_the_values(guard: Guard) -> None:
+    """`1) 4946 …`: the item's number and its bracket stand before the value (round 336);
+    `(1) 415 …` is still a phone's calling code in brackets."""
+    assert personal(guard, "1) 4946098220038957 - declined") == [("card", "4946098220038957")]
+    assert personal(guard, "2) 06 12 34 56 78 - Marie") == [("phone", "06 12 34 56 78")]
+    assert personal(guard, "(1) 415 555 2671") == [("phone", "(1) 415 555 2671")]

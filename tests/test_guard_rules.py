@@ -2180,3 +2180,19 @@ def test_session_34s_second_batch_forms() -> None:
                  "Zoom meeting ID and passcode below", "the pin of the chip is 13",
                  "The safe is in the office. Postal code: 10115."):
         assert secrets_in(text) == [], text
+
+
+def test_session_34s_second_batch_held_out_forms() -> None:
+    """Rounds 333 and 336, read after their scan: a Windows batch file's FTP script, Darija's
+    new Wi-Fi code under an Arabic `الويفي`, Kabyle's `tangalt tamaynut d`, Algerian
+    Darija's `le code ta3ha`."""
+    for text, value in (
+            ("echo open ftp.mwi.gov.jo> ftpcmd.txt\necho lwsc_upload>> ftpcmd.txt\n"
+             "echo Wad1y@rmouk06>> ftpcmd.txt\necho binary>> ftpcmd.txt", "Wad1y@rmouk06"),
+            ("السلام عليكم، الويفي ديال الطابق الثاني تبدل. سمية الريزو: RS-Etage2\n"
+             "الكود الجديد هو Zitoun8808@\nما", "Zitoun8808@"),
+            ("tangalt n ualarm tbeddel assa. Tangalt tamaynut d 7370. Ur", "7370"),
+            ("Khalass b la carte CIB ta3 la clinique, le code ta3ha 9439. Ki tkemmel", "9439")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("echo open ftp.example.com> f.txt\necho anonymous>> f.txt\n"
+                      "echo binary>> f.txt") == []

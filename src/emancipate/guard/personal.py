@@ -1452,6 +1452,10 @@ def _segments(shape: bytes, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
+# a list's item number before a value (`1) …`, `12) …`)
+_ITEM_NUMBER = re.compile(r"\d{1,2}\)[ \t]")
+
+
 def _extend_left(text: str, start: int, end: int) -> int:
     """Include a leading `+` or `(` of a phone number (`+1 (415) 555-2671`), not a bracket
     opened around the number (`(06 12 34 56 78)`, `(1 49 05 33 039 269 52)`)."""
@@ -1649,6 +1653,12 @@ class _NumberScan:
         kind = clf.classify(text, first, end, self.work)
         if kind is not None:
             self.add(first, end, kind)
+            return
+        item = _ITEM_NUMBER.match(text, start, end) if first == start else None
+        if item is not None:
+            # a list's item number, its bracket closing before the value (`1) 4946 0982 …`):
+            # the value alone
+            self.whole(item.end(), end)
             return
         if "ipv4" in clf.enabled and self.shape.count(b".", start, end) >= 6:
             self.addresses(start, end)

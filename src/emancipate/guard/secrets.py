@@ -182,6 +182,7 @@ _PASSWORD_WORDS = (
     *viewed_words(("пасс",)),  # (Russian chat: `логин nbp_riga_ops пасс Maersk#Riga88`)
     # `pass for` in other languages (`pass za admin panel od weba je …`: Croatian)
     "pass za", "pass pour", "pass para", "pass per", "pass für", "pass voor", "pass dla",
+    "awal uffir",  # (Kabyle: the secret word)
     "neno ya siri", "mawu achinsinsi", "achinsinsi",  # (Congolese Swahili; Nyanja: the secret
     # words, `achinsinsi ake ndi …`, its secret is)
     # an access code, which a meeting's or a portal's may be as a password is (`Código de
@@ -648,12 +649,14 @@ def _wifi_before(text: str, pos: int) -> bool:
     line = text[max(nl + 1, pos - 200):pos].lower()
     if ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
             or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line
-            or "réseau" in line or "netzwerk" in line):  # (`réseau "X", la clé c'est …`)
+            or "réseau" in line or "netzwerk" in line  # (`réseau "X", la clé c'est …`)
+            or "ويفي" in line or "واي فاي" in line or "وايفاي" in line):  # (Arabic: Wi-Fi)
         return True
     if nl <= 0:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
     return ("wifi" in above or "wi-fi" in above or "wlan" in above or "network:" in above
+            or "ويفي" in above or "واي فاي" in above or "وايفاي" in above
             or "réseau :" in above or "réseau:" in above
             or _SSID.search(above) is not None)  # (not `accessIdentity`)
 
