@@ -183,6 +183,7 @@ _PASSWORD_WORDS = (
     # `pass for` in other languages (`pass za admin panel od weba je …`: Croatian)
     "pass za", "pass pour", "pass para", "pass per", "pass für", "pass voor", "pass dla",
     "awal uffir",  # (Kabyle: the secret word)
+    "bimilbeonho", "bimilbeon", "passは",  # (Korean romanised; Japanese: `admin passは「…」`)
     "neno ya siri", "mawu achinsinsi", "achinsinsi",  # (Congolese Swahili; Nyanja: the secret
     # words, `achinsinsi ake ndi …`, its secret is)
     # an access code, which a meeting's or a portal's may be as a password is (`Código de
@@ -235,7 +236,8 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
                     "รหัส",  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
                     "លេខកូដ",  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
-                    "pass")  # (`Wifi name AGR-FLY-02, pass drillcore2025`)
+                    "pass",  # (`Wifi name AGR-FLY-02, pass drillcore2025`)
+                    "パス")  # (Japanese: `ゲスト用Wi-Fiは「…」でパスは …`; elsewhere a path)
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -420,7 +422,7 @@ _TAIL_HEAD = (
               |=|:|-(?=[ \t]))
             (?:[ \t]{1,8}(?:now|set[ \t]to|jetzt|nun|agora|ahora|maintenant|adesso|nu|teraz|nå|nyt
                 |dál|privremeno|trenutno|sada))?)
-        [ \t]{0,8}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
+        [ \t]{0,24}(?:\*{1,2}[ \t]{0,8})?  # Markdown emphasis: `**Password:** …`
         # `still`, `now`, `currently` after the operator (`Hasło do skrzynki to nadal …`)
         (?:(?:still|nadal|wciąż|še[ \t]vedno|stadig|fortsatt|fortfarande|todavía|ainda|ancora
              |toujours|immer[ \t]noch|nog[ \t]steeds|tällä[ \t]hetkellä|edelleen|yhä|currently
@@ -471,7 +473,7 @@ _QUOTED_HEAD = (
            |,[ \t]{1,8}(?:which|that)[ \t]{1,8}(?:is|was)\b  # `the passphrase, which is "…"`
            |[ \t]{1,8}to(?=[ \t]{1,8}["“«])  # `set the master passphrase to "…"`
            |(?P<bare>(?=[ \t])))
-        [ \t]{0,8}(?:\r?\n[ \t]{1,16})?
+        [ \t]{0,24}(?:\r?\n[ \t]{1,16})?  # (values aligned in a column: `password:      '…'`)
         (?:[@bBrRuUfFLN]|(?:\[\]byte|String::from|SecretStr|SecretString|Secret|String
            |new[ \t]String|Some
            |(?:\w{1,24}(?:\(\))?\.){0,3}(?:fromhex|b64decode|urlsafe_b64decode|unhexlify
