@@ -1285,3 +1285,11 @@ def test_a_numbered_lists_item_number_is_not_the_values(guard: Guard) -> None:
     assert personal(guard, "1) 4946098220038957 - declined") == [("card", "4946098220038957")]
     assert personal(guard, "2) 06 12 34 56 78 - Marie") == [("phone", "06 12 34 56 78")]
     assert personal(guard, "(1) 415 555 2671") == [("phone", "(1) 415 555 2671")]
+
+
+def test_a_csv_columns_header_past_quoted_commas(guard: Guard) -> None:
+    """An M-Pesa payout sheet (round 338): the amounts' quoted commas (`"3,450"`) do not move
+    the `MSISDN` column, so every row's number is a phone."""
+    text = ('Name,MSISDN,Amount,Reference\nGrace Chepkoech,254786973057,"3,450",BONUS-NOV26\n'
+            'Daniel Kibet,254115587952,"12,800",BONUS-NOV26\n')
+    assert personal(guard, text) == [("phone", "254786973057"), ("phone", "254115587952")]

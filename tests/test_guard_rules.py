@@ -2196,3 +2196,34 @@ def test_session_34s_second_batch_held_out_forms() -> None:
         assert secrets_in(text) == [value], text
     assert secrets_in("echo open ftp.example.com> f.txt\necho anonymous>> f.txt\n"
                       "echo binary>> f.txt") == []
+
+
+def test_session_34s_last_forms() -> None:
+    """Rounds 338 and 339: Sheng's `pass ni`, `pass ya wifi … ni`, an app password `ni`,
+    Kikuyu's `nĩ`, a value aligned in a column, YAMAHA's `pp auth myname`, romanised Korean,
+    Japanese `passは「…」`, `パス` after a Wi-Fi, a key box's `番号`, romaji `anshō bangō wa`,
+    a registration code; not a German `Passwort wurde … fehlgeschlagener …`, nor a file's
+    `パス`."""
+    for text, value in (
+            ("coz sai login ya page ni email ya marketing na pass ni Serengeti&95 na watu",
+             "Serengeti&95"),
+            ("maze wasee, pass ya wifi ya guest ni Kiambu2002&baraka , mtu akiuliza",
+             "Kiambu2002&baraka"),
+            ("SMTP user ni scans@x.co.ke na app password ni pgys lvjk balc lzgo , usiweke",
+             "pgys lvjk balc lzgo"),
+            ("Kuuma ũmũthĩ, code ya gate ya cold room nĩ 2132 - ĩhũũre", "2132"),
+            ("config.action_mailer.smtp_settings = {\n  password:             'Eq7mZp2Kw9Lr',\n}",
+             "Eq7mZp2Kw9Lr"),
+            (" pp auth myname bw-tenjin@bizf.ocn.ne.jp kT9vmR2x\n ppp lcp mru on 1454",
+             "kT9vmR2x"),
+            ("jiwon: BW_Hongdae_5F / bimilbeon hongik2024!!", "hongik2024!!"),
+            ("梅田校の複合機(RICOH)のadmin passは「ricoh1134」です。", "ricoh1134"),
+            ("ゲスト用Wi-Fiは「BW-Tenjin-Trial」でパスは trial2024tenjin です。",
+             "trial2024tenjin"),
+            ("ドア横のキーボックスに入っています。キーボックスの番号は「7496」です。", "7496"),
+            ("anshō bangō wa 1757 desu. kaijo", "1757"),
+            ("初回登録コード：1OD5-KQT0\nこのコードは一度のみ有効です。", "1OD5-KQT0")):
+        assert secrets_in(text) == [value], text
+    for text in ("Ihr Passwort wurde aufgrund mehrerer fehlgeschlagener Anmeldeversuche gesperrt.",
+                 "ファイルのパスは C:\\data\\report.xlsx です", "mtihani, pass ni lazima"):
+        assert secrets_in(text) == [], text

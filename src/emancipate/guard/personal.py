@@ -555,19 +555,28 @@ def column_header(text: str, pos: int) -> str:
     start, end, sep = here
     if not sep:
         return _aligned_header(text, start, end, pos)
-    commas = text.count(",", start, end) if sep == "," else 0
+    commas = _csv_commas(text, start, end) if sep == "," else 0
     top = _first_row(text, start, lambda a, b: text.find(sep, a, b) != -1 and (
-        not commas or text.count(",", a, b) == commas))  # (a CSV's rows hold as many
-    # commas as its header)
+        not commas or _csv_commas(text, a, b) == commas))  # (a CSV's rows hold as many
+    # commas as its header, those inside a quoted cell not counted: `"3,450"`)
     if top == start:
         return ""
     cells = text[top:text.find("\n", top)].split(sep)
-    column = text.count(sep, start, pos)
+    column = _csv_commas(text, start, pos) if sep == "," else text.count(sep, start, pos)
     header = cells[column].strip().lower() if column < len(cells) else ""
     return "" if _DATA_CELL.search(header) else header  # (a first row of data: no header)
 
 
 _DATA_CELL = re.compile(r"\d{4}")
+_QUOTED_CELL = re.compile(r'"[^"\n]*"')
+
+
+def _csv_commas(text: str, start: int, end: int) -> int:
+    """The commas from `start` to `end` that separate a CSV row's cells (not those inside a
+    quoted cell: `"3,450"`)."""
+    part = text[start:end]
+    return (part.count(",") if '"' not in part
+            else _QUOTED_CELL.sub("", part).count(","))
 
 
 def _aligned_header(text: str, start: int, end: int, pos: int) -> str:

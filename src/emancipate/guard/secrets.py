@@ -182,6 +182,7 @@ _PASSWORD_WORDS = (
     *viewed_words(("пасс",)),  # (Russian chat: `логин nbp_riga_ops пасс Maersk#Riga88`)
     # `pass for` in other languages (`pass za admin panel od weba je …`: Croatian)
     "pass za", "pass pour", "pass para", "pass per", "pass für", "pass voor", "pass dla",
+    "pass ya", "pass ni",  # (Swahili, Sheng: `pass ya wifi ya guest ni …`, `pass ni …`)
     "awal uffir",  # (Kabyle: the secret word)
     "bimilbeonho", "bimilbeon", "passは",  # (Korean romanised; Japanese: `admin passは「…」`)
     "neno ya siri", "mawu achinsinsi", "achinsinsi",  # (Congolese Swahili; Nyanja: the secret
