@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 331 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 339 (sessions
 18 to 34: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -301,6 +301,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind327",
           "three-hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind329",
           "three-hundred-and-thirtieth round": HERE / "data" / "guard" / "blind330",
+          "three-hundred-and-thirty-second round": HERE / "data" / "guard" / "blind332",
+          "three-hundred-and-thirty-fourth round": HERE / "data" / "guard" / "blind334",
+          "three-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind335",
+          "three-hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind337",
+          "three-hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind338",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -397,7 +402,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind323",
           "three-hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind325",
           "three-hundred-and-twenty-eighth round": HERE / "data" / "guard" / "blind328",
-          "three-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind331"}
+          "three-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind331",
+          "three-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind333",
+          "three-hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind336",
+          "three-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind339"}
 
 
 @dataclass
