@@ -2227,3 +2227,11 @@ def test_session_34s_last_forms() -> None:
     for text in ("Ihr Passwort wurde aufgrund mehrerer fehlgeschlagener Anmeldeversuche gesperrt.",
                  "ファイルのパスは C:\\data\\report.xlsx です", "mtihani, pass ni lazima"):
         assert secrets_in(text) == [], text
+
+
+def test_toss_payments_client_key_is_public() -> None:
+    """Toss Payments' client key (`live_ck_…`) is its payment widget's, loaded by every
+    browser (round 339's look-alike); its secret key (`live_sk_…`) is reported."""
+    assert secrets_in('const clientKey = "live_ck_kpaxdQVty25K20ecrlbHcLV6gteQ";') == []
+    assert secrets_in('const secretKey = "live_sk_kpaxdQVty25K20ecrlbHcLV6gteQ";') == [
+        "live_sk_kpaxdQVty25K20ecrlbHcLV6gteQ"]

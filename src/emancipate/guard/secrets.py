@@ -997,6 +997,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _PUBLIC_VALUE = re.compile(
     r"pk_(?:live|test)_|pk\.eyJ1|(?:pub|sub)-c-|[a-z]+_public_|phc_|sb_publishable_|(?:Mid-)?client-"
     r"|rzp_(?:live|test)_"  # (Razorpay's key id: its checkout page carries it)
+    r"|(?:live|test)_g?ck_"  # (Toss Payments' client key: its payment widget loads it)
     r"|age1[02-9ac-hj-np-z]{58}$")  # (age's recipient: its public key)
 
 
