@@ -653,18 +653,19 @@ def _wifi_before(text: str, pos: int) -> bool:
     if ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
             or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line
             or "réseau" in line or "netzwerk" in line  # (`réseau "X", la clé c'est …`)
-            or "ويفي" in line or "واي فاي" in line or "وايفاي" in line):  # (Arabic: Wi-Fi)
+            or any(w in line for w in _ARABIC_WIFI)):
         return True
     if nl <= 0:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
     return ("wifi" in above or "wi-fi" in above or "wlan" in above or "network:" in above
-            or "ويفي" in above or "واي فاي" in above or "وايفاي" in above
+            or any(w in above for w in _ARABIC_WIFI)
             or "réseau :" in above or "réseau:" in above
             or _SSID.search(above) is not None)  # (not `accessIdentity`)
 
 
 _SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
+_ARABIC_WIFI = ("ويفي", "واي فاي", "وايفاي")  # (Wi-Fi in Arabic letters: `الويفي ديال …`)
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`
