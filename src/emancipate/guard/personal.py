@@ -1977,6 +1977,9 @@ _DOCUMENT_WORDS = (
     *((w, "passport") for w in viewed_words(_PASSPORT_OTHER)),
     *((w, "driving_licence") for w in viewed_words(_LICENCE_OTHER)),
 )
+# The word for number a document's number may follow, in the languages of its marks (`numéro`,
+# `número`, `Nummer`, Polish `numer`; the short marks, `no.`, `nr.`, `n°`, differ by place)
+_NUMBER_WORD = r"number|n[uú]m[ée]ro|nummer|numer"
 # a driving licence's class before its number's mark (`permis B n° …`, `Licencia C3 No. …`)
 _CLASS_BEFORE_MARK = r"(?-i:[A-E][1-3]?|BE|CE)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?)"
 _DOCUMENT = re.compile(
@@ -2001,14 +2004,14 @@ _DOCUMENT = re.compile(
     # a comma before the mark (`Reisepass, Nr. …`), one or two words before the colon
     # (`Pasaporte mexicano: …`, `Паспорт громадянина України: …`)
     # (`passeport, numéro …`; `Driving licence uploaded as address proof: …`)
-    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr(?:\.|(?=[ \t:]))|n[°º]|№|num[ée]ro|number|nummer|número|numer))"
+    r"(?:,(?=[ \t]{1,3}(?i:no\.|nr(?:\.|(?=[ \t:]))|n[°º]|№|" + _NUMBER_WORD + r"))"
     r"|[，,](?=[ \t]{0,3}(?:號碼|号码|번호|番号))"  # (`香港特區護照，號碼 H…`)
     r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}"
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
     r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
-    r"(?i:[ \t\-_]{0,3}(?:number|numret|nummeret|nummer|nommer|n[uú]m[ée]ro"
-    r"|numara(?:sı|nızı|nız|m)|numer|no\.?|nru|nr\.?|na\."  # (Swahili `Na.`, Polish `numer`)
+    r"(?i:[ \t\-_]{0,3}(?:numret|nummeret|nommer|numara(?:sı|nızı|nız|m)|" + _NUMBER_WORD
+    + r"|no\.?|nru|nr\.?|na\."  # (Swahili `Na.`)
     r"|n[°º.]\.?|#"
     r"|id|号码|號碼|番号|번호|号|號|" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER)))
     + r")?[ \t]{0,3}"
@@ -2034,7 +2037,8 @@ _DOCUMENT = re.compile(
     # (or the country's letters: `паспорт КНР …`)
     # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
     r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
-    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|number|numer|#|số|No(?=[ \t]))[ \t]{0,3})?"  # (Maltese `nru`)
+    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|" + _NUMBER_WORD + r"|#|số|No(?=[ \t]))[ \t]{0,3})?"
+    # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
     r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|៖|\||,(?=[ \t]?[A-Z0-9])"
@@ -2049,7 +2053,7 @@ _DOCUMENT = re.compile(
     # a country between (`Passport: United Kingdom, no. 832642621`)
     # (`Vozačka dozvola: Njemačka, br. …`)
     r"(?:[^\W\d_]{3,}(?:[ \t][^\W\d_]{3,}){0,2},[ \t]{1,3}"  # (in `(?i:`: any case)
-    r"(?:no\.?|nr\.?|n[°º.]|br\.|number|num[ée]ro|nummer|numer|número)?[ \t]{0,3})?)"
+    r"(?:no\.?|nr\.?|n[°º.]|br\.|" + _NUMBER_WORD + r")?[ \t]{0,3})?)"
     # one token (`X12345678`, `MORGA657054SM9IJ`) or digit groups (`D123-4567-8901`)
     # or a series of letters and the number (`KXO 816079`: `КХО` as the view writes it)
     # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
@@ -2074,7 +2078,7 @@ _DOCUMENT_TOLD = re.compile(
     r"|rezerwacji|telefonu|commande|pedido|bestell)[^\W\d_]{0,6}[ \t])[^\n\d]){0,60}?"
     r"(?:(?i:le|el|o|il|the)[ \t]{1,3}(?:(?i:number|numero|número|numéro)[ \t]{1,3}"
     r"|n[°º][ \t]{0,3})"
-    r"|(?i:number|numer|numero|número|numéro|nummer|番号|번호)[^\W\d_]{0,2}"
+    r"|(?i:" + _NUMBER_WORD + r"|番号|번호)[^\W\d_]{0,2}"
     r"(?:[ \t]{1,3}(?i:is|to|est|es|é|ist|je)[ \t]{1,3}|[ \t]{0,2}[:：][ \t]{0,3}"
     r"|(?<=[는은は])[ \t]{0,2}))"  # (`porte le numéro …`, `porte le n° …`: the number the
     # passport bears)
