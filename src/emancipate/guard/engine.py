@@ -761,9 +761,20 @@ def _url_login(value: str, matched: str) -> bool:
 
 
 # Checks that read the rule's whole match besides the secret (same `check` key).
+# A cause told between a password's name and `is` makes `is` its clause's verb, not the
+# password's (`promijenio sam lozinku … jer je netko pokušavao ulaz`: because someone tried)
+_BECAUSE = frozenset(("because", "since", "weil", "porque", "perché", "parce", "omdat", "fordi",
+                      "eftersom", "koska", "mert", "çünkü", "jer", "ker", "protože", "bo"))
+
+
+def _told_not_because(value: str, match: str) -> bool:
+    return _BECAUSE.isdisjoint(match[:match.rfind(value)].lower().split())
+
+
 MATCH_CHECKS: dict[str, Callable[[str, str], bool]] = {
     # a URL's password that is not its user name again nor one character repeated
     "url_login": _url_login,
+    "passphrase_told": _told_not_because,
 }
 
 # Checks that find the secret inside what the regex read (same `check` key): its span in
