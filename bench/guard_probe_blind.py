@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 339 (sessions
-18 to 34: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 347 (sessions
+18 to 35: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -306,6 +306,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind335",
           "three-hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind337",
           "three-hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind338",
+          "three-hundred-and-fortieth round": HERE / "data" / "guard" / "blind340",
+          "three-hundred-and-forty-second round": HERE / "data" / "guard" / "blind342",
+          "three-hundred-and-forty-third round": HERE / "data" / "guard" / "blind343",
+          "three-hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind345",
+          "three-hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind346",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -405,7 +410,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind331",
           "three-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind333",
           "three-hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind336",
-          "three-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind339"}
+          "three-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind339",
+          "three-hundred-and-forty-first round": HERE / "data" / "guard" / "blind341",
+          "three-hundred-and-forty-fourth round": HERE / "data" / "guard" / "blind344",
+          "three-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind347"}
 
 
 @dataclass
