@@ -1952,6 +1952,7 @@ _DOCUMENT_WORDS = (
     # (German's and Danish's `Pass Nr.`, `Pas nr.`, Latvian's `pases Nr.`: not a bare `pass`)
     ("pass nr", "passport"), ("pas nr", "passport"), ("pases nr", "passport"),
     ("fs-nr", "driving_licence"),  # (Austrian German: a Führerschein's number, `FS-Nr. …`)
+    ("pj", "driving_licence"),  # (Polish: prawo jazdy, `PJ 86590/22/1465`)
     ("baasaboor", "passport"), ("fasfo", "passport"),  # (Somali, Hausa)
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
@@ -2028,7 +2029,7 @@ _DOCUMENT = re.compile(
     # or its adjective, or a country, before the number's mark (`passeport français n° …`,
     # `passaporto del Regno Unito n. …`, `Passeport US n° : …`), or the country in brackets
     # (`passport (UK, number …`)
-    r"(?:(?:[^\W\d_]{2,12}[ \t]{1,3}){1,4}(?=n[°º.]|no(?![^\W\d_])|nr\.?|number|#)"
+    r"(?:(?:[^\W\d_]{2,12}[ \t]{1,3}){1,4}(?=n[°º.]|no(?![^\W\d_])|nr\.?|number|#|số)"
     r"|\([^\W\d_]{2,12}(?:[ \t][^\W\d_]{2,12}){0,2},[ \t]{1,3}(?=number|no\.|nr\.?|n[°º.]))?"
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
     # Y749080`, `جواز سفر هندي رقم …`)
@@ -2037,7 +2038,7 @@ _DOCUMENT = re.compile(
     # (or the country's letters: `паспорт КНР …`)
     # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
     r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
-    r"(?:(?:n[°º.o]\.?|no\.|nru|nr\.?|" + _NUMBER_WORD + r"|#|số|No(?=[ \t]))[ \t]{0,3})?"
+    r"(?:\(?(?:n[°º.o]\.?|no\.|nru|nr\.?|" + _NUMBER_WORD + r"|#|số|No(?=[ \t]))[ \t]{0,3})?"
     # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
@@ -2048,7 +2049,8 @@ _DOCUMENT = re.compile(
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d)"
     # or its name, or a country's (`Driving licence: California D5257280`, `Passport: Canada
     # HK482913`)
-    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2}|NZ|UK|EU)[ \t]{1,3}(?=[A-Z0-9]*\d))?"
+    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2}|NZ|UK|EU|EE\.[ \t]?UU\.|U\.S\.A?\.?)"
+    r"[ \t]{1,3}(?=[A-Z0-9]*\d))?"  # (`pasaporte EE.UU. A65067464`)
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
     # (`Vozačka dozvola: Njemačka, br. …`)
@@ -2063,6 +2065,7 @@ _DOCUMENT = re.compile(
     r"|\d{5}/\d{2}/\d{4}|(?<![^\W\d_])[A-Z]{1,2}-\d{6,9}"  # (Guatemala's `Y-6700406`)
     # (Chile's and Argentina's licences carry the holder's RUT or DNI: `19.088.329-9`)
     r"|\d{1,2}\.\d{3}\.\d{3}(?:-[\dkK])?"
+    r"|\d{1,2}-\d{3,4}-\d{3,6}"  # (Panama's licences carry the cédula: `4-742-2550`)
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
@@ -2164,6 +2167,16 @@ def _documents(text: str, enabled: frozenset[str], work: ScanWork, out: list[Hit
             for a, b in column_cells(text, i):
                 if _DOCUMENT_CELL.fullmatch(text, a, b) and _document_number(text[a:b]):
                     out.append((a, b, detector))
+    if "driving_licence" in enabled and any(
+            d == "driving_licence" and _POLISH_LICENCE.fullmatch(text, a, b) for a, b, d in out):
+        # a list of Polish licences (`nr prawa jazdy 26838/22/2215` on one line, `Józef Kreft –
+        # kat. B – 83339/09/2215` on the next): the others of that shape, number/year/office
+        known = {a for a, _, _ in out}
+        out.extend((m.start(), m.end(), "driving_licence")
+                   for m in _POLISH_LICENCE.finditer(text) if m.start() not in known)
+
+
+_POLISH_LICENCE = re.compile(r"(?<![\d/])\d{5}/\d{2}/\d{4}(?![\d/])")
 
 
 # a document's number alone in a table's cell (`PE8300345`, `N5084911`, `MH12 20091773740`,

@@ -96,7 +96,7 @@ _PASSWORD_WORDS = (
     "passord", "lösenord", "adgangskode", "salasana", "hasło", "haslo", "heslo", "jelszó",
     "şifre", "parola", "parole", "пароль", "κωδικός", "mật khẩu", "kata sandi", "密码", "密碼",
     "口令", "パスワード", "暗証番号", "비밀번호", "סיסמה", "סיסמא", "סיסמת",
-    "كلمة المرور", "كلمة السر", "पासवर्ड",
+    "كلمة المرور", "كلمة السر", "كلمة العبور", "पासवर्ड",
     "الكلمة السرية", "كلمة السرية", "الكلمه السريه",  # (Maghrebi Arabic: the secret word)
     "الرقم السري", "رقم سري", "الرقم السرى",  # (Gulf Arabic: the secret number, a password)
     "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
@@ -258,6 +258,9 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "wstoken": "apikey",  # Moodle's web service token in its REST URLs
     # Agora's App Certificate, which signs its RTC tokens (`const appCertificate = '…'`)
     "appcertificate": "apikey", "app_certificate": "apikey",
+    # a MySQL dump's column named `pass` (`\`pass\` varchar(50)`, its values in the INSERT's
+    # rows): the backtick makes the bare word a name
+    "`pass": "password",
     # a payment gateway's HMAC key named a salt (JazzCash's `$integritySalt = "…"`)
     "integritysalt": "password", "integrity_salt": "password",
     "api-key": "apikey", "api key": "apikey", "access_key": "apikey", "accesskey": "apikey",
@@ -551,14 +554,14 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը"
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը|ս|դ|ն"
                    r"|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa|ใหม)?"
                    # (the English word with Amharic's and Somali's article: `password-u …`,
                    # `password-ka …`; Thai's new, glued: `รหัสผ่านใหม่ …`, as the view writes it)
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Estonian `parooliga` (with the password),
-                   # Armenian `գաղտնաբառը`, Quechua `contraseñaqa`, Aymara `clavepax` (topic),
+                   # Armenian `գաղտնաբառը` (`-ս`, `-դ`: my, your), Quechua `contraseñaqa`, Aymara `clavepax` (topic),
                    # Javanese `sandine`, `passworde` (its), Albanian `fjalëkalimi(n)` (the)
                    # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
@@ -568,8 +571,9 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
                    r"|bta3o|bta3ha|bta3y|dyalo|dyalha|taba3o|taba3a|taba3ha|taba3e"
+                   r"|mta3o|mta3ou|mte3o|mte3ou|mta3ha|mte3ha|mta3i|mte3i"
                    r"|mo2akat|mo2aqat|mo2a2at|مؤقت|مؤقتة"  # (temporary)
-                   # (Arabizi, Egyptian, Moroccan, Levantine: its, hers, mine)
+                   # (Arabizi, Egyptian, Moroccan, Levantine, Tunisian: its, hers, mine)
                    r"|بتاعه|بتاعها|بتاعي|تبعه|تبعها|تبعي|ديالو|ديالها|ديالي"  # (the same in Arabic)
                    r"|tillfälligt|väliaikainen|vorläufiges|temporäres"
                    r"|aktuelle|aktuelles|current|huidige|obecne|langu|yangu|yandi|ake"
@@ -582,7 +586,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|එක|isə)){0,2})"  # (Sinhala's article after the noun: `password එක …`;
                    # Azerbaijani `şifrə isə …`: as for the password)
                    # an instruction to type it (`contraseña poner Castellana.1499PC`)
-                   r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir))?"
+                   r"(?:[ \t]{1,4}(?:poner|introducir|escribir|digitare|inserire|eingeben|saisir"
+                   r"|twalla|walla|twallet|wallet))?"  # (Tunisian Arabizi: became)
                    # what it opens (`пароль від пошти Karpaty#492`; the view writes `і`, `о`
                    # as Latin letters): then a value mixing three kinds of character at least
                    r"(?P<of>[ \t]{1,4}(?:в[іi]д|для|[оo]т|for|of|de|du|da|do|del|della|di|dla|für"
@@ -1448,6 +1453,8 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         pos += 1  # Russian's soft sign, transliterated (`parol' ot wifi … teper Neva#484`)
     elif stem in _TURKIC_STEMS and (suffix := _TURKIC_SUFFIX.match(text, pos)) is not None:
         pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
+    elif stem.endswith("բառ") and text.startswith(("ս", "դ", "ը", "ն"), pos):
+        pos += 1  # Armenian's my, your, the (`Գաղտնաբառս … հիմա Nare_Vanadzor7 է`)
     if pos >= len(text) or text[pos].isalnum() or (
             text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
