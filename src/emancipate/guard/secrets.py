@@ -561,7 +561,8 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
                    # Bulgarian `паролата` (`тa`: the view writes Cyrillic's `а` as Latin's),
                    # Estonian `parooliga` (with the password),
-                   # Armenian `գաղտնաբառը` (`-ս`, `-դ`: my, your), Quechua `contraseñaqa`, Aymara `clavepax` (topic),
+                   # Armenian `գաղտնաբառը` (`-ս`, `-դ`: my, your), Quechua `contraseñaqa`,
+                   # Aymara `clavepax` (topic),
                    # Javanese `sandine`, `passworde` (its), Albanian `fjalëkalimi(n)` (the)
                    # (two adjectives at most: Romanian `parola temporară comună …`)
                    r"(?:[ \t]{1,4}(?i:provisoire|temporaire|initiale?|actuelle?|שלי|שלו|שלה"
