@@ -554,8 +554,8 @@ _NAME_TAIL = re.compile(r"[\w$]{1,32}")
 _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
-_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa|ը|ս|դ|ն"
-                   r"|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa|ใหม)?"
+_BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa"
+                   r"|ը|-ը|ս|դ|ն|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa|ใหม)?"
                    # (the English word with Amharic's and Somali's article: `password-u …`,
                    # `password-ka …`; Thai's new, glued: `รหัสผ่านใหม่ …`, as the view writes it)
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
