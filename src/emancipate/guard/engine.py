@@ -568,13 +568,13 @@ def _activation_code(v: str) -> bool:
 
 
 def _activation_or_digits(v: str) -> bool:
-    """The same, or 6 to 10 digits, maybe in groups of three (`738286`, `136 150 541`), or up
-    to 16 in dashed groups (`864-279`, `0732-5081-0443-3940`): not one digit again, a run
-    (`123456`) nor a date (`20240115`)."""
+    """The same, or 6 to 10 digits (`738286`), or up to 16 in spaced or dashed groups (`136
+    150 541`, `4503 8308 0080`, `0732-5081-0443-3940`): not one digit again, a run (`123456`)
+    nor a date (`20240115`)."""
     d = v.replace(" ", "")
     if d.replace("-", "").isdigit():
         d = d.replace("-", "")
-        return (6 <= len(d) <= (16 if "-" in v else 10) and len(set(d)) > 1
+        return (6 <= len(d) <= (16 if "-" in v or " " in v else 10) and len(set(d)) > 1
                 and d not in "01234567890"
                 and not (len(d) == 8 and d[:2] in ("19", "20") and d[4:6] <= "12"))
     return _activation_code(v)

@@ -99,7 +99,7 @@ _PASSWORD_WORDS = (
     "كلمة المرور", "كلمة السر", "كلمة العبور", "पासवर्ड",
     "الكلمة السرية", "كلمة السرية", "الكلمه السريه",  # (Maghrebi Arabic: the secret word)
     "الرقم السري", "رقم سري", "الرقم السرى",  # (Gulf Arabic: the secret number, a password)
-    "รหัสผ่าน", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
+    "รหัสผ่าน", "รหัสคือ", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "құпиясөз",
@@ -236,6 +236,7 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 # before it (`_wifi_before`), read as nothing elsewhere
 _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
                     "รหัส",  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
+                    "rahat",  # (Thai romanised: `wifi rong-ngan chue LSG-Line2 na, rahat …`)
                     "លេខកូដ",  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
                     "pass",  # (`Wifi name AGR-FLY-02, pass drillcore2025`)
                     "パス")  # (Japanese: `ゲスト用Wi-Fiは「…」でパスは …`; elsewhere a path)
@@ -659,19 +660,20 @@ def _wifi_before(text: str, pos: int) -> bool:
     if ("wifi" in line or "wi-fi" in line or "wlan" in line or "ssid" in line
             or "wpa" in line or "wireless" in line or "sans fil" in line or "sans-fil" in line
             or "réseau" in line or "netzwerk" in line  # (`réseau "X", la clé c'est …`)
-            or any(w in line for w in _ARABIC_WIFI)):
+            or any(w in line for w in _OTHER_WIFI)):
         return True
     if nl <= 0:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
     return ("wifi" in above or "wi-fi" in above or "wlan" in above or "network:" in above
-            or any(w in above for w in _ARABIC_WIFI)
+            or any(w in above for w in _OTHER_WIFI)
             or "réseau :" in above or "réseau:" in above
             or _SSID.search(above) is not None)  # (not `accessIdentity`)
 
 
 _SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
-_ARABIC_WIFI = ("ويفي", "واي فاي", "وايفاي")  # (Wi-Fi in Arabic letters: `الويفي ديال …`)
+# Wi-Fi in other scripts (Arabic `الويفي ديال …`, Thai `ไวไฟโรงอาหาร … ชื่อ … รหัส …`)
+_OTHER_WIFI = ("ويفي", "واي فاي", "وايفاي", "ไวไฟ")
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`
