@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 347 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 355 (sessions
 18 to 35: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -311,6 +311,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-forty-third round": HERE / "data" / "guard" / "blind343",
           "three-hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind345",
           "three-hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind346",
+          "three-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind348",
+          "three-hundred-and-fiftieth round": HERE / "data" / "guard" / "blind350",
+          "three-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind351",
+          "three-hundred-and-fifty-third round": HERE / "data" / "guard" / "blind353",
+          "three-hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind354",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -413,7 +418,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind339",
           "three-hundred-and-forty-first round": HERE / "data" / "guard" / "blind341",
           "three-hundred-and-forty-fourth round": HERE / "data" / "guard" / "blind344",
-          "three-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind347"}
+          "three-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind347",
+          "three-hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind349",
+          "three-hundred-and-fifty-second round": HERE / "data" / "guard" / "blind352",
+          "three-hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind355"}
 
 
 @dataclass
