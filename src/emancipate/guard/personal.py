@@ -313,13 +313,17 @@ _LATER_AFTER = re.compile(
     r"[ \t]*(?:\+|or[ \t]+(?:later|newer|higher|above)|and[ \t]+(?:later|above|newer)"
     r"|ou[ \t]+(?:supérieure?|ultérieure?|plus[ \t]+récente?)|oder[ \t]+(?:höher|neuer))\b", re.I)
 _DATE_AFTER = re.compile(r"[ \t]*[(—–,-]?[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4})")
+# a log's word for the address it names, right before the quad (fail2ban's `Found 41.66.222.46
+# - 2024-06-14 02:11:09`, `Ban …`): the date after it is the log's, not a release's
+_ADDRESS_WORD_BEFORE = re.compile(r"(?i)\b(?:found|ban|unban|from|client|rhost|src|ip)[ \t:=]{1,3}$")
 _OID_NEAR = re.compile(r"\bOIDs?\b|\boid\b")
 _VERSION_REACH = 2000  # characters searched on each side for the same string as a version
 
 
 def _version_at(text: str, i: int, s: str) -> bool:
     return (_VERSION_BEFORE.search(text, max(0, i - 40), i) is not None
-            or _DATE_AFTER.match(text, i + len(s)) is not None
+            or (_DATE_AFTER.match(text, i + len(s)) is not None
+                and _ADDRESS_WORD_BEFORE.search(text, max(0, i - 12), i) is None)
             or _LATER_AFTER.match(text, i + len(s)) is not None
             or _versions_on_line(text, i, i + len(s)))
 

@@ -1619,8 +1619,12 @@ def _far(v: str) -> bool:
 def _told(v: str) -> bool:
     """`v` is shaped as a password people make, not as what else a clause holds."""
     if not 6 <= len(v) <= 64 or v[0] in "/~\\$%{<@#" or v.startswith(
-            ("...", "…")) or not _NOT_IN_TOLD.isdisjoint(v) or v.rstrip("!?").isalpha():
+            ("...", "…")) or not _NOT_IN_TOLD.isdisjoint(v.replace("$", "")) or v.rstrip(
+            "!?").isalpha():
         return False
+    if "$" in v and (not any(c.islower() for c in v[:v.index("$")]) or "${" in v or "$(" in v):
+        return False  # a price (`US$10`, `R$250`), a template (`${PW}`); not a `$` inside a
+        # password (`Yakasai$10`, `Pa$$w0rd`)
     if max(v) >= "\u2e80":
         return False  # a sentence in a script written without blanks (CJK): not one word
     digit = any(c.isdigit() for c in v)
