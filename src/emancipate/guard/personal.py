@@ -315,7 +315,8 @@ _LATER_AFTER = re.compile(
 _DATE_AFTER = re.compile(r"[ \t]*[(—–,-]?[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2}/\d{2,4})")
 # a log's word for the address it names, right before the quad (fail2ban's `Found 41.66.222.46
 # - 2024-06-14 02:11:09`, `Ban …`): the date after it is the log's, not a release's
-_ADDRESS_WORD_BEFORE = re.compile(r"(?i)\b(?:found|ban|unban|from|client|rhost|src|ip)[ \t:=]{1,3}$")
+_ADDRESS_WORD_BEFORE = re.compile(
+    r"(?i)\b(?:found|ban|unban|from|client|rhost|src|ip)[ \t:=]{1,3}$")
 _OID_NEAR = re.compile(r"\bOIDs?\b|\boid\b")
 _VERSION_REACH = 2000  # characters searched on each side for the same string as a version
 

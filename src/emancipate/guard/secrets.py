@@ -1446,6 +1446,11 @@ _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
+# after a dash, what goes on telling the password (`it asks for an admin password — ours is
+# 689485`): the dash does not end the clause
+_DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is)\b")
+
+
 def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     """The span of the first password-shaped word (or passphrase, `_phrase`) in the clause
     after the password word that ends at `pos`, or past the clause's end (`_far`), or None.
@@ -1467,6 +1472,8 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     if cut is not None:
         reach = reach[:cut.start()]
     end = _CLAUSE_END.search(reach, 0, TOLD_REACH)
+    while end is not None and end.group().strip() in "-–—" and _DASH_TELLS.match(reach, end.end()):
+        end = _CLAUSE_END.search(reach, end.end(), TOLD_REACH)  # (`admin password — ours is …`)
     clause_end = min(len(reach), TOLD_REACH) if end is None else end.start()
     if _TOLD_MARK.search(reach) is None and _PHRASE_MARK.search(reach) is None:
         return None  # no digit, symbol or phrase: no word in it is shaped as a password
@@ -1494,7 +1501,7 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         if span is None and words_seen < 3 and m.start() < clause_end and _told_digits(
                 reach, line, m, value):
             span = m.start() + lead, m.start() + lead + len(value)
-        words_seen += 1
+        words_seen += any(c.isalnum() for c in word)  # (a dash alone is no word)
         if span is None and _told(value) and (m.start() < clause_end or _far(value)):
             span = m.start() + lead, m.start() + lead + len(value)
         if span is not None:
