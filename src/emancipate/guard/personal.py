@@ -1912,7 +1912,7 @@ _PASSPORT_OTHER = ("پاسپورٹ", "နိုင်ငံကူးလက်မ
                    "pasaporta ime", "pasiporo", "paspò", "pasas", "pase nr", "pases nr",
                    "cestovní pas", "пасош", "potnega lista", "útlevélszám", "төлқұжат",
                    "પાસપોર્ટ", "ਪਾਸਪੋਰਟ", "διαβ.")  # (Gujarati, Punjabi; Greek's abbreviation)
-_LICENCE_OTHER = ("carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
+_LICENCE_OTHER = ("လိုင်စင်", "carta de condução", "carta de conducao", "licença de condução", "लायसन्स",
                   "ڈرائیونگ لائسنس", "άδεια οδήγησης", "άδειας οδήγησης", "ceadúnas tiomána",
                   "juhiluba", "juhiloa",
                   "운전면허", "운전 면허", "運転免許", "驾驶证", "駕照", "驾照", "ใบขับขี่",
@@ -1958,6 +1958,7 @@ _DOCUMENT_WORDS = (
     ("pass nr", "passport"), ("pas nr", "passport"), ("pases nr", "passport"),
     ("fs-nr", "driving_licence"),  # (Austrian German: a Führerschein's number, `FS-Nr. …`)
     ("pj", "driving_licence"),  # (Polish: prawo jazdy, `PJ 86590/22/1465`)
+    ("řp", "driving_licence"),  # (Czech: řidičský průkaz, `ŘP BY 299847`)
     ("baasaboor", "passport"), ("fasfo", "passport"),  # (Somali, Hausa)
     ("driver", "driving_licence"), ("driving", "driving_licence"),
     ("permis de conduire", "driving_licence"), ("führerschein", "driving_licence"),
@@ -1997,7 +1998,7 @@ _DOCUMENT = re.compile(
     r"|f(?:ü|ue)hrerschein(?:nummer)?|patente(?: di guida)?|rijbewijs(?:nummer)?"
     r"|dvla licen[cs]e|(?-i:DL)|(?-i:BY)(?=[ \t:])|ehliyet|(?-i:LTO)[ \t]licen[cs]e"
     r"|licen[cs]e|licencia|permis|(?-i:CNH)"
-    r"|(?-i:CDL)|(?-i:SIM)[ \t](?-i:A|B1|B2|C|D)(?:[ \t](?i:umum))?|(?:"
+    r"|(?-i:CDL)|(?-i:SIM)[ \t](?-i:A|B1|B2|C|D)(?:[ \t](?i:umum))?|pj(?=[ \t]+\d)|řp|(?:"
     + "|".join(map(re.escape, viewed_words(_LICENCE_OTHER))) + r")(?:증|証|[ \t]xe)?)"
     r"(?:[^\W\d_]{1,3}(?=[\s:.№]))?"  # an inflection (`paszportu`, `паспорта`)
     # the document's type, then its number's field (`"type": "PASSPORT", "number": "…"`,
@@ -2014,7 +2015,9 @@ _DOCUMENT = re.compile(
     r"|[，,](?=[ \t]{0,3}(?:號碼|号码|번호|番号))"  # (`香港特區護照，號碼 H…`)
     r"|(?:[ \t]{1,3}[^\W\d_]{2,12}){0,2}[ \t]{1,3}[^\W\d_]{4,12}"
     r"(?:[ \t]{1,3}\((?:[^\W\d_]|-){2,20}\))?(?=[ \t]{0,2}:)"  # (`… України (ID-картка):`)
-    r"|[ \t]{1,3}(?-i:[A-ZА-Я]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`)
+    r"|[ \t]{1,3}(?-i:[A-ZА-ЯČŘŠŽ]{2,3})(?=[ \t]{0,2}:)"  # (a country's letters: `Паспорт РФ: …`,
+    # `Řidičský průkaz ČR: …`)
+    r"|[ \t]{1,3}(?-i:(?:[A-ZÉÎ]\.-?){2,3})(?=[ \t]{0,2}:)"  # (a province: `permis … N.-É. :`)
     r"|[ \t]{1,3}[^\W\d_]{4,12}(?:[ \t]{1,3}[^\W\d_]{2,12}){2,3}(?=[ \t]{0,2}:))?"
     r"(?i:[ \t\-_]{0,3}(?:numret|nummeret|nommer|numara(?:sı|nızı|nız|m)|" + _NUMBER_WORD
     + r"|no\.?|nru|nr\.?|na\."  # (Swahili `Na.`)
@@ -2028,7 +2031,8 @@ _DOCUMENT = re.compile(
     # (`Licencia tipo E No. …`, `Führerschein Klasse B/BE, Nr. …`)
     r"(?:(?i:class|klasse|classe|clase|cat\.?|kat\.?|hạng|hang|tipo|categor[ií]a|kategorie)"
     r"[ \t]{1,3}"
-    r"[A-Z][A-Z0-9+]{0,2}(?:/[A-Z][A-Z0-9+]{0,2})?,?[ \t]{1,3})?"
+    r"[A-Z][A-Z0-9+]{0,2}(?:/[A-Z][A-Z0-9+]{0,2})?,?[ \t]{1,3}"
+    r"|ประเภท[ \t]{0,3}\d[ \t]{1,3})?"  # (Thai: `ใบขับขี่ประเภท 2 เลขที่ …`)
     # or a licence's category letter before the number's mark (`permis B n° …`)
     r"(?:" + _CLASS_BEFORE_MARK + r")?"
     # or its adjective, or a country, before the number's mark (`passeport français n° …`,
@@ -2054,7 +2058,8 @@ _DOCUMENT = re.compile(
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d)"
     # or its name, or a country's (`Driving licence: California D5257280`, `Passport: Canada
     # HK482913`)
-    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2}|NZ|UK|EU|EE\.[ \t]?UU\.|U\.S\.A?\.?)"
+    r"|(?-i:[A-Z][a-z]{2,}(?:[ \t][A-Z][a-z]{2,}){0,2}|NZ|UK|EU|EE\.[ \t]?UU\.|U\.S\.A?\.?"
+    r"|(?:[A-ZÉÎ]\.-?){2,3})"  # (a Canadian province: `permis de conduire N.-É. COMEA…`)
     r"[ \t]{1,3}(?=[A-Z0-9]*\d))?"  # (`pasaporte EE.UU. A65067464`)
     r"(?:(?:" + "|".join(map(re.escape, viewed_words(_MARKS_OTHER))) + r")[ \t]{0,3})?"
     # a country between (`Passport: United Kingdom, no. 832642621`)
@@ -2071,6 +2076,7 @@ _DOCUMENT = re.compile(
     # (Chile's and Argentina's licences carry the holder's RUT or DNI: `19.088.329-9`)
     r"|\d{1,2}\.\d{3}\.\d{3}(?:-[\dkK])?"
     r"|\d{1,2}-\d{3,4}-\d{3,6}"  # (Panama's licences carry the cédula: `4-742-2550`)
+    r"|[A-Z]/\d{4,6}/\d{2}"  # (Myanmar's: class, number, year: `B/24715/22`)
     r"|[A-Z]{2}\d{2}[ \-]?\d{11})(?![\w\-])"
 )
 
@@ -2096,13 +2102,15 @@ _DOCUMENT_TOLD = re.compile(
 # Words that make a text's bare `licence` a driving licence (`licence no. 818139487` on a
 # haulage roster, `Insured's NY license: 293 362 749`, `"licence_number"` of a car hire API).
 # a licence named with no word for driving: one only in a text about drivers or vehicles
-_BARE_LICENCE = ("licence", "license", "permis", "licencia")
+_BARE_LICENCE = ("licence", "license", "permis", "licencia",
+                 *viewed_words(("လိုင်စင်",)))  # (Burmese, in a list of drivers)
 _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rental", "rental car",
                   "hire car", "motor", "insured", "licence plate", "license plate", "fleet",
                   "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
                   "location de", "camion", "utilitaire", "chauffeur", "conductor", "camión",
                   "brevete",  # (Peru's word for a driving licence)
-                  "camioneta", "chofer")
+                  "camioneta", "chofer",
+                  *viewed_words(("ယာဉ်မောင်း",)))  # (Burmese: driver, as the view writes it)
 
 
 # A US or Australian state's code before a bare licence makes it a driving licence (`NY
