@@ -844,6 +844,8 @@ _PLACEHOLDER = re.compile(
         |parol[aă]|senha|passwort|kennwort|contrase[nñ]a|wachtwoord|has[lł]o|heslo|salasana
         |jelsz[oó]|lösenord|adgangskode|passord|пароль|contrasenya
         |your(?:_\w*|[a-z]*)|my(?:_\w*|[a-z]*)|0x[0-9a-f]{1,16}|![a-z]+(?:\.[a-z]+)?
+        |(?:[вb][аa]ш|votre|ihr|dein|uw|tu|su|seu|sua|tuo|tua)_\w+  # (`ВАШ_ПАРОЛЬ`, as the view
+        # writes it: `BAШ_…`; `VOTRE_MDP`)
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??
         |\d{1,2}-[a-z]{3}-\d{2,4}|(?:\d{1,5}\.)?\d\d:\d\d:\d\d)$"""
