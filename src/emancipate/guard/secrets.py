@@ -103,7 +103,9 @@ _PASSWORD_WORDS = (
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "құпиясөз",
-    "fjalëkalim", "lykilorð", "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
+    "fjalëkalim", "lykilorð", "lykilorðið", "lykilordid", "lykilord",
+    "aðgangsorð", "aðgangsorðið", "adgangsordid",  # (Icelandic, and romanised)
+    "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal", "phasfhocal", "bpasfhocal",  # Irish, lenited and eclipsed too (`Is é an
     # pasfhocal … ná …`, `do phasfhocal sealadach ná …`)
     "الموديباس", "الموديپاس",  # Darija: `mot de passe` in Arabic letters
@@ -556,7 +558,7 @@ _NEXT_PARAM = re.compile(r"&[\w.\[\]-]{1,40}=")
 # A password named in prose with no operator: `use password Welcome123 to log in`.
 # (French puts adjectives after the name: `mot de passe provisoire …`.)
 _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız|miz|mız|nya|тa"
-                   r"|ը|-ը|ս|դ|ն|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa|ใหม)?"
+                   r"|ը|-ը|ս|դ|ն|nye|qa|pax|ne|e|in|it|i|-u|-ka|-ku|-kiisa|ใหม)?"
                    # (the English word with Amharic's and Somali's article: `password-u …`,
                    # `password-ka …`; Thai's new, glued: `รหัสผ่านใหม่ …`, as the view writes it)
                    # `lösenordet`, `şifresi`, `şifreyi`, Finnish `salasanalla`, `passwordnya`,
