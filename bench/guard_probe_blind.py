@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 355 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 363 (sessions
 18 to 35: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -316,6 +316,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind351",
           "three-hundred-and-fifty-third round": HERE / "data" / "guard" / "blind353",
           "three-hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind354",
+          "three-hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind356",
+          "three-hundred-and-fifty-eighth round": HERE / "data" / "guard" / "blind358",
+          "three-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind359",
+          "three-hundred-and-sixty-first round": HERE / "data" / "guard" / "blind361",
+          "three-hundred-and-sixty-second round": HERE / "data" / "guard" / "blind362",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -421,7 +426,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind347",
           "three-hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind349",
           "three-hundred-and-fifty-second round": HERE / "data" / "guard" / "blind352",
-          "three-hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind355"}
+          "three-hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind355",
+          "three-hundred-and-fifty-seventh round": HERE / "data" / "guard" / "blind357",
+          "three-hundred-and-sixtieth round": HERE / "data" / "guard" / "blind360",
+          "three-hundred-and-sixty-third round": HERE / "data" / "guard" / "blind363"}
 
 
 @dataclass
