@@ -103,7 +103,8 @@ _PASSWORD_WORDS = (
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
     "құпиясөз",
-    "fjalëkalim", "lykilorð", "lykilorðið", "lykilordid", "lykilord",
+    "fjalëkalim", "shifra", "shifrën", "shifren", "pasvord", "pasvordin", "pasvordi",  # (Albanian)
+    "lykilorð", "lykilorðið", "lykilordid", "lykilord",
     "aðgangsorð", "aðgangsorðið", "adgangsordid",  # (Icelandic, and romanised)
     "slaptažodis", "parool", "geslo", "парола", "cyfrinair", "비번",
     "pasfhocal", "phasfhocal", "bpasfhocal",  # Irish, lenited and eclipsed too (`Is é an
@@ -574,6 +575,7 @@ _BARE = re.compile(r"(?P<mid>(?:et|en|si|sı|yi|yı|lla|llä|ksi|ga|m|n|niz|nız
                    r"|par[ \t]d[ée]faut|currently|startowe|pocz[aą]tkowe|jednorazowe"
                    r"|nova|nuova|nueva|nou[ăa]|new|neue|neues|nieuwe|nowe|nouveau|attuale|actual|atual"
                    r"|temporanea|provvisoria|iniziale|predefinita|tijdelijke?|midlertidig"
+                   r"|i[ \t]p[ëe]rkohsh[ëe]m|i[ \t]ri"  # (Albanian: temporary, new)
                    r"|bta3o|bta3ha|bta3y|dyalo|dyalha|taba3o|taba3a|taba3ha|taba3e"
                    r"|mta3o|mta3ou|mte3o|mte3ou|mta3ha|mte3ha|mta3i|mte3i"
                    r"|mo2akat|mo2aqat|mo2a2at|مؤقت|مؤقتة"  # (temporary)
