@@ -1626,7 +1626,13 @@ def _far(v: str) -> bool:
     `Foundry-MFP-1`, `SL_Destilaria_V4`, `Audit-2023`)."""
     return (len(v) >= 8 and any(c.isdigit() for c in v)
             and (not _TOLD_SYMBOLS.isdisjoint(v)
-                 or v.isalnum() and not v.islower() and not v.isupper()))
+                 or v.isalnum() and not v.islower() and not v.isupper()
+                 or _WORD_DOT_YEAR.fullmatch(v) is not None))
+
+
+# a capitalised word, a dot and a year, as people make passwords (`Silvretta.1963`; a name's
+# parts are joined by `-` or `_`: `Audit-2023`)
+_WORD_DOT_YEAR = re.compile(r"[A-Z][a-z]{3,}\.(?:19|20)\d\d")
 
 
 def _told(v: str) -> bool:
