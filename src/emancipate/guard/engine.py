@@ -595,10 +595,11 @@ _EASTERN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹০১�
 def access_code(v: str) -> bool:
     """A code that opens something (a door, a safe, a card), as people tell it: 4 to 8 digits
     (Arabic-Indic, Persian, Bengali and Devanagari ones too), maybe spaced (`0 0 3 4`),
-    dashed (`9-0-1-5-8`) or in pairs (`05-34-95`), maybe with a letter (`3192A`, `7A750`);
+    dashed (`9-0-1-5-8`) or in pairs (`05-34-95`, `11 – 66 – 64 – 21`), maybe with a letter
+    (`3192A`, `7A750`);
     not a sample everyone writes
     (`1111`, `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
-    d = v.replace(" ", "").replace("-", "").translate(_EASTERN_DIGITS)
+    d = v.replace(" ", "").replace("-", "").replace("–", "").translate(_EASTERN_DIGITS)
     letters = [c for c in d if c.isascii() and c.isalpha()]
     if len(letters) == 1 and (d[-1] == letters[0] or letters[0] in "ABCD"):
         d = d.replace(letters[0], "")  # a French entry code's letter (`3192A`, `7A750`)

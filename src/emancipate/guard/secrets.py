@@ -210,7 +210,7 @@ _PASSWORD_WORDS = (
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
     "community string", "community-string",  # SNMP's community: its password
     "snmp_community", "snmp-community", "snmpcommunity",  # (Zabbix's `{$SNMP_COMMUNITY} = …`)
-    "kodikos", "kwdikos", "kwdiko", "kodiko",  # Greek in Latin letters (`κωδικός`, `κωδικό`)
+    "kodikos", "kwdikos", "kwdiko", "kodiko", "kodikous", "kodikoi",  # Greeklish (`κωδικός`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
     "pre-shared key", "preshared key", "pre-shared-key", "wifi key", "wi-fi key", "wlan key",
