@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 363 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 371 (sessions
 18 to 35: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -321,6 +321,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind359",
           "three-hundred-and-sixty-first round": HERE / "data" / "guard" / "blind361",
           "three-hundred-and-sixty-second round": HERE / "data" / "guard" / "blind362",
+          "three-hundred-and-sixty-fourth round": HERE / "data" / "guard" / "blind364",
+          "three-hundred-and-sixty-sixth round": HERE / "data" / "guard" / "blind366",
+          "three-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind367",
+          "three-hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind369",
+          "three-hundred-and-seventieth round": HERE / "data" / "guard" / "blind370",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -429,7 +434,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind355",
           "three-hundred-and-fifty-seventh round": HERE / "data" / "guard" / "blind357",
           "three-hundred-and-sixtieth round": HERE / "data" / "guard" / "blind360",
-          "three-hundred-and-sixty-third round": HERE / "data" / "guard" / "blind363"}
+          "three-hundred-and-sixty-third round": HERE / "data" / "guard" / "blind363",
+          "three-hundred-and-sixty-fifth round": HERE / "data" / "guard" / "blind365",
+          "three-hundred-and-sixty-eighth round": HERE / "data" / "guard" / "blind368",
+          "three-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind371"}
 
 
 @dataclass
