@@ -210,6 +210,7 @@ _PASSWORD_WORDS = (
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
     "community string", "community-string",  # SNMP's community: its password
     "snmp_community", "snmp-community", "snmpcommunity",  # (Zabbix's `{$SNMP_COMMUNITY} = …`)
+    "mima",  # (pinyin: 密码)
     "kodikos", "kwdikos", "kwdiko", "kodiko", "kodikous", "kodikoi",  # Greeklish (`κωδικός`)
     # a Wi-Fi network's or a VPN's shared key is its password (`WLAN-Schlüssel: …`,
     # `Pre-shared key …`)
@@ -260,6 +261,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "wstoken": "apikey",  # Moodle's web service token in its REST URLs
+    "corpsecret": "apikey",  # WeCom's (企业微信) app secret: `gettoken?corpid=…&corpsecret=…`
     # Agora's App Certificate, which signs its RTC tokens (`const appCertificate = '…'`)
     "appcertificate": "apikey", "app_certificate": "apikey",
     # a MySQL dump's column named `pass` (`\`pass\` varchar(50)`, its values in the INSERT's
