@@ -761,7 +761,6 @@ def _url_login(value: str, matched: str) -> bool:
     return not default_login(m.group(1) if m else "", value)
 
 
-# Checks that read the rule's whole match besides the secret (same `check` key).
 # A cause told between a password's name and `is` makes `is` its clause's verb, not the
 # password's (`promijenio sam lozinku … jer je netko pokušavao ulaz`: because someone tried)
 _BECAUSE = frozenset(("because", "since", "weil", "porque", "perché", "parce", "omdat", "fordi",
@@ -772,6 +771,7 @@ def _told_not_because(value: str, match: str) -> bool:
     return _BECAUSE.isdisjoint(match[:match.rfind(value)].lower().split())
 
 
+# Checks that read the rule's whole match besides the secret (same `check` key).
 MATCH_CHECKS: dict[str, Callable[[str, str], bool]] = {
     # a URL's password that is not its user name again nor one character repeated
     "url_login": _url_login,
