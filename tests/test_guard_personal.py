@@ -1293,3 +1293,14 @@ def test_a_csv_columns_header_past_quoted_commas(guard: Guard) -> None:
     text = ('Name,MSISDN,Amount,Reference\nGrace Chepkoech,254786973057,"3,450",BONUS-NOV26\n'
             'Daniel Kibet,254115587952,"12,800",BONUS-NOV26\n')
     assert personal(guard, text) == [("phone", "254786973057"), ("phone", "254115587952")]
+
+
+def test_a_country_named_by_its_00_code_reads_its_national_numbers(guard: Guard) -> None:
+    """Lebanon's `03-815227` (its trunk `0` and seven digits) in a list that writes another
+    number `00961 …`: the `00` prefix names the country as `+961` would (round 348). Without
+    the country named they are an invoice's."""
+    text = ("Patients to call tomorrow:\n- Mrs Haddad: 03-815227\n"
+            "- Mr Aoun: 00961 70 123 456\n- Mrs Khoury (landline): 04 512 318")
+    assert personal(guard, text) == [
+        ("phone", "03-815227"), ("phone", "00961 70 123 456"), ("phone", "04 512 318")]
+    assert personal(guard, "Invoice 03-815227, order 04 512 318") == []

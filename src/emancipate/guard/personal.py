@@ -1078,6 +1078,9 @@ def _valid_for_code(country_code: int, national: str) -> bool:
 _NAMED_REGIONS = 4
 # (a number after its `+`, not a percentage: `+7,4 %`)
 _PLUS_CODE = re.compile(r"\+[ \t]?\(?(\d{1,3})\)?[ \t.-]?\d[\d \t.()-]{5,}")
+# the same after the international prefix `00`, where a blank sets the code apart (`00961 71
+# 552 107`; not a run of digits, `0045678`)
+_ZERO_ZERO_CODE = re.compile(r"(?<![\w.,])00([1-9]\d{0,2})[ \t]\d[\d \t.()-]{5,}")
 # country domains that name no country (`.io`, `.co`, `.me`, `.tv`, `.ai`: used the world over)
 _GENERIC_CC_DOMAINS = frozenset(("IO", "CO", "ME", "TV", "AI", "LY", "FM", "GG", "TO", "CC",
                                  "WS", "SH", "AC", "GL", "AM", "VC", "SO", "ST", "NU", "TK"))
@@ -1177,14 +1180,20 @@ class NumberClassifier:
     def regions_named(self, text: str, found: list[Hit], emails: list[Hit]
                       ) -> tuple[tuple[str, str, frozenset[int], int], ...]:
         """The countries a text names besides the operator's (`phone_regions`): the calling
-        codes of its international numbers (`+46 72 392 22 71`), its IBANs' countries and
-        its e-mail addresses' country domains (`@simnet.is`), four at most. A contact list
-        that gives one number as `+46 …` writes the next as `072-263 78 30`."""
+        codes of its international numbers (`+46 72 392 22 71`, `00961 71 552 107`), its
+        IBANs' countries and its e-mail addresses' country domains (`@simnet.is`), four at
+        most. A contact list that gives one number as `+46 …` writes the next as `072-263 78
+        30`."""
         codes: dict[int, None] = {}
         if "+" in text:
             for m in _PLUS_CODE.finditer(text):
                 split = _calling_code(m.group(1))
                 if split is not None:
+                    codes[split[0]] = None
+        if "00" in text:
+            for m in _ZERO_ZERO_CODE.finditer(text):
+                split = _calling_code(m.group(1))
+                if split is not None and not split[1]:  # (the whole code before the blank)
                     codes[split[0]] = None
         names = [text[s:s + 2].upper() for s, _, kind in found if kind == "iban"]
         names += [text[text.rfind(".", s, e) + 1:e].upper() for s, e, _ in emails]
@@ -1268,6 +1277,8 @@ class NumberClassifier:
         if len(digits) >= 9:  # (12 digits: Indonesia's mobiles, `085655224170`)
             business = False  # valid in a region of the operator's, as a business's line
             for region in (*self.regions, *work.regions):
+                if work.exhausted:
+                    break
                 # ten digits run together are a student's, an order's, a second's number as
                 # often as a US phone's: only where the text says it is a phone
                 if region[1] == "nanp" and s.isdigit():
@@ -1294,9 +1305,12 @@ class NumberClassifier:
                     return False
         if len(digits) == 8 and work.regions and not s.isdigit() and text:
             # a named country's numbers of eight digits, in groups (Oman's `7539 1464` in a
-            # list whose other numbers are `+968 …`), not a business's line
+            # list whose other numbers are `+968 …`; Lebanon's `03-715228`, its trunk `0`
+            # and seven digits, beside `00961 …`), not a business's line
             for region in work.regions:
-                if (region[1] == "any" and self._national(region, s, digits, work)
+                if work.exhausted:
+                    break
+                if (region[1] != "nanp" and self._national(region, s, digits, work)
                         and not self._business(region, digits)
                         and not _context(text, start, _BUSINESS_LINE_WORDS, 40)):
                     return True
