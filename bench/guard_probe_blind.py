@@ -40,8 +40,8 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 371 (sessions
-18 to 35: one organisation's prompts each, half technical, about half in English) are listed
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 379 (sessions
+18 to 36: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
 value (`@@ class value` for personal data). A secret counts as found when a secret finding
@@ -326,6 +326,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind367",
           "three-hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind369",
           "three-hundred-and-seventieth round": HERE / "data" / "guard" / "blind370",
+          "three-hundred-and-seventy-second round": HERE / "data" / "guard" / "blind372",
+          "three-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind375",
+          "three-hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind378",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -437,7 +440,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-sixty-third round": HERE / "data" / "guard" / "blind363",
           "three-hundred-and-sixty-fifth round": HERE / "data" / "guard" / "blind365",
           "three-hundred-and-sixty-eighth round": HERE / "data" / "guard" / "blind368",
-          "three-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind371"}
+          "three-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind371",
+          "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379"}
 
 
 @dataclass

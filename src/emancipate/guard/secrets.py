@@ -856,9 +856,12 @@ _PLACEHOLDER = re.compile(
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??
         |\d{1,2}-[a-z]{3}-\d{2,4}|(?:\d{1,5}\.)?\d\d:\d\d:\d\d)$"""
 )
-# (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`)
+# (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`;
+# change me in other languages: `CAMBIAR_ESTO`, `A_REMPLACER`, `BITTE_ÄNDERN`)
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
-                      "hier_eintragen", "changeme", "change_me", "change-me",
+                      "hier_eintragen", "changeme", "change_me", "change-me", "cambiar",
+                      "cambiame", "cámbiame", "remplacer", "a_changer", "ändern", "aendern",
+                      "alterar", "wijzigen", "zmien",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
 # ... as one search (a generator of `in` tests costs ~1 µs a value; this runs for every
@@ -1521,8 +1524,8 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
 
 
 # A passphrase: three words or more joined by one of `-._` (`green-window-quarry`,
-# `pebble_lantern_cloud_76`), or in quotes, blanks between (`"biscuit giraffe orbit marble"`),
-# a number after them or not; each word in lower case or capitalised (`ASX-Guest-Events`,
+# `pebble_lantern_cloud_76`), or in quotes, blanks between (`"biscuit giraffe orbit marble"`,
+# or two words and a number: `"halibut cheeks 48"`), a number after them or not; each word in lower case or capitalised (`ASX-Guest-Events`,
 # `SL-Destilaria-V4` are names), none a word of names, keys or messages (`_NOT_PHRASE`), not
 # a key's value (`name: orders-db-credentials`). Measured on blind rounds 1-211 (session 29):
 # 16 of their 52 missed passphrases found, no look-alike of 12,831 newly flagged (before the
@@ -1532,7 +1535,7 @@ _JOINED_PHRASE = re.compile(
     rf"{_PHRASE_WORD}(?P<sep>[-._]){_PHRASE_WORD}(?:(?P=sep){_PHRASE_WORD})+"
     r"(?:(?P=sep)?\d{1,4})?[!?#*]?(?=[\s,;!?)»”\"'’]|[.:](?!\w)|$)(?![ \t]*(?:=|:\s))")
 _QUOTED_PHRASE = re.compile(
-    rf"[\"“„«'‘]((?:{_PHRASE_WORD} ){{2,11}}{_PHRASE_WORD}(?: ?\d{{1,4}})?[!?]?)[\"”“»'’]")
+    rf"[\"“„«'‘]((?:{_PHRASE_WORD} ){{1,11}}{_PHRASE_WORD}(?: ?\d{{1,4}})?[!?]?)[\"”“»'’]")
 _PHRASE_MARK = re.compile(r"[^\W\d_]{3}[-._][^\W\d_]{3,14}[-._]|[\"“„«'‘][^\W\d_]{3,14} ")
 # Words of names, keys and messages, not of passphrases (`orders-db-credentials`,
 # `manage_master_user_password`, `"Self-Service-Portal"`, `"must change password at next
@@ -1563,7 +1566,8 @@ _PHRASE_PARTS = re.compile(r"[-._ ]")
 def _phrase_words(value: str) -> bool:
     words = [w for w in _PHRASE_PARTS.split(value.rstrip("!?#*")) if not w.isdigit()]
     digits = value.rstrip("!?#*")[-1:].isdigit()
-    if not (len(words) >= 3 and all(w.islower() or w.istitle() for w in words)
+    if not ((len(words) >= 3 or (len(words) == 2 and digits))
+            and all(w.islower() or w.istitle() for w in words)
             and (len(set(words)) > 1 or digits)):
         return False
     if "." in value and not digits and len(words[-1]) <= 3:
