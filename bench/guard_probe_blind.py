@@ -329,6 +329,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-second round": HERE / "data" / "guard" / "blind372",
           "three-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind375",
           "three-hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind378",
+          "three-hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind374",
+          "three-hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind377",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -441,6 +443,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-sixty-fifth round": HERE / "data" / "guard" / "blind365",
           "three-hundred-and-sixty-eighth round": HERE / "data" / "guard" / "blind368",
           "three-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind371",
+          "three-hundred-and-seventy-third round": HERE / "data" / "guard" / "blind373",
+          "three-hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind376",
           "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379"}
 
 

@@ -2235,3 +2235,19 @@ def test_toss_payments_client_key_is_public() -> None:
     assert secrets_in('const clientKey = "live_ck_kpaxdQVty25K20ecrlbHcLV6gteQ";') == []
     assert secrets_in('const secretKey = "live_sk_kpaxdQVty25K20ecrlbHcLV6gteQ";') == [
         "live_sk_kpaxdQVty25K20ecrlbHcLV6gteQ"]
+
+
+def test_session_36s_first_batch_forms() -> None:
+    """Rounds 372-378: a quoted passphrase of two words and a number, Sesotho's `nomoro ya
+    lekunutu`, Afrikaans' `rugsteunkode`, Spanish `marcáis … la tecla`, Malayalam's locker;
+    not change-me placeholders in Spanish and Portuguese (`CAMBIAR_ESTO`, `COLOCAR_AQUI`)."""
+    for text, value in (
+            ('the verbal password, ours is "halibut cheeks 48". If you', "halibut cheeks 48"),
+            ("Kenya nomoro ya lekunutu 9654 ho e tima.", "9654"),
+            ("Gebruik hierdie rugsteunkode: 1715 4725. Hy werk net een keer", "1715 4725"),
+            ("en la barrera marcáis 86405 y luego la tecla verde.", "86405"),
+            ("പ്രിന്റർ റൂമിലെ ലോക്കറിന്റെ കോഡ് 7280 ആണ്.", "7280")):
+        assert secrets_in(text) == [value], text
+    for text in ('SMTP_PASSWORD: "CAMBIAR_ESTO"', 'EMAIL_HOST_PASSWORD = "COLOCAR_AQUI"',
+                 'the button says "Enter password 2" again'):
+        assert secrets_in(text) == [], text

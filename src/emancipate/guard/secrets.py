@@ -857,11 +857,11 @@ _PLACEHOLDER = re.compile(
         |\d{1,2}-[a-z]{3}-\d{2,4}|(?:\d{1,5}\.)?\d\d:\d\d:\d\d)$"""
 )
 # (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`;
-# change me in other languages: `CAMBIAR_ESTO`, `A_REMPLACER`, `BITTE_ÄNDERN`)
+# change me, put here in other languages: `CAMBIAR_ESTO`, `A_REMPLACER`, `COLOCAR_AQUI`)
 _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
                       "hier_eintragen", "changeme", "change_me", "change-me", "cambiar",
                       "cambiame", "cámbiame", "remplacer", "a_changer", "ändern", "aendern",
-                      "alterar", "wijzigen", "zmien",
+                      "alterar", "wijzigen", "zmien", "colocar_", "poner_", "_aqui",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
 # ... as one search (a generator of `in` tests costs ~1 µs a value; this runs for every
@@ -1525,11 +1525,12 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
 
 # A passphrase: three words or more joined by one of `-._` (`green-window-quarry`,
 # `pebble_lantern_cloud_76`), or in quotes, blanks between (`"biscuit giraffe orbit marble"`,
-# or two words and a number: `"halibut cheeks 48"`), a number after them or not; each word in lower case or capitalised (`ASX-Guest-Events`,
-# `SL-Destilaria-V4` are names), none a word of names, keys or messages (`_NOT_PHRASE`), not
-# a key's value (`name: orders-db-credentials`). Measured on blind rounds 1-211 (session 29):
-# 16 of their 52 missed passphrases found, no look-alike of 12,831 newly flagged (before the
-# word and key tests, 145 were: Kubernetes secrets' names, snake-case keys, UI buttons).
+# or two words and a number: `"halibut cheeks 48"`), a number after them or not; each word in
+# lower case or capitalised (`ASX-Guest-Events`, `SL-Destilaria-V4` are names), none a word of
+# names, keys or messages (`_NOT_PHRASE`), not a key's value (`name: orders-db-credentials`).
+# Measured on blind rounds 1-211 (session 29): 16 of their 52 missed passphrases found, no
+# look-alike of 12,831 newly flagged (before the word and key tests, 145 were: Kubernetes
+# secrets' names, snake-case keys, UI buttons).
 _PHRASE_WORD = r"[^\W\d_]{3,14}"
 _JOINED_PHRASE = re.compile(
     rf"{_PHRASE_WORD}(?P<sep>[-._]){_PHRASE_WORD}(?:(?P=sep){_PHRASE_WORD})+"
