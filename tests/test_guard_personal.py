@@ -1304,3 +1304,17 @@ def test_a_country_named_by_its_00_code_reads_its_national_numbers(guard: Guard)
     assert personal(guard, text) == [
         ("phone", "03-815227"), ("phone", "00961 70 123 456"), ("phone", "04 512 318")]
     assert personal(guard, "Invoice 03-815227, order 04 512 318") == []
+
+
+def test_session_36s_personal_forms(guard: Guard) -> None:
+    """Rounds 372-378: Gulf Arabic `كلموني` (call me) and a SIM's number, Setswana `ntetse`
+    (call me), Malayalam `എന്റെ നമ്പർ` (my number) before a number of eight digits; a Spanish
+    passport `español`."""
+    for text, value in (("وإذا تبون أي ورقة كلموني 36783702", "36783702"),
+                        ("رقم الشريحة الجديدة: 37156600", "37156600"),
+                        ("Ke kopa lo ntetse mo 71 526 339 fa lo na le nako.", "71 526 339"),
+                        ("എന്റെ നമ്പർ 3657 9113.", "3657 9113")):
+        assert personal(guard, text) == [("phone", value)], text
+    assert personal(guard, "Order 36783702 shipped") == []
+    assert personal(guard, "pasaporte español KEE079798, caduca 2031") == [
+        ("passport", "KEE079798")]

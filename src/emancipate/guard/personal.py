@@ -895,7 +895,11 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # Bislama `ringim` (call), `fon:`, French `rappelez-moi au`, Kirundi `terefone`, Arabic
     # `رقم الطوارئ` (the emergency number), Macedonian and Serbian `his number`
     "ringim", "fon:", "rappelez", "terefone", "رقم الطوارئ", "неговиот број", "његов број",
-    "njegov broj")
+    "njegov broj",
+    # Gulf Arabic `كلموني` (call me), a SIM's number; Setswana `ntetse` (call me), `leletsa`
+    # (call), `nomoro ya mogala` (phone number); Malayalam `എന്റെ നമ്പർ` (my number)
+    "كلموني", "كلمني", "اتصلوا علي", "اتصل علي", "رقم الشريحة", "ntetse", "nteletse",
+    "leletsa", "mogala", "എന്റെ നമ്പർ")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -2057,7 +2061,7 @@ _DOCUMENT = re.compile(
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
     # Y749080`, `جواز سفر هندي رقم …`)
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
-    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ero|era|ي)[ \t]{1,3}"
+    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ero|era|ñol|ñola|nhol|nhola|ي)[ \t]{1,3}"
     # (or the country's letters: `паспорт КНР …`)
     # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
     r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
