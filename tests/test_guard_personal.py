@@ -1309,7 +1309,7 @@ def test_a_country_named_by_its_00_code_reads_its_national_numbers(guard: Guard)
 def test_session_36s_personal_forms(guard: Guard) -> None:
     """Rounds 372-378: Gulf Arabic `كلموني` (call me) and a SIM's number, Setswana `ntetse`
     (call me), Malayalam `എന്റെ നമ്പർ` (my number) before a number of eight digits; a Spanish
-    passport `español`."""
+    passport `español`; Jamaican licences."""
     for text, value in (("وإذا تبون أي ورقة كلموني 36783702", "36783702"),
                         ("رقم الشريحة الجديدة: 37156600", "37156600"),
                         ("Ke kopa lo ntetse mo 71 526 339 fa lo na le nako.", "71 526 339"),
@@ -1318,3 +1318,8 @@ def test_session_36s_personal_forms(guard: Guard) -> None:
     assert personal(guard, "Order 36783702 shipped") == []
     assert personal(guard, "pasaporte español KEE079798, caduca 2031") == [
         ("passport", "KEE079798")]
+    # a bare licence in a text about a taxi; Jamaican's copula `a` before the number
+    assert personal(guard, "Applicant: a taxi operator. Licence 167-905-423 (PPV too).") == [
+        ("driving_licence", "167-905-423")]
+    assert personal(guard, "Di odda driver, him licence number a 137-476-609.") == [
+        ("driving_licence", "137-476-609")]

@@ -2069,8 +2069,9 @@ _DOCUMENT = re.compile(
     # (Maltese `nru`)
     # (JSON, SQL: `passport_no = '…'`; a table's next cell: `| PASSPORT | W0295915 |`)
     # (a form's colons aligned: `No. SIM C      : 3864-…`)
-    r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|:|=|#|՝|፦|፡|៖|\||,(?=[ \t]?[A-Z0-9])"
-    r"|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`)
+    r"[\"']?[ \t]{0,12}(?:is|was|as|est|yɛ|on(?=[ \t])|a(?=[ \t]+\d)|:|=|#|՝|፦|፡|៖|\||"
+    r",(?=[ \t]?[A-Z0-9])|[-–—](?=[ \t]))?"  # (`on`: Estonian's and Finnish's `is`; `a`:
+    # Jamaican's, `him licence number a 137-476-609`)
     r"[ \t]{0,8}[\"'(]?"
     # a US state's code before a licence's number (`Driver's license: CA X0996852`)
     r"(?:(?-i:" + "|".join(sorted(_STATE_CODES)) + r")[ \t](?=[A-Z0-9]*\d)"
@@ -2127,7 +2128,7 @@ _VEHICLE_WORDS = ("driver", "driving", "vehicle", "truck", "car hire", "car rent
                   "haulage", "car ", "conducteur", "conductrice", "véhicule", "voiture",
                   "location de", "camion", "utilitaire", "chauffeur", "conductor", "camión",
                   "brevete",  # (Peru's word for a driving licence)
-                  "camioneta", "chofer",
+                  "camioneta", "chofer", "taxi",
                   *viewed_words(("ယာဉ်မောင်း",)))  # (Burmese: driver, as the view writes it)
 
 
