@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 379 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 387 (sessions
 18 to 36: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -331,6 +331,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind378",
           "three-hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind374",
           "three-hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind377",
+          "three-hundred-and-eighty-sixth round": HERE / "data" / "guard" / "blind386",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -445,7 +446,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-first round": HERE / "data" / "guard" / "blind371",
           "three-hundred-and-seventy-third round": HERE / "data" / "guard" / "blind373",
           "three-hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind376",
-          "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379"}
+          "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379",
+          "three-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind381"}
 
 
 @dataclass

@@ -1457,6 +1457,12 @@ _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
+# a chat's next line holding one word (after a dash, a time or a name and a colon)
+_ANSWER_LINE = re.compile(
+    r"[ \t]*(?:[-–—>*•][ \t]*|\[?\d{1,2}:\d{2}\]?[ \t]*)?(?:[^\s:]{1,30}:[ \t]*)?"
+    r"(?P<v>\S{6,64}?)[.!]?[ \t]*(?:\n|$)")
+
+
 # after a dash, what goes on telling the password (`it asks for an admin password — ours is
 # 689485`): the dash does not end the clause
 _DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is)\b")
@@ -1474,6 +1480,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
     elif stem.endswith("բառ") and text.startswith(("ս", "դ", "ը", "ն"), pos):
         pos += 1  # Armenian's my, your, the (`Գաղտնաբառս … հիմա Nare_Vanadzor7 է`)
+    elif stem.endswith("ord") and text.startswith(("et", "en"), pos) and not (
+            text[pos + 2:pos + 3].isalnum()):
+        pos += 2  # Norwegian's, Danish's, Swedish's the (`passordet til … er SildSommer2025!`)
     if pos >= len(text) or text[pos].isalnum() or (
             text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
@@ -1520,6 +1529,12 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
                                             or _EXAMPLES.search(reach, 0, m.start())):
                 return None  # a policy's or a quiz's examples (`e.g. 'Summer2024!'`)
             return pos + span[0], pos + span[1]
+    if end is not None and reach[end.start()] == "?":
+        # a question asking for the password, answered by the next line alone (`cuál es la
+        # pass del router??\n—chaltumay2018`)
+        answer = _ANSWER_LINE.match(reach, reach.find("\n", end.start()) + 1)
+        if answer is not None and answer.start() > end.start() and _told(answer.group("v")):
+            return pos + answer.start("v"), pos + answer.end("v")
     return None
 
 
