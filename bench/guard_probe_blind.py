@@ -332,6 +332,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-fourth round": HERE / "data" / "guard" / "blind374",
           "three-hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind377",
           "three-hundred-and-eighty-sixth round": HERE / "data" / "guard" / "blind386",
+          "three-hundred-and-eightieth round": HERE / "data" / "guard" / "blind380",
+          "three-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind383",
+          "three-hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind385",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -447,7 +450,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-third round": HERE / "data" / "guard" / "blind373",
           "three-hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind376",
           "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379",
-          "three-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind381"}
+          "three-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind381",
+          "three-hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind384"}
 
 
 @dataclass

@@ -2241,7 +2241,8 @@ def test_session_36s_first_batch_forms() -> None:
     """Rounds 372-378: a quoted passphrase of two words and a number, Sesotho's `nomoro ya
     lekunutu`, Afrikaans' `rugsteunkode`, Spanish `marcáis … la tecla`, Malayalam's locker,
     Norwegian's `passordet` (the password), a question for the password answered by the next
-    line alone; not change-me placeholders in Spanish and Portuguese (`CAMBIAR_ESTO`, `COLOCAR_AQUI`)."""
+    line alone; not change-me placeholders in Spanish and Portuguese (`CAMBIAR_ESTO`,
+    `COLOCAR_AQUI`)."""
     for text, value in (
             ('the verbal password, ours is "halibut cheeks 48". If you', "halibut cheeks 48"),
             ("Kenya nomoro ya lekunutu 9654 ho e tima.", "9654"),
@@ -2258,3 +2259,26 @@ def test_session_36s_first_batch_forms() -> None:
                  "what is the wifi password?\n- same as last year",
                  "Is the password policy 12 chars?\n- yes, v2.1"):
         assert secrets_in(text) == [], text
+
+
+def test_session_36s_second_batch_forms() -> None:
+    """Rounds 380-386: Plautdietsch's `Passwuat` and `Kod … es nü`, a sentence telling the
+    password as what it is now (`Agora é …`), Lingala's `code ya wifi … ezali`, Kituba's
+    `code ya kufungula kele`, a Russian key box's code, Swahili's and Chichewa's new number
+    of a lock, Chadian Arabic's `حقّه` and `hana` (its); not a Swahili account's number."""
+    for text, value in (
+            ("De Benutza es hfriesen un daut Passwuat es Menno1927Chaco", "Menno1927Chaco"),
+            ("Maria Penner: De Kod fa de Däa tom Labor es nü 5591 un dan dee Raut-Knopp.",
+             "5591"),
+            ("A senha do wifi da sede mudou ontem. Agora é milho-verde-2026 (tudo minúsculo).",
+             "milho-verde-2026"),
+            ("Ndeko Guy, code ya wifi ya bureau ezali Mwasi_Malonga99. Soki ekangi te",
+             "Mwasi_Malonga99"),
+            ("telefone ya mu kele na biro. Code ya kufungula kele 785707. Tala message",
+             "785707"),
+            ("Ключи в ключнице у входа. Код ключницы 7392. Взять ключ", "7392"),
+            ("kufuli ya geti imebadilishwa leo. Namba mpya ni 9-6-3-3. Msiiandike", "9-6-3-3"),
+            ("صندوق المفاتيح حق غرفة المولّد الرمز حقّه 7451. الحارس يفتحه", "7451"),
+            ("Ya Adoum, al khazna hana al idaara, ragam hana 548797. Amshi", "548797")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("Namba ya akaunti: 0637598\nNamba ya mita: 37307733229") == []

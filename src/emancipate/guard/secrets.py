@@ -54,7 +54,7 @@ _PASSWORD_WORDS = (
     "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "contrasenia",
     "la contra",  # Mexican Spanish's short word for a login's password (`la contra es …`)
     "hasłem", "hasła",  # Polish's instrumental and genitive (`z hasłem …`)
-    "passwort",
+    "passwort", "passwuat",  # (Plautdietsch: `daut Passwuat es …`)
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "paswoord", "wachtzin",  # (Flemish; Dutch's passphrase)
     "paswort",  # (Sranan Tongo)
@@ -682,9 +682,10 @@ _SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
 _OTHER_WIFI = ("ويفي", "واي فاي", "وايفاي", "ไวไฟ")
 
 
-# a code word followed by the network's name: `Le code WiFi de la salle … est …`
+# a code word followed by the network's name: `Le code WiFi de la salle … est …`, Lingala's
+# and Swahili's `code ya wifi …`
 _WIFI_AFTER = re.compile(r"(?i)[ \t]{1,3}(?:(?:du|de[ \t]la|de|del|della|do|da|dla"
-                         r"|of[ \t]the|for[ \t]the|of|for|i)[ \t]{1,3})?(?:wi-?fi|wlan)\b")
+                         r"|of[ \t]the|for[ \t]the|of|for|i|ya)[ \t]{1,3})?(?:wi-?fi|wlan)\b")
 
 
 # the keyword is the user name of a URL: `://` then the name, up to the keyword's end
@@ -1466,6 +1467,11 @@ _ANSWER_LINE = re.compile(
 # after a dash, what goes on telling the password (`it asks for an admin password — ours is
 # 689485`): the dash does not end the clause
 _DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is)\b")
+# after a sentence's end, the next one telling the password as what it is now (`A senha do wifi
+# mudou ontem. Agora é soja-safrinha-2025`): the end does not end the clause
+_NOW_TELLS = re.compile(
+    r"(?i)[ \t]*(?:agora[ \t]+(?:é|e)|now[ \t]+(?:it['’]s|it[ \t]+is)|it['’]s[ \t]+now"
+    r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es)[ \t]")
 
 
 def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
@@ -1492,7 +1498,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     if cut is not None:
         reach = reach[:cut.start()]
     end = _CLAUSE_END.search(reach, 0, TOLD_REACH)
-    while end is not None and end.group().strip() in "-–—" and _DASH_TELLS.match(reach, end.end()):
+    while end is not None and (
+            _DASH_TELLS.match(reach, end.end()) if end.group().strip() in "-–—"
+            else end.group()[0] == "." and _NOW_TELLS.match(reach, end.end())):
         end = _CLAUSE_END.search(reach, end.end(), TOLD_REACH)  # (`admin password — ours is …`)
     clause_end = min(len(reach), TOLD_REACH) if end is None else end.start()
     if _TOLD_MARK.search(reach) is None and _PHRASE_MARK.search(reach) is None:
