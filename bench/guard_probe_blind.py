@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 387 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 395 (sessions
 18 to 36: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -335,6 +335,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eightieth round": HERE / "data" / "guard" / "blind380",
           "three-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind383",
           "three-hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind385",
+          "three-hundred-and-eighty-second round": HERE / "data" / "guard" / "blind382",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -451,7 +452,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind376",
           "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379",
           "three-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind381",
-          "three-hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind384"}
+          "three-hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind384",
+          "three-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind387"}
 
 
 @dataclass

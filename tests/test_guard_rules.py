@@ -2265,7 +2265,8 @@ def test_session_36s_second_batch_forms() -> None:
     """Rounds 380-386: Plautdietsch's `Passwuat` and `Kod … es nü`, a sentence telling the
     password as what it is now (`Agora é …`), Lingala's `code ya wifi … ezali`, Kituba's
     `code ya kufungula kele`, a Russian key box's code, Swahili's and Chichewa's new number
-    of a lock, Chadian Arabic's `حقّه` and `hana` (its); not a Swahili account's number."""
+    of a lock, Chadian Arabic's `حقّه` and `hana` (its), a password with a `$` at its end in
+    the next sentence; not a Swahili account's number, nor an Italian placeholder."""
     for text, value in (
             ("De Benutza es hfriesen un daut Passwuat es Menno1927Chaco", "Menno1927Chaco"),
             ("Maria Penner: De Kod fa de Däa tom Labor es nü 5591 un dan dee Raut-Knopp.",
@@ -2279,6 +2280,9 @@ def test_session_36s_second_batch_forms() -> None:
             ("Ключи в ключнице у входа. Код ключницы 7392. Взять ключ", "7392"),
             ("kufuli ya geti imebadilishwa leo. Namba mpya ni 9-6-3-3. Msiiandike", "9-6-3-3"),
             ("صندوق المفاتيح حق غرفة المولّد الرمز حقّه 7451. الحارس يفتحه", "7451"),
-            ("Ya Adoum, al khazna hana al idaara, ragam hana 548797. Amshi", "548797")):
+            ("Ya Adoum, al khazna hana al idaara, ragam hana 548797. Amshi", "548797"),
+            ("Outlook keeps asking for my password. I put it in every time (TankerMojca41$) but",
+             "TankerMojca41$")):
         assert secrets_in(text) == [value], text
     assert secrets_in("Namba ya akaunti: 0637598\nNamba ya mita: 37307733229") == []
+    assert secrets_in('curl -H "X-Api-Key: INSERIRE_QUI_LA_CHIAVE" https://api.x.example') == []

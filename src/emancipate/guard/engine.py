@@ -1298,8 +1298,10 @@ def _line(text: str, start: int, end: int) -> str:
 _MASKS = ("xxxxxx", "****", "••••", "####")  # in the lower-cased value
 _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
                    "placeholder", "redacted", "dummy", "insert", "replace_", "sample",
-                   # (Portuguese, Spanish, French: `SUA_CHAVE_AQUI`, `TU_CLAVE`, `VOTRE_CLE`)
-                   "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui",
+                   # (Portuguese, Spanish, French, Italian: `SUA_CHAVE_AQUI`, `TU_CLAVE`,
+                   # `VOTRE_CLE`, `INSERIRE_QUI_LA_CHIAVE`)
+                   "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui", "inserire_",
+                   "_qui_",
                    # (`your` in Polish, French, German, Dutch, Russian; five letters at least, or
                    # a random token holds them: `…FTUO_3Fj…`): `TWOJ_TOKEN_OAUTH`, `DEIN_API_KEY`)
                    "twoj_", "twój_", "votre_", "dein_", "jouw_", "ваш_")

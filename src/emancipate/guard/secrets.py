@@ -863,6 +863,7 @@ _PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●",
                       "hier_eintragen", "changeme", "change_me", "change-me", "cambiar",
                       "cambiame", "cámbiame", "remplacer", "a_changer", "ändern", "aendern",
                       "alterar", "wijzigen", "zmien", "colocar_", "poner_", "_aqui",
+                      "inserire_", "_qui_",
                       "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
                       "some-", "password", "%(", "(?")
 # ... as one search (a generator of `in` tests costs ~1 µs a value; this runs for every
@@ -1652,11 +1653,12 @@ def _far(v: str) -> bool:
     """A word past the password word's clause (`my password is wrong. I'm typing
     Shikongo2021*`, `[10:03] Brian: its Meadow1012+` on the next line of a chat): only one
     that no name, code or identifier is shaped as, 8 characters or more with letters and
-    digits, and a password's symbol or both cases run together (`Namutebi1991`; not
+    digits, and a password's symbol or both cases run together (`Namutebi1991`, maybe with a
+    `$` at the end: `(MojcaTanker14$)`; not
     `Foundry-MFP-1`, `SL_Destilaria_V4`, `Audit-2023`)."""
     return (len(v) >= 8 and any(c.isdigit() for c in v)
             and (not _TOLD_SYMBOLS.isdisjoint(v)
-                 or v.isalnum() and not v.islower() and not v.isupper()
+                 or v.rstrip("$").isalnum() and not v.islower() and not v.isupper()
                  or _WORD_DOT_YEAR.fullmatch(v) is not None))
 
 
