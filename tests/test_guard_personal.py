@@ -1323,3 +1323,15 @@ def test_session_36s_personal_forms(guard: Guard) -> None:
         ("driving_licence", "167-905-423")]
     assert personal(guard, "Di odda driver, him licence number a 137-476-609.") == [
         ("driving_licence", "137-476-609")]
+
+
+def test_session_36s_second_batch_personal_forms(guard: Guard) -> None:
+    """Rounds 380-387: a Russian passport's series, `№` and number; an Italian licence's two
+    classes before its number's mark (`Patente C+CE n.`); a number said to be on WhatsApp in
+    Russian (`можно писать в вотсап`)."""
+    for text, value in (
+            ("Бортмеханик Аммосов, паспорт 98 22 № 254139", ("passport", "98 22 № 254139")),
+            ("Patente C+CE n. UD7973632U, CQC merci", ("driving_licence", "UD7973632U")),
+            ("Туйаара Ивановна, частно, 89248080820, можно писать в вотсап.",
+             ("phone", "89248080820"))):
+        assert personal(guard, text) == [value], text

@@ -914,6 +914,7 @@ _PHONE_AFTER = viewed_words((
     "numarasına", "numaradan", "számon", "telefonszámon", "bereikbaar", "joignable",
     "raggiungibile", "reachable", "(calls", "(whatsapp", "(mobile", "(cell",
     "uruffen",  # (Luxembourgish: `Dir kënnt mech um 661 … uruffen`)
+    "вотсап", "ватсап", "вацап",  # (Russian: `…, можно писать в вотсап`)
     "ma samparka"))  # (Nepali in Latin letters: `… 9812425554 ma samparka garnu hola`)
 
 
@@ -2006,7 +2007,8 @@ _DOCUMENT_WORDS = (
 # `número`, `Nummer`, Polish `numer`; the short marks, `no.`, `nr.`, `n°`, differ by place)
 _NUMBER_WORD = r"number|n[uú]m[ée]ro|nummer|numer"
 # a driving licence's class before its number's mark (`permis B n° …`, `Licencia C3 No. …`)
-_CLASS_BEFORE_MARK = r"(?-i:[A-E][1-3]?|BE|CE)[ \t]{1,3}(?=n[°º.o]|no\.|nr\.?)"
+_CLASS_BEFORE_MARK = (r"(?-i:(?:[A-E][1-3]?|BE|CE)(?:\+(?:[A-E][1-3]?|BE|CE))?)[ \t]{1,3}"
+                      r"(?=n[°º.o]|no\.|nr\.?)")  # (`Patente C+CE n. …`)
 _DOCUMENT = re.compile(
     r"(?i:passport|passeport|pasaporte|reisepass|passaporto|passaporte|paspoort|pasaport|passaport"
     r"|(?-i:pp|PP)(?=[ \t]+[A-Z]{1,2}\d)|paspor|(?:ye)?pasipoti|baasaboor|fasfo"
@@ -2090,7 +2092,9 @@ _DOCUMENT = re.compile(
     # an Indian licence (`MH42 20179348480`: state, office, year, number), a Russian passport
     # (`68 3184588`: series, number)
     # a Polish licence (`08522/20/5294`: number, year, office)
-    r"([A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,8}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
+    # a Russian passport's series, `№` and number (`98 22 № 254139`)
+    r"(\d{2} ?\d{2} {1,3}No ?\d{6}"
+    r"|[A-Z0-9]{6,20}|[A-Z]{0,2}\d{2,6}(?:[ \-]\d{1,8}){1,5}|[A-Z]{2,3} \d{6,8}|\d{2} \d{7}"
     r"|\d{5}/\d{2}/\d{4}|(?<![^\W\d_])[A-Z]{1,2}-\d{6,9}"  # (Guatemala's `Y-6700406`)
     # (Chile's and Argentina's licences carry the holder's RUT or DNI: `19.088.329-9`)
     r"|\d{1,2}\.\d{3}\.\d{3}(?:-[\dkK])?"
