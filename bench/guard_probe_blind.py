@@ -336,6 +336,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind383",
           "three-hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind385",
           "three-hundred-and-eighty-second round": HERE / "data" / "guard" / "blind382",
+          "three-hundred-and-ninety-third round": HERE / "data" / "guard" / "blind393",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -453,7 +454,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind379",
           "three-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind381",
           "three-hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind384",
-          "three-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind387"}
+          "three-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind387",
+          "three-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind389"}
 
 
 @dataclass

@@ -2286,3 +2286,20 @@ def test_session_36s_second_batch_forms() -> None:
         assert secrets_in(text) == [value], text
     assert secrets_in("Namba ya akaunti: 0637598\nNamba ya mita: 37307733229") == []
     assert secrets_in('curl -H "X-Api-Key: INSERIRE_QUI_LA_CHIAVE" https://api.x.example') == []
+
+
+def test_session_36s_third_batch_forms() -> None:
+    """Rounds 389 and 393: a password told after a Chinese password word glued to the next
+    word (`密码我改了，新的是 …`), Papiamento's `kaha fuerte` and `e pin ta`, Iban's `kod baru
+    nya`, a Dutch question `wie weet …` (who knows) that gives no example; not Spanish's
+    `TU_API_KEY` placeholder."""
+    for text, value in (
+            ("公司网银的密码我改了，新的是 LimCheng@1968 ，你明天先付款", "LimCheng@1968"),
+            ("* E kaha fuerte di resepshon: kódigo 56675. Paga ku", "56675"),
+            ("Usa e karchi di kompania, e pin ta 2996. Trese", "2996"),
+            ("kod kunci tangki diesel udah ditukar, kod baru nya 3-9-1-6. Anang", "3-9-1-6"),
+            ("Anouk: wie weet het wachtwoord van de wifi? Oh laat maar, gevonden: Kantoor5519!",
+             "Kantoor5519!")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in('curl -H "Authorization: Bearer TU_API_KEY" https://api.x.example') == []
+    assert secrets_in("Vermeiden Sie Passwörter wie Sommer2024! oder Firmenname1") == []

@@ -1301,7 +1301,7 @@ _TEMPLATE_WORDS = ("example", "your_", "your-", "<your", "changeme",
                    # (Portuguese, Spanish, French, Italian: `SUA_CHAVE_AQUI`, `TU_CLAVE`,
                    # `VOTRE_CLE`, `INSERIRE_QUI_LA_CHIAVE`)
                    "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui", "inserire_",
-                   "_qui_",
+                   "_qui_", "tu_api", "su_api", "tu_token", "su_token",
                    # (`your` in Polish, French, German, Dutch, Russian; five letters at least, or
                    # a random token holds them: `…FTUO_3Fj…`): `TWOJ_TOKEN_OAUTH`, `DEIN_API_KEY`)
                    "twoj_", "twój_", "votre_", "dein_", "jouw_", "ваш_")

@@ -1404,7 +1404,9 @@ TOLD_FAR = 200
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n|\x00")
 _EXAMPLES = re.compile(
     r"(?i)e\.g\.|z\. ?b\.|p\. ?ex\.|for (?:example|instance)|such as|\bexamples?\b|beispiel"
-    r"|exemple|ejemplo|esempio|contoh|\blike\b|\bwie\b|\bthan\b|reject|not allowed"
+    r"|exemple|ejemplo|esempio|contoh|\blike\b|\bthan\b|reject|not allowed"
+    # (German's `wie` (like), not Dutch's `wie weet …` (who knows))
+    r"|\bwie\b(?![ \t]+(?:weet|heeft|kent|is|had|kan|wil|was|heb)\b)"
     r"|nicht erlaubt|\bavoid|\bnever\b|\bbanned|strongest|weakest|which of these")
 _GLUED = frozenset("_-./:=\"'`([{<>@$")  # right after the word: a name or an operator
 _CODE_MARK = re.compile(r"[|{}<>=]")  # before the value: a template, markup, an assignment
@@ -1490,7 +1492,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     elif stem.endswith("ord") and text.startswith(("et", "en"), pos) and not (
             text[pos + 2:pos + 3].isalnum()):
         pos += 2  # Norwegian's, Danish's, Swedish's the (`passordet til … er SildSommer2025!`)
-    if pos >= len(text) or text[pos].isalnum() or (
+    if pos >= len(text) or text[pos].isalnum() and not (
+            # (in a script written without blanks the next word is glued: `密码我改了，新的是 …`)
+            _UNSPACED_SCRIPT.match(text, pos) and _UNSPACED_SCRIPT.match(text, pos - 1)) or (
             text[pos] in _GLUED and not text.startswith((". ", ".\n"), pos)) or (
             text[max(0, pos - 9):pos].lower() == "1password"):  # (the manager's name)
         return None  # (a sentence's end is not glued: `… my passphrase. It's …`)
