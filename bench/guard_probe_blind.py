@@ -40,7 +40,7 @@ once as the held-out round of rounds 15 and 16's fixes, then tuned on), and `bli
 (eighteenth: a random day at a multinational's gateway; measured once as the held-out round
 of rounds 15 to 17's fixes, then tuned on); `blind19/` (nineteenth: a global mix, as the
 seventeenth) and `blind20/` (twentieth: a day at a multinational's gateway, as the eighteenth)
-were measured once at the end of session 17 and not tuned on. Rounds 21 to 395 (sessions
+were measured once at the end of session 17 and not tuned on. Rounds 21 to 403 (sessions
 18 to 36: one organisation's prompts each, half technical, about half in English) are listed
 with what each holds and how it was used in docs/benchmarks.md. Records separated by
 `%%` lines: a `## category` line, the text, then for a positive one `@@ value` line per
@@ -337,6 +337,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eighty-fifth round": HERE / "data" / "guard" / "blind385",
           "three-hundred-and-eighty-second round": HERE / "data" / "guard" / "blind382",
           "three-hundred-and-ninety-third round": HERE / "data" / "guard" / "blind393",
+          "three-hundred-and-eighty-eighth round": HERE / "data" / "guard" / "blind388",
+          "three-hundred-and-ninetieth round": HERE / "data" / "guard" / "blind390",
+          "three-hundred-and-ninety-first round": HERE / "data" / "guard" / "blind391",
+          "three-hundred-and-ninety-fourth round": HERE / "data" / "guard" / "blind394",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -455,7 +459,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind381",
           "three-hundred-and-eighty-fourth round": HERE / "data" / "guard" / "blind384",
           "three-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind387",
-          "three-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind389"}
+          "three-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind389",
+          "three-hundred-and-ninety-second round": HERE / "data" / "guard" / "blind392",
+          "three-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind395"}
 
 
 @dataclass

@@ -2303,3 +2303,21 @@ def test_session_36s_third_batch_forms() -> None:
         assert secrets_in(text) == [value], text
     assert secrets_in('curl -H "Authorization: Bearer TU_API_KEY" https://api.x.example') == []
     assert secrets_in("Vermeiden Sie Passwörter wie Sommer2024! oder Firmenname1") == []
+
+
+def test_session_36s_last_batch_forms() -> None:
+    """Rounds 388-395: Tatar's and Bashkir's secret word (`серсүз`, `серһүҙ`, `sersüz`),
+    Sindhi's `پاسورڊ`, Korean's `비번`, Hmong's `lo lus zais`, Ukrainian's and Romanian's
+    alarm codes, an activation code on the lines after its colon."""
+    for text, value in (
+            ("Челтәр: IDEL-Ashkhana\nСерсүз: Sabantuy_2024\n", "Sabantuy_2024"),
+            ("логин i.yuldashev, беренсе серһүҙ Ural_Batyr88. Тәүге", "Ural_Batyr88"),
+            ("yaña ofista wifi sersüze: AlmetNeft1948 , çeltär", "AlmetNeft1948"),
+            ("اسٽاف وائي فائي جو نئون پاسورڊ هي آهي: Mohenjo@Daro2024", "Mohenjo@Daro2024"),
+            ("민수씨, 법인카드 가져가세요. 비번 0463이에요. 영수증은", "0463"),
+            ("Lub npe: Van-YL-07. Lo lus zais: tsheb1374. Thov", "tsheb1374"),
+            ("Сергію, завтра відкриваєш склад сам. Код охорони 2095, ставиш", "2095"),
+            ("Cod de armare/dezarmare pentru personal: 51765", "51765"),
+            ("inserisca il codice di attivazione monouso:\n1KUZ-7RIQ-L1FY\nIl codice",
+             "1KUZ-7RIQ-L1FY")):
+        assert secrets_in(text) == [value], text

@@ -67,6 +67,10 @@ _PASSWORD_WORDS = (
     "wachtwurd",  # Frisian
     "ñe'ẽñemi", "ñe’ẽñemi", "ñeẽñemi",  # Guaraní: the secret word
     "پاسورڈ",  # Urdu and Punjabi in Shahmukhi
+    "پاسورڊ",  # Sindhi
+    "серсүз", "серһүҙ", "sersüz",  # Tatar, Bashkir, Tatar in Latin letters: the secret word
+    "비번",  # Korean's short word (`비번 0463이에요`)
+    "lo lus zais",  # Hmong: the hidden word
     "ޕާސްވޯޑް",  # Dhivehi
     "sisma", "ha-sisma", "hasisma",  # Hebrew in Latin letters (`ve-ha-sisma hi …`)
     "संकेतशब्द",  # Marathi, Hindi: the password
