@@ -2308,7 +2308,7 @@ def test_session_36s_third_batch_forms() -> None:
 def test_session_36s_last_batch_forms() -> None:
     """Rounds 388-395: Tatar's and Bashkir's secret word (`серсүз`, `серһүҙ`, `sersüz`),
     Sindhi's `پاسورڊ`, Korean's `비번`, Hmong's `lo lus zais`, Ukrainian's and Romanian's
-    alarm codes, an activation code on the lines after its colon."""
+    alarm codes, an activation code on the lines after its colon, Lao and Hmong codes."""
     for text, value in (
             ("Челтәр: IDEL-Ashkhana\nСерсүз: Sabantuy_2024\n", "Sabantuy_2024"),
             ("логин i.yuldashev, беренсе серһүҙ Ural_Batyr88. Тәүге", "Ural_Batyr88"),
@@ -2319,5 +2319,11 @@ def test_session_36s_last_batch_forms() -> None:
             ("Сергію, завтра відкриваєш склад сам. Код охорони 2095, ставиш", "2095"),
             ("Cod de armare/dezarmare pentru personal: 51765", "51765"),
             ("inserisca il codice di attivazione monouso:\n1KUZ-7RIQ-L1FY\nIl codice",
-             "1KUZ-7RIQ-L1FY")):
+             "1KUZ-7RIQ-L1FY"),
+            # Lao: a code `ແມ່ນ` (is), the password word glued to `ໃໝ່` (new), a Wi-Fi's code
+            ("ໃຊ້ບັດ BCEL ຂອງບໍລິສັດ, ລະຫັດ ATM ແມ່ນ 6846. ຖອນ 3,500,000 ກີບ", "6846"),
+            ("NAS ຫ້ອງການ ໄດ້ປ່ຽນລະຫັດຜ່ານໃໝ່ ເປັນ DocsLPB488* . ກະລຸນາ", "DocsLPB488*"),
+            ("ຊື່ WiFi: YL_TeaRoom\nລະຫັດ: phongsaly26\nຊາມື້ນີ້", "phongsaly26"),
+            # Hmong: the code that opens the key box `yog` (is)
+            ("tus code qhib lub thawv yuam sij yog 6216. Yuam sij", "6216")):
         assert secrets_in(text) == [value], text

@@ -244,6 +244,7 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "
 # before it (`_wifi_before`), read as nothing elsewhere
 _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
                     "รหัส",  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
+                    "ລະຫັດ",  # (Lao: `ຊື່ WiFi: … ລະຫັດ: …`)
                     "rahat",  # (Thai romanised: `wifi rong-ngan chue LSG-Line2 na, rahat …`)
                     "លេខកូដ",  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
                     "pass",  # (`Wifi name AGR-FLY-02, pass drillcore2025`)
@@ -700,9 +701,10 @@ _ENV_READ_WORDS = frozenset(("env", "environ", "os", "process", "getenv", "get",
                              "values"))
 _VALUE_GROUPS = ("v", "v2", "v3", "v4", "v5", "v6", "v7")
 # Letters of scripts written without blanks between words: Japanese kana, CJK ideographs,
-# Hangul syllables, Thai
+# Hangul syllables, Thai, Lao, Burmese, Khmer
 _UNSPACED_SCRIPT = re.compile(
-    r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+    r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+    r"\uf900-\ufaff]")
 _COMMA_FORM = re.compile(r"[\w.\-]*[\"'`][ \t]*,")
 # a command-line option in an argument list, its value the next string (`["redis-server",
 # "--requirepass", "…"]`: Docker's exec form, Compose's `command:`, Kubernetes' `args:`)
