@@ -1328,10 +1328,15 @@ def test_session_36s_personal_forms(guard: Guard) -> None:
 def test_session_36s_second_batch_personal_forms(guard: Guard) -> None:
     """Rounds 380-387: a Russian passport's series, `№` and number; an Italian licence's two
     classes before its number's mark (`Patente C+CE n.`); a number said to be on WhatsApp in
-    Russian (`можно писать в вотсап`)."""
+    Russian (`можно писать в вотсап`); Kazakhstan's trunk `8`; Malay's `nombor sia`."""
     for text, value in (
             ("Бортмеханик Аммосов, паспорт 98 22 № 254139", ("passport", "98 22 № 254139")),
             ("Patente C+CE n. UD7973632U, CQC merci", ("driving_licence", "UD7973632U")),
             ("Туйаара Ивановна, частно, 89248080820, можно писать в вотсап.",
-             ("phone", "89248080820"))):
+             ("phone", "89248080820")),
+            # a Kazakh text's mobile after the trunk `8`; a Malay `nombor sia` (my number)
+            ("Қайрат ағай, кезекші механик — Нұрлан 8-701-618-09-42",
+             ("phone", "8-701-618-09-42")),
+            ("Bos, ni nombor sia 016-837 2914, kalau lori sampai call sia",
+             ("phone", "016-837 2914"))):
         assert personal(guard, text) == [value], text

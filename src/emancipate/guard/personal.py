@@ -899,7 +899,9 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # Gulf Arabic `كلموني` (call me), a SIM's number; Setswana `ntetse` (call me), `leletsa`
     # (call), `nomoro ya mogala` (phone number); Malayalam `എന്റെ നമ്പർ` (my number)
     "كلموني", "كلمني", "اتصلوا علي", "اتصل علي", "رقم الشريحة", "ntetse", "nteletse",
-    "leletsa", "mogala", "എന്റെ നമ്പർ")
+    "leletsa", "mogala", "എന്റെ നമ്പർ",
+    # Malay: my number (`nombor sia`, `nombor saya`), a handphone's number
+    "nombor sia", "nombor saya", "nombor aku", "nombor hp", "no hp", "no. hp", "nombor tel")
 # (Swahili's phone as a CSV's column, Tagalog's called, Serbian and Croatian call me;
 # Tagalog and Cebuano `number ko` (my number), `number ni Dodong` (Dodong's); Tok Pisin's
 # `namba bilong` (the number of))
@@ -1142,7 +1144,10 @@ def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str, listed: bool =
         return False
     if "." in s or s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s):
         return False  # (a version `1.15.0.59012`, a check digit `72212730-5`, `9 876 543 210`)
-    # (a country with a trunk `0`: its mobiles with it or without, `073874 34999`, `73874 34999`)
+    # (a country with a trunk `0`: its mobiles with it or without, `073874 34999`, `73874 34999`;
+    # Russia's and Kazakhstan's trunk `8`: `8-937-618-09-42`)
+    if code == 7 and len(digits) == 11 and digits[0] == "8":
+        return _mobile_for_code(code, digits[1:])
     return _mobile_for_code(code, digits[1:] if zero and digits[0] == "0" else digits)
 
 
