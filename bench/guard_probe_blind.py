@@ -341,6 +341,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-ninetieth round": HERE / "data" / "guard" / "blind390",
           "three-hundred-and-ninety-first round": HERE / "data" / "guard" / "blind391",
           "three-hundred-and-ninety-fourth round": HERE / "data" / "guard" / "blind394",
+          "three-hundred-and-ninety-eighth round": HERE / "data" / "guard" / "blind398",
+          "four-hundred-and-first round": HERE / "data" / "guard" / "blind401",
+          "three-hundred-and-ninety-sixth round": HERE / "data" / "guard" / "blind396",
+          "three-hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind399",
+          "four-hundred-and-second round": HERE / "data" / "guard" / "blind402",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -461,7 +466,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eighty-seventh round": HERE / "data" / "guard" / "blind387",
           "three-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind389",
           "three-hundred-and-ninety-second round": HERE / "data" / "guard" / "blind392",
-          "three-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind395"}
+          "three-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind395",
+          "four-hundredth round": HERE / "data" / "guard" / "blind400",
+          "four-hundred-and-third round": HERE / "data" / "guard" / "blind403"}
 
 
 @dataclass

@@ -2327,3 +2327,18 @@ def test_session_36s_last_batch_forms() -> None:
             # Hmong: the code that opens the key box `yog` (is)
             ("tus code qhib lub thawv yuam sij yog 6216. Yuam sij", "6216")):
         assert secrets_in(text) == [value], text
+
+
+def test_session_36s_fourth_batch_forms() -> None:
+    """Rounds 396-403: Belizean Kriol's `passwod` answered on the next chat line after a
+    copula (`da Belikin2024!`), `New one da 7719`, Tibetan's topic marker after a code, a
+    Romanian activation code, a padlock or a safe said to be its code."""
+    for text, value in (
+            ("[08:14] Jamal: weh di wifi passwod fi di new office? Mi phone noh ketch it\n"
+             "[08:15] Keisha Tillett: da Belikin2024!\n", "Belikin2024!"),
+            ("Di gate code fi di back yaad change today. New one da 7719 den press di bell.",
+             "7719"),
+            ("མགྲོན་ཁང་གི་སྒོ་ཡི་ code ནི་ 0852 ཡིན།", "0852"),
+            ("codul de activare pentru aplicația Smart Token este: 58017520 . Codul", "58017520")):
+        assert secrets_in(text) == [value], text
+

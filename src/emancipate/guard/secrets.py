@@ -58,6 +58,7 @@ _PASSWORD_WORDS = (
     "kennwort", "senha", "wachtwoord", "palavra-passe",
     "paswoord", "wachtzin",  # (Flemish; Dutch's passphrase)
     "paswort",  # (Sranan Tongo)
+    "passwod",  # (Belizean Kriol: `weh di wifi passwod?`)
     "پټنوم", "پاسورډ",  # (Pashto)
     "ramze",  # (Persian written in Latin letters: `ramze wifi …`, `ramze jadid: …`)
     "awal uffir", "awal n uffir", "ⴰⵡⴰⵍ ⵓⴼⴼⵉⵔ",  # Kabyle, Tamazight: the hidden word
@@ -1467,9 +1468,11 @@ _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
-# a chat's next line holding one word (after a dash, a time or a name and a colon)
+# a chat's next line holding one word (after a dash, a time or a name and a colon, maybe a
+# copula)
 _ANSWER_LINE = re.compile(
-    r"[ \t]*(?:[-–—>*•][ \t]*|\[?\d{1,2}:\d{2}\]?[ \t]*)?(?:[^\s:]{1,30}:[ \t]*)?"
+    r"[ \t]*(?:[-–—>*•][ \t]*|\[[^\]\n]{1,24}\][ \t]*)?(?:[^:\n]{1,30}:[ \t]*)?"
+    r"(?:(?i:it['’]?s|is|es|é|da|na|ni)[ \t]+)?"  # (a copula: Belizean Kriol's `da Belikin2024!`)
     r"(?P<v>\S{6,64}?)[.!]?[ \t]*(?:\n|$)")
 
 
