@@ -2332,13 +2332,18 @@ def test_session_36s_last_batch_forms() -> None:
 def test_session_36s_fourth_batch_forms() -> None:
     """Rounds 396-403: Belizean Kriol's `passwod` answered on the next chat line after a
     copula (`da Belikin2024!`), `New one da 7719`, Tibetan's topic marker after a code, a
-    Romanian activation code, a padlock or a safe said to be its code."""
+    Romanian activation code, a padlock or a safe said to be its code, Russian's `— ввести`
+    (enter) after a password word, Avar's and Kumyk's codes."""
     for text, value in (
             ("[08:14] Jamal: weh di wifi passwod fi di new office? Mi phone noh ketch it\n"
              "[08:15] Keisha Tillett: da Belikin2024!\n", "Belikin2024!"),
             ("Di gate code fi di back yaad change today. New one da 7719 den press di bell.",
              "7719"),
             ("མགྲོན་ཁང་གི་སྒོ་ཡི་ code ནི་ 0852 ཡིན།", "0852"),
-            ("codul de activare pentru aplicația Smart Token este: 58017520 . Codul", "58017520")):
+            ("codul de activare pentru aplicația Smart Token este: 58017520 . Codul", "58017520"),
+            # a password word, a dash, then what to enter; Avar's new code, Kumyk's door's code
+            ("КриптоПро спросит пароль контейнера — ввести 27723310 (галочку", "27723310"),
+            ("Ординаторскаялъул нуцӀил код хиса гьабуна, цӀияб код: 9664. Дежурство", "9664"),
+            ("Гьали склад ачгъычны къоюп турман, эшикни коду 591045. Гечеде", "591045")):
         assert secrets_in(text) == [value], text
 

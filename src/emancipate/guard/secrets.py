@@ -1477,8 +1477,10 @@ _ANSWER_LINE = re.compile(
 
 
 # after a dash, what goes on telling the password (`it asks for an admin password — ours is
-# 689485`): the dash does not end the clause
-_DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is)\b")
+# 689485`, `спросит пароль контейнера — ввести 27723310`: enter …): the dash does not end the
+# clause
+_DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is"
+                         r"|enter|type|" + "|".join(viewed_words(("ввести", "введите"))) + r")\b")
 # after a sentence's end, the next one telling the password as what it is now (`A senha do wifi
 # mudou ontem. Agora é soja-safrinha-2025`): the end does not end the clause
 _NOW_TELLS = re.compile(
