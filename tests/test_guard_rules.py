@@ -2344,6 +2344,11 @@ def test_session_36s_fourth_batch_forms() -> None:
             # a password word, a dash, then what to enter; Avar's new code, Kumyk's door's code
             ("КриптоПро спросит пароль контейнера — ввести 27723310 (галочку", "27723310"),
             ("Ординаторскаялъул нуцӀил код хиса гьабуна, цӀияб код: 9664. Дежурство", "9664"),
-            ("Гьали склад ачгъычны къоюп турман, эшикни коду 591045. Гечеде", "591045")):
+            ("Гьали склад ачгъычны къоюп турман, эшикни коду 591045. Гечеде", "591045"),
+            # a password of two words around digits; Spanish `llave` (key) in a key's name
+            ("le mot de passe est désormais Poni7012Gaoua (attention aux majuscules)",
+             "Poni7012Gaoua"),
+            ('"LlaveFirma": "6f542f57361628f7b2d5cf39bb54ea71",',
+             "6f542f57361628f7b2d5cf39bb54ea71")):
         assert secrets_in(text) == [value], text
 

@@ -238,7 +238,8 @@ _PASSWORD_WORDS = (
 # "key" in Dutch, German, Spanish, Italian, Portuguese, Polish, Swedish, Catalan (`API-sleutel`,
 # `clau de l'API`); each
 # must start a word (`Enclave` holds `clave`)
-_KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "chiave", "chave", "klucz",
+_KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "llave", "chiave", "chave",
+                     "klucz",
                      "nyckel", "clau", "lykill")  # (Icelandic: `Sameiginlegi lykillinn … er:`)
 # `code` in the languages that call a Wi-Fi's password so (`… hedder VHK-Crew-2G, koden er
 # …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
@@ -1433,7 +1434,9 @@ _NOT_TOLD = re.compile(r"""
     |[a-z]+(?:\.[a-z]+)+\d*  # a user's name (`tec.mty02`)
     |[A-Z]?[a-z]+\d  # a model (`Galaxy Tab Active4`)
     |[0-9a-f]{8,}  # a hash or a part of one (`sha1 "6f2a7a3c"`)
-    |\w*\d[A-Z][a-z]{2,}  # a name going on after its digits (`Password123Field`)
+    |\w*\d(?:Field|Input|Label|Button|Box|Text|Name|Id|Type|Value|Form|Hash|Salt|Key|Token
+      |Policy|Error|Prompt|Hint|Reset|Length|Check|Rule|Change)[A-Za-z]*  # a name going on
+    # after its digits (`Password123Field`; not a password of two words: `Poni7012Gaoua`)
     |[a-z]*[235789][a-z]*|[a-z]+\d[a-z]+  # Arabic in Latin letters (`3amalt`, `et8ayar`)
     """, re.X)
 _NOT_TOLD_LOWER = re.compile(r"""
