@@ -467,6 +467,7 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-eighty-ninth round": HERE / "data" / "guard" / "blind389",
           "three-hundred-and-ninety-second round": HERE / "data" / "guard" / "blind392",
           "three-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind395",
+          "three-hundred-and-ninety-seventh round": HERE / "data" / "guard" / "blind397",
           "four-hundredth round": HERE / "data" / "guard" / "blind400",
           "four-hundred-and-third round": HERE / "data" / "guard" / "blind403"}
 
