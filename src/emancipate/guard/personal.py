@@ -1034,6 +1034,13 @@ def _codes_by_prefix_and_length() -> dict[tuple[str, int], tuple[int, ...]]:
 
 
 @functools.lru_cache(maxsize=1)
+def _other_trunks() -> dict[int, str]:
+    """The calling codes whose national numbers are written after a trunk prefix other than
+    `0` (Russia's and Kazakhstan's `8`, Hungary's `06`), and that prefix."""
+    return {code: prefix for code, prefix in _national_codes() if prefix not in ("", "0")}
+
+
+@functools.lru_cache(maxsize=1)
 def _trunk_prefixes() -> tuple[str, ...]:
     return tuple(sorted({prefix for _, prefix in _national_codes() if prefix}))
 
@@ -1145,9 +1152,10 @@ def _spoken_mobile(spoken: tuple[int, bool], s: str, digits: str, listed: bool =
     if "." in s or s[-2] in _NUMBER_SEPARATORS or _THOUSANDS.fullmatch(s):
         return False  # (a version `1.15.0.59012`, a check digit `72212730-5`, `9 876 543 210`)
     # (a country with a trunk `0`: its mobiles with it or without, `073874 34999`, `73874 34999`;
-    # Russia's and Kazakhstan's trunk `8`: `8-937-618-09-42`)
-    if code == 7 and len(digits) == 11 and digits[0] == "8":
-        return _mobile_for_code(code, digits[1:])
+    # another trunk, as Kazakhstan's `8`: `8-701-618-09-42`)
+    trunk = _other_trunks().get(code)
+    if trunk and digits.startswith(trunk) and _mobile_for_code(code, digits[len(trunk):]):
+        return True
     return _mobile_for_code(code, digits[1:] if zero and digits[0] == "0" else digits)
 
 
