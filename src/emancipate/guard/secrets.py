@@ -20,6 +20,7 @@ from emancipate.guard.engine import (
     ANTI_FORGERY_WORDS,
     KEYBOARD_WALK,
     PUBLIC_BASE64,
+    TEMPLATE_WORDS,
     access_code,
     assignment,
     below_entropy,
@@ -867,13 +868,8 @@ _PLACEHOLDER = re.compile(
 )
 # (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`;
 # change me, put here in other languages: `CAMBIAR_ESTO`, `A_REMPLACER`, `COLOCAR_AQUI`)
-_PLACEHOLDER_PARTS = ("example", "xxxx", "****", "••••", "●●●●", "your_", "your-", "_here",
-                      "hier_eintragen", "changeme", "change_me", "change-me", "cambiar",
-                      "cambiame", "cámbiame", "remplacer", "a_changer", "ändern", "aendern",
-                      "alterar", "wijzigen", "zmien", "colocar_", "poner_", "_aqui",
-                      "inserire_", "_qui_",
-                      "placeholder", "redacted", "dummy", "insert", "replace", "...", "some_",
-                      "some-", "password", "%(", "(?")
+_PLACEHOLDER_PARTS = (*TEMPLATE_WORDS, "xxxx", "****", "••••", "●●●●", "replace",
+                      "...", "some_", "some-", "password", "%(", "(?")
 # ... as one search (a generator of `in` tests costs ~1 µs a value; this runs for every
 # password a keyword reads)
 _PLACEHOLDER_PART = re.compile("|".join(map(re.escape, _PLACEHOLDER_PARTS)))
@@ -1479,16 +1475,18 @@ _ANSWER_LINE = re.compile(
     r"(?P<v>\S{6,64}?)[.!]?[ \t]*(?:\n|$)")
 
 
-# after a dash, what goes on telling the password (`it asks for an admin password — ours is
-# 689485`, `спросит пароль контейнера — ввести 27723310`: enter …): the dash does not end the
-# clause
+# past a clause's end, what goes on telling the password, by the end's mark (a line's end is
+# read as a dash): after a dash (`it asks for an admin password — ours is 689485`, `спросит
+# пароль контейнера — ввести 27723310`: enter …), the next sentence telling it as what it is now
+# (`A senha do wifi mudou ontem. Agora é soja-safrinha-2025`); the end does not end the clause
 _DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is"
                          r"|enter|type|" + "|".join(viewed_words(("ввести", "введите"))) + r")\b")
-# after a sentence's end, the next one telling the password as what it is now (`A senha do wifi
-# mudou ontem. Agora é soja-safrinha-2025`): the end does not end the clause
-_NOW_TELLS = re.compile(
-    r"(?i)[ \t]*(?:agora[ \t]+(?:é|e)|now[ \t]+(?:it['’]s|it[ \t]+is)|it['’]s[ \t]+now"
-    r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es)[ \t]")
+_TELLS_PAST = {
+    **dict.fromkeys(("", "-", "–", "—"), _DASH_TELLS),
+    ".": re.compile(
+        r"(?i)[ \t]*(?:agora[ \t]+(?:é|e)|now[ \t]+(?:it['’]s|it[ \t]+is)|it['’]s[ \t]+now"
+        r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es)[ \t]"),
+}
 
 
 def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
@@ -1517,9 +1515,8 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     if cut is not None:
         reach = reach[:cut.start()]
     end = _CLAUSE_END.search(reach, 0, TOLD_REACH)
-    while end is not None and (
-            _DASH_TELLS.match(reach, end.end()) if end.group().strip() in "-–—"
-            else end.group()[0] == "." and _NOW_TELLS.match(reach, end.end())):
+    while end is not None and (tells := _TELLS_PAST.get(end.group().strip()[:1])) is not None and (
+            tells.match(reach, end.end())):
         end = _CLAUSE_END.search(reach, end.end(), TOLD_REACH)  # (`admin password — ours is …`)
     clause_end = min(len(reach), TOLD_REACH) if end is None else end.start()
     if _TOLD_MARK.search(reach) is None and _PHRASE_MARK.search(reach) is None:
