@@ -2352,3 +2352,33 @@ def test_session_36s_fourth_batch_forms() -> None:
              "6f542f57361628f7b2d5cf39bb54ea71")):
         assert secrets_in(text) == [value], text
 
+
+
+def test_session_37s_first_batch_forms() -> None:
+    """Rounds 404-410: the English word `password` spelt by its sounds in a script no word
+    list has (Odia, Yiddish, Meitei Mayek, Thaana), a login's credentials named in prose, a
+    code spelt out digit by digit that reads as a year when written whole (`1 9 7 4`), Igbo's
+    `okwuntughe`, Yoruba's `kóòdù`, Yiddish's `פין … איז`, a Hebrew activation code,
+    Neapolitan's `Mo è` (now it is), Venetian's `se verze co` (opens with)."""
+    for text, value in (
+            ("ସମ୍ବଲପୁର ଗୋଦାମ\nୱାଇଫାଇ ନାମ – SBP_Godown\nପାସୱାର୍ଡ୍ – gudam@sambalpur11\n",
+             "gudam@sambalpur11"),
+            ("נאמען: HF-Office\nפאסווארד: Leffe2016@\n", "Leffe2016@"),
+            ("wifi ꯑꯅꯧꯕ: SSID Sutrika_Wangkhei, ꯄꯥꯁꯋꯥꯔꯗ Khamba_Thoibi6 ꯅꯤ꯫", "Khamba_Thoibi6"),
+            ("ވައިފައި ޕާސްވޯޑް: Male_Hulhu2024 ދެން", "Male_Hulhu2024"),
+            ('fails with "Credentials or SSLVPN configuration is wrong (-7200)". User says she '
+             "types Nuapatna@65 which worked till Friday.", "Nuapatna@65"),
+            ("main door has a keypad, code is 1 9 7 4 then the key symbol.", "1 9 7 4"),
+            ("okwuntughe Jumia Vendor Center anyị: Nkechi_Jumia25 ugbu a.", "Nkechi_Jumia25"),
+            ("Kóòdù tuntun ni 560808, lẹ́yìn náà ẹ tẹ bọ́tìnnì", "560808"),
+            ("פרעגט יעדן אינדערפרי פאר א פין. דער פין איז 1629. נאך 3 מאל", "1629"),
+            ("ולהזין את קוד ההפעלה החד-פעמי: CYWH7ISN. הקוד בתוקף ל-48 שעות.", "CYWH7ISN"),
+            ("'a password d''o wifi d''a cucina è cagnata. Mo è PizzaFritta_81\n",
+             "PizzaFritta_81"),
+            ("la cassaforte de la biglieteria la se verze co 3-5-1-9-0. La xe", "3-5-1-9-0")):
+        assert secrets_in(text) == [value], text
+    # a year written whole stays a year; Hebrew's and Arabic's words of the same consonants as
+    # `password` (in the server, quickly) are not the word
+    assert secrets_in("the door code changed in 1974, ask Rivka") == []
+    assert secrets_in("הקובץ נמצא בשרת Backup2024!x של המשרד") == []
+    assert secrets_in("أرسل الملف بسرعة Backup2024!x إلى المكتب") == []

@@ -598,7 +598,8 @@ def access_code(v: str) -> bool:
     dashed (`9-0-1-5-8`) or in pairs (`05-34-95`, `11 – 66 – 64 – 21`), maybe with a letter
     (`3192A`, `7A750`);
     not a sample everyone writes
-    (`1111`, `1234`, `4321`) nor a year (`1950`–`2029`: `the code changed in 2024`)."""
+    (`1111`, `1234`, `4321`) nor a year written whole (`1950`–`2029`: `the code changed in
+    2024`)."""
     d = v.replace(" ", "").replace("-", "").replace("–", "").translate(_EASTERN_DIGITS)
     letters = [c for c in d if c.isascii() and c.isalpha()]
     if len(letters) == 1 and (d[-1] == letters[0] or letters[0] in "ABCD"):
@@ -607,7 +608,8 @@ def access_code(v: str) -> bool:
         return False
     if d in "01234567890" or d in "9876543210":
         return False
-    return not (len(d) == 4 and 1950 <= int(d) <= 2029)
+    # (a year is written whole: `1 9 7 4`, `1-9-7-4` are a code spelt out digit by digit)
+    return not (len(d) == 4 and 1950 <= int(d) <= 2029 and len(v) == 4)
 
 
 def dial_combination(v: str) -> bool:

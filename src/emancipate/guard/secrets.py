@@ -12,6 +12,7 @@ import base64
 import binascii
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import TypeGuard
 
@@ -202,6 +203,7 @@ _PASSWORD_WORDS = (
     "code d'accès", "code d'acces", "access code", "zugangscode", "toegangscode",
     *viewed_words(("ລະຫັດແມ່ນ",)),  # (Lao: the code is, as a login's: `ລະຫັດແມ່ນ Hrecruit2024#`)
     "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
+    "okwuntughe",  # (Igbo)
     "kupuhipa", "باسوورد", "الباسوورد",  # (Māori, Gulf Arabic's spelling)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
@@ -252,6 +254,80 @@ _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod
                     "លេខកូដ",  # (Khmer: `Wi-Fi … ឈ្មោះ VLK-TK-Staff លេខកូដ …`)
                     "pass",  # (`Wifi name AGR-FLY-02, pass drillcore2025`)
                     "パス")  # (Japanese: `ゲスト用Wi-Fiは「…」でパスは …`; elsewhere a path)
+# The English word `password` as any script spells it by its sounds (`ପାସୱାର୍ଡ୍` in Odia,
+# `פאסווארד` in Yiddish, `ꯄꯥꯁꯋꯥꯔꯗ` in Meitei Mayek, `ޕާސްވޯޑް` in Thaana): each letter of
+# the scripts that borrow it by sound is read as its consonant (from its Unicode name: `ORIYA
+# LETTER PA` is p), vowels and signs as `·`, and the word is p, s, then r or w, then d, nothing
+# else. The word lists above hold the spellings seen; this finds those of scripts no list has.
+# B stands for p (Arabic has no p: `باسورد`); t does not stand for d (`בשרת`, `بسرعة`: in the
+# server, quickly), the retroflex `ṭ` does (Tamil: `பாஸ்வேர்ட்`). Latin, Greek, Cyrillic,
+# the kana and Hangul have their words in the lists (`пассворд` would meet `посреди`).
+def _sound_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for cp in range(0x0590, 0xABFF):
+        ch = chr(cp)
+        category = unicodedata.category(ch)
+        if category in ("Mn", "Mc"):
+            table[cp] = "·"
+            continue
+        name = unicodedata.name(ch, "")
+        if category != "Lo" or not name or name.startswith(("CJK", "HANGUL", "HIRAGANA",
+                                                           "KATAKANA", "YI ", "TANGUT")):
+            continue
+        words = name.split()
+        at = next((i for i, w in enumerate(words) if w in ("LETTER", "SYLLABLE", "CHARACTER")),
+                  None)
+        own = [w for w in words[at + 1:] if w not in ("FINAL", "SMALL", "HIGH", "LOW")] if (
+            at is not None) else []
+        if not own or " VOWEL " in name or own[0] in ("SARA", "MAI", "NIKHAHIT"):
+            table[cp] = "·"  # (Thai's and Lao's vowel letters: `SARA E`)
+        elif own[0].startswith("TT"):
+            table[cp] = "D"
+        else:
+            first = own[0][0]
+            table[cp] = {"P": "P", "B": "P", "S": "S", "R": "R", "D": "D", "W": "W",
+                         "V": "W"}.get(first, "·" if first in "AEIOUYH" else "C")
+    table[0x200C] = table[0x200D] = "·"  # (zero-width joiners: `പാസ്‌വേഡ്`)
+    return table
+
+
+def _sounded(table: dict[int, str]) -> re.Pattern[str]:
+    def letters(*sounds: str) -> str:
+        return "".join(re.escape(chr(cp)) for cp, sound in table.items() if sound in sounds)
+    p, s, r, d, w, dot = (letters(c) for c in "PSRDW·")
+    return re.compile(  # (a vowel may come before: Hebrew's `the`, `הפאסווארד`; see below)
+        rf"[{p}][{dot}]*[{s}](?:[{dot}]*[{s}])*"
+        rf"(?:[{dot}{w}]*[{r}](?:[{dot}]*[{r}])*[{dot}{w}]*|[{dot}]*[{w}][{dot}{w}]*)"
+        rf"[{d}](?:[{dot}]*[{d}])?[{dot}]*(?![\w{dot}])")
+
+
+_SOUNDS = _sound_table()
+_SOUNDED_PASSWORD = _sounded(_SOUNDS)
+
+
+def sounded_passwords(text: str) -> list[int]:
+    """Where the English word `password` ends, spelt by its sounds in a script that borrows it."""
+    if text.isascii() or max(text) < "\u0590":  # (Latin, Greek, Cyrillic, Armenian)
+        return []
+    return [m.end() for m in _SOUNDED_PASSWORD.finditer(text)
+            if not m.start() or not text[m.start() - 1].isalnum()
+            or _SOUNDS.get(ord(text[m.start() - 1])) == "·"]
+
+
+# A login's credentials named in prose (`"Credentials … is wrong". User says she types
+# Nuapatna@65`): the told readers read after them as after a password word; the key/value
+# readers do not (`credentials: …` is a key's name, read as one).
+_CREDENTIALS = re.compile(r"(?i)(?<!\w)(?:credentials|credenciales|credenciais|credenziali"
+                          r"|identifiants|zugangsdaten|inloggegevens|dane[ \t]+logowania)(?!\w)")
+
+
+def credentials_named(text: str) -> list[int]:
+    """Where a login's credentials are named in prose (the told readers' words)."""
+    return [m.end() for m in _CREDENTIALS.finditer(text)] if "redential" in text or (
+        "dentifiant" in text or "ugangsdaten" in text or "nloggegevens" in text
+        or "logowania" in text) else []
+
+
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
@@ -1485,7 +1561,8 @@ _TELLS_PAST = {
     **dict.fromkeys(("", "-", "–", "—"), _DASH_TELLS),
     ".": re.compile(
         r"(?i)[ \t]*(?:agora[ \t]+(?:é|e)|now[ \t]+(?:it['’]s|it[ \t]+is)|it['’]s[ \t]+now"
-        r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es)[ \t]"),
+        r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es"
+        r"|mo[ \t]+è)[ \t]"),  # (Neapolitan: `Mo è PizzaFritta_81`)
 }
 
 
