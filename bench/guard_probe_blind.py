@@ -346,6 +346,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-ninety-sixth round": HERE / "data" / "guard" / "blind396",
           "three-hundred-and-ninety-ninth round": HERE / "data" / "guard" / "blind399",
           "four-hundred-and-second round": HERE / "data" / "guard" / "blind402",
+          "four-hundred-and-fourth round": HERE / "data" / "guard" / "blind404",
+          "four-hundred-and-sixth round": HERE / "data" / "guard" / "blind406",
+          "four-hundred-and-seventh round": HERE / "data" / "guard" / "blind407",
+          "four-hundred-and-ninth round": HERE / "data" / "guard" / "blind409",
+          "four-hundred-and-tenth round": HERE / "data" / "guard" / "blind410",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -469,7 +474,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "three-hundred-and-ninety-fifth round": HERE / "data" / "guard" / "blind395",
           "three-hundred-and-ninety-seventh round": HERE / "data" / "guard" / "blind397",
           "four-hundredth round": HERE / "data" / "guard" / "blind400",
-          "four-hundred-and-third round": HERE / "data" / "guard" / "blind403"}
+          "four-hundred-and-third round": HERE / "data" / "guard" / "blind403",
+          "four-hundred-and-fifth round": HERE / "data" / "guard" / "blind405",
+          "four-hundred-and-eighth round": HERE / "data" / "guard" / "blind408",
+          "four-hundred-and-eleventh round": HERE / "data" / "guard" / "blind411"}
 
 
 @dataclass

@@ -819,7 +819,7 @@ def _key_value_row(text: str, pos: int, m: re.Match[str], kind: str) -> bool:
         return False
     v = m.group(_value_group(m))
     if kind != "password":
-        return (plausible_secret(v) and (random_token(v, 16) or long_hex(v)
+        return (plausible_secret(v, quoted=True) and (random_token(v, 16) or long_hex(v)
                                          or random_one_case(v)))
     return (len(v) >= 10 and (char_classes(v) >= 4 or _symbolic(v))
             and plausible_password(v, True))
@@ -1033,8 +1033,9 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # an acronym with a case ending (Hungarian `SMS-ben`, Finnish `PDF:nä`)
     if v[0] == "~" and _HOME_DIR.fullmatch(v):
         return False  # a home directory (`~/.pgpass`, `~deploy`), not `~PA1vd%kUd^mev`
-    if _EXPRESSION.search(v):
-        return False  # minified code: `passwordVerification:m&&P&&p>>8`
+    if not quoted and _EXPRESSION.search(v):
+        return False  # minified code: `passwordVerification:m&&P&&p>>8` (in quotes a string:
+        # `PGPASSWORD='efR&IOa1&L&&DJrC%V'`)
     return char_classes(v) >= 2 or v.isdigit()
 
 
@@ -1175,9 +1176,10 @@ _FILE_PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+\.[A-Za-z][A-Za-z0-9]{1,4}")
 _DIGEST_PREFIX = re.compile(r"(?i)(?:sha-?\d{0,3}|md5|blake2[bs]?|b3)[:-]")
 
 
-def plausible_secret(v: str) -> bool:
+def plausible_secret(v: str, quoted: bool = False) -> bool:
     """A random-looking value: long enough, letters and digits, enough entropy for its
-    length (a 12-character random string cannot reach gitleaks' 3.5 bits)."""
+    length (a 12-character random string cannot reach gitleaks' 3.5 bits). In quotes, a
+    string: an operator in it is no code's (`'Hv&&I2DRn7LVhvfW'`)."""
     n = len(v)
     if n < 12 or _placeholder(v) or placeholder_token(v):
         return False
@@ -1187,7 +1189,7 @@ def plausible_secret(v: str) -> bool:
         return False
     if _DIGEST_PREFIX.match(v) or v.startswith(PUBLIC_BASE64):
         return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
-    if _EXPRESSION.search(v) or _FILE_PATH.fullmatch(v) or _REGEX.search(v) or (
+    if (not quoted and _EXPRESSION.search(v)) or _FILE_PATH.fullmatch(v) or _REGEX.search(v) or (
             "{" in v and _FORMAT_FIELD.search(v)):
         return False  # minified code (`r.C0.ESC+o.key`), a file's path (`app/v2-stage.war`),
         # a regular expression (`^[a-z0-9]{32}$`), a format string (`retry-{uuid4()}`)
@@ -1425,7 +1427,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             _literal_ok(v, kind) or (kind != "password" and _literal_ok(v, "password")))
     elif strict:
         ok = (plausible_password(v) and (_mixed(v) or passphrase(v)) if kind == "password"
-              else (plausible_secret(v) and (random_token(v, 16) or long_hex(v)
+              else (plausible_secret(v, quoted) and (random_token(v, 16) or long_hex(v)
                                              or (len(v) >= 16 and case_random(v))))
               or (len(v) >= 16 and _generated_password(v, quoted))
               # an API key's name passed with a UUID (`setCapability("accessKey", "8c0b…")`)
@@ -1437,7 +1439,7 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
             v.isalpha() and any(d in text[m.end("mid"):m.start(g)] for d in "—–"))
         # (a title's dash before a word: `POLÍTICA DE PALAVRAS-PASSE — Direção de …`)
     else:  # (a UUID under an API key's or a secret's name: `API Secret Key: 8e36b6b6-…`)
-        ok = (plausible_secret(v) or _generated_password(v, quoted)
+        ok = (plausible_secret(v, quoted) or _generated_password(v, quoted)
               or (kind == "apikey" and _UUID.fullmatch(v) is not None))
     if ok and _NAME_VALUE.fullmatch(v) and _name_at(text, pos) == v:
         ok = False  # the name passed as its own value: `allow_s3_credential_exposure=allow_s3_…`
@@ -1525,6 +1527,8 @@ _HOST = re.compile(r"[^@]*[-.][^@]*")
 # a password manager or vault named before the word: the clause says where the password is
 _KEPT_IN = re.compile(r"1password|bitwarden|keepass|lastpass|dashlane|passbolt|cyberark|vault",
                       re.I)
+# … then a copula: the password told is the manager's (or the vault's) own
+_KEEPER_IS = re.compile(r"[\"'”’]?[ \t]+(?:is|was)(?:[ \t]+now)?[ \t]")
 # a user's name follows these (`for user bob123`, `brukernavn akutt-triage2`)
 _USER_WORDS = frozenset(("user", "username", "login", "account", "utilisateur", "usuario",
                          "usuário", "benutzer", "benutzername", "utente", "gebruiker",
@@ -1605,6 +1609,8 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
     # 1Password, item Osaka-Routers-2024`: where it is kept), the clause holds no value
     mark = _CODE_MARK.search(reach)
     kept = _KEPT_IN.search(reach)
+    if kept is not None and _KEEPER_IS.match(reach, kept.end()):
+        kept = None  # the manager's own password (`for the "Davvi-IT" vault is now …`)
     after_mark = mark.start() if mark is not None else len(reach)
     after_kept = kept.end() if kept is not None else len(reach) + 1
     previous = ""
@@ -2180,7 +2186,7 @@ def _literal_ok(v: str, kind: str) -> bool:
     secret."""
     if kind == "password":
         return plausible_password(v, quoted=True) and _mixed(v) and not name_like(v)
-    return plausible_secret(v) or _generated_password(v, quoted=True)
+    return plausible_secret(v, quoted=True) or _generated_password(v, quoted=True)
 
 
 def _compare_call(text: str, pos: int) -> bool:
