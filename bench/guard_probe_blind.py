@@ -351,6 +351,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-seventh round": HERE / "data" / "guard" / "blind407",
           "four-hundred-and-ninth round": HERE / "data" / "guard" / "blind409",
           "four-hundred-and-tenth round": HERE / "data" / "guard" / "blind410",
+          "four-hundred-and-twelfth round": HERE / "data" / "guard" / "blind412",
+          "four-hundred-and-fourteenth round": HERE / "data" / "guard" / "blind414",
+          "four-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind415",
+          "four-hundred-and-seventeenth round": HERE / "data" / "guard" / "blind417",
+          "four-hundred-and-eighteenth round": HERE / "data" / "guard" / "blind418",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -477,7 +482,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-third round": HERE / "data" / "guard" / "blind403",
           "four-hundred-and-fifth round": HERE / "data" / "guard" / "blind405",
           "four-hundred-and-eighth round": HERE / "data" / "guard" / "blind408",
-          "four-hundred-and-eleventh round": HERE / "data" / "guard" / "blind411"}
+          "four-hundred-and-eleventh round": HERE / "data" / "guard" / "blind411",
+          "four-hundred-and-thirteenth round": HERE / "data" / "guard" / "blind413",
+          "four-hundred-and-sixteenth round": HERE / "data" / "guard" / "blind416",
+          "four-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind419"}
 
 
 @dataclass

@@ -2382,3 +2382,41 @@ def test_session_37s_first_batch_forms() -> None:
     assert secrets_in("the door code changed in 1974, ask Rivka") == []
     assert secrets_in("הקובץ נמצא בשרת Backup2024!x של המשרד") == []
     assert secrets_in("أرسل الملف بسرعة Backup2024!x إلى المكتب") == []
+
+
+def test_session_37s_second_batch_forms() -> None:
+    """Rounds 405-419 after their scans: a vault named before `is now` is the one whose
+    password is told; a quoted value holding `&&` is a string, not code; a dash then the value
+    itself; a sentence after the password's naming the new one before a colon (`Yenisi:`); a
+    case's ending after an apostrophe (`password'u`); a list's next item before `as the
+    password`; a chat's question answered two lines later; Swedish one-time codes, Finnish
+    recovery codes, Entra's Temporary Access Pass told in a sentence, a Nextcloud app
+    password, Microsoft Authenticator's code in French; Bavarian, Czech and Sami codes."""
+    for text, value in (
+            ('the break-glass master password for the "Davvi-IT" vault is now '
+             "tundra-kettle-aurora-hammer-41 – sealed envelope", "tundra-kettle-aurora-hammer-41"),
+            ("export PGPASSWORD='efR&IOa1&L&&DJrC%V'\n", "efR&IOa1&L&&DJrC%V"),
+            ("новий пароль від вайфаю на складі — wawel.mokotow18$ . Старий", "wawel.mokotow18$"),
+            ("ofisin wifi şifresi değişti. Yenisi: galatakulesi34  (hepsi küçük harf)",
+             "galatakulesi34"),
+            ("extranet password'u değiştirdim çünkü alert geldi. Yeni: Ortakoy#Cami22 , 2FA",
+             "Ortakoy#Cami22"),
+            ("I created a VPN account for him: user ext-softvision, Copper#1961 as the password,",
+             "Copper#1961"),
+            ("[9:02] Jessa: unsa na password sa wifi? dili na ko maka-connect\n"
+             "[9:03] Dodong: oo gi-ilisan ni sir Rey gahapon\n[9:03] Dodong: sugbo_1565?\n",
+             "sugbo_1565?"),
+            ("Här är engångskoden för att aktivera ditt Visma-konto: 6Q2G-RJK4\nSen", "6Q2G-RJK4"),
+            ("Löysin vanhasta vihkosta palautuskoodin:\n41X6P-2UZIU-F2N6T-AQU8S-EBPX7\nVoiko",
+             "41X6P-2UZIU-F2N6T-AQU8S-EBPX7"),
+            ("Your Temporary Access Pass is AMEZggLN . It is valid for 8 hours", "AMEZggLN"),
+            ("# /etc/davfs2/secrets\nhttps://cloud.x.ch/remote.php/dav/files/km/  km  "
+             "iNzLT-Ka7kT-yHucF-aqy7J-5Pl2d\n", "iNzLT-Ka7kT-yHucF-aqy7J-5Pl2d"),
+            ("Microsoft Authenticator, saisissez le code 807 921 676 et l'URL", "807 921 676"),
+            ("da Code fürs Rolltor in Hoi 3 is jetz 8543 und dann Raute.", "8543"),
+            ("ahoj, kod na dvere do satny je ted 11520, zmenili to vcera", "11520"),
+            ("ii šat, rievdadin dan čakčat. ođđa koda: 0643\n", "0643"),
+            ("Ang kumbinasyon ng padlock ay 5-6-5-2. Huwag mong", "5-6-5-2")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("Nextcloud app password format: xxxxx-xxxxx-xxxxx-xxxxx-xxxxx") == []
+    assert secrets_in("The Temporary Access Pass is disabled for guests") == []

@@ -204,6 +204,8 @@ _PASSWORD_WORDS = (
     *viewed_words(("ລະຫັດແມ່ນ",)),  # (Lao: the code is, as a login's: `ລະຫັດແມ່ນ Hrecruit2024#`)
     "modpas", "kontraseña",  # (Haitian Creole, Papiamento)
     "okwuntughe",  # (Igbo)
+    "mo de pas",  # (Haitian Creole)
+    "ciec",  # (Mexico's SAT portal password: `la CIEC LZf4Slu7`)
     "kupuhipa", "باسوورد", "الباسوورد",  # (Māori, Gulf Arabic's spelling)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
@@ -1544,6 +1546,7 @@ TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 # (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank; the word's last five
 # letters (`arola`: `parola`), as `told_nearby` reads them
 _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
+_QUOTED_SUFFIX = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])")
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
@@ -1562,11 +1565,17 @@ _ANSWER_LINE = re.compile(
 _DASH_TELLS = re.compile(r"(?i)(?:ours|mine|it['’]s|it[ \t]+is|the[ \t]+new[ \t]+one[ \t]+is"
                          r"|enter|type|" + "|".join(viewed_words(("ввести", "введите"))) + r")\b")
 _TELLS_PAST = {
-    **dict.fromkeys(("", "-", "–", "—"), _DASH_TELLS),
+    "": _DASH_TELLS,
+    # (after a dash, the value itself too: `пароль від вайфаю на складі — wawel.mokotow18$`)
+    **dict.fromkeys(("-", "–", "—"), re.compile(
+        _DASH_TELLS.pattern + r"|(?=[^\s\d]{0,40}\d\S*(?:\s|$))", re.I)),
     ".": re.compile(
         r"(?i)[ \t]*(?:agora[ \t]+(?:é|e)|now[ \t]+(?:it['’]s|it[ \t]+is)|it['’]s[ \t]+now"
         r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es"
-        r"|mo[ \t]+è)[ \t]"),  # (Neapolitan: `Mo è PizzaFritta_81`)
+        r"|mo[ \t]+è"  # (Neapolitan: `Mo è PizzaFritta_81`)
+        # (the new one, named before a colon: Turkish `… değişti. Yenisi: galatakulesi34`)
+        r"|(?:new(?:[ \t]+one)?|yeni(?:si)?|nuevo|nueva|novo|nova|neu|neues|nouveau"
+        r"|nouvelle)[ \t]*:)[ \t]"),
 }
 
 
@@ -1582,6 +1591,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
     elif stem.endswith("բառ") and text.startswith(("ս", "դ", "ը", "ն"), pos):
         pos += 1  # Armenian's my, your, the (`Գաղտնաբառս … հիմա Nare_Vanadzor7 է`)
+    elif text.startswith(("'", "’"), pos) and (suffix := _QUOTED_SUFFIX.match(text, pos)):
+        pos = suffix.end()  # a case's ending after an apostrophe (Turkish: `password'u
+        # değiştirdim`, `şifre'yi`; `password's` is)
     elif stem.endswith("ord") and text.startswith(("et", "en"), pos) and not (
             text[pos + 2:pos + 3].isalnum()):
         pos += 2  # Norwegian's, Danish's, Swedish's the (`passordet til … er SildSommer2025!`)
@@ -1638,10 +1650,16 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
             return pos + span[0], pos + span[1]
     if end is not None and reach[end.start()] == "?":
         # a question asking for the password, answered by the next line alone (`cuál es la
-        # pass del router??\n—chaltumay2018`)
-        answer = _ANSWER_LINE.match(reach, reach.find("\n", end.start()) + 1)
-        if answer is not None and answer.start() > end.start() and _told(answer.group("v")):
-            return pos + answer.start("v"), pos + answer.end("v")
+        # pass del router??\n—chaltumay2018`), or by one of the two after it with a word no
+        # name is shaped as (`… password sa wifi …?\nDodong: oo gi-ilisan …\nDodong: sugbo_1565?`)
+        at = end.start()
+        for later in range(3):
+            at = reach.find("\n", at) + 1
+            if not at:
+                break
+            answer = _ANSWER_LINE.match(reach, at)
+            if answer is not None and _told(v := answer.group("v")) and (not later or _far(v)):
+                return pos + answer.start("v"), pos + answer.end("v")
     return None
 
 
