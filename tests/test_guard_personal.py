@@ -1340,3 +1340,17 @@ def test_session_36s_second_batch_personal_forms(guard: Guard) -> None:
             ("Bos, ni nombor sia 016-837 2914, kalau lori sampai call sia",
              ("phone", "016-837 2914"))):
         assert personal(guard, text) == [value], text
+
+
+def test_session_37s_personal_forms(guard: Guard) -> None:
+    """Rounds 404-419: a person's number (`customer ka number`, Pidgin's `Him number na`) is a
+    phone's, an order's number is not; a Hebrew passport's nationality adjective
+    (`דרכון ישראלי`)."""
+    for text, value in (
+            ("pehla Saheed Nagar, customer ka number 9695548945. dusra Patia",
+             ("phone", "9695548945")),
+            ("Everybody welcome Yakubu. Him number na 0811 178 7851. Im licence",
+             ("phone", "0811 178 7851")),
+            ('1. ד"ר יעל גרוס - דרכון ישראלי 75699035', ("passport", "75699035"))):
+        assert personal(guard, text) == [value], text
+    assert personal(guard, "your order number 9695548945 ships today") == []

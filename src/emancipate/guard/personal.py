@@ -826,6 +826,11 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     # mobile, phone and "call me" in more languages (`Mobil: 0176 …`, `κινητό`, `WA aku di
     # 0821-…`, `ligue-me para o …`, `llamarme al …`); not the words for "number", which
     # name meters, batches and orders as often (`Zählernummer`, `sipariş numarası`)
+    # a person's number (`my number`, `customer's number`, Hindi `customer ka number`,
+    # Pidgin `Him number na`, Yiddish `mein nummer`): a phone's, not a meter's or an order's
+    "my number", "his number", "her number", "your number", "their number", "'s number",
+    "’s number", "ka number", "ki number", "ke number", "mera number", "meri number",
+    "him number", "im number", "mein nummer",
     "mobil", "mobiel", "tlf", "tfn", "puh", "gsm", "κινητ", "τηλ", "wa aku", "wa saya", "di wa",
     "via wa", "no wa", "wa:",  # (not `WA ` alone: Washington's ZIP codes follow it)
     "ligue", "ligar", "liga-me", "llamar", "llamad", "telefone", "teléfono", "telefono",
@@ -2076,7 +2081,8 @@ _DOCUMENT = re.compile(
     # or a nationality's adjective, then the number or its mark (`passeport tunisien
     # Y749080`, `جواز سفر هندي رقم …`)
     r"(?:[^\W\d_]{2,11}(?:ais|aise|ien|ienne|ain|aine|ois|oise|ian|ese|ish|ano|ana|és|esa"
-    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ero|era|ñol|ñola|nhol|nhola|ي)[ \t]{1,3}"
+    r"|eño|eña|ês|ino|ina|ier|ense|eiro|eira|ero|era|ñol|ñola|nhol|nhola|ي"
+    r"|י)[ \t]{1,3}"  # (Hebrew's: `דרכון ישראלי 75699035`)
     # (or the country's letters: `паспорт КНР …`)
     # (or the country's letters and `№`, which the view writes `No`: `паспорт РК № …`)
     r"|(?-i:[A-ZА-Я]{2,3})[ \t]{1,3}(?=(?:No[ \t]{0,3})?[A-Z0-9]{0,3}\d))?"
