@@ -2382,6 +2382,7 @@ def test_session_37s_first_batch_forms() -> None:
     assert secrets_in("the door code changed in 1974, ask Rivka") == []
     assert secrets_in("הקובץ נמצא בשרת Backup2024!x של המשרד") == []
     assert secrets_in("أرسل الملف بسرعة Backup2024!x إلى المكتب") == []
+    assert secrets_in("רשמנו הפסד Backup2024!x ברבעון") == []  # (p, s, d: a loss, no r or w)
 
 
 def test_session_37s_second_batch_forms() -> None:

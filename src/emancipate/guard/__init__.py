@@ -37,9 +37,9 @@ from emancipate.guard.personal import NumberClassifier, ascii_digits, scan_perso
 from emancipate.guard.request import SplitStarts, TermMatcher, scan_segments
 from emancipate.guard.secrets import (
     GENERIC_KEYWORDS,
+    TOLD_ONLY,
     TOLD_PRIORITY,
     TOLD_REACH,
-    credentials_named,
     keyword_overshoot,
     scan_local,
     sounded_passwords,
@@ -57,11 +57,10 @@ _SECRETS_ONLY = frozenset({"secret"})
 # which keyword reads a value when several end at one place: the longer, more specific one
 # (`authorization: token` before `token`, `api_key` before `key`)
 # (`pass,` in an SQL column list before `pass` as a Wi-Fi's code: the first ends there too)
-# a word the told readers read after and the key/value readers do not (a login's credentials
-# named in prose): last, a keyword ending at the same place is read as its kind
-_TOLD_ONLY = "told"
+# (`told`: a word only the told readers read after, as a login's credentials named in prose:
+# last, a keyword ending at the same place is read as its kind)
 _KIND_RANK = {"bearer": 0, "basic": 1, "password": 2, "apikey": 3, "secret": 4, "url": 5,
-              "sql_column": 6, "wifi_code": 7, _TOLD_ONLY: 8}
+              "sql_column": 6, "wifi_code": 7, TOLD_ONLY: 8}
 _GENERIC_DETECTORS = {
     "password": ("password", "generic_secret"),
     "wifi_code": ("password",),  # (`code` after a named Wi-Fi network: its password)
@@ -71,6 +70,7 @@ _GENERIC_DETECTORS = {
     "bearer": ("bearer_token",),
     "basic": ("bearer_token",),
     "url": ("url_password",),
+    TOLD_ONLY: ("password",),
 }
 
 Raw = tuple[int, int, str, str, str | None]  # start, end, class, detector, domain
@@ -272,9 +272,8 @@ class Guard:
                             if d not in domain_first:
                                 domain_first[d] = (s, e)
 
-        if "password" in self.enabled:  # (words no keyword list holds; see secrets.py)
+        if "password" in self.enabled:  # (spellings no keyword list holds; see secrets.py)
             local.extend(("password", end) for end in sounded_passwords(text))
-            local.extend((_TOLD_ONLY, end) for end in credentials_named(text))
         out: list[Raw] = []
         secrets = self._secrets(text, triggered, local)
         out.extend((s, e, "secret", d, None) for s, e, d in secrets)
@@ -337,9 +336,9 @@ class Guard:
             told: list[tuple[int, int, int]] = []
             reads_told = "password" in self.enabled
             for pos, kind in kinds.items():
-                if kind != _TOLD_ONLY:
+                if kind != TOLD_ONLY:
                     scan_local(text, kind, pos, generic, self.enabled, taken)
-                if reads_told and kind in ("password", _TOLD_ONLY) and (
+                if reads_told and kind in ("password", TOLD_ONLY) and (
                         span := told_nearby(text, pos)):
                     told.append((pos, *span))
             hits.extend((s, e, d, _LOCAL_PRIORITY) for s, e, d in generic)

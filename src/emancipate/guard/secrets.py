@@ -297,10 +297,12 @@ def _sounded(table: dict[int, str]) -> re.Pattern[str]:
     def letters(*sounds: str) -> str:
         return "".join(re.escape(chr(cp)) for cp, sound in table.items() if sound in sounds)
     p, s, r, d, w, dot = (letters(c) for c in "PSRDW·")
-    return re.compile(  # (a vowel may come before: Hebrew's `the`, `הפאסווארד`; see below)
-        rf"[{p}][{dot}]*[{s}](?:[{dot}]*[{s}])*"
-        rf"(?:[{dot}{w}]*[{r}](?:[{dot}]*[{r}])*[{dot}{w}]*|[{dot}]*[{w}][{dot}{w}]*)"
-        rf"[{d}](?:[{dot}]*[{d}])?[{dot}]*(?![\w{dot}])")
+    # (each run is followed by a letter it cannot hold: linear; a vowel may come before the
+    # p: Hebrew's `the`, `הפאסווארד`, see below)
+    return re.compile(
+        rf"[{p}][{dot}]*[{s}][{s}{dot}]*"
+        rf"(?:[{w}][{w}{dot}]*(?:[{r}][{r}{w}{dot}]*)?|[{r}][{r}{w}{dot}]*)"
+        rf"[{d}][{d}{dot}]*(?![\w{dot}])")
 
 
 _SOUNDS = _sound_table()
@@ -319,20 +321,15 @@ def sounded_passwords(text: str) -> list[int]:
 # A login's credentials named in prose (`"Credentials … is wrong". User says she types
 # Nuapatna@65`): the told readers read after them as after a password word; the key/value
 # readers do not (`credentials: …` is a key's name, read as one).
-_CREDENTIALS = re.compile(r"(?i)(?<!\w)(?:credentials|credenciales|credenciais|credenziali"
-                          r"|identifiants|zugangsdaten|inloggegevens|dane[ \t]+logowania)(?!\w)")
-
-
-def credentials_named(text: str) -> list[int]:
-    """Where a login's credentials are named in prose (the told readers' words)."""
-    return [m.end() for m in _CREDENTIALS.finditer(text)] if "redential" in text or (
-        "dentifiant" in text or "ugangsdaten" in text or "nloggegevens" in text
-        or "logowania" in text) else []
+TOLD_ONLY = "told"
+_CREDENTIALS_WORDS = ("credentials", "credenciales", "credenciais", "credenziali", "identifiants",
+                      "zugangsdaten", "inloggegevens", "dane logowania")
 
 
 # keyword -> kind; short keywords must start a word (no letter just before them).
 GENERIC_KEYWORDS: dict[str, str] = {
     **dict.fromkeys(_PASSWORD_WORDS, "password"),
+    **dict.fromkeys(_CREDENTIALS_WORDS, TOLD_ONLY),
     "секрет": "apikey", "токен": "apikey", "geheimnis": "apikey",
     # a secret key in Chinese (simplified, traditional; `金鑰` in Taiwan), a token
     **dict.fromkeys(("密钥", "密鑰", "秘钥", "秘鑰", "金鑰", "令牌"), "apikey"),
