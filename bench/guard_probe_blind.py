@@ -356,6 +356,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-fifteenth round": HERE / "data" / "guard" / "blind415",
           "four-hundred-and-seventeenth round": HERE / "data" / "guard" / "blind417",
           "four-hundred-and-eighteenth round": HERE / "data" / "guard" / "blind418",
+          "four-hundred-and-twentieth round": HERE / "data" / "guard" / "blind420",
+          "four-hundred-and-twenty-second round": HERE / "data" / "guard" / "blind422",
+          "four-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind423",
+          "four-hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind425",
+          "four-hundred-and-twenty-sixth round": HERE / "data" / "guard" / "blind426",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -485,7 +490,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-eleventh round": HERE / "data" / "guard" / "blind411",
           "four-hundred-and-thirteenth round": HERE / "data" / "guard" / "blind413",
           "four-hundred-and-sixteenth round": HERE / "data" / "guard" / "blind416",
-          "four-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind419"}
+          "four-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind419",
+          "four-hundred-and-twenty-first round": HERE / "data" / "guard" / "blind421",
+          "four-hundred-and-twenty-fourth round": HERE / "data" / "guard" / "blind424",
+          "four-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind427"}
 
 
 @dataclass

@@ -2421,3 +2421,30 @@ def test_session_37s_second_batch_forms() -> None:
         assert secrets_in(text) == [value], text
     assert secrets_in("Nextcloud app password format: xxxxx-xxxxx-xxxxx-xxxxx-xxxxx") == []
     assert secrets_in("The Temporary Access Pass is disabled for guests") == []
+
+
+def test_session_37s_third_batch_forms() -> None:
+    """Rounds 420-427 (421, 424 and 427 after their scans): PHPMailer's debug of SASL LOGIN,
+    a Temporary Access Pass alone on the line after the colon or right after its name, a
+    card's PIN told after the card's last digits, a code `to arm/disarm`, Unifonic's
+    `AppSid`, Russian `ключ восстановления`, Gurmukhi's `ਨਵਾਂ ਕੋਡ`, Levantine `صار`; not
+    `ВАШ_ПАРОЛЬ` in a `wpa_supplicant.conf` template."""
+    for text, value in (
+            ("08:14:21 SERVER -> CLIENT: 334 UGFzc3dvcmQ6\n08:14:21 CLIENT -> SERVER: "
+             "U2V2YW4zNTY4bGFrZQ==\n08:14:22 SERVER -> CLIENT: 535 5.7.8 Error",
+             "U2V2YW4zNTY4bGFrZQ=="),
+            ("einen befristeten Zugangspass (Temporary Access Pass). Er gilt 8 Stunden:\n\n"
+             "x0H9@hwn\n\nMelden Sie sich", "x0H9@hwn"),
+            ("use the Temporary Access Pass VCna%GSN+ (valid 8 hours, one use only)",
+             "VCna%GSN+"),
+            ('"PIN for the Barclaycard ending 4471 is 7945, use it for the catering',
+             "7945"),
+            ("- alarm panel behind the desk, code to arm/disarm is 3083 then press ON", "3083"),
+            ('-d "AppSid=HgcXqaYfjXoop35yG5XzpICeOFlpUu" \\', "HgcXqaYfjXoop35yG5XzpICeOFlpUu"),
+            ("Резервный ключ восстановления для Apple ID: 5GI3-QUL2-44SJ-YQHW-1U2W-1J6J-SYYJ.",
+             "5GI3-QUL2-44SJ-YQHW-1U2W-1J6J-SYYJ"),
+            ("- ਦਵਾਈਆਂ ਵਾਲੀ ਤਿਜੋਰੀ ਦਾ ਨਵਾਂ ਕੋਡ: 16120", "16120"),
+            ("إنو كود التصوير للمعلمين صار ٤٢٢٧ بدل القديم", "٤٢٢٧")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in('network={\n    ssid="Lobby"\n    psk="ВАШ_ПАРОЛЬ"\n}') == []
+    assert secrets_in("PIN for the card ending 4471 is required at the till") == []

@@ -344,6 +344,7 @@ GENERIC_KEYWORDS: dict[str, str] = {
                      "sessiontoken", "session-token"), "apikey"),
     "secret": "apikey", "token": "apikey", "apikey": "apikey", "api_key": "apikey",
     "wstoken": "apikey",  # Moodle's web service token in its REST URLs
+    "appsid": "apikey",  # Unifonic's API key (`-d "AppSid=…"`)
     "corpsecret": "apikey",  # WeCom's (企业微信) app secret: `gettoken?corpid=…&corpsecret=…`
     # Agora's App Certificate, which signs its RTC tokens (`const appCertificate = '…'`)
     "appcertificate": "apikey", "app_certificate": "apikey",
