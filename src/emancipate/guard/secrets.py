@@ -306,13 +306,14 @@ def _sounded(table: dict[int, str]) -> re.Pattern[str]:
 
 
 _SOUNDS = _sound_table()
+_BORROWING_SCRIPT = re.compile("[\u0590-\uabfe]")  # (the table's range: one C scan)
 _SOUNDED_PASSWORD = _sounded(_SOUNDS)
 
 
 def sounded_passwords(text: str) -> list[int]:
     """Where the English word `password` ends, spelt by its sounds in a script that borrows it."""
-    if text.isascii() or max(text) < "\u0590":  # (Latin, Greek, Cyrillic, Armenian)
-        return []
+    if text.isascii() or _BORROWING_SCRIPT.search(text) is None:
+        return []  # (Latin, Greek, Cyrillic, Armenian only: their lists hold their words)
     return [m.end() for m in _SOUNDED_PASSWORD.finditer(text)
             if not m.start() or not text[m.start() - 1].isalnum()
             or _SOUNDS.get(ord(text[m.start() - 1])) == "·"]
