@@ -652,6 +652,7 @@ _PROSE_WORDS = frozenset((
     "met", "voor", "niet", "wordt", "bij", "och", "det", "till", "för", "med", "inte",
     "til", "ikke", "etter", "efter", "stata", "stato", "olarak", "için", "ile",
     "veya", "gibi", "her", "bir", "oraz", "jest", "nie", "dla", "przez",
+    "volgens", "mij", "denk", "goed",  # (`Het wachtwoord is volgens mij goed`: I think it's right)
 ))
 _TRAILING_NUMBER = re.compile(r"[ \t-]\d{1,4}$")
 
@@ -1321,7 +1322,7 @@ _TEMPLATE_WORDS = (*TEMPLATE_WORDS, "<your", "replace_", "sample", "ваш_")
 _TEMPLATE_REF = re.compile(
     r"\$\{[\w.:/?=-]{1,64}\}|\{\{[^{}]{1,64}\}\}|\$\([A-Za-z_][\w.-]{0,40}(?:[ \t][^()]{0,60})?\)"
     r"|<[\w .:/-]{1,40}>"
-    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[\w -]{1,40}$"
+    r"|\$\{[\w.]{1,64}$|\{\{[\w. |]{1,64}$|<[^\W\d][\w -]{0,39}$"  # (not a heart: `I<3Sentosa52`)
     r"|\$__(?:file|env|vault)\{[^{}]{1,128}\}")  # (Grafana's: `$__file{/etc/…/bind.pass}`)
 
 

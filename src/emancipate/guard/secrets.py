@@ -194,7 +194,8 @@ _PASSWORD_WORDS = (
     "pass za", "pass pour", "pass para", "pass per", "pass für", "pass voor", "pass dla",
     "pass ya", "pass ni",  # (Swahili, Sheng: `pass ya wifi ya guest ni …`, `pass ni …`)
     "awal uffir",  # (Kabyle: the secret word)
-    "bimilbeonho", "bimilbeon", "passは",  # (Korean romanised; Japanese: `admin passは「…」`)
+    "bimilbeonho", "bimilbeon", "bibeon",  # (Korean romanised)
+    "passは",  # (Japanese: `admin passは「…」`)
     "neno ya siri", "mawu achinsinsi", "achinsinsi",  # (Congolese Swahili; Nyanja: the secret
     # words, `achinsinsi ake ndi …`, its secret is)
     # an access code, which a meeting's or a portal's may be as a password is (`Código de
@@ -1785,8 +1786,8 @@ _WORD_DOT_YEAR = re.compile(r"[A-Z][a-z]{3,}\.(?:19|20)\d\d")
 def _told(v: str) -> bool:
     """`v` is shaped as a password people make, not as what else a clause holds."""
     if not 6 <= len(v) <= 64 or v[0] in "/~\\$%{<@#" or v.startswith(
-            ("...", "…")) or not _NOT_IN_TOLD.isdisjoint(v.replace("$", "")) or v.rstrip(
-            "!?").isalpha():
+            ("...", "…")) or not _NOT_IN_TOLD.isdisjoint(
+            v.replace("$", "").replace("<3", "")) or v.rstrip("!?").isalpha():  # (`<3`: a heart)
         return False
     if "$" in v and (not any(c.islower() for c in v[:v.index("$")]) or "${" in v or "$(" in v):
         return False  # a price (`US$10`, `R$250`), a template (`${PW}`); not a `$` inside a
