@@ -1299,22 +1299,18 @@ def _line(text: str, start: int, end: int) -> str:
 # real password looks like a placeholder, and their rules list template syntax themselves.
 # (substring tests, not a regex search: this runs for every candidate a rule finds)
 _MASKS = ("xxxxxx", "****", "••••", "####")  # in the lower-cased value
-# Words a person writes in place of a value (`YOUR_API_KEY`, `changeme`, `SUA_CHAVE_AQUI`,
-# `HIER_EINTRAGEN`), in the lower-cased value: the placeholder tests of tokens (below) and of
-# passwords (secrets.py) share them.
-TEMPLATE_WORDS = ("example", "your_", "your-", "changeme", "change_me", "change-me",
-                  "placeholder", "redacted", "dummy", "insert", "_here",
-                  # (Portuguese, Spanish, French, Italian, German, Dutch, Polish: `TU_CLAVE`,
-                  # `VOTRE_CLE`, `COLOCAR_AQUI`, `INSERIRE_QUI_LA_CHIAVE`, `CAMBIAR_ESTO`)
-                  "sua_chave", "su_clave", "tu_clave", "votre_cle", "_aqui", "inserire_",
-                  "_qui_", "tu_api", "su_api", "tu_token", "su_token", "hier_eintragen",
-                  "cambiar", "cambiame", "cámbiame", "remplacer", "a_changer", "ändern",
-                  "aendern", "alterar", "wijzigen", "zmien", "colocar_", "poner_",
-                  # (`your` in Polish, French, German, Dutch; five letters at least, or a random
-                  # token holds them: `…FTUO_3Fj…`): `TWOJ_TOKEN_OAUTH`, `DEIN_API_KEY`)
-                  "twoj_", "twój_", "votre_", "dein_", "jouw_")
-# (a token's: a sample's, the Russian `your`: `ВАШ_ТОКЕН`)
-_TEMPLATE_WORDS = (*TEMPLATE_WORDS, "<your", "replace_", "sample", "ваш_")
+# Words a person writes in place of a value (`YOUR_API_KEY`, `changeme`, `INSERIRE_QUI`), in
+# the lower-cased value: the placeholder tests of tokens (below) and of passwords (secrets.py)
+# share them; each adds its own.
+TEMPLATE_WORDS = ("example", "your_", "your-", "changeme", "placeholder", "redacted", "dummy",
+                  "insert", "_aqui", "inserire_", "_qui_")
+_TEMPLATE_WORDS = (*TEMPLATE_WORDS, "<your", "replace_", "sample",
+                   # (Portuguese, Spanish, French: `SUA_CHAVE_AQUI`, `TU_CLAVE`, `VOTRE_CLE`)
+                   "sua_chave", "su_clave", "tu_clave", "votre_cle", "tu_api", "su_api",
+                   "tu_token", "su_token",
+                   # (`your` in Polish, French, German, Dutch, Russian; five letters at least, or
+                   # a random token holds them: `…FTUO_3Fj…`): `TWOJ_TOKEN_OAUTH`, `DEIN_API_KEY`)
+                   "twoj_", "twój_", "votre_", "dein_", "jouw_", "ваш_")
 # A template reference written whole inside a value (`pre${ENV}`, `{{ vault.pw }}`, `<pass>`):
 # a `${` or `{{` that opens no well-formed reference is part of a password
 # (`m{{h}o)p${e]nob(…`), not a template; a command's substitution starts with the command's

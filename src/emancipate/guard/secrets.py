@@ -946,8 +946,11 @@ _PLACEHOLDER = re.compile(
 )
 # (`my…`, `your…`: words, `my_password`, `yourapikey`; not `MynyddLas41`, `Mykonos2024`;
 # change me, put here in other languages: `CAMBIAR_ESTO`, `A_REMPLACER`, `COLOCAR_AQUI`)
-_PLACEHOLDER_PARTS = (*TEMPLATE_WORDS, "xxxx", "****", "••••", "●●●●", "replace",
-                      "...", "some_", "some-", "password", "%(", "(?")
+_PLACEHOLDER_PARTS = (*TEMPLATE_WORDS, "xxxx", "****", "••••", "●●●●", "_here",
+                      "hier_eintragen", "change_me", "change-me", "cambiar", "cambiame",
+                      "cámbiame", "remplacer", "a_changer", "ändern", "aendern", "alterar",
+                      "wijzigen", "zmien", "colocar_", "poner_", "replace", "...", "some_",
+                      "some-", "password", "%(", "(?")
 # ... as one search (a generator of `in` tests costs ~1 µs a value; this runs for every
 # password a keyword reads)
 _PLACEHOLDER_PART = re.compile("|".join(map(re.escape, _PLACEHOLDER_PARTS)))
