@@ -2448,3 +2448,22 @@ def test_session_37s_third_batch_forms() -> None:
         assert secrets_in(text) == [value], text
     assert secrets_in('network={\n    ssid="Lobby"\n    psk="ВАШ_ПАРОЛЬ"\n}') == []
     assert secrets_in("PIN for the card ending 4471 is required at the till") == []
+
+
+def test_session_37s_last_batch_forms() -> None:
+    """Rounds 428-435: a password with a heart in it (`I<3TaiPo93`), Indonesian's `-nya`
+    after the password word, Indonesian `kode aktivasi`; not `{votre_mot_de_passe}` in a
+    connection string, nor Dutch `volgens mij goed` (I think it is right) as a passphrase;
+    a temporary password made of a `change` verb and digits is still one (`Cambiar4514#`)."""
+    for text, value in (
+            ('Local admin account is "admin", password I<3TaiPo93 (yes really).', "I<3TaiPo93"),
+            ("login pake akun music.seminyak, password-nya Ubud.Barong88 — playlist",
+             "Ubud.Barong88"),
+            ("kode aktivasi aplikasi absensi anggen staf anyar ring Nusa Dua: YF8P-EJG9-VS8R\n",
+             "YF8P-EJG9-VS8R"),
+            ("Ticket: user locked out. New temporary password given by phone: Cambiar4514# "
+             "(must change at next login).", "Cambiar4514#")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("Server=srv;Database=Douane;User Id=mon_utilisateur;"
+                      "Password={votre_mot_de_passe};") == []
+    assert secrets_in("Wat betekent deze fout? Het wachtwoord is volgens mij goed.") == []

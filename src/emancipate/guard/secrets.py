@@ -1549,7 +1549,7 @@ TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 # (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank; the word's last five
 # letters (`arola`: `parola`), as `told_nearby` reads them
 _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
-_QUOTED_SUFFIX = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])")
+_QUOTED_SUFFIX = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])|-(?:nya|ny)(?=[ \t])")
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
@@ -1576,6 +1576,7 @@ _TELLS_PAST = {
         r"(?i)[ \t]*(?:agora[ \t]+(?:é|e)|now[ \t]+(?:it['’]s|it[ \t]+is)|it['’]s[ \t]+now"
         r"|ahora[ \t]+es|maintenant[ \t]+c['’]est|jetzt[ \t]+ist[ \t]+es|nü[ \t]+es"
         r"|mo[ \t]+è"  # (Neapolitan: `Mo è PizzaFritta_81`)
+        r"|sekarang|skrg|skrng"  # (Indonesian's now: `… ke-lock. skrg L4g0on!88`)
         # (the new one, named before a colon: Turkish `… değişti. Yenisi: galatakulesi34`)
         r"|(?:new(?:[ \t]+one)?|yeni(?:si)?|nuevo|nueva|novo|nova|neu|neues|nouveau"
         r"|nouvelle)[ \t]*:)[ \t]"),
@@ -1594,9 +1595,9 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
     elif stem.endswith("բառ") and text.startswith(("ս", "դ", "ը", "ն"), pos):
         pos += 1  # Armenian's my, your, the (`Գաղտնաբառս … հիմա Nare_Vanadzor7 է`)
-    elif text.startswith(("'", "’"), pos) and (suffix := _QUOTED_SUFFIX.match(text, pos)):
+    elif text.startswith(("'", "’", "-"), pos) and (suffix := _QUOTED_SUFFIX.match(text, pos)):
         pos = suffix.end()  # a case's ending after an apostrophe (Turkish: `password'u
-        # değiştirdim`, `şifre'yi`; `password's` is)
+        # değiştirdim`, `şifre'yi`; `password's` is), Indonesian's and Malay's `-nya` (its)
     elif stem.endswith("ord") and text.startswith(("et", "en"), pos) and not (
             text[pos + 2:pos + 3].isalnum()):
         pos += 2  # Norwegian's, Danish's, Swedish's the (`passordet til … er SildSommer2025!`)
