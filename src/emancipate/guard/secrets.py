@@ -207,6 +207,8 @@ _PASSWORD_WORDS = (
     "okwuntughe",  # (Igbo)
     "mo de pas",  # (Haitian Creole)
     "ciec",  # (Mexico's SAT portal password: `la CIEC LZf4Slu7`)
+    "parolla d'intrata", "parolla d’intrata",  # (Corsican)
+    "code secret",  # (French: a Teams meeting's passcode, `Code secret : NVCEox`)
     "kupuhipa", "باسوورد", "الباسوورد",  # (Māori, Gulf Arabic's spelling)
     # the English word as the scripts of India, Iran and Japan write it
     "பாஸ்வேர்டு", "பாஸ்வேர்ட்", "పాస్‌వర్డ్", "పాస్వర్డ్", "ಪಾಸ್‌ವರ್ಡ್", "ಪಾಸ್ವರ್ಡ್", "പാസ്‌വേഡ്",
