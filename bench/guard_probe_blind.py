@@ -361,6 +361,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-twenty-third round": HERE / "data" / "guard" / "blind423",
           "four-hundred-and-twenty-fifth round": HERE / "data" / "guard" / "blind425",
           "four-hundred-and-twenty-sixth round": HERE / "data" / "guard" / "blind426",
+          "four-hundred-and-twenty-eighth round": HERE / "data" / "guard" / "blind428",
+          "four-hundred-and-thirtieth round": HERE / "data" / "guard" / "blind430",
+          "four-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind431",
+          "four-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind433",
+          "four-hundred-and-thirty-fourth round": HERE / "data" / "guard" / "blind434",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -493,7 +498,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-nineteenth round": HERE / "data" / "guard" / "blind419",
           "four-hundred-and-twenty-first round": HERE / "data" / "guard" / "blind421",
           "four-hundred-and-twenty-fourth round": HERE / "data" / "guard" / "blind424",
-          "four-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind427"}
+          "four-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind427",
+          "four-hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind429",
+          "four-hundred-and-thirty-second round": HERE / "data" / "guard" / "blind432",
+          "four-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind435"}
 
 
 @dataclass
