@@ -308,8 +308,22 @@ def _sounded(table: dict[int, str]) -> re.Pattern[str]:
         rf"[{d}][{d}{dot}]*(?![\w{dot}])")
 
 
+def _letter_ranges(table: dict[int, str], sound: str) -> str:
+    """The code points read as `sound`, as a regex class's ranges."""
+    points = sorted(cp for cp, s in table.items() if s == sound)
+    ranges: list[tuple[int, int]] = []
+    for cp in points:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return "".join(f"{chr(a)}-{chr(b)}" if b > a else re.escape(chr(a)) for a, b in ranges)
+
+
 _SOUNDS = _sound_table()
-_BORROWING_SCRIPT = re.compile("[\u0590-\uabfe]")  # (the table's range: one C scan)
+# (a text with no p of those scripts holds no such word: one C scan, which a text of Latin
+# letters and typography's dashes and quotes passes quickly)
+_BORROWING_SCRIPT = re.compile(f"[{_letter_ranges(_SOUNDS, 'P')}]")
 _SOUNDED_PASSWORD = _sounded(_SOUNDS)
 
 
