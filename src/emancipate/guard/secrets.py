@@ -296,21 +296,9 @@ def _sound_table() -> dict[int, str]:
     return table
 
 
-def _sounded(table: dict[int, str]) -> re.Pattern[str]:
-    def letters(*sounds: str) -> str:
-        return "".join(re.escape(chr(cp)) for cp, sound in table.items() if sound in sounds)
-    p, s, r, d, w, dot = (letters(c) for c in "PSRDW·")
-    # (each run is followed by a letter it cannot hold: linear; a vowel may come before the
-    # p: Hebrew's `the`, `הפאסווארד`, see below)
-    return re.compile(
-        rf"[{p}][{dot}]*[{s}][{s}{dot}]*"
-        rf"(?:[{w}][{w}{dot}]*(?:[{r}][{r}{w}{dot}]*)?|[{r}][{r}{w}{dot}]*)"
-        rf"[{d}][{d}{dot}]*(?![\w{dot}])")
-
-
-def _letter_ranges(table: dict[int, str], sound: str) -> str:
-    """The code points read as `sound`, as a regex class's ranges."""
-    points = sorted(cp for cp, s in table.items() if s == sound)
+def _letter_ranges(table: dict[int, str], *sounds: str) -> str:
+    """The code points read as one of `sounds`, as a regex class's ranges."""
+    points = sorted(cp for cp, s in table.items() if s in sounds)
     ranges: list[tuple[int, int]] = []
     for cp in points:
         if ranges and cp == ranges[-1][1] + 1:
@@ -318,6 +306,16 @@ def _letter_ranges(table: dict[int, str], sound: str) -> str:
         else:
             ranges.append((cp, cp))
     return "".join(f"{chr(a)}-{chr(b)}" if b > a else re.escape(chr(a)) for a, b in ranges)
+
+
+def _sounded(table: dict[int, str]) -> re.Pattern[str]:
+    p, s, r, d, w, dot = (_letter_ranges(table, c) for c in "PSRDW·")
+    # (each run is followed by a letter it cannot hold: linear; a vowel may come before the
+    # p: Hebrew's `the`, `הפאסווארד`, see below)
+    return re.compile(
+        rf"[{p}][{dot}]*[{s}][{s}{dot}]*"
+        rf"(?:[{w}][{w}{dot}]*(?:[{r}][{r}{w}{dot}]*)?|[{r}][{r}{w}{dot}]*)"
+        rf"[{d}][{d}{dot}]*(?![\w{dot}])")
 
 
 _SOUNDS = _sound_table()
