@@ -1023,6 +1023,9 @@ _EMAIL_SHAPE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}")
 _ACRONYM_SUFFIX = re.compile(r"[A-Z]{2,6}[-:][^\W\d_A-Z]{1,8}")
 
 
+_NAME_BREAKERS = frozenset("!#%&*?^~")  # marks no variable's name holds
+
+
 def plausible_password(v: str, quoted: bool = False) -> bool:
     """A value worth treating as a password: not a placeholder, a name or a path. A quoted
     literal is a value, not a variable: it may be shaped like a name (`"hunter_2"`), from 4
@@ -1042,8 +1045,10 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
         # nor a generated passphrase, `renard-citron-lumiere-nuage`, nor a capitalised word
         # and a number as a part, `Emlak4738.Bursa`, nor random parts, `Rq_4kT7wP.Zu3.meeV`)
-    elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v) and not worded:
-        return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not)
+    elif ("_" in v or "." in v or "-" in v) and v[-1].isalpha() and name_like(v) and not worded \
+            and _NAME_BREAKERS.isdisjoint(v):
+        return False  # `PGresult_ptr`, `sigv4_auth_cls`: a variable (`Welcome_2024` is not,
+        # nor words with a mark no name holds, `Dryer#Line3-temps`)
     if v[0] == "/" or v.startswith(("./", "http", "file:", "@/", "@./", "@~/")) or "://" in v:
         return False
     if "@" in v and _EMAIL_SHAPE.fullmatch(v):
