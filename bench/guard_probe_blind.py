@@ -366,6 +366,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-thirty-first round": HERE / "data" / "guard" / "blind431",
           "four-hundred-and-thirty-third round": HERE / "data" / "guard" / "blind433",
           "four-hundred-and-thirty-fourth round": HERE / "data" / "guard" / "blind434",
+          "four-hundred-and-forty-first round": HERE / "data" / "guard" / "blind441",
+          "four-hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind436",
+          "four-hundred-and-forty-second round": HERE / "data" / "guard" / "blind442",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -501,7 +504,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-twenty-seventh round": HERE / "data" / "guard" / "blind427",
           "four-hundred-and-twenty-ninth round": HERE / "data" / "guard" / "blind429",
           "four-hundred-and-thirty-second round": HERE / "data" / "guard" / "blind432",
-          "four-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind435"}
+          "four-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind435",
+          "four-hundred-and-fortieth round": HERE / "data" / "guard" / "blind440",
+          "four-hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind437",
+          "four-hundred-and-forty-third round": HERE / "data" / "guard" / "blind443"}
 
 
 @dataclass

@@ -93,6 +93,8 @@ _PASSWORD_WORDS = (
     # Sudanese and Egyptian Arabic: its password (`الباسورد حقو …`, `… بتاعو …`)
     "الباسورد حقو", "الباسورد حقه", "الباسورد بتاعو", "الباسورد بتاعه", "كلمة السر حقت",
     "paswòd", "paswod",  # Haitian Creole (`modpas` below)
+    "paswud",  # Australian Kriol (`det nyuwan wifi paswud … im Dozergalah1988`)
+    "bi̍t-bé", "bit-be",  # Taiwanese Hokkien in POJ: 密碼 (`Wi-Fi bi̍t-bé sī …`)
     "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
     # Kyrgyz: its password
     "parol@", "parolը", "parol@ ",  # romanised Armenian: the password (`@` writes `ը`, the)
