@@ -369,6 +369,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-forty-first round": HERE / "data" / "guard" / "blind441",
           "four-hundred-and-thirty-sixth round": HERE / "data" / "guard" / "blind436",
           "four-hundred-and-forty-second round": HERE / "data" / "guard" / "blind442",
+          "four-hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind438",
+          "four-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind439",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",

@@ -747,8 +747,10 @@ CHECKS: dict[str, Check] = {
     # letters with digits, or words joined as password managers make them
     # (`Thistle-correct-otter-granite`, `meadow cobalt ember lemur cobalt`)
     "mixed_or_passphrase": lambda v: _mixed(v) or passphrase(v.lower().replace(" ", "-")),
-    # a key written by a machine: 32 hex digits or more, or random letters and digits
-    "key_literal": lambda v: (long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16),
+    # a key written by a machine: 32 hex digits or more, or random letters and digits (in one
+    # case from 32: Kavenegar's `166RPU8ZYUY23DBO…`)
+    "key_literal": lambda v: ((long_hex(v) and entropy(v) >= HEX_ENTROPY) or random_token(v, 16)
+                              or (len(v) >= 32 and random_one_case(v))),
 }
 
 

@@ -108,6 +108,8 @@ _PASSWORD_WORDS = (
     "كلمة المرور", "كلمة السر", "كلمة العبور", "पासवर्ड",
     "الكلمة السرية", "كلمة السرية", "الكلمه السريه",  # (Maghrebi Arabic: the secret word)
     "الرقم السري", "رقم سري", "الرقم السرى",  # (Gulf Arabic: the secret number, a password)
+    "الرمز السري", "الرمز السرّي", "رمز سري",  # (the secret code: Iraqi Arabic's password)
+    "ramz-e obur", "ramze obur", "ramz obur", "ramzesh", "ramzash",  # Finglish: the password, its
     "รหัสผ่าน", "รหัสคือ", "wagwoord", "nenosiri", "nywila", "kata laluan", "neno la siri",
     "رمز عبور", "گذرواژه", "کلمه عبور", "የይለፍ ቃል", "በይለፍ ቃል", "contrasenya", "পাসওয়ার্ড", "lozinka",
     "лозинка", "پاس ورڈ", "باسورد", "الباسورد", "գաղտնաբառ", "პაროლი", "құпия сөз", "нууц үг",
@@ -255,6 +257,7 @@ _KEY_IN_LANGUAGES = ("sleutel", "schlüssel", "schluessel", "clave", "llave", "c
 # …`, `le wifi c'est Livebox-4411, le code est …`): a password only where a network is named
 # before it (`_wifi_before`), read as nothing elsewhere
 _WIFI_CODE_WORDS = ("code", "kode", "koden", "código", "codigo", "codice", "kod", "koodi", "الكود",
+                    "الرمز", "رمز",  # (Arabic: the code, `الشبكة: X` / `الرمز الجديد: …`)
                     "รหัส",  # (Thai: `Wi-Fi ชื่อ … รหัส …`)
                     "ລະຫັດ",  # (Lao: `ຊື່ WiFi: … ລະຫັດ: …`)
                     "rahat",  # (Thai romanised: `wifi rong-ngan chue LSG-Line2 na, rahat …`)
@@ -773,15 +776,15 @@ def _wifi_before(text: str, pos: int) -> bool:
     if nl <= 0:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
-    return ("wifi" in above or "wi-fi" in above or "wlan" in above or "network:" in above
-            or any(w in above for w in _OTHER_WIFI)
-            or "réseau :" in above or "réseau:" in above
+    return ("wifi" in above or "wi-fi" in above or "wlan" in above
+            or any(w in above for w in _OTHER_WIFI) or any(w in above for w in _NETWORK_ABOVE)
             or _SSID.search(above) is not None)  # (not `accessIdentity`)
 
 
 _SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
 # Wi-Fi in other scripts (Arabic `الويفي ديال …`, Thai `ไวไฟโรงอาหาร … ชื่อ … รหัส …`)
 _OTHER_WIFI = ("ويفي", "واي فاي", "وايفاي", "ไวไฟ")
+_NETWORK_ABOVE = ("network:", "réseau :", "réseau:", "الشبكة:", "الشبكة :")  # (`Network: X` / `Key: …`)
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`, Lingala's
@@ -1102,7 +1105,8 @@ def _bare_value(v: str) -> bool:
                                                      or _CAPS_SYMBOL.fullmatch(v) is not None)))
             and (digit_count(v) > 0 or case_random(v) or passphrase(v) or _cased_symbolic(v)
                  or (KEYBOARD_WALK.search(v) is not None and not v.isalpha()))
-            and not assignment(v))
+            and not assignment(v)
+            and _NOT_TOLD_LOWER.fullmatch(v.lower()) is None)  # (`password sha256`, `t8ayar?`)
 
 
 
@@ -1547,6 +1551,7 @@ _NOT_TOLD_LOWER = re.compile(r"""
     |x86[-_]64|aarch64|amd64|arm64|win(?:32|64)|i[3-6]86|ppc64\w*|s390x  # architectures
     |.*\.(?:xlsx?|docx?|pdf|txt|csv|json|ya?ml|kdbx|zip|png|jpe?g|pptx?|log|conf|cfg|ini)
     |.*[-_ ](?:5|2\.4|2)g(?:hz)?  # a Wi-Fi network's name (`MTN-Staff-5G`)
+    |t(?:8|3'|gh)ay+ar[?!.]*  # Arabizi's changed (`el wifi password t8ayar?`)
     """, re.X)
 _DOTTED = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 _HOST = re.compile(r"[^@]*[-.][^@]*")
