@@ -688,6 +688,9 @@ def _chat_password(v: str) -> bool:
             and not template_ref(v))
 
 
+_CASE_FLIP = re.compile(r"[a-z](?=[A-Z])|[A-Z](?=[a-z])")
+
+
 CHECKS: dict[str, Check] = {
     "random_token": random_token,
     "random_key_base64": _random_key_base64,
@@ -724,6 +727,10 @@ CHECKS: dict[str, Check] = {
         not _SYMBOLS_SET.isdisjoint(v) or (("-" in v or "_" in v) and v.lower() != v
                                            and v.upper() != v)),
     "chat_password": _chat_password,
+    # letters and digits with a password's symbol or a case that flips 3 times or more
+    # (`gOVE47?`, `jFX6sfpDzt`; not a product's name, `GPT4all`, `AZ-900`)
+    "flipped_password": lambda v: _digit_and_letter(v) and (
+        not _SYMBOLS_SET.isdisjoint(v) or len(_CASE_FLIP.findall(v)) >= 3),
     # the same, told after a password's name, where prose in any language may follow the
     # name instead (`Initialpasswort: wird per SMS zugestellt`): no word prose uses, and
     # groups joined by `-` not all of one length (`abcd-efgh-ijkl-mnop`, an app password's mask)
