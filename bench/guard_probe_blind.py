@@ -371,6 +371,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-forty-second round": HERE / "data" / "guard" / "blind442",
           "four-hundred-and-thirty-eighth round": HERE / "data" / "guard" / "blind438",
           "four-hundred-and-thirty-ninth round": HERE / "data" / "guard" / "blind439",
+          "four-hundred-and-forty-fourth round": HERE / "data" / "guard" / "blind444",
+          "four-hundred-and-forty-sixth round": HERE / "data" / "guard" / "blind446",
+          "four-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind447",
+          "four-hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind449",
+          "four-hundred-and-fiftieth round": HERE / "data" / "guard" / "blind450",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -509,7 +514,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-thirty-fifth round": HERE / "data" / "guard" / "blind435",
           "four-hundred-and-fortieth round": HERE / "data" / "guard" / "blind440",
           "four-hundred-and-thirty-seventh round": HERE / "data" / "guard" / "blind437",
-          "four-hundred-and-forty-third round": HERE / "data" / "guard" / "blind443"}
+          "four-hundred-and-forty-third round": HERE / "data" / "guard" / "blind443",
+          "four-hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind445",
+          "four-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind451",
+          "four-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind448"}
 
 
 @dataclass
