@@ -740,9 +740,10 @@ CHECKS: dict[str, Check] = {
     "mixed_or_symbolic": lambda v: _mixed(v) or (
         len(v) >= 8 and not _SYMBOLS_SET.isdisjoint(v) and v != v.lower() and v != v.upper()) or (
         KEYBOARD_WALK.search(v) is not None and not v.isalpha()),
-    # the same, or both cases in letters no words make up (`cEJVjj_hXEgpRA`), for a field
-    # whose file holds nothing but the password there (`.pgpass`'s last)
-    "mixed_symbolic_or_cased": lambda v: CHECKS["mixed_or_symbolic"](v) or (
+    # the same, or words joined as password managers make them, or both cases in letters no
+    # words make up (`cEJVjj_hXEgpRA`, `VpnJBunDUcIMych%`), for a field whose file holds
+    # nothing but the password there (`.pgpass`'s last, FortiOS's `set psksecret …`)
+    "mixed_symbolic_or_cased": lambda v: CHECKS["mixed_or_symbolic"](v) or passphrase(v) or (
         len(v) >= 10 and v != v.lower() and v != v.upper() and not wordish(v)),
     "access_code": access_code,
     "dial_combination": dial_combination,

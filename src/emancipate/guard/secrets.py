@@ -93,6 +93,7 @@ _PASSWORD_WORDS = (
     # Sudanese and Egyptian Arabic: its password (`الباسورد حقو …`, `… بتاعو …`)
     "الباسورد حقو", "الباسورد حقه", "الباسورد بتاعو", "الباسورد بتاعه", "كلمة السر حقت",
     "paswòd", "paswod",  # Haitian Creole (`modpas` below)
+    "mã pin", "ma pin", "pin 碼", "pin碼", "pin 码", "pin码",  # (a PIN of letters: `mã PIN là Sbf@8421`)
     "paswud",  # Australian Kriol (`det nyuwan wifi paswud … im Dozergalah1988`)
     "bi̍t-bé", "bit-be",  # Taiwanese Hokkien in POJ: 密碼 (`Wi-Fi bi̍t-bé sī …`)
     "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
@@ -130,7 +131,7 @@ _PASSWORD_WORDS = (
     # (`пароль доступа xjMz…`)
     "ekigambo ky'ekyama", "ekigambo ky’ekyama", "шифра", "шифру",  # Luganda (the secret
     # word), Serbian
-    "وشەی نهێنی",  # Sorani Kurdish (the secret word)
+    "وشەی نهێنی", "وشەی تێپەڕ",  # Sorani Kurdish (the secret word, the passing word)
     "pakalla shimi",  # Kichwa (the secret word: `mushuk pakalla shimita churashkanchik: …`)
     "ፓስወርድ", "ፓስዎርድ", "ፓስወርዱ",  # Amharic, Tigrinya
     "የይለፍ ቃሉ", "መሕለፊ ቃል", "መሕለፊ ቃሉ",  # Amharic: the password (`ቃሉ`: its `ቃል`, a
@@ -222,6 +223,7 @@ _PASSWORD_WORDS = (
     "p a s s w o r d", "_pass", "-pass", ".pass", "pass=", "pass:", "pass =", "pass :",
     'pass"', "pass'", "pass`", "pass ==", "pw=", "pw:", "pw =", "pw :", 'pw"', "pw ", "psw", "pswd",
     "psk", "p/w", "dbpass", "rootpass", "adminpass", "userpass", "loginpass", "passkey",
+    "upass",  # (a user table's `uname`/`upass` columns)
     "requirepass",
     "pword", "pass_word", "p4ssword", "p@ssword",
     "masterauth", "authtok",  # (SSSD's `ldap_default_authtok`)
@@ -1575,7 +1577,7 @@ TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 # (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank; the word's last five
 # letters (`arola`: `parola`), as `told_nearby` reads them
 _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
-_QUOTED_SUFFIX = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])|-(?:nya|ny)(?=[ \t])")
+_MARKED_ENDING = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])|-(?:nya|ny)(?=[ \t])")
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
@@ -1621,9 +1623,11 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         pos = suffix.end()  # Turkish's and Azerbaijani's (`şifreniz de Lale1988@ olarak …`)
     elif stem.endswith("բառ") and text.startswith(("ս", "դ", "ը", "ն"), pos):
         pos += 1  # Armenian's my, your, the (`Գաղտնաբառս … հիմա Nare_Vanadzor7 է`)
-    elif text.startswith(("'", "’", "-"), pos) and (suffix := _QUOTED_SUFFIX.match(text, pos)):
+    elif text.startswith(("'", "’", "-"), pos) and (suffix := _MARKED_ENDING.match(text, pos)):
         pos = suffix.end()  # a case's ending after an apostrophe (Turkish: `password'u
         # değiştirdim`, `şifre'yi`; `password's` is), Indonesian's and Malay's `-nya` (its)
+    elif stem == "sword" and text.startswith(("i ", "y "), pos):
+        pos += 1  # Kurdish's of (`passwordi emaili … Bakhtiyari.Pharma55 a`)
     elif stem.endswith("ord") and text.startswith(("et", "en"), pos) and not (
             text[pos + 2:pos + 3].isalnum()):
         pos += 2  # Norwegian's, Danish's, Swedish's the (`passordet til … er SildSommer2025!`)
