@@ -93,7 +93,8 @@ _PASSWORD_WORDS = (
     # Sudanese and Egyptian Arabic: its password (`الباسورد حقو …`, `… بتاعو …`)
     "الباسورد حقو", "الباسورد حقه", "الباسورد بتاعو", "الباسورد بتاعه", "كلمة السر حقت",
     "paswòd", "paswod",  # Haitian Creole (`modpas` below)
-    "mã pin", "ma pin", "pin 碼", "pin碼", "pin 码", "pin码",  # (a PIN of letters: `mã PIN là Sbf@8421`)
+    # a PIN's name that a PIN of letters follows (`mã PIN là Sbf@8421`, `PIN 碼 Chen1968`)
+    "mã pin", "ma pin", "pin 碼", "pin碼", "pin 码", "pin码",
     "paswud",  # Australian Kriol (`det nyuwan wifi paswud … im Dozergalah1988`)
     "bi̍t-bé", "bit-be",  # Taiwanese Hokkien in POJ: 密碼 (`Wi-Fi bi̍t-bé sī …`)
     "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
@@ -786,7 +787,8 @@ def _wifi_before(text: str, pos: int) -> bool:
 _SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
 # Wi-Fi in other scripts (Arabic `الويفي ديال …`, Thai `ไวไฟโรงอาหาร … ชื่อ … รหัส …`)
 _OTHER_WIFI = ("ويفي", "واي فاي", "وايفاي", "ไวไฟ")
-_NETWORK_ABOVE = ("network:", "réseau :", "réseau:", "الشبكة:", "الشبكة :")  # (`Network: X` / `Key: …`)
+# a network named on the line above (`Network: X` / `Key: …`)
+_NETWORK_ABOVE = ("network:", "réseau :", "réseau:", "الشبكة:", "الشبكة :")
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`, Lingala's
