@@ -376,6 +376,11 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-forty-seventh round": HERE / "data" / "guard" / "blind447",
           "four-hundred-and-forty-ninth round": HERE / "data" / "guard" / "blind449",
           "four-hundred-and-fiftieth round": HERE / "data" / "guard" / "blind450",
+          "four-hundred-and-fifty-second round": HERE / "data" / "guard" / "blind452",
+          "four-hundred-and-fifty-fourth round": HERE / "data" / "guard" / "blind454",
+          "four-hundred-and-fifty-fifth round": HERE / "data" / "guard" / "blind455",
+          "four-hundred-and-fifty-seventh round": HERE / "data" / "guard" / "blind457",
+          "four-hundred-and-fifty-eighth round": HERE / "data" / "guard" / "blind458",
           "sixty-ninth round": HERE / "data" / "guard" / "blind69",
           "seventy-second round": HERE / "data" / "guard" / "blind72",
           "seventy-fifth round": HERE / "data" / "guard" / "blind75",
@@ -517,7 +522,9 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-forty-third round": HERE / "data" / "guard" / "blind443",
           "four-hundred-and-forty-fifth round": HERE / "data" / "guard" / "blind445",
           "four-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind451",
-          "four-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind448"}
+          "four-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind448",
+          "four-hundred-and-fifty-third round": HERE / "data" / "guard" / "blind453",
+          "four-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind459"}
 
 
 @dataclass

@@ -95,6 +95,9 @@ _PASSWORD_WORDS = (
     "paswòd", "paswod",  # Haitian Creole (`modpas` below)
     # a PIN's name that a PIN of letters follows (`mã PIN là Sbf@8421`, `PIN 碼 Chen1968`)
     "mã pin", "ma pin", "pin 碼", "pin碼", "pin 码", "pin码",
+    "jecha icciitii", "jecha darbii",  # Afaan Oromo: the secret word, the passing word
+    "bimilbeonho", "bibeon",  # Korean romanised: 비밀번호, 비번 (`wifi bimilbeonho-neun …`)
+    "pass wifi", "pass wi-fi", "palavra passe",  # (`pass wifi kho Thu Duc la …`)
     "paswud",  # Australian Kriol (`det nyuwan wifi paswud … im Dozergalah1988`)
     "bi̍t-bé", "bit-be",  # Taiwanese Hokkien in POJ: 密碼 (`Wi-Fi bi̍t-bé sī …`)
     "рамзи муваққатӣ", "рамзи махфӣ", "сырсөзү",  # Tajik: a temporary, a secret password;
@@ -1579,7 +1582,7 @@ TOLD_PRIORITY = 4  # (the keyword-local readers' is 3)
 # (`şifreniz`, `şifresi`, `şifrəsi`, `parolanız`) before a blank; the word's last five
 # letters (`arola`: `parola`), as `told_nearby` reads them
 _TURKIC_STEMS = frozenset(("şifre", "sifre", "şifrə", "arola"))
-_MARKED_ENDING = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])|-(?:nya|ny)(?=[ \t])")
+_MARKED_ENDING = re.compile(r"['’][^\W\d_]{1,5}(?=[ \t])|-(?:nya|ny|neun|eun|nun|un)(?=[ \t])")
 _TURKIC_SUFFIX = re.compile(r"(?:niz|nız|miz|mız|sini|sı|si|ni|yi|m|n)(?=[ \t])")
 
 
@@ -1627,9 +1630,11 @@ def told_nearby(text: str, pos: int) -> tuple[int, int] | None:
         pos += 1  # Armenian's my, your, the (`Գաղտնաբառս … հիմա Nare_Vanadzor7 է`)
     elif text.startswith(("'", "’", "-"), pos) and (suffix := _MARKED_ENDING.match(text, pos)):
         pos = suffix.end()  # a case's ending after an apostrophe (Turkish: `password'u
-        # değiştirdim`, `şifre'yi`; `password's` is), Indonesian's and Malay's `-nya` (its)
-    elif stem == "sword" and text.startswith(("i ", "y "), pos):
-        pos += 1  # Kurdish's of (`passwordi emaili … Bakhtiyari.Pharma55 a`)
+        # değiştirdim`, `şifre'yi`; `password's` is), Indonesian's and Malay's `-nya` (its),
+        # romanised Korean's topic (`bimilbeonho-neun`)
+    elif stem == "sword" and text.startswith(("i ", "y ", "u ", "ua "), pos):
+        pos = text.index(" ", pos)  # Kurdish's of (`passwordi emaili … Bakhtiyari.Pharma55 a`),
+        # Amharic's the, her (`wifi passwordu Tiru@Bet_19 neber`)
     elif stem.endswith("ord") and text.startswith(("et", "en"), pos) and not (
             text[pos + 2:pos + 3].isalnum()):
         pos += 2  # Norwegian's, Danish's, Swedish's the (`passordet til … er SildSommer2025!`)
