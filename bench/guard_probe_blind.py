@@ -524,7 +524,8 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-fifty-first round": HERE / "data" / "guard" / "blind451",
           "four-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind448",
           "four-hundred-and-fifty-third round": HERE / "data" / "guard" / "blind453",
-          "four-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind459"}
+          "four-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind459",
+          "four-hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind456"}
 
 
 @dataclass
