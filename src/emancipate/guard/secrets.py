@@ -1754,6 +1754,8 @@ def _phrase_words(value: str) -> bool:
         return False
     if "." in value and not digits and len(words[-1]) <= 3:
         return False  # a host (`cites.salut.example.cat`)
+    if not digits and all(len(w) <= 3 for w in words):
+        return False  # syllables joined as Taiwanese Hokkien's POJ writes a word (`chu-sìn-sek`)
     folded = fold(value)
     return (not any(_NOT_PHRASE.search(w.lower()) for w in words)
             and folded not in _DOC_PHRASES and not any(w in folded for w in _PASSWORD_NAMES))
