@@ -195,7 +195,7 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (163, 3), "third round"
                 "hundred-and-ninety-ninth round": (79, 0), "two-hundred-and-first round": (79, 1),
                 "two-hundred-and-second round": (80, 1), "two-hundred-and-fourth round": (80, 1),
                 "two-hundred-and-sixth round": (79, 2), "two-hundred-and-seventh round": (79, 0),
-                "two-hundred-and-ninth round": (79, 1), "two-hundred-and-tenth round": (80, 1),
+                "two-hundred-and-ninth round": (79, 1), "two-hundred-and-tenth round": (80, 0),
                 "two-hundred-and-twelfth round": (73, 1),
                 "two-hundred-and-fourteenth round": (80, 1),
                 "two-hundred-and-fifteenth round": (77, 1),
