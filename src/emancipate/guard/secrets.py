@@ -416,8 +416,8 @@ GENERIC_KEYWORDS: dict[str, str] = {
     "authorization', 'token": "bearer", "authorization': 'token": "bearer",
     "://": "url",
 }
-_WORD_START = frozenset({"psk", "upass", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "ww ",
-                         "lösen ", *_WIFI_CODE_WORDS,
+_WORD_START = frozenset({"psk", "pwd", "pword", "mdp", "psw", "pswd", "pw=", "pw:", "pw =", "ww ",
+                         "lösen ", *_WIFI_CODE_WORDS, "upass",
                          "ww:", "ww=",
                          "pw :", 'pw"', "pw ", "p/w", "pass=", "pass:", "pass =", "pass :", "pass,",
                          'pass"', "pass'", "pass`", "pass ==", "key", "auth", "cle", "basic",
