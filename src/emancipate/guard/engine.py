@@ -136,15 +136,21 @@ def _b64_bytes(v: str) -> bytes | None:
         return None
 
 
+# a documentation's password in basic credentials (`dXNlcm5hbWU6cGFzc3dvcmQ=`: `username:password`)
+_SAMPLE_PASSWORDS = frozenset(("password", "passwd", "pass", "pwd", "secret", "changeme",
+                               "yourpassword", "your_password", "<password>", "{password}"))
+
+
 def _basic(v: str) -> bool:
-    """HTTP basic credentials: base64 of `user:password` with a real password."""
+    """HTTP basic credentials: base64 of `user:password` with a real password (not the
+    documentation's word `password`)."""
     raw = _b64_bytes(v)
     try:
         text = raw.decode("utf-8") if raw is not None else ""
     except UnicodeDecodeError:
         return False
     _, sep, password = text.partition(":")
-    return bool(sep) and len(password) >= 3
+    return bool(sep) and len(password) >= 3 and password.lower() not in _SAMPLE_PASSWORDS
 
 
 def _sasl_plain(v: str) -> bool:

@@ -1554,7 +1554,7 @@ _NOT_TOLD_LOWER = re.compile(r"""
     .*(?:1password|://).*|www\..*|tr0ub4dor&3  # the password manager, a URL, XKCD's example
     |(?:0x|utc|gmt).*|[0-9a-f]{8}-[0-9a-f]{4}.*  # a hex literal, a time zone, a UUID
     |(?:pbkdf2|argon2|b64)\w*|sha-?\d+|md5|aes-?\d+\w*|bcrypt|scrypt|rsa-?\d*|wpa\d?(?:-\w+)?
-    |ed25519|x25519|base64|utf-?8  # algorithms and encodings
+    |ed25519|x25519|base64(?:[-_]?[a-z]+)?|utf-?8  # algorithms and encodings (`base64-encode`)
     |x86[-_]64|aarch64|amd64|arm64|win(?:32|64)|i[3-6]86|ppc64\w*|s390x  # architectures
     |.*\.(?:xlsx?|docx?|pdf|txt|csv|json|ya?ml|kdbx|zip|png|jpe?g|pptx?|log|conf|cfg|ini)
     |.*[-_ ](?:5|2\.4|2)g(?:hz)?  # a Wi-Fi network's name (`MTN-Staff-5G`)
