@@ -470,7 +470,7 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (163, 3), "third round"
                 "four-hundred-and-forty-third round": (80, 1),
                 "four-hundred-and-forty-fifth round": (78, 0),
                 "four-hundred-and-fifty-first round": (79, 1),
-                "four-hundred-and-forty-eighth round": (78, 1),
+                "four-hundred-and-forty-eighth round": (78, 0),
                 "four-hundred-and-fifty-third round": (78, 0),
                 "four-hundred-and-fifty-ninth round": (78, 1),
                 "four-hundred-and-fifty-sixth round": (80, 0), "personal": (396, 0),
