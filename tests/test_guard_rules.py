@@ -2467,3 +2467,31 @@ def test_session_37s_last_batch_forms() -> None:
     assert secrets_in("Server=srv;Database=Douane;User Id=mon_utilisateur;"
                       "Password={votre_mot_de_passe};") == []
     assert secrets_in("Wat betekent deze fout? Het wachtwoord is volgens mij goed.") == []
+
+
+def test_session_38s_reader_forms() -> None:
+    """Rounds 436-459: a wordy value with a mark no name holds, Kurdish's and Amharic's endings
+    on the password word, romanised Korean's topic ending, Arabic's network named on the line
+    above, a code past a numbered place, a bracketed extension or a street's abbreviation;
+    not Hokkien's syllables (`chu-sìn-sek`), Arabizi's `t8ayar`, `upass` inside a Finnish
+    word, nor a documentation's `base64-encode`."""
+    for text, value in (
+            ("[security]\nadmin_user = admin\nadmin_password = Dryer#Line3-temps\n",
+             "Dryer#Line3-temps"),
+            ("kaka slaw, passwordi emaili pharmacy@zagros.iq Bakhtiyari.Pharma55 a, ba kasi",
+             "Bakhtiyari.Pharma55"),
+            ("ye 4th floor wifi passwordu Tiru@Bet_19 neber gin alseram", "Tiru@Bet_19"),
+            ("Sajangnim, hoeuisil wifi bimilbeonho-neun bomnalmatroi63 imnida.",
+             "bomnalmatroi63"),
+            ("الشبكة: KPPL-Packhouse\nالرمز الجديد: Barhi@Khaseeb24\n", "Barhi@Khaseeb24"),
+            ("the PIN for the Movistar SIM in slot 2 is 4854 (the others have none)", "4854"),
+            ("PIN voicemail telepon meja saya (ext. 305) lupa, tadi direset jadi 8156. Cara",
+             "8156"),
+            ("the gate code for the Huron St. lot is #5730 (press the key symbol first)",
+             "5730")):
+        assert secrets_in(text) == [value], text
+    assert secrets_in("Wi-Fi ê bi̍t-bé góa bô chai-iáⁿ, lí khì mn̄g chu-sìn-sek ê A-kiat.") == []
+    assert secrets_in("Zainab: shabab el wifi password t8ayar?\nKarrar: eh t8ayar el yom") == []
+    assert secrets_in("tilaus verkkokaupassa: #WS-75897") == []
+    assert secrets_in("Combine your username and password with a colon and base64-encode the "
+                      "result.") == []

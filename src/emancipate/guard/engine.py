@@ -733,12 +733,10 @@ CHECKS: dict[str, Check] = {
         not _SYMBOLS_SET.isdisjoint(v) or (("-" in v or "_" in v) and v.lower() != v
                                            and v.upper() != v)),
     "chat_password": _chat_password,
-    # letters and digits with a password's symbol or a case that flips 3 times or more
-    # (`gOVE47?`, `jFX6sfpDzt`; not a product's name, `GPT4all`, `AZ-900`)
-    # (or words joined with a capital: `Kestrel-91-Palisade`)
-    "flipped_password": lambda v: _digit_and_letter(v) and (
-        not _SYMBOLS_SET.isdisjoint(v) or len(_CASE_FLIP.findall(v)) >= 3
-        or (("-" in v or "_" in v) and v.lower() != v and v.upper() != v)),
+    # the same, or letters and digits whose case flips 3 times or more (`gOVE47?`,
+    # `Kestrel-91-Palisade`, `jFX6sfpDzt`; not a product's name, `GPT4all`, `AZ-900`)
+    "flipped_password": lambda v: CHECKS["symbol_or_joined_password"](v) or (
+        _digit_and_letter(v) and len(_CASE_FLIP.findall(v)) >= 3),
     # the same, told after a password's name, where prose in any language may follow the
     # name instead (`Initialpasswort: wird per SMS zugestellt`): no word prose uses, and
     # groups joined by `-` not all of one length (`abcd-efgh-ijkl-mnop`, an app password's mask)

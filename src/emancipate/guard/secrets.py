@@ -783,7 +783,7 @@ def _wifi_before(text: str, pos: int) -> bool:
         return False
     above = text[max(text.rfind("\n", max(0, nl - 200), nl) + 1, nl - 200):nl].lower()
     return ("wifi" in above or "wi-fi" in above or "wlan" in above
-            or any(w in above for w in _OTHER_WIFI) or any(w in above for w in _NETWORK_ABOVE)
+            or any(w in above for w in _WIFI_ABOVE)
             or _SSID.search(above) is not None)  # (not `accessIdentity`)
 
 
@@ -792,6 +792,7 @@ _SSID = re.compile(r"(?<![a-z])ssid(?![a-z])")
 _OTHER_WIFI = ("ويفي", "واي فاي", "وايفاي", "ไวไฟ")
 # a network named on the line above (`Network: X` / `Key: …`)
 _NETWORK_ABOVE = ("network:", "réseau :", "réseau:", "الشبكة:", "الشبكة :")
+_WIFI_ABOVE = (*_OTHER_WIFI, *_NETWORK_ABOVE)
 
 
 # a code word followed by the network's name: `Le code WiFi de la salle … est …`, Lingala's
