@@ -2495,3 +2495,19 @@ def test_session_38s_reader_forms() -> None:
     assert secrets_in("tilaus verkkokaupassa: #WS-75897") == []
     assert secrets_in("Combine your username and password with a colon and base64-encode the "
                       "result.") == []
+
+
+def test_documentation_basic_samples_are_no_secret_for_any_rule() -> None:
+    """HTTP Basic's samples in base64 (`username:password`, RFC 7617's `Aladdin:open sesame`)
+    are let through by one decoded test whatever rule finds them (`curl-auth-header` had
+    flagged the curl form); a real `user:password` in base64 is still reported."""
+    for sample in ("dXNlcm5hbWU6cGFzc3dvcmQ=", "dXNlcjpwYXNz", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="):
+        for text in (f'curl -H "Authorization: Basic {sample}" https://api.example.net/v1',
+                     f"Authorization: Basic {sample}",
+                     f'{{"auths": {{"registry.acme.io": {{"auth": "{sample}"}}}}}}'):
+            assert secrets_in(text) == [], text
+    real = "ZGVwbG95OnM0ZmVQYXNzd29yZDE="  # deploy:s4fePassword1
+    for text in (f'curl -H "Authorization: Basic {real}" https://api.example.net/v1',
+                 f"Authorization: Basic {real}",
+                 f'{{"auths": {{"registry.acme.io": {{"auth": "{real}"}}}}}}'):
+        assert secrets_in(text) == [real], text

@@ -136,21 +136,40 @@ def _b64_bytes(v: str) -> bytes | None:
         return None
 
 
-# a documentation's password in basic credentials (`dXNlcm5hbWU6cGFzc3dvcmQ=`: `username:password`)
-_SAMPLE_PASSWORDS = frozenset(("password", "passwd", "pass", "pwd", "secret", "changeme",
-                               "yourpassword", "your_password", "<password>", "{password}"))
+def b64_text(v: str) -> str:
+    """The UTF-8 text `v` is the standard base64 of, or ``""``."""
+    raw = _b64_bytes(v)
+    try:
+        return raw.decode("utf-8") if raw is not None else ""
+    except UnicodeDecodeError:
+        return ""
 
 
 def _basic(v: str) -> bool:
-    """HTTP basic credentials: base64 of `user:password` with a real password (not the
-    documentation's word `password`)."""
-    raw = _b64_bytes(v)
-    try:
-        text = raw.decode("utf-8") if raw is not None else ""
-    except UnicodeDecodeError:
+    """HTTP basic credentials: base64 of `user:password` with a password (a documentation's
+    sample is let through before this, by `sample_basic`)."""
+    _, sep, password = b64_text(v).partition(":")
+    return bool(sep) and len(password) >= 3
+
+
+# what a documentation writes for the password of its HTTP Basic samples
+# (`dXNlcm5hbWU6cGFzc3dvcmQ=`: `username:password`), and the RFCs' own example (2617, 7617)
+_SAMPLE_PASSWORDS = frozenset(("password", "passwd", "pass", "pwd", "secret", "changeme",
+                               "yourpassword", "your_password", "<password>", "{password}"))
+_RFC_EXAMPLE = "Aladdin:open sesame"
+# padded base64 as documentations write it (`dXNlcjpwYXNz`): a token of other lengths is not
+# decoded
+_PADDED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){2,24}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def sample_basic(value: str) -> bool:
+    """Base64 of a documentation's HTTP Basic credentials (`username:password`,
+    `Aladdin:open sesame`), whatever rule or reader found it."""
+    if _PADDED_B64.fullmatch(value) is None:
         return False
+    text = b64_text(value)
     _, sep, password = text.partition(":")
-    return bool(sep) and len(password) >= 3 and password.lower() not in _SAMPLE_PASSWORDS
+    return bool(sep) and (password.lower() in _SAMPLE_PASSWORDS or text == _RFC_EXAMPLE)
 
 
 def _sasl_plain(v: str) -> bool:
@@ -1438,6 +1457,8 @@ def _allowed(rule: SecretRule, value: str, window: str, s0: int, e0: int) -> boo
     if rule.entropy and below_entropy(value, rule.entropy) and entropy(value) < entropy_floor(
             value, rule.entropy):  # (the hex floor is lower: only a value under the rule's)
         return True
+    if sample_basic(value):
+        return True  # the documentation's `Authorization: Basic dXNlcm5hbWU6cGFzc3dvcmQ=`
     if rule.check is not None and not rule.check(value):
         return True
     if rule.match_check is not None and not rule.match_check(value, window[s0:e0]):

@@ -8,8 +8,6 @@ ten scans. `url_password` does the same after each `://`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 import unicodedata
@@ -24,6 +22,7 @@ from emancipate.guard.engine import (
     TEMPLATE_WORDS,
     access_code,
     assignment,
+    b64_text,
     below_entropy,
     case_random,
     char_classes,
@@ -39,6 +38,7 @@ from emancipate.guard.engine import (
     public_jwt,
     random_one_case,
     random_token,
+    sample_basic,
     template_ref,
 )
 from emancipate.guard.normalize import base64_only, decoded_text, viewed_words
@@ -1219,7 +1219,7 @@ def plausible_secret(v: str, quoted: bool = False) -> bool:
     length (a 12-character random string cannot reach gitleaks' 3.5 bits). In quotes, a
     string: an operator in it is no code's (`'Hv&&I2DRn7LVhvfW'`)."""
     n = len(v)
-    if n < 12 or _placeholder(v) or placeholder_token(v):
+    if n < 12 or _placeholder(v) or placeholder_token(v) or sample_basic(v):
         return False
     if _IDENTIFIER.match(v.rstrip(":")) and not _random_part(v):
         return False  # a name; not a dotted token with a random part (`s.ZC9Ecf4M5g…`)
@@ -1254,17 +1254,9 @@ def _bearer_ok(v: str) -> bool:
         v.startswith("eyJ") and public_jwt(v))
 
 
-# the example credentials of HTTP Basic's RFCs (2617, 7617), quoted in every tutorial
-_RFC_EXAMPLE = "Aladdin:open sesame"
-
-
 def _basic_ok(v: str) -> bool:
-    try:
-        raw = base64.b64decode(v + "=" * (-len(v) % 4), validate=True).decode("utf-8")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return False
-    user, sep, pw = raw.partition(":")
-    return bool(sep) and len(pw) >= 3 and not _placeholder(pw) and raw != _RFC_EXAMPLE
+    user, sep, pw = b64_text(v).partition(":")
+    return bool(sep) and len(pw) >= 3 and not _placeholder(pw) and not sample_basic(v)
 
 
 
