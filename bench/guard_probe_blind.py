@@ -530,7 +530,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-forty-eighth round": HERE / "data" / "guard" / "blind448",
           "four-hundred-and-fifty-third round": HERE / "data" / "guard" / "blind453",
           "four-hundred-and-fifty-ninth round": HERE / "data" / "guard" / "blind459",
-          "four-hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind456"}
+          "four-hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind456",
+          "four-hundred-and-sixty-first round": HERE / "data" / "guard" / "blind461",
+          "four-hundred-and-sixty-fourth round": HERE / "data" / "guard" / "blind464",
+          "four-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind467"}
 
 
 @dataclass
