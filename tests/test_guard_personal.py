@@ -1354,3 +1354,13 @@ def test_session_37s_personal_forms(guard: Guard) -> None:
             ('1. ד"ר יעל גרוס - דרכון ישראלי 75699035', ("passport", "75699035"))):
         assert personal(guard, text) == [value], text
     assert personal(guard, "your order number 9695548945 ships today") == []
+
+
+def test_mongolian_text_reads_mongolian_numbers(guard: Guard) -> None:
+    """Mongolian's Cyrillic letters (`ө`, `ү`) name Mongolia's eight-digit mobiles, and its
+    word for phone (`утас`) a number after it (rounds 460-467)."""
+    text = ("Нэр | Хэлтэс | Утас\nБатсайхан Г. | Механик | 8865-0008\n"
+            "Саруул Э. | Диспетчер | 9681 7721\n")
+    assert personal(guard, text) == [("phone", "8865-0008"), ("phone", "9681 7721")]
+    assert personal(guard, "Мөнхтулга Б., 1 200 000 төгрөг, утас 96774949. Бээжин хот.") == [
+        ("phone", "96774949")]

@@ -2511,3 +2511,29 @@ def test_documentation_basic_samples_are_no_secret_for_any_rule() -> None:
                  f"Authorization: Basic {real}",
                  f'{{"auths": {{"registry.acme.io": {{"auth": "{real}"}}}}}}'):
         assert secrets_in(text) == [real], text
+
+
+def test_session_39s_reader_forms() -> None:
+    """Rounds 460-467: a password that starts with `%` (not a printf field), one word in
+    capitals and a year (`PAMPA_97`), Arabic's `و` glued to the code word, a CSV's `Key`
+    column of hex keys; not a Wi-Fi security mode, `| base64`, a file's owner and group,
+    BitLocker's key identifier, nor a `customer_key` column of hashes."""
+    for text, value in (
+            ("add authentication-types=wpa2-psk name=barricas \\\n"
+             "    wpa2-pre-shared-key=%Carrasco2083cos", "%Carrasco2083cos"),
+            ("AFIP - clave fiscal nivel 3\nclave: PAMPA_97.\nservicios: IVA Simple", "PAMPA_97"),
+            ("الويفي تبدل. السمية ولات CMD-Cantine والكود هو atay8646 .", "atay8646"),
+            ("SerialNo;MeterType;Key\n91222943;MULTICAL 403;F6D51B231A544EC86E5D254A5899FE69",
+             "F6D51B231A544EC86E5D254A5899FE69")):
+        assert secrets_in(text) == [value], text
+    for text in ("password=%s", "password = %(db_password)s", "password: SERVER_01",
+                 "Security settings\n    Authentication         : WPA2-Enterprise\n"
+                 "    Security key           : Absent",
+                 'env:\n  DB_PASS: ${{ secrets.PROD_DB_PASS }}\nrun: echo "$DB_PASS" | base64',
+                 "RESTIC_PASSWORD_FILE=/etc/restic/pass restic backup /srv\n"
+                 "# /etc/restic/pass : root:root 0400",
+                 "Use this to identify your key: A401BAE4-02EE-2C5A-3D9D-0461282E0225",
+                 "Key | Action\nCtrl+S | save",
+                 "customer_key | orders\n---+---\n 15da8db825d7e8ac67f932b0f083249c | 30\n"):
+        assert secrets_in(text) == [], text
+

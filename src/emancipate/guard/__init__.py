@@ -258,7 +258,8 @@ class Guard:
                         # keyword to them: `書込ソフトPW：…`)
                         if (tag[2] and start > 0 and folded[start - 1].isalpha()
                                 and folded[start - 1] < "\u2e80"
-                                and not _camel_start(text, start, index)):
+                                and not _camel_start(text, start, index)
+                                and not _proclitic(folded, start)):
                             continue
                         at = stop - tag[3]
                         local.append((tag[1], at if index is None else index[at]))
@@ -358,6 +359,13 @@ class Guard:
             return False
         return not (stop < len(folded) and _word_char(folded[stop - 1])
                     and _word_char(folded[stop]))
+
+
+def _proclitic(folded: str, start: int) -> bool:
+    """`والكود`: Arabic's one-letter `و` (and), `ف` (so), `ب` (with) glued to a keyword that
+    starts with the article `ال`."""
+    return (folded[start - 1] in "وفب" and folded.startswith("ال", start)
+            and (start < 2 or not folded[start - 2].isalpha()))
 
 
 def _camel_start(text: str, start: int, index: list[int] | None) -> bool:

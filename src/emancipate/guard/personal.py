@@ -862,6 +862,7 @@ _PHONE_CONTEXT: tuple[str, ...] = (
     "sími", "farsími", "talevoni",  # (Icelandic, Faroese: phone, mobile; Fijian)
     "सम्पर्क नं", "सम्पर्क:", "संपर्क नं", "संपर्क:",  # (Nepali, Hindi: contact no.)
     "ሞባይል",  # (Amharic, Tigrinya: mobile)
+    "утас", "залга", "zalga",  # (Mongolian: phone, call: `утас 96774949`, `… руу залгаарай`)
     "cel ", "my number", "waya:", "fóònù", "foonu", "pè é ní",  # (Brazil's `cel (67) 9…`;
     # Hausa's phone, Yoruba's phone and call him at)
     "simu", "tumawag", "зовите", "позовите", "назовите", "zovite", "pozovite", "nazovite",
@@ -1114,7 +1115,8 @@ _REGION_CODES["UK"] = 44  # (the domain `.uk`, the region `GB`)
 _LANGUAGE_LETTERS = {"PL": "łŁśŚźŹżŻ", "CZ": "řŘůŮ", "SK": "ľĽĺĹŕŔ", "HU": "őŐűŰ",
                      "RO": "șȘțȚ", "TR": "ğĞı", "AZ": "əƏ", "VN": "ưƯơƠ", "LV": "ņŅļĻķĶģĢ",
                      "LT": "ėĖųŲįĮ", "IS": "þÞ", "UA": "їЇєЄґҐ", "BY": "ўЎ", "KZ": "ұҰқҚ",
-                     "RS": "ђЂћЋ", "MK": "ѓЃќЌѕЅ"}
+                     "RS": "ђЂћЋ", "MK": "ѓЃќЌѕЅ", "MN": "өӨүҮ"}  # (Mongolian's Cyrillic;
+# Kazakh writes them too, with letters Mongolian has not: `_language_region`)
 _LANGUAGE_SCRIPTS = {"KR": "\uac00-\ud7a3", "JP": "\u3040-\u30ff", "TH": "\u0e00-\u0e7f",
                      "GR": "\u0370-\u03ff", "IL": "\u0590-\u05ff", "GE": "\u10a0-\u10ff",
                      "AM": "\u0531-\u058a", "LK": "\u0d80-\u0dff", "KH": "\u1780-\u17ff",
@@ -1123,6 +1125,7 @@ _LANGUAGE_SCRIPTS = {"KR": "\uac00-\ud7a3", "JP": "\u3040-\u30ff", "TH": "\u0e00
 _LANGUAGE_MARK = re.compile("[" + "".join(_LANGUAGE_LETTERS.values())
                             + "".join(_LANGUAGE_SCRIPTS.values()) + "]")
 _LETTER_REGION = {c: region for region, letters in _LANGUAGE_LETTERS.items() for c in letters}
+_KAZAKH_LETTERS = re.compile("[" + _LANGUAGE_LETTERS["KZ"] + "әӘғҒңҢіІ]")
 _SCRIPT_REGIONS = tuple((re.compile("[" + ranges + "]"), region)
                         for region, ranges in _LANGUAGE_SCRIPTS.items())
 
@@ -1134,7 +1137,10 @@ def _language_region(text: str) -> str | None:
     if m is None:
         return None
     c = m.group()
-    return _LETTER_REGION.get(c) or next(r for p, r in _SCRIPT_REGIONS if p.match(c))
+    region = _LETTER_REGION.get(c) or next(r for p, r in _SCRIPT_REGIONS if p.match(c))
+    if region == "MN" and _KAZAKH_LETTERS.search(text):
+        return "KZ"  # (Kazakh writes `ө` and `ү` too: `төлқұжатыңның`)
+    return region
 
 
 # Argentina's mobiles as Argentines write them: the trunk `0`, the area code, `15`, the

@@ -40,6 +40,7 @@ from emancipate.guard.engine import (
     random_token,
     sample_basic,
     template_ref,
+    wordish,
 )
 from emancipate.guard.normalize import base64_only, decoded_text, viewed_words
 from emancipate.guard.text import fold
@@ -952,11 +953,13 @@ _IDENTIFIER = re.compile(
         |(?:[a-z]+|[A-Z]+|[A-Z]?[a-z]+(?:[A-Z][a-z]+)*)[.!?:]?)$""",
     re.X,
 )
-# (`!Ref`, `!vault`: a YAML tag, letters only, where `!k8MuB2PJO3T` is a password;
+# (`%(name)s`, `%10s`: printf fields, where `%Carrasco2083cos` is a password; `!Ref`,
+# `!vault`: a YAML tag, letters only, where `!k8MuB2PJO3T` is a password;
 # `0xdeadbeef`: a constant of 64 bits at most, where 40 hex digits are a key)
 _PLACEHOLDER = re.compile(
     r"""(?ix)^(?:\*+|x{3,}\w*|\.{2,}|[-_=#]+|<.*>?|\[.*\]?|\$\{.*|\$\(.*|\{\{.*|\{.*\}
-        |%\(?\w*\)?s|\$[a-z_]\w*|\$env:[\w.]+|%[a-z_]\w*%|@[a-z_]+@|0+|1234\d*
+        |%(?:\(\w*\)|[-+\ \#0]{0,3}\d{0,3})s|\$[a-z_]\w*|\$env:[\w.]+|%[a-z_]\w*%|@[a-z_]+@
+        |0+|1234\d*
         |null|none|nil|true|false|undefined|empty|unset|required|optional|string|str|int
         |redacted|hidden|masked|removed|filtered|omitted|scrubbed|sanitized|censored|elided
         |secret|password|passwd|pass|pwd|changeme|changeit|example
@@ -968,6 +971,8 @@ _PLACEHOLDER = re.compile(
         |(?:[вb][аa]ш|votre|ihr|dein|uw|tu|su|seu|sua|tuo|tua)_\w+  # (`ВАШ_ПАРОЛЬ`, as the view
         # writes it: `BAШ_…`; `VOTRE_MDP`)
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
+        |base(?:16|32|58|64|85)|wpa[23]?(?:-(?:personal|enterprise|psk|eap|sae))*|wep|1password
+        |(?P<owner>[a-z_][\w-]{0,31}):(?P=owner)  # a file's owner and group (`root:root`)
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??
         |\d{1,2}-[a-z]{3}-\d{2,4}|(?:\d{1,5}\.)?\d\d:\d\d:\d\d)$"""
 )
@@ -1037,6 +1042,9 @@ _ACRONYM_SUFFIX = re.compile(r"[A-Z]{2,6}[-:][^\W\d_A-Z]{1,8}")
 
 
 _NAME_BREAKERS = frozenset("!#%&*?^~")  # marks no variable's name holds
+# one word in capitals that is no English word and a year or two digits (`PAMPA_97`,
+# `SELE_1992`): a password; a constant's word is one (`NODE_01`, `HTTP_404` are names)
+_CAPS_YEAR = re.compile(r"[A-Z]{4,12}_(?:19|20)?\d\d")
 
 
 def plausible_password(v: str, quoted: bool = False) -> bool:
@@ -1054,6 +1062,7 @@ def plausible_password(v: str, quoted: bool = False) -> bool:
     elif len(v) < 6 or (v[0] == "_" and char_classes(v) < 4) or _placeholder(v) or (
             _IDENTIFIER.match(v.rstrip(":")) and not ("." in v and v[-1].isdigit())
             and not passphrase(v) and not worded
+            and not (_CAPS_YEAR.fullmatch(v) and not wordish(v[:v.index("_")]))
             and not ("." in v and len(v) >= 16 and random_token(v, 16))):
         return False  # a name (`Change.Me.Now1`, a dotted value ending in a digit, is not;
         # nor a generated passphrase, `renard-citron-lumiere-nuage`, nor a capitalised word
@@ -1336,6 +1345,10 @@ def scan_local(text: str, kind: str, pos: int, out: list[Hit], enabled: frozense
     elif (kind == "secret" and "password" in enabled
           and text[max(0, pos - 12):pos].lower().endswith(_CREDENTIAL_HEADS)):
         _column(text, pos, out)  # `| System | Account | Credential | Notes |`: passwords
+    elif kind == "secret" and "generic_secret" in enabled and text[
+            max(0, pos - 3):pos].lower() == "key" and (pos == 3 or text[pos - 4] in "|;,\t\n"):
+        _column(text, pos, out, token=True)  # `SerialNo;MeterType;Key`: a meter's AES key
+        # (a column named `Key` alone; not `customer_key`, a pseudonym's hash)
     if kind in ("apikey", "secret") and "generic_secret" in enabled:
         _sql_insert(text, pos, out, kind)  # (`api_secret` in a dump's column list)
     if taken is not None and _next_taken(text, pos, taken):
@@ -2356,9 +2369,11 @@ _PUBLIC_WORDS = _words("public publishable site publieke julkinen " + _PUBLIC_IN
 _MID_PREPOSITION = re.compile(
     r"(?i)[ \t](?:for|of|to|on|at|after|für|nach|pour|après|para|después|per|dopo|após|voor"
     r"|til|för|efter|etter|ng)[ \t]")
-# the identifier of a key named before it, as Romance languages and German write it
-_ID_OF = re.compile(r"(?i)\b(?:id|identifiant|identificador|identificativo|kennung)[ \t]+"
-                    r"(?:de|du|del|della|des|der|do|da)[ \t]+(?:la[ \t]+|l['’])?$")
+# the identifier of a key named before it, as Romance languages and German write it, or
+# BitLocker's screen (`Use this to identify your key: <uuid>`)
+_ID_OF = re.compile(r"(?i)\b(?:(?:id|identifiant|identificador|identificativo|kennung)[ \t]+"
+                    r"(?:de|du|del|della|des|der|do|da)[ \t]+(?:la[ \t]+|l['’])?"
+                    r"|identify[ \t]+(?:your|the|this)[ \t]+)$")
 # a command-line option starting between the keyword and the operator
 _FLAG_IN_MID = re.compile(r"[ \t]--?[A-Za-z]")
 
