@@ -538,7 +538,10 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-fifty-sixth round": HERE / "data" / "guard" / "blind456",
           "four-hundred-and-sixty-first round": HERE / "data" / "guard" / "blind461",
           "four-hundred-and-sixty-fourth round": HERE / "data" / "guard" / "blind464",
-          "four-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind467"}
+          "four-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind467",
+          "four-hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind469",
+          "four-hundred-and-seventy-second round": HERE / "data" / "guard" / "blind472",
+          "four-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind475"}
 
 
 @dataclass
