@@ -2516,15 +2516,22 @@ def test_documentation_basic_samples_are_no_secret_for_any_rule() -> None:
 def test_session_39s_reader_forms() -> None:
     """Rounds 460-467: a password that starts with `%` (not a printf field), one word in
     capitals and a year (`PAMPA_97`), Arabic's `و` glued to the code word, a CSV's `Key`
-    column of hex keys; not a Wi-Fi security mode, `| base64`, a file's owner and group,
-    BitLocker's key identifier, nor a `customer_key` column of hashes."""
+    column of hex keys, `$Poznan3Poznan`, Shona's and Bavarian's code words; not a Wi-Fi
+    security mode, `| base64`, a file's owner and group, BitLocker's key identifier, a
+    `customer_key` column of hashes, a digest tool's line, a SealedSecret, Asterisk's auth
+    object, a key's container."""
     for text, value in (
             ("add authentication-types=wpa2-psk name=barricas \\\n"
              "    wpa2-pre-shared-key=%Carrasco2083cos", "%Carrasco2083cos"),
             ("AFIP - clave fiscal nivel 3\nclave: PAMPA_97.\nservicios: IVA Simple", "PAMPA_97"),
             ("الويفي تبدل. السمية ولات CMD-Cantine والكود هو atay8646 .", "atay8646"),
             ("SerialNo;MeterType;Key\n91222943;MULTICAL 403;F6D51B231A544EC86E5D254A5899FE69",
-             "F6D51B231A544EC86E5D254A5899FE69")):
+             "F6D51B231A544EC86E5D254A5899FE69"),
+            ("haslo do skrzynki to $Poznan3Poznan ale niech je zmieni", "$Poznan3Poznan"),
+            ("tu usuario es vpaillan y tu contraceña provisoria es $Baguales_Cruz0 , la cual",
+             "$Baguales_Cruz0"),
+            ("Gedhi remine camp vachinja kodhi nezuro. Kodhi itsva ndi 9988. Ukasvika", "9988"),
+            ("des Tor zur Garage unten geht jetzt mit 5822, des alte geht nimmer", "5822")):
         assert secrets_in(text) == [value], text
     for text in ("password=%s", "password = %(db_password)s", "password: SERVER_01",
                  "Security settings\n    Authentication         : WPA2-Enterprise\n"
@@ -2534,6 +2541,10 @@ def test_session_39s_reader_forms() -> None:
                  "# /etc/restic/pass : root:root 0400",
                  "Use this to identify your key: A401BAE4-02EE-2C5A-3D9D-0461282E0225",
                  "Key | Action\nCtrl+S | save",
-                 "customer_key | orders\n---+---\n 15da8db825d7e8ac67f932b0f083249c | 30\n"):
+                 "customer_key | orders\n---+---\n 15da8db825d7e8ac67f932b0f083249c | 30\n",
+                 "MD5 (Sera_ya_Nenosiri_v2.pdf) = b6044734971f726d48fcbc66ebf3c5d7",
+                 "spec:\n  encryptedData:\n    password: Ag" + "B" * 300,
+                 "     InAuth:  2143-auth/2143",
+                 "  Key Container = te-WebServer-837a873b-2e3f-45ef-bcb5-df986da3aae9"):
         assert secrets_in(text) == [], text
 

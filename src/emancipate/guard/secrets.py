@@ -55,6 +55,7 @@ Hit = tuple[int, int, str]  # start, end, detector
 _PASSWORD_WORDS = (
     "password", "passwd", "pwd", "passphrase", "passcode", "mot de passe", "mot-de-passe",
     "motdepasse", "mdp", "code d'acces", "code confidentiel", "contrasena", "contrasenia",
+    "contracena",  # (`contraceña`, as it is misspelt)
     "la contra",  # Mexican Spanish's short word for a login's password (`la contra es …`)
     "hasłem", "hasła",  # Polish's instrumental and genitive (`z hasłem …`)
     "passwort", "passwuat",  # (Plautdietsch: `daut Passwuat es …`)
@@ -901,6 +902,7 @@ _SKIP_WORDS = _words(
     + _PUBLIC_IN_LANGUAGES + " "
     "str chars valid next page cursor continuation pagination binding bindings example examples "
     "sample samples region encoding hasher model charset locale result results marker "
+    "container containers "  # (Windows' `Key Container = te-WebServer-…`: a key's store)
     "tag tags "  # `auth_tag` of an AES-GCM ciphertext, `secret_tag`: a label
     "authorized "  # (`~/.ssh/authorized_keys on ks-vn-build01`: a file of public keys)
     "age "  # (`MaxPasswordAge : 365.00:00:00`)
@@ -972,6 +974,7 @@ _PLACEHOLDER = re.compile(
         # writes it: `BAШ_…`; `VOTRE_MDP`)
         |argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2\w*|sha-?(?:1|224|256|384|512)|md5|aes-?\d{3}\w*
         |base(?:16|32|58|64|85)|wpa[23]?(?:-(?:personal|enterprise|psk|eap|sae))*|wep|1password
+        |ag[a-d][a-z0-9+/]{200,}={0,2}  # a SealedSecret's `encryptedData` (its cluster reads it)
         |(?P<owner>[a-z_][\w-]{0,31}):(?P=owner)  # a file's owner and group (`root:root`)
         |\d{4}-\d\d-\d\d(?:[t ][\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|string\??
         |\d{1,2}-[a-z]{3}-\d{2,4}|(?:\d{1,5}\.)?\d\d:\d\d:\d\d)$"""
@@ -986,7 +989,8 @@ _PLACEHOLDER_PARTS = (*TEMPLATE_WORDS, "xxxx", "****", "••••", "●●�
 # ... as one search (a generator of `in` tests costs ~1 µs a value; this runs for every
 # password a keyword reads)
 _PLACEHOLDER_PART = re.compile("|".join(map(re.escape, _PLACEHOLDER_PARTS)))
-_DOLLAR_WORD_NUMBER = re.compile(r"\$[A-Z][a-z]{3,}\d{2,}\W?")
+_DOLLAR_WORD_NUMBER = re.compile(
+    r"\$[A-Z][a-z]{3,}(?:\d{2,}|\d[A-Z][a-z]{2,}|_[A-Z][a-z]{2,}\d)\W?")  # (`$Poznan3Poznan`)
 # A printf field (`%s`, `%-20s`) ends where a letter or digit cannot follow it: in
 # `gA5x1v2%sStjoG` the `%s` is part of a generated password.
 _PRINTF = re.compile(r"%[-+ #0]{0,3}\d{0,3}s(?![A-Za-z0-9])")
@@ -1223,6 +1227,9 @@ _FILE_PATH = re.compile(r"(?:[\w.-]+/)+[\w.-]+\.[A-Za-z][A-Za-z0-9]{1,4}")
 _DIGEST_PREFIX = re.compile(r"(?i)(?:sha-?\d{0,3}|md5|blake2[bs]?|b3)[:-]")
 
 
+_AUTH_PART = re.compile(r"(?:^|[-_/])auth(?:[-_/]|$)")
+
+
 def plausible_secret(v: str, quoted: bool = False) -> bool:
     """A random-looking value: long enough, letters and digits, enough entropy for its
     length (a 12-character random string cannot reach gitleaks' 3.5 bits). In quotes, a
@@ -1234,6 +1241,8 @@ def plausible_secret(v: str, quoted: bool = False) -> bool:
         return False  # a name; not a dotted token with a random part (`s.ZC9Ecf4M5g…`)
     if v[0] in "/~_(" or v.startswith(("./", "http", "file:", "arn:", "urn:", "tag:")):
         return False
+    if "auth" in v and _AUTH_PART.search(v):
+        return False  # an object's name (Asterisk's `InAuth: 2143-auth/2143`), not a token
     if _DIGEST_PREFIX.match(v) or v.startswith(PUBLIC_BASE64):
         return False  # `The key fingerprint is SHA256:47DEQ…`, a host's public key
     if (not quoted and _EXPRESSION.search(v)) or _FILE_PATH.fullmatch(v) or _REGEX.search(v) or (
@@ -2378,6 +2387,11 @@ _ID_OF = re.compile(r"(?i)\b(?:(?:id|identifiant|identificador|identificativo|ke
 _FLAG_IN_MID = re.compile(r"[ \t]--?[A-Za-z]")
 
 
+# a digest tool's line (`MD5 (Sera_ya_Nenosiri_v2.pdf) = b604…`, BSD's `md5`, `shasum
+# --tag`): a file's name holding a secret's word, its checksum after
+_DIGEST_OUTPUT = re.compile(r"[ \t]*(?:MD5|SHA-?\d{1,3}|SHA3-\d{3}|BLAKE2[bs]?|RMD160)[ \t]\(")
+
+
 def _skipped(text: str, pos: int, mid: str) -> bool:
     """The name holding the keyword that ends at `pos` makes its value a non-secret: a skip
     word after the keyword (`token_url`, `password_hash`, `secretStore`), or before it
@@ -2389,6 +2403,9 @@ def _skipped(text: str, pos: int, mid: str) -> bool:
     while start > 0 and pos - start < 48 and (text[start - 1].isalnum()
                                               or text[start - 1] in "_-"):
         start -= 1
+    if start > 0 and text[start - 1] == "(" and _DIGEST_OUTPUT.match(
+            text, text.rfind("\n", 0, start) + 1):
+        return True  # `MD5 (Sera_ya_Nenosiri_v2.pdf) = …`: a file's checksum
     before = [w.lower() for w in _CAMEL_WORDS.findall(text[start:pos])][:-1]
     if not before and start > 1 and text[start - 1] == " ":  # `public key: …` (WireGuard)
         word = _WORD_BEFORE.search(text, max(0, start - 17), start - 1)
