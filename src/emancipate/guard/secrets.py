@@ -1047,7 +1047,7 @@ _ACRONYM_SUFFIX = re.compile(r"[A-Z]{2,6}[-:][^\W\d_A-Z]{1,8}")
 
 _NAME_BREAKERS = frozenset("!#%&*?^~")  # marks no variable's name holds
 # one word in capitals that is no English word and a year or two digits (`PAMPA_97`,
-# `SELE_1992`): a password; a constant's word is one (`NODE_01`, `HTTP_404` are names)
+# `SELE_1992`): a password; a constant's word is an English one (`SERVER_01` is a name)
 _CAPS_YEAR = re.compile(r"[A-Z]{4,12}_(?:19|20)?\d\d")
 
 
