@@ -541,7 +541,15 @@ ROUNDS = {"first round": DATA, "second round": HERE / "data" / "guard" / "blind2
           "four-hundred-and-sixty-seventh round": HERE / "data" / "guard" / "blind467",
           "four-hundred-and-sixty-ninth round": HERE / "data" / "guard" / "blind469",
           "four-hundred-and-seventy-second round": HERE / "data" / "guard" / "blind472",
-          "four-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind475"}
+          "four-hundred-and-seventy-fifth round": HERE / "data" / "guard" / "blind475",
+          "four-hundred-and-seventy-sixth round": HERE / "data" / "guard" / "blind476",
+          "four-hundred-and-seventy-seventh round": HERE / "data" / "guard" / "blind477",
+          "four-hundred-and-seventy-eighth round": HERE / "data" / "guard" / "blind478",
+          "four-hundred-and-seventy-ninth round": HERE / "data" / "guard" / "blind479",
+          "four-hundred-and-eightieth round": HERE / "data" / "guard" / "blind480",
+          "four-hundred-and-eighty-first round": HERE / "data" / "guard" / "blind481",
+          "four-hundred-and-eighty-second round": HERE / "data" / "guard" / "blind482",
+          "four-hundred-and-eighty-third round": HERE / "data" / "guard" / "blind483"}
 
 
 @dataclass
