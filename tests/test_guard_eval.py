@@ -489,7 +489,15 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (163, 3), "third round"
                 "four-hundred-and-sixty-seventh round": (78, 0),
                 "four-hundred-and-sixty-ninth round": (77, 0),
                 "four-hundred-and-seventy-second round": (78, 0),
-                "four-hundred-and-seventy-fifth round": (80, 0), "personal": (396, 0),
+                "four-hundred-and-seventy-fifth round": (80, 0),
+                "four-hundred-and-seventy-sixth round": (76, 3),
+                "four-hundred-and-seventy-seventh round": (78, 1),
+                "four-hundred-and-seventy-eighth round": (77, 0),
+                "four-hundred-and-seventy-ninth round": (76, 1),
+                "four-hundred-and-eightieth round": (80, 2),
+                "four-hundred-and-eighty-first round": (76, 0),
+                "four-hundred-and-eighty-second round": (77, 1),
+                "four-hundred-and-eighty-third round": (75, 0), "personal": (396, 0),
                 "personal, fourth round": (157, 0), "personal, fifth round": (171, 0),
                 "personal, sixth round": (135, 0), "personal, seventh round": (72, 1),
                 "personal, ninth round": (128, 2), "personal, tenth round": (160, 1),
@@ -927,7 +935,15 @@ BLIND_FLOORS = {"first round": (165, 1), "second round": (163, 3), "third round"
                 "personal, four-hundred-and-sixty-seventh round": (144, 1),
                 "personal, four-hundred-and-sixty-ninth round": (130, 0),
                 "personal, four-hundred-and-seventy-second round": (136, 1),
-                "personal, four-hundred-and-seventy-fifth round": (143, 2)}
+                "personal, four-hundred-and-seventy-fifth round": (143, 2),
+                "personal, four-hundred-and-seventy-sixth round": (133, 1),
+                "personal, four-hundred-and-seventy-seventh round": (134, 0),
+                "personal, four-hundred-and-seventy-eighth round": (139, 1),
+                "personal, four-hundred-and-seventy-ninth round": (138, 2),
+                "personal, four-hundred-and-eightieth round": (139, 0),
+                "personal, four-hundred-and-eighty-first round": (144, 1),
+                "personal, four-hundred-and-eighty-second round": (139, 2),
+                "personal, four-hundred-and-eighty-third round": (132, 0)}
 
 
 def test_the_guard_meets_the_regression_floors_on_the_blind_probes() -> None:
