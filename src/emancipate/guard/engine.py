@@ -162,14 +162,16 @@ _RFC_EXAMPLE = "Aladdin:open sesame"
 _PADDED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){2,24}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
-def sample_basic(value: str) -> bool:
-    """Base64 of a documentation's HTTP Basic credentials (`username:password`,
-    `Aladdin:open sesame`), whatever rule or reader found it."""
-    if _PADDED_B64.fullmatch(value) is None:
-        return False
-    text = b64_text(value)
+def sample_credentials(text: str) -> bool:
+    """Decoded HTTP Basic credentials a documentation writes (`username:password`,
+    `Aladdin:open sesame`)."""
     _, sep, password = text.partition(":")
     return bool(sep) and (password.lower() in _SAMPLE_PASSWORDS or text == _RFC_EXAMPLE)
+
+
+def sample_basic(value: str) -> bool:
+    """Base64 of a documentation's HTTP Basic credentials, whatever rule or reader found it."""
+    return _PADDED_B64.fullmatch(value) is not None and sample_credentials(b64_text(value))
 
 
 def _sasl_plain(v: str) -> bool:

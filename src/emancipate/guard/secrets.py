@@ -39,6 +39,7 @@ from emancipate.guard.engine import (
     random_one_case,
     random_token,
     sample_basic,
+    sample_credentials,
     template_ref,
     wordish,
 )
@@ -1273,8 +1274,9 @@ def _bearer_ok(v: str) -> bool:
 
 
 def _basic_ok(v: str) -> bool:
-    user, sep, pw = b64_text(v).partition(":")
-    return bool(sep) and len(pw) >= 3 and not _placeholder(pw) and not sample_basic(v)
+    text = b64_text(v)
+    user, sep, pw = text.partition(":")
+    return bool(sep) and len(pw) >= 3 and not _placeholder(pw) and not sample_credentials(text)
 
 
 
